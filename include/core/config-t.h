@@ -1,0 +1,131 @@
+/* Configuration types. A struct tb_config is built whole from a file, validated,
+ * then swapped in; nothing points into a config that has been replaced except
+ * through the runtime objects that copy what they need. */
+#ifndef TB_CORE_CONFIG_T_H
+#define TB_CORE_CONFIG_T_H
+#include <stdbool.h>
+#include <stddef.h>
+#include "core/util.h"
+
+enum pool_mode {
+	POOL_MODE_UNSET = -1,
+	POOL_MODE_SESSION = 0,
+	POOL_MODE_TRANSACTION,
+	POOL_MODE_STATEMENT,
+};
+
+enum auth_type {
+	AUTH_TYPE_TRUST = 0,
+	AUTH_TYPE_PLAIN,
+	AUTH_TYPE_MD5,
+	AUTH_TYPE_SCRAM,
+	AUTH_TYPE_HBA,
+};
+
+/* Same names as libpq's sslmode. */
+enum tls_mode {
+	TLS_MODE_DISABLE = 0,
+	TLS_MODE_ALLOW,
+	TLS_MODE_PREFER,
+	TLS_MODE_REQUIRE,
+	TLS_MODE_VERIFY_CA,
+	TLS_MODE_VERIFY_FULL,
+};
+
+/* How the pooler logs in upstream for an alias. Token kinds arrive with the
+ * token engine; the parser already knows their names so it can say so. */
+enum upstream_auth {
+	UPSTREAM_AUTH_PASSWORD = 0,
+};
+
+/* One [databases] entry. Integers are -1 when unset (then the global applies);
+ * strings are NULL when unset. */
+struct db_alias {
+	char *name;             /* alias; "*" is the fallback entry */
+	char *host;             /* hostname, IP, or a directory for a Unix socket; NULL: unix_socket default */
+	int port;               /* default 5432 */
+	char *dbname;           /* upstream database; NULL: same as the name the client asked for */
+	char *user;             /* forced upstream user; NULL: the client's user */
+	char *password;         /* secret; NULL: from auth_file for the user */
+	int pool_size;
+	int min_pool_size;
+	int reserve_pool;
+	enum pool_mode pool_mode;
+	int max_db_connections;
+	usec_t server_lifetime; /* -1 unset */
+	char *connect_query;
+	char *application_name;
+	char *client_encoding;
+	char *datestyle;
+	char *timezone;
+	enum upstream_auth auth;
+	char *credential;       /* name of a [credential.NAME] section; NULL for password auth */
+	int line;               /* line in the config file, for messages */
+};
+
+/* One [users] entry. */
+struct user_cfg {
+	char *name;
+	enum pool_mode pool_mode;   /* POOL_MODE_UNSET: not set */
+	int max_user_connections;   /* -1: not set */
+	int line;
+};
+
+struct tb_config {
+	char *path;                 /* the file this was read from */
+
+	/* [tokenbouncer] / [pgbouncer]: fields named as the parameters */
+	char *listen_addr;
+	int listen_port;
+	char *unix_socket_dir;
+	enum auth_type auth_type;
+	char *auth_file;
+	char *auth_hba_file;
+	char *admin_users;
+	char *stats_users;
+	enum pool_mode pool_mode;
+	int max_client_conn;
+	int default_pool_size;
+	int min_pool_size;
+	int reserve_pool_size;
+	usec_t reserve_pool_timeout;
+	int max_db_connections;
+	int max_user_connections;
+	usec_t server_lifetime;
+	usec_t server_idle_timeout;
+	usec_t server_connect_timeout;
+	usec_t server_login_retry;
+	char *server_reset_query;
+	char *server_check_query;
+	usec_t server_check_delay;
+	usec_t client_login_timeout;
+	usec_t client_idle_timeout;
+	usec_t query_wait_timeout;
+	char *ignore_startup_parameters;
+	enum tls_mode client_tls_sslmode;
+	char *client_tls_key_file;
+	char *client_tls_cert_file;
+	char *client_tls_ca_file;
+	char *client_tls_protocols;
+	char *client_tls_ciphers;
+	enum tls_mode server_tls_sslmode;
+	char *server_tls_ca_file;
+	char *server_tls_key_file;
+	char *server_tls_cert_file;
+	char *server_tls_protocols;
+	int max_packet_size;
+	int pkt_buf;
+	char *logfile;
+	bool log_connections;
+	bool log_disconnections;
+	int verbose;
+	char *pidfile;
+	bool tcp_keepalive;
+	bool auth_plain_without_tls; /* allow cleartext client passwords without TLS */
+
+	struct db_alias *dbs;
+	size_t ndbs;
+	struct user_cfg *users;
+	size_t nusers;
+};
+#endif

@@ -1,0 +1,40 @@
+/* Allocation, strings, time: small helpers every module uses. */
+#ifndef TB_CORE_UTIL_H
+#define TB_CORE_UTIL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Microseconds; all timeouts and ages are kept in this unit. */
+typedef int64_t usec_t;
+#define USEC_PER_SEC ((usec_t)1000000)
+
+/* Allocators that abort on out-of-memory: a pooler that cannot allocate a
+ * few hundred bytes cannot do anything useful, and checking every call site
+ * would bury the logic. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Wipe then free: for passwords, tokens, keys. Accepts NULL. */
+void secret_free(char *s);
+void secret_wipe(void *p, size_t n);
+
+/* Bounded copy that always terminates; returns false on truncation. */
+bool strlcpy_ok(char *dst, const char *src, size_t size);
+bool str_ieq(const char *a, const char *b);
+/* Case-insensitive membership in a comma/space separated list. */
+bool str_in_list(const char *list, const char *word);
+
+/* Monotonic and wall clocks. */
+usec_t time_mono_usec(void);
+usec_t time_wall_usec(void);
+
+/* Cryptographically random bytes; false if the RNG failed. */
+bool random_bytes(void *buf, size_t n);
+/* Uniform random in [0, n). */
+uint32_t random_below(uint32_t n);
+#endif

@@ -1,0 +1,82 @@
+/* A non-blocking socket, optionally TLS, with one libevent event whose
+ * interest follows what the owner needs, a receive buffer and a pending
+ * output queue. Forwarding sends straight from the source's receive buffer;
+ * only what the kernel does not take is copied into the destination's queue,
+ * and the owner stops reading the source until that queue drains. */
+#ifndef TB_NET_SOCK_H
+#define TB_NET_SOCK_H
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct iobuf {
+	size_t cap;
+	size_t rpos, wpos;
+	unsigned char data[];
+};
+
+enum sock_io {
+	SOCK_IO_OK = 0,
+	SOCK_IO_AGAIN,
+	SOCK_IO_EOF,
+	SOCK_IO_ERR,
+};
+
+struct sock {
+	int fd;
+	SSL *ssl;
+	struct event ev;
+	short ev_flags;            /* what is registered now; 0 = nothing */
+	bool ev_assigned;
+	bool want_read;            /* the owner wants input */
+	bool want_write_io;        /* a connect or a TLS step waits for writability */
+	bool ssl_read_wants_write;
+	bool ssl_write_wants_read;
+	struct iobuf *in;
+	struct iobuf *out;
+	int err;                   /* errno of the last hard error, or 0 */
+	char errmsg[96];           /* short reason for the last hard error (TLS or errno) */
+};
+
+void sock_setup(struct sock *s, struct event_base *base, int fd, event_callback_fn cb, void *arg);
+/* Stop events, free TLS and buffers, close the fd. Idempotent. */
+void sock_close(struct sock *s);
+void sock_set_read(struct sock *s, bool on);
+void sock_set_write_io(struct sock *s, bool on);
+
+/* Read what is available into s->in, growing it to at least 'need' bytes of
+ * room when the caller waits for a whole message. */
+enum sock_io sock_fill(struct sock *s, size_t bufsize, size_t need);
+/* Send now what the kernel takes, queue the rest. False on a hard error. */
+bool sock_write(struct sock *s, const void *data, size_t len);
+/* Try to send the queue. OK when it is empty, AGAIN while some remains. */
+enum sock_io sock_flush(struct sock *s);
+bool sock_has_output(const struct sock *s);
+/* After a read with TLS, decrypted bytes may wait inside OpenSSL where
+ * epoll cannot see them; this re-arms the read callback in that case. */
+void sock_kick_pending(struct sock *s);
+/* Drop empty buffers so idle connections hold no packet memory. */
+void sock_trim(struct sock *s);
+
+/* TLS on an established socket. AGAIN means call again on the next event. */
+enum sock_io sock_tls_handshake(struct sock *s);
+
+static inline size_t iobuf_len(const struct iobuf *b)
+{
+	return b ? b->wpos - b->rpos : 0;
+}
+
+static inline unsigned char *iobuf_head(const struct iobuf *b)
+{
+	return (unsigned char *)b->data + b->rpos;
+}
+
+static inline void iobuf_consume(struct iobuf *b, size_t n)
+{
+	b->rpos += n;
+	if (b->rpos == b->wpos)
+		b->rpos = b->wpos = 0;
+}
+#endif

@@ -1,0 +1,14 @@
+/* Local client authentication: trust, cleartext, md5, SCRAM-SHA-256, hba,
+ * peer and cert, against auth_file. Clients never see upstream secrets. */
+#ifndef TB_POOL_CLIENT_AUTH_H
+#define TB_POOL_CLIENT_AUTH_H
+#include <stddef.h>
+
+#include "pool/pool-t.h"
+
+/* Pick the method and send the first request; may finish at once (trust). */
+void client_auth_begin(struct client *c);
+/* A message from the client while in CL_AUTH. */
+void client_auth_message(struct client *c, char type, const unsigned char *body, size_t len);
+void client_auth_free(struct client_auth *a);
+#endif

@@ -1,0 +1,11 @@
+/* Periodic maintenance: timeouts, lifetimes, idle trimming, min_pool_size,
+ * retired databases, and the end of a graceful shutdown. */
+#ifndef TB_POOL_JANITOR_H
+#define TB_POOL_JANITOR_H
+#include <event2/event.h>
+
+void janitor_start(struct event_base *base);
+void janitor_stop(void);
+/* One pass now (also called by the timer). */
+void janitor_run(void);
+#endif

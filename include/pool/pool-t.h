@@ -1,0 +1,124 @@
+/* Runtime objects of the pooler: databases (one per alias in use), pools
+ * (one per database and upstream user), clients and servers. Each object is
+ * on exactly one state list at a time through its 'node'. */
+#ifndef TB_POOL_POOL_T_H
+#define TB_POOL_POOL_T_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/config-t.h"
+#include "core/list.h"
+#include "core/util.h"
+#include "net/sock.h"
+#include "pool/varcache.h"
+
+struct config_ref;
+struct client_auth;
+struct resolve_req;
+struct scram_client;
+
+struct database {
+	char *name;                  /* the name clients use */
+	const struct db_alias *cfg;  /* inside cref's config */
+	struct config_ref *cref;
+	bool retired;                /* removed or changed by a reload: serves who it has, takes nobody new */
+	struct list_node node;       /* runtime.databases */
+	struct list_node pools;
+};
+
+struct pool {
+	struct database *db;
+	char *user;                  /* upstream user */
+	char *password;              /* upstream secret, or NULL; wiped on free */
+	struct list_node node;       /* database.pools */
+
+	struct list_node active_clients;   /* logged in; with or without a server */
+	struct list_node waiting_clients;  /* want a server (or the first login), FIFO */
+	struct list_node idle_servers;
+	struct list_node active_servers;   /* linked to a client */
+	struct list_node used_servers;     /* running a reset, check or connect query */
+	struct list_node new_servers;      /* connecting and logging in */
+	int nservers;
+
+	bool have_welcome;           /* parameters learned from a first login */
+	struct varcache welcome_vars;
+	struct pbuf welcome_other;   /* ParameterStatus messages of untracked parameters */
+
+	struct list_node dirty_node; /* runtime.dirty_pools: dispatch at the end of the loop pass */
+	usec_t last_failure;         /* monotonic time of the last failed server login, or 0 */
+	char last_sqlstate[6];
+	char last_error[256];
+};
+
+enum client_state {
+	CL_STARTUP = 0,   /* waiting for the startup packet */
+	CL_TLS,           /* TLS handshake after SSLRequest */
+	CL_AUTH,          /* authentication exchange */
+	CL_WAIT_WELCOME,  /* authenticated; waiting for the pool's first server login */
+	CL_IDLE,          /* logged in, no server */
+	CL_WAITING,       /* has a request queued, waits for a server */
+	CL_ACTIVE,        /* linked to a server */
+	CL_CLOSING,
+};
+
+struct client {
+	struct sock sock;
+	uint64_t id;
+	enum client_state state;
+	struct list_node node;
+	struct list_node all_node;   /* runtime.clients */
+	struct database *db;
+	struct pool *pool;
+	struct server *server;
+	char *user;
+	struct varcache vars;
+	uint32_t cancel_pid, cancel_key;
+	usec_t connect_at, state_since;
+	struct client_auth *auth;
+	uint32_t fwd_remaining;      /* body bytes of the current message still to forward */
+	struct sockaddr_storage addr; /* peer, for hba; unset for Unix sockets */
+	bool is_unix, tls;
+	bool blocked_on_server;      /* reading paused until the server's queue drains */
+	char peer[56];
+};
+
+enum server_state {
+	SV_RESOLVING = 0,
+	SV_CONNECTING,
+	SV_TLS_REQ,       /* SSLRequest sent, waiting for S/N */
+	SV_TLS,
+	SV_LOGIN,
+	SV_CONNECT_QUERY,
+	SV_IDLE,
+	SV_ACTIVE,
+	SV_RESET,
+	SV_CHECK,
+	SV_CLOSING,
+};
+
+struct server {
+	struct sock sock;
+	uint64_t id;
+	enum server_state state;
+	struct list_node node;
+	struct pool *pool;
+	struct client *client;
+	struct resolve_req *dns;
+	struct scram_client *scram;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	uint32_t backend_pid, backend_key;
+	struct varcache vars;
+	usec_t created_at, state_since, idle_since;
+	usec_t lifetime;             /* this connection's own cap, with jitter; 0 = none */
+	uint32_t fwd_remaining;
+	uint32_t need;               /* bytes a whole message needs buffered, or 0 */
+	int swallow;                 /* ReadyForQuery messages of pooler queries still to absorb */
+	char tx_status;              /* of the last ReadyForQuery */
+	bool ready;                  /* at a ReadyForQuery with nothing sent since */
+	bool blocked_on_client;
+	bool retire;                 /* close instead of reusing when released */
+	bool tls;
+};
+#endif

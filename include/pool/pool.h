@@ -1,0 +1,36 @@
+/* Pools: matching clients to servers, the wait queue, limits, and what a
+ * server does when it becomes usable or goes away. */
+#ifndef TB_POOL_POOL_H
+#define TB_POOL_POOL_H
+#include <stdbool.h>
+
+#include "pool/pool-t.h"
+
+/* The pool a client of this database and user uses; NULL if no upstream
+ * credentials can be had for it. */
+struct pool *pool_for_client(struct database *db, const char *client_user);
+/* A client waits for the pool's first login to learn the server's parameters. */
+void pool_need_welcome(struct pool *p, struct client *c);
+/* A logged-in client queued in waiting_clients needs a server. */
+void pool_client_wants_server(struct client *c);
+/* A server finished logging in: capture the welcome, finish waiting logins. */
+void pool_server_logged_in(struct server *s);
+/* A server is ready for a client (after login, reset, check or release). */
+void pool_server_usable(struct server *s);
+void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg);
+/* With no server left to wait for, waiting clients get the last error. */
+void pool_fail_waiters(struct pool *p);
+/* Accounting when a server closes; dispatch is deferred to the loop pass end. */
+void pool_server_gone(struct pool *p, enum server_state was);
+/* Match waiting clients with idle servers and open servers within limits. */
+void pool_dispatch(struct pool *p);
+/* Ask for a dispatch at the end of this loop pass. */
+void pool_kick(struct pool *p);
+/* Periodic work: timeouts, lifetimes, idle trimming, min_pool_size. */
+void pool_maintain(struct pool *p, usec_t now);
+int pool_size_limit(const struct pool *p);
+bool pool_is_empty(const struct pool *p);
+void pool_free(struct pool *p);
+/* Refresh the upstream secret from the current config and auth_file. */
+void pool_refresh_password(struct pool *p);
+#endif

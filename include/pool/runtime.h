@@ -1,0 +1,59 @@
+/* Process-wide state: the event base, the current configuration and auth
+ * files, TLS contexts, and the lists of live objects. Reload builds new
+ * pieces and swaps them in here. */
+#ifndef TB_POOL_RUNTIME_H
+#define TB_POOL_RUNTIME_H
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+
+#include "core/config-t.h"
+#include "core/list.h"
+#include "pool/pool-t.h"
+
+/* A loaded config is shared by the databases made from it and freed when the
+ * last of them is gone. */
+struct config_ref {
+	struct tb_config *cfg;
+	int refs;
+};
+
+struct runtime {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct config_ref *cref;     /* current */
+	const struct tb_config *cfg; /* == cref->cfg */
+	struct userlist *users;
+	struct hba *hba;
+	SSL_CTX *client_tls;
+	SSL_CTX *server_tls;
+
+	struct list_node databases;
+	struct list_node clients;        /* every client, for cancel lookup and counts */
+	struct list_node login_clients;  /* CL_STARTUP, CL_TLS, CL_AUTH */
+	struct list_node free_clients;   /* closed; freed at the end of the loop pass */
+	struct list_node free_servers;
+	struct list_node dirty_pools;
+	struct event *free_ev;
+	int nclients;
+	uint64_t next_id;
+	bool shutting_down;              /* SIGINT: no new clients */
+};
+
+extern struct runtime rt;
+
+struct config_ref *config_ref_new(struct tb_config *cfg);
+void config_ref_put(struct config_ref *r);
+
+/* Apply a freshly loaded config (and its auth files) to the running state:
+ * keep databases whose upstream is unchanged, retire the others. */
+bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen);
+/* Find or create the runtime database for a client's requested name. */
+struct database *runtime_find_database(const char *name);
+void runtime_database_maybe_free(struct database *db);
+/* Queue the deferred-free pass. */
+void runtime_schedule_free(void);
+void runtime_init(struct event_base *base, struct evdns_base *dns);
+void runtime_shutdown(void);
+#endif

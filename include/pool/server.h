@@ -1,0 +1,31 @@
+/* Backend connections: connect, TLS, upstream authentication, login, and
+ * the pooler's own queries (reset, check, parameter sync). */
+#ifndef TB_POOL_SERVER_H
+#define TB_POOL_SERVER_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pool/pool-t.h"
+
+/* Open a new connection for the pool; it reports back through pool.h. */
+void server_launch(struct pool *p);
+/* The one way to end a server: one log line, its client (if any) gets an
+ * error and is closed, the pool is told, the free is deferred. */
+void server_close(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Give an idle server to a client; syncs session parameters first. */
+void server_link(struct server *s, struct client *c);
+/* The client is done with it: reset and reuse, or close when unsure of its state. */
+void server_release(struct server *s);
+/* Bytes for the server; false if the server was lost. */
+bool server_send(struct server *s, const void *data, size_t len);
+/* The client's queue drained: read from the server again. */
+void server_resume(struct server *s);
+/* Send a CancelRequest with this server's real key on a new connection. */
+void server_forward_cancel(struct server *s);
+/* Run server_check_query before reuse; the pool gets the server back when done. */
+void server_check(struct server *s);
+void server_free(struct server *s);
+/* A connect or login that took too long or cannot succeed. */
+void server_login_failed(struct server *s, const char *msg);
+const char *server_state_name(enum server_state st);
+#endif

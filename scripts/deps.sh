@@ -1,0 +1,52 @@
+#!/bin/bash
+# The one list of Debian 12 packages that building and testing tokenbouncer needs,
+# shared by scripts/run-demo.sh and scripts/run-tests.sh.
+#
+#   bash scripts/deps.sh          install whatever of the list is missing (idempotent)
+#   bash scripts/deps.sh --list   print the list and exit
+#
+# apt is skipped entirely when everything is installed already.
+set -euo pipefail
+
+TB_DEPS=(
+	build-essential autoconf automake libtool pkg-config
+	libevent-dev libssl-dev libcurl4-openssl-dev libpq-dev libinih-dev libjansson-dev libexpat1-dev
+	postgresql-15 postgresql-client-15
+	python3 python3-pytest python3-psycopg
+	openssl pgbouncer
+)
+
+if [ "${1:-}" = "--list" ]; then
+	printf '%s\n' "${TB_DEPS[@]}"
+	exit 0
+fi
+
+missing=()
+for pkg in "${TB_DEPS[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	case "$status" in
+	*"install ok installed"*) ;;
+	*) missing+=("$pkg") ;;
+	esac
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "deps: all ${#TB_DEPS[@]} packages already installed"
+	exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=(sudo)
+	else
+		echo "deps: missing packages and not root (no sudo): ${missing[*]}" >&2
+		exit 1
+	fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" </dev/null
+echo "deps: done"

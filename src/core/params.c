@@ -1,0 +1,847 @@
+/* The parameter tables and the code that reads, compares, formats and
+ * documents their values. See include/core/params.h. */
+#include "core/params.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Enum fields are read and written through int: make sure that is their size. */
+_Static_assert(sizeof(enum pool_mode) == sizeof(int), "enum pool_mode is int-sized");
+_Static_assert(sizeof(enum auth_type) == sizeof(int), "enum auth_type is int-sized");
+_Static_assert(sizeof(enum tls_mode) == sizeof(int), "enum tls_mode is int-sized");
+_Static_assert(sizeof(enum upstream_auth) == sizeof(int), "enum upstream_auth is int-sized");
+
+#define SEC(x) ((long long)(x) * 1000000LL)
+#define MSEC(x) ((long long)(x) * 1000LL)
+/* One year: longer than any sensible timeout, small enough to add to a clock. */
+#define TIME_MAX SEC(365 * 24 * 3600)
+#define COUNT_MAX 1000000
+
+#define RELOAD true
+#define RESTART false
+
+static const struct param_enum_val pool_mode_vals[] = {
+	{ "session", POOL_MODE_SESSION },
+	{ "transaction", POOL_MODE_TRANSACTION },
+	{ "statement", POOL_MODE_STATEMENT },
+	{ NULL, 0 },
+};
+
+static const struct param_enum_val auth_type_vals[] = {
+	{ "scram-sha-256", AUTH_TYPE_SCRAM },
+	{ "md5", AUTH_TYPE_MD5 },
+	{ "plain", AUTH_TYPE_PLAIN },
+	{ "trust", AUTH_TYPE_TRUST },
+	{ "hba", AUTH_TYPE_HBA },
+	{ NULL, 0 },
+};
+
+static const struct param_enum_val tls_mode_vals[] = {
+	{ "disable", TLS_MODE_DISABLE },
+	{ "allow", TLS_MODE_ALLOW },
+	{ "prefer", TLS_MODE_PREFER },
+	{ "require", TLS_MODE_REQUIRE },
+	{ "verify-ca", TLS_MODE_VERIFY_CA },
+	{ "verify-full", TLS_MODE_VERIFY_FULL },
+	{ NULL, 0 },
+};
+
+/* Token methods are refused by config.c with a clearer message. */
+static const struct param_enum_val upstream_auth_vals[] = {
+	{ "password", UPSTREAM_AUTH_PASSWORD },
+	{ NULL, 0 },
+};
+
+static bool validate_tls_protocols(const char *value)
+{
+	bool a, b;
+	return param_parse_tls_protocols(value, &a, &b);
+}
+
+static bool validate_host(const char *value)
+{
+	return strchr(value, ',') == NULL;
+}
+
+#define TLS_PROTOCOLS_EXPECT "a comma-separated list of: secure, all, tlsv1.2, tlsv1.3"
+
+#define P_STR(f, n, def, rl, d) { .name = #n, .type = PARAM_STRING, .offset = offsetof(f, n), \
+	.default_value = def, .reloadable = rl, .doc = d }
+#define P_INT(f, n, def, lo, hi, rl, d) { .name = #n, .type = PARAM_INT, .offset = offsetof(f, n), \
+	.default_value = def, .min = lo, .max = hi, .reloadable = rl, .doc = d }
+#define P_BOOL(f, n, def, rl, d) { .name = #n, .type = PARAM_BOOL, .offset = offsetof(f, n), \
+	.default_value = def, .reloadable = rl, .doc = d }
+#define P_TIME(f, n, def, lo, hi, rl, d) { .name = #n, .type = PARAM_TIME, .offset = offsetof(f, n), \
+	.default_value = def, .min = lo, .max = hi, .reloadable = rl, .doc = d }
+#define P_ENUM(f, n, def, vals, rl, d) { .name = #n, .type = PARAM_ENUM, .offset = offsetof(f, n), \
+	.default_value = def, .enum_vals = vals, .reloadable = rl, .doc = d }
+
+#define G struct tb_config
+
+const struct param_def param_table[] = {
+	P_STR(G, listen_addr, "127.0.0.1", RESTART,
+		"Comma-separated IP addresses or host names to accept TCP connections on; * means all "
+		"IPv4 and IPv6 addresses and an empty value disables TCP."),
+	P_INT(G, listen_port, "6432", 1, 65535, RESTART,
+		"TCP port to listen on; the Unix socket is named after it too (.s.PGSQL.6432 for the "
+		"default)."),
+	P_STR(G, unix_socket_dir, "", RESTART,
+		"Directory in which to create the Unix socket; empty (the default, where PgBouncer "
+		"uses /tmp) means no Unix socket."),
+	P_ENUM(G, auth_type, "md5", auth_type_vals, RELOAD,
+		"How clients authenticate to the pooler: scram-sha-256, md5, plain (cleartext "
+		"password), trust (no password check) or hba (rules from auth_hba_file)."),
+	P_STR(G, auth_file, NULL, RELOAD,
+		"File of \"user\" \"password\" lines in PgBouncer's userlist format (SCRAM secrets, md5 "
+		"hashes or plain passwords); required unless auth_type is trust."),
+	P_STR(G, auth_hba_file, NULL, RELOAD,
+		"File of pg_hba.conf-style rules choosing the authentication method per connection; "
+		"required when auth_type is hba."),
+	P_STR(G, admin_users, NULL, RELOAD,
+		"Comma-separated user names allowed to run every admin console command."),
+	P_STR(G, stats_users, NULL, RELOAD,
+		"Comma-separated user names allowed to connect to the admin console and run its "
+		"read-only SHOW commands."),
+	P_ENUM(G, pool_mode, "session", pool_mode_vals, RELOAD,
+		"When a server connection returns to the pool: session (when the client disconnects), "
+		"transaction (after each transaction) or statement (after each statement)."),
+	P_INT(G, max_client_conn, "100", 1, COUNT_MAX, RELOAD,
+		"Maximum number of client connections open at once."),
+	P_INT(G, default_pool_size, "20", 1, COUNT_MAX, RELOAD,
+		"Server connections allowed per (database, user) pool when the database entry sets no "
+		"pool_size."),
+	P_INT(G, min_pool_size, "0", 0, COUNT_MAX, RELOAD,
+		"Keep at least this many server connections open in each pool, opening more in the "
+		"background when it falls below."),
+	P_INT(G, reserve_pool_size, "0", 0, COUNT_MAX, RELOAD,
+		"Extra server connections a pool may open for clients that have waited longer than "
+		"reserve_pool_timeout; 0 disables the reserve."),
+	P_TIME(G, reserve_pool_timeout, "5", 0, TIME_MAX, RELOAD,
+		"Seconds a client must wait for a server connection before its pool may use the "
+		"reserve pool."),
+	P_INT(G, max_db_connections, "0", 0, COUNT_MAX, RELOAD,
+		"Maximum server connections to one database across all its pools; 0 means no limit."),
+	P_INT(G, max_user_connections, "0", 0, COUNT_MAX, RELOAD,
+		"Maximum server connections for one user across all its pools; 0 means no limit."),
+	P_TIME(G, server_lifetime, "3600", 0, TIME_MAX, RELOAD,
+		"Close a server connection once it has been open this many seconds, as soon as it is "
+		"not in use; 0 means no age limit."),
+	P_TIME(G, server_idle_timeout, "600", 0, TIME_MAX, RELOAD,
+		"Close a server connection that has been idle in the pool this many seconds; 0 "
+		"disables."),
+	P_TIME(G, server_connect_timeout, "15", MSEC(1), TIME_MAX, RELOAD,
+		"Seconds allowed for connecting and logging in to a server before the attempt fails."),
+	P_TIME(G, server_login_retry, "15", 0, TIME_MAX, RELOAD,
+		"Seconds to wait after a failed server connection or login before trying again."),
+	P_STR(G, server_reset_query, "DISCARD ALL", RELOAD,
+		"SQL run on a server connection before another client gets it in session mode; empty "
+		"runs nothing."),
+	P_STR(G, server_check_query, "select 1", RELOAD,
+		"SQL that checks a server connection idle longer than server_check_delay before reuse; "
+		"empty disables the check."),
+	P_TIME(G, server_check_delay, "30", 0, TIME_MAX, RELOAD,
+		"Seconds a server connection may stay idle and still be reused without running "
+		"server_check_query; 0 always checks."),
+	P_TIME(G, client_login_timeout, "60", 0, TIME_MAX, RELOAD,
+		"Disconnect a client that has not finished logging in within this many seconds; 0 "
+		"disables."),
+	P_TIME(G, client_idle_timeout, "0", 0, TIME_MAX, RELOAD,
+		"Disconnect a client that has been idle this many seconds; 0 disables."),
+	P_TIME(G, query_wait_timeout, "120", 0, TIME_MAX, RELOAD,
+		"Disconnect a client that has waited this many seconds for a server connection; 0 "
+		"waits without limit."),
+	P_STR(G, ignore_startup_parameters, "", RELOAD,
+		"Comma-separated startup parameters (such as extra_float_digits) that clients may send "
+		"and the pooler ignores instead of refusing the login."),
+	P_ENUM(G, client_tls_sslmode, "disable", tls_mode_vals, RELOAD,
+		"TLS for client connections: disable, allow, prefer, require, verify-ca or verify-full "
+		"(the last two require client certificates signed by client_tls_ca_file)."),
+	P_STR(G, client_tls_key_file, NULL, RELOAD,
+		"PEM file with the private key of the certificate the pooler presents to clients."),
+	P_STR(G, client_tls_cert_file, NULL, RELOAD,
+		"PEM file with the certificate (chain) the pooler presents to clients."),
+	P_STR(G, client_tls_ca_file, NULL, RELOAD,
+		"PEM file with the CA certificates that client certificates are checked against."),
+	{ .name = "client_tls_protocols", .type = PARAM_STRING,
+		.offset = offsetof(G, client_tls_protocols), .default_value = "secure",
+		.reloadable = RELOAD, .validate = validate_tls_protocols, .expect = TLS_PROTOCOLS_EXPECT,
+		.doc = "TLS versions clients may use: secure (TLS 1.2 and 1.3), all, tlsv1.2, tlsv1.3, "
+			"or a comma-separated list of versions." },
+	P_STR(G, client_tls_ciphers, "default", RELOAD,
+		"OpenSSL cipher list for TLS 1.2 client connections; default keeps OpenSSL's defaults."),
+	P_ENUM(G, server_tls_sslmode, "prefer", tls_mode_vals, RELOAD,
+		"TLS for server connections: disable, allow, prefer, require, verify-ca (check the "
+		"certificate against server_tls_ca_file) or verify-full (also check the host name)."),
+	P_STR(G, server_tls_ca_file, NULL, RELOAD,
+		"PEM file with the CA certificates that server certificates are checked against; "
+		"required for verify-ca and verify-full."),
+	P_STR(G, server_tls_key_file, NULL, RELOAD,
+		"PEM file with the private key of a client certificate to present to servers."),
+	P_STR(G, server_tls_cert_file, NULL, RELOAD,
+		"PEM file with a client certificate to present to servers."),
+	{ .name = "server_tls_protocols", .type = PARAM_STRING,
+		.offset = offsetof(G, server_tls_protocols), .default_value = "secure",
+		.reloadable = RELOAD, .validate = validate_tls_protocols, .expect = TLS_PROTOCOLS_EXPECT,
+		.doc = "TLS versions used with servers: secure (TLS 1.2 and 1.3), all, tlsv1.2, tlsv1.3, "
+			"or a comma-separated list of versions." },
+	P_INT(G, max_packet_size, "1073741824", 8192, 1073741824, RELOAD,
+		"Largest protocol message in bytes accepted from a client or server; a larger one "
+		"closes the connection."),
+	P_INT(G, pkt_buf, "4096", 1024, 65536, RESTART,
+		"Size in bytes of each connection's network buffer."),
+	P_STR(G, logfile, NULL, RELOAD,
+		"File to append log lines to; it is reopened on reload."),
+	P_BOOL(G, log_connections, "1", RELOAD,
+		"Log each successful client login."),
+	P_BOOL(G, log_disconnections, "1", RELOAD,
+		"Log each client disconnection with its reason."),
+	P_INT(G, verbose, "0", 0, 2, RELOAD,
+		"Extra logging: 0 normal, 1 debug, 2 every detail."),
+	P_STR(G, pidfile, NULL, RESTART,
+		"File to write the process id to at start-up; empty writes none."),
+	P_BOOL(G, tcp_keepalive, "1", RELOAD,
+		"Turn on TCP keepalive for client and server sockets, so that vanished peers are "
+		"noticed."),
+	P_BOOL(G, auth_plain_without_tls, "0", RELOAD,
+		"Allow clients to send cleartext passwords (auth_type plain or plain hba rules) over "
+		"connections without TLS."),
+};
+const size_t param_count = sizeof(param_table) / sizeof(param_table[0]);
+#undef G
+
+#define D struct db_alias
+
+const struct param_def param_db_table[] = {
+	{ .name = "host", .type = PARAM_STRING, .offset = offsetof(D, host), .reloadable = RELOAD,
+		.validate = validate_host, .expect = "a single host name, IP address or socket directory",
+		.doc = "Server host name or IP address, or a directory (starting with /) holding the "
+			"server's Unix socket." },
+	P_INT(D, port, "5432", 1, 65535, RELOAD, "Server port."),
+	P_STR(D, dbname, NULL, RELOAD,
+		"Database name on the server; unset uses the name the client asked for."),
+	P_STR(D, user, NULL, RELOAD,
+		"User to log in to the server as; unset uses the client's user name."),
+	{ .name = "password", .type = PARAM_STRING, .offset = offsetof(D, password),
+		.reloadable = RELOAD, .secret = true,
+		.doc = "Password for the server login; unset takes the user's password from auth_file." },
+	P_INT(D, pool_size, NULL, 0, COUNT_MAX, RELOAD,
+		"Server connections per pool of this database; unset uses default_pool_size."),
+	P_INT(D, min_pool_size, NULL, 0, COUNT_MAX, RELOAD,
+		"Minimum server connections per pool of this database; unset uses min_pool_size."),
+	P_INT(D, reserve_pool, NULL, 0, COUNT_MAX, RELOAD,
+		"Reserve pool size for this database; unset uses reserve_pool_size."),
+	P_ENUM(D, pool_mode, NULL, pool_mode_vals, RELOAD,
+		"Pool mode for this database; unset uses pool_mode."),
+	P_INT(D, max_db_connections, NULL, 0, COUNT_MAX, RELOAD,
+		"Maximum server connections to this database; unset uses max_db_connections."),
+	P_TIME(D, server_lifetime, NULL, 0, TIME_MAX, RELOAD,
+		"Server connection lifetime in seconds for this database; unset uses server_lifetime."),
+	P_STR(D, connect_query, NULL, RELOAD,
+		"SQL run once on each new server connection after login."),
+	P_STR(D, application_name, NULL, RELOAD,
+		"application_name sent to the server at login."),
+	P_STR(D, client_encoding, NULL, RELOAD,
+		"client_encoding sent to the server at login."),
+	P_STR(D, datestyle, NULL, RELOAD,
+		"DateStyle sent to the server at login."),
+	P_STR(D, timezone, NULL, RELOAD,
+		"TimeZone sent to the server at login."),
+	P_ENUM(D, auth, "password", upstream_auth_vals, RELOAD,
+		"How the pooler logs in to the server: password (the token methods entra, aws-rds, "
+		"aws-dsql and gcp are not available in this build yet)."),
+	P_STR(D, credential, NULL, RELOAD,
+		"Name of a [credential.NAME] section, for the token methods of auth (not available in "
+		"this build yet)."),
+};
+const size_t param_db_count = sizeof(param_db_table) / sizeof(param_db_table[0]);
+#undef D
+
+#define U struct user_cfg
+
+const struct param_def param_user_table[] = {
+	P_ENUM(U, pool_mode, NULL, pool_mode_vals, RELOAD,
+		"Pool mode for this user's pools; unset uses the database's or the global pool_mode."),
+	P_INT(U, max_user_connections, NULL, 0, COUNT_MAX, RELOAD,
+		"Maximum server connections for this user; unset uses max_user_connections."),
+};
+const size_t param_user_count = sizeof(param_user_table) / sizeof(param_user_table[0]);
+#undef U
+
+/* PgBouncer parameters we do not accept, so a migrating user is told that the
+ * name is right but the feature is missing. */
+static const char *const pgbouncer_only[] = {
+	"application_name_add_host", "auth_dbname", "auth_ident_file", "auth_query", "auth_user",
+	"autodb_idle_timeout", "cancel_wait_timeout", "client_tls_dheparams", "client_tls_ecdhcurve",
+	"conffile", "disable_pqexec", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
+	"idle_transaction_timeout", "job_name", "listen_backlog", "log_pooler_errors", "log_stats",
+	"max_db_client_connections", "max_prepared_statements", "max_user_client_connections",
+	"peer_id", "query_timeout", "resolv_conf", "sbuf_loopcnt", "server_check_delay_always",
+	"server_fast_close", "server_reset_query_always", "server_round_robin", "server_tls_ciphers",
+	"service_name", "so_reuseport", "stats_period", "suspend_timeout", "syslog",
+	"syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepcnt", "tcp_keepidle",
+	"tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout", "track_extra_parameters",
+	"unix_socket_group", "unix_socket_mode", "user",
+};
+
+const struct param_def *param_find_in(const struct param_def *table, size_t count, const char *name)
+{
+	for (size_t i = 0; i < count; i++)
+		if (str_ieq(table[i].name, name))
+			return &table[i];
+	return NULL;
+}
+
+const struct param_def *param_find(const char *name)
+{
+	return param_find_in(param_table, param_count, name);
+}
+
+bool param_is_pgbouncer_only(const char *name)
+{
+	for (size_t i = 0; i < sizeof(pgbouncer_only) / sizeof(pgbouncer_only[0]); i++)
+		if (str_ieq(pgbouncer_only[i], name))
+			return true;
+	return false;
+}
+
+/* ---- parsing values ---- */
+
+static bool parse_int(const char *s, long long *out)
+{
+	char *end;
+	if (!isdigit((unsigned char)s[0]) && !((s[0] == '-' || s[0] == '+') && isdigit((unsigned char)s[1])))
+		return false;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "1", "yes", "on", "true" };
+	static const char *const no[] = { "0", "no", "off", "false" };
+	for (size_t i = 0; i < 4; i++) {
+		if (str_ieq(s, yes[i])) {
+			*out = true;
+			return true;
+		}
+		if (str_ieq(s, no[i])) {
+			*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Microseconds per unit; 0 for an unknown unit. Units are case-sensitive, as
+ * in postgresql.conf. */
+static int64_t time_unit(const char *s)
+{
+	if (*s == '\0' || strcmp(s, "s") == 0)
+		return 1000000;
+	if (strcmp(s, "ms") == 0)
+		return 1000;
+	if (strcmp(s, "min") == 0)
+		return 60 * (int64_t)1000000;
+	if (strcmp(s, "h") == 0)
+		return 3600 * (int64_t)1000000;
+	return 0;
+}
+
+/* "15", "0.5", "250ms", "1.5 h": a number of seconds with an optional unit.
+ * At most six decimals: finer is below our microsecond resolution anyway. */
+static bool parse_time(const char *s, usec_t *out)
+{
+	int64_t ip = 0, frac = 0, scale = 1;
+	bool digits = false;
+	for (; isdigit((unsigned char)*s); s++, digits = true) {
+		if (ip > (INT64_MAX - 9) / 10)
+			return false;
+		ip = ip * 10 + (*s - '0');
+	}
+	if (*s == '.') {
+		for (s++; isdigit((unsigned char)*s); s++, digits = true) {
+			if (scale == 1000000)
+				return false;
+			frac = frac * 10 + (*s - '0');
+			scale *= 10;
+		}
+	}
+	if (!digits)
+		return false;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	int64_t unit = time_unit(s);
+	if (unit == 0 || ip > INT64_MAX / unit)
+		return false;
+	int64_t whole = ip * unit, part = frac * unit / scale;
+	if (whole > INT64_MAX - part)
+		return false;
+	*out = whole + part;
+	return true;
+}
+
+static bool parse_enum(const struct param_enum_val *vals, const char *s, int *out)
+{
+	for (; vals->name; vals++) {
+		if (str_ieq(vals->name, s)) {
+			*out = vals->value;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool param_parse_tls_protocols(const char *value, bool *tls12, bool *tls13)
+{
+	const char *p = value;
+	bool any = false;
+	*tls12 = *tls13 = false;
+	while (*p) {
+		while (*p == ',' || *p == ':' || *p == ' ' || *p == '\t')
+			p++;
+		size_t n = strcspn(p, ",: \t");
+		if (n == 0)
+			break;
+		if ((n == 6 && strncasecmp(p, "secure", n) == 0) || (n == 3 && strncasecmp(p, "all", n) == 0))
+			*tls12 = *tls13 = true;
+		else if (n == 7 && strncasecmp(p, "tlsv1.2", n) == 0)
+			*tls12 = true;
+		else if (n == 7 && strncasecmp(p, "tlsv1.3", n) == 0)
+			*tls13 = true;
+		else
+			return false;
+		any = true;
+		p += n;
+	}
+	return any;
+}
+
+/* ---- describing and reporting ---- */
+
+static void describe_expect(const struct param_def *p, char *buf, size_t len)
+{
+	char lo[32], hi[32];
+	size_t n = 0;
+	switch (p->type) {
+	case PARAM_INT:
+		snprintf(buf, len, "an integer between %lld and %lld", p->min, p->max);
+		return;
+	case PARAM_TIME:
+		param_format_time(p->min, lo, sizeof(lo));
+		param_format_time(p->max, hi, sizeof(hi));
+		snprintf(buf, len, "a number of seconds between %s and %s, or a number with a unit: "
+			"ms, s, min, h", lo, hi);
+		return;
+	case PARAM_BOOL:
+		snprintf(buf, len, "a boolean: 1, 0, yes, no, on, off, true or false");
+		return;
+	case PARAM_ENUM:
+		buf[0] = '\0';
+		for (const struct param_enum_val *v = p->enum_vals; v->name && n < len; v++)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+				v == p->enum_vals ? "one of: " : ", ", v->name);
+		return;
+	case PARAM_STRING:
+		snprintf(buf, len, "%s", p->expect ? p->expect : "any text");
+		return;
+	}
+}
+
+static bool bad_value(const struct param_def *p, const char *value, char *err, size_t errlen)
+{
+	char expect[256];
+	describe_expect(p, expect, sizeof(expect));
+	if (p->secret)
+		snprintf(err, errlen, "invalid value for %s (expected %s)", p->name, expect);
+	else
+		snprintf(err, errlen, "invalid value for %s: \"%s\" (expected %s)", p->name, value, expect);
+	return false;
+}
+
+/* ---- storing, comparing, copying ---- */
+
+static char **str_field(void *base, const struct param_def *p)
+{
+	return (char **)(void *)((char *)base + p->offset);
+}
+
+static void *field_at(void *base, const struct param_def *p)
+{
+	return (char *)base + p->offset;
+}
+
+static const void *cfield_at(const void *base, const struct param_def *p)
+{
+	return (const char *)base + p->offset;
+}
+
+static void free_str(const struct param_def *p, char *s)
+{
+	if (p->secret)
+		secret_free(s);
+	else
+		free(s);
+}
+
+static bool store_string(void *base, const struct param_def *p, const char *value,
+	char *err, size_t errlen)
+{
+	bool empty_is_unset = p->default_value == NULL && value[0] == '\0';
+	if (p->validate && !empty_is_unset && !p->validate(value))
+		return bad_value(p, value, err, errlen);
+	char **slot = str_field(base, p);
+	free_str(p, *slot);
+	*slot = empty_is_unset ? NULL : xstrdup(value);
+	return true;
+}
+
+bool param_store(void *base, const struct param_def *p, const char *value, char *err, size_t errlen)
+{
+	long long ll;
+	usec_t t;
+	bool b;
+	int e;
+
+	switch (p->type) {
+	case PARAM_STRING:
+		return store_string(base, p, value, err, errlen);
+	case PARAM_INT:
+		if (!parse_int(value, &ll) || ll < p->min || ll > p->max)
+			return bad_value(p, value, err, errlen);
+		*(int *)field_at(base, p) = (int)ll;
+		return true;
+	case PARAM_BOOL:
+		if (!parse_bool(value, &b))
+			return bad_value(p, value, err, errlen);
+		*(bool *)field_at(base, p) = b;
+		return true;
+	case PARAM_TIME:
+		if (!parse_time(value, &t) || t < p->min || t > p->max)
+			return bad_value(p, value, err, errlen);
+		*(usec_t *)field_at(base, p) = t;
+		return true;
+	case PARAM_ENUM:
+		if (!parse_enum(p->enum_vals, value, &e))
+			return bad_value(p, value, err, errlen);
+		*(int *)field_at(base, p) = e;
+		return true;
+	}
+	return bad_value(p, value, err, errlen);
+}
+
+bool param_set(struct tb_config *cfg, const struct param_def *p, const char *value, char *err, size_t errlen)
+{
+	return param_store(cfg, p, value, err, errlen);
+}
+
+void param_clear(void *base, const struct param_def *p)
+{
+	if (p->type != PARAM_STRING)
+		return;
+	char **slot = str_field(base, p);
+	free_str(p, *slot);
+	*slot = NULL;
+}
+
+bool param_equal(const void *a, const void *b, const struct param_def *p)
+{
+	const void *fa = cfield_at(a, p), *fb = cfield_at(b, p);
+	switch (p->type) {
+	case PARAM_STRING: {
+		const char *sa = *(char *const *)fa, *sb = *(char *const *)fb;
+		if (!sa || !sb)
+			return sa == sb;
+		return strcmp(sa, sb) == 0;
+	}
+	case PARAM_INT:
+	case PARAM_ENUM:
+		return *(const int *)fa == *(const int *)fb;
+	case PARAM_BOOL:
+		return *(const bool *)fa == *(const bool *)fb;
+	case PARAM_TIME:
+		return *(const usec_t *)fa == *(const usec_t *)fb;
+	}
+	return false;
+}
+
+void param_copy(void *dst, const void *src, const struct param_def *p)
+{
+	const void *from = cfield_at(src, p);
+	void *to = field_at(dst, p);
+	switch (p->type) {
+	case PARAM_STRING:
+		param_clear(dst, p);
+		*(char **)to = xstrdup(*(char *const *)from);
+		return;
+	case PARAM_INT:
+	case PARAM_ENUM:
+		*(int *)to = *(const int *)from;
+		return;
+	case PARAM_BOOL:
+		*(bool *)to = *(const bool *)from;
+		return;
+	case PARAM_TIME:
+		*(usec_t *)to = *(const usec_t *)from;
+		return;
+	}
+}
+
+/* ---- formatting ---- */
+
+void param_format_time(usec_t t, char *buf, size_t len)
+{
+	if (t < 0) {
+		snprintf(buf, len, "%" PRId64, t);
+		return;
+	}
+	int64_t sec = t / USEC_PER_SEC, us = t % USEC_PER_SEC;
+	if (us == 0) {
+		snprintf(buf, len, "%" PRId64, sec);
+		return;
+	}
+	int digits = 6;
+	while (us % 10 == 0) {
+		us /= 10;
+		digits--;
+	}
+	snprintf(buf, len, "%" PRId64 ".%0*" PRId64, sec, digits, us);
+}
+
+static const char *enum_name(const struct param_enum_val *vals, int v)
+{
+	for (; vals->name; vals++)
+		if (vals->value == v)
+			return vals->name;
+	return "";
+}
+
+void param_format_at(const void *base, const struct param_def *p, bool mask_secret, char *buf, size_t len)
+{
+	const void *f = cfield_at(base, p);
+	switch (p->type) {
+	case PARAM_STRING: {
+		const char *s = *(char *const *)f;
+		if (s && *s && p->secret && mask_secret)
+			s = "********";
+		snprintf(buf, len, "%s", s ? s : "");
+		return;
+	}
+	case PARAM_INT:
+		snprintf(buf, len, "%d", *(const int *)f);
+		return;
+	case PARAM_BOOL:
+		snprintf(buf, len, "%d", *(const bool *)f ? 1 : 0);
+		return;
+	case PARAM_TIME:
+		param_format_time(*(const usec_t *)f, buf, len);
+		return;
+	case PARAM_ENUM:
+		snprintf(buf, len, "%s", enum_name(p->enum_vals, *(const int *)f));
+		return;
+	}
+}
+
+void param_format(const struct tb_config *cfg, const struct param_def *p, bool mask_secret, char *buf, size_t len)
+{
+	param_format_at(cfg, p, mask_secret, buf, len);
+}
+
+/* ---- the generated sample and reference ---- */
+
+/* Print text as ";; " comment lines of at most 78 columns, so the sample stays
+ * far below the parser's line limit. */
+static void print_wrapped_comment(FILE *f, const char *text)
+{
+	const size_t width = 78 - 3;
+	while (*text) {
+		size_t n = strlen(text);
+		if (n > width) {
+			n = width;
+			while (n > 0 && text[n] != ' ')
+				n--;
+			if (n == 0)
+				n = strcspn(text, " ");
+		}
+		fprintf(f, ";; %.*s\n", (int)n, text);
+		text += n;
+		while (*text == ' ')
+			text++;
+	}
+}
+
+static const char *const sample_header[] = {
+	"tokenbouncer configuration: a commented sample, generated by "
+	"\"tokenbouncer --print-sample-config\". doc/config-reference.md describes every "
+	"parameter.",
+	"",
+	"Lines are \"name = value\" under [section] headers. Lines starting with ; or # are "
+	"comments, and so is text after \" ;\" on a line. Lines are limited to 198 bytes: continue "
+	"a long [databases] entry on indented lines.",
+	"",
+	"Times are seconds (decimals allowed) or a number with a unit: ms, s, min, h. Booleans "
+	"are 1/0, yes/no, on/off or true/false.",
+	"",
+	"[pgbouncer] is accepted in place of [tokenbouncer]. Every parameter is shown below "
+	"commented out, with its default value.",
+};
+
+static const char *const sample_tail =
+	"[databases]\n"
+	"\n"
+	";; alias = libpq-style key=value pairs; quote a value containing spaces with\n"
+	";; single quotes, and write a quote or backslash inside one as \\' or \\\\.\n"
+	";; A client asking for a database that is not listed uses the \"*\" entry.\n"
+	";orders = host=10.0.0.7 port=5432 dbname=orders user=orders_app pool_size=10\n"
+	";legacy = host=legacy.example.com dbname=legacy user=legacy\n"
+	";    password='an example password' pool_mode=session\n"
+	";* = host=10.0.0.7\n"
+	"\n"
+	"[users]\n"
+	"\n"
+	";; user = pool_mode=... max_user_connections=...\n"
+	";reports = pool_mode=session max_user_connections=5\n";
+
+void params_print_sample(FILE *f)
+{
+	char buf[256];
+	for (size_t i = 0; i < sizeof(sample_header) / sizeof(sample_header[0]); i++) {
+		if (sample_header[i][0])
+			print_wrapped_comment(f, sample_header[i]);
+		else
+			fputs(";;\n", f);
+	}
+	fputs("\n[tokenbouncer]\n\n", f);
+	for (size_t i = 0; i < param_count; i++) {
+		const struct param_def *p = &param_table[i];
+		print_wrapped_comment(f, p->doc);
+		snprintf(buf, sizeof(buf), "%s", p->default_value ? p->default_value : "");
+		if (buf[0])
+			fprintf(f, ";%s = %s\n\n", p->name, buf);
+		else
+			fprintf(f, ";%s =\n\n", p->name);
+	}
+	fputs(sample_tail, f);
+}
+
+static const char *const reference_intro =
+	"# Configuration reference\n"
+	"\n"
+	"<!-- Generated by \"tokenbouncer --print-config-reference\" from src/core/params.c; "
+	"do not edit by hand. -->\n"
+	"\n"
+	"tokenbouncer reads one INI file with three sections:\n"
+	"\n"
+	"- `[tokenbouncer]` (or `[pgbouncer]`, accepted for migration): the parameters below.\n"
+	"- `[databases]`: one line per database alias.\n"
+	"- `[users]`: optional per-user settings.\n"
+	"\n"
+	"Any other section is an error, and so is an unknown parameter or key.\n"
+	"\n"
+	"## File format\n"
+	"\n"
+	"- Lines are `name = value` under `[section]` headers. Parameter names are "
+	"case-insensitive; each may be set only once.\n"
+	"- Lines starting with `;` or `#` are comments, and so is text after a `;` that "
+	"follows whitespace.\n"
+	"- Lines are limited to 198 bytes. An indented line continues the previous "
+	"`[databases]` or `[users]` entry (joined with a space), so long connection strings "
+	"can span lines.\n"
+	"- Times are seconds, whole or decimal (`0.5`), or a number with a unit: `ms`, `s`, "
+	"`min`, `h`.\n"
+	"- Booleans are `1`, `0`, `yes`, `no`, `on`, `off`, `true` or `false`.\n"
+	"- Parameters marked \"restart\" keep their old value on a reload, with a warning, "
+	"until the process restarts; the others take effect on reload.\n"
+	"- Secret values are masked in SHOW CONFIG.\n"
+	"\n"
+	"## [tokenbouncer]\n";
+
+static const char *const reference_databases =
+	"\n"
+	"## [databases]\n"
+	"\n"
+	"Each line defines a database alias that clients connect to:\n"
+	"\n"
+	"```ini\n"
+	"[databases]\n"
+	"orders = host=10.0.0.7 dbname=orders user=orders_app pool_size=10\n"
+	"legacy = host=legacy.example.com dbname=legacy user=legacy\n"
+	"    password='an example password' pool_mode=session\n"
+	"* = host=10.0.0.7\n"
+	"```\n"
+	"\n"
+	"- The value is a libpq-style list of `key=value` pairs separated by whitespace. A "
+	"value containing spaces, or an empty value, is written in single quotes; inside them "
+	"`\\'` is a quote and `\\\\` a backslash.\n"
+	"- A client asking for a database that has no entry uses the `*` entry, if there is "
+	"one.\n"
+	"- Each alias may be defined once, and each key used once per entry.\n"
+	"\n"
+	"| Key | Accepts | Default | Description |\n"
+	"|---|---|---|---|\n";
+
+static const char *const reference_users =
+	"\n"
+	"## [users]\n"
+	"\n"
+	"Each line gives settings for one client user name, in the same `key=value` form:\n"
+	"\n"
+	"```ini\n"
+	"[users]\n"
+	"reports = pool_mode=session max_user_connections=5\n"
+	"```\n"
+	"\n"
+	"| Key | Accepts | Default | Description |\n"
+	"|---|---|---|---|\n";
+
+static void print_default_md(FILE *f, const struct param_def *p)
+{
+	if (!p->default_value)
+		fputs("unset", f);
+	else if (!p->default_value[0])
+		fputs("empty", f);
+	else
+		fprintf(f, "`%s`", p->default_value);
+}
+
+static void print_param_section(FILE *f, const struct param_def *p)
+{
+	char expect[256];
+	describe_expect(p, expect, sizeof(expect));
+	fprintf(f, "\n### %s\n\n%s\n\n", p->name, p->doc);
+	fprintf(f, "- Accepts: %s\n- Default: ", expect);
+	print_default_md(f, p);
+	fprintf(f, "\n- Reload: %s\n", p->reloadable ? "yes" : "no, restart needed");
+	fprintf(f, "- Secret: %s\n", p->secret ? "yes" : "no");
+}
+
+static void print_key_rows(FILE *f, const struct param_def *table, size_t count)
+{
+	char expect[256];
+	for (size_t i = 0; i < count; i++) {
+		const struct param_def *p = &table[i];
+		describe_expect(p, expect, sizeof(expect));
+		fprintf(f, "| `%s` | %s | ", p->name, expect);
+		print_default_md(f, p);
+		fprintf(f, " | %s%s |\n", p->doc, p->secret ? " Treated as a secret." : "");
+	}
+}
+
+void params_print_reference(FILE *f)
+{
+	fputs(reference_intro, f);
+	for (size_t i = 0; i < param_count; i++)
+		print_param_section(f, &param_table[i]);
+	fputs(reference_databases, f);
+	print_key_rows(f, param_db_table, param_db_count);
+	fputs(reference_users, f);
+	print_key_rows(f, param_user_table, param_user_count);
+}

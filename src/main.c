@@ -1,0 +1,306 @@
+/* tokenbouncer: start-up and shutdown order, signals, pidfile, exit codes. */
+#include <errno.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/params.h"
+#include "core/util.h"
+#include "net/listener.h"
+#include "pool/client.h"
+#include "pool/janitor.h"
+#include "pool/runtime.h"
+
+struct options {
+	int verbose;
+	bool quiet;
+	bool daemonize;
+	bool check_only;
+	const char *config_path;
+};
+
+static char *pidfile_path;
+static struct event *sig_hup, *sig_int, *sig_term;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"tokenbouncer %s: a PostgreSQL connection pooler for cloud IAM tokens\n\n"
+		"Usage: tokenbouncer [OPTIONS] FILE.ini\n\n"
+		"  -d, --daemon                run in the background\n"
+		"  -v, --verbose               more log output (repeat for more)\n"
+		"  -q, --quiet                 log only warnings and errors\n"
+		"      --check                 validate FILE.ini and its auth files, then exit\n"
+		"      --print-sample-config   print the commented sample configuration\n"
+		"      --print-config-reference  print the parameter reference (Markdown)\n"
+		"  -V, --version               print the version\n"
+		"  -h, --help                  this help\n\n"
+		"Signals: SIGHUP reloads, SIGINT stops when clients are done, SIGTERM stops now.\n",
+		PACKAGE_VERSION);
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE };
+	static const struct option longopts[] = {
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "print-sample-config", no_argument, NULL, OPT_SAMPLE },
+		{ "print-config-reference", no_argument, NULL, OPT_REFERENCE },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "dvqVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': o->daemonize = true; break;
+		case 'v': o->verbose++; break;
+		case 'q': o->quiet = true; break;
+		case OPT_CHECK: o->check_only = true; break;
+		case OPT_SAMPLE: params_print_sample(stdout); exit(0);
+		case OPT_REFERENCE: params_print_reference(stdout); exit(0);
+		case 'V': printf("tokenbouncer %s\n", PACKAGE_VERSION); exit(0);
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return -1;
+	}
+	o->config_path = argv[optind];
+	return 0;
+}
+
+/* Write to a temporary name, then rename: nobody ever reads half a pidfile. */
+static bool write_pidfile(const char *path, char *err, size_t errlen)
+{
+	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	FILE *f = fopen(tmp, "w");
+	bool ok = f && fprintf(f, "%d\n", (int)getpid()) > 0;
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (ok && rename(tmp, path) != 0)
+		ok = false;
+	if (!ok) {
+		snprintf(err, errlen, "cannot write pidfile %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+	return ok;
+}
+
+static void remove_pidfile(void)
+{
+	if (pidfile_path) {
+		unlink(pidfile_path);
+		free(pidfile_path);
+		pidfile_path = NULL;
+	}
+}
+
+static void warn_restart_only(const char *param, void *arg)
+{
+	log_warning("reload: %s changed but takes effect only after a restart", param);
+}
+
+static void do_reload(void)
+{
+	char err[512];
+	log_info("reloading %s", rt.cfg->path);
+	struct tb_config *cfg = config_load(rt.cfg->path, err, sizeof(err));
+	if (!cfg) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	config_keep_restart_only(cfg, rt.cfg, warn_restart_only, NULL);
+	if (!runtime_apply_config(cfg, err, sizeof(err))) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		config_free(cfg);
+		return;
+	}
+	log_setup(cfg->verbose, false, true);
+	if (!log_set_file(cfg->logfile, err, sizeof(err)))
+		log_error("%s", err);
+	log_info("reload complete: %zu databases, %zu users", cfg->ndbs, cfg->nusers);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	switch (sig) {
+	case SIGHUP:
+		do_reload();
+		break;
+	case SIGINT:
+		if (rt.shutting_down) {
+			log_info("second SIGINT: exiting now");
+			event_base_loopbreak(rt.base);
+			break;
+		}
+		log_info("SIGINT: no new connections; exiting when clients are done");
+		rt.shutting_down = true;
+		listeners_close();
+		janitor_run();
+		break;
+	case SIGTERM:
+		log_info("SIGTERM: exiting now");
+		event_base_loopbreak(rt.base);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix)
+{
+	client_accept(fd, addr, addrlen, is_unix);
+}
+
+static bool daemonize(char *err, size_t errlen)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork failed: %s", strerror(errno));
+		return false;
+	}
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	return true;
+}
+
+static struct evdns_base *make_dns(struct event_base *base)
+{
+	struct evdns_base *dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+						      EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (!dns) {
+		/* No usable resolv.conf: still resolve names from /etc/hosts. */
+		dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (dns)
+			evdns_base_load_hosts(dns, NULL);
+	}
+	return dns;
+}
+
+static void setup_signals(struct event_base *base)
+{
+	signal(SIGPIPE, SIG_IGN);
+	sig_hup = evsignal_new(base, SIGHUP, on_signal, NULL);
+	sig_int = evsignal_new(base, SIGINT, on_signal, NULL);
+	sig_term = evsignal_new(base, SIGTERM, on_signal, NULL);
+	event_add(sig_hup, NULL);
+	event_add(sig_int, NULL);
+	event_add(sig_term, NULL);
+}
+
+static void teardown(struct event_base *base, struct evdns_base *dns)
+{
+	janitor_stop();
+	listeners_close();
+	runtime_shutdown();
+	event_free(sig_hup);
+	event_free(sig_int);
+	event_free(sig_term);
+	evdns_base_free(dns, 0);
+	event_base_free(base);
+	remove_pidfile();
+	log_set_file(NULL, NULL, 0);
+}
+
+static int check_config(struct tb_config *cfg)
+{
+	char err[512];
+	if (!runtime_apply_config(cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	runtime_shutdown();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	if (parse_args(argc, argv, &o) != 0)
+		return 2;
+	char err[512];
+	struct tb_config *cfg = config_load(o.config_path, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	log_setup(cfg->verbose + o.verbose, o.quiet, !o.daemonize);
+	if (o.check_only) {
+		struct event_base *base = event_base_new();
+		runtime_init(base, NULL);
+		int rc = check_config(cfg);
+		event_base_free(base);
+		if (rc == 0)
+			printf("%s: configuration is valid\n", o.config_path);
+		return rc;
+	}
+	if (!log_set_file(cfg->logfile, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (o.daemonize && !daemonize(err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	struct event_base *base = event_base_new();
+	struct evdns_base *dns = base ? make_dns(base) : NULL;
+	if (!base || !dns) {
+		log_fatal("cannot initialise the event loop");
+		return 1;
+	}
+	runtime_init(base, dns);
+	if (!runtime_apply_config(cfg, err, sizeof(err))) {
+		log_fatal("%s", err);
+		return 1;
+	}
+	if (!listeners_open(base, rt.cfg, on_accept, err, sizeof(err))) {
+		log_fatal("%s", err);
+		teardown(base, dns);
+		return 1;
+	}
+	if (rt.cfg->pidfile && *rt.cfg->pidfile) {
+		if (!write_pidfile(rt.cfg->pidfile, err, sizeof(err))) {
+			log_fatal("%s", err);
+			teardown(base, dns);
+			return 1;
+		}
+		pidfile_path = xstrdup(rt.cfg->pidfile);
+	}
+	setup_signals(base);
+	janitor_start(base);
+	log_info("tokenbouncer %s listening on %s port %d%s%s", PACKAGE_VERSION,
+		 rt.cfg->listen_addr && *rt.cfg->listen_addr ? rt.cfg->listen_addr : "(no TCP)",
+		 rt.cfg->listen_port, rt.cfg->unix_socket_dir && *rt.cfg->unix_socket_dir ? " and in " : "",
+		 rt.cfg->unix_socket_dir ? rt.cfg->unix_socket_dir : "");
+	event_base_dispatch(base);
+	teardown(base, dns);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,599 @@
+#include "pool/client.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "net/tls.h"
+#include "pg/proto.h"
+#include "pool/client_auth.h"
+#include "pool/pool.h"
+#include "pool/runtime.h"
+#include "pool/server.h"
+
+/* Largest message accepted while logging in: passwords and tokens up to 64 KiB. */
+#define LOGIN_MSG_MAX (65536u + 1024u)
+
+static void client_io(evutil_socket_t fd, short what, void *arg);
+static void client_process(struct client *c);
+
+const char *client_state_name(enum client_state st)
+{
+	static const char *const names[] = {
+		"startup", "tls", "auth", "wait-welcome", "idle", "waiting", "active", "closing",
+	};
+	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
+void client_log_prefix(const struct client *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "C-%llu %s@%s (%s)", (unsigned long long)c->id,
+		 c->user ? c->user : "?", c->db ? c->db->name : "?", c->peer);
+}
+
+#define client_log(lvl, c, fmt, ...) do { \
+	if (log_enabled(lvl)) { \
+		char pfx_[160]; \
+		client_log_prefix(c, pfx_, sizeof(pfx_)); \
+		log_msg(lvl, "%s: " fmt, pfx_, ##__VA_ARGS__); \
+	} \
+} while (0)
+
+static void format_peer(struct client *c, const struct sockaddr *addr)
+{
+	if (!addr) {
+		snprintf(c->peer, sizeof(c->peer), "unix");
+		return;
+	}
+	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+	socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	getnameinfo(addr, len, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
+}
+
+static void set_state(struct client *c, enum client_state st, struct list_node *list)
+{
+	c->state = st;
+	c->state_since = time_mono_usec();
+	if (list)
+		list_move_tail(list, &c->node);
+	else
+		list_del(&c->node);
+}
+
+void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix)
+{
+	struct client *c = xcalloc(1, sizeof(*c));
+	c->id = ++rt.next_id;
+	c->is_unix = is_unix;
+	c->connect_at = time_mono_usec();
+	format_peer(c, addr);
+	list_init(&c->node);
+	list_add_tail(&rt.clients, &c->all_node);
+	rt.nclients++;
+	sock_setup(&c->sock, rt.base, fd, client_io, c);
+	if (addr && addrlen <= sizeof(c->addr))
+		memcpy(&c->addr, addr, addrlen);
+	set_state(c, CL_STARTUP, &rt.login_clients);
+	if (rt.shutting_down) {
+		client_close(c, "57P03", "the pooler is shutting down");
+		return;
+	}
+	if (rt.nclients > rt.cfg->max_client_conn) {
+		client_close(c, "53300", "no more connections allowed (max_client_conn)");
+		return;
+	}
+	if (rt.cfg->tcp_keepalive && !is_unix) {
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	}
+	sock_set_read(&c->sock, true);
+}
+
+static void send_fatal(struct client *c, const char *sqlstate, const char *msg)
+{
+	struct pbuf b;
+	pbuf_init(&b, 8192);
+	proto_error(&b, "FATAL", sqlstate, msg);
+	/* Best effort: the socket is closed right after. */
+	if (!b.failed && !c->sock.ssl_write_wants_read)
+		sock_write(&c->sock, b.data, b.len);
+	pbuf_free(&b);
+}
+
+void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
+{
+	if (c->state == CL_CLOSING)
+		return;
+	char msg[512] = "";
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+	}
+	if (sqlstate) {
+		send_fatal(c, sqlstate, msg);
+		client_log(LOG_LVL_WARNING, c, "closing: %s (%s)", msg, sqlstate);
+	} else if (rt.cfg->log_disconnections && c->state >= CL_WAIT_WELCOME) {
+		client_log(LOG_LVL_INFO, c, "closing: %s", msg);
+	} else {
+		client_log(LOG_LVL_DEBUG, c, "closing: %s", msg);
+	}
+	struct server *s = c->server;
+	if (s) {
+		c->server = NULL;
+		s->client = NULL;
+		server_release(s);
+	}
+	client_auth_free(c->auth);
+	c->auth = NULL;
+	sock_close(&c->sock);
+	c->state = CL_CLOSING;
+	list_move_tail(&rt.free_clients, &c->node);
+	runtime_schedule_free();
+}
+
+void client_free(struct client *c)
+{
+	list_del(&c->node);
+	list_del(&c->all_node);
+	rt.nclients--;
+	varcache_clear(&c->vars);
+	free(c->user);
+	struct database *db = c->db;
+	free(c);
+	if (db)
+		runtime_database_maybe_free(db);
+}
+
+bool client_send(struct client *c, const void *data, size_t len)
+{
+	if (c->state == CL_CLOSING)
+		return false;
+	if (!sock_write(&c->sock, data, len)) {
+		client_close(c, NULL, "write failed: %s", c->sock.errmsg);
+		return false;
+	}
+	return true;
+}
+
+static bool send_pbuf(struct client *c, struct pbuf *b)
+{
+	bool ok = !b->failed && client_send(c, b->data, b->len);
+	pbuf_free(b);
+	return ok;
+}
+
+void client_send_error(struct client *c, const char *sqlstate, const char *msg)
+{
+	struct pbuf b;
+	pbuf_init(&b, 8192);
+	proto_error(&b, "ERROR", sqlstate, msg);
+	proto_ready(&b, 'I');
+	send_pbuf(c, &b);
+}
+
+struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.clients) {
+		struct client *c = list_entry(n, struct client, all_node);
+		if (c->cancel_pid == pid && c->cancel_key == key && c->state >= CL_IDLE && c->state != CL_CLOSING)
+			return c;
+	}
+	return NULL;
+}
+
+/* ---- login ---- */
+
+static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
+{
+	struct client *target = client_find_by_cancel_key(pid, key);
+	if (target && target->server && target->state == CL_ACTIVE)
+		server_forward_cancel(target->server);
+	else
+		log_debug("C-%llu: cancel request for no active query", (unsigned long long)c->id);
+	client_close(c, NULL, "cancel request handled");
+}
+
+static bool start_tls(struct client *c)
+{
+	/* Anything pipelined after SSLRequest was sent in clear text and could be
+	 * injected by a man in the middle (CVE-2021-23214). */
+	if (iobuf_len(c->sock.in) > 0) {
+		client_close(c, "08P01", "received unencrypted data after SSL request");
+		return false;
+	}
+	char yes = 'S';
+	if (!sock_write(&c->sock, &yes, 1) || sock_has_output(&c->sock)) {
+		client_close(c, NULL, "could not answer SSL request");
+		return false;
+	}
+	c->sock.ssl = tls_accept_new(rt.client_tls, c->sock.fd);
+	if (!c->sock.ssl) {
+		client_close(c, "08006", "could not start TLS");
+		return false;
+	}
+	c->tls = true;
+	set_state(c, CL_TLS, &rt.login_clients);
+	return true;
+}
+
+static void continue_tls(struct client *c)
+{
+	enum sock_io r = sock_tls_handshake(&c->sock);
+	if (r == SOCK_IO_AGAIN)
+		return;
+	if (r != SOCK_IO_OK) {
+		client_close(c, NULL, "%s", c->sock.errmsg);
+		return;
+	}
+	set_state(c, CL_STARTUP, &rt.login_clients);
+	sock_kick_pending(&c->sock);
+}
+
+static void answer_no(struct client *c)
+{
+	char no = 'N';
+	client_send(c, &no, 1);
+}
+
+static bool is_ignored_param(const char *name)
+{
+	return str_in_list(rt.cfg->ignore_startup_parameters, name);
+}
+
+/* Keeps tracked parameters, refuses unknown ones as PgBouncer does. */
+static bool take_params(struct client *c, const struct startup_pkt *pkt)
+{
+	for (size_t i = 0; i < pkt->nparams; i++) {
+		const char *name = pkt->params[i].name, *value = pkt->params[i].value;
+		if (strcmp(name, "user") == 0 || strcmp(name, "database") == 0 ||
+		    strncmp(name, "_pq_.", 5) == 0)
+			continue;
+		int idx = varcache_index(name);
+		if (idx >= 0) {
+			varcache_set(&c->vars, idx, value);
+			continue;
+		}
+		if (strcmp(name, "replication") == 0 && !is_ignored_param(name)) {
+			client_close(c, "08P01", "replication connections are not supported");
+			return false;
+		}
+		if (is_ignored_param(name))
+			continue;
+		client_close(c, "08P01", "unsupported startup parameter: %s", name);
+		return false;
+	}
+	return true;
+}
+
+static bool negotiate_version(struct client *c, const struct startup_pkt *pkt)
+{
+	const char *unknown[PROTO_MAX_PARAMS];
+	size_t n = 0;
+	for (size_t i = 0; i < pkt->nparams; i++)
+		if (strncmp(pkt->params[i].name, "_pq_.", 5) == 0)
+			unknown[n++] = pkt->params[i].name;
+	if ((pkt->code & 0xffff) == 0 && n == 0)
+		return true;
+	struct pbuf b;
+	pbuf_init(&b, 16384);
+	proto_negotiate_version(&b, PROTO_V3, unknown, n);
+	return send_pbuf(c, &b);
+}
+
+static void client_startup(struct client *c, const struct startup_pkt *pkt)
+{
+	if ((pkt->code >> 16) != 3) {
+		client_close(c, "0A000", "unsupported frontend protocol %u.%u: server supports 3.0",
+			     pkt->code >> 16, pkt->code & 0xffff);
+		return;
+	}
+	if (!negotiate_version(c, pkt))
+		return;
+	const char *user = startup_get(pkt, "user");
+	if (!user || !*user) {
+		client_close(c, "08P01", "no user name in startup packet");
+		return;
+	}
+	const char *dbname = startup_get(pkt, "database");
+	if (!dbname || !*dbname)
+		dbname = user;
+	c->user = xstrdup(user);
+	if (!take_params(c, pkt))
+		return;
+	if (rt.cfg->client_tls_sslmode >= TLS_MODE_REQUIRE && !c->tls && !c->is_unix) {
+		client_close(c, "28000", "SSL required");
+		return;
+	}
+	c->db = runtime_find_database(dbname);
+	if (!c->db) {
+		client_close(c, "3D000", "no such database: %s", dbname);
+		return;
+	}
+	if (rt.cfg->log_connections)
+		client_log(LOG_LVL_INFO, c, "login attempt%s", c->tls ? " (TLS)" : "");
+	set_state(c, CL_AUTH, &rt.login_clients);
+	client_auth_begin(c);
+}
+
+static void client_read_startup(struct client *c)
+{
+	struct startup_pkt pkt;
+	char err[160];
+	struct iobuf *in = c->sock.in;
+	enum proto_status st = proto_parse_startup(iobuf_head(in), iobuf_len(in), &pkt, err, sizeof(err));
+	if (st == PROTO_NEED_MORE)
+		return;
+	if (st == PROTO_ERROR) {
+		client_close(c, "08P01", "%s", err);
+		return;
+	}
+	switch (pkt.code) {
+	case PROTO_SSL_CODE:
+		iobuf_consume(in, pkt.len);
+		if (c->tls) {
+			client_close(c, "08P01", "SSL request on an encrypted connection");
+		} else if (rt.client_tls && rt.cfg->client_tls_sslmode != TLS_MODE_DISABLE && !c->is_unix) {
+			if (start_tls(c))
+				continue_tls(c);
+		} else {
+			answer_no(c);
+		}
+		return;
+	case PROTO_GSSENC_CODE:
+		iobuf_consume(in, pkt.len);
+		answer_no(c);
+		return;
+	case PROTO_CANCEL_CODE:
+		iobuf_consume(in, pkt.len);
+		handle_cancel(c, pkt.cancel_pid, pkt.cancel_key);
+		return;
+	default:
+		break;
+	}
+	client_startup(c, &pkt);
+	if (c->state != CL_CLOSING)
+		iobuf_consume(c->sock.in, pkt.len);
+}
+
+void client_auth_ok(struct client *c)
+{
+	client_auth_free(c->auth);
+	c->auth = NULL;
+	if (rt.cfg->log_connections)
+		client_log(LOG_LVL_INFO, c, "login ok");
+	struct pool *p = pool_for_client(c->db, c->user);
+	if (!p) {
+		client_close(c, "08P01", "no upstream credentials for user \"%s\" on alias \"%s\"",
+			     c->user, c->db->name);
+		return;
+	}
+	c->pool = p;
+	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
+	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
+	if (p->have_welcome) {
+		client_finish_login(c);
+		return;
+	}
+	set_state(c, CL_WAIT_WELCOME, &p->waiting_clients);
+	sock_set_read(&c->sock, false);
+	pool_need_welcome(p, c);
+}
+
+void client_finish_login(struct client *c)
+{
+	struct pool *p = c->pool;
+	struct pbuf b;
+	pbuf_init(&b, 1 << 20);
+	proto_auth_request(&b, 0, NULL, 0);
+	/* The client's own values win over the server's defaults. */
+	for (int i = 0; i < VAR_COUNT; i++) {
+		if (!varcache_get(&c->vars, i) && varcache_get(&p->welcome_vars, i))
+			varcache_set(&c->vars, i, varcache_get(&p->welcome_vars, i));
+		if (varcache_get(&c->vars, i))
+			proto_param_status(&b, varcache_name(i), varcache_get(&c->vars, i));
+	}
+	if (p->welcome_other.len)
+		pbuf_put_bytes(&b, p->welcome_other.data, p->welcome_other.len);
+	proto_backend_key(&b, c->cancel_pid, c->cancel_key);
+	proto_ready(&b, 'I');
+	set_state(c, CL_IDLE, &p->active_clients);
+	if (!send_pbuf(c, &b))
+		return;
+	sock_set_read(&c->sock, true);
+	if (iobuf_len(c->sock.in) > 0)
+		client_process(c);
+}
+
+/* ---- forwarding ---- */
+
+static void flush_span(struct client *c, struct server *s, size_t span)
+{
+	if (span == 0)
+		return;
+	unsigned char *head = iobuf_head(c->sock.in);
+	iobuf_consume(c->sock.in, span);
+	s->ready = false;
+	server_send(s, head, span);
+}
+
+/* Stream client messages to the server: headers are parsed, bodies pass through. */
+static void forward_to_server(struct client *c)
+{
+	struct server *s = c->server;
+	struct iobuf *in = c->sock.in;
+	size_t span = 0;
+	while (in && span < iobuf_len(in)) {
+		size_t avail = iobuf_len(in) - span;
+		if (c->fwd_remaining) {
+			size_t n = avail < c->fwd_remaining ? avail : c->fwd_remaining;
+			span += n;
+			c->fwd_remaining -= (uint32_t)n;
+			continue;
+		}
+		struct pg_hdr h;
+		char err[160];
+		enum proto_status st = proto_peek_header(iobuf_head(in) + span, avail,
+							 (uint32_t)rt.cfg->max_packet_size, &h, err, sizeof(err));
+		if (st == PROTO_NEED_MORE)
+			break;
+		if (st == PROTO_ERROR) {
+			flush_span(c, s, span);
+			client_close(c, "08P01", "%s", err);
+			return;
+		}
+		if (h.type == 'X') {
+			flush_span(c, s, span);
+			client_close(c, NULL, "client sent Terminate");
+			return;
+		}
+		span += PROTO_HDR_LEN;
+		c->fwd_remaining = h.len - 4;
+	}
+	flush_span(c, s, span);
+	if (c->state == CL_CLOSING || !c->server)
+		return;
+	if (sock_has_output(&s->sock)) {
+		c->blocked_on_server = true;
+		sock_set_read(&c->sock, false);
+	}
+}
+
+static bool first_message_is_terminate(struct client *c)
+{
+	struct iobuf *in = c->sock.in;
+	return iobuf_len(in) >= PROTO_HDR_LEN && iobuf_head(in)[0] == 'X';
+}
+
+static void client_process(struct client *c)
+{
+	switch (c->state) {
+	case CL_STARTUP:
+		client_read_startup(c);
+		/* A GSSENCRequest answer may be followed by the real startup packet. */
+		if (c->state == CL_STARTUP && iobuf_len(c->sock.in) >= 8)
+			client_read_startup(c);
+		return;
+	case CL_AUTH: {
+		struct iobuf *in = c->sock.in;
+		struct pg_hdr h;
+		char err[160];
+		enum proto_status st = proto_peek_header(iobuf_head(in), iobuf_len(in), LOGIN_MSG_MAX, &h, err, sizeof(err));
+		if (st == PROTO_NEED_MORE || (st == PROTO_OK && iobuf_len(in) < h.len + 1))
+			return;
+		if (st == PROTO_ERROR) {
+			client_close(c, "08P01", "%s", err);
+			return;
+		}
+		const unsigned char *body = iobuf_head(in) + PROTO_HDR_LEN;
+		iobuf_consume(in, h.len + 1);
+		client_auth_message(c, h.type, body, h.len - 4);
+		return;
+	}
+	case CL_IDLE:
+		if (first_message_is_terminate(c)) {
+			client_close(c, NULL, "client sent Terminate");
+			return;
+		}
+		sock_set_read(&c->sock, false);
+		set_state(c, CL_WAITING, &c->pool->waiting_clients);
+		pool_client_wants_server(c);
+		return;
+	case CL_ACTIVE:
+		if (c->server->swallow > 0 || c->blocked_on_server)
+			return;
+		forward_to_server(c);
+		return;
+	default:
+		/* Waiting for the pool: keep the bytes, stop reading more. */
+		sock_set_read(&c->sock, false);
+		return;
+	}
+}
+
+void client_server_ready(struct client *c)
+{
+	if (c->state != CL_ACTIVE)
+		return;
+	sock_set_read(&c->sock, true);
+	if (iobuf_len(c->sock.in) > 0)
+		client_process(c);
+}
+
+void client_resume(struct client *c)
+{
+	if (!c->blocked_on_server)
+		return;
+	c->blocked_on_server = false;
+	client_server_ready(c);
+}
+
+static size_t wanted_bytes(const struct client *c)
+{
+	const struct iobuf *in = c->sock.in;
+	if (!in || iobuf_len(in) < 5)
+		return 5;
+	const unsigned char *p = iobuf_head(in);
+	size_t len;
+	if (c->state == CL_STARTUP)
+		len = ((size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3]);
+	else if (c->state == CL_AUTH)
+		len = 1 + ((size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4]);
+	else
+		return 0;
+	return len <= LOGIN_MSG_MAX + 1 ? len : 0;
+}
+
+static void client_read(struct client *c)
+{
+	if (c->state == CL_TLS) {
+		continue_tls(c);
+		return;
+	}
+	enum sock_io r = sock_fill(&c->sock, (size_t)rt.cfg->pkt_buf, wanted_bytes(c));
+	if (r == SOCK_IO_EOF) {
+		client_close(c, NULL, "client closed the connection");
+		return;
+	}
+	if (r == SOCK_IO_ERR) {
+		client_close(c, NULL, "read failed: %s", c->sock.errmsg);
+		return;
+	}
+	if (iobuf_len(c->sock.in) > 0)
+		client_process(c);
+	if (c->state != CL_CLOSING && c->sock.want_read)
+		sock_kick_pending(&c->sock);
+}
+
+static void client_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	if (what & EV_WRITE) {
+		if (c->state == CL_TLS) {
+			continue_tls(c);
+			return;
+		}
+		enum sock_io r = sock_flush(&c->sock);
+		if (r == SOCK_IO_ERR) {
+			client_close(c, NULL, "write failed: %s", c->sock.errmsg);
+			return;
+		}
+		if (r == SOCK_IO_OK && c->server && c->server->blocked_on_client)
+			server_resume(c->server);
+		if (c->state == CL_CLOSING)
+			return;
+		if (c->sock.ssl_read_wants_write)
+			what |= EV_READ;
+	}
+	if (what & EV_READ)
+		client_read(c);
+}

@@ -1,0 +1,289 @@
+#include "pool/client_auth.h"
+
+#include <openssl/crypto.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "net/tls.h"
+#include "pg/hba.h"
+#include "pg/md5auth.h"
+#include "pg/proto.h"
+#include "pg/scram.h"
+#include "pg/userlist.h"
+#include "pool/client.h"
+#include "pool/runtime.h"
+
+enum auth_method {
+	AM_TRUST,
+	AM_REJECT,
+	AM_PLAIN,
+	AM_MD5,
+	AM_SCRAM,
+	AM_PEER,
+	AM_CERT,
+};
+
+struct client_auth {
+	enum auth_method method;
+	const struct userlist_entry *entry;  /* NULL: unknown user, fail after the exchange */
+	unsigned char salt[4];
+	struct scram_server *scram;
+	bool scram_first_done;
+};
+
+void client_auth_free(struct client_auth *a)
+{
+	if (!a)
+		return;
+	if (a->scram)
+		scram_server_free(a->scram);
+	secret_wipe(a, sizeof(*a));
+	free(a);
+}
+
+static void fail_login(struct client *c)
+{
+	client_close(c, "28P01", "password authentication failed for user \"%s\"", c->user);
+}
+
+static enum auth_method from_hba(enum hba_method m)
+{
+	switch (m) {
+	case HBA_TRUST: return AM_TRUST;
+	case HBA_PASSWORD: return AM_PLAIN;
+	case HBA_MD5: return AM_MD5;
+	case HBA_SCRAM: return AM_SCRAM;
+	case HBA_PEER: return AM_PEER;
+	case HBA_CERT: return AM_CERT;
+	default: return AM_REJECT;
+	}
+}
+
+static enum auth_method choose_method(struct client *c)
+{
+	switch (rt.cfg->auth_type) {
+	case AUTH_TYPE_TRUST: return AM_TRUST;
+	case AUTH_TYPE_PLAIN: return AM_PLAIN;
+	case AUTH_TYPE_MD5: return AM_MD5;
+	case AUTH_TYPE_SCRAM: return AM_SCRAM;
+	case AUTH_TYPE_HBA:
+		if (!rt.hba)
+			return AM_REJECT;
+		return from_hba(hba_match(rt.hba, c->is_unix, c->tls, c->db->name, c->user,
+					  c->is_unix ? NULL : (const struct sockaddr *)&c->addr));
+	}
+	return AM_REJECT;
+}
+
+static bool send_request(struct client *c, uint32_t code, const void *data, size_t len)
+{
+	struct pbuf b;
+	pbuf_init(&b, 65536);
+	proto_auth_request(&b, code, data, len);
+	bool ok = !b.failed && client_send(c, b.data, b.len);
+	pbuf_free(&b);
+	return ok;
+}
+
+static void auth_peer(struct client *c)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (!c->is_unix || getsockopt(c->sock.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+		client_close(c, "28000", "peer authentication is only available on Unix sockets");
+		return;
+	}
+	/* Local passwd lookup; NSS modules that go to the network would block. */
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) != 0 || !res ||
+	    strcmp(res->pw_name, c->user) != 0) {
+		client_close(c, "28000", "peer authentication failed for user \"%s\"", c->user);
+		return;
+	}
+	client_auth_ok(c);
+}
+
+static void auth_cert(struct client *c)
+{
+	char *cn = c->tls ? tls_peer_common_name(c->sock.ssl) : NULL;
+	bool ok = cn && strcmp(cn, c->user) == 0;
+	free(cn);
+	if (!ok) {
+		client_close(c, "28000", "certificate authentication failed for user \"%s\"", c->user);
+		return;
+	}
+	client_auth_ok(c);
+}
+
+static void begin_scram(struct client *c, struct client_auth *a)
+{
+	static const char mechs[] = "SCRAM-SHA-256\0";
+	const struct scram_secret *secret = NULL;
+	struct scram_secret derived;
+	if (a->entry && a->entry->kind == USERLIST_SCRAM) {
+		secret = &a->entry->scram;
+	} else if (a->entry && a->entry->kind == USERLIST_PLAIN) {
+		unsigned char salt[16];
+		if (random_bytes(salt, sizeof(salt)) &&
+		    scram_secret_from_password(a->entry->secret, salt, sizeof(salt), 4096, &derived))
+			secret = &derived;
+	}
+	/* An md5 secret cannot serve SCRAM: run the mock exchange, which fails. */
+	a->scram = scram_server_new(secret);
+	if (secret == &derived)
+		secret_wipe(&derived, sizeof(derived));
+	send_request(c, 10, mechs, sizeof(mechs));
+}
+
+void client_auth_begin(struct client *c)
+{
+	struct client_auth *a = xcalloc(1, sizeof(*a));
+	c->auth = a;
+	a->method = choose_method(c);
+	a->entry = rt.users ? userlist_find(rt.users, c->user) : NULL;
+	switch (a->method) {
+	case AM_TRUST:
+		client_auth_ok(c);
+		return;
+	case AM_REJECT:
+		client_close(c, "28000", "connection rejected by hba rules for user \"%s\", database \"%s\"",
+			     c->user, c->db->name);
+		return;
+	case AM_PEER:
+		auth_peer(c);
+		return;
+	case AM_CERT:
+		auth_cert(c);
+		return;
+	case AM_PLAIN:
+		if (!c->tls && !c->is_unix && !rt.cfg->auth_plain_without_tls) {
+			client_close(c, "28000", "cleartext password authentication requires TLS "
+				     "(set auth_plain_without_tls to allow it)");
+			return;
+		}
+		send_request(c, 3, NULL, 0);
+		return;
+	case AM_MD5:
+		if (a->entry && a->entry->kind == USERLIST_SCRAM) {
+			/* As PostgreSQL: md5 in the rules means SCRAM when the secret is SCRAM. */
+			a->method = AM_SCRAM;
+			begin_scram(c, a);
+			return;
+		}
+		random_bytes(a->salt, sizeof(a->salt));
+		send_request(c, 5, a->salt, sizeof(a->salt));
+		return;
+	case AM_SCRAM:
+		begin_scram(c, a);
+		return;
+	}
+}
+
+static bool check_plain(const struct userlist_entry *e, const char *user, const char *pw)
+{
+	if (!e)
+		return false;
+	switch (e->kind) {
+	case USERLIST_PLAIN: {
+		size_t a = strlen(e->secret), b = strlen(pw);
+		return a == b && CRYPTO_memcmp(e->secret, pw, a) == 0;
+	}
+	case USERLIST_MD5: {
+		char h[36];
+		bool ok = md5_password_hash(pw, user, h) && CRYPTO_memcmp(h, e->secret, 35) == 0;
+		secret_wipe(h, sizeof(h));
+		return ok;
+	}
+	case USERLIST_SCRAM: {
+		struct scram_secret s;
+		bool ok = scram_secret_from_password(pw, e->scram.salt, e->scram.salt_len,
+						     e->scram.iterations, &s) &&
+			  CRYPTO_memcmp(s.stored_key, e->scram.stored_key, sizeof(s.stored_key)) == 0;
+		secret_wipe(&s, sizeof(s));
+		return ok;
+	}
+	}
+	return false;
+}
+
+static const char *password_body(const unsigned char *body, size_t len)
+{
+	/* A PasswordMessage is one NUL-terminated string that fills the body. */
+	if (len == 0 || body[len - 1] != '\0' || memchr(body, 0, len) != body + len - 1)
+		return NULL;
+	return (const char *)body;
+}
+
+static void scram_step(struct client *c, struct client_auth *a, const unsigned char *body, size_t len)
+{
+	char err[200];
+	char *out = NULL;
+	size_t outlen = 0;
+	if (!a->scram_first_done) {
+		struct msg_reader r;
+		reader_init(&r, body, len);
+		const char *mech = reader_str(&r);
+		uint32_t dlen = reader_u32(&r);
+		const unsigned char *data = reader_bytes(&r, dlen);
+		if (r.bad || !reader_done(&r)) {
+			client_close(c, "08P01", "malformed SASLInitialResponse");
+			return;
+		}
+		if (strcmp(mech, "SCRAM-SHA-256") != 0) {
+			client_close(c, "28000", "unsupported SASL mechanism \"%s\"", mech);
+			return;
+		}
+		if (!scram_server_first(a->scram, (const char *)data, dlen, &out, &outlen, err, sizeof(err))) {
+			client_close(c, "08P01", "invalid SCRAM message: %s", err);
+			return;
+		}
+		a->scram_first_done = true;
+		send_request(c, 11, out, outlen);
+		free(out);
+		return;
+	}
+	enum scram_result res = scram_server_final(a->scram, (const char *)body, len, &out, &outlen, err, sizeof(err));
+	if (res == SCRAM_FAIL_PROTOCOL) {
+		client_close(c, "08P01", "invalid SCRAM message: %s", err);
+	} else if (res != SCRAM_OK || !a->entry) {
+		fail_login(c);
+	} else if (send_request(c, 12, out, outlen)) {
+		client_auth_ok(c);
+	}
+	free(out);
+}
+
+void client_auth_message(struct client *c, char type, const unsigned char *body, size_t len)
+{
+	struct client_auth *a = c->auth;
+	if (type != 'p' || !a) {
+		client_close(c, "08P01", "expected a password message, got '%c'",
+			     type >= 32 && type < 127 ? type : '?');
+		return;
+	}
+	if (a->method == AM_SCRAM) {
+		scram_step(c, a, body, len);
+		return;
+	}
+	const char *pw = password_body(body, len);
+	if (!pw) {
+		client_close(c, "08P01", "malformed password message");
+		return;
+	}
+	bool ok;
+	if (a->method == AM_MD5)
+		ok = a->entry && md5_verify_response(a->entry->secret, a->entry->kind == USERLIST_MD5,
+						     c->user, a->salt, pw);
+	else
+		ok = check_plain(a->entry, c->user, pw);
+	if (ok)
+		client_auth_ok(c);
+	else
+		fail_login(c);
+}

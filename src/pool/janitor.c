@@ -1,0 +1,66 @@
+#include "pool/janitor.h"
+
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "pool/client.h"
+#include "pool/pool.h"
+#include "pool/runtime.h"
+
+/* Four passes a second: timeouts are honoured to within 250 ms without a
+ * timer per connection (each libevent event costs 128 bytes). */
+#define JANITOR_INTERVAL_USEC 250000
+
+static struct event *janitor_ev;
+
+static void expire_logins(usec_t now)
+{
+	usec_t limit = rt.cfg->client_login_timeout;
+	if (limit <= 0)
+		return;
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.login_clients) {
+		struct client *c = list_entry(n, struct client, node);
+		if (now - c->connect_at >= limit)
+			client_close(c, "08P01", "client_login_timeout: login not completed in time");
+	}
+}
+
+void janitor_run(void)
+{
+	usec_t now = time_mono_usec();
+	expire_logins(now);
+	struct list_node *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases) {
+		struct database *db = list_entry(d, struct database, node);
+		struct list_node *n, *t;
+		list_for_each_safe(n, t, &db->pools)
+			pool_maintain(list_entry(n, struct pool, node), now);
+		runtime_database_maybe_free(db);
+	}
+	if (rt.shutting_down && rt.nclients == 0) {
+		log_info("all clients are gone; exiting");
+		event_base_loopbreak(rt.base);
+	}
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	janitor_run();
+}
+
+void janitor_start(struct event_base *base)
+{
+	struct timeval tv = { 0, JANITOR_INTERVAL_USEC };
+	janitor_ev = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	event_add(janitor_ev, &tv);
+}
+
+void janitor_stop(void)
+{
+	if (janitor_ev) {
+		event_free(janitor_ev);
+		janitor_ev = NULL;
+	}
+}

@@ -1,0 +1,343 @@
+#include "pool/pool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "pg/userlist.h"
+#include "pool/client.h"
+#include "pool/runtime.h"
+#include "pool/server.h"
+
+static char *upstream_password(const struct database *db, const char *user)
+{
+	if (db->cfg->password)
+		return xstrdup(db->cfg->password);
+	const struct userlist_entry *e = rt.users ? userlist_find(rt.users, user) : NULL;
+	/* A SCRAM secret cannot answer an upstream challenge. */
+	if (e && (e->kind == USERLIST_PLAIN || e->kind == USERLIST_MD5))
+		return xstrdup(e->secret);
+	return NULL;
+}
+
+void pool_refresh_password(struct pool *p)
+{
+	char *pw = upstream_password(p->db, p->user);
+	secret_free(p->password);
+	p->password = pw;
+}
+
+static struct pool *pool_new(struct database *db, const char *user)
+{
+	struct pool *p = xcalloc(1, sizeof(*p));
+	p->db = db;
+	p->user = xstrdup(user);
+	p->password = upstream_password(db, user);
+	list_init(&p->active_clients);
+	list_init(&p->waiting_clients);
+	list_init(&p->idle_servers);
+	list_init(&p->active_servers);
+	list_init(&p->used_servers);
+	list_init(&p->new_servers);
+	list_init(&p->dirty_node);
+	pbuf_init(&p->welcome_other, 1 << 16);
+	list_add_tail(&db->pools, &p->node);
+	return p;
+}
+
+struct pool *pool_for_client(struct database *db, const char *client_user)
+{
+	const char *user = db->cfg->user ? db->cfg->user : client_user;
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &db->pools) {
+		struct pool *p = list_entry(n, struct pool, node);
+		if (strcmp(p->user, user) == 0)
+			return p;
+	}
+	return pool_new(db, user);
+}
+
+bool pool_is_empty(const struct pool *p)
+{
+	return list_empty(&p->active_clients) && list_empty(&p->waiting_clients) && p->nservers == 0;
+}
+
+void pool_free(struct pool *p)
+{
+	list_del(&p->node);
+	list_del(&p->dirty_node);
+	free(p->user);
+	secret_free(p->password);
+	varcache_clear(&p->welcome_vars);
+	pbuf_free(&p->welcome_other);
+	free(p);
+}
+
+int pool_size_limit(const struct pool *p)
+{
+	int n = p->db->cfg->pool_size;
+	return n >= 0 ? n : rt.cfg->default_pool_size;
+}
+
+static int reserve_size(const struct pool *p)
+{
+	int n = p->db->cfg->reserve_pool;
+	return n >= 0 ? n : rt.cfg->reserve_pool_size;
+}
+
+static int db_server_count(const struct database *db)
+{
+	int n = 0;
+	struct list_node *it, *t;
+	list_for_each_safe(it, t, &db->pools)
+		n += list_entry(it, struct pool, node)->nservers;
+	return n;
+}
+
+static int user_server_count(const char *user)
+{
+	int n = 0;
+	struct list_node *d, *dt, *it, *t;
+	list_for_each_safe(d, dt, &rt.databases) {
+		struct database *db = list_entry(d, struct database, node);
+		list_for_each_safe(it, t, &db->pools) {
+			struct pool *p = list_entry(it, struct pool, node);
+			if (strcmp(p->user, user) == 0)
+				n += p->nservers;
+		}
+	}
+	return n;
+}
+
+static const struct user_cfg *user_settings(const char *user)
+{
+	return config_find_user(rt.cfg, user);
+}
+
+static bool within_limits(const struct pool *p, usec_t now)
+{
+	int limit = pool_size_limit(p);
+	struct list_node *first = list_first(&p->waiting_clients);
+	if (first && reserve_size(p) > 0) {
+		const struct client *c = list_entry(first, struct client, node);
+		if (now - c->state_since >= rt.cfg->reserve_pool_timeout)
+			limit += reserve_size(p);
+	}
+	if (p->nservers >= limit)
+		return false;
+	int maxdb = p->db->cfg->max_db_connections >= 0 ? p->db->cfg->max_db_connections
+							: rt.cfg->max_db_connections;
+	if (maxdb > 0 && db_server_count(p->db) >= maxdb)
+		return false;
+	const struct user_cfg *u = user_settings(p->user);
+	int maxuser = u && u->max_user_connections >= 0 ? u->max_user_connections : rt.cfg->max_user_connections;
+	if (maxuser > 0 && user_server_count(p->user) >= maxuser)
+		return false;
+	return true;
+}
+
+static bool in_backoff(const struct pool *p, usec_t now)
+{
+	return p->last_failure && now - p->last_failure < rt.cfg->server_login_retry;
+}
+
+static size_t count_waiters(const struct pool *p)
+{
+	return list_count(&p->waiting_clients);
+}
+
+static struct client *first_waiting(const struct pool *p)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &p->waiting_clients) {
+		struct client *c = list_entry(n, struct client, node);
+		if (c->state == CL_WAITING)
+			return c;
+	}
+	return NULL;
+}
+
+static bool needs_check(const struct server *s, usec_t now)
+{
+	const char *q = rt.cfg->server_check_query;
+	return q && *q && now - s->idle_since >= rt.cfg->server_check_delay;
+}
+
+static void link_client(struct server *s, struct client *c)
+{
+	c->state = CL_ACTIVE;
+	c->state_since = time_mono_usec();
+	list_move_tail(&c->pool->active_clients, &c->node);
+	server_link(s, c);
+}
+
+void pool_dispatch(struct pool *p)
+{
+	usec_t now = time_mono_usec();
+	for (;;) {
+		struct client *c = first_waiting(p);
+		struct list_node *sn = list_first(&p->idle_servers);
+		if (!c || !sn)
+			break;
+		struct server *s = list_entry(sn, struct server, node);
+		if (needs_check(s, now)) {
+			server_check(s);
+			continue;
+		}
+		link_client(s, c);
+	}
+	if (p->db->retired && list_empty(&p->waiting_clients))
+		return;
+	size_t opening = list_count(&p->new_servers);
+	size_t waiters = count_waiters(p);
+	while (opening < waiters && !in_backoff(p, now) && within_limits(p, now)) {
+		server_launch(p);
+		opening++;
+	}
+	if (in_backoff(p, now))
+		pool_fail_waiters(p);
+}
+
+void pool_kick(struct pool *p)
+{
+	if (!list_linked(&p->dirty_node))
+		list_add_tail(&rt.dirty_pools, &p->dirty_node);
+	runtime_schedule_free();
+}
+
+void pool_need_welcome(struct pool *p, struct client *c)
+{
+	pool_dispatch(p);
+}
+
+void pool_client_wants_server(struct client *c)
+{
+	pool_dispatch(c->pool);
+}
+
+void pool_server_logged_in(struct server *s)
+{
+	struct pool *p = s->pool;
+	p->last_failure = 0;
+	if (!p->have_welcome) {
+		p->have_welcome = true;
+		log_info("pool %s@%s: first server login, parameters learned", p->user, p->db->name);
+	}
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &p->waiting_clients) {
+		struct client *c = list_entry(n, struct client, node);
+		if (c->state == CL_WAIT_WELCOME)
+			client_finish_login(c);
+	}
+}
+
+static bool past_lifetime(const struct server *s, usec_t now)
+{
+	return s->lifetime > 0 && now - s->created_at >= s->lifetime;
+}
+
+void pool_server_usable(struct server *s)
+{
+	struct pool *p = s->pool;
+	usec_t now = time_mono_usec();
+	if (s->retire || p->db->retired || past_lifetime(s, now)) {
+		server_close(s, s->retire || p->db->retired ? "retired" : "server_lifetime reached");
+		return;
+	}
+	s->state = SV_IDLE;
+	s->state_since = now;
+	s->idle_since = now;
+	/* Most recently used first: keeps a warm subset busy, lets the rest idle out. */
+	list_del(&s->node);
+	list_add_head(&p->idle_servers, &s->node);
+	if (!sock_has_output(&s->sock))
+		sock_trim(&s->sock);
+	sock_set_read(&s->sock, true);
+	pool_dispatch(p);
+}
+
+void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg)
+{
+	p->last_failure = time_mono_usec();
+	snprintf(p->last_sqlstate, sizeof(p->last_sqlstate), "%s", sqlstate);
+	snprintf(p->last_error, sizeof(p->last_error), "%s", msg);
+	log_warning("pool %s@%s: server login failed: %s; retrying after server_login_retry",
+		    p->user, p->db->name, msg);
+}
+
+void pool_fail_waiters(struct pool *p)
+{
+	if (p->nservers > 0 || !p->last_failure)
+		return;
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &p->waiting_clients) {
+		struct client *c = list_entry(n, struct client, node);
+		client_close(c, p->last_sqlstate[0] ? p->last_sqlstate : "08006",
+			     "server login failed for alias \"%s\": %s", p->db->name, p->last_error);
+	}
+}
+
+void pool_server_gone(struct pool *p, enum server_state was)
+{
+	p->nservers--;
+	pool_kick(p);
+}
+
+static void expire_clients(struct pool *p, usec_t now)
+{
+	const struct tb_config *cfg = rt.cfg;
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &p->waiting_clients) {
+		struct client *c = list_entry(n, struct client, node);
+		if (c->state == CL_WAIT_WELCOME && cfg->client_login_timeout > 0 &&
+		    now - c->connect_at >= cfg->client_login_timeout)
+			client_close(c, "08P01", "client_login_timeout: no server login for alias \"%s\"",
+				     p->db->name);
+		else if (c->state == CL_WAITING && cfg->query_wait_timeout > 0 &&
+			 now - c->state_since >= cfg->query_wait_timeout)
+			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
+				     p->db->name);
+	}
+	if (cfg->client_idle_timeout <= 0)
+		return;
+	list_for_each_safe(n, t, &p->active_clients) {
+		struct client *c = list_entry(n, struct client, node);
+		if (c->state == CL_IDLE && now - c->state_since >= cfg->client_idle_timeout)
+			client_close(c, "08P01", "client_idle_timeout");
+	}
+}
+
+static void expire_servers(struct pool *p, usec_t now)
+{
+	const struct tb_config *cfg = rt.cfg;
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &p->new_servers) {
+		struct server *s = list_entry(n, struct server, node);
+		if (cfg->server_connect_timeout > 0 && now - s->created_at >= cfg->server_connect_timeout)
+			server_login_failed(s, "server_connect_timeout: no answer from the server in time");
+	}
+	int min = p->db->cfg->min_pool_size >= 0 ? p->db->cfg->min_pool_size : cfg->min_pool_size;
+	list_for_each_safe(n, t, &p->idle_servers) {
+		struct server *s = list_entry(n, struct server, node);
+		if (p->db->retired)
+			server_close(s, "retired");
+		else if (past_lifetime(s, now))
+			server_close(s, "server_lifetime reached");
+		else if (cfg->server_idle_timeout > 0 && now - s->idle_since >= cfg->server_idle_timeout &&
+			 p->nservers > min)
+			server_close(s, "server_idle_timeout reached");
+	}
+	while (!p->db->retired && p->have_welcome && p->nservers < min && !in_backoff(p, now) &&
+	       within_limits(p, now))
+		server_launch(p);
+}
+
+void pool_maintain(struct pool *p, usec_t now)
+{
+	expire_clients(p, now);
+	expire_servers(p, now);
+	pool_dispatch(p);
+}

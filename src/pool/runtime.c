@@ -1,0 +1,285 @@
+#include "pool/runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "net/tls.h"
+#include "pg/hba.h"
+#include "pg/userlist.h"
+#include "pool/client.h"
+#include "pool/pool.h"
+#include "pool/server.h"
+
+struct runtime rt;
+
+struct config_ref *config_ref_new(struct tb_config *cfg)
+{
+	struct config_ref *r = xcalloc(1, sizeof(*r));
+	r->cfg = cfg;
+	r->refs = 1;
+	return r;
+}
+
+void config_ref_put(struct config_ref *r)
+{
+	if (r && --r->refs == 0) {
+		config_free(r->cfg);
+		free(r);
+	}
+}
+
+static void run_deferred(evutil_socket_t fd, short what, void *arg)
+{
+	/* Dispatch can close objects and closing can dirty pools: run to a fixpoint. */
+	while (!list_empty(&rt.dirty_pools) || !list_empty(&rt.free_clients) || !list_empty(&rt.free_servers)) {
+		struct list_node *n;
+		while ((n = list_first(&rt.dirty_pools))) {
+			list_del(n);
+			pool_dispatch(list_entry(n, struct pool, dirty_node));
+		}
+		while ((n = list_first(&rt.free_servers)))
+			server_free(list_entry(n, struct server, node));
+		while ((n = list_first(&rt.free_clients)))
+			client_free(list_entry(n, struct client, node));
+	}
+}
+
+void runtime_schedule_free(void)
+{
+	if (rt.free_ev && !event_pending(rt.free_ev, EV_TIMEOUT | EV_READ | EV_WRITE, NULL))
+		event_active(rt.free_ev, EV_TIMEOUT, 0);
+}
+
+void runtime_init(struct event_base *base, struct evdns_base *dns)
+{
+	rt.base = base;
+	rt.dns = dns;
+	list_init(&rt.databases);
+	list_init(&rt.clients);
+	list_init(&rt.login_clients);
+	list_init(&rt.free_clients);
+	list_init(&rt.free_servers);
+	list_init(&rt.dirty_pools);
+	rt.free_ev = event_new(base, -1, 0, run_deferred, NULL);
+}
+
+static bool str_same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* What a server connection was opened with; pool sizes may change freely. */
+static bool same_upstream(const struct db_alias *a, const struct db_alias *b)
+{
+	return str_same(a->host, b->host) && a->port == b->port && str_same(a->dbname, b->dbname) &&
+	       str_same(a->user, b->user) && str_same(a->password, b->password) &&
+	       str_same(a->connect_query, b->connect_query) &&
+	       str_same(a->application_name, b->application_name) &&
+	       str_same(a->client_encoding, b->client_encoding) && str_same(a->datestyle, b->datestyle) &&
+	       str_same(a->timezone, b->timezone) && a->auth == b->auth &&
+	       str_same(a->credential, b->credential);
+}
+
+struct database *runtime_find_database(const char *name)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.databases) {
+		struct database *db = list_entry(n, struct database, node);
+		if (!db->retired && strcmp(db->name, name) == 0)
+			return db;
+	}
+	const struct db_alias *a = config_find_db(rt.cfg, name);
+	if (!a)
+		return NULL;
+	struct database *db = xcalloc(1, sizeof(*db));
+	db->name = xstrdup(name);
+	db->cfg = a;
+	db->cref = rt.cref;
+	rt.cref->refs++;
+	list_init(&db->pools);
+	list_add_tail(&rt.databases, &db->node);
+	return db;
+}
+
+static bool database_in_use(const struct database *db)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &db->pools)
+		if (!pool_is_empty(list_entry(n, struct pool, node)))
+			return true;
+	return false;
+}
+
+static bool database_has_clients(const struct database *db)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.clients) {
+		struct client *c = list_entry(n, struct client, all_node);
+		if (c->db == db && c->state != CL_CLOSING)
+			return true;
+	}
+	return false;
+}
+
+static void database_free(struct database *db)
+{
+	struct list_node *n;
+	while ((n = list_first(&db->pools)))
+		pool_free(list_entry(n, struct pool, node));
+	list_del(&db->node);
+	config_ref_put(db->cref);
+	free(db->name);
+	free(db);
+}
+
+void runtime_database_maybe_free(struct database *db)
+{
+	if (db->retired && !database_in_use(db) && !database_has_clients(db))
+		database_free(db);
+}
+
+static bool load_auth_files(const struct tb_config *cfg, struct userlist **ul, struct hba **hba,
+			    char *err, size_t errlen)
+{
+	*ul = NULL;
+	*hba = NULL;
+	if (cfg->auth_file && *cfg->auth_file) {
+		*ul = userlist_load(cfg->auth_file, err, errlen);
+		if (!*ul)
+			return false;
+	}
+	if (cfg->auth_type == AUTH_TYPE_HBA) {
+		*hba = hba_load(cfg->auth_hba_file, err, errlen);
+		if (!*hba) {
+			if (*ul)
+				userlist_free(*ul);
+			*ul = NULL;
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool make_tls(const struct tb_config *cfg, SSL_CTX **cli, SSL_CTX **srv, char *err, size_t errlen)
+{
+	*cli = NULL;
+	*srv = NULL;
+	if (cfg->client_tls_sslmode != TLS_MODE_DISABLE) {
+		*cli = tls_accept_ctx_new(cfg, err, errlen);
+		if (!*cli)
+			return false;
+	}
+	*srv = tls_connect_ctx_new(cfg, err, errlen);
+	if (!*srv) {
+		SSL_CTX_free(*cli);
+		*cli = NULL;
+		return false;
+	}
+	return true;
+}
+
+static void rebind_databases(void)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.databases) {
+		struct database *db = list_entry(n, struct database, node);
+		if (db->retired)
+			continue;
+		const struct db_alias *a = config_find_db(rt.cfg, db->name);
+		if (a && same_upstream(a, db->cfg)) {
+			config_ref_put(db->cref);
+			db->cref = rt.cref;
+			rt.cref->refs++;
+			db->cfg = a;
+			struct list_node *pn, *pt;
+			list_for_each_safe(pn, pt, &db->pools) {
+				struct pool *p = list_entry(pn, struct pool, node);
+				pool_refresh_password(p);
+				pool_kick(p);
+			}
+			continue;
+		}
+		log_info("database %s: %s by reload; its servers retire as they become free",
+			 db->name, a ? "changed" : "removed");
+		db->retired = true;
+		struct list_node *pn, *pt;
+		list_for_each_safe(pn, pt, &db->pools)
+			pool_kick(list_entry(pn, struct pool, node));
+		runtime_database_maybe_free(db);
+	}
+}
+
+bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
+{
+	struct userlist *ul;
+	struct hba *hba;
+	SSL_CTX *cli, *srv;
+	if (!load_auth_files(cfg, &ul, &hba, err, errlen))
+		return false;
+	if (!make_tls(cfg, &cli, &srv, err, errlen)) {
+		if (ul)
+			userlist_free(ul);
+		if (hba)
+			hba_free(hba);
+		return false;
+	}
+	if (rt.users)
+		userlist_free(rt.users);
+	if (rt.hba)
+		hba_free(rt.hba);
+	SSL_CTX_free(rt.client_tls);
+	SSL_CTX_free(rt.server_tls);
+	rt.users = ul;
+	rt.hba = hba;
+	rt.client_tls = cli;
+	rt.server_tls = srv;
+	struct config_ref *old = rt.cref;
+	rt.cref = config_ref_new(cfg);
+	rt.cfg = cfg;
+	rebind_databases();
+	config_ref_put(old);
+	return true;
+}
+
+void runtime_shutdown(void)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.clients) {
+		struct client *c = list_entry(n, struct client, all_node);
+		client_close(c, "57P01", "terminating connection: the pooler is shutting down");
+	}
+	list_for_each_safe(n, t, &rt.databases) {
+		struct database *db = list_entry(n, struct database, node);
+		struct list_node *pn, *pt;
+		list_for_each_safe(pn, pt, &db->pools) {
+			struct pool *p = list_entry(pn, struct pool, node);
+			struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers, &p->new_servers };
+			for (size_t i = 0; i < 4; i++) {
+				struct list_node *sn, *st;
+				list_for_each_safe(sn, st, lists[i])
+					server_close(list_entry(sn, struct server, node), "shutting down");
+			}
+		}
+		db->retired = true;
+	}
+	run_deferred(-1, 0, NULL);
+	list_for_each_safe(n, t, &rt.databases)
+		database_free(list_entry(n, struct database, node));
+	if (rt.users)
+		userlist_free(rt.users);
+	if (rt.hba)
+		hba_free(rt.hba);
+	SSL_CTX_free(rt.client_tls);
+	SSL_CTX_free(rt.server_tls);
+	rt.users = NULL;
+	rt.hba = NULL;
+	rt.client_tls = rt.server_tls = NULL;
+	config_ref_put(rt.cref);
+	rt.cref = NULL;
+	event_free(rt.free_ev);
+	rt.free_ev = NULL;
+}

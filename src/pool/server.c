@@ -1,0 +1,910 @@
+#include "pool/server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "net/resolve.h"
+#include "net/tls.h"
+#include "pg/md5auth.h"
+#include "pg/proto.h"
+#include "pg/scram.h"
+#include "pool/client.h"
+#include "pool/pool.h"
+#include "pool/runtime.h"
+
+/* Cap on one message the pooler reads whole from a server (errors,
+ * parameter status, auth requests). Data rows are streamed, not held. */
+#define SERVER_MSG_MAX (1u << 20)
+
+static void server_io(evutil_socket_t fd, short what, void *arg);
+static void server_process(struct server *s);
+
+const char *server_state_name(enum server_state st)
+{
+	static const char *const names[] = {
+		"resolving", "connecting", "tls-request", "tls", "login", "connect-query",
+		"idle", "active", "reset", "check", "closing",
+	};
+	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
+static void server_log_prefix(const struct server *s, char *buf, size_t len)
+{
+	const struct db_alias *a = s->pool->db->cfg;
+	snprintf(buf, len, "S-%llu %s@%s (%s:%d)", (unsigned long long)s->id, s->pool->user,
+		 s->pool->db->name, a->host ? a->host : "unix", a->port > 0 ? a->port : 5432);
+}
+
+#define server_log(lvl, s, fmt, ...) do { \
+	if (log_enabled(lvl)) { \
+		char pfx_[200]; \
+		server_log_prefix(s, pfx_, sizeof(pfx_)); \
+		log_msg(lvl, "%s: " fmt, pfx_, ##__VA_ARGS__); \
+	} \
+} while (0)
+
+static void set_state(struct server *s, enum server_state st, struct list_node *list)
+{
+	s->state = st;
+	s->state_since = time_mono_usec();
+	if (list)
+		list_move_tail(list, &s->node);
+}
+
+void server_close(struct server *s, const char *fmt, ...)
+{
+	if (s->state == SV_CLOSING)
+		return;
+	char msg[400] = "";
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	bool quiet = s->state == SV_IDLE || s->state == SV_RESET;
+	server_log(quiet ? LOG_LVL_INFO : LOG_LVL_WARNING, s, "closing: %s", msg);
+	struct client *c = s->client;
+	if (c) {
+		s->client = NULL;
+		c->server = NULL;
+		client_close(c, "08006", "server connection lost: %s", msg);
+	}
+	if (s->dns) {
+		resolve_cancel(s->dns);
+		s->dns = NULL;
+	}
+	if (s->sock.fd >= 0 && s->state >= SV_IDLE) {
+		/* A polite Terminate lets the backend exit without logging an EOF. */
+		static const unsigned char term[5] = { 'X', 0, 0, 0, 4 };
+		if (!sock_has_output(&s->sock))
+			sock_write(&s->sock, term, sizeof(term));
+	}
+	sock_close(&s->sock);
+	enum server_state was = s->state;
+	s->state = SV_CLOSING;
+	list_move_tail(&rt.free_servers, &s->node);
+	runtime_schedule_free();
+	pool_server_gone(s->pool, was);
+}
+
+void server_free(struct server *s)
+{
+	list_del(&s->node);
+	if (s->scram)
+		scram_client_free(s->scram);
+	varcache_clear(&s->vars);
+	free(s);
+}
+
+bool server_send(struct server *s, const void *data, size_t len)
+{
+	if (s->state == SV_CLOSING)
+		return false;
+	if (!sock_write(&s->sock, data, len)) {
+		server_close(s, "write failed: %s", s->sock.errmsg);
+		return false;
+	}
+	return true;
+}
+
+static bool send_pbuf(struct server *s, struct pbuf *b)
+{
+	bool ok = !b->failed && server_send(s, b->data, b->len);
+	pbuf_free(b);
+	return ok;
+}
+
+/* ---- connecting ---- */
+
+static void login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	struct pool *p = s->pool;
+	/* Record first, so the pool does not relaunch at once from server_close. */
+	pool_record_failure(p, sqlstate, msg);
+	server_close(s, "login failed: %s", msg);
+	pool_fail_waiters(p);
+}
+
+void server_login_failed(struct server *s, const char *msg)
+{
+	login_failed(s, "08006", "%s", msg);
+}
+
+static void send_startup(struct server *s)
+{
+	const struct db_alias *a = s->pool->db->cfg;
+	struct pbuf b;
+	pbuf_init(&b, PROTO_STARTUP_MAX);
+	pbuf_begin(&b, 0);
+	pbuf_put_u32(&b, PROTO_V3);
+	pbuf_put_str(&b, "user");
+	pbuf_put_str(&b, s->pool->user);
+	pbuf_put_str(&b, "database");
+	pbuf_put_str(&b, a->dbname ? a->dbname : s->pool->db->name);
+	const char *names[] = { "application_name", "client_encoding", "DateStyle", "TimeZone" };
+	const char *values[] = { a->application_name, a->client_encoding, a->datestyle, a->timezone };
+	for (size_t i = 0; i < 4; i++) {
+		if (values[i]) {
+			pbuf_put_str(&b, names[i]);
+			pbuf_put_str(&b, values[i]);
+		}
+	}
+	pbuf_put_u8(&b, 0);
+	pbuf_end(&b);
+	set_state(s, SV_LOGIN, NULL);
+	sock_set_read(&s->sock, true);
+	send_pbuf(s, &b);
+}
+
+static bool use_tls(const struct server *s)
+{
+	return s->addr.ss_family != AF_UNIX && rt.cfg->server_tls_sslmode != TLS_MODE_DISABLE &&
+	       rt.cfg->server_tls_sslmode != TLS_MODE_ALLOW;
+}
+
+static void connected(struct server *s)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(s->sock.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err) {
+		login_failed(s, "08006", "could not connect to server: %s", strerror(err));
+		return;
+	}
+	sock_set_write_io(&s->sock, false);
+	if (!use_tls(s)) {
+		send_startup(s);
+		return;
+	}
+	struct pbuf b;
+	pbuf_init(&b, 16);
+	pbuf_begin(&b, 0);
+	pbuf_put_u32(&b, PROTO_SSL_CODE);
+	pbuf_end(&b);
+	set_state(s, SV_TLS_REQ, NULL);
+	sock_set_read(&s->sock, true);
+	send_pbuf(s, &b);
+}
+
+static void start_connect(struct server *s)
+{
+	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		login_failed(s, "08006", "could not create socket: %s", strerror(errno));
+		return;
+	}
+	if (s->addr.ss_family != AF_UNIX) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (rt.cfg->tcp_keepalive)
+			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	}
+	sock_setup(&s->sock, rt.base, fd, server_io, s);
+	set_state(s, SV_CONNECTING, NULL);
+	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
+		connected(s);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		login_failed(s, "08006", "could not connect to server: %s", strerror(errno));
+		return;
+	}
+	sock_set_write_io(&s->sock, true);
+}
+
+static void on_resolved(const struct sockaddr *addr, socklen_t addrlen, const char *errmsg, void *arg)
+{
+	struct server *s = arg;
+	s->dns = NULL;
+	if (!addr) {
+		login_failed(s, "08006", "%s", errmsg ? errmsg : "could not resolve host");
+		return;
+	}
+	memcpy(&s->addr, addr, addrlen);
+	s->addrlen = addrlen;
+	start_connect(s);
+}
+
+static usec_t jittered_lifetime(const struct pool *p)
+{
+	const struct db_alias *a = p->db->cfg;
+	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : rt.cfg->server_lifetime;
+	if (life <= 0)
+		return 0;
+	/* Up to 10% earlier, so a pool opened at once does not expire at once. */
+	usec_t spread = life / 10;
+	return life - (spread > 0 ? (usec_t)random_below((uint32_t)(spread > UINT32_MAX ? UINT32_MAX : spread)) : 0);
+}
+
+void server_launch(struct pool *p)
+{
+	struct server *s = xcalloc(1, sizeof(*s));
+	s->id = ++rt.next_id;
+	s->pool = p;
+	s->sock.fd = -1;
+	s->created_at = time_mono_usec();
+	s->lifetime = jittered_lifetime(p);
+	list_init(&s->node);
+	p->nservers++;
+	set_state(s, SV_RESOLVING, &p->new_servers);
+	const struct db_alias *a = p->db->cfg;
+	int port = a->port > 0 ? a->port : 5432;
+	server_log(LOG_LVL_DEBUG, s, "connecting");
+	if (!a->host || a->host[0] == '/') {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&s->addr;
+		sun->sun_family = AF_UNIX;
+		int n = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/.s.PGSQL.%d",
+				 a->host ? a->host : "/var/run/postgresql", port);
+		if (n < 0 || (size_t)n >= sizeof(sun->sun_path)) {
+			login_failed(s, "08006", "Unix socket path too long");
+			return;
+		}
+		s->addrlen = sizeof(*sun);
+		start_connect(s);
+		return;
+	}
+	s->dns = resolve_start(rt.dns, a->host, port, on_resolved, s);
+}
+
+/* ---- TLS ---- */
+
+static void tls_answer(struct server *s)
+{
+	struct iobuf *in = s->sock.in;
+	char answer = (char)iobuf_head(in)[0];
+	iobuf_consume(in, 1);
+	if (answer == 'S') {
+		if (iobuf_len(in) > 0) {
+			/* Bytes before the handshake could be injected (CVE-2021-23222). */
+			login_failed(s, "08P01", "server sent unencrypted data after SSL response");
+			return;
+		}
+		char err[200];
+		const struct db_alias *a = s->pool->db->cfg;
+		s->sock.ssl = tls_connect_new(rt.server_tls, s->sock.fd, a->host,
+					      rt.cfg->server_tls_sslmode, err, sizeof(err));
+		if (!s->sock.ssl) {
+			login_failed(s, "08006", "%s", err);
+			return;
+		}
+		s->tls = true;
+		set_state(s, SV_TLS, NULL);
+		enum sock_io r = sock_tls_handshake(&s->sock);
+		if (r == SOCK_IO_OK)
+			send_startup(s);
+		else if (r == SOCK_IO_ERR)
+			login_failed(s, "08006", "%s", s->sock.errmsg);
+		return;
+	}
+	if (answer == 'N' && rt.cfg->server_tls_sslmode <= TLS_MODE_PREFER) {
+		send_startup(s);
+		return;
+	}
+	if (answer == 'N')
+		login_failed(s, "08006", "server does not support TLS and server_tls_sslmode requires it");
+	else
+		login_failed(s, "08P01", "invalid answer to SSL request");
+}
+
+static void continue_tls(struct server *s)
+{
+	enum sock_io r = sock_tls_handshake(&s->sock);
+	if (r == SOCK_IO_OK)
+		send_startup(s);
+	else if (r == SOCK_IO_ERR)
+		login_failed(s, "08006", "%s", s->sock.errmsg);
+}
+
+/* ---- upstream authentication ---- */
+
+static bool require_password(struct server *s)
+{
+	if (s->pool->password)
+		return true;
+	login_failed(s, "28P01", "no password for upstream user \"%s\" (set password= on the alias, "
+		     "or a plain or md5 entry in auth_file)", s->pool->user);
+	return false;
+}
+
+static void auth_cleartext(struct server *s)
+{
+	if (!require_password(s))
+		return;
+	struct pbuf b;
+	pbuf_init(&b, 70000);
+	proto_password(&b, s->pool->password, strlen(s->pool->password));
+	send_pbuf(s, &b);
+}
+
+static void auth_md5(struct server *s, struct msg_reader *r)
+{
+	const unsigned char *salt = reader_bytes(r, 4);
+	if (!salt) {
+		login_failed(s, "08P01", "malformed MD5 request from server");
+		return;
+	}
+	if (!require_password(s))
+		return;
+	char out[36];
+	if (!md5_client_response(s->pool->password, s->pool->user, salt, out)) {
+		login_failed(s, "28P01", "cannot compute md5 response");
+		return;
+	}
+	struct pbuf b;
+	pbuf_init(&b, 128);
+	proto_password(&b, out, strlen(out));
+	secret_wipe(out, sizeof(out));
+	send_pbuf(s, &b);
+}
+
+static bool list_has_scram(struct msg_reader *r)
+{
+	for (;;) {
+		const char *mech = reader_str(r);
+		if (r->bad || !*mech)
+			return false;
+		if (strcmp(mech, "SCRAM-SHA-256") == 0)
+			return true;
+	}
+}
+
+static void auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
+{
+	char err[200];
+	char *out = NULL;
+	size_t outlen = 0;
+	struct pbuf b;
+	pbuf_init(&b, 4096);
+	if (code == 10) {
+		if (!list_has_scram(r)) {
+			login_failed(s, "28000", "server offers no SASL mechanism we support");
+			pbuf_free(&b);
+			return;
+		}
+		if (!require_password(s)) {
+			pbuf_free(&b);
+			return;
+		}
+		if (s->scram)
+			scram_client_free(s->scram);
+		s->scram = scram_client_new(s->pool->password);
+		if (!s->scram || !scram_client_first(s->scram, &out, &outlen)) {
+			login_failed(s, "28000", "cannot start SCRAM exchange");
+			pbuf_free(&b);
+			return;
+		}
+		proto_sasl_initial(&b, "SCRAM-SHA-256", out, outlen);
+	} else if (code == 11 && s->scram) {
+		size_t n = reader_left(r);
+		if (!scram_client_final(s->scram, (const char *)reader_bytes(r, n), n, &out, &outlen, err, sizeof(err))) {
+			login_failed(s, "28000", "SCRAM exchange with server failed: %s", err);
+			pbuf_free(&b);
+			return;
+		}
+		proto_sasl_response(&b, out, outlen);
+	} else if (code == 12 && s->scram) {
+		size_t n = reader_left(r);
+		bool ok = scram_client_verify_server(s->scram, (const char *)reader_bytes(r, n), n, err, sizeof(err));
+		pbuf_free(&b);
+		if (!ok)
+			login_failed(s, "28000", "server SCRAM signature invalid: %s", err);
+		return;
+	} else {
+		login_failed(s, "08P01", "unexpected SASL message from server");
+		pbuf_free(&b);
+		return;
+	}
+	if (out) {
+		secret_wipe(out, outlen);
+		free(out);
+	}
+	send_pbuf(s, &b);
+}
+
+static void login_auth(struct server *s, const unsigned char *body, size_t len)
+{
+	struct msg_reader r;
+	reader_init(&r, body, len);
+	uint32_t code = reader_u32(&r);
+	switch (code) {
+	case 0:
+		return;
+	case 3:
+		auth_cleartext(s);
+		return;
+	case 5:
+		auth_md5(s, &r);
+		return;
+	case 10:
+	case 11:
+	case 12:
+		auth_sasl(s, code, &r);
+		return;
+	default:
+		login_failed(s, "28000", "server requested unsupported authentication method %u", code);
+	}
+}
+
+static void record_param(struct server *s, const unsigned char *body, size_t len, bool login)
+{
+	struct msg_reader r;
+	reader_init(&r, body, len);
+	const char *name = reader_str(&r);
+	const char *value = reader_str(&r);
+	if (r.bad)
+		return;
+	int idx = varcache_index(name);
+	if (idx >= 0) {
+		varcache_set(&s->vars, idx, value);
+		if (s->client)
+			varcache_set(&s->client->vars, idx, value);
+	}
+	struct pool *p = s->pool;
+	if (login && !p->have_welcome) {
+		if (idx >= 0)
+			varcache_set(&p->welcome_vars, idx, value);
+		else
+			proto_param_status(&p->welcome_other, name, value);
+	}
+}
+
+static void start_internal_query(struct server *s, enum server_state st, struct list_node *list, const char *sql)
+{
+	struct pbuf b;
+	pbuf_init(&b, 1 << 20);
+	proto_query(&b, sql);
+	set_state(s, st, list);
+	s->ready = false;
+	send_pbuf(s, &b);
+}
+
+static void login_done(struct server *s)
+{
+	server_log(LOG_LVL_DEBUG, s, "login ok%s", s->tls ? " (TLS)" : "");
+	if (s->scram) {
+		scram_client_free(s->scram);
+		s->scram = NULL;
+	}
+	s->ready = true;
+	s->tx_status = 'I';
+	pool_server_logged_in(s);
+	const char *cq = s->pool->db->cfg->connect_query;
+	if (cq && *cq) {
+		start_internal_query(s, SV_CONNECT_QUERY, &s->pool->used_servers, cq);
+		return;
+	}
+	pool_server_usable(s);
+}
+
+static void login_message(struct server *s, char type, const unsigned char *body, size_t len)
+{
+	struct pg_error e;
+	switch (type) {
+	case 'R':
+		login_auth(s, body, len);
+		return;
+	case 'S':
+		record_param(s, body, len, true);
+		return;
+	case 'K': {
+		struct msg_reader r;
+		reader_init(&r, body, len);
+		s->backend_pid = reader_u32(&r);
+		s->backend_key = reader_u32(&r);
+		return;
+	}
+	case 'Z':
+		login_done(s);
+		return;
+	case 'E':
+		if (proto_parse_error(body, len, &e))
+			login_failed(s, e.sqlstate, "%s", e.message);
+		else
+			login_failed(s, "08P01", "malformed error from server");
+		return;
+	case 'N':
+	case 'v':
+		return;
+	default:
+		login_failed(s, "08P01", "unexpected message '%c' from server during login", type);
+	}
+}
+
+/* ---- the pooler's own queries: connect_query, reset, check, sync ---- */
+
+static void internal_query_message(struct server *s, char type, const unsigned char *body, size_t len)
+{
+	struct pg_error e;
+	switch (type) {
+	case 'S':
+		record_param(s, body, len, false);
+		return;
+	case 'E':
+		if (proto_parse_error(body, len, &e))
+			server_close(s, "%s failed: %s", server_state_name(s->state), e.message);
+		else
+			server_close(s, "%s failed", server_state_name(s->state));
+		return;
+	case 'Z':
+		s->ready = true;
+		s->tx_status = len > 0 ? (char)body[0] : 'I';
+		if (s->tx_status != 'I') {
+			server_close(s, "%s left a transaction open", server_state_name(s->state));
+			return;
+		}
+		pool_server_usable(s);
+		return;
+	default:
+		return; /* CommandComplete, RowDescription, DataRow, notices */
+	}
+}
+
+/* Parameter sync before a client's first bytes: absorbed, not forwarded. */
+static void sync_message(struct server *s, char type, const unsigned char *body, size_t len)
+{
+	struct pg_error e;
+	switch (type) {
+	case 'S':
+		record_param(s, body, len, false);
+		return;
+	case 'E':
+		if (s->client && proto_parse_error(body, len, &e))
+			client_close(s->client, e.sqlstate, "invalid value for a session parameter: %s", e.message);
+		return;
+	case 'Z':
+		s->ready = true;
+		s->tx_status = len > 0 ? (char)body[0] : 'I';
+		if (--s->swallow == 0 && s->client)
+			client_server_ready(s->client);
+		return;
+	default:
+		return;
+	}
+}
+
+void server_link(struct server *s, struct client *c)
+{
+	s->client = c;
+	c->server = s;
+	set_state(s, SV_ACTIVE, &s->pool->active_servers);
+	sock_set_read(&s->sock, true);
+	char *sql = varcache_sync_sql(&c->vars, &s->vars);
+	if (!sql) {
+		client_server_ready(c);
+		return;
+	}
+	struct pbuf b;
+	pbuf_init(&b, 1 << 20);
+	proto_query(&b, sql);
+	free(sql);
+	s->swallow++;
+	s->ready = false;
+	send_pbuf(s, &b);
+}
+
+void server_release(struct server *s)
+{
+	s->client = NULL;
+	s->blocked_on_client = false;
+	if (s->state == SV_CLOSING)
+		return;
+	struct pool *p = s->pool;
+	if (!s->ready || s->tx_status != 'I' || s->swallow > 0 || sock_has_output(&s->sock)) {
+		server_close(s, "client left while the server was busy");
+		return;
+	}
+	if (s->retire || p->db->retired) {
+		server_close(s, "retired");
+		return;
+	}
+	s->fwd_remaining = 0;
+	const char *reset = rt.cfg->server_reset_query;
+	if (reset && *reset) {
+		start_internal_query(s, SV_RESET, &p->used_servers, reset);
+		return;
+	}
+	pool_server_usable(s);
+}
+
+void server_check(struct server *s)
+{
+	start_internal_query(s, SV_CHECK, &s->pool->used_servers, rt.cfg->server_check_query);
+}
+
+/* ---- active forwarding ---- */
+
+static void flush_to_client(struct server *s, size_t span)
+{
+	if (span == 0)
+		return;
+	unsigned char *head = iobuf_head(s->sock.in);
+	iobuf_consume(s->sock.in, span);
+	client_send(s->client, head, span);
+}
+
+/* Stream server messages to the client; only ReadyForQuery and ParameterStatus
+ * are looked into, and they are forwarded as they are. */
+static void forward_to_client(struct server *s)
+{
+	struct iobuf *in = s->sock.in;
+	size_t span = 0;
+	while (s->client && in && span < iobuf_len(in)) {
+		size_t avail = iobuf_len(in) - span;
+		if (s->fwd_remaining) {
+			size_t n = avail < s->fwd_remaining ? avail : s->fwd_remaining;
+			span += n;
+			s->fwd_remaining -= (uint32_t)n;
+			continue;
+		}
+		const unsigned char *p = iobuf_head(in) + span;
+		struct pg_hdr h;
+		char err[160];
+		enum proto_status st = proto_peek_header(p, avail, 0x7fffffff, &h, err, sizeof(err));
+		if (st == PROTO_NEED_MORE)
+			break;
+		if (st == PROTO_ERROR) {
+			flush_to_client(s, span);
+			server_close(s, "protocol error: %s", err);
+			return;
+		}
+		if (h.type == 'Z' || h.type == 'S') {
+			if (avail < h.len + 1)
+				break;
+			if (h.type == 'Z') {
+				s->tx_status = h.len >= 5 ? (char)p[5] : 'I';
+				s->ready = true;
+			} else {
+				record_param(s, p + PROTO_HDR_LEN, h.len - 4, false);
+			}
+			span += h.len + 1;
+			continue;
+		}
+		span += PROTO_HDR_LEN;
+		s->fwd_remaining = h.len - 4;
+	}
+	if (!s->client)
+		return;
+	struct client *c = s->client;
+	flush_to_client(s, span);
+	if (s->state == SV_CLOSING || c->state == CL_CLOSING || !s->client)
+		return;
+	if (sock_has_output(&c->sock)) {
+		s->blocked_on_client = true;
+		sock_set_read(&s->sock, false);
+	}
+}
+
+/* Whole-message processing for every state but plain forwarding. Returns
+ * the size it needs buffered to make progress, or 0. */
+static size_t process_whole_messages(struct server *s)
+{
+	while (s->state != SV_CLOSING && s->sock.in && iobuf_len(s->sock.in) > 0) {
+		if (s->state == SV_ACTIVE && s->swallow == 0)
+			return 0;
+		struct iobuf *in = s->sock.in;
+		if (s->state == SV_TLS_REQ) {
+			tls_answer(s);
+			continue;
+		}
+		struct pg_hdr h;
+		char err[160];
+		enum proto_status st = proto_peek_header(iobuf_head(in), iobuf_len(in), SERVER_MSG_MAX, &h, err, sizeof(err));
+		if (st == PROTO_ERROR) {
+			server_close(s, "protocol error: %s", err);
+			return 0;
+		}
+		if (st == PROTO_NEED_MORE)
+			return PROTO_HDR_LEN;
+		if (iobuf_len(in) < h.len + 1)
+			return h.len + 1;
+		const unsigned char *body = iobuf_head(in) + PROTO_HDR_LEN;
+		size_t blen = h.len - 4;
+		/* Consume first: handlers may close the server and free its buffer. */
+		unsigned char *copy = xmalloc(blen ? blen : 1);
+		memcpy(copy, body, blen);
+		iobuf_consume(in, h.len + 1);
+		switch (s->state) {
+		case SV_LOGIN:
+			login_message(s, h.type, copy, blen);
+			break;
+		case SV_ACTIVE:
+			sync_message(s, h.type, copy, blen);
+			break;
+		case SV_CONNECT_QUERY:
+		case SV_RESET:
+		case SV_CHECK:
+			internal_query_message(s, h.type, copy, blen);
+			break;
+		case SV_IDLE:
+			if (h.type == 'E') {
+				struct pg_error e;
+				server_close(s, "server error while idle: %s",
+					     proto_parse_error(copy, blen, &e) ? e.message : "?");
+			} else if (h.type == 'S') {
+				record_param(s, copy, blen, false);
+			} else if (h.type != 'N' && h.type != 'A') {
+				server_close(s, "unexpected message '%c' while idle", h.type);
+			}
+			break;
+		default:
+			server_close(s, "unexpected data in state %s", server_state_name(s->state));
+			break;
+		}
+		secret_wipe(copy, blen);
+		free(copy);
+	}
+	return 0;
+}
+
+static void server_process(struct server *s)
+{
+	s->need = (uint32_t)process_whole_messages(s);
+	if (s->state == SV_ACTIVE && s->swallow == 0 && !s->blocked_on_client)
+		forward_to_client(s);
+}
+
+void server_resume(struct server *s)
+{
+	if (!s->blocked_on_client)
+		return;
+	s->blocked_on_client = false;
+	if (s->state == SV_CLOSING)
+		return;
+	sock_set_read(&s->sock, true);
+	if (iobuf_len(s->sock.in) > 0)
+		server_process(s);
+}
+
+static void server_read(struct server *s)
+{
+	if (s->state == SV_TLS) {
+		continue_tls(s);
+		return;
+	}
+	enum sock_io r = sock_fill(&s->sock, (size_t)rt.cfg->pkt_buf, s->need);
+	if (r == SOCK_IO_EOF || r == SOCK_IO_ERR) {
+		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly" : s->sock.errmsg;
+		if (s->state < SV_IDLE)
+			login_failed(s, "08006", "%s", why);
+		else
+			server_close(s, "%s", why);
+		return;
+	}
+	if (iobuf_len(s->sock.in) > 0)
+		server_process(s);
+	if (s->state != SV_CLOSING && s->sock.want_read)
+		sock_kick_pending(&s->sock);
+}
+
+static void server_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+	if (what & EV_WRITE) {
+		if (s->state == SV_CONNECTING) {
+			connected(s);
+			return;
+		}
+		if (s->state == SV_TLS) {
+			continue_tls(s);
+			return;
+		}
+		enum sock_io r = sock_flush(&s->sock);
+		if (r == SOCK_IO_ERR) {
+			server_close(s, "write failed: %s", s->sock.errmsg);
+			return;
+		}
+		if (r == SOCK_IO_OK && s->client && s->client->blocked_on_server)
+			client_resume(s->client);
+		if (s->state == SV_CLOSING)
+			return;
+		if (s->sock.ssl_read_wants_write)
+			what |= EV_READ;
+	}
+	if (what & EV_READ)
+		server_read(s);
+}
+
+/* ---- cancel forwarding ---- */
+
+struct cancel_req {
+	struct event *ev;
+	int fd;
+	unsigned char pkt[16];
+	size_t sent;
+};
+
+static void cancel_done(struct cancel_req *cr)
+{
+	event_free(cr->ev);
+	close(cr->fd);
+	free(cr);
+}
+
+static void cancel_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct cancel_req *cr = arg;
+	if (what & EV_TIMEOUT) {
+		log_warning("cancel request to server timed out");
+		cancel_done(cr);
+		return;
+	}
+	if (what & EV_READ) {
+		/* The server closes the connection once it has handled the request. */
+		cancel_done(cr);
+		return;
+	}
+	ssize_t n = send(fd, cr->pkt + cr->sent, sizeof(cr->pkt) - cr->sent, MSG_NOSIGNAL);
+	if (n < 0 && errno != EAGAIN && errno != EINPROGRESS) {
+		log_warning("cancel request to server failed: %s", strerror(errno));
+		cancel_done(cr);
+		return;
+	}
+	if (n > 0)
+		cr->sent += (size_t)n;
+	if (cr->sent == sizeof(cr->pkt)) {
+		struct timeval tv = { 10, 0 };
+		event_del(cr->ev);
+		event_assign(cr->ev, rt.base, fd, EV_READ, cancel_io, cr);
+		event_add(cr->ev, &tv);
+	}
+}
+
+void server_forward_cancel(struct server *s)
+{
+	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) != 0 && errno != EINPROGRESS) {
+		close(fd);
+		return;
+	}
+	struct cancel_req *cr = xcalloc(1, sizeof(*cr));
+	cr->fd = fd;
+	struct pbuf b;
+	pbuf_init(&b, 16);
+	proto_cancel_request(&b, s->backend_pid, s->backend_key);
+	memcpy(cr->pkt, b.data, sizeof(cr->pkt));
+	pbuf_free(&b);
+	cr->ev = event_new(rt.base, fd, EV_WRITE | EV_PERSIST, cancel_io, cr);
+	struct timeval tv = { 10, 0 };
+	event_add(cr->ev, &tv);
+	server_log(LOG_LVL_INFO, s, "forwarding cancel request");
+}

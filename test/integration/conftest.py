@@ -1,0 +1,183 @@
+"""Shared fixtures for the tokenbouncer integration tests.
+
+- certs:        test CA, server cert (CN=localhost), an unrelated CA (session)
+- pg:           PostgreSQL 15 with ssl=on, role appuser / db app (session)
+- make_pooler:  factory for tokenbouncer processes; each is stopped at test end, and the test
+                fails if the process died on its own or its output holds a sanitizer report
+- libpq_query:  a tiny C program linked with -lpq, compiled at test time (session)
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import certs as certs_mod  # noqa: E402
+import pooler as pooler_mod  # noqa: E402
+from pg import PgServer  # noqa: E402
+from rawpg import scram_secret  # noqa: E402
+
+APP_DB = "app"
+APP_USER = "appuser"
+APP_PW = "App-Pw-7d2f1b"          # upstream password of appuser (in [databases] entries)
+ALICE = "alice"                    # a client of the pooler, SCRAM secret in auth_file
+ALICE_PW = "Alice-Pw-3e8c42"
+
+
+@pytest.fixture(scope="session")
+def certs():
+    d = tempfile.mkdtemp(prefix="tbcerts")
+    try:
+        yield certs_mod.make_certs(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _make_pg(certs):
+    pg = PgServer(certs=certs).init().start()
+    pg.create_role(APP_USER, APP_PW)
+    pg.create_database(APP_DB, APP_USER)
+    return pg
+
+
+@pytest.fixture(scope="session")
+def pg(certs):
+    server = _make_pg(certs)
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture
+def private_pg(certs):
+    """A PostgreSQL of the test's own, which the test may stop and start."""
+    server = _make_pg(certs)
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+def app_connstr(pg, dbname=APP_DB, user=APP_USER, password=APP_PW, **extra):
+    parts = ["host=127.0.0.1", "port=%d" % pg.port, "dbname=%s" % dbname]
+    if user is not None:
+        parts.append("user=%s" % user)
+    if password is not None:
+        parts.append("password=%s" % password)
+    parts += ["%s=%s" % kv for kv in extra.items()]
+    return " ".join(parts)
+
+
+_role_counter = [0]
+
+
+@pytest.fixture
+def new_role(pg):
+    """new_role(prefix, password=..., md5=False) -> unique role name, created on pg, with
+    CONNECT on db app. Roles give each test its own backend counts in pg_stat_activity."""
+    def make(prefix="r", password=APP_PW, md5=False, target=None):
+        _role_counter[0] += 1
+        name = "%s_%d_%d" % (prefix, os.getpid(), _role_counter[0])
+        (target or pg).create_role(name, password, md5=md5)
+        (target or pg).sql('GRANT ALL ON SCHEMA public TO "%s"' % name, dbname=APP_DB)
+        return name
+    return make
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, attach each pooler's log tail to the report and remember the failure."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        item._tb_failed = True
+        for i, p in enumerate(getattr(item, "_tb_poolers", [])):
+            rep.sections.append(("tokenbouncer #%d log (%s)" % (i, p.workdir), p.log_text()[-6000:]))
+
+
+@pytest.fixture
+def make_pooler(pg, request):
+    """make_pooler(settings=, databases=, users=, hba=, start=True) -> started Pooler.
+    Defaults: alias appdb -> db app as appuser; client alice with a SCRAM secret.
+    A failed test keeps the poolers' work dirs (so does TB_KEEP=1)."""
+    made = []
+    request.node._tb_poolers = made
+
+    def factory(settings=None, databases=None, users=None, hba=None, start=True, **kw):
+        if databases is None:
+            databases = {"appdb": app_connstr(pg)}
+        if users is None:
+            # PgBouncer 1.18 (the TB_FLAVOR=pgbouncer reference) wrongly passes a SCRAM client's
+            # keys on to a forced upstream user, so it gets the plain password instead.
+            users = {ALICE: ALICE_PW if pooler_mod.is_pgbouncer() else scram_secret(ALICE_PW)}
+        p = pooler_mod.Pooler(settings=settings, databases=databases, users=users, hba=hba, **kw)
+        made.append(p)
+        if start:
+            p.start()
+        return p
+
+    yield factory
+
+    problems = []
+    for p in made:
+        died = p.proc is not None and p.proc.poll() is not None and not getattr(p, "expected_exit", False)
+        code = p.proc.returncode if p.proc is not None else None
+        p.stop()
+        if died:
+            problems.append("tokenbouncer exited during the test with code %s" % code)
+        found = p.sanitizer_reports()
+        if found:
+            problems.append("sanitizer report (%s) in tokenbouncer output:\n%s" %
+                            (", ".join(found), p.log_text()[-8000:]))
+        if problems:
+            problems.append("log tail:\n" + p.log_text()[-3000:])
+        elif not getattr(request.node, "_tb_failed", False) and not os.environ.get("TB_KEEP"):
+            p.cleanup()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+LIBPQ_SRC = r"""
+#include <stdio.h>
+#include <libpq-fe.h>
+/* usage: libpq_query CONNINFO SQL -> prints the first row's columns joined by '|'; exit 0 */
+int main(int argc, char **argv)
+{
+	if (argc != 3) return 2;
+	PGconn *c = PQconnectdb(argv[1]);
+	if (PQstatus(c) != CONNECTION_OK) { fprintf(stderr, "connect: %s", PQerrorMessage(c)); PQfinish(c); return 1; }
+	PGresult *r = PQexec(c, argv[2]);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) { fprintf(stderr, "query: %s", PQerrorMessage(c)); PQclear(r); PQfinish(c); return 1; }
+	for (int i = 0; i < PQnfields(r); i++) printf("%s%s", i ? "|" : "", PQgetvalue(r, 0, i));
+	printf("\n");
+	PQclear(r);
+	PQfinish(c);
+	return 0;
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def libpq_query():
+    """Path of a compiled C program: libpq_query CONNINFO SQL."""
+    d = tempfile.mkdtemp(prefix="tblibpq")
+    src = os.path.join(d, "libpq_query.c")
+    exe = os.path.join(d, "libpq_query")
+    with open(src, "w") as f:
+        f.write(LIBPQ_SRC)
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libpq"], capture_output=True,
+                           text=True, timeout=30)
+    extra = flags.stdout.split() if flags.returncode == 0 else ["-I/usr/include/postgresql", "-lpq"]
+    res = subprocess.run(["cc", "-std=c99", "-Wall", "-o", exe, src] + extra, capture_output=True,
+                         text=True, timeout=120)
+    if res.returncode != 0:
+        pytest.fail("could not compile the libpq test program:\n" + res.stderr)
+    yield exe
+    shutil.rmtree(d, ignore_errors=True)

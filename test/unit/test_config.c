@@ -1,0 +1,764 @@
+/* Unit tests for the parameter table, the config parser and the connection
+ * string parser, plus the check that the generated sample and reference
+ * files are up to date. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/connstr.h"
+#include "core/params.h"
+#include "unit.h"
+
+/* Enough to pass the semantic checks; the line after it is line 3. */
+#define BASE "[tokenbouncer]\nauth_type = trust\n"
+
+static char err[1024];
+
+static struct tb_config *parse(const char *text)
+{
+	err[0] = '\0';
+	return config_parse_string(text, "t.ini", err, sizeof(err));
+}
+
+/* The text must fail with exactly this message. */
+static void expect_error(const char *text, const char *message, int line)
+{
+	struct tb_config *cfg = parse(text);
+	CHECK(cfg == NULL);
+	config_free(cfg);
+	if (strcmp(err, message) != 0)
+		fprintf(stderr, "  (from test line %d)\n", line);
+	CHECK_STR(err, message);
+}
+#define EXPECT_ERROR(text, message) expect_error(text, message, __LINE__)
+
+static struct tb_config *parse_ok(const char *text, int line)
+{
+	struct tb_config *cfg = parse(text);
+	if (!cfg)
+		fprintf(stderr, "  unexpected error (test line %d): %s\n", line, err);
+	CHECK(cfg != NULL);
+	return cfg;
+}
+#define PARSE_OK(text) parse_ok(text, __LINE__)
+
+/* ---- the tables ---- */
+
+static void test_tables(void)
+{
+	char perr[256];
+	struct tb_config *cfg = config_new_default();
+	for (size_t i = 0; i < param_count; i++) {
+		const struct param_def *p = &param_table[i];
+		CHECK(p->doc && strlen(p->doc) > 10 && p->doc[strlen(p->doc) - 1] == '.');
+		CHECK(param_find(p->name) == p);
+		if (p->default_value)
+			CHECK(param_set(cfg, p, p->default_value, perr, sizeof(perr)));
+		CHECK(p->type != PARAM_ENUM || p->enum_vals);
+		CHECK(!param_is_pgbouncer_only(p->name));
+	}
+	CHECK(param_db_count < 64 && param_user_count < 64);
+	CHECK(param_find("LISTEN_PORT") == param_find("listen_port"));
+	CHECK(param_find("no_such_thing") == NULL);
+	CHECK(param_is_pgbouncer_only("auth_query"));
+	config_free(cfg);
+}
+
+static void test_defaults(void)
+{
+	struct tb_config *cfg = config_new_default();
+	CHECK_STR(cfg->listen_addr, "127.0.0.1");
+	CHECK(cfg->listen_port == 6432);
+	CHECK_STR(cfg->unix_socket_dir, "");
+	CHECK(cfg->auth_type == AUTH_TYPE_MD5);
+	CHECK(cfg->auth_file == NULL && cfg->auth_hba_file == NULL && cfg->admin_users == NULL);
+	CHECK(cfg->pool_mode == POOL_MODE_SESSION);
+	CHECK(cfg->max_client_conn == 100 && cfg->default_pool_size == 20);
+	CHECK(cfg->min_pool_size == 0 && cfg->reserve_pool_size == 0);
+	CHECK(cfg->reserve_pool_timeout == 5 * USEC_PER_SEC);
+	CHECK(cfg->server_lifetime == 3600 * USEC_PER_SEC);
+	CHECK(cfg->server_idle_timeout == 600 * USEC_PER_SEC);
+	CHECK(cfg->server_connect_timeout == 15 * USEC_PER_SEC);
+	CHECK(cfg->server_login_retry == 15 * USEC_PER_SEC);
+	CHECK_STR(cfg->server_reset_query, "DISCARD ALL");
+	CHECK_STR(cfg->server_check_query, "select 1");
+	CHECK(cfg->server_check_delay == 30 * USEC_PER_SEC);
+	CHECK(cfg->client_login_timeout == 60 * USEC_PER_SEC);
+	CHECK(cfg->client_idle_timeout == 0);
+	CHECK(cfg->query_wait_timeout == 120 * USEC_PER_SEC);
+	CHECK_STR(cfg->ignore_startup_parameters, "");
+	CHECK(cfg->client_tls_sslmode == TLS_MODE_DISABLE);
+	CHECK(cfg->server_tls_sslmode == TLS_MODE_PREFER);
+	CHECK_STR(cfg->client_tls_protocols, "secure");
+	CHECK_STR(cfg->server_tls_protocols, "secure");
+	CHECK_STR(cfg->client_tls_ciphers, "default");
+	CHECK(cfg->max_packet_size == 1073741824 && cfg->pkt_buf == 4096);
+	CHECK(cfg->log_connections && cfg->log_disconnections && cfg->tcp_keepalive);
+	CHECK(cfg->verbose == 0 && !cfg->auth_plain_without_tls);
+	CHECK(cfg->logfile == NULL && cfg->pidfile == NULL);
+	CHECK(cfg->ndbs == 0 && cfg->nusers == 0);
+	config_free(cfg);
+
+	cfg = PARSE_OK(BASE);
+	if (cfg) {
+		CHECK(cfg->auth_type == AUTH_TYPE_TRUST);
+		CHECK(cfg->listen_port == 6432);
+		CHECK_STR(cfg->path, "t.ini");
+	}
+	config_free(cfg);
+}
+
+/* ---- values of each type ---- */
+
+static void test_int(void)
+{
+	struct tb_config *cfg = PARSE_OK(BASE "listen_port = 5433\nmax_client_conn = +7\n");
+	if (cfg)
+		CHECK(cfg->listen_port == 5433 && cfg->max_client_conn == 7);
+	config_free(cfg);
+	const char *bad[] = { "abc", "0", "65536", "12x", "1 2", "", "-1", "99999999999999999999", "0x10" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256], msg[256];
+		snprintf(text, sizeof(text), BASE "listen_port = %s\n", bad[i]);
+		snprintf(msg, sizeof(msg), "t.ini:3: invalid value for listen_port: \"%s\" "
+			"(expected an integer between 1 and 65535)", bad[i]);
+		EXPECT_ERROR(text, msg);
+	}
+	EXPECT_ERROR(BASE "verbose = 3\n",
+		"t.ini:3: invalid value for verbose: \"3\" (expected an integer between 0 and 2)");
+}
+
+static void test_bool(void)
+{
+	const char *yes[] = { "1", "yes", "on", "true", "TRUE", "Yes" };
+	const char *no[] = { "0", "no", "off", "false", "OFF" };
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), BASE "auth_plain_without_tls = %s\n", yes[i]);
+		struct tb_config *cfg = PARSE_OK(text);
+		CHECK(cfg && cfg->auth_plain_without_tls);
+		config_free(cfg);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		char text[128];
+		snprintf(text, sizeof(text), BASE "tcp_keepalive = %s\n", no[i]);
+		struct tb_config *cfg = PARSE_OK(text);
+		CHECK(cfg && !cfg->tcp_keepalive);
+		config_free(cfg);
+	}
+	EXPECT_ERROR(BASE "log_connections = maybe\n",
+		"t.ini:3: invalid value for log_connections: \"maybe\" "
+		"(expected a boolean: 1, 0, yes, no, on, off, true or false)");
+	EXPECT_ERROR(BASE "log_connections = 2\n",
+		"t.ini:3: invalid value for log_connections: \"2\" "
+		"(expected a boolean: 1, 0, yes, no, on, off, true or false)");
+}
+
+static void check_time(const char *value, usec_t expect)
+{
+	char text[128];
+	snprintf(text, sizeof(text), BASE "server_lifetime = %s\n", value);
+	struct tb_config *cfg = parse(text);
+	if (!cfg || cfg->server_lifetime != expect)
+		fprintf(stderr, "  time \"%s\": %s\n", value, cfg ? "wrong value" : err);
+	CHECK(cfg && cfg->server_lifetime == expect);
+	config_free(cfg);
+}
+
+static void test_time(void)
+{
+	check_time("10", 10 * USEC_PER_SEC);
+	check_time("0", 0);
+	check_time("0.5", 500000);
+	check_time(".25", 250000);
+	check_time("1.000001", 1000001);
+	check_time("250ms", 250000);
+	check_time("1.5ms", 1500);
+	check_time("3s", 3 * USEC_PER_SEC);
+	check_time("2min", 120 * USEC_PER_SEC);
+	check_time("1.5 h", 5400 * USEC_PER_SEC);
+	check_time("31536000", 31536000 * USEC_PER_SEC);
+	const char *bad[] = { "-1", "1x", "abc", "1.2.3", "0.0000001", "99999999999999999999",
+		"1 MS", "31536001", "5d", "", "." };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[128], msg[512];
+		snprintf(text, sizeof(text), BASE "server_lifetime = %s\n", bad[i]);
+		snprintf(msg, sizeof(msg), "t.ini:3: invalid value for server_lifetime: \"%s\" "
+			"(expected a number of seconds between 0 and 31536000, or a number with a unit: "
+			"ms, s, min, h)", bad[i]);
+		EXPECT_ERROR(text, msg);
+	}
+	EXPECT_ERROR(BASE "server_connect_timeout = 0\n",
+		"t.ini:3: invalid value for server_connect_timeout: \"0\" (expected a number of seconds "
+		"between 0.001 and 31536000, or a number with a unit: ms, s, min, h)");
+	struct tb_config *cfg = PARSE_OK(BASE "server_connect_timeout = 1ms\n");
+	CHECK(cfg && cfg->server_connect_timeout == 1000);
+	config_free(cfg);
+}
+
+static void test_enum(void)
+{
+	struct tb_config *cfg = PARSE_OK(BASE "pool_mode = Transaction\nserver_tls_sslmode = VERIFY-FULL\n"
+		"server_tls_ca_file = ca.pem\n");
+	if (cfg) {
+		CHECK(cfg->pool_mode == POOL_MODE_TRANSACTION);
+		CHECK(cfg->server_tls_sslmode == TLS_MODE_VERIFY_FULL);
+	}
+	config_free(cfg);
+	EXPECT_ERROR(BASE "pool_mode = foo\n", "t.ini:3: invalid value for pool_mode: \"foo\" "
+		"(expected one of: session, transaction, statement)");
+	EXPECT_ERROR("[tokenbouncer]\nauth_type = cert\n", "t.ini:2: invalid value for auth_type: "
+		"\"cert\" (expected one of: scram-sha-256, md5, plain, trust, hba)");
+	EXPECT_ERROR(BASE "client_tls_sslmode = on\n", "t.ini:3: invalid value for client_tls_sslmode: "
+		"\"on\" (expected one of: disable, allow, prefer, require, verify-ca, verify-full)");
+}
+
+static void test_string(void)
+{
+	struct tb_config *cfg = PARSE_OK(BASE "auth_file =\nadmin_users = admin, ops\n"
+		"server_reset_query =\nclient_tls_protocols = tlsv1.2, TLSv1.3\n"
+		"server_check_query = select 'a;b' ; a comment\n");
+	if (cfg) {
+		CHECK(cfg->auth_file == NULL);
+		CHECK_STR(cfg->admin_users, "admin, ops");
+		CHECK_STR(cfg->server_reset_query, "");
+		CHECK_STR(cfg->client_tls_protocols, "tlsv1.2, TLSv1.3");
+		CHECK_STR(cfg->server_check_query, "select 'a;b'");
+	}
+	config_free(cfg);
+	EXPECT_ERROR(BASE "client_tls_protocols = tlsv1.1\n", "t.ini:3: invalid value for "
+		"client_tls_protocols: \"tlsv1.1\" (expected a comma-separated list of: secure, all, "
+		"tlsv1.2, tlsv1.3)");
+	EXPECT_ERROR(BASE "server_tls_protocols =\n", "t.ini:3: invalid value for "
+		"server_tls_protocols: \"\" (expected a comma-separated list of: secure, all, "
+		"tlsv1.2, tlsv1.3)");
+	bool t12, t13;
+	CHECK(param_parse_tls_protocols("secure", &t12, &t13) && t12 && t13);
+	CHECK(param_parse_tls_protocols("tlsv1.3", &t12, &t13) && !t12 && t13);
+	CHECK(param_parse_tls_protocols("tlsv1.2:tlsv1.3", &t12, &t13) && t12 && t13);
+	CHECK(!param_parse_tls_protocols(" , ", &t12, &t13));
+}
+
+static void test_format(void)
+{
+	char buf[64];
+	struct tb_config *cfg = config_new_default();
+	param_format(cfg, param_find("server_lifetime"), true, buf, sizeof(buf));
+	CHECK_STR(buf, "3600");
+	cfg->server_lifetime = 500000;
+	param_format(cfg, param_find("server_lifetime"), true, buf, sizeof(buf));
+	CHECK_STR(buf, "0.5");
+	cfg->server_lifetime = 1000001;
+	param_format(cfg, param_find("server_lifetime"), true, buf, sizeof(buf));
+	CHECK_STR(buf, "1.000001");
+	param_format(cfg, param_find("pool_mode"), true, buf, sizeof(buf));
+	CHECK_STR(buf, "session");
+	param_format(cfg, param_find("tcp_keepalive"), true, buf, sizeof(buf));
+	CHECK_STR(buf, "1");
+	param_format(cfg, param_find("auth_file"), true, buf, sizeof(buf));
+	CHECK_STR(buf, "");
+	param_format(cfg, param_find("listen_port"), true, buf, sizeof(buf));
+	CHECK_STR(buf, "6432");
+	config_free(cfg);
+
+	cfg = PARSE_OK(BASE "[databases]\na = password=hunter2\n");
+	if (cfg && cfg->ndbs == 1) {
+		const struct param_def *p = param_find_in(param_db_table, param_db_count, "password");
+		param_format_at(&cfg->dbs[0], p, true, buf, sizeof(buf));
+		CHECK_STR(buf, "********");
+		param_format_at(&cfg->dbs[0], p, false, buf, sizeof(buf));
+		CHECK_STR(buf, "hunter2");
+	}
+	config_free(cfg);
+}
+
+/* ---- file structure ---- */
+
+static void test_structure(void)
+{
+	EXPECT_ERROR(BASE "no_such_param = 1\n",
+		"t.ini:3: unknown parameter \"no_such_param\" in [tokenbouncer]");
+	EXPECT_ERROR(BASE "auth_query = SELECT 1\n", "t.ini:3: unknown parameter \"auth_query\" in "
+		"[tokenbouncer] (a PgBouncer parameter that tokenbouncer does not support)");
+	EXPECT_ERROR(BASE "[foo]\nx = 1\n",
+		"t.ini:3: unknown section [foo] (expected [tokenbouncer], [databases] or [users])");
+	EXPECT_ERROR(BASE "[credential.x]\n", "t.ini:3: unknown section [credential.x] "
+		"(expected [tokenbouncer], [databases] or [users])");
+	EXPECT_ERROR("listen_port = 1\n" BASE,
+		"t.ini:1: \"listen_port\" is outside any section (start the file with [tokenbouncer])");
+	EXPECT_ERROR(BASE "listen_port = 1\nlisten_port = 2\n",
+		"t.ini:4: duplicate key \"listen_port\" in [tokenbouncer] (first set on line 3)");
+	EXPECT_ERROR(BASE "[pgbouncer]\nAUTH_TYPE = md5\n",
+		"t.ini:4: duplicate key \"auth_type\" in [pgbouncer] (first set on line 2)");
+	EXPECT_ERROR(BASE "just some words\n", "t.ini:3: syntax error: expected \"name = value\", "
+		"a [section] header or a comment");
+	EXPECT_ERROR(BASE "[databases\n", "t.ini:3: missing \"]\" in section header");
+	EXPECT_ERROR(BASE "[databases] x\n", "t.ini:3: unexpected text after section header");
+	EXPECT_ERROR(BASE "%include other.ini\n", "t.ini:3: %include is not supported yet");
+	EXPECT_ERROR(BASE "listen_port = 1\n  pool_mode = session\n", "t.ini:4: unexpected indented "
+		"line (only [databases] and [users] entries may continue on indented lines)");
+
+	/* [pgbouncer], case-insensitive names, comments, CRLF, a BOM, indented first key. */
+	struct tb_config *cfg = PARSE_OK("\xEF\xBB\xBF; comment\r\n# another\r\n[PgBouncer]\r\n"
+		"  Listen_Port = 7000 ; inline comment\r\nauth_type: trust\r\n\r\n[ Databases ]\r\n"
+		"a = host=h\r\n");
+	if (cfg) {
+		CHECK(cfg->listen_port == 7000);
+		CHECK(cfg->auth_type == AUTH_TYPE_TRUST);
+		CHECK(cfg->ndbs == 1 && strcmp(cfg->dbs[0].host, "h") == 0 && cfg->dbs[0].line == 8);
+	}
+	config_free(cfg);
+	EXPECT_ERROR("[tokenbouncer]\r\nauth_type = trust\r\nlisten_port = x\r\n",
+		"t.ini:3: invalid value for listen_port: \"x\" (expected an integer between 1 and 65535)");
+	EXPECT_ERROR("", "t.ini: auth_type = md5 (the default) requires auth_file");
+	EXPECT_ERROR("[tokenbouncer]\n", "t.ini: auth_type = md5 (the default) requires auth_file");
+}
+
+static void test_long_lines(void)
+{
+	char text[1024], line[300], msg[256];
+	/* 198 bytes, the maximum: "server_check_query = " plus padding. */
+	size_t prefix = strlen("server_check_query = ");
+	memcpy(line, "server_check_query = ", prefix);
+	memset(line + prefix, 'x', 198 - prefix);
+	line[198] = '\0';
+	snprintf(text, sizeof(text), BASE "%s\r\n", line);
+	struct tb_config *cfg = PARSE_OK(text);
+	CHECK(cfg && strlen(cfg->server_check_query) == 198 - prefix);
+	config_free(cfg);
+	snprintf(text, sizeof(text), BASE "%s", line);  /* no newline at the end */
+	cfg = PARSE_OK(text);
+	config_free(cfg);
+
+	/* One byte more, even in a comment, is refused rather than truncated. */
+	snprintf(text, sizeof(text), BASE "%sx\n", line);
+	snprintf(msg, sizeof(msg), "t.ini:3: line too long (199 bytes; lines are limited to 198 "
+		"bytes, continue a [databases] entry on indented lines)");
+	EXPECT_ERROR(text, msg);
+	memset(line, ';', 250);
+	line[250] = '\0';
+	snprintf(text, sizeof(text), BASE "\n%s\n", line);
+	EXPECT_ERROR(text, "t.ini:4: line too long (250 bytes; lines are limited to 198 bytes, "
+		"continue a [databases] entry on indented lines)");
+
+	char nul[] = BASE "listen_port = 1\0 2\n";
+	cfg = config_parse_string(nul, "t.ini", err, sizeof(err));
+	CHECK(cfg != NULL);  /* a C string ends at the NUL */
+	config_free(cfg);
+}
+
+/* ---- connection strings ---- */
+
+struct pairs {
+	char buf[512];
+	size_t n;
+};
+
+static bool collect(void *arg, const char *key, const char *value, char *perr, size_t errlen)
+{
+	struct pairs *p = arg;
+	p->n += (size_t)snprintf(p->buf + p->n, sizeof(p->buf) - p->n, "[%s|%s]", key, value);
+	if (strcmp(key, "stop") == 0) {
+		snprintf(perr, errlen, "stopped");
+		return false;
+	}
+	return true;
+}
+
+static void check_connstr(const char *text, bool ok, const char *expect, int line)
+{
+	struct pairs p = { .n = 0 };
+	char perr[256] = "";
+	p.buf[0] = '\0';
+	bool got = connstr_parse(text, collect, &p, perr, sizeof(perr));
+	if (got != ok)
+		fprintf(stderr, "  connstr (test line %d): %s\n", line, perr);
+	CHECK(got == ok);
+	CHECK_STR(ok ? p.buf : perr, expect);
+}
+#define CONNSTR_OK(text, pairs) check_connstr(text, true, pairs, __LINE__)
+#define CONNSTR_BAD(text, msg) check_connstr(text, false, msg, __LINE__)
+
+static void test_connstr(void)
+{
+	CONNSTR_OK("", "");
+	CONNSTR_OK("  host=a  port = 5 ", "[host|a][port|5]");
+	CONNSTR_OK("password='it\\'s a \\\\ secret' x=''", "[password|it's a \\ secret][x|]");
+	CONNSTR_OK("a=b\\ c d=\\'q", "[a|b c][d|'q]");
+	CONNSTR_OK("a=x=y b=", "[a|x=y][b|]");
+	CONNSTR_OK("a=\t'tab'\tb=2", "[a|tab][b|2]");
+	CONNSTR_BAD("host", "missing \"=\" after \"host\"");
+	CONNSTR_BAD("host x=1", "missing \"=\" after \"host\"");
+	CONNSTR_BAD("=x", "missing key before \"=\"");
+	CONNSTR_BAD("host='abc", "unterminated quoted value of \"host\"");
+	CONNSTR_BAD("host='abc\\'", "unterminated quoted value of \"host\"");
+	CONNSTR_BAD("host='a'b", "unexpected text after the quoted value of \"host\"");
+	CONNSTR_BAD("ho-st=x", "invalid key \"ho-st\"");
+	CONNSTR_BAD("host=x\\", "backslash at the end of the value of \"host\"");
+	CONNSTR_BAD("a=1 stop=2 c=3", "stopped");
+	/* Text after a password is never echoed: it is probably the rest of it. */
+	CONNSTR_BAD("password=my secret words", "unexpected text after the value of \"password\" "
+		"(quote a value that contains spaces: password='...')");
+	CONNSTR_BAD("password='my secret", "unterminated quoted value of \"password\"");
+}
+
+/* ---- [databases] and [users] ---- */
+
+static void test_databases(void)
+{
+	struct tb_config *cfg = PARSE_OK(BASE "[databases]\n"
+		"orders = host=10.0.0.7 port=6543 dbname=orders_db user=app password='p w'\n"
+		"   pool_size=10 min_pool_size=2\n"
+		"; a comment between continuation lines\n"
+		"\treserve_pool=3 pool_mode=transaction max_db_connections=50 server_lifetime=0.5\n"
+		"  connect_query='SET x = 1' application_name=app client_encoding=UTF8\n"
+		"  datestyle='ISO, MDY' timezone=UTC auth=password\n"
+		"* = host=/var/run/postgresql\n"
+		"empty =\n"
+		"[users]\n"
+		"reports = pool_mode=session\n"
+		"    max_user_connections=5\n"
+		"nobody =\n");
+	if (!cfg)
+		return;
+	CHECK(cfg->ndbs == 3 && cfg->nusers == 2);
+	const struct db_alias *d = config_find_db(cfg, "orders");
+	CHECK(d && d->line == 4);
+	if (d) {
+		CHECK_STR(d->host, "10.0.0.7");
+		CHECK(d->port == 6543);
+		CHECK_STR(d->dbname, "orders_db");
+		CHECK_STR(d->user, "app");
+		CHECK_STR(d->password, "p w");
+		CHECK(d->pool_size == 10 && d->min_pool_size == 2 && d->reserve_pool == 3);
+		CHECK(d->pool_mode == POOL_MODE_TRANSACTION && d->max_db_connections == 50);
+		CHECK(d->server_lifetime == 500000);
+		CHECK_STR(d->connect_query, "SET x = 1");
+		CHECK_STR(d->application_name, "app");
+		CHECK_STR(d->client_encoding, "UTF8");
+		CHECK_STR(d->datestyle, "ISO, MDY");
+		CHECK_STR(d->timezone, "UTC");
+		CHECK(d->auth == UPSTREAM_AUTH_PASSWORD && d->credential == NULL);
+	}
+	d = config_find_db(cfg, "empty");
+	CHECK(d && d->line == 11);
+	if (d) {
+		CHECK(d->host == NULL && d->port == 5432 && d->dbname == NULL && d->password == NULL);
+		CHECK(d->pool_size == -1 && d->min_pool_size == -1 && d->reserve_pool == -1);
+		CHECK(d->pool_mode == POOL_MODE_UNSET && d->max_db_connections == -1);
+		CHECK(d->server_lifetime == -1 && d->auth == UPSTREAM_AUTH_PASSWORD);
+	}
+	d = config_find_db(cfg, "anything_else");
+	CHECK(d && strcmp(d->name, "*") == 0 && strcmp(d->host, "/var/run/postgresql") == 0);
+	const struct user_cfg *u = config_find_user(cfg, "reports");
+	CHECK(u && u->pool_mode == POOL_MODE_SESSION && u->max_user_connections == 5 && u->line == 13);
+	u = config_find_user(cfg, "nobody");
+	CHECK(u && u->pool_mode == POOL_MODE_UNSET && u->max_user_connections == -1);
+	CHECK(config_find_user(cfg, "REPORTS") == NULL);
+	config_free(cfg);
+
+	cfg = PARSE_OK(BASE "[databases]\na = host=x\n");
+	if (cfg) {
+		CHECK(config_find_db(cfg, "a") != NULL);
+		CHECK(config_find_db(cfg, "b") == NULL);
+		CHECK(config_find_db(cfg, "A") == NULL);
+	}
+	config_free(cfg);
+}
+
+static void test_database_errors(void)
+{
+	EXPECT_ERROR(BASE "[databases]\na = host=x\n\na = host=y\n",
+		"t.ini:6: duplicate database alias \"a\" (first defined on line 4)");
+	EXPECT_ERROR(BASE "[users]\nbob =\nbob = pool_mode=session\n",
+		"t.ini:5: duplicate user \"bob\" (first defined on line 4)");
+	EXPECT_ERROR(BASE "[databases]\na = host=x bogus=1\n",
+		"t.ini:4: [databases] entry \"a\": unknown key \"bogus\"");
+	EXPECT_ERROR(BASE "[databases]\na = host=x\n  port=0\n", "t.ini:4: [databases] entry \"a\": "
+		"invalid value for port: \"0\" (expected an integer between 1 and 65535)");
+	EXPECT_ERROR(BASE "[databases]\na = pool_size=-1\n", "t.ini:4: [databases] entry \"a\": "
+		"invalid value for pool_size: \"-1\" (expected an integer between 0 and 1000000)");
+	EXPECT_ERROR(BASE "[databases]\na = host=x host=y\n",
+		"t.ini:4: [databases] entry \"a\": key \"host\" is given twice");
+	EXPECT_ERROR(BASE "[databases]\na = host=x,y\n", "t.ini:4: [databases] entry \"a\": invalid "
+		"value for host: \"x,y\" (expected a single host name, IP address or socket directory)");
+	EXPECT_ERROR(BASE "[databases]\na = host=x auth=entra credential=mi\n",
+		"t.ini:4: [databases] entry \"a\": auth=entra is not available in this build yet");
+	EXPECT_ERROR(BASE "[databases]\na = auth=AWS-DSQL\n",
+		"t.ini:4: [databases] entry \"a\": auth=AWS-DSQL is not available in this build yet");
+	EXPECT_ERROR(BASE "[databases]\na = auth=kerberos\n", "t.ini:4: [databases] entry \"a\": "
+		"invalid value for auth: \"kerberos\" (expected one of: password)");
+	EXPECT_ERROR(BASE "[databases]\na = host=x credential=mi\n", "t.ini:4: [databases] entry "
+		"\"a\": credential=mi needs a token auth method (auth=entra, aws-rds, aws-dsql or gcp), "
+		"and none is available in this build yet");
+	EXPECT_ERROR(BASE "[databases]\na = host='x\n", "t.ini:4: [databases] entry \"a\": "
+		"unterminated quoted value of \"host\"");
+	EXPECT_ERROR(BASE "[users]\nbob = pool_mode=fast\n", "t.ini:4: [users] entry \"bob\": "
+		"invalid value for pool_mode: \"fast\" (expected one of: session, transaction, statement)");
+	EXPECT_ERROR(BASE "[users]\nbob = pool_size=3\n",
+		"t.ini:4: [users] entry \"bob\": unknown key \"pool_size\"");
+	EXPECT_ERROR(BASE "[databases]\n= host=x\n", "t.ini:4: empty database alias");
+
+	/* Never echo a password or what follows it: an unknown key after one may
+	 * be the rest of an unquoted password. */
+	struct tb_config *cfg = parse(BASE "[databases]\nb = password=sekrit words=1\n");
+	CHECK(cfg == NULL && strstr(err, "sekrit") == NULL && strstr(err, "words") == NULL);
+	CHECK_STR(err, "t.ini:4: [databases] entry \"b\": unexpected key after the value of "
+		"\"password\" (quote a value that contains spaces: password='...')");
+	config_free(cfg);
+}
+
+/* A long entry spread over lines that are each under the limit. */
+static void test_long_entry(void)
+{
+	char text[2048];
+	char token[120];
+	memset(token, 'T', sizeof(token) - 1);
+	token[sizeof(token) - 1] = '\0';
+	snprintf(text, sizeof(text), BASE "[databases]\nbig = host=x\n  password=%s\n  %s%s\n"
+		"  %s%s\n", token, "application_name=", token, "connect_query=", "'select 1'");
+	struct tb_config *cfg = PARSE_OK(text);
+	if (cfg && cfg->ndbs == 1) {
+		CHECK(strlen(cfg->dbs[0].password) == sizeof(token) - 1);
+		CHECK_STR(cfg->dbs[0].application_name, token);
+		CHECK_STR(cfg->dbs[0].connect_query, "select 1");
+	}
+	config_free(cfg);
+
+	/* An alias longer than inih's 50-byte name buffer still continues. */
+	char alias[80];
+	memset(alias, 'a', sizeof(alias) - 1);
+	alias[sizeof(alias) - 1] = '\0';
+	snprintf(text, sizeof(text), BASE "[databases]\n%s = host=x\n  port=7\n", alias);
+	cfg = PARSE_OK(text);
+	const struct db_alias *d = cfg ? config_find_db(cfg, alias) : NULL;
+	CHECK(d && d->port == 7 && strcmp(d->host, "x") == 0);
+	config_free(cfg);
+}
+
+/* ---- semantic checks ---- */
+
+static void test_semantic(void)
+{
+	EXPECT_ERROR("[tokenbouncer]\nauth_type = hba\nauth_file = u.txt\n",
+		"t.ini:2: auth_type = hba requires auth_hba_file");
+	EXPECT_ERROR("[tokenbouncer]\nauth_type = scram-sha-256\n",
+		"t.ini:2: auth_type = scram-sha-256 requires auth_file");
+	EXPECT_ERROR("[tokenbouncer]\nauth_file =\n",
+		"t.ini: auth_type = md5 (the default) requires auth_file");
+	EXPECT_ERROR(BASE "client_tls_sslmode = require\nclient_tls_key_file = k.pem\n",
+		"t.ini:3: client_tls_sslmode = require requires client_tls_key_file and client_tls_cert_file");
+	EXPECT_ERROR(BASE "client_tls_sslmode = verify-full\nclient_tls_key_file = k.pem\n"
+		"client_tls_cert_file = c.pem\n",
+		"t.ini:3: client_tls_sslmode = verify-full requires client_tls_ca_file");
+	EXPECT_ERROR(BASE "server_tls_sslmode = verify-ca\n",
+		"t.ini:3: server_tls_sslmode = verify-ca requires server_tls_ca_file");
+	EXPECT_ERROR(BASE "server_tls_cert_file = c.pem\n",
+		"t.ini:3: server_tls_key_file and server_tls_cert_file must be set together");
+	EXPECT_ERROR(BASE "listen_addr =\n",
+		"t.ini:3: nothing to listen on: listen_addr and unix_socket_dir are both empty");
+
+	struct tb_config *cfg = PARSE_OK("[tokenbouncer]\nauth_type = hba\nauth_file = u.txt\n"
+		"auth_hba_file = hba.conf\nclient_tls_sslmode = prefer\nclient_tls_key_file = k.pem\n"
+		"client_tls_cert_file = c.pem\nlisten_addr =\nunix_socket_dir = /tmp\n");
+	if (cfg) {
+		CHECK(cfg->listen_addr == NULL || cfg->listen_addr[0] == '\0');
+		CHECK(!config_str_set(cfg->listen_addr));
+		CHECK_STR(cfg->unix_socket_dir, "/tmp");
+	}
+	config_free(cfg);
+}
+
+/* ---- reload helpers ---- */
+
+struct warned {
+	char names[256];
+	int calls;
+};
+
+static void on_warn(const char *param, void *arg)
+{
+	struct warned *w = arg;
+	size_t n = strlen(w->names);
+	snprintf(w->names + n, sizeof(w->names) - n, "%s%s", n ? "," : "", param);
+	w->calls++;
+}
+
+static void test_reload(void)
+{
+	struct tb_config *old = PARSE_OK(BASE "listen_port = 6432\npidfile = /run/a.pid\n"
+		"[databases]\na = host=x pool_size=5\nb = host=y\n");
+	struct tb_config *new = PARSE_OK(BASE "listen_port = 7000\nmax_client_conn = 500\n"
+		"unix_socket_dir = /tmp\npkt_buf = 8192\n"
+		"[databases]\na = host=x pool_size=5\nb = host=y pool_size=6\n");
+	if (!old || !new) {
+		config_free(old);
+		config_free(new);
+		return;
+	}
+	struct warned w = { .names = "", .calls = 0 };
+	CHECK(config_keep_restart_only(new, old, on_warn, &w) == 4);
+	CHECK(w.calls == 4);
+	CHECK_STR(w.names, "listen_port,unix_socket_dir,pkt_buf,pidfile");
+	CHECK(new->listen_port == 6432 && new->pkt_buf == 4096);
+	CHECK_STR(new->unix_socket_dir, "");
+	CHECK_STR(new->pidfile, "/run/a.pid");
+	CHECK(new->max_client_conn == 500);  /* reloadable: the new value stays */
+	CHECK(config_keep_restart_only(new, old, NULL, NULL) == 0);
+
+	CHECK(config_db_equal(&old->dbs[0], &new->dbs[0]));
+	CHECK(!config_db_equal(&old->dbs[1], &new->dbs[1]));
+	CHECK(!config_db_equal(&old->dbs[0], &old->dbs[1]));
+	config_free(old);
+	config_free(new);
+}
+
+/* ---- files ---- */
+
+static char *read_whole(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t cap = 0;
+	*len = 0;
+	for (;;) {
+		if (*len + 4096 + 1 > cap) {
+			cap = cap * 2 + 8192;
+			buf = realloc(buf, cap);
+			if (!buf)
+				abort();
+		}
+		size_t got = fread(buf + *len, 1, cap - *len - 1, f);
+		*len += got;
+		if (got == 0)
+			break;
+	}
+	fclose(f);
+	buf[*len] = '\0';
+	return buf;
+}
+
+static char *generate(void (*print)(FILE *f), size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	if (!f)
+		abort();
+	print(f);
+	fclose(f);
+	return buf;
+}
+
+static void check_generated(const char *rel, void (*print)(FILE *f), const char *option)
+{
+	const char *srcdir = getenv("srcdir");
+	char path[4096];
+	size_t want_len, have_len = 0;
+	snprintf(path, sizeof(path), "%s/%s", srcdir && *srcdir ? srcdir : ".", rel);
+	char *want = generate(print, &want_len);
+	char *have = read_whole(path, &have_len);
+	bool same = have && have_len == want_len && memcmp(have, want, want_len) == 0;
+	if (!same)
+		fprintf(stderr, "%s is out of date: regenerate with tokenbouncer %s\n", rel, option);
+	CHECK(same);
+	free(want);
+	free(have);
+}
+
+static void test_generated_files(void)
+{
+	check_generated("etc/tokenbouncer.ini", params_print_sample, "--print-sample-config");
+	check_generated("doc/config-reference.md", params_print_reference, "--print-config-reference");
+}
+
+/* The sample parses: as is (all commented) and with every example uncommented. */
+static void test_sample_parses(void)
+{
+	size_t len;
+	char *sample = generate(params_print_sample, &len);
+	for (char *line = sample; *line; ) {
+		size_t n = strcspn(line, "\n");
+		CHECK(n <= PARAM_MAX_LINE);
+		line += n + (line[n] ? 1 : 0);
+	}
+	struct tb_config *cfg = config_parse_string(sample, "etc/tokenbouncer.ini", err, sizeof(err));
+	CHECK(cfg == NULL);
+	CHECK_STR(err, "etc/tokenbouncer.ini: auth_type = md5 (the default) requires auth_file");
+	config_free(cfg);
+
+	/* Drop the ';' of every ";name" line, keeping ";;" prose. */
+	char *open = malloc(len + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		bool line_start = i == 0 || sample[i - 1] == '\n';
+		if (line_start && sample[i] == ';' && sample[i + 1] != ';')
+			continue;
+		open[o++] = sample[i];
+	}
+	open[o] = '\0';
+	cfg = config_parse_string(open, "open.ini", err, sizeof(err));
+	CHECK(cfg == NULL);
+	CHECK(strstr(err, "auth_type = md5 requires auth_file") != NULL);
+	config_free(cfg);
+	free(open);
+	free(sample);
+}
+
+static void test_load(void)
+{
+	char path[] = "/tmp/test_config_XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	const char text[] = BASE "listen_port = 6000\n[databases]\na = host=x password=pw\n";
+	CHECK(write(fd, text, sizeof(text) - 1) == (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	struct tb_config *cfg = config_load(path, err, sizeof(err));
+	CHECK(cfg && cfg->listen_port == 6000 && cfg->ndbs == 1);
+	CHECK(cfg && strcmp(cfg->path, path) == 0);
+	config_free(cfg);
+
+	/* A NUL byte inside the file is an error, not the end of the file. */
+	FILE *f = fopen(path, "wb");
+	fwrite(BASE "listen_port = 1\0 2\n", 1, sizeof(BASE) - 1 + 19, f);
+	fclose(f);
+	cfg = config_load(path, err, sizeof(err));
+	CHECK(cfg == NULL);
+	char msg[256];
+	snprintf(msg, sizeof(msg), "%s:3: line contains a NUL byte", path);
+	CHECK_STR(err, msg);
+	unlink(path);
+
+	cfg = config_load("/nonexistent/tokenbouncer.ini", err, sizeof(err));
+	CHECK(cfg == NULL);
+	CHECK_STR(err, "/nonexistent/tokenbouncer.ini: cannot open: No such file or directory");
+}
+
+int main(void)
+{
+	test_tables();
+	test_defaults();
+	test_int();
+	test_bool();
+	test_time();
+	test_enum();
+	test_string();
+	test_format();
+	test_structure();
+	test_long_lines();
+	test_connstr();
+	test_databases();
+	test_database_errors();
+	test_long_entry();
+	test_semantic();
+	test_reload();
+	test_generated_files();
+	test_sample_parses();
+	test_load();
+	return unit_finish("test_config");
+}
