@@ -113,30 +113,11 @@ static void remove_pidfile(void)
 	}
 }
 
-static void warn_restart_only(const char *param, void *arg)
-{
-	log_warning("reload: %s changed but takes effect only after a restart", param);
-}
-
 static void do_reload(void)
 {
 	char err[512];
-	log_info("reloading %s", rt.cfg->path);
-	struct tb_config *cfg = config_load(rt.cfg->path, err, sizeof(err));
-	if (!cfg) {
+	if (!runtime_reload(err, sizeof(err)))
 		log_error("reload failed, keeping the running configuration: %s", err);
-		return;
-	}
-	config_keep_restart_only(cfg, rt.cfg, warn_restart_only, NULL);
-	if (!runtime_apply_config(cfg, err, sizeof(err))) {
-		log_error("reload failed, keeping the running configuration: %s", err);
-		config_free(cfg);
-		return;
-	}
-	log_setup(cfg->verbose, false, true);
-	if (!log_set_file(cfg->logfile, err, sizeof(err)))
-		log_error("%s", err);
-	log_info("reload complete: %zu databases, %zu users", cfg->ndbs, cfg->nusers);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -151,10 +132,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			event_base_loopbreak(rt.base);
 			break;
 		}
-		log_info("SIGINT: no new connections; exiting when clients are done");
-		rt.shutting_down = true;
-		listeners_close();
-		janitor_run();
+		runtime_begin_shutdown();
 		break;
 	case SIGTERM:
 		log_info("SIGTERM: exiting now");

@@ -96,11 +96,14 @@ struct tb_config {
 	usec_t server_connect_timeout;
 	usec_t server_login_retry;
 	char *server_reset_query;
+	bool server_reset_query_always; /* run the reset query in transaction mode too */
 	char *server_check_query;
 	usec_t server_check_delay;
 	usec_t client_login_timeout;
 	usec_t client_idle_timeout;
 	usec_t query_wait_timeout;
+	usec_t query_timeout;
+	usec_t idle_transaction_timeout;
 	char *ignore_startup_parameters;
 	enum tls_mode client_tls_sslmode;
 	char *client_tls_key_file;

@@ -37,8 +37,12 @@ struct sock {
 	struct iobuf *in;
 	struct iobuf *out;
 	int err;                   /* errno of the last hard error, or 0 */
-	char errmsg[96];           /* short reason for the last hard error (TLS or errno) */
 };
+
+/* Text of the most recent hard error on any socket. The loop is single
+ * threaded and callers read it right after the failing call, so one shared
+ * buffer saves ~100 bytes per connection. */
+const char *sock_errmsg(void);
 
 void sock_setup(struct sock *s, struct event_base *base, int fd, event_callback_fn cb, void *arg);
 /* Stop events, free TLS and buffers, close the fd. Idempotent. */

@@ -23,6 +23,8 @@ void client_finish_login(struct client *c);
 void client_server_ready(struct client *c);
 /* Bytes for the client; false if the client was lost. */
 bool client_send(struct client *c, const void *data, size_t len);
+/* Transaction or statement mode: the server went back to the pool. */
+void client_detached(struct client *c);
 /* The server's queue drained: read from the client again. */
 void client_resume(struct client *c);
 void client_free(struct client *c);

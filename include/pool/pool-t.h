@@ -5,6 +5,7 @@
 #define TB_POOL_POOL_T_H
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "core/config-t.h"
@@ -18,11 +19,32 @@ struct client_auth;
 struct resolve_req;
 struct scram_client;
 
+/* Counters kept as PgBouncer keeps them (SHOW STATS sums them per database).
+ * Times are in microseconds. */
+struct pool_stats {
+	uint64_t xact_count;
+	uint64_t query_count;
+	uint64_t bytes_received;     /* from clients */
+	uint64_t bytes_sent;         /* to clients */
+	uint64_t xact_time;
+	uint64_t query_time;
+	uint64_t wait_time;
+	uint64_t server_assignment_count;
+	uint64_t client_parse_count;
+	uint64_t server_parse_count;
+	uint64_t bind_count;
+	uint64_t login_count;
+	uint64_t login_failures;     /* failed server logins */
+};
+
 struct database {
 	char *name;                  /* the name clients use */
 	const struct db_alias *cfg;  /* inside cref's config */
 	struct config_ref *cref;
 	bool retired;                /* removed or changed by a reload: serves who it has, takes nobody new */
+	bool paused;                 /* PAUSE: no new server assignments */
+	bool disabled;               /* DISABLE: no new client logins */
+	bool is_admin;               /* the virtual console database */
 	struct list_node node;       /* runtime.databases */
 	struct list_node pools;
 };
@@ -46,6 +68,7 @@ struct pool {
 	struct pbuf welcome_other;   /* ParameterStatus messages of untracked parameters */
 
 	struct list_node dirty_node; /* runtime.dirty_pools: dispatch at the end of the loop pass */
+	struct pool_stats stats;
 	usec_t last_failure;         /* monotonic time of the last failed server login, or 0 */
 	char last_sqlstate[6];
 	char last_error[256];
@@ -77,10 +100,16 @@ struct client {
 	usec_t connect_at, state_since;
 	struct client_auth *auth;
 	uint32_t fwd_remaining;      /* body bytes of the current message still to forward */
-	struct sockaddr_storage addr; /* peer, for hba; unset for Unix sockets */
+	enum pool_mode mode;         /* session, transaction or statement, for this client */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} addr;                      /* peer, for hba and logs; AF_UNSPEC for Unix sockets */
 	bool is_unix, tls;
+	bool is_admin;               /* logged in to the console, not to a pool */
+	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
-	char peer[56];
 };
 
 enum server_state {
@@ -115,6 +144,11 @@ struct server {
 	uint32_t fwd_remaining;
 	uint32_t need;               /* bytes a whole message needs buffered, or 0 */
 	int swallow;                 /* ReadyForQuery messages of pooler queries still to absorb */
+	uint32_t pending_rfq;        /* client requests (Query, Sync, FunctionCall) not yet answered by ReadyForQuery */
+	usec_t query_start;          /* when pending_rfq went from 0 to 1 */
+	usec_t xact_start;           /* when the current transaction's first request was sent */
+	usec_t last_rfq;             /* last ReadyForQuery forwarded to the client */
+	bool unsynced;               /* extended-protocol messages forwarded since the last Sync */
 	char tx_status;              /* of the last ReadyForQuery */
 	bool ready;                  /* at a ReadyForQuery with nothing sent since */
 	bool blocked_on_client;

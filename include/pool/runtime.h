@@ -36,6 +36,7 @@ struct runtime {
 	struct list_node free_servers;
 	struct list_node dirty_pools;
 	struct event *free_ev;
+	struct database *admin_db;       /* the console's virtual database */
 	int nclients;
 	uint64_t next_id;
 	bool shutting_down;              /* SIGINT: no new clients */
@@ -55,5 +56,9 @@ void runtime_database_maybe_free(struct database *db);
 /* Queue the deferred-free pass. */
 void runtime_schedule_free(void);
 void runtime_init(struct event_base *base, struct evdns_base *dns);
+/* Re-read the config file and auth files; on any error nothing changes. */
+bool runtime_reload(char *err, size_t errlen);
+/* SIGINT / SHUTDOWN: stop accepting, let work in flight finish, then exit. */
+void runtime_begin_shutdown(void);
 void runtime_shutdown(void);
 #endif

@@ -100,18 +100,32 @@ static bool is_token_auth(const char *value)
 	return false;
 }
 
+/* PgBouncer [databases] keys we do not accept, named as such in the error. */
+static const char *const pgbouncer_only_db_keys[] = {
+	"auth_user", "auth_query", "auth_dbname", "max_db_client_connections", "load_balance_hosts",
+};
+
+static bool unknown_key(const struct entry_ctx *ec, const char *key, char *err, size_t errlen)
+{
+	bool pgb = false;
+	for (size_t i = 0; ec->table == param_db_table &&
+	     i < sizeof(pgbouncer_only_db_keys) / sizeof(pgbouncer_only_db_keys[0]); i++)
+		pgb = pgb || str_ieq(pgbouncer_only_db_keys[i], key);
+	if (ec->prev_secret)
+		snprintf(err, errlen, "unexpected key after the value of \"password\" "
+			"(quote a value that contains spaces: password='...')");
+	else
+		snprintf(err, errlen, "unknown key \"%s\"%s", key,
+			pgb ? " (a PgBouncer key that tokenbouncer does not support)" : "");
+	return false;
+}
+
 static bool entry_pair(void *arg, const char *key, const char *value, char *err, size_t errlen)
 {
 	struct entry_ctx *ec = arg;
 	const struct param_def *p = param_find_in(ec->table, ec->count, key);
-	if (!p) {
-		if (ec->prev_secret)
-			snprintf(err, errlen, "unexpected key after the value of \"password\" "
-				"(quote a value that contains spaces: password='...')");
-		else
-			snprintf(err, errlen, "unknown key \"%s\"", key);
-		return false;
-	}
+	if (!p)
+		return unknown_key(ec, key, err, errlen);
 	uint64_t bit = (uint64_t)1 << (p - ec->table);
 	if (ec->seen & bit) {
 		snprintf(err, errlen, "key \"%s\" is given twice", p->name);
@@ -174,13 +188,39 @@ static bool db_check(struct parse_ctx *ctx, const struct db_alias *db)
 	return true;
 }
 
-static bool databases_on_key(struct parse_ctx *ctx, const char *name, const char *value, int line)
+/* Names may be written as SQL identifiers in double quotes, as in PgBouncer:
+ * "my-db" or "say ""hi""". Copies the name into out (of the name's size). */
+static bool unquote_name(struct parse_ctx *ctx, const char *name, char *out, int line)
+{
+	if (name[0] != '"') {
+		memcpy(out, name, strlen(name) + 1);
+		return true;
+	}
+	const char *p = name + 1;
+	for (;;) {
+		if (*p == '\0')
+			return fail(ctx, line, "unterminated quoted name %s", name);
+		if (*p == '"' && p[1] == '"')
+			p++;
+		else if (*p == '"')
+			break;
+		*out++ = *p++;
+	}
+	*out = '\0';
+	if (p[1] != '\0')
+		return fail(ctx, line, "unexpected text after quoted name %s", name);
+	return true;
+}
+
+static bool db_add(struct parse_ctx *ctx, const char *name, const char *value, int line)
 {
 	struct tb_config *cfg = ctx->cfg;
 	struct db_alias db = { 0 };
 
 	if (!*name)
 		return fail(ctx, line, "empty database alias");
+	if (strcmp(name, "pgbouncer") == 0 || strcmp(name, "tokenbouncer") == 0)
+		return fail(ctx, line, "database alias \"%s\" is reserved for the admin console", name);
 	for (size_t i = 0; i < cfg->ndbs; i++)
 		if (strcmp(cfg->dbs[i].name, name) == 0)
 			return fail(ctx, line, "duplicate database alias \"%s\" (first defined on line %d)",
@@ -197,7 +237,7 @@ static bool databases_on_key(struct parse_ctx *ctx, const char *name, const char
 	return true;
 }
 
-static bool users_on_key(struct parse_ctx *ctx, const char *name, const char *value, int line)
+static bool user_add(struct parse_ctx *ctx, const char *name, const char *value, int line)
 {
 	struct tb_config *cfg = ctx->cfg;
 	struct user_cfg u = { 0 };
@@ -218,6 +258,22 @@ static bool users_on_key(struct parse_ctx *ctx, const char *name, const char *va
 	cfg->users = xrealloc(cfg->users, (cfg->nusers + 1) * sizeof(*cfg->users));
 	cfg->users[cfg->nusers++] = u;
 	return true;
+}
+
+static bool databases_on_key(struct parse_ctx *ctx, const char *quoted, const char *value, int line)
+{
+	char *name = xmalloc(strlen(quoted) + 1);
+	bool ok = unquote_name(ctx, quoted, name, line) && db_add(ctx, name, value, line);
+	free(name);
+	return ok;
+}
+
+static bool users_on_key(struct parse_ctx *ctx, const char *quoted, const char *value, int line)
+{
+	char *name = xmalloc(strlen(quoted) + 1);
+	bool ok = unquote_name(ctx, quoted, name, line) && user_add(ctx, name, value, line);
+	free(name);
+	return ok;
 }
 
 /* ---- [tokenbouncer] ---- */

@@ -141,6 +141,9 @@ const struct param_def param_table[] = {
 	P_STR(G, server_reset_query, "DISCARD ALL", RELOAD,
 		"SQL run on a server connection before another client gets it in session mode; empty "
 		"runs nothing."),
+	P_BOOL(G, server_reset_query_always, "0", RELOAD,
+		"Run server_reset_query in transaction and statement mode too, not only in session "
+		"mode."),
 	P_STR(G, server_check_query, "select 1", RELOAD,
 		"SQL that checks a server connection idle longer than server_check_delay before reuse; "
 		"empty disables the check."),
@@ -155,6 +158,11 @@ const struct param_def param_table[] = {
 	P_TIME(G, query_wait_timeout, "120", 0, TIME_MAX, RELOAD,
 		"Disconnect a client that has waited this many seconds for a server connection; 0 "
 		"waits without limit."),
+	P_TIME(G, query_timeout, "0", 0, TIME_MAX, RELOAD,
+		"Cancel a query that has been running this many seconds; 0 disables."),
+	P_TIME(G, idle_transaction_timeout, "0", 0, TIME_MAX, RELOAD,
+		"Disconnect a client that has been idle inside a transaction this many seconds; 0 "
+		"disables."),
 	P_STR(G, ignore_startup_parameters, "", RELOAD,
 		"Comma-separated startup parameters (such as extra_float_digits) that clients may send "
 		"and the pooler ignores instead of refusing the login."),
@@ -278,10 +286,10 @@ static const char *const pgbouncer_only[] = {
 	"application_name_add_host", "auth_dbname", "auth_ident_file", "auth_query", "auth_user",
 	"autodb_idle_timeout", "cancel_wait_timeout", "client_tls_dheparams", "client_tls_ecdhcurve",
 	"conffile", "disable_pqexec", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
-	"idle_transaction_timeout", "job_name", "listen_backlog", "log_pooler_errors", "log_stats",
+	"job_name", "listen_backlog", "log_pooler_errors", "log_stats",
 	"max_db_client_connections", "max_prepared_statements", "max_user_client_connections",
-	"peer_id", "query_timeout", "resolv_conf", "sbuf_loopcnt", "server_check_delay_always",
-	"server_fast_close", "server_reset_query_always", "server_round_robin", "server_tls_ciphers",
+	"peer_id", "resolv_conf", "sbuf_loopcnt", "server_check_delay_always",
+	"server_fast_close", "server_round_robin", "server_tls_ciphers",
 	"service_name", "so_reuseport", "stats_period", "suspend_timeout", "syslog",
 	"syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepcnt", "tcp_keepidle",
 	"tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout", "track_extra_parameters",

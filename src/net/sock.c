@@ -10,13 +10,20 @@
 
 #include "core/util.h"
 
+static char last_error[160];
+
+const char *sock_errmsg(void)
+{
+	return last_error;
+}
+
 static void set_error(struct sock *s, int err, const char *what)
 {
 	s->err = err ? err : EIO;
 	if (what)
-		snprintf(s->errmsg, sizeof(s->errmsg), "%s", what);
+		snprintf(last_error, sizeof(last_error), "%s", what);
 	else
-		snprintf(s->errmsg, sizeof(s->errmsg), "%s", strerror(s->err));
+		snprintf(last_error, sizeof(last_error), "%s", strerror(s->err));
 }
 
 static void set_tls_error(struct sock *s, const char *op)
@@ -25,9 +32,9 @@ static void set_tls_error(struct sock *s, const char *op)
 	char buf[80];
 	if (e) {
 		ERR_error_string_n(e, buf, sizeof(buf));
-		snprintf(s->errmsg, sizeof(s->errmsg), "TLS %s failed: %s", op, buf);
+		snprintf(last_error, sizeof(last_error), "TLS %s failed: %s", op, buf);
 	} else {
-		snprintf(s->errmsg, sizeof(s->errmsg), "TLS %s failed: %s", op,
+		snprintf(last_error, sizeof(last_error), "TLS %s failed: %s", op,
 			 errno ? strerror(errno) : "connection closed");
 	}
 	ERR_clear_error();

@@ -498,7 +498,7 @@ struct scram_server *scram_server_new_mock(const char *user, const unsigned char
 
 void scram_server_set_nonce(struct scram_server *s, const char *nonce)
 {
-	if (!s || !nonce || s->state != SS_INIT)
+	if (!s || !nonce || s->state != SS_INIT || !valid_nonce(nonce, strlen(nonce)))
 		return;
 	free(s->server_nonce);
 	s->server_nonce = xstrdup(nonce);

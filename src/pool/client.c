@@ -8,9 +8,11 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "net/tls.h"
+#include "admin/admin.h"
 #include "pg/proto.h"
 #include "pool/client_auth.h"
 #include "pool/pool.h"
@@ -31,10 +33,24 @@ const char *client_state_name(enum client_state st)
 	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }
 
+static void format_peer(const struct client *c, char *buf, size_t len)
+{
+	if (c->is_unix) {
+		snprintf(buf, len, "unix");
+		return;
+	}
+	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+	socklen_t alen = c->addr.sa.sa_family == AF_INET6 ? sizeof(c->addr.in6) : sizeof(c->addr.in4);
+	getnameinfo(&c->addr.sa, alen, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(buf, len, "%s:%s", host, port);
+}
+
 void client_log_prefix(const struct client *c, char *buf, size_t len)
 {
+	char peer[64];
+	format_peer(c, peer, sizeof(peer));
 	snprintf(buf, len, "C-%llu %s@%s (%s)", (unsigned long long)c->id,
-		 c->user ? c->user : "?", c->db ? c->db->name : "?", c->peer);
+		 c->user ? c->user : "?", c->db ? c->db->name : "?", peer);
 }
 
 #define client_log(lvl, c, fmt, ...) do { \
@@ -44,18 +60,6 @@ void client_log_prefix(const struct client *c, char *buf, size_t len)
 		log_msg(lvl, "%s: " fmt, pfx_, ##__VA_ARGS__); \
 	} \
 } while (0)
-
-static void format_peer(struct client *c, const struct sockaddr *addr)
-{
-	if (!addr) {
-		snprintf(c->peer, sizeof(c->peer), "unix");
-		return;
-	}
-	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
-	socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	getnameinfo(addr, len, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
-	snprintf(c->peer, sizeof(c->peer), "%s:%s", host, port);
-}
 
 static void set_state(struct client *c, enum client_state st, struct list_node *list)
 {
@@ -73,13 +77,14 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	c->id = ++rt.next_id;
 	c->is_unix = is_unix;
 	c->connect_at = time_mono_usec();
-	format_peer(c, addr);
 	list_init(&c->node);
 	list_add_tail(&rt.clients, &c->all_node);
 	rt.nclients++;
 	sock_setup(&c->sock, rt.base, fd, client_io, c);
 	if (addr && addrlen <= sizeof(c->addr))
 		memcpy(&c->addr, addr, addrlen);
+	else
+		c->addr.sa.sa_family = AF_UNSPEC;
 	set_state(c, CL_STARTUP, &rt.login_clients);
 	if (rt.shutting_down) {
 		client_close(c, "57P03", "the pooler is shutting down");
@@ -158,7 +163,7 @@ bool client_send(struct client *c, const void *data, size_t len)
 	if (c->state == CL_CLOSING)
 		return false;
 	if (!sock_write(&c->sock, data, len)) {
-		client_close(c, NULL, "write failed: %s", c->sock.errmsg);
+		client_close(c, NULL, "write failed: %s", sock_errmsg());
 		return false;
 	}
 	return true;
@@ -232,7 +237,7 @@ static void continue_tls(struct client *c)
 	if (r == SOCK_IO_AGAIN)
 		return;
 	if (r != SOCK_IO_OK) {
-		client_close(c, NULL, "%s", c->sock.errmsg);
+		client_close(c, NULL, "%s", sock_errmsg());
 		return;
 	}
 	set_state(c, CL_STARTUP, &rt.login_clients);
@@ -314,9 +319,18 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "28000", "SSL required");
 		return;
 	}
-	c->db = runtime_find_database(dbname);
+	if (admin_is_console_db(dbname)) {
+		c->is_admin = true;
+		c->db = rt.admin_db;
+	} else {
+		c->db = runtime_find_database(dbname);
+	}
 	if (!c->db) {
 		client_close(c, "3D000", "no such database: %s", dbname);
+		return;
+	}
+	if (c->db->disabled) {
+		client_close(c, "57P03", "database \"%s\" is disabled", dbname);
 		return;
 	}
 	if (rt.cfg->log_connections)
@@ -365,12 +379,27 @@ static void client_read_startup(struct client *c)
 		iobuf_consume(c->sock.in, pkt.len);
 }
 
+static enum pool_mode effective_mode(const struct client *c)
+{
+	const struct user_cfg *u = config_find_user(rt.cfg, c->user);
+	if (u && u->pool_mode != POOL_MODE_UNSET)
+		return u->pool_mode;
+	if (c->db->cfg->pool_mode != POOL_MODE_UNSET)
+		return c->db->cfg->pool_mode;
+	return rt.cfg->pool_mode;
+}
+
 void client_auth_ok(struct client *c)
 {
 	client_auth_free(c->auth);
 	c->auth = NULL;
 	if (rt.cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login ok");
+	if (c->is_admin) {
+		list_del(&c->node);
+		admin_login(c);
+		return;
+	}
 	struct pool *p = pool_for_client(c->db, c->user);
 	if (!p) {
 		client_close(c, "08P01", "no upstream credentials for user \"%s\" on alias \"%s\"",
@@ -378,6 +407,7 @@ void client_auth_ok(struct client *c)
 		return;
 	}
 	c->pool = p;
+	c->mode = effective_mode(c);
 	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
 	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
 	if (p->have_welcome) {
@@ -406,6 +436,7 @@ void client_finish_login(struct client *c)
 		pbuf_put_bytes(&b, p->welcome_other.data, p->welcome_other.len);
 	proto_backend_key(&b, c->cancel_pid, c->cancel_key);
 	proto_ready(&b, 'I');
+	p->stats.login_count++;
 	set_state(c, CL_IDLE, &p->active_clients);
 	if (!send_pbuf(c, &b))
 		return;
@@ -423,7 +454,42 @@ static void flush_span(struct client *c, struct server *s, size_t span)
 	unsigned char *head = iobuf_head(c->sock.in);
 	iobuf_consume(c->sock.in, span);
 	s->ready = false;
+	s->pool->stats.bytes_received += span;
 	server_send(s, head, span);
+}
+
+/* What the server owes the client, so a server is released only when it
+ * has answered everything it was sent (pipelined batches included). */
+static void track_request(struct server *s, char type)
+{
+	switch (type) {
+	case 'Q':
+	case 'F':
+	case 'S':
+		if (s->pending_rfq++ == 0) {
+			s->query_start = time_mono_usec();
+			if (s->tx_status == 'I')
+				s->xact_start = s->query_start;
+		}
+		s->unsynced = false;
+		break;
+	case 'P':
+		s->pool->stats.client_parse_count++;
+		s->pool->stats.server_parse_count++;
+		s->unsynced = true;
+		break;
+	case 'B':
+		s->pool->stats.bind_count++;
+		s->unsynced = true;
+		break;
+	case 'E':
+	case 'D':
+	case 'C':
+		s->unsynced = true;
+		break;
+	default:
+		break; /* CopyData/Done/Fail and Flush owe nothing of their own */
+	}
 }
 
 /* Stream client messages to the server: headers are parsed, bodies pass through. */
@@ -456,6 +522,7 @@ static void forward_to_server(struct client *c)
 			client_close(c, NULL, "client sent Terminate");
 			return;
 		}
+		track_request(s, h.type);
 		span += PROTO_HDR_LEN;
 		c->fwd_remaining = h.len - 4;
 	}
@@ -500,6 +567,10 @@ static void client_process(struct client *c)
 		return;
 	}
 	case CL_IDLE:
+		if (c->is_admin) {
+			admin_process(c);
+			return;
+		}
 		if (first_message_is_terminate(c)) {
 			client_close(c, NULL, "client sent Terminate");
 			return;
@@ -527,6 +598,19 @@ void client_server_ready(struct client *c)
 	sock_set_read(&c->sock, true);
 	if (iobuf_len(c->sock.in) > 0)
 		client_process(c);
+}
+
+void client_detached(struct client *c)
+{
+	c->blocked_on_server = false;
+	if (c->state != CL_ACTIVE)
+		return;
+	set_state(c, CL_IDLE, &c->pool->active_clients);
+	sock_set_read(&c->sock, true);
+	if (iobuf_len(c->sock.in) > 0)
+		client_process(c);
+	else
+		sock_trim(&c->sock);
 }
 
 void client_resume(struct client *c)
@@ -565,7 +649,7 @@ static void client_read(struct client *c)
 		return;
 	}
 	if (r == SOCK_IO_ERR) {
-		client_close(c, NULL, "read failed: %s", c->sock.errmsg);
+		client_close(c, NULL, "read failed: %s", sock_errmsg());
 		return;
 	}
 	if (iobuf_len(c->sock.in) > 0)
@@ -584,7 +668,7 @@ static void client_io(evutil_socket_t fd, short what, void *arg)
 		}
 		enum sock_io r = sock_flush(&c->sock);
 		if (r == SOCK_IO_ERR) {
-			client_close(c, NULL, "write failed: %s", c->sock.errmsg);
+			client_close(c, NULL, "write failed: %s", sock_errmsg());
 			return;
 		}
 		if (r == SOCK_IO_OK && c->server && c->server->blocked_on_client)

@@ -75,7 +75,7 @@ static enum auth_method choose_method(struct client *c)
 		if (!rt.hba)
 			return AM_REJECT;
 		return from_hba(hba_match(rt.hba, c->is_unix, c->tls, c->db->name, c->user,
-					  c->is_unix ? NULL : (const struct sockaddr *)&c->addr));
+					  c->is_unix ? NULL : &c->addr.sa));
 	}
 	return AM_REJECT;
 }
@@ -134,8 +134,18 @@ static void begin_scram(struct client *c, struct client_auth *a)
 		    scram_secret_from_password(a->entry->secret, salt, sizeof(salt), 4096, &derived))
 			secret = &derived;
 	}
-	/* An md5 secret cannot serve SCRAM: run the mock exchange, which fails. */
-	a->scram = scram_server_new(secret);
+	if (secret) {
+		a->scram = scram_server_new(secret);
+	} else {
+		/* Unknown user, or an md5 secret that cannot serve SCRAM: a mock
+		 * exchange that fails at the end, with a salt stable per user name so
+		 * retries cannot tell a missing user from a wrong password. */
+		static unsigned char mock_key[32];
+		static bool have_key;
+		if (!have_key)
+			have_key = random_bytes(mock_key, sizeof(mock_key));
+		a->scram = scram_server_new_mock(c->user, mock_key, sizeof(mock_key));
+	}
 	if (secret == &derived)
 		secret_wipe(&derived, sizeof(derived));
 	send_request(c, 10, mechs, sizeof(mechs));

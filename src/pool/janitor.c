@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include "admin/admin.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "pool/client.h"
@@ -39,6 +40,7 @@ void janitor_run(void)
 			pool_maintain(list_entry(n, struct pool, node), now);
 		runtime_database_maybe_free(db);
 	}
+	admin_tick();
 	if (rt.shutting_down && rt.nclients == 0) {
 		log_info("all clients are gone; exiting");
 		event_base_loopbreak(rt.base);

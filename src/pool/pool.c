@@ -166,10 +166,19 @@ static bool needs_check(const struct server *s, usec_t now)
 	return q && *q && now - s->idle_since >= rt.cfg->server_check_delay;
 }
 
+static void p_stats_wait(struct client *c, usec_t now)
+{
+	struct pool_stats *st = &c->pool->stats;
+	st->wait_time += (uint64_t)(now - c->state_since);
+	st->server_assignment_count++;
+}
+
 static void link_client(struct server *s, struct client *c)
 {
+	usec_t now = time_mono_usec();
+	p_stats_wait(c, now);
 	c->state = CL_ACTIVE;
-	c->state_since = time_mono_usec();
+	c->state_since = now;
 	list_move_tail(&c->pool->active_clients, &c->node);
 	server_link(s, c);
 }
@@ -178,6 +187,8 @@ void pool_dispatch(struct pool *p)
 {
 	usec_t now = time_mono_usec();
 	for (;;) {
+		if (p->db->paused)
+			break;
 		struct client *c = first_waiting(p);
 		struct list_node *sn = list_first(&p->idle_servers);
 		if (!c || !sn)
@@ -301,6 +312,16 @@ static void expire_clients(struct pool *p, usec_t now)
 			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
 				     p->db->name);
 	}
+	if (rt.shutting_down) {
+		list_for_each_safe(n, t, &p->waiting_clients)
+			client_close(list_entry(n, struct client, node), "57P01",
+				     "terminating connection: the pooler is shutting down");
+		list_for_each_safe(n, t, &p->active_clients) {
+			struct client *c = list_entry(n, struct client, node);
+			if (c->state == CL_IDLE && c->mode != POOL_MODE_SESSION)
+				client_close(c, "57P01", "terminating connection: the pooler is shutting down");
+		}
+	}
 	if (cfg->client_idle_timeout <= 0)
 		return;
 	list_for_each_safe(n, t, &p->active_clients) {
@@ -310,10 +331,34 @@ static void expire_clients(struct pool *p, usec_t now)
 	}
 }
 
+/* Servers working for a client: a query running too long costs the server
+ * (as PgBouncer's query_timeout), a transaction left idle costs the client. */
+static void expire_active(struct pool *p, usec_t now)
+{
+	const struct tb_config *cfg = rt.cfg;
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &p->active_servers) {
+		struct server *s = list_entry(n, struct server, node);
+		if (!s->client || s->swallow)
+			continue;
+		if (cfg->query_timeout > 0 && s->pending_rfq && now - s->query_start >= cfg->query_timeout) {
+			/* Closing alone would let the backend run on until it next writes. */
+			server_forward_cancel(s);
+			client_close(s->client, "57014", "query_timeout: canceling statement due to query_timeout");
+			continue;
+		}
+		if (cfg->idle_transaction_timeout > 0 && !s->pending_rfq && s->ready &&
+		    (s->tx_status == 'T' || s->tx_status == 'E') &&
+		    now - s->last_rfq >= cfg->idle_transaction_timeout)
+			client_close(s->client, "25P03", "idle_transaction_timeout: idle in transaction for too long");
+	}
+}
+
 static void expire_servers(struct pool *p, usec_t now)
 {
 	const struct tb_config *cfg = rt.cfg;
 	struct list_node *n, *t;
+	expire_active(p, now);
 	list_for_each_safe(n, t, &p->new_servers) {
 		struct server *s = list_entry(n, struct server, node);
 		if (cfg->server_connect_timeout > 0 && now - s->created_at >= cfg->server_connect_timeout)

@@ -7,10 +7,12 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/listener.h"
 #include "net/tls.h"
 #include "pg/hba.h"
 #include "pg/userlist.h"
 #include "pool/client.h"
+#include "pool/janitor.h"
 #include "pool/pool.h"
 #include "pool/server.h"
 
@@ -65,6 +67,48 @@ void runtime_init(struct event_base *base, struct evdns_base *dns)
 	list_init(&rt.free_servers);
 	list_init(&rt.dirty_pools);
 	rt.free_ev = event_new(base, -1, 0, run_deferred, NULL);
+	static struct db_alias admin_alias = { .name = "tokenbouncer", .port = -1, .pool_size = 0,
+					       .min_pool_size = -1, .reserve_pool = -1,
+					       .pool_mode = POOL_MODE_UNSET, .max_db_connections = -1,
+					       .server_lifetime = -1 };
+	static struct database admin_db = { .name = "tokenbouncer", .cfg = &admin_alias, .is_admin = true };
+	list_init(&admin_db.pools);
+	list_init(&admin_db.node);
+	rt.admin_db = &admin_db;
+}
+
+static void warn_restart_only(const char *param, void *arg)
+{
+	log_warning("reload: %s changed but takes effect only after a restart", param);
+}
+
+bool runtime_reload(char *err, size_t errlen)
+{
+	log_info("reloading %s", rt.cfg->path);
+	struct tb_config *cfg = config_load(rt.cfg->path, err, errlen);
+	if (!cfg)
+		return false;
+	config_keep_restart_only(cfg, rt.cfg, warn_restart_only, NULL);
+	if (!runtime_apply_config(cfg, err, errlen)) {
+		config_free(cfg);
+		return false;
+	}
+	log_setup(cfg->verbose, false, true);
+	char lerr[256];
+	if (!log_set_file(cfg->logfile, lerr, sizeof(lerr)))
+		log_error("%s", lerr);
+	log_info("reload complete: %zu databases, %zu users", cfg->ndbs, cfg->nusers);
+	return true;
+}
+
+void runtime_begin_shutdown(void)
+{
+	if (rt.shutting_down)
+		return;
+	log_info("shutting down: no new connections; exiting when clients are done");
+	rt.shutting_down = true;
+	listeners_close();
+	janitor_run();
 }
 
 static bool str_same(const char *a, const char *b)

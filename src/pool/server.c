@@ -110,7 +110,7 @@ bool server_send(struct server *s, const void *data, size_t len)
 	if (s->state == SV_CLOSING)
 		return false;
 	if (!sock_write(&s->sock, data, len)) {
-		server_close(s, "write failed: %s", s->sock.errmsg);
+		server_close(s, "write failed: %s", sock_errmsg());
 		return false;
 	}
 	return true;
@@ -136,6 +136,7 @@ static void login_failed(struct server *s, const char *sqlstate, const char *fmt
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	struct pool *p = s->pool;
+	p->stats.login_failures++;
 	/* Record first, so the pool does not relaunch at once from server_close. */
 	pool_record_failure(p, sqlstate, msg);
 	server_close(s, "login failed: %s", msg);
@@ -311,7 +312,7 @@ static void tls_answer(struct server *s)
 		if (r == SOCK_IO_OK)
 			send_startup(s);
 		else if (r == SOCK_IO_ERR)
-			login_failed(s, "08006", "%s", s->sock.errmsg);
+			login_failed(s, "08006", "%s", sock_errmsg());
 		return;
 	}
 	if (answer == 'N' && rt.cfg->server_tls_sslmode <= TLS_MODE_PREFER) {
@@ -330,7 +331,7 @@ static void continue_tls(struct server *s)
 	if (r == SOCK_IO_OK)
 		send_startup(s);
 	else if (r == SOCK_IO_ERR)
-		login_failed(s, "08006", "%s", s->sock.errmsg);
+		login_failed(s, "08006", "%s", sock_errmsg());
 }
 
 /* ---- upstream authentication ---- */
@@ -620,7 +621,7 @@ void server_link(struct server *s, struct client *c)
 	send_pbuf(s, &b);
 }
 
-void server_release(struct server *s)
+static void release(struct server *s, bool run_reset)
 {
 	s->client = NULL;
 	s->blocked_on_client = false;
@@ -637,11 +638,16 @@ void server_release(struct server *s)
 	}
 	s->fwd_remaining = 0;
 	const char *reset = rt.cfg->server_reset_query;
-	if (reset && *reset) {
+	if (reset && *reset && run_reset) {
 		start_internal_query(s, SV_RESET, &p->used_servers, reset);
 		return;
 	}
 	pool_server_usable(s);
+}
+
+void server_release(struct server *s)
+{
+	release(s, true);
 }
 
 void server_check(struct server *s)
@@ -657,7 +663,51 @@ static void flush_to_client(struct server *s, size_t span)
 		return;
 	unsigned char *head = iobuf_head(s->sock.in);
 	iobuf_consume(s->sock.in, span);
+	s->pool->stats.bytes_sent += span;
 	client_send(s->client, head, span);
+}
+
+static void count_ready(struct server *s)
+{
+	struct pool_stats *st = &s->pool->stats;
+	if (!s->pending_rfq)
+		return; /* an answer to nothing the client sent (COPY end, error recovery) */
+	st->query_count++;
+	st->query_time += (uint64_t)(s->last_rfq - s->query_start);
+	s->query_start = s->last_rfq;
+	if (s->tx_status == 'I') {
+		st->xact_count++;
+		st->xact_time += (uint64_t)(s->last_rfq - s->xact_start);
+	}
+	s->xact_start = s->last_rfq;
+}
+
+/* Transaction and statement mode give the server back once it has answered
+ * everything the client sent and no transaction is open. */
+static bool boundary_reached(const struct server *s)
+{
+	const struct client *c = s->client;
+	if (!c || c->mode == POOL_MODE_SESSION || s->pending_rfq || s->unsynced)
+		return false;
+	return s->tx_status == 'I' || c->mode == POOL_MODE_STATEMENT;
+}
+
+static void end_of_transaction(struct server *s)
+{
+	struct client *c = s->client;
+	if (!c || c->state == CL_CLOSING)
+		return;
+	if (s->tx_status != 'I') {
+		client_close(c, "25001", "transaction blocks are not allowed in statement pooling mode");
+		return;
+	}
+	c->server = NULL;
+	s->client = NULL;
+	release(s, rt.cfg->server_reset_query_always);
+	if (rt.shutting_down)
+		client_close(c, "57P01", "terminating connection: the pooler is shutting down");
+	else
+		client_detached(c);
 }
 
 /* Stream server messages to the client; only ReadyForQuery and ParameterStatus
@@ -688,13 +738,22 @@ static void forward_to_client(struct server *s)
 		if (h.type == 'Z' || h.type == 'S') {
 			if (avail < h.len + 1)
 				break;
-			if (h.type == 'Z') {
-				s->tx_status = h.len >= 5 ? (char)p[5] : 'I';
-				s->ready = true;
-			} else {
-				record_param(s, p + PROTO_HDR_LEN, h.len - 4, false);
-			}
 			span += h.len + 1;
+			if (h.type == 'S') {
+				record_param(s, p + PROTO_HDR_LEN, h.len - 4, false);
+				continue;
+			}
+			s->tx_status = h.len >= 5 ? (char)p[5] : 'I';
+			s->ready = true;
+			s->last_rfq = time_mono_usec();
+			count_ready(s);
+			if (s->pending_rfq)
+				s->pending_rfq--;
+			if (boundary_reached(s)) {
+				flush_to_client(s, span);
+				end_of_transaction(s);
+				return;
+			}
 			continue;
 		}
 		span += PROTO_HDR_LEN;
@@ -801,7 +860,7 @@ static void server_read(struct server *s)
 	}
 	enum sock_io r = sock_fill(&s->sock, (size_t)rt.cfg->pkt_buf, s->need);
 	if (r == SOCK_IO_EOF || r == SOCK_IO_ERR) {
-		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly" : s->sock.errmsg;
+		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly" : sock_errmsg();
 		if (s->state < SV_IDLE)
 			login_failed(s, "08006", "%s", why);
 		else
@@ -828,7 +887,7 @@ static void server_io(evutil_socket_t fd, short what, void *arg)
 		}
 		enum sock_io r = sock_flush(&s->sock);
 		if (r == SOCK_IO_ERR) {
-			server_close(s, "write failed: %s", s->sock.errmsg);
+			server_close(s, "write failed: %s", sock_errmsg());
 			return;
 		}
 		if (r == SOCK_IO_OK && s->client && s->client->blocked_on_server)

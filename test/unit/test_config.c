@@ -88,6 +88,8 @@ static void test_defaults(void)
 	CHECK(cfg->client_login_timeout == 60 * USEC_PER_SEC);
 	CHECK(cfg->client_idle_timeout == 0);
 	CHECK(cfg->query_wait_timeout == 120 * USEC_PER_SEC);
+	CHECK(cfg->query_timeout == 0 && cfg->idle_transaction_timeout == 0);
+	CHECK(!cfg->server_reset_query_always);
 	CHECK_STR(cfg->ignore_startup_parameters, "");
 	CHECK(cfg->client_tls_sslmode == TLS_MODE_DISABLE);
 	CHECK(cfg->server_tls_sslmode == TLS_MODE_PREFER);
@@ -459,6 +461,15 @@ static void test_databases(void)
 	CHECK(config_find_user(cfg, "REPORTS") == NULL);
 	config_free(cfg);
 
+	cfg = PARSE_OK(BASE "[databases]\n\"my-db\" = host=x\n\"say \"\"hi\"\"\" = host=y\n"
+		"[users]\n\"app-user\" = pool_mode=statement\n");
+	if (cfg) {
+		CHECK(config_find_db(cfg, "my-db") != NULL);
+		CHECK(config_find_db(cfg, "say \"hi\"") != NULL);
+		CHECK(config_find_user(cfg, "app-user") != NULL);
+	}
+	config_free(cfg);
+
 	cfg = PARSE_OK(BASE "[databases]\na = host=x\n");
 	if (cfg) {
 		CHECK(config_find_db(cfg, "a") != NULL);
@@ -500,6 +511,13 @@ static void test_database_errors(void)
 	EXPECT_ERROR(BASE "[users]\nbob = pool_size=3\n",
 		"t.ini:4: [users] entry \"bob\": unknown key \"pool_size\"");
 	EXPECT_ERROR(BASE "[databases]\n= host=x\n", "t.ini:4: empty database alias");
+	EXPECT_ERROR(BASE "[databases]\npgbouncer = host=x\n",
+		"t.ini:4: database alias \"pgbouncer\" is reserved for the admin console");
+	EXPECT_ERROR(BASE "[databases]\n\"abc = host=x\n", "t.ini:4: unterminated quoted name \"abc");
+	EXPECT_ERROR(BASE "[databases]\n\"a\"b = host=x\n",
+		"t.ini:4: unexpected text after quoted name \"a\"b");
+	EXPECT_ERROR(BASE "[databases]\na = host=x auth_user=pgb\n", "t.ini:4: [databases] entry "
+		"\"a\": unknown key \"auth_user\" (a PgBouncer key that tokenbouncer does not support)");
 
 	/* Never echo a password or what follows it: an unknown key after one may
 	 * be the rest of an unquoted password. */
