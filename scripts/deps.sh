@@ -14,6 +14,7 @@ TB_DEPS=(
 	postgresql-15 postgresql-client-15
 	python3 python3-pytest python3-psycopg
 	openssl pgbouncer
+	prometheus-pgbouncer-exporter python3-prometheus-client
 )
 
 if [ "${1:-}" = "--list" ]; then

@@ -21,6 +21,7 @@
 #include "pool/client.h"
 #include "pool/janitor.h"
 #include "pool/runtime.h"
+#include "token/token.h"
 
 struct options {
 	int verbose;
@@ -201,6 +202,7 @@ static void teardown(struct event_base *base, struct evdns_base *dns)
 	event_free(sig_hup);
 	event_free(sig_int);
 	event_free(sig_term);
+	token_engine_shutdown();
 	evdns_base_free(dns, 0);
 	event_base_free(base);
 	remove_pidfile();
@@ -233,7 +235,9 @@ int main(int argc, char **argv)
 	if (o.check_only) {
 		struct event_base *base = event_base_new();
 		runtime_init(base, NULL);
+		token_engine_init(base, err, sizeof(err));
 		int rc = check_config(cfg);
+		token_engine_shutdown();
 		event_base_free(base);
 		if (rc == 0)
 			printf("%s: configuration is valid\n", o.config_path);
@@ -254,6 +258,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	runtime_init(base, dns);
+	if (!token_engine_init(base, err, sizeof(err))) {
+		log_fatal("%s", err);
+		return 1;
+	}
 	if (!runtime_apply_config(cfg, err, sizeof(err))) {
 		log_fatal("%s", err);
 		return 1;

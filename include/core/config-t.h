@@ -36,6 +36,25 @@ enum tls_mode {
  * token engine; the parser already knows their names so it can say so. */
 enum upstream_auth {
 	UPSTREAM_AUTH_PASSWORD = 0,
+	UPSTREAM_AUTH_ENTRA,         /* Microsoft Entra ID access token */
+	UPSTREAM_AUTH_AWS_RDS,       /* SigV4 presigned rds-db:connect token */
+	UPSTREAM_AUTH_AWS_DSQL,      /* SigV4 presigned dsql DbConnect[Admin] token */
+	UPSTREAM_AUTH_GCP,           /* Google OAuth access token */
+};
+
+/* One key of a [credential.NAME] section, kept as written. */
+struct credential_kv {
+	char *key;
+	char *value;                 /* may be a secret: wiped on free */
+	int line;
+};
+
+struct credential_cfg {
+	char *name;
+	char *type;                  /* the section's "type" key */
+	struct credential_kv *kv;
+	size_t nkv;
+	int line;
 };
 
 /* One [databases] entry. Integers are -1 when unset (then the global applies);
@@ -53,6 +72,7 @@ struct db_alias {
 	enum pool_mode pool_mode;
 	int max_db_connections;
 	usec_t server_lifetime; /* -1 unset */
+	bool lifetime_from_token; /* server_lifetime = token: retire before the login token expires */
 	char *connect_query;
 	char *application_name;
 	char *client_encoding;
@@ -60,6 +80,10 @@ struct db_alias {
 	char *timezone;
 	enum upstream_auth auth;
 	char *credential;       /* name of a [credential.NAME] section; NULL for password auth */
+	char *region;           /* AWS region when the host name does not tell it */
+	char *scope;            /* token audience/scope override (sovereign clouds) */
+	usec_t token_duration;  /* requested token lifetime (DSQL); -1 unset */
+	int sslmode;            /* enum tls_mode for this alias; -1: server_tls_sslmode */
 	int line;               /* line in the config file, for messages */
 };
 
@@ -125,10 +149,16 @@ struct tb_config {
 	char *pidfile;
 	bool tcp_keepalive;
 	bool auth_plain_without_tls; /* allow cleartext client passwords without TLS */
+	usec_t stats_period;        /* window of the SHOW STATS averages */
+	char *metrics_listen;       /* host:port of the Prometheus endpoint; NULL: off */
+	char *token_ca_file;         /* extra CA bundle for identity endpoints */
+	usec_t token_fetch_timeout;  /* one HTTP request or helper program */
 
 	struct db_alias *dbs;
 	size_t ndbs;
 	struct user_cfg *users;
 	size_t nusers;
+	struct credential_cfg *creds;
+	size_t ncreds;
 };
 #endif

@@ -15,6 +15,8 @@
 #include "pool/varcache.h"
 
 struct config_ref;
+struct token_entry;
+struct token_wait;
 struct client_auth;
 struct resolve_req;
 struct scram_client;
@@ -40,6 +42,10 @@ struct pool_stats {
 struct database {
 	char *name;                  /* the name clients use */
 	const struct db_alias *cfg;  /* inside cref's config */
+	char *host;                  /* where to connect (a bare DSQL cluster id expanded), or NULL: Unix socket */
+	char *default_user;          /* upstream user when the alias sets none and the client's is not used */
+	char *dbname;                /* upstream database */
+	int sslmode;                 /* effective enum tls_mode */
 	struct config_ref *cref;
 	bool retired;                /* removed or changed by a reload: serves who it has, takes nobody new */
 	bool paused;                 /* PAUSE: no new server assignments */
@@ -68,6 +74,7 @@ struct pool {
 	struct pbuf welcome_other;   /* ParameterStatus messages of untracked parameters */
 
 	struct list_node dirty_node; /* runtime.dirty_pools: dispatch at the end of the loop pass */
+	struct token_entry *token;   /* token-backed aliases: the cache entry logins use */
 	struct pool_stats stats;
 	usec_t last_failure;         /* monotonic time of the last failed server login, or 0 */
 	char last_sqlstate[6];
@@ -113,7 +120,8 @@ struct client {
 };
 
 enum server_state {
-	SV_RESOLVING = 0,
+	SV_TOKEN = 0,     /* waiting for the token cache */
+	SV_RESOLVING,
 	SV_CONNECTING,
 	SV_TLS_REQ,       /* SSLRequest sent, waiting for S/N */
 	SV_TLS,
@@ -135,6 +143,12 @@ struct server {
 	struct client *client;
 	struct resolve_req *dns;
 	struct scram_client *scram;
+	struct token_wait *token_wait;
+	char *token;                 /* the token this server logs in with; wiped after use */
+	size_t token_len;
+	uint64_t token_gen;
+	int64_t token_expires;       /* epoch seconds */
+	bool token_retry;            /* this login is the one retry after a rejected token */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	uint32_t backend_pid, backend_key;

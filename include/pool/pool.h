@@ -33,4 +33,6 @@ bool pool_is_empty(const struct pool *p);
 void pool_free(struct pool *p);
 /* Refresh the upstream secret from the current config and auth_file. */
 void pool_refresh_password(struct pool *p);
+/* Token-backed aliases: look up the cache entry this pool's logins use. */
+void pool_bind_token(struct pool *p);
 #endif

@@ -25,6 +25,8 @@ void server_forward_cancel(struct server *s);
 /* Run server_check_query before reuse; the pool gets the server back when done. */
 void server_check(struct server *s);
 void server_free(struct server *s);
+/* Release cancel requests still in flight (shutdown). */
+void server_cancels_shutdown(void);
 /* A connect or login that took too long or cannot succeed. */
 void server_login_failed(struct server *s, const char *msg);
 const char *server_state_name(enum server_state st);

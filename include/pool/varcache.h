@@ -4,6 +4,7 @@
 #ifndef TB_POOL_VARCACHE_H
 #define TB_POOL_VARCACHE_H
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "pg/proto.h"
 
@@ -18,7 +19,7 @@ enum varcache_var {
 };
 
 struct varcache {
-	char *values[VAR_COUNT];
+	const char *values[VAR_COUNT];  /* interned: shared, reference counted */
 };
 
 /* Index of a tracked parameter (case-insensitive), or -1. */
@@ -30,6 +31,8 @@ bool varcache_set(struct varcache *v, int idx, const char *value);
 const char *varcache_get(const struct varcache *v, int idx);
 void varcache_copy(struct varcache *dst, const struct varcache *src);
 void varcache_clear(struct varcache *v);
+/* Distinct values held, for SHOW MEM and tests. */
+size_t varcache_interned_count(void);
 /* One simple-protocol query that sets on the server every value the client
  * has and the server does not; NULL when they already agree. Caller frees. */
 char *varcache_sync_sql(const struct varcache *client, const struct varcache *server);

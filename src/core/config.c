@@ -89,17 +89,6 @@ struct entry_ctx {
 	bool prev_secret;   /* previous key was a secret: do not echo what follows */
 };
 
-/* Upstream auth methods that arrive with the token engine. */
-static const char *const token_auth_names[] = { "entra", "aws-rds", "aws-dsql", "gcp" };
-
-static bool is_token_auth(const char *value)
-{
-	for (size_t i = 0; i < sizeof(token_auth_names) / sizeof(token_auth_names[0]); i++)
-		if (str_ieq(token_auth_names[i], value))
-			return true;
-	return false;
-}
-
 /* PgBouncer [databases] keys we do not accept, named as such in the error. */
 static const char *const pgbouncer_only_db_keys[] = {
 	"auth_user", "auth_query", "auth_dbname", "max_db_client_connections", "load_balance_hosts",
@@ -132,9 +121,9 @@ static bool entry_pair(void *arg, const char *key, const char *value, char *err,
 		return false;
 	}
 	ec->seen |= bit;
-	if (ec->table == param_db_table && strcmp(p->name, "auth") == 0 && is_token_auth(value)) {
-		snprintf(err, errlen, "auth=%s is not available in this build yet", value);
-		return false;
+	if (ec->table == param_db_table && strcmp(p->name, "server_lifetime") == 0 && str_ieq(value, "token")) {
+		((struct db_alias *)ec->base)->lifetime_from_token = true;
+		return true;
 	}
 	ec->prev_secret = p->secret;
 	return param_store(ec->base, p, value, err, errlen);
@@ -181,11 +170,37 @@ static void db_clear(struct db_alias *db)
 
 static bool db_check(struct parse_ctx *ctx, const struct db_alias *db)
 {
-	if (db->credential)
-		return fail(ctx, db->line, "[databases] entry \"%s\": credential=%s needs a token auth "
-			"method (auth=entra, aws-rds, aws-dsql or gcp), and none is available in this build yet",
-			db->name, db->credential);
+	if (db->auth == UPSTREAM_AUTH_PASSWORD) {
+		if (db->credential)
+			return fail(ctx, db->line, "[databases] entry \"%s\": credential=%s needs a token "
+				"method (auth=entra, aws-rds or aws-dsql)", db->name, db->credential);
+		if (db->lifetime_from_token)
+			return fail(ctx, db->line, "[databases] entry \"%s\": server_lifetime=token needs "
+				"a token method in auth=", db->name);
+		return true;
+	}
+	if (db->auth == UPSTREAM_AUTH_GCP)
+		return fail(ctx, db->line, "[databases] entry \"%s\": auth=gcp is not implemented yet",
+			db->name);
+	if (!db->credential)
+		return fail(ctx, db->line, "[databases] entry \"%s\": auth=%s needs credential=NAME "
+			"naming a [credential.NAME] section", db->name, upstream_auth_name(db->auth));
+	if (db->password)
+		return fail(ctx, db->line, "[databases] entry \"%s\": password= cannot be combined "
+			"with auth=%s", db->name, upstream_auth_name(db->auth));
 	return true;
+}
+
+const char *upstream_auth_name(enum upstream_auth a)
+{
+	switch (a) {
+	case UPSTREAM_AUTH_PASSWORD: return "password";
+	case UPSTREAM_AUTH_ENTRA: return "entra";
+	case UPSTREAM_AUTH_AWS_RDS: return "aws-rds";
+	case UPSTREAM_AUTH_AWS_DSQL: return "aws-dsql";
+	case UPSTREAM_AUTH_GCP: return "gcp";
+	}
+	return "?";
 }
 
 /* Names may be written as SQL identifiers in double quotes, as in PgBouncer:
@@ -298,7 +313,98 @@ static bool global_on_key(struct parse_ctx *ctx, const char *name, const char *v
 	return true;
 }
 
+/* ---- [credential.NAME] ---- */
+
+static bool credential_enter(struct parse_ctx *ctx, const char *suffix)
+{
+	struct tb_config *cfg = ctx->cfg;
+	if (!*suffix)
+		return fail(ctx, ctx->lineno, "a credential section needs a name: [credential.NAME]");
+	for (size_t i = 0; i < cfg->ncreds; i++)
+		if (strcmp(cfg->creds[i].name, suffix) == 0)
+			return fail(ctx, ctx->lineno, "duplicate section [credential.%s] (first on line %d)",
+				suffix, cfg->creds[i].line);
+	cfg->creds = xrealloc(cfg->creds, (cfg->ncreds + 1) * sizeof(*cfg->creds));
+	struct credential_cfg *c = &cfg->creds[cfg->ncreds++];
+	memset(c, 0, sizeof(*c));
+	c->name = xstrdup(suffix);
+	c->line = ctx->lineno;
+	return true;
+}
+
+static bool credential_on_key(struct parse_ctx *ctx, const char *name, const char *value, int line)
+{
+	struct credential_cfg *c = &ctx->cfg->creds[ctx->cfg->ncreds - 1];
+	for (size_t i = 0; i < c->nkv; i++)
+		if (str_ieq(c->kv[i].key, name))
+			return fail(ctx, line, "duplicate key \"%s\" in [credential.%s] (first set on line %d)",
+				name, c->name, c->kv[i].line);
+	c->kv = xrealloc(c->kv, (c->nkv + 1) * sizeof(*c->kv));
+	c->kv[c->nkv].key = xstrdup(name);
+	c->kv[c->nkv].value = xstrdup(value);
+	c->kv[c->nkv].line = line;
+	c->nkv++;
+	if (str_ieq(name, "type")) {
+		free(c->type);
+		c->type = xstrdup(value);
+	}
+	return true;
+}
+
+static void credentials_free(struct tb_config *cfg)
+{
+	for (size_t i = 0; i < cfg->ncreds; i++) {
+		struct credential_cfg *c = &cfg->creds[i];
+		for (size_t k = 0; k < c->nkv; k++) {
+			free(c->kv[k].key);
+			secret_free(c->kv[k].value);
+		}
+		free(c->kv);
+		free(c->name);
+		free(c->type);
+	}
+	free(cfg->creds);
+	cfg->creds = NULL;
+	cfg->ncreds = 0;
+}
+
+const struct credential_cfg *config_find_credential(const struct tb_config *cfg, const char *name)
+{
+	for (size_t i = 0; name && i < cfg->ncreds; i++)
+		if (strcmp(cfg->creds[i].name, name) == 0)
+			return &cfg->creds[i];
+	return NULL;
+}
+
+/* Cross-references that need the whole file: credentials exist and have a
+ * type; a token never travels without TLS. */
+static bool validate_tokens(struct parse_ctx *ctx)
+{
+	const struct tb_config *cfg = ctx->cfg;
+	for (size_t i = 0; i < cfg->ncreds; i++)
+		if (!cfg->creds[i].type)
+			return fail(ctx, cfg->creds[i].line, "[credential.%s] has no type", cfg->creds[i].name);
+	for (size_t i = 0; i < cfg->ndbs; i++) {
+		const struct db_alias *db = &cfg->dbs[i];
+		if (db->auth == UPSTREAM_AUTH_PASSWORD)
+			continue;
+		if (!config_find_credential(cfg, db->credential))
+			return fail(ctx, db->line, "[databases] entry \"%s\": no section [credential.%s]",
+				db->name, db->credential);
+		int mode = db->sslmode >= 0 ? db->sslmode : (int)cfg->server_tls_sslmode;
+		if (mode < TLS_MODE_REQUIRE)
+			return fail(ctx, db->line, "[databases] entry \"%s\": auth=%s sends a token as the "
+				"password, which needs TLS: set sslmode=require (or verify-ca, verify-full) on the "
+				"alias or server_tls_sslmode", db->name, upstream_auth_name(db->auth));
+		if (db->host && db->host[0] == '/')
+			return fail(ctx, db->line, "[databases] entry \"%s\": auth=%s needs a TCP host (a "
+				"Unix socket cannot carry TLS)", db->name, upstream_auth_name(db->auth));
+	}
+	return true;
+}
+
 static const struct section_def sections[] = {
+	{ .name = "credential.", .prefix = true, .on_enter = credential_enter, .on_key = credential_on_key },
 	{ .name = "tokenbouncer", .on_key = global_on_key },
 	{ .name = "pgbouncer", .on_key = global_on_key },
 	{ .name = "databases", .multiline = true, .on_key = databases_on_key },
@@ -420,7 +526,7 @@ static bool on_section_line(struct parse_ctx *ctx, const char *s)
 	const struct section_def *sec = section_find(name, &suffix);
 	if (!sec)
 		return fail(ctx, ctx->lineno, "unknown section [%s] (expected [tokenbouncer], "
-			"[databases] or [users])", name);
+			"[databases], [users] or [credential.NAME])", name);
 	if (!pending_flush(ctx))
 		return false;
 	ctx->section = sec;
@@ -577,6 +683,7 @@ void config_free(struct tb_config *cfg)
 	}
 	free(cfg->dbs);
 	free(cfg->users);
+	credentials_free(cfg);
 	free(cfg->path);
 	free(cfg);
 }
@@ -596,7 +703,7 @@ static struct tb_config *parse_text(const char *text, size_t len, const char *pa
 		pending_flush(&ctx);
 	if (!ctx.failed && ret != 0)
 		fail(&ctx, ret > 0 ? ret : 0, "%s", ret > 0 ? "syntax error" : "cannot parse (out of memory)");
-	if (!ctx.failed && validate_auth(&ctx) && validate_tls(&ctx))
+	if (!ctx.failed && validate_auth(&ctx) && validate_tls(&ctx) && validate_tokens(&ctx))
 		validate_listen(&ctx);
 
 	pending_drop(&ctx);

@@ -51,9 +51,12 @@ static const struct param_enum_val tls_mode_vals[] = {
 	{ NULL, 0 },
 };
 
-/* Token methods are refused by config.c with a clearer message. */
 static const struct param_enum_val upstream_auth_vals[] = {
 	{ "password", UPSTREAM_AUTH_PASSWORD },
+	{ "entra", UPSTREAM_AUTH_ENTRA },
+	{ "aws-rds", UPSTREAM_AUTH_AWS_RDS },
+	{ "aws-dsql", UPSTREAM_AUTH_AWS_DSQL },
+	{ "gcp", UPSTREAM_AUTH_GCP },
 	{ NULL, 0 },
 };
 
@@ -66,6 +69,32 @@ static bool validate_tls_protocols(const char *value)
 static bool validate_host(const char *value)
 {
 	return strchr(value, ',') == NULL;
+}
+
+/* "host:port", "[v6addr]:port" or "*:port"; the admin module resolves it. */
+static bool validate_listen_endpoint(const char *value)
+{
+	const char *colon;
+	if (value[0] == '[') {
+		const char *close = strchr(value, ']');
+		if (!close || close == value + 1 || close[1] != ':')
+			return false;
+		colon = close + 1;
+	} else {
+		colon = strrchr(value, ':');
+		if (!colon || colon == value || memchr(value, ':', (size_t)(colon - value)))
+			return false;
+	}
+	const char *port = colon + 1;
+	if (!*port || strlen(port) > 5)
+		return false;
+	long n = 0;
+	for (const char *d = port; *d; d++) {
+		if (!isdigit((unsigned char)*d))
+			return false;
+		n = n * 10 + (*d - '0');
+	}
+	return n >= 1 && n <= 65535;
 }
 
 #define TLS_PROTOCOLS_EXPECT "a comma-separated list of: secure, all, tlsv1.2, tlsv1.3"
@@ -218,6 +247,18 @@ const struct param_def param_table[] = {
 	P_BOOL(G, auth_plain_without_tls, "0", RELOAD,
 		"Allow clients to send cleartext passwords (auth_type plain or plain hba rules) over "
 		"connections without TLS."),
+	P_STR(G, token_ca_file, NULL, RELOAD,
+		"Extra CA bundle trusted for HTTPS identity endpoints (private endpoints, tests); "
+		"the system store is always used too."),
+	P_TIME(G, token_fetch_timeout, "10", MSEC(100), TIME_MAX, RELOAD,
+		"Time limit for one identity request or helper program (az, credential_process)."),
+	P_TIME(G, stats_period, "60", SEC(1), SEC(24 * 3600), RELOAD,
+		"Seconds over which the averages of SHOW STATS and SHOW STATS_AVERAGES are computed."),
+	{ .name = "metrics_listen", .type = PARAM_STRING, .offset = offsetof(G, metrics_listen),
+		.reloadable = RESTART, .validate = validate_listen_endpoint,
+		.expect = "host:port, [IPv6 address]:port or *:port",
+		.doc = "Address and port of an HTTP endpoint serving /metrics in the Prometheus text "
+			"format, such as 127.0.0.1:9127; empty (the default) serves none." },
 };
 const size_t param_count = sizeof(param_table) / sizeof(param_table[0]);
 #undef G
@@ -260,11 +301,20 @@ const struct param_def param_db_table[] = {
 	P_STR(D, timezone, NULL, RELOAD,
 		"TimeZone sent to the server at login."),
 	P_ENUM(D, auth, "password", upstream_auth_vals, RELOAD,
-		"How the pooler logs in to the server: password (the token methods entra, aws-rds, "
-		"aws-dsql and gcp are not available in this build yet)."),
+		"How the pooler logs in to the server: password, or a token it obtains itself: entra "
+		"(Azure), aws-rds, aws-dsql; gcp is accepted by the parser but not yet implemented."),
 	P_STR(D, credential, NULL, RELOAD,
-		"Name of a [credential.NAME] section, for the token methods of auth (not available in "
-		"this build yet)."),
+		"Name of the [credential.NAME] section whose identity a token method uses."),
+	P_STR(D, region, NULL, RELOAD,
+		"AWS region of the database, when the host name does not tell it (custom DNS names)."),
+	P_STR(D, scope, NULL, RELOAD,
+		"Token scope or audience; default https://ossrdbms-aad.database.windows.net/.default "
+		"for entra (change it for sovereign clouds)."),
+	P_TIME(D, token_duration, NULL, 1, 604800 * USEC_PER_SEC, RELOAD,
+		"Lifetime requested for aws-dsql tokens (default 900 s, at most 604800 s)."),
+	P_ENUM(D, sslmode, NULL, tls_mode_vals, RELOAD,
+		"TLS mode to this server; unset uses server_tls_sslmode. Token methods need require "
+		"or stronger."),
 };
 const size_t param_db_count = sizeof(param_db_table) / sizeof(param_db_table[0]);
 #undef D
@@ -290,7 +340,7 @@ static const char *const pgbouncer_only[] = {
 	"max_db_client_connections", "max_prepared_statements", "max_user_client_connections",
 	"peer_id", "resolv_conf", "sbuf_loopcnt", "server_check_delay_always",
 	"server_fast_close", "server_round_robin", "server_tls_ciphers",
-	"service_name", "so_reuseport", "stats_period", "suspend_timeout", "syslog",
+	"service_name", "so_reuseport", "suspend_timeout", "syslog",
 	"syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepcnt", "tcp_keepidle",
 	"tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout", "track_extra_parameters",
 	"unix_socket_group", "unix_socket_mode", "user",

@@ -11,9 +11,12 @@
 #include "pool/client.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "token/token.h"
 
 static char *upstream_password(const struct database *db, const char *user)
 {
+	if (db->cfg->auth != UPSTREAM_AUTH_PASSWORD)
+		return NULL;
 	if (db->cfg->password)
 		return xstrdup(db->cfg->password);
 	const struct userlist_entry *e = rt.users ? userlist_find(rt.users, user) : NULL;
@@ -28,6 +31,23 @@ void pool_refresh_password(struct pool *p)
 	char *pw = upstream_password(p->db, p->user);
 	secret_free(p->password);
 	p->password = pw;
+}
+
+void pool_bind_token(struct pool *p)
+{
+	const struct db_alias *a = p->db->cfg;
+	p->token = NULL;
+	if (a->auth == UPSTREAM_AUTH_PASSWORD)
+		return;
+	bool aws = a->auth == UPSTREAM_AUTH_AWS_RDS || a->auth == UPSTREAM_AUTH_AWS_DSQL;
+	struct token_target t = {
+		.kind = a->auth, .credential = a->credential, .user = p->user, .region = a->region,
+		.duration = a->token_duration > 0 ? a->token_duration / USEC_PER_SEC : 0,
+		.alias = p->db->name,
+		.audience = aws ? a->host : a->scope,
+		.port = a->auth == UPSTREAM_AUTH_AWS_RDS ? (a->port > 0 ? a->port : 5432) : 0,
+	};
+	p->token = token_entry_for(&t);
 }
 
 static struct pool *pool_new(struct database *db, const char *user)
@@ -45,12 +65,13 @@ static struct pool *pool_new(struct database *db, const char *user)
 	list_init(&p->dirty_node);
 	pbuf_init(&p->welcome_other, 1 << 16);
 	list_add_tail(&db->pools, &p->node);
+	pool_bind_token(p);
 	return p;
 }
 
 struct pool *pool_for_client(struct database *db, const char *client_user)
 {
-	const char *user = db->cfg->user ? db->cfg->user : client_user;
+	const char *user = db->cfg->user ? db->cfg->user : db->default_user ? db->default_user : client_user;
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &db->pools) {
 		struct pool *p = list_entry(n, struct pool, node);

@@ -15,6 +15,8 @@
 #include "pool/janitor.h"
 #include "pool/pool.h"
 #include "pool/server.h"
+#include "token/aws_token.h"
+#include "token/token.h"
 
 struct runtime rt;
 
@@ -128,6 +130,36 @@ static bool same_upstream(const struct db_alias *a, const struct db_alias *b)
 	       str_same(a->credential, b->credential);
 }
 
+/* What the alias means on the wire, settled once: the host to reach (a bare
+ * DSQL cluster id expanded), the defaults DSQL implies, the TLS mode. */
+static void database_derive(struct database *db)
+{
+	const struct db_alias *a = db->cfg;
+	free(db->host);
+	free(db->default_user);
+	free(db->dbname);
+	db->host = a->host ? xstrdup(a->host) : NULL;
+	db->default_user = NULL;
+	db->dbname = xstrdup(a->dbname ? a->dbname : db->name);
+	db->sslmode = a->sslmode >= 0 ? a->sslmode : (int)rt.cfg->server_tls_sslmode;
+	if (a->auth != UPSTREAM_AUTH_AWS_DSQL)
+		return;
+	struct aws_db_target t = { .host = a->host, .region = a->region, .env_region = aws_env_region() };
+	char err[200];
+	char *h = aws_dsql_host(&t, err, sizeof(err));
+	if (h) {
+		free(db->host);
+		db->host = h;
+	}
+	db->default_user = xstrdup("admin");
+	if (!a->dbname) {
+		free(db->dbname);
+		db->dbname = xstrdup("postgres");
+	}
+	if (a->sslmode < 0)
+		db->sslmode = TLS_MODE_VERIFY_FULL;
+}
+
 struct database *runtime_find_database(const char *name)
 {
 	struct list_node *n, *t;
@@ -144,6 +176,7 @@ struct database *runtime_find_database(const char *name)
 	db->cfg = a;
 	db->cref = rt.cref;
 	rt.cref->refs++;
+	database_derive(db);
 	list_init(&db->pools);
 	list_add_tail(&rt.databases, &db->node);
 	return db;
@@ -177,6 +210,9 @@ static void database_free(struct database *db)
 	list_del(&db->node);
 	config_ref_put(db->cref);
 	free(db->name);
+	free(db->host);
+	free(db->default_user);
+	free(db->dbname);
 	free(db);
 }
 
@@ -239,10 +275,12 @@ static void rebind_databases(void)
 			db->cref = rt.cref;
 			rt.cref->refs++;
 			db->cfg = a;
+			database_derive(db);
 			struct list_node *pn, *pt;
 			list_for_each_safe(pn, pt, &db->pools) {
 				struct pool *p = list_entry(pn, struct pool, node);
 				pool_refresh_password(p);
+				pool_bind_token(p);
 				pool_kick(p);
 			}
 			continue;
@@ -264,6 +302,13 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 	SSL_CTX *cli, *srv;
 	if (!load_auth_files(cfg, &ul, &hba, err, errlen))
 		return false;
+	if (!token_engine_apply(cfg, err, errlen)) {
+		if (ul)
+			userlist_free(ul);
+		if (hba)
+			hba_free(hba);
+		return false;
+	}
 	if (!make_tls(cfg, &cli, &srv, err, errlen)) {
 		if (ul)
 			userlist_free(ul);
@@ -311,6 +356,7 @@ void runtime_shutdown(void)
 		db->retired = true;
 	}
 	run_deferred(-1, 0, NULL);
+	server_cancels_shutdown();
 	list_for_each_safe(n, t, &rt.databases)
 		database_free(list_entry(n, struct database, node));
 	if (rt.users)

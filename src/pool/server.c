@@ -18,6 +18,7 @@
 #include "pg/md5auth.h"
 #include "pg/proto.h"
 #include "pg/scram.h"
+#include "token/token.h"
 #include "pool/client.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
@@ -32,7 +33,7 @@ static void server_process(struct server *s);
 const char *server_state_name(enum server_state st)
 {
 	static const char *const names[] = {
-		"resolving", "connecting", "tls-request", "tls", "login", "connect-query",
+		"token", "resolving", "connecting", "tls-request", "tls", "login", "connect-query",
 		"idle", "active", "reset", "check", "closing",
 	};
 	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
@@ -40,9 +41,9 @@ const char *server_state_name(enum server_state st)
 
 static void server_log_prefix(const struct server *s, char *buf, size_t len)
 {
-	const struct db_alias *a = s->pool->db->cfg;
+	const struct database *db = s->pool->db;
 	snprintf(buf, len, "S-%llu %s@%s (%s:%d)", (unsigned long long)s->id, s->pool->user,
-		 s->pool->db->name, a->host ? a->host : "unix", a->port > 0 ? a->port : 5432);
+		 db->name, db->host ? db->host : "unix", db->cfg->port > 0 ? db->cfg->port : 5432);
 }
 
 #define server_log(lvl, s, fmt, ...) do { \
@@ -59,6 +60,16 @@ static void set_state(struct server *s, enum server_state st, struct list_node *
 	s->state_since = time_mono_usec();
 	if (list)
 		list_move_tail(list, &s->node);
+}
+
+static void drop_token(struct server *s)
+{
+	if (s->token) {
+		secret_wipe(s->token, s->token_len);
+		free(s->token);
+		s->token = NULL;
+		s->token_len = 0;
+	}
 }
 
 void server_close(struct server *s, const char *fmt, ...)
@@ -82,6 +93,9 @@ void server_close(struct server *s, const char *fmt, ...)
 		resolve_cancel(s->dns);
 		s->dns = NULL;
 	}
+	token_wait_cancel(s->token_wait);
+	s->token_wait = NULL;
+	drop_token(s);
 	if (s->sock.fd >= 0 && s->state >= SV_IDLE) {
 		/* A polite Terminate lets the backend exit without logging an EOF. */
 		static const unsigned char term[5] = { 'X', 0, 0, 0, 4 };
@@ -158,7 +172,7 @@ static void send_startup(struct server *s)
 	pbuf_put_str(&b, "user");
 	pbuf_put_str(&b, s->pool->user);
 	pbuf_put_str(&b, "database");
-	pbuf_put_str(&b, a->dbname ? a->dbname : s->pool->db->name);
+	pbuf_put_str(&b, s->pool->db->dbname);
 	const char *names[] = { "application_name", "client_encoding", "DateStyle", "TimeZone" };
 	const char *values[] = { a->application_name, a->client_encoding, a->datestyle, a->timezone };
 	for (size_t i = 0; i < 4; i++) {
@@ -176,8 +190,8 @@ static void send_startup(struct server *s)
 
 static bool use_tls(const struct server *s)
 {
-	return s->addr.ss_family != AF_UNIX && rt.cfg->server_tls_sslmode != TLS_MODE_DISABLE &&
-	       rt.cfg->server_tls_sslmode != TLS_MODE_ALLOW;
+	int mode = s->pool->db->sslmode;
+	return s->addr.ss_family != AF_UNIX && mode != TLS_MODE_DISABLE && mode != TLS_MODE_ALLOW;
 }
 
 static void connected(struct server *s)
@@ -244,10 +258,15 @@ static void on_resolved(const struct sockaddr *addr, socklen_t addrlen, const ch
 	start_connect(s);
 }
 
+/* Aurora DSQL closes any connection at 60 minutes; stay well clear of it. */
+#define DSQL_MAX_LIFETIME (3300 * USEC_PER_SEC)
+
 static usec_t jittered_lifetime(const struct pool *p)
 {
 	const struct db_alias *a = p->db->cfg;
 	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : rt.cfg->server_lifetime;
+	if (a->auth == UPSTREAM_AUTH_AWS_DSQL && (life <= 0 || life > DSQL_MAX_LIFETIME))
+		life = DSQL_MAX_LIFETIME;
 	if (life <= 0)
 		return 0;
 	/* Up to 10% earlier, so a pool opened at once does not expire at once. */
@@ -255,7 +274,84 @@ static usec_t jittered_lifetime(const struct pool *p)
 	return life - (spread > 0 ? (usec_t)random_below((uint32_t)(spread > UINT32_MAX ? UINT32_MAX : spread)) : 0);
 }
 
+static void start_resolve(struct server *s)
+{
+	const struct database *db = s->pool->db;
+	int port = db->cfg->port > 0 ? db->cfg->port : 5432;
+	set_state(s, SV_RESOLVING, NULL);
+	if (!db->host || db->host[0] == '/') {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&s->addr;
+		sun->sun_family = AF_UNIX;
+		int n = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/.s.PGSQL.%d",
+				 db->host ? db->host : "/var/run/postgresql", port);
+		if (n < 0 || (size_t)n >= sizeof(sun->sun_path)) {
+			login_failed(s, "08006", "Unix socket path too long");
+			return;
+		}
+		s->addrlen = sizeof(*sun);
+		start_connect(s);
+		return;
+	}
+	s->dns = resolve_start(rt.dns, db->host, port, on_resolved, s);
+}
+
+static const char *token_kind_name(const struct server *s)
+{
+	switch (s->pool->db->cfg->auth) {
+	case UPSTREAM_AUTH_ENTRA: return "Entra";
+	case UPSTREAM_AUTH_AWS_RDS: return "RDS IAM";
+	case UPSTREAM_AUTH_AWS_DSQL: return "Aurora DSQL";
+	default: return "IAM";
+	}
+}
+
+static void on_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
+		     const char *err)
+{
+	struct server *s = arg;
+	s->token_wait = NULL;
+	if (err) {
+		login_failed(s, "08001", "could not obtain an %s token for alias \"%s\": %s",
+			     token_kind_name(s), s->pool->db->name, err);
+		return;
+	}
+	s->token = xmalloc(len + 1);
+	memcpy(s->token, token, len);
+	s->token[len] = '\0';
+	s->token_len = len;
+	s->token_gen = gen;
+	s->token_expires = expires_at;
+	if (s->pool->db->cfg->lifetime_from_token) {
+		/* Retire before the login token expires, less a margin: the cloud
+		 * checks tokens only at login, but a server that outlives its token
+		 * is one a reconnect could not replace. */
+		usec_t left = (usec_t)(expires_at * USEC_PER_SEC - time_wall_usec());
+		usec_t margin = left / 10 < 60 * USEC_PER_SEC ? left / 10 : 60 * USEC_PER_SEC;
+		usec_t cap = left - margin;
+		if (cap < USEC_PER_SEC)
+			cap = USEC_PER_SEC;
+		if (s->lifetime <= 0 || cap < s->lifetime)
+			s->lifetime = cap - (usec_t)random_below((uint32_t)(margin / 2 + 1));
+	}
+	start_resolve(s);
+}
+
+static struct server *server_new(struct pool *p);
+
 void server_launch(struct pool *p)
+{
+	server_new(p);
+}
+
+/* The one retry after a rejected token. */
+static void server_launch_retry(struct pool *p)
+{
+	struct server *s = server_new(p);
+	if (s && s->state != SV_CLOSING)
+		s->token_retry = true;
+}
+
+static struct server *server_new(struct pool *p)
 {
 	struct server *s = xcalloc(1, sizeof(*s));
 	s->id = ++rt.next_id;
@@ -265,24 +361,15 @@ void server_launch(struct pool *p)
 	s->lifetime = jittered_lifetime(p);
 	list_init(&s->node);
 	p->nservers++;
-	set_state(s, SV_RESOLVING, &p->new_servers);
-	const struct db_alias *a = p->db->cfg;
-	int port = a->port > 0 ? a->port : 5432;
+	set_state(s, SV_TOKEN, &p->new_servers);
 	server_log(LOG_LVL_DEBUG, s, "connecting");
-	if (!a->host || a->host[0] == '/') {
-		struct sockaddr_un *sun = (struct sockaddr_un *)&s->addr;
-		sun->sun_family = AF_UNIX;
-		int n = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/.s.PGSQL.%d",
-				 a->host ? a->host : "/var/run/postgresql", port);
-		if (n < 0 || (size_t)n >= sizeof(sun->sun_path)) {
-			login_failed(s, "08006", "Unix socket path too long");
-			return;
-		}
-		s->addrlen = sizeof(*sun);
-		start_connect(s);
-		return;
+	if (!p->token) {
+		start_resolve(s);
+		return s;
 	}
-	s->dns = resolve_start(rt.dns, a->host, port, on_resolved, s);
+	/* May answer at once from the cache, or queue behind the one fetch in flight. */
+	s->token_wait = token_request(p->token, on_token, s);
+	return s;
 }
 
 /* ---- TLS ---- */
@@ -299,9 +386,9 @@ static void tls_answer(struct server *s)
 			return;
 		}
 		char err[200];
-		const struct db_alias *a = s->pool->db->cfg;
-		s->sock.ssl = tls_connect_new(rt.server_tls, s->sock.fd, a->host,
-					      rt.cfg->server_tls_sslmode, err, sizeof(err));
+		const struct database *db = s->pool->db;
+		s->sock.ssl = tls_connect_new(rt.server_tls, s->sock.fd, db->host,
+					      (enum tls_mode)db->sslmode, err, sizeof(err));
 		if (!s->sock.ssl) {
 			login_failed(s, "08006", "%s", err);
 			return;
@@ -315,7 +402,7 @@ static void tls_answer(struct server *s)
 			login_failed(s, "08006", "%s", sock_errmsg());
 		return;
 	}
-	if (answer == 'N' && rt.cfg->server_tls_sslmode <= TLS_MODE_PREFER) {
+	if (answer == 'N' && s->pool->db->sslmode <= TLS_MODE_PREFER) {
 		send_startup(s);
 		return;
 	}
@@ -347,6 +434,20 @@ static bool require_password(struct server *s)
 
 static void auth_cleartext(struct server *s)
 {
+	if (s->pool->token) {
+		/* Config validation already demands TLS; this guards the wire itself. */
+		if (!s->tls || !s->token) {
+			login_failed(s, "08001", "refusing to send a token for alias \"%s\" without TLS",
+				     s->pool->db->name);
+			return;
+		}
+		struct pbuf b;
+		pbuf_init(&b, 70000);
+		proto_password(&b, s->token, s->token_len);
+		drop_token(s);
+		send_pbuf(s, &b);
+		return;
+	}
 	if (!require_password(s))
 		return;
 	struct pbuf b;
@@ -452,9 +553,19 @@ static void login_auth(struct server *s, const unsigned char *body, size_t len)
 		auth_cleartext(s);
 		return;
 	case 5:
-		auth_md5(s, &r);
-		return;
 	case 10:
+		if (s->pool->token) {
+			login_failed(s, "28000", "server asked for %s, but alias \"%s\" logs in with a token, "
+				     "which needs a cleartext password request over TLS (is this user set up for "
+				     "IAM authentication?)", code == 5 ? "md5" : "SCRAM", s->pool->db->name);
+			return;
+		}
+		if (code == 5) {
+			auth_md5(s, &r);
+			return;
+		}
+		auth_sasl(s, code, &r);
+		return;
 	case 11:
 	case 12:
 		auth_sasl(s, code, &r);
@@ -515,6 +626,27 @@ static void login_done(struct server *s)
 	pool_server_usable(s);
 }
 
+static bool is_auth_failure(const char *sqlstate)
+{
+	return strcmp(sqlstate, "28P01") == 0 || strcmp(sqlstate, "28000") == 0;
+}
+
+/* The cloud refused the token: drop it from the cache and try once more with
+ * a fresh one before telling the waiting clients. */
+static void token_rejected(struct server *s, const struct pg_error *e)
+{
+	struct pool *p = s->pool;
+	token_reject(p->token, s->token_gen);
+	if (s->token_retry) {
+		login_failed(s, e->sqlstate, "the server rejected a fresh %s token for alias \"%s\": %s",
+			     token_kind_name(s), p->db->name, e->message);
+		return;
+	}
+	server_log(LOG_LVL_WARNING, s, "server rejected the token (%s); retrying once with a new one", e->message);
+	server_close(s, "token rejected");
+	server_launch_retry(p);
+}
+
 static void login_message(struct server *s, char type, const unsigned char *body, size_t len)
 {
 	struct pg_error e;
@@ -536,10 +668,12 @@ static void login_message(struct server *s, char type, const unsigned char *body
 		login_done(s);
 		return;
 	case 'E':
-		if (proto_parse_error(body, len, &e))
-			login_failed(s, e.sqlstate, "%s", e.message);
-		else
+		if (!proto_parse_error(body, len, &e))
 			login_failed(s, "08P01", "malformed error from server");
+		else if (s->pool->token && is_auth_failure(e.sqlstate))
+			token_rejected(s, &e);
+		else
+			login_failed(s, e.sqlstate, "%s", e.message);
 		return;
 	case 'N':
 	case 'v':
@@ -904,17 +1038,29 @@ static void server_io(evutil_socket_t fd, short what, void *arg)
 /* ---- cancel forwarding ---- */
 
 struct cancel_req {
+	struct list_node node;
 	struct event *ev;
 	int fd;
 	unsigned char pkt[16];
 	size_t sent;
 };
 
+/* Cancels in flight, so a shutdown can release them. */
+static struct list_node cancels = { &cancels, &cancels };
+
 static void cancel_done(struct cancel_req *cr)
 {
+	list_del(&cr->node);
 	event_free(cr->ev);
 	close(cr->fd);
 	free(cr);
+}
+
+void server_cancels_shutdown(void)
+{
+	struct list_node *n;
+	while ((n = list_first(&cancels)))
+		cancel_done(list_entry(n, struct cancel_req, node));
 }
 
 static void cancel_io(evutil_socket_t fd, short what, void *arg)
@@ -957,6 +1103,7 @@ void server_forward_cancel(struct server *s)
 	}
 	struct cancel_req *cr = xcalloc(1, sizeof(*cr));
 	cr->fd = fd;
+	list_add_tail(&cancels, &cr->node);
 	struct pbuf b;
 	pbuf_init(&b, 16);
 	proto_cancel_request(&b, s->backend_pid, s->backend_key);

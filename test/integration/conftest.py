@@ -99,7 +99,7 @@ def pytest_runtest_makereport(item, call):
     if rep.failed:
         item._tb_failed = True
         for i, p in enumerate(getattr(item, "_tb_poolers", [])):
-            rep.sections.append(("tokenbouncer #%d log (%s)" % (i, p.workdir), p.log_text()[-6000:]))
+            rep.sections.append(("tokenbouncer #%d log (%s)" % (i, p.workdir), p.log_for_report()[-6000:]))
 
 
 @pytest.fixture
@@ -126,19 +126,21 @@ def make_pooler(pg, request):
     yield factory
 
     problems = []
-    for p in made:
-        died = p.proc is not None and p.proc.poll() is not None and not getattr(p, "expected_exit", False)
+    for i, p in enumerate(made):
+        mine = []
+        died = p.proc is not None and p.proc.poll() is not None and not p.expected_exit
         code = p.proc.returncode if p.proc is not None else None
         p.stop()
         if died:
-            problems.append("tokenbouncer exited during the test with code %s" % code)
+            mine.append("tokenbouncer #%d exited during the test with code %s" % (i, code))
         found = p.sanitizer_reports()
         if found:
-            problems.append("sanitizer report (%s) in tokenbouncer output:\n%s" %
-                            (", ".join(found), p.log_text()[-8000:]))
-        if problems:
-            problems.append("log tail:\n" + p.log_text()[-3000:])
-        elif not getattr(request.node, "_tb_failed", False) and not os.environ.get("TB_KEEP"):
+            mine.append("sanitizer report (%s) in tokenbouncer #%d output (%s):\n%s" %
+                        (", ".join(found), i, p.workdir, p.log_for_report()[-8000:]))
+        elif mine:
+            mine.append("log tail (%s):\n%s" % (p.workdir, p.log_for_report()[-3000:]))
+        problems += mine
+        if not mine and not getattr(request.node, "_tb_failed", False) and not os.environ.get("TB_KEEP"):
             p.cleanup()
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)

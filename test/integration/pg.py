@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 import psycopg
 from psycopg import sql as pgsql

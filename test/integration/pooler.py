@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import tempfile
-import time
 import shutil
 import pwd
 
@@ -35,8 +34,9 @@ SAN_ENV = {
     "LSAN_OPTIONS": "report_objects=1",
 }
 
-# Seen in the log after SIGHUP once the reload was processed (success or failure).
-RELOAD_RE = {"tokenbouncer": r"(?i)reload", "pgbouncer": r"SIGHUP"}[FLAVOR]
+# Seen in the log after SIGHUP once the reload has been processed: tokenbouncer logs
+# "reload complete: ..." after swapping in a new config, "reload failed, ...: FILE:LINE: ..." if not.
+RELOAD_RE = {"tokenbouncer": r"(?i)reload(ed\b| complete| failed)", "pgbouncer": r"SIGHUP"}[FLAVOR]
 
 
 def binary():
@@ -263,6 +263,21 @@ class Pooler:
             except OSError:
                 pass
         return "\n".join(out)
+
+    def log_for_report(self):
+        """One copy of the log for failure reports: the logfile if it has anything, else stderr
+        (stderr is appended when it holds lines the logfile lacks, e.g. sanitizer reports)."""
+        def read(p):
+            try:
+                with open(p, "rb") as f:
+                    return f.read().decode(errors="replace")
+            except OSError:
+                return ""
+        lf, se = read(self.logfile), read(self.stderr_path)
+        if not lf:
+            return se
+        extra = "\n".join(l for l in se.splitlines() if l not in lf)
+        return lf + ("\n--- stderr only ---\n" + extra if extra.strip() else "")
 
     def sanitizer_reports(self):
         text = self.log_text()

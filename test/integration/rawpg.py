@@ -182,6 +182,7 @@ class QueryResult:
         self.notices = []
         self.notifications = []
         self.errors = []
+        self.closed = False
 
     @property
     def error(self):
@@ -398,7 +399,14 @@ class RawConn:
         self.send(query_message(sql))
         r = QueryResult()
         while True:
-            t, p = self.read_message()
+            try:
+                t, p = self.read_message()
+            except ConnectionClosed:
+                # a FATAL error is followed by the close, not by ReadyForQuery
+                if r.errors and r.errors[-1].severity == "FATAL":
+                    r.closed = True
+                    return r
+                raise
             if t == "T":
                 (n,) = struct.unpack("!H", p[:2])
                 cols, i = [], 2

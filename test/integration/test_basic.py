@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 import rawpg
-from conftest import ALICE, ALICE_PW, APP_DB, APP_USER
+from conftest import ALICE, ALICE_PW, APP_DB, APP_USER, app_connstr
 from pg import PG_BIN
 from util import Bounded, wait_for
 
@@ -117,3 +117,60 @@ def test_cancel_with_unknown_key_is_ignored(make_pooler):
             got, _ = c.wait_closed(5)
             assert got == b""  # a CancelRequest gets no answer, just a close
         assert conn.execute("select 7").fetchone() == (7,)
+
+
+def test_unix_socket(make_pooler):
+    p = make_pooler(start=False)
+    p.settings["unix_socket_dir"] = p.workdir
+    p.write_files()
+    p.start()
+    assert os.path.exists(os.path.join(p.workdir, ".s.PGSQL.%d" % p.port))
+    res = subprocess.run([PSQL, "-X", "-At", "-h", p.workdir, "-p", str(p.port), "-U", ALICE, "-d", "appdb",
+                          "-c", "select 'via unix socket'"],
+                         env={"PATH": "/usr/bin:/bin", "PGPASSWORD": ALICE_PW, "PGCONNECT_TIMEOUT": "10"},
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "via unix socket"
+    with p.connect("appdb", ALICE, ALICE_PW, host=p.workdir) as conn:
+        assert conn.execute("select 8").fetchone() == (8,)
+
+
+def test_extended_protocol_and_pipeline(make_pooler):
+    p = make_pooler()
+    with p.connect("appdb", ALICE, ALICE_PW, prepare_threshold=0) as conn:
+        # server-side prepared statements (Parse/Bind/Execute with a name)
+        for i in range(5):
+            assert conn.execute("select %s::int * 2", (i,)).fetchone() == (i * 2,)
+        n = conn.execute("select count(*) from pg_prepared_statements").fetchone()[0]
+        assert n >= 1
+        # many messages in flight at once
+        with conn.pipeline():
+            curs = [conn.execute("select %s::int + 1", (i,)) for i in range(200)]
+        assert [c.fetchone()[0] for c in curs] == [i + 1 for i in range(200)]
+        # binary results
+        assert conn.execute("select 'bin'::text", binary=True).fetchone() == ("bin",)
+
+
+def test_startup_parameters_reach_the_server(make_pooler, pg):
+    """application_name, TimeZone and DateStyle from the StartupMessage apply to the session, also
+    when the server connection is reused by a client with other values."""
+    p = make_pooler(databases={"appdb": app_connstr(pg, pool_size=1)})
+    with rawpg.RawConn("127.0.0.1", p.port) as c:
+        c.login(ALICE, "appdb", ALICE_PW, application_name="tb_app_one", TimeZone="Asia/Tokyo",
+                DateStyle="SQL, DMY")
+        assert c.params.get("application_name") == "tb_app_one"
+        assert c.params.get("TimeZone") == "Asia/Tokyo"
+        r = c.query_ok("select current_setting('application_name'), current_setting('TimeZone'), "
+                       "current_setting('DateStyle'), pg_backend_pid()")
+        name, tz, ds, pid1 = r.rows[0]
+        assert (name, tz, ds) == ("tb_app_one", "Asia/Tokyo", "SQL, DMY")
+        c.terminate()
+    with rawpg.RawConn("127.0.0.1", p.port) as c:
+        c.login(ALICE, "appdb", ALICE_PW, application_name="tb_app_two", TimeZone="America/New_York")
+        r = c.query_ok("select current_setting('application_name'), current_setting('TimeZone'), "
+                       "current_setting('DateStyle'), pg_backend_pid()")
+        name, tz, ds, pid2 = r.rows[0]
+        assert pid2 == pid1, "expected the single server to be reused"
+        assert (name, tz) == ("tb_app_two", "America/New_York")
+        assert ds == "ISO, MDY"  # back to the server default
+        c.terminate()

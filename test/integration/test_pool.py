@@ -5,7 +5,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import ALICE, ALICE_PW, APP_PW, app_connstr
+from conftest import ALICE, ALICE_PW, app_connstr
 from util import Bounded, wait_for
 
 
@@ -100,3 +100,28 @@ def test_pools_per_user_are_separate(make_pooler, pg, new_role):
         u2, pid2 = c2.execute("select current_user, pg_backend_pid()").fetchone()
     assert (u1, u2) == (r1, r2)
     assert pid1 != pid2
+
+
+def test_max_client_conn_gives_53300(make_pooler):
+    import rawpg
+    p = make_pooler(settings={"max_client_conn": 2})
+    a = rawpg.try_login("127.0.0.1", p.port, ALICE, "appdb", ALICE_PW)
+    b = rawpg.try_login("127.0.0.1", p.port, ALICE, "appdb", ALICE_PW)
+    try:
+        with pytest.raises(rawpg.PgError) as ei:
+            rawpg.try_login("127.0.0.1", p.port, ALICE, "appdb", ALICE_PW).close()
+        assert ei.value.code == "53300"
+        assert a.query_ok("select 1").rows == [("1",)]
+    finally:
+        a.terminate()
+        b.close()
+
+    def third_gets_in():
+        try:
+            c = rawpg.try_login("127.0.0.1", p.port, ALICE, "appdb", ALICE_PW)
+        except rawpg.PgError as e:
+            assert e.code == "53300"
+            return False
+        c.terminate()
+        return True
+    wait_for(third_gets_in, 10, "a client to get in after others left", interval=0.05)

@@ -40,7 +40,7 @@ def malformed_cases():
         ("length 0x7fffffff", struct.pack("!II", 0x7FFFFFFF, 196608) + user_db, {"08P01"}),
         ("length over max_packet_size", struct.pack("!II", MAX_PACKET + 1, 196608) + user_db, {"08P01"}),
         ("http request", b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", {"08P01"}),
-        ("unknown protocol 1234.5678", struct.pack("!II", 8, (1234 << 16) | 5678), {"0A000"}),
+        ("unknown protocol 9.0", struct.pack("!II", 8, 9 << 16), {"0A000"}),
         ("protocol 2.0", rawpg.startup_packet({"user": ALICE, "database": "appdb"}, 2 << 16), {"0A000"}),
         ("unterminated parameters", struct.pack("!II", 8 + 10, 196608) + b"user\0alice", {"08P01"}),
         ("parameter without value", struct.pack("!II", 8 + 6, 196608) + b"user\0\0", {"08P01", "28000"}),

@@ -7,7 +7,6 @@ import pytest
 
 import rawpg
 from conftest import ALICE, ALICE_PW, APP_USER, app_connstr
-from pooler import is_pgbouncer
 from test_basic import psql
 
 SSL_QUERY = "select ssl from pg_stat_ssl where pid = pg_backend_pid()"

@@ -284,10 +284,18 @@ static void test_structure(void)
 		"t.ini:3: unknown parameter \"no_such_param\" in [tokenbouncer]");
 	EXPECT_ERROR(BASE "auth_query = SELECT 1\n", "t.ini:3: unknown parameter \"auth_query\" in "
 		"[tokenbouncer] (a PgBouncer parameter that tokenbouncer does not support)");
-	EXPECT_ERROR(BASE "[foo]\nx = 1\n",
-		"t.ini:3: unknown section [foo] (expected [tokenbouncer], [databases] or [users])");
-	EXPECT_ERROR(BASE "[credential.x]\n", "t.ini:3: unknown section [credential.x] "
-		"(expected [tokenbouncer], [databases] or [users])");
+	EXPECT_ERROR(BASE "[foo]\nx = 1\n", "t.ini:3: unknown section [foo] (expected "
+		"[tokenbouncer], [databases], [users] or [credential.NAME])");
+	EXPECT_ERROR(BASE "[credential.x]\n", "t.ini:3: [credential.x] has no type");
+	EXPECT_ERROR(BASE "[credential]\ntype = a\n",
+		"t.ini:3: unknown section [credential] (expected [tokenbouncer], [databases], [users] or "
+		"[credential.NAME])");
+	EXPECT_ERROR(BASE "[credential.]\ntype = a\n",
+		"t.ini:3: a credential section needs a name: [credential.NAME]");
+	EXPECT_ERROR(BASE "[credential.x]\ntype = a\n[credential.x]\ntype = b\n",
+		"t.ini:5: duplicate section [credential.x] (first on line 3)");
+	EXPECT_ERROR(BASE "[credential.x]\ntype = a\nclient_id = 1\nclient_id = 2\n",
+		"t.ini:6: duplicate key \"client_id\" in [credential.x] (first set on line 5)");
 	EXPECT_ERROR("listen_port = 1\n" BASE,
 		"t.ini:1: \"listen_port\" is outside any section (start the file with [tokenbouncer])");
 	EXPECT_ERROR(BASE "listen_port = 1\nlisten_port = 2\n",
@@ -495,15 +503,36 @@ static void test_database_errors(void)
 		"t.ini:4: [databases] entry \"a\": key \"host\" is given twice");
 	EXPECT_ERROR(BASE "[databases]\na = host=x,y\n", "t.ini:4: [databases] entry \"a\": invalid "
 		"value for host: \"x,y\" (expected a single host name, IP address or socket directory)");
-	EXPECT_ERROR(BASE "[databases]\na = host=x auth=entra credential=mi\n",
-		"t.ini:4: [databases] entry \"a\": auth=entra is not available in this build yet");
-	EXPECT_ERROR(BASE "[databases]\na = auth=AWS-DSQL\n",
-		"t.ini:4: [databases] entry \"a\": auth=AWS-DSQL is not available in this build yet");
+	EXPECT_ERROR(BASE "[databases]\na = host=x auth=entra credential=mi sslmode=require\n",
+		"t.ini:4: [databases] entry \"a\": no section [credential.mi]");
+	EXPECT_ERROR(BASE "[databases]\na = auth=AWS-DSQL\n", "t.ini:4: [databases] entry \"a\": "
+		"auth=aws-dsql needs credential=NAME naming a [credential.NAME] section");
 	EXPECT_ERROR(BASE "[databases]\na = auth=kerberos\n", "t.ini:4: [databases] entry \"a\": "
-		"invalid value for auth: \"kerberos\" (expected one of: password)");
+		"invalid value for auth: \"kerberos\" (expected one of: password, entra, aws-rds, "
+		"aws-dsql, gcp)");
 	EXPECT_ERROR(BASE "[databases]\na = host=x credential=mi\n", "t.ini:4: [databases] entry "
-		"\"a\": credential=mi needs a token auth method (auth=entra, aws-rds, aws-dsql or gcp), "
-		"and none is available in this build yet");
+		"\"a\": credential=mi needs a token method (auth=entra, aws-rds or aws-dsql)");
+	EXPECT_ERROR(BASE "[databases]\na = host=x server_lifetime=token\n", "t.ini:4: [databases] "
+		"entry \"a\": server_lifetime=token needs a token method in auth=");
+	EXPECT_ERROR(BASE "[databases]\na = host=x auth=gcp credential=g\n",
+		"t.ini:4: [databases] entry \"a\": auth=gcp is not implemented yet");
+	EXPECT_ERROR(BASE "[databases]\na = host=x auth=entra credential=mi password=p\n",
+		"t.ini:4: [databases] entry \"a\": password= cannot be combined with auth=entra");
+	/* A token is a password: it never travels without TLS. */
+	EXPECT_ERROR(BASE "server_tls_sslmode = prefer\n[databases]\n"
+		"a = host=x auth=entra credential=mi\n[credential.mi]\ntype = azure-managed-identity\n",
+		"t.ini:5: [databases] entry \"a\": auth=entra sends a token as the password, which needs "
+		"TLS: set sslmode=require (or verify-ca, verify-full) on the alias or server_tls_sslmode");
+	EXPECT_ERROR(BASE "[databases]\na = host=x auth=aws-rds credential=c sslmode=disable\n"
+		"[credential.c]\ntype = aws-default\n",
+		"t.ini:4: [databases] entry \"a\": auth=aws-rds sends a token as the password, which "
+		"needs TLS: set sslmode=require (or verify-ca, verify-full) on the alias or "
+		"server_tls_sslmode");
+	EXPECT_ERROR(BASE "[databases]\na = host=/tmp auth=entra credential=c sslmode=require\n"
+		"[credential.c]\ntype = azure-cli\n", "t.ini:4: [databases] entry \"a\": auth=entra "
+		"needs a TCP host (a Unix socket cannot carry TLS)");
+	EXPECT_ERROR(BASE "[databases]\na = host=x auth=entra credential=c sslmode=require\n"
+		"[credential.c]\nclient_id = 1\n", "t.ini:5: [credential.c] has no type");
 	EXPECT_ERROR(BASE "[databases]\na = host='x\n", "t.ini:4: [databases] entry \"a\": "
 		"unterminated quoted value of \"host\"");
 	EXPECT_ERROR(BASE "[users]\nbob = pool_mode=fast\n", "t.ini:4: [users] entry \"bob\": "
@@ -757,8 +786,40 @@ static void test_load(void)
 	CHECK_STR(err, "/nonexistent/tokenbouncer.ini: cannot open: No such file or directory");
 }
 
+static void test_token_aliases(void)
+{
+	struct tb_config *cfg = parse_ok(BASE "server_tls_sslmode = verify-full\n"
+		"server_tls_ca_file = /etc/ssl/ca.pem\n"
+		"[databases]\n"
+		"orders = host=orders.postgres.database.azure.com dbname=orders user=orders-app\n"
+		"  auth=entra credential=orders_mi server_lifetime=token\n"
+		"ledger = host=abc.dsql.us-east-1.on.aws auth=aws-dsql credential=aws token_duration=1200\n"
+		"legacy = host=10.0.0.7 password=x sslmode=disable\n"
+		"[credential.orders_mi]\n"
+		"type = azure-managed-identity\n"
+		"client_id = 00000000-0000-0000-0000-000000000000\n"
+		"[credential.aws]\n"
+		"type = aws-default\nprofile = prod\n", __LINE__);
+	if (!cfg)
+		return;
+	const struct db_alias *o = config_find_db(cfg, "orders");
+	const struct db_alias *l = config_find_db(cfg, "ledger");
+	CHECK(o && o->auth == UPSTREAM_AUTH_ENTRA && o->lifetime_from_token);
+	CHECK_STR(o ? o->credential : NULL, "orders_mi");
+	CHECK(l && l->auth == UPSTREAM_AUTH_AWS_DSQL && l->token_duration == 1200 * USEC_PER_SEC);
+	CHECK(config_find_db(cfg, "legacy")->sslmode == TLS_MODE_DISABLE);
+	CHECK(o && o->sslmode == -1);
+	const struct credential_cfg *c = config_find_credential(cfg, "orders_mi");
+	CHECK(c && c->nkv == 2 && strcmp(c->type, "azure-managed-identity") == 0);
+	CHECK(c && c->kv[1].line == 12);
+	CHECK(config_find_credential(cfg, "nope") == NULL);
+	CHECK_STR(upstream_auth_name(UPSTREAM_AUTH_AWS_RDS), "aws-rds");
+	config_free(cfg);
+}
+
 int main(void)
 {
+	test_token_aliases();
 	test_tables();
 	test_defaults();
 	test_int();

@@ -167,8 +167,13 @@ static void test_varcache(void)
 	free(sql);
 	varcache_set(&s, VAR_APPLICATION_NAME, "it's\\x");
 	CHECK(varcache_sync_sql(&c, &s) == NULL);
+	/* Equal values share one interned copy; clearing releases them. */
+	CHECK(varcache_get(&c, VAR_APPLICATION_NAME) == varcache_get(&s, VAR_APPLICATION_NAME));
+	CHECK(varcache_interned_count() == 2);
 	varcache_clear(&c);
+	CHECK(varcache_interned_count() == 2);
 	varcache_clear(&s);
+	CHECK(varcache_interned_count() == 0);
 }
 
 int main(void)

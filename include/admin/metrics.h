@@ -1,0 +1,16 @@
+/* The Prometheus endpoint: GET /metrics in the text exposition format,
+ * served by libevent's evhttp on the main loop (never blocks it). */
+#ifndef TB_ADMIN_METRICS_H
+#define TB_ADMIN_METRICS_H
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Listen on "host:port", "[v6addr]:port" or "*:port". False with err set
+ * when the address cannot be parsed or bound. */
+bool metrics_start(struct event_base *base, const char *listen, char *err, size_t errlen);
+/* Close the listener and free the server; safe when never started. */
+void metrics_stop(void);
+/* The page /metrics returns, NUL-terminated; the caller frees it. For tests. */
+char *metrics_render(void);
+#endif

@@ -1,0 +1,38 @@
+/* Cloud identities from [credential.NAME] sections. The section's keys are
+ * kept as written; each provider family validates and interprets its own. */
+#ifndef TB_TOKEN_CREDENTIAL_H
+#define TB_TOKEN_CREDENTIAL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/config-t.h"
+
+enum credential_family {
+	CRED_FAMILY_AZURE = 0,
+	CRED_FAMILY_AWS,
+	CRED_FAMILY_GCP,
+};
+
+struct credential {
+	char *name;
+	char *type;                  /* e.g. azure-managed-identity, aws-default */
+	enum credential_family family;
+	const char *file;            /* config path, for messages */
+	int line;
+	struct credential_kv *kv;    /* copied from the config section */
+	size_t nkv;
+	void *state;                 /* the family's own runtime state (caches, chain choice) */
+	char source[48];             /* what actually answered last (e.g. "imds", "env") */
+	char last_error[256];
+	uint64_t fetch_count, failure_count;
+	int64_t last_success;        /* wall clock epoch seconds, 0 = never */
+};
+
+/* Value of a key in the section, or NULL. Keys are case-insensitive. */
+const char *credential_get(const struct credential *c, const char *key);
+/* Line of a key, or the section's line, for "file:line: reason" errors. */
+int credential_line(const struct credential *c, const char *key);
+/* Family from the type prefix; false for an unknown type. */
+bool credential_family_of(const char *type, enum credential_family *out);
+#endif

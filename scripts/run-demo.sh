@@ -1,0 +1,206 @@
+#!/bin/bash
+# shellcheck disable=SC2317  # cleanup() runs from the EXIT trap
+# README command 1: try tokenbouncer in front of a throwaway PostgreSQL 15.
+#
+#   sudo bash scripts/run-demo.sh
+#
+# Installs what is missing (Debian 12), builds into ./build, starts PostgreSQL 15 in a temporary
+# directory (as the `postgres` system user when run as root; scram-sha-256; 127.0.0.1 on a free
+# port), creates role and database `demo`, writes a tokenbouncer config and userlist (SCRAM
+# secret), prints the psql command to connect through the pooler, and runs tokenbouncer in the
+# foreground. Ctrl-C (or any exit) stops everything it started and removes the temporary files.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PG_BIN=/usr/lib/postgresql/15/bin
+PY=/usr/bin/python3
+WORK=""
+PG_PID=""
+TB_PID=""
+
+log() { echo "[demo] $*" >&2; }
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM HUP
+	if [ -n "$TB_PID" ] && kill -0 "$TB_PID" 2>/dev/null; then
+		log "stopping tokenbouncer (pid $TB_PID)"
+		kill -TERM "$TB_PID" 2>/dev/null || true
+		for _ in $(seq 1 50); do kill -0 "$TB_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$TB_PID" 2>/dev/null || true
+	fi
+	if [ -n "$PG_PID" ] && kill -0 "$PG_PID" 2>/dev/null; then
+		log "stopping PostgreSQL (pid $PG_PID)"
+		kill -INT "$PG_PID" 2>/dev/null || true          # fast shutdown
+		for _ in $(seq 1 300); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$PG_PID" 2>/dev/null || true
+	fi
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		log "removing $WORK"
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# ---------------------------------------------------------------- dependencies and build
+bash "$ROOT/scripts/deps.sh"
+cd "$ROOT"
+if [ ! -f build/config.status ]; then
+	./autogen.sh
+	mkdir -p build
+	(cd build && ../configure)
+fi
+make -C build -j2 tokenbouncer
+TB="$ROOT/build/tokenbouncer"
+
+# ---------------------------------------------------------------- helpers
+free_port() {
+	# a loopback port outside the ephemeral range (32768-60999) that nothing listens on
+	"$PY" - <<'PYEOF'
+import random, socket
+for _ in range(500):
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+else:
+    raise SystemExit("no free port")
+PYEOF
+}
+
+as_pg() {
+	if [ "$(id -u)" -eq 0 ]; then
+		setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+	else
+		"$@"
+	fi
+}
+
+wait_port() { # port seconds
+	local _
+	for _ in $(seq 1 $(($2 * 10))); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+WORK=$(mktemp -d /tmp/tokenbouncer-demo.XXXXXX)
+chmod 755 "$WORK"
+PGDATA="$WORK/pgdata"
+SUPERPW=$(openssl rand -hex 16)
+DEMO_PW=$(openssl rand -hex 12)
+PG_PORT=$(free_port)
+TB_PORT=$(free_port)
+while [ "$TB_PORT" = "$PG_PORT" ]; do TB_PORT=$(free_port); done
+
+mkdir -m 700 "$PGDATA"
+printf '%s\n' "$SUPERPW" > "$WORK/pwfile"
+chmod 600 "$WORK/pwfile"
+if [ "$(id -u)" -eq 0 ]; then
+	if ! id postgres >/dev/null 2>&1; then
+		log "the postgres system user is missing (is postgresql-15 installed?)"
+		exit 1
+	fi
+	chown postgres:postgres "$PGDATA" "$WORK/pwfile"
+fi
+log "initdb in $PGDATA"
+as_pg "$PG_BIN/initdb" -D "$PGDATA" --auth=scram-sha-256 --username=postgres \
+	--pwfile="$WORK/pwfile" -E UTF8 --locale=C --no-sync >"$WORK/initdb.log" 2>&1 ||
+	{ cat "$WORK/initdb.log" >&2; exit 1; }
+rm -f "$WORK/pwfile"
+cat >>"$PGDATA/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PGDATA'
+password_encryption = 'scram-sha-256'
+fsync = off
+EOF
+# exec all the way down, so $! is the postmaster itself; setsid: Ctrl-C in the terminal
+# reaches tokenbouncer, not PostgreSQL (cleanup stops it).
+if [ "$(id -u)" -eq 0 ]; then
+	(exec setpriv --reuid=postgres --regid=postgres --init-groups -- \
+		setsid "$PG_BIN/postgres" -D "$PGDATA" >"$WORK/postgres.log" 2>&1 </dev/null) &
+else
+	(exec setsid "$PG_BIN/postgres" -D "$PGDATA" >"$WORK/postgres.log" 2>&1 </dev/null) &
+fi
+PG_PID=$!
+log "PostgreSQL starting on 127.0.0.1:$PG_PORT (pid $PG_PID)"
+if ! wait_port "$PG_PORT" 30; then
+	log "PostgreSQL did not start:"; cat "$WORK/postgres.log" >&2; exit 1
+fi
+# the real postmaster PID, in case setsid had to fork
+if [ -r "$PGDATA/postmaster.pid" ]; then
+	PG_PID=$(head -n1 "$PGDATA/postmaster.pid")
+fi
+for _ in $(seq 1 100); do
+	"$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && break
+	sleep 0.1
+done
+
+psql_super() {
+	PGPASSWORD="$SUPERPW" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" \
+		-U postgres "$@"
+}
+psql_super -d postgres -c "CREATE ROLE demo LOGIN PASSWORD '$DEMO_PW'" \
+	-c "CREATE DATABASE demo OWNER demo"
+# PostgreSQL computed the SCRAM secret of demo's password: the pooler's userlist uses the same
+SECRET=$(psql_super -d postgres -At -c "select rolpassword from pg_authid where rolname = 'demo'")
+case "$SECRET" in SCRAM-SHA-256\$*) ;; *) log "unexpected secret format"; exit 1 ;; esac
+
+# ---------------------------------------------------------------- tokenbouncer
+printf '"demo" "%s"\n' "$SECRET" > "$WORK/userlist.txt"
+chmod 600 "$WORK/userlist.txt"
+cat >"$WORK/tokenbouncer.ini" <<EOF
+[tokenbouncer]
+listen_addr = 127.0.0.1
+listen_port = $TB_PORT
+auth_type = scram-sha-256
+auth_file = $WORK/userlist.txt
+pool_mode = session
+default_pool_size = 5
+pidfile = $WORK/tokenbouncer.pid
+
+[databases]
+demo = host=127.0.0.1 port=$PG_PORT dbname=demo user=demo password=$DEMO_PW
+EOF
+chmod 600 "$WORK/tokenbouncer.ini"
+"$TB" --check "$WORK/tokenbouncer.ini"
+
+"$TB" "$WORK/tokenbouncer.ini" </dev/null &
+TB_PID=$!
+if ! wait_port "$TB_PORT" 20; then
+	log "tokenbouncer did not start listening on $TB_PORT"
+	exit 1
+fi
+
+cat >&2 <<EOF
+
+==========================================================================
+ tokenbouncer is listening on 127.0.0.1:$TB_PORT, in front of PostgreSQL 15
+ on 127.0.0.1:$PG_PORT. Connect through the pooler with:
+
+   $PG_BIN/psql "postgresql://demo:$DEMO_PW@127.0.0.1:$TB_PORT/demo"
+
+ Config: $WORK/tokenbouncer.ini
+ Press Ctrl-C to stop tokenbouncer and PostgreSQL and remove $WORK.
+==========================================================================
+
+EOF
+set +e
+wait "$TB_PID"
+rc=$?
+TB_PID=""
+log "tokenbouncer exited with status $rc"
+exit "$rc"

@@ -1,0 +1,92 @@
+#!/bin/bash
+# shellcheck disable=SC2317  # summary() runs from the EXIT trap
+# README command 2: install dependencies, build with warnings-as-errors, assertions and
+# ASan+UBSan into ./build, run the C unit tests (make check) and the integration tests
+# (pytest, Debian's python3). Exits non-zero if anything fails; prints a summary at the end.
+#
+#   bash scripts/run-tests.sh                # everything
+#   PYTEST_ARGS="-k tls" bash scripts/run-tests.sh   # a subset of the integration tests
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+LOGDIR="$ROOT/build/test-logs"
+PY=/usr/bin/python3       # Debian's python3 with python3-pytest/python3-psycopg, not pyenv's
+start=$(date +%s)
+status_deps=skipped status_build=skipped status_unit=skipped status_integ=skipped
+unit_passed=0 unit_failed=0
+integ_passed=0 integ_failed=0 integ_skipped=0 integ_errors=0
+rc=0
+
+summary() {
+	local end elapsed
+	end=$(date +%s)
+	elapsed=$((end - start))
+	echo
+	echo "================ run-tests summary (${elapsed}s) ================"
+	echo "deps:         $status_deps"
+	echo "build:        $status_build"
+	echo "unit tests:   $status_unit ($unit_passed passed, $unit_failed failed)"
+	echo "integration:  $status_integ ($integ_passed passed, $integ_failed failed, $integ_skipped skipped, $integ_errors errors)"
+	echo "total: $((unit_passed + integ_passed)) passed, $((unit_failed + integ_failed + integ_errors)) failed, $integ_skipped skipped"
+}
+trap summary EXIT
+
+step() { echo; echo "=== $* ==="; }
+
+step "dependencies"
+if bash scripts/deps.sh; then status_deps=ok; else status_deps=FAILED; exit 1; fi
+
+step "build (./build: --enable-werror --enable-asserts --enable-sanitizers)"
+if ./autogen.sh && mkdir -p build && cd build &&
+	../configure --enable-werror --enable-asserts --enable-sanitizers &&
+	make -j2; then
+	status_build=ok
+else
+	status_build=FAILED
+	exit 1
+fi
+mkdir -p "$LOGDIR"
+
+step "C unit tests (make check)"
+export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+if make -j2 check; then status_unit=ok; else status_unit=FAILED; rc=1; fi
+# each unit test prints "NAME: N passed, N failed" into its automake .log
+while IFS= read -r f; do
+	line=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$f" | tail -1)
+	[ -n "$line" ] || continue
+	unit_passed=$((unit_passed + $(echo "$line" | awk '{print $1}')))
+	unit_failed=$((unit_failed + $(echo "$line" | awk '{print $3}')))
+done < <(find test/unit -name '*.log' 2>/dev/null)
+if [ "$status_unit" = FAILED ] && [ -f test-suite.log ]; then cat test-suite.log; fi
+cd "$ROOT" || exit 1
+
+step "integration tests (pytest)"
+junit="$LOGDIR/integration.xml"
+# shellcheck disable=SC2086
+"$PY" -m pytest -v -p no:cacheprovider --junitxml="$junit" ${PYTEST_ARGS:-} test/integration
+prc=$?
+if [ -f "$junit" ]; then
+	read -r integ_passed integ_failed integ_skipped integ_errors < <("$PY" - "$junit" <<'PYEOF'
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+suites = [r] if r.tag == "testsuite" else list(r)
+t = f = s = e = 0
+for su in suites:
+    t += int(su.get("tests", 0)); f += int(su.get("failures", 0))
+    s += int(su.get("skipped", 0)); e += int(su.get("errors", 0))
+print(t - f - s - e, f, s, e)
+PYEOF
+)
+fi
+if [ "$prc" -eq 0 ]; then
+	status_integ=ok
+elif [ "$prc" -eq 5 ]; then
+	status_integ="FAILED (no tests collected)"
+	rc=1
+else
+	status_integ=FAILED
+	rc=1
+fi
+exit $rc

@@ -1,0 +1,548 @@
+/* Console commands that change the pooler: PAUSE, RESUME, RECONNECT, KILL,
+ * KILL_CLIENT, DISABLE, ENABLE, RELOAD, SHUTDOWN, WAIT_CLOSE, SET and
+ * REFRESH TOKENS, with PgBouncer's semantics. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin.h"
+#include "admin/resultset.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/params.h"
+#include "pool/client.h"
+#include "pool/pool.h"
+#include "pool/runtime.h"
+#include "pool/server.h"
+
+/* PAUSE without a database: databases created later are paused too. */
+static bool paused_all;
+/* SHUTDOWN WAIT_FOR_SERVERS: exit once no server is linked to a client. */
+static bool shutdown_wait_servers;
+
+bool control_paused_all(void)
+{
+	return paused_all;
+}
+
+static enum admin_status syntax(struct admin_req *r)
+{
+	return admin_fail(r, "42601", "syntax error in \"%s\", use SHOW HELP;", r->text);
+}
+
+static enum admin_status done(struct admin_req *r, const char *tag)
+{
+	resultset_complete(r->out, tag);
+	return ADMIN_DONE;
+}
+
+/* The optional database argument of a command; false (and r filled) on error. */
+static bool db_arg(struct admin_req *r, bool required, const char **name)
+{
+	*name = NULL;
+	if (r->argc > 2 || (required && r->argc < 2)) {
+		syntax(r);
+		return false;
+	}
+	if (r->argc < 2)
+		return true;
+	if (r->kind[1] != ADMIN_TOK_WORD && r->kind[1] != ADMIN_TOK_IDENT) {
+		syntax(r);
+		return false;
+	}
+	if (admin_is_console_db(r->argv[1])) {
+		admin_fail(r, "55000", "%s does not apply to the admin console database", r->argv[0]);
+		return false;
+	}
+	/* Creates the runtime database from its alias (or the "*" entry), so
+	 * a command may target an alias nobody has used yet. */
+	if (!runtime_find_database(r->argv[1])) {
+		admin_fail(r, "3D000", "no such database: %s", r->argv[1]);
+		return false;
+	}
+	*name = r->argv[1];
+	return true;
+}
+
+/* Every runtime database of that name (a reload may leave a retired one
+ * draining next to the new one), or all of them for NULL. */
+static bool db_matches(const struct database *db, const char *name)
+{
+	return !db->is_admin && (!name || strcmp(db->name, name) == 0);
+}
+
+#define for_each_db(d, dt) list_for_each_safe(d, dt, &rt.databases)
+#define DB_OF(d) list_entry(d, struct database, node)
+
+static void kick_pools(struct database *db)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &db->pools)
+		pool_kick(list_entry(n, struct pool, node));
+}
+
+static void ensure_configured_databases(void)
+{
+	for (size_t i = 0; i < rt.cfg->ndbs; i++)
+		if (strcmp(rt.cfg->dbs[i].name, "*") != 0 && !admin_is_console_db(rt.cfg->dbs[i].name))
+			runtime_find_database(rt.cfg->dbs[i].name);
+}
+
+static bool servers_linked(const char *name)
+{
+	struct list_node *d, *dt;
+	for_each_db(d, dt) {
+		struct database *db = DB_OF(d);
+		if (!db_matches(db, name))
+			continue;
+		struct list_node *n, *t;
+		list_for_each_safe(n, t, &db->pools)
+			if (!list_empty(&list_entry(n, struct pool, node)->active_servers))
+				return true;
+	}
+	return false;
+}
+
+static bool any_paused(const char *name)
+{
+	struct list_node *d, *dt;
+	for_each_db(d, dt) {
+		struct database *db = DB_OF(d);
+		if (db_matches(db, name) && db->paused)
+			return true;
+	}
+	return false;
+}
+
+/* ---- waits ---- */
+
+static bool server_alive(uint64_t id)
+{
+	struct list_node *d, *dt;
+	for_each_db(d, dt) {
+		struct list_node *n, *t;
+		list_for_each_safe(n, t, &DB_OF(d)->pools) {
+			struct pool *p = list_entry(n, struct pool, node);
+			struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
+						      &p->new_servers };
+			for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+				struct list_node *sn, *st;
+				list_for_each_safe(sn, st, lists[i])
+					if (list_entry(sn, struct server, node)->id == id)
+						return true;
+			}
+		}
+	}
+	return false;
+}
+
+bool control_wait_done(const struct admin_wait *w)
+{
+	switch (w->kind) {
+	case ADMIN_WAIT_PAUSE:
+		/* A RESUME from another console ends the wait too. */
+		return !servers_linked(w->db) || !any_paused(w->db);
+	case ADMIN_WAIT_CLOSE:
+		for (size_t i = 0; i < w->nservers; i++)
+			if (server_alive(w->server_ids[i]))
+				return false;
+		return true;
+	}
+	return true;
+}
+
+void control_wait_clear(struct admin_wait *w)
+{
+	free(w->db);
+	free(w->server_ids);
+	memset(w, 0, sizeof(*w));
+}
+
+void control_tick(usec_t now)
+{
+	(void)now;
+	if (paused_all) {
+		struct list_node *d, *dt;
+		for_each_db(d, dt)
+			DB_OF(d)->paused = true;
+	}
+	if (shutdown_wait_servers && !servers_linked(NULL)) {
+		log_info("SHUTDOWN WAIT_FOR_SERVERS: no server is in use any more; exiting");
+		shutdown_wait_servers = false;
+		event_base_loopbreak(rt.base);
+	}
+}
+
+/* ---- PAUSE, RESUME, RECONNECT, KILL ---- */
+
+static void pause_databases(const char *name)
+{
+	if (!name) {
+		paused_all = true;
+		ensure_configured_databases();
+	}
+	struct list_node *d, *dt;
+	for_each_db(d, dt) {
+		struct database *db = DB_OF(d);
+		if (db_matches(db, name))
+			db->paused = true;
+	}
+}
+
+enum admin_status control_pause(struct admin_req *r)
+{
+	const char *name;
+	if (!db_arg(r, false, &name))
+		return ADMIN_FAILED;
+	pause_databases(name);
+	r->wait.kind = ADMIN_WAIT_PAUSE;
+	r->wait.db = name ? xstrdup(name) : NULL;
+	r->wait.tag = "PAUSE";
+	return ADMIN_WAIT;
+}
+
+enum admin_status control_resume(struct admin_req *r)
+{
+	const char *name;
+	if (!db_arg(r, false, &name))
+		return ADMIN_FAILED;
+	if (!name)
+		paused_all = false;
+	struct list_node *d, *dt;
+	for_each_db(d, dt) {
+		struct database *db = DB_OF(d);
+		if (!db_matches(db, name))
+			continue;
+		db->paused = false;
+		kick_pools(db);
+	}
+	return done(r, "RESUME");
+}
+
+static void close_servers(struct pool *p, bool idle_only, const char *why)
+{
+	struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers, &p->new_servers };
+	size_t nlists = idle_only ? 1 : sizeof(lists) / sizeof(lists[0]);
+	for (size_t i = 0; i < nlists; i++) {
+		struct list_node *n, *t;
+		list_for_each_safe(n, t, lists[i])
+			server_close(list_entry(n, struct server, node), "%s", why);
+	}
+}
+
+enum admin_status control_reconnect(struct admin_req *r)
+{
+	const char *name;
+	if (!db_arg(r, false, &name))
+		return ADMIN_FAILED;
+	struct list_node *d, *dt;
+	for_each_db(d, dt) {
+		struct database *db = DB_OF(d);
+		if (!db_matches(db, name))
+			continue;
+		struct list_node *n, *t;
+		list_for_each_safe(n, t, &db->pools) {
+			struct pool *p = list_entry(n, struct pool, node);
+			/* In use, resetting or logging in: closed when released (release()
+			 * and pool_server_usable honour retire). Idle: now. */
+			struct list_node *lists[] = { &p->active_servers, &p->used_servers, &p->new_servers };
+			for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+				struct list_node *sn, *st;
+				list_for_each_safe(sn, st, lists[i])
+					list_entry(sn, struct server, node)->retire = true;
+			}
+			close_servers(p, true, "RECONNECT");
+			pool_kick(p);
+		}
+	}
+	return done(r, "RECONNECT");
+}
+
+enum admin_status control_kill(struct admin_req *r)
+{
+	const char *name;
+	if (!db_arg(r, false, &name))
+		return ADMIN_FAILED;
+	/* PgBouncer's KILL leaves the database paused until RESUME. */
+	pause_databases(name);
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.clients) {
+		struct client *c = list_entry(n, struct client, all_node);
+		if (c->state != CL_CLOSING && !c->is_admin && c->db && db_matches(c->db, name))
+			client_close(c, "08P01", "database \"%s\" was killed by the administrator", c->db->name);
+	}
+	struct list_node *d, *dt;
+	for_each_db(d, dt) {
+		struct database *db = DB_OF(d);
+		if (!db_matches(db, name))
+			continue;
+		struct list_node *pn, *pt;
+		list_for_each_safe(pn, pt, &db->pools)
+			close_servers(list_entry(pn, struct pool, node), false, "KILL");
+	}
+	return done(r, "KILL");
+}
+
+enum admin_status control_kill_client(struct admin_req *r)
+{
+	if (r->argc != 2 || r->kind[1] != ADMIN_TOK_WORD)
+		return syntax(r);
+	char *end;
+	unsigned long long id = strtoull(r->argv[1], &end, 10);
+	if (*end || !*r->argv[1])
+		return admin_fail(r, "22023", "KILL_CLIENT needs a client id (the id column of SHOW CLIENTS)");
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.clients) {
+		struct client *c = list_entry(n, struct client, all_node);
+		if (c->id != id || c->state == CL_CLOSING)
+			continue;
+		client_close(c, "08P01", "client was killed by the administrator (KILL_CLIENT)");
+		if (c == r->c)
+			return ADMIN_GONE;
+		return done(r, "KILL_CLIENT");
+	}
+	return admin_fail(r, "42704", "no client with id %llu", id);
+}
+
+/* ---- DISABLE, ENABLE ---- */
+
+static enum admin_status set_disabled(struct admin_req *r, bool disabled, const char *tag)
+{
+	const char *name;
+	if (!db_arg(r, true, &name))
+		return ADMIN_FAILED;
+	struct list_node *d, *dt;
+	for_each_db(d, dt) {
+		struct database *db = DB_OF(d);
+		if (db_matches(db, name))
+			db->disabled = disabled;
+	}
+	return done(r, tag);
+}
+
+enum admin_status control_disable(struct admin_req *r)
+{
+	return set_disabled(r, true, "DISABLE");
+}
+
+enum admin_status control_enable(struct admin_req *r)
+{
+	return set_disabled(r, false, "ENABLE");
+}
+
+/* ---- RELOAD, SHUTDOWN, WAIT_CLOSE ---- */
+
+enum admin_status control_reload(struct admin_req *r)
+{
+	if (r->argc != 1)
+		return syntax(r);
+	char err[512];
+	if (!runtime_reload(err, sizeof(err))) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		return admin_fail(r, "F0000", "reload failed, the running configuration is unchanged: %s", err);
+	}
+	return done(r, "RELOAD");
+}
+
+enum admin_status control_shutdown(struct admin_req *r)
+{
+	if (r->argc > 2 || (r->argc == 2 && r->kind[1] != ADMIN_TOK_WORD))
+		return syntax(r);
+	if (r->argc == 1) {
+		/* The reply is written before the loop gets to stop. */
+		log_info("SHUTDOWN from the console: exiting now");
+		event_base_loopbreak(rt.base);
+		return done(r, "SHUTDOWN");
+	}
+	if (str_ieq(r->argv[1], "WAIT_FOR_CLIENTS")) {
+		log_info("SHUTDOWN WAIT_FOR_CLIENTS from the console");
+		runtime_begin_shutdown();
+		return done(r, "SHUTDOWN");
+	}
+	if (str_ieq(r->argv[1], "WAIT_FOR_SERVERS")) {
+		/* PAUSE + SHUTDOWN, refusing new connections meanwhile; clients
+		 * waiting for a server are let go by the shutdown itself. */
+		log_info("SHUTDOWN WAIT_FOR_SERVERS from the console");
+		pause_databases(NULL);
+		shutdown_wait_servers = true;
+		runtime_begin_shutdown();
+		return done(r, "SHUTDOWN");
+	}
+	return syntax(r);
+}
+
+enum admin_status control_wait_close(struct admin_req *r)
+{
+	const char *name;
+	if (!db_arg(r, false, &name))
+		return ADMIN_FAILED;
+	/* PgBouncer's close_needed: servers that RECONNECT or a reload marked. */
+	size_t cap = 16, n = 0;
+	uint64_t *ids = xmalloc(cap * sizeof(*ids));
+	struct list_node *d, *dt;
+	for_each_db(d, dt) {
+		struct database *db = DB_OF(d);
+		if (!db_matches(db, name))
+			continue;
+		struct list_node *pn, *pt;
+		list_for_each_safe(pn, pt, &db->pools) {
+			struct pool *p = list_entry(pn, struct pool, node);
+			struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
+						      &p->new_servers };
+			for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+				struct list_node *sn, *st;
+				list_for_each_safe(sn, st, lists[i]) {
+					struct server *s = list_entry(sn, struct server, node);
+					if (!s->retire && !db->retired)
+						continue;
+					if (n == cap) {
+						cap *= 2;
+						ids = xrealloc(ids, cap * sizeof(*ids));
+					}
+					ids[n++] = s->id;
+				}
+			}
+		}
+	}
+	r->wait.kind = ADMIN_WAIT_CLOSE;
+	r->wait.db = name ? xstrdup(name) : NULL;
+	r->wait.server_ids = ids;
+	r->wait.nservers = n;
+	r->wait.tag = "WAIT_CLOSE";
+	return ADMIN_WAIT;
+}
+
+/* ---- SET ---- */
+
+static const struct {
+	const char *name;
+	const char *value;
+} fake_params[] = {
+	{ "client_encoding", "UTF8" },
+	{ "default_transaction_isolation", "read committed" },
+	{ "standard_conforming_strings", "on" },
+	{ "datestyle", "ISO" },
+	{ "timezone", "UTC" },
+	{ "application_name", "" },
+	{ "extra_float_digits", "1" },
+};
+
+const char *control_fake_param(const char *name)
+{
+	for (size_t i = 0; i < sizeof(fake_params) / sizeof(fake_params[0]); i++)
+		if (str_ieq(fake_params[i].name, name))
+			return fake_params[i].value;
+	return NULL;
+}
+
+/* Parameters whose value is turned into something at load time (the user
+ * list, hba rules, TLS contexts, the token engine's CA store): changing the
+ * text alone would show a value that is not in force, so SET refuses them
+ * and points to RELOAD. Every other parameter is read where it is used, so
+ * SET changes it in the running configuration, as PgBouncer's SET does. */
+static bool needs_reload(const char *name)
+{
+	static const char *const names[] = { "auth_type", "auth_file", "auth_hba_file", "token_ca_file" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return strncmp(name, "client_tls_", 11) == 0 || strncmp(name, "server_tls_", 11) == 0;
+}
+
+/* SET key = value | SET key TO value; value a word, a 'string', or words. */
+static bool set_value(struct admin_req *r, char *buf, size_t len)
+{
+	if (r->argc < 4 || (r->kind[1] != ADMIN_TOK_WORD && r->kind[1] != ADMIN_TOK_IDENT))
+		return false;
+	if (!(r->kind[2] == ADMIN_TOK_SYMBOL || (r->kind[2] == ADMIN_TOK_WORD && str_ieq(r->argv[2], "TO"))))
+		return false;
+	if (r->argc == 4) {
+		if (r->kind[3] == ADMIN_TOK_SYMBOL)
+			return false;
+		snprintf(buf, len, "%s", r->argv[3]);
+		return true;
+	}
+	size_t n = 0;
+	buf[0] = '\0';
+	for (int i = 3; i < r->argc; i++) {
+		if (r->kind[i] != ADMIN_TOK_WORD)
+			return false;
+		int w = snprintf(buf + n, len - n, "%s%s", i > 3 ? " " : "", r->argv[i]);
+		if (w < 0 || (size_t)w >= len - n)
+			return false;
+		n += (size_t)w;
+	}
+	return true;
+}
+
+enum admin_status control_set(struct admin_req *r)
+{
+	char value[1024];
+	if (!set_value(r, value, sizeof(value)))
+		return syntax(r);
+	const char *key = r->argv[1];
+	if (control_fake_param(key)) {
+		/* Drivers set these on connect; the console speaks UTF-8 ISO anyway. */
+		proto_notice(r->out, "00000", "SET ignored");
+		return done(r, "SET");
+	}
+	if (r->c->admin_stats_only)
+		return admin_fail(r, "42501", "permission denied: SET requires a user listed in admin_users");
+	const struct param_def *p = param_find(key);
+	if (!p) {
+		if (param_is_pgbouncer_only(key))
+			return admin_fail(r, "42704", "parameter \"%s\" is a PgBouncer parameter that "
+					  "tokenbouncer does not support", key);
+		return admin_fail(r, "42704", "unrecognized configuration parameter \"%s\"", key);
+	}
+	if (!p->reloadable)
+		return admin_fail(r, "55P02", "parameter \"%s\" cannot be changed without restarting "
+				  "tokenbouncer", p->name);
+	if (needs_reload(p->name))
+		return admin_fail(r, "55000", "parameter \"%s\" cannot be changed with SET: it is "
+				  "loaded into the running state at reload; edit the configuration file and "
+				  "run RELOAD", p->name);
+	char err[512];
+	/* The running configuration is shared by the current databases: the
+	 * new value is in force for all of them at once. A later RELOAD reads
+	 * the file again and so undoes SET, as in PgBouncer. */
+	if (!param_set(rt.cref->cfg, p, value, err, sizeof(err)))
+		return admin_fail(r, "22023", "%s", err);
+	if (strcmp(p->name, "verbose") == 0 || strcmp(p->name, "logfile") == 0) {
+		log_setup(rt.cfg->verbose, false, true);
+		if (!log_set_file(rt.cfg->logfile, err, sizeof(err)))
+			log_error("%s", err);
+	}
+	/* Larger pools or other limits may let waiting clients in now. */
+	struct list_node *d, *dt;
+	for_each_db(d, dt)
+		kick_pools(DB_OF(d));
+	char shown[256];
+	param_format(rt.cfg, p, true, shown, sizeof(shown));
+	log_info("SET %s = %s (by %s on the console)", p->name, shown, r->c->user);
+	return done(r, "SET");
+}
+
+/* ---- REFRESH TOKENS, SUSPEND ---- */
+
+enum admin_status control_refresh(struct admin_req *r)
+{
+	if (r->argc < 2 || r->argc > 3 || !str_ieq(r->argv[1], "TOKENS"))
+		return syntax(r);
+	if (r->argc == 2) {
+		proto_notice(r->out, "00000", "no token-backed aliases");
+		return done(r, "REFRESH");
+	}
+	const char *alias = r->argv[2];
+	for (size_t i = 0; i < rt.cfg->ndbs; i++)
+		if (strcmp(rt.cfg->dbs[i].name, alias) == 0)
+			return admin_fail(r, "55000", "alias \"%s\" is not token-backed (it logs in with "
+					  "auth=password): there is no token to refresh", alias);
+	return admin_fail(r, "3D000", "no such database alias: %s", alias);
+}
+
+enum admin_status control_suspend(struct admin_req *r)
+{
+	return admin_fail(r, "0A000", "SUSPEND is not supported: tokenbouncer has no online restart "
+			  "(use SHUTDOWN WAIT_FOR_CLIENTS with a second process instead)");
+}

@@ -1,0 +1,1121 @@
+/* SHOW commands. Column names and order are PgBouncer 1.25's, so tools that
+ * read its console read ours; tokenbouncer's own columns, and the legacy
+ * names old exporters still read, come after them. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include "admin/admin.h"
+#include "admin/resultset.h"
+#include "admin/stats.h"
+#include "config.h"
+#include "core/config.h"
+#include "core/params.h"
+#include "pg/userlist.h"
+#include "pool/client.h"
+#include "pool/pool.h"
+#include "pool/runtime.h"
+#include "pool/server.h"
+
+#define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const help_text =
+	"SHOW HELP|VERSION|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|STATS|STATS_TOTALS|"
+	"STATS_AVERAGES|TOTALS|LISTS|MEM|STATE|TOKENS|CREDENTIALS\n"
+	"SHOW DNS_HOSTS|DNS_ZONES|PEERS|PEER_POOLS (always empty)\n"
+	"SHOW TOKENS and SHOW CREDENTIALS list no rows until the token engine is built\n"
+	"SET key = arg\n"
+	"RELOAD\n"
+	"PAUSE [<db>]\n"
+	"RESUME [<db>]\n"
+	"DISABLE <db>\n"
+	"ENABLE <db>\n"
+	"RECONNECT [<db>]\n"
+	"KILL [<db>]\n"
+	"KILL_CLIENT <id>\n"
+	"WAIT_CLOSE [<db>]\n"
+	"REFRESH TOKENS [<alias>] (no token-backed aliases yet)\n"
+	"SHUTDOWN\n"
+	"SHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS";
+
+static enum admin_status syntax(struct admin_req *r)
+{
+	return admin_fail(r, "42601", "syntax error in \"%s\", use SHOW HELP;", r->text);
+}
+
+static enum admin_status done(struct admin_req *r)
+{
+	resultset_complete(r->out, "SHOW");
+	return ADMIN_DONE;
+}
+
+/* The optional filter argument (SHOW STATS db, SHOW CLIENTS id, ...). */
+static const char *filter_arg(const struct admin_req *r)
+{
+	return r->argc >= 3 ? r->argv[2] : NULL;
+}
+
+static bool name_passes(const char *filter, const char *name)
+{
+	return !filter || (name && strcmp(filter, name) == 0);
+}
+
+static const char *pool_mode_name(enum pool_mode m)
+{
+	switch (m) {
+	case POOL_MODE_SESSION: return "session";
+	case POOL_MODE_TRANSACTION: return "transaction";
+	case POOL_MODE_STATEMENT: return "statement";
+	default: return NULL;
+	}
+}
+
+static int64_t usec_to_sec(usec_t t)
+{
+	return t / USEC_PER_SEC;
+}
+
+/* Wall-clock text of a monotonic instant, as PgBouncer prints timestamps. */
+static void format_time(usec_t mono, usec_t now_mono, usec_t now_wall, char *buf, size_t len)
+{
+	time_t t = (time_t)((now_wall - (now_mono - mono)) / USEC_PER_SEC);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static void format_addr(const struct sockaddr *sa, socklen_t salen, char *host, size_t hostlen, int *port)
+{
+	char serv[16] = "0";
+	*port = 0;
+	if (sa->sa_family == AF_UNIX || sa->sa_family == AF_UNSPEC) {
+		snprintf(host, hostlen, "unix");
+		return;
+	}
+	if (getnameinfo(sa, salen, host, (socklen_t)hostlen, serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		snprintf(host, hostlen, "?");
+	*port = atoi(serv);
+}
+
+static void local_addr(int fd, char *host, size_t hostlen, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+		snprintf(host, hostlen, "?");
+		*port = 0;
+		return;
+	}
+	format_addr((struct sockaddr *)&ss, len, host, hostlen, port);
+	if (ss.ss_family == AF_UNIX)
+		*port = rt.cfg->listen_port;
+}
+
+static void tls_info(SSL *ssl, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (ssl)
+		snprintf(buf, len, "%s/%s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+}
+
+/* ---- SHOW HELP, VERSION, STATE, CONFIG ---- */
+
+static enum admin_status show_help(struct admin_req *r)
+{
+	resultset_notice(r->out, "Console usage", help_text);
+	return done(r);
+}
+
+static enum admin_status show_version(struct admin_req *r)
+{
+	static const struct resultset_col cols[] = { { "version", RS_TEXT } };
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	resultset_row_begin(&rs);
+	/* Some tools match "PgBouncer x.y.z" to pick the columns they read. */
+	resultset_text(&rs, "tokenbouncer " PACKAGE_VERSION " (PgBouncer 1.25.0 compatible)");
+	resultset_row_end(&rs);
+	return done(r);
+}
+
+static enum admin_status show_state(struct admin_req *r)
+{
+	static const struct resultset_col cols[] = { { "key", RS_TEXT }, { "value", RS_TEXT } };
+	bool paused = control_paused_all();
+	const char *const rows[][2] = {
+		{ "active", paused || rt.shutting_down ? "no" : "yes" },
+		{ "paused", paused ? "yes" : "no" },
+		{ "suspended", "no" },
+	};
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	for (size_t i = 0; i < NCOLS(rows); i++) {
+		resultset_row_begin(&rs);
+		resultset_text(&rs, rows[i][0]);
+		resultset_text(&rs, rows[i][1]);
+		resultset_row_end(&rs);
+	}
+	return done(r);
+}
+
+static int cmp_params(const void *a, const void *b)
+{
+	return strcmp((*(const struct param_def *const *)a)->name, (*(const struct param_def *const *)b)->name);
+}
+
+static enum admin_status show_config(struct admin_req *r)
+{
+	static const struct resultset_col cols[] = {
+		{ "key", RS_TEXT }, { "value", RS_TEXT }, { "default", RS_TEXT }, { "changeable", RS_TEXT },
+	};
+	const char *filter = filter_arg(r);
+	const struct param_def **sorted = xcalloc(param_count, sizeof(*sorted));
+	for (size_t i = 0; i < param_count; i++)
+		sorted[i] = &param_table[i];
+	qsort(sorted, param_count, sizeof(*sorted), cmp_params);
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	char value[1024];
+	for (size_t i = 0; i < param_count; i++) {
+		const struct param_def *p = sorted[i];
+		if (filter && !str_ieq(filter, p->name))
+			continue;
+		param_format(rt.cfg, p, true, value, sizeof(value));
+		resultset_row_begin(&rs);
+		resultset_text(&rs, p->name);
+		resultset_text(&rs, value);
+		resultset_text(&rs, p->secret && p->default_value && *p->default_value ? "********"
+			       : p->default_value ? p->default_value : "");
+		resultset_text(&rs, p->reloadable ? "yes" : "no");
+		resultset_row_end(&rs);
+	}
+	free(sorted);
+	if (filter && rs.rows == 0) {
+		pbuf_reset(r->out);
+		return admin_fail(r, "42704", "unrecognized configuration parameter \"%s\"", filter);
+	}
+	return done(r);
+}
+
+/* ---- SHOW DATABASES ---- */
+
+static int count_db_servers(const char *name)
+{
+	int n = 0;
+	struct list_node *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases) {
+		const struct database *db = list_entry(d, struct database, node);
+		if (strcmp(db->name, name) != 0)
+			continue;
+		struct list_node *pn, *pt;
+		list_for_each_safe(pn, pt, &db->pools)
+			n += list_entry(pn, struct pool, node)->nservers;
+	}
+	return n;
+}
+
+static int count_db_clients(const struct database *want, const char *name)
+{
+	int n = 0;
+	struct list_node *it, *t;
+	list_for_each_safe(it, t, &rt.clients) {
+		const struct client *c = list_entry(it, struct client, all_node);
+		if (c->state == CL_CLOSING || !c->db)
+			continue;
+		if (want ? c->db == want : (!c->db->is_admin && strcmp(c->db->name, name) == 0))
+			n++;
+	}
+	return n;
+}
+
+/* The database of that name that takes new clients, if there is one yet. */
+static const struct database *current_db(const char *name)
+{
+	const struct database *found = NULL;
+	struct list_node *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases) {
+		const struct database *db = list_entry(d, struct database, node);
+		if (strcmp(db->name, name) == 0 && (!found || !db->retired))
+			found = db;
+	}
+	return found;
+}
+
+static int int_or(int v, int dflt)
+{
+	return v >= 0 ? v : dflt;
+}
+
+static void database_row(struct resultset *rs, const char *name, const struct db_alias *a)
+{
+	const struct tb_config *cfg = rt.cfg;
+	const struct database *db = current_db(name);
+	int reserve = int_or(a->reserve_pool, cfg->reserve_pool_size);
+	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : cfg->server_lifetime;
+	resultset_row_begin(rs);
+	resultset_text(rs, name);
+	resultset_text(rs, a->host);
+	resultset_int(rs, a->port > 0 ? a->port : 5432);
+	resultset_text(rs, a->dbname ? a->dbname : name);
+	resultset_text(rs, a->user);
+	resultset_int(rs, int_or(a->pool_size, cfg->default_pool_size));
+	resultset_int(rs, int_or(a->min_pool_size, cfg->min_pool_size));
+	resultset_int(rs, reserve);
+	resultset_int(rs, usec_to_sec(life));
+	resultset_text(rs, pool_mode_name(a->pool_mode));
+	resultset_null(rs);                                   /* load_balance_hosts */
+	resultset_int(rs, int_or(a->max_db_connections, cfg->max_db_connections));
+	resultset_int(rs, count_db_servers(name));
+	resultset_int(rs, 0);                                 /* max_client_connections: no limit */
+	resultset_int(rs, count_db_clients(NULL, name));
+	resultset_int(rs, db ? db->paused : control_paused_all());
+	resultset_int(rs, db ? db->disabled : 0);
+	resultset_int(rs, reserve);                           /* legacy reserve_pool */
+	resultset_row_end(rs);
+}
+
+static void console_database_row(struct resultset *rs)
+{
+	resultset_row_begin(rs);
+	resultset_text(rs, rt.admin_db->name);
+	resultset_null(rs);
+	resultset_int(rs, rt.cfg->listen_port);
+	resultset_text(rs, rt.admin_db->name);
+	resultset_null(rs);
+	for (int i = 0; i < 4; i++)
+		resultset_int(rs, 0);   /* pool_size, min_pool_size, reserve_pool_size, server_lifetime */
+	resultset_text(rs, "statement");
+	resultset_null(rs);
+	resultset_int(rs, 0);
+	resultset_int(rs, 0);
+	resultset_int(rs, 0);
+	resultset_int(rs, count_db_clients(rt.admin_db, NULL));
+	resultset_int(rs, 0);
+	resultset_int(rs, 0);
+	resultset_int(rs, 0);
+	resultset_row_end(rs);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Configured aliases (not "*"), the databases made from "*" or kept by a
+ * reload, and the console: sorted and distinct. */
+static const char **database_names(size_t *n)
+{
+	size_t nrt;
+	const char **rtnames = stats_db_names(&nrt);
+	size_t cap = rt.cfg->ndbs + nrt + 1, k = 0;
+	const char **names = xcalloc(cap, sizeof(*names));
+	for (size_t i = 0; i < rt.cfg->ndbs; i++)
+		if (strcmp(rt.cfg->dbs[i].name, "*") != 0)
+			names[k++] = rt.cfg->dbs[i].name;
+	for (size_t i = 0; i < nrt; i++)
+		names[k++] = rtnames[i];
+	names[k++] = rt.admin_db->name;
+	free(rtnames);
+	qsort(names, k, sizeof(*names), cmp_str);
+	size_t out = 0;
+	for (size_t i = 0; i < k; i++)
+		if (out == 0 || strcmp(names[out - 1], names[i]) != 0)
+			names[out++] = names[i];
+	*n = out;
+	return names;
+}
+
+static const struct db_alias *alias_of(const char *name)
+{
+	for (size_t i = 0; i < rt.cfg->ndbs; i++)
+		if (strcmp(rt.cfg->dbs[i].name, name) == 0)
+			return &rt.cfg->dbs[i];
+	const struct database *db = current_db(name);
+	return db ? db->cfg : NULL;
+}
+
+static enum admin_status show_databases(struct admin_req *r)
+{
+	static const struct resultset_col cols[] = {
+		{ "name", RS_TEXT }, { "host", RS_TEXT }, { "port", RS_INT4 }, { "database", RS_TEXT },
+		{ "force_user", RS_TEXT }, { "pool_size", RS_INT4 }, { "min_pool_size", RS_INT4 },
+		{ "reserve_pool_size", RS_INT4 }, { "server_lifetime", RS_INT4 }, { "pool_mode", RS_TEXT },
+		{ "load_balance_hosts", RS_TEXT }, { "max_connections", RS_INT4 },
+		{ "current_connections", RS_INT4 }, { "max_client_connections", RS_INT4 },
+		{ "current_client_connections", RS_INT4 }, { "paused", RS_INT4 }, { "disabled", RS_INT4 },
+		/* Renamed reserve_pool_size in PgBouncer 1.24; Debian's exporter 1.7 reads this. */
+		{ "reserve_pool", RS_INT4 },
+	};
+	const char *filter = filter_arg(r);
+	size_t n;
+	const char **names = database_names(&n);
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	for (size_t i = 0; i < n; i++) {
+		if (!name_passes(filter, names[i]))
+			continue;
+		if (strcmp(names[i], rt.admin_db->name) == 0) {
+			console_database_row(&rs);
+			continue;
+		}
+		const struct db_alias *a = alias_of(names[i]);
+		if (a)
+			database_row(&rs, names[i], a);
+	}
+	free(names);
+	return done(r);
+}
+
+/* ---- SHOW POOLS ---- */
+
+static void pool_row(struct resultset *rs, const char *dbname, const char *user,
+		     const struct stats_pool_counts *pc, const char *mode)
+{
+	resultset_row_begin(rs);
+	resultset_text(rs, dbname);
+	resultset_text(rs, user);
+	resultset_int(rs, pc->cl_active);
+	resultset_int(rs, pc->cl_waiting);
+	resultset_int(rs, 0);              /* cl_active_cancel_req */
+	resultset_int(rs, 0);              /* cl_waiting_cancel_req */
+	resultset_int(rs, pc->sv_active);
+	resultset_int(rs, 0);              /* sv_active_cancel */
+	resultset_int(rs, 0);              /* sv_being_canceled */
+	resultset_int(rs, pc->sv_idle);
+	resultset_int(rs, pc->sv_used);
+	resultset_int(rs, pc->sv_tested);
+	resultset_int(rs, pc->sv_login);
+	resultset_int(rs, usec_to_sec(pc->maxwait));
+	resultset_int(rs, pc->maxwait % USEC_PER_SEC);
+	resultset_text(rs, mode);
+	resultset_null(rs);                /* load_balance_hosts */
+	resultset_row_end(rs);
+}
+
+static enum pool_mode pool_mode_of(const struct pool *p)
+{
+	const struct user_cfg *u = config_find_user(rt.cfg, p->user);
+	if (u && u->pool_mode != POOL_MODE_UNSET)
+		return u->pool_mode;
+	if (p->db->cfg->pool_mode != POOL_MODE_UNSET)
+		return p->db->cfg->pool_mode;
+	return rt.cfg->pool_mode;
+}
+
+static enum admin_status show_pools(struct admin_req *r)
+{
+	static const struct resultset_col cols[] = {
+		{ "database", RS_TEXT }, { "user", RS_TEXT }, { "cl_active", RS_INT4 },
+		{ "cl_waiting", RS_INT4 }, { "cl_active_cancel_req", RS_INT4 },
+		{ "cl_waiting_cancel_req", RS_INT4 }, { "sv_active", RS_INT4 },
+		{ "sv_active_cancel", RS_INT4 }, { "sv_being_canceled", RS_INT4 }, { "sv_idle", RS_INT4 },
+		{ "sv_used", RS_INT4 }, { "sv_tested", RS_INT4 }, { "sv_login", RS_INT4 },
+		{ "maxwait", RS_INT4 }, { "maxwait_us", RS_INT4 }, { "pool_mode", RS_TEXT },
+		{ "load_balance_hosts", RS_TEXT },
+	};
+	const char *filter = filter_arg(r);
+	usec_t now = time_mono_usec();
+	size_t n;
+	const char **names = database_names(&n);
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	for (size_t i = 0; i < n; i++) {
+		if (!name_passes(filter, names[i]))
+			continue;
+		if (strcmp(names[i], rt.admin_db->name) == 0) {
+			struct stats_pool_counts pc = { .cl_active = (int)list_count(admin_client_list()) };
+			pool_row(&rs, names[i], rt.admin_db->name, &pc, "statement");
+			continue;
+		}
+		size_t nrows;
+		struct stats_pool_row *rows = stats_pool_rows(names[i], now, &nrows);
+		for (size_t k = 0; k < nrows; k++)
+			pool_row(&rs, names[i], rows[k].user, &rows[k].counts,
+				 pool_mode_name(pool_mode_of(rows[k].pool)));
+		free(rows);
+	}
+	free(names);
+	return done(r);
+}
+
+/* ---- SHOW STATS, STATS_TOTALS, STATS_AVERAGES, TOTALS ---- */
+
+enum stats_cols { STATS_ALL, STATS_TOTALS_ONLY, STATS_AVERAGES_ONLY };
+
+static void put_totals(struct resultset *rs, const struct pool_stats *t)
+{
+	resultset_uint(rs, t->server_assignment_count);
+	resultset_uint(rs, t->xact_count);
+	resultset_uint(rs, t->query_count);
+	resultset_uint(rs, t->bytes_received);
+	resultset_uint(rs, t->bytes_sent);
+	resultset_uint(rs, t->xact_time);
+	resultset_uint(rs, t->query_time);
+	resultset_uint(rs, t->wait_time);
+	resultset_uint(rs, t->client_parse_count);
+	resultset_uint(rs, t->server_parse_count);
+	resultset_uint(rs, t->bind_count);
+}
+
+static void put_averages(struct resultset *rs, const struct stats_averages *a)
+{
+	resultset_uint(rs, a->server_assignment_count);
+	resultset_uint(rs, a->xact_count);
+	resultset_uint(rs, a->query_count);
+	resultset_uint(rs, a->bytes_received);
+	resultset_uint(rs, a->bytes_sent);
+	resultset_uint(rs, a->xact_time);
+	resultset_uint(rs, a->query_time);
+	resultset_uint(rs, a->wait_time);
+	resultset_uint(rs, a->client_parse_count);
+	resultset_uint(rs, a->server_parse_count);
+	resultset_uint(rs, a->bind_count);
+}
+
+static enum admin_status show_stats(struct admin_req *r, enum stats_cols which)
+{
+	static const struct resultset_col all[] = {
+		{ "database", RS_TEXT },
+		{ "total_server_assignment_count", RS_NUMERIC }, { "total_xact_count", RS_NUMERIC },
+		{ "total_query_count", RS_NUMERIC }, { "total_received", RS_NUMERIC },
+		{ "total_sent", RS_NUMERIC }, { "total_xact_time", RS_NUMERIC },
+		{ "total_query_time", RS_NUMERIC }, { "total_wait_time", RS_NUMERIC },
+		{ "total_client_parse_count", RS_NUMERIC }, { "total_server_parse_count", RS_NUMERIC },
+		{ "total_bind_count", RS_NUMERIC },
+		{ "avg_server_assignment_count", RS_NUMERIC }, { "avg_xact_count", RS_NUMERIC },
+		{ "avg_query_count", RS_NUMERIC }, { "avg_recv", RS_NUMERIC }, { "avg_sent", RS_NUMERIC },
+		{ "avg_xact_time", RS_NUMERIC }, { "avg_query_time", RS_NUMERIC },
+		{ "avg_wait_time", RS_NUMERIC }, { "avg_client_parse_count", RS_NUMERIC },
+		{ "avg_server_parse_count", RS_NUMERIC }, { "avg_bind_count", RS_NUMERIC },
+		/* Names from before PgBouncer 1.8, still read by Debian's exporter 1.7:
+		 * requests are queries, avg_query the average query time. */
+		{ "total_requests", RS_NUMERIC }, { "avg_req", RS_NUMERIC }, { "avg_query", RS_NUMERIC },
+	};
+	static const struct resultset_col totals[] = {
+		{ "database", RS_TEXT }, { "server_assignment_count", RS_NUMERIC },
+		{ "xact_count", RS_NUMERIC }, { "query_count", RS_NUMERIC },
+		{ "bytes_received", RS_NUMERIC }, { "bytes_sent", RS_NUMERIC },
+		{ "xact_time", RS_NUMERIC }, { "query_time", RS_NUMERIC }, { "wait_time", RS_NUMERIC },
+		{ "client_parse_count", RS_NUMERIC }, { "server_parse_count", RS_NUMERIC },
+		{ "bind_count", RS_NUMERIC },
+	};
+	/* PgBouncer's own spelling, avg_ prefix on the last three included. */
+	static const struct resultset_col averages[] = {
+		{ "database", RS_TEXT }, { "server_assignment_count", RS_NUMERIC },
+		{ "xact_count", RS_NUMERIC }, { "query_count", RS_NUMERIC },
+		{ "bytes_received", RS_NUMERIC }, { "bytes_sent", RS_NUMERIC },
+		{ "xact_time", RS_NUMERIC }, { "query_time", RS_NUMERIC }, { "wait_time", RS_NUMERIC },
+		{ "avg_client_parse_count", RS_NUMERIC }, { "avg_server_parse_count", RS_NUMERIC },
+		{ "avg_bind_count", RS_NUMERIC },
+	};
+	const char *filter = filter_arg(r);
+	usec_t now = time_mono_usec();
+	struct resultset rs;
+	if (which == STATS_ALL)
+		resultset_begin(&rs, r->out, all, NCOLS(all));
+	else if (which == STATS_TOTALS_ONLY)
+		resultset_begin(&rs, r->out, totals, NCOLS(totals));
+	else
+		resultset_begin(&rs, r->out, averages, NCOLS(averages));
+	size_t nrt;
+	const char **rtnames = stats_db_names(&nrt);
+	const char **names = xcalloc(nrt + 1, sizeof(*names));
+	memcpy(names, rtnames, nrt * sizeof(*names));
+	names[nrt] = rt.admin_db->name;
+	free(rtnames);
+	qsort(names, nrt + 1, sizeof(*names), cmp_str);
+	for (size_t i = 0; i <= nrt; i++) {
+		if (!name_passes(filter, names[i]) || (i > 0 && strcmp(names[i], names[i - 1]) == 0))
+			continue;
+		struct pool_stats t;
+		struct stats_averages a;
+		/* The console is not a pool: its row is all zeros, as in PgBouncer. */
+		bool console = strcmp(names[i], rt.admin_db->name) == 0;
+		memset(&t, 0, sizeof(t));
+		memset(&a, 0, sizeof(a));
+		if (!console) {
+			stats_db_totals(names[i], &t);
+			stats_db_averages(names[i], now, &a);
+		}
+		resultset_row_begin(&rs);
+		resultset_text(&rs, names[i]);
+		if (which != STATS_AVERAGES_ONLY)
+			put_totals(&rs, &t);
+		if (which != STATS_TOTALS_ONLY)
+			put_averages(&rs, &a);
+		if (which == STATS_ALL) {
+			resultset_uint(&rs, t.query_count);
+			resultset_uint(&rs, a.query_count);
+			resultset_uint(&rs, a.query_time);
+		}
+		resultset_row_end(&rs);
+	}
+	free(names);
+	return done(r);
+}
+
+static enum admin_status show_totals(struct admin_req *r)
+{
+	static const struct resultset_col cols[] = { { "name", RS_TEXT }, { "value", RS_NUMERIC } };
+	struct pool_stats t;
+	struct stats_averages a;
+	stats_db_totals(NULL, &t);
+	stats_db_averages(NULL, time_mono_usec(), &a);
+	const struct {
+		const char *name;
+		uint64_t value;
+	} rows[] = {
+		{ "total_server_assignment_count", t.server_assignment_count },
+		{ "total_xact_count", t.xact_count }, { "total_query_count", t.query_count },
+		{ "total_client_bytes", t.bytes_received }, { "total_server_bytes", t.bytes_sent },
+		{ "total_xact_time", t.xact_time }, { "total_query_time", t.query_time },
+		{ "total_wait_time", t.wait_time }, { "total_ps_client_parse_count", t.client_parse_count },
+		{ "total_ps_server_parse_count", t.server_parse_count }, { "total_ps_bind_count", t.bind_count },
+		{ "avg_server_assignment_count", a.server_assignment_count },
+		{ "avg_xact_count", a.xact_count }, { "avg_query_count", a.query_count },
+		{ "avg_client_bytes", a.bytes_received }, { "avg_server_bytes", a.bytes_sent },
+		{ "avg_xact_time", a.xact_time }, { "avg_query_time", a.query_time },
+		{ "avg_wait_time", a.wait_time }, { "avg_ps_client_parse_count", a.client_parse_count },
+		{ "avg_ps_server_parse_count", a.server_parse_count }, { "avg_ps_bind_count", a.bind_count },
+	};
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	for (size_t i = 0; i < NCOLS(rows); i++) {
+		resultset_row_begin(&rs);
+		resultset_text(&rs, rows[i].name);
+		resultset_uint(&rs, rows[i].value);
+		resultset_row_end(&rs);
+	}
+	return done(r);
+}
+
+/* ---- SHOW SERVERS, CLIENTS ---- */
+
+static const struct resultset_col socket_cols[] = {
+	{ "type", RS_TEXT }, { "user", RS_TEXT }, { "database", RS_TEXT }, { "replication", RS_TEXT },
+	{ "state", RS_TEXT }, { "addr", RS_TEXT }, { "port", RS_INT4 }, { "local_addr", RS_TEXT },
+	{ "local_port", RS_INT4 }, { "connect_time", RS_TEXT }, { "request_time", RS_TEXT },
+	{ "wait", RS_INT4 }, { "wait_us", RS_INT4 }, { "close_needed", RS_INT4 }, { "ptr", RS_TEXT },
+	{ "link", RS_TEXT }, { "remote_pid", RS_INT4 }, { "tls", RS_TEXT },
+	{ "application_name", RS_TEXT }, { "prepared_statements", RS_INT4 }, { "id", RS_INT8 },
+	/* tokenbouncer's: SHOW SERVERS only */
+	{ "age_seconds", RS_INT8 }, { "retire_in_seconds", RS_INT8 },
+};
+#define SOCKET_COLS_COMMON 21
+
+static bool id_filter(struct admin_req *r, bool *has, uint64_t *id)
+{
+	*has = false;
+	const char *f = filter_arg(r);
+	if (!f)
+		return true;
+	char *end;
+	*id = strtoull(f, &end, 10);
+	if (!*f || *end)
+		return false;
+	*has = true;
+	return true;
+}
+
+static const char *server_state_text(const struct server *s, usec_t now)
+{
+	switch (s->state) {
+	case SV_ACTIVE:
+		return "active";
+	case SV_IDLE:
+		if (config_str_set(rt.cfg->server_check_query) && now - s->idle_since >= rt.cfg->server_check_delay)
+			return "used";
+		return "idle";
+	case SV_RESET:
+	case SV_CHECK:
+	case SV_CONNECT_QUERY:
+		return "tested";
+	default:
+		return "new";
+	}
+}
+
+static void server_row(struct resultset *rs, const struct server *s, usec_t now, usec_t wall)
+{
+	const struct pool *p = s->pool;
+	const struct db_alias *a = p->db->cfg;
+	char addr[INET6_ADDRSTRLEN + 8], laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40], tls[128], link[32], ptr[32];
+	int port = 0, lport = 0;
+	if (s->state > SV_RESOLVING && s->addrlen > 0) {
+		format_addr((const struct sockaddr *)&s->addr, s->addrlen, addr, sizeof(addr), &port);
+		if (s->addr.ss_family == AF_UNIX)
+			port = a->port > 0 ? a->port : 5432;
+	} else {
+		snprintf(addr, sizeof(addr), "%s", a->host ? a->host : "unix");
+		port = a->port > 0 ? a->port : 5432;
+	}
+	local_addr(s->sock.fd, laddr, sizeof(laddr), &lport);
+	format_time(s->created_at, now, wall, t1, sizeof(t1));
+	format_time(s->query_start > s->state_since ? s->query_start : s->state_since, now, wall, t2, sizeof(t2));
+	tls_info(s->sock.ssl, tls, sizeof(tls));
+	snprintf(ptr, sizeof(ptr), "S-%llu", (unsigned long long)s->id);
+	link[0] = '\0';
+	if (s->client)
+		snprintf(link, sizeof(link), "C-%llu", (unsigned long long)s->client->id);
+	const char *app = s->client ? varcache_get(&s->client->vars, VAR_APPLICATION_NAME) : NULL;
+	usec_t age = now - s->created_at;
+	resultset_row_begin(rs);
+	resultset_text(rs, "S");
+	resultset_text(rs, p->user);
+	resultset_text(rs, p->db->name);
+	resultset_text(rs, "none");
+	resultset_text(rs, server_state_text(s, now));
+	resultset_text(rs, addr);
+	resultset_int(rs, port);
+	resultset_text(rs, laddr);
+	resultset_int(rs, lport);
+	resultset_text(rs, t1);
+	resultset_text(rs, t2);
+	resultset_int(rs, 0);
+	resultset_int(rs, 0);
+	resultset_int(rs, s->retire || p->db->retired);
+	resultset_text(rs, ptr);
+	resultset_text(rs, link);
+	resultset_int(rs, (int32_t)s->backend_pid);
+	resultset_text(rs, tls);
+	resultset_text(rs, app ? app : "");
+	resultset_int(rs, 0);
+	resultset_uint(rs, s->id);
+	resultset_int(rs, usec_to_sec(age));
+	if (s->lifetime > 0)
+		resultset_int(rs, usec_to_sec(s->lifetime > age ? s->lifetime - age : 0));
+	else
+		resultset_null(rs);
+	resultset_row_end(rs);
+}
+
+static enum admin_status show_servers(struct admin_req *r)
+{
+	bool has_id;
+	uint64_t id = 0;
+	if (!id_filter(r, &has_id, &id))
+		return admin_fail(r, "22023", "SHOW SERVERS takes a server id");
+	usec_t now = time_mono_usec(), wall = time_wall_usec();
+	struct resultset rs;
+	resultset_begin(&rs, r->out, socket_cols, NCOLS(socket_cols));
+	struct list_node *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases) {
+		const struct database *db = list_entry(d, struct database, node);
+		struct list_node *pn, *pt;
+		list_for_each_safe(pn, pt, &db->pools) {
+			const struct pool *p = list_entry(pn, struct pool, node);
+			const struct list_node *lists[] = { &p->active_servers, &p->idle_servers,
+							    &p->used_servers, &p->new_servers };
+			for (size_t i = 0; i < NCOLS(lists); i++) {
+				struct list_node *n, *t;
+				list_for_each_safe(n, t, lists[i]) {
+					const struct server *s = list_entry(n, struct server, node);
+					if (!has_id || s->id == id)
+						server_row(&rs, s, now, wall);
+				}
+			}
+		}
+	}
+	return done(r);
+}
+
+static const char *client_state_text(const struct client *c)
+{
+	if (c->is_admin || c->server)
+		return "active";
+	if (c->state == CL_WAITING || c->state == CL_WAIT_WELCOME)
+		return "waiting";
+	return "idle";
+}
+
+static void client_row(struct resultset *rs, const struct client *c, usec_t now, usec_t wall)
+{
+	char addr[INET6_ADDRSTRLEN + 8], laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40], tls[128], link[32], ptr[32];
+	int port = 0, lport = 0;
+	if (c->is_unix) {
+		snprintf(addr, sizeof(addr), "unix");
+		port = rt.cfg->listen_port;
+	} else {
+		socklen_t len = c->addr.sa.sa_family == AF_INET6 ? sizeof(c->addr.in6) : sizeof(c->addr.in4);
+		format_addr(&c->addr.sa, len, addr, sizeof(addr), &port);
+	}
+	local_addr(c->sock.fd, laddr, sizeof(laddr), &lport);
+	format_time(c->connect_at, now, wall, t1, sizeof(t1));
+	format_time(c->state_since, now, wall, t2, sizeof(t2));
+	tls_info(c->sock.ssl, tls, sizeof(tls));
+	snprintf(ptr, sizeof(ptr), "C-%llu", (unsigned long long)c->id);
+	link[0] = '\0';
+	if (c->server)
+		snprintf(link, sizeof(link), "S-%llu", (unsigned long long)c->server->id);
+	usec_t wait = 0;
+	if (c->state == CL_WAITING || c->state == CL_WAIT_WELCOME)
+		wait = now - c->state_since;
+	const char *app = varcache_get(&c->vars, VAR_APPLICATION_NAME);
+	resultset_row_begin(rs);
+	resultset_text(rs, "C");
+	resultset_text(rs, c->user);
+	resultset_text(rs, c->db ? c->db->name : NULL);
+	resultset_text(rs, "none");
+	resultset_text(rs, client_state_text(c));
+	resultset_text(rs, addr);
+	resultset_int(rs, port);
+	resultset_text(rs, laddr);
+	resultset_int(rs, lport);
+	resultset_text(rs, t1);
+	resultset_text(rs, t2);
+	resultset_int(rs, usec_to_sec(wait));
+	resultset_int(rs, wait % USEC_PER_SEC);
+	resultset_int(rs, 0);
+	resultset_text(rs, ptr);
+	resultset_text(rs, link);
+	resultset_int(rs, 0);
+	resultset_text(rs, tls);
+	resultset_text(rs, app ? app : "");
+	resultset_int(rs, 0);
+	resultset_uint(rs, c->id);
+	resultset_row_end(rs);
+}
+
+static enum admin_status show_clients(struct admin_req *r)
+{
+	bool has_id;
+	uint64_t id = 0;
+	if (!id_filter(r, &has_id, &id))
+		return admin_fail(r, "22023", "SHOW CLIENTS takes a client id");
+	usec_t now = time_mono_usec(), wall = time_wall_usec();
+	struct resultset rs;
+	resultset_begin(&rs, r->out, socket_cols, SOCKET_COLS_COMMON);
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.clients) {
+		const struct client *c = list_entry(n, struct client, all_node);
+		/* Logged-in clients only, as PgBouncer lists them. */
+		if (c->state < CL_WAIT_WELCOME || c->state == CL_CLOSING)
+			continue;
+		if (!has_id || c->id == id)
+			client_row(&rs, c, now, wall);
+	}
+	return done(r);
+}
+
+/* ---- SHOW USERS ---- */
+
+static const char **user_names(size_t *n)
+{
+	size_t nul = rt.users ? userlist_count(rt.users) : 0;
+	size_t cap = rt.cfg->nusers + nul + 16, k = 0;
+	const char **names = xcalloc(cap, sizeof(*names));
+#define ADD_NAME(s) do { \
+		if (k == cap) { cap *= 2; names = xrealloc(names, cap * sizeof(*names)); } \
+		names[k++] = (s); \
+	} while (0)
+	for (size_t i = 0; i < rt.cfg->nusers; i++)
+		ADD_NAME(rt.cfg->users[i].name);
+	for (size_t i = 0; i < nul; i++)
+		ADD_NAME(userlist_entry_at(rt.users, i)->user);
+	struct list_node *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases) {
+		struct list_node *pn, *pt;
+		list_for_each_safe(pn, pt, &list_entry(d, struct database, node)->pools)
+			ADD_NAME(list_entry(pn, struct pool, node)->user);
+	}
+	list_for_each_safe(d, dt, &rt.clients) {
+		const struct client *c = list_entry(d, struct client, all_node);
+		if (c->user && c->state >= CL_WAIT_WELCOME && c->state != CL_CLOSING)
+			ADD_NAME(c->user);
+	}
+#undef ADD_NAME
+	qsort(names, k, sizeof(*names), cmp_str);
+	size_t out = 0;
+	for (size_t i = 0; i < k; i++)
+		if (out == 0 || strcmp(names[out - 1], names[i]) != 0)
+			names[out++] = names[i];
+	*n = out;
+	return names;
+}
+
+static enum admin_status show_users(struct admin_req *r)
+{
+	static const struct resultset_col cols[] = {
+		{ "name", RS_TEXT }, { "pool_size", RS_INT4 }, { "reserve_pool_size", RS_INT4 },
+		{ "pool_mode", RS_TEXT }, { "max_user_connections", RS_INT4 },
+		{ "current_connections", RS_INT4 }, { "max_user_client_connections", RS_INT4 },
+		{ "current_client_connections", RS_INT4 },
+	};
+	const char *filter = filter_arg(r);
+	size_t n;
+	const char **names = user_names(&n);
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	for (size_t i = 0; i < n; i++) {
+		const char *name = names[i];
+		if (!name_passes(filter, name))
+			continue;
+		const struct user_cfg *u = config_find_user(rt.cfg, name);
+		int servers = 0, clients = 0;
+		struct list_node *d, *dt;
+		list_for_each_safe(d, dt, &rt.databases) {
+			struct list_node *pn, *pt;
+			list_for_each_safe(pn, pt, &list_entry(d, struct database, node)->pools) {
+				const struct pool *p = list_entry(pn, struct pool, node);
+				if (strcmp(p->user, name) == 0)
+					servers += p->nservers;
+			}
+		}
+		list_for_each_safe(d, dt, &rt.clients) {
+			const struct client *c = list_entry(d, struct client, all_node);
+			if (c->user && strcmp(c->user, name) == 0 && c->state >= CL_WAIT_WELCOME &&
+			    c->state != CL_CLOSING)
+				clients++;
+		}
+		resultset_row_begin(&rs);
+		resultset_text(&rs, name);
+		resultset_null(&rs);
+		resultset_null(&rs);
+		resultset_text(&rs, u ? pool_mode_name(u->pool_mode) : NULL);
+		resultset_int(&rs, u && u->max_user_connections >= 0 ? u->max_user_connections
+								: rt.cfg->max_user_connections);
+		resultset_int(&rs, servers);
+		resultset_int(&rs, 0);
+		resultset_int(&rs, clients);
+		resultset_row_end(&rs);
+	}
+	free(names);
+	return done(r);
+}
+
+/* ---- SHOW LISTS, MEM ---- */
+
+struct object_counts {
+	int pools, servers, resolving, iobufs;
+	size_t iobuf_bytes;
+};
+
+static void count_iobufs(const struct sock *s, struct object_counts *oc)
+{
+	if (s->in) {
+		oc->iobufs++;
+		oc->iobuf_bytes += s->in->cap;
+	}
+	if (s->out) {
+		oc->iobufs++;
+		oc->iobuf_bytes += s->out->cap;
+	}
+}
+
+static void count_objects(struct object_counts *oc)
+{
+	memset(oc, 0, sizeof(*oc));
+	struct list_node *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases) {
+		struct list_node *pn, *pt;
+		list_for_each_safe(pn, pt, &list_entry(d, struct database, node)->pools) {
+			const struct pool *p = list_entry(pn, struct pool, node);
+			oc->pools++;
+			oc->servers += p->nservers;
+			const struct list_node *lists[] = { &p->idle_servers, &p->active_servers,
+							    &p->used_servers, &p->new_servers };
+			for (size_t i = 0; i < NCOLS(lists); i++) {
+				struct list_node *n, *t;
+				list_for_each_safe(n, t, lists[i]) {
+					const struct server *s = list_entry(n, struct server, node);
+					if (s->state == SV_RESOLVING)
+						oc->resolving++;
+					count_iobufs(&s->sock, oc);
+				}
+			}
+		}
+	}
+	list_for_each_safe(d, dt, &rt.clients)
+		count_iobufs(&list_entry(d, struct client, all_node)->sock, oc);
+}
+
+static enum admin_status show_lists(struct admin_req *r)
+{
+	static const struct resultset_col cols[] = { { "list", RS_TEXT }, { "items", RS_INT4 } };
+	struct object_counts oc;
+	count_objects(&oc);
+	size_t ndbs, nusers;
+	free(database_names(&ndbs));
+	free(user_names(&nusers));
+	const struct {
+		const char *name;
+		int64_t items;
+	} rows[] = {
+		{ "databases", (int64_t)ndbs },
+		{ "users", (int64_t)nusers },
+		{ "peers", 0 },
+		{ "pools", oc.pools + 1 },              /* the console's, as PgBouncer counts it */
+		{ "peer_pools", 0 },
+		{ "free_clients", 0 },                  /* freed at once: no free lists */
+		{ "used_clients", rt.nclients },
+		{ "login_clients", (int64_t)list_count(&rt.login_clients) },
+		{ "free_servers", 0 },
+		{ "used_servers", oc.servers },
+		{ "dns_names", 0 },                     /* no DNS cache: every connect resolves */
+		{ "dns_zones", 0 },
+		{ "dns_queries", oc.resolving },
+		{ "dns_pending", 0 },
+	};
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	for (size_t i = 0; i < NCOLS(rows); i++) {
+		resultset_row_begin(&rs);
+		resultset_text(&rs, rows[i].name);
+		resultset_int(&rs, rows[i].items);
+		resultset_row_end(&rs);
+	}
+	return done(r);
+}
+
+static enum admin_status show_mem(struct admin_req *r)
+{
+	static const struct resultset_col cols[] = {
+		{ "name", RS_TEXT }, { "size", RS_INT4 }, { "used", RS_INT4 }, { "free", RS_INT4 },
+		{ "memtotal", RS_INT8 },
+	};
+	struct object_counts oc;
+	count_objects(&oc);
+	const struct {
+		const char *name;
+		int64_t size, used;
+		int64_t total;
+	} rows[] = {
+		{ "db_cache", sizeof(struct database), (int64_t)list_count(&rt.databases) + 1, 0 },
+		{ "pool_cache", sizeof(struct pool), oc.pools, 0 },
+		{ "server_cache", sizeof(struct server), oc.servers, 0 },
+		{ "client_cache", sizeof(struct client), rt.nclients, 0 },
+		{ "iobuf_cache", rt.cfg->pkt_buf, oc.iobufs, (int64_t)oc.iobuf_bytes },
+	};
+	const char *filter = filter_arg(r);
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	for (size_t i = 0; i < NCOLS(rows); i++) {
+		if (!name_passes(filter, rows[i].name))
+			continue;
+		resultset_row_begin(&rs);
+		resultset_text(&rs, rows[i].name);
+		resultset_int(&rs, rows[i].size);
+		resultset_int(&rs, rows[i].used);
+		resultset_int(&rs, 0);
+		resultset_int(&rs, rows[i].total ? rows[i].total : rows[i].size * rows[i].used);
+		resultset_row_end(&rs);
+	}
+	return done(r);
+}
+
+/* ---- empty result sets ---- */
+
+static enum admin_status show_empty(struct admin_req *r, const struct resultset_col *cols, size_t n)
+{
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, n);
+	return done(r);
+}
+
+static const struct resultset_col tokens_cols[] = {
+	{ "alias", RS_TEXT }, { "credential", RS_TEXT }, { "provider", RS_TEXT }, { "db_user", RS_TEXT },
+	{ "state", RS_TEXT }, { "expires_in", RS_INT8 }, { "refresh_in", RS_INT8 },
+	{ "last_refresh", RS_TEXT }, { "last_error", RS_TEXT }, { "fetch_count", RS_INT8 },
+	{ "failure_count", RS_INT8 },
+};
+static const struct resultset_col credentials_cols[] = {
+	{ "name", RS_TEXT }, { "type", RS_TEXT }, { "source", RS_TEXT }, { "state", RS_TEXT },
+};
+static const struct resultset_col dns_hosts_cols[] = {
+	{ "hostname", RS_TEXT }, { "ttl", RS_INT8 }, { "addrs", RS_TEXT },
+};
+static const struct resultset_col dns_zones_cols[] = {
+	{ "zonename", RS_TEXT }, { "serial", RS_INT8 }, { "count", RS_INT4 },
+};
+static const struct resultset_col peers_cols[] = {
+	{ "peer_id", RS_INT4 }, { "host", RS_TEXT }, { "port", RS_INT4 }, { "pool_size", RS_INT4 },
+};
+static const struct resultset_col peer_pools_cols[] = {
+	{ "database", RS_TEXT }, { "cl_active_cancel_req", RS_INT4 }, { "cl_waiting_cancel_req", RS_INT4 },
+	{ "sv_active_cancel", RS_INT4 }, { "sv_login", RS_INT4 },
+};
+
+/* SHOW of a session parameter a driver asks for on connect. */
+static enum admin_status show_fake(struct admin_req *r, const char *value)
+{
+	const struct resultset_col cols[] = { { r->argv[1], RS_TEXT } };
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, 1);
+	resultset_row_begin(&rs);
+	resultset_text(&rs, value);
+	resultset_row_end(&rs);
+	return done(r);
+}
+
+enum admin_status show_command(struct admin_req *r)
+{
+	if (r->argc < 2 || r->argc > 3 || r->kind[1] != ADMIN_TOK_WORD)
+		return syntax(r);
+	const char *what = r->argv[1];
+	bool arg_ok = r->argc == 2;
+	static const char *const with_arg[] = {
+		"CONFIG", "DATABASES", "POOLS", "STATS", "STATS_TOTALS", "STATS_AVERAGES", "SERVERS",
+		"CLIENTS", "USERS", "MEM",
+	};
+	for (size_t i = 0; i < NCOLS(with_arg) && !arg_ok; i++)
+		arg_ok = str_ieq(what, with_arg[i]);
+	if (!arg_ok)
+		return syntax(r);
+#define IS(name) str_ieq(what, name)
+	if (IS("HELP"))
+		return show_help(r);
+	if (IS("VERSION"))
+		return show_version(r);
+	if (IS("CONFIG"))
+		return show_config(r);
+	if (IS("DATABASES"))
+		return show_databases(r);
+	if (IS("POOLS"))
+		return show_pools(r);
+	if (IS("STATS"))
+		return show_stats(r, STATS_ALL);
+	if (IS("STATS_TOTALS"))
+		return show_stats(r, STATS_TOTALS_ONLY);
+	if (IS("STATS_AVERAGES"))
+		return show_stats(r, STATS_AVERAGES_ONLY);
+	if (IS("TOTALS"))
+		return show_totals(r);
+	if (IS("SERVERS"))
+		return show_servers(r);
+	if (IS("CLIENTS"))
+		return show_clients(r);
+	if (IS("USERS"))
+		return show_users(r);
+	if (IS("LISTS"))
+		return show_lists(r);
+	if (IS("MEM"))
+		return show_mem(r);
+	if (IS("STATE"))
+		return show_state(r);
+	if (IS("TOKENS"))
+		return show_empty(r, tokens_cols, NCOLS(tokens_cols));
+	if (IS("CREDENTIALS"))
+		return show_empty(r, credentials_cols, NCOLS(credentials_cols));
+	if (IS("DNS_HOSTS"))
+		return show_empty(r, dns_hosts_cols, NCOLS(dns_hosts_cols));
+	if (IS("DNS_ZONES"))
+		return show_empty(r, dns_zones_cols, NCOLS(dns_zones_cols));
+	if (IS("PEERS"))
+		return show_empty(r, peers_cols, NCOLS(peers_cols));
+	if (IS("PEER_POOLS"))
+		return show_empty(r, peer_pools_cols, NCOLS(peer_pools_cols));
+	if (IS("FDS") || IS("SOCKETS") || IS("ACTIVE_SOCKETS"))
+		return admin_fail(r, "0A000", "SHOW %s is not supported (there is no online restart); "
+				  "see SHOW CLIENTS and SHOW SERVERS", what);
+#undef IS
+	const char *fake = control_fake_param(what);
+	if (fake)
+		return show_fake(r, fake);
+	return admin_fail(r, "42601", "invalid command \"%s\", use SHOW HELP;", r->text);
+}

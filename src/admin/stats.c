@@ -1,0 +1,296 @@
+#include "admin/stats.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "pool/runtime.h"
+
+/* Snapshots are taken every stats_period / STATS_SLOTS_PER_PERIOD (at least
+ * a second), so the ring always holds one taken a whole period ago and the
+ * averages slide smoothly instead of jumping once a period as PgBouncer's do.
+ * Memory stays at STATS_RING snapshots per database whatever the period. */
+#define STATS_SLOTS_PER_PERIOD 60
+#define STATS_RING 64
+
+struct stats_entry {
+	char *name;
+	struct pool_stats snap[STATS_RING];
+	bool seen;
+	struct list_node node;
+};
+
+static struct list_node entries = { &entries, &entries };
+static usec_t ring_time[STATS_RING];
+static int ring_len, ring_head;
+static usec_t ring_interval;
+
+void stats_add(struct pool_stats *dst, const struct pool_stats *src)
+{
+	dst->xact_count += src->xact_count;
+	dst->query_count += src->query_count;
+	dst->bytes_received += src->bytes_received;
+	dst->bytes_sent += src->bytes_sent;
+	dst->xact_time += src->xact_time;
+	dst->query_time += src->query_time;
+	dst->wait_time += src->wait_time;
+	dst->server_assignment_count += src->server_assignment_count;
+	dst->client_parse_count += src->client_parse_count;
+	dst->server_parse_count += src->server_parse_count;
+	dst->bind_count += src->bind_count;
+	dst->login_count += src->login_count;
+	dst->login_failures += src->login_failures;
+}
+
+static int count_list(const struct list_node *head)
+{
+	return (int)list_count(head);
+}
+
+void stats_pool_counts(const struct pool *p, usec_t now, struct stats_pool_counts *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->cl_active = count_list(&p->active_clients);
+	out->cl_waiting = count_list(&p->waiting_clients);
+	out->sv_active = count_list(&p->active_servers);
+	out->sv_tested = count_list(&p->used_servers);
+	out->sv_login = count_list(&p->new_servers);
+	bool checks = config_str_set(rt.cfg->server_check_query);
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &p->idle_servers) {
+		const struct server *s = list_entry(n, struct server, node);
+		if (checks && now - s->idle_since >= rt.cfg->server_check_delay)
+			out->sv_used++;
+		else
+			out->sv_idle++;
+	}
+	list_for_each_safe(n, t, &p->waiting_clients) {
+		const struct client *c = list_entry(n, struct client, node);
+		if (now - c->state_since > out->maxwait)
+			out->maxwait = now - c->state_since;
+	}
+	const struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers };
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		list_for_each_safe(n, t, lists[i]) {
+			const struct server *s = list_entry(n, struct server, node);
+			if (now - s->created_at > out->max_server_age)
+				out->max_server_age = now - s->created_at;
+		}
+	}
+}
+
+void stats_db_totals(const char *name, struct pool_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct list_node *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases) {
+		const struct database *db = list_entry(d, struct database, node);
+		if (name && strcmp(db->name, name) != 0)
+			continue;
+		struct list_node *n, *t;
+		list_for_each_safe(n, t, &db->pools)
+			stats_add(out, &list_entry(n, struct pool, node)->stats);
+	}
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+const char **stats_db_names(size_t *n)
+{
+	size_t count = list_count(&rt.databases), k = 0;
+	const char **names = xcalloc(count + 1, sizeof(*names));
+	struct list_node *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases)
+		names[k++] = list_entry(d, struct database, node)->name;
+	qsort(names, k, sizeof(*names), cmp_names);
+	size_t out = 0;
+	for (size_t i = 0; i < k; i++)
+		if (out == 0 || strcmp(names[out - 1], names[i]) != 0)
+			names[out++] = names[i];
+	*n = out;
+	return names;
+}
+
+static struct stats_entry *find_entry(const char *name)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &entries) {
+		struct stats_entry *e = list_entry(n, struct stats_entry, node);
+		if (strcmp(e->name, name) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static void free_entry(struct stats_entry *e)
+{
+	list_del(&e->node);
+	free(e->name);
+	free(e);
+}
+
+void stats_reset(void)
+{
+	struct list_node *n;
+	while ((n = list_first(&entries)))
+		free_entry(list_entry(n, struct stats_entry, node));
+	ring_len = 0;
+	ring_head = 0;
+	ring_interval = 0;
+}
+
+void stats_tick(usec_t now)
+{
+	usec_t interval = rt.cfg->stats_period / STATS_SLOTS_PER_PERIOD;
+	if (interval < USEC_PER_SEC)
+		interval = USEC_PER_SEC;
+	if (interval != ring_interval) {
+		/* stats_period changed: old snapshots are on the wrong grid. */
+		stats_reset();
+		ring_interval = interval;
+	}
+	if (ring_len > 0 && now - ring_time[ring_head] < interval)
+		return;
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &entries)
+		list_entry(n, struct stats_entry, node)->seen = false;
+	size_t count;
+	const char **names = stats_db_names(&count);
+	for (size_t i = 0; i < count; i++) {
+		struct stats_entry *e = find_entry(names[i]);
+		if (!e) {
+			/* Zeros in the older slots are right: a database that did not
+			 * exist then had counted nothing. */
+			e = xcalloc(1, sizeof(*e));
+			e->name = xstrdup(names[i]);
+			list_add_tail(&entries, &e->node);
+		}
+		e->seen = true;
+	}
+	free(names);
+	list_for_each_safe(n, t, &entries) {
+		struct stats_entry *e = list_entry(n, struct stats_entry, node);
+		if (!e->seen)
+			free_entry(e);
+	}
+	ring_head = ring_len == 0 ? 0 : (ring_head + 1) % STATS_RING;
+	if (ring_len < STATS_RING)
+		ring_len++;
+	ring_time[ring_head] = now;
+	list_for_each_safe(n, t, &entries) {
+		struct stats_entry *e = list_entry(n, struct stats_entry, node);
+		stats_db_totals(e->name, &e->snap[ring_head]);
+	}
+}
+
+/* Counters shrink when a pool is freed with its database; never report a
+ * negative rate for that. */
+static uint64_t delta(uint64_t cur, uint64_t old)
+{
+	return cur > old ? cur - old : 0;
+}
+
+static uint64_t per_sec(uint64_t d, usec_t dur)
+{
+	return (uint64_t)((double)d * (double)USEC_PER_SEC / (double)dur);
+}
+
+void stats_db_averages(const char *name, usec_t now, struct stats_averages *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (ring_len == 0)
+		return;
+	/* The newest snapshot at least a period old, else the oldest there is. */
+	int idx = -1;
+	for (int i = 0; i < ring_len; i++) {
+		int k = (ring_head - i + STATS_RING) % STATS_RING;
+		idx = k;
+		if (now - ring_time[k] >= rt.cfg->stats_period)
+			break;
+	}
+	usec_t dur = now - ring_time[idx];
+	if (dur <= 0)
+		return;
+	struct pool_stats cur, base;
+	stats_db_totals(name, &cur);
+	memset(&base, 0, sizeof(base));
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &entries) {
+		const struct stats_entry *e = list_entry(n, struct stats_entry, node);
+		if (!name || strcmp(e->name, name) == 0)
+			stats_add(&base, &e->snap[idx]);
+	}
+	uint64_t assignments = delta(cur.server_assignment_count, base.server_assignment_count);
+	uint64_t xacts = delta(cur.xact_count, base.xact_count);
+	uint64_t queries = delta(cur.query_count, base.query_count);
+	out->server_assignment_count = per_sec(assignments, dur);
+	out->xact_count = per_sec(xacts, dur);
+	out->query_count = per_sec(queries, dur);
+	out->bytes_received = per_sec(delta(cur.bytes_received, base.bytes_received), dur);
+	out->bytes_sent = per_sec(delta(cur.bytes_sent, base.bytes_sent), dur);
+	out->client_parse_count = per_sec(delta(cur.client_parse_count, base.client_parse_count), dur);
+	out->server_parse_count = per_sec(delta(cur.server_parse_count, base.server_parse_count), dur);
+	out->bind_count = per_sec(delta(cur.bind_count, base.bind_count), dur);
+	out->login_count = per_sec(delta(cur.login_count, base.login_count), dur);
+	/* Durations are averaged per event, as PgBouncer does. */
+	if (xacts)
+		out->xact_time = delta(cur.xact_time, base.xact_time) / xacts;
+	if (queries)
+		out->query_time = delta(cur.query_time, base.query_time) / queries;
+	if (assignments)
+		out->wait_time = delta(cur.wait_time, base.wait_time) / assignments;
+}
+
+struct stats_pool_row *stats_pool_rows(const char *dbname, usec_t now, size_t *n)
+{
+	size_t cap = 4, count = 0;
+	struct stats_pool_row *rows = xcalloc(cap, sizeof(*rows));
+	struct list_node *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases) {
+		const struct database *db = list_entry(d, struct database, node);
+		if (strcmp(db->name, dbname) != 0)
+			continue;
+		struct list_node *pn, *pt;
+		list_for_each_safe(pn, pt, &db->pools) {
+			const struct pool *p = list_entry(pn, struct pool, node);
+			struct stats_pool_counts pc;
+			stats_pool_counts(p, now, &pc);
+			struct stats_pool_row *row = NULL;
+			for (size_t i = 0; i < count && !row; i++)
+				if (strcmp(rows[i].user, p->user) == 0)
+					row = &rows[i];
+			if (!row) {
+				if (count == cap) {
+					cap *= 2;
+					rows = xrealloc(rows, cap * sizeof(*rows));
+				}
+				row = &rows[count++];
+				memset(row, 0, sizeof(*row));
+				row->user = p->user;
+				row->pool = p;
+				row->counts = pc;
+				continue;
+			}
+			/* The same (database, user) from a database retired by a reload. */
+			if (!db->retired)
+				row->pool = p;
+			struct stats_pool_counts *c = &row->counts;
+			c->cl_active += pc.cl_active;
+			c->cl_waiting += pc.cl_waiting;
+			c->sv_active += pc.sv_active;
+			c->sv_idle += pc.sv_idle;
+			c->sv_used += pc.sv_used;
+			c->sv_tested += pc.sv_tested;
+			c->sv_login += pc.sv_login;
+			if (pc.maxwait > c->maxwait)
+				c->maxwait = pc.maxwait;
+			if (pc.max_server_age > c->max_server_age)
+				c->max_server_age = pc.max_server_age;
+		}
+	}
+	*n = count;
+	return rows;
+}

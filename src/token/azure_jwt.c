@@ -1,0 +1,388 @@
+/* JWTs for Entra ID without I/O: the client assertion of a certificate
+ * credential (spec §2.5) and the user name carried by an access token
+ * (§2.10). Keys stay in OpenSSL objects; decoded payloads are wiped. */
+#include "token/azure_parse.h"
+
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/util.h"
+
+#define MAX_CERTS 16
+#define MIRID_SUFFIX "/providers/microsoft.managedidentity/userassignedidentities"
+
+struct azure_cert {
+	EVP_PKEY *key;
+	STACK_OF(X509) *chain;       /* [0] matches key */
+};
+
+__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- base64 ---- */
+
+static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static char *b64_encode(const unsigned char *in, size_t n, bool url)
+{
+	const char *alpha = url ? b64_url : b64_std;
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
+	size_t i = 0;
+	for (; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		*o++ = alpha[v >> 18];
+		*o++ = alpha[(v >> 12) & 63];
+		*o++ = alpha[(v >> 6) & 63];
+		*o++ = alpha[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+		*o++ = alpha[v >> 18];
+		*o++ = alpha[(v >> 12) & 63];
+		if (i + 1 < n)
+			*o++ = alpha[(v >> 6) & 63];
+		else if (!url)
+			*o++ = '=';
+		if (!url)
+			*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+static int b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-' || c == '+')
+		return 62;
+	if (c == '_' || c == '/')
+		return 63;
+	return -1;
+}
+
+unsigned char *azure_b64url_decode(const char *s, size_t n, size_t *outlen)
+{
+	while (n > 0 && s[n - 1] == '=')
+		n--;
+	if (n % 4 == 1)
+		return NULL;
+	unsigned char *out = xmalloc(n * 3 / 4 + 2);
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64_value(s[i]);
+		if (v < 0) {
+			secret_wipe(out, o);
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return out;
+}
+
+/* ---- loading ---- */
+
+static int pem_password(char *buf, int size, int rwflag, void *u)
+{
+	const char *pw = u;
+	size_t n = pw ? strlen(pw) : 0;
+	if (!pw || n > (size_t)size)
+		return -1;
+	memcpy(buf, pw, n);
+	return (int)n;
+}
+
+static bool load_pem(const void *data, size_t len, const char *password, EVP_PKEY **key,
+		     STACK_OF(X509) *all)
+{
+	BIO *b = BIO_new_mem_buf(data, (int)len);
+	*key = b ? PEM_read_bio_PrivateKey(b, NULL, pem_password, (void *)password) : NULL;
+	BIO_free(b);
+	b = BIO_new_mem_buf(data, (int)len);
+	X509 *x;
+	while (b && sk_X509_num(all) < MAX_CERTS && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)))
+		sk_X509_push(all, x);
+	BIO_free(b);
+	return *key != NULL;
+}
+
+static bool load_p12(const void *data, size_t len, const char *password, EVP_PKEY **key,
+		     STACK_OF(X509) *all)
+{
+	const unsigned char *p = data;
+	PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
+	X509 *cert = NULL;
+	STACK_OF(X509) *ca = NULL;
+	bool ok = p12 && PKCS12_parse(p12, password ? password : "", key, &cert, &ca) && *key;
+	PKCS12_free(p12);
+	if (cert)
+		sk_X509_push(all, cert);
+	while (ca && sk_X509_num(ca) > 0)
+		sk_X509_push(all, sk_X509_shift(ca));
+	sk_X509_pop_free(ca, X509_free);
+	return ok;
+}
+
+/* Moves the certificate that matches key to the front. */
+static bool leaf_first(EVP_PKEY *key, STACK_OF(X509) *all)
+{
+	for (int i = 0; i < sk_X509_num(all); i++) {
+		X509 *x = sk_X509_value(all, i);
+		if (X509_check_private_key(x, key) == 1) {
+			sk_X509_delete(all, i);
+			sk_X509_unshift(all, x);
+			return true;
+		}
+	}
+	return false;
+}
+
+struct azure_cert *azure_cert_load(const void *data, size_t len, const char *password, char *err,
+				   size_t errlen)
+{
+	EVP_PKEY *key = NULL;
+	STACK_OF(X509) *all = sk_X509_new_null();
+	bool pem = len >= 10 && memmem(data, len, "-----BEGIN", 10) != NULL;
+	bool ok = pem ? load_pem(data, len, password, &key, all) : load_p12(data, len, password, &key, all);
+	const char *why = NULL;
+	if (!ok)
+		why = pem ? "no readable private key (a PEM file needs the key and the certificate; an "
+			    "encrypted key needs certificate_password)"
+			  : "neither PEM nor a PKCS#12 file this password opens";
+	else if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA)
+		why = "the private key is not an RSA key (Entra client assertions are RS256)";
+	else if (sk_X509_num(all) == 0)
+		why = "no certificate next to the private key";
+	else if (!leaf_first(key, all))
+		why = "no certificate in the file matches its private key";
+	ERR_clear_error();
+	if (why) {
+		set_err(err, errlen, "%s", why);
+		EVP_PKEY_free(key);
+		sk_X509_pop_free(all, X509_free);
+		return NULL;
+	}
+	struct azure_cert *c = xcalloc(1, sizeof(*c));
+	c->key = key;
+	c->chain = all;
+	return c;
+}
+
+void azure_cert_free(struct azure_cert *c)
+{
+	if (!c)
+		return;
+	EVP_PKEY_free(c->key);
+	sk_X509_pop_free(c->chain, X509_free);
+	free(c);
+}
+
+/* ---- the assertion ---- */
+
+static char *cert_thumbprint(X509 *x, const EVP_MD *md)
+{
+	unsigned char buf[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (!X509_digest(x, md, buf, &n))
+		return NULL;
+	return b64_encode(buf, n, true);
+}
+
+static json_t *chain_array(STACK_OF(X509) *chain)
+{
+	json_t *arr = json_array();
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		unsigned char *der = NULL;
+		int n = i2d_X509(sk_X509_value(chain, i), &der);
+		if (n <= 0)
+			continue;
+		char *b64 = b64_encode(der, (size_t)n, false);
+		json_array_append_new(arr, json_string(b64));
+		free(b64);
+		OPENSSL_free(der);
+	}
+	return arr;
+}
+
+static char *json_b64url(json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(obj);
+	if (!text)
+		return NULL;
+	char *out = b64_encode((const unsigned char *)text, strlen(text), true);
+	free(text);
+	return out;
+}
+
+static char *assertion_header(const struct azure_cert *c, const struct azure_assertion *a)
+{
+	X509 *leaf = sk_X509_value(c->chain, 0);
+	bool ps = a->alg == AZURE_JWT_PS256;
+	char *thumb = cert_thumbprint(leaf, ps ? EVP_sha256() : EVP_sha1());
+	if (!thumb)
+		return NULL;
+	json_t *h = json_object();
+	json_object_set_new(h, "alg", json_string(ps ? "PS256" : "RS256"));
+	json_object_set_new(h, "typ", json_string("JWT"));
+	json_object_set_new(h, ps ? "x5t#S256" : "x5t", json_string(thumb));
+	if (a->send_chain)
+		json_object_set_new(h, "x5c", chain_array(c->chain));
+	free(thumb);
+	return json_b64url(h);
+}
+
+static char *assertion_payload(const struct azure_assertion *a)
+{
+	json_t *p = json_object();
+	json_object_set_new(p, "aud", json_string(a->audience));
+	json_object_set_new(p, "iss", json_string(a->client_id));
+	json_object_set_new(p, "sub", json_string(a->client_id));
+	json_object_set_new(p, "jti", json_string(a->jti));
+	json_object_set_new(p, "nbf", json_integer((json_int_t)a->now));
+	json_object_set_new(p, "iat", json_integer((json_int_t)a->now));
+	json_object_set_new(p, "exp", json_integer((json_int_t)(a->now + a->lifetime)));
+	return json_b64url(p);
+}
+
+/* RSASSA-PKCS1-v1_5 or RSASSA-PSS (salt = digest length, JWA) over SHA-256. */
+static char *sign_b64url(EVP_PKEY *key, enum azure_jwt_alg alg, const char *input)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+	char *out = NULL;
+	bool ok = md && EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, key) == 1;
+	if (ok && alg == AZURE_JWT_PS256)
+		ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+		     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) > 0;
+	ok = ok && EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) == 1;
+	if (ok) {
+		sig = xmalloc(siglen);
+		ok = EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) == 1;
+	}
+	if (ok)
+		out = b64_encode(sig, siglen, true);
+	free(sig);
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	return out;
+}
+
+char *azure_client_assertion(const struct azure_cert *c, const struct azure_assertion *a, char *err,
+			     size_t errlen)
+{
+	char *header = assertion_header(c, a);
+	char *payload = assertion_payload(a);
+	char *signing = header && payload ? xasprintf("%s.%s", header, payload) : NULL;
+	char *sig = signing ? sign_b64url(c->key, a->alg, signing) : NULL;
+	char *jwt = sig ? xasprintf("%s.%s", signing, sig) : NULL;
+	if (!jwt)
+		set_err(err, errlen, "could not sign the client assertion with the certificate's key");
+	free(header);
+	free(payload);
+	free(signing);
+	free(sig);
+	return jwt;
+}
+
+void azure_uuid_format(const unsigned char rnd[16], char out[37])
+{
+	unsigned char b[16];
+	memcpy(b, rnd, 16);
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+		 b[15]);
+}
+
+/* ---- user names (§2.10) ---- */
+
+/* The identity name from ".../providers/Microsoft.ManagedIdentity/
+ * userAssignedIdentities/<name>", or NULL. */
+static const char *mirid_name(const char *mirid)
+{
+	const char *slash = mirid ? strrchr(mirid, '/') : NULL;
+	size_t m = strlen(MIRID_SUFFIX);
+	if (!slash || !slash[1] || (size_t)(slash - mirid) < m)
+		return NULL;
+	return strncasecmp(slash - m, MIRID_SUFFIX, m) == 0 ? slash + 1 : NULL;
+}
+
+static const char *claim_str(const json_t *obj, const char *key)
+{
+	const json_t *v = json_object_get(obj, key);
+	return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
+}
+
+static char *payload_username(const json_t *claims)
+{
+	static const char *const order[] = { "upn", "preferred_username", "unique_name" };
+	const char *name = mirid_name(claim_str(claims, "xms_mirid"));
+	for (size_t i = 0; !name && i < sizeof(order) / sizeof(order[0]); i++)
+		name = claim_str(claims, order[i]);
+	return name ? xstrdup(name) : NULL;
+}
+
+char *azure_token_username(const char *token, size_t len, char *err, size_t errlen)
+{
+	const char *dot1 = memchr(token, '.', len);
+	const char *start = dot1 ? dot1 + 1 : NULL;
+	const char *dot2 = start ? memchr(start, '.', len - (size_t)(start - token)) : NULL;
+	if (!dot2) {
+		set_err(err, errlen, "the access token is not a JWT");
+		return NULL;
+	}
+	size_t n = 0;
+	unsigned char *raw = azure_b64url_decode(start, (size_t)(dot2 - start), &n);
+	json_t *claims = raw ? json_loadb((const char *)raw, n, 0, NULL) : NULL;
+	if (raw) {
+		secret_wipe(raw, n);
+		free(raw);
+	}
+	char *name = json_is_object(claims) ? payload_username(claims) : NULL;
+	if (!json_is_object(claims))
+		set_err(err, errlen, "the access token's payload is not a JSON object");
+	else if (!name)
+		set_err(err, errlen, "the access token names no user (no xms_mirid of a user-assigned "
+			"identity, upn, preferred_username or unique_name)");
+	json_decref(claims);
+	return name;
+}

@@ -1,0 +1,37 @@
+#include "token/credential.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "core/util.h"
+
+const char *credential_get(const struct credential *c, const char *key)
+{
+	for (size_t i = 0; i < c->nkv; i++)
+		if (strcasecmp(c->kv[i].key, key) == 0)
+			return c->kv[i].value;
+	return NULL;
+}
+
+int credential_line(const struct credential *c, const char *key)
+{
+	for (size_t i = 0; key && i < c->nkv; i++)
+		if (strcasecmp(c->kv[i].key, key) == 0)
+			return c->kv[i].line;
+	return c->line;
+}
+
+bool credential_family_of(const char *type, enum credential_family *out)
+{
+	if (!type)
+		return false;
+	if (strncasecmp(type, "azure-", 6) == 0)
+		*out = CRED_FAMILY_AZURE;
+	else if (strncasecmp(type, "aws-", 4) == 0)
+		*out = CRED_FAMILY_AWS;
+	else if (strncasecmp(type, "gcp-", 4) == 0)
+		*out = CRED_FAMILY_GCP;
+	else
+		return false;
+	return true;
+}

@@ -1,0 +1,319 @@
+#include "token/http.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "core/util.h"
+
+#define DEFAULT_TIMEOUT_MS 10000L
+#define DEFAULT_MAX_RESPONSE (1u << 20)
+
+struct http_call {
+	CURL *easy;
+	struct curl_slist *headers;
+	char *body;                  /* request body copy: may hold a secret */
+	size_t body_len;
+	char *resp;
+	size_t resp_len, resp_cap, max_response;
+	bool too_big;
+	double retry_after;
+	http_done_cb cb;
+	void *arg;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* Per socket curl tells us about: one libevent event. */
+struct http_sock {
+	struct event *ev;
+	curl_socket_t fd;
+};
+
+static struct event_base *http_base;
+static CURLM *multi;
+static struct event *timer_ev;
+static int in_flight;
+
+int http_in_flight(void)
+{
+	return in_flight;
+}
+
+static void call_free(struct http_call *c)
+{
+	if (c->easy) {
+		curl_multi_remove_handle(multi, c->easy);
+		curl_easy_cleanup(c->easy);
+	}
+	curl_slist_free_all(c->headers);
+	if (c->body) {
+		secret_wipe(c->body, c->body_len);
+		free(c->body);
+	}
+	if (c->resp) {
+		/* The response is usually a token. */
+		secret_wipe(c->resp, c->resp_cap);
+		free(c->resp);
+	}
+	free(c);
+	in_flight--;
+}
+
+static void check_done(void)
+{
+	CURLMsg *msg;
+	int left;
+	while ((msg = curl_multi_info_read(multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		struct http_call *c = NULL;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+		struct http_response r = { .retry_after = c->retry_after };
+		char why[CURL_ERROR_SIZE + 64];
+		if (msg->data.result == CURLE_OK) {
+			curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
+		} else if (c->too_big) {
+			snprintf(why, sizeof(why), "response larger than %zu bytes", c->max_response);
+			r.error = why;
+		} else {
+			snprintf(why, sizeof(why), "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(msg->data.result));
+			r.error = why;
+		}
+		r.body = c->resp ? c->resp : "";
+		r.body_len = c->resp_len;
+		http_done_cb cb = c->cb;
+		void *arg = c->arg;
+		/* Detach first: the callback may start new requests. */
+		curl_multi_remove_handle(multi, c->easy);
+		cb(arg, &r);
+		call_free(c);
+	}
+}
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+	int flags = 0, running = 0;
+	if (what & EV_READ)
+		flags |= CURL_CSELECT_IN;
+	if (what & EV_WRITE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(multi, fd, flags, &running);
+	check_done();
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	int running = 0;
+	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done();
+}
+
+static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct http_sock *hs = socketp;
+	if (what == CURL_POLL_REMOVE) {
+		if (hs) {
+			event_free(hs->ev);
+			free(hs);
+			curl_multi_assign(multi, s, NULL);
+		}
+		return 0;
+	}
+	short kind = EV_PERSIST;
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	if (!hs) {
+		hs = xcalloc(1, sizeof(*hs));
+		hs->fd = s;
+		curl_multi_assign(multi, s, hs);
+	} else {
+		event_free(hs->ev);
+	}
+	hs->ev = event_new(http_base, s, kind, on_socket_event, NULL);
+	event_add(hs->ev, NULL);
+	return 0;
+}
+
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	if (timeout_ms < 0) {
+		evtimer_del(timer_ev);
+		return 0;
+	}
+	/* Zero means "act now", but never from inside curl's own call stack. */
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	evtimer_add(timer_ev, &tv);
+	return 0;
+}
+
+bool http_init(struct event_base *base, char *err, size_t errlen)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(err, errlen, "libcurl initialisation failed");
+		return false;
+	}
+	http_base = base;
+	multi = curl_multi_init();
+	timer_ev = evtimer_new(base, on_timer, NULL);
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	return multi != NULL;
+}
+
+void http_shutdown(void)
+{
+	if (!multi)
+		return;
+	curl_multi_cleanup(multi);
+	multi = NULL;
+	event_free(timer_ev);
+	timer_ev = NULL;
+	curl_global_cleanup();
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *userp)
+{
+	struct http_call *c = userp;
+	size_t len = size * n;
+	if (c->resp_len + len > c->max_response) {
+		c->too_big = true;
+		return 0;
+	}
+	if (c->resp_len + len + 1 > c->resp_cap) {
+		size_t cap = c->resp_cap ? c->resp_cap * 2 : 4096;
+		while (cap < c->resp_len + len + 1)
+			cap *= 2;
+		char *nb = xmalloc(cap);
+		if (c->resp) {
+			memcpy(nb, c->resp, c->resp_len);
+			secret_wipe(c->resp, c->resp_cap);
+			free(c->resp);
+		}
+		c->resp = nb;
+		c->resp_cap = cap;
+	}
+	memcpy(c->resp + c->resp_len, data, len);
+	c->resp_len += len;
+	c->resp[c->resp_len] = '\0';
+	return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *userp)
+{
+	struct http_call *c = userp;
+	size_t len = size * n;
+	static const char name[] = "retry-after:";
+	if (len > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
+		char tmp[32];
+		size_t vl = len - (sizeof(name) - 1);
+		if (vl >= sizeof(tmp))
+			vl = sizeof(tmp) - 1;
+		memcpy(tmp, data + sizeof(name) - 1, vl);
+		tmp[vl] = '\0';
+		char *end;
+		double v = strtod(tmp, &end);
+		/* Only the delta-seconds form; an HTTP date is rare from these services. */
+		if (end != tmp && v >= 0)
+			c->retry_after = v;
+	}
+	return len;
+}
+
+static void set_options(struct http_call *c, const struct http_request *req)
+{
+	CURL *e = c->easy;
+	curl_easy_setopt(e, CURLOPT_URL, req->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (req->ca_file && *req->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+	long timeout = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "tokenbouncer/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+	/* Metadata services live on link-local or loopback addresses and must
+	 * never be reached through a proxy. */
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "169.254.169.254,169.254.170.2,169.254.170.23,fd00:ec2::254,"
+			 "fd00:ec2::23,localhost,127.0.0.1,::1");
+	const char *method = req->method ? req->method : "GET";
+	if (strcmp(method, "GET") != 0) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body ? c->body : "");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->body_len);
+		if (strcmp(method, "POST") != 0)
+			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	}
+	for (const char *const *h = req->headers; h && *h; h++)
+		c->headers = curl_slist_append(c->headers, *h);
+	/* curl adds "Expect: 100-continue" to large bodies; identity endpoints do not need it. */
+	c->headers = curl_slist_append(c->headers, "Expect:");
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+}
+
+struct http_call *http_start(const struct http_request *req, http_done_cb cb, void *arg)
+{
+	if (!multi)
+		return NULL;
+	struct http_call *c = xcalloc(1, sizeof(*c));
+	in_flight++;
+	c->cb = cb;
+	c->arg = arg;
+	c->retry_after = -1;
+	c->max_response = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE;
+	if (req->body && req->body_len) {
+		c->body = xmalloc(req->body_len + 1);
+		memcpy(c->body, req->body, req->body_len);
+		c->body[req->body_len] = '\0';
+		c->body_len = req->body_len;
+	}
+	c->easy = curl_easy_init();
+	if (!c->easy) {
+		call_free(c);
+		return NULL;
+	}
+	set_options(c, req);
+	if (curl_multi_add_handle(multi, c->easy) != CURLM_OK) {
+		call_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void http_cancel(struct http_call *c)
+{
+	if (c)
+		call_free(c);
+}
+
+char *http_urlencode(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	char *out = xmalloc(3 * n + 1), *o = out;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	*o = '\0';
+	return out;
+}
