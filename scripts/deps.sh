@@ -6,15 +6,20 @@
 #   bash scripts/deps.sh --list   print the list and exit
 #
 # apt is skipped entirely when everything is installed already.
+#
+# The JDBC driver (with a JDK to run a one-file Java client) is the "another real driver" of the
+# transaction-pooling tests. node-pg was the first choice, but Debian's node-pg pulls in Debian's
+# nodejs (node-acorn depends on nodejs:any), which cannot coexist with a NodeSource nodejs.
 set -euo pipefail
 
 TB_DEPS=(
 	build-essential autoconf automake libtool pkg-config
 	libevent-dev libssl-dev libcurl4-openssl-dev libpq-dev libinih-dev libjansson-dev libexpat1-dev
 	postgresql-15 postgresql-client-15
-	python3 python3-pytest python3-psycopg
+	python3 python3-pytest python3-psycopg python3-cryptography
 	openssl pgbouncer
 	prometheus-pgbouncer-exporter python3-prometheus-client
+	default-jdk-headless libpostgresql-jdbc-java
 )
 
 if [ "${1:-}" = "--list" ]; then

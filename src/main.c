@@ -199,9 +199,11 @@ static void teardown(struct event_base *base, struct evdns_base *dns)
 	janitor_stop();
 	listeners_close();
 	runtime_shutdown();
-	event_free(sig_hup);
-	event_free(sig_int);
-	event_free(sig_term);
+	struct event *sigs[] = { sig_hup, sig_int, sig_term };
+	for (size_t i = 0; i < 3; i++)
+		if (sigs[i])
+			event_free(sigs[i]);
+	sig_hup = sig_int = sig_term = NULL;
 	token_engine_shutdown();
 	evdns_base_free(dns, 0);
 	event_base_free(base);
@@ -214,6 +216,7 @@ static int check_config(struct tb_config *cfg)
 	char err[512];
 	if (!runtime_apply_config(cfg, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
+		config_free(cfg);
 		return 1;
 	}
 	runtime_shutdown();
@@ -264,6 +267,8 @@ int main(int argc, char **argv)
 	}
 	if (!runtime_apply_config(cfg, err, sizeof(err))) {
 		log_fatal("%s", err);
+		config_free(cfg);
+		teardown(base, dns);
 		return 1;
 	}
 	if (!listeners_open(base, rt.cfg, on_accept, err, sizeof(err))) {

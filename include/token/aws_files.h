@@ -44,7 +44,9 @@ bool aws_files_load(struct aws_files *f, enum aws_file_kind kind, const char *pa
 
 /* Whether either file defines the profile. */
 bool aws_files_has_profile(const struct aws_files *f, const char *profile);
-/* A key of one file's profile; NULL when unset, empty or a nested block. */
+/* A key of one file's profile; NULL when unset, empty or a nested block.
+ * The string belongs to f and lives until that file is parsed again or f is
+ * freed. */
 const char *aws_files_get_in(const struct aws_files *f, enum aws_file_kind kind,
 			     const char *profile, const char *key);
 /* A key of the merged profile: the credentials file's value over the config

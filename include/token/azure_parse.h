@@ -111,8 +111,9 @@ bool azure_parse_local_time(const char *s, int64_t *out);
  * line of a non-JSON body. */
 void azure_describe_error(const char *who, long status, const char *body, size_t len, char *err,
 			  size_t errlen);
-/* IMDS non-2xx (§2.7.1): identity not assigned, or a 403 saying the network
- * is unreachable, is unavailable; anything else is a failure. */
+/* IMDS non-2xx (§2.7.1): a 400 (no such identity here, as azure-identity
+ * reads it) or a 403 saying the network is unreachable is unavailable;
+ * anything else is a failure. */
 enum azure_outcome azure_imds_outcome(long status, const char *body, size_t len);
 
 /* ---- retries ---- */

@@ -76,6 +76,8 @@ void sigv4_auth_clear(struct sigv4_auth *a);
  * adds (x-amz-date always, x-amz-security-token when there is a session
  * token). Header names are compared case-insensitively; values are trimmed
  * and inner runs of blanks folded; repeated names are joined with ",".
+ * Values are otherwise signed as given, so pass Host lower-cased (as
+ * botocore sends it) and send exactly what was signed.
  * query holds the URL's query parameters (may be empty); body is hashed with
  * SHA-256 (NULL/0 for an empty body). trace may be NULL. */
 bool sigv4_sign_headers(const struct sigv4_signer *s, const char *method, const char *path,

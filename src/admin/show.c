@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 
 #include "admin/admin.h"
@@ -100,7 +99,7 @@ static void format_addr(const struct sockaddr *sa, socklen_t salen, char *host, 
 	if (getnameinfo(sa, salen, host, (socklen_t)hostlen, serv, sizeof(serv),
 			NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		snprintf(host, hostlen, "?");
-	*port = atoi(serv);
+	*port = (int)strtol(serv, NULL, 10);
 }
 
 static void local_addr(int fd, char *host, size_t hostlen, int *port)

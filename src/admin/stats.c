@@ -24,6 +24,10 @@ static struct list_node entries = { &entries, &entries };
 static usec_t ring_time[STATS_RING];
 static int ring_len, ring_head;
 static usec_t ring_interval;
+/* The first snapshot of the process is all zeros, a second before the first
+ * tick: the counters were zero at start, and averages taken before a whole
+ * period has passed then cover the start too (PgBouncer does the same). */
+static bool started;
 
 void stats_add(struct pool_stats *dst, const struct pool_stats *src)
 {
@@ -151,6 +155,12 @@ void stats_tick(usec_t now)
 		/* stats_period changed: old snapshots are on the wrong grid. */
 		stats_reset();
 		ring_interval = interval;
+	}
+	if (!started) {
+		started = true;
+		ring_len = 1;
+		ring_head = 0;
+		ring_time[0] = now - USEC_PER_SEC;
 	}
 	if (ring_len > 0 && now - ring_time[ring_head] < interval)
 		return;

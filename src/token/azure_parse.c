@@ -454,6 +454,7 @@ struct token_fields {
 	const char *token;
 	size_t len;
 	bool has[F_EXPIRES_LOCAL + 1];
+	bool bad_local;
 	int64_t val[F_EXPIRES_LOCAL + 1];
 };
 
@@ -531,7 +532,12 @@ static bool read_field(const json_t *v, const struct token_field *f, struct toke
 			tf->len = json_string_length(v);
 		}
 	} else if (f->role == F_EXPIRES_LOCAL) {
-		ok = json_is_string(v) && azure_parse_local_time(json_string_value(v), &tf->val[f->role]);
+		/* Only a fallback for expires_on: an odd one is ignored until needed. */
+		tf->bad_local = !json_is_string(v) ||
+				!azure_parse_local_time(json_string_value(v), &tf->val[f->role]);
+		ok = true;
+		if (tf->bad_local)
+			return true;
 	} else {
 		ok = json_seconds(v, f->role == F_EXPIRES_ON, &tf->val[f->role]);
 	}
@@ -576,6 +582,11 @@ static bool token_times(enum azure_response kind, const struct token_fields *tf,
 			exp = request_time + tf->val[F_EXPIRES_IN];
 		if (tf->has[F_EXPIRES_ON] && (!exp || tf->val[F_EXPIRES_ON] < exp))
 			exp = tf->val[F_EXPIRES_ON];
+	}
+	if (!exp && tf->bad_local) {
+		set_err(err, errlen, "%s returned an unusable \"expiresOn\" (not a time) and no expires_on",
+			who);
+		return false;
 	}
 	if (!exp) {
 		set_err(err, errlen, "%s returned no expiry (%s)", who,
@@ -744,7 +755,7 @@ int64_t azure_retry_delay_ms(enum azure_retry policy, long status, int attempt, 
 	if (retry_after >= 0) {
 		if (retry_after * 1000 > AZURE_MAX_RETRY_AFTER_MS)
 			return -1;
-		return (int64_t)ceil(retry_after * 1000);
+		return (int64_t)(retry_after * 1000 + 0.999);
 	}
 	if (policy == AZURE_RETRY_CORE)
 		return backoff_ms(800, attempt, 120000);

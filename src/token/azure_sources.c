@@ -317,11 +317,13 @@ static void on_http_done(void *arg, const struct http_response *r)
 		arm(f, STEP_SEND, delay);
 		return;
 	}
-	if (f->attempt > 1)
-		fail(f, failure_outcome(f, r->status, r->body, r->body_len), "%s (after %d attempts)", err,
-		     f->attempt);
+	enum azure_outcome o = failure_outcome(f, r->status, r->body, r->body_len);
+	if (r->retry_after * 1000 > AZURE_MAX_RETRY_AFTER_MS)
+		fail(f, o, "%s (it asks to retry after %.0f s)", err, r->retry_after);
+	else if (f->attempt > 1)
+		fail(f, o, "%s (after %d attempts)", err, f->attempt);
 	else
-		finish(f, failure_outcome(f, r->status, r->body, r->body_len), NULL, err);
+		finish(f, o, NULL, err);
 }
 
 /* ---- the token endpoint (§2.4-§2.6) ---- */

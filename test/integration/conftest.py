@@ -183,3 +183,129 @@ def libpq_query():
         pytest.fail("could not compile the libpq test program:\n" + res.stderr)
     yield exe
     shutil.rmtree(d, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- pooling core II helpers
+BENCH_DB = "bench"
+
+
+@pytest.fixture(scope="session")
+def bench_db(pg):
+    """Database "bench" owned by appuser, filled by `pgbench -i -s 1` directly on PostgreSQL."""
+    from pgbench import run_pgbench
+    pg.create_database(BENCH_DB, APP_USER)
+    res = run_pgbench(pg.port, BENCH_DB, APP_USER, APP_PW, ["-i", "-s", "1", "-q"], timeout=120)
+    if res.returncode != 0:
+        pytest.fail("pgbench -i failed:\n%s\n%s" % (res.stdout, res.stderr))
+    return BENCH_DB
+
+
+@pytest.fixture
+def bench_role(pg, bench_db, new_role):
+    """bench_role(prefix) -> a new role that may run pgbench's default script on db bench
+    (pgbench needs -n: only the owner may vacuum the tables)."""
+    def make(prefix="bench"):
+        name = new_role(prefix)
+        pg.sql('GRANT ALL ON ALL TABLES IN SCHEMA public TO "%s"' % name, dbname=BENCH_DB)
+        return name
+    return make
+
+
+LIBPQ_TX_SRC = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libpq-fe.h>
+/* usage: libpq_tx CONNINFO ID N
+ * Table tb_libpq(id int, n int) must exist. Runs N transactions, each:
+ *   BEGIN (simple query)
+ *   INSERT INTO tb_libpq VALUES ($1, $2)          PQexecParams (unnamed statement)
+ *   SELECT count(*) FROM tb_libpq WHERE id = $1   PQexecParams, checked against the loop count
+ *   COMMIT
+ * then one libpq pipeline (PQenterPipelineMode): three PQsendQueryParams and one Sync.
+ * Prints "ok COUNT" and exits 0, or prints the failing step to stderr and exits 1. */
+static PGconn *c;
+static int fail(const char *what, PGresult *r)
+{
+	fprintf(stderr, "%s: %s%s\n", what, PQerrorMessage(c), r ? PQresultErrorMessage(r) : "");
+	if (r) PQclear(r);
+	PQfinish(c);
+	return 1;
+}
+static int cmd(const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) { fail(sql, r); return 0; }
+	PQclear(r);
+	return 1;
+}
+int main(int argc, char **argv)
+{
+	if (argc != 4) return 2;
+	const char *id = argv[2];
+	int n = atoi(argv[3]);
+	c = PQconnectdb(argv[1]);
+	if (PQstatus(c) != CONNECTION_OK) return fail("connect", NULL);
+	for (int i = 1; i <= n; i++) {
+		char num[16];
+		snprintf(num, sizeof(num), "%d", i);
+		if (!cmd("BEGIN")) return 1;
+		const char *ins[2] = { id, num };
+		PGresult *r = PQexecParams(c, "INSERT INTO tb_libpq VALUES ($1::int, $2::int)", 2, NULL, ins, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) return fail("insert", r);
+		PQclear(r);
+		const char *sel[1] = { id };
+		r = PQexecParams(c, "SELECT count(*) FROM tb_libpq WHERE id = $1::int", 1, NULL, sel, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) return fail("select", r);
+		if (atoi(PQgetvalue(r, 0, 0)) != i) {
+			fprintf(stderr, "count %s after %d inserts\n", PQgetvalue(r, 0, 0), i);
+			PQclear(r);
+			PQfinish(c);
+			return 1;
+		}
+		PQclear(r);
+		if (!cmd("COMMIT")) return 1;
+	}
+	if (!PQenterPipelineMode(c)) return fail("enter pipeline", NULL);
+	const char *p1[1] = { id };
+	for (int k = 0; k < 3; k++)
+		if (!PQsendQueryParams(c, "SELECT count(*) FROM tb_libpq WHERE id = $1::int", 1, NULL, p1, NULL, NULL, 0))
+			return fail("send in pipeline", NULL);
+	if (!PQpipelineSync(c)) return fail("pipeline sync", NULL);
+	long last = -1;
+	for (int k = 0; k < 3; k++) {
+		PGresult *r = PQgetResult(c);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) return fail("pipeline result", r);
+		last = atol(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		r = PQgetResult(c); /* NULL ends each query's results */
+		if (r) return fail("pipeline: extra result", r);
+	}
+	PGresult *r = PQgetResult(c);
+	if (PQresultStatus(r) != PGRES_PIPELINE_SYNC) return fail("pipeline: no sync result", r);
+	PQclear(r);
+	PQexitPipelineMode(c);
+	printf("ok %ld\n", last);
+	PQfinish(c);
+	return 0;
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def libpq_tx():
+    """Path of a compiled C program: libpq_tx CONNINFO ID N (see LIBPQ_TX_SRC)."""
+    d = tempfile.mkdtemp(prefix="tblibpqtx")
+    src = os.path.join(d, "libpq_tx.c")
+    exe = os.path.join(d, "libpq_tx")
+    with open(src, "w") as f:
+        f.write(LIBPQ_TX_SRC)
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "libpq"], capture_output=True,
+                           text=True, timeout=30)
+    extra = flags.stdout.split() if flags.returncode == 0 else ["-I/usr/include/postgresql", "-lpq"]
+    res = subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-o", exe, src] + extra,
+                         capture_output=True, text=True, timeout=120)
+    if res.returncode != 0:
+        pytest.fail("could not compile the libpq_tx test program:\n" + res.stderr)
+    yield exe
+    shutil.rmtree(d, ignore_errors=True)

@@ -82,7 +82,7 @@ class Pooler:
     users -> {name: secret as written in auth_file}; hba -> text of auth_hba_file."""
 
     def __init__(self, settings=None, databases=None, users=None, hba=None, workdir=None,
-                 extra_lines=None, env=None):
+                 extra_lines=None, env=None, user_settings=None, nofile=None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="tb")
         os.chmod(self.workdir, 0o755)
         self.port = free_port()
@@ -110,6 +110,10 @@ class Pooler:
         self.hba = hba
         self.extra_lines = list(extra_lines or [])
         self.env = dict(env or {})
+        # [users] section: {user name: "key=value ..."}
+        self.user_settings = dict(user_settings or {})
+        # RLIMIT_NOFILE (soft, hard) for the process, set with prlimit(1) around the exec
+        self.nofile = nofile
         self.proc = None
         self.expected_exit = False
         self._stderr_file = None
@@ -128,6 +132,11 @@ class Pooler:
         out.append("[databases]")
         for alias, connstr in self.databases.items():
             out.append(wrap_db_line(alias, connstr))
+        if self.user_settings:
+            out.append("")
+            out.append("[users]")
+            for name, value in self.user_settings.items():
+                out.append(wrap_db_line(name, value))
         return "\n".join(out) + "\n"
 
     def write_files(self):
@@ -169,7 +178,12 @@ class Pooler:
         if is_pgbouncer() and os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             kw = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
-        self.proc = subprocess.Popen([b, self.ini], stdin=subprocess.DEVNULL, stdout=self._stderr_file,
+        argv = [b, self.ini]
+        if self.nofile:
+            # prlimit execs the command, so self.proc.pid is the pooler's own PID
+            soft, hard = self.nofile
+            argv = ["prlimit", "--nofile=%d:%d" % (soft, hard), "--"] + argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._stderr_file,
                                      stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
                                      start_new_session=True, **kw)
 
@@ -180,6 +194,25 @@ class Pooler:
             return port_accepts(self.port)
         wait_for(up, timeout, "tokenbouncer to listen on port %d" % self.port)
         return self
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+    def status_field(self, name):
+        """A field of /proc/PID/status, e.g. status_field("VmRSS") -> bytes (kB fields) or str."""
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    v = line.split(":", 1)[1].strip()
+                    if v.endswith(" kB"):
+                        return int(v[:-3]) * 1024
+                    return v
+        raise KeyError(name)
+
+    def rss(self):
+        """Resident set size of the pooler in bytes (VmRSS)."""
+        return self.status_field("VmRSS")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

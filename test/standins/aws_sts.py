@@ -20,7 +20,6 @@ Duration: ttl=None -> DurationSeconds or 3600; ttl=N -> always N seconds (short 
 import os
 import re
 import sys
-import time
 import uuid
 from xml.sax.saxutils import escape
 
@@ -55,18 +54,22 @@ class AwsStsStandIn(HttpStandIn):
     role_arns (None = any well-formed role ARN), source_keys {akid: secret | (secret, session_token)}
     (default {AKIDEXAMPLE: example secret}), source_akids (restrict AssumeRole callers), regions
     (accepted signing regions, None = any), external_id, ttl (None = DurationSeconds or 3600),
-    verify_signature (True), fractional_expiration (False), master."""
+    verify_signature (True), fractional_expiration (False), required_signed (header names that must
+    be signed; default host, x-amz-date — botocore also signs content-type), master."""
 
     name = "aws-sts"
     default_content_type = "text/xml"
     CONFIG_KEYS = ("web_identity_token", "web_identity_token_file", "role_arns", "source_akids", "regions",
-                   "external_id", "ttl", "verify_signature", "fractional_expiration", "provider", "audience")
+                   "external_id", "ttl", "verify_signature", "fractional_expiration", "provider", "audience",
+                   "required_signed")
 
     def __init__(self, port=0, web_identity_token=DEFAULT_WEB_IDENTITY_TOKEN, web_identity_token_file=None,
                  role_arns=None, source_keys=None, source_akids=None, regions=None, external_id=None, ttl=None,
                  verify_signature=True, fractional_expiration=False, master=DEFAULT_AWS_MASTER,
-                 provider="oidc.example.test", audience="sts.amazonaws.com", **kw):
+                 provider="oidc.example.test", audience="sts.amazonaws.com",
+                 required_signed=("host", "x-amz-date"), **kw):
         super().__init__(port=port, **kw)
+        self.required_signed = tuple(required_signed)
         self.web_identity_token = web_identity_token
         self.web_identity_token_file = web_identity_token_file
         self.role_arns = role_arns
@@ -206,6 +209,7 @@ class AwsStsStandIn(HttpStandIn):
         try:
             info = verify_header_signature(req["method"], req["path"], req["raw_query"], req["headers"],
                                            req.body_bytes, self.keys, now, "sts", regions=self.regions,
+                                           required_signed=self.required_signed,
                                            check_signature=self.verify_signature)
         except SigV4Error as e:
             status = 400 if e.code in ("IncompleteSignature", "ExpiredToken") else 403

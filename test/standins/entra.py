@@ -39,7 +39,7 @@ import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from standin_base import (DEFAULT_SIGNING_KEY, HttpStandIn, Response, b64url, b64url_decode,  # noqa: E402
+from standin_base import (DEFAULT_SIGNING_KEY, HttpStandIn, b64url,  # noqa: E402
                           base_arg_parser, json_response, jwt_decode, jwt_encode, run_main)
 
 DEFAULT_TENANT = "0b9f7a3c-5d2e-4e1f-9a8b-7c6d5e4f3a21"

@@ -330,6 +330,7 @@ class PgFront:
         self._relays = {}
         self._conn_writers = set()
         self._tasks = set()
+        self._lingering = set()
         self._next_id = 0
         self._loop = None
         self._thread = None
@@ -431,6 +432,9 @@ class PgFront:
             t.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=5)
+        for tr in list(self._lingering):
+            self._reap(tr)
+        await asyncio.sleep(0)
         try:
             await asyncio.wait_for(self._server.wait_closed(), 5)
         except asyncio.TimeoutError:
@@ -474,6 +478,19 @@ class PgFront:
             self._conn_writers.discard(writer)
             self._tasks.discard(task)
             writer.close()
+            # a TLS close waits for the peer's close_notify; do not let it linger for ever
+            tr = writer.transport
+            self._lingering.add(tr)
+            self._loop.call_later(5.0, self._reap, tr)
+
+    def _reap(self, tr):
+        self._lingering.discard(tr)
+        if getattr(tr, "_ssl_protocol", "plain") is None:
+            return                     # TLS transport already closed completely
+        try:
+            tr.abort()
+        except (AttributeError, RuntimeError):
+            pass
 
     def _fatal(self, writer, code, message):
         try:

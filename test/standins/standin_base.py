@@ -533,6 +533,21 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (OSError, ValueError)):   # client went away mid-request: not news
+            return
+        super().handle_error(request, client_address)
+
+
+def refused_port():
+    """A loopback port nothing listens on (bound, then closed): connecting gives ECONNREFUSED."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
 
 def _check_loopback(host):
     if host not in ("127.0.0.1", "localhost"):

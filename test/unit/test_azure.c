@@ -298,6 +298,11 @@ static void test_cli_response(void)
 	azure_token_clear(&t);
 	CHECK(!parse(AZURE_RESP_CLI, "{\"access_token\":\"x\",\"expires_on\":1893477600}", &t));
 	CHECK(contains(err, "\"accessToken\""));
+	CHECK(parse(AZURE_RESP_CLI, "{\"accessToken\":\"x\",\"expiresOn\":\"odd\",\"expires_on\":\"1893459600\"}",
+		    &t) && t.expires_at == T0 + 3600);
+	azure_token_clear(&t);
+	CHECK(!parse(AZURE_RESP_CLI, "{\"accessToken\":\"x\",\"expiresOn\":\"odd\"}", &t));
+	CHECK(contains(err, "unusable \"expiresOn\""));
 	CHECK(!parse(AZURE_RESP_CLI, "{\"accessToken\":\"x\"}", &t));
 	CHECK(contains(err, "expires_on or expiresOn"));
 }
