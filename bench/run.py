@@ -44,6 +44,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -112,11 +113,19 @@ def loadavg():
 
 
 def proc_cpu_ticks(pid):
-    """utime+stime of the whole process (all threads), in clock ticks."""
+    """(utime, stime) of the whole process (all threads), in clock ticks."""
     with open("/proc/%d/stat" % pid) as f:
         rest = f.read().rsplit(")", 1)[1].split()
     # rest[0] is field 3 (state); utime is field 14, stime field 15
-    return int(rest[11]) + int(rest[12])
+    return int(rest[11]), int(rest[12])
+
+
+def proc_status_kb(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
 
 
 def proc_rss_kb(pid):
@@ -399,18 +408,63 @@ def run_pgbench(port, args, duration):
 
 def measured_run(pooler, wl, duration):
     load = loadavg()[0]
-    c0 = proc_cpu_ticks(pooler.pid)
+    u0, s0 = proc_cpu_ticks(pooler.pid)
     t0 = time.monotonic()
     res = run_pgbench(pooler.port, wl["args"], duration)
     wall = time.monotonic() - t0
-    c1 = proc_cpu_ticks(pooler.pid)
+    u1, s1 = proc_cpu_ticks(pooler.pid)
     if pooler.proc.poll() is not None:
         raise RuntimeError("%s died during %s:\n%s" % (pooler.kind, wl["key"], pooler.log_tail()))
-    cpu_us = (c1 - c0) * 1e6 / CLK_TCK
-    res.update(cpu_ticks=c1 - c0, cpu_us=cpu_us, wall_s=round(wall, 2), load1=load,
+    ticks = (u1 - u0) + (s1 - s0)
+    cpu_us = ticks * 1e6 / CLK_TCK
+    res.update(cpu_ticks=ticks, utime_ticks=u1 - u0, stime_ticks=s1 - s0, cpu_us=cpu_us,
+               wall_s=round(wall, 2), load1=load,
                cpu_us_per_tx=cpu_us / res["tx"] if res["tx"] else None,
                pooler_cpu_util=cpu_us / 1e6 / wall if wall > 0 else None)
     return res
+
+
+def profile(pooler, wl, duration, basedir):
+    """perf record -g on the pooler during one (unmeasured) run; returns the top of perf report."""
+    data = os.path.join(basedir, "perf-%s.data" % pooler.kind)
+    rec = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-g", "-o", data,
+                            "-p", str(pooler.pid)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    try:
+        res = run_pgbench(pooler.port, wl["args"], duration)
+    finally:
+        stop_proc(rec, [(signal.SIGINT, 30), (signal.SIGKILL, 10)], "perf record")
+    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol",
+                          "-g", "none", "--percent-limit", "0.7"], capture_output=True, text=True, timeout=300)
+    lines = [re.sub(r"[\s-]+$", "", l) for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
+    log("perf %s (%s, %.0f tps):\n  %s" % (pooler.kind, wl["key"], res["tps"], "\n  ".join(lines[:25])))
+    # second unmeasured run: system calls and context switches per transaction (tracepoints)
+    events = ["raw_syscalls:sys_enter", "context-switches"] + ["syscalls:sys_enter_" + n for n in SYSCALLS]
+    out = os.path.join(basedir, "perf-stat-%s.txt" % pooler.kind)
+    st = subprocess.Popen(["perf", "stat", "-x", ",", "-o", out, "-e", ",".join(events), "-p", str(pooler.pid)],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    try:
+        res2 = run_pgbench(pooler.port, wl["args"], duration)
+    finally:
+        stop_proc(st, [(signal.SIGINT, 30), (signal.SIGKILL, 10)], "perf stat")
+    per_tx = {}
+    try:
+        with open(out) as f:
+            for line in f:
+                parts = line.strip().split(",")
+                if len(parts) > 2 and parts[0].replace(".", "").isdigit():
+                    name = parts[2].replace("syscalls:sys_enter_", "").replace("raw_syscalls:sys_enter", "all syscalls")
+                    per_tx[name] = round(float(parts[0]) / max(res2["tx"], 1), 2)
+    except OSError:
+        pass
+    log("perf stat %s: per transaction %s" % (pooler.kind, per_tx))
+    return dict(workload=wl["key"], tps=res["tps"], top=lines[:40], per_tx=per_tx)
+
+
+SYSCALLS = ["epoll_wait", "epoll_pwait", "epoll_ctl", "recvfrom", "sendto", "read", "write", "readv", "writev",
+            "clock_gettime", "accept4", "close"]
 
 
 # --------------------------------------------------------------------------- raw asyncio client
@@ -548,16 +602,17 @@ async def memory_measure(pooler, n, active_s, login_concurrency=64, timeout=60):
     deadline = time.monotonic() + active_s
     done = {"q": 0, "err": 0, "clients_with_query": 0}
     rss_active = []
-    stop_sampling = asyncio.Event()
+    stop_sampling = threading.Event()
 
-    async def sampler():
-        for _ in range(int(active_s * 20) + 200):
-            rss_active.append(proc_rss_kb(pid))
+    def sampler():
+        # a thread, so that 10,000 busy coroutines cannot starve it; bounded by count and the event
+        for _ in range(int((active_s + timeout) * 50)):
             try:
-                await asyncio.wait_for(stop_sampling.wait(), 0.05)
+                rss_active.append(proc_rss_kb(pid))
+            except (OSError, RuntimeError):
                 return
-            except asyncio.TimeoutError:
-                pass
+            if stop_sampling.wait(0.02):
+                return
 
     async def loop(rw):
         k = 0
@@ -574,12 +629,14 @@ async def memory_measure(pooler, n, active_s, login_concurrency=64, timeout=60):
             done["err"] += 1
         if k:
             done["clients_with_query"] += 1
-    st = asyncio.ensure_future(sampler())
+    st = threading.Thread(target=sampler, daemon=True)
+    st.start()
     t0 = time.monotonic()
     await asyncio.wait_for(asyncio.gather(*(loop(rw) for rw in conns)), active_s + timeout)
     res["active_wall_s"] = round(time.monotonic() - t0, 2)
     stop_sampling.set()
-    await st
+    st.join(5)
+    res["hwm_kb"] = proc_status_kb(pid, "VmHWM")
     res["active_kb"] = max(rss_active) if rss_active else None
     res["active_samples"] = len(rss_active)
     res["active_queries"] = done["q"]
@@ -674,6 +731,45 @@ def render_markdown(raw, summary):
     L.append("- ratio = tokenbouncer / PgBouncer, median of the per-round ratios, (min–max) across rounds; "
              "values are means over all runs")
     L.append("")
+    have_tps = any(summary["workloads"].get(w["key"], {}).get("tps") for w in raw["workloads"])
+    if have_tps:
+        L += render_tps(raw, summary)
+    if raw["memory"]:
+        L += render_memory(raw, summary)
+    L += render_targets(raw, summary)
+    if raw.get("perf"):
+        L.append("## Profile (perf record -g, cpu-clock, %s)" % next(iter(raw["perf"].values()))["workload"])
+        L.append("")
+        names = []
+        for pr in raw["perf"].values():
+            names += [n for n, v in pr.get("per_tx", {}).items() if v and n not in names]
+        if names:
+            L.append("System calls and context switches per transaction (perf stat, one more run each):")
+            L.append("")
+            L.append("| | " + " | ".join(names) + " |")
+            L.append("|---|" + "--:|" * len(names))
+            for kind, pr in raw["perf"].items():
+                L.append("| %s | %s |" % (kind, " | ".join("%.2f" % pr.get("per_tx", {}).get(n, 0) for n in names)))
+            L.append("")
+        for kind, pr in raw["perf"].items():
+            L.append("%s:" % kind)
+            L.append("")
+            L.append("```")
+            L += pr["top"][:20]
+            L.append("```")
+            L.append("")
+    return "\n".join(L)
+
+
+def split_us(raw, key, pooler, field):
+    runs = [r for r in raw["runs"].get(key, []) if r["pooler"] == pooler]
+    if not runs:
+        return None
+    return statistics.mean(r[field] * 1e6 / CLK_TCK / r["tx"] for r in runs)
+
+
+def render_tps(raw, summary):
+    L = []
     L.append("## Throughput and pooler CPU")
     L.append("")
     L.append("| workload | TPS tokenbouncer | TPS PgBouncer | TPS ratio | CPU µs/tx tokenbouncer "
@@ -682,10 +778,35 @@ def render_markdown(raw, summary):
     for wl in raw["workloads"]:
         s = summary["workloads"].get(wl["key"]) or {}
         t, c = s.get("tps"), s.get("cpu")
+        if not t:
+            continue
         L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             wl["name"], fmt_num(t and t["tb"]), fmt_num(t and t["pb"]), fmt_ratio(t),
             fmt_num(c and c["tb"], 1), fmt_num(c and c["pb"], 1), fmt_ratio(c)))
     L.append("")
+    L.append("Pooler CPU split, µs per transaction in user / kernel mode, and the pooler's share of core 1:")
+    L.append("")
+    L.append("| workload | tokenbouncer user / sys | PgBouncer user / sys | core 1 busy tokenbouncer / PgBouncer |")
+    L.append("|---|--:|--:|--:|")
+    for wl in raw["workloads"]:
+        k = wl["key"]
+        if not raw["runs"].get(k):
+            continue
+        util = {}
+        for p in ("tokenbouncer", "pgbouncer"):
+            rs = [r["pooler_cpu_util"] for r in raw["runs"][k] if r["pooler"] == p]
+            util[p] = "%.0f%%" % (100 * statistics.mean(rs)) if rs else "–"
+        L.append("| %s | %s / %s | %s / %s | %s / %s |" % (
+            k, fmt_num(split_us(raw, k, "tokenbouncer", "utime_ticks"), 1),
+            fmt_num(split_us(raw, k, "tokenbouncer", "stime_ticks"), 1),
+            fmt_num(split_us(raw, k, "pgbouncer", "utime_ticks"), 1),
+            fmt_num(split_us(raw, k, "pgbouncer", "stime_ticks"), 1), util["tokenbouncer"], util["pgbouncer"]))
+    L.append("")
+    return L
+
+
+def render_memory(raw, summary):
+    L = []
     if raw["memory"]:
         L.append("## Memory (VmRSS above baseline, per client)")
         L.append("")
@@ -699,6 +820,11 @@ def render_markdown(raw, summary):
                     "{:,}".format(int(n)), label, fmt_num(st and st["tb"]), fmt_num(st and st["pb"]),
                     fmt_ratio(st), fmt_num(s["held_tokenbouncer"]), fmt_num(s["held_pgbouncer"])))
         L.append("")
+    return L
+
+
+def render_targets(raw, summary):
+    L = []
     L.append("## Targets (reported, not asserted)")
     L.append("")
     L.append("| target | result | met |")
@@ -724,7 +850,7 @@ def render_markdown(raw, summary):
         h = summary["memory"]["10000"]["held_tokenbouncer"]
         L.append("| 10,000 clients held at once | %s | %s |" % (fmt_num(h), "yes" if h and h >= 10000 else "no"))
     L.append("")
-    return "\n".join(L)
+    return L
 
 
 # --------------------------------------------------------------------------- main
@@ -783,6 +909,9 @@ def main():
     ap.add_argument("--no-deps", action="store_true", help="do not run scripts/deps.sh")
     ap.add_argument("--no-build", action="store_true", help="do not build build-bench/tokenbouncer if missing")
     ap.add_argument("--outdir", default=os.path.join(REPO, "bench", "results"))
+    ap.add_argument("--perf", metavar="WORKLOAD",
+                    help="after the measured runs, profile both poolers (perf record -g) during one extra "
+                         "run of this workload key and write the top symbols to the results dir")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     a = ap.parse_args()
     rounds = a.rounds or (1 if a.quick else 3)
@@ -869,6 +998,11 @@ def main():
                         log("[%d/%d] round %d %-16s %-12s tps %9.1f  cpu %6.2f us/tx  load %.2f" % (
                             k, total, rnd, wl["key"], kind, res["tps"], res["cpu_us_per_tx"], res["load1"]))
                         time.sleep(0.5)
+            if a.perf:
+                wl = [w for w in workloads() if w["key"] == a.perf][0]
+                raw["perf"] = {}
+                for kind in ("tokenbouncer", "pgbouncer"):
+                    raw["perf"][kind] = profile(poolers[kind], wl, duration, basedir)
             for p in poolers.values():
                 p.stop()
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,10 +21,13 @@
 #include "net/listener.h"
 #include "pool/client.h"
 #include "pool/janitor.h"
+#include "pool/pool.h"
 #include "pool/runtime.h"
 #include "token/token.h"
 
 struct options {
+	const char *token_alias;     /* "token ALIAS": print the token and exit */
+	const char *token_user;
 	int verbose;
 	bool quiet;
 	bool daemonize;
@@ -38,13 +42,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"tokenbouncer %s: a PostgreSQL connection pooler for cloud IAM tokens\n\n"
-		"Usage: tokenbouncer [OPTIONS] FILE.ini\n\n"
+		"Usage: tokenbouncer [OPTIONS] FILE.ini\n"
+		"       tokenbouncer token ALIAS [--user USER] FILE.ini\n\n"
 		"  -d, --daemon                run in the background\n"
 		"  -v, --verbose               more log output (repeat for more)\n"
 		"  -q, --quiet                 log only warnings and errors\n"
 		"      --check                 validate FILE.ini and its auth files, then exit\n"
 		"      --print-sample-config   print the commented sample configuration\n"
 		"      --print-config-reference  print the parameter reference (Markdown)\n"
+		"      --user USER             with token: the database user, when the alias has none\n"
 		"  -V, --version               print the version\n"
 		"  -h, --help                  this help\n\n"
 		"Signals: SIGHUP reloads, SIGINT stops when clients are done, SIGTERM stops now.\n",
@@ -53,7 +59,13 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE };
+	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE, OPT_USER };
+	if (argc >= 3 && strcmp(argv[1], "token") == 0) {
+		o->token_alias = argv[2];
+		argv[2] = argv[0];
+		argc -= 2;
+		argv += 2;
+	}
 	static const struct option longopts[] = {
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -61,6 +73,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "print-sample-config", no_argument, NULL, OPT_SAMPLE },
 		{ "print-config-reference", no_argument, NULL, OPT_REFERENCE },
+		{ "user", required_argument, NULL, OPT_USER },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -72,6 +85,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'v': o->verbose++; break;
 		case 'q': o->quiet = true; break;
 		case OPT_CHECK: o->check_only = true; break;
+		case OPT_USER: o->token_user = optarg; break;
 		case OPT_SAMPLE: params_print_sample(stdout); exit(0);
 		case OPT_REFERENCE: params_print_reference(stdout); exit(0);
 		case 'V': printf("tokenbouncer %s\n", PACKAGE_VERSION); exit(0);
@@ -211,6 +225,78 @@ static void teardown(struct event_base *base, struct evdns_base *dns)
 	log_set_file(NULL, NULL, 0);
 }
 
+struct token_cmd {
+	struct event_base *base;
+	bool done;
+	char *token;
+	int64_t expires_at;
+	char err[512];
+};
+
+static void on_cmd_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
+			 const char *err)
+{
+	struct token_cmd *tc = arg;
+	tc->done = true;
+	if (err)
+		snprintf(tc->err, sizeof(tc->err), "%s", err);
+	else {
+		tc->token = xstrndup(token, len);
+		tc->expires_at = expires_at;
+	}
+	event_base_loopbreak(tc->base);
+}
+
+static void on_cmd_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct token_cmd *tc = arg;
+	snprintf(tc->err, sizeof(tc->err), "timed out waiting for the token");
+	event_base_loopbreak(tc->base);
+}
+
+/* "tokenbouncer token ALIAS": what the pooler would send as the password,
+ * for operators checking an alias by hand (as aws rds generate-db-auth-token). */
+static int print_token(const struct options *o, struct event_base *base)
+{
+	struct database *db = runtime_find_database(o->token_alias);
+	if (!db || db->cfg->auth == UPSTREAM_AUTH_PASSWORD) {
+		fprintf(stderr, "alias \"%s\" %s\n", o->token_alias,
+			db ? "does not use a token (auth=password)" : "is not in [databases]");
+		return 1;
+	}
+	const char *user = db->cfg->user ? db->cfg->user : db->default_user ? db->default_user : o->token_user;
+	if (!user) {
+		fprintf(stderr, "alias \"%s\" has no user=: give one with --user\n", o->token_alias);
+		return 1;
+	}
+	struct token_target t;
+	pool_token_target(db, user, &t);
+	struct token_cmd tc = { .base = base };
+	struct event *timeout = evtimer_new(base, on_cmd_timeout, &tc);
+	struct timeval tv = { (time_t)(rt.cfg->token_fetch_timeout / USEC_PER_SEC) * 3 + 5, 0 };
+	evtimer_add(timeout, &tv);
+	struct token_wait *w = token_request(token_entry_for(&t), on_cmd_token, &tc);
+	if (!tc.done)
+		event_base_dispatch(base);
+	if (!tc.done)
+		token_wait_cancel(w);
+	event_free(timeout);
+	if (!tc.token) {
+		fprintf(stderr, "could not obtain a token for alias \"%s\": %s\n", o->token_alias, tc.err);
+		return 1;
+	}
+	printf("%s\n", tc.token);
+	time_t exp = (time_t)tc.expires_at;
+	struct tm tm;
+	char when[64];
+	gmtime_r(&exp, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "expires %s (in %lld s); user %s\n", when,
+		(long long)(tc.expires_at - time_wall_usec() / USEC_PER_SEC), user);
+	secret_free(tc.token);
+	return 0;
+}
+
 static int check_config(struct tb_config *cfg)
 {
 	char err[512];
@@ -234,6 +320,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	if (o.token_alias && o.verbose == 0)
+		o.quiet = true; /* keep stderr for the expiry line */
 	log_setup(cfg->verbose + o.verbose, o.quiet, !o.daemonize);
 	if (o.check_only) {
 		struct event_base *base = event_base_new();
@@ -250,7 +338,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	if (o.daemonize && !daemonize(err, sizeof(err))) {
+	if (o.daemonize && !o.token_alias && !daemonize(err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
@@ -270,6 +358,11 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		teardown(base, dns);
 		return 1;
+	}
+	if (o.token_alias) {
+		int rc = print_token(&o, base);
+		teardown(base, dns);
+		return rc;
 	}
 	if (!listeners_open(base, rt.cfg, on_accept, err, sizeof(err))) {
 		log_fatal("%s", err);

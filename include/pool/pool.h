@@ -33,6 +33,9 @@ bool pool_is_empty(const struct pool *p);
 void pool_free(struct pool *p);
 /* Refresh the upstream secret from the current config and auth_file. */
 void pool_refresh_password(struct pool *p);
+struct token_target;
+/* What a pool of this database and upstream user asks the token cache for. */
+void pool_token_target(const struct database *db, const char *user, struct token_target *t);
 /* Token-backed aliases: look up the cache entry this pool's logins use. */
 void pool_bind_token(struct pool *p);
 #endif

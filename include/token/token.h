@@ -46,6 +46,9 @@ struct token_wait *token_request(struct token_entry *e, token_cb cb, void *arg);
 void token_wait_cancel(struct token_wait *w);
 /* The upstream refused this token: drop it unless a newer one replaced it. */
 void token_reject(struct token_entry *e, uint64_t generation);
+/* Start fetching a token nobody has asked for yet (start-up, reload), so the
+ * first login does not wait. */
+void token_prefetch(const struct token_target *t);
 /* Force a refresh of every entry, or of those an alias uses (NULL = all). */
 int token_refresh_all(const char *alias);
 

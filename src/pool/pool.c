@@ -33,20 +33,28 @@ void pool_refresh_password(struct pool *p)
 	p->password = pw;
 }
 
+void pool_token_target(const struct database *db, const char *user, struct token_target *t)
+{
+	const struct db_alias *a = db->cfg;
+	bool aws = a->auth == UPSTREAM_AUTH_AWS_RDS || a->auth == UPSTREAM_AUTH_AWS_DSQL;
+	memset(t, 0, sizeof(*t));
+	t->kind = a->auth;
+	t->credential = a->credential;
+	t->user = user;
+	t->region = a->region;
+	t->duration = a->token_duration > 0 ? a->token_duration / USEC_PER_SEC : 0;
+	t->alias = db->name;
+	t->audience = aws ? a->host : a->scope;
+	t->port = a->auth == UPSTREAM_AUTH_AWS_RDS ? (a->port > 0 ? a->port : 5432) : 0;
+}
+
 void pool_bind_token(struct pool *p)
 {
-	const struct db_alias *a = p->db->cfg;
 	p->token = NULL;
-	if (a->auth == UPSTREAM_AUTH_PASSWORD)
+	if (p->db->cfg->auth == UPSTREAM_AUTH_PASSWORD)
 		return;
-	bool aws = a->auth == UPSTREAM_AUTH_AWS_RDS || a->auth == UPSTREAM_AUTH_AWS_DSQL;
-	struct token_target t = {
-		.kind = a->auth, .credential = a->credential, .user = p->user, .region = a->region,
-		.duration = a->token_duration > 0 ? a->token_duration / USEC_PER_SEC : 0,
-		.alias = p->db->name,
-		.audience = aws ? a->host : a->scope,
-		.port = a->auth == UPSTREAM_AUTH_AWS_RDS ? (a->port > 0 ? a->port : 5432) : 0,
-	};
+	struct token_target t;
+	pool_token_target(p->db, p->user, &t);
 	p->token = token_entry_for(&t);
 }
 

@@ -295,6 +295,24 @@ static void rebind_databases(void)
 	}
 }
 
+/* Aliases whose upstream user is fixed can have their token before the
+ * first client asks; the others learn the user from their first client. */
+static void prefetch_tokens(void)
+{
+	for (size_t i = 0; i < rt.cfg->ndbs; i++) {
+		const struct db_alias *a = &rt.cfg->dbs[i];
+		if (a->auth == UPSTREAM_AUTH_PASSWORD || strcmp(a->name, "*") == 0)
+			continue;
+		struct database *db = runtime_find_database(a->name);
+		const char *user = db && db->cfg->user ? db->cfg->user : db ? db->default_user : NULL;
+		if (!user)
+			continue;
+		struct token_target t;
+		pool_token_target(db, user, &t);
+		token_prefetch(&t);
+	}
+}
+
 bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 {
 	struct userlist *ul;
@@ -331,6 +349,8 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 	rt.cfg = cfg;
 	rebind_databases();
 	config_ref_put(old);
+	if (rt.base && rt.dns)
+		prefetch_tokens();
 	return true;
 }
 

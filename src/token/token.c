@@ -389,6 +389,13 @@ void token_reject(struct token_entry *e, uint64_t generation)
 	e->retry_ms = 0;
 }
 
+void token_prefetch(const struct token_target *t)
+{
+	struct token_entry *e = token_entry_for(t);
+	if (!e->token && !e->fetching && (!e->retry_ms || now_ms() >= e->retry_ms))
+		start_fetch(e);
+}
+
 int token_refresh_all(const char *alias)
 {
 	int n = 0;

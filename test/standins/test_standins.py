@@ -6,6 +6,7 @@ awaited with bounded polls or blocking reads with timeouts.
 import base64
 import concurrent.futures
 import datetime as dt
+import hashlib
 import http.client as httpclient
 import json
 import os
@@ -377,7 +378,7 @@ def test_entra_certificate_assertion_rejected(cert_entra, client_certs, case, co
     if case == "wrong-key":
         k = okey                                     # signed by another key, x5t of the registered cert
         a = entra.make_client_assertion(okey, ocrt, entra.DEFAULT_CLIENT_ID, aud,
-                                        extra_header={"x5t": sb.b64url(__import__("hashlib").sha1(
+                                        extra_header={"x5t": sb.b64url(hashlib.sha1(
                                             entra._load_cert(crt)["der"]).digest())})
     else:
         if case == "wrong-aud":
