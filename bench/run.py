@@ -136,6 +136,14 @@ def proc_rss_kb(pid):
     raise RuntimeError("no VmRSS for pid %d" % pid)
 
 
+def proc_nofile(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return line.split()[3:5]
+    return None
+
+
 def as_user_kw():
     pw = pwd.getpwnam(RUN_USER)
     return dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
@@ -342,6 +350,7 @@ class Pooler:
         exe = os.readlink("/proc/%d/exe" % self.proc.pid)
         if os.path.realpath(exe) != os.path.realpath(self.binary):
             raise RuntimeError("pid %d runs %s, not %s" % (self.proc.pid, exe, self.binary))
+        self.nofile = proc_nofile(self.proc.pid)
         return self
 
     @property
@@ -378,7 +387,7 @@ def workloads():
     w.append(dict(name="select-only, new connection per tx (-C), 10 clients", key="S-connect-10",
                   args=["-S", "-C", "-M", "simple", "-c", "10", "-j", "1"], select_only=True))
     w.append(dict(name="TPC-B-like, 20 clients", key="tpcb-20",
-                  args=["-M", "simple", "-c", "20", "-j", "1"], select_only=False))
+                  args=["-M", "simple", "-c", "20", "-j", "1"], select_only=False, writes=True))
     return w
 
 
@@ -436,8 +445,12 @@ def profile(pooler, wl, duration, basedir):
     finally:
         stop_proc(rec, [(signal.SIGINT, 30), (signal.SIGKILL, 10)], "perf record")
     rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol",
-                          "-g", "none", "--percent-limit", "0.7"], capture_output=True, text=True, timeout=300)
+                          "-g", "none", "--percent-limit", "0.3"], capture_output=True, text=True, timeout=300)
     lines = [re.sub(r"[\s-]+$", "", l) for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
+    user = [l for l in lines if "[kernel" not in l]
+    rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso",
+                          "-g", "none"], capture_output=True, text=True, timeout=300)
+    dsos = [re.sub(r"[\s-]+$", "", l) for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
     log("perf %s (%s, %.0f tps):\n  %s" % (pooler.kind, wl["key"], res["tps"], "\n  ".join(lines[:25])))
     # second unmeasured run: system calls and context switches per transaction (tracepoints)
     events = ["raw_syscalls:sys_enter", "context-switches"] + ["syscalls:sys_enter_" + n for n in SYSCALLS]
@@ -460,11 +473,13 @@ def profile(pooler, wl, duration, basedir):
     except OSError:
         pass
     log("perf stat %s: per transaction %s" % (pooler.kind, per_tx))
-    return dict(workload=wl["key"], tps=res["tps"], top=lines[:40], per_tx=per_tx)
+    return dict(workload=wl["key"], tps=res["tps"], top=lines[:40], top_user=user[:25], dsos=dsos[:8],
+                per_tx=per_tx)
 
 
 SYSCALLS = ["epoll_wait", "epoll_pwait", "epoll_ctl", "recvfrom", "sendto", "read", "write", "readv", "writev",
-            "clock_gettime", "accept4", "close"]
+            "clock_gettime", "accept", "accept4", "close", "setsockopt", "getsockname", "getpeername",
+            "getrandom", "fcntl", "socket", "connect", "brk", "mmap", "munmap"]
 
 
 # --------------------------------------------------------------------------- raw asyncio client
@@ -755,7 +770,11 @@ def render_markdown(raw, summary):
             L.append("%s:" % kind)
             L.append("")
             L.append("```")
-            L += pr["top"][:20]
+            L += pr.get("dsos", [])
+            L.append("")
+            L += pr["top"][:12]
+            L.append("   user space:")
+            L += pr.get("top_user", [])[:15]
             L.append("```")
             L.append("")
     return "\n".join(L)
@@ -909,9 +928,10 @@ def main():
     ap.add_argument("--no-deps", action="store_true", help="do not run scripts/deps.sh")
     ap.add_argument("--no-build", action="store_true", help="do not build build-bench/tokenbouncer if missing")
     ap.add_argument("--outdir", default=os.path.join(REPO, "bench", "results"))
-    ap.add_argument("--perf", metavar="WORKLOAD",
+    ap.add_argument("--perf", metavar="WORKLOAD", default="S-simple-10",
                     help="after the measured runs, profile both poolers (perf record -g) during one extra "
-                         "run of this workload key and write the top symbols to the results dir")
+                         "run of this workload key (default S-simple-10; 'none' to skip); the top symbols and "
+                         "system calls per transaction go into the results")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     a = ap.parse_args()
     rounds = a.rounds or (1 if a.quick else 3)
@@ -984,7 +1004,8 @@ def main():
         if wls and not a.no_tps:
             for p in poolers.values():
                 p.start()
-                log("%s up on port %d, pid %d" % (p.kind, p.port, p.pid))
+                log("%s up on port %d, pid %d, RLIMIT_NOFILE %s" % (p.kind, p.port, p.pid, p.nofile))
+                raw["pooler_settings"][p.kind]["nofile_soft_hard"] = p.nofile
                 run_pgbench(p.port, ["-S", "-c", "20", "-j", "1"], 2)  # warm-up: fill the pool
             total = len(wls) * rounds * 4
             k = 0
@@ -992,13 +1013,19 @@ def main():
                 for wl in wls:
                     for kind in order:
                         k += 1
+                        if wl.get("writes"):
+                            # outside the timed window, straight on PostgreSQL: keep the write workload
+                            # from slowing down run after run as dead rows pile up (autovacuum is off)
+                            for q in ("VACUUM pgbench_branches", "VACUUM pgbench_tellers",
+                                      "TRUNCATE pgbench_history"):
+                                pg.psql(q, db=DB)
                         res = measured_run(poolers[kind], wl, duration)
                         res.update(round=rnd, pooler=kind)
                         raw["runs"].setdefault(wl["key"], []).append(res)
                         log("[%d/%d] round %d %-16s %-12s tps %9.1f  cpu %6.2f us/tx  load %.2f" % (
                             k, total, rnd, wl["key"], kind, res["tps"], res["cpu_us_per_tx"], res["load1"]))
                         time.sleep(0.5)
-            if a.perf:
+            if a.perf and a.perf != "none" and shutil.which("perf"):
                 wl = [w for w in workloads() if w["key"] == a.perf][0]
                 raw["perf"] = {}
                 for kind in ("tokenbouncer", "pgbouncer"):

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin/metrics.h"
 #include "config.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -211,6 +212,7 @@ static void setup_signals(struct event_base *base)
 static void teardown(struct event_base *base, struct evdns_base *dns)
 {
 	janitor_stop();
+	metrics_stop();
 	listeners_close();
 	runtime_shutdown();
 	struct event *sigs[] = { sig_hup, sig_int, sig_term };
@@ -378,6 +380,12 @@ int main(int argc, char **argv)
 		pidfile_path = xstrdup(rt.cfg->pidfile);
 	}
 	setup_signals(base);
+	if (config_str_set(rt.cfg->metrics_listen) &&
+	    !metrics_start(base, rt.cfg->metrics_listen, err, sizeof(err))) {
+		log_fatal("%s", err);
+		teardown(base, dns);
+		return 1;
+	}
 	janitor_start(base);
 	log_info("tokenbouncer %s listening on %s port %d%s%s", PACKAGE_VERSION,
 		 rt.cfg->listen_addr && *rt.cfg->listen_addr ? rt.cfg->listen_addr : "(no TCP)",

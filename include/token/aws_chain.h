@@ -1,9 +1,10 @@
 /* Inside the "aws" provider family (spec/cloud-tokens.md §1.2-1.5). aws.c
  * checks [credential.NAME] sections, turns one into a plan at each fetch
  * (which source answers, which roles are assumed after it) and keeps one
- * credentials cache per credential; aws_sources.c reads the environment and
- * the shared files into a plan and runs it asynchronously (STS, container
- * endpoint, IMDS, credential_process). Shared here so the unit tests can
+ * credentials cache per credential; aws_plan.c reads the environment and the
+ * shared files into the pieces of a plan and holds the pure decisions;
+ * aws_sources.c runs a plan asynchronously (STS, container endpoint, IMDS,
+ * credential_process). Shared here so the unit tests can
  * reach the pure parts: environment lookups go through aws_env_source,
  * which tests replace. */
 #ifndef TB_TOKEN_AWS_CHAIN_H
@@ -80,7 +81,7 @@ void aws_plan_free(struct aws_plan *p);
  * NULL with err (naming the source and cause) when nothing usable is there. */
 struct aws_plan *aws_plan_build(const struct aws_cfg *cfg, char *err, size_t errlen);
 
-/* Pieces of a plan, from the environment (aws_sources.c). Each returns false
+/* Pieces of a plan, from the environment (aws_plan.c). Each returns false
  * with err on a configuration error. */
 /* §1.3.1 into p->p.static_creds; *found = false when AWS_ACCESS_KEY_ID is unset. */
 bool aws_plan_env_creds(struct aws_plan *p, bool *found, char *err, size_t errlen);
@@ -94,6 +95,10 @@ bool aws_plan_sts(struct aws_plan *p, const char *region, char *err, size_t errl
 /* aws-static with keys: access_key_id and the secret (and session token)
  * read from their files or variables now. */
 bool aws_plan_static_keys(struct aws_plan *p, const struct aws_cfg *cfg, char *err, size_t errlen);
+/* A small file that holds a secret (web identity token, container token,
+ * key), at most 64 KiB, not empty, no NUL; trim drops trailing blanks and
+ * newlines. Free with secret_free. */
+char *aws_read_secret_file(const char *path, const char *what, bool trim, char *err, size_t errlen);
 /* The shared config and credentials files named by the environment. */
 struct aws_files *aws_plan_load_files(char *err, size_t errlen);
 /* The selected profile: key, else AWS_DEFAULT_PROFILE, else AWS_PROFILE,

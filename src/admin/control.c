@@ -14,6 +14,7 @@
 #include "pool/pool.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "token/token.h"
 
 /* PAUSE without a database: databases created later are paused too. */
 static bool paused_all;
@@ -525,8 +526,8 @@ enum admin_status control_set(struct admin_req *r)
 
 /* ---- REFRESH TOKENS, SUSPEND ---- */
 
-/* The console is not wired to the token engine yet: aliases that log in
- * with a token are told so instead of being silently skipped. */
+/* Force a fetch now for every cached token key, or those of one alias; the
+ * fetch runs in the background and SHOW TOKENS shows its outcome. */
 enum admin_status control_refresh(struct admin_req *r)
 {
 	if (r->argc < 2 || r->argc > 3 || !str_ieq(r->argv[1], "TOKENS"))
@@ -543,13 +544,19 @@ enum admin_status control_refresh(struct admin_req *r)
 	}
 	if (alias && !found)
 		return admin_fail(r, "3D000", "no such database alias: %s", alias);
-	if (token_backed)
-		return admin_fail(r, "0A000", "REFRESH TOKENS is not available in this build: the console "
-				  "is not connected to the token engine yet");
-	if (alias)
+	if (alias && !token_backed)
 		return admin_fail(r, "55000", "alias \"%s\" is not token-backed (it logs in with "
 				  "auth=password): there is no token to refresh", alias);
-	proto_notice(r->out, "00000", "no token-backed aliases");
+	if (!token_backed) {
+		proto_notice(r->out, "00000", "no token-backed aliases");
+		return done(r, "REFRESH");
+	}
+	int n = token_refresh_all(alias);
+	char msg[128];
+	snprintf(msg, sizeof(msg), "refreshing %d cached token%s", n, n == 1 ? "" : "s");
+	proto_notice(r->out, "00000", msg);
+	log_info("REFRESH TOKENS%s%s (by %s on the console): %d keys", alias ? " " : "", alias ? alias : "",
+		 r->c->user, n);
 	return done(r, "REFRESH");
 }
 

@@ -1,7 +1,7 @@
 /* Prometheus text exposition (version 0.0.4) of what the console shows:
  * pool gauges per (database, user), counters per database, server ages,
- * login failures per alias. Token series are absent until the token engine
- * exists: an absent series is what Prometheus expects for "no such thing". */
+ * login failures per alias, and per cached token key its seconds to expiry
+ * and its fetch and failure counts. */
 #include "admin/metrics.h"
 
 #include <event2/buffer.h>
@@ -18,6 +18,7 @@
 #include "config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "token/token.h"
 #include "pool/runtime.h"
 
 static struct evhttp *http;
@@ -313,6 +314,53 @@ static void render_databases(struct text *t, const char **names, size_t n)
 	}
 }
 
+static void token_labels(struct text *t, const struct token_view *v)
+{
+	text_label(t, "alias", v->alias);
+	text_printf(t, ",");
+	text_label(t, "credential", v->credential);
+	text_printf(t, ",");
+	text_label(t, "provider", v->provider);
+	text_printf(t, ",");
+	text_label(t, "user", v->user);
+}
+
+struct token_pass {
+	struct text *t;
+	int which;
+};
+
+static void token_series(const struct token_view *v, void *arg)
+{
+	struct token_pass *tp = arg;
+	static const char *const names[] = {
+		"tokenbouncer_token_expires_in_seconds", "tokenbouncer_token_fetches_total",
+		"tokenbouncer_token_fetch_failures_total",
+	};
+	if (tp->which == 0 && v->expires_in < 0)
+		return; /* no token: the series is absent, not zero */
+	text_printf(tp->t, "%s{", names[tp->which]);
+	token_labels(tp->t, v);
+	if (tp->which == 0)
+		text_printf(tp->t, "} %lld\n", (long long)v->expires_in);
+	else
+		text_printf(tp->t, "} %llu\n", (unsigned long long)(tp->which == 1 ? v->fetch_count : v->failure_count));
+}
+
+static void render_tokens(struct text *t)
+{
+	static const char *const fam[][3] = {
+		{ "tokenbouncer_token_expires_in_seconds", "gauge", "Seconds until the cached token expires." },
+		{ "tokenbouncer_token_fetches_total", "counter", "Token fetches started for this key." },
+		{ "tokenbouncer_token_fetch_failures_total", "counter", "Token fetches that failed for this key." },
+	};
+	for (int i = 0; i < 3; i++) {
+		family(t, fam[i][0], fam[i][1], fam[i][2]);
+		struct token_pass tp = { t, i };
+		token_foreach(token_series, &tp);
+	}
+}
+
 char *metrics_render(void)
 {
 	struct text t = { 0 };
@@ -331,6 +379,7 @@ char *metrics_render(void)
 	render_pools(&t, pools, npools, now);
 	render_ages(&t, pools, npools, now);
 	render_databases(&t, names, nnames);
+	render_tokens(&t);
 	free(pools);
 	free(names);
 	text_printf(&t, "%s", "");

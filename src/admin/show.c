@@ -20,6 +20,8 @@
 #include "pool/pool.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "token/credential.h"
+#include "token/token.h"
 
 #define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -27,7 +29,7 @@ static const char *const help_text =
 	"SHOW HELP|VERSION|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|STATS|STATS_TOTALS|"
 	"STATS_AVERAGES|TOTALS|LISTS|MEM|STATE|TOKENS|CREDENTIALS\n"
 	"SHOW DNS_HOSTS|DNS_ZONES|PEERS|PEER_POOLS (always empty)\n"
-	"SHOW TOKENS and SHOW CREDENTIALS list no rows until the token engine is built\n"
+	"SHOW TOKENS lists cached token keys (never the token); SHOW CREDENTIALS the cloud identities\n"
 	"SET key = arg\n"
 	"RELOAD\n"
 	"PAUSE [<db>]\n"
@@ -38,7 +40,7 @@ static const char *const help_text =
 	"KILL [<db>]\n"
 	"KILL_CLIENT <id>\n"
 	"WAIT_CLOSE [<db>]\n"
-	"REFRESH TOKENS [<alias>] (no token-backed aliases yet)\n"
+	"REFRESH TOKENS [<alias>]\n"
 	"SHUTDOWN\n"
 	"SHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS";
 
@@ -1026,6 +1028,75 @@ static const struct resultset_col tokens_cols[] = {
 static const struct resultset_col credentials_cols[] = {
 	{ "name", RS_TEXT }, { "type", RS_TEXT }, { "source", RS_TEXT }, { "state", RS_TEXT },
 };
+static void token_row(const struct token_view *v, void *arg)
+{
+	struct resultset *rs = arg;
+	resultset_row_begin(rs);
+	resultset_text(rs, v->alias);
+	resultset_text(rs, v->credential);
+	resultset_text(rs, v->provider);
+	resultset_text(rs, v->user);
+	resultset_text(rs, v->state);
+	if (v->expires_in >= 0)
+		resultset_int(rs, v->expires_in);
+	else
+		resultset_null(rs);
+	if (v->refresh_in >= 0)
+		resultset_int(rs, v->refresh_in);
+	else
+		resultset_null(rs);
+	if (v->last_refresh > 0) {
+		char when[32];
+		time_t t = (time_t)v->last_refresh;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		resultset_text(rs, when);
+	} else {
+		resultset_null(rs);
+	}
+	if (v->last_error && *v->last_error)
+		resultset_text(rs, v->last_error);
+	else
+		resultset_null(rs);
+	resultset_uint(rs, v->fetch_count);
+	resultset_uint(rs, v->failure_count);
+	resultset_row_end(rs);
+}
+
+/* One row per cached token key; never the token itself. */
+static enum admin_status show_tokens(struct admin_req *r)
+{
+	struct resultset rs;
+	resultset_begin(&rs, r->out, tokens_cols, NCOLS(tokens_cols));
+	token_foreach(token_row, &rs);
+	return done(r);
+}
+
+static void credential_row(const struct credential *c, void *arg)
+{
+	struct resultset *rs = arg;
+	resultset_row_begin(rs);
+	resultset_text(rs, c->name);
+	resultset_text(rs, c->type);
+	if (c->source[0])
+		resultset_text(rs, c->source);
+	else
+		resultset_null(rs);
+	const char *state = c->last_error[0] && c->failure_count && !c->last_success ? "failing"
+			    : c->last_success ? "ok" : "unused";
+	resultset_text(rs, state);
+	resultset_row_end(rs);
+}
+
+static enum admin_status show_credentials(struct admin_req *r)
+{
+	struct resultset rs;
+	resultset_begin(&rs, r->out, credentials_cols, NCOLS(credentials_cols));
+	credential_foreach(credential_row, &rs);
+	return done(r);
+}
+
 static const struct resultset_col dns_hosts_cols[] = {
 	{ "hostname", RS_TEXT }, { "ttl", RS_INT8 }, { "addrs", RS_TEXT },
 };
@@ -1098,9 +1169,9 @@ enum admin_status show_command(struct admin_req *r)
 	if (IS("STATE"))
 		return show_state(r);
 	if (IS("TOKENS"))
-		return show_empty(r, tokens_cols, NCOLS(tokens_cols));
+		return show_tokens(r);
 	if (IS("CREDENTIALS"))
-		return show_empty(r, credentials_cols, NCOLS(credentials_cols));
+		return show_credentials(r);
 	if (IS("DNS_HOSTS"))
 		return show_empty(r, dns_hosts_cols, NCOLS(dns_hosts_cols));
 	if (IS("DNS_ZONES"))

@@ -351,9 +351,18 @@ static void client_read_startup(struct client *c)
 		client_close(c, "08P01", "%s", err);
 		return;
 	}
+	/* Take the packet out of the buffer before acting on it: a login can
+	 * finish inside client_startup (trust, cached welcome) and go on to
+	 * forward whatever is buffered, which must not include this packet. */
+	unsigned char copy[PROTO_STARTUP_MAX];
+	memcpy(copy, iobuf_head(in), pkt.len);
+	iobuf_consume(in, pkt.len);
+	if (proto_parse_startup(copy, pkt.len, &pkt, err, sizeof(err)) != PROTO_OK) {
+		client_close(c, "08P01", "%s", err);
+		return;
+	}
 	switch (pkt.code) {
 	case PROTO_SSL_CODE:
-		iobuf_consume(in, pkt.len);
 		if (c->tls) {
 			client_close(c, "08P01", "SSL request on an encrypted connection");
 		} else if (rt.client_tls && rt.cfg->client_tls_sslmode != TLS_MODE_DISABLE && !c->is_unix) {
@@ -364,19 +373,15 @@ static void client_read_startup(struct client *c)
 		}
 		return;
 	case PROTO_GSSENC_CODE:
-		iobuf_consume(in, pkt.len);
 		answer_no(c);
 		return;
 	case PROTO_CANCEL_CODE:
-		iobuf_consume(in, pkt.len);
 		handle_cancel(c, pkt.cancel_pid, pkt.cancel_key);
 		return;
 	default:
 		break;
 	}
 	client_startup(c, &pkt);
-	if (c->state != CL_CLOSING)
-		iobuf_consume(c->sock.in, pkt.len);
 }
 
 static enum pool_mode effective_mode(const struct client *c)

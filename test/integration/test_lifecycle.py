@@ -1,0 +1,220 @@
+"""Server lifetime under load, reload of aliases under load, graceful (SIGINT) and immediate
+(SIGTERM) shutdown."""
+import signal
+import tempfile
+import shutil
+import threading
+import time
+
+import psycopg
+import pytest
+
+import rawpg
+from conftest import ALICE, ALICE_PW, APP_DB, app_connstr
+from pgbench import Pgbench
+from pooler import tokenbouncer_only
+from util import Bounded, port_accepts, wait_for
+
+
+class AgePoller:
+    """Every `interval` s on PostgreSQL directly: the oldest backend of `usename` and the set of
+    its backend pids (bounded in time)."""
+
+    def __init__(self, pg, usename, interval=0.2, max_seconds=90):
+        self.pg, self.usename, self.interval, self.max_seconds = pg, usename, interval, max_seconds
+        self.max_age = 0.0
+        self.pids = set()
+        self.samples = 0
+        self._stop = threading.Event()
+        self._conn = pg.connect()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            age, pids = self._conn.execute(
+                "select coalesce(extract(epoch from max(now() - backend_start)), 0)::float8, "
+                "coalesce(array_agg(pid), '{}') from pg_stat_activity "
+                "where usename = %s and backend_type = 'client backend'", (self.usename,)).fetchone()
+            self.max_age = max(self.max_age, age)
+            self.pids.update(pids)
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *a):
+        self._stop.set()
+        self._thread.join(10)
+        self._conn.close()
+
+
+def test_server_lifetime_under_pgbench(make_pooler, pg, bench_role):
+    """server_lifetime=3 is a hard cap (minus up to 10% jitter): idle servers close in the
+    janitor, busy ones when released. Under 20 s of pgbench no backend of the pool may get
+    older than 3 s + the longest transaction + 1 s slack, and no transaction may fail."""
+    role = bench_role("life")
+    lifetime = 3
+    p = make_pooler(settings={"pool_mode": "transaction", "server_lifetime": lifetime},
+                    databases={"benchdb": app_connstr(pg, dbname="bench", user=role, pool_size=5)})
+    logdir = tempfile.mkdtemp(prefix="tbpgbl")
+    try:
+        with AgePoller(pg, role) as poll:
+            run = Pgbench(p.port, "benchdb", ALICE, ALICE_PW,
+                          ["-n", "-c", "10", "-j", "2", "-T", "20", "-M", "extended"], log_dir=logdir).start()
+            res = run.result(timeout=60)
+            longest = run.max_latency()
+            # after the load, idle servers reach their lifetime and close in the janitor
+            wait_for(lambda: pg.backends(role) == 0, lifetime + 2, "idle servers past server_lifetime to close")
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)
+    ok, why = res.ok()
+    assert ok, why
+    cap = lifetime + longest + 1
+    print("server_lifetime=%d: %d transactions, %d failed, max backend age %.2fs (cap %.2fs, longest "
+          "transaction %.3fs), %d distinct backends, %d samples" % (
+              lifetime, res.processed, res.failed, poll.max_age, cap, longest, len(poll.pids), poll.samples))
+    assert res.failed == 0
+    assert poll.samples >= 50
+    assert poll.max_age <= cap, "a backend lived %.2fs with server_lifetime=%d" % (poll.max_age, lifetime)
+    # 5 servers replaced about every 3 s for 20 s: many more than 5 backends over the run
+    assert len(poll.pids) >= 5 * 20 // lifetime // 2, "only %d distinct backends" % len(poll.pids)
+
+
+def test_reload_adds_and_removes_aliases_under_load(make_pooler, pg, bench_role):
+    role = bench_role("rl")
+    bench = app_connstr(pg, dbname="bench", user=role, pool_size=3)
+    p = make_pooler(settings={"pool_mode": "transaction"},
+                    databases={"benchdb": bench,
+                               "olddb": app_connstr(pg, user=role, pool_size=2),
+                               "chgdb": app_connstr(pg, user=role, pool_size=2, pool_mode="session",
+                                                    application_name="before_reload")})
+    with p.connect("benchdb", ALICE, ALICE_PW, prepare_threshold=None) as untouched, \
+            p.connect("chgdb", ALICE, ALICE_PW) as held:
+        assert untouched.execute("select 1").fetchone() == (1,)
+        held_pid, app = held.execute("select pg_backend_pid(), current_setting('application_name')").fetchone()
+        assert app == "before_reload"
+        run = Pgbench(p.port, "benchdb", ALICE, ALICE_PW,
+                      ["-n", "-c", "6", "-j", "2", "-T", "8", "-M", "extended"]).start()
+        wait_for(lambda: pg.backends(role) >= 3, 10, "pgbench load on benchdb")
+
+        # 1: add an alias
+        with pytest.raises(rawpg.PgError):
+            rawpg.try_login("127.0.0.1", p.port, ALICE, "newdb", ALICE_PW).close()
+        p.databases["newdb"] = app_connstr(pg, user=role, pool_size=1)
+        p.write_files()
+        p.reload()
+        with p.connect("newdb", ALICE, ALICE_PW) as conn:
+            assert conn.execute("select current_database()").fetchone() == (APP_DB,)
+
+        # 2: remove one alias, change another; benchdb is left as it is
+        del p.databases["olddb"]
+        p.databases["chgdb"] = app_connstr(pg, user=role, pool_size=2, pool_mode="session",
+                                           application_name="after_reload")
+        p.write_files()
+        p.reload()
+        with pytest.raises(rawpg.PgError) as ei:
+            rawpg.try_login("127.0.0.1", p.port, ALICE, "olddb", ALICE_PW).close()
+        assert ei.value.code == "3D000", ei.value.fields
+        # the client of the changed alias keeps its server until it lets go of it
+        assert held.execute("select pg_backend_pid()").fetchone() == (held_pid,)
+        with p.connect("chgdb", ALICE, ALICE_PW) as conn:
+            pid2, app2 = conn.execute("select pg_backend_pid(), current_setting('application_name')").fetchone()
+        assert pid2 != held_pid and app2 == "after_reload"
+        assert untouched.execute("select 2").fetchone() == (2,)
+        res = run.result(timeout=60)
+    ok, why = res.ok()
+    assert ok, why
+    assert res.failed == 0
+    print("pgbench during two reloads: %d transactions, 0 failed" % res.processed)
+    # the changed alias's old server retires once its client is gone
+    wait_for(lambda: pg.scalar("select count(*) from pg_stat_activity where pid = %s", (held_pid,)) == 0,
+             5, "the changed alias's old server to close")
+    with p.connect("benchdb", ALICE, ALICE_PW) as conn:
+        assert conn.execute("select count(*) > 0 from pgbench_branches").fetchone() == (True,)
+
+
+def test_sigint_finishes_transactions_in_flight(make_pooler, pg, new_role):
+    """SIGINT under load: clients inside a transaction finish it, idle ones get 57P01, then the
+    process exits. Every commit a client saw succeed is in the table, and nothing else is."""
+    tokenbouncer_only("PgBouncer's SIGINT waits for session-like idle clients")
+    role = new_role("sigint")
+    table = '"tb_sigint_%s"' % role
+    pg.sql("create table %s (worker int, seq int)" % table, dbname=APP_DB)
+    pg.sql('grant all on %s to "%s"' % (table, role), dbname=APP_DB)
+    p = make_pooler(settings={"pool_mode": "transaction"},
+                    databases={"appdb": app_connstr(pg, user=role, pool_size=4)})
+    nworkers = 8
+    committed = [[] for _ in range(nworkers)]    # (seq, monotonic time of the commit's return)
+    errors = [None] * nworkers
+    stop = threading.Event()
+
+    def worker(w):
+        deadline = time.monotonic() + 30
+        try:
+            with p.connect("appdb", ALICE, ALICE_PW, autocommit=False, prepare_threshold=None) as conn:
+                seq = 0
+                while not stop.is_set() and time.monotonic() < deadline:
+                    seq += 1
+                    conn.execute("insert into " + table + " values (%s, %s)", (w, seq))
+                    conn.execute("select pg_sleep(0.02)")
+                    conn.commit()
+                    committed[w].append((seq, time.monotonic()))
+        except psycopg.Error as e:
+            errors[w] = e
+
+    threads = [threading.Thread(target=worker, args=(w,), daemon=True) for w in range(nworkers)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: sum(len(c) for c in committed) >= 80 or not any(t.is_alive() for t in threads),
+             20, "80 commits through the pooler")
+    assert all(e is None for e in errors), errors
+    t_sig = time.monotonic()
+    p.signal(signal.SIGINT)
+    for t in threads:
+        t.join(20)
+    stop.set()
+    assert not any(t.is_alive() for t in threads), "clients still running 20 s after SIGINT"
+    try:
+        code = p.proc.wait(15)
+    except Exception:
+        raise AssertionError("tokenbouncer still running 15 s after SIGINT with no clients left:\n" +
+                             p.log_text()[-3000:])
+    assert not port_accepts(p.port)
+    rows = set(pg.sql("select worker, seq from %s" % table, dbname=APP_DB))
+    seen = {(w, s) for w in range(nworkers) for s, _ in committed[w]}
+    after = sum(1 for w in range(nworkers) for _, t in committed[w] if t > t_sig)
+    kinds = sorted({type(e).__name__ + ":" + (getattr(getattr(e, "diag", None), "sqlstate", None) or "-")
+                    for e in errors if e is not None})
+    print("SIGINT: %d commits seen by clients (%d finished after the signal), %d rows in the table, "
+          "exit code %s, client errors %s" % (len(seen), after, len(rows), code, kinds))
+    assert rows - seen == set(), "rows committed but reported as failed: %r" % sorted(rows - seen)[:10]
+    assert seen - rows == set(), "commits reported but missing: %r" % sorted(seen - rows)[:10]
+    assert after >= 1, "no transaction in flight was allowed to finish after SIGINT"
+    assert code == 0, "exit code %s" % code
+    assert "all clients are gone" in p.log_text()
+
+
+def test_sigterm_exits_at_once(make_pooler, pg, new_role):
+    role = new_role("sigterm")
+    p = make_pooler(settings={"pool_mode": "transaction"},
+                    databases={"appdb": app_connstr(pg, user=role, pool_size=2)})
+    with p.connect("appdb", ALICE, ALICE_PW) as busy, p.connect("appdb", ALICE, ALICE_PW) as idle:
+        assert idle.execute("select 1").fetchone() == (1,)
+        run = Bounded(busy.execute, "select pg_sleep(20)")
+        wait_for(lambda: run.done() or pg.scalar(
+            "select count(*) from pg_stat_activity where usename = %s and state = 'active'", (role,)) == 1,
+            10, "pg_sleep(20) to run")
+        start = time.monotonic()
+        p.signal(signal.SIGTERM)
+        try:
+            p.proc.wait(5)
+        except Exception:
+            raise AssertionError("tokenbouncer still running 5 s after SIGTERM")
+        took = time.monotonic() - start
+        with pytest.raises(psycopg.OperationalError):
+            run.result(5, "pg_sleep(20) after SIGTERM")
+    print("SIGTERM: exited in %.2fs with code %s" % (took, p.proc.returncode))
+    assert took < 2
