@@ -168,6 +168,51 @@ static bool within_limits(const struct pool *p, usec_t now)
 	return true;
 }
 
+/* An idle server of another pool that counts against the same limit. */
+static struct server *idle_victim(const struct pool *p, bool same_db, bool same_user)
+{
+	struct list_node *d, *dt, *it, *t;
+	list_for_each_safe(d, dt, &rt.databases) {
+		struct database *db = list_entry(d, struct database, node);
+		if (same_db && db != p->db)
+			continue;
+		list_for_each_safe(it, t, &db->pools) {
+			struct pool *o = list_entry(it, struct pool, node);
+			if (o == p || (same_user && strcmp(o->user, p->user) != 0))
+				continue;
+			struct list_node *last = o->idle_servers.prev;
+			if (last != &o->idle_servers)
+				return list_entry(last, struct server, node);
+		}
+	}
+	return NULL;
+}
+
+/* When only max_db_connections or max_user_connections stands in the way,
+ * close the least recently used idle server of another pool under the same
+ * limit, as PgBouncer does, so a pool with waiting clients is never starved
+ * by idle servers it cannot use. */
+static bool evict_for(struct pool *p, usec_t now)
+{
+	int limit = pool_size_limit(p);
+	if (p->nservers >= limit + reserve_size(p))
+		return false;
+	int maxdb = p->db->cfg->max_db_connections >= 0 ? p->db->cfg->max_db_connections
+							: rt.cfg->max_db_connections;
+	const struct user_cfg *u = user_settings(p->user);
+	int maxuser = u && u->max_user_connections >= 0 ? u->max_user_connections : rt.cfg->max_user_connections;
+	bool db_full = maxdb > 0 && db_server_count(p->db) >= maxdb;
+	bool user_full = maxuser > 0 && user_server_count(p->user) >= maxuser;
+	if (!db_full && !user_full)
+		return false;
+	struct server *victim = idle_victim(p, db_full, user_full);
+	if (!victim)
+		return false;
+	server_close(victim, "evicted: %s reached, another pool needs a server",
+		     db_full ? "max_db_connections" : "max_user_connections");
+	return within_limits(p, now);
+}
+
 static bool in_backoff(const struct pool *p, usec_t now)
 {
 	return p->last_failure && now - p->last_failure < rt.cfg->server_login_retry;
@@ -233,7 +278,9 @@ void pool_dispatch(struct pool *p)
 		return;
 	size_t opening = list_count(&p->new_servers);
 	size_t waiters = count_waiters(p);
-	while (opening < waiters && !in_backoff(p, now) && within_limits(p, now)) {
+	while (opening < waiters && !in_backoff(p, now)) {
+		if (!within_limits(p, now) && !evict_for(p, now))
+			break;
 		server_launch(p);
 		opening++;
 	}

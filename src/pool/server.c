@@ -826,6 +826,12 @@ static bool boundary_reached(const struct server *s)
 	return s->tx_status == 'I' || c->mode == POOL_MODE_STATEMENT;
 }
 
+static bool statement_mode_violation(const struct server *s, char status)
+{
+	const struct client *c = s->client;
+	return c && c->mode == POOL_MODE_STATEMENT && status != 'I' && s->pending_rfq <= 1 && !s->unsynced;
+}
+
 static void end_of_transaction(struct server *s)
 {
 	struct client *c = s->client;
@@ -872,11 +878,20 @@ static void forward_to_client(struct server *s)
 		if (h.type == 'Z' || h.type == 'S') {
 			if (avail < h.len + 1)
 				break;
-			span += h.len + 1;
 			if (h.type == 'S') {
+				span += h.len + 1;
 				record_param(s, p + PROTO_HDR_LEN, h.len - 4, false);
 				continue;
 			}
+			if (statement_mode_violation(s, h.len >= 5 ? (char)p[5] : 'I')) {
+				/* The client must not see a transaction open: end it before this ReadyForQuery. */
+				flush_to_client(s, span);
+				if (s->client)
+					client_close(s->client, "25001", "transaction blocks are not allowed in "
+						     "statement pooling mode");
+				return;
+			}
+			span += h.len + 1;
 			s->tx_status = h.len >= 5 ? (char)p[5] : 'I';
 			s->ready = true;
 			s->last_rfq = time_mono_usec();
