@@ -1,6 +1,9 @@
 #include "token/http.h"
 
 #include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +25,7 @@ struct http_call {
 	size_t resp_len, resp_cap, max_response;
 	bool too_big;
 	double retry_after;
+	char *ca_file;               /* a copy: a reload may free the config meanwhile */
 	http_done_cb cb;
 	void *arg;
 	char errbuf[CURL_ERROR_SIZE];
@@ -43,13 +47,24 @@ int http_in_flight(void)
 	return in_flight;
 }
 
+/* Header lines may carry secrets (IMDS session token, container
+ * authorization, X-Amz-Security-Token). */
+static void headers_free(struct curl_slist *h)
+{
+	for (struct curl_slist *it = h; it; it = it->next)
+		if (it->data)
+			secret_wipe(it->data, strlen(it->data));
+	curl_slist_free_all(h);
+}
+
 static void call_free(struct http_call *c)
 {
 	if (c->easy) {
 		curl_multi_remove_handle(multi, c->easy);
 		curl_easy_cleanup(c->easy);
 	}
-	curl_slist_free_all(c->headers);
+	headers_free(c->headers);
+	free(c->ca_file);
 	if (c->body) {
 		secret_wipe(c->body, c->body_len);
 		free(c->body);
@@ -225,6 +240,18 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 	return len;
 }
 
+static CURLcode add_ca_file(CURL *easy, void *sslctx, void *userp)
+{
+	struct http_call *c = userp;
+	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
+	if (!store || X509_STORE_load_file(store, c->ca_file) != 1) {
+		ERR_clear_error();
+		snprintf(c->errbuf, sizeof(c->errbuf), "cannot load token_ca_file %s", c->ca_file);
+		return CURLE_SSL_CACERT_BADFILE;
+	}
+	return CURLE_OK;
+}
+
 static void set_options(struct http_call *c, const struct http_request *req)
 {
 	CURL *e = c->easy;
@@ -235,8 +262,13 @@ static void set_options(struct http_call *c, const struct http_request *req)
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (req->ca_file && *req->ca_file)
-		curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+	if (req->ca_file && *req->ca_file) {
+		/* Add to the system trust store rather than replace it, so public
+		 * endpoints keep verifying when a private CA is configured. */
+		c->ca_file = xstrdup(req->ca_file);
+		curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, add_ca_file);
+		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, c);
+	}
 	long timeout = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout);

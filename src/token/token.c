@@ -74,10 +74,6 @@ static int64_t now_ms(void)
 	return time_wall_usec() / 1000;
 }
 
-/* Weak until the AWS family module is linked in; a weak reference would not
- * pull a member out of libtb.a, so a delivered family must be strong. */
-extern const struct provider_family aws_family __attribute__((weak));
-
 const struct provider_family *provider_family_get(enum credential_family f)
 {
 	switch (f) {

@@ -711,8 +711,6 @@ static void srv_serve(int c)
 	snprintf(rq.body, sizeof(rq.body), "%s", end + 4);
 	pthread_mutex_lock(&srv.mu);
 	int idx = srv.nreqs++;
-	if (getenv("SRV_DEBUG"))
-		fprintf(stderr, "SRV %d %s %s\n", idx, rq.method, rq.path);
 	if (idx < 16)
 		srv.reqs[idx] = rq;
 	if (srv.handler)
