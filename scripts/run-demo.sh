@@ -9,14 +9,22 @@
 # port), creates role and database `demo`, writes a tokenbouncer config and userlist (SCRAM
 # secret), prints the psql command to connect through the pooler, and runs tokenbouncer in the
 # foreground. Ctrl-C (or any exit) stops everything it started and removes the temporary files.
+#
+# It also shows Microsoft Entra ID token login, offline: the Entra token endpoint stand-in
+# (test/standins/entra.py) and PgFront (test/standins/pgfront.py, an "Azure Database for
+# PostgreSQL" login front: TLS, checks the Entra token, then relays to the demo PostgreSQL) run on
+# loopback; alias `orders` logs in to PgFront with auth=entra and a client-secret credential.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PG_BIN=/usr/lib/postgresql/15/bin
 PY=/usr/bin/python3
+STANDINS="$ROOT/test/standins"
 WORK=""
 PG_PID=""
 TB_PID=""
+ENTRA_PID=""
+FRONT_PID=""
 
 log() { echo "[demo] $*" >&2; }
 
@@ -29,6 +37,13 @@ cleanup() {
 		for _ in $(seq 1 50); do kill -0 "$TB_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$TB_PID" 2>/dev/null || true
 	fi
+	for pid in $FRONT_PID $ENTRA_PID; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null || true
+			for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
 	if [ -n "$PG_PID" ] && kill -0 "$PG_PID" 2>/dev/null; then
 		log "stopping PostgreSQL (pid $PG_PID)"
 		kill -INT "$PG_PID" 2>/dev/null || true          # fast shutdown
@@ -90,6 +105,21 @@ wait_port() { # port seconds
 	local _
 	for _ in $(seq 1 $(($2 * 10))); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# A stand-in prints one JSON line ({"port": N, ...}) once it listens: wait for it, print N.
+standin_port() { # file pid seconds
+	local _ line
+	for _ in $(seq 1 $(($3 * 10))); do
+		line=$(head -n1 "$1" 2>/dev/null || true)
+		if [ -n "$line" ]; then
+			"$PY" -c 'import json, sys; print(json.loads(sys.argv[1])["port"])' "$line"
+			return 0
+		fi
+		kill -0 "$2" 2>/dev/null || return 1
 		sleep 0.1
 	done
 	return 1
@@ -159,6 +189,46 @@ psql_super -d postgres -c "CREATE ROLE demo LOGIN PASSWORD '$DEMO_PW'" \
 SECRET=$(psql_super -d postgres -At -c "select rolpassword from pg_authid where rolname = 'demo'")
 case "$SECRET" in SCRAM-SHA-256\$*) ;; *) log "unexpected secret format"; exit 1 ;; esac
 
+# ---------------------------------------------------------------- Entra stand-ins
+# The stand-in's default tenant and application id; a fresh client secret.
+read -r ENTRA_TENANT ENTRA_CLIENT < <("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import entra
+print(entra.DEFAULT_TENANT, entra.DEFAULT_CLIENT_ID)' "$STANDINS")
+ENTRA_SECRET="demo~$(openssl rand -hex 16)"
+printf '%s\n' "$ENTRA_SECRET" > "$WORK/entra-client-secret"
+chmod 600 "$WORK/entra-client-secret"
+(exec setsid "$PY" "$STANDINS/entra.py" --port "$(free_port)" --tenant "$ENTRA_TENANT" --client-id "$ENTRA_CLIENT" \
+	--client-secret "$ENTRA_SECRET" >"$WORK/entra.out" 2>"$WORK/entra.log" </dev/null) &
+ENTRA_PID=$!
+ENTRA_PORT=$(standin_port "$WORK/entra.out" "$ENTRA_PID" 20) ||
+	{ log "the Entra stand-in did not start:"; cat "$WORK/entra.log" >&2; exit 1; }
+log "Entra token endpoint stand-in on http://127.0.0.1:$ENTRA_PORT (pid $ENTRA_PID)"
+
+# PgFront needs a TLS certificate that tokenbouncer verifies (verify-full): a throwaway CA and a
+# certificate for localhost / 127.0.0.1.
+(
+	cd "$WORK"
+	openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -keyout front-ca.key \
+		-out front-ca.crt -days 2 -subj "/CN=tokenbouncer demo CA" \
+		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+	openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -keyout front.key \
+		-out front.csr -subj "/CN=localhost"
+	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n%s\n%s\n' \
+		extendedKeyUsage=serverAuth subjectAltName=DNS:localhost,IP:127.0.0.1 > front.ext
+	openssl x509 -req -in front.csr -CA front-ca.crt -CAkey front-ca.key -CAcreateserial -out front.crt \
+		-days 2 -sha256 -extfile front.ext
+	chmod 600 front.key front-ca.key
+) >"$WORK/openssl.log" 2>&1 || { cat "$WORK/openssl.log" >&2; exit 1; }
+# Tokens for the application are accepted as the role orders-app; PgFront then logs in to the
+# demo PostgreSQL as demo.
+(exec setsid "$PY" "$STANDINS/pgfront.py" --port "$(free_port)" --control-port -1 --mode azure \
+	--cert "$WORK/front.crt" --key "$WORK/front.key" --upstream-port "$PG_PORT" \
+	--upstream-user demo --upstream-password "$DEMO_PW" --upstream-database demo \
+	--role-map "$ENTRA_CLIENT=orders-app" >"$WORK/pgfront.out" 2>"$WORK/pgfront.log" </dev/null) &
+FRONT_PID=$!
+FRONT_PORT=$(standin_port "$WORK/pgfront.out" "$FRONT_PID" 20) ||
+	{ log "PgFront did not start:"; cat "$WORK/pgfront.log" >&2; exit 1; }
+log "PgFront (Azure-style token login, TLS) on 127.0.0.1:$FRONT_PORT (pid $FRONT_PID)"
+
 # ---------------------------------------------------------------- tokenbouncer
 printf '"demo" "%s"\n' "$SECRET" > "$WORK/userlist.txt"
 chmod 600 "$WORK/userlist.txt"
@@ -171,9 +241,18 @@ auth_file = $WORK/userlist.txt
 pool_mode = session
 default_pool_size = 5
 pidfile = $WORK/tokenbouncer.pid
+server_tls_ca_file = $WORK/front-ca.crt
+
+[credential.app]
+type = azure-client-secret
+tenant_id = $ENTRA_TENANT
+client_id = $ENTRA_CLIENT
+client_secret_file = $WORK/entra-client-secret
+authority_host = http://127.0.0.1:$ENTRA_PORT
 
 [databases]
 demo = host=127.0.0.1 port=$PG_PORT dbname=demo user=demo password=$DEMO_PW
+orders = host=127.0.0.1 port=$FRONT_PORT dbname=demo user=orders-app auth=entra credential=app sslmode=verify-full
 EOF
 chmod 600 "$WORK/tokenbouncer.ini"
 "$TB" --check "$WORK/tokenbouncer.ini"
@@ -185,6 +264,16 @@ if ! wait_port "$TB_PORT" 20; then
 	exit 1
 fi
 
+# One query through the Entra alias: tokenbouncer fetches a token from the stand-in and logs in
+# to PgFront with it.
+ORDERS_URL="postgresql://demo:$DEMO_PW@127.0.0.1:$TB_PORT/orders"
+if ! ENTRA_CHECK=$(PGCONNECT_TIMEOUT=10 "$PG_BIN/psql" -X -At -v ON_ERROR_STOP=1 "$ORDERS_URL" \
+	-c "select 'connected to database ' || current_database() || ' through PgFront, logged in with an Entra token'" 2>&1); then
+	log "the query through the Entra alias failed: $ENTRA_CHECK"
+	exit 1
+fi
+log "$ENTRA_CHECK"
+
 cat >&2 <<EOF
 
 ==========================================================================
@@ -193,8 +282,13 @@ cat >&2 <<EOF
 
    $PG_BIN/psql "postgresql://demo:$DEMO_PW@127.0.0.1:$TB_PORT/demo"
 
+ and through alias orders, which logs in with a Microsoft Entra ID token
+ (Entra stand-in on 127.0.0.1:$ENTRA_PORT, PgFront on 127.0.0.1:$FRONT_PORT):
+
+   $PG_BIN/psql "$ORDERS_URL"
+
  Config: $WORK/tokenbouncer.ini
- Press Ctrl-C to stop tokenbouncer and PostgreSQL and remove $WORK.
+ Press Ctrl-C to stop tokenbouncer, the stand-ins and PostgreSQL and remove $WORK.
 ==========================================================================
 
 EOF

@@ -2,7 +2,8 @@
 # shellcheck disable=SC2317  # summary() runs from the EXIT trap
 # README command 2: install dependencies, build with warnings-as-errors, assertions and
 # ASan+UBSan into ./build, run the C unit tests (make check) and the integration tests
-# (pytest, Debian's python3). Exits non-zero if anything fails; prints a summary at the end.
+# (pytest, Debian's python3), and the cloud stand-ins' own tests (test/standins). Exits non-zero
+# if anything fails; prints a summary at the end.
 #
 #   bash scripts/run-tests.sh                # everything
 #   PYTEST_ARGS="-k tls" bash scripts/run-tests.sh   # a subset of the integration tests
@@ -13,9 +14,10 @@ cd "$ROOT" || exit 1
 LOGDIR="$ROOT/build/test-logs"
 PY=/usr/bin/python3       # Debian's python3 with python3-pytest/python3-psycopg, not pyenv's
 start=$(date +%s)
-status_deps=skipped status_build=skipped status_unit=skipped status_integ=skipped
+status_deps=skipped status_build=skipped status_unit=skipped status_integ=skipped status_standins=skipped
 unit_passed=0 unit_failed=0
 integ_passed=0 integ_failed=0 integ_skipped=0 integ_errors=0
+standins_passed=0 standins_failed=0 standins_skipped=0 standins_errors=0
 rc=0
 
 summary() {
@@ -28,11 +30,37 @@ summary() {
 	echo "build:        $status_build"
 	echo "unit tests:   $status_unit ($unit_passed passed, $unit_failed failed)"
 	echo "integration:  $status_integ ($integ_passed passed, $integ_failed failed, $integ_skipped skipped, $integ_errors errors)"
-	echo "total: $((unit_passed + integ_passed)) passed, $((unit_failed + integ_failed + integ_errors)) failed, $integ_skipped skipped"
+	echo "stand-ins:    $status_standins ($standins_passed passed, $standins_failed failed, $standins_skipped skipped, $standins_errors errors)"
+	echo "total: $((unit_passed + integ_passed + standins_passed)) passed," \
+		"$((unit_failed + integ_failed + integ_errors + standins_failed + standins_errors)) failed," \
+		"$((integ_skipped + standins_skipped)) skipped"
 }
 trap summary EXIT
 
 step() { echo; echo "=== $* ==="; }
+
+# junit_counts FILE -> "passed failed skipped errors" of a pytest --junitxml report
+junit_counts() {
+	"$PY" - "$1" <<'PYEOF'
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+suites = [r] if r.tag == "testsuite" else list(r)
+t = f = s = e = 0
+for su in suites:
+    t += int(su.get("tests", 0)); f += int(su.get("failures", 0))
+    s += int(su.get("skipped", 0)); e += int(su.get("errors", 0))
+print(t - f - s - e, f, s, e)
+PYEOF
+}
+
+# pytest_status RC -> the summary word for a pytest exit code
+pytest_status() {
+	case "$1" in
+	0) echo ok ;;
+	5) echo "FAILED (no tests collected)" ;;
+	*) echo FAILED ;;
+	esac
+}
 
 step "dependencies"
 if bash scripts/deps.sh; then status_deps=ok; else status_deps=FAILED; exit 1; fi
@@ -68,25 +96,18 @@ junit="$LOGDIR/integration.xml"
 "$PY" -m pytest -v -p no:cacheprovider --junitxml="$junit" ${PYTEST_ARGS:-} test/integration
 prc=$?
 if [ -f "$junit" ]; then
-	read -r integ_passed integ_failed integ_skipped integ_errors < <("$PY" - "$junit" <<'PYEOF'
-import sys, xml.etree.ElementTree as ET
-r = ET.parse(sys.argv[1]).getroot()
-suites = [r] if r.tag == "testsuite" else list(r)
-t = f = s = e = 0
-for su in suites:
-    t += int(su.get("tests", 0)); f += int(su.get("failures", 0))
-    s += int(su.get("skipped", 0)); e += int(su.get("errors", 0))
-print(t - f - s - e, f, s, e)
-PYEOF
-)
+	read -r integ_passed integ_failed integ_skipped integ_errors < <(junit_counts "$junit")
 fi
-if [ "$prc" -eq 0 ]; then
-	status_integ=ok
-elif [ "$prc" -eq 5 ]; then
-	status_integ="FAILED (no tests collected)"
-	rc=1
-else
-	status_integ=FAILED
-	rc=1
+status_integ=$(pytest_status "$prc")
+[ "$prc" -eq 0 ] || rc=1
+
+step "stand-in tests (pytest test/standins)"
+junit="$LOGDIR/standins.xml"
+"$PY" -m pytest -q -p no:cacheprovider --junitxml="$junit" test/standins
+prc=$?
+if [ -f "$junit" ]; then
+	read -r standins_passed standins_failed standins_skipped standins_errors < <(junit_counts "$junit")
 fi
+status_standins=$(pytest_status "$prc")
+[ "$prc" -eq 0 ] || rc=1
 exit $rc

@@ -560,8 +560,13 @@ bool token_engine_apply(const struct tb_config *cfg, char *err, size_t errlen)
 			e->fetching = false;
 			e->op = NULL;
 		}
-		if (!same)
+		if (!same) {
+			/* A fixed credential must not wait out the old one's backoff. */
 			wipe_token(e);
+			e->retry_ms = 0;
+			e->failures = 0;
+			e->last_error[0] = '\0';
+		}
 		e->cred = nc;
 		if (!list_empty(&e->waiters))
 			start_fetch(e);

@@ -23,7 +23,7 @@ from conftest import ALICE, ALICE_PW, APP_DB, APP_PW, APP_USER
 from pg import PG_BIN
 from pgbench import Pgbench
 from rawpg import scram_secret
-from util import Bounded, free_port, port_accepts, wait_for
+from util import Bounded, port_accepts, wait_for
 
 STANDINS = os.path.join(pooler_mod.REPO_ROOT, "test", "standins")
 if STANDINS not in sys.path:
@@ -135,8 +135,8 @@ def write_secret(path, text):
 def entra_pooler(make_pooler, certs, front, cred, env=None, user=ROLE, dbname=APP_DB, db_extra="",
                  settings=None, start=True, creds_extra=None, users=None):
     """A pooler with alias `orders` -> PgFront (auth=entra credential=app, verify-full TLS) and
-    [credential.app] = cred. Clients log in with SCRAM (alice); transaction pooling.
-    (Not auth_type=trust: see the note on trust logins in the report / test_trust_login_* below.)"""
+    [credential.app] = cred. Clients log in with SCRAM (alice) unless settings say otherwise;
+    transaction pooling."""
     db = "host=127.0.0.1 port=%d dbname=%s auth=entra credential=app" % (front.port, dbname)
     if user:
         db += " user=%s" % user
@@ -246,21 +246,24 @@ def test_workload_identity_rereads_the_token_file(make_pooler, certs, make_front
     # tenant, client and file come from the environment, as the AKS webhook sets them
     p = entra_pooler(make_pooler, certs, front, {"type": "azure-workload-identity"}, env={
         "AZURE_TENANT_ID": entra.DEFAULT_TENANT, "AZURE_CLIENT_ID": entra.DEFAULT_CLIENT_ID,
-        "AZURE_FEDERATED_TOKEN_FILE": fed, "AZURE_AUTHORITY_HOST": e.url})
+        "AZURE_FEDERATED_TOKEN_FILE": fed, "AZURE_AUTHORITY_HOST": e.url}, db_extra="server_lifetime=1")
     expect_query_through(p, front)
     posts = token_posts(e)
     assert posts[0].form1("client_assertion") == first
     second = entra.make_federated_token(subject="system:serviceaccount:orders:second")
     write_secret(fed, second)
     # a 6 s token is refreshed at 3 s of age by the pooler's own timer
-    got = wait_for(lambda: [r for r in token_posts(e) if r.form1("client_assertion") == second], 15,
-                   "a token request with the rewritten federated token")
-    assert got[0]["status"] == 200
-    assert all(r["status"] == 200 for r in token_posts(e)), [(r["status"], r["body"][:80]) for r in token_posts(e)]
+    wait_for(lambda: [r for r in token_posts(e) if r.form1("client_assertion") == second], 15,
+             "a token request with the rewritten federated token")
+    posts = token_posts(e)
+    assert all(r["status"] == 200 for r in posts), [(r["status"], r["body"][:80]) for r in posts]
     assert {i["method"] for i in e.issued} == {"federated"}
-    n_before = len(front.verifier.accepted)
-    assert psql_ok(p) == "%s|%s" % (APP_USER, APP_DB)
-    assert len(front.verifier.accepted) >= n_before
+    # every request was answered with a token, so the k-th request got tok-k
+    from_second = 1 + [r.form1("client_assertion") for r in posts].index(second)
+    # server_lifetime=1: the first client's server is retired, so a later one logs in afresh
+    for _ in range(2):
+        assert psql_ok(p) == "%s|%s" % (APP_USER, APP_DB)
+    assert max(front.verifier.accepted) >= from_second, (front.verifier.accepted, from_second)
 
 
 @pytest.mark.parametrize("how", ["system-assigned", "user-assigned"])
@@ -332,6 +335,20 @@ def test_default_chain_uses_environment_client_secret(make_pooler, certs, make_f
     p.wait_log(r"azure-default uses environment", 5)
 
 
+def test_trust_auth_second_client_through_entra_alias(make_pooler, certs, make_front, standins, tmp_path):
+    """auth_type=trust, several clients one after another through a token alias. Regression test:
+    a trust login completes inside client_startup(), and with the pool's welcome already known the
+    second client's StartupMessage was still in the input buffer when client_process() ran, so it
+    was forwarded upstream as a query and the pooler read past its buffer (ASan
+    heap-buffer-overflow in proto_peek_header; fixed in ba1dcd0)."""
+    e = standins(entra.EntraStandIn())
+    front = make_front({entra.DEFAULT_CLIENT_ID: ROLE}, issued_check=e.is_issued)
+    p = entra_pooler(make_pooler, certs, front, secret_cred(e, tmp_path), settings={"auth_type": "trust"})
+    for _ in range(3):
+        assert psql_ok(p) == "%s|%s" % (APP_USER, APP_DB)
+    assert len(token_posts(e)) == 1
+
+
 def test_default_chain_falls_through_to_imds(make_pooler, certs, make_front, standins, tmp_path):
     imds = standins(azure_imds.AzureImdsStandIn())
     front = make_front({SYS_MI["client_id"]: ROLE}, issued_check=imds.is_issued)
@@ -401,10 +418,10 @@ def test_cold_cache_200_clients_one_token_request(make_pooler, certs, make_front
     e = standins(entra.EntraStandIn())
     e.add_fault(kind="delay", delay=1.0, count=None)   # keep the one fetch in flight a while
     front = make_front({entra.DEFAULT_CLIENT_ID: ROLE}, issued_check=e.is_issued)
-    role_pw = "Orders-App-Pw-1"
     p = entra_pooler(make_pooler, certs, front, secret_cred(e, tmp_path), user=None,
-                     settings={"pool_mode": "transaction", "default_pool_size": 20, "max_client_conn": 400},
-                     users={ROLE: scram_secret(role_pw)})
+                     settings={"auth_type": "trust", "pool_mode": "transaction", "default_pool_size": 20,
+                               "max_client_conn": 400},
+                     users={ROLE: "", ALICE: scram_secret(ALICE_PW)})
     assert token_posts(e) == [], "a token was fetched before any client came (alias has no user=)"
     n = 200
     barrier = threading.Barrier(n)
@@ -413,7 +430,7 @@ def test_cold_cache_200_clients_one_token_request(make_pooler, certs, make_front
     def client(i):
         try:
             barrier.wait(30)
-            with connect(p, ROLE, password=role_pw) as c:
+            with connect(p, ROLE, password=None) as c:
                 results[i] = c.execute("select %s::int + 1, current_user", (i,)).fetchone()
         except Exception as ex:  # noqa: BLE001 - collected and reported below
             results[i] = ex
