@@ -684,3 +684,43 @@ def test_clear_client_errors(make_pooler, certs, make_front, standins, tmp_path,
     err2 = login_error(p)
     assert 'alias "orders"' in err2 and needles[0] in err2, err2
     assert asked() == n
+
+
+# ------------------------------------------------ console views of the token cache (issue 6)
+def console(p, sql):
+    with psycopg.connect(host="127.0.0.1", port=p.port, user=ALICE, dbname="tokenbouncer", sslmode="disable",
+                         password=ALICE_PW, connect_timeout=10, autocommit=True, prepare_threshold=None) as c:
+        cur = c.execute(sql)
+        cols = [d.name for d in cur.description] if cur.description else []
+        return cols, cur.fetchall() if cur.description else []
+
+
+def test_show_tokens_credentials_and_refresh(make_pooler, certs, make_front, standins, tmp_path):
+    e = standins(entra.EntraStandIn(ttl=600))
+    front = make_front({entra.DEFAULT_CLIENT_ID: ROLE}, issued_check=e.is_issued)
+    p = entra_pooler(make_pooler, certs, front, secret_cred(e, tmp_path), settings={"admin_users": ALICE})
+    expect_query_through(p, front)
+
+    cols, rows = console(p, "SHOW TOKENS")
+    assert cols == ["alias", "credential", "provider", "db_user", "state", "expires_in", "refresh_in",
+                    "last_refresh", "last_error", "fetch_count", "failure_count"]
+    assert len(rows) == 1, rows
+    row = dict(zip(cols, rows[0]))
+    assert (row["alias"], row["credential"], row["provider"], row["db_user"], row["state"]) == \
+        (ALIAS, "app", "entra", ROLE, "valid")
+    assert 500 < int(row["expires_in"]) <= 600
+    # 600 s token: refreshed 300 s before expiry (spec 2.9), so the next refresh is ~300 s away.
+    assert 200 < int(row["refresh_in"]) <= 300
+    assert row["last_error"] is None and int(row["fetch_count"]) == 1 and int(row["failure_count"]) == 0
+    issued = [i["token"] for i in e.issued]
+    assert not any(tok in str(rows) for tok in issued), "SHOW TOKENS must never show the token"
+
+    cols, rows = console(p, "SHOW CREDENTIALS")
+    assert cols == ["name", "type", "source", "state"]
+    assert rows == [("app", "azure-client-secret", "client-secret", "ok")], rows
+
+    console(p, "REFRESH TOKENS %s" % ALIAS)
+    wait_for(lambda: len(token_posts(e)) == 2, 10, "a second token request after REFRESH TOKENS")
+    wait_for(lambda: dict(zip(*[console(p, "SHOW TOKENS")[0], console(p, "SHOW TOKENS")[1][0]]))["fetch_count"]
+             in (2, "2"), 10, "fetch_count 2 in SHOW TOKENS")
+    expect_query_through(p, front)
