@@ -18,6 +18,7 @@ TB_DEPS=(
 	postgresql-15 postgresql-client-15
 	python3 python3-pytest python3-psycopg python3-cryptography
 	openssl pgbouncer
+	clang libclang-rt-14-dev
 	prometheus-pgbouncer-exporter python3-prometheus-client
 	default-jdk-headless libpostgresql-jdbc-java
 )

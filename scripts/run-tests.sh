@@ -14,10 +14,11 @@ cd "$ROOT" || exit 1
 LOGDIR="$ROOT/build/test-logs"
 PY=/usr/bin/python3       # Debian's python3 with python3-pytest/python3-psycopg, not pyenv's
 start=$(date +%s)
-status_deps=skipped status_build=skipped status_unit=skipped status_integ=skipped status_standins=skipped
+status_deps=skipped status_build=skipped status_unit=skipped status_integ=skipped status_standins=skipped status_fuzz=skipped
 unit_passed=0 unit_failed=0
 integ_passed=0 integ_failed=0 integ_skipped=0 integ_errors=0
 standins_passed=0 standins_failed=0 standins_skipped=0 standins_errors=0
+fuzz_passed=0 fuzz_failed=0
 rc=0
 
 summary() {
@@ -31,8 +32,9 @@ summary() {
 	echo "unit tests:   $status_unit ($unit_passed passed, $unit_failed failed)"
 	echo "integration:  $status_integ ($integ_passed passed, $integ_failed failed, $integ_skipped skipped, $integ_errors errors)"
 	echo "stand-ins:    $status_standins ($standins_passed passed, $standins_failed failed, $standins_skipped skipped, $standins_errors errors)"
-	echo "total: $((unit_passed + integ_passed + standins_passed)) passed," \
-		"$((unit_failed + integ_failed + integ_errors + standins_failed + standins_errors)) failed," \
+	echo "fuzz targets: $status_fuzz ($fuzz_passed passed, $fuzz_failed failed)"
+	echo "total: $((unit_passed + fuzz_passed + integ_passed + standins_passed)) passed," \
+		"$((unit_failed + fuzz_failed + integ_failed + integ_errors + standins_failed + standins_errors)) failed," \
 		"$((integ_skipped + standins_skipped)) skipped"
 }
 trap summary EXIT
@@ -89,6 +91,17 @@ while IFS= read -r f; do
 done < <(find test/unit -name '*.log' 2>/dev/null)
 if [ "$status_unit" = FAILED ] && [ -f test-suite.log ]; then cat test-suite.log; fi
 cd "$ROOT" || exit 1
+
+step "fuzz targets (libFuzzer, ${FUZZ_SECONDS:-15}s each)"
+if bash test/fuzz/run.sh "${FUZZ_SECONDS:-15}" > "$LOGDIR/fuzz.log" 2>&1; then
+	status_fuzz=ok
+else
+	status_fuzz=FAILED
+	rc=1
+fi
+cat "$LOGDIR/fuzz.log"
+fuzz_passed=$(grep -c "^stat::number_of_executed_units" "$LOGDIR/fuzz.log" || true)
+fuzz_failed=$(grep -c "^FAILED: " "$LOGDIR/fuzz.log" || true)
 
 step "integration tests (pytest)"
 junit="$LOGDIR/integration.xml"
