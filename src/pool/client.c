@@ -384,9 +384,11 @@ static void client_read_startup(struct client *c)
 	client_startup(c, &pkt);
 }
 
+/* As PgBouncer: [users] settings belong to the pool's user, the alias's
+ * forced user= when it has one, else the client's. */
 static enum pool_mode effective_mode(const struct client *c)
 {
-	const struct user_cfg *u = config_find_user(rt.cfg, c->user);
+	const struct user_cfg *u = config_find_user(rt.cfg, c->pool->user);
 	if (u && u->pool_mode != POOL_MODE_UNSET)
 		return u->pool_mode;
 	if (c->db->cfg->pool_mode != POOL_MODE_UNSET)
@@ -448,6 +450,8 @@ void client_finish_login(struct client *c)
 	sock_set_read(&c->sock, true);
 	if (iobuf_len(c->sock.in) > 0)
 		client_process(c);
+	else
+		sock_trim(&c->sock); /* an idle client holds no packet buffer */
 }
 
 /* ---- forwarding ---- */
@@ -603,6 +607,8 @@ void client_server_ready(struct client *c)
 	sock_set_read(&c->sock, true);
 	if (iobuf_len(c->sock.in) > 0)
 		client_process(c);
+	else
+		sock_trim(&c->sock); /* an idle client holds no packet buffer */
 }
 
 void client_detached(struct client *c)

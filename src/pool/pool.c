@@ -126,16 +126,22 @@ static int db_server_count(const struct database *db)
 	return n;
 }
 
-static int user_server_count(const char *user)
+/* A forced user= is its alias's own user (PgBouncer keeps one per database);
+ * a client's own user is counted across every alias that uses it. */
+static int user_server_count(const struct pool *p)
 {
+	const char *user = p->user;
+	bool forced = p->db->cfg->user != NULL;
 	int n = 0;
 	struct list_node *d, *dt, *it, *t;
 	list_for_each_safe(d, dt, &rt.databases) {
 		struct database *db = list_entry(d, struct database, node);
+		if (forced ? db != p->db : db->cfg->user != NULL)
+			continue;
 		list_for_each_safe(it, t, &db->pools) {
-			struct pool *p = list_entry(it, struct pool, node);
-			if (strcmp(p->user, user) == 0)
-				n += p->nservers;
+			struct pool *o = list_entry(it, struct pool, node);
+			if (strcmp(o->user, user) == 0)
+				n += o->nservers;
 		}
 	}
 	return n;
@@ -163,7 +169,7 @@ static bool within_limits(const struct pool *p, usec_t now)
 		return false;
 	const struct user_cfg *u = user_settings(p->user);
 	int maxuser = u && u->max_user_connections >= 0 ? u->max_user_connections : rt.cfg->max_user_connections;
-	if (maxuser > 0 && user_server_count(p->user) >= maxuser)
+	if (maxuser > 0 && user_server_count(p) >= maxuser)
 		return false;
 	return true;
 }
@@ -202,7 +208,7 @@ static bool evict_for(struct pool *p, usec_t now)
 	const struct user_cfg *u = user_settings(p->user);
 	int maxuser = u && u->max_user_connections >= 0 ? u->max_user_connections : rt.cfg->max_user_connections;
 	bool db_full = maxdb > 0 && db_server_count(p->db) >= maxdb;
-	bool user_full = maxuser > 0 && user_server_count(p->user) >= maxuser;
+	bool user_full = maxuser > 0 && user_server_count(p) >= maxuser;
 	if (!db_full && !user_full)
 		return false;
 	struct server *victim = idle_victim(p, db_full, user_full);

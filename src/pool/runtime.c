@@ -195,8 +195,9 @@ static bool database_has_clients(const struct database *db)
 {
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &rt.clients) {
+		/* Closing clients count too: their deferred free still reads c->db. */
 		struct client *c = list_entry(n, struct client, all_node);
-		if (c->db == db && c->state != CL_CLOSING)
+		if (c->db == db)
 			return true;
 	}
 	return false;

@@ -167,7 +167,7 @@ class Pooler:
 
     # ------------------------------------------------------------------ process
     def start(self, timeout=20):
-        b = binary()
+        b = os.path.abspath(binary())
         if not os.path.exists(b):
             pytest.fail("tokenbouncer binary not found at %s (build it, or set TOKENBOUNCER_BIN)" % b)
         env = dict(os.environ)

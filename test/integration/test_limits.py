@@ -5,8 +5,6 @@ query_wait_timeout, query_timeout, client_idle_timeout, idle_transaction_timeout
 import threading
 import time
 
-import psycopg
-import pytest
 
 import rawpg
 from conftest import ALICE, ALICE_PW, APP_DB, app_connstr

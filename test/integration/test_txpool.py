@@ -20,7 +20,7 @@ import pytest
 import rawpg
 from conftest import ALICE, ALICE_PW, APP_DB, app_connstr
 from pgbench import run_pgbench
-from pooler import is_pgbouncer, tokenbouncer_only
+from pooler import is_pgbouncer
 from test_pool import BackendMonitor
 from util import Bounded, wait_for
 
@@ -115,6 +115,46 @@ def test_failed_transaction_keeps_server_until_rollback(make_pooler, pg, new_rol
         assert other.result(10, "b after a's ROLLBACK") == "b ran"
         r = a.query_ok("BEGIN; select 41 + 1; COMMIT")
         assert r.rows == [("42",)]
+        a.terminate()
+
+
+def _extended(sql):
+    """Unnamed Parse/Bind/Execute for sql, no Sync."""
+    import struct
+    cs = lambda x: x.encode() + b"\0"  # noqa: E731
+    return (rawpg.message("P", cs("") + cs(sql) + struct.pack("!H", 0)) +
+            rawpg.message("B", cs("") + cs("") + struct.pack("!HHH", 0, 0, 0)) +
+            rawpg.message("E", cs("") + struct.pack("!I", 0)))
+
+
+def test_extended_protocol_holds_server_until_sync(make_pooler, pg, new_role):
+    """Parse/Bind/Execute + Flush without Sync: the server stays with the client (it is in an
+    implicit transaction) until the Sync's ReadyForQuery."""
+    role = new_role("txext")
+    p = tx_pooler(make_pooler, pg, role, pool_size=1)
+    with raw_login(p) as a, connect(p) as b:
+        a.send(_extended("select pg_backend_pid()") + rawpg.message("H"))
+        got = []
+        while "C" not in got:
+            t, body = a.read_message()
+            got.append(t)
+            if t == "D":
+                a_pid = int(body[6:].decode())
+        assert got == ["1", "2", "D", "C"], got
+        other = Bounded(lambda: b.execute("select pg_backend_pid()").fetchone()[0])
+        try:
+            other.result(0.7, "b's query while a has unsynced extended messages")
+            raise AssertionError("b got the server while a had not sent Sync")
+        except AssertionError as e:
+            if "did not finish" not in str(e):
+                raise
+        a.send(_extended("select 2") + rawpg.message("S"))
+        got = []
+        while "Z" not in got:
+            got.append(a.read_message()[0])
+        assert got == ["1", "2", "D", "C", "Z"], got
+        assert other.result(10, "b after a's Sync") == a_pid
+        assert a.query_ok("select 3").rows == [("3",)]
         a.terminate()
 
 
