@@ -167,6 +167,7 @@ struct server {
 	bool ready;                  /* at a ReadyForQuery with nothing sent since */
 	bool blocked_on_client;
 	bool retire;                 /* close instead of reusing when released */
+	bool replaced;               /* a successor was opened ahead of this one's lifetime */
 	bool tls;
 };
 #endif

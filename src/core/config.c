@@ -391,7 +391,10 @@ static bool validate_tokens(struct parse_ctx *ctx)
 		if (!config_find_credential(cfg, db->credential))
 			return fail(ctx, db->line, "[databases] entry \"%s\": no section [credential.%s]",
 				db->name, db->credential);
-		int mode = db->sslmode >= 0 ? db->sslmode : (int)cfg->server_tls_sslmode;
+		/* DSQL aliases default to verify-full, whatever server_tls_sslmode says. */
+		int mode = db->sslmode >= 0 ? db->sslmode
+			   : db->auth == UPSTREAM_AUTH_AWS_DSQL ? TLS_MODE_VERIFY_FULL
+			   : (int)cfg->server_tls_sslmode;
 		if (mode < TLS_MODE_REQUIRE)
 			return fail(ctx, db->line, "[databases] entry \"%s\": auth=%s sends a token as the "
 				"password, which needs TLS: set sslmode=require (or verify-ca, verify-full) on the "

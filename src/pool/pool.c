@@ -436,6 +436,48 @@ static void expire_active(struct pool *p, usec_t now)
 	}
 }
 
+/* How long before its cap a server's successor is opened: enough for a TLS
+ * login and a token, small against the lifetime itself. */
+static usec_t successor_lead(const struct server *s)
+{
+	usec_t lead = s->lifetime / 10;
+	return lead > 5 * USEC_PER_SEC ? 5 * USEC_PER_SEC : lead;
+}
+
+static void open_in(struct pool *p, struct list_node *list, usec_t now, int min, int *live)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, list) {
+		struct server *s = list_entry(n, struct server, node);
+		if (s->replaced || s->lifetime <= 0 || now - s->created_at < s->lifetime - successor_lead(s))
+			continue;
+		/* Only while the retirement would take the pool below min_pool_size. */
+		if (*live > min || in_backoff(p, now) || !within_limits(p, now))
+			return;
+		s->replaced = true;
+		server_launch(p);
+	}
+}
+
+/* Servers close at their lifetime cap; when that would leave fewer than
+ * min_pool_size, open the successor shortly before, so waiting clients and
+ * min_pool_size never see the gap. */
+static void open_successors(struct pool *p, usec_t now, int min)
+{
+	if (min <= 0 || p->db->retired || !p->have_welcome)
+		return;
+	int live = p->nservers;
+	struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers };
+	for (size_t i = 0; i < 3; i++) {
+		struct list_node *n, *t;
+		list_for_each_safe(n, t, lists[i])
+			if (list_entry(n, struct server, node)->replaced)
+				live--;
+	}
+	for (size_t i = 0; i < 3; i++)
+		open_in(p, lists[i], now, min, &live);
+}
+
 static void expire_servers(struct pool *p, usec_t now)
 {
 	const struct tb_config *cfg = rt.cfg;
@@ -460,6 +502,7 @@ static void expire_servers(struct pool *p, usec_t now)
 	while (!p->db->retired && p->have_welcome && p->nservers < min && !in_backoff(p, now) &&
 	       within_limits(p, now))
 		server_launch(p);
+	open_successors(p, now, min);
 }
 
 void pool_maintain(struct pool *p, usec_t now)

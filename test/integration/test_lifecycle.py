@@ -84,6 +84,39 @@ def test_server_lifetime_under_pgbench(make_pooler, pg, bench_role):
     assert len(poll.pids) >= 5 * 20 // lifetime // 2, "only %d distinct backends" % len(poll.pids)
 
 
+def test_successors_open_ahead_so_min_pool_size_holds(make_pooler, pg, new_role):
+    """With min_pool_size=2 and server_lifetime=3, servers roll over every ~3 s; successors are
+    opened shortly before each cap, so an idle pool never shows fewer than 2 backends, and a
+    client arriving at any moment finds a server without waiting for a login."""
+    tokenbouncer_only("opening successors ahead of server_lifetime is tokenbouncer's")
+    role = new_role("ahead")
+    lifetime = 3
+    p = make_pooler(settings={"pool_mode": "transaction", "server_lifetime": lifetime},
+                    databases={"aheaddb": app_connstr(pg, user=role, pool_size=4, min_pool_size=2)})
+    with psycopg.connect(host="127.0.0.1", port=p.port, dbname="aheaddb", user=ALICE, password=ALICE_PW,
+                         sslmode="disable", autocommit=True) as c:
+        c.execute("select 1")
+    wait_for(lambda: pg.backends(role) >= 2, 10, "min_pool_size=2 servers")
+    conn = pg.connect()
+    samples, low, pids = 0, 99, set()
+    deadline = time.monotonic() + 4 * lifetime
+    try:
+        while time.monotonic() < deadline:
+            rows = conn.execute("select pid from pg_stat_activity where usename = %s "
+                                "and backend_type = 'client backend' and state = 'idle'", (role,)).fetchall()
+            low = min(low, len(rows))
+            pids.update(r[0] for r in rows)
+            samples += 1
+            time.sleep(0.05)  # sampling interval of a poller, not a synchronisation wait
+    finally:
+        conn.close()
+    print("min_pool_size=2, server_lifetime=%d: %d samples, lowest idle backends %d, %d distinct" % (
+        lifetime, samples, low, len(pids)))
+    assert samples > 50
+    assert len(pids) >= 4, "servers were not replaced (%d distinct backends)" % len(pids)
+    assert low >= 2, "the pool fell to %d idle servers while rolling over" % low
+
+
 def test_reload_adds_and_removes_aliases_under_load(make_pooler, pg, bench_role):
     role = bench_role("rl")
     bench = app_connstr(pg, dbname="bench", user=role, pool_size=3)
