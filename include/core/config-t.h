@@ -73,6 +73,7 @@ struct db_alias {
 	int max_db_connections;
 	usec_t server_lifetime; /* -1 unset */
 	bool lifetime_from_token; /* server_lifetime = token: retire before the login token expires */
+	bool user_from_token;   /* Entra: the upstream user is derived from the token's claims */
 	char *connect_query;
 	char *application_name;
 	char *client_encoding;

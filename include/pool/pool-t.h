@@ -44,6 +44,8 @@ struct database {
 	const struct db_alias *cfg;  /* inside cref's config */
 	char *host;                  /* where to connect (a bare DSQL cluster id expanded), or NULL: Unix socket */
 	char *default_user;          /* upstream user when the alias sets none and the client's is not used */
+	struct token_wait *user_wait; /* user_from_token: the fetch that will name the user */
+	char user_error[256];        /* user_from_token: why the user could not be learned */
 	char *dbname;                /* upstream database */
 	int sslmode;                 /* effective enum tls_mode */
 	struct config_ref *cref;
@@ -115,6 +117,7 @@ struct client {
 	} addr;                      /* peer, for hba and logs; AF_UNSPEC for Unix sockets */
 	bool is_unix, tls;
 	bool is_admin;               /* logged in to the console, not to a pool */
+	bool awaiting_user;          /* authenticated; its alias is learning its user from a token */
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
 };

@@ -53,6 +53,9 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen);
 /* Find or create the runtime database for a client's requested name. */
 struct database *runtime_find_database(const char *name);
 void runtime_database_maybe_free(struct database *db);
+/* user_from_token: fetch the alias's token and take its user from the claims;
+ * clients waiting for it continue (or get the error) when it is known. */
+void runtime_learn_user(struct database *db);
 /* Queue the deferred-free pass. */
 void runtime_schedule_free(void);
 void runtime_init(struct event_base *base, struct evdns_base *dns);

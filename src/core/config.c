@@ -174,9 +174,9 @@ static bool db_check(struct parse_ctx *ctx, const struct db_alias *db)
 		if (db->credential)
 			return fail(ctx, db->line, "[databases] entry \"%s\": credential=%s needs a token "
 				"method (auth=entra, aws-rds or aws-dsql)", db->name, db->credential);
-		if (db->lifetime_from_token)
-			return fail(ctx, db->line, "[databases] entry \"%s\": server_lifetime=token needs "
-				"a token method in auth=", db->name);
+		if (db->lifetime_from_token || db->user_from_token)
+			return fail(ctx, db->line, "[databases] entry \"%s\": %s needs a token method in "
+				"auth=", db->name, db->user_from_token ? "user_from_token" : "server_lifetime=token");
 		return true;
 	}
 	if (db->auth == UPSTREAM_AUTH_GCP)
@@ -188,6 +188,9 @@ static bool db_check(struct parse_ctx *ctx, const struct db_alias *db)
 	if (db->password)
 		return fail(ctx, db->line, "[databases] entry \"%s\": password= cannot be combined "
 			"with auth=%s", db->name, upstream_auth_name(db->auth));
+	if (db->user_from_token && (db->auth != UPSTREAM_AUTH_ENTRA || db->user))
+		return fail(ctx, db->line, "[databases] entry \"%s\": user_from_token needs auth=entra "
+			"and no user=", db->name);
 	return true;
 }
 

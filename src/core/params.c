@@ -312,6 +312,9 @@ const struct param_def param_db_table[] = {
 		"for entra (change it for sovereign clouds)."),
 	P_TIME(D, token_duration, NULL, 1, 604800 * USEC_PER_SEC, RELOAD,
 		"Lifetime requested for aws-dsql tokens (default 900 s, at most 604800 s)."),
+	P_BOOL(D, user_from_token, NULL, RELOAD,
+		"auth=entra without user=: log in as the user named by the token's claims (the "
+		"managed identity's name, else upn, preferred_username or unique_name)."),
 	P_ENUM(D, sslmode, NULL, tls_mode_vals, RELOAD,
 		"TLS mode to this server; unset uses server_tls_sslmode. Token methods need require "
 		"or stronger."),

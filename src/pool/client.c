@@ -408,6 +408,13 @@ void client_auth_ok(struct client *c)
 		return;
 	}
 	struct pool *p = pool_for_client(c->db, c->user);
+	if (!p && c->db->cfg->user_from_token) {
+		/* Stays in login (client_login_timeout applies) until the token names the user. */
+		c->awaiting_user = true;
+		sock_set_read(&c->sock, false);
+		runtime_learn_user(c->db);
+		return;
+	}
 	if (!p) {
 		client_close(c, "08P01", "no upstream credentials for user \"%s\" on alias \"%s\"",
 			     c->user, c->db->name);

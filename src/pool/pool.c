@@ -44,6 +44,10 @@ void pool_token_target(const struct database *db, const char *user, struct token
 	t->region = a->region;
 	t->duration = a->token_duration > 0 ? a->token_duration / USEC_PER_SEC : 0;
 	t->alias = db->name;
+	/* An Entra token names the identity, not the database user: an alias that
+	 * learns its user from the token shares one entry for both purposes. */
+	if (a->user_from_token)
+		t->user = "";
 	t->audience = aws ? a->host : a->scope;
 	t->port = a->auth == UPSTREAM_AUTH_AWS_RDS ? (a->port > 0 ? a->port : 5432) : 0;
 }
@@ -80,6 +84,8 @@ static struct pool *pool_new(struct database *db, const char *user)
 struct pool *pool_for_client(struct database *db, const char *client_user)
 {
 	const char *user = db->cfg->user ? db->cfg->user : db->default_user ? db->default_user : client_user;
+	if (db->cfg->user_from_token && !db->default_user)
+		return NULL; /* not known until the first token arrives */
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &db->pools) {
 		struct pool *p = list_entry(n, struct pool, node);

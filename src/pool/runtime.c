@@ -16,6 +16,7 @@
 #include "pool/pool.h"
 #include "pool/server.h"
 #include "token/aws_token.h"
+#include "token/azure_parse.h"
 #include "token/token.h"
 
 struct runtime rt;
@@ -136,10 +137,13 @@ static void database_derive(struct database *db)
 {
 	const struct db_alias *a = db->cfg;
 	free(db->host);
-	free(db->default_user);
 	free(db->dbname);
 	db->host = a->host ? xstrdup(a->host) : NULL;
-	db->default_user = NULL;
+	if (!a->user_from_token) {
+		/* A user learned from the token stays learned across reloads. */
+		free(db->default_user);
+		db->default_user = NULL;
+	}
 	db->dbname = xstrdup(a->dbname ? a->dbname : db->name);
 	db->sslmode = a->sslmode >= 0 ? a->sslmode : (int)rt.cfg->server_tls_sslmode;
 	if (a->auth != UPSTREAM_AUTH_AWS_DSQL)
@@ -182,6 +186,55 @@ struct database *runtime_find_database(const char *name)
 	return db;
 }
 
+static void resume_awaiting(struct database *db)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.login_clients) {
+		struct client *c = list_entry(n, struct client, node);
+		if (!c->awaiting_user || c->db != db)
+			continue;
+		c->awaiting_user = false;
+		if (db->default_user)
+			client_auth_ok(c);
+		else
+			client_close(c, "08001", "could not learn the user of alias \"%s\" from its Entra token: %s",
+				     db->name, db->user_error);
+	}
+}
+
+static void on_user_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
+			  const char *err)
+{
+	struct database *db = arg;
+	db->user_wait = NULL;
+	if (err) {
+		snprintf(db->user_error, sizeof(db->user_error), "%s", err);
+	} else {
+		char why[200];
+		char *name = azure_token_username(token, len, why, sizeof(why));
+		if (name) {
+			db->default_user = name;
+			db->user_error[0] = '\0';
+			log_info("database %s: upstream user \"%s\" taken from the token's claims", db->name, name);
+		} else {
+			snprintf(db->user_error, sizeof(db->user_error), "%s", why);
+		}
+	}
+	if (!db->default_user)
+		log_warning("database %s: cannot learn the upstream user from a token: %s", db->name,
+			    db->user_error);
+	resume_awaiting(db);
+}
+
+void runtime_learn_user(struct database *db)
+{
+	if (db->default_user || db->user_wait || !db->cfg->user_from_token)
+		return;
+	struct token_target t;
+	pool_token_target(db, "", &t);
+	db->user_wait = token_request(token_entry_for(&t), on_user_token, db);
+}
+
 static bool database_in_use(const struct database *db)
 {
 	struct list_node *n, *t;
@@ -209,6 +262,7 @@ static void database_free(struct database *db)
 	while ((n = list_first(&db->pools)))
 		pool_free(list_entry(n, struct pool, node));
 	list_del(&db->node);
+	token_wait_cancel(db->user_wait);
 	config_ref_put(db->cref);
 	free(db->name);
 	free(db->host);
@@ -305,6 +359,10 @@ static void prefetch_tokens(void)
 		if (a->auth == UPSTREAM_AUTH_PASSWORD || strcmp(a->name, "*") == 0)
 			continue;
 		struct database *db = runtime_find_database(a->name);
+		if (db && a->user_from_token) {
+			runtime_learn_user(db);
+			continue;
+		}
 		const char *user = db && db->cfg->user ? db->cfg->user : db ? db->default_user : NULL;
 		if (!user)
 			continue;

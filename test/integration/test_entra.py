@@ -724,3 +724,28 @@ def test_show_tokens_credentials_and_refresh(make_pooler, certs, make_front, sta
     wait_for(lambda: dict(zip(*[console(p, "SHOW TOKENS")[0], console(p, "SHOW TOKENS")[1][0]]))["fetch_count"]
              in (2, "2"), 10, "fetch_count 2 in SHOW TOKENS")
     expect_query_through(p, front)
+
+
+def test_user_from_token_claims(make_pooler, certs, make_front, standins):
+    """Opt-in user_from_token: an alias without user= logs in upstream as the user the token
+    names (a user-assigned managed identity: the last segment of xms_mirid, spec 2.10); the
+    learning fetch is the one token request, and clients connecting meanwhile wait, not fail."""
+    imds = standins(azure_imds.AzureImdsStandIn())
+    imds.add_fault(kind="delay", delay=1.5)   # the client below arrives while the user is learned
+    front = make_front({USER_MI["name"]: USER_MI["name"]}, issued_check=imds.is_issued)
+    p = entra_pooler(make_pooler, certs, front, {"type": "azure-managed-identity",
+                                                 "client_id": USER_MI["client_id"], "imds_endpoint": imds.url},
+                     user=None, db_extra="user_from_token=1")
+    t0 = time.monotonic()
+    with connect(p) as c:
+        assert c.execute("select 1").fetchone() == (1,)
+    assert time.monotonic() - t0 > 0.5, "the client did not wait for the user to be learned"
+    assert front.verifier.accepted and front.stats()["rejected_logins"] == 0, front.rejections
+    assert len(imds_gets(imds)) == 1
+    assert 'upstream user "%s" taken from the token' % USER_MI["name"] in p.log_text()
+    # Not accepted for other token methods, nor next to user=.
+    bad = entra_pooler(make_pooler, certs, front, {"type": "azure-cli"}, db_extra="user_from_token=1",
+                       start=False)
+    bad.write_files()
+    res = pooler_mod.run_check(bad.ini)
+    assert res.returncode == 1 and "user_from_token needs auth=entra and no user=" in res.stderr, res.stderr
