@@ -591,9 +591,13 @@ static void client_process(struct client *c)
 			client_close(c, NULL, "client sent Terminate");
 			return;
 		}
-		sock_set_read(&c->sock, false);
 		set_state(c, CL_WAITING, &c->pool->waiting_clients);
 		pool_client_wants_server(c);
+		/* Stop reading only if it really waits: an idle server is usually
+		 * linked right here, and a pause/resume costs two epoll_ctl calls
+		 * per transaction. */
+		if (c->state == CL_WAITING)
+			sock_set_read(&c->sock, false);
 		return;
 	case CL_ACTIVE:
 		if (c->server->swallow > 0 || c->blocked_on_server)
@@ -614,8 +618,6 @@ void client_server_ready(struct client *c)
 	sock_set_read(&c->sock, true);
 	if (iobuf_len(c->sock.in) > 0)
 		client_process(c);
-	else
-		sock_trim(&c->sock); /* an idle client holds no packet buffer */
 }
 
 void client_detached(struct client *c)
@@ -625,10 +627,10 @@ void client_detached(struct client *c)
 		return;
 	set_state(c, CL_IDLE, &c->pool->active_clients);
 	sock_set_read(&c->sock, true);
+	/* Buffers are kept for the next transaction; the janitor trims them
+	 * once the client has been idle a while (pool_trim_idle). */
 	if (iobuf_len(c->sock.in) > 0)
 		client_process(c);
-	else
-		sock_trim(&c->sock);
 }
 
 void client_resume(struct client *c)
