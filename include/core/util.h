@@ -19,6 +19,11 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Fill a caller's error buffer (modules that must not log). err may be NULL. */
+void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A whole file of at most cap bytes, NUL-terminated; err as "path: reason". */
+char *file_read_all(const char *path, size_t cap, size_t *len, char *err, size_t errlen);
+
 /* Wipe then free: for passwords, tokens, keys. Accepts NULL. */
 void secret_free(char *s);
 void secret_wipe(void *p, size_t n);

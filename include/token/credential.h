@@ -33,6 +33,11 @@ struct credential {
 const char *credential_get(const struct credential *c, const char *key);
 /* Line of a key, or the section's line, for "file:line: reason" errors. */
 int credential_line(const struct credential *c, const char *key);
+/* A key's value when set and not empty, else NULL. */
+const char *credential_value(const struct credential *c, const char *key);
+/* Format "file:line: [credential.NAME]: message" (line of key) into err; returns false. */
+bool credential_fail(const struct credential *c, const char *key, char *err, size_t errlen,
+		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Family from the type prefix; false for an unknown type. */
 bool credential_family_of(const char *type, enum credential_family *out);
 #endif

@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,4 +146,52 @@ uint32_t random_below(uint32_t n)
 	if (!random_bytes(&v, sizeof(v)))
 		v = (uint32_t)rand();
 	return v % n;
+}
+
+void err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+char *file_read_all(const char *path, size_t cap, size_t *len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n = 0, size = 4096;
+	if (!f) {
+		err_set(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *buf = xmalloc(size);
+	for (;;) {
+		if (n == size - 1) {
+			size_t bigger = size * 2 > cap + 2 ? cap + 2 : size * 2;
+			char *nb = xmalloc(bigger);
+			memcpy(nb, buf, n);
+			/* auth files and secret files: no copy left behind */
+			secret_wipe(buf, n);
+			free(buf);
+			buf = nb;
+			size = bigger;
+		}
+		size_t got = fread(buf + n, 1, size - 1 - n, f);
+		n += got;
+		if (n > cap || got == 0)
+			break;
+	}
+	bool bad = ferror(f) || n > cap;
+	fclose(f);
+	if (bad) {
+		err_set(err, errlen, "%s: %s", path, n > cap ? "file too large" : "read error");
+		secret_wipe(buf, n);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
 }

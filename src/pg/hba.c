@@ -559,41 +559,6 @@ struct hba *hba_parse(const char *text, size_t len, const char *fname, char *err
 	return h;
 }
 
-/* Reads a whole file of at most cap bytes. */
-static char *read_file(const char *path, size_t cap, size_t *len, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n = 0, size = 4096;
-	char *buf;
-
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf = xmalloc(size);
-	for (;;) {
-		if (n == size - 1) {
-			size = size * 2 > cap + 2 ? cap + 2 : size * 2;
-			buf = xrealloc(buf, size);
-		}
-		size_t got = fread(buf + n, 1, size - 1 - n, f);
-		n += got;
-		if (n > cap || got == 0)
-			break;
-	}
-	bool bad = ferror(f) || n > cap;
-	if (bad)
-		snprintf(err, errlen, "%s: %s", path, n > cap ? "file too large" : "read error");
-	fclose(f);
-	if (bad) {
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 struct hba *hba_load(const char *path, char *err, size_t errlen)
 {
 	char dummy[1];
@@ -607,7 +572,7 @@ struct hba *hba_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "no auth_hba_file given");
 		return NULL;
 	}
-	if (!(text = read_file(path, HBA_MAX_FILE_SIZE, &len, err, errlen)))
+	if (!(text = file_read_all(path, HBA_MAX_FILE_SIZE, &len, err, errlen)))
 		return NULL;
 	h = hba_parse(text, len, path, err, errlen);
 	free(text);

@@ -28,18 +28,6 @@
 #define MAX_SECRET_TEXT 1024
 #define MAX_ERROR_TEXT 200
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---------- base64 (strict: padded, no whitespace) ---------- */
 
 /* Encoded length without the terminator; a macro so arrays sized by it are not VLAs. */
@@ -377,15 +365,15 @@ static bool valid_saslname(const char *p, size_t n)
 static bool check_message(const char *msg, size_t len, size_t cap, const char *what, char *err, size_t errlen)
 {
 	if (!msg || len == 0) {
-		set_err(err, errlen, "empty SCRAM %s", what);
+		err_set(err, errlen, "empty SCRAM %s", what);
 		return false;
 	}
 	if (len > cap) {
-		set_err(err, errlen, "SCRAM %s too long (%zu bytes)", what, len);
+		err_set(err, errlen, "SCRAM %s too long (%zu bytes)", what, len);
 		return false;
 	}
 	if (memchr(msg, '\0', len)) {
-		set_err(err, errlen, "SCRAM %s contains a NUL byte", what);
+		err_set(err, errlen, "SCRAM %s contains a NUL byte", what);
 		return false;
 	}
 	return true;
@@ -508,19 +496,19 @@ void scram_server_set_nonce(struct scram_server *s, const char *nonce)
 static size_t parse_gs2_header(struct scram_server *s, const char *msg, size_t len, char *err, size_t errlen)
 {
 	if (msg[0] == 'p') {
-		set_err(err, errlen, "client requires SCRAM channel binding, which is not offered");
+		err_set(err, errlen, "client requires SCRAM channel binding, which is not offered");
 		return 0;
 	}
 	if ((msg[0] != 'n' && msg[0] != 'y') || len < 2 || msg[1] != ',') {
-		set_err(err, errlen, "malformed SCRAM GS2 header");
+		err_set(err, errlen, "malformed SCRAM GS2 header");
 		return 0;
 	}
 	if (len > 2 && msg[2] == 'a') {
-		set_err(err, errlen, "SCRAM authorization identity is not supported");
+		err_set(err, errlen, "SCRAM authorization identity is not supported");
 		return 0;
 	}
 	if (len < 3 || msg[2] != ',') {
-		set_err(err, errlen, "malformed SCRAM GS2 header");
+		err_set(err, errlen, "malformed SCRAM GS2 header");
 		return 0;
 	}
 	s->cbind_flag = msg[0];
@@ -538,23 +526,23 @@ static bool parse_client_first_bare(struct scram_server *s, const char *bare, si
 
 	cursor_init(&c, bare, len);
 	if (!next_attr(&c, &attr, &v, &vl, NULL)) {
-		set_err(err, errlen, "malformed SCRAM client-first-message");
+		err_set(err, errlen, "malformed SCRAM client-first-message");
 		return false;
 	}
 	if (attr == 'm') {
-		set_err(err, errlen, "client requires an unsupported SCRAM extension");
+		err_set(err, errlen, "client requires an unsupported SCRAM extension");
 		return false;
 	}
 	if (attr != 'n' || !valid_saslname(v, vl)) {
-		set_err(err, errlen, "malformed SCRAM username in client-first-message");
+		err_set(err, errlen, "malformed SCRAM username in client-first-message");
 		return false;
 	}
 	if (!expect_attr(&c, 'r', &v, &vl) || !valid_nonce(v, vl)) {
-		set_err(err, errlen, "malformed SCRAM nonce in client-first-message");
+		err_set(err, errlen, "malformed SCRAM nonce in client-first-message");
 		return false;
 	}
 	if (!skip_extensions(&c)) {
-		set_err(err, errlen, "garbage at end of SCRAM client-first-message");
+		err_set(err, errlen, "garbage at end of SCRAM client-first-message");
 		return false;
 	}
 	s->client_nonce = xstrndup(v, vl);
@@ -568,7 +556,7 @@ static bool build_server_first(struct scram_server *s, char *err, size_t errlen)
 	char salt[B64_LEN(SCRAM_MAX_SALT_LEN) + 1];
 
 	if (!s->server_nonce && !(s->server_nonce = random_nonce())) {
-		set_err(err, errlen, "could not generate SCRAM nonce");
+		err_set(err, errlen, "could not generate SCRAM nonce");
 		return false;
 	}
 	b64_encode(s->secret.salt, s->secret.salt_len, salt);
@@ -588,7 +576,7 @@ bool scram_server_first(struct scram_server *s, const char *client_first, size_t
 	if (!s || !out)
 		return false;
 	if (s->state != SS_INIT) {
-		set_err(err, errlen, "unexpected SCRAM client-first-message");
+		err_set(err, errlen, "unexpected SCRAM client-first-message");
 		s->state = SS_FAILED;
 		return false;
 	}
@@ -631,33 +619,33 @@ static bool parse_client_final(const struct scram_server *s, const char *msg, si
 
 	cursor_init(&c, msg, len);
 	if (!expect_attr(&c, 'c', &v, &vl)) {
-		set_err(err, errlen, "malformed SCRAM client-final-message (no channel binding)");
+		err_set(err, errlen, "malformed SCRAM client-final-message (no channel binding)");
 		return false;
 	}
 	if (vl != 4 || memcmp(v, want_cbind, 4) != 0) {
-		set_err(err, errlen, "unexpected SCRAM channel-binding attribute in client-final-message");
+		err_set(err, errlen, "unexpected SCRAM channel-binding attribute in client-final-message");
 		return false;
 	}
 	if (!expect_attr(&c, 'r', &v, &vl)) {
-		set_err(err, errlen, "malformed SCRAM client-final-message (no nonce)");
+		err_set(err, errlen, "malformed SCRAM client-final-message (no nonce)");
 		return false;
 	}
 	if (!check_final_nonce(s, v, vl)) {
-		set_err(err, errlen, "SCRAM nonce in client-final-message does not match");
+		err_set(err, errlen, "SCRAM nonce in client-final-message does not match");
 		return false;
 	}
 	while (attr != 'p') {
 		if (!next_attr(&c, &attr, &v, &vl, &start)) {
-			set_err(err, errlen, "malformed SCRAM client-final-message (no proof)");
+			err_set(err, errlen, "malformed SCRAM client-final-message (no proof)");
 			return false;
 		}
 	}
 	if (!cursor_at_end(&c)) {
-		set_err(err, errlen, "garbage at end of SCRAM client-final-message");
+		err_set(err, errlen, "garbage at end of SCRAM client-final-message");
 		return false;
 	}
 	if (!b64_decode(v, vl, cf->proof, sizeof(cf->proof), &got) || got != SCRAM_KEY_LEN) {
-		set_err(err, errlen, "malformed SCRAM proof in client-final-message");
+		err_set(err, errlen, "malformed SCRAM proof in client-final-message");
 		return false;
 	}
 	cf->without_proof = msg;
@@ -707,7 +695,7 @@ enum scram_result scram_server_final(struct scram_server *s, const char *client_
 	if (!s || !out)
 		return SCRAM_FAIL_PROTOCOL;
 	if (s->state != SS_FIRST_SENT) {
-		set_err(err, errlen, "unexpected SCRAM client-final-message");
+		err_set(err, errlen, "unexpected SCRAM client-final-message");
 		s->state = SS_FAILED;
 		return SCRAM_FAIL_PROTOCOL;
 	}
@@ -722,13 +710,13 @@ enum scram_result scram_server_final(struct scram_server *s, const char *client_
 	secret_wipe(cf.proof, sizeof(cf.proof));
 	if (!ok) {
 		free(am);
-		set_err(err, errlen, s->mock ? "no valid SCRAM secret for user" : "SCRAM proof does not match (wrong password)");
+		err_set(err, errlen, s->mock ? "no valid SCRAM secret for user" : "SCRAM proof does not match (wrong password)");
 		return SCRAM_FAIL_AUTH;
 	}
 	*out = server_final_message(s, am, am_len);
 	free(am);
 	if (!*out) {
-		set_err(err, errlen, "could not compute SCRAM server signature");
+		err_set(err, errlen, "could not compute SCRAM server signature");
 		return SCRAM_FAIL_PROTOCOL;
 	}
 	if (outlen)
@@ -845,32 +833,32 @@ static bool parse_server_first(const struct scram_client *c, const char *msg, si
 
 	cursor_init(&cur, msg, len);
 	if (!next_attr(&cur, &attr, &v, &vl, NULL) || (attr != 'r' && attr != 'm')) {
-		set_err(err, errlen, "malformed SCRAM server-first-message");
+		err_set(err, errlen, "malformed SCRAM server-first-message");
 		return false;
 	}
 	if (attr == 'm') {
-		set_err(err, errlen, "server requires an unsupported SCRAM extension");
+		err_set(err, errlen, "server requires an unsupported SCRAM extension");
 		return false;
 	}
 	if (!valid_nonce(v, vl) || vl <= cl || memcmp(v, c->nonce, cl) != 0) {
-		set_err(err, errlen, "invalid SCRAM response (nonce mismatch)");
+		err_set(err, errlen, "invalid SCRAM response (nonce mismatch)");
 		return false;
 	}
 	sf->nonce = v;
 	sf->nonce_len = vl;
 	if (!expect_attr(&cur, 's', &v, &vl) ||
 	    !b64_decode(v, vl, sf->salt, sizeof(sf->salt), &sf->salt_len) || sf->salt_len == 0) {
-		set_err(err, errlen, "malformed SCRAM salt in server-first-message");
+		err_set(err, errlen, "malformed SCRAM salt in server-first-message");
 		return false;
 	}
 	if (!expect_attr(&cur, 'i', &v, &vl) ||
 	    !parse_count(v, vl, SCRAM_MAX_ITERATIONS, &sf->iterations)) {
-		set_err(err, errlen, "invalid SCRAM iteration count in server-first-message (1..%d)",
+		err_set(err, errlen, "invalid SCRAM iteration count in server-first-message (1..%d)",
 			SCRAM_MAX_ITERATIONS);
 		return false;
 	}
 	if (!skip_extensions(&cur)) {
-		set_err(err, errlen, "garbage at end of SCRAM server-first-message");
+		err_set(err, errlen, "garbage at end of SCRAM server-first-message");
 		return false;
 	}
 	return true;
@@ -914,7 +902,7 @@ bool scram_client_final(struct scram_client *c, const char *server_first, size_t
 	if (!c || !out)
 		return false;
 	if (c->state != CS_FIRST_SENT) {
-		set_err(err, errlen, "unexpected SCRAM server-first-message");
+		err_set(err, errlen, "unexpected SCRAM server-first-message");
 		c->state = CS_FAILED;
 		return false;
 	}
@@ -934,7 +922,7 @@ bool scram_client_final(struct scram_client *c, const char *server_first, size_t
 		set_out(out, outlen, xasprintf("%s,p=%s", without_proof, proof));
 		c->state = CS_FINAL_SENT;
 	} else {
-		set_err(err, errlen, "could not compute SCRAM client proof");
+		err_set(err, errlen, "could not compute SCRAM client proof");
 	}
 	secret_wipe(&k, sizeof(k));
 	free(without_proof);
@@ -952,7 +940,7 @@ static void server_error_text(const char *v, size_t vl, char *err, size_t errlen
 	for (size_t i = 0; i < n; i++)
 		text[i] = v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?';
 	text[n] = '\0';
-	set_err(err, errlen, "SCRAM server error: %s", text);
+	err_set(err, errlen, "SCRAM server error: %s", text);
 }
 
 bool scram_client_verify_server(struct scram_client *c, const char *server_final, size_t len,
@@ -968,7 +956,7 @@ bool scram_client_verify_server(struct scram_client *c, const char *server_final
 	if (!c)
 		return false;
 	if (c->state != CS_FINAL_SENT) {
-		set_err(err, errlen, "unexpected SCRAM server-final-message");
+		err_set(err, errlen, "unexpected SCRAM server-final-message");
 		c->state = CS_FAILED;
 		return false;
 	}
@@ -977,7 +965,7 @@ bool scram_client_verify_server(struct scram_client *c, const char *server_final
 		return false;
 	cursor_init(&cur, server_final, len);
 	if (!next_attr(&cur, &attr, &v, &vl, NULL) || (attr != 'v' && attr != 'e')) {
-		set_err(err, errlen, "malformed SCRAM server-final-message");
+		err_set(err, errlen, "malformed SCRAM server-final-message");
 		return false;
 	}
 	if (attr == 'e') {
@@ -985,12 +973,12 @@ bool scram_client_verify_server(struct scram_client *c, const char *server_final
 		return false;
 	}
 	if (!cursor_at_end(&cur) || !b64_decode(v, vl, sig, sizeof(sig), &got) || got != SCRAM_KEY_LEN) {
-		set_err(err, errlen, "malformed SCRAM server signature");
+		err_set(err, errlen, "malformed SCRAM server signature");
 		return false;
 	}
 	ok = CRYPTO_memcmp(sig, c->server_sig, SCRAM_KEY_LEN) == 0;
 	if (!ok)
-		set_err(err, errlen, "incorrect SCRAM server signature");
+		err_set(err, errlen, "incorrect SCRAM server signature");
 	else
 		c->state = CS_DONE;
 	return ok;

@@ -247,47 +247,6 @@ struct userlist *userlist_parse(const char *text, size_t len, const char *fname,
 	return builder_finish(&b);
 }
 
-/* Reads a whole file of at most cap bytes; the buffer is NUL-terminated. */
-static char *read_file(const char *path, size_t cap, size_t *len, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n = 0, size = 4096;
-	char *buf;
-
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf = xmalloc(size);
-	for (;;) {
-		if (n == size - 1) {
-			size_t bigger = size * 2 > cap + 2 ? cap + 2 : size * 2;
-			char *nb = xmalloc(bigger);
-			memcpy(nb, buf, n);
-			secret_wipe(buf, n);
-			free(buf);
-			buf = nb;
-			size = bigger;
-		}
-		size_t got = fread(buf + n, 1, size - 1 - n, f);
-		n += got;
-		if (n > cap || got == 0)
-			break;
-	}
-	bool bad = ferror(f) || n > cap;
-	if (bad)
-		snprintf(err, errlen, "%s: %s", path, n > cap ? "file too large" : "read error");
-	fclose(f);
-	if (bad) {
-		secret_wipe(buf, n);
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 struct userlist *userlist_load(const char *path, char *err, size_t errlen)
 {
 	char dummy[1];
@@ -301,7 +260,7 @@ struct userlist *userlist_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "no auth_file given");
 		return NULL;
 	}
-	text = read_file(path, USERLIST_MAX_FILE_SIZE, &len, err, errlen);
+	text = file_read_all(path, USERLIST_MAX_FILE_SIZE, &len, err, errlen);
 	if (!text)
 		return NULL;
 	ul = userlist_parse(text, len, path, err, errlen);

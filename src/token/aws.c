@@ -42,28 +42,9 @@ struct provider_op {
 
 /* ---- configuration ---- */
 
-__attribute__((format(printf, 5, 6)))
-static bool cfg_fail(const struct credential *c, const char *key, char *err, size_t errlen,
-		     const char *fmt, ...)
-{
-	char msg[400];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(err, errlen, "%s:%d: [credential.%s]: %s", c->file, credential_line(c, key), c->name, msg);
-	return false;
-}
-
-static const char *key_value(const struct credential *c, const char *key)
-{
-	const char *v = credential_get(c, key);
-	return v && *v ? v : NULL;
-}
-
 static char *key_dup(const struct credential *c, const char *key)
 {
-	return xstrdup(key_value(c, key));
+	return xstrdup(credential_value(c, key));
 }
 
 void aws_cfg_clear(struct aws_cfg *cfg)
@@ -96,21 +77,21 @@ static bool chars_ok(const char *s, const char *extra)
 
 static bool check_region(const struct credential *c, char *err, size_t errlen)
 {
-	const char *r = key_value(c, "region");
+	const char *r = credential_value(c, "region");
 	if (!r || (strlen(r) < 64 && chars_ok(r, "-") && strpbrk(r, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == NULL))
 		return true;
-	return cfg_fail(c, "region", err, errlen, "region \"%s\" is not an AWS region name (like us-east-1)", r);
+	return credential_fail(c, "region", err, errlen, "region \"%s\" is not an AWS region name (like us-east-1)", r);
 }
 
 /* Checks the role keys shared by aws-web-identity and aws-assume-role. */
 static bool check_role_keys(const struct credential *c, char *err, size_t errlen)
 {
-	const char *arn = key_value(c, "role_arn"), *sess = key_value(c, "role_session_name");
+	const char *arn = credential_value(c, "role_arn"), *sess = credential_value(c, "role_session_name");
 	if (arn && (strncmp(arn, "arn:", 4) != 0 || !strstr(arn, ":iam::") || !strstr(arn, ":role/")))
-		return cfg_fail(c, "role_arn", err, errlen, "role_arn \"%s\" is not an IAM role ARN "
+		return credential_fail(c, "role_arn", err, errlen, "role_arn \"%s\" is not an IAM role ARN "
 				"(arn:aws:iam::<account>:role/<name>)", arn);
 	if (sess && (strlen(sess) < 2 || strlen(sess) > 64 || !chars_ok(sess, "_+=,.@-")))
-		return cfg_fail(c, "role_session_name", err, errlen, "role_session_name must be 2 to 64 letters, "
+		return credential_fail(c, "role_session_name", err, errlen, "role_session_name must be 2 to 64 letters, "
 				"digits or _+=,.@-");
 	return true;
 }
@@ -118,42 +99,42 @@ static bool check_role_keys(const struct credential *c, char *err, size_t errlen
 /* A value from the key, else from the environment variable; required. */
 static bool need(const struct credential *c, const char *key, const char *env, char *err, size_t errlen)
 {
-	if (key_value(c, key) || (env && aws_env(env)))
+	if (credential_value(c, key) || (env && aws_env(env)))
 		return true;
 	if (env)
-		return cfg_fail(c, NULL, err, errlen, "type %s needs %s (or the environment variable %s)", c->type,
+		return credential_fail(c, NULL, err, errlen, "type %s needs %s (or the environment variable %s)", c->type,
 				key, env);
-	return cfg_fail(c, NULL, err, errlen, "type %s needs %s", c->type, key);
+	return credential_fail(c, NULL, err, errlen, "type %s needs %s", c->type, key);
 }
 
 static bool check_static(struct credential *c, struct aws_cfg *cfg, char *err, size_t errlen)
 {
-	const char *akid = key_value(c, "access_key_id");
-	const char *sf = key_value(c, "secret_access_key_file"), *se = key_value(c, "secret_access_key_env");
-	const char *tf = key_value(c, "session_token_file"), *te = key_value(c, "session_token_env");
+	const char *akid = credential_value(c, "access_key_id");
+	const char *sf = credential_value(c, "secret_access_key_file"), *se = credential_value(c, "secret_access_key_env");
+	const char *tf = credential_value(c, "session_token_file"), *te = credential_value(c, "session_token_env");
 	if (!akid && !sf && !se && !tf && !te) {
 		if (aws_env("AWS_ACCESS_KEY_ID"))
 			return true;
-		return cfg_fail(c, "type", err, errlen, "type aws-static without access_key_id reads "
+		return credential_fail(c, "type", err, errlen, "type aws-static without access_key_id reads "
 				"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment, and "
 				"AWS_ACCESS_KEY_ID is not set");
 	}
 	if (!akid)
-		return cfg_fail(c, NULL, err, errlen, "type aws-static with keys needs access_key_id");
+		return credential_fail(c, NULL, err, errlen, "type aws-static with keys needs access_key_id");
 	if (!!sf + !!se != 1)
-		return cfg_fail(c, NULL, err, errlen, "type aws-static needs exactly one of secret_access_key_file "
+		return credential_fail(c, NULL, err, errlen, "type aws-static needs exactly one of secret_access_key_file "
 				"and secret_access_key_env");
 	if (tf && te)
-		return cfg_fail(c, "session_token_env", err, errlen, "set at most one of session_token_file and "
+		return credential_fail(c, "session_token_env", err, errlen, "set at most one of session_token_file and "
 				"session_token_env");
 	const char *files[][2] = { { "secret_access_key_file", sf }, { "session_token_file", tf } };
 	const char *envs[][2] = { { "secret_access_key_env", se }, { "session_token_env", te } };
 	for (int i = 0; i < 2; i++) {
 		if (files[i][1] && access(files[i][1], R_OK) != 0)
-			return cfg_fail(c, files[i][0], err, errlen, "cannot read %s %s: %s", files[i][0], files[i][1],
+			return credential_fail(c, files[i][0], err, errlen, "cannot read %s %s: %s", files[i][0], files[i][1],
 					strerror(errno));
 		if (envs[i][1] && !aws_env(envs[i][1]))
-			return cfg_fail(c, envs[i][0], err, errlen, "the environment variable %s (%s) is not set",
+			return credential_fail(c, envs[i][0], err, errlen, "the environment variable %s (%s) is not set",
 					envs[i][1], envs[i][0]);
 	}
 	cfg->access_key_id = xstrdup(akid);
@@ -178,7 +159,7 @@ static bool check_web(struct credential *c, struct aws_cfg *cfg, char *err, size
 
 static bool check_assume(struct credential *c, struct aws_cfg *cfg, char *err, size_t errlen)
 {
-	const char *dur = key_value(c, "duration_seconds"), *ext = key_value(c, "external_id");
+	const char *dur = credential_value(c, "duration_seconds"), *ext = credential_value(c, "external_id");
 	if (!need(c, "role_arn", NULL, err, errlen) || !check_role_keys(c, err, errlen))
 		return false;
 	if (dur) {
@@ -186,12 +167,12 @@ static bool check_assume(struct credential *c, struct aws_cfg *cfg, char *err, s
 		errno = 0;
 		long v = strtol(dur, &end, 10);
 		if (errno || *end || end == dur || v < 900 || v > 43200)
-			return cfg_fail(c, "duration_seconds", err, errlen, "duration_seconds must be a whole number "
+			return credential_fail(c, "duration_seconds", err, errlen, "duration_seconds must be a whole number "
 					"of seconds from 900 to 43200");
 		cfg->duration = (int)v;
 	}
 	if (ext && (strlen(ext) < 2 || strlen(ext) > 1224))
-		return cfg_fail(c, "external_id", err, errlen, "external_id must be 2 to 1224 characters");
+		return credential_fail(c, "external_id", err, errlen, "external_id must be 2 to 1224 characters");
 	cfg->role_arn = key_dup(c, "role_arn");
 	cfg->session_name = key_dup(c, "role_session_name");
 	cfg->source_profile = key_dup(c, "source_profile");
@@ -204,9 +185,9 @@ static bool check_process(struct credential *c, struct aws_cfg *cfg, char *err, 
 	char why[200];
 	if (!need(c, "command", NULL, err, errlen))
 		return false;
-	cfg->argv = aws_files_split_command(key_value(c, "command"), NULL, why, sizeof(why));
+	cfg->argv = aws_files_split_command(credential_value(c, "command"), NULL, why, sizeof(why));
 	if (!cfg->argv)
-		return cfg_fail(c, "command", err, errlen, "command: %s", why);
+		return credential_fail(c, "command", err, errlen, "command: %s", why);
 	cfg->command = key_dup(c, "command");
 	return true;
 }
@@ -215,7 +196,7 @@ static bool check_container(struct credential *c, struct aws_cfg *cfg, char *err
 {
 	if (aws_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || aws_env("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
 		return true;
-	return cfg_fail(c, "type", err, errlen, "type aws-container needs the environment variable "
+	return credential_fail(c, "type", err, errlen, "type aws-container needs the environment variable "
 			"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI");
 }
 
@@ -223,7 +204,7 @@ static bool check_imds(struct credential *c, struct aws_cfg *cfg, char *err, siz
 {
 	if (!aws_env_true("AWS_EC2_METADATA_DISABLED"))
 		return true;
-	return cfg_fail(c, "type", err, errlen, "type aws-imds, but AWS_EC2_METADATA_DISABLED is true");
+	return credential_fail(c, "type", err, errlen, "type aws-imds, but AWS_EC2_METADATA_DISABLED is true");
 }
 
 static bool check_nothing(struct credential *c, struct aws_cfg *cfg, char *err, size_t errlen)
@@ -275,10 +256,10 @@ static bool check_keys(const struct credential *c, const struct aws_type_def *t,
 		if (key_known(t, k))
 			continue;
 		if (strcasecmp(k, "secret_access_key") == 0 || strcasecmp(k, "aws_secret_access_key") == 0)
-			return cfg_fail(c, k, err, errlen, "unknown key \"%s\" for type %s (secrets are not written "
+			return credential_fail(c, k, err, errlen, "unknown key \"%s\" for type %s (secrets are not written "
 					"in the configuration: use type aws-static with secret_access_key_file or "
 					"secret_access_key_env)", k, t->name);
-		return cfg_fail(c, k, err, errlen, "unknown key \"%s\" for type %s", k, t->name);
+		return credential_fail(c, k, err, errlen, "unknown key \"%s\" for type %s", k, t->name);
 	}
 	return true;
 }
@@ -290,7 +271,7 @@ static bool aws_validate(struct credential *c, char *err, size_t errlen)
 		if (strcasecmp(c->type, aws_types[i].name) == 0)
 			t = &aws_types[i];
 	if (!t)
-		return cfg_fail(c, "type", err, errlen, "unknown type \"%s\" (expected aws-default, aws-static, "
+		return credential_fail(c, "type", err, errlen, "unknown type \"%s\" (expected aws-default, aws-static, "
 				"aws-profile, aws-web-identity, aws-assume-role, aws-process, aws-container or "
 				"aws-imds)", c->type);
 	if (!check_keys(c, t, err, errlen) || !check_region(c, err, errlen))

@@ -18,18 +18,6 @@
 #define MIN_ROLE_DURATION 900
 #define MAX_ROLE_DURATION 43200
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---------- storage ---------- */
 
 struct ini_entry {
@@ -191,7 +179,7 @@ char **aws_files_split_command(const char *cmd, size_t *argc, char *err, size_t 
 			p++;
 		} else if (c == '\\') {
 			if (p[1] == '\0') {
-				set_err(err, errlen, "credential_process ends with a lone backslash");
+				err_set(err, errlen, "credential_process ends with a lone backslash");
 				goto fail;
 			}
 			if (p[1] != '\n') {
@@ -202,7 +190,7 @@ char **aws_files_split_command(const char *cmd, size_t *argc, char *err, size_t 
 		} else if (c == '\'') {
 			const char *end = strchr(p + 1, '\'');
 			if (!end) {
-				set_err(err, errlen, "credential_process has an unterminated ' quote");
+				err_set(err, errlen, "credential_process has an unterminated ' quote");
 				goto fail;
 			}
 			memcpy(word + wn, p + 1, (size_t)(end - p - 1));
@@ -213,7 +201,7 @@ char **aws_files_split_command(const char *cmd, size_t *argc, char *err, size_t 
 			p++;
 			for (;;) {
 				if (*p == '\0') {
-					set_err(err, errlen,
+					err_set(err, errlen,
 						"credential_process has an unterminated \" quote");
 					goto fail;
 				}
@@ -230,7 +218,7 @@ char **aws_files_split_command(const char *cmd, size_t *argc, char *err, size_t 
 			p++;
 			in_word = true;
 		} else if (strchr("|&;<>()", c)) {
-			set_err(err, errlen,
+			err_set(err, errlen,
 				"credential_process contains an unquoted '%c': it is run without a "
 				"shell, so pipes, redirections and command lists do not work", c);
 			goto fail;
@@ -245,7 +233,7 @@ char **aws_files_split_command(const char *cmd, size_t *argc, char *err, size_t 
 	secret_wipe(word, len + 1);
 	free(word);
 	if (w.n == 0) {
-		set_err(err, errlen, "credential_process is empty");
+		err_set(err, errlen, "credential_process is empty");
 		free(w.v);
 		return NULL;
 	}
@@ -307,7 +295,7 @@ static bool ini_parse(struct ini_file *ini, enum aws_file_kind kind, const char 
 	if (!name)
 		name = kind == AWS_FILE_CONFIG ? "config file" : "credentials file";
 	if (memchr(text, '\0', len)) {
-		set_err(err, errlen, "%s: contains a NUL byte", name);
+		err_set(err, errlen, "%s: contains a NUL byte", name);
 		return false;
 	}
 	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
@@ -345,7 +333,7 @@ static bool ini_parse(struct ini_file *ini, enum aws_file_kind kind, const char 
 				}
 			}
 			if (!close) {
-				set_err(err, errlen, "%s: line %zu: section header without \"]\"",
+				err_set(err, errlen, "%s: line %zu: section header without \"]\"",
 					name, lineno);
 				return false;
 			}
@@ -353,7 +341,7 @@ static bool ini_parse(struct ini_file *ini, enum aws_file_kind kind, const char 
 			size_t hn = (size_t)(close - h);
 			trim(&h, &hn);
 			if (hn == 0) {
-				set_err(err, errlen, "%s: line %zu: empty section name", name, lineno);
+				err_set(err, errlen, "%s: line %zu: empty section name", name, lineno);
 				return false;
 			}
 			char *hdr = xstrndup(h, hn);
@@ -362,7 +350,7 @@ static bool ini_parse(struct ini_file *ini, enum aws_file_kind kind, const char 
 			continue;
 		}
 		if (!sect) {
-			set_err(err, errlen, "%s: line %zu: setting outside of any [section]",
+			err_set(err, errlen, "%s: line %zu: setting outside of any [section]",
 				name, lineno);
 			return false;
 		}
@@ -370,7 +358,7 @@ static bool ini_parse(struct ini_file *ini, enum aws_file_kind kind, const char 
 		while (d < sn && s[d] != '=' && s[d] != ':')
 			d++;
 		if (d == sn) {
-			set_err(err, errlen, "%s: line %zu: expected \"key = value\"", name, lineno);
+			err_set(err, errlen, "%s: line %zu: expected \"key = value\"", name, lineno);
 			return false;
 		}
 		const char *k = s, *v = s + d + 1;
@@ -378,7 +366,7 @@ static bool ini_parse(struct ini_file *ini, enum aws_file_kind kind, const char 
 		trim(&k, &kn);
 		trim(&v, &vn);
 		if (kn == 0) {
-			set_err(err, errlen, "%s: line %zu: missing key before \"%c\"", name, lineno,
+			err_set(err, errlen, "%s: line %zu: missing key before \"%c\"", name, lineno,
 				s[d]);
 			return false;
 		}
@@ -396,7 +384,7 @@ bool aws_files_parse(struct aws_files *f, enum aws_file_kind kind, const char *t
 	struct ini_file ini = { 0 };
 
 	if (!f || (kind != AWS_FILE_CONFIG && kind != AWS_FILE_CREDENTIALS) || (!text && len)) {
-		set_err(err, errlen, "invalid arguments");
+		err_set(err, errlen, "invalid arguments");
 		return false;
 	}
 	if (!ini_parse(&ini, kind, text ? text : "", len, name, err, errlen)) {
@@ -417,7 +405,7 @@ static char *read_all(int fd, const char *path, size_t *len, char *err, size_t e
 	for (;;) {
 		if (n == cap) {
 			if (cap > AWS_FILES_MAX_SIZE) {
-				set_err(err, errlen, "%s: file too large (limit %d bytes)", path,
+				err_set(err, errlen, "%s: file too large (limit %d bytes)", path,
 					AWS_FILES_MAX_SIZE);
 				secret_wipe(buf, n);
 				free(buf);
@@ -434,7 +422,7 @@ static char *read_all(int fd, const char *path, size_t *len, char *err, size_t e
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			set_err(err, errlen, "%s: %s", path, strerror(errno));
+			err_set(err, errlen, "%s: %s", path, strerror(errno));
 			secret_wipe(buf, n);
 			free(buf);
 			return NULL;
@@ -444,7 +432,7 @@ static char *read_all(int fd, const char *path, size_t *len, char *err, size_t e
 		n += (size_t)got;
 	}
 	if (n > AWS_FILES_MAX_SIZE) {
-		set_err(err, errlen, "%s: file too large (limit %d bytes)", path, AWS_FILES_MAX_SIZE);
+		err_set(err, errlen, "%s: file too large (limit %d bytes)", path, AWS_FILES_MAX_SIZE);
 		secret_wipe(buf, n);
 		free(buf);
 		return NULL;
@@ -465,7 +453,7 @@ bool aws_files_load(struct aws_files *f, enum aws_file_kind kind, const char *pa
 	if (found)
 		*found = false;
 	if (!f || !path || !*path) {
-		set_err(err, errlen, "no file name given");
+		err_set(err, errlen, "no file name given");
 		return false;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -474,11 +462,11 @@ bool aws_files_load(struct aws_files *f, enum aws_file_kind kind, const char *pa
 			ini_clear(&f->file[kind]);
 			return true;
 		}
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		err_set(err, errlen, "%s: %s", path, strerror(errno));
 		return false;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		set_err(err, errlen, "%s: not a regular file", path);
+		err_set(err, errlen, "%s: not a regular file", path);
 		close(fd);
 		return false;
 	}
@@ -688,7 +676,7 @@ static enum aws_resolve_result static_from(struct resolve_ctx *c, const char *pr
 	if (!akid)
 		return AWS_RESOLVE_NONE;
 	if (!secret) {
-		set_err(c->err, c->errlen, "profile \"%s\" in the %s has aws_access_key_id but no "
+		err_set(c->err, c->errlen, "profile \"%s\" in the %s has aws_access_key_id but no "
 			"aws_secret_access_key", profile, fname);
 		return AWS_RESOLVE_ERROR;
 	}
@@ -725,7 +713,7 @@ static bool parse_duration(struct resolve_ctx *c, const char *profile, const cha
 	*out = (int)v;
 	return true;
 bad:
-	set_err(c->err, c->errlen, "profile \"%s\": duration_seconds must be a whole number of "
+	err_set(c->err, c->errlen, "profile \"%s\": duration_seconds must be a whole number of "
 		"seconds from %d to %d", profile, MIN_ROLE_DURATION, MAX_ROLE_DURATION);
 	return false;
 }
@@ -738,17 +726,17 @@ static enum aws_resolve_result assume_role(struct resolve_ctx *c, const char *pr
 	int duration;
 
 	if (src && cs) {
-		set_err(c->err, c->errlen, "profile \"%s\" sets both source_profile and "
+		err_set(c->err, c->errlen, "profile \"%s\" sets both source_profile and "
 			"credential_source; set exactly one", profile);
 		return AWS_RESOLVE_ERROR;
 	}
 	if (!src && !cs) {
-		set_err(c->err, c->errlen, "profile \"%s\" has role_arn but neither source_profile "
+		err_set(c->err, c->errlen, "profile \"%s\" has role_arn but neither source_profile "
 			"nor credential_source; set exactly one", profile);
 		return AWS_RESOLVE_ERROR;
 	}
 	if (aws_files_get(c->f, profile, "mfa_serial")) {
-		set_err(c->err, c->errlen, "profile \"%s\" sets mfa_serial: roles that need an MFA "
+		err_set(c->err, c->errlen, "profile \"%s\" sets mfa_serial: roles that need an MFA "
 			"code cannot be assumed without a person at a prompt", profile);
 		return AWS_RESOLVE_ERROR;
 	}
@@ -769,7 +757,7 @@ static enum aws_resolve_result assume_role(struct resolve_ctx *c, const char *pr
 			if (strcmp(cs, sources[i].name) == 0)
 				break;
 		if (i == sizeof(sources) / sizeof(sources[0])) {
-			set_err(c->err, c->errlen, "profile \"%s\": credential_source \"%.64s\" is "
+			err_set(c->err, c->errlen, "profile \"%s\": credential_source \"%.64s\" is "
 				"not one of Environment, Ec2InstanceMetadata, EcsContainer",
 				profile, cs);
 			return AWS_RESOLVE_ERROR;
@@ -777,7 +765,7 @@ static enum aws_resolve_result assume_role(struct resolve_ctx *c, const char *pr
 		c->plan->source = sources[i].kind;
 	} else {
 		if (!aws_files_has_profile(c->f, src)) {
-			set_err(c->err, c->errlen, "source_profile \"%.128s\" of profile \"%s\" does "
+			err_set(c->err, c->errlen, "source_profile \"%.128s\" of profile \"%s\" does "
 				"not exist", src, profile);
 			return AWS_RESOLVE_ERROR;
 		}
@@ -786,14 +774,14 @@ static enum aws_resolve_result assume_role(struct resolve_ctx *c, const char *pr
 				continue;
 			/* Only a profile naming itself, with keys of its own, is not a loop. */
 			if (strcmp(src, profile) != 0 || !has_static(c->f, src)) {
-				set_err(c->err, c->errlen, "source_profile of profile \"%s\" leads "
+				err_set(c->err, c->errlen, "source_profile of profile \"%s\" leads "
 					"back to profile \"%s\": the role chain is a loop",
 					profile, src);
 				return AWS_RESOLVE_ERROR;
 			}
 		}
 		if (c->nvisited == MAX_CHAIN) {
-			set_err(c->err, c->errlen, "profile \"%s\": role chain longer than %d "
+			err_set(c->err, c->errlen, "profile \"%s\": role chain longer than %d "
 				"profiles", profile, MAX_CHAIN);
 			return AWS_RESOLVE_ERROR;
 		}
@@ -802,7 +790,7 @@ static enum aws_resolve_result assume_role(struct resolve_ctx *c, const char *pr
 		if (r == AWS_RESOLVE_ERROR)
 			return r;
 		if (r == AWS_RESOLVE_NONE) {
-			set_err(c->err, c->errlen, "source_profile \"%s\" (of profile \"%s\") has no "
+			err_set(c->err, c->errlen, "source_profile \"%s\" (of profile \"%s\") has no "
 				"credentials", src, profile);
 			return AWS_RESOLVE_ERROR;
 		}
@@ -841,7 +829,7 @@ static enum aws_resolve_result resolve_profile(struct resolve_ctx *c, const char
 				   env->role_session_name :
 				   aws_files_get(c->f, profile, "role_session_name");
 		if (!arn) {
-			set_err(c->err, c->errlen, "web identity token file set for profile \"%s\" "
+			err_set(c->err, c->errlen, "web identity token file set for profile \"%s\" "
 				"but no role ARN (AWS_ROLE_ARN or role_arn)", profile);
 			return AWS_RESOLVE_ERROR;
 		}
@@ -860,7 +848,7 @@ static enum aws_resolve_result resolve_profile(struct resolve_ctx *c, const char
 		char perr[160];
 		char **argv = aws_files_split_command(proc, NULL, perr, sizeof(perr));
 		if (!argv) {
-			set_err(c->err, c->errlen, "profile \"%s\": %s", profile, perr);
+			err_set(c->err, c->errlen, "profile \"%s\": %s", profile, perr);
 			return AWS_RESOLVE_ERROR;
 		}
 		c->plan->source = AWS_SOURCE_PROCESS;
@@ -883,7 +871,7 @@ enum aws_resolve_result aws_files_resolve(const struct aws_files *f, const char 
 		return AWS_RESOLVE_ERROR;
 	memset(plan, 0, sizeof(*plan));
 	if (!f || !profile || !*profile) {
-		set_err(err, errlen, "no profile name");
+		err_set(err, errlen, "no profile name");
 		return AWS_RESOLVE_ERROR;
 	}
 	c.visited[c.nvisited++] = profile;

@@ -20,18 +20,6 @@
 /* Expat's namespace separator: cannot occur in a namespace URI. */
 #define NS_SEP ' '
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---------- credentials ---------- */
 
 void aws_credentials_clear(struct aws_credentials *c)
@@ -454,15 +442,15 @@ bool aws_parse_sts_response(const char *body, size_t len, struct aws_credentials
 	if (out)
 		memset(out, 0, sizeof(*out));
 	if (!out || (!body && len)) {
-		set_err(err, errlen, "no STS response");
+		err_set(err, errlen, "no STS response");
 		return false;
 	}
 	if (len == 0) {
-		set_err(err, errlen, "empty STS response");
+		err_set(err, errlen, "empty STS response");
 		return false;
 	}
 	if (len > AWS_PARSE_MAX_BODY) {
-		set_err(err, errlen, "STS response too large (%zu bytes, limit %d)", len,
+		err_set(err, errlen, "STS response too large (%zu bytes, limit %d)", len,
 			AWS_PARSE_MAX_BODY);
 		return false;
 	}
@@ -472,7 +460,7 @@ bool aws_parse_sts_response(const char *body, size_t len, struct aws_credentials
 	static const XML_Char sep[] = { NS_SEP, '\0' };
 	st.parser = XML_ParserCreate_MM(NULL, &wipe_suite, sep);
 	if (!st.parser) {
-		set_err(err, errlen, "out of memory creating the XML parser");
+		err_set(err, errlen, "out of memory creating the XML parser");
 		return false;
 	}
 	XML_SetUserData(st.parser, &st);
@@ -484,16 +472,16 @@ bool aws_parse_sts_response(const char *body, size_t len, struct aws_credentials
 
 	if (XML_Parse(st.parser, body, (int)len, XML_TRUE) != XML_STATUS_OK) {
 		if (st.fail)
-			set_err(err, errlen, "malformed STS response: %s", st.fail);
+			err_set(err, errlen, "malformed STS response: %s", st.fail);
 		else
-			set_err(err, errlen, "malformed STS response: %s at line %lu",
+			err_set(err, errlen, "malformed STS response: %s at line %lu",
 				XML_ErrorString(XML_GetErrorCode(st.parser)),
 				(unsigned long)XML_GetCurrentLineNumber(st.parser));
 		goto out;
 	}
 	if (st.root == ROOT_ERROR || st.root == ROOT_ERROR_LIST) {
 		if (!st.fields[STS_CODE] || !*st.fields[STS_CODE]) {
-			set_err(err, errlen, "STS returned an error without a Code");
+			err_set(err, errlen, "STS returned an error without a Code");
 			goto out;
 		}
 		quote_text(st.fields[STS_CODE], quoted_code, sizeof(quoted_code));
@@ -501,21 +489,21 @@ bool aws_parse_sts_response(const char *body, size_t len, struct aws_credentials
 			snprintf(code, codelen, "%s", quoted_code);
 		if (st.fields[STS_MESSAGE] && *st.fields[STS_MESSAGE]) {
 			quote_text(st.fields[STS_MESSAGE], quoted_msg, sizeof(quoted_msg));
-			set_err(err, errlen, "STS returned error %s: %s", quoted_code, quoted_msg);
+			err_set(err, errlen, "STS returned error %s: %s", quoted_code, quoted_msg);
 		} else {
-			set_err(err, errlen, "STS returned error %s", quoted_code);
+			err_set(err, errlen, "STS returned error %s", quoted_code);
 		}
 		goto out;
 	}
 	for (int f = STS_AKID; f <= STS_EXPIRATION; f++) {
 		if (!st.fields[f] || !*st.fields[f]) {
-			set_err(err, errlen, "malformed STS response: no Credentials/%s",
+			err_set(err, errlen, "malformed STS response: no Credentials/%s",
 				sts_field_names[f]);
 			goto out;
 		}
 	}
 	if (!aws_parse_iso8601(st.fields[STS_EXPIRATION], &out->expiration)) {
-		set_err(err, errlen, "malformed STS response: Expiration is not an ISO-8601 time");
+		err_set(err, errlen, "malformed STS response: Expiration is not an ISO-8601 time");
 		goto out;
 	}
 	out->access_key_id = st.fields[STS_AKID];
@@ -616,34 +604,34 @@ bool aws_parse_credentials_json(enum aws_json_source src, const char *body, size
 		what = "credential_process output";
 		break;
 	default:
-		set_err(err, errlen, "unknown credential source");
+		err_set(err, errlen, "unknown credential source");
 		return false;
 	}
 	if (out)
 		memset(out, 0, sizeof(*out));
 	if (!out || (!body && len)) {
-		set_err(err, errlen, "%s: no document", what);
+		err_set(err, errlen, "%s: no document", what);
 		return false;
 	}
 	if (len == 0) {
-		set_err(err, errlen, "%s: empty document", what);
+		err_set(err, errlen, "%s: empty document", what);
 		return false;
 	}
 	if (len > AWS_PARSE_MAX_BODY) {
-		set_err(err, errlen, "%s: document too large (%zu bytes, limit %d)", what, len,
+		err_set(err, errlen, "%s: document too large (%zu bytes, limit %d)", what, len,
 			AWS_PARSE_MAX_BODY);
 		return false;
 	}
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		/* jerr.text quotes the input near the error, which may be a secret. */
-		set_err(err, errlen, "%s: invalid JSON at line %d column %d", what, jerr.line,
+		err_set(err, errlen, "%s: invalid JSON at line %d column %d", what, jerr.line,
 			jerr.column);
 		secret_wipe(&jerr, sizeof(jerr));
 		return false;
 	}
 	if (!json_is_object(root)) {
-		set_err(err, errlen, "%s: not a JSON object", what);
+		err_set(err, errlen, "%s: not a JSON object", what);
 		goto out;
 	}
 	for (size_t i = 0; i < nfields; i++) {
@@ -652,16 +640,16 @@ bool aws_parse_credentials_json(enum aws_json_source src, const char *body, size
 			continue;
 		bool type_ok = table[i].type == JSON_INTEGER ? json_is_integer(v) : json_is_string(v);
 		if (!type_ok) {
-			set_err(err, errlen, "%s: field \"%s\" must be %s", what, table[i].name,
+			err_set(err, errlen, "%s: field \"%s\" must be %s", what, table[i].name,
 				table[i].type == JSON_INTEGER ? "an integer" : "a string");
 			goto out;
 		}
 		if (json_is_string(v) && json_string_length(v) > MAX_FIELD_LEN) {
-			set_err(err, errlen, "%s: field \"%s\" too long", what, table[i].name);
+			err_set(err, errlen, "%s: field \"%s\" too long", what, table[i].name);
 			goto out;
 		}
 		if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
-			set_err(err, errlen, "%s: field \"%s\" contains a NUL", what, table[i].name);
+			err_set(err, errlen, "%s: field \"%s\" contains a NUL", what, table[i].name);
 			goto out;
 		}
 		/* An empty optional string counts as absent. */
@@ -673,17 +661,17 @@ bool aws_parse_credentials_json(enum aws_json_source src, const char *body, size
 		quote_text(json_string_value(vals[J_CODE]), quoted_a, sizeof(quoted_a));
 		quote_text(vals[J_MESSAGE] ? json_string_value(vals[J_MESSAGE]) : "", quoted_b,
 			   sizeof(quoted_b));
-		set_err(err, errlen, "IMDS returned error %s%s%s", quoted_a, *quoted_b ? ": " : "",
+		err_set(err, errlen, "IMDS returned error %s%s%s", quoted_a, *quoted_b ? ": " : "",
 			quoted_b);
 		goto out;
 	}
 	if (src == AWS_JSON_PROCESS) {
 		if (!vals[J_VERSION]) {
-			set_err(err, errlen, "%s: missing field \"Version\"", what);
+			err_set(err, errlen, "%s: missing field \"Version\"", what);
 			goto out;
 		}
 		if (json_integer_value(vals[J_VERSION]) != 1) {
-			set_err(err, errlen, "%s: unsupported Version %lld (expected 1)", what,
+			err_set(err, errlen, "%s: unsupported Version %lld (expected 1)", what,
 				(long long)json_integer_value(vals[J_VERSION]));
 			goto out;
 		}
@@ -696,21 +684,21 @@ bool aws_parse_credentials_json(enum aws_json_source src, const char *body, size
 			if (src == AWS_JSON_CONTAINER && vals[J_MESSAGE]) {
 				quote_text(json_string_value(vals[J_MESSAGE]), quoted_a,
 					   sizeof(quoted_a));
-				set_err(err, errlen, "container credentials endpoint returned an error: %s",
+				err_set(err, errlen, "container credentials endpoint returned an error: %s",
 					quoted_a);
 			} else {
-				set_err(err, errlen, "%s: missing field \"%s\"", what, table[i].name);
+				err_set(err, errlen, "%s: missing field \"%s\"", what, table[i].name);
 			}
 			goto out;
 		}
 		if (json_is_string(v) && json_string_length(v) == 0) {
-			set_err(err, errlen, "%s: field \"%s\" is empty", what, table[i].name);
+			err_set(err, errlen, "%s: field \"%s\" is empty", what, table[i].name);
 			goto out;
 		}
 	}
 	if (vals[J_EXPIRATION] &&
 	    !aws_parse_iso8601(json_string_value(vals[J_EXPIRATION]), &out->expiration)) {
-		set_err(err, errlen, "%s: field \"Expiration\" is not an ISO-8601 UTC time", what);
+		err_set(err, errlen, "%s: field \"Expiration\" is not an ISO-8601 UTC time", what);
 		out->expiration = 0;
 		goto out;
 	}
@@ -734,7 +722,7 @@ char *aws_parse_imds_role(const char *body, size_t len, char *err, size_t errlen
 	size_t n = 0;
 
 	if (!body || len == 0) {
-		set_err(err, errlen, "IMDS returned no role name");
+		err_set(err, errlen, "IMDS returned no role name");
 		return NULL;
 	}
 	while (n < len && body[n] != '\n' && body[n] != '\r')
@@ -744,7 +732,7 @@ char *aws_parse_imds_role(const char *body, size_t len, char *err, size_t errlen
 	bool ok = rn > 0 && rn <= 256 && rn == strspn(role,
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_-");
 	if (!ok) {
-		set_err(err, errlen, "IMDS returned %s", rn ? "an invalid role name" : "no role name");
+		err_set(err, errlen, "IMDS returned %s", rn ? "an invalid role name" : "no role name");
 		free(role);
 		return NULL;
 	}

@@ -13,18 +13,6 @@
 #define MAX_USER_LEN 1024
 #define DSQL_CLUSTER_ID_LEN 26
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static char *lower_dup(const char *s, size_t n)
 {
 	char *p = xstrndup(s, n);
@@ -122,18 +110,18 @@ static bool host_ok(const char *host, char *err, size_t errlen)
 	size_t n = host ? strlen(host) : 0;
 
 	if (n == 0) {
-		set_err(err, errlen, "no host given");
+		err_set(err, errlen, "no host given");
 		return false;
 	}
 	if (n > MAX_HOST_LEN) {
-		set_err(err, errlen, "host name too long");
+		err_set(err, errlen, "host name too long");
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)host[i];
 		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '?' || c == '#' || c == '@' ||
 		    c == '\\' || c == '%' || c == '"') {
-			set_err(err, errlen, "host \"%.*s\" contains an invalid character",
+			err_set(err, errlen, "host \"%.*s\" contains an invalid character",
 				(int)(n > 80 ? 80 : n), host);
 			return false;
 		}
@@ -144,7 +132,7 @@ static bool host_ok(const char *host, char *err, size_t errlen)
 static bool explicit_region_ok(const char *region, char *err, size_t errlen)
 {
 	if (!region_label_ok(region, strlen(region))) {
-		set_err(err, errlen, "invalid AWS region \"%.64s\"", region);
+		err_set(err, errlen, "invalid AWS region \"%.64s\"", region);
 		return false;
 	}
 	return true;
@@ -163,7 +151,7 @@ char *aws_rds_region(const struct aws_db_target *t, char *err, size_t errlen)
 	}
 	r = aws_rds_region_from_host(t->host);
 	if (!r)
-		set_err(err, errlen, "cannot derive the AWS region from host \"%s\"; set region=",
+		err_set(err, errlen, "cannot derive the AWS region from host \"%s\"; set region=",
 			t->host);
 	return r;
 }
@@ -184,13 +172,13 @@ char *aws_dsql_region(const struct aws_db_target *t, char *err, size_t errlen)
 		return r;
 	if (t->env_region && *t->env_region) {
 		if (!region_label_ok(t->env_region, strlen(t->env_region))) {
-			set_err(err, errlen, "invalid AWS region \"%.64s\" in the environment",
+			err_set(err, errlen, "invalid AWS region \"%.64s\" in the environment",
 				t->env_region);
 			return NULL;
 		}
 		return lower_dup(t->env_region, strlen(t->env_region));
 	}
-	set_err(err, errlen, "cannot derive the AWS region from host \"%s\"; set region=", t->host);
+	err_set(err, errlen, "cannot derive the AWS region from host \"%s\"; set region=", t->host);
 	return NULL;
 }
 
@@ -214,7 +202,7 @@ static bool creds_ok(const struct aws_credentials *c, char *err, size_t errlen)
 {
 	if (!c || !c->access_key_id || !*c->access_key_id || !c->secret_access_key ||
 	    !*c->secret_access_key) {
-		set_err(err, errlen, "no AWS credentials");
+		err_set(err, errlen, "no AWS credentials");
 		return false;
 	}
 	return true;
@@ -223,11 +211,11 @@ static bool creds_ok(const struct aws_credentials *c, char *err, size_t errlen)
 static bool user_ok(const char *user, char *err, size_t errlen)
 {
 	if (!user || !*user) {
-		set_err(err, errlen, "no database user given");
+		err_set(err, errlen, "no database user given");
 		return false;
 	}
 	if (strlen(user) > MAX_USER_LEN) {
-		set_err(err, errlen, "database user name too long");
+		err_set(err, errlen, "database user name too long");
 		return false;
 	}
 	return true;
@@ -262,13 +250,13 @@ char *aws_rds_token(const struct aws_credentials *creds, const struct aws_db_tar
 	char *region, *host_header, *token;
 
 	if (!t) {
-		set_err(err, errlen, "no target");
+		err_set(err, errlen, "no target");
 		return NULL;
 	}
 	if (!creds_ok(creds, err, errlen) || !user_ok(t->user, err, errlen))
 		return NULL;
 	if (t->port < 1 || t->port > 65535) {
-		set_err(err, errlen, "invalid port %d", t->port);
+		err_set(err, errlen, "invalid port %d", t->port);
 		return NULL;
 	}
 	region = aws_rds_region(t, err, errlen);
@@ -300,14 +288,14 @@ char *aws_dsql_token(const struct aws_credentials *creds, const struct aws_db_ta
 	char *region, *host, *token;
 
 	if (!t) {
-		set_err(err, errlen, "no target");
+		err_set(err, errlen, "no target");
 		return NULL;
 	}
 	if (!creds_ok(creds, err, errlen) || !user_ok(t->user, err, errlen))
 		return NULL;
 	seconds = t->duration ? t->duration : AWS_DSQL_TOKEN_DEFAULT_SECONDS;
 	if (seconds < 1 || seconds > AWS_DSQL_TOKEN_MAX_SECONDS) {
-		set_err(err, errlen, "DSQL token duration %lld s is outside 1..%d s",
+		err_set(err, errlen, "DSQL token duration %lld s is outside 1..%d s",
 			(long long)t->duration, AWS_DSQL_TOKEN_MAX_SECONDS);
 		return NULL;
 	}

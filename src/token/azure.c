@@ -69,25 +69,6 @@ struct provider_op {
 
 /* ---- configuration helpers ---- */
 
-__attribute__((format(printf, 5, 6)))
-static bool cfg_fail(const struct credential *c, const char *key, char *err, size_t errlen,
-		     const char *fmt, ...)
-{
-	char msg[400];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(err, errlen, "%s:%d: [credential.%s]: %s", c->file, credential_line(c, key), c->name, msg);
-	return false;
-}
-
-static const char *key_value(const struct credential *c, const char *key)
-{
-	const char *v = credential_get(c, key);
-	return v && *v ? v : NULL;
-}
-
 static const char *env_value(const char *name)
 {
 	const char *v = getenv(name);
@@ -115,14 +96,14 @@ static bool parse_bool(const char *v, bool *out)
 static bool need(const struct credential *c, const char *key, const char *env, char **out, char *err,
 		 size_t errlen)
 {
-	const char *v = key_value(c, key);
+	const char *v = credential_value(c, key);
 	if (!v && env)
 		v = env_value(env);
 	if (!v) {
 		if (env)
-			return cfg_fail(c, NULL, err, errlen, "type %s needs %s (or the environment variable %s)",
+			return credential_fail(c, NULL, err, errlen, "type %s needs %s (or the environment variable %s)",
 					c->type, key, env);
-		return cfg_fail(c, NULL, err, errlen, "type %s needs %s", c->type, key);
+		return credential_fail(c, NULL, err, errlen, "type %s needs %s", c->type, key);
 	}
 	*out = xstrdup(v);
 	return true;
@@ -133,18 +114,18 @@ static bool check_tenant(const struct credential *c, const char *key, const char
 {
 	if (azure_tenant_ok(tenant))
 		return true;
-	return cfg_fail(c, key, err, errlen, "tenant id \"%s\" is not valid (letters, digits, '-' and '.')",
+	return credential_fail(c, key, err, errlen, "tenant id \"%s\" is not valid (letters, digits, '-' and '.')",
 			tenant);
 }
 
 static bool authority_key(const struct credential *c, struct az_source *s, char *err, size_t errlen)
 {
-	const char *v = key_value(c, "authority_host");
+	const char *v = credential_value(c, "authority_host");
 	char why[300];
 	if (!v)
 		return true;
 	s->authority = azure_base_url(v, "https", true, why, sizeof(why));
-	return s->authority || cfg_fail(c, "authority_host", err, errlen, "authority_host: %s", why);
+	return s->authority || credential_fail(c, "authority_host", err, errlen, "authority_host: %s", why);
 }
 
 /* An inline secret in a file others can read earns a warning (not an error:
@@ -152,7 +133,7 @@ static bool authority_key(const struct credential *c, struct az_source *s, char 
 static void warn_inline(const struct credential *c, const char *key)
 {
 	struct stat st;
-	if (key_value(c, key) && c->file && stat(c->file, &st) == 0 && (st.st_mode & 077))
+	if (credential_value(c, key) && c->file && stat(c->file, &st) == 0 && (st.st_mode & 077))
 		log_warning("%s:%d: [credential.%s]: %s is written in a file that group or others can "
 			    "read; prefer a *_file or *_env key, or chmod 600 %s", c->file,
 			    credential_line(c, key), c->name, key, c->file);
@@ -176,16 +157,16 @@ static bool build_secret(struct credential *c, struct az_state *st, char *err, s
 	snprintf(s->label, sizeof(s->label), "client-secret");
 	if (!build_client(c, s, NULL, NULL, err, errlen))
 		return false;
-	const char *inline_v = key_value(c, "client_secret"), *file = key_value(c, "client_secret_file");
-	const char *env = key_value(c, "client_secret_env");
+	const char *inline_v = credential_value(c, "client_secret"), *file = credential_value(c, "client_secret_file");
+	const char *env = credential_value(c, "client_secret_env");
 	if (!!inline_v + !!file + !!env != 1)
-		return cfg_fail(c, NULL, err, errlen, "type %s needs exactly one of client_secret_file, "
+		return credential_fail(c, NULL, err, errlen, "type %s needs exactly one of client_secret_file, "
 				"client_secret_env and client_secret", c->type);
 	if (file && access(file, R_OK) != 0)
-		return cfg_fail(c, "client_secret_file", err, errlen, "cannot read client_secret_file %s: %s",
+		return credential_fail(c, "client_secret_file", err, errlen, "cannot read client_secret_file %s: %s",
 				file, strerror(errno));
 	if (env && !env_value(env))
-		return cfg_fail(c, "client_secret_env", err, errlen, "the environment variable %s "
+		return credential_fail(c, "client_secret_env", err, errlen, "the environment variable %s "
 				"(client_secret_env) is not set", env);
 	warn_inline(c, "client_secret");
 	s->secret = dup_or_null(inline_v);
@@ -201,7 +182,7 @@ static bool check_certificate(const struct credential *c, const char *key, const
 {
 	FILE *fp = fopen(s->cert_file, "rbe");
 	if (!fp)
-		return cfg_fail(c, key, err, errlen, "cannot read %s: %s", s->cert_file, strerror(errno));
+		return credential_fail(c, key, err, errlen, "cannot read %s: %s", s->cert_file, strerror(errno));
 	char *buf = xmalloc(256 * 1024);
 	size_t n = fread(buf, 1, 256 * 1024, fp);
 	fclose(fp);
@@ -210,7 +191,7 @@ static bool check_certificate(const struct credential *c, const char *key, const
 	secret_wipe(buf, n);
 	free(buf);
 	azure_cert_free(cert);
-	return cert || cfg_fail(c, key, err, errlen, "%s: %s", s->cert_file, why);
+	return cert || credential_fail(c, key, err, errlen, "%s: %s", s->cert_file, why);
 }
 
 static bool build_cert(struct credential *c, struct az_state *st, char *err, size_t errlen)
@@ -221,12 +202,12 @@ static bool build_cert(struct credential *c, struct az_state *st, char *err, siz
 	if (!build_client(c, s, NULL, NULL, err, errlen) ||
 	    !need(c, "certificate_file", NULL, &s->cert_file, err, errlen))
 		return false;
-	const char *chain = key_value(c, "send_certificate_chain");
+	const char *chain = credential_value(c, "send_certificate_chain");
 	if (chain && !parse_bool(chain, &s->send_chain))
-		return cfg_fail(c, "send_certificate_chain", err, errlen, "send_certificate_chain must be "
+		return credential_fail(c, "send_certificate_chain", err, errlen, "send_certificate_chain must be "
 				"true or false, not \"%s\"", chain);
 	warn_inline(c, "certificate_password");
-	s->cert_password = dup_or_null(key_value(c, "certificate_password"));
+	s->cert_password = dup_or_null(credential_value(c, "certificate_password"));
 	return check_certificate(c, "certificate_file", s, err, errlen);
 }
 
@@ -287,13 +268,13 @@ static void select_managed(struct az_source *s, char *imds)
 
 static bool imds_key(const struct credential *c, char **out, char *err, size_t errlen)
 {
-	const char *v = key_value(c, "imds_endpoint");
+	const char *v = credential_value(c, "imds_endpoint");
 	char why[300];
 	*out = NULL;
 	if (!v)
 		return true;
 	*out = azure_base_url(v, "http", false, why, sizeof(why));
-	return *out || cfg_fail(c, "imds_endpoint", err, errlen, "imds_endpoint: %s", why);
+	return *out || credential_fail(c, "imds_endpoint", err, errlen, "imds_endpoint: %s", why);
 }
 
 static bool build_managed(struct credential *c, struct az_state *st, char *err, size_t errlen)
@@ -303,15 +284,15 @@ static bool build_managed(struct credential *c, struct az_state *st, char *err, 
 	int n = 0;
 	s->kind = AZ_MANAGED;
 	for (int i = 0; i < 3; i++) {
-		if (key_value(c, sel[i])) {
+		if (credential_value(c, sel[i])) {
 			n++;
 			s->mi_kind = (enum azure_mi_id)(AZURE_MI_CLIENT_ID + i);
 		}
 	}
 	if (n > 1)
-		return cfg_fail(c, NULL, err, errlen, "set at most one of client_id, object_id and resource_id");
+		return credential_fail(c, NULL, err, errlen, "set at most one of client_id, object_id and resource_id");
 	if (n == 1)
-		s->mi_id = xstrdup(key_value(c, sel[s->mi_kind - AZURE_MI_CLIENT_ID]));
+		s->mi_id = xstrdup(credential_value(c, sel[s->mi_kind - AZURE_MI_CLIENT_ID]));
 	char *imds;
 	if (!imds_key(c, &imds, err, errlen))
 		return false;
@@ -324,12 +305,12 @@ static bool build_cli(struct credential *c, struct az_state *st, char *err, size
 	struct az_source *s = &st->single;
 	s->kind = AZ_CLI;
 	snprintf(s->label, sizeof(s->label), "cli");
-	const char *tenant = key_value(c, "tenant_id"), *sub = key_value(c, "subscription");
+	const char *tenant = credential_value(c, "tenant_id"), *sub = credential_value(c, "subscription");
 	if (tenant && !check_tenant(c, "tenant_id", tenant, err, errlen))
 		return false;
 	for (const char *p = sub; p && *p; p++)
 		if ((unsigned char)*p < ' ' || (p == sub && *p == '-'))
-			return cfg_fail(c, "subscription", err, errlen, "subscription \"%s\" is not valid", sub);
+			return credential_fail(c, "subscription", err, errlen, "subscription \"%s\" is not valid", sub);
 	s->tenant_id = dup_or_null(tenant);
 	s->subscription = dup_or_null(sub);
 	return true;
@@ -361,20 +342,20 @@ static bool chain_members(const struct credential *c, struct az_state *st, char 
 					      "azurepowershellcredential", "interactivebrowsercredential" };
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
 		if (strcasecmp(v, others[i]) == 0)
-			return cfg_fail(c, NULL, err, errlen, "AZURE_TOKEN_CREDENTIALS=%s selects a credential "
+			return credential_fail(c, NULL, err, errlen, "AZURE_TOKEN_CREDENTIALS=%s selects a credential "
 					"tokenbouncer does not implement (it implements environmentcredential, "
 					"workloadidentitycredential, managedidentitycredential, azureclicredential)", v);
 	if (!known)
-		return cfg_fail(c, NULL, err, errlen, "AZURE_TOKEN_CREDENTIALS=\"%s\" is not dev, prod or a "
+		return credential_fail(c, NULL, err, errlen, "AZURE_TOKEN_CREDENTIALS=\"%s\" is not dev, prod or a "
 				"credential name such as managedidentitycredential", v);
-	const char *ex = key_value(c, "exclude");
+	const char *ex = credential_value(c, "exclude");
 	char *copy = dup_or_null(ex), *save = NULL;
 	for (char *w = copy ? strtok_r(copy, ", \t", &save) : NULL; w; w = strtok_r(NULL, ", \t", &save)) {
 		int m = 0;
 		while (m < M_COUNT && strcasecmp(w, member_names[m]) != 0)
 			m++;
 		if (m == M_COUNT) {
-			cfg_fail(c, "exclude", err, errlen, "exclude: unknown source \"%s\" (expected environment, "
+			credential_fail(c, "exclude", err, errlen, "exclude: unknown source \"%s\" (expected environment, "
 				 "workload-identity, managed-identity, cli)", w);
 			free(copy);
 			return false;
@@ -385,7 +366,7 @@ static bool chain_members(const struct credential *c, struct az_state *st, char 
 	for (int m = 0; m < M_COUNT; m++)
 		if (st->members[m].enabled)
 			return true;
-	return cfg_fail(c, ex ? "exclude" : NULL, err, errlen, "no source is left in the chain");
+	return credential_fail(c, ex ? "exclude" : NULL, err, errlen, "no source is left in the chain");
 }
 
 static bool env_member(const struct credential *c, struct az_member *mb, char *err, size_t errlen)
@@ -399,7 +380,7 @@ static bool env_member(const struct credential *c, struct az_member *mb, char *e
 		return true;
 	}
 	if (!azure_tenant_ok(tenant))
-		return cfg_fail(c, NULL, err, errlen, "AZURE_TENANT_ID \"%s\" is not a valid tenant id", tenant);
+		return credential_fail(c, NULL, err, errlen, "AZURE_TENANT_ID \"%s\" is not a valid tenant id", tenant);
 	mb->configured = true;
 	s->tenant_id = xstrdup(tenant);
 	s->client_id = xstrdup(client);
@@ -421,8 +402,8 @@ static bool env_member(const struct credential *c, struct az_member *mb, char *e
 static bool workload_member(const struct credential *c, struct az_member *mb, char *err, size_t errlen)
 {
 	struct az_source *s = &mb->src;
-	const char *tenant = key_value(c, "workload_identity_tenant_id");
-	const char *client = key_value(c, "workload_identity_client_id");
+	const char *tenant = credential_value(c, "workload_identity_tenant_id");
+	const char *client = credential_value(c, "workload_identity_client_id");
 	const char *file = env_value("AZURE_FEDERATED_TOKEN_FILE");
 	tenant = tenant ? tenant : env_value("AZURE_TENANT_ID");
 	client = client ? client : env_value("AZURE_CLIENT_ID");
@@ -458,7 +439,7 @@ static bool build_default(struct credential *c, struct az_state *st, char *err, 
 	    !workload_member(c, &st->members[M_WORKLOAD], err, errlen))
 		return false;
 	struct az_member *mi = &st->members[M_MANAGED];
-	const char *client = key_value(c, "managed_identity_client_id");
+	const char *client = credential_value(c, "managed_identity_client_id");
 	client = client ? client : env_value("AZURE_CLIENT_ID");
 	mi->configured = true;
 	mi->src.kind = AZ_MANAGED;
@@ -519,12 +500,12 @@ static bool azure_validate(struct credential *c, char *err, size_t errlen)
 		if (strcasecmp(c->type, az_types[i].name) == 0)
 			t = &az_types[i];
 	if (!t)
-		return cfg_fail(c, "type", err, errlen, "unknown type \"%s\" (expected azure-managed-identity, "
+		return credential_fail(c, "type", err, errlen, "unknown type \"%s\" (expected azure-managed-identity, "
 				"azure-client-secret, azure-client-certificate, azure-workload-identity, "
 				"azure-cli or azure-default)", c->type);
 	for (size_t i = 0; i < c->nkv; i++)
 		if (!key_known(t, c->kv[i].key))
-			return cfg_fail(c, c->kv[i].key, err, errlen, "unknown key \"%s\" for type %s",
+			return credential_fail(c, c->kv[i].key, err, errlen, "unknown key \"%s\" for type %s",
 					c->kv[i].key, t->name);
 	struct az_state *st = xcalloc(1, sizeof(*st));
 	st->sticky = -1;

@@ -26,18 +26,6 @@ struct azure_cert {
 	STACK_OF(X509) *chain;       /* [0] matches key */
 };
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- base64 ---- */
 
 static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -192,7 +180,7 @@ struct azure_cert *azure_cert_load(const void *data, size_t len, const char *pas
 		why = "no certificate in the file matches its private key";
 	ERR_clear_error();
 	if (why) {
-		set_err(err, errlen, "%s", why);
+		err_set(err, errlen, "%s", why);
 		EVP_PKEY_free(key);
 		sk_X509_pop_free(all, X509_free);
 		return NULL;
@@ -314,7 +302,7 @@ char *azure_client_assertion(const struct azure_cert *c, const struct azure_asse
 	char *sig = signing ? sign_b64url(c->key, a->alg, signing) : NULL;
 	char *jwt = sig ? xasprintf("%s.%s", signing, sig) : NULL;
 	if (!jwt)
-		set_err(err, errlen, "could not sign the client assertion with the certificate's key");
+		err_set(err, errlen, "could not sign the client assertion with the certificate's key");
 	free(header);
 	free(payload);
 	free(signing);
@@ -367,7 +355,7 @@ char *azure_token_username(const char *token, size_t len, char *err, size_t errl
 	const char *start = dot1 ? dot1 + 1 : NULL;
 	const char *dot2 = start ? memchr(start, '.', len - (size_t)(start - token)) : NULL;
 	if (!dot2) {
-		set_err(err, errlen, "the access token is not a JWT");
+		err_set(err, errlen, "the access token is not a JWT");
 		return NULL;
 	}
 	size_t n = 0;
@@ -379,9 +367,9 @@ char *azure_token_username(const char *token, size_t len, char *err, size_t errl
 	}
 	char *name = json_is_object(claims) ? payload_username(claims) : NULL;
 	if (!json_is_object(claims))
-		set_err(err, errlen, "the access token's payload is not a JSON object");
+		err_set(err, errlen, "the access token's payload is not a JSON object");
 	else if (!name)
-		set_err(err, errlen, "the access token names no user (no xms_mirid of a user-assigned "
+		err_set(err, errlen, "the access token names no user (no xms_mirid of a user-assigned "
 			"identity, upn, preferred_username or unique_name)");
 	json_decref(claims);
 	return name;

@@ -22,18 +22,6 @@
 #define HALF_LIFE_FROM 7200
 #define DESC_MAX 160
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 void azure_token_clear(struct azure_token *t)
 {
 	if (t->token) {
@@ -111,12 +99,12 @@ char *azure_base_url(const char *value, const char *default_scheme, bool https_o
 	while (n > 0 && (isspace((unsigned char)value[n - 1]) || value[n - 1] == '/'))
 		n--;
 	if (n == 0) {
-		set_err(err, errlen, "an empty URL");
+		err_set(err, errlen, "an empty URL");
 		return NULL;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if ((unsigned char)value[i] <= ' ' || value[i] == 0x7f || value[i] == '"') {
-			set_err(err, errlen, "\"%.*s\" is not a valid URL", (int)n, value);
+			err_set(err, errlen, "\"%.*s\" is not a valid URL", (int)n, value);
 			return NULL;
 		}
 	}
@@ -128,12 +116,12 @@ char *azure_base_url(const char *value, const char *default_scheme, bool https_o
 	const char *host = url + (https ? 8 : 7);
 	size_t hostlen = strcspn(host, "/?#");
 	if ((!https && !http) || hostlen == 0) {
-		set_err(err, errlen, "\"%s\" is not an http(s) URL", url);
+		err_set(err, errlen, "\"%s\" is not an http(s) URL", url);
 		free(url);
 		return NULL;
 	}
 	if (http && https_only && !host_is_loopback(host, hostlen)) {
-		set_err(err, errlen, "\"%s\" must use https (http:// is accepted only for loopback test "
+		err_set(err, errlen, "\"%s\" must use https (http:// is accepted only for loopback test "
 			"endpoints)", url);
 		free(url);
 		return NULL;
@@ -542,7 +530,7 @@ static bool read_field(const json_t *v, const struct token_field *f, struct toke
 		ok = json_seconds(v, f->role == F_EXPIRES_ON, &tf->val[f->role]);
 	}
 	if (!ok) {
-		set_err(err, errlen, "%s returned an unusable \"%s\" (%s)", who, f->name,
+		err_set(err, errlen, "%s returned an unusable \"%s\" (%s)", who, f->name,
 			f->role == F_TOKEN ? "not a string of 1 to 65536 printable characters"
 			: f->role == F_EXPIRES_ON || f->role == F_EXPIRES_LOCAL ? "not a time"
 			: "not a number of seconds");
@@ -563,7 +551,7 @@ static bool collect_fields(enum azure_response kind, const json_t *root, struct 
 			return false;
 	}
 	if (!tf->token) {
-		set_err(err, errlen, "%s returned no \"%s\"", who, table[0].name);
+		err_set(err, errlen, "%s returned no \"%s\"", who, table[0].name);
 		return false;
 	}
 	return true;
@@ -584,12 +572,12 @@ static bool token_times(enum azure_response kind, const struct token_fields *tf,
 			exp = tf->val[F_EXPIRES_ON];
 	}
 	if (!exp && tf->bad_local) {
-		set_err(err, errlen, "%s returned an unusable \"expiresOn\" (not a time) and no expires_on",
+		err_set(err, errlen, "%s returned an unusable \"expiresOn\" (not a time) and no expires_on",
 			who);
 		return false;
 	}
 	if (!exp) {
-		set_err(err, errlen, "%s returned no expiry (%s)", who,
+		err_set(err, errlen, "%s returned no expiry (%s)", who,
 			kind == AZURE_RESP_CLI ? "expires_on or expiresOn" : "expires_in or expires_on");
 		return false;
 	}
@@ -613,9 +601,9 @@ bool azure_parse_token(enum azure_response kind, const char *who, const char *bo
 	if (!root || !json_is_object(root)) {
 		/* jansson's own text may quote the body, which may hold a token. */
 		if (root)
-			set_err(err, errlen, "%s returned JSON that is not an object", who);
+			err_set(err, errlen, "%s returned JSON that is not an object", who);
 		else
-			set_err(err, errlen, "%s returned invalid JSON (line %d, column %d)", who,
+			err_set(err, errlen, "%s returned invalid JSON (line %d, column %d)", who,
 				jerr.line, jerr.column);
 		json_wipe_free(root);
 		return false;
@@ -687,15 +675,15 @@ void azure_describe_error(const char *who, long status, const char *body, size_t
 	}
 	json_wipe_free(root);
 	if (*code || *desc) {
-		set_err(err, errlen, "%s answered %ld%s%s%s%s%s", who, status, *code ? " " : "", code,
+		err_set(err, errlen, "%s answered %ld%s%s%s%s%s", who, status, *code ? " " : "", code,
 			*desc ? " (" : "", desc, *desc ? ")" : "");
 		return;
 	}
 	clean_line(body ? body : "", len, 100, desc, sizeof(desc));
 	if (*desc)
-		set_err(err, errlen, "%s answered %ld: %s", who, status, desc);
+		err_set(err, errlen, "%s answered %ld: %s", who, status, desc);
 	else
-		set_err(err, errlen, "%s answered %ld with an empty body", who, status);
+		err_set(err, errlen, "%s answered %ld with an empty body", who, status);
 }
 
 static bool contains_ci(const char *body, size_t len, const char *word)
@@ -793,27 +781,27 @@ enum azure_outcome azure_cli_outcome(int exit_code, bool timed_out, const char *
 	char msg[DESC_MAX + 8];
 	const char *text = stderr_text ? stderr_text : "";
 	if (timed_out) {
-		set_err(err, errlen, "az did not answer in time");
+		err_set(err, errlen, "az did not answer in time");
 		return AZURE_UNAVAILABLE;
 	}
 	if (failure) {
-		set_err(err, errlen, "az: %s", failure);
+		err_set(err, errlen, "az: %s", failure);
 		return AZURE_FAILED;
 	}
 	if (exit_code == 0) {
-		set_err(err, errlen, "%s", "");
+		err_set(err, errlen, "%s", "");
 		return AZURE_OK;
 	}
 	cli_message(text, msg, sizeof(msg));
 	if (exit_code == 127) {
-		set_err(err, errlen, "az is not installed or not on PATH (exit 127%s%s)", *msg ? ": " : "",
+		err_set(err, errlen, "az is not installed or not on PATH (exit 127%s%s)", *msg ? ": " : "",
 			msg);
 		return AZURE_UNAVAILABLE;
 	}
 	if (*msg)
-		set_err(err, errlen, "az exited with %d: %s", exit_code, msg);
+		err_set(err, errlen, "az exited with %d: %s", exit_code, msg);
 	else
-		set_err(err, errlen, "az exited with %d", exit_code);
+		err_set(err, errlen, "az exited with %d", exit_code);
 	bool login = strstr(text, "az login") || strstr(text, "az account set");
 	return login && !strstr(text, "AADSTS") ? AZURE_UNAVAILABLE : AZURE_FAILED;
 }

@@ -1,5 +1,7 @@
 #include "token/credential.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -19,6 +21,24 @@ int credential_line(const struct credential *c, const char *key)
 		if (strcasecmp(c->kv[i].key, key) == 0)
 			return c->kv[i].line;
 	return c->line;
+}
+
+const char *credential_value(const struct credential *c, const char *key)
+{
+	const char *v = credential_get(c, key);
+	return v && *v ? v : NULL;
+}
+
+bool credential_fail(const struct credential *c, const char *key, char *err, size_t errlen,
+		     const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	err_set(err, errlen, "%s:%d: [credential.%s]: %s", c->file, credential_line(c, key), c->name, msg);
+	return false;
 }
 
 bool credential_family_of(const char *type, enum credential_family *out)

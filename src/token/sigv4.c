@@ -25,18 +25,6 @@
 /* 9999-12-31T23:59:59Z: the last second strftime's %Y gives four digits. */
 #define MAX_EPOCH INT64_C(253402300799)
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---------- growable string that never leaves copies behind ---------- */
 
 struct sbuf {
@@ -215,39 +203,39 @@ static bool has_ctl(const char *s)
 static bool signer_ok(const struct sigv4_signer *s, char *err, size_t errlen)
 {
 	if (!s) {
-		set_err(err, errlen, "no signer");
+		err_set(err, errlen, "no signer");
 		return false;
 	}
 	if (!s->access_key_id || !*s->access_key_id || strlen(s->access_key_id) > MAX_AKID_LEN) {
-		set_err(err, errlen, "the AWS access key id is missing or too long");
+		err_set(err, errlen, "the AWS access key id is missing or too long");
 		return false;
 	}
 	for (const unsigned char *p = (const unsigned char *)s->access_key_id; *p; p++) {
 		if (*p <= 0x20 || *p >= 0x7f || *p == '/') {
-			set_err(err, errlen, "the AWS access key id contains an invalid character");
+			err_set(err, errlen, "the AWS access key id contains an invalid character");
 			return false;
 		}
 	}
 	if (!s->secret_access_key || !*s->secret_access_key ||
 	    strlen(s->secret_access_key) > MAX_SECRET_LEN) {
-		set_err(err, errlen, "the AWS secret access key is missing or too long");
+		err_set(err, errlen, "the AWS secret access key is missing or too long");
 		return false;
 	}
 	if (s->session_token && (strlen(s->session_token) > MAX_TOKEN_LEN ||
 				 has_ctl(s->session_token))) {
-		set_err(err, errlen, "the AWS session token is too long or contains control characters");
+		err_set(err, errlen, "the AWS session token is too long or contains control characters");
 		return false;
 	}
 	if (!scope_part_ok(s->region)) {
-		set_err(err, errlen, "invalid AWS region \"%s\"", s->region ? s->region : "");
+		err_set(err, errlen, "invalid AWS region \"%s\"", s->region ? s->region : "");
 		return false;
 	}
 	if (!scope_part_ok(s->service)) {
-		set_err(err, errlen, "invalid AWS service name \"%s\"", s->service ? s->service : "");
+		err_set(err, errlen, "invalid AWS service name \"%s\"", s->service ? s->service : "");
 		return false;
 	}
 	if (s->now < 0 || s->now > MAX_EPOCH) {
-		set_err(err, errlen, "signing time out of range");
+		err_set(err, errlen, "signing time out of range");
 		return false;
 	}
 	return true;
@@ -282,19 +270,19 @@ static bool params_ok(const struct sigv4_param *params, size_t n, bool presign, 
 		      size_t errlen)
 {
 	if (n > MAX_PARAMS || (n && !params)) {
-		set_err(err, errlen, "too many query parameters");
+		err_set(err, errlen, "too many query parameters");
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!params[i].key || !*params[i].key) {
-			set_err(err, errlen, "empty query parameter name");
+			err_set(err, errlen, "empty query parameter name");
 			return false;
 		}
 		if (!presign)
 			continue;
 		for (size_t j = 0; j < sizeof(reserved_query) / sizeof(reserved_query[0]); j++) {
 			if (strcasecmp(params[i].key, reserved_query[j]) == 0) {
-				set_err(err, errlen, "query parameter %s is set by the signer",
+				err_set(err, errlen, "query parameter %s is set by the signer",
 					reserved_query[j]);
 				return false;
 			}
@@ -443,20 +431,20 @@ char *sigv4_presign(const struct sigv4_signer *s, const char *host, const char *
 	if (!signer_ok(s, err, errlen) || !params_ok(params, nparams, true, err, errlen))
 		return NULL;
 	if (!host_ok(host)) {
-		set_err(err, errlen, "invalid host \"%s\"", host ? host : "");
+		err_set(err, errlen, "invalid host \"%s\"", host ? host : "");
 		return NULL;
 	}
 	if (!path_ok(path)) {
-		set_err(err, errlen, "the request path must start with \"/\"");
+		err_set(err, errlen, "the request path must start with \"/\"");
 		return NULL;
 	}
 	if (expires < 1 || expires > SIGV4_MAX_EXPIRES) {
-		set_err(err, errlen, "presign lifetime %lld s is outside 1..%d s",
+		err_set(err, errlen, "presign lifetime %lld s is outside 1..%d s",
 			(long long)expires, SIGV4_MAX_EXPIRES);
 		return NULL;
 	}
 	if (!format_amz_date(s->now, amz_date)) {
-		set_err(err, errlen, "cannot format the signing time");
+		err_set(err, errlen, "cannot format the signing time");
 		return NULL;
 	}
 	snprintf(expires_text, sizeof(expires_text), "%lld", (long long)expires);
@@ -494,7 +482,7 @@ char *sigv4_presign(const struct sigv4_signer *s, const char *host, const char *
 	sbuf_adds(&creq, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 
 	if (!finish_signature(s, amz_date, scope.p, &creq, sig, trace)) {
-		set_err(err, errlen, "SigV4 signing failed (OpenSSL error)");
+		err_set(err, errlen, "SigV4 signing failed (OpenSSL error)");
 		goto out;
 	}
 	sbuf_adds(&out, host);
@@ -591,7 +579,7 @@ bool sigv4_sign_headers(const struct sigv4_signer *s, const char *method, const 
 	if (out)
 		memset(out, 0, sizeof(*out));
 	if (!out) {
-		set_err(err, errlen, "no output");
+		err_set(err, errlen, "no output");
 		return false;
 	}
 	if (!path)
@@ -599,46 +587,46 @@ bool sigv4_sign_headers(const struct sigv4_signer *s, const char *method, const 
 	if (!signer_ok(s, err, errlen) || !params_ok(query, nquery, false, err, errlen))
 		return false;
 	if (!method || !*method || strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(method)) {
-		set_err(err, errlen, "invalid HTTP method");
+		err_set(err, errlen, "invalid HTTP method");
 		return false;
 	}
 	if (!path_ok(path)) {
-		set_err(err, errlen, "the request path must start with \"/\"");
+		err_set(err, errlen, "the request path must start with \"/\"");
 		return false;
 	}
 	if (nheaders > MAX_PARAMS || (nheaders && !headers)) {
-		set_err(err, errlen, "too many headers");
+		err_set(err, errlen, "too many headers");
 		return false;
 	}
 	for (size_t i = 0; i < nheaders; i++) {
 		const char *name = headers[i].key;
 		if (!header_name_ok(name)) {
-			set_err(err, errlen, "invalid header name");
+			err_set(err, errlen, "invalid header name");
 			return false;
 		}
 		if (headers[i].value && strpbrk(headers[i].value, "\r\n")) {
-			set_err(err, errlen, "header %s has a line break in its value", name);
+			err_set(err, errlen, "header %s has a line break in its value", name);
 			return false;
 		}
 		if (strcasecmp(name, "x-amz-date") == 0 ||
 		    strcasecmp(name, "x-amz-security-token") == 0 ||
 		    strcasecmp(name, "authorization") == 0) {
-			set_err(err, errlen, "header %s is set by the signer", name);
+			err_set(err, errlen, "header %s is set by the signer", name);
 			return false;
 		}
 		if (strcasecmp(name, "host") == 0)
 			have_host = true;
 	}
 	if (!have_host) {
-		set_err(err, errlen, "the Host header must be signed");
+		err_set(err, errlen, "the Host header must be signed");
 		return false;
 	}
 	if (!format_amz_date(s->now, amz_date)) {
-		set_err(err, errlen, "cannot format the signing time");
+		err_set(err, errlen, "cannot format the signing time");
 		return false;
 	}
 	if (!sha256_hex(body ? body : "", body ? body_len : 0, body_hash)) {
-		set_err(err, errlen, "SHA-256 failed (OpenSSL error)");
+		err_set(err, errlen, "SHA-256 failed (OpenSSL error)");
 		return false;
 	}
 
@@ -689,7 +677,7 @@ bool sigv4_sign_headers(const struct sigv4_signer *s, const char *method, const 
 	sbuf_adds(&creq, body_hash);
 
 	if (!finish_signature(s, amz_date, scope.p, &creq, sig, trace)) {
-		set_err(err, errlen, "SigV4 signing failed (OpenSSL error)");
+		err_set(err, errlen, "SigV4 signing failed (OpenSSL error)");
 		goto out;
 	}
 	sbuf_adds(&auth, ALGORITHM " Credential=");
