@@ -492,6 +492,7 @@ def _startup(user, db):
     return struct.pack("!I", len(body) + 4) + body
 
 
+IDLE_SETTLE_S = 3.0
 QUERY = _msg(b"Q", b"SELECT 1\0")
 TERMINATE = _msg(b"X", b"")
 _salted_cache = {}
@@ -605,7 +606,9 @@ async def memory_measure(pooler, n, active_s, login_concurrency=64, timeout=60):
     res["logged_in"] = len(conns)
     res["login_errors"] = len(errors)
     res["login_error_sample"] = errors[:3]
-    await asyncio.sleep(1.0)
+    # idle = logged in and quiet for IDLE_SETTLE_S: longer than any "trim buffers of connections
+    # idle for a while" delay a pooler may have (tokenbouncer's janitor: 1 s, checked every 0.25 s)
+    await asyncio.sleep(IDLE_SETTLE_S)
     samples = []
     for _ in range(5):
         samples.append(proc_rss_kb(pid))
@@ -633,7 +636,7 @@ async def memory_measure(pooler, n, active_s, login_concurrency=64, timeout=60):
         k = 0
         try:
             for _ in range(1000000):
-                if time.monotonic() >= deadline:
+                if k and time.monotonic() >= deadline:   # every client runs at least one query
                     break
                 ok = await query_once(*rw, timeout)
                 k += 1
@@ -646,9 +649,12 @@ async def memory_measure(pooler, n, active_s, login_concurrency=64, timeout=60):
             done["clients_with_query"] += 1
     st = threading.Thread(target=sampler, daemon=True)
     st.start()
+    cpu0 = sum(proc_cpu_ticks(pid))
     t0 = time.monotonic()
     await asyncio.wait_for(asyncio.gather(*(loop(rw) for rw in conns)), active_s + timeout)
     res["active_wall_s"] = round(time.monotonic() - t0, 2)
+    res["active_cpu_ticks"] = sum(proc_cpu_ticks(pid)) - cpu0
+    res["active_cpu_us_per_query"] = (res["active_cpu_ticks"] * 1e6 / CLK_TCK / done["q"]) if done["q"] else None
     stop_sampling.set()
     st.join(5)
     res["hwm_kb"] = proc_status_kb(pid, "VmHWM")
@@ -714,11 +720,13 @@ def summarise(raw):
         summary["workloads"][key] = dict(tps=ratio_stats(per_round_tps), cpu=ratio_stats(per_round_cpu))
     for n, meas in raw["memory"].items():
         out = {}
-        for field in ("idle_bytes_per_client", "active_bytes_per_client"):
+        for field in ("idle_bytes_per_client", "active_bytes_per_client", "active_cpu_us_per_query"):
             per_round = []
             for rnd in sorted(set(m["round"] for m in meas)):
-                tb = [m[field] for m in meas if m["round"] == rnd and m["pooler"] == "tokenbouncer" and field in m]
-                pb = [m[field] for m in meas if m["round"] == rnd and m["pooler"] == "pgbouncer" and field in m]
+                tb = [m[field] for m in meas if m["round"] == rnd and m["pooler"] == "tokenbouncer"
+                      and m.get(field) is not None]
+                pb = [m[field] for m in meas if m["round"] == rnd and m["pooler"] == "pgbouncer"
+                      and m.get(field) is not None]
                 if tb and pb:
                     per_round.append((statistics.mean(tb), statistics.mean(pb)))
             out[field] = ratio_stats(per_round)
@@ -831,6 +839,7 @@ def render_memory(raw, summary):
         L.append("")
         L.append("| clients | state | bytes/client tokenbouncer | bytes/client PgBouncer | ratio | held (tb / pgb) |")
         L.append("|--:|---|--:|--:|--:|--:|")
+        cpu_rows = []
         for n in sorted(summary["memory"], key=int):
             s = summary["memory"][n]
             for field, label in (("idle_bytes_per_client", "idle"), ("active_bytes_per_client", "active")):
@@ -838,7 +847,19 @@ def render_memory(raw, summary):
                 L.append("| %s | %s | %s | %s | %s | %s / %s |" % (
                     "{:,}".format(int(n)), label, fmt_num(st and st["tb"]), fmt_num(st and st["pb"]),
                     fmt_ratio(st), fmt_num(s["held_tokenbouncer"]), fmt_num(s["held_pgbouncer"])))
+            c = s.get("active_cpu_us_per_query")
+            if c:
+                cpu_rows.append("| %s | %s | %s | %s |" % ("{:,}".format(int(n)), fmt_num(c["tb"], 1),
+                                                         fmt_num(c["pb"], 1), fmt_ratio(c)))
         L.append("")
+        if cpu_rows:
+            L.append("Pooler CPU per query during the active phase (all N clients in a `SELECT 1` loop, "
+                     "at most 20 of them holding a server; the Python client limits the rate):")
+            L.append("")
+            L.append("| clients | CPU µs/query tokenbouncer | CPU µs/query PgBouncer | ratio |")
+            L.append("|--:|--:|--:|--:|")
+            L += cpu_rows
+            L.append("")
     return L
 
 
@@ -932,6 +953,8 @@ def main():
                     help="after the measured runs, profile both poolers (perf record -g) during one extra "
                          "run of this workload key (default S-simple-10; 'none' to skip); the top symbols and "
                          "system calls per transaction go into the results")
+    ap.add_argument("--update-doc", action="store_true",
+                    help="also put the table into doc/benchmarks.md between its <!-- results --> markers")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     a = ap.parse_args()
     rounds = a.rounds or (1 if a.quick else 3)
@@ -1071,13 +1094,36 @@ def main():
     md = render_markdown(raw, summary)
     print(md)
     os.makedirs(a.outdir, exist_ok=True)
-    stem = os.path.join(a.outdir, date + ("-quick" if a.quick else ""))
+    stem = base = os.path.join(a.outdir, date + ("-quick" if a.quick else ""))
+    for i in range(2, 1000):   # never overwrite an earlier run of the same day
+        if not os.path.exists(stem + ".json"):
+            break
+        stem = "%s-%d" % (base, i)
     with open(stem + ".md", "w") as f:
         f.write(md + "\n")
     with open(stem + ".json", "w") as f:
         json.dump(raw, f, indent=1, sort_keys=True)
         f.write("\n")
     log("wrote %s.md and %s.json" % (stem, stem))
+    if a.update_doc:
+        update_doc(md, os.path.relpath(stem, REPO))
+
+
+def update_doc(md, stem):
+    path = os.path.join(REPO, "doc", "benchmarks.md")
+    with open(path) as f:
+        doc = f.read()
+    start, end = "<!-- results -->", "<!-- /results -->"
+    if start not in doc or end not in doc:
+        log("doc/benchmarks.md has no results markers; not updated")
+        return
+    body = re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", md, flags=re.M)
+    body += "\nRaw numbers: `%s.json`.\n" % stem
+    head, rest = doc.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    with open(path, "w") as f:
+        f.write(head + start + "\n" + body + end + tail)
+    log("updated doc/benchmarks.md")
 
 
 if __name__ == "__main__":
