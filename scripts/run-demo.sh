@@ -33,7 +33,7 @@ cleanup() {
 	trap - EXIT INT TERM HUP
 	if [ -n "$TB_PID" ] && kill -0 "$TB_PID" 2>/dev/null; then
 		log "stopping tokenbouncer (pid $TB_PID)"
-		kill -TERM "$TB_PID" 2>/dev/null || true
+		kill -QUIT "$TB_PID" 2>/dev/null || true     # immediate (SIGTERM waits for clients)
 		for _ in $(seq 1 50); do kill -0 "$TB_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$TB_PID" 2>/dev/null || true
 	fi

@@ -14,12 +14,11 @@
 #include "pool/pool.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "pool/shutdown.h"
 #include "token/token.h"
 
 /* PAUSE without a database: databases created later are paused too. */
 static bool paused_all;
-/* SHUTDOWN WAIT_FOR_SERVERS: exit once no server is linked to a client. */
-static bool shutdown_wait_servers;
 
 bool control_paused_all(void)
 {
@@ -167,11 +166,6 @@ void control_tick(usec_t now)
 		for_each_db(d, dt)
 			DB_OF(d)->paused = true;
 	}
-	if (shutdown_wait_servers && !servers_linked(NULL)) {
-		log_info("SHUTDOWN WAIT_FOR_SERVERS: no server is in use any more; exiting");
-		shutdown_wait_servers = false;
-		event_base_loopbreak(rt.base);
-	}
 }
 
 /* ---- PAUSE, RESUME, RECONNECT, KILL ---- */
@@ -202,11 +196,8 @@ enum admin_status control_pause(struct admin_req *r)
 	return ADMIN_WAIT;
 }
 
-enum admin_status control_resume(struct admin_req *r)
+static void resume_databases(const char *name)
 {
-	const char *name;
-	if (!db_arg(r, false, &name))
-		return ADMIN_FAILED;
 	if (!name)
 		paused_all = false;
 	struct list_node *d, *dt;
@@ -217,7 +208,35 @@ enum admin_status control_resume(struct admin_req *r)
 		db->paused = false;
 		kick_pools(db);
 	}
+}
+
+enum admin_status control_resume(struct admin_req *r)
+{
+	const char *name;
+	if (!db_arg(r, false, &name))
+		return ADMIN_FAILED;
+	/* As PgBouncer 1.23+: a shutdown cannot be resumed; one database may
+	 * be, except while WAIT_FOR_SERVERS holds every pool. */
+	if (rt.shutting_down && (!name || rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS))
+		return admin_fail(r, "55000", "pooler is shutting down");
+	resume_databases(name);
 	return done(r, "RESUME");
+}
+
+void control_signal_pause(void)
+{
+	log_info("SIGUSR1: pausing every database (as PAUSE)");
+	pause_databases(NULL);
+}
+
+void control_signal_resume(void)
+{
+	if (rt.shutting_down) {
+		log_info("SIGUSR2 while shutting down: ignored");
+		return;
+	}
+	log_info("SIGUSR2: resuming every database (as RESUME)");
+	resume_databases(NULL);
 }
 
 static void close_servers(struct pool *p, bool idle_only, const char *why)
@@ -349,27 +368,21 @@ enum admin_status control_shutdown(struct admin_req *r)
 {
 	if (r->argc > 2 || (r->argc == 2 && r->kind[1] != ADMIN_TOK_WORD))
 		return syntax(r);
-	if (r->argc == 1) {
-		/* The reply is written before the loop gets to stop. */
-		log_info("SHUTDOWN from the console: exiting now");
-		event_base_loopbreak(rt.base);
-		return done(r, "SHUTDOWN");
-	}
-	if (str_ieq(r->argv[1], "WAIT_FOR_CLIENTS")) {
-		log_info("SHUTDOWN WAIT_FOR_CLIENTS from the console");
-		runtime_begin_shutdown();
-		return done(r, "SHUTDOWN");
-	}
-	if (str_ieq(r->argv[1], "WAIT_FOR_SERVERS")) {
-		/* PAUSE + SHUTDOWN, refusing new connections meanwhile; clients
-		 * waiting for a server are let go by the shutdown itself. */
-		log_info("SHUTDOWN WAIT_FOR_SERVERS from the console");
-		pause_databases(NULL);
-		shutdown_wait_servers = true;
-		runtime_begin_shutdown();
-		return done(r, "SHUTDOWN");
-	}
-	return syntax(r);
+	enum shutdown_mode mode = SHUTDOWN_IMMEDIATE;
+	if (r->argc == 2 && str_ieq(r->argv[1], "WAIT_FOR_CLIENTS"))
+		mode = SHUTDOWN_WAIT_FOR_CLIENTS;
+	else if (r->argc == 2 && str_ieq(r->argv[1], "WAIT_FOR_SERVERS"))
+		mode = SHUTDOWN_WAIT_FOR_SERVERS;
+	else if (r->argc == 2)
+		return syntax(r);
+	log_info("SHUTDOWN%s%s from the console (by %s)", r->argc == 2 ? " " : "",
+		 r->argc == 2 ? shutdown_mode_name(mode) : "", r->c->user);
+	if (mode == SHUTDOWN_WAIT_FOR_SERVERS)
+		pause_databases(NULL);    /* databases created later are held too */
+	/* An immediate SHUTDOWN still answers: the reply is written before
+	 * the loop gets to stop. */
+	shutdown_begin(mode);
+	return done(r, "SHUTDOWN");
 }
 
 enum admin_status control_wait_close(struct admin_req *r)

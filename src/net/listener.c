@@ -212,6 +212,21 @@ void listeners_pause(bool pause)
 	}
 }
 
+void listeners_close_tcp(void)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < nlisteners; i++) {
+		struct listener *l = &listeners[i];
+		if (l->is_unix) {
+			listeners[kept++] = *l;
+			continue;
+		}
+		event_free(l->ev);
+		close(l->fd);
+	}
+	nlisteners = kept;
+}
+
 void listeners_close(void)
 {
 	for (size_t i = 0; i < nlisteners; i++) {

@@ -424,7 +424,7 @@ static void expire_clients(struct pool *p, usec_t now)
 			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
 				     p->db->name);
 	}
-	if (rt.shutting_down) {
+	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
 		list_for_each_safe(n, t, &p->waiting_clients)
 			client_close(list_entry(n, struct client, node), "57P01",
 				     "terminating connection: the pooler is shutting down");
