@@ -212,6 +212,11 @@ void listeners_pause(bool pause)
 	}
 }
 
+size_t listeners_count(void)
+{
+	return nlisteners;
+}
+
 void listeners_close_tcp(void)
 {
 	size_t kept = 0;
