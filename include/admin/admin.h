@@ -43,6 +43,7 @@ enum admin_status {
 enum admin_wait_kind {
 	ADMIN_WAIT_PAUSE,   /* no server of the database(s) linked to a client */
 	ADMIN_WAIT_CLOSE,   /* the listed servers are closed */
+	ADMIN_WAIT_SUSPEND, /* every suspended socket has flushed its output */
 };
 
 struct admin_wait {

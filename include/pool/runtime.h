@@ -49,6 +49,7 @@ struct runtime {
 	uint64_t next_id;
 	bool shutting_down;              /* a shutdown is under way: no new clients */
 	enum shutdown_mode shutdown_mode;
+	bool suspended;                  /* SUSPEND: no socket but the console's is read */
 };
 
 extern struct runtime rt;

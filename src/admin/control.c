@@ -1,6 +1,6 @@
 /* Console commands that change the pooler: PAUSE, RESUME, RECONNECT, KILL,
- * KILL_CLIENT, DISABLE, ENABLE, RELOAD, SHUTDOWN, WAIT_CLOSE, SET and
- * REFRESH TOKENS, with PgBouncer's semantics. */
+ * KILL_CLIENT, DISABLE, ENABLE, RELOAD, SHUTDOWN, WAIT_CLOSE, SUSPEND, SET
+ * and REFRESH TOKENS, with PgBouncer's semantics. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +15,13 @@
 #include "pool/runtime.h"
 #include "pool/server.h"
 #include "pool/shutdown.h"
+#include "pool/suspend.h"
 #include "token/token.h"
 
 /* PAUSE without a database: databases created later are paused too. */
 static bool paused_all;
+/* The console client that ran SUSPEND: if it leaves, RESUME (as PgBouncer). */
+static uint64_t suspend_owner;
 
 bool control_paused_all(void)
 {
@@ -142,6 +145,8 @@ bool control_wait_done(const struct admin_wait *w)
 	case ADMIN_WAIT_PAUSE:
 		/* A RESUME from another console ends the wait too. */
 		return !servers_linked(w->db) || !any_paused(w->db);
+	case ADMIN_WAIT_SUSPEND:
+		return !rt.suspended || suspend_flushed();
 	case ADMIN_WAIT_CLOSE:
 		for (size_t i = 0; i < w->nservers; i++)
 			if (server_alive(w->server_ids[i]))
@@ -158,9 +163,22 @@ void control_wait_clear(struct admin_wait *w)
 	memset(w, 0, sizeof(*w));
 }
 
+static bool console_client_alive(uint64_t id)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, admin_client_list())
+		if (list_entry(n, struct client, node)->id == id)
+			return true;
+	return false;
+}
+
 void control_tick(usec_t now)
 {
 	(void)now;
+	if (rt.suspended && !console_client_alive(suspend_owner)) {
+		log_info("the console client that ran SUSPEND has gone: resuming");
+		suspend_all(false);
+	}
 	if (paused_all) {
 		struct list_node *d, *dt;
 		for_each_db(d, dt)
@@ -189,6 +207,8 @@ enum admin_status control_pause(struct admin_req *r)
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
+	if (rt.suspended)
+		return admin_fail(r, "55000", "already suspended/paused");
 	pause_databases(name);
 	r->wait.kind = ADMIN_WAIT_PAUSE;
 	r->wait.db = name ? xstrdup(name) : NULL;
@@ -219,6 +239,8 @@ enum admin_status control_resume(struct admin_req *r)
 	 * be, except while WAIT_FOR_SERVERS holds every pool. */
 	if (rt.shutting_down && (!name || rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS))
 		return admin_fail(r, "55000", "pooler is shutting down");
+	if (!name)
+		suspend_all(false);
 	resume_databases(name);
 	return done(r, "RESUME");
 }
@@ -236,6 +258,7 @@ void control_signal_resume(void)
 		return;
 	}
 	log_info("SIGUSR2: resuming every database (as RESUME)");
+	suspend_all(false);
 	resume_databases(NULL);
 }
 
@@ -573,8 +596,22 @@ enum admin_status control_refresh(struct admin_req *r)
 	return done(r, "REFRESH");
 }
 
+/* Flush and stop reading every client and server; completes when every
+ * output queue is empty. Only RESUME (or the console client leaving) ends it. */
 enum admin_status control_suspend(struct admin_req *r)
 {
-	return admin_fail(r, "0A000", "SUSPEND is not supported: tokenbouncer has no online restart "
-			  "(use SHUTDOWN WAIT_FOR_CLIENTS with a second process instead)");
+	if (r->argc != 1)
+		return syntax(r);
+	if (rt.suspended || paused_all)
+		return admin_fail(r, "55000", "already suspended/paused");
+	if (any_paused(NULL))
+		return admin_fail(r, "55000", "cannot suspend with paused databases");
+	if (rt.shutting_down)
+		return admin_fail(r, "55000", "pooler is shutting down");
+	log_info("SUSPEND from the console (by %s)", r->c->user);
+	suspend_owner = r->c->id;
+	suspend_all(true);
+	r->wait.kind = ADMIN_WAIT_SUSPEND;
+	r->wait.tag = "SUSPEND";
+	return ADMIN_WAIT;
 }

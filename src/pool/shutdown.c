@@ -9,6 +9,7 @@
 #include "net/listener.h"
 #include "pool/janitor.h"
 #include "pool/pool-t.h"
+#include "pool/suspend.h"
 
 const char *shutdown_mode_name(enum shutdown_mode mode)
 {
@@ -58,6 +59,7 @@ void shutdown_begin(enum shutdown_mode mode)
 		 mode == SHUTDOWN_WAIT_FOR_CLIENTS ? "every client has left" : "no server is in use");
 	if (first)
 		listeners_close_tcp();
+	suspend_all(false);       /* held sockets would never drain */
 	if (mode == SHUTDOWN_WAIT_FOR_SERVERS)
 		pause_all_databases();
 	janitor_run();
@@ -68,6 +70,10 @@ void shutdown_on_signal(enum shutdown_mode mode, const char *signame)
 	if (rt.shutting_down && mode != SHUTDOWN_IMMEDIATE) {
 		log_info("%s while shutting down (%s): exiting now", signame,
 			 shutdown_mode_name(rt.shutdown_mode));
+		mode = SHUTDOWN_IMMEDIATE;
+	} else if (rt.suspended && mode != SHUTDOWN_IMMEDIATE) {
+		/* Held sockets would never drain: as PgBouncer, go down now. */
+		log_info("%s while suspended: exiting now", signame);
 		mode = SHUTDOWN_IMMEDIATE;
 	} else {
 		log_info("%s received", signame);

@@ -242,3 +242,72 @@ def test_shutdown_wait_for_servers_lets_waiting_clients_go(make_pooler, pg, new_
         holder.commit()
         assert exit_code(p, 10, "the holder's COMMIT") == 0
     holder.close()
+
+
+def state_of(adm):
+    return dict(adm.execute("SHOW STATE").fetchall())
+
+
+def test_suspend_holds_every_socket_until_resume(make_pooler, pg, new_role):
+    """SUSPEND answers once every socket is flushed; then no client is read (a query sent now
+    gets no answer) and no new connection is accepted, while other console sessions still work.
+    RESUME lets both through. SUSPEND with a paused database is refused, as in PgBouncer."""
+    role = new_role("susp")
+    p = shutdown_pooler(make_pooler, pg, role)
+    c = rawpg.try_login("127.0.0.1", p.port, ALICE, "appdb", ALICE_PW)
+    assert c.query_ok("select 1").rows == [("1",)]
+    with console(p) as adm, console(p) as other:
+        assert adm.execute("SUSPEND").statusmessage == "SUSPEND"
+        assert state_of(other) == {"active": "no", "paused": "no", "suspended": "yes"}
+        c.send(rawpg.query_message("select 42"))
+        newcomer = rawpg.RawConn("127.0.0.1", p.port)     # the kernel backlog takes it
+        newcomer.startup(ALICE, "appdb")
+        # nothing is read while suspended: no answer to either within a second
+        assert c.read_message_within(1.0) is None
+        assert newcomer.read_message_within(0.3) is None
+        with pytest.raises(psycopg.Error) as ei:
+            other.execute("SUSPEND")
+        assert "already suspended" in str(ei.value)
+        assert adm.execute("RESUME").statusmessage == "RESUME"
+        rows = []
+        while True:
+            t, body = c.read_message()
+            if t == "D":
+                rows.append(body)
+            if t == "Z":
+                break
+        assert len(rows) == 1 and rows[0].endswith(b"42"), rows
+        newcomer.authenticate(ALICE_PW)
+        assert newcomer.read_until_ready() == "I"
+        newcomer.close()
+        assert state_of(other)["suspended"] == "no"
+        # PgBouncer refuses SUSPEND while a database is paused
+        assert adm.execute("PAUSE appdb").statusmessage == "PAUSE"
+        with pytest.raises(psycopg.Error) as ei:
+            adm.execute("SUSPEND")
+        assert "paused databases" in str(ei.value)
+        adm.execute("RESUME appdb")
+    c.close()
+
+
+def test_suspend_ends_when_its_console_leaves_and_sigterm_exits(make_pooler, pg, new_role):
+    """The console client that ran SUSPEND disconnecting resumes everything (PgBouncer's
+    "admin disappeared when suspended"); SIGTERM during a SUSPEND exits at once."""
+    role = new_role("susp2")
+    p = shutdown_pooler(make_pooler, pg, role)
+    c = rawpg.try_login("127.0.0.1", p.port, ALICE, "appdb", ALICE_PW)
+    adm = console(p)
+    assert adm.execute("SUSPEND").statusmessage == "SUSPEND"
+    c.send(rawpg.query_message("select 7"))
+    assert c.read_message_within(0.5) is None
+    adm.close()
+    t = None
+    while t != "Z":
+        t, body = c.read_message()
+    with console(p) as adm2:
+        assert state_of(adm2)["suspended"] == "no"
+        assert adm2.execute("SUSPEND").statusmessage == "SUSPEND"
+        p.signal(signal.SIGTERM)
+        assert exit_code(p, 5, "SIGTERM while suspended") == 0
+    assert "while suspended: exiting now" in p.log_text()
+    c.close()
