@@ -351,6 +351,13 @@ int main(int argc, char **argv)
 		o.quiet = true; /* keep stderr for the expiry line; the doctor's report is on stdout */
 	/* The doctor reports on stdout; the pooler's own log lines only with -v, and never into logfile. */
 	log_setup(cfg->verbose + o.verbose, o.quiet, !o.daemonize && !(o.doctor && o.verbose == 0));
+	for (size_t i = 0; i < cfg->nwarnings; i++) {
+		if (o.doctor && o.verbose == 0)
+			fprintf(stderr, "warning: %s
+", cfg->warnings[i]);
+		else
+			log_warning("%s", cfg->warnings[i]);
+	}
 	if (o.check_only) {
 		struct event_base *base = event_base_new();
 		runtime_init(base, NULL);

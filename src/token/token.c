@@ -509,7 +509,7 @@ static bool check_alias(const struct tb_config *cfg, const struct db_alias *db, 
 	enum credential_family want = azure ? CRED_FAMILY_AZURE : CRED_FAMILY_AWS;
 	if (!c || c->family != want) {
 		snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": auth=%s needs an %s credential, "
-			 "but [credential.%s] is of type %s", cfg->path, db->line, db->name,
+			 "but [credential.%s] is of type %s", db->file ? db->file : cfg->path, db->line, db->name,
 			 upstream_auth_name(db->auth), azure ? "azure-*" : "aws-*", db->credential,
 			 c ? c->type : "?");
 		return false;
@@ -521,8 +521,8 @@ static bool check_alias(const struct tb_config *cfg, const struct db_alias *db, 
 		char *region = !db->host ? NULL : db->auth == UPSTREAM_AUTH_AWS_RDS
 			? aws_rds_region(&t, why, sizeof(why)) : aws_dsql_region(&t, why, sizeof(why));
 		if (!region) {
-			snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": %s", cfg->path, db->line,
-				 db->name, why);
+			snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": %s",
+				 db->file ? db->file : cfg->path, db->line, db->name, why);
 			return false;
 		}
 		free(region);
@@ -537,7 +537,8 @@ bool token_engine_apply(const struct tb_config *cfg, char *err, size_t errlen)
 	bool ok = true;
 	size_t built = 0;
 	for (; built < n && ok; built++)
-		ok = credential_build(&set[built], &cfg->creds[built], cfg->path, err, errlen);
+		ok = credential_build(&set[built], &cfg->creds[built],
+			cfg->creds[built].file ? cfg->creds[built].file : cfg->path, err, errlen);
 	for (size_t i = 0; ok && i < cfg->ndbs; i++)
 		if (cfg->dbs[i].auth != UPSTREAM_AUTH_PASSWORD)
 			ok = check_alias(cfg, &cfg->dbs[i], set, n, err, errlen);
