@@ -353,8 +353,7 @@ int main(int argc, char **argv)
 	log_setup(cfg->verbose + o.verbose, o.quiet, !o.daemonize && !(o.doctor && o.verbose == 0));
 	for (size_t i = 0; i < cfg->nwarnings; i++) {
 		if (o.doctor && o.verbose == 0)
-			fprintf(stderr, "warning: %s
-", cfg->warnings[i]);
+			fprintf(stderr, "warning: %s\n", cfg->warnings[i]);
 		else
 			log_warning("%s", cfg->warnings[i]);
 	}
