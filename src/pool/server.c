@@ -156,9 +156,21 @@ static bool send_pbuf(struct server *s, struct pbuf *b)
 
 /* ---- connecting ---- */
 
+static void fail_login(struct server *s, const char *sqlstate, const char *msg, bool restarting)
+{
+	struct pool *p = s->pool;
+	p->stats.login_failures++;
+	/* Record first, so the pool does not relaunch at once from server_close. */
+	pool_record_failure(p, sqlstate, msg, restarting);
+	server_close(s, "login failed: %s", msg);
+	pool_fail_waiters(p);
+}
+
 static void login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* 57P03 is PostgreSQL's "starting up" / "shutting down" / "in recovery"
+ * answer: the server will take logins again shortly. */
 static void login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
 {
 	char msg[300];
@@ -166,12 +178,28 @@ static void login_failed(struct server *s, const char *sqlstate, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	struct pool *p = s->pool;
-	p->stats.login_failures++;
-	/* Record first, so the pool does not relaunch at once from server_close. */
-	pool_record_failure(p, sqlstate, msg);
-	server_close(s, "login failed: %s", msg);
-	pool_fail_waiters(p);
+	fail_login(s, sqlstate, msg, strcmp(sqlstate, "57P03") == 0);
+}
+
+/* Refused or closed while connecting or logging in: what a restarting
+ * server looks like, so clients without a server wait for the retry. */
+static void login_failed_restarting(struct server *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void login_failed_restarting(struct server *s, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fail_login(s, "08006", msg, true);
+}
+
+static bool is_restart_errno(int err)
+{
+	/* ENOENT: a Unix socket whose file the stopping server removed. */
+	return err == ECONNREFUSED || err == ECONNRESET || err == ENOENT;
 }
 
 void server_login_failed(struct server *s, const char *msg)
@@ -218,7 +246,10 @@ static void connected(struct server *s)
 	if (getsockopt(s->sock.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err) {
-		login_failed(s, "08006", "could not connect to server: %s", strerror(err));
+		if (is_restart_errno(err))
+			login_failed_restarting(s, "could not connect to server: %s", strerror(err));
+		else
+			login_failed(s, "08006", "could not connect to server: %s", strerror(err));
 		return;
 	}
 	sock_set_write_io(&s->sock, false);
@@ -256,7 +287,11 @@ static void start_connect(struct server *s)
 		return;
 	}
 	if (errno != EINPROGRESS) {
-		login_failed(s, "08006", "could not connect to server: %s", strerror(errno));
+		int err = errno;
+		if (is_restart_errno(err))
+			login_failed_restarting(s, "could not connect to server: %s", strerror(err));
+		else
+			login_failed(s, "08006", "could not connect to server: %s", strerror(err));
 		return;
 	}
 	sock_set_write_io(&s->sock, true);
@@ -1032,7 +1067,9 @@ static void server_read(struct server *s)
 	enum sock_io r = sock_fill(&s->sock, (size_t)rt.cfg->pkt_buf, s->need);
 	if (r == SOCK_IO_EOF || r == SOCK_IO_ERR) {
 		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly" : sock_errmsg();
-		if (s->state < SV_IDLE)
+		if (s->state < SV_IDLE && r == SOCK_IO_EOF)
+			login_failed_restarting(s, "%s", why);
+		else if (s->state < SV_IDLE)
 			login_failed(s, "08006", "%s", why);
 		else
 			server_close(s, "%s", why);
