@@ -11,6 +11,7 @@
 #include "net/tls.h"
 #include "pg/hba.h"
 #include "pg/userlist.h"
+#include "pool/climit.h"
 #include "pool/client.h"
 #include "pool/pool.h"
 #include "pool/server.h"
@@ -445,6 +446,7 @@ void runtime_shutdown(void)
 		db->retired = true;
 	}
 	run_deferred(-1, 0, NULL);
+	climit_reset();
 	server_cancels_shutdown();
 	linger_shutdown();
 	list_for_each_safe(n, t, &rt.databases)
