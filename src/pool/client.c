@@ -205,8 +205,10 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 	/* Only while the key's owner has a request running on its server: once
 	 * the server carries someone else, a cancel must not reach it. */
 	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
-	if (s && s->swallow == 0 && s->flow.owed_rfq > 0)
-		server_forward_cancel(s);
+	if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
+		log_debug("C-%llu: cancel request for C-%llu", (unsigned long long)c->id, (unsigned long long)target->id);
+		server_forward_cancel_for(s, sock_detach(&c->sock));
+	}
 	else
 		log_debug("C-%llu: cancel request for no active query", (unsigned long long)c->id);
 	client_close(c, NULL, "cancel request handled");

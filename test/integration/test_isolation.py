@@ -495,3 +495,21 @@ def test_refused_connection_with_unread_startup_packet_reads_its_53300(make_pool
     for h in holders:
         h.close()
     assert got == len(socks), "%d of %d read their 53300 (%d resets)" % (got, len(socks), resets)
+
+
+# ---------------------------------------------------------------- the randomised checker
+def test_randomised_clients_over_shared_servers_each_see_only_their_own_answers(make_pooler, pg, new_role):
+    """40 clients over 3 servers, random requests (simple, pipelines, extended with and without
+    Sync, errors, COPY both ways, transactions, cancels) and random departures with answers
+    owed; every answer checked against the request that asked for it. Seeded (TB_ISO_SEED),
+    bounded in requests and time; bench/isolation_soak.py runs it for millions of requests."""
+    import isolation_model
+    role = new_role("iso")
+    pg.sql("create table if not exists iso_sink (v text)", dbname="app")
+    pg.sql('grant all on iso_sink to "%s"' % role, dbname="app")
+    p = iso_pooler(make_pooler, pg, role, pool_size=3, settings={"auth_type": "trust"})
+    seed = int(os.environ.get("TB_ISO_SEED", "20261203"))
+    stats = asyncio.run(isolation_model.run(p.port, seed, clients=40, max_requests=12000, seconds=60))
+    print("seed %d: %r" % (seed, stats))
+    assert stats["requests"] >= 1500, stats
+    assert stats["departures"] > 10 and stats["cancels"] > 5, stats
