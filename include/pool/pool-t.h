@@ -130,6 +130,7 @@ struct client {
 	bool awaiting_user;          /* authenticated; its alias is learning its user from a token */
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
+	bool limit_counted;          /* counted by climit under db->name and user */
 	enum replication_mode replication;
 };
 

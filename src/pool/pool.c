@@ -386,6 +386,7 @@ void pool_server_usable(struct server *s)
 		server_close(s, s->retire || p->db->retired ? "retired" : "server_lifetime reached");
 		return;
 	}
+	enum server_state was = s->state;
 	s->state = SV_IDLE;
 	s->state_since = now;
 	s->idle_since = now;
@@ -393,6 +394,7 @@ void pool_server_usable(struct server *s)
 	list_del(&s->node);
 	list_add_head(&p->idle_servers, &s->node);
 	sock_set_read(&s->sock, true);
+	server_watch_note(s, was);
 	pool_dispatch(p);
 }
 

@@ -54,12 +54,27 @@ static void server_log_prefix(const struct server *s, char *buf, size_t len)
 	} \
 } while (0)
 
+static const struct server_watch *watch;
+
+void server_watch_set(const struct server_watch *w)
+{
+	watch = w;
+}
+
+void server_watch_note(struct server *s, enum server_state from)
+{
+	if (watch && watch->state && from != s->state)
+		watch->state(s, from, watch->arg);
+}
+
 static void set_state(struct server *s, enum server_state st, struct list_node *list)
 {
+	enum server_state from = s->state;
 	s->state = st;
 	s->state_since = time_mono_usec();
 	if (list)
 		list_move_tail(list, &s->node);
+	server_watch_note(s, from);
 }
 
 static void drop_token(struct server *s)
@@ -83,6 +98,8 @@ void server_close(struct server *s, const char *fmt, ...)
 	va_end(ap);
 	bool quiet = s->state == SV_IDLE || s->state == SV_RESET;
 	server_log(quiet ? LOG_LVL_INFO : LOG_LVL_WARNING, s, "closing: %s", msg);
+	if (watch && watch->closed)
+		watch->closed(s, msg, watch->arg);
 	struct client *c = s->client;
 	if (c) {
 		s->client = NULL;
@@ -832,6 +849,11 @@ void server_release(struct server *s)
 void server_check(struct server *s)
 {
 	start_internal_query(s, SV_CHECK, &s->pool->used_servers, rt.cfg->server_check_query);
+}
+
+void server_probe_query(struct server *s, const char *sql)
+{
+	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql);
 }
 
 /* ---- active forwarding ---- */
