@@ -10,6 +10,7 @@
 #include "core/connstr.h"
 #include "core/params.h"
 #include "core/credential_doc.h"
+#include "core/params_man.h"
 #include "token/credential.h"
 #include "unit.h"
 
@@ -770,6 +771,8 @@ static void test_generated_files(void)
 {
 	check_generated("etc/tokenbouncer.ini", params_print_sample, "--print-sample-config");
 	check_generated("doc/config-reference.md", params_print_reference, "--print-config-reference");
+	check_generated("doc/man/tokenbouncer.1", params_print_man_cli, "--print-man tokenbouncer.1");
+	check_generated("doc/man/tokenbouncer.ini.5", params_print_man_ini, "--print-man tokenbouncer.ini.5");
 }
 
 /* The documented keys of each credential type are exactly those its provider
