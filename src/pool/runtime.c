@@ -7,9 +7,11 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/linger.h"
 #include "net/tls.h"
 #include "pg/hba.h"
 #include "pg/userlist.h"
+#include "pool/climit.h"
 #include "pool/client.h"
 #include "pool/pool.h"
 #include "pool/server.h"
@@ -444,7 +446,9 @@ void runtime_shutdown(void)
 		db->retired = true;
 	}
 	run_deferred(-1, 0, NULL);
+	climit_reset();
 	server_cancels_shutdown();
+	linger_shutdown();
 	list_for_each_safe(n, t, &rt.databases)
 		database_free(list_entry(n, struct database, node));
 	if (rt.users)
