@@ -90,7 +90,8 @@ static bool add_listener(struct event_base *base, int fd, bool is_unix, const ch
 	return true;
 }
 
-static bool listen_tcp(struct event_base *base, const char *host, int port, char *err, size_t errlen)
+static bool listen_tcp(struct event_base *base, const char *host, int port, bool reuseport,
+		       char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
 	memset(&hints, 0, sizeof(hints));
@@ -113,6 +114,12 @@ static bool listen_tcp(struct event_base *base, const char *host, int port, char
 			continue;
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+			snprintf(err, errlen, "so_reuseport: %s", strerror(errno));
+			close(fd);
+			ok = false;
+			break;
+		}
 		if (a->ai_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 		if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
@@ -185,7 +192,7 @@ bool listeners_open(struct event_base *base, const struct tb_config *cfg, listen
 		char *save = NULL;
 		bool ok = true;
 		for (char *h = strtok_r(list, ", ", &save); h && ok; h = strtok_r(NULL, ", ", &save))
-			ok = listen_tcp(base, h, cfg->listen_port, err, errlen);
+			ok = listen_tcp(base, h, cfg->listen_port, cfg->so_reuseport, err, errlen);
 		free(list);
 		if (!ok)
 			return false;
@@ -238,6 +245,11 @@ void listeners_close_tcp(void)
 			listeners[kept++] = *l;
 			continue;
 		}
+		/* Closing a listener resets the connections in its accept queue;
+		 * with so_reuseport the kernel may have queued some here that
+		 * arrived just before. Take them first: they count as arrived
+		 * before the shutdown. */
+		on_accept(l->fd, EV_READ, l);
 		event_free(l->ev);
 		close(l->fd);
 	}
