@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/params.h"
 #include "core/util.h"
+#include "core/version.h"
 #include "net/listener.h"
 #include "pool/client.h"
 #include "pool/janitor.h"
@@ -113,7 +114,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_JSON: o->check_json = true; break;
 		case OPT_SAMPLE: params_print_sample(stdout); exit(0);
 		case OPT_REFERENCE: params_print_reference(stdout); exit(0);
-		case 'V': printf("tokenbouncer %s\n", PACKAGE_VERSION); exit(0);
+		case 'V': printf("%s\n", TB_VERSION_STRING); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -368,7 +369,8 @@ int main(int argc, char **argv)
 			printf("%s: configuration is valid\n", o.config_path);
 		return rc;
 	}
-	if (!o.doctor && !log_set_file(cfg->logfile, err, sizeof(err))) {
+	if (!o.doctor && (!log_set_file(cfg->logfile, err, sizeof(err)) ||
+			  !log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility, err, sizeof(err)))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}

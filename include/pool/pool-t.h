@@ -146,6 +146,7 @@ struct server {
 	struct list_node node;
 	struct pool *pool;
 	struct client *client;
+	bool just_checked;           /* idle after server_check_query passed: give it out unchecked */
 	struct resolve_req *dns;
 	struct scram_client *scram;
 	struct token_wait *token_wait;

@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/sockopt.h"
 #include "net/tls.h"
 #include "admin/admin.h"
 #include "pg/proto.h"
@@ -87,10 +88,8 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	else
 		c->addr.sa.sa_family = AF_UNSPEC;
 	set_state(c, CL_STARTUP, &rt.login_clients);
-	if (rt.cfg->tcp_keepalive && !is_unix) {
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	}
+	if (!is_unix)
+		sockopt_tcp_connection(fd, rt.cfg);
 	sock_set_read(&c->sock, true);
 }
 
@@ -116,9 +115,13 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 	}
-	if (sqlstate) {
+	if (sqlstate)
 		send_fatal(c, sqlstate, msg);
+	/* log_pooler_errors: the errors the pooler itself sends (PgBouncer). */
+	if (sqlstate && rt.cfg->log_pooler_errors) {
 		client_log(LOG_LVL_WARNING, c, "closing: %s (%s)", msg, sqlstate);
+	} else if (sqlstate && rt.cfg->log_disconnections) {
+		client_log(LOG_LVL_INFO, c, "closing: %s (%s)", msg, sqlstate);
 	} else if (rt.cfg->log_disconnections && c->state >= CL_WAIT_WELCOME) {
 		client_log(LOG_LVL_INFO, c, "closing: %s", msg);
 	} else {

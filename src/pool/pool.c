@@ -249,7 +249,9 @@ static struct client *first_waiting(const struct pool *p)
 static bool needs_check(const struct server *s, usec_t now)
 {
 	const char *q = rt.cfg->server_check_query;
-	return q && *q && now - s->idle_since >= rt.cfg->server_check_delay;
+	/* With server_check_delay = 0 every reuse is checked, but a server
+	 * that has just passed its check is given out, or it would loop. */
+	return q && *q && !s->just_checked && now - s->idle_since >= rt.cfg->server_check_delay;
 }
 
 static void p_stats_wait(struct client *c, usec_t now)
@@ -266,6 +268,7 @@ static void link_client(struct server *s, struct client *c)
 	c->state = CL_ACTIVE;
 	c->state_since = now;
 	list_move_tail(&c->pool->active_clients, &c->node);
+	s->just_checked = false;
 	server_link(s, c);
 }
 
@@ -373,6 +376,7 @@ void pool_server_usable(struct server *s)
 		return;
 	}
 	enum server_state was = s->state;
+	s->just_checked = was == SV_CHECK;
 	s->state = SV_IDLE;
 	s->state_since = now;
 	s->idle_since = now;

@@ -11,9 +11,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "net/resolve.h"
+#include "net/sockopt.h"
 #include "net/tls.h"
 #include "pg/md5auth.h"
 #include "pg/proto.h"
@@ -274,12 +276,8 @@ static void start_connect(struct server *s)
 		login_failed(s, "08006", "could not create socket: %s", strerror(errno));
 		return;
 	}
-	if (s->addr.ss_family != AF_UNIX) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (rt.cfg->tcp_keepalive)
-			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	}
+	if (s->addr.ss_family != AF_UNIX)
+		sockopt_tcp_connection(fd, rt.cfg);
 	sock_setup(&s->sock, rt.base, fd, server_io, s);
 	set_state(s, SV_CONNECTING, NULL);
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
@@ -838,7 +836,8 @@ void server_release(struct server *s)
 
 void server_check(struct server *s)
 {
-	start_internal_query(s, SV_CHECK, &s->pool->used_servers, rt.cfg->server_check_query);
+	const char *sql = config_check_query_sql(rt.cfg->server_check_query);
+	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql ? sql : "");
 }
 
 void server_probe_query(struct server *s, const char *sql)
