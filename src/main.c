@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "admin/metrics.h"
 #include "config.h"
 #include "core/config.h"
@@ -24,6 +25,7 @@
 #include "pool/janitor.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
+#include "pool/shutdown.h"
 #include "token/token.h"
 
 struct options {
@@ -37,7 +39,10 @@ struct options {
 };
 
 static char *pidfile_path;
-static struct event *sig_hup, *sig_int, *sig_term;
+/* Each is handled on the loop (libevent), never in signal context. */
+static const int handled_signals[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2 };
+#define NSIGNALS (sizeof(handled_signals) / sizeof(handled_signals[0]))
+static struct event *sig_events[NSIGNALS];
 
 static void usage(FILE *f)
 {
@@ -54,7 +59,10 @@ static void usage(FILE *f)
 		"      --user USER             with token: the database user, when the alias has none\n"
 		"  -V, --version               print the version\n"
 		"  -h, --help                  this help\n\n"
-		"Signals: SIGHUP reloads, SIGINT stops when clients are done, SIGTERM stops now.\n",
+		"Signals (as PgBouncer 1.23+): SIGHUP reloads; SIGTERM stops once every client has left\n"
+		"(SHUTDOWN WAIT_FOR_CLIENTS); SIGINT stops once transactions in flight are done\n"
+		"(SHUTDOWN WAIT_FOR_SERVERS); a second SIGTERM or SIGINT, or SIGQUIT, stops now;\n"
+		"SIGUSR1 pauses (PAUSE), SIGUSR2 resumes (RESUME).\n",
 		PACKAGE_VERSION);
 }
 
@@ -143,16 +151,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		do_reload();
 		break;
 	case SIGINT:
-		if (rt.shutting_down) {
-			log_info("second SIGINT: exiting now");
-			event_base_loopbreak(rt.base);
-			break;
-		}
-		runtime_begin_shutdown();
+		shutdown_on_signal(SHUTDOWN_WAIT_FOR_SERVERS, "SIGINT");
 		break;
 	case SIGTERM:
-		log_info("SIGTERM: exiting now");
-		event_base_loopbreak(rt.base);
+		shutdown_on_signal(SHUTDOWN_WAIT_FOR_CLIENTS, "SIGTERM");
+		break;
+	case SIGQUIT:
+		shutdown_on_signal(SHUTDOWN_IMMEDIATE, "SIGQUIT");
+		break;
+	case SIGUSR1:
+		control_signal_pause();
+		break;
+	case SIGUSR2:
+		control_signal_resume();
 		break;
 	default:
 		break;
@@ -201,12 +212,10 @@ static struct evdns_base *make_dns(struct event_base *base)
 static void setup_signals(struct event_base *base)
 {
 	signal(SIGPIPE, SIG_IGN);
-	sig_hup = evsignal_new(base, SIGHUP, on_signal, NULL);
-	sig_int = evsignal_new(base, SIGINT, on_signal, NULL);
-	sig_term = evsignal_new(base, SIGTERM, on_signal, NULL);
-	event_add(sig_hup, NULL);
-	event_add(sig_int, NULL);
-	event_add(sig_term, NULL);
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		sig_events[i] = evsignal_new(base, handled_signals[i], on_signal, NULL);
+		event_add(sig_events[i], NULL);
+	}
 }
 
 static void teardown(struct event_base *base, struct evdns_base *dns)
@@ -215,11 +224,11 @@ static void teardown(struct event_base *base, struct evdns_base *dns)
 	metrics_stop();
 	listeners_close();
 	runtime_shutdown();
-	struct event *sigs[] = { sig_hup, sig_int, sig_term };
-	for (size_t i = 0; i < 3; i++)
-		if (sigs[i])
-			event_free(sigs[i]);
-	sig_hup = sig_int = sig_term = NULL;
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		if (sig_events[i])
+			event_free(sig_events[i]);
+		sig_events[i] = NULL;
+	}
 	token_engine_shutdown();
 	evdns_base_free(dns, 0);
 	event_base_free(base);

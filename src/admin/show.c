@@ -150,9 +150,9 @@ static enum admin_status show_state(struct admin_req *r)
 	static const struct resultset_col cols[] = { { "key", RS_TEXT }, { "value", RS_TEXT } };
 	bool paused = control_paused_all();
 	const char *const rows[][2] = {
-		{ "active", paused || rt.shutting_down ? "no" : "yes" },
+		{ "active", paused || rt.suspended || rt.shutting_down ? "no" : "yes" },
 		{ "paused", paused ? "yes" : "no" },
-		{ "suspended", "no" },
+		{ "suspended", rt.suspended ? "yes" : "no" },
 	};
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));

@@ -86,10 +86,6 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	else
 		c->addr.sa.sa_family = AF_UNSPEC;
 	set_state(c, CL_STARTUP, &rt.login_clients);
-	if (rt.shutting_down) {
-		client_close(c, "57P03", "the pooler is shutting down");
-		return;
-	}
 	if (rt.nclients > rt.cfg->max_client_conn) {
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
 		return;
@@ -327,6 +323,11 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 	}
 	if (!c->db) {
 		client_close(c, "3D000", "no such database: %s", dbname);
+		return;
+	}
+	if (rt.shutting_down && !c->is_admin) {
+		/* Only the Unix socket is still open, and only for the console. */
+		client_close(c, "57P03", "the pooler is shutting down");
 		return;
 	}
 	if (c->db->disabled) {

@@ -8,6 +8,7 @@
 #include "pool/client.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
+#include "pool/shutdown.h"
 
 /* Four passes a second: timeouts are honoured to within 250 ms without a
  * timer per connection (each libevent event costs 128 bytes). */
@@ -41,10 +42,7 @@ void janitor_run(void)
 		runtime_database_maybe_free(db);
 	}
 	admin_tick();
-	if (rt.shutting_down && rt.nclients == 0) {
-		log_info("all clients are gone; exiting");
-		event_base_loopbreak(rt.base);
-	}
+	shutdown_check();
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

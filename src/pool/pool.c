@@ -325,11 +325,37 @@ static bool past_lifetime(const struct server *s, usec_t now)
 	return s->lifetime > 0 && now - s->created_at >= s->lifetime;
 }
 
+static int min_pool_size_of(const struct pool *p)
+{
+	int min = p->db->cfg->min_pool_size;
+	return min >= 0 ? min : rt.cfg->min_pool_size;
+}
+
+/* A server whose successor is still logging in stays (idle, usable) until the
+ * successor is ready, when closing it now would leave fewer than
+ * min_pool_size ready servers: the lead alone cannot cover a login that takes
+ * longer than the lead on a loaded machine. Bounded: a successor that never
+ * arrives fails at server_connect_timeout, and the hold ends with it. */
+static bool hold_for_successor(const struct pool *p, const struct server *s, usec_t now)
+{
+	if (!s->replaced || s->retire || p->db->retired || list_empty(&p->new_servers))
+		return false;
+	int logging_in = (int)list_count(&p->new_servers);
+	usec_t grace = rt.cfg->server_connect_timeout > 0 ? rt.cfg->server_connect_timeout : 15 * USEC_PER_SEC;
+	return p->nservers - logging_in <= min_pool_size_of(p) && now - s->created_at < s->lifetime + grace;
+}
+
+/* A server past its cap closes, unless it is holding the place of a successor. */
+static bool retire_now(const struct pool *p, const struct server *s, usec_t now)
+{
+	return past_lifetime(s, now) && !hold_for_successor(p, s, now);
+}
+
 void pool_server_usable(struct server *s)
 {
 	struct pool *p = s->pool;
 	usec_t now = time_mono_usec();
-	if (s->retire || p->db->retired || past_lifetime(s, now)) {
+	if (s->retire || p->db->retired || retire_now(p, s, now)) {
 		server_close(s, s->retire || p->db->retired ? "retired" : "server_lifetime reached");
 		return;
 	}
@@ -385,7 +411,7 @@ static void expire_clients(struct pool *p, usec_t now)
 			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
 				     p->db->name);
 	}
-	if (rt.shutting_down) {
+	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
 		list_for_each_safe(n, t, &p->waiting_clients)
 			client_close(list_entry(n, struct client, node), "57P01",
 				     "terminating connection: the pooler is shutting down");
@@ -427,11 +453,15 @@ static void expire_active(struct pool *p, usec_t now)
 	}
 }
 
-/* How long before its cap a server's successor is opened: enough for a TLS
- * login and a token, small against the lifetime itself. */
+/* How long before its cap a server's successor is opened: a tenth of the
+ * lifetime, at least a second (a TLS login plus a token, and the janitor's
+ * 250 ms granularity) but never more than a third of the lifetime, at most 5 s.
+ * hold_for_successor() covers a login slower than that. */
 static usec_t successor_lead(const struct server *s)
 {
 	usec_t lead = s->lifetime / 10;
+	if (lead < USEC_PER_SEC)
+		lead = USEC_PER_SEC < s->lifetime / 3 ? USEC_PER_SEC : s->lifetime / 3;
 	return lead > 5 * USEC_PER_SEC ? 5 * USEC_PER_SEC : lead;
 }
 
@@ -479,12 +509,12 @@ static void expire_servers(struct pool *p, usec_t now)
 		if (cfg->server_connect_timeout > 0 && now - s->created_at >= cfg->server_connect_timeout)
 			server_login_failed(s, "server_connect_timeout: no answer from the server in time");
 	}
-	int min = p->db->cfg->min_pool_size >= 0 ? p->db->cfg->min_pool_size : cfg->min_pool_size;
+	int min = min_pool_size_of(p);
 	list_for_each_safe(n, t, &p->idle_servers) {
 		struct server *s = list_entry(n, struct server, node);
 		if (p->db->retired)
 			server_close(s, "retired");
-		else if (past_lifetime(s, now))
+		else if (retire_now(p, s, now))
 			server_close(s, "server_lifetime reached");
 		else if (cfg->server_idle_timeout > 0 && now - s->idle_since >= cfg->server_idle_timeout &&
 			 p->nservers > min)

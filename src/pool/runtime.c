@@ -7,12 +7,10 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "net/listener.h"
 #include "net/tls.h"
 #include "pg/hba.h"
 #include "pg/userlist.h"
 #include "pool/client.h"
-#include "pool/janitor.h"
 #include "pool/pool.h"
 #include "pool/server.h"
 #include "token/method.h"
@@ -101,16 +99,6 @@ bool runtime_reload(char *err, size_t errlen)
 		log_error("%s", lerr);
 	log_info("reload complete: %zu databases, %zu users", cfg->ndbs, cfg->nusers);
 	return true;
-}
-
-void runtime_begin_shutdown(void)
-{
-	if (rt.shutting_down)
-		return;
-	log_info("shutting down: no new connections; exiting when clients are done");
-	rt.shutting_down = true;
-	listeners_close();
-	janitor_run();
 }
 
 static bool str_same(const char *a, const char *b)

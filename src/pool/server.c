@@ -840,7 +840,7 @@ static void end_of_transaction(struct server *s)
 	c->server = NULL;
 	s->client = NULL;
 	release(s, rt.cfg->server_reset_query_always);
-	if (rt.shutting_down)
+	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS)
 		client_close(c, "57P01", "terminating connection: the pooler is shutting down");
 	else
 		client_detached(c);

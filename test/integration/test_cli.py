@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from conftest import ALICE, ALICE_PW
-from pooler import SAN_ENV, SANITIZER_PATTERNS, Pooler, binary, run_check, tokenbouncer_only
+from pooler import SAN_ENV, SANITIZER_PATTERNS, Pooler, binary, is_pgbouncer, run_check, tokenbouncer_only
 from util import Bounded, port_accepts, wait_for
 
 
@@ -122,7 +122,8 @@ def test_pidfile_and_sigint_with_no_clients(make_pooler):
     assert not os.path.exists(p.pidfile), "pidfile left behind after SIGINT"
 
 
-def test_sigint_waits_for_clients(make_pooler):
+def test_sigint_waits_for_session_clients(make_pooler):
+    """SIGINT in session mode: a client holds its server, so it goes on until it leaves."""
     p = make_pooler()
     conn = p.connect("appdb", ALICE, ALICE_PW)
     assert conn.execute("select 1").fetchone() == (1,)
@@ -137,17 +138,18 @@ def test_sigint_waits_for_clients(make_pooler):
     assert not os.path.exists(p.pidfile)
 
 
-def test_sigterm_exits_at_once(make_pooler):
+def test_sigquit_exits_at_once(make_pooler):
+    sig = signal.SIGTERM if is_pgbouncer() else signal.SIGQUIT   # PgBouncer 1.18: SIGTERM
     p = make_pooler()
     conn = p.connect("appdb", ALICE, ALICE_PW)
     assert conn.execute("select 1").fetchone() == (1,)
     start = time.monotonic()
-    p.signal(signal.SIGTERM)
+    p.signal(sig)
     p.proc.wait(5)
     assert time.monotonic() - start < 5
     assert not os.path.exists(p.pidfile)
     with pytest.raises(psycopg.OperationalError):
-        Bounded(conn.execute, "select 2").result(10, "query after SIGTERM")
+        Bounded(conn.execute, "select 2").result(10, "query after %s" % sig.name)
     conn.close()
 
 
