@@ -334,6 +334,8 @@ int main(int argc, char **argv)
 	if (o.token_alias && o.verbose == 0)
 		o.quiet = true; /* keep stderr for the expiry line */
 	log_setup(cfg->verbose + o.verbose, o.quiet, !o.daemonize);
+	for (size_t i = 0; i < cfg->nwarnings; i++)
+		log_warning("%s", cfg->warnings[i]);
 	if (o.check_only) {
 		struct event_base *base = event_base_new();
 		runtime_init(base, NULL);

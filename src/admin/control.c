@@ -526,12 +526,8 @@ enum admin_status control_set(struct admin_req *r)
 	if (r->c->admin_stats_only)
 		return admin_fail(r, "42501", "permission denied: SET requires a user listed in admin_users");
 	const struct param_def *p = param_find(key);
-	if (!p) {
-		if (param_is_pgbouncer_only(key))
-			return admin_fail(r, "42704", "parameter \"%s\" is a PgBouncer parameter that "
-					  "tokenbouncer does not support", key);
+	if (!p)
 		return admin_fail(r, "42704", "unrecognized configuration parameter \"%s\"", key);
-	}
 	if (!p->reloadable)
 		return admin_fail(r, "55P02", "parameter \"%s\" cannot be changed without restarting "
 				  "tokenbouncer", p->name);

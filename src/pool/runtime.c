@@ -84,10 +84,14 @@ static void warn_restart_only(const char *param, void *arg)
 
 bool runtime_reload(char *err, size_t errlen)
 {
-	log_info("reloading %s", rt.cfg->path);
-	struct tb_config *cfg = config_load(rt.cfg->path, err, errlen);
+	/* conffile names the file: SET conffile makes this reload read another one. */
+	const char *path = config_str_set(rt.cfg->conffile) ? rt.cfg->conffile : rt.cfg->path;
+	log_info("reloading %s", path);
+	struct tb_config *cfg = config_load(path, err, errlen);
 	if (!cfg)
 		return false;
+	for (size_t i = 0; i < cfg->nwarnings; i++)
+		log_warning("%s", cfg->warnings[i]);
 	config_keep_restart_only(cfg, rt.cfg, warn_restart_only, NULL);
 	if (!runtime_apply_config(cfg, err, errlen)) {
 		config_free(cfg);

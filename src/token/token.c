@@ -495,16 +495,16 @@ static bool check_alias(const struct tb_config *cfg, const struct db_alias *db, 
 		if (strcmp(set[i].name, db->credential) == 0)
 			c = &set[i];
 	const struct upstream_method *m = upstream_method_of(db->auth);
+	const char *file = db->file ? db->file : cfg->path;
 	if (!c || c->family != m->family) {
 		snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": auth=%s needs a credential of type %s, "
-			 "but [credential.%s] is of type %s", cfg->path, db->line, db->name,
+			 "but [credential.%s] is of type %s", file, db->line, db->name,
 			 upstream_auth_name(db->auth), m->family_types, db->credential, c ? c->type : "?");
 		return false;
 	}
 	char why[200];
 	if (m->check && !m->check(db, why, sizeof(why))) {
-		snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": %s", cfg->path, db->line,
-			 db->name, why);
+		snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": %s", file, db->line, db->name, why);
 		return false;
 	}
 	return true;
@@ -517,7 +517,8 @@ bool token_engine_apply(const struct tb_config *cfg, char *err, size_t errlen)
 	bool ok = true;
 	size_t built = 0;
 	for (; built < n && ok; built++)
-		ok = credential_build(&set[built], &cfg->creds[built], cfg->path, err, errlen);
+		ok = credential_build(&set[built], &cfg->creds[built],
+			cfg->creds[built].file ? cfg->creds[built].file : cfg->path, err, errlen);
 	for (size_t i = 0; ok && i < cfg->ndbs; i++)
 		if (cfg->dbs[i].auth != UPSTREAM_AUTH_PASSWORD)
 			ok = check_alias(cfg, &cfg->dbs[i], set, n, err, errlen);

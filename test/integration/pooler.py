@@ -62,21 +62,6 @@ def format_ini_value(v):
     return str(v)
 
 
-def wrap_db_line(name, value, limit=190):
-    """A [databases] entry, continued on indented lines if longer than the libinih line limit
-    (Debian's libinih reads at most 198 bytes a line; an indented line continues the entry)."""
-    first = "%s = " % name
-    words = value.split(" ")
-    lines, cur = [], first
-    for w in words:
-        if len(cur) + len(w) + 1 > limit and cur.strip() not in ("", first.strip()):
-            lines.append(cur.rstrip())
-            cur = "    "
-        cur += w + " "
-    lines.append(cur.rstrip())
-    return "\n".join(lines)
-
-
 class Pooler:
     """One tokenbouncer process. settings -> [tokenbouncer] keys; databases -> {alias: connstr};
     users -> {name: secret as written in auth_file}; hba -> text of auth_hba_file."""
@@ -131,12 +116,12 @@ class Pooler:
         out.append("")
         out.append("[databases]")
         for alias, connstr in self.databases.items():
-            out.append(wrap_db_line(alias, connstr))
+            out.append("%s = %s" % (alias, connstr))
         if self.user_settings:
             out.append("")
             out.append("[users]")
             for name, value in self.user_settings.items():
-                out.append(wrap_db_line(name, value))
+                out.append("%s = %s" % (name, value))
         return "\n".join(out) + "\n"
 
     def write_files(self):
