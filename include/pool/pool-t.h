@@ -79,6 +79,7 @@ struct pool {
 	struct token_entry *token;   /* token-backed aliases: the cache entry logins use */
 	struct pool_stats stats;
 	usec_t last_failure;         /* monotonic time of the last failed server login, or 0 */
+	bool failure_restarting;     /* it looked like a restart (57P03, refused, closed): waiters wait */
 	char last_sqlstate[6];
 	char last_error[256];
 };
@@ -120,6 +121,7 @@ struct client {
 	bool awaiting_user;          /* authenticated; its alias is learning its user from a token */
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
+	bool limit_counted;          /* counted by climit under db->name and user */
 };
 
 enum server_state {

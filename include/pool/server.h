@@ -24,7 +24,23 @@ void server_resume(struct server *s);
 void server_forward_cancel(struct server *s);
 /* Run server_check_query before reuse; the pool gets the server back when done. */
 void server_check(struct server *s);
+/* Run one query of the pooler's own on an idle server (as the check query
+ * runs); the pool gets the server back when it is done, or it is closed. */
+void server_probe_query(struct server *s, const char *sql);
 void server_free(struct server *s);
+
+/* An observer of every server's progress, for `tokenbouncer check`; the
+ * pooler itself sets none. state runs after each change of s->state (from
+ * is the state left); closed runs as server_close begins, with the reason,
+ * while the connection (and its TLS session) is still there. */
+struct server_watch {
+	void (*state)(struct server *s, enum server_state from, void *arg);
+	void (*closed)(struct server *s, const char *why, void *arg);
+	void *arg;
+};
+void server_watch_set(const struct server_watch *w);
+/* For state changes made outside server.c (pool_server_usable). */
+void server_watch_note(struct server *s, enum server_state from);
 /* Release cancel requests still in flight (shutdown). */
 void server_cancels_shutdown(void);
 /* A connect or login that took too long or cannot succeed. */

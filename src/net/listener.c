@@ -213,6 +213,11 @@ void listeners_pause(bool pause)
 	}
 }
 
+size_t listeners_count(void)
+{
+	return nlisteners;
+}
+
 void listeners_hold(bool hold)
 {
 	if (hold) {

@@ -15,6 +15,7 @@
 #include "admin/admin.h"
 #include "pg/proto.h"
 #include "pool/client_auth.h"
+#include "pool/climit.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
@@ -86,10 +87,6 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	else
 		c->addr.sa.sa_family = AF_UNSPEC;
 	set_state(c, CL_STARTUP, &rt.login_clients);
-	if (rt.nclients > rt.cfg->max_client_conn) {
-		client_close(c, "53300", "no more connections allowed (max_client_conn)");
-		return;
-	}
 	if (rt.cfg->tcp_keepalive && !is_unix) {
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
@@ -127,6 +124,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 	} else {
 		client_log(LOG_LVL_DEBUG, c, "closing: %s", msg);
 	}
+	climit_release(c);
 	struct server *s = c->server;
 	if (s) {
 		c->server = NULL;
@@ -291,6 +289,23 @@ static bool negotiate_version(struct client *c, const struct startup_pkt *pkt)
 	return send_pbuf(c, &b);
 }
 
+/* As PgBouncer, checked once the database is known: the console stays
+ * reachable when the pooler is full. max_client_conn is read here, so SET
+ * changes it at once. */
+static bool admit(struct client *c)
+{
+	const char *why;
+	if (!c->is_admin && rt.nclients > rt.cfg->max_client_conn) {
+		client_close(c, "53300", "no more connections allowed (max_client_conn)");
+		return false;
+	}
+	if (!climit_admit(c, &why)) {
+		client_close(c, "53300", "%s", why);
+		return false;
+	}
+	return true;
+}
+
 static void client_startup(struct client *c, const struct startup_pkt *pkt)
 {
 	if ((pkt->code >> 16) != 3) {
@@ -334,6 +349,8 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "57P03", "database \"%s\" is disabled", dbname);
 		return;
 	}
+	if (!admit(c))
+		return;
 	if (rt.cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login attempt%s", c->tls ? " (TLS)" : "");
 	set_state(c, CL_AUTH, &rt.login_clients);

@@ -15,6 +15,7 @@
 #define JANITOR_INTERVAL_USEC 250000
 
 static struct event *janitor_ev;
+static usec_t last_run;
 
 static void expire_logins(usec_t now)
 {
@@ -32,6 +33,7 @@ static void expire_logins(usec_t now)
 void janitor_run(void)
 {
 	usec_t now = time_mono_usec();
+	last_run = now;
 	expire_logins(now);
 	struct list_node *d, *dt;
 	list_for_each_safe(d, dt, &rt.databases) {
@@ -55,6 +57,11 @@ void janitor_start(struct event_base *base)
 	struct timeval tv = { 0, JANITOR_INTERVAL_USEC };
 	janitor_ev = event_new(base, -1, EV_PERSIST, on_tick, NULL);
 	event_add(janitor_ev, &tv);
+}
+
+usec_t janitor_last_run(void)
+{
+	return last_run;
 }
 
 void janitor_stop(void)

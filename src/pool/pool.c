@@ -359,6 +359,7 @@ void pool_server_usable(struct server *s)
 		server_close(s, s->retire || p->db->retired ? "retired" : "server_lifetime reached");
 		return;
 	}
+	enum server_state was = s->state;
 	s->state = SV_IDLE;
 	s->state_since = now;
 	s->idle_since = now;
@@ -366,25 +367,40 @@ void pool_server_usable(struct server *s)
 	list_del(&s->node);
 	list_add_head(&p->idle_servers, &s->node);
 	sock_set_read(&s->sock, true);
+	server_watch_note(s, was);
 	pool_dispatch(p);
 }
 
-void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg)
+void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg, bool restarting)
 {
 	p->last_failure = time_mono_usec();
+	p->failure_restarting = restarting;
 	snprintf(p->last_sqlstate, sizeof(p->last_sqlstate), "%s", sqlstate);
 	snprintf(p->last_error, sizeof(p->last_error), "%s", msg);
-	log_warning("pool %s@%s: server login failed: %s; retrying after server_login_retry",
-		    p->user, p->db->name, msg);
+	log_warning("pool %s@%s: server login failed: %s; retrying after server_login_retry%s",
+		    p->user, p->db->name, msg,
+		    restarting ? " (the server seems to be restarting: clients without a server wait)" : "");
+}
+
+/* Clients that asked for a server (or their first login) and have none. */
+static bool patient(const struct pool *p, const struct client *c, usec_t now)
+{
+	if (!p->failure_restarting)
+		return false;
+	usec_t since = c->state == CL_WAIT_WELCOME ? c->connect_at : c->state_since;
+	return now - since < rt.cfg->server_connect_timeout + rt.cfg->server_login_retry;
 }
 
 void pool_fail_waiters(struct pool *p)
 {
 	if (p->nservers > 0 || !p->last_failure)
 		return;
+	usec_t now = time_mono_usec();
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &p->waiting_clients) {
 		struct client *c = list_entry(n, struct client, node);
+		if (patient(p, c, now))
+			continue;
 		client_close(c, p->last_sqlstate[0] ? p->last_sqlstate : "08006",
 			     "server login failed for alias \"%s\": %s", p->db->name, p->last_error);
 	}
@@ -520,7 +536,10 @@ static void expire_servers(struct pool *p, usec_t now)
 			 p->nservers > min)
 			server_close(s, "server_idle_timeout reached");
 	}
-	while (!p->db->retired && p->have_welcome && p->nservers < min && !in_backoff(p, now) &&
+	/* A pool of a forced user opens min_pool_size before any client (its
+	 * first server learns the welcome); others once a client has logged in. */
+	bool warm = p->have_welcome || (p->db->cfg->user && !p->db->cfg->user_from_token);
+	while (!p->db->retired && warm && p->nservers < min && !in_backoff(p, now) &&
 	       within_limits(p, now))
 		server_launch(p);
 	open_successors(p, now, min);

@@ -10,6 +10,7 @@
 #include "net/tls.h"
 #include "pg/hba.h"
 #include "pg/userlist.h"
+#include "pool/climit.h"
 #include "pool/client.h"
 #include "pool/pool.h"
 #include "pool/server.h"
@@ -363,6 +364,21 @@ static void prefetch_tokens(void)
 	}
 }
 
+/* As PgBouncer: an alias with a forced user and min_pool_size gets its pool
+ * now, so the janitor opens those servers before any client asks. */
+static void create_forced_pools(void)
+{
+	for (size_t i = 0; i < rt.cfg->ndbs; i++) {
+		const struct db_alias *a = &rt.cfg->dbs[i];
+		int min = a->min_pool_size >= 0 ? a->min_pool_size : rt.cfg->min_pool_size;
+		if (!a->user || a->user_from_token || min <= 0 || strcmp(a->name, "*") == 0)
+			continue;
+		struct database *db = runtime_find_database(a->name);
+		if (db)
+			pool_for_client(db, a->user);
+	}
+}
+
 bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 {
 	struct userlist *ul;
@@ -399,8 +415,10 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 	rt.cfg = cfg;
 	rebind_databases();
 	config_ref_put(old);
-	if (rt.base && rt.dns)
+	if (rt.base && rt.dns) {
 		prefetch_tokens();
+		create_forced_pools();
+	}
 	return true;
 }
 
@@ -426,6 +444,7 @@ void runtime_shutdown(void)
 		db->retired = true;
 	}
 	run_deferred(-1, 0, NULL);
+	climit_reset();
 	server_cancels_shutdown();
 	list_for_each_safe(n, t, &rt.databases)
 		database_free(list_entry(n, struct database, node));

@@ -55,12 +55,27 @@ static void server_log_prefix(const struct server *s, char *buf, size_t len)
 	} \
 } while (0)
 
+static const struct server_watch *watch;
+
+void server_watch_set(const struct server_watch *w)
+{
+	watch = w;
+}
+
+void server_watch_note(struct server *s, enum server_state from)
+{
+	if (watch && watch->state && from != s->state)
+		watch->state(s, from, watch->arg);
+}
+
 static void set_state(struct server *s, enum server_state st, struct list_node *list)
 {
+	enum server_state from = s->state;
 	s->state = st;
 	s->state_since = time_mono_usec();
 	if (list)
 		list_move_tail(list, &s->node);
+	server_watch_note(s, from);
 }
 
 static void drop_token(struct server *s)
@@ -84,6 +99,8 @@ void server_close(struct server *s, const char *fmt, ...)
 	va_end(ap);
 	bool quiet = s->state == SV_IDLE || s->state == SV_RESET;
 	server_log(quiet ? LOG_LVL_INFO : LOG_LVL_WARNING, s, "closing: %s", msg);
+	if (watch && watch->closed)
+		watch->closed(s, msg, watch->arg);
 	struct client *c = s->client;
 	if (c) {
 		s->client = NULL;
@@ -140,9 +157,21 @@ static bool send_pbuf(struct server *s, struct pbuf *b)
 
 /* ---- connecting ---- */
 
+static void fail_login(struct server *s, const char *sqlstate, const char *msg, bool restarting)
+{
+	struct pool *p = s->pool;
+	p->stats.login_failures++;
+	/* Record first, so the pool does not relaunch at once from server_close. */
+	pool_record_failure(p, sqlstate, msg, restarting);
+	server_close(s, "login failed: %s", msg);
+	pool_fail_waiters(p);
+}
+
 static void login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* 57P03 is PostgreSQL's "starting up" / "shutting down" / "in recovery"
+ * answer: the server will take logins again shortly. */
 static void login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
 {
 	char msg[300];
@@ -150,12 +179,28 @@ static void login_failed(struct server *s, const char *sqlstate, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	struct pool *p = s->pool;
-	p->stats.login_failures++;
-	/* Record first, so the pool does not relaunch at once from server_close. */
-	pool_record_failure(p, sqlstate, msg);
-	server_close(s, "login failed: %s", msg);
-	pool_fail_waiters(p);
+	fail_login(s, sqlstate, msg, strcmp(sqlstate, "57P03") == 0);
+}
+
+/* Refused or closed while connecting or logging in: what a restarting
+ * server looks like, so clients without a server wait for the retry. */
+static void login_failed_restarting(struct server *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void login_failed_restarting(struct server *s, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fail_login(s, "08006", msg, true);
+}
+
+static bool is_restart_errno(int err)
+{
+	/* ENOENT: a Unix socket whose file the stopping server removed. */
+	return err == ECONNREFUSED || err == ECONNRESET || err == ENOENT;
 }
 
 void server_login_failed(struct server *s, const char *msg)
@@ -202,7 +247,10 @@ static void connected(struct server *s)
 	if (getsockopt(s->sock.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err) {
-		login_failed(s, "08006", "could not connect to server: %s", strerror(err));
+		if (is_restart_errno(err))
+			login_failed_restarting(s, "could not connect to server: %s", strerror(err));
+		else
+			login_failed(s, "08006", "could not connect to server: %s", strerror(err));
 		return;
 	}
 	sock_set_write_io(&s->sock, false);
@@ -240,7 +288,11 @@ static void start_connect(struct server *s)
 		return;
 	}
 	if (errno != EINPROGRESS) {
-		login_failed(s, "08006", "could not connect to server: %s", strerror(errno));
+		int err = errno;
+		if (is_restart_errno(err))
+			login_failed_restarting(s, "could not connect to server: %s", strerror(err));
+		else
+			login_failed(s, "08006", "could not connect to server: %s", strerror(err));
 		return;
 	}
 	sock_set_write_io(&s->sock, true);
@@ -785,6 +837,11 @@ void server_check(struct server *s)
 	start_internal_query(s, SV_CHECK, &s->pool->used_servers, rt.cfg->server_check_query);
 }
 
+void server_probe_query(struct server *s, const char *sql)
+{
+	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql);
+}
+
 /* ---- active forwarding ---- */
 
 static void flush_to_client(struct server *s, size_t span)
@@ -1006,7 +1063,9 @@ static void server_read(struct server *s)
 	enum sock_io r = sock_fill(&s->sock, (size_t)rt.cfg->pkt_buf, s->need);
 	if (r == SOCK_IO_EOF || r == SOCK_IO_ERR) {
 		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly" : sock_errmsg();
-		if (s->state < SV_IDLE)
+		if (s->state < SV_IDLE && r == SOCK_IO_EOF)
+			login_failed_restarting(s, "%s", why);
+		else if (s->state < SV_IDLE)
 			login_failed(s, "08006", "%s", why);
 		else
 			server_close(s, "%s", why);

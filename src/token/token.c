@@ -416,6 +416,15 @@ static const char *entry_state(const struct token_entry *e, int64_t now)
 	return "valid";
 }
 
+bool token_entry_ready(const struct token_entry *e, char *why, size_t whylen)
+{
+	int64_t now = now_ms();
+	if (token_usable(e, now))
+		return true;
+	snprintf(why, whylen, "token %s%s%s", entry_state(e, now), e->last_error[0] ? ": " : "", e->last_error);
+	return false;
+}
+
 void token_foreach(void (*fn)(const struct token_view *v, void *arg), void *arg)
 {
 	int64_t now = now_ms();
