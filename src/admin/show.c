@@ -637,6 +637,7 @@ static const char *server_state_text(const struct server *s, usec_t now)
 	case SV_RESET:
 	case SV_CHECK:
 	case SV_CONNECT_QUERY:
+	case SV_DRAIN:
 		return "tested";
 	default:
 		return "new";

@@ -456,14 +456,14 @@ static void expire_active(struct pool *p, usec_t now)
 		struct server *s = list_entry(n, struct server, node);
 		if (!s->client || s->swallow)
 			continue;
-		if (cfg->query_timeout > 0 && s->pending_rfq && now - s->query_start >= cfg->query_timeout) {
+		if (cfg->query_timeout > 0 && s->flow.owed_rfq && now - s->query_start >= cfg->query_timeout) {
 			/* Closing alone would let the backend run on until it next writes. */
 			server_forward_cancel(s);
 			client_close(s->client, "57014", "query_timeout: canceling statement due to query_timeout");
 			continue;
 		}
-		if (cfg->idle_transaction_timeout > 0 && !s->pending_rfq && s->ready &&
-		    (s->tx_status == 'T' || s->tx_status == 'E') &&
+		if (cfg->idle_transaction_timeout > 0 && !s->flow.owed_rfq && s->ready &&
+		    (s->flow.tx_status == 'T' || s->flow.tx_status == 'E') &&
 		    now - s->last_rfq >= cfg->idle_transaction_timeout)
 			client_close(s->client, "25P03", "idle_transaction_timeout: idle in transaction for too long");
 	}
@@ -525,6 +525,8 @@ static void expire_servers(struct pool *p, usec_t now)
 		if (cfg->server_connect_timeout > 0 && now - s->created_at >= cfg->server_connect_timeout)
 			server_login_failed(s, "server_connect_timeout: no answer from the server in time");
 	}
+	list_for_each_safe(n, t, &p->used_servers)
+		server_expire_drain(list_entry(n, struct server, node), now);
 	int min = min_pool_size_of(p);
 	list_for_each_safe(n, t, &p->idle_servers) {
 		struct server *s = list_entry(n, struct server, node);

@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/linger.h"
 #include "net/tls.h"
 #include "pg/hba.h"
 #include "pg/userlist.h"
@@ -446,6 +447,7 @@ void runtime_shutdown(void)
 	run_deferred(-1, 0, NULL);
 	climit_reset();
 	server_cancels_shutdown();
+	linger_shutdown();
 	list_for_each_safe(n, t, &rt.databases)
 		database_free(list_entry(n, struct database, node));
 	if (rt.users)
