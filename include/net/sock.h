@@ -48,6 +48,8 @@ const char *sock_errmsg(void);
 void sock_setup(struct sock *s, struct event_base *base, int fd, event_callback_fn cb, void *arg);
 /* Stop events, free TLS and buffers, close the fd. Idempotent. */
 void sock_close(struct sock *s);
+/* sock_close, but the fd is handed to the caller instead of closed (-1 if none). */
+int sock_detach(struct sock *s);
 void sock_set_read(struct sock *s, bool on);
 void sock_set_write_io(struct sock *s, bool on);
 /* SUSPEND: stop reading (output still drains) until released. */

@@ -12,6 +12,7 @@
 #include "core/list.h"
 #include "core/util.h"
 #include "net/sock.h"
+#include "pg/flow.h"
 #include "pool/varcache.h"
 
 struct config_ref;
@@ -37,6 +38,14 @@ struct pool_stats {
 	uint64_t bind_count;
 	uint64_t login_count;
 	uint64_t login_failures;     /* failed server logins */
+};
+
+/* A replication=... startup parameter: the connection runs the walsender
+ * protocol on a server of its own that never serves anyone else. */
+enum replication_mode {
+	REPLICATION_NONE = 0,
+	REPLICATION_PHYSICAL,   /* replication=true: pg_receivewal, pg_basebackup, standbys */
+	REPLICATION_LOGICAL,    /* replication=database: pg_recvlogical, subscriptions */
 };
 
 struct database {
@@ -77,6 +86,7 @@ struct pool {
 
 	struct list_node dirty_node; /* runtime.dirty_pools: dispatch at the end of the loop pass */
 	struct token_entry *token;   /* token-backed aliases: the cache entry logins use */
+	enum replication_mode replication; /* a pool of replication servers, one per client */
 	struct pool_stats stats;
 	usec_t last_failure;         /* monotonic time of the last failed server login, or 0 */
 	bool failure_restarting;     /* it looked like a restart (57P03, refused, closed): waiters wait */
@@ -122,6 +132,7 @@ struct client {
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
 	bool limit_counted;          /* counted by climit under db->name and user */
+	enum replication_mode replication;
 };
 
 enum server_state {
@@ -136,6 +147,7 @@ enum server_state {
 	SV_ACTIVE,
 	SV_RESET,
 	SV_CHECK,
+	SV_DRAIN,         /* its client left with answers owed: reading and discarding them */
 	SV_CLOSING,
 };
 
@@ -164,15 +176,19 @@ struct server {
 	uint32_t fwd_remaining;
 	uint32_t need;               /* bytes a whole message needs buffered, or 0 */
 	int swallow;                 /* ReadyForQuery messages of pooler queries still to absorb */
-	uint32_t pending_rfq;        /* client requests (Query, Sync, FunctionCall) not yet answered by ReadyForQuery */
-	usec_t query_start;          /* when pending_rfq went from 0 to 1 */
+	struct pg_flow flow;         /* what the server still owes the client it carries */
+	usec_t query_start;          /* when flow.owed_rfq went from 0 to 1 */
 	usec_t xact_start;           /* when the current transaction's first request was sent */
 	usec_t last_rfq;             /* last ReadyForQuery forwarded to the client */
-	bool unsynced;               /* extended-protocol messages forwarded since the last Sync */
-	char tx_status;              /* of the last ReadyForQuery */
+	uint64_t drained;            /* bytes discarded since the drain began */
+	uint64_t drain_marker;       /* random value of the pooler's query that ends the drain */
+	uint8_t drain_step;          /* 0: none, 1: waiting for the marker row, 2: for its ReadyForQuery, 3: done */
+	uint32_t cancels;            /* cancel requests in flight for this backend */
 	bool ready;                  /* at a ReadyForQuery with nothing sent since */
 	bool blocked_on_client;
 	bool retire;                 /* close instead of reusing when released */
+	bool uncertain;              /* a client left in the middle of a message: never reuse */
+	bool drain_reset;            /* run server_reset_query once the drain is done */
 	bool replaced;               /* a successor was opened ahead of this one's lifetime */
 	bool tls;
 };

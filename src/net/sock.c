@@ -99,6 +99,14 @@ void sock_kick_pending(struct sock *s)
 		event_active(&s->ev, EV_READ, 0);
 }
 
+int sock_detach(struct sock *s)
+{
+	int fd = s->fd;
+	s->fd = -1;
+	sock_close(s);
+	return fd;
+}
+
 void sock_close(struct sock *s)
 {
 	if (s->ev_assigned) {

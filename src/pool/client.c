@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/linger.h"
 #include "net/sockopt.h"
 #include "net/tls.h"
 #include "admin/admin.h"
@@ -132,11 +133,17 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 	if (s) {
 		c->server = NULL;
 		s->client = NULL;
+		if (c->fwd_remaining)
+			s->uncertain = true;
 		server_release(s);
 	}
 	client_auth_free(c->auth);
 	c->auth = NULL;
-	sock_close(&c->sock);
+	/* After an ErrorResponse, linger so a reset cannot destroy it unread. */
+	if (sqlstate && !c->sock.ssl && !sock_has_output(&c->sock))
+		linger_close(rt.base, sock_detach(&c->sock));
+	else
+		sock_close(&c->sock);
 	c->state = CL_CLOSING;
 	list_move_tail(&rt.free_clients, &c->node);
 	runtime_schedule_free();
@@ -198,8 +205,11 @@ struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
 static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 {
 	struct client *target = client_find_by_cancel_key(pid, key);
-	if (target && target->server && target->state == CL_ACTIVE)
-		server_forward_cancel(target->server);
+	/* Only while the key's owner has a request running on its server: once
+	 * the server carries someone else, a cancel must not reach it. */
+	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
+	if (s && s->swallow == 0 && s->flow.owed_rfq > 0)
+		server_forward_cancel(s);
 	else
 		log_debug("C-%llu: cancel request for no active query", (unsigned long long)c->id);
 	client_close(c, NULL, "cancel request handled");
@@ -253,6 +263,27 @@ static bool is_ignored_param(const char *name)
 }
 
 /* Keeps tracked parameters, refuses unknown ones as PgBouncer does. */
+/* PostgreSQL's values: a boolean, or "database" for logical replication. */
+static bool parse_replication(const char *v, enum replication_mode *mode)
+{
+	static const char *const on[] = { "true", "on", "yes", "1" }, *const off[] = { "false", "off", "no", "0" };
+	for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+		if (str_ieq(v, on[i])) {
+			*mode = REPLICATION_PHYSICAL;
+			return true;
+		}
+		if (str_ieq(v, off[i])) {
+			*mode = REPLICATION_NONE;
+			return true;
+		}
+	}
+	if (str_ieq(v, "database")) {
+		*mode = REPLICATION_LOGICAL;
+		return true;
+	}
+	return false;
+}
+
 static bool take_params(struct client *c, const struct startup_pkt *pkt)
 {
 	for (size_t i = 0; i < pkt->nparams; i++) {
@@ -266,8 +297,11 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 			continue;
 		}
 		if (strcmp(name, "replication") == 0 && !is_ignored_param(name)) {
-			client_close(c, "08P01", "replication connections are not supported");
-			return false;
+			if (!parse_replication(value, &c->replication)) {
+				client_close(c, "08P01", "invalid value for parameter \"replication\": \"%s\"", value);
+				return false;
+			}
+			continue;
 		}
 		if (is_ignored_param(name))
 			continue;
@@ -331,6 +365,10 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 		return;
 	if (rt.cfg->client_tls_sslmode >= TLS_MODE_REQUIRE && !c->tls && !c->is_unix) {
 		client_close(c, "28000", "SSL required");
+		return;
+	}
+	if (admin_is_console_db(dbname) && c->replication) {
+		client_close(c, "08P01", "replication connections to the admin console are not supported");
 		return;
 	}
 	if (admin_is_console_db(dbname)) {
@@ -428,7 +466,7 @@ void client_auth_ok(struct client *c)
 		admin_login(c);
 		return;
 	}
-	struct pool *p = pool_for_client(c->db, c->user);
+	struct pool *p = pool_for_client(c->db, c->user, c->replication);
 	if (!p && c->db->cfg->user_from_token) {
 		/* Stays in login (client_login_timeout applies) until the token names the user. */
 		c->awaiting_user = true;
@@ -442,7 +480,8 @@ void client_auth_ok(struct client *c)
 		return;
 	}
 	c->pool = p;
-	c->mode = effective_mode(c);
+	/* A replication connection keeps its server for its whole life. */
+	c->mode = c->replication ? POOL_MODE_SESSION : effective_mode(c);
 	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
 	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
 	if (p->have_welcome) {
@@ -499,34 +538,19 @@ static void flush_span(struct client *c, struct server *s, size_t span)
  * has answered everything it was sent (pipelined batches included). */
 static void track_request(struct server *s, char type)
 {
-	switch (type) {
-	case 'Q':
-	case 'F':
-	case 'S':
-		if (s->pending_rfq++ == 0) {
-			s->query_start = time_mono_usec();
-			if (s->tx_status == 'I')
-				s->xact_start = s->query_start;
-		}
-		s->unsynced = false;
-		break;
-	case 'P':
-		s->pool->stats.client_parse_count++;
-		s->pool->stats.server_parse_count++;
-		s->unsynced = true;
-		break;
-	case 'B':
-		s->pool->stats.bind_count++;
-		s->unsynced = true;
-		break;
-	case 'E':
-	case 'D':
-	case 'C':
-		s->unsynced = true;
-		break;
-	default:
-		break; /* CopyData/Done/Fail and Flush owe nothing of their own */
+	struct pool_stats *st = &s->pool->stats;
+	if ((type == 'Q' || type == 'F' || type == 'S') && s->flow.owed_rfq == 0) {
+		s->query_start = time_mono_usec();
+		if (s->flow.tx_status == 'I')
+			s->xact_start = s->query_start;
 	}
+	if (type == 'P') {
+		st->client_parse_count++;
+		st->server_parse_count++;
+	} else if (type == 'B') {
+		st->bind_count++;
+	}
+	pg_flow_client(&s->flow, type);
 }
 
 /* Stream client messages to the server: headers are parsed, bodies pass through. */
@@ -554,9 +578,15 @@ static void forward_to_server(struct client *c)
 			client_close(c, "08P01", "%s", err);
 			return;
 		}
-		if (h.type == 'X') {
+		enum pg_flow_kind kind = pg_flow_classify(h.type);
+		if (kind == PG_FLOW_TERMINATE) {
 			flush_span(c, s, span);
 			client_close(c, NULL, "client sent Terminate");
+			return;
+		}
+		if (kind == PG_FLOW_INVALID) {
+			flush_span(c, s, span);
+			client_close(c, "08P01", "invalid frontend message type %d", (unsigned char)h.type);
 			return;
 		}
 		track_request(s, h.type);
@@ -630,6 +660,18 @@ static void client_process(struct client *c)
 		sock_set_read(&c->sock, false);
 		return;
 	}
+}
+
+/* Its server died before any of the client's bytes reached it (during the
+ * parameter sync): the client waits for another, none the wiser. */
+void client_requeue(struct client *c)
+{
+	if (c->state != CL_ACTIVE)
+		return;
+	c->blocked_on_server = false;
+	set_state(c, CL_WAITING, &c->pool->waiting_clients);
+	sock_set_read(&c->sock, false);
+	pool_client_wants_server(c);
 }
 
 void client_server_ready(struct client *c)

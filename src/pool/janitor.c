@@ -1,5 +1,6 @@
 #include "pool/janitor.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "admin/admin.h"
@@ -30,11 +31,31 @@ static void expire_logins(usec_t now)
 	}
 }
 
+/* After a storm (thousands of connections that came and went) glibc keeps
+ * the freed heap mapped; hand it back to the system once the crowd is gone,
+ * at most once a second. */
+#define TRIM_AFTER_DROP 256
+
+static void return_memory(usec_t now)
+{
+	static unsigned high;
+	static usec_t last;
+	unsigned n = rt.nclients;
+	if (n > high)
+		high = n;
+	if (high - n < TRIM_AFTER_DROP || now - last < USEC_PER_SEC)
+		return;
+	malloc_trim(0);
+	high = n;
+	last = now;
+}
+
 void janitor_run(void)
 {
 	usec_t now = time_mono_usec();
 	last_run = now;
 	expire_logins(now);
+	return_memory(now);
 	struct list_node *d, *dt;
 	list_for_each_safe(d, dt, &rt.databases) {
 		struct database *db = list_entry(d, struct database, node);

@@ -67,7 +67,7 @@ class Pooler:
     users -> {name: secret as written in auth_file}; hba -> text of auth_hba_file."""
 
     def __init__(self, settings=None, databases=None, users=None, hba=None, workdir=None,
-                 extra_lines=None, env=None, user_settings=None, nofile=None):
+                 extra_lines=None, env=None, user_settings=None, nofile=None, binary=None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="tb")
         os.chmod(self.workdir, 0o755)
         self.port = free_port()
@@ -95,6 +95,7 @@ class Pooler:
         self.hba = hba
         self.extra_lines = list(extra_lines or [])
         self.env = dict(env or {})
+        self.binary = binary       # another build than $TOKENBOUNCER_BIN (e.g. the plain one)
         # [users] section: {user name: "key=value ..."}
         self.user_settings = dict(user_settings or {})
         # RLIMIT_NOFILE (soft, hard) for the process, set with prlimit(1) around the exec
@@ -152,7 +153,7 @@ class Pooler:
 
     # ------------------------------------------------------------------ process
     def start(self, timeout=20):
-        b = os.path.abspath(binary())
+        b = os.path.abspath(self.binary or binary())
         if not os.path.exists(b):
             pytest.fail("tokenbouncer binary not found at %s (build it, or set TOKENBOUNCER_BIN)" % b)
         env = dict(os.environ)
