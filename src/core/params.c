@@ -226,6 +226,9 @@ const struct param_def param_table[] = {
 		.reloadable = RELOAD, .validate = validate_tls_protocols, .expect = TLS_PROTOCOLS_EXPECT,
 		.doc = "TLS versions used with servers: secure (TLS 1.2 and 1.3), all, tlsv1.2, tlsv1.3, "
 			"or a comma-separated list of versions." },
+	P_INT(G, max_prepared_statements, "200", 0, COUNT_MAX, RELOAD,
+		"Protocol-level named prepared statements kept per server connection in transaction "
+		"and statement mode, least recently used closed first; 0 turns tracking off."),
 	P_INT(G, max_packet_size, "1073741824", 8192, 1073741824, RELOAD,
 		"Largest protocol message in bytes accepted from a client or server; a larger one "
 		"closes the connection."),
@@ -340,7 +343,7 @@ static const char *const pgbouncer_only[] = {
 	"autodb_idle_timeout", "cancel_wait_timeout", "client_tls_dheparams", "client_tls_ecdhcurve",
 	"conffile", "disable_pqexec", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
 	"job_name", "listen_backlog", "log_pooler_errors", "log_stats",
-	"max_db_client_connections", "max_prepared_statements", "max_user_client_connections",
+	"max_db_client_connections", "max_user_client_connections",
 	"peer_id", "resolv_conf", "sbuf_loopcnt", "server_check_delay_always",
 	"server_fast_close", "server_round_robin", "server_tls_ciphers",
 	"service_name", "so_reuseport", "suspend_timeout", "syslog",
