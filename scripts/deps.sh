@@ -21,6 +21,8 @@ TB_DEPS=(
 	clang libclang-rt-14-dev
 	prometheus-pgbouncer-exporter python3-prometheus-client
 	default-jdk-headless libpostgresql-jdbc-java
+	python3-psycopg-pool python3-asyncpg python3-sqlalchemy python3-pg8000
+	libdbd-pg-perl ruby-pg
 )
 
 if [ "${1:-}" = "--list" ]; then
@@ -37,8 +39,24 @@ for pkg in "${TB_DEPS[@]}"; do
 	esac
 done
 
+# node-postgres and postgres.js for the driver tests, pinned by test/drivers/node/package-lock.json.
+node_modules() {
+	local dir
+	dir=$(cd "$(dirname "$0")/.." && pwd)/test/drivers/node
+	if [ -d "$dir/node_modules/pg" ] && [ -d "$dir/node_modules/postgres" ]; then
+		return 0
+	fi
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "deps: npm not found: the node driver tests need it (nodejs with npm)" >&2
+		return 1
+	fi
+	echo "deps: npm ci in $dir"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "deps: all ${#TB_DEPS[@]} packages already installed"
+	node_modules
 	exit 0
 fi
 
@@ -56,4 +74,5 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" </dev/null
+node_modules
 echo "deps: done"

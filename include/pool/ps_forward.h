@@ -22,6 +22,8 @@ struct pbuf;
 void ps_client_attach(struct client *c);
 void ps_client_detach(struct client *c);
 void ps_server_free(struct server *s);
+/* The pooler runs this reset query on the server: forget what it drops. */
+void ps_server_reset(struct server *s, const char *sql);
 /* Number of statements a client has named, a server has prepared. */
 uint32_t ps_client_count(const struct client *c);
 uint32_t ps_server_count(const struct server *s);

@@ -14,10 +14,15 @@
  * DEALLOCATE; longer ones stream (no such statement is that long). */
 #define PS_QUERY_PEEK_MAX 256u
 
+/* An unnamed statement that drops statements (psycopg sends DEALLOCATE ALL
+ * that way): what its next Execute does. */
+enum ps_armed { ARM_NONE = 0, ARM_DISCARD, ARM_DEALLOCATE };
+
 struct ps_server {
 	struct server *srv;
 	struct ps_sset set;
 	struct respq q;
+	enum ps_armed armed;
 };
 
 /* What a queued request does to the bookkeeping when it completes. */
@@ -32,6 +37,8 @@ enum ps_op {
 
 static void on_done(void *ctx, const struct rq_entry *e, enum rq_result r);
 static void on_emit(void *ctx, const struct rq_entry *e);
+static bool unnamed_parse(struct client *c, struct ps_server *ps, const unsigned char *key,
+			  const unsigned char *raw, size_t len, struct pbuf *out);
 
 void ps_client_attach(struct client *c)
 {
@@ -231,12 +238,8 @@ static bool on_parse(struct client *c, struct ps_server *ps, struct client_msg *
 	if (!parse_key(&m->r, &key, &key_len))
 		return false;
 	ps->srv->pool->stats.client_parse_count++;
-	if (!*name) {
-		ps->srv->pool->stats.server_parse_count++;
-		forward_raw(m, out);
-		push(ps, RQ_PARSE, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
-		return true;
-	}
+	if (!*name)
+		return unnamed_parse(c, ps, key, m->raw, m->len, out);
 	struct ps_name *n = ps_client_find(c->ps, name);
 	if (n) {
 		/* A name in use: the server itself answers 42P05 and skips the batch,
@@ -407,6 +410,54 @@ static enum discard_kind classify_query(const char *sql, size_t len, char *name,
 	return p == end ? kind : SQL_OTHER;
 }
 
+/* The server will drop every statement: so do the client's names and the
+ * record of what this server has (until it confirms, a Parse is preceded by
+ * a Close, in case it failed). */
+static void discard_all(struct client *c, struct ps_server *ps)
+{
+	ps_client_clear(c->ps);
+	ps_sset_clear(&ps->set);
+	ps->set.discards++;
+}
+
+/* An unnamed Parse goes on as it is, unless its text drops statements. */
+static bool unnamed_parse(struct client *c, struct ps_server *ps, const unsigned char *key,
+			  const unsigned char *raw, size_t len, struct pbuf *out)
+{
+	char name[256];
+	const char *sql = (const char *)key;
+	ps->srv->pool->stats.server_parse_count++;
+	ps->armed = ARM_NONE;
+	switch (classify_query(sql, strlen(sql), name, sizeof(name))) {
+	case SQL_DISCARD_ALL:
+	case SQL_DEALLOCATE_ALL:
+		discard_all(c, ps);
+		ps->armed = ARM_DISCARD;
+		break;
+	case SQL_DEALLOCATE_NAME: {
+		struct ps_name *n = ps_client_find(c->ps, name);
+		if (!n)
+			break;
+		/* Ours: an empty statement stands in; its Execute answers DEALLOCATE. */
+		ps_name_remove(n);
+		ps->armed = ARM_DEALLOCATE;
+		const unsigned char *params = key + strlen(sql) + 1;
+		pbuf_begin(out, 'P');
+		pbuf_put_str(out, "");
+		pbuf_put_str(out, "");
+		pbuf_put_bytes(out, params, (size_t)(raw + len - params));
+		pbuf_end(out);
+		push(ps, RQ_PARSE, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+		return true;
+	}
+	case SQL_OTHER:
+		break;
+	}
+	pbuf_put_bytes(out, raw, len);
+	push(ps, RQ_PARSE, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+	return true;
+}
+
 static bool on_query(struct client *c, struct ps_server *ps, struct client_msg *m, struct pbuf *out)
 {
 	size_t left = reader_left(&m->r);
@@ -417,12 +468,7 @@ static bool on_query(struct client *c, struct ps_server *ps, struct client_msg *
 	switch (classify_query(sql, left - 1, name, sizeof(name))) {
 	case SQL_DISCARD_ALL:
 	case SQL_DEALLOCATE_ALL:
-		/* The server drops every statement: so do the client's names and the
-		 * record of what this server has (until it confirms, a Parse is
-		 * preceded by a Close, in case it failed). */
-		ps_client_clear(c->ps);
-		ps_sset_clear(&ps->set);
-		ps->set.discards++;
+		discard_all(c, ps);
 		forward_raw(m, out);
 		push(ps, RQ_QUERY, RQ_FORWARD, OP_DISCARD, NULL, NULL, 0);
 		return true;
@@ -444,6 +490,26 @@ static bool on_query(struct client *c, struct ps_server *ps, struct client_msg *
 	forward_raw(m, out);
 	push(ps, RQ_QUERY, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
 	return true;
+}
+
+static bool mentions(const char *sql, const char *word)
+{
+	return strcasestr(sql, word) != NULL;
+}
+
+void ps_server_reset(struct server *s, const char *sql)
+{
+	if (!s->ps)
+		return;
+	char name[256];
+	enum discard_kind k = classify_query(sql, strlen(sql), name, sizeof(name));
+	if (k == SQL_DISCARD_ALL || k == SQL_DEALLOCATE_ALL) {
+		ps_sset_clear(&s->ps->set);
+	} else if (mentions(sql, "discard") || mentions(sql, "deallocate")) {
+		/* Some of them may go: Close before every Parse from now on. */
+		ps_sset_clear(&s->ps->set);
+		s->ps->set.unsure = true;
+	}
 }
 
 bool ps_wants_whole(char type, uint32_t len)
@@ -484,7 +550,17 @@ void ps_client_streamed(struct server *s, char type)
 {
 	struct ps_server *ps = server_state(s);
 	switch (type) {
-	case 'E': push(ps, RQ_EXECUTE, RQ_FORWARD, OP_NONE, NULL, NULL, 0); return;
+	case 'E': {
+		enum ps_armed armed = ps->armed;
+		ps->armed = ARM_NONE;
+		if (armed == ARM_DISCARD)
+			push(ps, RQ_EXECUTE, RQ_FORWARD, OP_DISCARD, NULL, NULL, 0);
+		else if (armed == ARM_DEALLOCATE)
+			push(ps, RQ_EXECUTE, RQ_EMPTY_AS_TAG, OP_NONE, (void *)"DEALLOCATE", NULL, 0);
+		else
+			push(ps, RQ_EXECUTE, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+		return;
+	}
 	case 'S': push(ps, RQ_SYNC, RQ_FORWARD, OP_NONE, NULL, NULL, 0); return;
 	case 'Q': push(ps, RQ_QUERY, RQ_FORWARD, OP_NONE, NULL, NULL, 0); return;
 	case 'F': push(ps, RQ_FUNCTION, RQ_FORWARD, OP_NONE, NULL, NULL, 0); return;

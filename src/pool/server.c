@@ -776,6 +776,7 @@ static void release(struct server *s, bool run_reset)
 	s->fwd_remaining = 0;
 	const char *reset = rt.cfg->server_reset_query;
 	if (reset && *reset && run_reset) {
+		ps_server_reset(s, reset);
 		start_internal_query(s, SV_RESET, &p->used_servers, reset);
 		return;
 	}

@@ -244,11 +244,20 @@ def test_close_discard_deallocate(make_pooler, pg, new_role):
         bind("c2") + execute() + SYNC,
         parse("c2", "select 'c2 fourth'") + bind("c2") + execute() + SYNC,
         query("DEALLOCATE nosuch"),
+        # psycopg sends its DEALLOCATE ALL and DEALLOCATE name as unnamed extended statements
+        parse("x1", "select 'x1'") + parse("x2", "select 'x2'") + SYNC,
+        parse("", "DEALLOCATE x1") + bind("") + describe("P", "") + execute() + SYNC,
+        bind("x1") + execute() + SYNC,
+        bind("x2") + execute() + SYNC,
+        parse("", "deallocate all") + bind("") + describe("P", "") + execute() + SYNC,
+        bind("x2") + execute() + SYNC,
+        parse("x2", "select 'x2 again'") + bind("x2") + execute() + SYNC,
     ]
     with direct(pg, role) as d:
         want = [run(d, s) for s in script]
     assert want[4] == ["C:DEALLOCATE", "Z:I"] and want[9] == ["C:DISCARD ALL", "Z:I"]
-    assert want[-1] == ["E:26000", "Z:I"]
+    assert want[15] == ["E:26000", "Z:I"]
+    assert want[17] == ["1", "2", "n", "C:DEALLOCATE", "Z:I"] and want[18] == ["E:26000", "Z:I"]
     p = ps_pooler(make_pooler, pg, role)
     with login(p) as a:
         sw = ServerSwitch(p)
