@@ -44,8 +44,10 @@ void ps_flush_synth(struct server *s);
 
 /* ---- server side ---- */
 
-/* Nothing owed: no answer queued, no error skipping a batch. */
-bool ps_server_idle(const struct server *s);
+/* The client left: forget the answers owed to it. If any were, what the
+ * server has prepared is no longer known exactly, so every Parse on it is
+ * preceded by a Close from now on. */
+void ps_server_abandon(struct server *s);
 /* The server's answers go through the queue (its client tracks statements). */
 bool ps_server_active(const struct server *s);
 /* The message at the queue's head must be read whole (it may be absorbed). */

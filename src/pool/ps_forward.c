@@ -577,9 +577,17 @@ void ps_flush_synth(struct server *s)
 
 /* ---- server messages ---- */
 
-bool ps_server_idle(const struct server *s)
+void ps_server_abandon(struct server *s)
 {
-	return !s->ps || (respq_empty(&s->ps->q) && !s->ps->q.skipping);
+	struct ps_server *ps = s->ps;
+	if (!ps)
+		return;
+	ps->armed = ARM_NONE;
+	if (respq_empty(&ps->q) && !ps->q.skipping)
+		return;
+	respq_free(&ps->q);
+	ps_sset_clear(&ps->set);
+	ps->set.unsure = true;
 }
 
 bool ps_server_active(const struct server *s)
