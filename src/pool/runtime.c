@@ -377,7 +377,7 @@ static void create_forced_pools(void)
 			continue;
 		struct database *db = runtime_find_database(a->name);
 		if (db)
-			pool_for_client(db, a->user);
+			pool_for_client(db, a->user, REPLICATION_NONE);
 	}
 }
 

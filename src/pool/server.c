@@ -227,6 +227,10 @@ static void send_startup(struct server *s)
 	pbuf_put_str(&b, s->pool->user);
 	pbuf_put_str(&b, "database");
 	pbuf_put_str(&b, s->pool->db->dbname);
+	if (s->pool->replication) {
+		pbuf_put_str(&b, "replication");
+		pbuf_put_str(&b, s->pool->replication == REPLICATION_LOGICAL ? "database" : "true");
+	}
 	const char *names[] = { "application_name", "client_encoding", "DateStyle", "TimeZone" };
 	const char *values[] = { a->application_name, a->client_encoding, a->datestyle, a->timezone };
 	for (size_t i = 0; i < 4; i++) {
@@ -817,7 +821,9 @@ void server_link(struct server *s, struct client *c)
 	c->server = s;
 	set_state(s, SV_ACTIVE, &s->pool->active_servers);
 	sock_set_read(&s->sock, true);
-	char *sql = varcache_sync_sql(&c->vars, &s->vars);
+	/* A physical walsender refuses SQL, SET included: a replication
+	 * client sees the server's own parameters. */
+	char *sql = s->pool->replication ? NULL : varcache_sync_sql(&c->vars, &s->vars);
 	if (!sql) {
 		client_server_ready(c);
 		return;
@@ -931,6 +937,11 @@ static void release(struct server *s, bool run_reset)
 	s->blocked_on_client = false;
 	if (s->state == SV_CLOSING)
 		return;
+	if (s->pool->replication) {
+		/* Never drained or reused: a walsender may be streaming still. */
+		server_close(s, "replication connection ended");
+		return;
+	}
 	if (s->uncertain) {
 		server_close(s, "client left in the middle of a message");
 		return;
