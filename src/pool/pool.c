@@ -11,6 +11,7 @@
 #include "pool/client.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "token/method.h"
 #include "token/token.h"
 
 static char *upstream_password(const struct database *db, const char *user)
@@ -35,21 +36,7 @@ void pool_refresh_password(struct pool *p)
 
 void pool_token_target(const struct database *db, const char *user, struct token_target *t)
 {
-	const struct db_alias *a = db->cfg;
-	bool aws = a->auth == UPSTREAM_AUTH_AWS_RDS || a->auth == UPSTREAM_AUTH_AWS_DSQL;
-	memset(t, 0, sizeof(*t));
-	t->kind = a->auth;
-	t->credential = a->credential;
-	t->user = user;
-	t->region = a->region;
-	t->duration = a->token_duration > 0 ? a->token_duration / USEC_PER_SEC : 0;
-	t->alias = db->name;
-	/* An Entra token names the identity, not the database user: an alias that
-	 * learns its user from the token shares one entry for both purposes. */
-	if (a->user_from_token)
-		t->user = "";
-	t->audience = aws ? a->host : a->scope;
-	t->port = a->auth == UPSTREAM_AUTH_AWS_RDS ? (a->port > 0 ? a->port : 5432) : 0;
+	upstream_method_target(db->cfg, db->name, user, t);
 }
 
 void pool_bind_token(struct pool *p)

@@ -18,6 +18,7 @@
 #include "pg/md5auth.h"
 #include "pg/proto.h"
 #include "pg/scram.h"
+#include "token/method.h"
 #include "token/token.h"
 #include "pool/client.h"
 #include "pool/pool.h"
@@ -323,15 +324,14 @@ static void on_resolved(const struct sockaddr *addr, socklen_t addrlen, const ch
 	start_connect(s);
 }
 
-/* Aurora DSQL closes any connection at 60 minutes; stay well clear of it. */
-#define DSQL_MAX_LIFETIME (3300 * USEC_PER_SEC)
-
 static usec_t jittered_lifetime(const struct pool *p)
 {
 	const struct db_alias *a = p->db->cfg;
 	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : rt.cfg->server_lifetime;
-	if (a->auth == UPSTREAM_AUTH_AWS_DSQL && (life <= 0 || life > DSQL_MAX_LIFETIME))
-		life = DSQL_MAX_LIFETIME;
+	const struct upstream_method *m = upstream_method_of(a->auth);
+	usec_t cap = m ? m->max_server_lifetime : 0;
+	if (cap > 0 && (life <= 0 || life > cap))
+		life = cap;
 	if (life <= 0)
 		return 0;
 	/* Up to 10% earlier, so a pool opened at once does not expire at once. */
@@ -362,12 +362,8 @@ static void start_resolve(struct server *s)
 
 static const char *token_kind_name(const struct server *s)
 {
-	switch (s->pool->db->cfg->auth) {
-	case UPSTREAM_AUTH_ENTRA: return "Entra";
-	case UPSTREAM_AUTH_AWS_RDS: return "RDS IAM";
-	case UPSTREAM_AUTH_AWS_DSQL: return "Aurora DSQL";
-	default: return "IAM";
-	}
+	const struct upstream_method *m = upstream_method_of(s->pool->db->cfg->auth);
+	return m ? m->label : "IAM";
 }
 
 static void on_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
