@@ -39,7 +39,8 @@ enum upstream_auth {
 	UPSTREAM_AUTH_ENTRA,         /* Microsoft Entra ID access token */
 	UPSTREAM_AUTH_AWS_RDS,       /* SigV4 presigned rds-db:connect token */
 	UPSTREAM_AUTH_AWS_DSQL,      /* SigV4 presigned dsql DbConnect[Admin] token */
-	UPSTREAM_AUTH_GCP,           /* Google OAuth access token */
+	UPSTREAM_AUTH_CLOUDSQL,      /* Google OAuth access token for Cloud SQL (sqlservice.login) */
+	UPSTREAM_AUTH_ALLOYDB,       /* Google OAuth access token for AlloyDB (alloydb.login) */
 };
 
 /* One key of a [credential.NAME] section, kept as written. */
@@ -173,6 +174,7 @@ struct tb_config {
 	char *server_tls_cert_file;
 	char *server_tls_protocols;
 	int max_packet_size;
+	int max_prepared_statements; /* per server connection; 0 = off */
 	int pkt_buf;
 	char *logfile;
 	bool log_connections;

@@ -131,7 +131,8 @@ static void begin_scram(struct client *c, struct client_auth *a)
 	} else if (a->entry && a->entry->kind == USERLIST_PLAIN) {
 		unsigned char salt[16];
 		if (random_bytes(salt, sizeof(salt)) &&
-		    scram_secret_from_password(a->entry->secret, salt, sizeof(salt), 4096, &derived))
+		    scram_secret_from_password(a->entry->secret, salt, sizeof(salt), rt.cfg->scram_iterations,
+					       &derived))
 			secret = &derived;
 	}
 	if (secret) {

@@ -11,6 +11,7 @@
 #include "pool/client.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "token/method.h"
 #include "token/token.h"
 
 static char *upstream_password(const struct database *db, const char *user)
@@ -35,21 +36,7 @@ void pool_refresh_password(struct pool *p)
 
 void pool_token_target(const struct database *db, const char *user, struct token_target *t)
 {
-	const struct db_alias *a = db->cfg;
-	bool aws = a->auth == UPSTREAM_AUTH_AWS_RDS || a->auth == UPSTREAM_AUTH_AWS_DSQL;
-	memset(t, 0, sizeof(*t));
-	t->kind = a->auth;
-	t->credential = a->credential;
-	t->user = user;
-	t->region = a->region;
-	t->duration = a->token_duration > 0 ? a->token_duration / USEC_PER_SEC : 0;
-	t->alias = db->name;
-	/* An Entra token names the identity, not the database user: an alias that
-	 * learns its user from the token shares one entry for both purposes. */
-	if (a->user_from_token)
-		t->user = "";
-	t->audience = aws ? a->host : a->scope;
-	t->port = a->auth == UPSTREAM_AUTH_AWS_RDS ? (a->port > 0 ? a->port : 5432) : 0;
+	upstream_method_target(db->cfg, db->name, user, t);
 }
 
 void pool_bind_token(struct pool *p)
@@ -260,8 +247,11 @@ static struct client *first_waiting(const struct pool *p)
 static bool needs_check(const struct server *s, usec_t now)
 {
 	const char *q = rt.cfg->server_check_query;
-	/* A physical walsender runs no SQL; a replication server is used once anyway. */
-	return q && *q && !s->pool->replication && now - s->idle_since >= rt.cfg->server_check_delay;
+	/* A physical walsender runs no SQL; a replication server is used once anyway.
+	 * With server_check_delay = 0 every reuse is checked, but a server that
+	 * has just passed its check is given out, or it would loop. */
+	return q && *q && !s->pool->replication && !s->just_checked &&
+	       now - s->idle_since >= rt.cfg->server_check_delay;
 }
 
 static void p_stats_wait(struct client *c, usec_t now)
@@ -278,6 +268,7 @@ static void link_client(struct server *s, struct client *c)
 	c->state = CL_ACTIVE;
 	c->state_since = now;
 	list_move_tail(&c->pool->active_clients, &c->node);
+	s->just_checked = false;
 	server_link(s, c);
 }
 
@@ -387,6 +378,7 @@ void pool_server_usable(struct server *s)
 		return;
 	}
 	enum server_state was = s->state;
+	s->just_checked = was == SV_CHECK;
 	s->state = SV_IDLE;
 	s->state_since = now;
 	s->idle_since = now;

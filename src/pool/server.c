@@ -11,16 +11,20 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "net/resolve.h"
+#include "net/sockopt.h"
 #include "net/tls.h"
 #include "pg/md5auth.h"
 #include "pg/proto.h"
 #include "pg/scram.h"
+#include "token/method.h"
 #include "token/token.h"
 #include "pool/client.h"
 #include "pool/pool.h"
+#include "pool/ps_forward.h"
 #include "pool/runtime.h"
 
 /* Cap on one message the pooler reads whole from a server (errors,
@@ -140,6 +144,7 @@ void server_free(struct server *s)
 	if (s->scram)
 		scram_client_free(s->scram);
 	varcache_clear(&s->vars);
+	ps_server_free(s);
 	free(s);
 }
 
@@ -285,12 +290,8 @@ static void start_connect(struct server *s)
 		login_failed(s, "08006", "could not create socket: %s", strerror(errno));
 		return;
 	}
-	if (s->addr.ss_family != AF_UNIX) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (rt.cfg->tcp_keepalive)
-			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	}
+	if (s->addr.ss_family != AF_UNIX)
+		sockopt_tcp_connection(fd, rt.cfg);
 	sock_setup(&s->sock, rt.base, fd, server_io, s);
 	set_state(s, SV_CONNECTING, NULL);
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
@@ -321,15 +322,14 @@ static void on_resolved(const struct sockaddr *addr, socklen_t addrlen, const ch
 	start_connect(s);
 }
 
-/* Aurora DSQL closes any connection at 60 minutes; stay well clear of it. */
-#define DSQL_MAX_LIFETIME (3300 * USEC_PER_SEC)
-
 static usec_t jittered_lifetime(const struct pool *p)
 {
 	const struct db_alias *a = p->db->cfg;
 	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : rt.cfg->server_lifetime;
-	if (a->auth == UPSTREAM_AUTH_AWS_DSQL && (life <= 0 || life > DSQL_MAX_LIFETIME))
-		life = DSQL_MAX_LIFETIME;
+	const struct upstream_method *m = upstream_method_of(a->auth);
+	usec_t cap = m ? m->max_server_lifetime : 0;
+	if (cap > 0 && (life <= 0 || life > cap))
+		life = cap;
 	if (life <= 0)
 		return 0;
 	/* Up to 10% earlier, so a pool opened at once does not expire at once. */
@@ -360,12 +360,8 @@ static void start_resolve(struct server *s)
 
 static const char *token_kind_name(const struct server *s)
 {
-	switch (s->pool->db->cfg->auth) {
-	case UPSTREAM_AUTH_ENTRA: return "Entra";
-	case UPSTREAM_AUTH_AWS_RDS: return "RDS IAM";
-	case UPSTREAM_AUTH_AWS_DSQL: return "Aurora DSQL";
-	default: return "IAM";
-	}
+	const struct upstream_method *m = upstream_method_of(s->pool->db->cfg->auth);
+	return m ? m->label : "IAM";
 }
 
 static void on_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
@@ -854,6 +850,7 @@ static void finish_release(struct server *s, bool run_reset)
 	}
 	const char *reset = rt.cfg->server_reset_query;
 	if (reset && *reset && run_reset) {
+		ps_server_reset(s, reset);
 		start_internal_query(s, SV_RESET, &p->used_servers, reset);
 		return;
 	}
@@ -947,6 +944,8 @@ static void release(struct server *s, bool run_reset)
 		server_close(s, "client left while its session parameters were being set");
 		return;
 	}
+	/* Answers the drain throws away are not matched to the statements sent. */
+	ps_server_abandon(s);
 	if (!owes_nothing(s)) {
 		start_drain(s, run_reset);
 		return;
@@ -961,7 +960,8 @@ void server_release(struct server *s)
 
 void server_check(struct server *s)
 {
-	start_internal_query(s, SV_CHECK, &s->pool->used_servers, rt.cfg->server_check_query);
+	const char *sql = config_check_query_sql(rt.cfg->server_check_query);
+	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql ? sql : "");
 }
 
 void server_expire_drain(struct server *s, usec_t now)
@@ -1038,6 +1038,31 @@ static void end_of_transaction(struct server *s)
 		client_detached(c);
 }
 
+enum ps_step { PS_PASS, PS_CONSUMED, PS_NEED_MORE, PS_STOP };
+
+/* Prepared-statement tracking: match the message to what it answers; drop
+ * or replace the pooler's own answers. */
+static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t avail, size_t *span)
+{
+	bool whole = ps_server_wants_whole(s) || h->type == 'Z' || h->type == 'S';
+	if (whole && avail < (size_t)h->len + 1)
+		return PS_NEED_MORE;
+	struct rq_entry ans;
+	enum rq_verdict v = ps_server_msg(s, h->type, &ans);
+	if (v == RQV_FORWARD)
+		return PS_PASS;
+	flush_to_client(s, *span);
+	*span = 0;
+	if (v == RQV_CONFUSED) {
+		server_close(s, "message '%c' answers nothing that was sent", h->type);
+		return PS_STOP;
+	}
+	iobuf_consume(s->sock.in, (size_t)h->len + 1);
+	if (v == RQV_REPLACE && !ps_send_replacement(s, &ans))
+		return PS_STOP;
+	return s->client ? PS_CONSUMED : PS_STOP;
+}
+
 /* Headers of the messages that change what the server owes; the ones the
  * pooler reads whole (ReadyForQuery, ParameterStatus) are handled apart. */
 static void note_server_message(struct server *s, char type)
@@ -1078,12 +1103,19 @@ static void forward_to_client(struct server *s)
 {
 	struct iobuf *in = s->sock.in;
 	size_t span = 0;
+	bool ps = ps_server_active(s);
 	while (s->client && in && span < iobuf_len(in)) {
 		size_t avail = iobuf_len(in) - span;
 		if (s->fwd_remaining) {
 			size_t n = avail < s->fwd_remaining ? avail : s->fwd_remaining;
 			span += n;
 			s->fwd_remaining -= (uint32_t)n;
+			continue;
+		}
+		if (ps && ps_synth_due(s)) {
+			flush_to_client(s, span);
+			span = 0;
+			ps_release_synth(s);
 			continue;
 		}
 		const unsigned char *p = iobuf_head(in) + span;
@@ -1096,6 +1128,15 @@ static void forward_to_client(struct server *s)
 			flush_to_client(s, span);
 			server_close(s, "protocol error: %s", err);
 			return;
+		}
+		if (ps) {
+			enum ps_step step = ps_step(s, &h, avail, &span);
+			if (step == PS_NEED_MORE)
+				break;
+			if (step == PS_STOP)
+				return;
+			if (step == PS_CONSUMED)
+				continue;
 		}
 		if (h.type == 'Z' || h.type == 'S') {
 			if (avail < h.len + 1)
@@ -1119,6 +1160,8 @@ static void forward_to_client(struct server *s)
 	flush_to_client(s, span);
 	if (s->state == SV_CLOSING || c->state == CL_CLOSING || !s->client)
 		return;
+	if (ps)
+		ps_flush_synth(s);
 	if (sock_has_output(&c->sock)) {
 		s->blocked_on_client = true;
 		sock_set_read(&s->sock, false);
