@@ -70,6 +70,10 @@ static void entry_clear(struct userlist_entry *e)
 	free(e->user);
 	secret_free(e->secret);
 	scram_secret_wipe(&e->scram);
+	if (e->derived) {
+		scram_secret_wipe(e->derived);
+		free(e->derived);
+	}
 	memset(e, 0, sizeof(*e));
 }
 
@@ -291,6 +295,26 @@ size_t userlist_count(const struct userlist *ul)
 const struct userlist_entry *userlist_entry_at(const struct userlist *ul, size_t i)
 {
 	return ul && i < ul->count ? &ul->entries[i] : NULL;
+}
+
+const struct scram_secret *userlist_plain_scram(const struct userlist_entry *e)
+{
+	if (!e || e->kind != USERLIST_PLAIN)
+		return NULL;
+	if (e->derived)
+		return e->derived;
+	unsigned char salt[16];
+	struct scram_secret *d = xcalloc(1, sizeof(*d));
+	if (!random_bytes(salt, sizeof(salt)) ||
+	    !scram_secret_from_password(e->secret, salt, sizeof(salt), SCRAM_DEFAULT_ITERATIONS, d)) {
+		scram_secret_wipe(d);
+		free(d);
+		return NULL;
+	}
+	/* A cache, not a change of meaning: the entry is logically unchanged
+	 * (entries live in the userlist's own malloc'd array). */
+	((struct userlist_entry *)e)->derived = d;
+	return d;
 }
 
 void userlist_free(struct userlist *ul)

@@ -63,8 +63,9 @@ void client_log_prefix(const struct client *c, char *buf, size_t len)
 
 static void set_state(struct client *c, enum client_state st, struct list_node *list)
 {
+	pool_client_state_changed(c, c->state, st);
 	c->state = st;
-	c->state_since = time_mono_usec();
+	c->state_since = time_now_usec();
 	if (list)
 		list_move_tail(list, &c->node);
 	else
@@ -76,7 +77,7 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	struct client *c = xcalloc(1, sizeof(*c));
 	c->id = ++rt.next_id;
 	c->is_unix = is_unix;
-	c->connect_at = time_mono_usec();
+	c->connect_at = time_now_usec();
 	list_init(&c->node);
 	list_add_tail(&rt.clients, &c->all_node);
 	rt.nclients++;
@@ -140,6 +141,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 	client_auth_free(c->auth);
 	c->auth = NULL;
 	sock_close(&c->sock);
+	pool_client_state_changed(c, c->state, CL_CLOSING);
 	c->state = CL_CLOSING;
 	list_move_tail(&rt.free_clients, &c->node);
 	runtime_schedule_free();
@@ -428,7 +430,7 @@ void client_auth_ok(struct client *c)
 		client_finish_login(c);
 		return;
 	}
-	set_state(c, CL_WAIT_WELCOME, &p->waiting_clients);
+	set_state(c, CL_WAIT_WELCOME, &p->welcome_clients);
 	sock_set_read(&c->sock, false);
 	pool_need_welcome(p, c);
 }
@@ -483,7 +485,7 @@ static void track_request(struct server *s, char type)
 	case 'F':
 	case 'S':
 		if (s->pending_rfq++ == 0) {
-			s->query_start = time_mono_usec();
+			s->query_start = time_now_usec();
 			if (s->tx_status == 'I')
 				s->xact_start = s->query_start;
 		}

@@ -57,7 +57,7 @@ static void server_log_prefix(const struct server *s, char *buf, size_t len)
 static void set_state(struct server *s, enum server_state st, struct list_node *list)
 {
 	s->state = st;
-	s->state_since = time_mono_usec();
+	s->state_since = time_now_usec();
 	if (list)
 		list_move_tail(list, &s->node);
 }
@@ -107,7 +107,7 @@ void server_close(struct server *s, const char *fmt, ...)
 	s->state = SV_CLOSING;
 	list_move_tail(&rt.free_servers, &s->node);
 	runtime_schedule_free();
-	pool_server_gone(s->pool, was);
+	pool_server_gone(s, was);
 }
 
 void server_free(struct server *s)
@@ -357,10 +357,10 @@ static struct server *server_new(struct pool *p)
 	s->id = ++rt.next_id;
 	s->pool = p;
 	s->sock.fd = -1;
-	s->created_at = time_mono_usec();
+	s->created_at = time_now_usec();
 	s->lifetime = jittered_lifetime(p);
 	list_init(&s->node);
-	p->nservers++;
+	pool_server_added(s);
 	set_state(s, SV_TOKEN, &p->new_servers);
 	server_log(LOG_LVL_DEBUG, s, "connecting");
 	if (!p->token) {
@@ -387,8 +387,9 @@ static void tls_answer(struct server *s)
 		}
 		char err[200];
 		const struct database *db = s->pool->db;
-		s->sock.ssl = tls_connect_new(rt.server_tls, s->sock.fd, db->host,
-					      (enum tls_mode)db->sslmode, err, sizeof(err));
+		SSL_CTX *ctx = runtime_server_tls(err, sizeof(err));
+		s->sock.ssl = ctx ? tls_connect_new(ctx, s->sock.fd, db->host, (enum tls_mode)db->sslmode,
+						    err, sizeof(err)) : NULL;
 		if (!s->sock.ssl) {
 			login_failed(s, "08006", "%s", err);
 			return;
@@ -894,7 +895,7 @@ static void forward_to_client(struct server *s)
 			span += h.len + 1;
 			s->tx_status = h.len >= 5 ? (char)p[5] : 'I';
 			s->ready = true;
-			s->last_rfq = time_mono_usec();
+			s->last_rfq = time_now_usec();
 			count_ready(s);
 			if (s->pending_rfq)
 				s->pending_rfq--;
