@@ -372,8 +372,10 @@ class Pooler:
         return "\n".join(out)
 
     def stop(self):
-        # tokenbouncer: SIGTERM stops now; PgBouncer: SIGTERM is its immediate shutdown too.
-        stop_proc(self.proc, [(signal.SIGTERM, 15), (signal.SIGKILL, 10)], self.kind)
+        # Immediate shutdown: SIGQUIT for tokenbouncer (PgBouncer 1.23+ semantics, where SIGTERM
+        # waits for clients); Debian's PgBouncer 1.18 still exits at once on SIGTERM.
+        sig = signal.SIGTERM if self.kind == "pgbouncer" else signal.SIGQUIT
+        stop_proc(self.proc, [(sig, 15), (signal.SIGKILL, 10)], self.kind)
 
     def version(self):
         r = subprocess.run([self.binary, "--version"], capture_output=True, text=True, timeout=10)

@@ -4,7 +4,7 @@
 #
 #   sudo bash scripts/run-demo.sh
 #
-# Installs what is missing (Debian 12), builds into ./build, starts PostgreSQL 15 in a temporary
+# Installs what is missing (Debian 12), builds into ./build-demo, starts PostgreSQL 15 in a temporary
 # directory (as the `postgres` system user when run as root; scram-sha-256; 127.0.0.1 on a free
 # port), creates role and database `demo`, writes a tokenbouncer config and userlist (SCRAM
 # secret), prints the psql command to connect through the pooler, and runs tokenbouncer in the
@@ -33,7 +33,7 @@ cleanup() {
 	trap - EXIT INT TERM HUP
 	if [ -n "$TB_PID" ] && kill -0 "$TB_PID" 2>/dev/null; then
 		log "stopping tokenbouncer (pid $TB_PID)"
-		kill -TERM "$TB_PID" 2>/dev/null || true
+		kill -QUIT "$TB_PID" 2>/dev/null || true     # immediate (SIGTERM waits for clients)
 		for _ in $(seq 1 50); do kill -0 "$TB_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$TB_PID" 2>/dev/null || true
 	fi
@@ -62,15 +62,18 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 
 # ---------------------------------------------------------------- dependencies and build
-bash "$ROOT/scripts/deps.sh"
+# The demo builds a plain (optimised, unsanitized) binary in its own directory, build-demo/;
+# the tests build theirs in build/. A directory is never reconfigured with other flags, so no
+# object compiled one way is ever linked into the other binary.
+bash "$ROOT/scripts/deps.sh" --demo
 cd "$ROOT"
-if [ ! -f build/config.status ]; then
+if [ ! -f build-demo/config.status ]; then
 	./autogen.sh
-	mkdir -p build
-	(cd build && ../configure)
+	mkdir -p build-demo
+	(cd build-demo && ../configure)
 fi
-make -C build -j2 tokenbouncer
-TB="$ROOT/build/tokenbouncer"
+make -C build-demo -j2 tokenbouncer
+TB="$ROOT/build-demo/tokenbouncer"
 
 # ---------------------------------------------------------------- helpers
 free_port() {

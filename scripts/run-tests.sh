@@ -68,8 +68,18 @@ step "dependencies"
 if bash scripts/deps.sh; then status_deps=ok; else status_deps=FAILED; exit 1; fi
 
 step "build (./build: --enable-werror --enable-asserts --enable-sanitizers)"
+# build/ is the test build and only ever has these flags. automake rebuilds nothing when only the
+# flags change, so a build/ configured otherwise (by hand) starts over instead of being
+# reconfigured; the demo builds in build-demo/. test/integration/test_build.py checks the result.
+TEST_FLAGS="--enable-werror --enable-asserts --enable-sanitizers"
+if [ -x build/config.status ] &&
+	[ "$(build/config.status --config | tr -d "'")" != "$TEST_FLAGS" ]; then
+	echo "build/ was configured with other flags ($(build/config.status --config)): starting it over"
+	rm -rf build
+fi
+# shellcheck disable=SC2086
 if ./autogen.sh && mkdir -p build && cd build &&
-	../configure --enable-werror --enable-asserts --enable-sanitizers &&
+	../configure $TEST_FLAGS &&
 	make -j2; then
 	status_build=ok
 else

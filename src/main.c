@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
+#include "admin/check.h"
 #include "admin/metrics.h"
 #include "config.h"
 #include "core/config.h"
@@ -24,11 +26,15 @@
 #include "pool/janitor.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
+#include "pool/shutdown.h"
 #include "token/token.h"
 
 struct options {
 	const char *token_alias;     /* "token ALIAS": print the token and exit */
 	const char *token_user;
+	bool doctor;                 /* "check FILE.ini": log in through every alias and report */
+	const char *check_alias;
+	bool check_json;
 	int verbose;
 	bool quiet;
 	bool daemonize;
@@ -37,31 +43,45 @@ struct options {
 };
 
 static char *pidfile_path;
-static struct event *sig_hup, *sig_int, *sig_term;
+/* Each is handled on the loop (libevent), never in signal context. */
+static const int handled_signals[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2 };
+#define NSIGNALS (sizeof(handled_signals) / sizeof(handled_signals[0]))
+static struct event *sig_events[NSIGNALS];
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"tokenbouncer %s: a PostgreSQL connection pooler for cloud IAM tokens\n\n"
 		"Usage: tokenbouncer [OPTIONS] FILE.ini\n"
-		"       tokenbouncer token ALIAS [--user USER] FILE.ini\n\n"
+		"       tokenbouncer token ALIAS [--user USER] FILE.ini\n"
+		"       tokenbouncer check FILE.ini [--alias NAME] [--user USER] [--json]\n\n"
 		"  -d, --daemon                run in the background\n"
 		"  -v, --verbose               more log output (repeat for more)\n"
 		"  -q, --quiet                 log only warnings and errors\n"
 		"      --check                 validate FILE.ini and its auth files, then exit\n"
 		"      --print-sample-config   print the commented sample configuration\n"
 		"      --print-config-reference  print the parameter reference (Markdown)\n"
-		"      --user USER             with token: the database user, when the alias has none\n"
+		"      --user USER             with token or check: the database user, when the alias has none\n"
+		"      --alias NAME            with check: only this alias\n"
+		"      --json                  with check: the report as JSON\n"
 		"  -V, --version               print the version\n"
 		"  -h, --help                  this help\n\n"
-		"Signals: SIGHUP reloads, SIGINT stops when clients are done, SIGTERM stops now.\n",
+		"Signals (as PgBouncer 1.23+): SIGHUP reloads; SIGTERM stops once every client has left\n"
+		"(SHUTDOWN WAIT_FOR_CLIENTS); SIGINT stops once transactions in flight are done\n"
+		"(SHUTDOWN WAIT_FOR_SERVERS); a second SIGTERM or SIGINT, or SIGQUIT, stops now;\n"
+		"SIGUSR1 pauses (PAUSE), SIGUSR2 resumes (RESUME).\n",
 		PACKAGE_VERSION);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE, OPT_USER };
-	if (argc >= 3 && strcmp(argv[1], "token") == 0) {
+	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE, OPT_USER, OPT_ALIAS, OPT_JSON };
+	if (argc >= 2 && strcmp(argv[1], "check") == 0) {
+		o->doctor = true;
+		argv[1] = argv[0];
+		argc -= 1;
+		argv += 1;
+	} else if (argc >= 3 && strcmp(argv[1], "token") == 0) {
 		o->token_alias = argv[2];
 		argv[2] = argv[0];
 		argc -= 2;
@@ -75,6 +95,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "print-sample-config", no_argument, NULL, OPT_SAMPLE },
 		{ "print-config-reference", no_argument, NULL, OPT_REFERENCE },
 		{ "user", required_argument, NULL, OPT_USER },
+		{ "alias", required_argument, NULL, OPT_ALIAS },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -87,6 +109,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'q': o->quiet = true; break;
 		case OPT_CHECK: o->check_only = true; break;
 		case OPT_USER: o->token_user = optarg; break;
+		case OPT_ALIAS: o->check_alias = optarg; break;
+		case OPT_JSON: o->check_json = true; break;
 		case OPT_SAMPLE: params_print_sample(stdout); exit(0);
 		case OPT_REFERENCE: params_print_reference(stdout); exit(0);
 		case 'V': printf("tokenbouncer %s\n", PACKAGE_VERSION); exit(0);
@@ -143,16 +167,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		do_reload();
 		break;
 	case SIGINT:
-		if (rt.shutting_down) {
-			log_info("second SIGINT: exiting now");
-			event_base_loopbreak(rt.base);
-			break;
-		}
-		runtime_begin_shutdown();
+		shutdown_on_signal(SHUTDOWN_WAIT_FOR_SERVERS, "SIGINT");
 		break;
 	case SIGTERM:
-		log_info("SIGTERM: exiting now");
-		event_base_loopbreak(rt.base);
+		shutdown_on_signal(SHUTDOWN_WAIT_FOR_CLIENTS, "SIGTERM");
+		break;
+	case SIGQUIT:
+		shutdown_on_signal(SHUTDOWN_IMMEDIATE, "SIGQUIT");
+		break;
+	case SIGUSR1:
+		control_signal_pause();
+		break;
+	case SIGUSR2:
+		control_signal_resume();
 		break;
 	default:
 		break;
@@ -216,12 +243,10 @@ static struct evdns_base *make_dns(struct event_base *base)
 static void setup_signals(struct event_base *base)
 {
 	signal(SIGPIPE, SIG_IGN);
-	sig_hup = evsignal_new(base, SIGHUP, on_signal, NULL);
-	sig_int = evsignal_new(base, SIGINT, on_signal, NULL);
-	sig_term = evsignal_new(base, SIGTERM, on_signal, NULL);
-	event_add(sig_hup, NULL);
-	event_add(sig_int, NULL);
-	event_add(sig_term, NULL);
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		sig_events[i] = evsignal_new(base, handled_signals[i], on_signal, NULL);
+		event_add(sig_events[i], NULL);
+	}
 }
 
 static void teardown(struct event_base *base, struct evdns_base *dns)
@@ -230,11 +255,11 @@ static void teardown(struct event_base *base, struct evdns_base *dns)
 	metrics_stop();
 	listeners_close();
 	runtime_shutdown();
-	struct event *sigs[] = { sig_hup, sig_int, sig_term };
-	for (size_t i = 0; i < 3; i++)
-		if (sigs[i])
-			event_free(sigs[i]);
-	sig_hup = sig_int = sig_term = NULL;
+	for (size_t i = 0; i < NSIGNALS; i++) {
+		if (sig_events[i])
+			event_free(sig_events[i]);
+		sig_events[i] = NULL;
+	}
 	token_engine_shutdown();
 	evdns_base_free(dns, 0);
 	event_base_free(base);
@@ -337,9 +362,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	if (o.token_alias && o.verbose == 0)
-		o.quiet = true; /* keep stderr for the expiry line */
-	log_setup(cfg->verbose + o.verbose, o.quiet, !o.daemonize);
+	if ((o.token_alias || o.doctor) && o.verbose == 0)
+		o.quiet = true; /* keep stderr for the expiry line; the doctor's report is on stdout */
+	/* The doctor reports on stdout; the pooler's own log lines only with -v, and never into logfile. */
+	log_setup(cfg->verbose + o.verbose, o.quiet, !o.daemonize && !(o.doctor && o.verbose == 0));
+	for (size_t i = 0; i < cfg->nwarnings; i++) {
+		if (o.doctor && o.verbose == 0)
+			fprintf(stderr, "warning: %s\n", cfg->warnings[i]);
+		else
+			log_warning("%s", cfg->warnings[i]);
+	}
 	if (o.check_only) {
 		struct event_base *base = event_base_new();
 		runtime_init(base, NULL);
@@ -351,11 +383,11 @@ int main(int argc, char **argv)
 			printf("%s: configuration is valid\n", o.config_path);
 		return rc;
 	}
-	if (!log_set_file(cfg->logfile, err, sizeof(err))) {
+	if (!o.doctor && !log_set_file(cfg->logfile, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	if (o.daemonize && !o.token_alias && !daemonize(err, sizeof(err))) {
+	if (o.daemonize && !o.token_alias && !o.doctor && !daemonize(err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
@@ -378,6 +410,12 @@ int main(int argc, char **argv)
 	}
 	if (o.token_alias) {
 		int rc = print_token(&o, base);
+		teardown(base, dns);
+		return rc;
+	}
+	if (o.doctor) {
+		struct check_options co = { .alias = o.check_alias, .user = o.token_user, .json = o.check_json };
+		int rc = check_run(base, &co, stdout);
 		teardown(base, dns);
 		return rc;
 	}

@@ -43,6 +43,7 @@ enum admin_status {
 enum admin_wait_kind {
 	ADMIN_WAIT_PAUSE,   /* no server of the database(s) linked to a client */
 	ADMIN_WAIT_CLOSE,   /* the listed servers are closed */
+	ADMIN_WAIT_SUSPEND, /* every suspended socket has flushed its output */
 };
 
 struct admin_wait {
@@ -97,6 +98,9 @@ bool control_wait_done(const struct admin_wait *w);
 void control_wait_clear(struct admin_wait *w);
 /* Pause databases created after a PAUSE of all; finish SHUTDOWN WAIT_FOR_SERVERS. */
 void control_tick(usec_t now);
+/* SIGUSR1 and SIGUSR2: PAUSE and RESUME of every database. */
+void control_signal_pause(void);
+void control_signal_resume(void);
 /* PAUSE without a database is in force. */
 bool control_paused_all(void);
 #endif

@@ -56,6 +56,7 @@ struct credential_cfg {
 	char *type;                  /* the section's "type" key */
 	struct credential_kv *kv;
 	size_t nkv;
+	const char *file;            /* where the section is, for messages (owned by the config) */
 	int line;
 };
 
@@ -73,6 +74,13 @@ struct db_alias {
 	int reserve_pool;
 	enum pool_mode pool_mode;
 	int max_db_connections;
+	int max_db_client_connections;
+	usec_t query_wait_timeout;  /* PgBouncer keys accepted without effect (see params.c) */
+	char *auth_user;
+	char *auth_query;
+	char *auth_dbname;
+	char *load_balance_hosts;
+	char *target_session_attrs;
 	usec_t server_lifetime; /* -1 unset */
 	bool lifetime_from_token; /* server_lifetime = token: retire before the login token expires */
 	bool user_from_token;   /* Entra: the upstream user is derived from the token's claims */
@@ -87,7 +95,8 @@ struct db_alias {
 	char *scope;            /* token audience/scope override (sovereign clouds) */
 	usec_t token_duration;  /* requested token lifetime (DSQL); -1 unset */
 	int sslmode;            /* enum tls_mode for this alias; -1: server_tls_sslmode */
-	int line;               /* line in the config file, for messages */
+	const char *file;       /* file of the entry, for messages (owned by the config) */
+	int line;               /* line in that file */
 };
 
 /* One [users] entry. */
@@ -95,6 +104,15 @@ struct user_cfg {
 	char *name;
 	enum pool_mode pool_mode;   /* POOL_MODE_UNSET: not set */
 	int max_user_connections;   /* -1: not set */
+	int max_user_client_connections;
+	int pool_size;              /* PgBouncer keys accepted without effect (see params.c) */
+	int reserve_pool_size;
+	usec_t query_timeout;
+	usec_t query_wait_timeout;
+	usec_t idle_transaction_timeout;
+	usec_t transaction_timeout;
+	usec_t client_idle_timeout;
+	const char *file;           /* owned by the config */
 	int line;
 };
 
@@ -157,12 +175,69 @@ struct tb_config {
 	char *token_ca_file;         /* extra CA bundle for identity endpoints */
 	usec_t token_fetch_timeout;  /* one HTTP request or helper program */
 
+	/* PgBouncer 1.25 parameters (some accepted but without effect: see
+	 * the "ignored" note of their row in src/core/params.c) */
+	char *unix_socket_mode;
+	char *unix_socket_group;
+	char *user;
+	char *auth_ident_file;
+	char *auth_user;
+	char *auth_query;
+	char *auth_dbname;
+	char *auth_ldap_options;
+	int scram_iterations;
+	int max_db_client_connections;
+	int max_user_client_connections;
+	bool server_round_robin;
+	char *track_extra_parameters;
+	bool disable_pqexec;
+	bool application_name_add_host;
+	char *conffile;
+	bool server_fast_close;
+	usec_t autodb_idle_timeout;
+	usec_t pool_idle_timeout;
+	usec_t dns_max_ttl;
+	usec_t dns_nxdomain_ttl;
+	usec_t dns_zone_check_period;
+	char *resolv_conf;
+	usec_t query_wait_notify;
+	char *login_notify_message;
+	usec_t transaction_timeout;
+	usec_t cancel_wait_timeout;
+	usec_t suspend_timeout;
+	char *client_tls13_ciphers;
+	char *client_tls_ecdhcurve;
+	char *client_tls_dheparams;
+	char *server_tls_ciphers;
+	char *server_tls13_ciphers;
+	int listen_backlog;
+	int sbuf_loopcnt;
+	bool tcp_defer_accept;
+	int tcp_socket_buffer;
+	bool log_pooler_errors;
+	bool log_stats;
+	bool syslog;
+	char *syslog_ident;
+	char *syslog_facility;
+	int tcp_keepcnt;
+	int tcp_keepidle;
+	int tcp_keepintvl;
+	int tcp_user_timeout;
+	char *service_name;
+
 	struct db_alias *dbs;
 	size_t ndbs;
 	struct user_cfg *users;
 	size_t nusers;
 	struct credential_cfg *creds;
 	size_t ncreds;
+
+	/* Set by the parser: every file read (the main file and those it
+	 * %includes), and warnings ("file:line: text") for the caller to log. */
+	char **files;
+	size_t nfiles;
+	char **warnings;
+	size_t nwarnings;
 
 	/* Look-up indexes over dbs and users, built once parsing succeeded. */
 	bool indexed;

@@ -29,6 +29,9 @@ int config_keep_restart_only(struct tb_config *newcfg, const struct tb_config *o
  * a can be kept when the reloaded config has b. */
 bool config_db_equal(const struct db_alias *a, const struct db_alias *b);
 
+/* The config's own copy of a file name (kept in cfg->files). */
+const char *config_intern_file(struct tb_config *cfg, const char *path);
+
 const struct credential_cfg *config_find_credential(const struct tb_config *cfg, const char *name);
 const char *upstream_auth_name(enum upstream_auth a);
 

@@ -40,6 +40,13 @@ struct param_def {
 	 * accepted, for the error message. */
 	bool (*validate)(const char *value);
 	const char *expect;
+	/* A second name accepted for the same setting (PgBouncer's job_name for
+	 * service_name, reserve_pool_size for reserve_pool). */
+	const char *synonym;
+	/* Set for a PgBouncer parameter that is accepted but changes nothing
+	 * here: why, in a few words. Setting it to anything but its default
+	 * gives a warning with this text. */
+	const char *ignored;
 };
 
 /* [tokenbouncer] parameters; offsets into struct tb_config. */
@@ -52,12 +59,9 @@ extern const size_t param_db_count;
 extern const struct param_def param_user_table[];
 extern const size_t param_user_count;
 
-/* Case-insensitive lookups; NULL if unknown. */
+/* Case-insensitive lookups by name or synonym; NULL if unknown. */
 const struct param_def *param_find(const char *name);
 const struct param_def *param_find_in(const struct param_def *table, size_t count, const char *name);
-/* True for a PgBouncer parameter that tokenbouncer does not accept, so the
- * error can say so instead of suggesting a typo. */
-bool param_is_pgbouncer_only(const char *name);
 
 /* Parse value, check bounds, store into the struct at base (freeing an old
  * string). On failure nothing is stored and err holds
@@ -84,7 +88,4 @@ bool param_parse_tls_protocols(const char *value, bool *tls12, bool *tls13);
 /* Exactly the content of etc/tokenbouncer.ini and doc/config-reference.md. */
 void params_print_sample(FILE *f);
 void params_print_reference(FILE *f);
-
-/* Longest line the file parser accepts (libinih's fixed buffer). */
-#define PARAM_MAX_LINE 198
 #endif

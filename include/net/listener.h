@@ -15,6 +15,13 @@ typedef void (*listener_accept_cb)(int fd, const struct sockaddr *addr, socklen_
 bool listeners_open(struct event_base *base, const struct tb_config *cfg, listener_accept_cb cb,
 		    char *err, size_t errlen);
 void listeners_pause(bool pause);
+/* Listening sockets open now (TCP and Unix); for /readyz. */
+size_t listeners_count(void);
+/* SUSPEND: accept nothing until released (the kernel backlog keeps new
+ * connections waiting). */
+void listeners_hold(bool hold);
+/* Shutdown: close the TCP listeners; the Unix socket stays for the console. */
+void listeners_close_tcp(void);
 /* Close every listener and remove Unix socket files. */
 void listeners_close(void);
 #endif

@@ -31,6 +31,7 @@ struct sock {
 	short ev_flags;            /* what is registered now; 0 = nothing */
 	bool ev_assigned;
 	bool want_read;            /* the owner wants input */
+	bool held;                 /* SUSPEND: no input however much the owner wants it */
 	bool want_write_io;        /* a connect or a TLS step waits for writability */
 	bool ssl_read_wants_write;
 	bool ssl_write_wants_read;
@@ -47,8 +48,12 @@ const char *sock_errmsg(void);
 void sock_setup(struct sock *s, struct event_base *base, int fd, event_callback_fn cb, void *arg);
 /* Stop events, free TLS and buffers, close the fd. Idempotent. */
 void sock_close(struct sock *s);
+/* sock_close, but the fd is handed to the caller instead of closed (-1 if none). */
+int sock_detach(struct sock *s);
 void sock_set_read(struct sock *s, bool on);
 void sock_set_write_io(struct sock *s, bool on);
+/* SUSPEND: stop reading (output still drains) until released. */
+void sock_hold(struct sock *s, bool on);
 
 /* Read what is available into s->in, growing it to at least 'need' bytes of
  * room when the caller waits for a whole message. */

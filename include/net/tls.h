@@ -16,6 +16,18 @@ SSL *tls_accept_new(SSL_CTX *ctx, int fd);
 /* SNI and, for verify-full, host name (or IP) verification. */
 SSL *tls_connect_new(SSL_CTX *ctx, int fd, const char *host, enum tls_mode mode,
 		     char *err, size_t errlen);
+/* What a TLS session shows of its peer, for `tokenbouncer check`. */
+struct tls_peer_info {
+	char protocol[24];           /* "TLSv1.3"; empty before a handshake */
+	char subject[256];           /* the certificate's subject, one line; empty: none */
+	char not_after[32];          /* expiry, "YYYY-MM-DDTHH:MM:SSZ" */
+	long days_left;
+	char verify[160];            /* "ok" or the verification error */
+	bool verify_ok;
+};
+/* Fills info from the session (after or during a handshake); false when
+ * there is no session. */
+bool tls_peer_describe(SSL *ssl, struct tls_peer_info *info);
 /* Common name of a verified client certificate, or NULL. Caller frees. */
 char *tls_peer_common_name(SSL *ssl);
 #endif

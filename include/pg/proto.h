@@ -101,6 +101,8 @@ void proto_sasl_initial(struct pbuf *b, const char *mech, const void *data, size
 void proto_sasl_response(struct pbuf *b, const void *data, size_t len);
 void proto_cancel_request(struct pbuf *b, uint32_t pid, uint32_t key);
 void proto_terminate(struct pbuf *b);
+void proto_sync(struct pbuf *b);
+void proto_copy_fail(struct pbuf *b, const char *reason);
 
 /* Fields of an ErrorResponse / NoticeResponse body. Strings point into the body. */
 struct pg_error {

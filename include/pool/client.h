@@ -21,6 +21,8 @@ void client_auth_ok(struct client *c);
 void client_finish_login(struct client *c);
 /* The linked server is ready (synced): resume forwarding what the client sent. */
 void client_server_ready(struct client *c);
+/* The linked server was lost before the client's bytes were sent: wait for another. */
+void client_requeue(struct client *c);
 /* Bytes for the client; false if the client was lost. */
 bool client_send(struct client *c, const void *data, size_t len);
 /* Transaction or statement mode: the server went back to the pool. */

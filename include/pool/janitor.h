@@ -4,8 +4,12 @@
 #define TB_POOL_JANITOR_H
 #include <event2/event.h>
 
+#include "core/util.h"
+
 void janitor_start(struct event_base *base);
 void janitor_stop(void);
 /* One pass now (also called by the timer). */
 void janitor_run(void);
+/* Monotonic time of the last pass, 0 before the first: /healthz's sign of life. */
+usec_t janitor_last_run(void);
 #endif

@@ -13,6 +13,7 @@
 #include "core/strmap.h"
 #include "core/util.h"
 #include "net/sock.h"
+#include "pg/flow.h"
 #include "pool/varcache.h"
 
 struct config_ref;
@@ -98,6 +99,7 @@ struct pool {
 	struct token_entry *token;   /* token-backed aliases: the cache entry logins use */
 	struct pool_stats stats;
 	usec_t last_failure;         /* monotonic time of the last failed server login, or 0 */
+	bool failure_restarting;     /* it looked like a restart (57P03, refused, closed): waiters wait */
 	char last_sqlstate[6];
 	char last_error[256];
 };
@@ -139,6 +141,7 @@ struct client {
 	bool awaiting_user;          /* authenticated; its alias is learning its user from a token */
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
+	bool limit_counted;          /* counted by climit under db->name and user */
 };
 
 enum server_state {
@@ -153,6 +156,7 @@ enum server_state {
 	SV_ACTIVE,
 	SV_RESET,
 	SV_CHECK,
+	SV_DRAIN,         /* its client left with answers owed: reading and discarding them */
 	SV_CLOSING,
 };
 
@@ -180,15 +184,19 @@ struct server {
 	uint32_t fwd_remaining;
 	uint32_t need;               /* bytes a whole message needs buffered, or 0 */
 	int swallow;                 /* ReadyForQuery messages of pooler queries still to absorb */
-	uint32_t pending_rfq;        /* client requests (Query, Sync, FunctionCall) not yet answered by ReadyForQuery */
-	usec_t query_start;          /* when pending_rfq went from 0 to 1 */
+	struct pg_flow flow;         /* what the server still owes the client it carries */
+	usec_t query_start;          /* when flow.owed_rfq went from 0 to 1 */
 	usec_t xact_start;           /* when the current transaction's first request was sent */
 	usec_t last_rfq;             /* last ReadyForQuery forwarded to the client */
-	bool unsynced;               /* extended-protocol messages forwarded since the last Sync */
-	char tx_status;              /* of the last ReadyForQuery */
+	uint64_t drained;            /* bytes discarded since the drain began */
+	uint64_t drain_marker;       /* random value of the pooler's query that ends the drain */
+	uint8_t drain_step;          /* 0: none, 1: waiting for the marker row, 2: for its ReadyForQuery, 3: done */
+	uint32_t cancels;            /* cancel requests in flight for this backend */
 	bool ready;                  /* at a ReadyForQuery with nothing sent since */
 	bool blocked_on_client;
 	bool retire;                 /* close instead of reusing when released */
+	bool uncertain;              /* a client left in the middle of a message: never reuse */
+	bool drain_reset;            /* run server_reset_query once the drain is done */
 	bool replaced;               /* a successor was opened ahead of this one's lifetime */
 	bool tls;
 	bool opening;                /* counted in pool.nopening */

@@ -17,8 +17,11 @@ void pool_client_wants_server(struct client *c);
 void pool_server_logged_in(struct server *s);
 /* A server is ready for a client (after login, reset, check or release). */
 void pool_server_usable(struct server *s);
-void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg);
-/* With no server left to wait for, waiting clients get the last error. */
+/* A server login failed; restarting: it looked like a server restart. */
+void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg, bool restarting);
+/* With no server left to wait for, waiting clients get the last error;
+ * after a restart-like failure only those that have waited longer than
+ * server_connect_timeout + server_login_retry (one more login). */
 void pool_fail_waiters(struct pool *p);
 /* Accounting when a server is created (server_new) and when it closes;
  * dispatch after a close is deferred to the loop pass end. */

@@ -20,6 +20,14 @@ struct config_ref {
 	int refs;
 };
 
+/* How the pooler stops (PgBouncer's SHUTDOWN variants). */
+enum shutdown_mode {
+	SHUTDOWN_NONE = 0,
+	SHUTDOWN_WAIT_FOR_SERVERS,   /* SIGINT: transactions finish, idle clients are let go */
+	SHUTDOWN_WAIT_FOR_CLIENTS,   /* SIGTERM: clients keep working until they leave */
+	SHUTDOWN_IMMEDIATE,          /* SIGQUIT, SHUTDOWN */
+};
+
 struct runtime {
 	struct event_base *base;
 	struct evdns_base *dns;
@@ -42,7 +50,9 @@ struct runtime {
 	struct database *admin_db;       /* the console's virtual database */
 	int nclients;
 	uint64_t next_id;
-	bool shutting_down;              /* SIGINT: no new clients */
+	bool shutting_down;              /* a shutdown is under way: no new clients */
+	enum shutdown_mode shutdown_mode;
+	bool suspended;                  /* SUSPEND: no socket but the console's is read */
 };
 
 extern struct runtime rt;
@@ -69,7 +79,5 @@ void runtime_schedule_free(void);
 void runtime_init(struct event_base *base, struct evdns_base *dns);
 /* Re-read the config file and auth files; on any error nothing changes. */
 bool runtime_reload(char *err, size_t errlen);
-/* SIGINT / SHUTDOWN: stop accepting, let work in flight finish, then exit. */
-void runtime_begin_shutdown(void);
 void runtime_shutdown(void);
 #endif

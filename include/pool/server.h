@@ -5,7 +5,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/util.h"
 #include "pool/pool-t.h"
+
+/* Bounds on what the pooler reads and discards for a client that left with
+ * answers owed (SV_DRAIN); past either the server is closed instead. */
+#define SERVER_DRAIN_MAX_BYTES (64u << 20)
+#define SERVER_DRAIN_TIMEOUT (10 * USEC_PER_SEC)
 
 /* Open a new connection for the pool; it reports back through pool.h. */
 void server_launch(struct pool *p);
@@ -14,8 +20,13 @@ void server_launch(struct pool *p);
 void server_close(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Give an idle server to a client; syncs session parameters first. */
 void server_link(struct server *s, struct client *c);
-/* The client is done with it: reset and reuse, or close when unsure of its state. */
+/* The client is done with it: drain what it still owes, reset and reuse, or
+ * close when unsure of its state. */
 void server_release(struct server *s);
+/* Janitor: a drain that has run past SERVER_DRAIN_TIMEOUT closes the server. */
+void server_expire_drain(struct server *s, usec_t now);
+/* A cancel request forwarded for this server has been handled by the backend. */
+void server_cancel_finished(struct server *s);
 /* Bytes for the server; false if the server was lost. */
 bool server_send(struct server *s, const void *data, size_t len);
 /* The client's queue drained: read from the server again. */
@@ -24,7 +35,23 @@ void server_resume(struct server *s);
 void server_forward_cancel(struct server *s);
 /* Run server_check_query before reuse; the pool gets the server back when done. */
 void server_check(struct server *s);
+/* Run one query of the pooler's own on an idle server (as the check query
+ * runs); the pool gets the server back when it is done, or it is closed. */
+void server_probe_query(struct server *s, const char *sql);
 void server_free(struct server *s);
+
+/* An observer of every server's progress, for `tokenbouncer check`; the
+ * pooler itself sets none. state runs after each change of s->state (from
+ * is the state left); closed runs as server_close begins, with the reason,
+ * while the connection (and its TLS session) is still there. */
+struct server_watch {
+	void (*state)(struct server *s, enum server_state from, void *arg);
+	void (*closed)(struct server *s, const char *why, void *arg);
+	void *arg;
+};
+void server_watch_set(const struct server_watch *w);
+/* For state changes made outside server.c (pool_server_usable). */
+void server_watch_note(struct server *s, enum server_state from);
 /* Release cancel requests still in flight (shutdown). */
 void server_cancels_shutdown(void);
 /* A connect or login that took too long or cannot succeed. */

@@ -49,6 +49,9 @@ void token_reject(struct token_entry *e, uint64_t generation);
 /* Start fetching a token nobody has asked for yet (start-up, reload), so the
  * first login does not wait. */
 void token_prefetch(const struct token_target *t);
+/* True when the entry holds a token a login can use now; else why says the
+ * state and the last error (never the token). For /readyz and the doctor. */
+bool token_entry_ready(const struct token_entry *e, char *why, size_t whylen);
 /* Force a refresh of every entry, or of those an alias uses (NULL = all). */
 int token_refresh_all(const char *alias);
 

@@ -1,6 +1,6 @@
 /* Console commands that change the pooler: PAUSE, RESUME, RECONNECT, KILL,
- * KILL_CLIENT, DISABLE, ENABLE, RELOAD, SHUTDOWN, WAIT_CLOSE, SET and
- * REFRESH TOKENS, with PgBouncer's semantics. */
+ * KILL_CLIENT, DISABLE, ENABLE, RELOAD, SHUTDOWN, WAIT_CLOSE, SUSPEND, SET
+ * and REFRESH TOKENS, with PgBouncer's semantics. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +14,14 @@
 #include "pool/pool.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "pool/shutdown.h"
+#include "pool/suspend.h"
 #include "token/token.h"
 
 /* PAUSE without a database: databases created later are paused too. */
 static bool paused_all;
-/* SHUTDOWN WAIT_FOR_SERVERS: exit once no server is linked to a client. */
-static bool shutdown_wait_servers;
+/* The console client that ran SUSPEND: if it leaves, RESUME (as PgBouncer). */
+static uint64_t suspend_owner;
 
 bool control_paused_all(void)
 {
@@ -143,6 +145,8 @@ bool control_wait_done(const struct admin_wait *w)
 	case ADMIN_WAIT_PAUSE:
 		/* A RESUME from another console ends the wait too. */
 		return !servers_linked(w->db) || !any_paused(w->db);
+	case ADMIN_WAIT_SUSPEND:
+		return !rt.suspended || suspend_flushed();
 	case ADMIN_WAIT_CLOSE:
 		for (size_t i = 0; i < w->nservers; i++)
 			if (server_alive(w->server_ids[i]))
@@ -159,18 +163,26 @@ void control_wait_clear(struct admin_wait *w)
 	memset(w, 0, sizeof(*w));
 }
 
+static bool console_client_alive(uint64_t id)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, admin_client_list())
+		if (list_entry(n, struct client, node)->id == id)
+			return true;
+	return false;
+}
+
 void control_tick(usec_t now)
 {
 	(void)now;
+	if (rt.suspended && !console_client_alive(suspend_owner)) {
+		log_info("the console client that ran SUSPEND has gone: resuming");
+		suspend_all(false);
+	}
 	if (paused_all) {
 		struct list_node *d, *dt;
 		for_each_db(d, dt)
 			DB_OF(d)->paused = true;
-	}
-	if (shutdown_wait_servers && !servers_linked(NULL)) {
-		log_info("SHUTDOWN WAIT_FOR_SERVERS: no server is in use any more; exiting");
-		shutdown_wait_servers = false;
-		event_base_loopbreak(rt.base);
 	}
 }
 
@@ -195,6 +207,8 @@ enum admin_status control_pause(struct admin_req *r)
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
+	if (rt.suspended)
+		return admin_fail(r, "55000", "already suspended/paused");
 	pause_databases(name);
 	r->wait.kind = ADMIN_WAIT_PAUSE;
 	r->wait.db = name ? xstrdup(name) : NULL;
@@ -202,11 +216,8 @@ enum admin_status control_pause(struct admin_req *r)
 	return ADMIN_WAIT;
 }
 
-enum admin_status control_resume(struct admin_req *r)
+static void resume_databases(const char *name)
 {
-	const char *name;
-	if (!db_arg(r, false, &name))
-		return ADMIN_FAILED;
 	if (!name)
 		paused_all = false;
 	struct list_node *d, *dt;
@@ -217,7 +228,38 @@ enum admin_status control_resume(struct admin_req *r)
 		db->paused = false;
 		kick_pools(db);
 	}
+}
+
+enum admin_status control_resume(struct admin_req *r)
+{
+	const char *name;
+	if (!db_arg(r, false, &name))
+		return ADMIN_FAILED;
+	/* As PgBouncer 1.23+: a shutdown cannot be resumed; one database may
+	 * be, except while WAIT_FOR_SERVERS holds every pool. */
+	if (rt.shutting_down && (!name || rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS))
+		return admin_fail(r, "55000", "pooler is shutting down");
+	if (!name)
+		suspend_all(false);
+	resume_databases(name);
 	return done(r, "RESUME");
+}
+
+void control_signal_pause(void)
+{
+	log_info("SIGUSR1: pausing every database (as PAUSE)");
+	pause_databases(NULL);
+}
+
+void control_signal_resume(void)
+{
+	if (rt.shutting_down) {
+		log_info("SIGUSR2 while shutting down: ignored");
+		return;
+	}
+	log_info("SIGUSR2: resuming every database (as RESUME)");
+	suspend_all(false);
+	resume_databases(NULL);
 }
 
 static void close_servers(struct pool *p, bool idle_only, const char *why)
@@ -349,27 +391,21 @@ enum admin_status control_shutdown(struct admin_req *r)
 {
 	if (r->argc > 2 || (r->argc == 2 && r->kind[1] != ADMIN_TOK_WORD))
 		return syntax(r);
-	if (r->argc == 1) {
-		/* The reply is written before the loop gets to stop. */
-		log_info("SHUTDOWN from the console: exiting now");
-		event_base_loopbreak(rt.base);
-		return done(r, "SHUTDOWN");
-	}
-	if (str_ieq(r->argv[1], "WAIT_FOR_CLIENTS")) {
-		log_info("SHUTDOWN WAIT_FOR_CLIENTS from the console");
-		runtime_begin_shutdown();
-		return done(r, "SHUTDOWN");
-	}
-	if (str_ieq(r->argv[1], "WAIT_FOR_SERVERS")) {
-		/* PAUSE + SHUTDOWN, refusing new connections meanwhile; clients
-		 * waiting for a server are let go by the shutdown itself. */
-		log_info("SHUTDOWN WAIT_FOR_SERVERS from the console");
-		pause_databases(NULL);
-		shutdown_wait_servers = true;
-		runtime_begin_shutdown();
-		return done(r, "SHUTDOWN");
-	}
-	return syntax(r);
+	enum shutdown_mode mode = SHUTDOWN_IMMEDIATE;
+	if (r->argc == 2 && str_ieq(r->argv[1], "WAIT_FOR_CLIENTS"))
+		mode = SHUTDOWN_WAIT_FOR_CLIENTS;
+	else if (r->argc == 2 && str_ieq(r->argv[1], "WAIT_FOR_SERVERS"))
+		mode = SHUTDOWN_WAIT_FOR_SERVERS;
+	else if (r->argc == 2)
+		return syntax(r);
+	log_info("SHUTDOWN%s%s from the console (by %s)", r->argc == 2 ? " " : "",
+		 r->argc == 2 ? shutdown_mode_name(mode) : "", r->c->user);
+	if (mode == SHUTDOWN_WAIT_FOR_SERVERS)
+		pause_databases(NULL);    /* databases created later are held too */
+	/* An immediate SHUTDOWN still answers: the reply is written before
+	 * the loop gets to stop. */
+	shutdown_begin(mode);
+	return done(r, "SHUTDOWN");
 }
 
 enum admin_status control_wait_close(struct admin_req *r)
@@ -490,12 +526,8 @@ enum admin_status control_set(struct admin_req *r)
 	if (r->c->admin_stats_only)
 		return admin_fail(r, "42501", "permission denied: SET requires a user listed in admin_users");
 	const struct param_def *p = param_find(key);
-	if (!p) {
-		if (param_is_pgbouncer_only(key))
-			return admin_fail(r, "42704", "parameter \"%s\" is a PgBouncer parameter that "
-					  "tokenbouncer does not support", key);
+	if (!p)
 		return admin_fail(r, "42704", "unrecognized configuration parameter \"%s\"", key);
-	}
 	if (!p->reloadable)
 		return admin_fail(r, "55P02", "parameter \"%s\" cannot be changed without restarting "
 				  "tokenbouncer", p->name);
@@ -560,8 +592,22 @@ enum admin_status control_refresh(struct admin_req *r)
 	return done(r, "REFRESH");
 }
 
+/* Flush and stop reading every client and server; completes when every
+ * output queue is empty. Only RESUME (or the console client leaving) ends it. */
 enum admin_status control_suspend(struct admin_req *r)
 {
-	return admin_fail(r, "0A000", "SUSPEND is not supported: tokenbouncer has no online restart "
-			  "(use SHUTDOWN WAIT_FOR_CLIENTS with a second process instead)");
+	if (r->argc != 1)
+		return syntax(r);
+	if (rt.suspended || paused_all)
+		return admin_fail(r, "55000", "already suspended/paused");
+	if (any_paused(NULL))
+		return admin_fail(r, "55000", "cannot suspend with paused databases");
+	if (rt.shutting_down)
+		return admin_fail(r, "55000", "pooler is shutting down");
+	log_info("SUSPEND from the console (by %s)", r->c->user);
+	suspend_owner = r->c->id;
+	suspend_all(true);
+	r->wait.kind = ADMIN_WAIT_SUSPEND;
+	r->wait.tag = "SUSPEND";
+	return ADMIN_WAIT;
 }

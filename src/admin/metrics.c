@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "admin/health.h"
 #include "admin/stats.h"
 #include "config.h"
 #include "core/log.h"
@@ -412,10 +413,33 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 	free(page);
 }
 
+/* 200 "ok" or 503 with the cause, one line: what a probe log shows. */
+static void reply_health(struct evhttp_request *req, bool ok, const char *why)
+{
+	char body[512];
+	int n = snprintf(body, sizeof(body), "%s%s\n", ok ? "ok" : "not ok: ", ok ? "" : why);
+	size_t len = n < 0 ? 0 : (size_t)n >= sizeof(body) ? sizeof(body) - 1 : (size_t)n;
+	reply_text(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", body, len, "text/plain; charset=utf-8");
+}
+
+static void on_healthz(struct evhttp_request *req, void *arg)
+{
+	(void)arg;
+	char why[400] = "";
+	reply_health(req, health_live(why, sizeof(why)), why);
+}
+
+static void on_readyz(struct evhttp_request *req, void *arg)
+{
+	(void)arg;
+	char why[400] = "";
+	reply_health(req, health_ready(why, sizeof(why)), why);
+}
+
 static void on_other(struct evhttp_request *req, void *arg)
 {
 	(void)arg;
-	static const char body[] = "tokenbouncer: metrics are at /metrics\n";
+	static const char body[] = "tokenbouncer: /metrics, /healthz and /readyz are served here\n";
 	reply_text(req, 404, "Not Found", body, sizeof(body) - 1, "text/plain; charset=utf-8");
 }
 
@@ -467,6 +491,8 @@ bool metrics_start(struct event_base *base, const char *listen, char *err, size_
 	evhttp_set_max_headers_size(http, 16384);
 	evhttp_set_max_body_size(http, 1024);
 	evhttp_set_cb(http, "/metrics", on_metrics, NULL);
+	evhttp_set_cb(http, "/healthz", on_healthz, NULL);
+	evhttp_set_cb(http, "/readyz", on_readyz, NULL);
 	evhttp_set_gencb(http, on_other, NULL);
 	if (!evhttp_bind_socket_with_handle(http, host, port)) {
 		snprintf(err, errlen, "metrics_listen: cannot listen on %s: %s", listen,

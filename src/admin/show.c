@@ -16,6 +16,7 @@
 #include "core/config.h"
 #include "core/params.h"
 #include "pg/userlist.h"
+#include "pool/climit.h"
 #include "pool/client.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
@@ -150,9 +151,9 @@ static enum admin_status show_state(struct admin_req *r)
 	static const struct resultset_col cols[] = { { "key", RS_TEXT }, { "value", RS_TEXT } };
 	bool paused = control_paused_all();
 	const char *const rows[][2] = {
-		{ "active", paused || rt.shutting_down ? "no" : "yes" },
+		{ "active", paused || rt.suspended || rt.shutting_down ? "no" : "yes" },
 		{ "paused", paused ? "yes" : "no" },
-		{ "suspended", "no" },
+		{ "suspended", rt.suspended ? "yes" : "no" },
 	};
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));
@@ -273,8 +274,8 @@ static void database_row(struct resultset *rs, const char *name, const struct db
 	resultset_null(rs);                                   /* load_balance_hosts */
 	resultset_int(rs, int_or(a->max_db_connections, cfg->max_db_connections));
 	resultset_int(rs, count_db_servers(name));
-	resultset_int(rs, 0);                                 /* max_client_connections: no limit */
-	resultset_int(rs, count_db_clients(NULL, name));
+	resultset_int(rs, climit_db_max(name));
+	resultset_int(rs, climit_db_clients(name));
 	resultset_int(rs, db ? db->paused : control_paused_all());
 	resultset_int(rs, db ? db->disabled : 0);
 	resultset_int(rs, reserve);                           /* legacy reserve_pool */
@@ -636,6 +637,7 @@ static const char *server_state_text(const struct server *s, usec_t now)
 	case SV_RESET:
 	case SV_CHECK:
 	case SV_CONNECT_QUERY:
+	case SV_DRAIN:
 		return "tested";
 	default:
 		return "new";
@@ -858,7 +860,7 @@ static enum admin_status show_users(struct admin_req *r)
 		if (!name_passes(filter, name))
 			continue;
 		const struct user_cfg *u = config_find_user(rt.cfg, name);
-		int servers = 0, clients = 0;
+		int servers = 0;
 		struct list_node *d, *dt;
 		list_for_each_safe(d, dt, &rt.databases) {
 			struct list_node *pn, *pt;
@@ -868,12 +870,6 @@ static enum admin_status show_users(struct admin_req *r)
 					servers += p->nservers;
 			}
 		}
-		list_for_each_safe(d, dt, &rt.clients) {
-			const struct client *c = list_entry(d, struct client, all_node);
-			if (c->user && strcmp(c->user, name) == 0 && c->state >= CL_WAIT_WELCOME &&
-			    c->state != CL_CLOSING)
-				clients++;
-		}
 		resultset_row_begin(&rs);
 		resultset_text(&rs, name);
 		resultset_null(&rs);
@@ -882,8 +878,8 @@ static enum admin_status show_users(struct admin_req *r)
 		resultset_int(&rs, u && u->max_user_connections >= 0 ? u->max_user_connections
 								: rt.cfg->max_user_connections);
 		resultset_int(&rs, servers);
-		resultset_int(&rs, 0);
-		resultset_int(&rs, clients);
+		resultset_int(&rs, climit_user_max(name));
+		resultset_int(&rs, climit_user_clients(name));
 		resultset_row_end(&rs);
 	}
 	free(names);

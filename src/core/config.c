@@ -1,12 +1,15 @@
 /* Reading a configuration file into a fresh struct tb_config.
  *
  * libinih does the INI syntax, but Debian's build has a fixed 200-byte line
- * buffer (it hands the handler a truncated value for a longer line) and gives
- * the handler no line number. So the file is read into memory and fed to
- * ini_parse_stream() by our own reader, which counts lines, refuses long ones,
- * and checks each line's shape before inih sees it; inih calls the handler
- * right after the reader returns a line, so the reader's count is the
- * handler's line number. */
+ * buffer and gives the handler no line number. So the lines come from our
+ * own reader (cfgsrc: the file and those it %includes, in memory), which
+ * counts lines, drops leading whitespace, comments and %include directives,
+ * checks each line's shape, and hands inih what fits its buffer. A longer
+ * "name = value" line is handed over as its first piece, which still holds
+ * the name and the start of the value; the reader keeps the rest aside and
+ * the handler appends it to the value inih passes. inih calls the handler
+ * right after the reader returns a line, so the reader's position is the
+ * handler's file and line. */
 #include "core/config.h"
 
 #include <ctype.h>
@@ -19,69 +22,106 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/cfgsrc.h"
 #include "core/connstr.h"
 #include "core/params.h"
 #include "core/util.h"
 
 struct parse_ctx;
 
-/* One kind of section. Entries of a multiline section may continue on
- * indented lines, so they are handed to on_key only once complete. A future
- * [credential.NAME] is one more row: prefix "credential.", with on_enter
- * creating the credential that its keys then fill. */
+/* One kind of section. A future kind is one more row: [credential.NAME] is
+ * prefix "credential.", with on_enter creating the credential that its keys
+ * then fill. */
 struct section_def {
 	const char *name;
 	bool prefix;        /* name is a prefix; the rest is passed to on_enter */
-	bool multiline;
 	bool (*on_enter)(struct parse_ctx *ctx, const char *suffix);
-	bool (*on_key)(struct parse_ctx *ctx, const char *name, const char *value, int line);
+	bool (*on_key)(struct parse_ctx *ctx, const char *name, const char *value);
+};
+
+/* Where a setting was made: for messages that name both places. */
+struct place {
+	const char *file;   /* owned by the cfgsrc; NULL = not set in the file */
+	int line;
 };
 
 struct parse_ctx {
 	struct tb_config *cfg;
-	const char *path;
-	const char *text;   /* whole file */
-	size_t len, pos;
-	int lineno;         /* line last returned by the reader */
-	bool indented;      /* that line starts with whitespace */
+	struct tb_config *defaults; /* to tell a no-op setting of an ignored parameter */
+	struct cfgsrc *src;
+	const char *file;   /* file and line last returned by the reader */
+	int lineno;
+	const char *rest;   /* the part of a long line inih did not get */
+	size_t rest_len;
 	const struct section_def *section;
 	char section_name[64];
-	bool have_prev_key; /* a key since the section header: inih's condition for continuations */
-	const struct section_def *pend_section; /* entry waiting for continuation lines */
-	char *pend_name;
-	char *pend_text;    /* may hold a password: wiped */
-	int pend_line;
-	int *param_line;    /* per [tokenbouncer] parameter: line that set it, 0 = default */
+	struct place *param_place; /* per [tokenbouncer] parameter: where it was set */
 	bool failed;
 	char *err;
 	size_t errlen;
 };
 
+static bool fail_at(struct parse_ctx *ctx, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 static bool fail(struct parse_ctx *ctx, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add_warning(struct parse_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static bool fail(struct parse_ctx *ctx, int line, const char *fmt, ...)
+static bool vfail_at(struct parse_ctx *ctx, const char *file, int line, const char *fmt, va_list ap)
 {
-	va_list ap;
 	int n;
 	if (ctx->failed)
 		return false;
 	ctx->failed = true;
 	if (line > 0)
-		n = snprintf(ctx->err, ctx->errlen, "%s:%d: ", ctx->path, line);
+		n = snprintf(ctx->err, ctx->errlen, "%s:%d: ", file, line);
 	else
-		n = snprintf(ctx->err, ctx->errlen, "%s: ", ctx->path);
+		n = snprintf(ctx->err, ctx->errlen, "%s: ", file);
 	if (n < 0 || (size_t)n >= ctx->errlen)
 		return false;
-	va_start(ap, fmt);
 	vsnprintf(ctx->err + n, ctx->errlen - (size_t)n, fmt, ap);
+	return false;
+}
+
+static bool fail_at(struct parse_ctx *ctx, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail_at(ctx, file ? file : ctx->cfg->path, line, fmt, ap);
 	va_end(ap);
 	return false;
+}
+
+/* line > 0: in the file being read (during parsing) or the main file. */
+static bool fail(struct parse_ctx *ctx, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail_at(ctx, ctx->file && line > 0 ? ctx->file : ctx->cfg->path, line, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+/* A warning about the line being read: "file:line: text". */
+static void add_warning(struct parse_ctx *ctx, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	int n = snprintf(msg, sizeof(msg), "%s:%d: ", ctx->file, ctx->lineno);
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(msg))
+		vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	struct tb_config *cfg = ctx->cfg;
+	cfg->warnings = xrealloc(cfg->warnings, (cfg->nwarnings + 1) * sizeof(*cfg->warnings));
+	cfg->warnings[cfg->nwarnings++] = xstrdup(msg);
 }
 
 /* ---- [databases] and [users] entries ---- */
 
 /* State while the key=value pairs of one entry are stored. */
 struct entry_ctx {
+	struct parse_ctx *ctx;
+	const char *what, *name; /* section and entry, for warnings */
 	void *base;
 	const struct param_def *table;
 	size_t count;
@@ -89,23 +129,13 @@ struct entry_ctx {
 	bool prev_secret;   /* previous key was a secret: do not echo what follows */
 };
 
-/* PgBouncer [databases] keys we do not accept, named as such in the error. */
-static const char *const pgbouncer_only_db_keys[] = {
-	"auth_user", "auth_query", "auth_dbname", "max_db_client_connections", "load_balance_hosts",
-};
-
 static bool unknown_key(const struct entry_ctx *ec, const char *key, char *err, size_t errlen)
 {
-	bool pgb = false;
-	for (size_t i = 0; ec->table == param_db_table &&
-	     i < sizeof(pgbouncer_only_db_keys) / sizeof(pgbouncer_only_db_keys[0]); i++)
-		pgb = pgb || str_ieq(pgbouncer_only_db_keys[i], key);
 	if (ec->prev_secret)
 		snprintf(err, errlen, "unexpected key after the value of \"password\" "
 			"(quote a value that contains spaces: password='...')");
 	else
-		snprintf(err, errlen, "unknown key \"%s\"%s", key,
-			pgb ? " (a PgBouncer key that tokenbouncer does not support)" : "");
+		snprintf(err, errlen, "unknown key \"%s\"", key);
 	return false;
 }
 
@@ -116,11 +146,14 @@ static bool entry_pair(void *arg, const char *key, const char *value, char *err,
 	if (!p)
 		return unknown_key(ec, key, err, errlen);
 	uint64_t bit = (uint64_t)1 << (p - ec->table);
-	if (ec->seen & bit) {
-		snprintf(err, errlen, "key \"%s\" is given twice", p->name);
-		return false;
-	}
+	/* PgBouncer: a key given again overrides the earlier one. */
+	if (ec->seen & bit)
+		add_warning(ec->ctx, "[%s] entry \"%s\": key \"%s\" is given twice; the last one is used",
+			ec->what, ec->name, p->name);
 	ec->seen |= bit;
+	if (p->ignored && strcmp(value, p->default_value ? p->default_value : "") != 0)
+		add_warning(ec->ctx, "[%s] entry \"%s\": %s has no effect: %s", ec->what, ec->name, p->name,
+			p->ignored);
 	if (ec->table == param_db_table && strcmp(p->name, "server_lifetime") == 0 && str_ieq(value, "token")) {
 		((struct db_alias *)ec->base)->lifetime_from_token = true;
 		return true;
@@ -154,7 +187,8 @@ static bool entry_parse(struct parse_ctx *ctx, void *base, const struct param_de
 	size_t count, const char *what, const char *name, const char *text, int line)
 {
 	char perr[512];
-	struct entry_ctx ec = { .base = base, .table = table, .count = count };
+	struct entry_ctx ec = { .ctx = ctx, .what = what, .name = name, .base = base, .table = table,
+		.count = count };
 	entry_init(base, table, count);
 	if (connstr_parse(text, entry_pair, &ec, perr, sizeof(perr)))
 		return true;
@@ -172,24 +206,24 @@ static bool db_check(struct parse_ctx *ctx, const struct db_alias *db)
 {
 	if (db->auth == UPSTREAM_AUTH_PASSWORD) {
 		if (db->credential)
-			return fail(ctx, db->line, "[databases] entry \"%s\": credential=%s needs a token "
+			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": credential=%s needs a token "
 				"method (auth=entra, aws-rds or aws-dsql)", db->name, db->credential);
 		if (db->lifetime_from_token || db->user_from_token)
-			return fail(ctx, db->line, "[databases] entry \"%s\": %s needs a token method in "
+			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": %s needs a token method in "
 				"auth=", db->name, db->user_from_token ? "user_from_token" : "server_lifetime=token");
 		return true;
 	}
 	if (db->auth == UPSTREAM_AUTH_GCP)
-		return fail(ctx, db->line, "[databases] entry \"%s\": auth=gcp is not implemented yet",
+		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=gcp is not implemented yet",
 			db->name);
 	if (!db->credential)
-		return fail(ctx, db->line, "[databases] entry \"%s\": auth=%s needs credential=NAME "
+		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=%s needs credential=NAME "
 			"naming a [credential.NAME] section", db->name, upstream_auth_name(db->auth));
 	if (db->password)
-		return fail(ctx, db->line, "[databases] entry \"%s\": password= cannot be combined "
+		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": password= cannot be combined "
 			"with auth=%s", db->name, upstream_auth_name(db->auth));
 	if (db->user_from_token && (db->auth != UPSTREAM_AUTH_ENTRA || db->user))
-		return fail(ctx, db->line, "[databases] entry \"%s\": user_from_token needs auth=entra "
+		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": user_from_token needs auth=entra "
 			"and no user=", db->name);
 	return true;
 }
@@ -230,89 +264,113 @@ static bool unquote_name(struct parse_ctx *ctx, const char *name, char *out, int
 	return true;
 }
 
-static bool db_add(struct parse_ctx *ctx, const char *name, const char *value, int line)
+/* PgBouncer: an alias or user defined again replaces the earlier entry. */
+static void warn_redefined(struct parse_ctx *ctx, const char *what, const char *name,
+	const char *file, int line)
+{
+	add_warning(ctx, "[%s] entry \"%s\" is defined again (first at %s:%d); the last one is used",
+		what, name, file, line);
+}
+
+static bool db_add(struct parse_ctx *ctx, const char *name, const char *value)
 {
 	struct tb_config *cfg = ctx->cfg;
 	struct db_alias db = { 0 };
 
 	if (!*name)
-		return fail(ctx, line, "empty database alias");
+		return fail(ctx, ctx->lineno, "empty database alias");
 	if (strcmp(name, "pgbouncer") == 0 || strcmp(name, "tokenbouncer") == 0)
-		return fail(ctx, line, "database alias \"%s\" is reserved for the admin console", name);
-	for (size_t i = 0; i < cfg->ndbs; i++)
-		if (strcmp(cfg->dbs[i].name, name) == 0)
-			return fail(ctx, line, "duplicate database alias \"%s\" (first defined on line %d)",
-				name, cfg->dbs[i].line);
+		return fail(ctx, ctx->lineno, "database alias \"%s\" is reserved for the admin console", name);
 	db.name = xstrdup(name);
-	db.line = line;
-	if (!entry_parse(ctx, &db, param_db_table, param_db_count, "databases", name, value, line) ||
+	db.file = ctx->file;
+	db.line = ctx->lineno;
+	if (!entry_parse(ctx, &db, param_db_table, param_db_count, "databases", name, value, db.line) ||
 	    !db_check(ctx, &db)) {
 		db_clear(&db);
 		return false;
+	}
+	for (size_t i = 0; i < cfg->ndbs; i++) {
+		if (strcmp(cfg->dbs[i].name, name) == 0) {
+			warn_redefined(ctx, "databases", name, cfg->dbs[i].file, cfg->dbs[i].line);
+			db_clear(&cfg->dbs[i]);
+			cfg->dbs[i] = db;
+			return true;
+		}
 	}
 	cfg->dbs = xrealloc(cfg->dbs, (cfg->ndbs + 1) * sizeof(*cfg->dbs));
 	cfg->dbs[cfg->ndbs++] = db;
 	return true;
 }
 
-static bool user_add(struct parse_ctx *ctx, const char *name, const char *value, int line)
+static void user_clear(struct user_cfg *u)
+{
+	entry_clear(u, param_user_table, param_user_count);
+	free(u->name);
+	u->name = NULL;
+}
+
+static bool user_add(struct parse_ctx *ctx, const char *name, const char *value)
 {
 	struct tb_config *cfg = ctx->cfg;
 	struct user_cfg u = { 0 };
 
 	if (!*name)
-		return fail(ctx, line, "empty user name");
-	for (size_t i = 0; i < cfg->nusers; i++)
-		if (strcmp(cfg->users[i].name, name) == 0)
-			return fail(ctx, line, "duplicate user \"%s\" (first defined on line %d)",
-				name, cfg->users[i].line);
+		return fail(ctx, ctx->lineno, "empty user name");
 	u.name = xstrdup(name);
-	u.line = line;
-	if (!entry_parse(ctx, &u, param_user_table, param_user_count, "users", name, value, line)) {
-		entry_clear(&u, param_user_table, param_user_count);
-		free(u.name);
+	u.file = ctx->file;
+	u.line = ctx->lineno;
+	if (!entry_parse(ctx, &u, param_user_table, param_user_count, "users", name, value, u.line)) {
+		user_clear(&u);
 		return false;
+	}
+	for (size_t i = 0; i < cfg->nusers; i++) {
+		if (strcmp(cfg->users[i].name, name) == 0) {
+			warn_redefined(ctx, "users", name, cfg->users[i].file, cfg->users[i].line);
+			user_clear(&cfg->users[i]);
+			cfg->users[i] = u;
+			return true;
+		}
 	}
 	cfg->users = xrealloc(cfg->users, (cfg->nusers + 1) * sizeof(*cfg->users));
 	cfg->users[cfg->nusers++] = u;
 	return true;
 }
 
-static bool databases_on_key(struct parse_ctx *ctx, const char *quoted, const char *value, int line)
+static bool databases_on_key(struct parse_ctx *ctx, const char *quoted, const char *value)
 {
 	char *name = xmalloc(strlen(quoted) + 1);
-	bool ok = unquote_name(ctx, quoted, name, line) && db_add(ctx, name, value, line);
+	bool ok = unquote_name(ctx, quoted, name, ctx->lineno) && db_add(ctx, name, value);
 	free(name);
 	return ok;
 }
 
-static bool users_on_key(struct parse_ctx *ctx, const char *quoted, const char *value, int line)
+static bool users_on_key(struct parse_ctx *ctx, const char *quoted, const char *value)
 {
 	char *name = xmalloc(strlen(quoted) + 1);
-	bool ok = unquote_name(ctx, quoted, name, line) && user_add(ctx, name, value, line);
+	bool ok = unquote_name(ctx, quoted, name, ctx->lineno) && user_add(ctx, name, value);
 	free(name);
 	return ok;
 }
 
 /* ---- [tokenbouncer] ---- */
 
-static bool global_on_key(struct parse_ctx *ctx, const char *name, const char *value, int line)
+static bool global_on_key(struct parse_ctx *ctx, const char *name, const char *value)
 {
 	char perr[512];
 	const struct param_def *p = param_find(name);
-	if (!p) {
-		if (param_is_pgbouncer_only(name))
-			return fail(ctx, line, "unknown parameter \"%s\" in [%s] (a PgBouncer parameter "
-				"that tokenbouncer does not support)", name, ctx->section_name);
-		return fail(ctx, line, "unknown parameter \"%s\" in [%s]", name, ctx->section_name);
-	}
+	if (!p)
+		return fail(ctx, ctx->lineno, "unknown parameter \"%s\" in [%s]", name, ctx->section_name);
 	size_t idx = (size_t)(p - param_table);
-	if (ctx->param_line[idx])
-		return fail(ctx, line, "duplicate key \"%s\" in [%s] (first set on line %d)",
-			p->name, ctx->section_name, ctx->param_line[idx]);
+	struct place *was = &ctx->param_place[idx];
 	if (!param_set(ctx->cfg, p, value, perr, sizeof(perr)))
-		return fail(ctx, line, "%s", perr);
-	ctx->param_line[idx] = line;
+		return fail(ctx, ctx->lineno, "%s", perr);
+	/* PgBouncer: the last setting wins. */
+	if (was->line)
+		add_warning(ctx, "%s is set again (first at %s:%d); the last value is used", p->name,
+			was->file, was->line);
+	if (p->ignored && !param_equal(ctx->cfg, ctx->defaults, p))
+		add_warning(ctx, "%s has no effect: %s", p->name, p->ignored);
+	*was = (struct place){ .file = ctx->file, .line = ctx->lineno };
 	return true;
 }
 
@@ -325,28 +383,35 @@ static bool credential_enter(struct parse_ctx *ctx, const char *suffix)
 		return fail(ctx, ctx->lineno, "a credential section needs a name: [credential.NAME]");
 	for (size_t i = 0; i < cfg->ncreds; i++)
 		if (strcmp(cfg->creds[i].name, suffix) == 0)
-			return fail(ctx, ctx->lineno, "duplicate section [credential.%s] (first on line %d)",
-				suffix, cfg->creds[i].line);
+			return fail(ctx, ctx->lineno, "duplicate section [credential.%s] (first at %s:%d)",
+				suffix, cfg->creds[i].file, cfg->creds[i].line);
 	cfg->creds = xrealloc(cfg->creds, (cfg->ncreds + 1) * sizeof(*cfg->creds));
 	struct credential_cfg *c = &cfg->creds[cfg->ncreds++];
 	memset(c, 0, sizeof(*c));
 	c->name = xstrdup(suffix);
+	c->file = ctx->file;
 	c->line = ctx->lineno;
 	return true;
 }
 
-static bool credential_on_key(struct parse_ctx *ctx, const char *name, const char *value, int line)
+static bool credential_on_key(struct parse_ctx *ctx, const char *name, const char *value)
 {
 	struct credential_cfg *c = &ctx->cfg->creds[ctx->cfg->ncreds - 1];
-	for (size_t i = 0; i < c->nkv; i++)
+	struct credential_kv *kv = NULL;
+	for (size_t i = 0; i < c->nkv && !kv; i++)
 		if (str_ieq(c->kv[i].key, name))
-			return fail(ctx, line, "duplicate key \"%s\" in [credential.%s] (first set on line %d)",
-				name, c->name, c->kv[i].line);
-	c->kv = xrealloc(c->kv, (c->nkv + 1) * sizeof(*c->kv));
-	c->kv[c->nkv].key = xstrdup(name);
-	c->kv[c->nkv].value = xstrdup(value);
-	c->kv[c->nkv].line = line;
-	c->nkv++;
+			kv = &c->kv[i];
+	if (kv) {
+		add_warning(ctx, "key \"%s\" in [credential.%s] is set again (first at line %d); the last "
+			"value is used", name, c->name, kv->line);
+		secret_free(kv->value);
+	} else {
+		c->kv = xrealloc(c->kv, (c->nkv + 1) * sizeof(*c->kv));
+		kv = &c->kv[c->nkv++];
+		kv->key = xstrdup(name);
+	}
+	kv->value = xstrdup(value);
+	kv->line = ctx->lineno;
 	if (str_ieq(name, "type")) {
 		free(c->type);
 		c->type = xstrdup(value);
@@ -386,24 +451,24 @@ static bool validate_tokens(struct parse_ctx *ctx)
 	const struct tb_config *cfg = ctx->cfg;
 	for (size_t i = 0; i < cfg->ncreds; i++)
 		if (!cfg->creds[i].type)
-			return fail(ctx, cfg->creds[i].line, "[credential.%s] has no type", cfg->creds[i].name);
+			return fail_at(ctx, cfg->creds[i].file, cfg->creds[i].line, "[credential.%s] has no type", cfg->creds[i].name);
 	for (size_t i = 0; i < cfg->ndbs; i++) {
 		const struct db_alias *db = &cfg->dbs[i];
 		if (db->auth == UPSTREAM_AUTH_PASSWORD)
 			continue;
 		if (!config_find_credential(cfg, db->credential))
-			return fail(ctx, db->line, "[databases] entry \"%s\": no section [credential.%s]",
+			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": no section [credential.%s]",
 				db->name, db->credential);
 		/* DSQL aliases default to verify-full, whatever server_tls_sslmode says. */
 		int mode = db->sslmode >= 0 ? db->sslmode
 			   : db->auth == UPSTREAM_AUTH_AWS_DSQL ? TLS_MODE_VERIFY_FULL
 			   : (int)cfg->server_tls_sslmode;
 		if (mode < TLS_MODE_REQUIRE)
-			return fail(ctx, db->line, "[databases] entry \"%s\": auth=%s sends a token as the "
+			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=%s sends a token as the "
 				"password, which needs TLS: set sslmode=require (or verify-ca, verify-full) on the "
 				"alias or server_tls_sslmode", db->name, upstream_auth_name(db->auth));
 		if (db->host && db->host[0] == '/')
-			return fail(ctx, db->line, "[databases] entry \"%s\": auth=%s needs a TCP host (a "
+			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=%s needs a TCP host (a "
 				"Unix socket cannot carry TLS)", db->name, upstream_auth_name(db->auth));
 	}
 	return true;
@@ -413,8 +478,8 @@ static const struct section_def sections[] = {
 	{ .name = "credential.", .prefix = true, .on_enter = credential_enter, .on_key = credential_on_key },
 	{ .name = "tokenbouncer", .on_key = global_on_key },
 	{ .name = "pgbouncer", .on_key = global_on_key },
-	{ .name = "databases", .multiline = true, .on_key = databases_on_key },
-	{ .name = "users", .multiline = true, .on_key = users_on_key },
+	{ .name = "databases", .on_key = databases_on_key },
+	{ .name = "users", .on_key = users_on_key },
 };
 
 static const struct section_def *section_find(const char *name, const char **suffix)
@@ -430,97 +495,68 @@ static const struct section_def *section_find(const char *name, const char **suf
 	return NULL;
 }
 
-/* ---- entries spanning lines ---- */
-
-static void pending_drop(struct parse_ctx *ctx)
-{
-	free(ctx->pend_name);
-	secret_free(ctx->pend_text);
-	ctx->pend_name = ctx->pend_text = NULL;
-	ctx->pend_section = NULL;
-}
-
-/* The entry is complete: a new key, section or the end of the file follows. */
-static bool pending_flush(struct parse_ctx *ctx)
-{
-	if (!ctx->pend_section)
-		return true;
-	bool ok = ctx->pend_section->on_key(ctx, ctx->pend_name, ctx->pend_text, ctx->pend_line);
-	pending_drop(ctx);
-	return ok;
-}
-
-static bool on_key_line(struct parse_ctx *ctx, const char *name, const char *value)
-{
-	if (!ctx->section)
-		return fail(ctx, ctx->lineno, "\"%s\" is outside any section (start the file with "
-			"[tokenbouncer])", name);
-	if (!pending_flush(ctx))
-		return false;
-	ctx->have_prev_key = *name != '\0';
-	if (!ctx->section->multiline)
-		return ctx->section->on_key(ctx, name, value, ctx->lineno);
-	ctx->pend_section = ctx->section;
-	ctx->pend_name = xstrdup(name);
-	ctx->pend_text = xstrdup(value);
-	ctx->pend_line = ctx->lineno;
-	return true;
-}
-
-static bool on_continuation(struct parse_ctx *ctx, const char *value)
-{
-	if (!ctx->pend_section)
-		return fail(ctx, ctx->lineno, "unexpected indented line (only [databases] and [users] "
-			"entries may continue on indented lines)");
-	char *joined = xasprintf("%s %s", ctx->pend_text, value);
-	secret_free(ctx->pend_text);
-	ctx->pend_text = joined;
-	return true;
-}
+/* ---- the handler: inih's name and value, plus what the reader kept aside ---- */
 
 static int config_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
+	(void)section; /* the reader tracks sections itself, with their kinds */
 	if (ctx->failed)
 		return 0;
-	/* inih passes a continuation with the previous key's name; the reader saw
-	 * which kind of line this is. */
-	bool ok = ctx->indented && ctx->have_prev_key ? on_continuation(ctx, value)
-		: on_key_line(ctx, name, value);
+	if (!ctx->section)
+		return fail(ctx, ctx->lineno, "\"%s\" is outside any section (start the file with "
+			"[tokenbouncer])", name) ? 1 : 0;
+	char *joined = NULL;
+	if (ctx->rest_len > 0) {
+		size_t n = strlen(value);
+		joined = xmalloc(n + ctx->rest_len + 1);
+		memcpy(joined, value, n);
+		memcpy(joined + n, ctx->rest, ctx->rest_len);
+		joined[n + ctx->rest_len] = '\0';
+		value = joined;
+	}
+	bool ok = ctx->section->on_key(ctx, name, value);
+	secret_free(joined); /* may hold a password */
 	return ok ? 1 : 0;
 }
 
 /* ---- the reader: one line at a time, checked before inih parses it ---- */
 
-static const char *skip_space(const char *s)
+static bool is_space(char c)
 {
-	while (*s && isspace((unsigned char)*s))
+	return isspace((unsigned char)c) != 0;
+}
+
+static const char *skip_space(const char *s, const char *end)
+{
+	while (s < end && is_space(*s))
 		s++;
 	return s;
 }
 
-/* inih's rule: ';' starts a comment where it follows whitespace. */
-static const char *find_or_comment(const char *s, const char *chars)
+/* First of chars in [s, end), or a ';' after whitespace (inih's inline
+ * comment rule, which holds for values too); end if neither. */
+static const char *find_or_comment(const char *s, const char *end, const char *chars)
 {
 	bool was_space = false;
-	for (; *s; s++) {
-		if (strchr(chars, *s) || (was_space && *s == ';'))
+	for (; s < end; s++) {
+		if ((chars && strchr(chars, *s)) || (was_space && *s == ';'))
 			return s;
-		was_space = isspace((unsigned char)*s) != 0;
+		was_space = is_space(*s);
 	}
-	return s;
+	return end;
 }
 
-static bool on_section_line(struct parse_ctx *ctx, const char *s)
+static bool on_section_line(struct parse_ctx *ctx, const char *s, const char *line_end)
 {
-	const char *end = find_or_comment(s + 1, "]");
-	if (*end != ']')
+	const char *end = find_or_comment(s + 1, line_end, "]");
+	if (end == line_end || *end != ']')
 		return fail(ctx, ctx->lineno, "missing \"]\" in section header");
-	const char *rest = skip_space(end + 1);
-	if (*rest && *rest != ';' && *rest != '#')
+	const char *rest = skip_space(end + 1, line_end);
+	if (rest < line_end && *rest != ';' && *rest != '#')
 		return fail(ctx, ctx->lineno, "unexpected text after section header");
-	const char *start = skip_space(s + 1);
-	while (end > start && isspace((unsigned char)end[-1]))
+	const char *start = skip_space(s + 1, end);
+	while (end > start && is_space(end[-1]))
 		end--;
 	char name[64];
 	if ((size_t)(end - start) >= sizeof(name))
@@ -533,75 +569,121 @@ static bool on_section_line(struct parse_ctx *ctx, const char *s)
 	if (!sec)
 		return fail(ctx, ctx->lineno, "unknown section [%s] (expected [tokenbouncer], "
 			"[databases], [users] or [credential.NAME])", name);
-	if (!pending_flush(ctx))
-		return false;
 	ctx->section = sec;
 	memcpy(ctx->section_name, name, sizeof(name));
-	ctx->have_prev_key = false;
 	return !sec->on_enter || sec->on_enter(ctx, suffix);
 }
 
-/* Mirror inih's view of the line: comment, continuation, section or key. */
-static bool check_line(struct parse_ctx *ctx, const char *line)
+/* "%include FILE": PgBouncer's directive; a relative name is relative to the
+ * working directory, as there. */
+static bool on_include(struct parse_ctx *ctx, const char *s, const char *end)
 {
-	const char *s = line;
-	if (ctx->lineno == 1 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
-	    (unsigned char)s[2] == 0xBF)
-		s += 3;
-	ctx->indented = isspace((unsigned char)*s) != 0;
-	s = skip_space(s);
-	if (*s == '\0' || *s == ';' || *s == '#')
-		return true;
-	if (ctx->indented && ctx->have_prev_key)
-		return true;
-	if (*s == '[')
-		return on_section_line(ctx, s);
-	if (strncmp(s, "%include", 8) == 0)
-		return fail(ctx, ctx->lineno, "%%include is not supported yet");
-	const char *sep = find_or_comment(s, "=:");
-	if (*sep != '=' && *sep != ':')
+	char ierr[512];
+	s = skip_space(s, end);
+	while (end > s && is_space(end[-1]))
+		end--;
+	if (s == end)
+		return fail(ctx, ctx->lineno, "%%include needs a file name");
+	char *path = xstrndup(s, (size_t)(end - s));
+	bool ok = cfgsrc_include(ctx->src, path, CONFIG_MAX_FILE_SIZE, ierr, sizeof(ierr));
+	free(path);
+	return ok || fail(ctx, ctx->lineno, "%s", ierr);
+}
+
+/* Where to cut a key line that does not fit inih's buffer of num bytes: the
+ * piece must hold the separator and end on a non-space character, so that
+ * inih's trimming removes nothing the handler's join would need. */
+static const char *piece_end(const char *s, const char *sep, const char *value_end, int num)
+{
+	const char *cut = s + (num > 2 ? num - 2 : 0);
+	if (cut >= value_end)
+		return value_end;
+	while (cut > sep + 1 && is_space(cut[-1]))
+		cut--;
+	return skip_space(sep + 1, cut) < cut ? cut : NULL;
+}
+
+static bool on_key_text(struct parse_ctx *ctx, const char *s, const char *end, char *str, int num)
+{
+	const char *sep = find_or_comment(s, end, "=:");
+	if (sep == end || (*sep != '=' && *sep != ':'))
 		return fail(ctx, ctx->lineno, "syntax error: expected \"name = value\", a [section] "
 			"header or a comment");
+	const char *value_end = find_or_comment(sep + 1, end, NULL);
+	while (value_end > sep + 1 && is_space(value_end[-1]))
+		value_end--;
+	const char *cut = piece_end(s, sep, value_end, num);
+	if (!cut)
+		return fail(ctx, ctx->lineno, "the name before \"%c\" is too long", *sep);
+	memcpy(str, s, (size_t)(cut - s));
+	str[cut - s] = '\n';
+	str[cut - s + 1] = '\0';
+	ctx->rest = cut;
+	ctx->rest_len = (size_t)(value_end - cut);
 	return true;
+}
+
+/* One physical line. Sections, comments and %include are the reader's (the
+ * handler needs each section's kind anyway); a key line goes to inih, in str,
+ * with *for_inih set. False on an error. */
+static bool take_line(struct parse_ctx *ctx, const struct cfgsrc_line *ln, char *str, int num,
+	bool *for_inih)
+{
+	const char *s = ln->text, *end = ln->text + ln->len;
+	*for_inih = false;
+	ctx->file = config_intern_file(ctx->cfg, ln->file);
+	ctx->lineno = ln->lineno;
+	ctx->rest_len = 0;
+	if (memchr(s, '\0', ln->len))
+		return fail(ctx, ctx->lineno, "line contains a NUL byte");
+	if (ln->lineno == 1 && ln->len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	/* Leading whitespace means nothing (PgBouncer): an indented line is an
+	 * ordinary line, never a continuation. */
+	s = skip_space(s, end);
+	if (s == end || *s == ';' || *s == '#')
+		return true;
+	if ((size_t)(end - s) >= 8 && memcmp(s, "%include", 8) == 0 &&
+	    (end - s == 8 || is_space(s[8])))
+		return on_include(ctx, s + 8, end);
+	if (*s == '[')
+		return on_section_line(ctx, s, end);
+	*for_inih = on_key_text(ctx, s, end, str, num);
+	return *for_inih;
 }
 
 static char *config_reader(char *str, int num, void *stream)
 {
 	struct parse_ctx *ctx = stream;
-	if (ctx->failed || ctx->pos >= ctx->len)
+	struct cfgsrc_line ln;
+	bool for_inih = false;
+	if (num < 8)
 		return NULL;
-	const char *line = ctx->text + ctx->pos;
-	size_t left = ctx->len - ctx->pos;
-	const char *nl = memchr(line, '\n', left);
-	size_t n = nl ? (size_t)(nl - line) : left;
-	ctx->pos += nl ? n + 1 : n;
-	ctx->lineno++;
-	if (n > 0 && line[n - 1] == '\r')
-		n--;
-
-	/* inih needs room for the newline and the terminator. */
-	size_t limit = num - 2 < PARAM_MAX_LINE ? (size_t)(num > 2 ? num - 2 : 0) : PARAM_MAX_LINE;
-	if (n > limit) {
-		fail(ctx, ctx->lineno, "line too long (%zu bytes; lines are limited to %zu bytes, "
-			"continue a [databases] entry on indented lines)", n, limit);
-		return NULL;
-	}
-	if (memchr(line, '\0', n)) {
-		fail(ctx, ctx->lineno, "line contains a NUL byte");
-		return NULL;
-	}
-	memcpy(str, line, n);
-	str[n] = '\n';
-	str[n + 1] = '\0';
-	return check_line(ctx, str) ? str : NULL;
+	while (!ctx->failed && !for_inih && cfgsrc_next(ctx->src, &ln))
+		if (!take_line(ctx, &ln, str, num, &for_inih))
+			return NULL;
+	return for_inih && !ctx->failed ? str : NULL;
 }
 
 /* ---- checks that span parameters ---- */
 
-static int line_of(const struct parse_ctx *ctx, const char *name)
+static struct place place_of(const struct parse_ctx *ctx, const char *name)
 {
 	const struct param_def *p = param_find(name);
-	return p ? ctx->param_line[p - param_table] : 0;
+	return p ? ctx->param_place[p - param_table] : (struct place){ 0 };
+}
+
+/* An error about a parameter: at the line that set it, else about the file. */
+static bool fail_param(struct parse_ctx *ctx, struct place at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static bool fail_param(struct parse_ctx *ctx, struct place at, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfail_at(ctx, at.file ? at.file : ctx->cfg->path, at.line, fmt, ap);
+	va_end(ap);
+	return false;
 }
 
 static bool tls_verifies(enum tls_mode m)
@@ -619,14 +701,14 @@ static bool validate_auth(struct parse_ctx *ctx)
 {
 	const struct tb_config *cfg = ctx->cfg;
 	char v[64];
-	int line = line_of(ctx, "auth_type");
-	const char *dflt = line ? "" : " (the default)";
+	struct place at = place_of(ctx, "auth_type");
+	const char *dflt = at.line ? "" : " (the default)";
 
 	fmt_param(cfg, "auth_type", v, sizeof(v));
 	if (cfg->auth_type == AUTH_TYPE_HBA && !config_str_set(cfg->auth_hba_file))
-		return fail(ctx, line, "auth_type = hba requires auth_hba_file");
+		return fail_param(ctx, at, "auth_type = hba requires auth_hba_file");
 	if (cfg->auth_type != AUTH_TYPE_TRUST && !config_str_set(cfg->auth_file))
-		return fail(ctx, line, "auth_type = %s%s requires auth_file", v, dflt);
+		return fail_param(ctx, at, "auth_type = %s%s requires auth_file", v, dflt);
 	return true;
 }
 
@@ -634,21 +716,21 @@ static bool validate_tls(struct parse_ctx *ctx)
 {
 	const struct tb_config *cfg = ctx->cfg;
 	char v[64];
-	int cline = line_of(ctx, "client_tls_sslmode"), sline = line_of(ctx, "server_tls_sslmode");
+	struct place cat = place_of(ctx, "client_tls_sslmode"), sat = place_of(ctx, "server_tls_sslmode");
 
 	fmt_param(cfg, "client_tls_sslmode", v, sizeof(v));
 	if (cfg->client_tls_sslmode != TLS_MODE_DISABLE &&
 	    (!config_str_set(cfg->client_tls_key_file) || !config_str_set(cfg->client_tls_cert_file)))
-		return fail(ctx, cline, "client_tls_sslmode = %s requires client_tls_key_file and "
+		return fail_param(ctx, cat, "client_tls_sslmode = %s requires client_tls_key_file and "
 			"client_tls_cert_file", v);
 	if (tls_verifies(cfg->client_tls_sslmode) && !config_str_set(cfg->client_tls_ca_file))
-		return fail(ctx, cline, "client_tls_sslmode = %s requires client_tls_ca_file", v);
+		return fail_param(ctx, cat, "client_tls_sslmode = %s requires client_tls_ca_file", v);
 	fmt_param(cfg, "server_tls_sslmode", v, sizeof(v));
 	if (tls_verifies(cfg->server_tls_sslmode) && !config_str_set(cfg->server_tls_ca_file))
-		return fail(ctx, sline, "server_tls_sslmode = %s requires server_tls_ca_file", v);
+		return fail_param(ctx, sat, "server_tls_sslmode = %s requires server_tls_ca_file", v);
 	if (config_str_set(cfg->server_tls_key_file) != config_str_set(cfg->server_tls_cert_file)) {
-		int line = line_of(ctx, "server_tls_key_file");
-		return fail(ctx, line ? line : line_of(ctx, "server_tls_cert_file"),
+		struct place at = place_of(ctx, "server_tls_key_file");
+		return fail_param(ctx, at.line ? at : place_of(ctx, "server_tls_cert_file"),
 			"server_tls_key_file and server_tls_cert_file must be set together");
 	}
 	return true;
@@ -658,8 +740,8 @@ static bool validate_listen(struct parse_ctx *ctx)
 {
 	const struct tb_config *cfg = ctx->cfg;
 	if (!config_str_set(cfg->listen_addr) && !config_str_set(cfg->unix_socket_dir))
-		return fail(ctx, line_of(ctx, "listen_addr"), "nothing to listen on: listen_addr and "
-			"unix_socket_dir are both empty");
+		return fail_param(ctx, place_of(ctx, "listen_addr"), "nothing to listen on: listen_addr "
+			"and unix_socket_dir are both empty");
 	return true;
 }
 
@@ -683,15 +765,19 @@ void config_free(struct tb_config *cfg)
 		param_clear(cfg, &param_table[i]);
 	for (size_t i = 0; i < cfg->ndbs; i++)
 		db_clear(&cfg->dbs[i]);
-	for (size_t i = 0; i < cfg->nusers; i++) {
-		entry_clear(&cfg->users[i], param_user_table, param_user_count);
-		free(cfg->users[i].name);
-	}
+	for (size_t i = 0; i < cfg->nusers; i++)
+		user_clear(&cfg->users[i]);
 	strmap_clear(&cfg->db_index);
 	strmap_clear(&cfg->user_index);
 	free(cfg->dbs);
 	free(cfg->users);
 	credentials_free(cfg);
+	for (size_t i = 0; i < cfg->nwarnings; i++)
+		free(cfg->warnings[i]);
+	free(cfg->warnings);
+	for (size_t i = 0; i < cfg->nfiles; i++)
+		free(cfg->files[i]);
+	free(cfg->files);
 	free(cfg->path);
 	free(cfg);
 }
@@ -713,26 +799,41 @@ static void build_index(struct tb_config *cfg)
 	cfg->indexed = true;
 }
 
-static struct tb_config *parse_text(const char *text, size_t len, const char *path,
-	char *err, size_t errlen)
+/* The config keeps the names of the files it was read from; entries point
+ * at them for later messages. */
+const char *config_intern_file(struct tb_config *cfg, const char *path)
+{
+	for (size_t i = 0; i < cfg->nfiles; i++)
+		if (strcmp(cfg->files[i], path) == 0)
+			return cfg->files[i];
+	cfg->files = xrealloc(cfg->files, (cfg->nfiles + 1) * sizeof(*cfg->files));
+	cfg->files[cfg->nfiles] = xstrdup(path);
+	return cfg->files[cfg->nfiles++];
+}
+
+static struct tb_config *parse_source(struct cfgsrc *src, const char *path, char *err, size_t errlen)
 {
 	struct parse_ctx ctx = {
-		.cfg = config_new_default(), .path = path, .text = text, .len = len,
+		.cfg = config_new_default(), .defaults = config_new_default(), .src = src,
 		.err = err, .errlen = errlen,
 	};
 	ctx.cfg->path = xstrdup(path);
-	ctx.param_line = xcalloc(param_count, sizeof(int));
+	ctx.file = config_intern_file(ctx.cfg, path);
+	ctx.param_place = xcalloc(param_count, sizeof(*ctx.param_place));
 
 	int ret = ini_parse_stream(config_reader, &ctx, config_handler, &ctx);
-	if (!ctx.failed)
-		pending_flush(&ctx);
 	if (!ctx.failed && ret != 0)
-		fail(&ctx, ret > 0 ? ret : 0, "%s", ret > 0 ? "syntax error" : "cannot parse (out of memory)");
+		fail(&ctx, ret > 0 ? ctx.lineno : 0, "%s", ret > 0 ? "syntax error" :
+			"cannot parse (out of memory)");
 	if (!ctx.failed && validate_auth(&ctx) && validate_tls(&ctx) && validate_tokens(&ctx))
 		validate_listen(&ctx);
+	if (!config_str_set(ctx.cfg->conffile)) {
+		free(ctx.cfg->conffile);
+		ctx.cfg->conffile = xstrdup(path); /* PgBouncer: the file given on the command line */
+	}
 
-	pending_drop(&ctx);
-	free(ctx.param_line);
+	free(ctx.param_place);
+	config_free(ctx.defaults);
 	if (ctx.failed) {
 		config_free(ctx.cfg);
 		return NULL;
@@ -744,65 +845,19 @@ static struct tb_config *parse_text(const char *text, size_t len, const char *pa
 struct tb_config *config_parse_string(const char *text, const char *path_for_messages,
 	char *err, size_t errlen)
 {
-	return parse_text(text, strlen(text), path_for_messages, err, errlen);
-}
-
-/* Whole file into memory, NUL-terminated. One byte more than the cap is read,
- * to tell a file of exactly the cap from a larger one. */
-static char *read_file(const char *path, size_t *lenp, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	size_t cap = 8192, len = 0;
-	char *buf = xmalloc(cap + 1);
-	for (;;) {
-		if (len == cap) {
-			size_t bigger_cap = cap * 2 > CONFIG_MAX_FILE_SIZE + 1 ? CONFIG_MAX_FILE_SIZE + 1 : cap * 2;
-			if (bigger_cap == cap)
-				break;
-			char *bigger = xmalloc(bigger_cap + 1);
-			memcpy(bigger, buf, len);
-			secret_wipe(buf, len);
-			free(buf);
-			buf = bigger;
-			cap = bigger_cap;
-		}
-		size_t got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got == 0)
-			break;
-	}
-	int read_errno = ferror(f) ? errno : 0;
-	bool bad = ferror(f) != 0;
-	fclose(f);
-	if (bad || len > CONFIG_MAX_FILE_SIZE) {
-		if (bad)
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(read_errno));
-		else
-			snprintf(err, errlen, "%s: file is larger than %u MiB", path,
-				CONFIG_MAX_FILE_SIZE / (1024 * 1024));
-		secret_wipe(buf, len);
-		free(buf);
-		return NULL;
-	}
-	buf[len] = '\0';
-	*lenp = len;
-	return buf;
+	struct cfgsrc *src = cfgsrc_new_text(text, strlen(text), path_for_messages);
+	struct tb_config *cfg = parse_source(src, path_for_messages, err, errlen);
+	cfgsrc_free(src);
+	return cfg;
 }
 
 struct tb_config *config_load(const char *path, char *err, size_t errlen)
 {
-	size_t len;
-	char *text = read_file(path, &len, err, errlen);
-	if (!text)
+	struct cfgsrc *src = cfgsrc_new_file(path, CONFIG_MAX_FILE_SIZE, err, errlen);
+	if (!src)
 		return NULL;
-	struct tb_config *cfg = parse_text(text, len, path, err, errlen);
-	/* The file may hold passwords. */
-	secret_wipe(text, len);
-	free(text);
+	struct tb_config *cfg = parse_source(src, path, err, errlen);
+	cfgsrc_free(src); /* wipes the text: the file may hold passwords */
 	return cfg;
 }
 

@@ -110,6 +110,16 @@ static bool validate_listen_endpoint(const char *value)
 #define P_ENUM(f, n, def, vals, rl, d) { .name = #n, .type = PARAM_ENUM, .offset = offsetof(f, n), \
 	.default_value = def, .enum_vals = vals, .reloadable = rl, .doc = d }
 
+/* Accepted for PgBouncer files; "why" says what it would mean and why it does not here. */
+#define P_IGN_STR(f, n, def, why, d) { .name = #n, .type = PARAM_STRING, .offset = offsetof(f, n), \
+	.default_value = def, .reloadable = RELOAD, .ignored = why, .doc = d }
+#define P_IGN_TIME(f, n, def, why, d) { .name = #n, .type = PARAM_TIME, .offset = offsetof(f, n), \
+	.default_value = def, .min = 0, .max = TIME_MAX, .reloadable = RELOAD, .ignored = why, .doc = d }
+#define P_IGN_INT(f, n, def, lo, hi, why, d) { .name = #n, .type = PARAM_INT, .offset = offsetof(f, n), \
+	.default_value = def, .min = lo, .max = hi, .reloadable = RELOAD, .ignored = why, .doc = d }
+#define P_IGN_BOOL(f, n, def, why, d) { .name = #n, .type = PARAM_BOOL, .offset = offsetof(f, n), \
+	.default_value = def, .reloadable = RELOAD, .ignored = why, .doc = d }
+
 #define G struct tb_config
 
 const struct param_def param_table[] = {
@@ -122,6 +132,13 @@ const struct param_def param_table[] = {
 	P_STR(G, unix_socket_dir, "", RESTART,
 		"Directory in which to create the Unix socket; empty (the default, where PgBouncer "
 		"uses /tmp) means no Unix socket."),
+	P_STR(G, unix_socket_mode, "0777", RESTART,
+		"File mode (octal) of the Unix socket."),
+	P_STR(G, unix_socket_group, NULL, RESTART,
+		"Group to give the Unix socket to; unset keeps the process's group."),
+	P_IGN_STR(G, user, NULL, "switching users after start-up is not supported: start "
+		"tokenbouncer as the user it should run as (systemd User=)",
+		"PgBouncer: the Unix user to change to after start-up."),
 	P_ENUM(G, auth_type, "md5", auth_type_vals, RELOAD,
 		"How clients authenticate to the pooler: scram-sha-256, md5, plain (cleartext "
 		"password), trust (no password check) or hba (rules from auth_hba_file)."),
@@ -131,6 +148,20 @@ const struct param_def param_table[] = {
 	P_STR(G, auth_hba_file, NULL, RELOAD,
 		"File of pg_hba.conf-style rules choosing the authentication method per connection; "
 		"required when auth_type is hba."),
+	P_IGN_STR(G, auth_ident_file, NULL, "not implemented yet in tokenbouncer (hba map= options are refused)",
+		"PgBouncer: user name map file for the map= option of hba rules."),
+	P_IGN_STR(G, auth_user, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: user that runs auth_query to look up users missing from auth_file."),
+	P_IGN_STR(G, auth_query, "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE "
+		"rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin", "not implemented yet in tokenbouncer",
+		"PgBouncer: query that loads a user's password from the database."),
+	P_IGN_STR(G, auth_dbname, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: database (an alias) in which auth_query runs."),
+	P_IGN_STR(G, auth_ldap_options, NULL, "LDAP authentication is not supported (auth_type ldap "
+		"is refused)", "PgBouncer: LDAP connection options for auth_type ldap."),
+	P_IGN_INT(G, scram_iterations, "4096", 1, 10000000, "not implemented yet in tokenbouncer",
+		"PBKDF2 iterations of the SCRAM secret the pooler derives from a plain password in "
+		"auth_file (only for a plain-text password; stored secrets keep their own)."),
 	P_STR(G, admin_users, NULL, RELOAD,
 		"Comma-separated user names allowed to run every admin console command."),
 	P_STR(G, stats_users, NULL, RELOAD,
@@ -141,6 +172,10 @@ const struct param_def param_table[] = {
 		"transaction (after each transaction) or statement (after each statement)."),
 	P_INT(G, max_client_conn, "100", 1, COUNT_MAX, RELOAD,
 		"Maximum number of client connections open at once."),
+	P_INT(G, max_db_client_connections, "0", 0, COUNT_MAX, RELOAD,
+		"Maximum client connections to one database alias; 0 means no limit."),
+	P_INT(G, max_user_client_connections, "0", 0, COUNT_MAX, RELOAD,
+		"Maximum client connections of one user name; 0 means no limit."),
 	P_INT(G, default_pool_size, "20", 1, COUNT_MAX, RELOAD,
 		"Server connections allowed per (database, user) pool when the database entry sets no "
 		"pool_size."),
@@ -157,6 +192,25 @@ const struct param_def param_table[] = {
 		"Maximum server connections to one database across all its pools; 0 means no limit."),
 	P_INT(G, max_user_connections, "0", 0, COUNT_MAX, RELOAD,
 		"Maximum server connections for one user across all its pools; 0 means no limit."),
+	P_IGN_BOOL(G, server_round_robin, "0", "not implemented yet in tokenbouncer",
+		"Hand out idle server connections in turn (oldest first) instead of reusing the most "
+		"recently used one, to spread load over a round-robin address."),
+	P_IGN_STR(G, track_extra_parameters, "IntervalStyle", "not implemented yet in tokenbouncer",
+		"Comma-separated further server parameters to keep per client and restore on the "
+		"server it is given, besides client_encoding, DateStyle, TimeZone, "
+		"standard_conforming_strings and application_name."),
+	P_IGN_BOOL(G, disable_pqexec, "0", "not implemented yet in tokenbouncer",
+		"Refuse the simple query protocol (a Query message can carry several statements); only "
+		"clients using the extended protocol keep working."),
+	P_IGN_BOOL(G, application_name_add_host, "0", "not implemented yet in tokenbouncer",
+		"Append \" - host:port\" of the client to the application_name it logs in with."),
+	P_STR(G, conffile, NULL, RELOAD,
+		"The configuration file; shows the file given on the command line, and a new value "
+		"makes the next RELOAD read that file."),
+	{ .name = "service_name", .synonym = "job_name", .type = PARAM_STRING,
+		.offset = offsetof(G, service_name), .default_value = "pgbouncer", .reloadable = RELOAD,
+		.ignored = "it names a Windows service",
+		.doc = "PgBouncer: Windows service name; job_name is a synonym." },
 	P_TIME(G, server_lifetime, "3600", 0, TIME_MAX, RELOAD,
 		"Close a server connection once it has been open this many seconds, as soon as it is "
 		"not in use; 0 means no age limit."),
@@ -179,9 +233,29 @@ const struct param_def param_table[] = {
 	P_TIME(G, server_check_delay, "30", 0, TIME_MAX, RELOAD,
 		"Seconds a server connection may stay idle and still be reused without running "
 		"server_check_query; 0 always checks."),
+	P_IGN_BOOL(G, server_fast_close, "0", "not implemented yet in tokenbouncer",
+		"Session mode: close a server connection marked for reconnect (RECONNECT, a reload "
+		"that changes its database, a TLS change) at the end of its current transaction, "
+		"closing its client too, instead of waiting for the client to leave."),
 	P_TIME(G, client_login_timeout, "60", 0, TIME_MAX, RELOAD,
 		"Disconnect a client that has not finished logging in within this many seconds; 0 "
 		"disables."),
+	P_IGN_TIME(G, autodb_idle_timeout, "3600", "not implemented yet in tokenbouncer",
+		"PgBouncer: free databases made from the \"*\" entry after this many seconds unused."),
+	P_IGN_TIME(G, pool_idle_timeout, "0", "not implemented yet in tokenbouncer",
+		"PgBouncer: free an empty (database, user) pool after this many seconds."),
+	P_IGN_TIME(G, dns_max_ttl, "15", "not implemented yet in tokenbouncer (evdns caches by the record's TTL)",
+		"PgBouncer: how long a DNS answer is cached."),
+	P_IGN_TIME(G, dns_nxdomain_ttl, "15", "not implemented yet in tokenbouncer (evdns caches by the record's TTL)",
+		"PgBouncer: how long a failed DNS lookup is cached."),
+	P_IGN_TIME(G, dns_zone_check_period, "0", "it needs the c-ares DNS library, which "
+		"tokenbouncer does not use", "PgBouncer: how often DNS zone serials are checked."),
+	P_IGN_STR(G, resolv_conf, NULL, "not implemented yet in tokenbouncer (/etc/resolv.conf is used)",
+		"PgBouncer: a resolv.conf file to use instead of the system's."),
+	P_IGN_TIME(G, query_wait_notify, "5", "not implemented yet in tokenbouncer",
+		"PgBouncer: send a notice to a client queued this many seconds; 0 disables."),
+	P_IGN_STR(G, login_notify_message, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: notice sent to each client after login."),
 	P_TIME(G, client_idle_timeout, "0", 0, TIME_MAX, RELOAD,
 		"Disconnect a client that has been idle this many seconds; 0 disables."),
 	P_TIME(G, query_wait_timeout, "120", 0, TIME_MAX, RELOAD,
@@ -192,6 +266,12 @@ const struct param_def param_table[] = {
 	P_TIME(G, idle_transaction_timeout, "0", 0, TIME_MAX, RELOAD,
 		"Disconnect a client that has been idle inside a transaction this many seconds; 0 "
 		"disables."),
+	P_IGN_TIME(G, transaction_timeout, "0", "not implemented yet in tokenbouncer",
+		"Disconnect a client whose transaction has been open this many seconds; 0 disables."),
+	P_IGN_TIME(G, cancel_wait_timeout, "10", "not implemented yet in tokenbouncer (a cancel is forwarded at once or "
+		"dropped)", "PgBouncer: how long a cancel request may wait for a connection."),
+	P_IGN_TIME(G, suspend_timeout, "10", "there is no online restart (-R) to wait for",
+		"PgBouncer: how long SUSPEND and online restart wait for buffers to flush."),
 	P_STR(G, ignore_startup_parameters, "", RELOAD,
 		"Comma-separated startup parameters (such as extra_float_digits) that clients may send "
 		"and the pooler ignores instead of refusing the login."),
@@ -211,6 +291,14 @@ const struct param_def param_table[] = {
 			"or a comma-separated list of versions." },
 	P_STR(G, client_tls_ciphers, "default", RELOAD,
 		"OpenSSL cipher list for TLS 1.2 client connections; default keeps OpenSSL's defaults."),
+	P_STR(G, client_tls13_ciphers, "", RELOAD,
+		"OpenSSL TLS 1.3 cipher suites for client connections (colon-separated); empty keeps "
+		"OpenSSL's defaults."),
+	P_STR(G, client_tls_ecdhcurve, "auto", RELOAD,
+		"Curves for ECDH key exchange with clients: auto, none, or an OpenSSL curve list."),
+	P_STR(G, client_tls_dheparams, "auto", RELOAD,
+		"DHE key exchange with clients: auto (OpenSSL's built-in groups), legacy (the same) "
+		"or none (no DHE)."),
 	P_ENUM(G, server_tls_sslmode, "prefer", tls_mode_vals, RELOAD,
 		"TLS for server connections: disable, allow, prefer, require, verify-ca (check the "
 		"certificate against server_tls_ca_file) or verify-full (also check the host name)."),
@@ -226,17 +314,42 @@ const struct param_def param_table[] = {
 		.reloadable = RELOAD, .validate = validate_tls_protocols, .expect = TLS_PROTOCOLS_EXPECT,
 		.doc = "TLS versions used with servers: secure (TLS 1.2 and 1.3), all, tlsv1.2, tlsv1.3, "
 			"or a comma-separated list of versions." },
+	P_STR(G, server_tls_ciphers, "default", RELOAD,
+		"OpenSSL cipher list for TLS 1.2 server connections; default keeps OpenSSL's defaults."),
+	P_STR(G, server_tls13_ciphers, "", RELOAD,
+		"OpenSSL TLS 1.3 cipher suites for server connections; empty keeps OpenSSL's defaults."),
 	P_INT(G, max_packet_size, "1073741824", 8192, 1073741824, RELOAD,
 		"Largest protocol message in bytes accepted from a client or server; a larger one "
 		"closes the connection."),
 	P_INT(G, pkt_buf, "4096", 1024, 65536, RESTART,
 		"Size in bytes of each connection's network buffer."),
+	P_INT(G, listen_backlog, "128", 1, 65535, RESTART,
+		"Backlog of listen(2): connections the kernel queues before the pooler accepts them."),
+	P_IGN_INT(G, sbuf_loopcnt, "5", 0, COUNT_MAX, "each read is bounded by pkt_buf and sent on "
+		"at once, so one connection cannot stall the others",
+		"PgBouncer: how many buffers to process on one connection before others."),
+	P_BOOL(G, tcp_defer_accept, "1", RESTART,
+		"Linux TCP_DEFER_ACCEPT on TCP listeners: wake the pooler only once a client has sent "
+		"data (45 seconds at most)."),
+	P_INT(G, tcp_socket_buffer, "0", 0, 1073741824, RELOAD,
+		"SO_SNDBUF and SO_RCVBUF in bytes for client and server sockets; 0 keeps the "
+		"kernel's."),
 	P_STR(G, logfile, NULL, RELOAD,
 		"File to append log lines to; it is reopened on reload."),
 	P_BOOL(G, log_connections, "1", RELOAD,
 		"Log each successful client login."),
 	P_BOOL(G, log_disconnections, "1", RELOAD,
 		"Log each client disconnection with its reason."),
+	P_BOOL(G, log_pooler_errors, "1", RELOAD,
+		"Log the error messages the pooler itself sends to clients."),
+	P_IGN_BOOL(G, log_stats, "1", "not implemented yet in tokenbouncer",
+		"Log aggregated statistics every stats_period."),
+	P_BOOL(G, syslog, "0", RELOAD,
+		"Also send log lines to syslog."),
+	P_STR(G, syslog_ident, "pgbouncer", RELOAD,
+		"Program name on syslog lines."),
+	P_STR(G, syslog_facility, "daemon", RELOAD,
+		"Syslog facility: auth, authpriv, daemon, user or local0 to local7."),
 	P_INT(G, verbose, "0", 0, 2, RELOAD,
 		"Extra logging: 0 normal, 1 debug, 2 every detail."),
 	P_STR(G, pidfile, NULL, RESTART,
@@ -244,6 +357,16 @@ const struct param_def param_table[] = {
 	P_BOOL(G, tcp_keepalive, "1", RELOAD,
 		"Turn on TCP keepalive for client and server sockets, so that vanished peers are "
 		"noticed."),
+	P_INT(G, tcp_keepcnt, "0", 0, 1000, RELOAD,
+		"Keepalive probes before a silent peer is dropped (TCP_KEEPCNT); 0 keeps the kernel's."),
+	P_INT(G, tcp_keepidle, "0", 0, 86400 * 7, RELOAD,
+		"Seconds of silence before the first keepalive probe (TCP_KEEPIDLE); 0 keeps the "
+		"kernel's."),
+	P_INT(G, tcp_keepintvl, "0", 0, 86400, RELOAD,
+		"Seconds between keepalive probes (TCP_KEEPINTVL); 0 keeps the kernel's."),
+	P_INT(G, tcp_user_timeout, "0", 0, 2147483647, RELOAD,
+		"Milliseconds sent data may stay unacknowledged before the connection is dropped "
+		"(TCP_USER_TIMEOUT); 0 keeps the kernel's."),
 	P_BOOL(G, auth_plain_without_tls, "0", RELOAD,
 		"Allow clients to send cleartext passwords (auth_type plain or plain hba rules) over "
 		"connections without TLS."),
@@ -282,12 +405,28 @@ const struct param_def param_db_table[] = {
 		"Server connections per pool of this database; unset uses default_pool_size."),
 	P_INT(D, min_pool_size, NULL, 0, COUNT_MAX, RELOAD,
 		"Minimum server connections per pool of this database; unset uses min_pool_size."),
-	P_INT(D, reserve_pool, NULL, 0, COUNT_MAX, RELOAD,
-		"Reserve pool size for this database; unset uses reserve_pool_size."),
+	{ .name = "reserve_pool", .synonym = "reserve_pool_size", .type = PARAM_INT,
+		.offset = offsetof(D, reserve_pool), .min = 0, .max = COUNT_MAX, .reloadable = RELOAD,
+		.doc = "Reserve pool size for this database (reserve_pool_size is a synonym); unset "
+			"uses reserve_pool_size." },
 	P_ENUM(D, pool_mode, NULL, pool_mode_vals, RELOAD,
 		"Pool mode for this database; unset uses pool_mode."),
 	P_INT(D, max_db_connections, NULL, 0, COUNT_MAX, RELOAD,
 		"Maximum server connections to this database; unset uses max_db_connections."),
+	P_INT(D, max_db_client_connections, NULL, 0, COUNT_MAX, RELOAD,
+		"Maximum client connections to this database; unset uses max_db_client_connections."),
+	P_IGN_TIME(D, query_wait_timeout, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: query_wait_timeout for this database."),
+	P_IGN_STR(D, auth_user, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: auth_user for this database."),
+	P_IGN_STR(D, auth_query, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: auth_query for this database."),
+	P_IGN_STR(D, auth_dbname, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: auth_dbname for this database."),
+	P_IGN_STR(D, load_balance_hosts, NULL, "host lists are not supported yet, so there is "
+		"nothing to balance", "PgBouncer: round-robin or disable, for a host list."),
+	P_IGN_STR(D, target_session_attrs, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: which servers are accepted (any, read-write, read-only, primary, standby)."),
 	P_TIME(D, server_lifetime, NULL, 0, TIME_MAX, RELOAD,
 		"Server connection lifetime in seconds for this database; unset uses server_lifetime."),
 	P_STR(D, connect_query, NULL, RELOAD,
@@ -329,30 +468,31 @@ const struct param_def param_user_table[] = {
 		"Pool mode for this user's pools; unset uses the database's or the global pool_mode."),
 	P_INT(U, max_user_connections, NULL, 0, COUNT_MAX, RELOAD,
 		"Maximum server connections for this user; unset uses max_user_connections."),
+	P_INT(U, max_user_client_connections, NULL, 0, COUNT_MAX, RELOAD,
+		"Maximum client connections of this user; unset uses max_user_client_connections."),
+	P_IGN_INT(U, pool_size, NULL, 0, COUNT_MAX, "not implemented yet in tokenbouncer",
+		"PgBouncer: pool size for this user's pools."),
+	{ .name = "reserve_pool_size", .type = PARAM_INT, .offset = offsetof(U, reserve_pool_size),
+		.min = 0, .max = COUNT_MAX, .reloadable = RELOAD, .ignored = "not implemented yet in tokenbouncer",
+		.doc = "PgBouncer: reserve pool size for this user's pools." },
+	P_IGN_TIME(U, query_timeout, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: query_timeout for this user."),
+	P_IGN_TIME(U, query_wait_timeout, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: query_wait_timeout for this user."),
+	P_IGN_TIME(U, idle_transaction_timeout, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: idle_transaction_timeout for this user."),
+	P_IGN_TIME(U, transaction_timeout, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: transaction_timeout for this user."),
+	P_IGN_TIME(U, client_idle_timeout, NULL, "not implemented yet in tokenbouncer",
+		"PgBouncer: client_idle_timeout for this user."),
 };
 const size_t param_user_count = sizeof(param_user_table) / sizeof(param_user_table[0]);
 #undef U
 
-/* PgBouncer parameters we do not accept, so a migrating user is told that the
- * name is right but the feature is missing. */
-static const char *const pgbouncer_only[] = {
-	"application_name_add_host", "auth_dbname", "auth_ident_file", "auth_query", "auth_user",
-	"autodb_idle_timeout", "cancel_wait_timeout", "client_tls_dheparams", "client_tls_ecdhcurve",
-	"conffile", "disable_pqexec", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
-	"job_name", "listen_backlog", "log_pooler_errors", "log_stats",
-	"max_db_client_connections", "max_prepared_statements", "max_user_client_connections",
-	"peer_id", "resolv_conf", "sbuf_loopcnt", "server_check_delay_always",
-	"server_fast_close", "server_round_robin", "server_tls_ciphers",
-	"service_name", "so_reuseport", "suspend_timeout", "syslog",
-	"syslog_facility", "syslog_ident", "tcp_defer_accept", "tcp_keepcnt", "tcp_keepidle",
-	"tcp_keepintvl", "tcp_socket_buffer", "tcp_user_timeout", "track_extra_parameters",
-	"unix_socket_group", "unix_socket_mode", "user",
-};
-
 const struct param_def *param_find_in(const struct param_def *table, size_t count, const char *name)
 {
 	for (size_t i = 0; i < count; i++)
-		if (str_ieq(table[i].name, name))
+		if (str_ieq(table[i].name, name) || (table[i].synonym && str_ieq(table[i].synonym, name)))
 			return &table[i];
 	return NULL;
 }
@@ -360,14 +500,6 @@ const struct param_def *param_find_in(const struct param_def *table, size_t coun
 const struct param_def *param_find(const char *name)
 {
 	return param_find_in(param_table, param_count, name);
-}
-
-bool param_is_pgbouncer_only(const char *name)
-{
-	for (size_t i = 0; i < sizeof(pgbouncer_only) / sizeof(pgbouncer_only[0]); i++)
-		if (str_ieq(pgbouncer_only[i], name))
-			return true;
-	return false;
 }
 
 /* ---- parsing values ---- */
@@ -744,15 +876,17 @@ static const char *const sample_header[] = {
 	"\"tokenbouncer --print-sample-config\". doc/config-reference.md describes every "
 	"parameter.",
 	"",
-	"Lines are \"name = value\" under [section] headers. Lines starting with ; or # are "
-	"comments, and so is text after \" ;\" on a line. Lines are limited to 198 bytes: continue "
-	"a long [databases] entry on indented lines.",
+	"Lines are \"name = value\" under [section] headers; leading whitespace is ignored and "
+	"lines may be of any length. Lines starting with ; or # are comments, and so is text after "
+	"\" ;\" on a line. A setting given twice: the last one wins, with a warning. "
+	"\"%include FILE\" reads another file at that point.",
 	"",
 	"Times are seconds (decimals allowed) or a number with a unit: ms, s, min, h. Booleans "
 	"are 1/0, yes/no, on/off or true/false.",
 	"",
-	"[pgbouncer] is accepted in place of [tokenbouncer]. Every parameter is shown below "
-	"commented out, with its default value.",
+	"[pgbouncer] is accepted in place of [tokenbouncer], and so is every PgBouncer 1.25 "
+	"parameter; those that have no effect here say so below and warn when set. Every "
+	"parameter is shown below commented out, with its default value.",
 };
 
 static const char *const sample_tail =
@@ -762,8 +896,7 @@ static const char *const sample_tail =
 	";; single quotes, and write a quote or backslash inside one as \\' or \\\\.\n"
 	";; A client asking for a database that is not listed uses the \"*\" entry.\n"
 	";orders = host=10.0.0.7 port=5432 dbname=orders user=orders_app pool_size=10\n"
-	";legacy = host=legacy.example.com dbname=legacy user=legacy\n"
-	";    password='an example password' pool_mode=session\n"
+	";legacy = host=legacy.example.com dbname=legacy user=legacy password='an example' pool_mode=session\n"
 	";* = host=10.0.0.7\n"
 	"\n"
 	"[users]\n"
@@ -784,6 +917,11 @@ void params_print_sample(FILE *f)
 	for (size_t i = 0; i < param_count; i++) {
 		const struct param_def *p = &param_table[i];
 		print_wrapped_comment(f, p->doc);
+		if (p->ignored) {
+			char note[512];
+			snprintf(note, sizeof(note), "Accepted without effect: %s.", p->ignored);
+			print_wrapped_comment(f, note);
+		}
 		snprintf(buf, sizeof(buf), "%s", p->default_value ? p->default_value : "");
 		if (buf[0])
 			fprintf(f, ";%s = %s\n\n", p->name, buf);
@@ -805,17 +943,25 @@ static const char *const reference_intro =
 	"- `[databases]`: one line per database alias.\n"
 	"- `[users]`: optional per-user settings.\n"
 	"\n"
-	"Any other section is an error, and so is an unknown parameter or key.\n"
+	"Any other section is an error, and so is an unknown parameter or key. Every parameter of "
+	"PgBouncer 1.25 is accepted; those that have no effect in tokenbouncer are marked "
+	"\"Accepted without effect\" below, and setting one to anything but its default logs a "
+	"warning that says why.\n"
 	"\n"
 	"## File format\n"
 	"\n"
 	"- Lines are `name = value` under `[section]` headers. Parameter names are "
-	"case-insensitive; each may be set only once.\n"
+	"case-insensitive. Leading whitespace is ignored, as in PgBouncer: an indented line is "
+	"an ordinary line.\n"
+	"- Lines may be of any length (the file may be up to 16 MiB).\n"
+	"- A parameter, a `[databases]` or `[users]` entry, or a key within an entry given twice: "
+	"the last one wins, with a warning naming both lines (PgBouncer does the same, "
+	"silently).\n"
+	"- `%include FILE` reads FILE at that point, as PgBouncer does; a relative name is "
+	"relative to the working directory. Includes may nest 16 deep; a file that includes "
+	"itself is an error.\n"
 	"- Lines starting with `;` or `#` are comments, and so is text after a `;` that "
 	"follows whitespace.\n"
-	"- Lines are limited to 198 bytes. An indented line continues the previous "
-	"`[databases]` or `[users]` entry (joined with a space), so long connection strings "
-	"can span lines.\n"
 	"- Times are seconds, whole or decimal (`0.5`), or a number with a unit: `ms`, `s`, "
 	"`min`, `h`.\n"
 	"- Booleans are `1`, `0`, `yes`, `no`, `on`, `off`, `true` or `false`.\n"
@@ -834,8 +980,7 @@ static const char *const reference_databases =
 	"```ini\n"
 	"[databases]\n"
 	"orders = host=10.0.0.7 dbname=orders user=orders_app pool_size=10\n"
-	"legacy = host=legacy.example.com dbname=legacy user=legacy\n"
-	"    password='an example password' pool_mode=session\n"
+	"legacy = host=legacy.example.com dbname=legacy user=legacy password='an example password' pool_mode=session\n"
 	"* = host=10.0.0.7\n"
 	"```\n"
 	"\n"
@@ -844,7 +989,8 @@ static const char *const reference_databases =
 	"`\\'` is a quote and `\\\\` a backslash.\n"
 	"- A client asking for a database that has no entry uses the `*` entry, if there is "
 	"one.\n"
-	"- Each alias may be defined once, and each key used once per entry.\n"
+	"- An alias defined again, or a key given twice in one entry, replaces the earlier one "
+	"with a warning.\n"
 	"\n"
 	"| Key | Accepts | Default | Description |\n"
 	"|---|---|---|---|\n";
@@ -882,6 +1028,10 @@ static void print_param_section(FILE *f, const struct param_def *p)
 	print_default_md(f, p);
 	fprintf(f, "\n- Reload: %s\n", p->reloadable ? "yes" : "no, restart needed");
 	fprintf(f, "- Secret: %s\n", p->secret ? "yes" : "no");
+	if (p->synonym)
+		fprintf(f, "- Synonym: `%s`\n", p->synonym);
+	if (p->ignored)
+		fprintf(f, "- Accepted without effect: %s.\n", p->ignored);
 }
 
 static void print_key_rows(FILE *f, const struct param_def *table, size_t count)
@@ -892,7 +1042,12 @@ static void print_key_rows(FILE *f, const struct param_def *table, size_t count)
 		describe_expect(p, expect, sizeof(expect));
 		fprintf(f, "| `%s` | %s | ", p->name, expect);
 		print_default_md(f, p);
-		fprintf(f, " | %s%s |\n", p->doc, p->secret ? " Treated as a secret." : "");
+		fprintf(f, " | %s%s", p->doc, p->secret ? " Treated as a secret." : "");
+		if (p->synonym)
+			fprintf(f, " Synonym: `%s`.", p->synonym);
+		if (p->ignored)
+			fprintf(f, " Accepted without effect: %s.", p->ignored);
+		fputs(" |\n", f);
 	}
 }
 

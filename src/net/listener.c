@@ -29,6 +29,7 @@ static struct listener listeners[MAX_LISTENERS];
 static size_t nlisteners;
 static listener_accept_cb accept_cb;
 static bool paused;
+static bool held;
 static struct event *resume_ev;
 
 static void on_accept(evutil_socket_t fd, short what, void *arg);
@@ -201,7 +202,7 @@ bool listeners_open(struct event_base *base, const struct tb_config *cfg, listen
 
 void listeners_pause(bool pause)
 {
-	if (pause == paused)
+	if (pause == paused || (!pause && held))
 		return;
 	paused = pause;
 	for (size_t i = 0; i < nlisteners; i++) {
@@ -210,6 +211,37 @@ void listeners_pause(bool pause)
 		else
 			event_add(listeners[i].ev, NULL);
 	}
+}
+
+size_t listeners_count(void)
+{
+	return nlisteners;
+}
+
+void listeners_hold(bool hold)
+{
+	if (hold) {
+		listeners_pause(true);
+		held = true;
+	} else {
+		held = false;
+		listeners_pause(false);
+	}
+}
+
+void listeners_close_tcp(void)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < nlisteners; i++) {
+		struct listener *l = &listeners[i];
+		if (l->is_unix) {
+			listeners[kept++] = *l;
+			continue;
+		}
+		event_free(l->ev);
+		close(l->fd);
+	}
+	nlisteners = kept;
 }
 
 void listeners_close(void)

@@ -54,7 +54,7 @@ static void sock_update(struct sock *s)
 	if (s->fd < 0 || !s->ev_assigned)
 		return;
 	short want = 0;
-	if (s->want_read || s->ssl_write_wants_read)
+	if ((s->want_read || s->ssl_write_wants_read) && !s->held)
 		want |= EV_READ;
 	if (s->want_write_io || s->ssl_read_wants_write || iobuf_len(s->out) > 0)
 		want |= EV_WRITE;
@@ -79,6 +79,14 @@ void sock_set_read(struct sock *s, bool on)
 		sock_kick_pending(s);
 }
 
+void sock_hold(struct sock *s, bool on)
+{
+	s->held = on;
+	sock_update(s);
+	if (!on)
+		sock_kick_pending(s);
+}
+
 void sock_set_write_io(struct sock *s, bool on)
 {
 	s->want_write_io = on;
@@ -87,8 +95,16 @@ void sock_set_write_io(struct sock *s, bool on)
 
 void sock_kick_pending(struct sock *s)
 {
-	if (s->ssl && s->want_read && s->ev_flags && SSL_pending(s->ssl) > 0)
+	if (s->ssl && s->want_read && !s->held && s->ev_flags && SSL_pending(s->ssl) > 0)
 		event_active(&s->ev, EV_READ, 0);
+}
+
+int sock_detach(struct sock *s)
+{
+	int fd = s->fd;
+	s->fd = -1;
+	sock_close(s);
+	return fd;
 }
 
 void sock_close(struct sock *s)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/util.h"
 
@@ -220,4 +221,35 @@ char *tls_peer_common_name(SSL *ssl)
 	int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
 	X509_free(cert);
 	return n > 0 ? xstrdup(cn) : NULL;
+}
+
+static void cert_expiry(X509 *cert, struct tls_peer_info *info)
+{
+	struct tm tm;
+	const ASN1_TIME *na = X509_get0_notAfter(cert);
+	if (!na || ASN1_TIME_to_tm(na, &tm) != 1)
+		return;
+	strftime(info->not_after, sizeof(info->not_after), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	int days = 0, secs = 0;
+	if (ASN1_TIME_diff(&days, &secs, NULL, na) == 1)
+		info->days_left = days;
+}
+
+bool tls_peer_describe(SSL *ssl, struct tls_peer_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	if (!ssl)
+		return false;
+	snprintf(info->protocol, sizeof(info->protocol), "%s", SSL_get_version(ssl));
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	if (cert) {
+		X509_NAME_oneline(X509_get_subject_name(cert), info->subject, sizeof(info->subject));
+		cert_expiry(cert, info);
+		X509_free(cert);
+	}
+	long v = SSL_get_verify_result(ssl);
+	info->verify_ok = v == X509_V_OK && cert;
+	snprintf(info->verify, sizeof(info->verify), "%s",
+		 !cert ? "no certificate" : v == X509_V_OK ? "ok" : X509_verify_cert_error_string(v));
+	return true;
 }

@@ -386,6 +386,19 @@ void proto_cancel_request(struct pbuf *b, uint32_t pid, uint32_t key)
 	pbuf_end(b);
 }
 
+void proto_sync(struct pbuf *b)
+{
+	pbuf_begin(b, 'S');
+	pbuf_end(b);
+}
+
+void proto_copy_fail(struct pbuf *b, const char *reason)
+{
+	pbuf_begin(b, 'f');
+	pbuf_put_str(b, reason);
+	pbuf_end(b);
+}
+
 void proto_terminate(struct pbuf *b)
 {
 	pbuf_begin(b, 'X');

@@ -11,10 +11,12 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/linger.h"
 #include "net/tls.h"
 #include "admin/admin.h"
 #include "pg/proto.h"
 #include "pool/client_auth.h"
+#include "pool/climit.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
@@ -87,14 +89,6 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	else
 		c->addr.sa.sa_family = AF_UNSPEC;
 	set_state(c, CL_STARTUP, &rt.login_clients);
-	if (rt.shutting_down) {
-		client_close(c, "57P03", "the pooler is shutting down");
-		return;
-	}
-	if (rt.nclients > rt.cfg->max_client_conn) {
-		client_close(c, "53300", "no more connections allowed (max_client_conn)");
-		return;
-	}
 	if (rt.cfg->tcp_keepalive && !is_unix) {
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
@@ -132,15 +126,22 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 	} else {
 		client_log(LOG_LVL_DEBUG, c, "closing: %s", msg);
 	}
+	climit_release(c);
 	struct server *s = c->server;
 	if (s) {
 		c->server = NULL;
 		s->client = NULL;
+		if (c->fwd_remaining)
+			s->uncertain = true;
 		server_release(s);
 	}
 	client_auth_free(c->auth);
 	c->auth = NULL;
-	sock_close(&c->sock);
+	/* After an ErrorResponse, linger so a reset cannot destroy it unread. */
+	if (sqlstate && !c->sock.ssl && !sock_has_output(&c->sock))
+		linger_close(rt.base, sock_detach(&c->sock));
+	else
+		sock_close(&c->sock);
 	pool_client_state_changed(c, c->state, CL_CLOSING);
 	c->state = CL_CLOSING;
 	list_move_tail(&rt.free_clients, &c->node);
@@ -203,8 +204,11 @@ struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
 static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 {
 	struct client *target = client_find_by_cancel_key(pid, key);
-	if (target && target->server && target->state == CL_ACTIVE)
-		server_forward_cancel(target->server);
+	/* Only while the key's owner has a request running on its server: once
+	 * the server carries someone else, a cancel must not reach it. */
+	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
+	if (s && s->swallow == 0 && s->flow.owed_rfq > 0)
+		server_forward_cancel(s);
 	else
 		log_debug("C-%llu: cancel request for no active query", (unsigned long long)c->id);
 	client_close(c, NULL, "cancel request handled");
@@ -297,6 +301,23 @@ static bool negotiate_version(struct client *c, const struct startup_pkt *pkt)
 	return send_pbuf(c, &b);
 }
 
+/* As PgBouncer, checked once the database is known: the console stays
+ * reachable when the pooler is full. max_client_conn is read here, so SET
+ * changes it at once. */
+static bool admit(struct client *c)
+{
+	const char *why;
+	if (!c->is_admin && rt.nclients > rt.cfg->max_client_conn) {
+		client_close(c, "53300", "no more connections allowed (max_client_conn)");
+		return false;
+	}
+	if (!climit_admit(c, &why)) {
+		client_close(c, "53300", "%s", why);
+		return false;
+	}
+	return true;
+}
+
 static void client_startup(struct client *c, const struct startup_pkt *pkt)
 {
 	if ((pkt->code >> 16) != 3) {
@@ -331,10 +352,17 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "3D000", "no such database: %s", dbname);
 		return;
 	}
+	if (rt.shutting_down && !c->is_admin) {
+		/* Only the Unix socket is still open, and only for the console. */
+		client_close(c, "57P03", "the pooler is shutting down");
+		return;
+	}
 	if (c->db->disabled) {
 		client_close(c, "57P03", "database \"%s\" is disabled", dbname);
 		return;
 	}
+	if (!admit(c))
+		return;
 	if (rt.cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login attempt%s", c->tls ? " (TLS)" : "");
 	set_state(c, CL_AUTH, &rt.login_clients);
@@ -480,34 +508,19 @@ static void flush_span(struct client *c, struct server *s, size_t span)
  * has answered everything it was sent (pipelined batches included). */
 static void track_request(struct server *s, char type)
 {
-	switch (type) {
-	case 'Q':
-	case 'F':
-	case 'S':
-		if (s->pending_rfq++ == 0) {
-			s->query_start = time_now_usec();
-			if (s->tx_status == 'I')
-				s->xact_start = s->query_start;
-		}
-		s->unsynced = false;
-		break;
-	case 'P':
-		s->pool->stats.client_parse_count++;
-		s->pool->stats.server_parse_count++;
-		s->unsynced = true;
-		break;
-	case 'B':
-		s->pool->stats.bind_count++;
-		s->unsynced = true;
-		break;
-	case 'E':
-	case 'D':
-	case 'C':
-		s->unsynced = true;
-		break;
-	default:
-		break; /* CopyData/Done/Fail and Flush owe nothing of their own */
+	struct pool_stats *st = &s->pool->stats;
+	if ((type == 'Q' || type == 'F' || type == 'S') && s->flow.owed_rfq == 0) {
+		s->query_start = time_now_usec();
+		if (s->flow.tx_status == 'I')
+			s->xact_start = s->query_start;
 	}
+	if (type == 'P') {
+		st->client_parse_count++;
+		st->server_parse_count++;
+	} else if (type == 'B') {
+		st->bind_count++;
+	}
+	pg_flow_client(&s->flow, type);
 }
 
 /* Stream client messages to the server: headers are parsed, bodies pass through. */
@@ -535,9 +548,15 @@ static void forward_to_server(struct client *c)
 			client_close(c, "08P01", "%s", err);
 			return;
 		}
-		if (h.type == 'X') {
+		enum pg_flow_kind kind = pg_flow_classify(h.type);
+		if (kind == PG_FLOW_TERMINATE) {
 			flush_span(c, s, span);
 			client_close(c, NULL, "client sent Terminate");
+			return;
+		}
+		if (kind == PG_FLOW_INVALID) {
+			flush_span(c, s, span);
+			client_close(c, "08P01", "invalid frontend message type %d", (unsigned char)h.type);
 			return;
 		}
 		track_request(s, h.type);
@@ -611,6 +630,18 @@ static void client_process(struct client *c)
 		sock_set_read(&c->sock, false);
 		return;
 	}
+}
+
+/* Its server died before any of the client's bytes reached it (during the
+ * parameter sync): the client waits for another, none the wiser. */
+void client_requeue(struct client *c)
+{
+	if (c->state != CL_ACTIVE)
+		return;
+	c->blocked_on_server = false;
+	set_state(c, CL_WAITING, &c->pool->waiting_clients);
+	sock_set_read(&c->sock, false);
+	pool_client_wants_server(c);
 }
 
 void client_server_ready(struct client *c)

@@ -1,5 +1,6 @@
 #include "pool/janitor.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "admin/admin.h"
@@ -8,12 +9,14 @@
 #include "pool/client.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
+#include "pool/shutdown.h"
 
 /* Four passes a second: timeouts are honoured to within 250 ms without a
  * timer per connection (each libevent event costs 128 bytes). */
 #define JANITOR_INTERVAL_USEC 250000
 
 static struct event *janitor_ev;
+static usec_t last_run;
 
 static void expire_logins(usec_t now)
 {
@@ -28,10 +31,31 @@ static void expire_logins(usec_t now)
 	}
 }
 
+/* After a storm (thousands of connections that came and went) glibc keeps
+ * the freed heap mapped; hand it back to the system once the crowd is gone,
+ * at most once a second. */
+#define TRIM_AFTER_DROP 256
+
+static void return_memory(usec_t now)
+{
+	static unsigned high;
+	static usec_t last;
+	unsigned n = rt.nclients;
+	if (n > high)
+		high = n;
+	if (high - n < TRIM_AFTER_DROP || now - last < USEC_PER_SEC)
+		return;
+	malloc_trim(0);
+	high = n;
+	last = now;
+}
+
 void janitor_run(void)
 {
 	usec_t now = time_mono_usec();
+	last_run = now;
 	expire_logins(now);
+	return_memory(now);
 	struct list_node *d, *dt;
 	list_for_each_safe(d, dt, &rt.databases) {
 		struct database *db = list_entry(d, struct database, node);
@@ -41,10 +65,7 @@ void janitor_run(void)
 		runtime_database_maybe_free(db);
 	}
 	admin_tick();
-	if (rt.shutting_down && rt.nclients == 0) {
-		log_info("all clients are gone; exiting");
-		event_base_loopbreak(rt.base);
-	}
+	shutdown_check();
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -57,6 +78,11 @@ void janitor_start(struct event_base *base)
 	struct timeval tv = { 0, JANITOR_INTERVAL_USEC };
 	janitor_ev = event_new(base, -1, EV_PERSIST, on_tick, NULL);
 	event_add(janitor_ev, &tv);
+}
+
+usec_t janitor_last_run(void)
+{
+	return last_run;
 }
 
 void janitor_stop(void)

@@ -421,14 +421,41 @@ static bool past_lifetime(const struct server *s, usec_t now)
 	return s->lifetime > 0 && now - s->created_at >= s->lifetime;
 }
 
+static int min_pool_size_of(const struct pool *p)
+{
+	int min = p->db->cfg->min_pool_size;
+	return min >= 0 ? min : rt.cfg->min_pool_size;
+}
+
+/* A server whose successor is still logging in stays (idle, usable) until the
+ * successor is ready, when closing it now would leave fewer than
+ * min_pool_size ready servers: the lead alone cannot cover a login that takes
+ * longer than the lead on a loaded machine. Bounded: a successor that never
+ * arrives fails at server_connect_timeout, and the hold ends with it. */
+static bool hold_for_successor(const struct pool *p, const struct server *s, usec_t now)
+{
+	if (!s->replaced || s->retire || p->db->retired || list_empty(&p->new_servers))
+		return false;
+	int logging_in = p->nopening;
+	usec_t grace = rt.cfg->server_connect_timeout > 0 ? rt.cfg->server_connect_timeout : 15 * USEC_PER_SEC;
+	return p->nservers - logging_in <= min_pool_size_of(p) && now - s->created_at < s->lifetime + grace;
+}
+
+/* A server past its cap closes, unless it is holding the place of a successor. */
+static bool retire_now(const struct pool *p, const struct server *s, usec_t now)
+{
+	return past_lifetime(s, now) && !hold_for_successor(p, s, now);
+}
+
 void pool_server_usable(struct server *s)
 {
 	struct pool *p = s->pool;
 	usec_t now = time_now_usec();
-	if (s->retire || p->db->retired || past_lifetime(s, now)) {
+	if (s->retire || p->db->retired || retire_now(p, s, now)) {
 		server_close(s, s->retire || p->db->retired ? "retired" : "server_lifetime reached");
 		return;
 	}
+	enum server_state was = s->state;
 	s->state = SV_IDLE;
 	s->state_since = now;
 	s->idle_since = now;
@@ -436,23 +463,37 @@ void pool_server_usable(struct server *s)
 	list_del(&s->node);
 	list_add_head(&p->idle_servers, &s->node);
 	sock_set_read(&s->sock, true);
+	server_watch_note(s, was);
 	pool_dispatch(p);
 }
 
-void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg)
+void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg, bool restarting)
 {
 	p->last_failure = time_mono_usec();
+	p->failure_restarting = restarting;
 	snprintf(p->last_sqlstate, sizeof(p->last_sqlstate), "%s", sqlstate);
 	snprintf(p->last_error, sizeof(p->last_error), "%s", msg);
-	log_warning("pool %s@%s: server login failed: %s; retrying after server_login_retry",
-		    p->user, p->db->name, msg);
+	log_warning("pool %s@%s: server login failed: %s; retrying after server_login_retry%s",
+		    p->user, p->db->name, msg,
+		    restarting ? " (the server seems to be restarting: clients without a server wait)" : "");
 }
 
-static void fail_list(struct pool *p, struct list_node *list)
+/* Clients that asked for a server (or their first login) and have none. */
+static bool patient(const struct pool *p, const struct client *c, usec_t now)
+{
+	if (!p->failure_restarting)
+		return false;
+	usec_t since = c->state == CL_WAIT_WELCOME ? c->connect_at : c->state_since;
+	return now - since < rt.cfg->server_connect_timeout + rt.cfg->server_login_retry;
+}
+
+static void fail_list(struct pool *p, struct list_node *list, usec_t now)
 {
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, list) {
 		struct client *c = list_entry(n, struct client, node);
+		if (patient(p, c, now))
+			continue;
 		client_close(c, p->last_sqlstate[0] ? p->last_sqlstate : "08006",
 			     "server login failed for alias \"%s\": %s", p->db->name, p->last_error);
 	}
@@ -462,8 +503,9 @@ void pool_fail_waiters(struct pool *p)
 {
 	if (p->nservers > 0 || !p->last_failure)
 		return;
-	fail_list(p, &p->welcome_clients);
-	fail_list(p, &p->waiting_clients);
+	usec_t now = time_mono_usec();
+	fail_list(p, &p->welcome_clients, now);
+	fail_list(p, &p->waiting_clients, now);
 }
 
 void pool_server_gone(struct server *s, enum server_state was)
@@ -494,7 +536,7 @@ static void expire_clients(struct pool *p, usec_t now)
 			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
 				     p->db->name);
 	}
-	if (rt.shutting_down) {
+	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
 		list_for_each_safe(n, t, &p->welcome_clients)
 			client_close(list_entry(n, struct client, node), "57P01",
 				     "terminating connection: the pooler is shutting down");
@@ -526,24 +568,28 @@ static void expire_active(struct pool *p, usec_t now)
 		struct server *s = list_entry(n, struct server, node);
 		if (!s->client || s->swallow)
 			continue;
-		if (cfg->query_timeout > 0 && s->pending_rfq && now - s->query_start >= cfg->query_timeout) {
+		if (cfg->query_timeout > 0 && s->flow.owed_rfq && now - s->query_start >= cfg->query_timeout) {
 			/* Closing alone would let the backend run on until it next writes. */
 			server_forward_cancel(s);
 			client_close(s->client, "57014", "query_timeout: canceling statement due to query_timeout");
 			continue;
 		}
-		if (cfg->idle_transaction_timeout > 0 && !s->pending_rfq && s->ready &&
-		    (s->tx_status == 'T' || s->tx_status == 'E') &&
+		if (cfg->idle_transaction_timeout > 0 && !s->flow.owed_rfq && s->ready &&
+		    (s->flow.tx_status == 'T' || s->flow.tx_status == 'E') &&
 		    now - s->last_rfq >= cfg->idle_transaction_timeout)
 			client_close(s->client, "25P03", "idle_transaction_timeout: idle in transaction for too long");
 	}
 }
 
-/* How long before its cap a server's successor is opened: enough for a TLS
- * login and a token, small against the lifetime itself. */
+/* How long before its cap a server's successor is opened: a tenth of the
+ * lifetime, at least a second (a TLS login plus a token, and the janitor's
+ * 250 ms granularity) but never more than a third of the lifetime, at most 5 s.
+ * hold_for_successor() covers a login slower than that. */
 static usec_t successor_lead(const struct server *s)
 {
 	usec_t lead = s->lifetime / 10;
+	if (lead < USEC_PER_SEC)
+		lead = USEC_PER_SEC < s->lifetime / 3 ? USEC_PER_SEC : s->lifetime / 3;
 	return lead > 5 * USEC_PER_SEC ? 5 * USEC_PER_SEC : lead;
 }
 
@@ -591,18 +637,23 @@ static void expire_servers(struct pool *p, usec_t now)
 		if (cfg->server_connect_timeout > 0 && now - s->created_at >= cfg->server_connect_timeout)
 			server_login_failed(s, "server_connect_timeout: no answer from the server in time");
 	}
-	int min = p->db->cfg->min_pool_size >= 0 ? p->db->cfg->min_pool_size : cfg->min_pool_size;
+	list_for_each_safe(n, t, &p->used_servers)
+		server_expire_drain(list_entry(n, struct server, node), now);
+	int min = min_pool_size_of(p);
 	list_for_each_safe(n, t, &p->idle_servers) {
 		struct server *s = list_entry(n, struct server, node);
 		if (p->db->retired)
 			server_close(s, "retired");
-		else if (past_lifetime(s, now))
+		else if (retire_now(p, s, now))
 			server_close(s, "server_lifetime reached");
 		else if (cfg->server_idle_timeout > 0 && now - s->idle_since >= cfg->server_idle_timeout &&
 			 p->nservers > min)
 			server_close(s, "server_idle_timeout reached");
 	}
-	while (!p->db->retired && p->have_welcome && p->nservers < min && !in_backoff(p, now) &&
+	/* A pool of a forced user opens min_pool_size before any client (its
+	 * first server learns the welcome); others once a client has logged in. */
+	bool warm = p->have_welcome || (p->db->cfg->user && !p->db->cfg->user_from_token);
+	while (!p->db->retired && warm && p->nservers < min && !in_backoff(p, now) &&
 	       within_limits(p, now))
 		server_launch(p);
 	open_successors(p, now, min);

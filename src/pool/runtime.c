@@ -7,12 +7,12 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
-#include "net/listener.h"
+#include "net/linger.h"
 #include "net/tls.h"
 #include "pg/hba.h"
 #include "pg/userlist.h"
+#include "pool/climit.h"
 #include "pool/client.h"
-#include "pool/janitor.h"
 #include "pool/pool.h"
 #include "pool/server.h"
 #include "token/aws_token.h"
@@ -100,10 +100,14 @@ static void warn_restart_only(const char *param, void *arg)
 
 bool runtime_reload(char *err, size_t errlen)
 {
-	log_info("reloading %s", rt.cfg->path);
-	struct tb_config *cfg = config_load(rt.cfg->path, err, errlen);
+	/* conffile names the file: SET conffile makes this reload read another one. */
+	const char *path = config_str_set(rt.cfg->conffile) ? rt.cfg->conffile : rt.cfg->path;
+	log_info("reloading %s", path);
+	struct tb_config *cfg = config_load(path, err, errlen);
 	if (!cfg)
 		return false;
+	for (size_t i = 0; i < cfg->nwarnings; i++)
+		log_warning("%s", cfg->warnings[i]);
 	config_keep_restart_only(cfg, rt.cfg, warn_restart_only, NULL);
 	if (!runtime_apply_config(cfg, err, errlen)) {
 		config_free(cfg);
@@ -115,16 +119,6 @@ bool runtime_reload(char *err, size_t errlen)
 		log_error("%s", lerr);
 	log_info("reload complete: %zu databases, %zu users", cfg->ndbs, cfg->nusers);
 	return true;
-}
-
-void runtime_begin_shutdown(void)
-{
-	if (rt.shutting_down)
-		return;
-	log_info("shutting down: no new connections; exiting when clients are done");
-	rt.shutting_down = true;
-	listeners_close();
-	janitor_run();
 }
 
 static bool str_same(const char *a, const char *b)
@@ -409,6 +403,21 @@ static void prefetch_tokens(void)
 	}
 }
 
+/* As PgBouncer: an alias with a forced user and min_pool_size gets its pool
+ * now, so the janitor opens those servers before any client asks. */
+static void create_forced_pools(void)
+{
+	for (size_t i = 0; i < rt.cfg->ndbs; i++) {
+		const struct db_alias *a = &rt.cfg->dbs[i];
+		int min = a->min_pool_size >= 0 ? a->min_pool_size : rt.cfg->min_pool_size;
+		if (!a->user || a->user_from_token || min <= 0 || strcmp(a->name, "*") == 0)
+			continue;
+		struct database *db = runtime_find_database(a->name);
+		if (db)
+			pool_for_client(db, a->user);
+	}
+}
+
 bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 {
 	struct userlist *ul;
@@ -445,8 +454,10 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 	rt.cfg = cfg;
 	rebind_databases();
 	config_ref_put(old);
-	if (rt.base && rt.dns)
+	if (rt.base && rt.dns) {
 		prefetch_tokens();
+		create_forced_pools();
+	}
 	return true;
 }
 
@@ -472,7 +483,9 @@ void runtime_shutdown(void)
 		database_retire(db);
 	}
 	run_deferred(-1, 0, NULL);
+	climit_reset();
 	server_cancels_shutdown();
+	linger_shutdown();
 	list_for_each_safe(n, t, &rt.databases)
 		database_free(list_entry(n, struct database, node));
 	if (rt.users)

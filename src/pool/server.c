@@ -29,12 +29,13 @@
 
 static void server_io(evutil_socket_t fd, short what, void *arg);
 static void server_process(struct server *s);
+static void cancels_forget(struct server *s);
 
 const char *server_state_name(enum server_state st)
 {
 	static const char *const names[] = {
 		"token", "resolving", "connecting", "tls-request", "tls", "login", "connect-query",
-		"idle", "active", "reset", "check", "closing",
+		"idle", "active", "reset", "check", "drain", "closing",
 	};
 	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }
@@ -54,12 +55,27 @@ static void server_log_prefix(const struct server *s, char *buf, size_t len)
 	} \
 } while (0)
 
+static const struct server_watch *watch;
+
+void server_watch_set(const struct server_watch *w)
+{
+	watch = w;
+}
+
+void server_watch_note(struct server *s, enum server_state from)
+{
+	if (watch && watch->state && from != s->state)
+		watch->state(s, from, watch->arg);
+}
+
 static void set_state(struct server *s, enum server_state st, struct list_node *list)
 {
+	enum server_state from = s->state;
 	s->state = st;
 	s->state_since = time_now_usec();
 	if (list)
 		list_move_tail(list, &s->node);
+	server_watch_note(s, from);
 }
 
 static void drop_token(struct server *s)
@@ -83,11 +99,15 @@ void server_close(struct server *s, const char *fmt, ...)
 	va_end(ap);
 	bool quiet = s->state == SV_IDLE || s->state == SV_RESET;
 	server_log(quiet ? LOG_LVL_INFO : LOG_LVL_WARNING, s, "closing: %s", msg);
+	if (watch && watch->closed)
+		watch->closed(s, msg, watch->arg);
 	struct client *c = s->client;
+	bool requeue = c && s->state == SV_ACTIVE && s->swallow > 0;
 	if (c) {
 		s->client = NULL;
 		c->server = NULL;
-		client_close(c, "08006", "server connection lost: %s", msg);
+		if (!requeue)
+			client_close(c, "08006", "server connection lost: %s", msg);
 	}
 	if (s->dns) {
 		resolve_cancel(s->dns);
@@ -96,6 +116,8 @@ void server_close(struct server *s, const char *fmt, ...)
 	token_wait_cancel(s->token_wait);
 	s->token_wait = NULL;
 	drop_token(s);
+	if (s->cancels)
+		cancels_forget(s);
 	if (s->sock.fd >= 0 && s->state >= SV_IDLE) {
 		/* A polite Terminate lets the backend exit without logging an EOF. */
 		static const unsigned char term[5] = { 'X', 0, 0, 0, 4 };
@@ -108,6 +130,8 @@ void server_close(struct server *s, const char *fmt, ...)
 	list_move_tail(&rt.free_servers, &s->node);
 	runtime_schedule_free();
 	pool_server_gone(s, was);
+	if (requeue)
+		client_requeue(c);
 }
 
 void server_free(struct server *s)
@@ -139,9 +163,21 @@ static bool send_pbuf(struct server *s, struct pbuf *b)
 
 /* ---- connecting ---- */
 
+static void fail_login(struct server *s, const char *sqlstate, const char *msg, bool restarting)
+{
+	struct pool *p = s->pool;
+	p->stats.login_failures++;
+	/* Record first, so the pool does not relaunch at once from server_close. */
+	pool_record_failure(p, sqlstate, msg, restarting);
+	server_close(s, "login failed: %s", msg);
+	pool_fail_waiters(p);
+}
+
 static void login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* 57P03 is PostgreSQL's "starting up" / "shutting down" / "in recovery"
+ * answer: the server will take logins again shortly. */
 static void login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
 {
 	char msg[300];
@@ -149,12 +185,28 @@ static void login_failed(struct server *s, const char *sqlstate, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	struct pool *p = s->pool;
-	p->stats.login_failures++;
-	/* Record first, so the pool does not relaunch at once from server_close. */
-	pool_record_failure(p, sqlstate, msg);
-	server_close(s, "login failed: %s", msg);
-	pool_fail_waiters(p);
+	fail_login(s, sqlstate, msg, strcmp(sqlstate, "57P03") == 0);
+}
+
+/* Refused or closed while connecting or logging in: what a restarting
+ * server looks like, so clients without a server wait for the retry. */
+static void login_failed_restarting(struct server *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void login_failed_restarting(struct server *s, const char *fmt, ...)
+{
+	char msg[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fail_login(s, "08006", msg, true);
+}
+
+static bool is_restart_errno(int err)
+{
+	/* ENOENT: a Unix socket whose file the stopping server removed. */
+	return err == ECONNREFUSED || err == ECONNRESET || err == ENOENT;
 }
 
 void server_login_failed(struct server *s, const char *msg)
@@ -201,7 +253,10 @@ static void connected(struct server *s)
 	if (getsockopt(s->sock.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err) {
-		login_failed(s, "08006", "could not connect to server: %s", strerror(err));
+		if (is_restart_errno(err))
+			login_failed_restarting(s, "could not connect to server: %s", strerror(err));
+		else
+			login_failed(s, "08006", "could not connect to server: %s", strerror(err));
 		return;
 	}
 	sock_set_write_io(&s->sock, false);
@@ -239,7 +294,11 @@ static void start_connect(struct server *s)
 		return;
 	}
 	if (errno != EINPROGRESS) {
-		login_failed(s, "08006", "could not connect to server: %s", strerror(errno));
+		int err = errno;
+		if (is_restart_errno(err))
+			login_failed_restarting(s, "could not connect to server: %s", strerror(err));
+		else
+			login_failed(s, "08006", "could not connect to server: %s", strerror(err));
 		return;
 	}
 	sock_set_write_io(&s->sock, true);
@@ -617,7 +676,7 @@ static void login_done(struct server *s)
 		s->scram = NULL;
 	}
 	s->ready = true;
-	s->tx_status = 'I';
+	pg_flow_init(&s->flow);
 	pool_server_logged_in(s);
 	const char *cq = s->pool->db->cfg->connect_query;
 	if (cq && *cq) {
@@ -701,8 +760,8 @@ static void internal_query_message(struct server *s, char type, const unsigned c
 		return;
 	case 'Z':
 		s->ready = true;
-		s->tx_status = len > 0 ? (char)body[0] : 'I';
-		if (s->tx_status != 'I') {
+		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
+		if (s->flow.tx_status != 'I') {
 			server_close(s, "%s left a transaction open", server_state_name(s->state));
 			return;
 		}
@@ -711,6 +770,14 @@ static void internal_query_message(struct server *s, char type, const unsigned c
 	default:
 		return; /* CommandComplete, RowDescription, DataRow, notices */
 	}
+}
+
+/* FATAL, or the classes that mean the session is gone: 57P0x (operator
+ * intervention, shutdown) and 08 (connection exception). */
+static bool is_connection_loss(const struct pg_error *e)
+{
+	return strcmp(e->severity, "FATAL") == 0 || strcmp(e->severity, "PANIC") == 0 ||
+	       strncmp(e->sqlstate, "57P", 3) == 0 || strncmp(e->sqlstate, "08", 2) == 0;
 }
 
 /* Parameter sync before a client's first bytes: absorbed, not forwarded. */
@@ -722,12 +789,19 @@ static void sync_message(struct server *s, char type, const unsigned char *body,
 		record_param(s, body, len, false);
 		return;
 	case 'E':
-		if (s->client && proto_parse_error(body, len, &e))
+		if (!proto_parse_error(body, len, &e)) {
+			server_close(s, "unreadable error during parameter sync");
+		} else if (is_connection_loss(&e)) {
+			/* The server is going away (pg_terminate_backend, shutdown): the
+			 * client has sent nothing yet and gets another server. */
+			server_close(s, "lost during parameter sync: %s", e.message);
+		} else if (s->client) {
 			client_close(s->client, e.sqlstate, "invalid value for a session parameter: %s", e.message);
+		}
 		return;
 	case 'Z':
 		s->ready = true;
-		s->tx_status = len > 0 ? (char)body[0] : 'I';
+		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
 		if (--s->swallow == 0 && s->client)
 			client_server_ready(s->client);
 		return;
@@ -756,28 +830,118 @@ void server_link(struct server *s, struct client *c)
 	send_pbuf(s, &b);
 }
 
-static void release(struct server *s, bool run_reset)
+/* The server owes nothing to the client that left: reset it or make it idle. */
+static void finish_release(struct server *s, bool run_reset)
 {
-	s->client = NULL;
-	s->blocked_on_client = false;
-	if (s->state == SV_CLOSING)
-		return;
 	struct pool *p = s->pool;
-	if (!s->ready || s->tx_status != 'I' || s->swallow > 0 || sock_has_output(&s->sock)) {
-		server_close(s, "client left while the server was busy");
+	s->drain_step = 0;
+	if (s->flow.tx_status != 'I') {
+		server_close(s, "client left a transaction open");
+		return;
+	}
+	if (sock_has_output(&s->sock)) {
+		server_close(s, "client left while bytes to the server were still queued");
 		return;
 	}
 	if (s->retire || p->db->retired) {
 		server_close(s, "retired");
 		return;
 	}
-	s->fwd_remaining = 0;
 	const char *reset = rt.cfg->server_reset_query;
 	if (reset && *reset && run_reset) {
 		start_internal_query(s, SV_RESET, &p->used_servers, reset);
 		return;
 	}
 	pool_server_usable(s);
+}
+
+static bool drain_done(const struct server *s)
+{
+	return s->drain_step == 3 && s->fwd_remaining == 0 && s->cancels == 0;
+}
+
+static bool owes_nothing(const struct server *s)
+{
+	return pg_flow_settled(&s->flow) && s->fwd_remaining == 0 && s->cancels == 0;
+}
+
+/* The text of the marker query's one value: random, so no departed client
+ * can forge the row that ends a drain. */
+static void drain_marker_text(const struct server *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "tokenbouncer-drain-%016llx", (unsigned long long)s->drain_marker);
+}
+
+/* The client left with answers owed: read them and throw them away, so not
+ * one byte of them can reach the next client. Counting ReadyForQuery is not
+ * exact (after an extended-protocol error the backend skips every message up
+ * to Sync, Queries included), so the pooler sends a Sync, a ROLLBACK and a
+ * query of its own with a random value, and the drain ends at that query's
+ * answer. An abandoned COPY IN gets a CopyFail first. Bounded by
+ * SERVER_DRAIN_MAX_BYTES and SERVER_DRAIN_TIMEOUT. */
+static void start_drain(struct server *s, bool run_reset)
+{
+	struct pbuf b;
+	pbuf_init(&b, 256);
+	if (s->flow.copy_in)
+		proto_copy_fail(&b, "client disconnected during COPY");
+	proto_sync(&b);
+	/* What a backend does when its client disconnects: an open transaction
+	 * is rolled back, never committed. Also lets the marker run in a
+	 * transaction that failed. */
+	proto_query(&b, "ROLLBACK");
+	if (!random_bytes(&s->drain_marker, sizeof(s->drain_marker))) {
+		pbuf_free(&b);
+		server_close(s, "no random bytes for the drain marker");
+		return;
+	}
+	char sql[80], marker[48];
+	drain_marker_text(s, marker, sizeof(marker));
+	snprintf(sql, sizeof(sql), "SELECT '%s'", marker);
+	proto_query(&b, sql);
+	s->drained = 0;
+	s->drain_step = 1;
+	s->drain_reset = run_reset;
+	set_state(s, SV_DRAIN, &s->pool->used_servers);
+	if (!send_pbuf(s, &b))
+		return;
+	sock_set_read(&s->sock, true);
+	server_log(LOG_LVL_DEBUG, s, "draining the answers owed to a departed client");
+	if (s->sock.in && iobuf_len(s->sock.in) > 0)
+		server_process(s);
+}
+
+/* Called when a cancel request for this backend has been handled. */
+void server_cancel_finished(struct server *s)
+{
+	if (s->cancels > 0)
+		s->cancels--;
+	if (s->state == SV_DRAIN && drain_done(s))
+		finish_release(s, s->drain_reset);
+}
+
+/* A server is given to another client only when it owes nothing to this one;
+ * with answers owed it drains them first; what the pooler cannot be sure of
+ * (a message cut in half, the pooler's own SET still running) closes it. */
+static void release(struct server *s, bool run_reset)
+{
+	s->client = NULL;
+	s->blocked_on_client = false;
+	if (s->state == SV_CLOSING)
+		return;
+	if (s->uncertain) {
+		server_close(s, "client left in the middle of a message");
+		return;
+	}
+	if (s->swallow > 0) {
+		server_close(s, "client left while its session parameters were being set");
+		return;
+	}
+	if (!owes_nothing(s)) {
+		start_drain(s, run_reset);
+		return;
+	}
+	finish_release(s, run_reset);
 }
 
 void server_release(struct server *s)
@@ -788,6 +952,20 @@ void server_release(struct server *s)
 void server_check(struct server *s)
 {
 	start_internal_query(s, SV_CHECK, &s->pool->used_servers, rt.cfg->server_check_query);
+}
+
+void server_expire_drain(struct server *s, usec_t now)
+{
+	if (s->state != SV_DRAIN || now - s->state_since < SERVER_DRAIN_TIMEOUT)
+		return;
+	if (s->drain_step < 3)
+		server_forward_cancel(s);
+	server_close(s, "answers owed to a departed client did not arrive in time");
+}
+
+void server_probe_query(struct server *s, const char *sql)
+{
+	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql);
 }
 
 /* ---- active forwarding ---- */
@@ -805,12 +983,10 @@ static void flush_to_client(struct server *s, size_t span)
 static void count_ready(struct server *s)
 {
 	struct pool_stats *st = &s->pool->stats;
-	if (!s->pending_rfq)
-		return; /* an answer to nothing the client sent (COPY end, error recovery) */
 	st->query_count++;
 	st->query_time += (uint64_t)(s->last_rfq - s->query_start);
 	s->query_start = s->last_rfq;
-	if (s->tx_status == 'I') {
+	if (s->flow.tx_status == 'I') {
 		st->xact_count++;
 		st->xact_time += (uint64_t)(s->last_rfq - s->xact_start);
 	}
@@ -822,15 +998,16 @@ static void count_ready(struct server *s)
 static bool boundary_reached(const struct server *s)
 {
 	const struct client *c = s->client;
-	if (!c || c->mode == POOL_MODE_SESSION || s->pending_rfq || s->unsynced)
+	if (!c || c->mode == POOL_MODE_SESSION || !pg_flow_settled(&s->flow) || c->fwd_remaining)
 		return false;
-	return s->tx_status == 'I' || c->mode == POOL_MODE_STATEMENT;
+	return s->flow.tx_status == 'I' || c->mode == POOL_MODE_STATEMENT;
 }
 
 static bool statement_mode_violation(const struct server *s, char status)
 {
 	const struct client *c = s->client;
-	return c && c->mode == POOL_MODE_STATEMENT && status != 'I' && s->pending_rfq <= 1 && !s->unsynced;
+	return c && c->mode == POOL_MODE_STATEMENT && status != 'I' && s->flow.owed_rfq <= 1 &&
+	       !s->flow.unsynced;
 }
 
 static void end_of_transaction(struct server *s)
@@ -838,21 +1015,55 @@ static void end_of_transaction(struct server *s)
 	struct client *c = s->client;
 	if (!c || c->state == CL_CLOSING)
 		return;
-	if (s->tx_status != 'I') {
+	if (s->flow.tx_status != 'I') {
 		client_close(c, "25001", "transaction blocks are not allowed in statement pooling mode");
 		return;
 	}
 	c->server = NULL;
 	s->client = NULL;
 	release(s, rt.cfg->server_reset_query_always);
-	if (rt.shutting_down)
+	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS)
 		client_close(c, "57P01", "terminating connection: the pooler is shutting down");
 	else
 		client_detached(c);
 }
 
-/* Stream server messages to the client; only ReadyForQuery and ParameterStatus
- * are looked into, and they are forwarded as they are. */
+/* Headers of the messages that change what the server owes; the ones the
+ * pooler reads whole (ReadyForQuery, ParameterStatus) are handled apart. */
+static void note_server_message(struct server *s, char type)
+{
+	if (type == 'G' || type == 'H' || type == 'W' || type == 'c' || type == 'E')
+		pg_flow_server(&s->flow, type, 0);
+}
+
+/* A ReadyForQuery on its way to the client. False when the server went back
+ * to the pool or the client was closed. */
+static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t len, size_t *span)
+{
+	char status = len >= 5 ? (char)msg[5] : 'I';
+	if (statement_mode_violation(s, status)) {
+		/* The client must not see a transaction open: end it before this ReadyForQuery. */
+		flush_to_client(s, *span);
+		if (s->client)
+			client_close(s->client, "25001", "transaction blocks are not allowed in "
+				     "statement pooling mode");
+		return false;
+	}
+	*span += len + 1;
+	s->ready = true;
+	s->last_rfq = time_now_usec();
+	if (pg_flow_server(&s->flow, 'Z', status))
+		count_ready(s);
+	if (boundary_reached(s)) {
+		flush_to_client(s, *span);
+		end_of_transaction(s);
+		return false;
+	}
+	return true;
+}
+
+/* Stream server messages to the client; ReadyForQuery and ParameterStatus
+ * are read whole, the rest only by their headers. */
 static void forward_to_client(struct server *s)
 {
 	struct iobuf *in = s->sock.in;
@@ -884,28 +1095,11 @@ static void forward_to_client(struct server *s)
 				record_param(s, p + PROTO_HDR_LEN, h.len - 4, false);
 				continue;
 			}
-			if (statement_mode_violation(s, h.len >= 5 ? (char)p[5] : 'I')) {
-				/* The client must not see a transaction open: end it before this ReadyForQuery. */
-				flush_to_client(s, span);
-				if (s->client)
-					client_close(s->client, "25001", "transaction blocks are not allowed in "
-						     "statement pooling mode");
+			if (!ready_for_query(s, p, h.len, &span))
 				return;
-			}
-			span += h.len + 1;
-			s->tx_status = h.len >= 5 ? (char)p[5] : 'I';
-			s->ready = true;
-			s->last_rfq = time_now_usec();
-			count_ready(s);
-			if (s->pending_rfq)
-				s->pending_rfq--;
-			if (boundary_reached(s)) {
-				flush_to_client(s, span);
-				end_of_transaction(s);
-				return;
-			}
 			continue;
 		}
+		note_server_message(s, h.type);
 		span += PROTO_HDR_LEN;
 		s->fwd_remaining = h.len - 4;
 	}
@@ -919,6 +1113,89 @@ static void forward_to_client(struct server *s)
 		s->blocked_on_client = true;
 		sock_set_read(&s->sock, false);
 	}
+}
+
+/* Is this DataRow the marker query's row? */
+static bool is_marker_row(const struct server *s, const unsigned char *body, size_t len)
+{
+	char marker[48];
+	drain_marker_text(s, marker, sizeof(marker));
+	size_t mlen = strlen(marker);
+	struct msg_reader r;
+	reader_init(&r, body, len);
+	if (reader_u16(&r) != 1 || reader_u32(&r) != mlen)
+		return false;
+	const unsigned char *v = reader_bytes(&r, mlen);
+	return v && reader_done(&r) && memcmp(v, marker, mlen) == 0;
+}
+
+/* One whole small message during the drain: ParameterStatus is recorded (the
+ * departed client's SETs changed the session, and the next client's
+ * parameter sync must know it); the marker row and its ReadyForQuery end it. */
+static void drain_message(struct server *s, char type, const unsigned char *body, size_t len)
+{
+	if (type == 'S') {
+		record_param(s, body, len, false);
+	} else if (type == 'D' && s->drain_step == 1 && is_marker_row(s, body, len)) {
+		s->drain_step = 2;
+	} else if (type == 'Z' && s->drain_step == 2) {
+		s->drain_step = 3;
+		pg_flow_init(&s->flow);
+		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
+	}
+}
+
+/* SV_DRAIN: the same walk as forward_to_client, but every byte is dropped. */
+static void drain_input(struct server *s)
+{
+	struct iobuf *in = s->sock.in;
+	s->need = 0;
+	while (s->state == SV_DRAIN && s->drain_step < 3 && in && iobuf_len(in) > 0) {
+		size_t avail = iobuf_len(in);
+		if (s->drained > SERVER_DRAIN_MAX_BYTES) {
+			server_forward_cancel(s);
+			server_close(s, "more than %u bytes owed to a departed client", SERVER_DRAIN_MAX_BYTES);
+			return;
+		}
+		if (s->fwd_remaining) {
+			size_t n = avail < s->fwd_remaining ? avail : s->fwd_remaining;
+			iobuf_consume(in, n);
+			s->fwd_remaining -= (uint32_t)n;
+			s->drained += n;
+			continue;
+		}
+		struct pg_hdr h;
+		char err[160];
+		enum proto_status st = proto_peek_header(iobuf_head(in), avail, 0x7fffffff, &h, err, sizeof(err));
+		if (st == PROTO_ERROR) {
+			server_close(s, "protocol error while draining: %s", err);
+			return;
+		}
+		if (st == PROTO_NEED_MORE) {
+			s->need = PROTO_HDR_LEN;
+			break;
+		}
+		if (h.type == 'G' || h.type == 'W') {
+			server_close(s, "a departed client's pipeline started a COPY");
+			return;
+		}
+		/* Small messages the drain must read are taken whole; the rest stream. */
+		if (h.type == 'S' || h.type == 'Z' || (h.type == 'D' && h.len <= 128)) {
+			if (avail < h.len + 1) {
+				s->need = h.len + 1;
+				break;
+			}
+			drain_message(s, h.type, iobuf_head(in) + PROTO_HDR_LEN, h.len - 4);
+			iobuf_consume(in, h.len + 1);
+			s->drained += h.len + 1;
+			continue;
+		}
+		iobuf_consume(in, PROTO_HDR_LEN);
+		s->drained += PROTO_HDR_LEN;
+		s->fwd_remaining = h.len - 4;
+	}
+	if (s->state == SV_DRAIN && drain_done(s))
+		finish_release(s, s->drain_reset);
 }
 
 /* Whole-message processing for every state but plain forwarding. Returns
@@ -985,6 +1262,10 @@ static size_t process_whole_messages(struct server *s)
 
 static void server_process(struct server *s)
 {
+	if (s->state == SV_DRAIN) {
+		drain_input(s);
+		return;
+	}
 	s->need = (uint32_t)process_whole_messages(s);
 	if (s->state == SV_ACTIVE && s->swallow == 0 && !s->blocked_on_client)
 		forward_to_client(s);
@@ -1011,7 +1292,9 @@ static void server_read(struct server *s)
 	enum sock_io r = sock_fill(&s->sock, (size_t)rt.cfg->pkt_buf, s->need);
 	if (r == SOCK_IO_EOF || r == SOCK_IO_ERR) {
 		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly" : sock_errmsg();
-		if (s->state < SV_IDLE)
+		if (s->state < SV_IDLE && r == SOCK_IO_EOF)
+			login_failed_restarting(s, "%s", why);
+		else if (s->state < SV_IDLE)
 			login_failed(s, "08006", "%s", why);
 		else
 			server_close(s, "%s", why);
@@ -1055,6 +1338,7 @@ static void server_io(evutil_socket_t fd, short what, void *arg)
 
 struct cancel_req {
 	struct list_node node;
+	struct server *server;       /* held back from reuse until this is handled; NULL once closed */
 	struct event *ev;
 	int fd;
 	unsigned char pkt[16];
@@ -1067,6 +1351,8 @@ static struct list_node cancels = { &cancels, &cancels };
 static void cancel_done(struct cancel_req *cr)
 {
 	list_del(&cr->node);
+	if (cr->server)
+		server_cancel_finished(cr->server);
 	event_free(cr->ev);
 	close(cr->fd);
 	free(cr);
@@ -1075,8 +1361,23 @@ static void cancel_done(struct cancel_req *cr)
 void server_cancels_shutdown(void)
 {
 	struct list_node *n;
-	while ((n = list_first(&cancels)))
-		cancel_done(list_entry(n, struct cancel_req, node));
+	while ((n = list_first(&cancels))) {
+		struct cancel_req *cr = list_entry(n, struct cancel_req, node);
+		cr->server = NULL;
+		cancel_done(cr);
+	}
+}
+
+/* A closing server forgets its cancels in flight; they finish on their own. */
+static void cancels_forget(struct server *s)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &cancels) {
+		struct cancel_req *cr = list_entry(n, struct cancel_req, node);
+		if (cr->server == s)
+			cr->server = NULL;
+	}
+	s->cancels = 0;
 }
 
 static void cancel_io(evutil_socket_t fd, short what, void *arg)
@@ -1119,6 +1420,8 @@ void server_forward_cancel(struct server *s)
 	}
 	struct cancel_req *cr = xcalloc(1, sizeof(*cr));
 	cr->fd = fd;
+	cr->server = s;
+	s->cancels++;
 	list_add_tail(&cancels, &cr->node);
 	struct pbuf b;
 	pbuf_init(&b, 16);

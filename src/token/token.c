@@ -418,6 +418,15 @@ static const char *entry_state(const struct token_entry *e, int64_t now)
 	return "valid";
 }
 
+bool token_entry_ready(const struct token_entry *e, char *why, size_t whylen)
+{
+	int64_t now = now_ms();
+	if (token_usable(e, now))
+		return true;
+	snprintf(why, whylen, "token %s%s%s", entry_state(e, now), e->last_error[0] ? ": " : "", e->last_error);
+	return false;
+}
+
 void token_foreach(void (*fn)(const struct token_view *v, void *arg), void *arg)
 {
 	int64_t now = now_ms();
@@ -500,7 +509,7 @@ static bool check_alias(const struct tb_config *cfg, const struct db_alias *db, 
 	enum credential_family want = azure ? CRED_FAMILY_AZURE : CRED_FAMILY_AWS;
 	if (!c || c->family != want) {
 		snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": auth=%s needs an %s credential, "
-			 "but [credential.%s] is of type %s", cfg->path, db->line, db->name,
+			 "but [credential.%s] is of type %s", db->file ? db->file : cfg->path, db->line, db->name,
 			 upstream_auth_name(db->auth), azure ? "azure-*" : "aws-*", db->credential,
 			 c ? c->type : "?");
 		return false;
@@ -512,8 +521,8 @@ static bool check_alias(const struct tb_config *cfg, const struct db_alias *db, 
 		char *region = !db->host ? NULL : db->auth == UPSTREAM_AUTH_AWS_RDS
 			? aws_rds_region(&t, why, sizeof(why)) : aws_dsql_region(&t, why, sizeof(why));
 		if (!region) {
-			snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": %s", cfg->path, db->line,
-				 db->name, why);
+			snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": %s",
+				 db->file ? db->file : cfg->path, db->line, db->name, why);
 			return false;
 		}
 		free(region);
@@ -528,7 +537,8 @@ bool token_engine_apply(const struct tb_config *cfg, char *err, size_t errlen)
 	bool ok = true;
 	size_t built = 0;
 	for (; built < n && ok; built++)
-		ok = credential_build(&set[built], &cfg->creds[built], cfg->path, err, errlen);
+		ok = credential_build(&set[built], &cfg->creds[built],
+			cfg->creds[built].file ? cfg->creds[built].file : cfg->path, err, errlen);
 	for (size_t i = 0; ok && i < cfg->ndbs; i++)
 		if (cfg->dbs[i].auth != UPSTREAM_AUTH_PASSWORD)
 			ok = check_alias(cfg, &cfg->dbs[i], set, n, err, errlen);

@@ -15,9 +15,10 @@ declare -A SRCS=(
 	[fuzz_config]="$ROOT/src/core/params.c $ROOT/src/core/config.c $ROOT/src/core/connstr.c"
 	[fuzz_auth]="$ROOT/src/pg/userlist.c $ROOT/src/pg/hba.c $ROOT/src/pg/scram.c $ROOT/src/pg/md5auth.c"
 	[fuzz_tokens]="$ROOT/src/token/aws_parse.c $ROOT/src/token/azure_parse.c $ROOT/src/token/azure_jwt.c"
+	[fuzz_flow]="$ROOT/src/pg/flow.c"
 )
 status=0
-for t in fuzz_wire fuzz_config fuzz_auth fuzz_tokens; do
+for t in fuzz_wire fuzz_config fuzz_auth fuzz_tokens fuzz_flow; do
 	# shellcheck disable=SC2086
 	clang $CFLAGS -o "$OUT/$t" "$ROOT/test/fuzz/$t.c" ${SRCS[$t]} $CORE $LIBS
 	corpus="$OUT/corpus-$t"

@@ -62,27 +62,12 @@ def format_ini_value(v):
     return str(v)
 
 
-def wrap_db_line(name, value, limit=190):
-    """A [databases] entry, continued on indented lines if longer than the libinih line limit
-    (Debian's libinih reads at most 198 bytes a line; an indented line continues the entry)."""
-    first = "%s = " % name
-    words = value.split(" ")
-    lines, cur = [], first
-    for w in words:
-        if len(cur) + len(w) + 1 > limit and cur.strip() not in ("", first.strip()):
-            lines.append(cur.rstrip())
-            cur = "    "
-        cur += w + " "
-    lines.append(cur.rstrip())
-    return "\n".join(lines)
-
-
 class Pooler:
     """One tokenbouncer process. settings -> [tokenbouncer] keys; databases -> {alias: connstr};
     users -> {name: secret as written in auth_file}; hba -> text of auth_hba_file."""
 
     def __init__(self, settings=None, databases=None, users=None, hba=None, workdir=None,
-                 extra_lines=None, env=None, user_settings=None, nofile=None):
+                 extra_lines=None, env=None, user_settings=None, nofile=None, binary=None):
         self.workdir = workdir or tempfile.mkdtemp(prefix="tb")
         os.chmod(self.workdir, 0o755)
         self.port = free_port()
@@ -110,6 +95,7 @@ class Pooler:
         self.hba = hba
         self.extra_lines = list(extra_lines or [])
         self.env = dict(env or {})
+        self.binary = binary       # another build than $TOKENBOUNCER_BIN (e.g. the plain one)
         # [users] section: {user name: "key=value ..."}
         self.user_settings = dict(user_settings or {})
         # RLIMIT_NOFILE (soft, hard) for the process, set with prlimit(1) around the exec
@@ -131,12 +117,12 @@ class Pooler:
         out.append("")
         out.append("[databases]")
         for alias, connstr in self.databases.items():
-            out.append(wrap_db_line(alias, connstr))
+            out.append("%s = %s" % (alias, connstr))
         if self.user_settings:
             out.append("")
             out.append("[users]")
             for name, value in self.user_settings.items():
-                out.append(wrap_db_line(name, value))
+                out.append("%s = %s" % (name, value))
         return "\n".join(out) + "\n"
 
     def write_files(self):
@@ -167,7 +153,7 @@ class Pooler:
 
     # ------------------------------------------------------------------ process
     def start(self, timeout=20):
-        b = os.path.abspath(binary())
+        b = os.path.abspath(self.binary or binary())
         if not os.path.exists(b):
             pytest.fail("tokenbouncer binary not found at %s (build it, or set TOKENBOUNCER_BIN)" % b)
         env = dict(os.environ)

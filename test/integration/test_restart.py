@@ -36,7 +36,9 @@ def new_client_error(p, timeout=10):
 
 def test_upstream_restart(make_pooler, private_pg):
     pg = private_pg
-    settings = {"server_login_retry": 1}
+    # A client without a server waits through a restart-like failure (refused, 57P03) for up to
+    # server_connect_timeout + server_login_retry before it gets the error.
+    settings = {"server_login_retry": 1, "server_connect_timeout": 3}
     if is_pgbouncer():
         settings["query_wait_timeout"] = 5  # PgBouncer 1.18 otherwise holds the client 120 s
     p = make_pooler(settings=settings, databases={"appdb": app_connstr(pg)})

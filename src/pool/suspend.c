@@ -1,0 +1,69 @@
+/* SUSPEND walks every client and server once when it starts and once at
+ * RESUME; while it lasts, sockets opened meanwhile (server logins for
+ * clients that were already waiting) run normally, as in PgBouncer, which
+ * suspends only the sockets it has when the command arrives. */
+#include "pool/suspend.h"
+
+#include "core/log.h"
+#include "net/listener.h"
+#include "pool/pool-t.h"
+#include "pool/runtime.h"
+
+typedef bool (*sock_visit)(struct sock *s, void *arg);
+
+/* Visit every non-console client and every server; stop when visit says so. */
+static bool each_sock(sock_visit visit, void *arg)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.clients) {
+		struct client *c = list_entry(n, struct client, all_node);
+		if (!c->is_admin && c->state != CL_CLOSING && !visit(&c->sock, arg))
+			return false;
+	}
+	struct list_node *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases) {
+		struct list_node *pn, *pt;
+		list_for_each_safe(pn, pt, &list_entry(d, struct database, node)->pools) {
+			struct pool *p = list_entry(pn, struct pool, node);
+			struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
+						      &p->new_servers };
+			for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+				struct list_node *sn, *st;
+				list_for_each_safe(sn, st, lists[i])
+					if (!visit(&list_entry(sn, struct server, node)->sock, arg))
+						return false;
+			}
+		}
+	}
+	return true;
+}
+
+static bool hold_one(struct sock *s, void *arg)
+{
+	const bool *on = arg;
+	if (s->fd >= 0 && s->held != *on)
+		sock_hold(s, *on);
+	return true;
+}
+
+static bool is_flushed(struct sock *s, void *arg)
+{
+	(void)arg;
+	return !s->held || !sock_has_output(s);
+}
+
+void suspend_all(bool on)
+{
+	if (rt.suspended == on)
+		return;
+	rt.suspended = on;
+	log_info("%s", on ? "SUSPEND: flushing and no longer reading any client or server"
+			  : "RESUME: reading clients and servers again");
+	listeners_hold(on);
+	each_sock(hold_one, &on);
+}
+
+bool suspend_flushed(void)
+{
+	return each_sock(is_flushed, NULL);
+}
