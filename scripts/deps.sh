@@ -33,6 +33,7 @@ DEMO_DEPS=(
 	libinih-dev
 	libjansson-dev
 	libexpat1-dev
+	libsystemd-dev
 	postgresql-15
 	postgresql-client-15
 	python3

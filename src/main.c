@@ -20,6 +20,8 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/params.h"
+#include "core/params_man.h"
+#include "core/service.h"
 #include "core/util.h"
 #include "net/listener.h"
 #include "pool/client.h"
@@ -61,6 +63,7 @@ static void usage(FILE *f)
 		"      --check                 validate FILE.ini and its auth files, then exit\n"
 		"      --print-sample-config   print the commented sample configuration\n"
 		"      --print-config-reference  print the parameter reference (Markdown)\n"
+		"      --print-man PAGE        print man page tokenbouncer.1 or tokenbouncer.ini.5\n"
 		"      --user USER             with token or check: the database user, when the alias has none\n"
 		"      --alias NAME            with check: only this alias\n"
 		"      --json                  with check: the report as JSON\n"
@@ -75,7 +78,7 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE, OPT_USER, OPT_ALIAS, OPT_JSON };
+	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE, OPT_USER, OPT_ALIAS, OPT_JSON, OPT_MAN };
 	if (argc >= 2 && strcmp(argv[1], "check") == 0) {
 		o->doctor = true;
 		argv[1] = argv[0];
@@ -94,6 +97,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "print-sample-config", no_argument, NULL, OPT_SAMPLE },
 		{ "print-config-reference", no_argument, NULL, OPT_REFERENCE },
+		{ "print-man", required_argument, NULL, OPT_MAN },
 		{ "user", required_argument, NULL, OPT_USER },
 		{ "alias", required_argument, NULL, OPT_ALIAS },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -113,6 +117,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_JSON: o->check_json = true; break;
 		case OPT_SAMPLE: params_print_sample(stdout); exit(0);
 		case OPT_REFERENCE: params_print_reference(stdout); exit(0);
+		case OPT_MAN:
+			if (!params_print_man(stdout, optarg)) {
+				fprintf(stderr, "--print-man: tokenbouncer.1 or tokenbouncer.ini.5\n");
+				return -1;
+			}
+			exit(0);
 		case 'V': printf("tokenbouncer %s\n", PACKAGE_VERSION); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
@@ -156,8 +166,10 @@ static void remove_pidfile(void)
 static void do_reload(void)
 {
 	char err[512];
+	service_reloading();
 	if (!runtime_reload(err, sizeof(err)))
 		log_error("reload failed, keeping the running configuration: %s", err);
+	service_ready();
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -167,12 +179,15 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		do_reload();
 		break;
 	case SIGINT:
+		service_stopping();
 		shutdown_on_signal(SHUTDOWN_WAIT_FOR_SERVERS, "SIGINT");
 		break;
 	case SIGTERM:
+		service_stopping();
 		shutdown_on_signal(SHUTDOWN_WAIT_FOR_CLIENTS, "SIGTERM");
 		break;
 	case SIGQUIT:
+		service_stopping();
 		shutdown_on_signal(SHUTDOWN_IMMEDIATE, "SIGQUIT");
 		break;
 	case SIGUSR1:
@@ -444,6 +459,7 @@ int main(int argc, char **argv)
 		 rt.cfg->listen_addr && *rt.cfg->listen_addr ? rt.cfg->listen_addr : "(no TCP)",
 		 rt.cfg->listen_port, rt.cfg->unix_socket_dir && *rt.cfg->unix_socket_dir ? " and in " : "",
 		 rt.cfg->unix_socket_dir ? rt.cfg->unix_socket_dir : "");
+	service_ready();
 	runtime_loop(base);
 	teardown(base, dns);
 	log_info("stopped");
