@@ -23,6 +23,7 @@
 #include "core/params_man.h"
 #include "core/service.h"
 #include "core/util.h"
+#include "core/version.h"
 #include "net/listener.h"
 #include "pool/client.h"
 #include "pool/janitor.h"
@@ -123,7 +124,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			exit(0);
-		case 'V': printf("tokenbouncer %s\n", PACKAGE_VERSION); exit(0);
+		case 'V': printf("%s\n", TB_VERSION_STRING); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -398,7 +399,8 @@ int main(int argc, char **argv)
 			printf("%s: configuration is valid\n", o.config_path);
 		return rc;
 	}
-	if (!o.doctor && !log_set_file(cfg->logfile, err, sizeof(err))) {
+	if (!o.doctor && (!log_set_file(cfg->logfile, err, sizeof(err)) ||
+			  !log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility, err, sizeof(err)))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}

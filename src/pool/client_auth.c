@@ -128,7 +128,7 @@ static void begin_scram(struct client *c, struct client_auth *a)
 	if (a->entry && a->entry->kind == USERLIST_SCRAM)
 		secret = &a->entry->scram;
 	else if (a->entry && a->entry->kind == USERLIST_PLAIN)
-		secret = userlist_plain_scram(a->entry);
+		secret = userlist_plain_scram(a->entry, rt.cfg->scram_iterations);
 	if (secret) {
 		a->scram = scram_server_new(secret);
 	} else {

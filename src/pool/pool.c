@@ -292,8 +292,11 @@ static struct client *first_waiting(const struct pool *p)
 static bool needs_check(const struct server *s, usec_t now)
 {
 	const char *q = rt.cfg->server_check_query;
-	/* A physical walsender runs no SQL; a replication server is used once anyway. */
-	return q && *q && !s->pool->replication && now - s->idle_since >= rt.cfg->server_check_delay;
+	/* A physical walsender runs no SQL; a replication server is used once anyway.
+	 * With server_check_delay = 0 every reuse is checked, but a server that
+	 * has just passed its check is given out, or it would loop. */
+	return q && *q && !s->pool->replication && !s->just_checked &&
+	       now - s->idle_since >= rt.cfg->server_check_delay;
 }
 
 static void p_stats_wait(struct client *c, usec_t now)
@@ -310,6 +313,7 @@ static void link_client(struct server *s, struct client *c, usec_t now)
 	c->state = CL_ACTIVE;
 	c->state_since = now;
 	list_move_tail(&c->pool->active_clients, &c->node);
+	s->just_checked = false;
 	server_link(s, c);
 }
 
@@ -468,6 +472,7 @@ void pool_server_usable(struct server *s)
 		return;
 	}
 	enum server_state was = s->state;
+	s->just_checked = was == SV_CHECK;
 	s->state = SV_IDLE;
 	s->state_since = now;
 	s->idle_since = now;

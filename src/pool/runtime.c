@@ -114,7 +114,8 @@ bool runtime_reload(char *err, size_t errlen)
 	}
 	log_setup(cfg->verbose, false, true);
 	char lerr[256];
-	if (!log_set_file(cfg->logfile, lerr, sizeof(lerr)))
+	if (!log_set_file(cfg->logfile, lerr, sizeof(lerr)) ||
+	    !log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility, lerr, sizeof(lerr)))
 		log_error("%s", lerr);
 	log_info("reload complete: %zu databases, %zu users", cfg->ndbs, cfg->nusers);
 	return true;

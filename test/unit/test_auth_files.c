@@ -454,11 +454,11 @@ static void test_plain_scram_cache(void)
 	if (!ul)
 		return;
 	const struct userlist_entry *p = userlist_find(ul, "p");
-	const struct scram_secret *a = userlist_plain_scram(p);
-	const struct scram_secret *b = userlist_plain_scram(p);
+	const struct scram_secret *a = userlist_plain_scram(p, SCRAM_DEFAULT_ITERATIONS);
+	const struct scram_secret *b = userlist_plain_scram(p, SCRAM_DEFAULT_ITERATIONS);
 	CHECK(a != NULL && a == b);
-	CHECK(userlist_plain_scram(userlist_find(ul, "s")) == NULL);
-	CHECK(userlist_plain_scram(NULL) == NULL);
+	CHECK(userlist_plain_scram(userlist_find(ul, "s"), SCRAM_DEFAULT_ITERATIONS) == NULL);
+	CHECK(userlist_plain_scram(NULL, SCRAM_DEFAULT_ITERATIONS) == NULL);
 	if (a) {
 		CHECK(a->iterations == SCRAM_DEFAULT_ITERATIONS && a->salt_len == 16);
 		struct scram_secret again;
@@ -466,6 +466,10 @@ static void test_plain_scram_cache(void)
 		CHECK(memcmp(again.stored_key, a->stored_key, SCRAM_KEY_LEN) == 0);
 		CHECK(memcmp(again.server_key, a->server_key, SCRAM_KEY_LEN) == 0);
 	}
+	/* Another iteration count (scram_iterations changed) derives again. */
+	const struct scram_secret *c = userlist_plain_scram(p, 1000);
+	CHECK(c != NULL && c->iterations == 1000);
+	CHECK(userlist_plain_scram(p, 1000) == c);
 	userlist_free(ul);
 }
 
