@@ -55,6 +55,7 @@ TEST_DEPS=(
 	systemd
 	man-db
 	python3-yaml
+	python3-kubernetes
 )
 
 # kubectl validates deploy/kubernetes offline; Debian's kubernetes-client provides one unless a
