@@ -39,7 +39,8 @@ enum upstream_auth {
 	UPSTREAM_AUTH_ENTRA,         /* Microsoft Entra ID access token */
 	UPSTREAM_AUTH_AWS_RDS,       /* SigV4 presigned rds-db:connect token */
 	UPSTREAM_AUTH_AWS_DSQL,      /* SigV4 presigned dsql DbConnect[Admin] token */
-	UPSTREAM_AUTH_GCP,           /* Google OAuth access token */
+	UPSTREAM_AUTH_CLOUDSQL,      /* Google OAuth access token for Cloud SQL (sqlservice.login) */
+	UPSTREAM_AUTH_ALLOYDB,       /* Google OAuth access token for AlloyDB (alloydb.login) */
 };
 
 /* One key of a [credential.NAME] section, kept as written. */

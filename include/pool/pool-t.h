@@ -40,6 +40,14 @@ struct pool_stats {
 	uint64_t login_failures;     /* failed server logins */
 };
 
+/* A replication=... startup parameter: the connection runs the walsender
+ * protocol on a server of its own that never serves anyone else. */
+enum replication_mode {
+	REPLICATION_NONE = 0,
+	REPLICATION_PHYSICAL,   /* replication=true: pg_receivewal, pg_basebackup, standbys */
+	REPLICATION_LOGICAL,    /* replication=database: pg_recvlogical, subscriptions */
+};
+
 struct database {
 	char *name;                  /* the name clients use */
 	const struct db_alias *cfg;  /* inside cref's config */
@@ -78,6 +86,7 @@ struct pool {
 
 	struct list_node dirty_node; /* runtime.dirty_pools: dispatch at the end of the loop pass */
 	struct token_entry *token;   /* token-backed aliases: the cache entry logins use */
+	enum replication_mode replication; /* a pool of replication servers, one per client */
 	struct pool_stats stats;
 	usec_t last_failure;         /* monotonic time of the last failed server login, or 0 */
 	bool failure_restarting;     /* it looked like a restart (57P03, refused, closed): waiters wait */
@@ -123,6 +132,7 @@ struct client {
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
 	bool limit_counted;          /* counted by climit under db->name and user */
+	enum replication_mode replication;
 };
 
 enum server_state {

@@ -8,7 +8,11 @@
 
 /* The pool a client of this database and user uses; NULL if no upstream
  * credentials can be had for it. */
-struct pool *pool_for_client(struct database *db, const char *client_user);
+/* "none", "physical" or "logical": the replication column of SHOW CLIENTS/SERVERS. */
+const char *pool_replication_name(enum replication_mode repl);
+/* The pool of (database, upstream user); replication clients get a pool of
+ * their own kind, whose servers are never shared or reused. */
+struct pool *pool_for_client(struct database *db, const char *client_user, enum replication_mode repl);
 /* A client waits for the pool's first login to learn the server's parameters. */
 void pool_need_welcome(struct pool *p, struct client *c);
 /* A logged-in client queued in waiting_clients needs a server. */

@@ -172,7 +172,7 @@ static void launch(struct probe *pr, const char *given_user)
 		pr->phase = PH_DONE;
 		return;
 	}
-	pr->pool = pool_for_client(pr->db, pr->user);
+	pr->pool = pool_for_client(pr->db, pr->user, REPLICATION_NONE);
 	if (!pr->pool) {
 		finish(pr, false, STEP_TOKEN, "no pool can be made for this alias and user");
 		return;

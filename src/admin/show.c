@@ -672,7 +672,7 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 	resultset_text(rs, "S");
 	resultset_text(rs, p->user);
 	resultset_text(rs, p->db->name);
-	resultset_text(rs, "none");
+	resultset_text(rs, pool_replication_name(p->replication));
 	resultset_text(rs, server_state_text(s, now));
 	resultset_text(rs, addr);
 	resultset_int(rs, port);
@@ -764,7 +764,7 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 	resultset_text(rs, "C");
 	resultset_text(rs, c->user);
 	resultset_text(rs, c->db ? c->db->name : NULL);
-	resultset_text(rs, "none");
+	resultset_text(rs, pool_replication_name(c->replication));
 	resultset_text(rs, client_state_text(c));
 	resultset_text(rs, addr);
 	resultset_int(rs, port);

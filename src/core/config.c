@@ -207,15 +207,12 @@ static bool db_check(struct parse_ctx *ctx, const struct db_alias *db)
 	if (db->auth == UPSTREAM_AUTH_PASSWORD) {
 		if (db->credential)
 			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": credential=%s needs a token "
-				"method (auth=entra, aws-rds or aws-dsql)", db->name, db->credential);
+				"method (auth=entra, aws-rds, aws-dsql, cloudsql or alloydb)", db->name, db->credential);
 		if (db->lifetime_from_token || db->user_from_token)
 			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": %s needs a token method in "
 				"auth=", db->name, db->user_from_token ? "user_from_token" : "server_lifetime=token");
 		return true;
 	}
-	if (db->auth == UPSTREAM_AUTH_GCP)
-		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=gcp is not implemented yet",
-			db->name);
 	if (!db->credential)
 		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=%s needs credential=NAME "
 			"naming a [credential.NAME] section", db->name, upstream_auth_name(db->auth));
@@ -235,7 +232,8 @@ const char *upstream_auth_name(enum upstream_auth a)
 	case UPSTREAM_AUTH_ENTRA: return "entra";
 	case UPSTREAM_AUTH_AWS_RDS: return "aws-rds";
 	case UPSTREAM_AUTH_AWS_DSQL: return "aws-dsql";
-	case UPSTREAM_AUTH_GCP: return "gcp";
+	case UPSTREAM_AUTH_CLOUDSQL: return "cloudsql";
+	case UPSTREAM_AUTH_ALLOYDB: return "alloydb";
 	}
 	return "?";
 }

@@ -58,7 +58,8 @@ static const struct param_enum_val upstream_auth_vals[] = {
 	{ "entra", UPSTREAM_AUTH_ENTRA },
 	{ "aws-rds", UPSTREAM_AUTH_AWS_RDS },
 	{ "aws-dsql", UPSTREAM_AUTH_AWS_DSQL },
-	{ "gcp", UPSTREAM_AUTH_GCP },
+	{ "cloudsql", UPSTREAM_AUTH_CLOUDSQL },
+	{ "alloydb", UPSTREAM_AUTH_ALLOYDB },
 	{ NULL, 0 },
 };
 
@@ -443,7 +444,7 @@ const struct param_def param_db_table[] = {
 		"TimeZone sent to the server at login."),
 	P_ENUM(D, auth, "password", upstream_auth_vals, RELOAD,
 		"How the pooler logs in to the server: password, or a token it obtains itself: entra "
-		"(Azure), aws-rds, aws-dsql; gcp is accepted by the parser but not yet implemented."),
+		"(Azure), aws-rds, aws-dsql, cloudsql or alloydb (Google IAM database login)."),
 	P_STR(D, credential, NULL, RELOAD,
 		"Name of the [credential.NAME] section whose identity a token method uses."),
 	P_STR(D, region, NULL, RELOAD,

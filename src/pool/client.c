@@ -260,6 +260,27 @@ static bool is_ignored_param(const char *name)
 }
 
 /* Keeps tracked parameters, refuses unknown ones as PgBouncer does. */
+/* PostgreSQL's values: a boolean, or "database" for logical replication. */
+static bool parse_replication(const char *v, enum replication_mode *mode)
+{
+	static const char *const on[] = { "true", "on", "yes", "1" }, *const off[] = { "false", "off", "no", "0" };
+	for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
+		if (str_ieq(v, on[i])) {
+			*mode = REPLICATION_PHYSICAL;
+			return true;
+		}
+		if (str_ieq(v, off[i])) {
+			*mode = REPLICATION_NONE;
+			return true;
+		}
+	}
+	if (str_ieq(v, "database")) {
+		*mode = REPLICATION_LOGICAL;
+		return true;
+	}
+	return false;
+}
+
 static bool take_params(struct client *c, const struct startup_pkt *pkt)
 {
 	for (size_t i = 0; i < pkt->nparams; i++) {
@@ -273,8 +294,11 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 			continue;
 		}
 		if (strcmp(name, "replication") == 0 && !is_ignored_param(name)) {
-			client_close(c, "08P01", "replication connections are not supported");
-			return false;
+			if (!parse_replication(value, &c->replication)) {
+				client_close(c, "08P01", "invalid value for parameter \"replication\": \"%s\"", value);
+				return false;
+			}
+			continue;
 		}
 		if (is_ignored_param(name))
 			continue;
@@ -338,6 +362,10 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 		return;
 	if (rt.cfg->client_tls_sslmode >= TLS_MODE_REQUIRE && !c->tls && !c->is_unix) {
 		client_close(c, "28000", "SSL required");
+		return;
+	}
+	if (admin_is_console_db(dbname) && c->replication) {
+		client_close(c, "08P01", "replication connections to the admin console are not supported");
 		return;
 	}
 	if (admin_is_console_db(dbname)) {
@@ -435,7 +463,7 @@ void client_auth_ok(struct client *c)
 		admin_login(c);
 		return;
 	}
-	struct pool *p = pool_for_client(c->db, c->user);
+	struct pool *p = pool_for_client(c->db, c->user, c->replication);
 	if (!p && c->db->cfg->user_from_token) {
 		/* Stays in login (client_login_timeout applies) until the token names the user. */
 		c->awaiting_user = true;
@@ -449,7 +477,8 @@ void client_auth_ok(struct client *c)
 		return;
 	}
 	c->pool = p;
-	c->mode = effective_mode(c);
+	/* A replication connection keeps its server for its whole life. */
+	c->mode = c->replication ? POOL_MODE_SESSION : effective_mode(c);
 	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
 	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
 	if (p->have_welcome) {

@@ -11,6 +11,7 @@
 #include "pool/client.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "token/method.h"
 #include "token/token.h"
 
 static char *upstream_password(const struct database *db, const char *user)
@@ -35,21 +36,7 @@ void pool_refresh_password(struct pool *p)
 
 void pool_token_target(const struct database *db, const char *user, struct token_target *t)
 {
-	const struct db_alias *a = db->cfg;
-	bool aws = a->auth == UPSTREAM_AUTH_AWS_RDS || a->auth == UPSTREAM_AUTH_AWS_DSQL;
-	memset(t, 0, sizeof(*t));
-	t->kind = a->auth;
-	t->credential = a->credential;
-	t->user = user;
-	t->region = a->region;
-	t->duration = a->token_duration > 0 ? a->token_duration / USEC_PER_SEC : 0;
-	t->alias = db->name;
-	/* An Entra token names the identity, not the database user: an alias that
-	 * learns its user from the token shares one entry for both purposes. */
-	if (a->user_from_token)
-		t->user = "";
-	t->audience = aws ? a->host : a->scope;
-	t->port = a->auth == UPSTREAM_AUTH_AWS_RDS ? (a->port > 0 ? a->port : 5432) : 0;
+	upstream_method_target(db->cfg, db->name, user, t);
 }
 
 void pool_bind_token(struct pool *p)
@@ -62,10 +49,11 @@ void pool_bind_token(struct pool *p)
 	p->token = token_entry_for(&t);
 }
 
-static struct pool *pool_new(struct database *db, const char *user)
+static struct pool *pool_new(struct database *db, const char *user, enum replication_mode repl)
 {
 	struct pool *p = xcalloc(1, sizeof(*p));
 	p->db = db;
+	p->replication = repl;
 	p->user = xstrdup(user);
 	p->password = upstream_password(db, user);
 	list_init(&p->active_clients);
@@ -81,7 +69,17 @@ static struct pool *pool_new(struct database *db, const char *user)
 	return p;
 }
 
-struct pool *pool_for_client(struct database *db, const char *client_user)
+const char *pool_replication_name(enum replication_mode repl)
+{
+	switch (repl) {
+	case REPLICATION_PHYSICAL: return "physical";
+	case REPLICATION_LOGICAL: return "logical";
+	case REPLICATION_NONE: break;
+	}
+	return "none";
+}
+
+struct pool *pool_for_client(struct database *db, const char *client_user, enum replication_mode repl)
 {
 	const char *user = db->cfg->user ? db->cfg->user : db->default_user ? db->default_user : client_user;
 	if (db->cfg->user_from_token && !db->default_user)
@@ -89,10 +87,10 @@ struct pool *pool_for_client(struct database *db, const char *client_user)
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &db->pools) {
 		struct pool *p = list_entry(n, struct pool, node);
-		if (strcmp(p->user, user) == 0)
+		if (p->replication == repl && strcmp(p->user, user) == 0)
 			return p;
 	}
-	return pool_new(db, user);
+	return pool_new(db, user, repl);
 }
 
 bool pool_is_empty(const struct pool *p)
@@ -249,7 +247,8 @@ static struct client *first_waiting(const struct pool *p)
 static bool needs_check(const struct server *s, usec_t now)
 {
 	const char *q = rt.cfg->server_check_query;
-	return q && *q && now - s->idle_since >= rt.cfg->server_check_delay;
+	/* A physical walsender runs no SQL; a replication server is used once anyway. */
+	return q && *q && !s->pool->replication && now - s->idle_since >= rt.cfg->server_check_delay;
 }
 
 static void p_stats_wait(struct client *c, usec_t now)
@@ -340,6 +339,8 @@ static bool past_lifetime(const struct server *s, usec_t now)
 
 static int min_pool_size_of(const struct pool *p)
 {
+	if (p->replication)
+		return 0;
 	int min = p->db->cfg->min_pool_size;
 	return min >= 0 ? min : rt.cfg->min_pool_size;
 }

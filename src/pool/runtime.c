@@ -15,8 +15,7 @@
 #include "pool/client.h"
 #include "pool/pool.h"
 #include "pool/server.h"
-#include "token/aws_token.h"
-#include "token/azure_parse.h"
+#include "token/method.h"
 #include "token/token.h"
 
 struct runtime rt;
@@ -125,8 +124,8 @@ static bool same_upstream(const struct db_alias *a, const struct db_alias *b)
 	       str_same(a->credential, b->credential);
 }
 
-/* What the alias means on the wire, settled once: the host to reach (a bare
- * DSQL cluster id expanded), the defaults DSQL implies, the TLS mode. */
+/* What the alias means on the wire, settled once: the host to reach (as its
+ * upstream method rewrites it), the defaults the method implies, the TLS mode. */
 static void database_derive(struct database *db)
 {
 	const struct db_alias *a = db->cfg;
@@ -139,23 +138,22 @@ static void database_derive(struct database *db)
 		db->default_user = NULL;
 	}
 	db->dbname = xstrdup(a->dbname ? a->dbname : db->name);
-	db->sslmode = a->sslmode >= 0 ? a->sslmode : (int)rt.cfg->server_tls_sslmode;
-	if (a->auth != UPSTREAM_AUTH_AWS_DSQL)
-		return;
-	struct aws_db_target t = { .host = a->host, .region = a->region, .env_region = aws_env_region() };
-	char err[200];
-	char *h = aws_dsql_host(&t, err, sizeof(err));
-	if (h) {
+	struct method_endpoint ep;
+	upstream_method_endpoint(a, &ep);
+	if (ep.host) {
 		free(db->host);
-		db->host = h;
+		db->host = ep.host;
 	}
-	db->default_user = xstrdup("admin");
-	if (!a->dbname) {
+	if (ep.default_user && !db->default_user)
+		db->default_user = ep.default_user;
+	else
+		free(ep.default_user);
+	if (ep.default_dbname && !a->dbname) {
 		free(db->dbname);
-		db->dbname = xstrdup("postgres");
+		db->dbname = xstrdup(ep.default_dbname);
 	}
-	if (a->sslmode < 0)
-		db->sslmode = TLS_MODE_VERIFY_FULL;
+	int global = (int)rt.cfg->server_tls_sslmode;
+	db->sslmode = a->sslmode >= 0 ? a->sslmode : ep.default_sslmode >= 0 ? ep.default_sslmode : global;
 }
 
 struct database *runtime_find_database(const char *name)
@@ -191,8 +189,8 @@ static void resume_awaiting(struct database *db)
 		if (db->default_user)
 			client_auth_ok(c);
 		else
-			client_close(c, "08001", "could not learn the user of alias \"%s\" from its Entra token: %s",
-				     db->name, db->user_error);
+			client_close(c, "08001", "could not learn the user of alias \"%s\" from its %s token: %s",
+				     db->name, upstream_method_of(db->cfg->auth)->label, db->user_error);
 	}
 }
 
@@ -204,8 +202,9 @@ static void on_user_token(void *arg, const char *token, size_t len, int64_t expi
 	if (err) {
 		snprintf(db->user_error, sizeof(db->user_error), "%s", err);
 	} else {
-		char why[200];
-		char *name = azure_token_username(token, len, why, sizeof(why));
+		char why[200] = "this method's tokens name no user";
+		const struct upstream_method *m = upstream_method_of(db->cfg->auth);
+		char *name = m && m->user_from_token ? m->user_from_token(token, len, why, sizeof(why)) : NULL;
 		if (name) {
 			db->default_user = name;
 			db->user_error[0] = '\0';
@@ -377,7 +376,7 @@ static void create_forced_pools(void)
 			continue;
 		struct database *db = runtime_find_database(a->name);
 		if (db)
-			pool_for_client(db, a->user);
+			pool_for_client(db, a->user, REPLICATION_NONE);
 	}
 }
 

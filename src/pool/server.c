@@ -18,6 +18,7 @@
 #include "pg/md5auth.h"
 #include "pg/proto.h"
 #include "pg/scram.h"
+#include "token/method.h"
 #include "token/token.h"
 #include "pool/client.h"
 #include "pool/pool.h"
@@ -225,6 +226,10 @@ static void send_startup(struct server *s)
 	pbuf_put_str(&b, s->pool->user);
 	pbuf_put_str(&b, "database");
 	pbuf_put_str(&b, s->pool->db->dbname);
+	if (s->pool->replication) {
+		pbuf_put_str(&b, "replication");
+		pbuf_put_str(&b, s->pool->replication == REPLICATION_LOGICAL ? "database" : "true");
+	}
 	const char *names[] = { "application_name", "client_encoding", "DateStyle", "TimeZone" };
 	const char *values[] = { a->application_name, a->client_encoding, a->datestyle, a->timezone };
 	for (size_t i = 0; i < 4; i++) {
@@ -317,15 +322,14 @@ static void on_resolved(const struct sockaddr *addr, socklen_t addrlen, const ch
 	start_connect(s);
 }
 
-/* Aurora DSQL closes any connection at 60 minutes; stay well clear of it. */
-#define DSQL_MAX_LIFETIME (3300 * USEC_PER_SEC)
-
 static usec_t jittered_lifetime(const struct pool *p)
 {
 	const struct db_alias *a = p->db->cfg;
 	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : rt.cfg->server_lifetime;
-	if (a->auth == UPSTREAM_AUTH_AWS_DSQL && (life <= 0 || life > DSQL_MAX_LIFETIME))
-		life = DSQL_MAX_LIFETIME;
+	const struct upstream_method *m = upstream_method_of(a->auth);
+	usec_t cap = m ? m->max_server_lifetime : 0;
+	if (cap > 0 && (life <= 0 || life > cap))
+		life = cap;
 	if (life <= 0)
 		return 0;
 	/* Up to 10% earlier, so a pool opened at once does not expire at once. */
@@ -356,12 +360,8 @@ static void start_resolve(struct server *s)
 
 static const char *token_kind_name(const struct server *s)
 {
-	switch (s->pool->db->cfg->auth) {
-	case UPSTREAM_AUTH_ENTRA: return "Entra";
-	case UPSTREAM_AUTH_AWS_RDS: return "RDS IAM";
-	case UPSTREAM_AUTH_AWS_DSQL: return "Aurora DSQL";
-	default: return "IAM";
-	}
+	const struct upstream_method *m = upstream_method_of(s->pool->db->cfg->auth);
+	return m ? m->label : "IAM";
 }
 
 static void on_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
@@ -815,7 +815,9 @@ void server_link(struct server *s, struct client *c)
 	c->server = s;
 	set_state(s, SV_ACTIVE, &s->pool->active_servers);
 	sock_set_read(&s->sock, true);
-	char *sql = varcache_sync_sql(&c->vars, &s->vars);
+	/* A physical walsender refuses SQL, SET included: a replication
+	 * client sees the server's own parameters. */
+	char *sql = s->pool->replication ? NULL : varcache_sync_sql(&c->vars, &s->vars);
 	if (!sql) {
 		client_server_ready(c);
 		return;
@@ -928,6 +930,11 @@ static void release(struct server *s, bool run_reset)
 	s->blocked_on_client = false;
 	if (s->state == SV_CLOSING)
 		return;
+	if (s->pool->replication) {
+		/* Never drained or reused: a walsender may be streaming still. */
+		server_close(s, "replication connection ended");
+		return;
+	}
 	if (s->uncertain) {
 		server_close(s, "client left in the middle of a message");
 		return;

@@ -567,13 +567,13 @@ static void test_database_errors(void)
 		"auth=aws-dsql needs credential=NAME naming a [credential.NAME] section");
 	EXPECT_ERROR(BASE "[databases]\na = auth=kerberos\n", "t.ini:4: [databases] entry \"a\": "
 		"invalid value for auth: \"kerberos\" (expected one of: password, entra, aws-rds, "
-		"aws-dsql, gcp)");
+		"aws-dsql, cloudsql, alloydb)");
 	EXPECT_ERROR(BASE "[databases]\na = host=x credential=mi\n", "t.ini:4: [databases] entry "
-		"\"a\": credential=mi needs a token method (auth=entra, aws-rds or aws-dsql)");
+		"\"a\": credential=mi needs a token method (auth=entra, aws-rds, aws-dsql, cloudsql or alloydb)");
 	EXPECT_ERROR(BASE "[databases]\na = host=x server_lifetime=token\n", "t.ini:4: [databases] "
 		"entry \"a\": server_lifetime=token needs a token method in auth=");
-	EXPECT_ERROR(BASE "[databases]\na = host=x auth=gcp credential=g\n",
-		"t.ini:4: [databases] entry \"a\": auth=gcp is not implemented yet");
+	EXPECT_ERROR(BASE "[databases]\na = host=x auth=cloudsql credential=g sslmode=require\n",
+		"t.ini:4: [databases] entry \"a\": no section [credential.g]");
 	EXPECT_ERROR(BASE "[databases]\na = host=x auth=entra credential=mi password=p\n",
 		"t.ini:4: [databases] entry \"a\": password= cannot be combined with auth=entra");
 	/* A token is a password: it never travels without TLS. */
