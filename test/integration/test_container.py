@@ -83,31 +83,40 @@ def base_image(podman):
     return BASE
 
 
+OCI_TROUBLE = ("OCI permission denied", "cgroups in hybrid mode", "setrlimit", "OCI runtime error")
+
+
+def cannot_run_containers(res):
+    return res.returncode != 0 and any(t in res.stderr for t in OCI_TROUBLE)
+
+
 @pytest.fixture(scope="module")
 def image(podman, base_image):
+    """Built with podman's default isolation, or with chroot isolation where this machine cannot
+    start OCI containers (RUN steps then run in a chroot of the image)."""
     t = time.monotonic()
-    run([podman, "build", "--format", "docker", "--network", "host", "--build-arg", "BASE_IMAGE=" + base_image,
-         "-t", IMAGE, REPO_ROOT], 2400)
+    cmd = [podman, "build", "--format", "docker", "--network", "host", "--build-arg", "BASE_IMAGE=" + base_image,
+           "-t", IMAGE, REPO_ROOT]
+    res = run(cmd, 2400, check=False)
+    if cannot_run_containers(res):
+        print("podman cannot start OCI containers here; building with --isolation chroot")
+        res = run(cmd[:2] + ["--isolation", "chroot"] + cmd[2:], 2400, check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     print("podman build: %.0f s" % (time.monotonic() - t))
     return IMAGE
 
 
-def test_image_metadata(podman, image):
-    (meta,) = json.loads(run([podman, "image", "inspect", image], 60).stdout)
-    cfg = meta["Config"]
-    assert cfg["User"] == "10001:10001"
-    assert cfg["Entrypoint"][:2] == ["/usr/bin/tini", "--"]
-    assert cfg["StopSignal"] in ("SIGINT", "2")
-    assert "/healthz" in " ".join(cfg["Healthcheck"]["Test"]) or "TB_HEALTH_URL" in " ".join(cfg["Healthcheck"]["Test"])
-    size_mb = meta["Size"] / 1e6
-    print("image size: %.0f MB" % size_mb)
-    # the runtime stage carries no compiler
-    res = run([podman, "run", "--rm", "--entrypoint", "/bin/sh", image, "-c", "command -v cc gcc make || true"], 120)
-    assert res.stdout.strip() == "", res.stdout
+@pytest.fixture(scope="module")
+def image_root(podman, image):
+    """The image's file system, mounted (root only)."""
+    res = run([podman, "image", "mount", image], 120, check=False)
+    if res.returncode != 0:
+        pytest.skip("cannot mount the image: %s" % res.stderr.strip()[-300:])
+    yield res.stdout.strip()
+    run([podman, "image", "unmount", image], 120, check=False)
 
 
-def test_query_through_the_container_then_sigterm(podman, image, pg, tmp_path):
-    port, mport = free_port(), free_port()
+def pooler_files(pg, tmp_path, port, mport):
     ini = tmp_path / "tokenbouncer.ini"
     ini.write_text("[tokenbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = %d\nunix_socket_dir =\n"
                    "metrics_listen = 127.0.0.1:%d\nauth_type = scram-sha-256\n"
@@ -117,18 +126,83 @@ def test_query_through_the_container_then_sigterm(podman, image, pg, tmp_path):
     users.write_text("%s %s\n" % (quote_userlist(ALICE), quote_userlist(scram_secret(ALICE_PW))))
     for f in (ini, users):
         os.chmod(str(f), 0o644)   # readable by the image's user 10001 (test files only)
+    return ini, users
+
+
+def query_through(port, mport):
+    wait_for(lambda: port_accepts(port), 30, "the pooler from the image to listen")
+    with psycopg.connect(host="127.0.0.1", port=port, dbname="appdb", user=ALICE, password=ALICE_PW,
+                         sslmode="disable", connect_timeout=10) as c:
+        assert c.execute("select 40 + 2").fetchone() == (42,)
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % mport, timeout=10) as r:
+        assert r.status == 200
+
+
+def test_image_metadata(podman, image):
+    (meta,) = json.loads(run([podman, "image", "inspect", image], 60).stdout)
+    cfg = meta["Config"]
+    assert cfg["User"] == "10001:10001"
+    assert cfg["Entrypoint"][:2] == ["/usr/bin/tini", "--"]
+    assert cfg["StopSignal"] in ("SIGINT", "2")
+    assert "/healthz" in " ".join(cfg["Healthcheck"]["Test"]) or "TB_HEALTH_URL" in " ".join(cfg["Healthcheck"]["Test"])
+    print("image size: %.0f MB" % (meta["Size"] / 1e6))
+
+
+def test_runtime_stage_has_the_libraries_and_no_compiler(image_root):
+    for tool in ("usr/bin/gcc", "usr/bin/cc", "usr/bin/make"):
+        assert not os.path.exists(os.path.join(image_root, tool)), tool
+    for f in ("usr/bin/tokenbouncer", "usr/bin/tini", "usr/bin/curl", "etc/ssl/certs/ca-certificates.crt"):
+        assert os.path.exists(os.path.join(image_root, f)), f
+    res = run(["chroot", image_root, "/usr/bin/tokenbouncer", "--version"], 60)
+    assert res.stdout.startswith("tokenbouncer ")
+
+
+def test_image_serves_in_a_chroot_then_sigterm(image_root, pg, tmp_path):
+    """The image's own file system and binary, run as its user 10001 in a chroot (what podman
+    run does, without the namespaces): a query, /healthz, then SIGTERM ends it with status 0.
+    This runs where podman cannot start containers (the next test then skips)."""
+    import signal
+    port, mport = free_port(), free_port()
+    ini, users = pooler_files(pg, tmp_path, port, mport)
+    cfg_dir, sec_dir = os.path.join(image_root, "etc/tokenbouncer/config"), os.path.join(image_root, "etc/tokenbouncer/secret")
+    run(["mount", "--bind", str(tmp_path), cfg_dir], 30)
+    try:
+        run(["mount", "--bind", str(tmp_path), sec_dir], 30)
+        try:
+            proc = subprocess.Popen(["chroot", "--userspec=10001:10001", image_root, "/usr/bin/tini", "--",
+                                     "/usr/bin/tokenbouncer", "/etc/tokenbouncer/config/tokenbouncer.ini"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)
+            try:
+                query_through(port, mport)
+                proc.send_signal(signal.SIGTERM)
+                out, _ = proc.communicate(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(10)
+            assert proc.returncode == 0, out
+            assert "SIGTERM" in out, out
+        finally:
+            run(["umount", sec_dir], 30, check=False)
+    finally:
+        run(["umount", cfg_dir], 30, check=False)
+
+
+def test_query_through_the_container_then_sigterm(podman, image, pg, tmp_path):
+    probe = run([podman, "run", "--rm", "--network", "host", image, "--version"], 120, check=False)
+    if cannot_run_containers(probe):
+        pytest.skip("podman cannot start containers on this machine: %s" % probe.stderr.strip()[-300:])
+    assert probe.returncode == 0 and probe.stdout.startswith("tokenbouncer "), probe
+    port, mport = free_port(), free_port()
+    ini, users = pooler_files(pg, tmp_path, port, mport)
     name = "tb-test-%d" % os.getpid()
     run([podman, "run", "-d", "--name", name, "--network", "host", "--env", "TB_HEALTH_URL=http://127.0.0.1:%d/healthz" % mport,
          "-v", "%s:/etc/tokenbouncer/config/tokenbouncer.ini:ro" % ini,
          "-v", "%s:/etc/tokenbouncer/secret/userlist.txt:ro" % users, image], 120)
     try:
-        wait_for(lambda: port_accepts(port), 30, "the pooler in the container to listen")
-        with psycopg.connect(host="127.0.0.1", port=port, dbname="appdb", user=ALICE, password=ALICE_PW,
-                             sslmode="disable", connect_timeout=10) as c:
-            assert c.execute("select 40 + 2").fetchone() == (42,)
-        import urllib.request
-        with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % mport, timeout=10) as r:
-            assert r.status == 200
+        query_through(port, mport)
         hc = run([podman, "healthcheck", "run", name], 60, check=False)
         assert hc.returncode == 0, hc.stdout + hc.stderr
         t = time.monotonic()
