@@ -53,6 +53,12 @@ TEST_DEPS=(
 	python3-prometheus-client
 	default-jdk-headless
 	libpostgresql-jdbc-java
+	python3-psycopg-pool
+	python3-asyncpg
+	python3-sqlalchemy
+	python3-pg8000
+	libdbd-pg-perl
+	ruby-pg
 	systemd
 	man-db
 	python3-yaml
@@ -100,8 +106,25 @@ for pkg in "${WANT[@]}"; do
 	esac
 done
 
+# node-postgres and postgres.js for the driver tests, pinned by test/drivers/node/package-lock.json.
+node_modules() {
+	[ "$which" = demo ] && return 0
+	local dir
+	dir=$(cd "$(dirname "$0")/.." && pwd)/test/drivers/node
+	if [ -d "$dir/node_modules/pg" ] && [ -d "$dir/node_modules/postgres" ]; then
+		return 0
+	fi
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "deps: npm not found: the node driver tests need it (nodejs with npm)" >&2
+		return 1
+	fi
+	echo "deps: npm ci in $dir"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "deps: all ${#WANT[@]} packages ($which) already installed"
+	node_modules
 	exit 0
 fi
 
@@ -158,4 +181,5 @@ if command -v systemctl >/dev/null 2>&1; then
 		esac
 	done < <(comm -13 <(printf '%s\n' "$before") <(printf '%s\n' "$after"))
 fi
+node_modules
 echo "deps: done"

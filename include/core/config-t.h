@@ -161,6 +161,7 @@ struct tb_config {
 	char *server_tls_cert_file;
 	char *server_tls_protocols;
 	int max_packet_size;
+	int max_prepared_statements; /* per server connection; 0 = off */
 	int pkt_buf;
 	char *logfile;
 	bool log_connections;

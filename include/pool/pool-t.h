@@ -21,6 +21,8 @@ struct token_wait;
 struct client_auth;
 struct resolve_req;
 struct scram_client;
+struct ps_client;
+struct ps_server;
 
 /* Counters kept as PgBouncer keeps them (SHOW STATS sums them per database).
  * Times are in microseconds. */
@@ -120,6 +122,9 @@ struct client {
 	usec_t connect_at, state_since;
 	struct client_auth *auth;
 	uint32_t fwd_remaining;      /* body bytes of the current message still to forward */
+	uint32_t need;               /* bytes a whole message needs buffered, or 0 */
+	struct ps_client *ps;        /* named prepared statements (transaction/statement mode) */
+	struct pbuf *ps_out;         /* what forwarding sends in place of the client's bytes */
 	enum pool_mode mode;         /* session, transaction or statement, for this client */
 	union {
 		struct sockaddr sa;
@@ -174,6 +179,7 @@ struct server {
 	usec_t lifetime;             /* this connection's own cap, with jitter; 0 = none */
 	uint32_t fwd_remaining;
 	uint32_t need;               /* bytes a whole message needs buffered, or 0 */
+	struct ps_server *ps;        /* prepared statements and the queue of answers owed */
 	int swallow;                 /* ReadyForQuery messages of pooler queries still to absorb */
 	struct pg_flow flow;         /* what the server still owes the client it carries */
 	usec_t query_start;          /* when flow.owed_rfq went from 0 to 1 */

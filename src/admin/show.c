@@ -19,6 +19,8 @@
 #include "pool/climit.h"
 #include "pool/client.h"
 #include "pool/pool.h"
+#include "pool/prepared.h"
+#include "pool/ps_forward.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
 #include "token/credential.h"
@@ -688,7 +690,7 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 	resultset_int(rs, (int32_t)s->backend_pid);
 	resultset_text(rs, tls);
 	resultset_text(rs, app ? app : "");
-	resultset_int(rs, 0);
+	resultset_int(rs, (int32_t)ps_server_count(s));
 	resultset_uint(rs, s->id);
 	resultset_int(rs, usec_to_sec(age));
 	if (s->lifetime > 0)
@@ -780,7 +782,7 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 	resultset_int(rs, 0);
 	resultset_text(rs, tls);
 	resultset_text(rs, app ? app : "");
-	resultset_int(rs, 0);
+	resultset_int(rs, (int32_t)ps_client_count(c));
 	resultset_uint(rs, c->id);
 	resultset_row_end(rs);
 }
@@ -988,6 +990,10 @@ static enum admin_status show_mem(struct admin_req *r)
 		{ "server_cache", sizeof(struct server), oc.servers, 0 },
 		{ "client_cache", sizeof(struct client), rt.nclients, 0 },
 		{ "iobuf_cache", rt.cfg->pkt_buf, oc.iobufs, (int64_t)oc.iobuf_bytes },
+		/* size: average bytes per cached statement (text, parameter types, entry) */
+		{ "prepared_statement_cache",
+		  ps_cache_count() ? (int64_t)(ps_cache_bytes() / ps_cache_count()) : (int64_t)sizeof(struct ps_stmt),
+		  (int64_t)ps_cache_count(), (int64_t)ps_cache_bytes() },
 	};
 	const char *filter = filter_arg(r);
 	struct resultset rs;

@@ -321,6 +321,9 @@ const struct param_def param_table[] = {
 		"OpenSSL cipher list for TLS 1.2 server connections; default keeps OpenSSL's defaults."),
 	P_STR(G, server_tls13_ciphers, "", RELOAD,
 		"OpenSSL TLS 1.3 cipher suites for server connections; empty keeps OpenSSL's defaults."),
+	P_INT(G, max_prepared_statements, "200", 0, COUNT_MAX, RELOAD,
+		"Protocol-level named prepared statements kept per server connection in transaction "
+		"and statement mode, least recently used closed first; 0 turns tracking off."),
 	P_INT(G, max_packet_size, "1073741824", 8192, 1073741824, RELOAD,
 		"Largest protocol message in bytes accepted from a client or server; a larger one "
 		"closes the connection."),

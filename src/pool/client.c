@@ -18,6 +18,7 @@
 #include "pool/client_auth.h"
 #include "pool/climit.h"
 #include "pool/pool.h"
+#include "pool/ps_forward.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
 
@@ -152,6 +153,11 @@ void client_free(struct client *c)
 	list_del(&c->all_node);
 	rt.nclients--;
 	varcache_clear(&c->vars);
+	ps_client_detach(c);
+	if (c->ps_out) {
+		pbuf_free(c->ps_out);
+		free(c->ps_out);
+	}
 	free(c->user);
 	struct database *db = c->db;
 	free(c);
@@ -479,6 +485,7 @@ void client_auth_ok(struct client *c)
 	c->pool = p;
 	/* A replication connection keeps its server for its whole life. */
 	c->mode = c->replication ? POOL_MODE_SESSION : effective_mode(c);
+	ps_client_attach(c);
 	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
 	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
 	if (p->have_welcome) {
@@ -520,8 +527,30 @@ void client_finish_login(struct client *c)
 
 /* ---- forwarding ---- */
 
+/* Bytes the pooler rewrote or injected wait in ps_out: the span joins them
+ * so that one send carries both, in order. */
+static void flush_staged(struct client *c, struct server *s, size_t span)
+{
+	struct pbuf *out = c->ps_out;
+	pbuf_put_bytes(out, iobuf_head(c->sock.in), span);
+	iobuf_consume(c->sock.in, span);
+	s->ready = false;
+	s->pool->stats.bytes_received += span;
+	if (out->failed) {
+		pbuf_reset(out);
+		client_close(c, "54000", "message too large to forward");
+		return;
+	}
+	server_send(s, out->data, out->len);
+	pbuf_reset(out);
+}
+
 static void flush_span(struct client *c, struct server *s, size_t span)
 {
+	if (c->ps_out && c->ps_out->len) {
+		flush_staged(c, s, span);
+		return;
+	}
 	if (span == 0)
 		return;
 	unsigned char *head = iobuf_head(c->sock.in);
@@ -542,12 +571,39 @@ static void track_request(struct server *s, char type)
 			s->xact_start = s->query_start;
 	}
 	if (type == 'P') {
-		st->client_parse_count++;
-		st->server_parse_count++;
+		/* With statement tracking, ps_forward counts what is really sent. */
+		if (!s->client || !s->client->ps) {
+			st->client_parse_count++;
+			st->server_parse_count++;
+		}
 	} else if (type == 'B') {
 		st->bind_count++;
 	}
 	pg_flow_client(&s->flow, type);
+}
+
+/* A whole message the prepared-statement layer rewrites: staged after the
+ * bytes before it, in place of its own. False if the client was closed. */
+static bool stage_whole_message(struct client *c, struct server *s, size_t span, size_t len)
+{
+	if (!c->ps_out) {
+		c->ps_out = xmalloc(sizeof(*c->ps_out));
+		pbuf_init(c->ps_out, SIZE_MAX / 4);
+	}
+	struct iobuf *in = c->sock.in;
+	pbuf_put_bytes(c->ps_out, iobuf_head(in), span);
+	iobuf_consume(in, span);
+	s->pool->stats.bytes_received += span + len;
+	s->ready = false;
+	c->need = 0;
+	char type = (char)iobuf_head(in)[0];
+	if (!ps_client_msg(c, s, iobuf_head(in), len, c->ps_out)) {
+		pbuf_reset(c->ps_out);
+		client_close(c, "08P01", "malformed '%c' message", type);
+		return false;
+	}
+	iobuf_consume(in, len);
+	return true;
 }
 
 /* Stream client messages to the server: headers are parsed, bodies pass through. */
@@ -586,13 +642,28 @@ static void forward_to_server(struct client *c)
 			client_close(c, "08P01", "invalid frontend message type %d", (unsigned char)h.type);
 			return;
 		}
+		if (c->ps && ps_wants_whole(h.type, h.len)) {
+			if (avail < (size_t)h.len + 1) {
+				c->need = h.len + 1;
+				break;
+			}
+			track_request(s, h.type);
+			if (!stage_whole_message(c, s, span, (size_t)h.len + 1))
+				return;
+			span = 0;
+			continue;
+		}
 		track_request(s, h.type);
+		if (c->ps)
+			ps_client_streamed(s, h.type);
 		span += PROTO_HDR_LEN;
 		c->fwd_remaining = h.len - 4;
 	}
 	flush_span(c, s, span);
 	if (c->state == CL_CLOSING || !c->server)
 		return;
+	if (c->ps)
+		ps_flush_synth(s);
 	if (sock_has_output(&s->sock)) {
 		c->blocked_on_server = true;
 		sock_set_read(&c->sock, false);
@@ -713,7 +784,7 @@ static size_t wanted_bytes(const struct client *c)
 	else if (c->state == CL_AUTH)
 		len = 1 + ((size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4]);
 	else
-		return 0;
+		return c->need;
 	return len <= LOGIN_MSG_MAX + 1 ? len : 0;
 }
 

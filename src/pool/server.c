@@ -22,6 +22,7 @@
 #include "token/token.h"
 #include "pool/client.h"
 #include "pool/pool.h"
+#include "pool/ps_forward.h"
 #include "pool/runtime.h"
 
 /* Cap on one message the pooler reads whole from a server (errors,
@@ -141,6 +142,7 @@ void server_free(struct server *s)
 	if (s->scram)
 		scram_client_free(s->scram);
 	varcache_clear(&s->vars);
+	ps_server_free(s);
 	free(s);
 }
 
@@ -850,6 +852,7 @@ static void finish_release(struct server *s, bool run_reset)
 	}
 	const char *reset = rt.cfg->server_reset_query;
 	if (reset && *reset && run_reset) {
+		ps_server_reset(s, reset);
 		start_internal_query(s, SV_RESET, &p->used_servers, reset);
 		return;
 	}
@@ -943,6 +946,8 @@ static void release(struct server *s, bool run_reset)
 		server_close(s, "client left while its session parameters were being set");
 		return;
 	}
+	/* Answers the drain throws away are not matched to the statements sent. */
+	ps_server_abandon(s);
 	if (!owes_nothing(s)) {
 		start_drain(s, run_reset);
 		return;
@@ -1034,6 +1039,31 @@ static void end_of_transaction(struct server *s)
 		client_detached(c);
 }
 
+enum ps_step { PS_PASS, PS_CONSUMED, PS_NEED_MORE, PS_STOP };
+
+/* Prepared-statement tracking: match the message to what it answers; drop
+ * or replace the pooler's own answers. */
+static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t avail, size_t *span)
+{
+	bool whole = ps_server_wants_whole(s) || h->type == 'Z' || h->type == 'S';
+	if (whole && avail < (size_t)h->len + 1)
+		return PS_NEED_MORE;
+	struct rq_entry ans;
+	enum rq_verdict v = ps_server_msg(s, h->type, &ans);
+	if (v == RQV_FORWARD)
+		return PS_PASS;
+	flush_to_client(s, *span);
+	*span = 0;
+	if (v == RQV_CONFUSED) {
+		server_close(s, "message '%c' answers nothing that was sent", h->type);
+		return PS_STOP;
+	}
+	iobuf_consume(s->sock.in, (size_t)h->len + 1);
+	if (v == RQV_REPLACE && !ps_send_replacement(s, &ans))
+		return PS_STOP;
+	return s->client ? PS_CONSUMED : PS_STOP;
+}
+
 /* Headers of the messages that change what the server owes; the ones the
  * pooler reads whole (ReadyForQuery, ParameterStatus) are handled apart. */
 static void note_server_message(struct server *s, char type)
@@ -1074,12 +1104,19 @@ static void forward_to_client(struct server *s)
 {
 	struct iobuf *in = s->sock.in;
 	size_t span = 0;
+	bool ps = ps_server_active(s);
 	while (s->client && in && span < iobuf_len(in)) {
 		size_t avail = iobuf_len(in) - span;
 		if (s->fwd_remaining) {
 			size_t n = avail < s->fwd_remaining ? avail : s->fwd_remaining;
 			span += n;
 			s->fwd_remaining -= (uint32_t)n;
+			continue;
+		}
+		if (ps && ps_synth_due(s)) {
+			flush_to_client(s, span);
+			span = 0;
+			ps_release_synth(s);
 			continue;
 		}
 		const unsigned char *p = iobuf_head(in) + span;
@@ -1092,6 +1129,15 @@ static void forward_to_client(struct server *s)
 			flush_to_client(s, span);
 			server_close(s, "protocol error: %s", err);
 			return;
+		}
+		if (ps) {
+			enum ps_step step = ps_step(s, &h, avail, &span);
+			if (step == PS_NEED_MORE)
+				break;
+			if (step == PS_STOP)
+				return;
+			if (step == PS_CONSUMED)
+				continue;
 		}
 		if (h.type == 'Z' || h.type == 'S') {
 			if (avail < h.len + 1)
@@ -1115,6 +1161,8 @@ static void forward_to_client(struct server *s)
 	flush_to_client(s, span);
 	if (s->state == SV_CLOSING || c->state == CL_CLOSING || !s->client)
 		return;
+	if (ps)
+		ps_flush_synth(s);
 	if (sock_has_output(&c->sock)) {
 		s->blocked_on_client = true;
 		sock_set_read(&s->sock, false);
