@@ -126,6 +126,7 @@ def pooler_files(pg, tmp_path, port, mport):
     users.write_text("%s %s\n" % (quote_userlist(ALICE), quote_userlist(scram_secret(ALICE_PW))))
     for f in (ini, users):
         os.chmod(str(f), 0o644)   # readable by the image's user 10001 (test files only)
+    os.chmod(str(tmp_path), 0o755)
     return ini, users
 
 
@@ -142,10 +143,12 @@ def query_through(port, mport):
 def test_image_metadata(podman, image):
     (meta,) = json.loads(run([podman, "image", "inspect", image], 60).stdout)
     cfg = meta["Config"]
+    health = meta.get("Healthcheck") or cfg.get("Healthcheck")   # where podman / docker keep it
+    assert health and "TB_HEALTH_URL" in " ".join(health["Test"]), meta
     assert cfg["User"] == "10001:10001"
     assert cfg["Entrypoint"][:2] == ["/usr/bin/tini", "--"]
     assert cfg["StopSignal"] in ("SIGINT", "2")
-    assert "/healthz" in " ".join(cfg["Healthcheck"]["Test"]) or "TB_HEALTH_URL" in " ".join(cfg["Healthcheck"]["Test"])
+    assert "TB_HEALTH_URL=http://127.0.0.1:9127/healthz" in cfg["Env"]
     print("image size: %.0f MB" % (meta["Size"] / 1e6))
 
 
@@ -175,7 +178,12 @@ def test_image_serves_in_a_chroot_then_sigterm(image_root, pg, tmp_path):
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True)
             try:
-                query_through(port, mport)
+                try:
+                    query_through(port, mport)
+                except Exception:
+                    proc.kill()
+                    print(proc.communicate(timeout=10)[0])
+                    raise
                 proc.send_signal(signal.SIGTERM)
                 out, _ = proc.communicate(timeout=30)
             finally:
