@@ -20,7 +20,10 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/params.h"
+#include "core/params_man.h"
+#include "core/service.h"
 #include "core/util.h"
+#include "core/version.h"
 #include "net/listener.h"
 #include "pool/client.h"
 #include "pool/janitor.h"
@@ -61,6 +64,7 @@ static void usage(FILE *f)
 		"      --check                 validate FILE.ini and its auth files, then exit\n"
 		"      --print-sample-config   print the commented sample configuration\n"
 		"      --print-config-reference  print the parameter reference (Markdown)\n"
+		"      --print-man PAGE        print man page tokenbouncer.1 or tokenbouncer.ini.5\n"
 		"      --user USER             with token or check: the database user, when the alias has none\n"
 		"      --alias NAME            with check: only this alias\n"
 		"      --json                  with check: the report as JSON\n"
@@ -75,7 +79,7 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE, OPT_USER, OPT_ALIAS, OPT_JSON };
+	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE, OPT_USER, OPT_ALIAS, OPT_JSON, OPT_MAN };
 	if (argc >= 2 && strcmp(argv[1], "check") == 0) {
 		o->doctor = true;
 		argv[1] = argv[0];
@@ -94,6 +98,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "check", no_argument, NULL, OPT_CHECK },
 		{ "print-sample-config", no_argument, NULL, OPT_SAMPLE },
 		{ "print-config-reference", no_argument, NULL, OPT_REFERENCE },
+		{ "print-man", required_argument, NULL, OPT_MAN },
 		{ "user", required_argument, NULL, OPT_USER },
 		{ "alias", required_argument, NULL, OPT_ALIAS },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -113,7 +118,13 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_JSON: o->check_json = true; break;
 		case OPT_SAMPLE: params_print_sample(stdout); exit(0);
 		case OPT_REFERENCE: params_print_reference(stdout); exit(0);
-		case 'V': printf("tokenbouncer %s\n", PACKAGE_VERSION); exit(0);
+		case OPT_MAN:
+			if (!params_print_man(stdout, optarg)) {
+				fprintf(stderr, "--print-man: tokenbouncer.1 or tokenbouncer.ini.5\n");
+				return -1;
+			}
+			exit(0);
+		case 'V': printf("%s\n", TB_VERSION_STRING); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -156,8 +167,10 @@ static void remove_pidfile(void)
 static void do_reload(void)
 {
 	char err[512];
+	service_reloading();
 	if (!runtime_reload(err, sizeof(err)))
 		log_error("reload failed, keeping the running configuration: %s", err);
+	service_ready();
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -167,12 +180,15 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		do_reload();
 		break;
 	case SIGINT:
+		service_stopping();
 		shutdown_on_signal(SHUTDOWN_WAIT_FOR_SERVERS, "SIGINT");
 		break;
 	case SIGTERM:
+		service_stopping();
 		shutdown_on_signal(SHUTDOWN_WAIT_FOR_CLIENTS, "SIGTERM");
 		break;
 	case SIGQUIT:
+		service_stopping();
 		shutdown_on_signal(SHUTDOWN_IMMEDIATE, "SIGQUIT");
 		break;
 	case SIGUSR1:
@@ -210,6 +226,21 @@ static bool daemonize(char *err, size_t errlen)
 			close(fd);
 	}
 	return true;
+}
+
+/* The epoll changelist folds the event_del + event_add of an interest change
+ * (sock_update) into one epoll_ctl at the end of the loop pass instead of
+ * two at once. It is unsafe only with dup()ed descriptors, which the pooler
+ * never registers. */
+static struct event_base *make_base(void)
+{
+	struct event_config *ec = event_config_new();
+	if (!ec)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	struct event_base *base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
 }
 
 static struct evdns_base *make_dns(struct event_base *base)
@@ -304,7 +335,7 @@ static int print_token(const struct options *o, struct event_base *base)
 	evtimer_add(timeout, &tv);
 	struct token_wait *w = token_request(token_entry_for(&t), on_cmd_token, &tc);
 	if (!tc.done)
-		event_base_dispatch(base);
+		runtime_loop(base);
 	if (!tc.done)
 		token_wait_cancel(w);
 	event_free(timeout);
@@ -368,7 +399,8 @@ int main(int argc, char **argv)
 			printf("%s: configuration is valid\n", o.config_path);
 		return rc;
 	}
-	if (!o.doctor && !log_set_file(cfg->logfile, err, sizeof(err))) {
+	if (!o.doctor && (!log_set_file(cfg->logfile, err, sizeof(err)) ||
+			  !log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility, err, sizeof(err)))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
@@ -376,7 +408,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	struct event_base *base = event_base_new();
+	struct event_base *base = make_base();
 	struct evdns_base *dns = base ? make_dns(base) : NULL;
 	if (!base || !dns) {
 		log_fatal("cannot initialise the event loop");
@@ -429,7 +461,8 @@ int main(int argc, char **argv)
 		 rt.cfg->listen_addr && *rt.cfg->listen_addr ? rt.cfg->listen_addr : "(no TCP)",
 		 rt.cfg->listen_port, rt.cfg->unix_socket_dir && *rt.cfg->unix_socket_dir ? " and in " : "",
 		 rt.cfg->unix_socket_dir ? rt.cfg->unix_socket_dir : "");
-	event_base_dispatch(base);
+	service_ready();
+	runtime_loop(base);
 	teardown(base, dns);
 	log_info("stopped");
 	return 0;

@@ -38,6 +38,11 @@ const char *credential_value(const struct credential *c, const char *key);
 /* Format "file:line: [credential.NAME]: message" (line of key) into err; returns false. */
 bool credential_fail(const struct credential *c, const char *key, char *err, size_t errlen,
 		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The keys (besides "type") each provider accepts for a credential type, or
+ * NULL for a type it does not know; NULL-terminated. For the documentation
+ * drift test (core/credential_doc.c must list exactly these). */
+const char *const *azure_credential_keys(const char *type);
+const char *const *aws_credential_keys(const char *type);
 /* Family from the type prefix; false for an unknown type. */
 bool credential_family_of(const char *type, enum credential_family *out);
 #endif

@@ -207,15 +207,12 @@ static bool db_check(struct parse_ctx *ctx, const struct db_alias *db)
 	if (db->auth == UPSTREAM_AUTH_PASSWORD) {
 		if (db->credential)
 			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": credential=%s needs a token "
-				"method (auth=entra, aws-rds or aws-dsql)", db->name, db->credential);
+				"method (auth=entra, aws-rds, aws-dsql, cloudsql or alloydb)", db->name, db->credential);
 		if (db->lifetime_from_token || db->user_from_token)
 			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": %s needs a token method in "
 				"auth=", db->name, db->user_from_token ? "user_from_token" : "server_lifetime=token");
 		return true;
 	}
-	if (db->auth == UPSTREAM_AUTH_GCP)
-		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=gcp is not implemented yet",
-			db->name);
 	if (!db->credential)
 		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=%s needs credential=NAME "
 			"naming a [credential.NAME] section", db->name, upstream_auth_name(db->auth));
@@ -235,7 +232,8 @@ const char *upstream_auth_name(enum upstream_auth a)
 	case UPSTREAM_AUTH_ENTRA: return "entra";
 	case UPSTREAM_AUTH_AWS_RDS: return "aws-rds";
 	case UPSTREAM_AUTH_AWS_DSQL: return "aws-dsql";
-	case UPSTREAM_AUTH_GCP: return "gcp";
+	case UPSTREAM_AUTH_CLOUDSQL: return "cloudsql";
+	case UPSTREAM_AUTH_ALLOYDB: return "alloydb";
 	}
 	return "?";
 }
@@ -342,6 +340,42 @@ static bool databases_on_key(struct parse_ctx *ctx, const char *quoted, const ch
 	bool ok = unquote_name(ctx, quoted, name, ctx->lineno) && db_add(ctx, name, value);
 	free(name);
 	return ok;
+}
+
+/* ---- [peers] ---- */
+
+static void peer_clear(struct peer_cfg *pe)
+{
+	entry_clear(pe, param_peer_table, param_peer_count);
+}
+
+static bool peers_on_key(struct parse_ctx *ctx, const char *name, const char *value)
+{
+	struct tb_config *cfg = ctx->cfg;
+	char *end;
+	long id = strtol(name, &end, 10);
+	if (!*name || *end || id < 1 || id > 16383)
+		return fail(ctx, ctx->lineno, "[peers] key \"%s\": a peer_id from 1 to 16383", name);
+	struct peer_cfg pe = { .id = (int)id, .file = ctx->file, .line = ctx->lineno };
+	if (!entry_parse(ctx, &pe, param_peer_table, param_peer_count, "peers", name, value, pe.line)) {
+		peer_clear(&pe);
+		return false;
+	}
+	if (!pe.host || !*pe.host) {
+		peer_clear(&pe);
+		return fail(ctx, ctx->lineno, "[peers] entry %ld: host= is required", id);
+	}
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		if (cfg->peers[i].id == pe.id) {
+			warn_redefined(ctx, "peers", name, cfg->peers[i].file, cfg->peers[i].line);
+			peer_clear(&cfg->peers[i]);
+			cfg->peers[i] = pe;
+			return true;
+		}
+	}
+	cfg->peers = xrealloc(cfg->peers, (cfg->npeers + 1) * sizeof(*cfg->peers));
+	cfg->peers[cfg->npeers++] = pe;
+	return true;
 }
 
 static bool users_on_key(struct parse_ctx *ctx, const char *quoted, const char *value)
@@ -480,6 +514,7 @@ static const struct section_def sections[] = {
 	{ .name = "pgbouncer", .on_key = global_on_key },
 	{ .name = "databases", .on_key = databases_on_key },
 	{ .name = "users", .on_key = users_on_key },
+	{ .name = "peers", .on_key = peers_on_key },
 };
 
 static const struct section_def *section_find(const char *name, const char **suffix)
@@ -568,7 +603,7 @@ static bool on_section_line(struct parse_ctx *ctx, const char *s, const char *li
 	const struct section_def *sec = section_find(name, &suffix);
 	if (!sec)
 		return fail(ctx, ctx->lineno, "unknown section [%s] (expected [tokenbouncer], "
-			"[databases], [users] or [credential.NAME])", name);
+			"[databases], [users], [peers] or [credential.NAME])", name);
 	ctx->section = sec;
 	memcpy(ctx->section_name, name, sizeof(name));
 	return !sec->on_enter || sec->on_enter(ctx, suffix);
@@ -767,8 +802,13 @@ void config_free(struct tb_config *cfg)
 		db_clear(&cfg->dbs[i]);
 	for (size_t i = 0; i < cfg->nusers; i++)
 		user_clear(&cfg->users[i]);
+	for (size_t i = 0; i < cfg->npeers; i++)
+		peer_clear(&cfg->peers[i]);
+	strmap_clear(&cfg->db_index);
+	strmap_clear(&cfg->user_index);
 	free(cfg->dbs);
 	free(cfg->users);
+	free(cfg->peers);
 	credentials_free(cfg);
 	for (size_t i = 0; i < cfg->nwarnings; i++)
 		free(cfg->warnings[i]);
@@ -778,6 +818,23 @@ void config_free(struct tb_config *cfg)
 	free(cfg->files);
 	free(cfg->path);
 	free(cfg);
+}
+
+/* Logins look up their alias and [users] entry by name: index them once, so
+ * the cost does not grow with the number of entries. The first entry of a
+ * name wins, as the linear search it replaces did; of several "*" the last. */
+static void build_index(struct tb_config *cfg)
+{
+	for (size_t i = 0; i < cfg->ndbs; i++) {
+		if (!strmap_get(&cfg->db_index, cfg->dbs[i].name))
+			strmap_put(&cfg->db_index, cfg->dbs[i].name, &cfg->dbs[i]);
+		if (strcmp(cfg->dbs[i].name, "*") == 0)
+			cfg->db_fallback = &cfg->dbs[i];
+	}
+	for (size_t i = 0; i < cfg->nusers; i++)
+		if (!strmap_get(&cfg->user_index, cfg->users[i].name))
+			strmap_put(&cfg->user_index, cfg->users[i].name, &cfg->users[i]);
+	cfg->indexed = true;
 }
 
 /* The config keeps the names of the files it was read from; entries point
@@ -819,6 +876,7 @@ static struct tb_config *parse_source(struct cfgsrc *src, const char *path, char
 		config_free(ctx.cfg);
 		return NULL;
 	}
+	build_index(ctx.cfg);
 	return ctx.cfg;
 }
 
@@ -843,6 +901,10 @@ struct tb_config *config_load(const char *path, char *err, size_t errlen)
 
 const struct db_alias *config_find_db(const struct tb_config *cfg, const char *name)
 {
+	if (cfg->indexed) {
+		const struct db_alias *a = strmap_get(&cfg->db_index, name);
+		return a ? a : cfg->db_fallback;
+	}
 	const struct db_alias *fallback = NULL;
 	for (size_t i = 0; i < cfg->ndbs; i++) {
 		if (strcmp(cfg->dbs[i].name, name) == 0)
@@ -855,6 +917,8 @@ const struct db_alias *config_find_db(const struct tb_config *cfg, const char *n
 
 const struct user_cfg *config_find_user(const struct tb_config *cfg, const char *name)
 {
+	if (cfg->indexed)
+		return strmap_get(&cfg->user_index, name);
 	for (size_t i = 0; i < cfg->nusers; i++)
 		if (strcmp(cfg->users[i].name, name) == 0)
 			return &cfg->users[i];

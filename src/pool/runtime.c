@@ -13,10 +13,10 @@
 #include "pg/userlist.h"
 #include "pool/climit.h"
 #include "pool/client.h"
+#include "pool/peer.h"
 #include "pool/pool.h"
 #include "pool/server.h"
-#include "token/aws_token.h"
-#include "token/azure_parse.h"
+#include "token/method.h"
 #include "token/token.h"
 
 struct runtime rt;
@@ -50,6 +50,19 @@ static void run_deferred(evutil_socket_t fd, short what, void *arg)
 			server_free(list_entry(n, struct server, node));
 		while ((n = list_first(&rt.free_clients)))
 			client_free(list_entry(n, struct client, node));
+	}
+}
+
+void runtime_loop(struct event_base *base)
+{
+	/* One pass at a time (PgBouncer's main loop does the same), so that each
+	 * pass starts with a fresh cached clock. */
+	for (;;) {
+		time_cache_reset();
+		if (event_base_loop(base, EVLOOP_ONCE) != 0)
+			return;
+		if (event_base_got_break(base) || event_base_got_exit(base))
+			return;
 	}
 }
 
@@ -102,7 +115,8 @@ bool runtime_reload(char *err, size_t errlen)
 	}
 	log_setup(cfg->verbose, false, true);
 	char lerr[256];
-	if (!log_set_file(cfg->logfile, lerr, sizeof(lerr)))
+	if (!log_set_file(cfg->logfile, lerr, sizeof(lerr)) ||
+	    !log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility, lerr, sizeof(lerr)))
 		log_error("%s", lerr);
 	log_info("reload complete: %zu databases, %zu users", cfg->ndbs, cfg->nusers);
 	return true;
@@ -125,8 +139,8 @@ static bool same_upstream(const struct db_alias *a, const struct db_alias *b)
 	       str_same(a->credential, b->credential);
 }
 
-/* What the alias means on the wire, settled once: the host to reach (a bare
- * DSQL cluster id expanded), the defaults DSQL implies, the TLS mode. */
+/* What the alias means on the wire, settled once: the host to reach (as its
+ * upstream method rewrites it), the defaults the method implies, the TLS mode. */
 static void database_derive(struct database *db)
 {
 	const struct db_alias *a = db->cfg;
@@ -139,33 +153,29 @@ static void database_derive(struct database *db)
 		db->default_user = NULL;
 	}
 	db->dbname = xstrdup(a->dbname ? a->dbname : db->name);
-	db->sslmode = a->sslmode >= 0 ? a->sslmode : (int)rt.cfg->server_tls_sslmode;
-	if (a->auth != UPSTREAM_AUTH_AWS_DSQL)
-		return;
-	struct aws_db_target t = { .host = a->host, .region = a->region, .env_region = aws_env_region() };
-	char err[200];
-	char *h = aws_dsql_host(&t, err, sizeof(err));
-	if (h) {
+	struct method_endpoint ep;
+	upstream_method_endpoint(a, &ep);
+	if (ep.host) {
 		free(db->host);
-		db->host = h;
+		db->host = ep.host;
 	}
-	db->default_user = xstrdup("admin");
-	if (!a->dbname) {
+	if (ep.default_user && !db->default_user)
+		db->default_user = ep.default_user;
+	else
+		free(ep.default_user);
+	if (ep.default_dbname && !a->dbname) {
 		free(db->dbname);
-		db->dbname = xstrdup("postgres");
+		db->dbname = xstrdup(ep.default_dbname);
 	}
-	if (a->sslmode < 0)
-		db->sslmode = TLS_MODE_VERIFY_FULL;
+	int global = (int)rt.cfg->server_tls_sslmode;
+	db->sslmode = a->sslmode >= 0 ? a->sslmode : ep.default_sslmode >= 0 ? ep.default_sslmode : global;
 }
 
 struct database *runtime_find_database(const char *name)
 {
-	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.databases) {
-		struct database *db = list_entry(n, struct database, node);
-		if (!db->retired && strcmp(db->name, name) == 0)
-			return db;
-	}
+	struct database *found = strmap_get(&rt.db_by_name, name);
+	if (found)
+		return found;
 	const struct db_alias *a = config_find_db(rt.cfg, name);
 	if (!a)
 		return NULL;
@@ -177,7 +187,15 @@ struct database *runtime_find_database(const char *name)
 	database_derive(db);
 	list_init(&db->pools);
 	list_add_tail(&rt.databases, &db->node);
+	strmap_put(&rt.db_by_name, db->name, db);
 	return db;
+}
+
+/* A retired database keeps serving who it has; new clients get a fresh one. */
+static void database_retire(struct database *db)
+{
+	db->retired = true;
+	strmap_del_value(&rt.db_by_name, db->name, db);
 }
 
 static void resume_awaiting(struct database *db)
@@ -191,8 +209,8 @@ static void resume_awaiting(struct database *db)
 		if (db->default_user)
 			client_auth_ok(c);
 		else
-			client_close(c, "08001", "could not learn the user of alias \"%s\" from its Entra token: %s",
-				     db->name, db->user_error);
+			client_close(c, "08001", "could not learn the user of alias \"%s\" from its %s token: %s",
+				     db->name, upstream_method_of(db->cfg->auth)->label, db->user_error);
 	}
 }
 
@@ -204,8 +222,9 @@ static void on_user_token(void *arg, const char *token, size_t len, int64_t expi
 	if (err) {
 		snprintf(db->user_error, sizeof(db->user_error), "%s", err);
 	} else {
-		char why[200];
-		char *name = azure_token_username(token, len, why, sizeof(why));
+		char why[200] = "this method's tokens name no user";
+		const struct upstream_method *m = upstream_method_of(db->cfg->auth);
+		char *name = m && m->user_from_token ? m->user_from_token(token, len, why, sizeof(why)) : NULL;
 		if (name) {
 			db->default_user = name;
 			db->user_error[0] = '\0';
@@ -255,6 +274,8 @@ static void database_free(struct database *db)
 	struct list_node *n;
 	while ((n = list_first(&db->pools)))
 		pool_free(list_entry(n, struct pool, node));
+	strmap_clear(&db->pools_by_user);
+	strmap_del_value(&rt.db_by_name, db->name, db);
 	list_del(&db->node);
 	token_wait_cancel(db->user_wait);
 	config_ref_put(db->cref);
@@ -302,6 +323,13 @@ static bool make_tls(const struct tb_config *cfg, SSL_CTX **cli, SSL_CTX **srv, 
 		if (!*cli)
 			return false;
 	}
+	/* Named files are loaded now, so that a bad one fails the load or the
+	 * reload; with the defaults the context waits for a server that answers
+	 * an SSLRequest with 'S' (runtime_server_tls). */
+	int lo, hi;
+	if (!config_str_set(cfg->server_tls_ca_file) && !config_str_set(cfg->server_tls_cert_file) &&
+	    !config_str_set(cfg->server_tls_key_file) && tls_protocol_range(cfg->server_tls_protocols, &lo, &hi))
+		return true;
 	*srv = tls_connect_ctx_new(cfg, err, errlen);
 	if (!*srv) {
 		SSL_CTX_free(*cli);
@@ -309,6 +337,16 @@ static bool make_tls(const struct tb_config *cfg, SSL_CTX **cli, SSL_CTX **srv, 
 		return false;
 	}
 	return true;
+}
+
+SSL_CTX *runtime_server_tls(char *err, size_t errlen)
+{
+	/* The first SSL_CTX of a process costs ~1.7 MB of resident memory
+	 * (OpenSSL fetches every cipher and digest it may negotiate): a pooler
+	 * whose servers never speak TLS does not pay it. */
+	if (!rt.server_tls)
+		rt.server_tls = tls_connect_ctx_new(rt.cfg, err, errlen);
+	return rt.server_tls;
 }
 
 static void rebind_databases(void)
@@ -336,7 +374,7 @@ static void rebind_databases(void)
 		}
 		log_info("database %s: %s by reload; its servers retire as they become free",
 			 db->name, a ? "changed" : "removed");
-		db->retired = true;
+		database_retire(db);
 		struct list_node *pn, *pt;
 		list_for_each_safe(pn, pt, &db->pools)
 			pool_kick(list_entry(pn, struct pool, node));
@@ -377,7 +415,7 @@ static void create_forced_pools(void)
 			continue;
 		struct database *db = runtime_find_database(a->name);
 		if (db)
-			pool_for_client(db, a->user);
+			pool_for_client(db, a->user, REPLICATION_NONE);
 	}
 }
 
@@ -443,11 +481,12 @@ void runtime_shutdown(void)
 					server_close(list_entry(sn, struct server, node), "shutting down");
 			}
 		}
-		db->retired = true;
+		database_retire(db);
 	}
 	run_deferred(-1, 0, NULL);
 	climit_reset();
 	server_cancels_shutdown();
+	peers_shutdown();
 	linger_shutdown();
 	list_for_each_safe(n, t, &rt.databases)
 		database_free(list_entry(n, struct database, node));

@@ -11,16 +11,20 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "net/resolve.h"
+#include "net/sockopt.h"
 #include "net/tls.h"
 #include "pg/md5auth.h"
 #include "pg/proto.h"
 #include "pg/scram.h"
+#include "token/method.h"
 #include "token/token.h"
 #include "pool/client.h"
 #include "pool/pool.h"
+#include "pool/ps_forward.h"
 #include "pool/runtime.h"
 
 /* Cap on one message the pooler reads whole from a server (errors,
@@ -72,7 +76,7 @@ static void set_state(struct server *s, enum server_state st, struct list_node *
 {
 	enum server_state from = s->state;
 	s->state = st;
-	s->state_since = time_mono_usec();
+	s->state_since = time_now_usec();
 	if (list)
 		list_move_tail(list, &s->node);
 	server_watch_note(s, from);
@@ -129,7 +133,7 @@ void server_close(struct server *s, const char *fmt, ...)
 	s->state = SV_CLOSING;
 	list_move_tail(&rt.free_servers, &s->node);
 	runtime_schedule_free();
-	pool_server_gone(s->pool, was);
+	pool_server_gone(s, was);
 	if (requeue)
 		client_requeue(c);
 }
@@ -141,6 +145,7 @@ void server_free(struct server *s)
 	if (s->scram)
 		scram_client_free(s->scram);
 	varcache_clear(&s->vars);
+	ps_server_free(s);
 	free(s);
 }
 
@@ -226,6 +231,10 @@ static void send_startup(struct server *s)
 	pbuf_put_str(&b, s->pool->user);
 	pbuf_put_str(&b, "database");
 	pbuf_put_str(&b, s->pool->db->dbname);
+	if (s->pool->replication) {
+		pbuf_put_str(&b, "replication");
+		pbuf_put_str(&b, s->pool->replication == REPLICATION_LOGICAL ? "database" : "true");
+	}
 	const char *names[] = { "application_name", "client_encoding", "DateStyle", "TimeZone" };
 	const char *values[] = { a->application_name, a->client_encoding, a->datestyle, a->timezone };
 	for (size_t i = 0; i < 4; i++) {
@@ -282,12 +291,8 @@ static void start_connect(struct server *s)
 		login_failed(s, "08006", "could not create socket: %s", strerror(errno));
 		return;
 	}
-	if (s->addr.ss_family != AF_UNIX) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (rt.cfg->tcp_keepalive)
-			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	}
+	if (s->addr.ss_family != AF_UNIX)
+		sockopt_tcp_connection(fd, rt.cfg);
 	sock_setup(&s->sock, rt.base, fd, server_io, s);
 	set_state(s, SV_CONNECTING, NULL);
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
@@ -318,15 +323,14 @@ static void on_resolved(const struct sockaddr *addr, socklen_t addrlen, const ch
 	start_connect(s);
 }
 
-/* Aurora DSQL closes any connection at 60 minutes; stay well clear of it. */
-#define DSQL_MAX_LIFETIME (3300 * USEC_PER_SEC)
-
 static usec_t jittered_lifetime(const struct pool *p)
 {
 	const struct db_alias *a = p->db->cfg;
 	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : rt.cfg->server_lifetime;
-	if (a->auth == UPSTREAM_AUTH_AWS_DSQL && (life <= 0 || life > DSQL_MAX_LIFETIME))
-		life = DSQL_MAX_LIFETIME;
+	const struct upstream_method *m = upstream_method_of(a->auth);
+	usec_t cap = m ? m->max_server_lifetime : 0;
+	if (cap > 0 && (life <= 0 || life > cap))
+		life = cap;
 	if (life <= 0)
 		return 0;
 	/* Up to 10% earlier, so a pool opened at once does not expire at once. */
@@ -357,12 +361,8 @@ static void start_resolve(struct server *s)
 
 static const char *token_kind_name(const struct server *s)
 {
-	switch (s->pool->db->cfg->auth) {
-	case UPSTREAM_AUTH_ENTRA: return "Entra";
-	case UPSTREAM_AUTH_AWS_RDS: return "RDS IAM";
-	case UPSTREAM_AUTH_AWS_DSQL: return "Aurora DSQL";
-	default: return "IAM";
-	}
+	const struct upstream_method *m = upstream_method_of(s->pool->db->cfg->auth);
+	return m ? m->label : "IAM";
 }
 
 static void on_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
@@ -417,10 +417,10 @@ static struct server *server_new(struct pool *p)
 	s->id = ++rt.next_id;
 	s->pool = p;
 	s->sock.fd = -1;
-	s->created_at = time_mono_usec();
+	s->created_at = time_now_usec();
 	s->lifetime = jittered_lifetime(p);
 	list_init(&s->node);
-	p->nservers++;
+	pool_server_added(s);
 	set_state(s, SV_TOKEN, &p->new_servers);
 	server_log(LOG_LVL_DEBUG, s, "connecting");
 	if (!p->token) {
@@ -447,8 +447,9 @@ static void tls_answer(struct server *s)
 		}
 		char err[200];
 		const struct database *db = s->pool->db;
-		s->sock.ssl = tls_connect_new(rt.server_tls, s->sock.fd, db->host,
-					      (enum tls_mode)db->sslmode, err, sizeof(err));
+		SSL_CTX *ctx = runtime_server_tls(err, sizeof(err));
+		s->sock.ssl = ctx ? tls_connect_new(ctx, s->sock.fd, db->host, (enum tls_mode)db->sslmode,
+						    err, sizeof(err)) : NULL;
 		if (!s->sock.ssl) {
 			login_failed(s, "08006", "%s", err);
 			return;
@@ -816,7 +817,9 @@ void server_link(struct server *s, struct client *c)
 	c->server = s;
 	set_state(s, SV_ACTIVE, &s->pool->active_servers);
 	sock_set_read(&s->sock, true);
-	char *sql = varcache_sync_sql(&c->vars, &s->vars);
+	/* A physical walsender refuses SQL, SET included: a replication
+	 * client sees the server's own parameters. */
+	char *sql = s->pool->replication ? NULL : varcache_sync_sql(&c->vars, &s->vars);
 	if (!sql) {
 		client_server_ready(c);
 		return;
@@ -849,6 +852,7 @@ static void finish_release(struct server *s, bool run_reset)
 	}
 	const char *reset = rt.cfg->server_reset_query;
 	if (reset && *reset && run_reset) {
+		ps_server_reset(s, reset);
 		start_internal_query(s, SV_RESET, &p->used_servers, reset);
 		return;
 	}
@@ -929,6 +933,11 @@ static void release(struct server *s, bool run_reset)
 	s->blocked_on_client = false;
 	if (s->state == SV_CLOSING)
 		return;
+	if (s->pool->replication) {
+		/* Never drained or reused: a walsender may be streaming still. */
+		server_close(s, "replication connection ended");
+		return;
+	}
 	if (s->uncertain) {
 		server_close(s, "client left in the middle of a message");
 		return;
@@ -937,6 +946,8 @@ static void release(struct server *s, bool run_reset)
 		server_close(s, "client left while its session parameters were being set");
 		return;
 	}
+	/* Answers the drain throws away are not matched to the statements sent. */
+	ps_server_abandon(s);
 	if (!owes_nothing(s)) {
 		start_drain(s, run_reset);
 		return;
@@ -951,7 +962,8 @@ void server_release(struct server *s)
 
 void server_check(struct server *s)
 {
-	start_internal_query(s, SV_CHECK, &s->pool->used_servers, rt.cfg->server_check_query);
+	const char *sql = config_check_query_sql(rt.cfg->server_check_query);
+	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql ? sql : "");
 }
 
 void server_expire_drain(struct server *s, usec_t now)
@@ -1028,6 +1040,31 @@ static void end_of_transaction(struct server *s)
 		client_detached(c);
 }
 
+enum ps_step { PS_PASS, PS_CONSUMED, PS_NEED_MORE, PS_STOP };
+
+/* Prepared-statement tracking: match the message to what it answers; drop
+ * or replace the pooler's own answers. */
+static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t avail, size_t *span)
+{
+	bool whole = ps_server_wants_whole(s) || h->type == 'Z' || h->type == 'S';
+	if (whole && avail < (size_t)h->len + 1)
+		return PS_NEED_MORE;
+	struct rq_entry ans;
+	enum rq_verdict v = ps_server_msg(s, h->type, &ans);
+	if (v == RQV_FORWARD)
+		return PS_PASS;
+	flush_to_client(s, *span);
+	*span = 0;
+	if (v == RQV_CONFUSED) {
+		server_close(s, "message '%c' answers nothing that was sent", h->type);
+		return PS_STOP;
+	}
+	iobuf_consume(s->sock.in, (size_t)h->len + 1);
+	if (v == RQV_REPLACE && !ps_send_replacement(s, &ans))
+		return PS_STOP;
+	return s->client ? PS_CONSUMED : PS_STOP;
+}
+
 /* A ReadyForQuery on its way to the client. False when the server went back
  * to the pool or the client was closed. */
 static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t len, size_t *span)
@@ -1043,7 +1080,7 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 	}
 	*span += len + 1;
 	s->ready = true;
-	s->last_rfq = time_mono_usec();
+	s->last_rfq = time_now_usec();
 	if (pg_flow_server(&s->flow, 'Z', status))
 		count_ready(s);
 	if (boundary_reached(s)) {
@@ -1060,12 +1097,19 @@ static void forward_to_client(struct server *s)
 {
 	struct iobuf *in = s->sock.in;
 	size_t span = 0;
+	bool ps = ps_server_active(s);
 	while (s->client && in && span < iobuf_len(in)) {
 		size_t avail = iobuf_len(in) - span;
 		if (s->fwd_remaining) {
 			size_t n = avail < s->fwd_remaining ? avail : s->fwd_remaining;
 			span += n;
 			s->fwd_remaining -= (uint32_t)n;
+			continue;
+		}
+		if (ps && ps_synth_due(s)) {
+			flush_to_client(s, span);
+			span = 0;
+			ps_release_synth(s);
 			continue;
 		}
 		const unsigned char *p = iobuf_head(in) + span;
@@ -1079,6 +1123,19 @@ static void forward_to_client(struct server *s)
 			server_close(s, "protocol error: %s", err);
 			return;
 		}
+		/* The flow follows what the server sends, whatever the
+		 * prepared-statement layer then passes on, drops or replaces. */
+		if (h.type != 'Z' && h.type != 'S')
+			pg_flow_server(&s->flow, h.type, 0);
+		if (ps) {
+			enum ps_step step = ps_step(s, &h, avail, &span);
+			if (step == PS_NEED_MORE)
+				break;
+			if (step == PS_STOP)
+				return;
+			if (step == PS_CONSUMED)
+				continue;
+		}
 		if (h.type == 'Z' || h.type == 'S') {
 			if (avail < h.len + 1)
 				break;
@@ -1091,7 +1148,6 @@ static void forward_to_client(struct server *s)
 				return;
 			continue;
 		}
-		pg_flow_server(&s->flow, h.type, 0); /* by its type byte alone */
 		span += PROTO_HDR_LEN;
 		s->fwd_remaining = h.len - 4;
 	}
@@ -1101,6 +1157,8 @@ static void forward_to_client(struct server *s)
 	flush_to_client(s, span);
 	if (s->state == SV_CLOSING || c->state == CL_CLOSING || !s->client)
 		return;
+	if (ps)
+		ps_flush_synth(s);
 	if (sock_has_output(&c->sock)) {
 		s->blocked_on_client = true;
 		sock_set_read(&s->sock, false);

@@ -239,6 +239,14 @@ static const struct aws_type_def aws_types[] = {
 	{ "aws-imds", AWS_TYPE_IMDS, no_keys, check_imds },
 };
 
+const char *const *aws_credential_keys(const char *type)
+{
+	for (size_t i = 0; i < sizeof(aws_types) / sizeof(aws_types[0]); i++)
+		if (strcasecmp(type, aws_types[i].name) == 0)
+			return aws_types[i].keys;
+	return NULL;
+}
+
 static bool key_known(const struct aws_type_def *t, const char *key)
 {
 	if (strcasecmp(key, "type") == 0)

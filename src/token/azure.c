@@ -483,6 +483,14 @@ static const struct az_type az_types[] = {
 	{ "azure-default", default_keys, build_default },
 };
 
+const char *const *azure_credential_keys(const char *type)
+{
+	for (size_t i = 0; i < sizeof(az_types) / sizeof(az_types[0]); i++)
+		if (strcasecmp(type, az_types[i].name) == 0)
+			return az_types[i].keys;
+	return NULL;
+}
+
 static bool key_known(const struct az_type *t, const char *key)
 {
 	if (strcasecmp(key, "type") == 0)

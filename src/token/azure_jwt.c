@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "core/util.h"
+#include "token/jwt.h"
 
 #define MAX_CERTS 16
 #define MIRID_SUFFIX "/providers/microsoft.managedidentity/userassignedidentities"
@@ -26,81 +27,9 @@ struct azure_cert {
 	STACK_OF(X509) *chain;       /* [0] matches key */
 };
 
-/* ---- base64 ---- */
-
-static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char b64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static char *b64_encode(const unsigned char *in, size_t n, bool url)
-{
-	const char *alpha = url ? b64_url : b64_std;
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
-	size_t i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		*o++ = alpha[v >> 18];
-		*o++ = alpha[(v >> 12) & 63];
-		*o++ = alpha[(v >> 6) & 63];
-		*o++ = alpha[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-		*o++ = alpha[v >> 18];
-		*o++ = alpha[(v >> 12) & 63];
-		if (i + 1 < n)
-			*o++ = alpha[(v >> 6) & 63];
-		else if (!url)
-			*o++ = '=';
-		if (!url)
-			*o++ = '=';
-	}
-	*o = '\0';
-	return out;
-}
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-' || c == '+')
-		return 62;
-	if (c == '_' || c == '/')
-		return 63;
-	return -1;
-}
-
 unsigned char *azure_b64url_decode(const char *s, size_t n, size_t *outlen)
 {
-	while (n > 0 && s[n - 1] == '=')
-		n--;
-	if (n % 4 == 1)
-		return NULL;
-	unsigned char *out = xmalloc(n * 3 / 4 + 2);
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64_value(s[i]);
-		if (v < 0) {
-			secret_wipe(out, o);
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	out[o] = '\0';
-	*outlen = o;
-	return out;
+	return jwt_b64url_decode(s, n, outlen);
 }
 
 /* ---- loading ---- */
@@ -208,7 +137,7 @@ static char *cert_thumbprint(X509 *x, const EVP_MD *md)
 	unsigned int n = 0;
 	if (!X509_digest(x, md, buf, &n))
 		return NULL;
-	return b64_encode(buf, n, true);
+	return jwt_b64_encode(buf, n, true);
 }
 
 static json_t *chain_array(STACK_OF(X509) *chain)
@@ -219,7 +148,7 @@ static json_t *chain_array(STACK_OF(X509) *chain)
 		int n = i2d_X509(sk_X509_value(chain, i), &der);
 		if (n <= 0)
 			continue;
-		char *b64 = b64_encode(der, (size_t)n, false);
+		char *b64 = jwt_b64_encode(der, (size_t)n, false);
 		json_array_append_new(arr, json_string(b64));
 		free(b64);
 		OPENSSL_free(der);
@@ -227,18 +156,7 @@ static json_t *chain_array(STACK_OF(X509) *chain)
 	return arr;
 }
 
-static char *json_b64url(json_t *obj)
-{
-	char *text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(obj);
-	if (!text)
-		return NULL;
-	char *out = b64_encode((const unsigned char *)text, strlen(text), true);
-	free(text);
-	return out;
-}
-
-static char *assertion_header(const struct azure_cert *c, const struct azure_assertion *a)
+static json_t *assertion_header(const struct azure_cert *c, const struct azure_assertion *a)
 {
 	X509 *leaf = sk_X509_value(c->chain, 0);
 	bool ps = a->alg == AZURE_JWT_PS256;
@@ -252,10 +170,10 @@ static char *assertion_header(const struct azure_cert *c, const struct azure_ass
 	if (a->send_chain)
 		json_object_set_new(h, "x5c", chain_array(c->chain));
 	free(thumb);
-	return json_b64url(h);
+	return h;
 }
 
-static char *assertion_payload(const struct azure_assertion *a)
+static json_t *assertion_payload(const struct azure_assertion *a)
 {
 	json_t *p = json_object();
 	json_object_set_new(p, "aud", json_string(a->audience));
@@ -265,48 +183,17 @@ static char *assertion_payload(const struct azure_assertion *a)
 	json_object_set_new(p, "nbf", json_integer((json_int_t)a->now));
 	json_object_set_new(p, "iat", json_integer((json_int_t)a->now));
 	json_object_set_new(p, "exp", json_integer((json_int_t)(a->now + a->lifetime)));
-	return json_b64url(p);
-}
-
-/* RSASSA-PKCS1-v1_5 or RSASSA-PSS (salt = digest length, JWA) over SHA-256. */
-static char *sign_b64url(EVP_PKEY *key, enum azure_jwt_alg alg, const char *input)
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	EVP_PKEY_CTX *pctx = NULL;
-	unsigned char *sig = NULL;
-	size_t siglen = 0;
-	char *out = NULL;
-	bool ok = md && EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, key) == 1;
-	if (ok && alg == AZURE_JWT_PS256)
-		ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
-		     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) > 0;
-	ok = ok && EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)input, strlen(input)) == 1;
-	if (ok) {
-		sig = xmalloc(siglen);
-		ok = EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) == 1;
-	}
-	if (ok)
-		out = b64_encode(sig, siglen, true);
-	free(sig);
-	EVP_MD_CTX_free(md);
-	ERR_clear_error();
-	return out;
+	return p;
 }
 
 char *azure_client_assertion(const struct azure_cert *c, const struct azure_assertion *a, char *err,
 			     size_t errlen)
 {
-	char *header = assertion_header(c, a);
-	char *payload = assertion_payload(a);
-	char *signing = header && payload ? xasprintf("%s.%s", header, payload) : NULL;
-	char *sig = signing ? sign_b64url(c->key, a->alg, signing) : NULL;
-	char *jwt = sig ? xasprintf("%s.%s", signing, sig) : NULL;
+	json_t *header = assertion_header(c, a);
+	char *jwt = header ? jwt_sign(c->key, a->alg == AZURE_JWT_PS256 ? JWT_PS256 : JWT_RS256, header,
+				      assertion_payload(a)) : NULL;
 	if (!jwt)
 		err_set(err, errlen, "could not sign the client assertion with the certificate's key");
-	free(header);
-	free(payload);
-	free(signing);
-	free(sig);
 	return jwt;
 }
 

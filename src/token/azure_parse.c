@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/util.h"
+#include "token/jwt.h"
 
 /* Ten years: longer lifetimes or hints are nonsense. */
 #define MAX_SECONDS INT64_C(315360000)
@@ -446,32 +447,6 @@ struct token_fields {
 	int64_t val[F_EXPIRES_LOCAL + 1];
 };
 
-/* Overwrites every string in a parsed document before it is freed, so the
- * token does not linger in freed heap. jansson's strings are malloc'd. */
-static void json_wipe(json_t *v)
-{
-	const char *key;
-	json_t *child;
-	size_t i;
-	if (json_is_string(v)) {
-		secret_wipe((char *)json_string_value(v), json_string_length(v));
-	} else if (json_is_object(v)) {
-		json_object_foreach(v, key, child)
-			json_wipe(child);
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, child)
-			json_wipe(child);
-	}
-}
-
-static void json_wipe_free(json_t *v)
-{
-	if (v) {
-		json_wipe(v);
-		json_decref(v);
-	}
-}
-
 /* A count of seconds (number or digit string), or with as_time an epoch or a
  * date (§2.11). */
 static bool json_seconds(const json_t *v, bool as_time, int64_t *out)
@@ -605,7 +580,7 @@ bool azure_parse_token(enum azure_response kind, const char *who, const char *bo
 		else
 			err_set(err, errlen, "%s returned invalid JSON (line %d, column %d)", who,
 				jerr.line, jerr.column);
-		json_wipe_free(root);
+		json_secret_free(root);
 		return false;
 	}
 	bool ok = collect_fields(kind, root, &tf, who, err, errlen) &&
@@ -614,7 +589,7 @@ bool azure_parse_token(enum azure_response kind, const char *who, const char *bo
 		out->token = xstrndup(tf.token, tf.len);
 		out->len = tf.len;
 	}
-	json_wipe_free(root);
+	json_secret_free(root);
 	return ok;
 }
 
@@ -673,7 +648,7 @@ void azure_describe_error(const char *who, long status, const char *body, size_t
 		if (d)
 			clean_line(d, strlen(d), DESC_MAX, desc, sizeof(desc));
 	}
-	json_wipe_free(root);
+	json_secret_free(root);
 	if (*code || *desc) {
 		err_set(err, errlen, "%s answered %ld%s%s%s%s%s", who, status, *code ? " " : "", code,
 			*desc ? " (" : "", desc, *desc ? ")" : "");

@@ -13,18 +13,15 @@
 #include "token/aws_parse.h"
 #include "token/credential.h"
 #include "token/http.h"
+#include "token/method.h"
 #include "token/proc.h"
 #include "token/provider.h"
 
-#define ENTRA_DEFAULT_SCOPE "https://ossrdbms-aad.database.windows.net/.default"
 /* Spec §0.3: never retry a failed refresh sooner than this. */
 #define MIN_RETRY_MS 30000
 #define MAX_RETRY_MS 300000
 /* A server login that cannot get a token must not wait forever. */
 #define WAIT_CAP_MS 60000
-/* Locally minted SigV4 tokens: re-mint when less than 2 minutes remain. */
-#define AWS_TOKEN_REFRESH_S 120
-#define AWS_TOKEN_HARD_S 30
 
 struct token_wait {
 	struct list_node node;
@@ -245,16 +242,15 @@ static void on_aws_credentials(void *arg, const struct aws_credentials *creds_in
 	};
 	char merr[256];
 	int64_t expires = 0;
-	char *tok = e->kind == UPSTREAM_AUTH_AWS_RDS
-		? aws_rds_token(creds_in, &t, now_s, &expires, merr, sizeof(merr))
-		: aws_dsql_token(creds_in, &t, now_s, &expires, merr, sizeof(merr));
+	const struct upstream_method *m = upstream_method_of(e->kind);
+	char *tok = m->mint(creds_in, &t, now_s, &expires, merr, sizeof(merr));
 	if (!tok) {
 		fetch_failed(e, merr);
 		return;
 	}
 	e->cred->fetch_count++;
 	e->cred->last_success = now_s;
-	fetch_succeeded(e, tok, strlen(tok), expires, 0, AWS_TOKEN_REFRESH_S, AWS_TOKEN_HARD_S);
+	fetch_succeeded(e, tok, strlen(tok), expires, 0, m->mint_refresh_s, m->mint_hard_s);
 	secret_free(tok);
 }
 
@@ -267,7 +263,8 @@ static void start_fetch(struct token_entry *e)
 		return;
 	}
 	const struct provider_family *f = provider_family_get(e->cred->family);
-	if (!f) {
+	const struct upstream_method *m = upstream_method_of(e->kind);
+	if (!f || !m || (m->mint ? !f->get_aws : !f->get_token)) {
 		fetch_failed(e, "this credential family is not supported yet");
 		return;
 	}
@@ -276,10 +273,10 @@ static void start_fetch(struct token_entry *e)
 	log_debug("token for alias \"%s\": fetching (credential %s)", e->alias, e->cred_name);
 	/* Providers may answer before returning; 'fetching' stays consistent either way. */
 	struct provider_op *op;
-	if (e->kind == UPSTREAM_AUTH_ENTRA)
-		op = f->get_token(e->cred, e->audience, on_access_token, e);
-	else
+	if (m->mint)
 		op = f->get_aws(e->cred, on_aws_credentials, e);
+	else
+		op = f->get_token(e->cred, e->audience, on_access_token, e);
 	if (e->fetching)
 		e->op = op;
 }
@@ -314,9 +311,10 @@ static struct credential *find_credential(const char *name)
 
 struct token_entry *token_entry_for(const struct token_target *t)
 {
+	const struct upstream_method *m = upstream_method_of(t->kind);
 	const char *aud = t->audience;
-	if (t->kind == UPSTREAM_AUTH_ENTRA && !aud)
-		aud = ENTRA_DEFAULT_SCOPE;
+	if (!aud && m && !m->audience_is_host)
+		aud = m->default_scope;
 	struct list_node *n, *tmp;
 	list_for_each_safe(n, tmp, &entries) {
 		struct token_entry *e = list_entry(n, struct token_entry, node);
@@ -485,7 +483,7 @@ static bool credential_build(struct credential *c, const struct credential_cfg *
 		c->kv[i].line = cc->kv[i].line;
 	}
 	if (!credential_family_of(c->type, &c->family)) {
-		snprintf(err, errlen, "%s:%d: [credential.%s]: unknown type \"%s\" (expected azure-*, aws-*)",
+		snprintf(err, errlen, "%s:%d: [credential.%s]: unknown type \"%s\" (expected azure-*, aws-*, gcp-*)",
 			 path, credential_line(c, "type"), c->name, c->type);
 		return false;
 	}
@@ -505,27 +503,18 @@ static bool check_alias(const struct tb_config *cfg, const struct db_alias *db, 
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(set[i].name, db->credential) == 0)
 			c = &set[i];
-	bool azure = db->auth == UPSTREAM_AUTH_ENTRA;
-	enum credential_family want = azure ? CRED_FAMILY_AZURE : CRED_FAMILY_AWS;
-	if (!c || c->family != want) {
-		snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": auth=%s needs an %s credential, "
-			 "but [credential.%s] is of type %s", db->file ? db->file : cfg->path, db->line, db->name,
-			 upstream_auth_name(db->auth), azure ? "azure-*" : "aws-*", db->credential,
-			 c ? c->type : "?");
+	const struct upstream_method *m = upstream_method_of(db->auth);
+	const char *file = db->file ? db->file : cfg->path;
+	if (!c || c->family != m->family) {
+		snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": auth=%s needs a credential of type %s, "
+			 "but [credential.%s] is of type %s", file, db->line, db->name,
+			 upstream_auth_name(db->auth), m->family_types, db->credential, c ? c->type : "?");
 		return false;
 	}
-	if (db->auth == UPSTREAM_AUTH_AWS_RDS || db->auth == UPSTREAM_AUTH_AWS_DSQL) {
-		struct aws_db_target t = { .host = db->host, .port = db->port > 0 ? db->port : 5432,
-					   .region = db->region, .env_region = aws_env_region() };
-		char why[200] = "a host is required";
-		char *region = !db->host ? NULL : db->auth == UPSTREAM_AUTH_AWS_RDS
-			? aws_rds_region(&t, why, sizeof(why)) : aws_dsql_region(&t, why, sizeof(why));
-		if (!region) {
-			snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": %s",
-				 db->file ? db->file : cfg->path, db->line, db->name, why);
-			return false;
-		}
-		free(region);
+	char why[200];
+	if (m->check && !m->check(db, why, sizeof(why))) {
+		snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": %s", file, db->line, db->name, why);
+		return false;
 	}
 	return true;
 }

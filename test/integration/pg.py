@@ -79,6 +79,10 @@ class PgServer:
             "log_connections = on",
             "log_disconnections = on",
             "log_line_prefix = '%m [%p] %q%u@%d '",
+            # replication through the pooler (test_replication.py): pg_recvlogical needs logical
+            "wal_level = logical",
+            "max_wal_senders = 20",
+            "max_replication_slots = 20",
         ]
         if self.ssl:
             conf += [
@@ -90,9 +94,12 @@ class PgServer:
         with open(os.path.join(self.datadir, "postgresql.conf"), "a") as f:
             f.write("\n# tokenbouncer integration tests\n" + "\n".join(conf) + "\n")
         # md5 in pg_hba means: SCRAM for roles whose stored secret is SCRAM, md5 for md5-stored ones.
+        # "all" does not match replication connections: they have lines of their own.
         hba = [
             "local all all trust",
             "host all all 127.0.0.0/8 md5",
+            "local replication all trust",
+            "host replication all 127.0.0.0/8 md5",
         ]
         with open(os.path.join(self.datadir, "pg_hba.conf"), "w") as f:
             f.write("\n".join(hba) + "\n")

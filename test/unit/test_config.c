@@ -9,6 +9,9 @@
 #include "core/config.h"
 #include "core/connstr.h"
 #include "core/params.h"
+#include "core/credential_doc.h"
+#include "core/params_man.h"
+#include "token/credential.h"
 #include "unit.h"
 
 /* Enough to pass the semantic checks; the line after it is line 3. */
@@ -100,7 +103,7 @@ static void test_defaults(void)
 	CHECK(cfg->server_connect_timeout == 15 * USEC_PER_SEC);
 	CHECK(cfg->server_login_retry == 15 * USEC_PER_SEC);
 	CHECK_STR(cfg->server_reset_query, "DISCARD ALL");
-	CHECK_STR(cfg->server_check_query, "select 1");
+	CHECK_STR(cfg->server_check_query, "<empty>");
 	CHECK(cfg->server_check_delay == 30 * USEC_PER_SEC);
 	CHECK(cfg->client_login_timeout == 60 * USEC_PER_SEC);
 	CHECK(cfg->client_idle_timeout == 0);
@@ -326,10 +329,10 @@ static void test_structure(void)
 	EXPECT_ERROR(BASE "no_such_param = 1\n",
 		"t.ini:3: unknown parameter \"no_such_param\" in [tokenbouncer]");
 	EXPECT_ERROR(BASE "[foo]\nx = 1\n", "t.ini:3: unknown section [foo] (expected "
-		"[tokenbouncer], [databases], [users] or [credential.NAME])");
+		"[tokenbouncer], [databases], [users], [peers] or [credential.NAME])");
 	EXPECT_ERROR(BASE "[credential.x]\n", "t.ini:3: [credential.x] has no type");
 	EXPECT_ERROR(BASE "[credential]\ntype = a\n",
-		"t.ini:3: unknown section [credential] (expected [tokenbouncer], [databases], [users] or "
+		"t.ini:3: unknown section [credential] (expected [tokenbouncer], [databases], [users], [peers] or "
 		"[credential.NAME])");
 	EXPECT_ERROR(BASE "[credential.]\ntype = a\n",
 		"t.ini:3: a credential section needs a name: [credential.NAME]");
@@ -564,13 +567,13 @@ static void test_database_errors(void)
 		"auth=aws-dsql needs credential=NAME naming a [credential.NAME] section");
 	EXPECT_ERROR(BASE "[databases]\na = auth=kerberos\n", "t.ini:4: [databases] entry \"a\": "
 		"invalid value for auth: \"kerberos\" (expected one of: password, entra, aws-rds, "
-		"aws-dsql, gcp)");
+		"aws-dsql, cloudsql, alloydb)");
 	EXPECT_ERROR(BASE "[databases]\na = host=x credential=mi\n", "t.ini:4: [databases] entry "
-		"\"a\": credential=mi needs a token method (auth=entra, aws-rds or aws-dsql)");
+		"\"a\": credential=mi needs a token method (auth=entra, aws-rds, aws-dsql, cloudsql or alloydb)");
 	EXPECT_ERROR(BASE "[databases]\na = host=x server_lifetime=token\n", "t.ini:4: [databases] "
 		"entry \"a\": server_lifetime=token needs a token method in auth=");
-	EXPECT_ERROR(BASE "[databases]\na = host=x auth=gcp credential=g\n",
-		"t.ini:4: [databases] entry \"a\": auth=gcp is not implemented yet");
+	EXPECT_ERROR(BASE "[databases]\na = host=x auth=cloudsql credential=g sslmode=require\n",
+		"t.ini:4: [databases] entry \"a\": no section [credential.g]");
 	EXPECT_ERROR(BASE "[databases]\na = host=x auth=entra credential=mi password=p\n",
 		"t.ini:4: [databases] entry \"a\": password= cannot be combined with auth=entra");
 	/* A token is a password: it never travels without TLS. */
@@ -768,6 +771,47 @@ static void test_generated_files(void)
 {
 	check_generated("etc/tokenbouncer.ini", params_print_sample, "--print-sample-config");
 	check_generated("doc/config-reference.md", params_print_reference, "--print-config-reference");
+	check_generated("doc/man/tokenbouncer.1", params_print_man_cli, "--print-man tokenbouncer.1");
+	check_generated("doc/man/tokenbouncer.ini.5", params_print_man_ini, "--print-man tokenbouncer.ini.5");
+}
+
+/* The documented keys of each credential type are exactly those its provider
+ * accepts, and every type a provider accepts is documented. */
+static void test_credential_docs_match_providers(void)
+{
+	static const char *const known[] = {
+		"azure-managed-identity", "azure-client-secret", "azure-client-certificate", "azure-workload-identity",
+		"azure-cli", "azure-default", "aws-default", "aws-static", "aws-profile", "aws-web-identity",
+		"aws-assume-role", "aws-process", "aws-container", "aws-imds",
+	};
+	CHECK(credential_type_doc_count == sizeof(known) / sizeof(known[0]));
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		const struct credential_type_doc *d = NULL;
+		for (size_t k = 0; k < credential_type_doc_count; k++)
+			if (strcmp(credential_type_docs[k].type, known[i]) == 0)
+				d = &credential_type_docs[k];
+		CHECK(d != NULL);
+		const char *const *keys = azure_credential_keys(known[i]);
+		if (!keys)
+			keys = aws_credential_keys(known[i]);
+		CHECK(keys != NULL);
+		if (!d || !keys)
+			continue;
+		size_t nkeys = 0, ndoc = 0;
+		for (; keys[nkeys]; nkeys++) {
+			bool found = false;
+			for (const struct credential_key_doc *kd = d->keys; kd->key; kd++)
+				found |= strcmp(kd->key, keys[nkeys]) == 0;
+			if (!found)
+				fprintf(stderr, "credential type %s: key %s is not documented\n", known[i], keys[nkeys]);
+			CHECK(found);
+		}
+		for (const struct credential_key_doc *kd = d->keys; kd->key; kd++)
+			ndoc++;
+		if (ndoc != nkeys)
+			fprintf(stderr, "credential type %s: %zu keys documented, %zu accepted\n", known[i], ndoc, nkeys);
+		CHECK(ndoc == nkeys);
+	}
 }
 
 /* The sample parses: as is (all commented) and with every example uncommented. */
@@ -797,6 +841,8 @@ static void test_sample_parses(void)
 	open[o] = '\0';
 	cfg = config_parse_string(open, "open.ini", err, sizeof(err));
 	CHECK(cfg == NULL);
+	if (!strstr(err, "auth_type = md5 requires auth_file"))
+		fprintf(stderr, "uncommented sample: %s\n", err);
 	CHECK(strstr(err, "auth_type = md5 requires auth_file") != NULL);
 	config_free(cfg);
 	free(open);
@@ -948,6 +994,7 @@ int main(void)
 	test_semantic();
 	test_reload();
 	test_generated_files();
+	test_credential_docs_match_providers();
 	test_sample_parses();
 	test_load();
 	return unit_finish("test_config");

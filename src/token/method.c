@@ -1,0 +1,142 @@
+/* The table of upstream login methods (see token/method.h). Each row says
+ * which credential family it needs, what the token is bound to, how it is
+ * produced and what it implies for the connection, so the token cache and
+ * the pool treat every cloud the same way. */
+#include "token/method.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/util.h"
+#include "token/aws_token.h"
+#include "token/azure_parse.h"
+#include "token/token.h"
+
+#define ENTRA_SCOPE "https://ossrdbms-aad.database.windows.net/.default"
+#define CLOUDSQL_LOGIN_SCOPE "https://www.googleapis.com/auth/sqlservice.login"
+#define ALLOYDB_LOGIN_SCOPE "https://www.googleapis.com/auth/alloydb.login"
+/* Locally minted SigV4 tokens: re-mint when less than 2 minutes remain. */
+#define AWS_TOKEN_REFRESH_S 120
+#define AWS_TOKEN_HARD_S 30
+/* Aurora DSQL closes any connection at 60 minutes; stay well clear of it. */
+#define DSQL_MAX_LIFETIME (3300 * USEC_PER_SEC)
+
+static int alias_port(const struct db_alias *a)
+{
+	return a->port > 0 ? a->port : 5432;
+}
+
+/* ---- AWS ---- */
+
+static bool check_aws_region(const struct db_alias *a, bool dsql, char *why, size_t whylen)
+{
+	struct aws_db_target t = { .host = a->host, .port = alias_port(a), .region = a->region,
+				   .env_region = aws_env_region() };
+	err_set(why, whylen, "a host is required");
+	char *region = !a->host ? NULL : dsql ? aws_dsql_region(&t, why, whylen)
+					      : aws_rds_region(&t, why, whylen);
+	free(region);
+	return region != NULL;
+}
+
+static bool check_rds(const struct db_alias *a, char *why, size_t whylen)
+{
+	return check_aws_region(a, false, why, whylen);
+}
+
+static bool check_dsql(const struct db_alias *a, char *why, size_t whylen)
+{
+	return check_aws_region(a, true, why, whylen);
+}
+
+/* A bare DSQL cluster id expands to its endpoint; DSQL's defaults are user
+ * admin, database postgres and verify-full. */
+static void dsql_endpoint(const struct db_alias *a, struct method_endpoint *ep)
+{
+	struct aws_db_target t = { .host = a->host, .region = a->region, .env_region = aws_env_region() };
+	char err[200];
+	ep->host = a->host ? aws_dsql_host(&t, err, sizeof(err)) : NULL;
+	ep->default_user = xstrdup("admin");
+	ep->default_dbname = "postgres";
+	ep->default_sslmode = TLS_MODE_VERIFY_FULL;
+}
+
+/* ---- Google ---- */
+
+/* Manual IAM login (token as password over TLS) needs the database's host. */
+static bool check_gcp_manual(const struct db_alias *a, char *why, size_t whylen)
+{
+	if (a->host)
+		return true;
+	err_set(why, whylen, "auth=%s needs host= (the instance's address; connector mode with "
+		"instance= is not implemented yet)", upstream_auth_name(a->auth));
+	return false;
+}
+
+static const struct upstream_method methods[] = {
+	{
+		.auth = UPSTREAM_AUTH_ENTRA, .label = "Entra", .family = CRED_FAMILY_AZURE,
+		.family_types = "azure-*", .default_scope = ENTRA_SCOPE, .user_from_token = azure_token_username,
+	},
+	{
+		.auth = UPSTREAM_AUTH_AWS_RDS, .label = "RDS IAM", .family = CRED_FAMILY_AWS,
+		.family_types = "aws-*", .audience_is_host = true, .signs_port = true,
+		.mint = aws_rds_token, .mint_refresh_s = AWS_TOKEN_REFRESH_S,
+		.mint_hard_s = AWS_TOKEN_HARD_S, .check = check_rds,
+	},
+	{
+		.auth = UPSTREAM_AUTH_AWS_DSQL, .label = "Aurora DSQL", .family = CRED_FAMILY_AWS,
+		.family_types = "aws-*", .audience_is_host = true, .mint = aws_dsql_token,
+		.mint_refresh_s = AWS_TOKEN_REFRESH_S, .mint_hard_s = AWS_TOKEN_HARD_S,
+		.max_server_lifetime = DSQL_MAX_LIFETIME, .check = check_dsql, .endpoint = dsql_endpoint,
+	},
+	{
+		.auth = UPSTREAM_AUTH_CLOUDSQL, .label = "Cloud SQL IAM", .family = CRED_FAMILY_GCP,
+		.family_types = "gcp-*", .default_scope = CLOUDSQL_LOGIN_SCOPE,
+		.check = check_gcp_manual,
+	},
+	{
+		.auth = UPSTREAM_AUTH_ALLOYDB, .label = "AlloyDB IAM", .family = CRED_FAMILY_GCP,
+		.family_types = "gcp-*", .default_scope = ALLOYDB_LOGIN_SCOPE,
+		.check = check_gcp_manual,
+	},
+};
+
+const struct upstream_method *upstream_method_of(enum upstream_auth auth)
+{
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (methods[i].auth == auth)
+			return &methods[i];
+	return NULL;
+}
+
+void upstream_method_target(const struct db_alias *a, const char *alias_name, const char *user,
+			    struct token_target *t)
+{
+	const struct upstream_method *m = upstream_method_of(a->auth);
+	memset(t, 0, sizeof(*t));
+	t->kind = a->auth;
+	t->credential = a->credential;
+	t->user = user;
+	t->region = a->region;
+	t->duration = a->token_duration > 0 ? a->token_duration / USEC_PER_SEC : 0;
+	t->alias = alias_name;
+	/* A token that names the identity, not the database user: an alias that
+	 * learns its user from the token shares one entry for both purposes. */
+	if (a->user_from_token)
+		t->user = "";
+	if (!m)
+		return;
+	t->audience = m->audience_is_host ? a->host : a->scope ? a->scope : m->default_scope;
+	t->port = m->signs_port ? alias_port(a) : 0;
+}
+
+void upstream_method_endpoint(const struct db_alias *a, struct method_endpoint *ep)
+{
+	const struct upstream_method *m = upstream_method_of(a->auth);
+	memset(ep, 0, sizeof(*ep));
+	ep->default_sslmode = -1;
+	if (m && m->endpoint)
+		m->endpoint(a, ep);
+}
