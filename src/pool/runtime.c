@@ -14,6 +14,7 @@
 #include "pool/climit.h"
 #include "pool/client.h"
 #include "pool/pool.h"
+#include "pool/reconfig.h"
 #include "pool/server.h"
 #include "token/method.h"
 #include "token/token.h"
@@ -95,10 +96,13 @@ bool runtime_reload(char *err, size_t errlen)
 	for (size_t i = 0; i < cfg->nwarnings; i++)
 		log_warning("%s", cfg->warnings[i]);
 	config_keep_restart_only(cfg, rt.cfg, warn_restart_only, NULL);
+	bool tls_changed = reconfig_tls_differs(rt.cfg, cfg);
 	if (!runtime_apply_config(cfg, err, errlen)) {
 		config_free(cfg);
 		return false;
 	}
+	if (tls_changed) /* PgBouncer: a TLS change reconnects servers */
+		reconfig_reconnect_all("TLS settings changed");
 	log_setup(cfg->verbose, false, true);
 	char lerr[256];
 	if (!log_set_file(cfg->logfile, lerr, sizeof(lerr)) ||
