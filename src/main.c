@@ -228,6 +228,21 @@ static bool daemonize(char *err, size_t errlen)
 	return true;
 }
 
+/* The epoll changelist folds the event_del + event_add of an interest change
+ * (sock_update) into one epoll_ctl at the end of the loop pass instead of
+ * two at once. It is unsafe only with dup()ed descriptors, which the pooler
+ * never registers. */
+static struct event_base *make_base(void)
+{
+	struct event_config *ec = event_config_new();
+	if (!ec)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	struct event_base *base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
+}
+
 static struct evdns_base *make_dns(struct event_base *base)
 {
 	struct evdns_base *dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -320,7 +335,7 @@ static int print_token(const struct options *o, struct event_base *base)
 	evtimer_add(timeout, &tv);
 	struct token_wait *w = token_request(token_entry_for(&t), on_cmd_token, &tc);
 	if (!tc.done)
-		event_base_dispatch(base);
+		runtime_loop(base);
 	if (!tc.done)
 		token_wait_cancel(w);
 	event_free(timeout);
@@ -393,7 +408,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	struct event_base *base = event_base_new();
+	struct event_base *base = make_base();
 	struct evdns_base *dns = base ? make_dns(base) : NULL;
 	if (!base || !dns) {
 		log_fatal("cannot initialise the event loop");
@@ -447,7 +462,7 @@ int main(int argc, char **argv)
 		 rt.cfg->listen_port, rt.cfg->unix_socket_dir && *rt.cfg->unix_socket_dir ? " and in " : "",
 		 rt.cfg->unix_socket_dir ? rt.cfg->unix_socket_dir : "");
 	service_ready();
-	event_base_dispatch(base);
+	runtime_loop(base);
 	teardown(base, dns);
 	log_info("stopped");
 	return 0;

@@ -76,7 +76,7 @@ static void set_state(struct server *s, enum server_state st, struct list_node *
 {
 	enum server_state from = s->state;
 	s->state = st;
-	s->state_since = time_mono_usec();
+	s->state_since = time_now_usec();
 	if (list)
 		list_move_tail(list, &s->node);
 	server_watch_note(s, from);
@@ -133,7 +133,7 @@ void server_close(struct server *s, const char *fmt, ...)
 	s->state = SV_CLOSING;
 	list_move_tail(&rt.free_servers, &s->node);
 	runtime_schedule_free();
-	pool_server_gone(s->pool, was);
+	pool_server_gone(s, was);
 	if (requeue)
 		client_requeue(c);
 }
@@ -416,10 +416,10 @@ static struct server *server_new(struct pool *p)
 	s->id = ++rt.next_id;
 	s->pool = p;
 	s->sock.fd = -1;
-	s->created_at = time_mono_usec();
+	s->created_at = time_now_usec();
 	s->lifetime = jittered_lifetime(p);
 	list_init(&s->node);
-	p->nservers++;
+	pool_server_added(s);
 	set_state(s, SV_TOKEN, &p->new_servers);
 	server_log(LOG_LVL_DEBUG, s, "connecting");
 	if (!p->token) {
@@ -446,8 +446,9 @@ static void tls_answer(struct server *s)
 		}
 		char err[200];
 		const struct database *db = s->pool->db;
-		s->sock.ssl = tls_connect_new(rt.server_tls, s->sock.fd, db->host,
-					      (enum tls_mode)db->sslmode, err, sizeof(err));
+		SSL_CTX *ctx = runtime_server_tls(err, sizeof(err));
+		s->sock.ssl = ctx ? tls_connect_new(ctx, s->sock.fd, db->host, (enum tls_mode)db->sslmode,
+						    err, sizeof(err)) : NULL;
 		if (!s->sock.ssl) {
 			login_failed(s, "08006", "%s", err);
 			return;
@@ -1086,7 +1087,7 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 	}
 	*span += len + 1;
 	s->ready = true;
-	s->last_rfq = time_mono_usec();
+	s->last_rfq = time_now_usec();
 	if (pg_flow_server(&s->flow, 'Z', status))
 		count_ready(s);
 	if (boundary_reached(s)) {
