@@ -859,7 +859,9 @@ struct tb_config *config_load(const char *path, char *err, size_t errlen)
 	return cfg;
 }
 
-/* ---- copying a config (SET builds a changed copy and applies it like a reload) ---- */
+/* ---- copying a config (SET builds a changed copy and applies it like a reload) ----
+ * A pointer field of struct tb_config outside the parameter tables must be
+ * given its own copy (or rebuilt) here. */
 
 /* Shallow copy of an entry, then its own copies of the strings. */
 static void dup_strings(void *dst, const void *src, const struct param_def *table, size_t count)
@@ -917,6 +919,13 @@ struct tb_config *config_clone(const struct tb_config *from)
 		dup_strings(&to->users[i], &from->users[i], param_user_table, param_user_count);
 	}
 	clone_creds(to, from);
+	/* The indexes point into the entries: the copy gets its own. */
+	memset(&to->db_index, 0, sizeof(to->db_index));
+	memset(&to->user_index, 0, sizeof(to->user_index));
+	to->db_fallback = NULL;
+	to->indexed = false;
+	if (from->indexed)
+		build_index(to);
 	return to;
 }
 

@@ -330,8 +330,11 @@ static bool make_tls(const struct tb_config *cfg, SSL_CTX **cli, SSL_CTX **srv, 
 	 * reload; with the defaults the context waits for a server that answers
 	 * an SSLRequest with 'S' (runtime_server_tls). */
 	int lo, hi;
+	bool default_ciphers = !config_str_set(cfg->server_tls13_ciphers) &&
+			       (!config_str_set(cfg->server_tls_ciphers) || str_ieq(cfg->server_tls_ciphers, "default"));
 	if (!config_str_set(cfg->server_tls_ca_file) && !config_str_set(cfg->server_tls_cert_file) &&
-	    !config_str_set(cfg->server_tls_key_file) && tls_protocol_range(cfg->server_tls_protocols, &lo, &hi))
+	    !config_str_set(cfg->server_tls_key_file) && default_ciphers &&
+	    tls_protocol_range(cfg->server_tls_protocols, &lo, &hi))
 		return true;
 	*srv = tls_connect_ctx_new(cfg, err, errlen);
 	if (!*srv) {
