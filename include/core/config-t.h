@@ -5,6 +5,8 @@
 #define TB_CORE_CONFIG_T_H
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "core/strmap.h"
 #include "core/util.h"
 
 enum pool_mode {
@@ -238,5 +240,11 @@ struct tb_config {
 	size_t nfiles;
 	char **warnings;
 	size_t nwarnings;
+
+	/* Look-up indexes over dbs and users, built once parsing succeeded. */
+	bool indexed;
+	struct strmap db_index;
+	struct strmap user_index;
+	const struct db_alias *db_fallback; /* the "*" entry, or NULL */
 };
 #endif

@@ -5,6 +5,7 @@
 #define TB_CORE_CONFIG_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include "core/config-t.h"
 
 /* Largest configuration file read. */
@@ -39,5 +40,14 @@ const char *upstream_auth_name(enum upstream_auth a);
 static inline bool config_str_set(const char *s)
 {
 	return s && *s;
+}
+
+/* PgBouncer: server_check_query "<empty>" sends an empty query (the
+ * cheapest round trip); an empty value disables the check. */
+static inline const char *config_check_query_sql(const char *server_check_query)
+{
+	if (!config_str_set(server_check_query))
+		return NULL;
+	return strcmp(server_check_query, "<empty>") == 0 ? "" : server_check_query;
 }
 #endif

@@ -10,6 +10,7 @@
 
 #include "core/config-t.h"
 #include "core/list.h"
+#include "core/strmap.h"
 #include "core/util.h"
 #include "net/sock.h"
 #include "pg/flow.h"
@@ -67,6 +68,17 @@ struct database {
 	bool is_admin;               /* the virtual console database */
 	struct list_node node;       /* runtime.databases */
 	struct list_node pools;
+	struct strmap pools_by_user; /* index over pools, keyed by pool.user */
+	int nservers;                /* sum of its pools' nservers (max_db_connections) */
+};
+
+/* Servers of one upstream user across the aliases that do not force a
+ * user= (max_user_connections), kept as they open and close so that the
+ * limit check reads one number. Shared by the pools of that user. */
+struct user_load {
+	char *name;
+	int nservers;
+	int refs;                    /* pools pointing here */
 };
 
 struct pool {
@@ -77,12 +89,19 @@ struct pool {
 	struct list_node node;       /* database.pools */
 
 	struct list_node active_clients;   /* logged in; with or without a server */
-	struct list_node waiting_clients;  /* want a server (or the first login), FIFO */
+	struct list_node waiting_clients;  /* CL_WAITING: want a server, FIFO */
+	struct list_node welcome_clients;  /* CL_WAIT_WELCOME: wait for the first server login, FIFO */
 	struct list_node idle_servers;
 	struct list_node active_servers;   /* linked to a client */
 	struct list_node used_servers;     /* running a reset, check or connect query */
 	struct list_node new_servers;      /* connecting and logging in */
-	int nservers;
+	/* Counters kept beside the lists by the state changes, so that dispatch
+	 * never counts a list (checked against the lists in assert builds). */
+	int nservers;                /* every server of the pool but closed ones */
+	int nwaiting;                /* length of waiting_clients */
+	int nwelcome;                /* length of welcome_clients */
+	int nopening;                /* servers not yet logged in */
+	struct user_load *user_load; /* NULL when the alias forces its user= */
 
 	bool have_welcome;           /* parameters learned from a first login */
 	struct varcache welcome_vars;
@@ -165,6 +184,7 @@ struct server {
 	struct list_node node;
 	struct pool *pool;
 	struct client *client;
+	bool just_checked;           /* idle after server_check_query passed: give it out unchecked */
 	struct resolve_req *dns;
 	struct scram_client *scram;
 	struct token_wait *token_wait;
@@ -198,5 +218,6 @@ struct server {
 	bool drain_reset;            /* run server_reset_query once the drain is done */
 	bool replaced;               /* a successor was opened ahead of this one's lifetime */
 	bool tls;
+	bool opening;                /* counted in pool.nopening */
 };
 #endif

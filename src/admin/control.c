@@ -541,9 +541,12 @@ enum admin_status control_set(struct admin_req *r)
 	 * the file again and so undoes SET, as in PgBouncer. */
 	if (!param_set(rt.cref->cfg, p, value, err, sizeof(err)))
 		return admin_fail(r, "22023", "%s", err);
-	if (strcmp(p->name, "verbose") == 0 || strcmp(p->name, "logfile") == 0) {
+	if (strcmp(p->name, "verbose") == 0 || strcmp(p->name, "logfile") == 0 ||
+	    strncmp(p->name, "syslog", 6) == 0) {
 		log_setup(rt.cfg->verbose, false, true);
-		if (!log_set_file(rt.cfg->logfile, err, sizeof(err)))
+		if (!log_set_file(rt.cfg->logfile, err, sizeof(err)) ||
+		    !log_set_syslog(rt.cfg->syslog, rt.cfg->syslog_ident, rt.cfg->syslog_facility, err,
+				    sizeof(err)))
 			log_error("%s", err);
 	}
 	/* Larger pools or other limits may let waiting clients in now. */

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "core/config.h"
 #include "core/params.h"
+#include "core/version.h"
 #include "pg/userlist.h"
 #include "pool/climit.h"
 #include "pool/client.h"
@@ -142,8 +143,7 @@ static enum admin_status show_version(struct admin_req *r)
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));
 	resultset_row_begin(&rs);
-	/* Some tools match "PgBouncer x.y.z" to pick the columns they read. */
-	resultset_text(&rs, "tokenbouncer " PACKAGE_VERSION " (PgBouncer 1.25.0 compatible)");
+	resultset_text(&rs, TB_VERSION_STRING);
 	resultset_row_end(&rs);
 	return done(r);
 }

@@ -765,6 +765,8 @@ void config_free(struct tb_config *cfg)
 		db_clear(&cfg->dbs[i]);
 	for (size_t i = 0; i < cfg->nusers; i++)
 		user_clear(&cfg->users[i]);
+	strmap_clear(&cfg->db_index);
+	strmap_clear(&cfg->user_index);
 	free(cfg->dbs);
 	free(cfg->users);
 	credentials_free(cfg);
@@ -776,6 +778,23 @@ void config_free(struct tb_config *cfg)
 	free(cfg->files);
 	free(cfg->path);
 	free(cfg);
+}
+
+/* Logins look up their alias and [users] entry by name: index them once, so
+ * the cost does not grow with the number of entries. The first entry of a
+ * name wins, as the linear search it replaces did; of several "*" the last. */
+static void build_index(struct tb_config *cfg)
+{
+	for (size_t i = 0; i < cfg->ndbs; i++) {
+		if (!strmap_get(&cfg->db_index, cfg->dbs[i].name))
+			strmap_put(&cfg->db_index, cfg->dbs[i].name, &cfg->dbs[i]);
+		if (strcmp(cfg->dbs[i].name, "*") == 0)
+			cfg->db_fallback = &cfg->dbs[i];
+	}
+	for (size_t i = 0; i < cfg->nusers; i++)
+		if (!strmap_get(&cfg->user_index, cfg->users[i].name))
+			strmap_put(&cfg->user_index, cfg->users[i].name, &cfg->users[i]);
+	cfg->indexed = true;
 }
 
 /* The config keeps the names of the files it was read from; entries point
@@ -817,6 +836,7 @@ static struct tb_config *parse_source(struct cfgsrc *src, const char *path, char
 		config_free(ctx.cfg);
 		return NULL;
 	}
+	build_index(ctx.cfg);
 	return ctx.cfg;
 }
 
@@ -841,6 +861,10 @@ struct tb_config *config_load(const char *path, char *err, size_t errlen)
 
 const struct db_alias *config_find_db(const struct tb_config *cfg, const char *name)
 {
+	if (cfg->indexed) {
+		const struct db_alias *a = strmap_get(&cfg->db_index, name);
+		return a ? a : cfg->db_fallback;
+	}
 	const struct db_alias *fallback = NULL;
 	for (size_t i = 0; i < cfg->ndbs; i++) {
 		if (strcmp(cfg->dbs[i].name, name) == 0)
@@ -853,6 +877,8 @@ const struct db_alias *config_find_db(const struct tb_config *cfg, const char *n
 
 const struct user_cfg *config_find_user(const struct tb_config *cfg, const char *name)
 {
+	if (cfg->indexed)
+		return strmap_get(&cfg->user_index, name);
 	for (size_t i = 0; i < cfg->nusers; i++)
 		if (strcmp(cfg->users[i].name, name) == 0)
 			return &cfg->users[i];

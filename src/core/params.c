@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/log.h"
+
 /* Enum fields are read and written through int: make sure that is their size. */
 _Static_assert(sizeof(enum pool_mode) == sizeof(int), "enum pool_mode is int-sized");
 _Static_assert(sizeof(enum auth_type) == sizeof(int), "enum auth_type is int-sized");
@@ -100,6 +102,22 @@ static bool validate_listen_endpoint(const char *value)
 	return n >= 1 && n <= 65535;
 }
 
+static bool validate_facility(const char *value)
+{
+	return log_facility_valid(value);
+}
+
+/* unix_socket_mode: an octal file mode, 0 to 0777. */
+static bool validate_mode(const char *value)
+{
+	if (!*value || strlen(value) > 4)
+		return false;
+	for (const char *p = value; *p; p++)
+		if (*p < '0' || *p > '7')
+			return false;
+	return strtol(value, NULL, 8) <= 0777;
+}
+
 #define TLS_PROTOCOLS_EXPECT "a comma-separated list of: secure, all, tlsv1.2, tlsv1.3"
 
 #define P_STR(f, n, def, rl, d) { .name = #n, .type = PARAM_STRING, .offset = offsetof(f, n), \
@@ -135,8 +153,9 @@ const struct param_def param_table[] = {
 	P_STR(G, unix_socket_dir, "", RESTART,
 		"Directory in which to create the Unix socket; empty (the default, where PgBouncer "
 		"uses /tmp) means no Unix socket."),
-	P_STR(G, unix_socket_mode, "0777", RESTART,
-		"File mode (octal) of the Unix socket."),
+	{ .name = "unix_socket_mode", .type = PARAM_STRING, .offset = offsetof(G, unix_socket_mode),
+		.default_value = "0777", .reloadable = RESTART, .validate = validate_mode,
+		.expect = "an octal file mode such as 0770", .doc = "File mode of the Unix socket." },
 	P_STR(G, unix_socket_group, NULL, RESTART,
 		"Group to give the Unix socket to; unset keeps the process's group."),
 	P_IGN_STR(G, user, NULL, "switching users after start-up is not supported: start "
@@ -162,7 +181,7 @@ const struct param_def param_table[] = {
 		"PgBouncer: database (an alias) in which auth_query runs."),
 	P_IGN_STR(G, auth_ldap_options, NULL, "LDAP authentication is not supported (auth_type ldap "
 		"is refused)", "PgBouncer: LDAP connection options for auth_type ldap."),
-	P_IGN_INT(G, scram_iterations, "4096", 1, 10000000, "not implemented yet in tokenbouncer",
+	P_INT(G, scram_iterations, "4096", 1, 10000000, RELOAD,
 		"PBKDF2 iterations of the SCRAM secret the pooler derives from a plain password in "
 		"auth_file (only for a plain-text password; stored secrets keep their own)."),
 	P_STR(G, admin_users, NULL, RELOAD,
@@ -230,9 +249,10 @@ const struct param_def param_table[] = {
 	P_BOOL(G, server_reset_query_always, "0", RELOAD,
 		"Run server_reset_query in transaction and statement mode too, not only in session "
 		"mode."),
-	P_STR(G, server_check_query, "select 1", RELOAD,
+	P_STR(G, server_check_query, "<empty>", RELOAD,
 		"SQL that checks a server connection idle longer than server_check_delay before reuse; "
-		"empty disables the check."),
+		"<empty> (the default, as in PgBouncer) sends an empty query and an empty value disables "
+		"the check."),
 	P_TIME(G, server_check_delay, "30", 0, TIME_MAX, RELOAD,
 		"Seconds a server connection may stay idle and still be reused without running "
 		"server_check_query; 0 always checks."),
@@ -354,8 +374,10 @@ const struct param_def param_table[] = {
 		"Also send log lines to syslog."),
 	P_STR(G, syslog_ident, "pgbouncer", RELOAD,
 		"Program name on syslog lines."),
-	P_STR(G, syslog_facility, "daemon", RELOAD,
-		"Syslog facility: auth, authpriv, daemon, user or local0 to local7."),
+	{ .name = "syslog_facility", .type = PARAM_STRING, .offset = offsetof(G, syslog_facility),
+		.default_value = "daemon", .reloadable = RELOAD, .validate = validate_facility,
+		.expect = "auth, authpriv, daemon, user or local0 to local7",
+		.doc = "Syslog facility of the lines sent to syslog." },
 	P_INT(G, verbose, "0", 0, 2, RELOAD,
 		"Extra logging: 0 normal, 1 debug, 2 every detail."),
 	P_STR(G, pidfile, NULL, RESTART,

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/linger.h"
+#include "net/sockopt.h"
 #include "net/tls.h"
 #include "admin/admin.h"
 #include "pg/proto.h"
@@ -67,8 +68,9 @@ void client_log_prefix(const struct client *c, char *buf, size_t len)
 
 static void set_state(struct client *c, enum client_state st, struct list_node *list)
 {
+	pool_client_state_changed(c, c->state, st);
 	c->state = st;
-	c->state_since = time_mono_usec();
+	c->state_since = time_now_usec();
 	if (list)
 		list_move_tail(list, &c->node);
 	else
@@ -80,7 +82,7 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	struct client *c = xcalloc(1, sizeof(*c));
 	c->id = ++rt.next_id;
 	c->is_unix = is_unix;
-	c->connect_at = time_mono_usec();
+	c->connect_at = time_now_usec();
 	list_init(&c->node);
 	list_add_tail(&rt.clients, &c->all_node);
 	rt.nclients++;
@@ -90,10 +92,8 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	else
 		c->addr.sa.sa_family = AF_UNSPEC;
 	set_state(c, CL_STARTUP, &rt.login_clients);
-	if (rt.cfg->tcp_keepalive && !is_unix) {
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	}
+	if (!is_unix)
+		sockopt_tcp_connection(fd, rt.cfg);
 	sock_set_read(&c->sock, true);
 }
 
@@ -119,9 +119,13 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 	}
-	if (sqlstate) {
+	if (sqlstate)
 		send_fatal(c, sqlstate, msg);
+	/* log_pooler_errors: the errors the pooler itself sends (PgBouncer). */
+	if (sqlstate && rt.cfg->log_pooler_errors) {
 		client_log(LOG_LVL_WARNING, c, "closing: %s (%s)", msg, sqlstate);
+	} else if (sqlstate && rt.cfg->log_disconnections) {
+		client_log(LOG_LVL_INFO, c, "closing: %s (%s)", msg, sqlstate);
 	} else if (rt.cfg->log_disconnections && c->state >= CL_WAIT_WELCOME) {
 		client_log(LOG_LVL_INFO, c, "closing: %s", msg);
 	} else {
@@ -143,6 +147,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		linger_close(rt.base, sock_detach(&c->sock));
 	else
 		sock_close(&c->sock);
+	pool_client_state_changed(c, c->state, CL_CLOSING);
 	c->state = CL_CLOSING;
 	list_move_tail(&rt.free_clients, &c->node);
 	runtime_schedule_free();
@@ -499,7 +504,7 @@ void client_auth_ok(struct client *c)
 		client_finish_login(c);
 		return;
 	}
-	set_state(c, CL_WAIT_WELCOME, &p->waiting_clients);
+	set_state(c, CL_WAIT_WELCOME, &p->welcome_clients);
 	sock_set_read(&c->sock, false);
 	pool_need_welcome(p, c);
 }
@@ -573,7 +578,7 @@ static void track_request(struct server *s, char type)
 {
 	struct pool_stats *st = &s->pool->stats;
 	if ((type == 'Q' || type == 'F' || type == 'S') && s->flow.owed_rfq == 0) {
-		s->query_start = time_mono_usec();
+		s->query_start = time_now_usec();
 		if (s->flow.tx_status == 'I')
 			s->xact_start = s->query_start;
 	}

@@ -132,15 +132,10 @@ static void begin_scram(struct client *c, struct client_auth *a)
 {
 	static const char mechs[] = "SCRAM-SHA-256\0";
 	const struct scram_secret *secret = NULL;
-	struct scram_secret derived;
-	if (a->entry && a->entry->kind == USERLIST_SCRAM) {
+	if (a->entry && a->entry->kind == USERLIST_SCRAM)
 		secret = &a->entry->scram;
-	} else if (a->entry && a->entry->kind == USERLIST_PLAIN) {
-		unsigned char salt[16];
-		if (random_bytes(salt, sizeof(salt)) &&
-		    scram_secret_from_password(a->entry->secret, salt, sizeof(salt), 4096, &derived))
-			secret = &derived;
-	}
+	else if (a->entry && a->entry->kind == USERLIST_PLAIN)
+		secret = userlist_plain_scram(a->entry, rt.cfg->scram_iterations);
 	if (secret) {
 		a->scram = scram_server_new(secret);
 	} else {
@@ -153,8 +148,6 @@ static void begin_scram(struct client *c, struct client_auth *a)
 			have_key = random_bytes(mock_key, sizeof(mock_key));
 		a->scram = scram_server_new_mock(c->user, mock_key, sizeof(mock_key));
 	}
-	if (secret == &derived)
-		secret_wipe(&derived, sizeof(derived));
 	send_request(c, 10, mechs, sizeof(mechs));
 }
 

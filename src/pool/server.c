@@ -11,9 +11,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "net/resolve.h"
+#include "net/sockopt.h"
 #include "net/tls.h"
 #include "pg/md5auth.h"
 #include "pg/proto.h"
@@ -74,7 +76,7 @@ static void set_state(struct server *s, enum server_state st, struct list_node *
 {
 	enum server_state from = s->state;
 	s->state = st;
-	s->state_since = time_mono_usec();
+	s->state_since = time_now_usec();
 	if (list)
 		list_move_tail(list, &s->node);
 	server_watch_note(s, from);
@@ -131,7 +133,7 @@ void server_close(struct server *s, const char *fmt, ...)
 	s->state = SV_CLOSING;
 	list_move_tail(&rt.free_servers, &s->node);
 	runtime_schedule_free();
-	pool_server_gone(s->pool, was);
+	pool_server_gone(s, was);
 	if (requeue)
 		client_requeue(c);
 }
@@ -288,12 +290,8 @@ static void start_connect(struct server *s)
 		login_failed(s, "08006", "could not create socket: %s", strerror(errno));
 		return;
 	}
-	if (s->addr.ss_family != AF_UNIX) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (rt.cfg->tcp_keepalive)
-			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	}
+	if (s->addr.ss_family != AF_UNIX)
+		sockopt_tcp_connection(fd, rt.cfg);
 	sock_setup(&s->sock, rt.base, fd, server_io, s);
 	set_state(s, SV_CONNECTING, NULL);
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
@@ -418,10 +416,10 @@ static struct server *server_new(struct pool *p)
 	s->id = ++rt.next_id;
 	s->pool = p;
 	s->sock.fd = -1;
-	s->created_at = time_mono_usec();
+	s->created_at = time_now_usec();
 	s->lifetime = jittered_lifetime(p);
 	list_init(&s->node);
-	p->nservers++;
+	pool_server_added(s);
 	set_state(s, SV_TOKEN, &p->new_servers);
 	server_log(LOG_LVL_DEBUG, s, "connecting");
 	if (!p->token) {
@@ -448,8 +446,9 @@ static void tls_answer(struct server *s)
 		}
 		char err[200];
 		const struct database *db = s->pool->db;
-		s->sock.ssl = tls_connect_new(rt.server_tls, s->sock.fd, db->host,
-					      (enum tls_mode)db->sslmode, err, sizeof(err));
+		SSL_CTX *ctx = runtime_server_tls(err, sizeof(err));
+		s->sock.ssl = ctx ? tls_connect_new(ctx, s->sock.fd, db->host, (enum tls_mode)db->sslmode,
+						    err, sizeof(err)) : NULL;
 		if (!s->sock.ssl) {
 			login_failed(s, "08006", "%s", err);
 			return;
@@ -965,7 +964,8 @@ void server_release(struct server *s)
 
 void server_check(struct server *s)
 {
-	start_internal_query(s, SV_CHECK, &s->pool->used_servers, rt.cfg->server_check_query);
+	const char *sql = config_check_query_sql(rt.cfg->server_check_query);
+	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql ? sql : "");
 }
 
 void server_expire_drain(struct server *s, usec_t now)
@@ -1090,7 +1090,7 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 	}
 	*span += len + 1;
 	s->ready = true;
-	s->last_rfq = time_mono_usec();
+	s->last_rfq = time_now_usec();
 	if (pg_flow_server(&s->flow, 'Z', status))
 		count_ready(s);
 	if (boundary_reached(s)) {

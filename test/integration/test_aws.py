@@ -1,4 +1,4 @@
-"""AWS RDS IAM and Aurora DSQL tokens end to end (spec/cloud-tokens.md §0, §1, §4, §5.1-5.4).
+"""AWS RDS IAM and Aurora DSQL tokens end to end (the rules common to every cloud, the AWS credential and token rules, the expiry fields of each answer, the AWS IMDS stand-in to the RDS login front).
 
     psql / psycopg / pgbench -> tokenbouncer -> PgFront(mode=rds|dsql, TLS) -> real PostgreSQL 15
                                      |

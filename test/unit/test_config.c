@@ -103,7 +103,7 @@ static void test_defaults(void)
 	CHECK(cfg->server_connect_timeout == 15 * USEC_PER_SEC);
 	CHECK(cfg->server_login_retry == 15 * USEC_PER_SEC);
 	CHECK_STR(cfg->server_reset_query, "DISCARD ALL");
-	CHECK_STR(cfg->server_check_query, "select 1");
+	CHECK_STR(cfg->server_check_query, "<empty>");
 	CHECK(cfg->server_check_delay == 30 * USEC_PER_SEC);
 	CHECK(cfg->client_login_timeout == 60 * USEC_PER_SEC);
 	CHECK(cfg->client_idle_timeout == 0);
