@@ -329,10 +329,10 @@ static void test_structure(void)
 	EXPECT_ERROR(BASE "no_such_param = 1\n",
 		"t.ini:3: unknown parameter \"no_such_param\" in [tokenbouncer]");
 	EXPECT_ERROR(BASE "[foo]\nx = 1\n", "t.ini:3: unknown section [foo] (expected "
-		"[tokenbouncer], [databases], [users] or [credential.NAME])");
+		"[tokenbouncer], [databases], [users], [peers] or [credential.NAME])");
 	EXPECT_ERROR(BASE "[credential.x]\n", "t.ini:3: [credential.x] has no type");
 	EXPECT_ERROR(BASE "[credential]\ntype = a\n",
-		"t.ini:3: unknown section [credential] (expected [tokenbouncer], [databases], [users] or "
+		"t.ini:3: unknown section [credential] (expected [tokenbouncer], [databases], [users], [peers] or "
 		"[credential.NAME])");
 	EXPECT_ERROR(BASE "[credential.]\ntype = a\n",
 		"t.ini:3: a credential section needs a name: [credential.NAME]");
