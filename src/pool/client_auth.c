@@ -47,6 +47,13 @@ void client_auth_free(struct client_auth *a)
 	free(a);
 }
 
+bool client_auth_take_scram_keys(const struct client_auth *a, struct scram_keys *out)
+{
+	memset(out, 0, sizeof(*out));
+	return a && a->method == AM_SCRAM && a->entry && a->entry->kind == USERLIST_SCRAM &&
+	       scram_server_keys(a->scram, out);
+}
+
 static void fail_login(struct client *c)
 {
 	client_close(c, "28P01", "password authentication failed for user \"%s\"", c->user);

@@ -13,6 +13,7 @@
 #include "pg/userlist.h"
 #include "pool/climit.h"
 #include "pool/client.h"
+#include "pool/peer.h"
 #include "pool/pool.h"
 #include "pool/reconfig.h"
 #include "pool/server.h"
@@ -492,6 +493,7 @@ void runtime_shutdown(void)
 	run_deferred(-1, 0, NULL);
 	climit_reset();
 	server_cancels_shutdown();
+	peers_shutdown();
 	linger_shutdown();
 	list_for_each_safe(n, t, &rt.databases)
 		database_free(list_entry(n, struct database, node));

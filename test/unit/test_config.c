@@ -329,10 +329,10 @@ static void test_structure(void)
 	EXPECT_ERROR(BASE "no_such_param = 1\n",
 		"t.ini:3: unknown parameter \"no_such_param\" in [tokenbouncer]");
 	EXPECT_ERROR(BASE "[foo]\nx = 1\n", "t.ini:3: unknown section [foo] (expected "
-		"[tokenbouncer], [databases], [users] or [credential.NAME])");
+		"[tokenbouncer], [databases], [users], [peers] or [credential.NAME])");
 	EXPECT_ERROR(BASE "[credential.x]\n", "t.ini:3: [credential.x] has no type");
 	EXPECT_ERROR(BASE "[credential]\ntype = a\n",
-		"t.ini:3: unknown section [credential] (expected [tokenbouncer], [databases], [users] or "
+		"t.ini:3: unknown section [credential] (expected [tokenbouncer], [databases], [users], [peers] or "
 		"[credential.NAME])");
 	EXPECT_ERROR(BASE "[credential.]\ntype = a\n",
 		"t.ini:3: a credential section needs a name: [credential.NAME]");
@@ -853,7 +853,8 @@ static void test_sample_parses(void)
 static void test_clone(void)
 {
 	struct tb_config *cfg = PARSE_OK(BASE "admin_users = a\n[databases]\nx = host=h password=p\n"
-		"* = host=f\n[users]\nbob = pool_mode=session\n[credential.c]\ntype = aws-default\n");
+		"* = host=f\n[users]\nbob = pool_mode=session\n[credential.c]\ntype = aws-default\n"
+		"[peers]\n1 = host=/tmp/p1\n");
 	if (!cfg)
 		return;
 	struct tb_config *copy = config_clone(cfg);
@@ -864,6 +865,7 @@ static void test_clone(void)
 	CHECK(config_find_user(copy, "bob") && config_find_user(copy, "bob")->pool_mode == POOL_MODE_SESSION);
 	CHECK_STR(copy->admin_users, "a");
 	CHECK(copy->ncreds == 1 && strcmp(copy->creds[0].type, "aws-default") == 0);
+	CHECK(copy->npeers == 1 && strcmp(copy->peers[0].host, "/tmp/p1") == 0);
 	char e[256];
 	CHECK(config_validate(copy, e, sizeof(e)));
 	free(copy->auth_file);
