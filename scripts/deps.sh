@@ -4,6 +4,7 @@
 #
 #   bash scripts/deps.sh                 install what the tests need (both lists; idempotent)
 #   bash scripts/deps.sh --demo          install only what the demo needs
+#   bash scripts/deps.sh --container     also what the container image test needs (podman, debootstrap)
 #   bash scripts/deps.sh --list [--demo] print a list and exit
 #
 # apt is skipped entirely when everything is installed already. Installing leaves no service
@@ -61,6 +62,15 @@ TEST_DEPS=(
 	systemd
 	man-db
 	python3-yaml
+	python3-kubernetes
+)
+
+# The container image test (TB_CONTAINER_TEST=1 test/integration/test_container.py), on request:
+# bash scripts/deps.sh --container.
+CONTAINER_DEPS=(
+	podman
+	debootstrap
+	uidmap
 )
 
 # kubectl validates deploy/kubernetes offline; Debian's kubernetes-client provides one unless a
@@ -73,12 +83,14 @@ for arg in "$@"; do
 	case "$arg" in
 	--demo) which=demo ;;
 	--tests) which=tests ;;
+	--container) which=container ;;
 	--list) list=1 ;;
-	*) echo "usage: deps.sh [--demo|--tests] [--list]" >&2; exit 2 ;;
+	*) echo "usage: deps.sh [--demo|--tests|--container] [--list]" >&2; exit 2 ;;
 	esac
 done
 WANT=("${DEMO_DEPS[@]}")
 [ "$which" = demo ] || WANT+=("${TEST_DEPS[@]}")
+[ "$which" != container ] || WANT+=("${CONTAINER_DEPS[@]}")
 
 if [ "$list" = 1 ]; then
 	printf '%s\n' "${WANT[@]}"
@@ -131,13 +143,13 @@ fi
 POLICY=/usr/sbin/policy-rc.d
 POLICY_OURS=0
 under_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
-unit_states() { # "unit enabled|active" lines for every service and socket unit
+unit_states() { # "unit enabled|active" lines for every service, socket, timer and path unit
 	command -v systemctl >/dev/null 2>&1 || return 0
 	# enabling is symlinks, which a later boot would act on: look even when systemd is not running
-	systemctl list-unit-files --type=service,socket --state=enabled --no-legend 2>/dev/null |
+	systemctl list-unit-files --type=service,socket,timer,path --state=enabled --no-legend 2>/dev/null |
 		awk '{print $1, "enabled"}'
 	under_systemd || return 0
-	systemctl list-units --type=service,socket --state=active --no-legend --plain 2>/dev/null |
+	systemctl list-units --type=service,socket,timer,path --state=active --no-legend --plain 2>/dev/null |
 		awk '{print $1, "active"}'
 }
 restore_policy() {

@@ -16,8 +16,10 @@
 #include "net/tls.h"
 #include "admin/admin.h"
 #include "pg/proto.h"
+#include "pg/scram.h"
 #include "pool/client_auth.h"
 #include "pool/climit.h"
+#include "pool/peer.h"
 #include "pool/pool.h"
 #include "pool/ps_forward.h"
 #include "pool/runtime.h"
@@ -212,7 +214,11 @@ struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
 
 static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 {
-	struct client *target = client_find_by_cancel_key(pid, key);
+	if (peer_route_cancel(pid, key)) {
+		client_close(c, NULL, "cancel request for a peer handled");
+		return;
+	}
+	struct client *target = client_find_by_cancel_key(peer_local_pid(pid), key);
 	/* Only while the key's owner has a request running on its server: once
 	 * the server carries someone else, a cancel must not reach it. */
 	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
@@ -389,8 +395,9 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "3D000", "no such database: %s", dbname);
 		return;
 	}
-	if (rt.shutting_down && !c->is_admin) {
-		/* Only the Unix socket is still open, and only for the console. */
+	if (rt.shutting_down && !c->is_admin && c->id > rt.admit_until_id) {
+		/* Only the Unix socket is still open, and only for the console;
+		 * clients accepted before the shutdown began are served. */
 		client_close(c, "57P03", "the pooler is shutting down");
 		return;
 	}
@@ -465,16 +472,22 @@ static enum pool_mode effective_mode(const struct client *c)
 
 void client_auth_ok(struct client *c)
 {
+	struct scram_keys keys;
+	bool have_keys = client_auth_take_scram_keys(c->auth, &keys);
 	client_auth_free(c->auth);
 	c->auth = NULL;
 	if (rt.cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login ok");
 	if (c->is_admin) {
+		scram_keys_wipe(&keys);
 		list_del(&c->node);
 		admin_login(c);
 		return;
 	}
 	struct pool *p = pool_for_client(c->db, c->user, c->replication);
+	if (p && have_keys)
+		pool_take_scram_keys(p, c->user, &keys);
+	scram_keys_wipe(&keys);
 	if (!p && c->db->cfg->user_from_token) {
 		/* Stays in login (client_login_timeout applies) until the token names the user. */
 		c->awaiting_user = true;
@@ -493,6 +506,7 @@ void client_auth_ok(struct client *c)
 	ps_client_attach(c);
 	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
 	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
+	peer_stamp_key(&c->cancel_pid);
 	if (p->have_welcome) {
 		client_finish_login(c);
 		return;
