@@ -16,6 +16,7 @@
 #include "net/tls.h"
 #include "admin/admin.h"
 #include "pg/proto.h"
+#include "pg/scram.h"
 #include "pool/client_auth.h"
 #include "pool/climit.h"
 #include "pool/peer.h"
@@ -471,16 +472,22 @@ static enum pool_mode effective_mode(const struct client *c)
 
 void client_auth_ok(struct client *c)
 {
+	struct scram_keys keys;
+	bool have_keys = client_auth_take_scram_keys(c->auth, &keys);
 	client_auth_free(c->auth);
 	c->auth = NULL;
 	if (rt.cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login ok");
 	if (c->is_admin) {
+		scram_keys_wipe(&keys);
 		list_del(&c->node);
 		admin_login(c);
 		return;
 	}
 	struct pool *p = pool_for_client(c->db, c->user, c->replication);
+	if (p && have_keys)
+		pool_take_scram_keys(p, c->user, &keys);
+	scram_keys_wipe(&keys);
 	if (!p && c->db->cfg->user_from_token) {
 		/* Stays in login (client_login_timeout applies) until the token names the user. */
 		c->awaiting_user = true;

@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "pg/scram.h"
 #include "pg/userlist.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
@@ -33,6 +34,15 @@ void pool_refresh_password(struct pool *p)
 	char *pw = upstream_password(p->db, p->user);
 	secret_free(p->password);
 	p->password = pw;
+}
+
+void pool_take_scram_keys(struct pool *p, const char *client_user, const struct scram_keys *keys)
+{
+	if (p->password || p->token || strcmp(p->user, client_user) != 0)
+		return;
+	if (!p->scram_keys)
+		p->scram_keys = xmalloc(sizeof(*p->scram_keys));
+	*p->scram_keys = *keys;   /* the latest login wins: the verifier may have changed */
 }
 
 void pool_token_target(const struct database *db, const char *user, struct token_target *t)
@@ -141,6 +151,10 @@ void pool_free(struct pool *p)
 	user_load_put(p->user_load);
 	free(p->user);
 	secret_free(p->password);
+	if (p->scram_keys) {
+		scram_keys_wipe(p->scram_keys);
+		free(p->scram_keys);
+	}
 	varcache_clear(&p->welcome_vars);
 	pbuf_free(&p->welcome_other);
 	free(p);
