@@ -250,7 +250,10 @@ const struct param_def param_table[] = {
 	P_TIME(G, server_connect_timeout, "15", MSEC(1), TIME_MAX, RELOAD,
 		"Seconds allowed for connecting and logging in to a server before the attempt fails."),
 	P_TIME(G, server_login_retry, "15", 0, TIME_MAX, RELOAD,
-		"Seconds to wait after a failed server connection or login before trying again."),
+		"Seconds to wait after a failed server connection or login before trying again. After a "
+		"failure that looks like a restart (57P03, connection refused or closed during the login), "
+		"clients without a server keep waiting for the retry, for at most server_connect_timeout + "
+		"server_login_retry."),
 	P_STR(G, server_reset_query, "DISCARD ALL", RELOAD,
 		"SQL run on a server connection before another client gets it in session mode; empty "
 		"runs nothing."),
