@@ -16,6 +16,7 @@
 #include "net/tls.h"
 #include "admin/admin.h"
 #include "pg/proto.h"
+#include "pg/startup_opts.h"
 #include "pg/scram.h"
 #include "pool/client_auth.h"
 #include "pool/climit.h"
@@ -298,13 +299,57 @@ static bool parse_replication(const char *v, enum replication_mode *mode)
 	return false;
 }
 
+struct opts_walk {
+	struct client *c;
+	char refused[128];   /* a setting that is neither tracked nor ignored */
+};
+
+static bool take_option(const char *name, const char *value, void *arg)
+{
+	struct opts_walk *w = arg;
+	int idx = varcache_index(name);
+	if (idx >= 0) {
+		varcache_set(&w->c->vars, idx, value);
+		return true;
+	}
+	/* PgBouncer: "options" in ignore_startup_parameters ignores any setting. */
+	if (is_ignored_param(name) || is_ignored_param("options"))
+		return true;
+	snprintf(w->refused, sizeof(w->refused), "%s", name); /* name lives in the parser's buffer */
+	return false;
+}
+
+/* PgBouncer 1.20+: "-c name=value" and "--name=value" of tracked parameters
+ * are taken as if sent as startup parameters. */
+static bool take_options(struct client *c, const char *options)
+{
+	struct opts_walk w = { .c = c };
+	if (!startup_opts_parse(options, take_option, &w)) {
+		if (is_ignored_param("options"))
+			return true;
+		client_close(c, "08P01", "unsupported options startup parameter: only '-c config=val' "
+			     "and '--config=val' are allowed");
+		return false;
+	}
+	if (w.refused[0]) {
+		client_close(c, "08P01", "unsupported startup parameter in options: %s", w.refused);
+		return false;
+	}
+	return true;
+}
+
 static bool take_params(struct client *c, const struct startup_pkt *pkt)
 {
+	const char *options = NULL;
 	for (size_t i = 0; i < pkt->nparams; i++) {
 		const char *name = pkt->params[i].name, *value = pkt->params[i].value;
 		if (strcmp(name, "user") == 0 || strcmp(name, "database") == 0 ||
 		    strncmp(name, "_pq_.", 5) == 0)
 			continue;
+		if (strcmp(name, "options") == 0) {
+			options = value;
+			continue;
+		}
 		int idx = varcache_index(name);
 		if (idx >= 0) {
 			varcache_set(&c->vars, idx, value);
@@ -322,7 +367,12 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "08P01", "unsupported startup parameter: %s", name);
 		return false;
 	}
-	return true;
+	/* Replication connections are not pooled: their options stay as before. */
+	if (options && c->replication && !is_ignored_param("options")) {
+		client_close(c, "08P01", "unsupported startup parameter: options");
+		return false;
+	}
+	return !options || c->replication || take_options(c, options);
 }
 
 static bool negotiate_version(struct client *c, const struct startup_pkt *pkt)
