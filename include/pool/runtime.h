@@ -52,6 +52,7 @@ struct runtime {
 	uint64_t next_id;
 	bool shutting_down;              /* a shutdown is under way: no new clients */
 	enum shutdown_mode shutdown_mode;
+	uint64_t admit_until_id;         /* shutdown: clients accepted before it may still log in */
 	bool suspended;                  /* SUSPEND: no socket but the console's is read */
 };
 

@@ -32,7 +32,8 @@
 static const char *const help_text =
 	"SHOW HELP|VERSION|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|STATS|STATS_TOTALS|"
 	"STATS_AVERAGES|TOTALS|LISTS|MEM|STATE|TOKENS|CREDENTIALS\n"
-	"SHOW DNS_HOSTS|DNS_ZONES|PEERS|PEER_POOLS (always empty)\n"
+	"SHOW DNS_HOSTS|DNS_ZONES (always empty)\n"
+	"SHOW PEERS|PEER_POOLS\n"
 	"SHOW TOKENS lists cached token keys (never the token); SHOW CREDENTIALS the cloud identities\n"
 	"SET key = arg\n"
 	"RELOAD\n"
@@ -948,9 +949,9 @@ static enum admin_status show_lists(struct admin_req *r)
 	} rows[] = {
 		{ "databases", (int64_t)ndbs },
 		{ "users", (int64_t)nusers },
-		{ "peers", 0 },
+		{ "peers", (int64_t)rt.cfg->npeers },
 		{ "pools", oc.pools + 1 },              /* the console's, as PgBouncer counts it */
-		{ "peer_pools", 0 },
+		{ "peer_pools", (int64_t)rt.cfg->npeers },
 		{ "free_clients", 0 },                  /* freed at once: no free lists */
 		{ "used_clients", rt.nclients },
 		{ "login_clients", (int64_t)list_count(&rt.login_clients) },
@@ -1105,13 +1106,6 @@ static const struct resultset_col dns_hosts_cols[] = {
 static const struct resultset_col dns_zones_cols[] = {
 	{ "zonename", RS_TEXT }, { "serial", RS_INT8 }, { "count", RS_INT4 },
 };
-static const struct resultset_col peers_cols[] = {
-	{ "peer_id", RS_INT4 }, { "host", RS_TEXT }, { "port", RS_INT4 }, { "pool_size", RS_INT4 },
-};
-static const struct resultset_col peer_pools_cols[] = {
-	{ "database", RS_TEXT }, { "cl_active_cancel_req", RS_INT4 }, { "cl_waiting_cancel_req", RS_INT4 },
-	{ "sv_active_cancel", RS_INT4 }, { "sv_login", RS_INT4 },
-};
 
 /* SHOW of a session parameter a driver asks for on connect. */
 static enum admin_status show_fake(struct admin_req *r, const char *value)
@@ -1179,9 +1173,9 @@ enum admin_status show_command(struct admin_req *r)
 	if (IS("DNS_ZONES"))
 		return show_empty(r, dns_zones_cols, NCOLS(dns_zones_cols));
 	if (IS("PEERS"))
-		return show_empty(r, peers_cols, NCOLS(peers_cols));
+		return show_peers(r);
 	if (IS("PEER_POOLS"))
-		return show_empty(r, peer_pools_cols, NCOLS(peer_pools_cols));
+		return show_peer_pools(r);
 	if (IS("FDS") || IS("SOCKETS") || IS("ACTIVE_SOCKETS"))
 		return admin_fail(r, "0A000", "SHOW %s is not supported (there is no online restart); "
 				  "see SHOW CLIENTS and SHOW SERVERS", what);

@@ -150,6 +150,14 @@ const struct param_def param_table[] = {
 	P_INT(G, listen_port, "6432", 1, 65535, RESTART,
 		"TCP port to listen on; the Unix socket is named after it too (.s.PGSQL.6432 for the "
 		"default)."),
+	P_BOOL(G, so_reuseport, "0", RESTART,
+		"Set SO_REUSEPORT on the TCP listeners, so that several tokenbouncer processes listen on "
+		"the same port and the kernel spreads new connections over them (more cores, rolling "
+		"restarts); give each process its own unix_socket_dir, pidfile and peer_id."),
+	P_INT(G, peer_id, "0", 0, 16383, RESTART,
+		"This process's id in a group of peered processes (see [peers]): the cancel keys it hands "
+		"out carry it, so a cancel request that reaches another member of the group is forwarded "
+		"here; 0 disables peering."),
 	P_STR(G, unix_socket_dir, "", RESTART,
 		"Directory in which to create the Unix socket; empty (the default, where PgBouncer "
 		"uses /tmp) means no Unix socket."),
@@ -242,7 +250,10 @@ const struct param_def param_table[] = {
 	P_TIME(G, server_connect_timeout, "15", MSEC(1), TIME_MAX, RELOAD,
 		"Seconds allowed for connecting and logging in to a server before the attempt fails."),
 	P_TIME(G, server_login_retry, "15", 0, TIME_MAX, RELOAD,
-		"Seconds to wait after a failed server connection or login before trying again."),
+		"Seconds to wait after a failed server connection or login before trying again. After a "
+		"failure that looks like a restart (57P03, connection refused or closed during the login), "
+		"clients without a server keep waiting for the retry, for at most server_connect_timeout + "
+		"server_login_retry."),
 	P_STR(G, server_reset_query, "DISCARD ALL", RELOAD,
 		"SQL run on a server connection before another client gets it in session mode; empty "
 		"runs nothing."),
@@ -354,9 +365,10 @@ const struct param_def param_table[] = {
 	P_IGN_INT(G, sbuf_loopcnt, "5", 0, COUNT_MAX, "each read is bounded by pkt_buf and sent on "
 		"at once, so one connection cannot stall the others",
 		"PgBouncer: how many buffers to process on one connection before others."),
-	P_BOOL(G, tcp_defer_accept, "1", RESTART,
+	P_BOOL(G, tcp_defer_accept, "0", RESTART,
 		"Linux TCP_DEFER_ACCEPT on TCP listeners: wake the pooler only once a client has sent "
-		"data (45 seconds at most)."),
+		"data (45 seconds at most); off by default (PgBouncer: on) so that client_login_timeout "
+		"also covers connections that send nothing."),
 	P_INT(G, tcp_socket_buffer, "0", 0, 1073741824, RELOAD,
 		"SO_SNDBUF and SO_RCVBUF in bytes for client and server sockets; 0 keeps the "
 		"kernel's."),
@@ -516,6 +528,19 @@ const struct param_def param_user_table[] = {
 };
 const size_t param_user_count = sizeof(param_user_table) / sizeof(param_user_table[0]);
 #undef U
+
+#define PE struct peer_cfg
+
+const struct param_def param_peer_table[] = {
+	P_STR(PE, host, NULL, RELOAD,
+		"IP address or host name of the peer, or the directory of its Unix socket (a value "
+		"starting with /)."),
+	P_INT(PE, port, "6432", 1, 65535, RELOAD, "Port of the peer (and of its Unix socket's name)."),
+	P_INT(PE, pool_size, NULL, 0, COUNT_MAX, RELOAD,
+		"Cancel requests in flight to this peer at once; more wait; unset uses default_pool_size."),
+};
+const size_t param_peer_count = sizeof(param_peer_table) / sizeof(param_peer_table[0]);
+#undef PE
 
 const struct param_def *param_find_in(const struct param_def *table, size_t count, const char *name)
 {
@@ -1029,6 +1054,24 @@ static const char *const reference_databases =
 	"| Key | Accepts | Default | Description |\n"
 	"|---|---|---|---|\n";
 
+static const char *const reference_peers =
+	"\n"
+	"## [peers]\n"
+	"\n"
+	"Processes that share a port (`so_reuseport`) or sit behind one TCP load balancer form a group: "
+	"each has its own `peer_id`, and every member lists the group here, keyed by peer id (its own "
+	"entry is allowed and ignored). A cancel request whose key another member handed out is "
+	"forwarded to that member, at most three hops.\n"
+	"\n"
+	"```ini\n"
+	"[peers]\n"
+	"1 = host=/run/tokenbouncer-1\n"
+	"2 = host=/run/tokenbouncer-2\n"
+	"```\n"
+	"\n"
+	"| Key | Accepts | Default | Description |\n"
+	"|---|---|---|---|\n";
+
 static const char *const reference_users =
 	"\n"
 	"## [users]\n"
@@ -1094,5 +1137,7 @@ void params_print_reference(FILE *f)
 	print_key_rows(f, param_db_table, param_db_count);
 	fputs(reference_users, f);
 	print_key_rows(f, param_user_table, param_user_count);
+	fputs(reference_peers, f);
+	print_key_rows(f, param_peer_table, param_peer_count);
 	credential_doc_print_md(f);
 }

@@ -115,6 +115,12 @@ static bool listen_tcp(struct event_base *base, const struct tb_config *cfg, con
 			continue;
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (cfg->so_reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+			snprintf(err, errlen, "so_reuseport: %s", strerror(errno));
+			close(fd);
+			ok = false;
+			break;
+		}
 		if (a->ai_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 		sockopt_tcp_listener(fd, cfg);
@@ -247,6 +253,11 @@ void listeners_close_tcp(void)
 			listeners[kept++] = *l;
 			continue;
 		}
+		/* Closing a listener resets the connections in its accept queue;
+		 * with so_reuseport the kernel may have queued some here that
+		 * arrived just before. Take them first: they count as arrived
+		 * before the shutdown. */
+		on_accept(l->fd, EV_READ, l);
 		event_free(l->ev);
 		close(l->fd);
 	}

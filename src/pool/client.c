@@ -16,8 +16,11 @@
 #include "net/tls.h"
 #include "admin/admin.h"
 #include "pg/proto.h"
+#include "pg/startup_opts.h"
+#include "pg/scram.h"
 #include "pool/client_auth.h"
 #include "pool/climit.h"
+#include "pool/peer.h"
 #include "pool/pool.h"
 #include "pool/ps_forward.h"
 #include "pool/runtime.h"
@@ -212,7 +215,11 @@ struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
 
 static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 {
-	struct client *target = client_find_by_cancel_key(pid, key);
+	if (peer_route_cancel(pid, key)) {
+		client_close(c, NULL, "cancel request for a peer handled");
+		return;
+	}
+	struct client *target = client_find_by_cancel_key(peer_local_pid(pid), key);
 	/* Only while the key's owner has a request running on its server: once
 	 * the server carries someone else, a cancel must not reach it. */
 	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
@@ -292,13 +299,57 @@ static bool parse_replication(const char *v, enum replication_mode *mode)
 	return false;
 }
 
+struct opts_walk {
+	struct client *c;
+	char refused[128];   /* a setting that is neither tracked nor ignored */
+};
+
+static bool take_option(const char *name, const char *value, void *arg)
+{
+	struct opts_walk *w = arg;
+	int idx = varcache_index(name);
+	if (idx >= 0) {
+		varcache_set(&w->c->vars, idx, value);
+		return true;
+	}
+	/* PgBouncer: "options" in ignore_startup_parameters ignores any setting. */
+	if (is_ignored_param(name) || is_ignored_param("options"))
+		return true;
+	snprintf(w->refused, sizeof(w->refused), "%s", name); /* name lives in the parser's buffer */
+	return false;
+}
+
+/* PgBouncer 1.20+: "-c name=value" and "--name=value" of tracked parameters
+ * are taken as if sent as startup parameters. */
+static bool take_options(struct client *c, const char *options)
+{
+	struct opts_walk w = { .c = c };
+	if (!startup_opts_parse(options, take_option, &w)) {
+		if (is_ignored_param("options"))
+			return true;
+		client_close(c, "08P01", "unsupported options startup parameter: only '-c config=val' "
+			     "and '--config=val' are allowed");
+		return false;
+	}
+	if (w.refused[0]) {
+		client_close(c, "08P01", "unsupported startup parameter in options: %s", w.refused);
+		return false;
+	}
+	return true;
+}
+
 static bool take_params(struct client *c, const struct startup_pkt *pkt)
 {
+	const char *options = NULL;
 	for (size_t i = 0; i < pkt->nparams; i++) {
 		const char *name = pkt->params[i].name, *value = pkt->params[i].value;
 		if (strcmp(name, "user") == 0 || strcmp(name, "database") == 0 ||
 		    strncmp(name, "_pq_.", 5) == 0)
 			continue;
+		if (strcmp(name, "options") == 0) {
+			options = value;
+			continue;
+		}
 		int idx = varcache_index(name);
 		if (idx >= 0) {
 			varcache_set(&c->vars, idx, value);
@@ -316,7 +367,12 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "08P01", "unsupported startup parameter: %s", name);
 		return false;
 	}
-	return true;
+	/* Replication connections are not pooled: their options stay as before. */
+	if (options && c->replication && !is_ignored_param("options")) {
+		client_close(c, "08P01", "unsupported startup parameter: options");
+		return false;
+	}
+	return !options || c->replication || take_options(c, options);
 }
 
 static bool negotiate_version(struct client *c, const struct startup_pkt *pkt)
@@ -389,8 +445,9 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "3D000", "no such database: %s", dbname);
 		return;
 	}
-	if (rt.shutting_down && !c->is_admin) {
-		/* Only the Unix socket is still open, and only for the console. */
+	if (rt.shutting_down && !c->is_admin && c->id > rt.admit_until_id) {
+		/* Only the Unix socket is still open, and only for the console;
+		 * clients accepted before the shutdown began are served. */
 		client_close(c, "57P03", "the pooler is shutting down");
 		return;
 	}
@@ -465,16 +522,22 @@ static enum pool_mode effective_mode(const struct client *c)
 
 void client_auth_ok(struct client *c)
 {
+	struct scram_keys keys;
+	bool have_keys = client_auth_take_scram_keys(c->auth, &keys);
 	client_auth_free(c->auth);
 	c->auth = NULL;
 	if (rt.cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login ok");
 	if (c->is_admin) {
+		scram_keys_wipe(&keys);
 		list_del(&c->node);
 		admin_login(c);
 		return;
 	}
 	struct pool *p = pool_for_client(c->db, c->user, c->replication);
+	if (p && have_keys)
+		pool_take_scram_keys(p, c->user, &keys);
+	scram_keys_wipe(&keys);
 	if (!p && c->db->cfg->user_from_token) {
 		/* Stays in login (client_login_timeout applies) until the token names the user. */
 		c->awaiting_user = true;
@@ -493,6 +556,7 @@ void client_auth_ok(struct client *c)
 	ps_client_attach(c);
 	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
 	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
+	peer_stamp_key(&c->cancel_pid);
 	if (p->have_welcome) {
 		client_finish_login(c);
 		return;
@@ -716,12 +780,11 @@ static void client_process(struct client *c)
 			return;
 		}
 		set_state(c, CL_WAITING, &c->pool->waiting_clients);
+		/* Reading stays on while it waits: a client that sent its request
+		 * sends nothing more, so the socket stays quiet at no cost, where a
+		 * pause and a resume would cost two epoll_ctl per transaction. A
+		 * client that keeps pipelining is paused once a buffer is full. */
 		pool_client_wants_server(c);
-		/* Stop reading only if it really waits: an idle server is usually
-		 * linked right here, and a pause/resume costs two epoll_ctl calls
-		 * per transaction. */
-		if (c->state == CL_WAITING)
-			sock_set_read(&c->sock, false);
 		return;
 	case CL_ACTIVE:
 		if (c->server->swallow > 0 || c->blocked_on_server)
@@ -729,8 +792,10 @@ static void client_process(struct client *c)
 		forward_to_server(c);
 		return;
 	default:
-		/* Waiting for the pool: keep the bytes, stop reading more. */
-		sock_set_read(&c->sock, false);
+		/* Waiting for the pool: keep the bytes, and stop reading once a
+		 * waiting client has a buffer's worth (others stop at once). */
+		if (c->state != CL_WAITING || iobuf_len(c->sock.in) >= (size_t)rt.cfg->pkt_buf)
+			sock_set_read(&c->sock, false);
 		return;
 	}
 }
