@@ -365,9 +365,10 @@ const struct param_def param_table[] = {
 	P_IGN_INT(G, sbuf_loopcnt, "5", 0, COUNT_MAX, "each read is bounded by pkt_buf and sent on "
 		"at once, so one connection cannot stall the others",
 		"PgBouncer: how many buffers to process on one connection before others."),
-	P_BOOL(G, tcp_defer_accept, "1", RESTART,
+	P_BOOL(G, tcp_defer_accept, "0", RESTART,
 		"Linux TCP_DEFER_ACCEPT on TCP listeners: wake the pooler only once a client has sent "
-		"data (45 seconds at most)."),
+		"data (45 seconds at most); off by default (PgBouncer: on) so that client_login_timeout "
+		"also covers connections that send nothing."),
 	P_INT(G, tcp_socket_buffer, "0", 0, 1073741824, RELOAD,
 		"SO_SNDBUF and SO_RCVBUF in bytes for client and server sockets; 0 keeps the "
 		"kernel's."),
