@@ -158,6 +158,7 @@ struct client {
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
 	bool limit_counted;          /* counted by climit under db->name and user */
+	bool console_peer;           /* the pooler's own OS user on the Unix socket: console admin */
 	enum replication_mode replication;
 };
 
