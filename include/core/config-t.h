@@ -128,6 +128,8 @@ struct peer_cfg {
 	int line;
 };
 
+/* config_clone (config.c) copies this whole: a new pointer field outside the
+ * parameter tables needs its own line there. */
 struct tb_config {
 	char *path;                 /* the file this was read from */
 

@@ -30,6 +30,12 @@ int config_keep_restart_only(struct tb_config *newcfg, const struct tb_config *o
  * a can be kept when the reloaded config has b. */
 bool config_db_equal(const struct db_alias *a, const struct db_alias *b);
 
+/* A deep copy (warnings are not copied). */
+struct tb_config *config_clone(const struct tb_config *cfg);
+/* The checks a loaded file passes (auth files named, TLS files paired,
+ * tokens only over TLS, something to listen on), for a changed copy. */
+bool config_validate(struct tb_config *cfg, char *err, size_t errlen);
+
 /* The config's own copy of a file name (kept in cfg->files). */
 const char *config_intern_file(struct tb_config *cfg, const char *path);
 

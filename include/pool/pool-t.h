@@ -24,6 +24,7 @@ struct resolve_req;
 struct scram_client;
 struct ps_client;
 struct ps_server;
+struct scram_keys;
 
 /* Counters kept as PgBouncer keeps them (SHOW STATS sums them per database).
  * Times are in microseconds. */
@@ -84,6 +85,7 @@ struct pool {
 	struct database *db;
 	char *user;                  /* upstream user */
 	char *password;              /* upstream secret, or NULL; wiped on free */
+	struct scram_keys *scram_keys; /* SCRAM pass-through from a client's login, or NULL; wiped on free */
 	struct list_node node;       /* database.pools */
 
 	struct list_node active_clients;   /* logged in; with or without a server */
@@ -156,6 +158,7 @@ struct client {
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
 	bool limit_counted;          /* counted by climit under db->name and user */
+	bool console_peer;           /* the pooler's own OS user on the Unix socket: console admin */
 	enum replication_mode replication;
 };
 

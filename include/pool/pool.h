@@ -45,6 +45,10 @@ void pool_maintain(struct pool *p, usec_t now);
 int pool_size_limit(const struct pool *p);
 bool pool_is_empty(const struct pool *p);
 void pool_free(struct pool *p);
+struct scram_keys;
+/* A client of this user logged in with SCRAM against an auth_file verifier:
+ * with no password for the upstream user, its keys log servers in. */
+void pool_take_scram_keys(struct pool *p, const char *client_user, const struct scram_keys *keys);
 /* Refresh the upstream secret from the current config and auth_file. */
 void pool_refresh_password(struct pool *p);
 struct token_target;

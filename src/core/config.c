@@ -899,6 +899,92 @@ struct tb_config *config_load(const char *path, char *err, size_t errlen)
 	return cfg;
 }
 
+/* ---- copying a config (SET builds a changed copy and applies it like a reload) ----
+ * A pointer field of struct tb_config outside the parameter tables must be
+ * given its own copy (or rebuilt) here. */
+
+/* Shallow copy of an entry, then its own copies of the strings. */
+static void dup_strings(void *dst, const void *src, const struct param_def *table, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (table[i].type != PARAM_STRING)
+			continue;
+		const char *from = *(char *const *)(const void *)((const char *)src + table[i].offset);
+		*(char **)(void *)((char *)dst + table[i].offset) = xstrdup(from);
+	}
+}
+
+static void clone_creds(struct tb_config *to, const struct tb_config *from)
+{
+	to->creds = xcalloc(from->ncreds ? from->ncreds : 1, sizeof(*to->creds));
+	to->ncreds = from->ncreds;
+	for (size_t i = 0; i < from->ncreds; i++) {
+		const struct credential_cfg *c = &from->creds[i];
+		struct credential_cfg *d = &to->creds[i];
+		*d = *c;
+		d->name = xstrdup(c->name);
+		d->type = xstrdup(c->type);
+		d->file = c->file ? config_intern_file(to, c->file) : NULL;
+		d->kv = xcalloc(c->nkv ? c->nkv : 1, sizeof(*d->kv));
+		for (size_t k = 0; k < c->nkv; k++) {
+			d->kv[k] = c->kv[k];
+			d->kv[k].key = xstrdup(c->kv[k].key);
+			d->kv[k].value = xstrdup(c->kv[k].value);
+		}
+	}
+}
+
+struct tb_config *config_clone(const struct tb_config *from)
+{
+	struct tb_config *to = xcalloc(1, sizeof(*to));
+	*to = *from;
+	to->path = xstrdup(from->path);
+	to->files = NULL;
+	to->nfiles = 0;
+	to->warnings = NULL;
+	to->nwarnings = 0;
+	dup_strings(to, from, param_table, param_count);
+	to->dbs = xcalloc(from->ndbs ? from->ndbs : 1, sizeof(*to->dbs));
+	for (size_t i = 0; i < from->ndbs; i++) {
+		to->dbs[i] = from->dbs[i];
+		to->dbs[i].name = xstrdup(from->dbs[i].name);
+		to->dbs[i].file = from->dbs[i].file ? config_intern_file(to, from->dbs[i].file) : NULL;
+		dup_strings(&to->dbs[i], &from->dbs[i], param_db_table, param_db_count);
+	}
+	to->users = xcalloc(from->nusers ? from->nusers : 1, sizeof(*to->users));
+	for (size_t i = 0; i < from->nusers; i++) {
+		to->users[i] = from->users[i];
+		to->users[i].name = xstrdup(from->users[i].name);
+		to->users[i].file = from->users[i].file ? config_intern_file(to, from->users[i].file) : NULL;
+		dup_strings(&to->users[i], &from->users[i], param_user_table, param_user_count);
+	}
+	clone_creds(to, from);
+	to->peers = xcalloc(from->npeers ? from->npeers : 1, sizeof(*to->peers));
+	for (size_t i = 0; i < from->npeers; i++) {
+		to->peers[i] = from->peers[i];
+		to->peers[i].file = from->peers[i].file ? config_intern_file(to, from->peers[i].file) : NULL;
+		dup_strings(&to->peers[i], &from->peers[i], param_peer_table, param_peer_count);
+	}
+	/* The indexes point into the entries: the copy gets its own. */
+	memset(&to->db_index, 0, sizeof(to->db_index));
+	memset(&to->user_index, 0, sizeof(to->user_index));
+	to->db_fallback = NULL;
+	to->indexed = false;
+	if (from->indexed)
+		build_index(to);
+	return to;
+}
+
+bool config_validate(struct tb_config *cfg, char *err, size_t errlen)
+{
+	struct parse_ctx ctx = { .cfg = cfg, .err = err, .errlen = errlen };
+	ctx.param_place = xcalloc(param_count, sizeof(*ctx.param_place));
+	bool ok = validate_auth(&ctx) && validate_tls(&ctx) && validate_tokens(&ctx) &&
+		  validate_listen(&ctx);
+	free(ctx.param_place);
+	return ok;
+}
+
 const struct db_alias *config_find_db(const struct tb_config *cfg, const char *name)
 {
 	if (cfg->indexed) {

@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "pg/scram.h"
 #include "pg/userlist.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
@@ -33,6 +34,15 @@ void pool_refresh_password(struct pool *p)
 	char *pw = upstream_password(p->db, p->user);
 	secret_free(p->password);
 	p->password = pw;
+}
+
+void pool_take_scram_keys(struct pool *p, const char *client_user, const struct scram_keys *keys)
+{
+	if (p->password || p->token || strcmp(p->user, client_user) != 0)
+		return;
+	if (!p->scram_keys)
+		p->scram_keys = xmalloc(sizeof(*p->scram_keys));
+	*p->scram_keys = *keys;   /* the latest login wins: the verifier may have changed */
 }
 
 void pool_token_target(const struct database *db, const char *user, struct token_target *t)
@@ -141,6 +151,10 @@ void pool_free(struct pool *p)
 	user_load_put(p->user_load);
 	free(p->user);
 	secret_free(p->password);
+	if (p->scram_keys) {
+		scram_keys_wipe(p->scram_keys);
+		free(p->scram_keys);
+	}
 	varcache_clear(&p->welcome_vars);
 	pbuf_free(&p->welcome_other);
 	free(p);
@@ -211,12 +225,24 @@ static const struct user_cfg *user_settings(const char *user)
 	return config_find_user(rt.cfg, user);
 }
 
+/* The client that has waited longest, for a server or for its first login
+ * (PgBouncer keeps both in one queue): both lists are FIFO, so one of their
+ * heads. */
+static const struct client *longest_waiting(const struct pool *p)
+{
+	const struct list_node *a = list_first(&p->waiting_clients), *b = list_first(&p->welcome_clients);
+	const struct client *ca = a ? list_entry(a, struct client, node) : NULL;
+	const struct client *cb = b ? list_entry(b, struct client, node) : NULL;
+	if (!ca || !cb)
+		return ca ? ca : cb;
+	return ca->state_since <= cb->state_since ? ca : cb;
+}
+
 static bool within_limits(const struct pool *p, usec_t now)
 {
 	int limit = pool_size_limit(p);
-	struct list_node *first = list_first(&p->waiting_clients);
-	if (first && reserve_size(p) > 0) {
-		const struct client *c = list_entry(first, struct client, node);
+	const struct client *c = longest_waiting(p);
+	if (c && reserve_size(p) > 0) {
 		if (now - c->state_since >= rt.cfg->reserve_pool_timeout)
 			limit += reserve_size(p);
 	}

@@ -15,6 +15,7 @@
 #include "pool/client.h"
 #include "pool/peer.h"
 #include "pool/pool.h"
+#include "pool/reconfig.h"
 #include "pool/server.h"
 #include "token/method.h"
 #include "token/token.h"
@@ -109,10 +110,13 @@ bool runtime_reload(char *err, size_t errlen)
 	for (size_t i = 0; i < cfg->nwarnings; i++)
 		log_warning("%s", cfg->warnings[i]);
 	config_keep_restart_only(cfg, rt.cfg, warn_restart_only, NULL);
+	bool tls_changed = reconfig_tls_differs(rt.cfg, cfg);
 	if (!runtime_apply_config(cfg, err, errlen)) {
 		config_free(cfg);
 		return false;
 	}
+	if (tls_changed) /* PgBouncer: a TLS change reconnects servers */
+		reconfig_reconnect_all("TLS settings changed");
 	log_setup(cfg->verbose, false, true);
 	char lerr[256];
 	if (!log_set_file(cfg->logfile, lerr, sizeof(lerr)) ||
@@ -327,8 +331,11 @@ static bool make_tls(const struct tb_config *cfg, SSL_CTX **cli, SSL_CTX **srv, 
 	 * reload; with the defaults the context waits for a server that answers
 	 * an SSLRequest with 'S' (runtime_server_tls). */
 	int lo, hi;
+	bool default_ciphers = !config_str_set(cfg->server_tls13_ciphers) &&
+			       (!config_str_set(cfg->server_tls_ciphers) || str_ieq(cfg->server_tls_ciphers, "default"));
 	if (!config_str_set(cfg->server_tls_ca_file) && !config_str_set(cfg->server_tls_cert_file) &&
-	    !config_str_set(cfg->server_tls_key_file) && tls_protocol_range(cfg->server_tls_protocols, &lo, &hi))
+	    !config_str_set(cfg->server_tls_key_file) && default_ciphers &&
+	    tls_protocol_range(cfg->server_tls_protocols, &lo, &hi))
 		return true;
 	*srv = tls_connect_ctx_new(cfg, err, errlen);
 	if (!*srv) {

@@ -489,7 +489,8 @@ static bool require_password(struct server *s)
 	if (s->pool->password)
 		return true;
 	login_failed(s, "28P01", "no password for upstream user \"%s\" (set password= on the alias, "
-		     "or a plain or md5 entry in auth_file)", s->pool->user);
+		     "a plain or md5 entry in auth_file, or log in with SCRAM against a verifier in "
+		     "auth_file for SCRAM pass-through)", s->pool->user);
 	return false;
 }
 
@@ -562,13 +563,15 @@ static void auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
 			pbuf_free(&b);
 			return;
 		}
-		if (!require_password(s)) {
+		/* Without a password, SCRAM pass-through: the key of a client's login. */
+		if (!s->pool->scram_keys && !require_password(s)) {
 			pbuf_free(&b);
 			return;
 		}
 		if (s->scram)
 			scram_client_free(s->scram);
-		s->scram = scram_client_new(s->pool->password);
+		s->scram = s->pool->password ? scram_client_new(s->pool->password)
+					     : scram_client_new_keys(s->pool->scram_keys);
 		if (!s->scram || !scram_client_first(s->scram, &out, &outlen)) {
 			login_failed(s, "28000", "cannot start SCRAM exchange");
 			pbuf_free(&b);

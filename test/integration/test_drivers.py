@@ -307,6 +307,18 @@ def test_node(drv, pg, lib):
     check_table(pg, table)
 
 
+def test_postgres_js_pipelined_queries_get_their_own_rows(drv):
+    """The wrong-row report: postgres.js pipelining three queries per connection. Without
+    statement tracking, statements go missing on the next server (26000), and postgres.js's
+    retry of several queries at once pairs a query with another's RowDescription and DataRow
+    (a row of the wrong query, or of NULLs when the column names differ). With tracking no
+    statement goes missing, so the retry path is never taken."""
+    node = node_modules()
+    p, table, _ = drv("dnpp")
+    run_clients([node, os.path.join(DRIVERS, "node", "prepared.js"), "postgres-pipeline"] +
+                script_args(p, table), cwd=os.path.join(DRIVERS, "node"), timeout=90)
+
+
 def test_perl_dbd_pg(drv, pg):
     p, table, _ = drv("dpl")
     run_clients(["perl", os.path.join(DRIVERS, "prepared.pl")] + script_args(p, table))

@@ -1,4 +1,4 @@
-// node prepared.js pg|postgres HOST PORT DB USER PASSWORD TABLE WORKERS ROUNDS
+// node prepared.js pg|postgres|postgres-pipeline HOST PORT DB USER PASSWORD TABLE WORKERS ROUNDS
 // node-postgres with named queries ({name, text}) and postgres.js with its default prepare: true,
 // one connection per worker, all workers at once. Each round: a parametrised query, a transaction
 // that inserts and counts (every third rolled back), a statement reused across transactions;
@@ -77,13 +77,40 @@ async function postgresJs(w) {
   }
 }
 
+// Several queries in flight on one connection (postgres.js pipelines them), with and
+// without parameters. This is the pattern that once gave a client another query's row: when a
+// prepared statement is missing on the server (26000), postgres.js re-sends every failed query at
+// once, and a retried query with parameters (Parse, Describe, Flush, then Bind once the
+// ParameterDescription arrives) gets its Bind queued behind the other retries, so it takes
+// their RowDescription and DataRow as its own. The pooler must never let a statement the client
+// prepared go missing.
+async function postgresPipeline(w) {
+  const postgres = require('postgres')
+  const sql = postgres({ host, port: Number(port), database, username: user, password, max: 1,
+                         connect_timeout: 10, idle_timeout: 0, onnotice: () => {} })
+  try {
+    for (let i = 1; i <= rounds; i++) {
+      const [a, b, c] = await Promise.all([
+        sql`select ${i}::int as v, ${'w' + w}::text as s`,
+        sql`select 'k'::text as k, ${sql.unsafe(String(w))} as n`,
+        sql`select ${w}::int + ${i}::int as t`,
+      ])
+      check(JSON.stringify(a), JSON.stringify([{ v: i, s: 'w' + w }]), 'first query')
+      check(JSON.stringify(b), JSON.stringify([{ k: 'k', n: w }]), 'second query')
+      check(JSON.stringify(c), JSON.stringify([{ t: w + i }]), 'third query')
+    }
+  } finally {
+    await sql.end({ timeout: 5 })
+  }
+}
+
 async function main() {
-  const fn = lib === 'pg' ? nodePg : postgresJs
+  const fn = lib === 'pg' ? nodePg : lib === 'postgres' ? postgresJs : postgresPipeline
   const ws = []
   for (let w = 1; w <= workers; w++) ws.push(fn(w))
   await Promise.all(ws)
   console.log('ok ' + workers * rounds)
 }
 
-const timer = setTimeout(() => { console.error('timed out'); process.exit(3) }, 120000)
+const timer = setTimeout(() => { console.error('timed out'); process.exit(3) }, 60000)
 main().then(() => { clearTimeout(timer) }, e => { console.error(e); process.exit(1) })
