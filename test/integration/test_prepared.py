@@ -180,9 +180,11 @@ def test_errors_answer_as_postgres(make_pooler, pg, new_role):
         bind("bad") + SYNC,                                                   # never prepared
         parse("", "select 4") + bind("") + execute() + SYNC,
     ]
+    want_msgs, got_msgs = [], []
     with direct(pg, role) as d:
-        want = [run(d, s) for s in script]
+        want = [run(d, s, errors=want_msgs) for s in script]
     assert want[1] == ["E:42P05", "Z:I"] and want[7] == ["E:42P01", "Z:I"]
+    assert want_msgs[0] == 'prepared statement "e1" already exists'
     p = ps_pooler(make_pooler, pg, role)
     with login(p) as a:
         sw = ServerSwitch(p)
@@ -190,8 +192,10 @@ def test_errors_answer_as_postgres(make_pooler, pg, new_role):
         for i, s in enumerate(script):
             if i % 3 == 2:
                 sw.switch(a)
-            got.append(run(a, s))
+            got.append(run(a, s, errors=got_msgs))
         assert got == want
+        # the texts too: errors about a statement name the client's statement
+        assert got_msgs == want_msgs
         sw.close()
 
 
