@@ -780,12 +780,11 @@ static void client_process(struct client *c)
 			return;
 		}
 		set_state(c, CL_WAITING, &c->pool->waiting_clients);
+		/* Reading stays on while it waits: a client that sent its request
+		 * sends nothing more, so the socket stays quiet at no cost, where a
+		 * pause and a resume would cost two epoll_ctl per transaction. A
+		 * client that keeps pipelining is paused once a buffer is full. */
 		pool_client_wants_server(c);
-		/* Stop reading only if it really waits: an idle server is usually
-		 * linked right here, and a pause/resume costs two epoll_ctl calls
-		 * per transaction. */
-		if (c->state == CL_WAITING)
-			sock_set_read(&c->sock, false);
 		return;
 	case CL_ACTIVE:
 		if (c->server->swallow > 0 || c->blocked_on_server)
@@ -793,8 +792,10 @@ static void client_process(struct client *c)
 		forward_to_server(c);
 		return;
 	default:
-		/* Waiting for the pool: keep the bytes, stop reading more. */
-		sock_set_read(&c->sock, false);
+		/* Waiting for the pool: keep the bytes, and stop reading once a
+		 * waiting client has a buffer's worth (others stop at once). */
+		if (c->state != CL_WAITING || iobuf_len(c->sock.in) >= (size_t)rt.cfg->pkt_buf)
+			sock_set_read(&c->sock, false);
 		return;
 	}
 }
