@@ -317,9 +317,13 @@ def test_statement_mode(make_pooler, pg, new_role):
 
 
 def test_counters_and_console(make_pooler, pg, new_role):
+    import urllib.request
+    from util import free_port
     role = new_role("ps11")
     users = {ALICE: rawpg.scram_secret(ALICE_PW), "admin": rawpg.scram_secret("Adm-1")}
-    p = ps_pooler(make_pooler, pg, role, pool_size=1, settings={"admin_users": "admin"}, users=users)
+    mport = free_port()
+    p = ps_pooler(make_pooler, pg, role, pool_size=1, users=users,
+                  settings={"admin_users": "admin", "metrics_listen": "127.0.0.1:%d" % mport})
     with login(p) as a:
         run(a, parse("k1", "select 1") + parse("k2", "select 2") + SYNC)
         for _ in range(3):
@@ -343,3 +347,10 @@ def test_counters_and_console(make_pooler, pg, new_role):
             r = show("MEM")
             mem = {x[0]: x for x in r.rows}
             assert int(mem["prepared_statement_cache"][2]) == 2
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10) as resp:
+            text = resp.read().decode()
+        for line in ('tokenbouncer_client_parses_total{database="appdb"} 2',
+                     'tokenbouncer_server_parses_total{database="appdb"} 2',
+                     'tokenbouncer_binds_total{database="appdb"} 6',
+                     'tokenbouncer_prepared_statement_cache_entries 2'):
+            assert line in text, line
