@@ -102,6 +102,10 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 static void send_fatal(struct client *c, const char *sqlstate, const char *msg)
 {
 	struct pbuf b;
+	/* A login refused right after its SCRAM final (the console's user
+	 * check) finds the socket corked: send what is queued first, or closing
+	 * drops it and the error with it. */
+	sock_uncork(&c->sock);
 	pbuf_init(&b, 8192);
 	proto_error(&b, "FATAL", sqlstate, msg);
 	/* Best effort: the socket is closed right after. */
