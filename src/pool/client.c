@@ -600,6 +600,8 @@ void client_finish_login(struct client *c)
 
 /* ---- forwarding ---- */
 
+#define PS_OUT_KEEP 65536u
+
 /* Bytes the pooler rewrote or injected wait in ps_out: the span joins them
  * so that one send carries both, in order. */
 static void flush_staged(struct client *c, struct server *s, size_t span)
@@ -616,6 +618,11 @@ static void flush_staged(struct client *c, struct server *s, size_t span)
 	}
 	server_send(s, out->data, out->len);
 	pbuf_reset(out);
+	/* A big Bind once must not pin its buffer for the client's life. */
+	if (out->cap > PS_OUT_KEEP) {
+		pbuf_free(out);
+		pbuf_init(out, SIZE_MAX / 4);
+	}
 }
 
 static void flush_span(struct client *c, struct server *s, size_t span)
