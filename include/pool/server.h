@@ -20,9 +20,9 @@ void server_launch(struct pool *p);
 void server_close(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Give an idle server to a client; syncs session parameters first. */
 void server_link(struct server *s, struct client *c);
-/* The client is done with it: drain what it still owes, reset and reuse, or
- * close when unsure of its state. */
-void server_release(struct server *s);
+/* The client is done with it: drain what it still owes, reset (run_reset:
+ * server_reset_query) and reuse, or close when unsure of its state. */
+void server_release(struct server *s, bool run_reset);
 /* Janitor: a drain that has run past SERVER_DRAIN_TIMEOUT closes the server. */
 void server_expire_drain(struct server *s, usec_t now);
 /* A cancel request forwarded for this server has been handled by the backend. */

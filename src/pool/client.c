@@ -144,7 +144,8 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		s->client = NULL;
 		if (c->fwd_remaining)
 			s->uncertain = true;
-		server_release(s);
+		/* As PgBouncer: the reset query belongs to session pooling. */
+		server_release(s, c->mode == POOL_MODE_SESSION || rt.cfg->server_reset_query_always);
 	}
 	client_auth_free(c->auth);
 	c->auth = NULL;

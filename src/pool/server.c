@@ -958,9 +958,9 @@ static void release(struct server *s, bool run_reset)
 	finish_release(s, run_reset);
 }
 
-void server_release(struct server *s)
+void server_release(struct server *s, bool run_reset)
 {
-	release(s, true);
+	release(s, run_reset);
 }
 
 void server_check(struct server *s)

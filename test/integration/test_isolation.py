@@ -530,3 +530,22 @@ def test_randomised_clients_over_shared_servers_each_see_only_their_own_answers(
     print("seed %d: %r" % (seed, stats))
     assert stats["requests"] >= 1500, stats
     assert stats["departures"] > 10 and stats["cancels"] > 5, stats
+
+
+@pytest.mark.parametrize("always", [False, True])
+def test_reset_query_runs_only_in_session_mode_unless_always(make_pooler, pg, new_role, always):
+    """PgBouncer's rule: server_reset_query (DISCARD ALL) when a session-mode client leaves;
+    in transaction mode only with server_reset_query_always. A temporary table shows which."""
+    settings = {"server_reset_query_always": "1"} if always else {}
+    p = iso_pooler(make_pooler, pg, new_role("iso"), settings=settings)
+    a = login(p)
+    a.send(q("create temp table tb_reset_probe (v int)"))
+    read_answer(a)
+    a.send(q("select pg_sleep(0.2)"))   # leaves while linked: the server is drained, then released
+    wait_for(lambda: any(r["database"] == "appdb" and r["state"] == "active" for r in console(p, "show servers")),
+             10, "A's sleep to hold the server")
+    a.close()
+    b = login(p)
+    b.send(q("select to_regclass('pg_temp.tb_reset_probe') is not null"))
+    assert data_values(read_answer(b)) == ["f" if always else "t"]
+    b.close()
