@@ -43,6 +43,11 @@ const struct userlist_entry *userlist_entry_at(const struct userlist *ul, size_t
  * are kept with the entry until the userlist is freed (a reload loads a new
  * one), which wipes them. NULL if the entry is not plain or derivation failed. */
 const struct scram_secret *userlist_plain_scram(const struct userlist_entry *e, int iterations);
+/* One entry outside any file (a secret auth_query returned), classified as
+ * a file's line would be; NULL if too long or an invalid SCRAM secret.
+ * Free with userlist_entry_free, which wipes it. */
+struct userlist_entry *userlist_entry_new(const char *user, const char *secret);
+void userlist_entry_free(struct userlist_entry *e);
 /* Wipes every secret. Accepts NULL. */
 void userlist_free(struct userlist *ul);
 const char *userlist_kind_name(enum userlist_kind kind);

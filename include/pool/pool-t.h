@@ -25,6 +25,7 @@ struct scram_client;
 struct ps_client;
 struct ps_server;
 struct scram_keys;
+struct auth_lookup;
 
 /* Counters kept as PgBouncer keeps them (SHOW STATS sums them per database).
  * Times are in microseconds. */
@@ -95,6 +96,7 @@ struct pool {
 	struct list_node active_servers;   /* linked to a client */
 	struct list_node used_servers;     /* running a reset, check or connect query */
 	struct list_node new_servers;      /* connecting and logging in */
+	struct list_node authq_queue;      /* auth_query lookups waiting for a server (authq.c) */
 	/* Counters kept beside the lists by the state changes, so that dispatch
 	 * never counts a list (checked against the lists in assert builds). */
 	int nservers;                /* every server of the pool but closed ones */
@@ -203,6 +205,7 @@ struct server {
 	uint32_t fwd_remaining;
 	uint32_t need;               /* bytes a whole message needs buffered, or 0 */
 	struct ps_server *ps;        /* prepared statements and the queue of answers owed */
+	struct auth_lookup *authq;   /* the auth_query this server runs (SV_CHECK), or NULL */
 	int swallow;                 /* ReadyForQuery messages of pooler queries still to absorb */
 	struct pg_flow flow;         /* what the server still owes the client it carries */
 	usec_t query_start;          /* when flow.owed_rfq went from 0 to 1 */

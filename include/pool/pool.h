@@ -13,6 +13,9 @@ const char *pool_replication_name(enum replication_mode repl);
 /* The pool of (database, upstream user); replication clients get a pool of
  * their own kind, whose servers are never shared or reused. */
 struct pool *pool_for_client(struct database *db, const char *client_user, enum replication_mode repl);
+/* The ordinary pool of (database, user), whatever user= the alias forces
+ * (auth_user's pool for auth_query). */
+struct pool *pool_for_user(struct database *db, const char *user);
 /* A client waits for the pool's first login to learn the server's parameters. */
 void pool_need_welcome(struct pool *p, struct client *c);
 /* A logged-in client queued in waiting_clients needs a server. */
@@ -49,6 +52,10 @@ struct scram_keys;
 /* A client of this user logged in with SCRAM against an auth_file verifier:
  * with no password for the upstream user, its keys log servers in. */
 void pool_take_scram_keys(struct pool *p, const char *client_user, const struct scram_keys *keys);
+/* A client of this user logged in against a secret auth_query returned (md5
+ * or plain): with no password of its own the pool logs in with it. Takes
+ * ownership of password (NULL: nothing). */
+void pool_take_password(struct pool *p, const char *client_user, char *password);
 /* Refresh the upstream secret from the current config and auth_file. */
 void pool_refresh_password(struct pool *p);
 struct token_target;

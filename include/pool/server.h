@@ -43,6 +43,11 @@ void server_check(struct server *s);
 /* Run one query of the pooler's own on an idle server (as the check query
  * runs); the pool gets the server back when it is done, or it is closed. */
 void server_probe_query(struct server *s, const char *sql);
+/* Send messages of the pooler's own (extended protocol, ending in Sync) on
+ * an idle server; whoever reads the answers calls server_own_done at its
+ * ReadyForQuery, which gives the server back to the pool. */
+void server_run_own(struct server *s, const void *msgs, size_t len);
+void server_own_done(struct server *s, char tx_status);
 void server_free(struct server *s);
 
 /* An observer of every server's progress, for `tokenbouncer check`; the

@@ -180,13 +180,19 @@ const struct param_def param_table[] = {
 		"required when auth_type is hba."),
 	P_IGN_STR(G, auth_ident_file, NULL, "not implemented yet in tokenbouncer (hba map= options are refused)",
 		"PgBouncer: user name map file for the map= option of hba rules."),
-	P_IGN_STR(G, auth_user, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: user that runs auth_query to look up users missing from auth_file."),
-	P_IGN_STR(G, auth_query, "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE "
-		"rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin", "not implemented yet in tokenbouncer",
-		"PgBouncer: query that loads a user's password from the database."),
-	P_IGN_STR(G, auth_dbname, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: database (an alias) in which auth_query runs."),
+	P_STR(G, auth_user, NULL, RELOAD,
+		"User that runs auth_query to look up a client whose user is not in auth_file; it logs "
+		"in as the lookup alias's servers do (the alias's password= or token, or its own "
+		"auth_file entry). Unset: users missing from auth_file are refused."),
+	P_STR(G, auth_query, "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE "
+		"rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin", RELOAD,
+		"Query run with the client's user name as $1; the second column of its first row is the "
+		"secret (SCRAM verifier, md5 hash or plain password) the client is checked against, "
+		"and NULL or no row means a failed login. Where pg_authid is hidden (managed services), "
+		"call a SECURITY DEFINER function instead, e.g. SELECT * FROM pgbouncer.get_auth($1). "
+		"Concurrent logins of one user share one query; nothing is cached."),
+	P_STR(G, auth_dbname, NULL, RELOAD,
+		"Alias whose servers run auth_query; unset uses the alias the client connects to."),
 	P_IGN_STR(G, auth_ldap_options, NULL, "LDAP authentication is not supported (auth_type ldap "
 		"is refused)", "PgBouncer: LDAP connection options for auth_type ldap."),
 	P_INT(G, scram_iterations, "4096", 1, 10000000, RELOAD,
@@ -457,12 +463,12 @@ const struct param_def param_db_table[] = {
 		"Maximum client connections to this database; unset uses max_db_client_connections."),
 	P_IGN_TIME(D, query_wait_timeout, NULL, "not implemented yet in tokenbouncer",
 		"PgBouncer: query_wait_timeout for this database."),
-	P_IGN_STR(D, auth_user, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: auth_user for this database."),
-	P_IGN_STR(D, auth_query, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: auth_query for this database."),
-	P_IGN_STR(D, auth_dbname, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: auth_dbname for this database."),
+	P_STR(D, auth_user, NULL, RELOAD,
+		"auth_user for clients of this database; unset uses auth_user."),
+	P_STR(D, auth_query, NULL, RELOAD,
+		"auth_query for clients of this database; unset uses auth_query."),
+	P_STR(D, auth_dbname, NULL, RELOAD,
+		"auth_dbname for clients of this database; unset uses auth_dbname."),
 	P_IGN_STR(D, load_balance_hosts, NULL, "host lists are not supported yet, so there is "
 		"nothing to balance", "PgBouncer: round-robin or disable, for a host list."),
 	P_IGN_STR(D, target_session_attrs, NULL, "not implemented yet in tokenbouncer",

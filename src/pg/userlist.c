@@ -325,6 +325,29 @@ const struct scram_secret *userlist_plain_scram(const struct userlist_entry *e, 
 	return d;
 }
 
+struct userlist_entry *userlist_entry_new(const char *user, const char *secret)
+{
+	if (strlen(user) > USERLIST_MAX_USER_LEN || strlen(secret) > USERLIST_MAX_SECRET_LEN)
+		return NULL;
+	struct userlist_entry *e = xcalloc(1, sizeof(*e));
+	e->user = xstrdup(user);
+	e->secret = xstrdup(secret);
+	struct where w = { "auth_query", 1, NULL, 0 };
+	if (!classify(e, &w)) {
+		userlist_entry_free(e);
+		return NULL;
+	}
+	return e;
+}
+
+void userlist_entry_free(struct userlist_entry *e)
+{
+	if (!e)
+		return;
+	entry_clear(e);
+	free(e);
+}
+
 void userlist_free(struct userlist *ul)
 {
 	if (!ul)

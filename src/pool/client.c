@@ -531,12 +531,14 @@ void client_auth_ok(struct client *c)
 {
 	struct scram_keys keys;
 	bool have_keys = client_auth_take_scram_keys(c->auth, &keys);
+	char *looked_up_pw = client_auth_take_password(c->auth);
 	client_auth_free(c->auth);
 	c->auth = NULL;
 	if (rt.cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login ok");
 	if (c->is_admin) {
 		scram_keys_wipe(&keys);
+		secret_free(looked_up_pw);
 		list_del(&c->node);
 		admin_login(c);
 		return;
@@ -545,6 +547,10 @@ void client_auth_ok(struct client *c)
 	if (p && have_keys)
 		pool_take_scram_keys(p, c->user, &keys);
 	scram_keys_wipe(&keys);
+	if (p)
+		pool_take_password(p, c->user, looked_up_pw);
+	else
+		secret_free(looked_up_pw);
 	if (!p && c->db->cfg->user_from_token) {
 		/* Stays in login (client_login_timeout applies) until the token names the user. */
 		c->awaiting_user = true;

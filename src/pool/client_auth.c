@@ -16,6 +16,7 @@
 #include "pg/proto.h"
 #include "pg/scram.h"
 #include "pg/userlist.h"
+#include "pool/authq.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
 
@@ -35,6 +36,8 @@ struct client_auth {
 	unsigned char salt[4];
 	struct scram_server *scram;
 	bool scram_first_done;
+	struct userlist_entry *looked_up;  /* from auth_query: owned, wiped on free */
+	struct authq_waiter wait;          /* while auth_query runs for this login */
 };
 
 void client_auth_free(struct client_auth *a)
@@ -43,6 +46,8 @@ void client_auth_free(struct client_auth *a)
 		return;
 	if (a->scram)
 		scram_server_free(a->scram);
+	authq_cancel(&a->wait);
+	userlist_entry_free(a->looked_up);
 	secret_wipe(a, sizeof(*a));
 	free(a);
 }
@@ -52,6 +57,12 @@ bool client_auth_take_scram_keys(const struct client_auth *a, struct scram_keys 
 	memset(out, 0, sizeof(*out));
 	return a && a->method == AM_SCRAM && a->entry && a->entry->kind == USERLIST_SCRAM &&
 	       scram_server_keys(a->scram, out);
+}
+
+char *client_auth_take_password(const struct client_auth *a)
+{
+	const struct userlist_entry *e = a ? a->looked_up : NULL;
+	return e && (e->kind == USERLIST_PLAIN || e->kind == USERLIST_MD5) ? xstrdup(e->secret) : NULL;
 }
 
 static void fail_login(struct client *c)
@@ -129,6 +140,13 @@ static void auth_cert(struct client *c)
 	client_auth_ok(c);
 }
 
+static bool wants_secret(enum auth_method m)
+{
+	return m == AM_PLAIN || m == AM_MD5 || m == AM_SCRAM;
+}
+
+static void start_method(struct client *c, struct client_auth *a);
+
 static void begin_scram(struct client *c, struct client_auth *a)
 {
 	static const char mechs[] = "SCRAM-SHA-256\0";
@@ -178,6 +196,35 @@ void client_auth_begin(struct client *c)
 	}
 	a->method = choose_method(c);
 	a->entry = rt.users ? userlist_find(rt.users, c->user) : NULL;
+	list_init(&a->wait.node);
+	if (!a->entry && wants_secret(a->method) && authq_enabled(c)) {
+		char why[300];
+		if (!authq_start(c, &a->wait, why, sizeof(why))) {
+			client_close(c, "08P01", "auth_query cannot run: %s", why);
+			return;
+		}
+		sock_set_read(&c->sock, false);
+		return;
+	}
+	start_method(c, a);
+}
+
+void client_auth_lookup_done(struct client *c, struct userlist_entry *e, const char *err)
+{
+	struct client_auth *a = c->auth;
+	if (err) {
+		userlist_entry_free(e);
+		client_close(c, "08P01", "%s", err);
+		return;
+	}
+	a->looked_up = e;
+	a->entry = e;   /* NULL: not found, the exchange fails as for a wrong password */
+	sock_set_read(&c->sock, true);
+	start_method(c, a);
+}
+
+static void start_method(struct client *c, struct client_auth *a)
+{
 	switch (a->method) {
 	case AM_TRUST:
 		client_auth_ok(c);
@@ -298,7 +345,7 @@ static void scram_step(struct client *c, struct client_auth *a, const unsigned c
 void client_auth_message(struct client *c, char type, const unsigned char *body, size_t len)
 {
 	struct client_auth *a = c->auth;
-	if (type != 'p' || !a) {
+	if (type != 'p' || !a || a->wait.lookup) {
 		client_close(c, "08P01", "expected a password message, got '%c'",
 			     type >= 32 && type < 127 ? type : '?');
 		return;

@@ -10,6 +10,7 @@
 #include "core/util.h"
 #include "pg/scram.h"
 #include "pg/userlist.h"
+#include "pool/authq.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
@@ -43,6 +44,15 @@ void pool_take_scram_keys(struct pool *p, const char *client_user, const struct 
 	if (!p->scram_keys)
 		p->scram_keys = xmalloc(sizeof(*p->scram_keys));
 	*p->scram_keys = *keys;   /* the latest login wins: the verifier may have changed */
+}
+
+void pool_take_password(struct pool *p, const char *client_user, char *password)
+{
+	if (!password || p->password || p->token || strcmp(p->user, client_user) != 0) {
+		secret_free(password);
+		return;
+	}
+	p->password = password;
 }
 
 void pool_token_target(const struct database *db, const char *user, struct token_target *t)
@@ -99,6 +109,7 @@ static struct pool *pool_new(struct database *db, const char *user, enum replica
 	list_init(&p->active_servers);
 	list_init(&p->used_servers);
 	list_init(&p->new_servers);
+	list_init(&p->authq_queue);
 	list_init(&p->dirty_node);
 	pbuf_init(&p->welcome_other, 1 << 16);
 	list_add_tail(&db->pools, &p->node);
@@ -116,6 +127,12 @@ const char *pool_replication_name(enum replication_mode repl)
 	case REPLICATION_NONE: break;
 	}
 	return "none";
+}
+
+struct pool *pool_for_user(struct database *db, const char *user)
+{
+	struct pool *p = strmap_get(&db->pools_by_user, user);
+	return p ? p : pool_new(db, user, REPLICATION_NONE);
 }
 
 struct pool *pool_for_client(struct database *db, const char *client_user, enum replication_mode repl)
@@ -140,7 +157,7 @@ struct pool *pool_for_client(struct database *db, const char *client_user, enum 
 bool pool_is_empty(const struct pool *p)
 {
 	return list_empty(&p->active_clients) && list_empty(&p->waiting_clients) &&
-	       list_empty(&p->welcome_clients) && p->nservers == 0;
+	       list_empty(&p->welcome_clients) && list_empty(&p->authq_queue) && p->nservers == 0;
 }
 
 void pool_free(struct pool *p)
@@ -400,6 +417,15 @@ void pool_dispatch(struct pool *p)
 	for (;;) {
 		if (p->db->paused)
 			break;
+		struct list_node *idle = list_first(&p->idle_servers);
+		if (idle && !list_empty(&p->authq_queue)) {
+			struct server *s = list_entry(idle, struct server, node);
+			if (needs_check(s, now))
+				server_check(s);
+			else
+				authq_take_server(p, s);
+			continue;
+		}
 		struct client *c = first_waiting(p);
 		struct list_node *sn = list_first(&p->idle_servers);
 		if (!c || !sn)
@@ -414,7 +440,8 @@ void pool_dispatch(struct pool *p)
 	if (p->db->retired && list_empty(&p->waiting_clients) && list_empty(&p->welcome_clients))
 		return;
 	int opening = p->nopening;
-	int waiters = p->nwaiting + p->nwelcome;
+	/* Lookups are few (distinct unknown users logging in at once). */
+	int waiters = p->nwaiting + p->nwelcome + (int)list_count(&p->authq_queue);
 	while (opening < waiters && !in_backoff(p, now)) {
 		if (!within_limits(p, now) && !evict_for(p, now))
 			break;
@@ -547,6 +574,7 @@ void pool_fail_waiters(struct pool *p)
 	if (p->nservers > 0 || !p->last_failure)
 		return;
 	usec_t now = time_mono_usec();
+	authq_pool_failed(p);
 	fail_list(p, &p->welcome_clients, now);
 	fail_list(p, &p->waiting_clients, now);
 }

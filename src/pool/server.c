@@ -22,6 +22,7 @@
 #include "pg/scram.h"
 #include "token/method.h"
 #include "token/token.h"
+#include "pool/authq.h"
 #include "pool/client.h"
 #include "pool/pool.h"
 #include "pool/ps_forward.h"
@@ -105,6 +106,8 @@ void server_close(struct server *s, const char *fmt, ...)
 	server_log(quiet ? LOG_LVL_INFO : LOG_LVL_WARNING, s, "closing: %s", msg);
 	if (watch && watch->closed)
 		watch->closed(s, msg, watch->arg);
+	if (s->authq)
+		authq_server_lost(s, msg);
 	struct client *c = s->client;
 	bool requeue = c && s->state == SV_ACTIVE && s->swallow > 0;
 	if (c) {
@@ -983,6 +986,24 @@ void server_probe_query(struct server *s, const char *sql)
 	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql);
 }
 
+void server_run_own(struct server *s, const void *msgs, size_t len)
+{
+	set_state(s, SV_CHECK, &s->pool->used_servers);
+	s->ready = false;
+	server_send(s, msgs, len);
+}
+
+void server_own_done(struct server *s, char tx_status)
+{
+	s->ready = true;
+	s->flow.tx_status = tx_status;
+	if (tx_status != 'I') {
+		server_close(s, "the pooler's own query left a transaction open");
+		return;
+	}
+	pool_server_usable(s);
+}
+
 /* ---- active forwarding ---- */
 
 static void flush_to_client(struct server *s, size_t span)
@@ -1298,7 +1319,10 @@ static size_t process_whole_messages(struct server *s)
 		case SV_CONNECT_QUERY:
 		case SV_RESET:
 		case SV_CHECK:
-			internal_query_message(s, h.type, copy, blen);
+			if (s->authq)
+				authq_server_message(s, h.type, copy, blen);
+			else
+				internal_query_message(s, h.type, copy, blen);
 			break;
 		case SV_IDLE:
 			if (h.type == 'E') {
