@@ -229,14 +229,14 @@ const struct param_def param_table[] = {
 		"Maximum server connections to one database across all its pools; 0 means no limit."),
 	P_INT(G, max_user_connections, "0", 0, COUNT_MAX, RELOAD,
 		"Maximum server connections for one user across all its pools; 0 means no limit."),
-	P_IGN_BOOL(G, server_round_robin, "0", "not implemented yet in tokenbouncer",
+	P_BOOL(G, server_round_robin, "0", RELOAD,
 		"Hand out idle server connections in turn (oldest first) instead of reusing the most "
 		"recently used one, to spread load over a round-robin address."),
 	P_IGN_STR(G, track_extra_parameters, "IntervalStyle", "not implemented yet in tokenbouncer",
 		"Comma-separated further server parameters to keep per client and restore on the "
 		"server it is given, besides client_encoding, DateStyle, TimeZone, "
 		"standard_conforming_strings and application_name."),
-	P_IGN_BOOL(G, disable_pqexec, "0", "not implemented yet in tokenbouncer",
+	P_BOOL(G, disable_pqexec, "0", RELOAD,
 		"Refuse the simple query protocol (a Query message can carry several statements); only "
 		"clients using the extended protocol keep working."),
 	P_IGN_BOOL(G, application_name_add_host, "0", "not implemented yet in tokenbouncer",
