@@ -628,17 +628,23 @@ static void test_database_errors(void)
  * warns, saying why, when set to anything but its default. */
 static void test_pgbouncer_params(void)
 {
-	struct tb_config *cfg = PARSE_OK(BASE "auth_query = SELECT 1\ndns_zone_check_period = 0\n"
+	struct tb_config *cfg = PARSE_OK(BASE "auth_ident_file = /x\ndns_zone_check_period = 0\n"
 		"job_name = pgb2\nsuspend_timeout = 10\n[databases]\n"
-		"a = host=x auth_user=pgb\n[users]\nbob = pool_size=3\n");
+		"a = host=x target_session_attrs=any auth_user=pgb auth_query='SELECT 1'\n"
+		"[users]\nbob = pool_size=3\n");
 	if (!cfg)
 		return;
-	EXPECT_WARNING(cfg, "t.ini:3: auth_query has no effect: not implemented yet in tokenbouncer");
+	EXPECT_WARNING(cfg, "t.ini:3: auth_ident_file has no effect: not implemented yet in tokenbouncer "
+		"(hba map= options are refused)");
 	EXPECT_WARNING(cfg, "t.ini:5: service_name has no effect: it names a Windows service");
-	EXPECT_WARNING(cfg, "t.ini:8: [databases] entry \"a\": auth_user has no effect: not "
+	EXPECT_WARNING(cfg, "t.ini:8: [databases] entry \"a\": target_session_attrs has no effect: not "
 		"implemented yet in tokenbouncer");
 	EXPECT_WARNING(cfg, "t.ini:10: [users] entry \"bob\": pool_size has no effect: not "
 		"implemented yet in tokenbouncer");
+	/* auth_user / auth_query are real parameters, globally and per database */
+	const struct db_alias *a = config_find_db(cfg, "a");
+	CHECK(a && a->auth_user && strcmp(a->auth_user, "pgb") == 0);
+	CHECK(a && a->auth_query && strcmp(a->auth_query, "SELECT 1") == 0);
 	CHECK(cfg->nwarnings == 4); /* values equal to the default do not warn */
 	CHECK_STR(cfg->service_name, "pgb2");
 	CHECK_STR(cfg->conffile, "t.ini");
