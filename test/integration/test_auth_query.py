@@ -141,3 +141,45 @@ def test_auth_query_failing_query_names_the_alias(make_pooler, pg, new_role):
     # the server that ran it is fine and the pooler still serves
     e2 = login_error(p, user, APP_PW)
     assert "no_such_table" in e2.fields.get("M", "")
+
+
+def documented_sql():
+    import os
+    import re
+    doc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "doc",
+                       "migrating-from-pgbouncer.md")
+    text = open(doc).read()
+    section = text[text.index("## auth_user and auth_query"):]
+    sql = re.search(r"```sql\n(.*?)```", section, re.S).group(1)
+    query = re.search(r"auth_query = (.*)\n", section).group(1)
+    return sql, query
+
+
+def test_auth_query_documented_security_definer_function(make_pooler, pg, new_role):
+    """The function doc/migrating-from-pgbouncer.md gives, as written, for a non-superuser."""
+    sql, query = documented_sql()
+    lookup = new_role("aqdoc", password=SU_PW)
+    pg.sql("DROP SCHEMA IF EXISTS pgbouncer CASCADE", dbname=APP_DB)
+    pg.sql(sql.replace("tb_auth", '"%s"' % lookup), dbname=APP_DB)
+    user = new_role("aqdu")
+    p = authq_pooler(make_pooler, pg, lookup, settings={"auth_query": query})
+    with rawpg.try_login("127.0.0.1", p.port, user, "appdb", APP_PW) as c:
+        assert c.query_ok("select current_user").rows == [(user,)]
+    assert login_error(p, "no_such_user_aqdoc", "x").code == "28P01"
+
+
+def test_auth_dbname_alias_with_its_own_password(make_pooler, pg, new_role):
+    """auth_dbname names another alias; auth_user logs in with that alias's password= (it is in
+    no userlist), and the per-database auth_user overrides the (wrong) global one."""
+    su = new_role("aqsu", password=SU_PW)
+    pg.sql('ALTER ROLE "%s" SUPERUSER' % su)
+    user = new_role("aqdb")
+    base = "host=127.0.0.1 port=%d dbname=%s" % (pg.port, APP_DB)
+    p = make_pooler(settings={"pool_mode": "transaction", "auth_user": "nobody_at_all"},
+                    users={"someone_else": "x"},
+                    databases={"appdb": "%s auth_user=%s auth_dbname=lookup" % (base, su),
+                               "lookup": "%s password=%s" % (base, SU_PW)})
+    with rawpg.try_login("127.0.0.1", p.port, user, "appdb", APP_PW) as c:
+        assert c.query_ok("select current_user").rows == [(user,)]
+    # the query ran as auth_user on a server of the lookup alias, which stays pooled
+    assert pg.backends(su) >= 1
