@@ -18,6 +18,7 @@
 #include "pg/md5auth.h"
 #include "pg/proto.h"
 #include "pg/scram.h"
+#include "token/connector.h"
 #include "token/method.h"
 #include "token/token.h"
 #include "pool/client.h"
@@ -117,6 +118,8 @@ void server_close(struct server *s, const char *fmt, ...)
 	token_wait_cancel(s->token_wait);
 	s->token_wait = NULL;
 	drop_token(s);
+	connector_bundle_unref(s->bundle);
+	s->bundle = NULL;
 	if (s->cancels)
 		cancels_forget(s);
 	if (s->sock.fd >= 0 && s->state >= SV_IDLE) {
@@ -251,6 +254,44 @@ static bool use_tls(const struct server *s)
 	return s->addr.ss_family != AF_UNIX && mode != TLS_MODE_DISABLE && mode != TLS_MODE_ALLOW;
 }
 
+/* TLS failed or the server is not the instance: the cached certificate or
+ * address may be stale (§3.8.4). */
+static void connector_failed(struct server *s, const char *why)
+{
+	token_force_refresh(s->pool->token, s->token_gen);
+	login_failed(s, "08006", "connection to the instance of alias \"%s\" failed: %s", s->pool->db->name, why);
+}
+
+static void tls_established(struct server *s)
+{
+	char err[300];
+	if (s->bundle && !connector_server_identity_ok(s->bundle, s->sock.ssl, err, sizeof(err))) {
+		connector_failed(s, err);
+		return;
+	}
+	send_startup(s);
+}
+
+/* Connector mode: TLS 1.3 right away on 3307, no SSLRequest (§3.8.3). */
+static void start_direct_tls(struct server *s)
+{
+	char err[200];
+	s->sock.ssl = tls_connect_new(s->bundle->ctx, s->sock.fd, s->bundle->dial_host, TLS_MODE_VERIFY_CA,
+				      err, sizeof(err));
+	if (!s->sock.ssl) {
+		login_failed(s, "08006", "%s", err);
+		return;
+	}
+	s->tls = true;
+	set_state(s, SV_TLS, NULL);
+	sock_set_read(&s->sock, true);
+	enum sock_io r = sock_tls_handshake(&s->sock);
+	if (r == SOCK_IO_OK)
+		tls_established(s);
+	else if (r == SOCK_IO_ERR)
+		connector_failed(s, sock_errmsg());
+}
+
 static void connected(struct server *s)
 {
 	int err = 0;
@@ -265,6 +306,10 @@ static void connected(struct server *s)
 		return;
 	}
 	sock_set_write_io(&s->sock, false);
+	if (s->bundle) {
+		start_direct_tls(s);
+		return;
+	}
 	if (!use_tls(s)) {
 		send_startup(s);
 		return;
@@ -342,6 +387,11 @@ static void start_resolve(struct server *s)
 	const struct database *db = s->pool->db;
 	int port = db->cfg->port > 0 ? db->cfg->port : 5432;
 	set_state(s, SV_RESOLVING, NULL);
+	if (s->bundle) {
+		/* Connector mode: the address the Admin API gave, not DNS of host=. */
+		s->dns = resolve_start(rt.dns, s->bundle->dial_host, s->bundle->port, on_resolved, s);
+		return;
+	}
 	if (!db->host || db->host[0] == '/') {
 		struct sockaddr_un *sun = (struct sockaddr_un *)&s->addr;
 		sun->sun_family = AF_UNIX;
@@ -380,6 +430,7 @@ static void on_token(void *arg, const char *token, size_t len, int64_t expires_a
 	s->token_len = len;
 	s->token_gen = gen;
 	s->token_expires = expires_at;
+	s->bundle = token_entry_bundle(s->pool->token);
 	if (s->pool->db->cfg->lifetime_from_token) {
 		/* Retire before the login token expires, less a margin: the cloud
 		 * checks tokens only at login, but a server that outlives its token
@@ -475,9 +526,17 @@ static void continue_tls(struct server *s)
 {
 	enum sock_io r = sock_tls_handshake(&s->sock);
 	if (r == SOCK_IO_OK)
-		send_startup(s);
+		tls_established(s);
+	else if (r == SOCK_IO_ERR && s->bundle)
+		connector_failed(s, sock_errmsg());
 	else if (r == SOCK_IO_ERR)
 		login_failed(s, "08006", "%s", sock_errmsg());
+}
+
+/* A token goes upstream as the password (not the alias's password). */
+static bool sends_token(const struct server *s)
+{
+	return s->pool->token && !upstream_method_uses_password(s->pool->db->cfg);
 }
 
 /* ---- upstream authentication ---- */
@@ -493,7 +552,14 @@ static bool require_password(struct server *s)
 
 static void auth_cleartext(struct server *s)
 {
-	if (s->pool->token) {
+	if (s->bundle && sends_token(s)) {
+		/* §0.2.4: with automatic IAM login the server must not ask. */
+		login_failed(s, "28000", "the instance asked alias \"%s\" for a password: automatic IAM login was "
+			     "not applied (is \"%s\" an IAM database user of the instance?)", s->pool->db->name,
+			     s->pool->user);
+		return;
+	}
+	if (sends_token(s)) {
 		/* Config validation already demands TLS; this guards the wire itself. */
 		if (!s->tls || !s->token) {
 			login_failed(s, "08001", "refusing to send a token for alias \"%s\" without TLS",
@@ -613,7 +679,7 @@ static void login_auth(struct server *s, const unsigned char *body, size_t len)
 		return;
 	case 5:
 	case 10:
-		if (s->pool->token) {
+		if (sends_token(s)) {
 			login_failed(s, "28000", "server asked for %s, but alias \"%s\" logs in with a token, "
 				     "which needs a cleartext password request over TLS (is this user set up for "
 				     "IAM authentication?)", code == 5 ? "md5" : "SCRAM", s->pool->db->name);
