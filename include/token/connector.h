@@ -1,4 +1,4 @@
-/* Connector mode (Cloud SQL, spec §3.8): what a server connection needs to
+/* Connector mode (Cloud SQL §3.8, AlloyDB §3.9): what a server connection needs to
  * reach an instance the way Google's connectors do. A bundle is built from
  * the Admin API's answers: a TLS context (TLS 1.3 minimum, the ephemeral
  * client certificate and the process's RSA key, the instance's CA as the only
@@ -18,8 +18,11 @@ struct connector_bundle {
 	SSL_CTX *ctx;
 	char *dial_host;             /* IP address or PSC DNS name */
 	int port;                    /* 3307 unless port= */
-	char *server_cn;             /* "<project>:<instance>" (§3.8.3 rule 4) */
+	char *server_cn;             /* Cloud SQL: "<project>:<instance>" (§3.8.3 rule 4); NULL: the
+				      * certificate must name dial_host (AlloyDB, §3.9.3) */
 	char *server_dns;            /* the instance's DNS name, or NULL */
+	int mdx_auth;                /* AlloyDB: enum mdx_auth_type of the metadata exchange; 0: none */
+	char *mdx_token;             /* ... and its login token (wiped) */
 	char *subject;               /* the client certificate's subject, for people */
 	int64_t cert_expires;        /* notAfter of the client certificate */
 	int64_t expires_at;          /* the earlier of that and the embedded login token's expiry */
@@ -69,8 +72,16 @@ int64_t cloudsql_retry_delay_ms(int resend, long status, double jitter01);
 /* §3.8.4 with §0.3.1 for short lifetimes: seconds before expiry to refresh. */
 int64_t connector_refresh_margin(int64_t lifetime);
 
+struct connector_spec {
+	const char *cert_pem;        /* the client certificate, then its chain */
+	const char *ca_pem;          /* the trust anchors */
+	const char *dial;
+	int port;
+	const char *server_cn, *server_dns;
+	int64_t token_expires;       /* a login token the material depends on, or 0 */
+	int mdx_auth;
+	const char *mdx_token;
+};
 /* Builds the bundle; takes nothing over (copies what it keeps). */
-struct connector_bundle *connector_bundle_new(const char *cert_pem, const char *ca_pem, const char *dial,
-					      int port, const char *server_cn, const char *server_dns,
-					      int64_t token_expires, char *err, size_t errlen);
+struct connector_bundle *connector_bundle_new(const struct connector_spec *sp, char *err, size_t errlen);
 #endif

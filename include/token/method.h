@@ -62,7 +62,9 @@ struct upstream_method {
 
 struct connector_op *cloudsql_connect_start(struct credential *c, const struct token_target *t,
 					    connector_cb cb, void *arg);
-void cloudsql_connect_cancel(struct connector_op *op);
+struct connector_op *alloydb_connect_start(struct credential *c, const struct token_target *t,
+					   connector_cb cb, void *arg);
+void connector_connect_cancel(struct connector_op *op);
 
 /* The row for a token-backed auth=, or NULL for auth=password. */
 const struct upstream_method *upstream_method_of(enum upstream_auth auth);

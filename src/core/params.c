@@ -471,15 +471,16 @@ const struct param_def param_db_table[] = {
 		"auth=entra without user=: log in as the user named by the token's claims (the "
 		"managed identity's name, else upn, preferred_username or unique_name)."),
 	P_STR(D, instance, NULL, RELOAD,
-		"Connector mode for auth=cloudsql (PROJECT:REGION:INSTANCE): ephemeral client "
-		"certificates, TLS 1.3 to port 3307, optional automatic IAM login; without it, host= "
-		"is dialled and the token is the password."),
+		"Connector mode: auth=cloudsql PROJECT:REGION:INSTANCE (TLS 1.3 to port 3307) or "
+		"auth=alloydb projects/P/locations/R/clusters/C/instances/I (port 5433, metadata "
+		"exchange), with ephemeral client certificates; without it, host= is dialled and the "
+		"token is the password."),
 	P_ENUM(D, ip_type, NULL, ip_type_vals, RELOAD,
 		"Connector mode: the instance address to dial: public (Cloud SQL default), private "
 		"(AlloyDB default) or psc."),
 	P_BOOL(D, enable_iam_auth, NULL, RELOAD,
-		"Connector mode: automatic IAM database login (the login token travels inside the "
-		"certificate); without it the server asks for password=."),
+		"Connector mode: automatic IAM database login (the login token travels in the "
+		"certificate request or the metadata exchange); without it the server asks for password=."),
 	P_STR(D, sqladmin_api_endpoint, NULL, RELOAD,
 		"Cloud SQL Admin API base URL for this alias; unset uses sqladmin_api_endpoint."),
 	P_STR(D, alloydb_api_endpoint, NULL, RELOAD,

@@ -1,5 +1,7 @@
 #include "pool/server.h"
 
+#include "config.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,6 +20,7 @@
 #include "pg/md5auth.h"
 #include "pg/proto.h"
 #include "pg/scram.h"
+#include "token/alloydb.h"
 #include "token/connector.h"
 #include "token/method.h"
 #include "token/token.h"
@@ -262,6 +265,46 @@ static void connector_failed(struct server *s, const char *why)
 	login_failed(s, "08006", "connection to the instance of alias \"%s\" failed: %s", s->pool->db->name, why);
 }
 
+/* AlloyDB: the metadata exchange goes first, on the TLS stream (§3.9.4). */
+static void send_mdx(struct server *s)
+{
+	size_t len = 0;
+	unsigned char *frame = mdx_request("tokenbouncer/" PACKAGE_VERSION, (enum mdx_auth_type)s->bundle->mdx_auth,
+					   s->bundle->mdx_token, &len);
+	s->mdx_pending = true;
+	set_state(s, SV_LOGIN, NULL);
+	sock_set_read(&s->sock, true);
+	server_send(s, frame, len);
+	secret_wipe(frame, len);
+	free(frame);
+}
+
+/* The answer's length prefix and message; returns the bytes still needed. */
+static size_t mdx_answer(struct server *s)
+{
+	struct iobuf *in = s->sock.in;
+	const unsigned char *p = (const unsigned char *)iobuf_head(in);
+	if (iobuf_len(in) < 4)
+		return 4;
+	long n = mdx_frame_length(p);
+	char err[300];
+	if (n < 0) {
+		connector_failed(s, "the metadata exchange answer is too long");
+		return 0;
+	}
+	if (iobuf_len(in) < 4 + (size_t)n)
+		return 4 + (size_t)n;
+	bool ok = mdx_parse_response(p + 4, (size_t)n, err, sizeof(err));
+	iobuf_consume(in, 4 + (size_t)n);
+	s->mdx_pending = false;
+	if (!ok) {
+		login_failed(s, "28000", "the instance of alias \"%s\" refused the login: %s", s->pool->db->name, err);
+		return 0;
+	}
+	send_startup(s);
+	return 0;
+}
+
 static void tls_established(struct server *s)
 {
 	char err[300];
@@ -269,15 +312,19 @@ static void tls_established(struct server *s)
 		connector_failed(s, err);
 		return;
 	}
-	send_startup(s);
+	if (s->bundle && s->bundle->mdx_auth)
+		send_mdx(s);
+	else
+		send_startup(s);
 }
 
 /* Connector mode: TLS 1.3 right away on 3307, no SSLRequest (§3.8.3). */
 static void start_direct_tls(struct server *s)
 {
 	char err[200];
-	s->sock.ssl = tls_connect_new(s->bundle->ctx, s->sock.fd, s->bundle->dial_host, TLS_MODE_VERIFY_CA,
-				      err, sizeof(err));
+	/* Without a CN rule (AlloyDB) the certificate must name the address dialled. */
+	enum tls_mode mode = s->bundle->server_cn ? TLS_MODE_VERIFY_CA : TLS_MODE_VERIFY_FULL;
+	s->sock.ssl = tls_connect_new(s->bundle->ctx, s->sock.fd, s->bundle->dial_host, mode, err, sizeof(err));
 	if (!s->sock.ssl) {
 		login_failed(s, "08006", "%s", err);
 		return;
@@ -1280,6 +1327,12 @@ static size_t process_whole_messages(struct server *s)
 		struct iobuf *in = s->sock.in;
 		if (s->state == SV_TLS_REQ) {
 			tls_answer(s);
+			continue;
+		}
+		if (s->mdx_pending) {
+			size_t need = mdx_answer(s);
+			if (need)
+				return need;
 			continue;
 		}
 		struct pg_hdr h;

@@ -62,6 +62,7 @@ void connector_bundle_unref(struct connector_bundle *b)
 	free(b->server_cn);
 	free(b->server_dns);
 	free(b->subject);
+	secret_free(b->mdx_token);
 	free(b);
 }
 
@@ -98,7 +99,23 @@ static int64_t not_after(X509 *x)
 	return (int64_t)timegm(&tm);
 }
 
-static SSL_CTX *bundle_ctx(X509 *cert, const char *ca_pem, char *err, size_t errlen)
+/* The certificates after the first: the chain sent with it (AlloyDB). */
+static bool add_chain(SSL_CTX *ctx, const char *pem)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	bool ok = x != NULL;
+	X509_free(x);
+	for (int n = 0; ok && n < MAX_CA_CERTS && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)); n++) {
+		ok = SSL_CTX_add1_chain_cert(ctx, x) == 1;
+		X509_free(x);
+	}
+	BIO_free(b);
+	ERR_clear_error();
+	return ok;
+}
+
+static SSL_CTX *bundle_ctx(X509 *cert, const char *cert_pem, const char *ca_pem, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	const char *why = NULL;
@@ -109,6 +126,8 @@ static SSL_CTX *bundle_ctx(X509 *cert, const char *ca_pem, char *err, size_t err
 	else if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, process_key) != 1 ||
 		 SSL_CTX_check_private_key(ctx) != 1)
 		why = "the ephemeral certificate does not match the process key";
+	else if (!add_chain(ctx, cert_pem))
+		why = "the certificate chain is not readable";
 	else if (add_anchors(ctx, ca_pem) == 0)
 		why = "the instance's CA certificate (serverCaCert) is not readable";
 	ERR_clear_error();
@@ -121,18 +140,16 @@ static SSL_CTX *bundle_ctx(X509 *cert, const char *ca_pem, char *err, size_t err
 	return ctx;
 }
 
-struct connector_bundle *connector_bundle_new(const char *cert_pem, const char *ca_pem, const char *dial,
-					      int port, const char *server_cn, const char *server_dns,
-					      int64_t token_expires, char *err, size_t errlen)
+struct connector_bundle *connector_bundle_new(const struct connector_spec *sp, char *err, size_t errlen)
 {
-	X509 *cert = read_cert(cert_pem);
+	X509 *cert = read_cert(sp->cert_pem);
 	if (!cert || !process_key) {
 		err_set(err, errlen, "the ephemeral certificate is not a PEM certificate");
 		X509_free(cert);
 		ERR_clear_error();
 		return NULL;
 	}
-	SSL_CTX *ctx = bundle_ctx(cert, ca_pem, err, errlen);
+	SSL_CTX *ctx = bundle_ctx(cert, sp->cert_pem, sp->ca_pem, err, errlen);
 	if (!ctx) {
 		X509_free(cert);
 		return NULL;
@@ -140,15 +157,18 @@ struct connector_bundle *connector_bundle_new(const char *cert_pem, const char *
 	struct connector_bundle *b = xcalloc(1, sizeof(*b));
 	b->refs = 1;
 	b->ctx = ctx;
-	b->dial_host = xstrdup(dial);
-	b->port = port;
-	b->server_cn = xstrdup(server_cn);
-	b->server_dns = server_dns ? xstrdup(server_dns) : NULL;
+	b->dial_host = xstrdup(sp->dial);
+	b->port = sp->port;
+	b->server_cn = sp->server_cn ? xstrdup(sp->server_cn) : NULL;
+	b->server_dns = sp->server_dns ? xstrdup(sp->server_dns) : NULL;
+	b->mdx_auth = sp->mdx_auth;
+	b->mdx_token = sp->mdx_token ? xstrdup(sp->mdx_token) : NULL;
 	char line[256];
 	X509_NAME_oneline(X509_get_subject_name(cert), line, sizeof(line));
 	b->subject = xstrdup(line);
 	b->cert_expires = not_after(cert);
-	b->expires_at = token_expires > 0 && token_expires < b->cert_expires ? token_expires : b->cert_expires;
+	int64_t te = sp->token_expires;
+	b->expires_at = te > 0 && te < b->cert_expires ? te : b->cert_expires;
 	X509_free(cert);
 	return b;
 }
@@ -163,6 +183,8 @@ static bool cn_is(X509 *x, const char *want)
 bool connector_server_identity_ok(const struct connector_bundle *b, SSL *ssl, char *err, size_t errlen)
 {
 	X509 *peer = SSL_get0_peer_certificate(ssl);
+	if (peer && !b->server_cn)
+		return true;    /* the handshake checked the name dialled */
 	if (!peer) {
 		err_set(err, errlen, "the server sent no certificate");
 		return false;

@@ -11,6 +11,7 @@
 #include "core/util.h"
 #include "token/aws_token.h"
 #include "token/azure_parse.h"
+#include "token/alloydb.h"
 #include "token/connector.h"
 #include "token/gcp.h"
 #include "token/provider.h"
@@ -67,9 +68,11 @@ static void dsql_endpoint(const struct db_alias *a, struct method_endpoint *ep)
 
 /* ---- Google ---- */
 
-static const char *sqladmin_endpoint(const struct db_alias *a)
+static const char *admin_endpoint(const struct db_alias *a)
 {
 	const struct tb_config *cfg = token_engine_config();
+	if (a->auth == UPSTREAM_AUTH_ALLOYDB)
+		return a->alloydb_api_endpoint ? a->alloydb_api_endpoint : cfg ? cfg->alloydb_api_endpoint : NULL;
 	return a->sqladmin_api_endpoint ? a->sqladmin_api_endpoint : cfg ? cfg->sqladmin_api_endpoint : NULL;
 }
 
@@ -78,17 +81,15 @@ static const char *sqladmin_endpoint(const struct db_alias *a)
 static bool check_connector(const struct db_alias *a, char *why, size_t whylen)
 {
 	struct cloudsql_name n;
-	if (a->auth == UPSTREAM_AUTH_ALLOYDB) {
-		err_set(why, whylen, "auth=alloydb with instance= (connector mode) is not implemented yet; use "
-			"host= for manual IAM login");
+	struct alloydb_name an;
+	bool adb = a->auth == UPSTREAM_AUTH_ALLOYDB;
+	if (adb ? !alloydb_parse_name(a->instance, &an) : !cloudsql_parse_name(a->instance, &n)) {
+		err_set(why, whylen, "instance=%s is not %s", a->instance, adb
+			? "an AlloyDB instance URI (projects/P/locations/R/clusters/C/instances/I)"
+			: "a Cloud SQL instance connection name (PROJECT:REGION:INSTANCE)");
 		return false;
 	}
-	if (!cloudsql_parse_name(a->instance, &n)) {
-		err_set(why, whylen, "instance=%s is not a Cloud SQL instance connection name "
-			"(PROJECT:REGION:INSTANCE)", a->instance);
-		return false;
-	}
-	const char *api = a->sqladmin_api_endpoint;
+	const char *api = adb ? a->alloydb_api_endpoint : a->sqladmin_api_endpoint;
 	char *url = api ? azure_base_url(api, "https", true, why, whylen) : NULL;
 	free(url);
 	return !api || url;
@@ -135,12 +136,13 @@ static const struct upstream_method methods[] = {
 		.auth = UPSTREAM_AUTH_CLOUDSQL, .label = "IAM (Cloud SQL)", .family = CRED_FAMILY_GCP,
 		.family_types = "gcp-*", .default_scope = CLOUDSQL_LOGIN_SCOPE,
 		.check = check_gcp, .endpoint = gcp_endpoint,
-		.connect_start = cloudsql_connect_start, .connect_cancel = cloudsql_connect_cancel,
+		.connect_start = cloudsql_connect_start, .connect_cancel = connector_connect_cancel,
 	},
 	{
 		.auth = UPSTREAM_AUTH_ALLOYDB, .label = "IAM (AlloyDB)", .family = CRED_FAMILY_GCP,
 		.family_types = "gcp-*", .default_scope = ALLOYDB_LOGIN_SCOPE,
 		.check = check_gcp, .endpoint = gcp_endpoint,
+		.connect_start = alloydb_connect_start, .connect_cancel = connector_connect_cancel,
 	},
 };
 
@@ -173,10 +175,12 @@ void upstream_method_target(const struct db_alias *a, const char *alias_name, co
 	t->port = m->signs_port ? alias_port(a) : 0;
 	if (a->instance && m->connect_start) {
 		t->instance = a->instance;
-		t->ip_type = a->ip_type >= 0 ? a->ip_type : CONNECTOR_IP_PUBLIC;
+		bool adb = a->auth == UPSTREAM_AUTH_ALLOYDB;
+		/* The connectors' defaults: Cloud SQL public, AlloyDB private. */
+		t->ip_type = a->ip_type >= 0 ? a->ip_type : adb ? CONNECTOR_IP_PRIVATE : CONNECTOR_IP_PUBLIC;
 		t->auto_iam = a->enable_iam_auth;
-		t->api_endpoint = sqladmin_endpoint(a);
-		t->port = a->port > 0 ? a->port : 3307;
+		t->api_endpoint = admin_endpoint(a);
+		t->port = a->port > 0 ? a->port : adb ? 5433 : 3307;
 	}
 }
 

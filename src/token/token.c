@@ -94,6 +94,8 @@ static const char *kind_provider(const struct token_entry *e)
 {
 	if (e->instance && e->kind == UPSTREAM_AUTH_CLOUDSQL)
 		return "cloudsql-connector";
+	if (e->instance && e->kind == UPSTREAM_AUTH_ALLOYDB)
+		return "alloydb-connector";
 	return upstream_auth_name(e->kind);
 }
 

@@ -7,6 +7,7 @@
 
 #include "token/aws_parse.h"
 #include "token/azure_parse.h"
+#include "token/alloydb.h"
 #include "token/connector.h"
 #include "token/gcp_parse.h"
 
@@ -49,5 +50,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	name[n] = '\0';
 	struct cloudsql_name cn;
 	cloudsql_parse_name(name, &cn);
+	struct alloydb_name an;
+	alloydb_parse_name(name, &an);
+	struct alloydb_info ai;
+	if (alloydb_parse_info(body, size, &ai, err, sizeof(err)))
+		alloydb_info_clear(&ai);
+	char *chain = NULL, *ca = NULL;
+	if (alloydb_parse_cert(body, size, &chain, &ca, err, sizeof(err))) {
+		free(chain);
+		free(ca);
+	}
+	mdx_parse_response(data, size, err, sizeof(err));
 	return 0;
 }

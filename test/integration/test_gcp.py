@@ -598,3 +598,86 @@ def test_connector_pgbench_with_60s_certificates_and_tokens(make_pooler, certs, 
     # servers moved on to newer certificates
     assert len({a["serial"] for a in c.verifier.auto_logins}) >= 3
     assert time.monotonic() - t0 < PGBENCH_SECONDS + 40
+
+
+# ================================================================== AlloyDB connector mode (§3.9)
+import alloydb  # noqa: E402
+
+
+class AlloyConnector:
+    def __init__(self, w, pg, certs, mdx_fault=None, **inst_kw):
+        self.w = w
+        self.inst = alloydb.AlloyDbInstance(**inst_kw)
+        self.admin = alloydb.AlloyDbAdminStandIn(instances=[self.inst], issuer=w.issuer).start()
+        self.verifier = alloydb.AlloyDbVerifier(self.inst, w.issuer, {DB_PASSWORD_USER: DB_PASSWORD}, mdx_fault)
+        self.port = free_port()
+        self.proxy = pgfront.PgFront(certs.server_crt, certs.server_key, upstream_port=pg.port, upstream_user=APP_USER,
+                                     upstream_password=APP_PW, mode=self.verifier, port=self.port,
+                                     direct_tls=alloydb.proxy_context(self.inst), hosts=("127.0.0.1", "127.0.0.2"))
+        self.proxy.start()
+
+    def stop(self):
+        self.proxy.stop()
+        self.admin.stop()
+
+
+@pytest.fixture
+def alloy(world, pg, certs):
+    made = []
+
+    def make(**kw):
+        c = AlloyConnector(world(login_scope=google.ALLOYDB_LOGIN), pg, certs, **kw)
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.stop()
+
+
+def alloy_pooler(make_pooler, certs, c, iam=True, db_extra="", settings=None):
+    where = "instance=%s port=%d alloydb_api_endpoint=%s" % (c.inst.uri, c.port, c.admin.url)
+    extra, user = ("enable_iam_auth=1", None) if iam else ("password=%s" % DB_PASSWORD, DB_PASSWORD_USER)
+    return gcp_pooler(make_pooler, certs, c.w, sa_cred(c.w), auth="alloydb", user=user, where=where,
+                      db_extra=(extra + " " + db_extra).strip(), settings=settings)
+
+
+def test_alloydb_connector_auto_iam_private(make_pooler, certs, alloy):
+    """connectionInfo and generateClientCertificate after one cloud-platform + alloydb.login grant;
+    TLS 1.3 to the PRIVATE address (the default) with the full chain, the server certificate checked
+    against the address dialled; the metadata exchange (AUTO_IAM with the login token) before the
+    StartupMessage; the server logs the IAM user in without a password."""
+    c = alloy()
+    p = alloy_pooler(make_pooler, certs, c)
+    assert psql_ok(p) == "%s|%s" % (APP_USER, APP_DB)
+    assert [a["user"] for a in c.verifier.auto_logins] == [SA_USER], c.proxy.rejections
+    ex = c.verifier.exchanges[0]
+    assert ex["auth_type"] == 2 and ex["user_agent"].startswith("tokenbouncer/") and ex["principal"] == google.DEFAULT_SA
+    assert len(c.w.grants()) == 1
+    assert c.w.token.assertions[0][1]["scope"] == google.CLOUD_PLATFORM + " " + google.ALLOYDB_LOGIN
+    gen = c.admin.requests(method="POST")
+    assert len(gen) == 1 and gen[0]["path"].endswith("/clusters/tb-cluster:generateClientCertificate")
+    body = gen[0].json()
+    assert body["certDuration"] == "3600s" and body["useMetadataExchange"] is True
+    assert body["publicKey"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert len(c.admin.requests(path="/v1beta/projects/tb-project/locations/us-central1/clusters/tb-cluster/"
+                                      "instances/orders/connectionInfo")) == 1
+
+
+def test_alloydb_connector_db_native_public(make_pooler, certs, alloy):
+    c = alloy()
+    p = alloy_pooler(make_pooler, certs, c, iam=False, db_extra="ip_type=public")
+    assert psql_ok(p) == "%s|%s" % (APP_USER, APP_DB)
+    assert c.verifier.password_logins == [DB_PASSWORD_USER] and c.verifier.auto_logins == []
+    assert [e["auth_type"] for e in c.verifier.exchanges] == [1]       # DB_NATIVE, token still sent
+
+
+@pytest.mark.parametrize("case", ["mdx-error", "mdx-garbage", "no-psc"])
+def test_alloydb_connector_errors(make_pooler, certs, alloy, case):
+    c = alloy(mdx_fault={"mdx-error": "error", "mdx-garbage": "garbage"}.get(case))
+    p = alloy_pooler(make_pooler, certs, c, db_extra="ip_type=psc" if case == "no-psc" else "")
+    err = login_error(p)
+    needle = {"mdx-error": "refused the login: the metadata exchange was refused: IAM auth failed",
+              "mdx-garbage": "the metadata exchange answer is too long",
+              "no-psc": "no PSC address (ip_type=psc)"}[case]
+    print("%s -> %s" % (case, err.strip()))
+    assert 'alias "orders"' in err and needle in err, err

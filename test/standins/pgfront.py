@@ -294,6 +294,8 @@ class PgFront:
                            3307, AlloyDB's 5433); the verifier may then define auto_login(user, database,
                            peer_cert_der, now) -> True (log in without a password; raise AuthFailure to
                            refuse with FATAL 28000) or False (ask for the password as usual)
+                           and pre_startup(reader, writer, peer_cert_der) -> bool, a coroutine run before
+                           the StartupMessage is read (AlloyDB's metadata exchange); False hangs up
       hosts                the addresses to listen on (default 127.0.0.1 only; loopback only)
     """
 
@@ -508,6 +510,11 @@ class PgFront:
 
     async def _login(self, reader, writer):
         tls = self.direct_tls is not None
+        pre = getattr(self.verifier, "pre_startup", None) if tls else None
+        if pre is not None:
+            sslobj = writer.get_extra_info("ssl_object")
+            if not await pre(reader, writer, sslobj.getpeercert(binary_form=True) if sslobj else None):
+                return None
         while True:
             n = struct.unpack("!I", await reader.readexactly(4))[0]
             if n < 8 or n > 10000:

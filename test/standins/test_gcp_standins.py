@@ -328,3 +328,80 @@ def test_proxy_verifier_auto_iam(instance, issuer):
     assert v.verify("u", "d", "pw", time.time())
     with pytest.raises(AuthFailure):
         v.verify("u", "d", "nope", time.time())
+
+
+# ------------------------------------------------------------------ AlloyDB (§5.14)
+import alloydb  # noqa: E402
+
+WORKED_MDX = bytes.fromhex("0000002c0a1a616c6c6f7964622d676f2d636f6e6e6563746f722f312e302e30100"
+                           "21a0c796132392e632e544f4b454e")
+
+
+def test_mdx_bytes_match_the_spec():
+    req = alloydb.parse_mdx_request(WORKED_MDX[4:])
+    assert req == {"user_agent": "alloydb-go-connector/1.0.0", "auth_type": 2, "oauth2_token": "ya29.c.TOKEN"}
+    assert alloydb.mdx_response(True) == bytes.fromhex("000000020801")
+    assert alloydb.mdx_response(False, "IAM auth failed") == bytes.fromhex(
+        "000000130802120f49414d2061757468206661696c6564")
+
+
+def test_alloydb_admin_api_and_chain(issuer):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import padding
+    inst = alloydb.AlloyDbInstance()
+    with alloydb.AlloyDbAdminStandIn(instances=[inst], issuer=issuer) as adm:
+        base = adm.url + "/v1beta/projects/tb-project/locations/us-central1/clusters/tb-cluster"
+        login, _ = issuer.issue("sa@p.iam.gserviceaccount.com", [google.ALLOYDB_LOGIN], 60, "test")
+        assert hreq("GET", base + "/instances/orders/connectionInfo", {"Authorization": "Bearer " + login}).status == 403
+        tok, _ = issuer.issue("sa@p.iam.gserviceaccount.com", [google.CLOUD_PLATFORM], 60, "test")
+        h = {"Authorization": "Bearer " + tok}
+        for v in ("v1", "v1beta", "v1alpha"):
+            d = hreq("GET", base.replace("/v1beta/", "/%s/" % v) + "/instances/orders/connectionInfo", h).json()
+            assert d["ipAddress"] == "127.0.0.2" and d["publicIpAddress"] == "127.0.0.1" and "pscDnsName" not in d
+        _, spki, pkcs1, _ = _client_key()
+        for pub in (spki, pkcs1):
+            r = hreq("POST", base + ":generateClientCertificate", h,
+                     json.dumps({"publicKey": pub, "certDuration": "600s", "useMetadataExchange": True}))
+            assert r.status == 200, r.body
+            chain = [x509.load_pem_x509_certificate(p.encode()) for p in r.json()["pemCertificateChain"]]
+            assert r.json()["caCert"] == r.json()["pemCertificateChain"][-1] and len(chain) == 3
+            for child, parent in zip(chain, chain[1:]):
+                parent.public_key().verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(),
+                                           child.signature_hash_algorithm)
+            assert abs(chain[0].not_valid_after.timestamp() - (time.time() + 600)) < 5
+            assert inst.certs[chain[0].serial_number]["mdx"] is True
+        assert hreq("GET", adm.url + "/v2/whatever", h).status == 501
+
+
+def test_alloydb_proxy_metadata_exchange(issuer):
+    from cryptography import x509
+    inst = alloydb.AlloyDbInstance()
+    v = alloydb.AlloyDbVerifier(inst, issuer, {"u": "pw"})
+    key, spki, _, pem = _client_key()
+    chain = inst.issue(spki, time.time(), 300, True)
+    login, _ = issuer.issue("sa@p.iam.gserviceaccount.com", [google.ALLOYDB_LOGIN], 60, "test")
+    import pgfront
+    with pgfront.PgFront(inst.server_cert, inst.server_key, upstream_port=1, upstream_user="x", upstream_password="x",
+                         mode=v, direct_tls=alloydb.proxy_context(inst)) as front:
+        def session(token, auth_type):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(cadata=chain[-1])
+            d = tempfile.mkdtemp()
+            with open(os.path.join(d, "c.pem"), "w") as f:
+                f.write(pem + chain[0] + chain[1])
+            ctx.load_cert_chain(os.path.join(d, "c.pem"))
+            c = ctx.wrap_socket(socket.create_connection(("127.0.0.1", front.port), timeout=5), server_hostname="127.0.0.1")
+            ua = b"test/1"
+            msg = b"\x0a" + bytes([len(ua)]) + ua + b"\x10" + bytes([auth_type]) + b"\x1a" + bytes([len(token)]) + token.encode()
+            c.sendall(len(msg).to_bytes(4, "big") + msg)
+            return c, c.recv(64)
+        c, answer = session(login, 1)
+        assert answer == bytes.fromhex("000000020801") and c.version() == "TLSv1.3"
+        user = b"user\0u\0database\0d\0\0"
+        c.sendall((8 + len(user)).to_bytes(4, "big") + b"\0\x03\0\0" + user)
+        assert c.recv(9) == b"R\0\0\0\x08\0\0\0\x03"           # DB_NATIVE: the password is asked for
+        c.close()
+        c, answer = session("ya29.forged", 2)
+        assert answer[4:6] == b"\x08\x02" and b"invalid or expired" in answer
+        assert [e["auth_type"] for e in v.exchanges] == [1]
+        assert x509.load_pem_x509_certificate(chain[0].encode()).serial_number == v.exchanges[0]["serial"]

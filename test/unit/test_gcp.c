@@ -329,9 +329,46 @@ static void test_mdx(void)
 	CHECK(mdx_frame_length(head) == 2 && mdx_frame_length(huge) == -1);
 }
 
+static void test_alloydb_parse(void)
+{
+	struct alloydb_name n;
+	CHECK(alloydb_parse_name("projects/example.com:p/locations/us-central1/clusters/c1/instances/i1", &n));
+	CHECK_STR(n.project, "example.com:p");
+	CHECK_STR(n.region, "us-central1");
+	CHECK_STR(n.cluster, "c1");
+	CHECK_STR(n.instance, "i1");
+	CHECK(!alloydb_parse_name("projects/p/locations/r/clusters/c/instances/i/x", &n));
+	CHECK(!alloydb_parse_name("projects/p/locations/r/instances/i", &n));
+	CHECK(!alloydb_parse_name("projects/a:b:c/locations/r/clusters/c/instances/i", &n));
+	CHECK(!alloydb_parse_name("projects//locations/r/clusters/c/instances/i", &n));
+	struct alloydb_info info;
+	char err[200];
+	const char *ci = "{\"ipAddress\":\"10.0.0.5\",\"psc_dns_name\":\"x.alloydb-psc.goog.\",\"instanceUid\":\"u\"}";
+	CHECK(alloydb_parse_info(ci, strlen(ci), &info, err, sizeof(err)));
+	CHECK_STR(info.private_ip, "10.0.0.5");
+	CHECK_STR(info.psc_dns, "x.alloydb-psc.goog");
+	CHECK(info.public_ip == NULL);
+	alloydb_info_clear(&info);
+	CHECK(!alloydb_parse_info("{\"instanceUid\":\"u\"}", 19, &info, err, sizeof(err)));
+	CHECK_STR(err, "connectionInfo names no address of the instance");
+	const char *gc = "{\"pemCertificateChain\":[\"LEAF\",\"INTER\"],\"caCert\":\"ROOT\"}";
+	char *chain, *ca;
+	CHECK(alloydb_parse_cert(gc, strlen(gc), &chain, &ca, err, sizeof(err)));
+	CHECK_STR(chain, "LEAF\nINTER\n");
+	CHECK_STR(ca, "ROOT");
+	free(chain);
+	free(ca);
+	CHECK(!alloydb_parse_cert("{\"caCert\":\"ROOT\"}", 17, &chain, &ca, err, sizeof(err)));
+	size_t len;
+	char *b = alloydb_cert_body("PEM", 3600, &len);
+	CHECK_STR(b, "{\"publicKey\":\"PEM\",\"certDuration\":\"3600s\",\"useMetadataExchange\":true}");
+	free(b);
+}
+
 int main(void)
 {
 	test_mdx();
+	test_alloydb_parse();
 	test_instance_names();
 	test_connect_settings();
 	test_connector_timing();
