@@ -4,6 +4,7 @@
 #
 #   bash scripts/deps.sh                 install what the tests need (both lists; idempotent)
 #   bash scripts/deps.sh --demo          install only what the demo needs
+#   bash scripts/deps.sh --container     also what the container image test needs (podman, debootstrap)
 #   bash scripts/deps.sh --list [--demo] print a list and exit
 #
 # apt is skipped entirely when everything is installed already. Installing leaves no service
@@ -52,9 +53,24 @@ TEST_DEPS=(
 	python3-prometheus-client
 	default-jdk-headless
 	libpostgresql-jdbc-java
+	python3-psycopg-pool
+	python3-asyncpg
+	python3-sqlalchemy
+	python3-pg8000
+	libdbd-pg-perl
+	ruby-pg
 	systemd
 	man-db
 	python3-yaml
+	python3-kubernetes
+)
+
+# The container image test (TB_CONTAINER_TEST=1 test/integration/test_container.py), on request:
+# bash scripts/deps.sh --container.
+CONTAINER_DEPS=(
+	podman
+	debootstrap
+	uidmap
 )
 
 # kubectl validates deploy/kubernetes offline; Debian's kubernetes-client provides one unless a
@@ -67,12 +83,14 @@ for arg in "$@"; do
 	case "$arg" in
 	--demo) which=demo ;;
 	--tests) which=tests ;;
+	--container) which=container ;;
 	--list) list=1 ;;
-	*) echo "usage: deps.sh [--demo|--tests] [--list]" >&2; exit 2 ;;
+	*) echo "usage: deps.sh [--demo|--tests|--container] [--list]" >&2; exit 2 ;;
 	esac
 done
 WANT=("${DEMO_DEPS[@]}")
 [ "$which" = demo ] || WANT+=("${TEST_DEPS[@]}")
+[ "$which" != container ] || WANT+=("${CONTAINER_DEPS[@]}")
 
 if [ "$list" = 1 ]; then
 	printf '%s\n' "${WANT[@]}"
@@ -88,8 +106,25 @@ for pkg in "${WANT[@]}"; do
 	esac
 done
 
+# node-postgres and postgres.js for the driver tests, pinned by test/drivers/node/package-lock.json.
+node_modules() {
+	[ "$which" = demo ] && return 0
+	local dir
+	dir=$(cd "$(dirname "$0")/.." && pwd)/test/drivers/node
+	if [ -d "$dir/node_modules/pg" ] && [ -d "$dir/node_modules/postgres" ]; then
+		return 0
+	fi
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "deps: npm not found: the node driver tests need it (nodejs with npm)" >&2
+		return 1
+	fi
+	echo "deps: npm ci in $dir"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "deps: all ${#WANT[@]} packages ($which) already installed"
+	node_modules
 	exit 0
 fi
 
@@ -108,13 +143,13 @@ fi
 POLICY=/usr/sbin/policy-rc.d
 POLICY_OURS=0
 under_systemd() { [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; }
-unit_states() { # "unit enabled|active" lines for every service and socket unit
+unit_states() { # "unit enabled|active" lines for every service, socket, timer and path unit
 	command -v systemctl >/dev/null 2>&1 || return 0
 	# enabling is symlinks, which a later boot would act on: look even when systemd is not running
-	systemctl list-unit-files --type=service,socket --state=enabled --no-legend 2>/dev/null |
+	systemctl list-unit-files --type=service,socket,timer,path --state=enabled --no-legend 2>/dev/null |
 		awk '{print $1, "enabled"}'
 	under_systemd || return 0
-	systemctl list-units --type=service,socket --state=active --no-legend --plain 2>/dev/null |
+	systemctl list-units --type=service,socket,timer,path --state=active --no-legend --plain 2>/dev/null |
 		awk '{print $1, "active"}'
 }
 restore_policy() {
@@ -146,4 +181,5 @@ if command -v systemctl >/dev/null 2>&1; then
 		esac
 	done < <(comm -13 <(printf '%s\n' "$before") <(printf '%s\n' "$after"))
 fi
+node_modules
 echo "deps: done"

@@ -23,6 +23,7 @@
 #include "core/params_man.h"
 #include "core/service.h"
 #include "core/util.h"
+#include "core/version.h"
 #include "net/listener.h"
 #include "pool/client.h"
 #include "pool/janitor.h"
@@ -124,7 +125,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			exit(0);
-		case 'V': printf("tokenbouncer %s\n", PACKAGE_VERSION); exit(0);
+		case 'V': printf("%s\n", TB_VERSION_STRING); exit(0);
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -226,6 +227,21 @@ static bool daemonize(char *err, size_t errlen)
 			close(fd);
 	}
 	return true;
+}
+
+/* The epoll changelist folds the event_del + event_add of an interest change
+ * (sock_update) into one epoll_ctl at the end of the loop pass instead of
+ * two at once. It is unsafe only with dup()ed descriptors, which the pooler
+ * never registers. */
+static struct event_base *make_base(void)
+{
+	struct event_config *ec = event_config_new();
+	if (!ec)
+		return NULL;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	struct event_base *base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
 }
 
 static struct evdns_base *make_dns(struct event_base *base)
@@ -347,7 +363,7 @@ static int print_token(const struct options *o, struct event_base *base)
 	struct token_entry *entry = token_entry_for(&t);
 	struct token_wait *w = token_request(entry, on_cmd_token, &tc);
 	if (!tc.done)
-		event_base_dispatch(base);
+		runtime_loop(base);
 	if (!tc.done)
 		token_wait_cancel(w);
 	event_free(timeout);
@@ -407,7 +423,8 @@ int main(int argc, char **argv)
 			printf("%s: configuration is valid\n", o.config_path);
 		return rc;
 	}
-	if (!o.doctor && !log_set_file(cfg->logfile, err, sizeof(err))) {
+	if (!o.doctor && (!log_set_file(cfg->logfile, err, sizeof(err)) ||
+			  !log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility, err, sizeof(err)))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
@@ -415,7 +432,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	struct event_base *base = event_base_new();
+	struct event_base *base = make_base();
 	struct evdns_base *dns = base ? make_dns(base) : NULL;
 	if (!base || !dns) {
 		log_fatal("cannot initialise the event loop");
@@ -469,7 +486,7 @@ int main(int argc, char **argv)
 		 rt.cfg->listen_port, rt.cfg->unix_socket_dir && *rt.cfg->unix_socket_dir ? " and in " : "",
 		 rt.cfg->unix_socket_dir ? rt.cfg->unix_socket_dir : "");
 	service_ready();
-	event_base_dispatch(base);
+	runtime_loop(base);
 	teardown(base, dns);
 	log_info("stopped");
 	return 0;

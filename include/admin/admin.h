@@ -76,6 +76,9 @@ const char *admin_server_version(void);
 
 /* show.c */
 enum admin_status show_command(struct admin_req *r);
+/* show_peers.c: SHOW PEERS [id], SHOW PEER_POOLS [id] */
+enum admin_status show_peers(struct admin_req *r);
+enum admin_status show_peer_pools(struct admin_req *r);
 
 /* control.c: each takes the verb's arguments in r->argv[1..] */
 enum admin_status control_pause(struct admin_req *r);

@@ -5,6 +5,8 @@
 #define TB_CORE_CONFIG_T_H
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "core/strmap.h"
 #include "core/util.h"
 
 enum pool_mode {
@@ -127,6 +129,19 @@ struct user_cfg {
 	int line;
 };
 
+/* One [peers] entry: another tokenbouncer process of the same group, to
+ * which cancel requests carrying its peer_id are forwarded. */
+struct peer_cfg {
+	int id;                     /* the entry's key, 1..16383 */
+	char *host;                 /* IP address, host name, or a directory holding its Unix socket */
+	int port;                   /* default 6432 */
+	int pool_size;              /* cancels in flight to it at once; -1: default_pool_size */
+	const char *file;           /* owned by the config */
+	int line;
+};
+
+/* config_clone (config.c) copies this whole: a new pointer field outside the
+ * parameter tables needs its own line there. */
 struct tb_config {
 	char *path;                 /* the file this was read from */
 
@@ -134,6 +149,8 @@ struct tb_config {
 	char *listen_addr;
 	int listen_port;
 	char *unix_socket_dir;
+	bool so_reuseport;
+	int peer_id;                /* 0: not peered */
 	enum auth_type auth_type;
 	char *auth_file;
 	char *auth_hba_file;
@@ -173,6 +190,7 @@ struct tb_config {
 	char *server_tls_cert_file;
 	char *server_tls_protocols;
 	int max_packet_size;
+	int max_prepared_statements; /* per server connection; 0 = off */
 	int pkt_buf;
 	char *logfile;
 	bool log_connections;
@@ -242,6 +260,8 @@ struct tb_config {
 	size_t ndbs;
 	struct user_cfg *users;
 	size_t nusers;
+	struct peer_cfg *peers;      /* [peers] */
+	size_t npeers;
 	struct credential_cfg *creds;
 	size_t ncreds;
 
@@ -251,5 +271,11 @@ struct tb_config {
 	size_t nfiles;
 	char **warnings;
 	size_t nwarnings;
+
+	/* Look-up indexes over dbs and users, built once parsing succeeded. */
+	bool indexed;
+	struct strmap db_index;
+	struct strmap user_index;
+	const struct db_alias *db_fallback; /* the "*" entry, or NULL */
 };
 #endif

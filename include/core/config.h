@@ -5,6 +5,7 @@
 #define TB_CORE_CONFIG_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include "core/config-t.h"
 
 /* Largest configuration file read. */
@@ -29,6 +30,12 @@ int config_keep_restart_only(struct tb_config *newcfg, const struct tb_config *o
  * a can be kept when the reloaded config has b. */
 bool config_db_equal(const struct db_alias *a, const struct db_alias *b);
 
+/* A deep copy (warnings are not copied). */
+struct tb_config *config_clone(const struct tb_config *cfg);
+/* The checks a loaded file passes (auth files named, TLS files paired,
+ * tokens only over TLS, something to listen on), for a changed copy. */
+bool config_validate(struct tb_config *cfg, char *err, size_t errlen);
+
 /* The config's own copy of a file name (kept in cfg->files). */
 const char *config_intern_file(struct tb_config *cfg, const char *path);
 
@@ -39,5 +46,14 @@ const char *upstream_auth_name(enum upstream_auth a);
 static inline bool config_str_set(const char *s)
 {
 	return s && *s;
+}
+
+/* PgBouncer: server_check_query "<empty>" sends an empty query (the
+ * cheapest round trip); an empty value disables the check. */
+static inline const char *config_check_query_sql(const char *server_check_query)
+{
+	if (!config_str_set(server_check_query))
+		return NULL;
+	return strcmp(server_check_query, "<empty>") == 0 ? "" : server_check_query;
 }
 #endif

@@ -19,6 +19,10 @@ enum log_level {
 void log_setup(int verbosity, bool quiet, bool to_stderr);
 /* Open (or reopen, on reload) the log file; NULL stops file logging. */
 bool log_set_file(const char *path, char *err, size_t errlen);
+/* Also send each line to syslog (PgBouncer's syslog, syslog_ident,
+ * syslog_facility); on = false stops. False for an unknown facility. */
+bool log_set_syslog(bool on, const char *ident, const char *facility, char *err, size_t errlen);
+bool log_facility_valid(const char *name);
 bool log_enabled(enum log_level lvl);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

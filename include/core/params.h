@@ -58,6 +58,9 @@ extern const size_t param_db_count;
 /* [users] keys; offsets into struct user_cfg. */
 extern const struct param_def param_user_table[];
 extern const size_t param_user_count;
+/* [peers] entry keys */
+extern const struct param_def param_peer_table[];
+extern const size_t param_peer_count;
 
 /* Case-insensitive lookups by name or synonym; NULL if unknown. */
 const struct param_def *param_find(const char *name);

@@ -37,6 +37,11 @@ bool str_in_list(const char *list, const char *word);
 /* Monotonic and wall clocks. */
 usec_t time_mono_usec(void);
 usec_t time_wall_usec(void);
+/* The monotonic clock as read once per event loop pass (PgBouncer's
+ * get_cached_time): state changes, waits and statistics of one pass share
+ * one reading. The loop calls time_cache_reset before each pass. */
+usec_t time_now_usec(void);
+void time_cache_reset(void);
 
 /* Cryptographically random bytes; false if the RNG failed. */
 bool random_bytes(void *buf, size_t n);

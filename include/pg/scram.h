@@ -23,6 +23,19 @@ struct scram_secret {
 	unsigned char server_key[SCRAM_KEY_LEN];
 };
 
+/* What SCRAM pass-through keeps of a client's login: the ClientKey recovered
+ * from its proof and the verifier's ServerKey, salt and iterations. With
+ * them the pooler logs in upstream as the same user, wherever the server
+ * holds the same verifier, without ever knowing the password. Secret. */
+struct scram_keys {
+	int iterations;
+	unsigned char salt[SCRAM_MAX_SALT_LEN];
+	size_t salt_len;
+	unsigned char client_key[SCRAM_KEY_LEN];
+	unsigned char server_key[SCRAM_KEY_LEN];
+};
+void scram_keys_wipe(struct scram_keys *k);
+
 /* "SCRAM-SHA-256$<iter>:<b64salt>$<b64StoredKey>:<b64ServerKey>". On failure
  * *out is wiped. */
 bool scram_parse_secret(const char *text, struct scram_secret *out);
@@ -60,6 +73,8 @@ enum scram_result { SCRAM_OK, SCRAM_FAIL_AUTH, SCRAM_FAIL_PROTOCOL };
 enum scram_result scram_server_final(struct scram_server *s, const char *client_final,
 				     size_t len, char **out, size_t *outlen,
 				     char *err, size_t errlen);
+/* After SCRAM_OK (never for a mock exchange): the keys for pass-through. */
+bool scram_server_keys(const struct scram_server *s, struct scram_keys *out);
 void scram_server_free(struct scram_server *s);
 
 /* --- Client side (the pooler logging in upstream with a plain password) --- */
@@ -67,6 +82,9 @@ struct scram_client;
 
 /* NULL if password is NULL or longer than SCRAM_MAX_PASSWORD_LEN. */
 struct scram_client *scram_client_new(const char *password);
+/* Log in with pass-through keys instead of a password: the server's salt
+ * and iterations must be the ones the keys were made with. */
+struct scram_client *scram_client_new_keys(const struct scram_keys *keys);
 /* Test hook: fixed client nonce. Call before scram_client_first. */
 void scram_client_set_nonce(struct scram_client *c, const char *nonce);
 /* Test hook: user name for n= (saslname-escaped); default empty, because

@@ -18,6 +18,7 @@ struct userlist_entry {
 	char *secret;
 	enum userlist_kind kind;
 	struct scram_secret scram;	/* valid if kind == USERLIST_SCRAM */
+	struct scram_secret *derived;	/* USERLIST_PLAIN: cache of userlist_plain_scram */
 };
 
 struct userlist;
@@ -36,6 +37,12 @@ const struct userlist_entry *userlist_find(const struct userlist *ul, const char
 size_t userlist_count(const struct userlist *ul);
 /* Entry i in user-name order, for listing; NULL past the end. */
 const struct userlist_entry *userlist_entry_at(const struct userlist *ul, size_t i);
+/* The SCRAM secret a plain-password entry logs clients in with. Its PBKDF2
+ * is nearly the whole cost of a SCRAM login, so it runs once per entry and
+ * iteration count (a random salt, as PostgreSQL would store it) and the keys
+ * are kept with the entry until the userlist is freed (a reload loads a new
+ * one), which wipes them. NULL if the entry is not plain or derivation failed. */
+const struct scram_secret *userlist_plain_scram(const struct userlist_entry *e, int iterations);
 /* Wipes every secret. Accepts NULL. */
 void userlist_free(struct userlist *ul);
 const char *userlist_kind_name(enum userlist_kind kind);

@@ -11,4 +11,8 @@ void client_auth_begin(struct client *c);
 /* A message from the client while in CL_AUTH. */
 void client_auth_message(struct client *c, char type, const unsigned char *body, size_t len);
 void client_auth_free(struct client_auth *a);
+struct scram_keys;
+/* After a SCRAM login against an auth_file verifier: the keys SCRAM
+ * pass-through logs in upstream with. False for any other login. */
+bool client_auth_take_scram_keys(const struct client_auth *a, struct scram_keys *out);
 #endif

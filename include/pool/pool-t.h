@@ -10,6 +10,7 @@
 
 #include "core/config-t.h"
 #include "core/list.h"
+#include "core/strmap.h"
 #include "core/util.h"
 #include "net/sock.h"
 #include "pg/flow.h"
@@ -21,6 +22,9 @@ struct token_wait;
 struct client_auth;
 struct resolve_req;
 struct scram_client;
+struct ps_client;
+struct ps_server;
+struct scram_keys;
 
 /* Counters kept as PgBouncer keeps them (SHOW STATS sums them per database).
  * Times are in microseconds. */
@@ -64,21 +68,40 @@ struct database {
 	bool is_admin;               /* the virtual console database */
 	struct list_node node;       /* runtime.databases */
 	struct list_node pools;
+	struct strmap pools_by_user; /* index over pools, keyed by pool.user */
+	int nservers;                /* sum of its pools' nservers (max_db_connections) */
+};
+
+/* Servers of one upstream user across the aliases that do not force a
+ * user= (max_user_connections), kept as they open and close so that the
+ * limit check reads one number. Shared by the pools of that user. */
+struct user_load {
+	char *name;
+	int nservers;
+	int refs;                    /* pools pointing here */
 };
 
 struct pool {
 	struct database *db;
 	char *user;                  /* upstream user */
 	char *password;              /* upstream secret, or NULL; wiped on free */
+	struct scram_keys *scram_keys; /* SCRAM pass-through from a client's login, or NULL; wiped on free */
 	struct list_node node;       /* database.pools */
 
 	struct list_node active_clients;   /* logged in; with or without a server */
-	struct list_node waiting_clients;  /* want a server (or the first login), FIFO */
+	struct list_node waiting_clients;  /* CL_WAITING: want a server, FIFO */
+	struct list_node welcome_clients;  /* CL_WAIT_WELCOME: wait for the first server login, FIFO */
 	struct list_node idle_servers;
 	struct list_node active_servers;   /* linked to a client */
 	struct list_node used_servers;     /* running a reset, check or connect query */
 	struct list_node new_servers;      /* connecting and logging in */
-	int nservers;
+	/* Counters kept beside the lists by the state changes, so that dispatch
+	 * never counts a list (checked against the lists in assert builds). */
+	int nservers;                /* every server of the pool but closed ones */
+	int nwaiting;                /* length of waiting_clients */
+	int nwelcome;                /* length of welcome_clients */
+	int nopening;                /* servers not yet logged in */
+	struct user_load *user_load; /* NULL when the alias forces its user= */
 
 	bool have_welcome;           /* parameters learned from a first login */
 	struct varcache welcome_vars;
@@ -120,6 +143,9 @@ struct client {
 	usec_t connect_at, state_since;
 	struct client_auth *auth;
 	uint32_t fwd_remaining;      /* body bytes of the current message still to forward */
+	uint32_t need;               /* bytes a whole message needs buffered, or 0 */
+	struct ps_client *ps;        /* named prepared statements (transaction/statement mode) */
+	struct pbuf *ps_out;         /* what forwarding sends in place of the client's bytes */
 	enum pool_mode mode;         /* session, transaction or statement, for this client */
 	union {
 		struct sockaddr sa;
@@ -132,6 +158,7 @@ struct client {
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
 	bool limit_counted;          /* counted by climit under db->name and user */
+	bool console_peer;           /* the pooler's own OS user on the Unix socket: console admin */
 	enum replication_mode replication;
 };
 
@@ -158,6 +185,7 @@ struct server {
 	struct list_node node;
 	struct pool *pool;
 	struct client *client;
+	bool just_checked;           /* idle after server_check_query passed: give it out unchecked */
 	struct resolve_req *dns;
 	struct scram_client *scram;
 	struct token_wait *token_wait;
@@ -176,6 +204,7 @@ struct server {
 	usec_t lifetime;             /* this connection's own cap, with jitter; 0 = none */
 	uint32_t fwd_remaining;
 	uint32_t need;               /* bytes a whole message needs buffered, or 0 */
+	struct ps_server *ps;        /* prepared statements and the queue of answers owed */
 	int swallow;                 /* ReadyForQuery messages of pooler queries still to absorb */
 	struct pg_flow flow;         /* what the server still owes the client it carries */
 	usec_t query_start;          /* when flow.owed_rfq went from 0 to 1 */
@@ -192,5 +221,6 @@ struct server {
 	bool drain_reset;            /* run server_reset_query once the drain is done */
 	bool replaced;               /* a successor was opened ahead of this one's lifetime */
 	bool tls;
+	bool opening;                /* counted in pool.nopening */
 };
 #endif

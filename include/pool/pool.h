@@ -27,8 +27,15 @@ void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg, 
  * after a restart-like failure only those that have waited longer than
  * server_connect_timeout + server_login_retry (one more login). */
 void pool_fail_waiters(struct pool *p);
-/* Accounting when a server closes; dispatch is deferred to the loop pass end. */
-void pool_server_gone(struct pool *p, enum server_state was);
+/* Accounting when a server is created (server_new) and when it closes;
+ * dispatch after a close is deferred to the loop pass end. */
+void pool_server_added(struct server *s);
+void pool_server_gone(struct server *s, enum server_state was);
+/* Every change of a client's state goes through here, so the pool's
+ * counters follow its lists. */
+void pool_client_state_changed(struct client *c, enum client_state from, enum client_state to);
+/* Assert builds: abort if a counter disagrees with its list. */
+void pool_check_counts(const struct pool *p);
 /* Match waiting clients with idle servers and open servers within limits. */
 void pool_dispatch(struct pool *p);
 /* Ask for a dispatch at the end of this loop pass. */
@@ -38,6 +45,10 @@ void pool_maintain(struct pool *p, usec_t now);
 int pool_size_limit(const struct pool *p);
 bool pool_is_empty(const struct pool *p);
 void pool_free(struct pool *p);
+struct scram_keys;
+/* A client of this user logged in with SCRAM against an auth_file verifier:
+ * with no password for the upstream user, its keys log servers in. */
+void pool_take_scram_keys(struct pool *p, const char *client_user, const struct scram_keys *keys);
 /* Refresh the upstream secret from the current config and auth_file. */
 void pool_refresh_password(struct pool *p);
 struct token_target;

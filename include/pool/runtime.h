@@ -10,6 +10,7 @@
 
 #include "core/config-t.h"
 #include "core/list.h"
+#include "core/strmap.h"
 #include "pool/pool-t.h"
 
 /* A loaded config is shared by the databases made from it and freed when the
@@ -38,6 +39,8 @@ struct runtime {
 	SSL_CTX *server_tls;
 
 	struct list_node databases;
+	struct strmap db_by_name;        /* databases not retired, by name */
+	struct strmap user_loads;        /* struct user_load by user name */
 	struct list_node clients;        /* every client, for cancel lookup and counts */
 	struct list_node login_clients;  /* CL_STARTUP, CL_TLS, CL_AUTH */
 	struct list_node free_clients;   /* closed; freed at the end of the loop pass */
@@ -49,6 +52,7 @@ struct runtime {
 	uint64_t next_id;
 	bool shutting_down;              /* a shutdown is under way: no new clients */
 	enum shutdown_mode shutdown_mode;
+	uint64_t admit_until_id;         /* shutdown: clients accepted before it may still log in */
 	bool suspended;                  /* SUSPEND: no socket but the console's is read */
 };
 
@@ -66,6 +70,11 @@ void runtime_database_maybe_free(struct database *db);
 /* user_from_token: fetch the alias's token and take its user from the claims;
  * clients waiting for it continue (or get the error) when it is known. */
 void runtime_learn_user(struct database *db);
+/* The TLS context for server connections, built on first use from the
+ * current config; NULL with err set if it cannot be. */
+SSL_CTX *runtime_server_tls(char *err, size_t errlen);
+/* Run the event loop until it is broken or has nothing left to wait for. */
+void runtime_loop(struct event_base *base);
 /* Queue the deferred-free pass. */
 void runtime_schedule_free(void);
 void runtime_init(struct event_base *base, struct evdns_base *dns);

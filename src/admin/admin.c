@@ -108,7 +108,7 @@ static void session_free(struct admin_session *s)
 void admin_login(struct client *c)
 {
 	const struct tb_config *cfg = rt.cfg;
-	bool admin = str_in_list(cfg->admin_users, c->user);
+	bool admin = c->console_peer || str_in_list(cfg->admin_users, c->user);
 	bool stats = str_in_list(cfg->stats_users, c->user);
 	if (!admin && !stats) {
 		client_close(c, "28000", "user \"%s\" may not use the admin console: it is in neither "

@@ -274,7 +274,8 @@ int check_run(struct event_base *base, const struct check_options *o, FILE *out)
 	memset(&doc, 0, sizeof(doc));
 	doc.base = base;
 	const char *cq = rt.cfg->server_check_query;
-	if (cq && *cq && strcasecmp(cq, "select 1") != 0 && strcasecmp(cq, "select 1;") != 0)
+	if (cq && *cq && strcasecmp(cq, "select 1") != 0 && strcasecmp(cq, "select 1;") != 0 &&
+	    strcmp(cq, "<empty>") != 0)
 		doc.check_query = cq;
 	if (!select_aliases(o)) {
 		fprintf(stderr, o->alias ? "alias \"%s\" is not in [databases]\n" : "no aliases in [databases]%s\n",

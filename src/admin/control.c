@@ -12,6 +12,7 @@
 #include "core/params.h"
 #include "pool/client.h"
 #include "pool/pool.h"
+#include "pool/reconfig.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
 #include "pool/shutdown.h"
@@ -284,19 +285,8 @@ enum admin_status control_reconnect(struct admin_req *r)
 		if (!db_matches(db, name))
 			continue;
 		struct list_node *n, *t;
-		list_for_each_safe(n, t, &db->pools) {
-			struct pool *p = list_entry(n, struct pool, node);
-			/* In use, resetting or logging in: closed when released (release()
-			 * and pool_server_usable honour retire). Idle: now. */
-			struct list_node *lists[] = { &p->active_servers, &p->used_servers, &p->new_servers };
-			for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-				struct list_node *sn, *st;
-				list_for_each_safe(sn, st, lists[i])
-					list_entry(sn, struct server, node)->retire = true;
-			}
-			close_servers(p, true, "RECONNECT");
-			pool_kick(p);
-		}
+		list_for_each_safe(n, t, &db->pools)
+			reconfig_reconnect_pool(list_entry(n, struct pool, node), "RECONNECT");
 	}
 	return done(r, "RECONNECT");
 }
@@ -472,19 +462,6 @@ const char *control_fake_param(const char *name)
 	return NULL;
 }
 
-/* Parameters whose value is turned into something at load time (the user
- * list, hba rules, TLS contexts, the token engine's CA store): changing the
- * text alone would show a value that is not in force, so SET refuses them
- * and points to RELOAD. Every other parameter is read where it is used, so
- * SET changes it in the running configuration, as PgBouncer's SET does. */
-static bool needs_reload(const char *name)
-{
-	static const char *const names[] = { "auth_type", "auth_file", "auth_hba_file", "token_ca_file" };
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(names[i], name) == 0)
-			return true;
-	return strncmp(name, "client_tls_", 11) == 0 || strncmp(name, "server_tls_", 11) == 0;
-}
 
 /* SET key = value | SET key TO value; value a word, a 'string', or words. */
 static bool set_value(struct admin_req *r, char *buf, size_t len)
@@ -531,19 +508,28 @@ enum admin_status control_set(struct admin_req *r)
 	if (!p->reloadable)
 		return admin_fail(r, "55P02", "parameter \"%s\" cannot be changed without restarting "
 				  "tokenbouncer", p->name);
-	if (needs_reload(p->name))
-		return admin_fail(r, "55000", "parameter \"%s\" cannot be changed with SET: it is "
-				  "loaded into the running state at reload; edit the configuration file and "
-				  "run RELOAD", p->name);
 	char err[512];
+	/* Files and TLS contexts: a changed copy of the configuration is
+	 * applied as a reload would (and a TLS change reconnects servers). */
+	if (reconfig_needs_apply(p)) {
+		if (!reconfig_set(p, value, err, sizeof(err)))
+			return admin_fail(r, "F0000", "%s", err);
+		char shown[256];
+		param_format(rt.cfg, p, true, shown, sizeof(shown));
+		log_info("SET %s = %s (by %s on the console)", p->name, shown, r->c->user);
+		return done(r, "SET");
+	}
 	/* The running configuration is shared by the current databases: the
 	 * new value is in force for all of them at once. A later RELOAD reads
 	 * the file again and so undoes SET, as in PgBouncer. */
 	if (!param_set(rt.cref->cfg, p, value, err, sizeof(err)))
 		return admin_fail(r, "22023", "%s", err);
-	if (strcmp(p->name, "verbose") == 0 || strcmp(p->name, "logfile") == 0) {
+	if (strcmp(p->name, "verbose") == 0 || strcmp(p->name, "logfile") == 0 ||
+	    strncmp(p->name, "syslog", 6) == 0) {
 		log_setup(rt.cfg->verbose, false, true);
-		if (!log_set_file(rt.cfg->logfile, err, sizeof(err)))
+		if (!log_set_file(rt.cfg->logfile, err, sizeof(err)) ||
+		    !log_set_syslog(rt.cfg->syslog, rt.cfg->syslog_ident, rt.cfg->syslog_facility, err,
+				    sizeof(err)))
 			log_error("%s", err);
 	}
 	/* Larger pools or other limits may let waiting clients in now. */

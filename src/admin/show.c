@@ -15,10 +15,13 @@
 #include "config.h"
 #include "core/config.h"
 #include "core/params.h"
+#include "core/version.h"
 #include "pg/userlist.h"
 #include "pool/climit.h"
 #include "pool/client.h"
 #include "pool/pool.h"
+#include "pool/prepared.h"
+#include "pool/ps_forward.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
 #include "token/credential.h"
@@ -29,7 +32,8 @@
 static const char *const help_text =
 	"SHOW HELP|VERSION|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|STATS|STATS_TOTALS|"
 	"STATS_AVERAGES|TOTALS|LISTS|MEM|STATE|TOKENS|CREDENTIALS\n"
-	"SHOW DNS_HOSTS|DNS_ZONES|PEERS|PEER_POOLS (always empty)\n"
+	"SHOW DNS_HOSTS|DNS_ZONES (always empty)\n"
+	"SHOW PEERS|PEER_POOLS\n"
 	"SHOW TOKENS lists cached token keys (never the token); SHOW CREDENTIALS the cloud identities\n"
 	"SET key = arg\n"
 	"RELOAD\n"
@@ -140,8 +144,7 @@ static enum admin_status show_version(struct admin_req *r)
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));
 	resultset_row_begin(&rs);
-	/* Some tools match "PgBouncer x.y.z" to pick the columns they read. */
-	resultset_text(&rs, "tokenbouncer " PACKAGE_VERSION " (PgBouncer 1.25.0 compatible)");
+	resultset_text(&rs, TB_VERSION_STRING);
 	resultset_row_end(&rs);
 	return done(r);
 }
@@ -688,7 +691,7 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 	resultset_int(rs, (int32_t)s->backend_pid);
 	resultset_text(rs, tls);
 	resultset_text(rs, app ? app : "");
-	resultset_int(rs, 0);
+	resultset_int(rs, (int32_t)ps_server_count(s));
 	resultset_uint(rs, s->id);
 	resultset_int(rs, usec_to_sec(age));
 	if (s->lifetime > 0)
@@ -780,7 +783,7 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 	resultset_int(rs, 0);
 	resultset_text(rs, tls);
 	resultset_text(rs, app ? app : "");
-	resultset_int(rs, 0);
+	resultset_int(rs, (int32_t)ps_client_count(c));
 	resultset_uint(rs, c->id);
 	resultset_row_end(rs);
 }
@@ -946,9 +949,9 @@ static enum admin_status show_lists(struct admin_req *r)
 	} rows[] = {
 		{ "databases", (int64_t)ndbs },
 		{ "users", (int64_t)nusers },
-		{ "peers", 0 },
+		{ "peers", (int64_t)rt.cfg->npeers },
 		{ "pools", oc.pools + 1 },              /* the console's, as PgBouncer counts it */
-		{ "peer_pools", 0 },
+		{ "peer_pools", (int64_t)rt.cfg->npeers },
 		{ "free_clients", 0 },                  /* freed at once: no free lists */
 		{ "used_clients", rt.nclients },
 		{ "login_clients", (int64_t)list_count(&rt.login_clients) },
@@ -988,6 +991,10 @@ static enum admin_status show_mem(struct admin_req *r)
 		{ "server_cache", sizeof(struct server), oc.servers, 0 },
 		{ "client_cache", sizeof(struct client), rt.nclients, 0 },
 		{ "iobuf_cache", rt.cfg->pkt_buf, oc.iobufs, (int64_t)oc.iobuf_bytes },
+		/* size: average bytes per cached statement (text, parameter types, entry) */
+		{ "prepared_statement_cache",
+		  ps_cache_count() ? (int64_t)(ps_cache_bytes() / ps_cache_count()) : (int64_t)sizeof(struct ps_stmt),
+		  (int64_t)ps_cache_count(), (int64_t)ps_cache_bytes() },
 	};
 	const char *filter = filter_arg(r);
 	struct resultset rs;
@@ -1099,13 +1106,6 @@ static const struct resultset_col dns_hosts_cols[] = {
 static const struct resultset_col dns_zones_cols[] = {
 	{ "zonename", RS_TEXT }, { "serial", RS_INT8 }, { "count", RS_INT4 },
 };
-static const struct resultset_col peers_cols[] = {
-	{ "peer_id", RS_INT4 }, { "host", RS_TEXT }, { "port", RS_INT4 }, { "pool_size", RS_INT4 },
-};
-static const struct resultset_col peer_pools_cols[] = {
-	{ "database", RS_TEXT }, { "cl_active_cancel_req", RS_INT4 }, { "cl_waiting_cancel_req", RS_INT4 },
-	{ "sv_active_cancel", RS_INT4 }, { "sv_login", RS_INT4 },
-};
 
 /* SHOW of a session parameter a driver asks for on connect. */
 static enum admin_status show_fake(struct admin_req *r, const char *value)
@@ -1173,9 +1173,9 @@ enum admin_status show_command(struct admin_req *r)
 	if (IS("DNS_ZONES"))
 		return show_empty(r, dns_zones_cols, NCOLS(dns_zones_cols));
 	if (IS("PEERS"))
-		return show_empty(r, peers_cols, NCOLS(peers_cols));
+		return show_peers(r);
 	if (IS("PEER_POOLS"))
-		return show_empty(r, peer_pools_cols, NCOLS(peer_pools_cols));
+		return show_peer_pools(r);
 	if (IS("FDS") || IS("SOCKETS") || IS("ACTIVE_SOCKETS"))
 		return admin_fail(r, "0A000", "SHOW %s is not supported (there is no online restart); "
 				  "see SHOW CLIENTS and SHOW SERVERS", what);

@@ -55,7 +55,7 @@ void stats_pool_counts(const struct pool *p, usec_t now, struct stats_pool_count
 {
 	memset(out, 0, sizeof(*out));
 	out->cl_active = count_list(&p->active_clients);
-	out->cl_waiting = count_list(&p->waiting_clients);
+	out->cl_waiting = p->nwaiting + p->nwelcome; /* PgBouncer counts logins waiting for a server too */
 	out->sv_active = count_list(&p->active_servers);
 	out->sv_tested = count_list(&p->used_servers);
 	out->sv_login = count_list(&p->new_servers);
@@ -68,9 +68,12 @@ void stats_pool_counts(const struct pool *p, usec_t now, struct stats_pool_count
 		else
 			out->sv_idle++;
 	}
-	list_for_each_safe(n, t, &p->waiting_clients) {
-		const struct client *c = list_entry(n, struct client, node);
-		if (now - c->state_since > out->maxwait)
+	/* Both lists are FIFO: their heads have waited longest. */
+	const struct list_node *waits[] = { &p->waiting_clients, &p->welcome_clients };
+	for (size_t i = 0; i < 2; i++) {
+		const struct list_node *first = list_first(waits[i]);
+		const struct client *c = first ? list_entry(first, struct client, node) : NULL;
+		if (c && now - c->state_since > out->maxwait)
 			out->maxwait = now - c->state_since;
 	}
 	const struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers };

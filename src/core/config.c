@@ -359,6 +359,42 @@ static bool databases_on_key(struct parse_ctx *ctx, const char *quoted, const ch
 	return ok;
 }
 
+/* ---- [peers] ---- */
+
+static void peer_clear(struct peer_cfg *pe)
+{
+	entry_clear(pe, param_peer_table, param_peer_count);
+}
+
+static bool peers_on_key(struct parse_ctx *ctx, const char *name, const char *value)
+{
+	struct tb_config *cfg = ctx->cfg;
+	char *end;
+	long id = strtol(name, &end, 10);
+	if (!*name || *end || id < 1 || id > 16383)
+		return fail(ctx, ctx->lineno, "[peers] key \"%s\": a peer_id from 1 to 16383", name);
+	struct peer_cfg pe = { .id = (int)id, .file = ctx->file, .line = ctx->lineno };
+	if (!entry_parse(ctx, &pe, param_peer_table, param_peer_count, "peers", name, value, pe.line)) {
+		peer_clear(&pe);
+		return false;
+	}
+	if (!pe.host || !*pe.host) {
+		peer_clear(&pe);
+		return fail(ctx, ctx->lineno, "[peers] entry %ld: host= is required", id);
+	}
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		if (cfg->peers[i].id == pe.id) {
+			warn_redefined(ctx, "peers", name, cfg->peers[i].file, cfg->peers[i].line);
+			peer_clear(&cfg->peers[i]);
+			cfg->peers[i] = pe;
+			return true;
+		}
+	}
+	cfg->peers = xrealloc(cfg->peers, (cfg->npeers + 1) * sizeof(*cfg->peers));
+	cfg->peers[cfg->npeers++] = pe;
+	return true;
+}
+
 static bool users_on_key(struct parse_ctx *ctx, const char *quoted, const char *value)
 {
 	char *name = xmalloc(strlen(quoted) + 1);
@@ -497,6 +533,7 @@ static const struct section_def sections[] = {
 	{ .name = "pgbouncer", .on_key = global_on_key },
 	{ .name = "databases", .on_key = databases_on_key },
 	{ .name = "users", .on_key = users_on_key },
+	{ .name = "peers", .on_key = peers_on_key },
 };
 
 static const struct section_def *section_find(const char *name, const char **suffix)
@@ -585,7 +622,7 @@ static bool on_section_line(struct parse_ctx *ctx, const char *s, const char *li
 	const struct section_def *sec = section_find(name, &suffix);
 	if (!sec)
 		return fail(ctx, ctx->lineno, "unknown section [%s] (expected [tokenbouncer], "
-			"[databases], [users] or [credential.NAME])", name);
+			"[databases], [users], [peers] or [credential.NAME])", name);
 	ctx->section = sec;
 	memcpy(ctx->section_name, name, sizeof(name));
 	return !sec->on_enter || sec->on_enter(ctx, suffix);
@@ -784,8 +821,13 @@ void config_free(struct tb_config *cfg)
 		db_clear(&cfg->dbs[i]);
 	for (size_t i = 0; i < cfg->nusers; i++)
 		user_clear(&cfg->users[i]);
+	for (size_t i = 0; i < cfg->npeers; i++)
+		peer_clear(&cfg->peers[i]);
+	strmap_clear(&cfg->db_index);
+	strmap_clear(&cfg->user_index);
 	free(cfg->dbs);
 	free(cfg->users);
+	free(cfg->peers);
 	credentials_free(cfg);
 	for (size_t i = 0; i < cfg->nwarnings; i++)
 		free(cfg->warnings[i]);
@@ -795,6 +837,23 @@ void config_free(struct tb_config *cfg)
 	free(cfg->files);
 	free(cfg->path);
 	free(cfg);
+}
+
+/* Logins look up their alias and [users] entry by name: index them once, so
+ * the cost does not grow with the number of entries. The first entry of a
+ * name wins, as the linear search it replaces did; of several "*" the last. */
+static void build_index(struct tb_config *cfg)
+{
+	for (size_t i = 0; i < cfg->ndbs; i++) {
+		if (!strmap_get(&cfg->db_index, cfg->dbs[i].name))
+			strmap_put(&cfg->db_index, cfg->dbs[i].name, &cfg->dbs[i]);
+		if (strcmp(cfg->dbs[i].name, "*") == 0)
+			cfg->db_fallback = &cfg->dbs[i];
+	}
+	for (size_t i = 0; i < cfg->nusers; i++)
+		if (!strmap_get(&cfg->user_index, cfg->users[i].name))
+			strmap_put(&cfg->user_index, cfg->users[i].name, &cfg->users[i]);
+	cfg->indexed = true;
 }
 
 /* The config keeps the names of the files it was read from; entries point
@@ -836,6 +895,7 @@ static struct tb_config *parse_source(struct cfgsrc *src, const char *path, char
 		config_free(ctx.cfg);
 		return NULL;
 	}
+	build_index(ctx.cfg);
 	return ctx.cfg;
 }
 
@@ -858,8 +918,98 @@ struct tb_config *config_load(const char *path, char *err, size_t errlen)
 	return cfg;
 }
 
+/* ---- copying a config (SET builds a changed copy and applies it like a reload) ----
+ * A pointer field of struct tb_config outside the parameter tables must be
+ * given its own copy (or rebuilt) here. */
+
+/* Shallow copy of an entry, then its own copies of the strings. */
+static void dup_strings(void *dst, const void *src, const struct param_def *table, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (table[i].type != PARAM_STRING)
+			continue;
+		const char *from = *(char *const *)(const void *)((const char *)src + table[i].offset);
+		*(char **)(void *)((char *)dst + table[i].offset) = xstrdup(from);
+	}
+}
+
+static void clone_creds(struct tb_config *to, const struct tb_config *from)
+{
+	to->creds = xcalloc(from->ncreds ? from->ncreds : 1, sizeof(*to->creds));
+	to->ncreds = from->ncreds;
+	for (size_t i = 0; i < from->ncreds; i++) {
+		const struct credential_cfg *c = &from->creds[i];
+		struct credential_cfg *d = &to->creds[i];
+		*d = *c;
+		d->name = xstrdup(c->name);
+		d->type = xstrdup(c->type);
+		d->file = c->file ? config_intern_file(to, c->file) : NULL;
+		d->kv = xcalloc(c->nkv ? c->nkv : 1, sizeof(*d->kv));
+		for (size_t k = 0; k < c->nkv; k++) {
+			d->kv[k] = c->kv[k];
+			d->kv[k].key = xstrdup(c->kv[k].key);
+			d->kv[k].value = xstrdup(c->kv[k].value);
+		}
+	}
+}
+
+struct tb_config *config_clone(const struct tb_config *from)
+{
+	struct tb_config *to = xcalloc(1, sizeof(*to));
+	*to = *from;
+	to->path = xstrdup(from->path);
+	to->files = NULL;
+	to->nfiles = 0;
+	to->warnings = NULL;
+	to->nwarnings = 0;
+	dup_strings(to, from, param_table, param_count);
+	to->dbs = xcalloc(from->ndbs ? from->ndbs : 1, sizeof(*to->dbs));
+	for (size_t i = 0; i < from->ndbs; i++) {
+		to->dbs[i] = from->dbs[i];
+		to->dbs[i].name = xstrdup(from->dbs[i].name);
+		to->dbs[i].file = from->dbs[i].file ? config_intern_file(to, from->dbs[i].file) : NULL;
+		dup_strings(&to->dbs[i], &from->dbs[i], param_db_table, param_db_count);
+	}
+	to->users = xcalloc(from->nusers ? from->nusers : 1, sizeof(*to->users));
+	for (size_t i = 0; i < from->nusers; i++) {
+		to->users[i] = from->users[i];
+		to->users[i].name = xstrdup(from->users[i].name);
+		to->users[i].file = from->users[i].file ? config_intern_file(to, from->users[i].file) : NULL;
+		dup_strings(&to->users[i], &from->users[i], param_user_table, param_user_count);
+	}
+	clone_creds(to, from);
+	to->peers = xcalloc(from->npeers ? from->npeers : 1, sizeof(*to->peers));
+	for (size_t i = 0; i < from->npeers; i++) {
+		to->peers[i] = from->peers[i];
+		to->peers[i].file = from->peers[i].file ? config_intern_file(to, from->peers[i].file) : NULL;
+		dup_strings(&to->peers[i], &from->peers[i], param_peer_table, param_peer_count);
+	}
+	/* The indexes point into the entries: the copy gets its own. */
+	memset(&to->db_index, 0, sizeof(to->db_index));
+	memset(&to->user_index, 0, sizeof(to->user_index));
+	to->db_fallback = NULL;
+	to->indexed = false;
+	if (from->indexed)
+		build_index(to);
+	return to;
+}
+
+bool config_validate(struct tb_config *cfg, char *err, size_t errlen)
+{
+	struct parse_ctx ctx = { .cfg = cfg, .err = err, .errlen = errlen };
+	ctx.param_place = xcalloc(param_count, sizeof(*ctx.param_place));
+	bool ok = validate_auth(&ctx) && validate_tls(&ctx) && validate_tokens(&ctx) &&
+		  validate_listen(&ctx);
+	free(ctx.param_place);
+	return ok;
+}
+
 const struct db_alias *config_find_db(const struct tb_config *cfg, const char *name)
 {
+	if (cfg->indexed) {
+		const struct db_alias *a = strmap_get(&cfg->db_index, name);
+		return a ? a : cfg->db_fallback;
+	}
 	const struct db_alias *fallback = NULL;
 	for (size_t i = 0; i < cfg->ndbs; i++) {
 		if (strcmp(cfg->dbs[i].name, name) == 0)
@@ -872,6 +1022,8 @@ const struct db_alias *config_find_db(const struct tb_config *cfg, const char *n
 
 const struct user_cfg *config_find_user(const struct tb_config *cfg, const char *name)
 {
+	if (cfg->indexed)
+		return strmap_get(&cfg->user_index, name);
 	for (size_t i = 0; i < cfg->nusers; i++)
 		if (strcmp(cfg->users[i].name, name) == 0)
 			return &cfg->users[i];

@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,6 +14,8 @@ static int log_verbosity;
 static bool log_quiet;
 static bool log_stderr = true;
 static FILE *log_file;
+static bool log_syslog;
+static char syslog_ident[64];
 
 static const char *const level_names[] = {
 	"FATAL", "ERROR", "WARNING", "LOG", "DEBUG", "NOISE",
@@ -39,6 +43,51 @@ bool log_set_file(const char *path, char *err, size_t errlen)
 		fclose(log_file);
 	log_file = f;
 	return true;
+}
+
+static const struct {
+	const char *name;
+	int facility;
+} facilities[] = {
+	{ "auth", LOG_AUTH }, { "authpriv", LOG_AUTHPRIV }, { "daemon", LOG_DAEMON },
+	{ "user", LOG_USER }, { "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
+	{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 },
+	{ "local5", LOG_LOCAL5 }, { "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+};
+
+bool log_facility_valid(const char *name)
+{
+	for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+		if (strcasecmp(facilities[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+bool log_set_syslog(bool on, const char *ident, const char *facility, char *err, size_t errlen)
+{
+	int fac = -1;
+	for (size_t i = 0; facility && i < sizeof(facilities) / sizeof(facilities[0]); i++)
+		if (strcasecmp(facilities[i].name, facility) == 0)
+			fac = facilities[i].facility;
+	if (on && fac < 0) {
+		snprintf(err, errlen, "unknown syslog_facility \"%s\"", facility ? facility : "");
+		return false;
+	}
+	if (log_syslog)
+		closelog();
+	log_syslog = on;
+	if (on) {
+		/* openlog keeps the pointer: the ident lives in a static buffer. */
+		snprintf(syslog_ident, sizeof(syslog_ident), "%s", ident && *ident ? ident : "tokenbouncer");
+		openlog(syslog_ident, LOG_PID, fac);
+	}
+	return true;
+}
+
+static int syslog_priority(enum log_level lvl)
+{
+	static const int prio[] = { LOG_CRIT, LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG };
+	return prio[lvl];
 }
 
 bool log_enabled(enum log_level lvl)
@@ -75,4 +124,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 		fprintf(stderr, "%s\n", line);
 	if (log_file)
 		fprintf(log_file, "%s\n", line);
+	/* syslog stamps the time and pid itself: send the level and message. */
+	if (log_syslog && n > 0 && (size_t)n < sizeof(line))
+		syslog(syslog_priority(lvl), "%s %s", level_names[lvl], line + n);
 }

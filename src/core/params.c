@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/log.h"
+
 /* Enum fields are read and written through int: make sure that is their size. */
 _Static_assert(sizeof(enum pool_mode) == sizeof(int), "enum pool_mode is int-sized");
 _Static_assert(sizeof(enum auth_type) == sizeof(int), "enum auth_type is int-sized");
@@ -107,6 +109,22 @@ static bool validate_listen_endpoint(const char *value)
 	return n >= 1 && n <= 65535;
 }
 
+static bool validate_facility(const char *value)
+{
+	return log_facility_valid(value);
+}
+
+/* unix_socket_mode: an octal file mode, 0 to 0777. */
+static bool validate_mode(const char *value)
+{
+	if (!*value || strlen(value) > 4)
+		return false;
+	for (const char *p = value; *p; p++)
+		if (*p < '0' || *p > '7')
+			return false;
+	return strtol(value, NULL, 8) <= 0777;
+}
+
 #define TLS_PROTOCOLS_EXPECT "a comma-separated list of: secure, all, tlsv1.2, tlsv1.3"
 
 #define P_STR(f, n, def, rl, d) { .name = #n, .type = PARAM_STRING, .offset = offsetof(f, n), \
@@ -139,11 +157,20 @@ const struct param_def param_table[] = {
 	P_INT(G, listen_port, "6432", 1, 65535, RESTART,
 		"TCP port to listen on; the Unix socket is named after it too (.s.PGSQL.6432 for the "
 		"default)."),
+	P_BOOL(G, so_reuseport, "0", RESTART,
+		"Set SO_REUSEPORT on the TCP listeners, so that several tokenbouncer processes listen on "
+		"the same port and the kernel spreads new connections over them (more cores, rolling "
+		"restarts); give each process its own unix_socket_dir, pidfile and peer_id."),
+	P_INT(G, peer_id, "0", 0, 16383, RESTART,
+		"This process's id in a group of peered processes (see [peers]): the cancel keys it hands "
+		"out carry it, so a cancel request that reaches another member of the group is forwarded "
+		"here; 0 disables peering."),
 	P_STR(G, unix_socket_dir, "", RESTART,
 		"Directory in which to create the Unix socket; empty (the default, where PgBouncer "
 		"uses /tmp) means no Unix socket."),
-	P_STR(G, unix_socket_mode, "0777", RESTART,
-		"File mode (octal) of the Unix socket."),
+	{ .name = "unix_socket_mode", .type = PARAM_STRING, .offset = offsetof(G, unix_socket_mode),
+		.default_value = "0777", .reloadable = RESTART, .validate = validate_mode,
+		.expect = "an octal file mode such as 0770", .doc = "File mode of the Unix socket." },
 	P_STR(G, unix_socket_group, NULL, RESTART,
 		"Group to give the Unix socket to; unset keeps the process's group."),
 	P_IGN_STR(G, user, NULL, "switching users after start-up is not supported: start "
@@ -169,7 +196,7 @@ const struct param_def param_table[] = {
 		"PgBouncer: database (an alias) in which auth_query runs."),
 	P_IGN_STR(G, auth_ldap_options, NULL, "LDAP authentication is not supported (auth_type ldap "
 		"is refused)", "PgBouncer: LDAP connection options for auth_type ldap."),
-	P_IGN_INT(G, scram_iterations, "4096", 1, 10000000, "not implemented yet in tokenbouncer",
+	P_INT(G, scram_iterations, "4096", 1, 10000000, RELOAD,
 		"PBKDF2 iterations of the SCRAM secret the pooler derives from a plain password in "
 		"auth_file (only for a plain-text password; stored secrets keep their own)."),
 	P_STR(G, admin_users, NULL, RELOAD,
@@ -237,9 +264,10 @@ const struct param_def param_table[] = {
 	P_BOOL(G, server_reset_query_always, "0", RELOAD,
 		"Run server_reset_query in transaction and statement mode too, not only in session "
 		"mode."),
-	P_STR(G, server_check_query, "select 1", RELOAD,
+	P_STR(G, server_check_query, "<empty>", RELOAD,
 		"SQL that checks a server connection idle longer than server_check_delay before reuse; "
-		"empty disables the check."),
+		"<empty> (the default, as in PgBouncer) sends an empty query and an empty value disables "
+		"the check."),
 	P_TIME(G, server_check_delay, "30", 0, TIME_MAX, RELOAD,
 		"Seconds a server connection may stay idle and still be reused without running "
 		"server_check_query; 0 always checks."),
@@ -328,6 +356,9 @@ const struct param_def param_table[] = {
 		"OpenSSL cipher list for TLS 1.2 server connections; default keeps OpenSSL's defaults."),
 	P_STR(G, server_tls13_ciphers, "", RELOAD,
 		"OpenSSL TLS 1.3 cipher suites for server connections; empty keeps OpenSSL's defaults."),
+	P_INT(G, max_prepared_statements, "200", 0, COUNT_MAX, RELOAD,
+		"Protocol-level named prepared statements kept per server connection in transaction "
+		"and statement mode, least recently used closed first; 0 turns tracking off."),
 	P_INT(G, max_packet_size, "1073741824", 8192, 1073741824, RELOAD,
 		"Largest protocol message in bytes accepted from a client or server; a larger one "
 		"closes the connection."),
@@ -358,8 +389,10 @@ const struct param_def param_table[] = {
 		"Also send log lines to syslog."),
 	P_STR(G, syslog_ident, "pgbouncer", RELOAD,
 		"Program name on syslog lines."),
-	P_STR(G, syslog_facility, "daemon", RELOAD,
-		"Syslog facility: auth, authpriv, daemon, user or local0 to local7."),
+	{ .name = "syslog_facility", .type = PARAM_STRING, .offset = offsetof(G, syslog_facility),
+		.default_value = "daemon", .reloadable = RELOAD, .validate = validate_facility,
+		.expect = "auth, authpriv, daemon, user or local0 to local7",
+		.doc = "Syslog facility of the lines sent to syslog." },
 	P_INT(G, verbose, "0", 0, 2, RELOAD,
 		"Extra logging: 0 normal, 1 debug, 2 every detail."),
 	P_STR(G, pidfile, NULL, RESTART,
@@ -519,6 +552,19 @@ const struct param_def param_user_table[] = {
 };
 const size_t param_user_count = sizeof(param_user_table) / sizeof(param_user_table[0]);
 #undef U
+
+#define PE struct peer_cfg
+
+const struct param_def param_peer_table[] = {
+	P_STR(PE, host, NULL, RELOAD,
+		"IP address or host name of the peer, or the directory of its Unix socket (a value "
+		"starting with /)."),
+	P_INT(PE, port, "6432", 1, 65535, RELOAD, "Port of the peer (and of its Unix socket's name)."),
+	P_INT(PE, pool_size, NULL, 0, COUNT_MAX, RELOAD,
+		"Cancel requests in flight to this peer at once; more wait; unset uses default_pool_size."),
+};
+const size_t param_peer_count = sizeof(param_peer_table) / sizeof(param_peer_table[0]);
+#undef PE
 
 const struct param_def *param_find_in(const struct param_def *table, size_t count, const char *name)
 {
@@ -1032,6 +1078,24 @@ static const char *const reference_databases =
 	"| Key | Accepts | Default | Description |\n"
 	"|---|---|---|---|\n";
 
+static const char *const reference_peers =
+	"\n"
+	"## [peers]\n"
+	"\n"
+	"Processes that share a port (`so_reuseport`) or sit behind one TCP load balancer form a group: "
+	"each has its own `peer_id`, and every member lists the group here, keyed by peer id (its own "
+	"entry is allowed and ignored). A cancel request whose key another member handed out is "
+	"forwarded to that member, at most three hops.\n"
+	"\n"
+	"```ini\n"
+	"[peers]\n"
+	"1 = host=/run/tokenbouncer-1\n"
+	"2 = host=/run/tokenbouncer-2\n"
+	"```\n"
+	"\n"
+	"| Key | Accepts | Default | Description |\n"
+	"|---|---|---|---|\n";
+
 static const char *const reference_users =
 	"\n"
 	"## [users]\n"
@@ -1097,5 +1161,7 @@ void params_print_reference(FILE *f)
 	print_key_rows(f, param_db_table, param_db_count);
 	fputs(reference_users, f);
 	print_key_rows(f, param_user_table, param_user_count);
+	fputs(reference_peers, f);
+	print_key_rows(f, param_peer_table, param_peer_count);
 	credential_doc_print_md(f);
 }

@@ -110,6 +110,11 @@ void params_print_man_ini(FILE *f)
 	man_para(f, "user = key=value ... Keys:");
 	for (size_t i = 0; i < param_user_count; i++)
 		man_param(f, &param_user_table[i], false);
+	fputs(".SH \"[PEERS]\"\n", f);
+	man_para(f, "peer_id = key=value ... One line per member of a group of peered processes; a cancel "
+		 "request with another member's key is forwarded there. Keys:");
+	for (size_t i = 0; i < param_peer_count; i++)
+		man_param(f, &param_peer_table[i], false);
 	man_credentials(f);
 	fputs(".SH EXAMPLE\n.nf\n", f);
 	man_text(f, "[tokenbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 6432\nauth_type = scram-sha-256\n"

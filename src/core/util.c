@@ -126,6 +126,21 @@ usec_t time_mono_usec(void)
 	return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
+/* 0: not read yet in this loop pass. */
+static usec_t cached_now;
+
+usec_t time_now_usec(void)
+{
+	if (!cached_now)
+		cached_now = time_mono_usec();
+	return cached_now;
+}
+
+void time_cache_reset(void)
+{
+	cached_now = 0;
+}
+
 usec_t time_wall_usec(void)
 {
 	struct timespec ts;

@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "net/sockopt.h"
 
 #define MAX_LISTENERS 16
 #define ACCEPT_BATCH 64
@@ -90,7 +91,8 @@ static bool add_listener(struct event_base *base, int fd, bool is_unix, const ch
 	return true;
 }
 
-static bool listen_tcp(struct event_base *base, const char *host, int port, char *err, size_t errlen)
+static bool listen_tcp(struct event_base *base, const struct tb_config *cfg, const char *host, int port,
+		       char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
 	memset(&hints, 0, sizeof(hints));
@@ -113,9 +115,16 @@ static bool listen_tcp(struct event_base *base, const char *host, int port, char
 			continue;
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (cfg->so_reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+			snprintf(err, errlen, "so_reuseport: %s", strerror(errno));
+			close(fd);
+			ok = false;
+			break;
+		}
 		if (a->ai_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+		sockopt_tcp_listener(fd, cfg);
+		if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 || listen(fd, sockopt_backlog(cfg)) < 0) {
 			char addr[INET6_ADDRSTRLEN] = "?";
 			getnameinfo(a->ai_addr, a->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST);
 			snprintf(err, errlen, "cannot listen on %s:%d: %s", addr, port, strerror(errno));
@@ -151,7 +160,8 @@ static bool clear_stale_socket(const char *path, char *err, size_t errlen)
 	return true;
 }
 
-static bool listen_unix(struct event_base *base, const char *dir, int port, char *err, size_t errlen)
+static bool listen_unix(struct event_base *base, const struct tb_config *cfg, const char *dir, int port,
+			char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
 	memset(&sun, 0, sizeof(sun));
@@ -164,13 +174,18 @@ static bool listen_unix(struct event_base *base, const char *dir, int port, char
 	if (!clear_stale_socket(sun.sun_path, err, errlen))
 		return false;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1024) < 0) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(fd, sockopt_backlog(cfg)) < 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", sun.sun_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return false;
 	}
-	chmod(sun.sun_path, 0777);
+	if (!sockopt_unix_socket_perms(sun.sun_path, cfg, err, errlen)) {
+		close(fd);
+		unlink(sun.sun_path);
+		return false;
+	}
 	return add_listener(base, fd, true, sun.sun_path, err, errlen);
 }
 
@@ -185,13 +200,13 @@ bool listeners_open(struct event_base *base, const struct tb_config *cfg, listen
 		char *save = NULL;
 		bool ok = true;
 		for (char *h = strtok_r(list, ", ", &save); h && ok; h = strtok_r(NULL, ", ", &save))
-			ok = listen_tcp(base, h, cfg->listen_port, err, errlen);
+			ok = listen_tcp(base, cfg, h, cfg->listen_port, err, errlen);
 		free(list);
 		if (!ok)
 			return false;
 	}
 	if (cfg->unix_socket_dir && *cfg->unix_socket_dir &&
-	    !listen_unix(base, cfg->unix_socket_dir, cfg->listen_port, err, errlen))
+	    !listen_unix(base, cfg, cfg->unix_socket_dir, cfg->listen_port, err, errlen))
 		return false;
 	if (nlisteners == 0) {
 		snprintf(err, errlen, "no listen_addr and no unix_socket_dir: nothing to listen on");
@@ -238,6 +253,11 @@ void listeners_close_tcp(void)
 			listeners[kept++] = *l;
 			continue;
 		}
+		/* Closing a listener resets the connections in its accept queue;
+		 * with so_reuseport the kernel may have queued some here that
+		 * arrived just before. Take them first: they count as arrived
+		 * before the shutdown. */
+		on_accept(l->fd, EV_READ, l);
 		event_free(l->ev);
 		close(l->fd);
 	}

@@ -95,6 +95,53 @@ static bool load_pair(SSL_CTX *ctx, const char *cert, const char *key, char *err
 	return true;
 }
 
+/* PgBouncer's cipher shortcuts: default, secure, fast and normal all keep
+ * OpenSSL's defaults; all enables everything. A TLS 1.3 list left empty
+ * keeps OpenSSL's suites. */
+static bool set_ciphers(SSL_CTX *ctx, const char *side, const char *tls12, const char *tls13,
+			char *err, size_t errlen)
+{
+	static const char *const keep[] = { "default", "secure", "fast", "normal" };
+	bool keep12 = !tls12 || !*tls12;
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		keep12 = keep12 || str_ieq(tls12, keep[i]);
+	char what[64];
+	if (!keep12 && SSL_CTX_set_cipher_list(ctx, str_ieq(tls12, "all") ? "ALL" : tls12) != 1) {
+		snprintf(what, sizeof(what), "invalid %s_tls_ciphers", side);
+		tls_err(err, errlen, what, tls12);
+		return false;
+	}
+	if (tls13 && *tls13 && SSL_CTX_set_ciphersuites(ctx, tls13) != 1) {
+		snprintf(what, sizeof(what), "invalid %s_tls13_ciphers", side);
+		tls_err(err, errlen, what, tls13);
+		return false;
+	}
+	return true;
+}
+
+/* client_tls_ecdhcurve and client_tls_dheparams (PgBouncer's values). */
+static bool set_key_exchange(SSL_CTX *ctx, const struct tb_config *cfg, char *err, size_t errlen)
+{
+	const char *curve = cfg->client_tls_ecdhcurve, *dh = cfg->client_tls_dheparams;
+	if (curve && *curve && !str_ieq(curve, "auto")) {
+		/* none: no elliptic curves, finite-field groups only */
+		const char *groups = str_ieq(curve, "none") ? "ffdhe2048:ffdhe3072:ffdhe4096" : curve;
+		if (SSL_CTX_set1_groups_list(ctx, groups) != 1) {
+			tls_err(err, errlen, "invalid client_tls_ecdhcurve", curve);
+			return false;
+		}
+	}
+	if (dh && str_ieq(dh, "none"))
+		SSL_CTX_set_dh_auto(ctx, 0);
+	else if (!dh || !*dh || str_ieq(dh, "auto") || str_ieq(dh, "legacy"))
+		SSL_CTX_set_dh_auto(ctx, 1);
+	else {
+		snprintf(err, errlen, "invalid client_tls_dheparams \"%s\" (expected auto, legacy or none)", dh);
+		return false;
+	}
+	return true;
+}
+
 static SSL_CTX *ctx_common(const SSL_METHOD *m)
 {
 	SSL_CTX *ctx = SSL_CTX_new(m);
@@ -116,12 +163,9 @@ SSL_CTX *tls_accept_ctx_new(const struct tb_config *cfg, char *err, size_t errle
 	if (!set_protocols(ctx, cfg->client_tls_protocols, err, errlen) ||
 	    !load_pair(ctx, cfg->client_tls_cert_file, cfg->client_tls_key_file, err, errlen))
 		goto fail;
-	const char *ciphers = cfg->client_tls_ciphers;
-	if (ciphers && *ciphers && !str_ieq(ciphers, "default") && !str_ieq(ciphers, "fast") &&
-	    SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
-		tls_err(err, errlen, "invalid client_tls_ciphers", ciphers);
+	if (!set_ciphers(ctx, "client", cfg->client_tls_ciphers, cfg->client_tls13_ciphers, err, errlen) ||
+	    !set_key_exchange(ctx, cfg, err, errlen))
 		goto fail;
-	}
 	if (cfg->client_tls_ca_file && *cfg->client_tls_ca_file) {
 		if (SSL_CTX_load_verify_locations(ctx, cfg->client_tls_ca_file, NULL) != 1) {
 			tls_err(err, errlen, "cannot load client_tls_ca_file", cfg->client_tls_ca_file);
@@ -146,7 +190,8 @@ SSL_CTX *tls_connect_ctx_new(const struct tb_config *cfg, char *err, size_t errl
 		return NULL;
 	}
 	if (!set_protocols(ctx, cfg->server_tls_protocols, err, errlen) ||
-	    !load_pair(ctx, cfg->server_tls_cert_file, cfg->server_tls_key_file, err, errlen))
+	    !load_pair(ctx, cfg->server_tls_cert_file, cfg->server_tls_key_file, err, errlen) ||
+	    !set_ciphers(ctx, "server", cfg->server_tls_ciphers, cfg->server_tls13_ciphers, err, errlen))
 		goto fail;
 	if (cfg->server_tls_ca_file && *cfg->server_tls_ca_file) {
 		if (SSL_CTX_load_verify_locations(ctx, cfg->server_tls_ca_file, NULL) != 1) {

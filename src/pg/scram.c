@@ -427,7 +427,13 @@ struct scram_server {
 	size_t client_first_bare_len;
 	char *server_first;
 	size_t server_first_len;
+	unsigned char client_key[SCRAM_KEY_LEN];  /* recovered from a valid proof */
 };
+
+void scram_keys_wipe(struct scram_keys *k)
+{
+	secret_wipe(k, sizeof(*k));
+}
 
 static struct scram_server *server_alloc(void)
 {
@@ -670,6 +676,31 @@ static bool verify_proof(const struct scram_server *s, const char *am, size_t am
 	return ok;
 }
 
+/* ClientKey = ClientProof XOR HMAC(StoredKey, AuthMessage). */
+static bool recover_client_key(struct scram_server *s, const char *am, size_t am_len,
+			       const unsigned char proof[SCRAM_KEY_LEN])
+{
+	unsigned char sig[SCRAM_KEY_LEN];
+	if (!hmac_sha256(s->secret.stored_key, SCRAM_KEY_LEN, am, am_len, sig))
+		return false;
+	for (size_t i = 0; i < SCRAM_KEY_LEN; i++)
+		s->client_key[i] = proof[i] ^ sig[i];
+	secret_wipe(sig, sizeof(sig));
+	return true;
+}
+
+bool scram_server_keys(const struct scram_server *s, struct scram_keys *out)
+{
+	if (!s || s->mock || s->state != SS_DONE)
+		return false;
+	out->iterations = s->secret.iterations;
+	memcpy(out->salt, s->secret.salt, s->secret.salt_len);
+	out->salt_len = s->secret.salt_len;
+	memcpy(out->client_key, s->client_key, SCRAM_KEY_LEN);
+	memcpy(out->server_key, s->secret.server_key, SCRAM_KEY_LEN);
+	return true;
+}
+
 static char *server_final_message(const struct scram_server *s, const char *am, size_t am_len)
 {
 	unsigned char sig[SCRAM_KEY_LEN];
@@ -707,6 +738,8 @@ enum scram_result scram_server_final(struct scram_server *s, const char *client_
 			  s->server_first_len, cf.without_proof, cf.without_proof_len, &am_len);
 	/* A mock exchange does the same work so that timing reveals nothing. */
 	ok = verify_proof(s, am, am_len, cf.proof) && !s->mock;
+	if (ok)
+		ok = recover_client_key(s, am, am_len, cf.proof);
 	secret_wipe(cf.proof, sizeof(cf.proof));
 	if (!ok) {
 		free(am);
@@ -730,6 +763,7 @@ void scram_server_free(struct scram_server *s)
 	if (!s)
 		return;
 	scram_secret_wipe(&s->secret);
+	secret_wipe(s->client_key, sizeof(s->client_key));
 	free(s->server_nonce);
 	free(s->client_nonce);
 	free(s->client_first_bare);
@@ -750,7 +784,19 @@ struct scram_client {
 	char *first_bare;
 	size_t first_bare_len;
 	unsigned char server_sig[SCRAM_KEY_LEN];
+	struct scram_keys *keys;	/* pass-through instead of a password */
 };
+
+struct scram_client *scram_client_new_keys(const struct scram_keys *keys)
+{
+	if (!keys || keys->salt_len == 0 || keys->salt_len > SCRAM_MAX_SALT_LEN)
+		return NULL;
+	struct scram_client *c = xcalloc(1, sizeof(*c));
+	c->keys = xmalloc(sizeof(*c->keys));
+	*c->keys = *keys;
+	c->state = CS_INIT;
+	return c;
+}
 
 struct scram_client *scram_client_new(const char *password)
 {
@@ -874,12 +920,21 @@ struct client_keys {
 };
 
 /* Computes the proof and remembers the ServerSignature we expect back. */
+static bool pass_through_keys(const struct scram_client *c, struct client_keys *k)
+{
+	memcpy(k->client_key, c->keys->client_key, SCRAM_KEY_LEN);
+	memcpy(k->server_key, c->keys->server_key, SCRAM_KEY_LEN);
+	return sha256(k->client_key, SCRAM_KEY_LEN, k->stored_key);
+}
+
 static bool compute_proof(struct scram_client *c, const struct server_first *sf, const char *am,
 			  size_t am_len, struct client_keys *k)
 {
-	if (!salted_password(c->password, c->password_len, sf->salt, sf->salt_len, sf->iterations,
-			     k->salted) ||
-	    !derive_keys(k->salted, k->client_key, k->stored_key, k->server_key) ||
+	bool keys_ok = c->keys ? pass_through_keys(c, k) :
+		salted_password(c->password, c->password_len, sf->salt, sf->salt_len, sf->iterations,
+				k->salted) &&
+		derive_keys(k->salted, k->client_key, k->stored_key, k->server_key);
+	if (!keys_ok ||
 	    !hmac_sha256(k->stored_key, SCRAM_KEY_LEN, am, am_len, k->client_sig) ||
 	    !hmac_sha256(k->server_key, SCRAM_KEY_LEN, am, am_len, c->server_sig))
 		return false;
@@ -910,6 +965,12 @@ bool scram_client_final(struct scram_client *c, const char *server_first, size_t
 	if (!check_message(server_first, len, MAX_SERVER_MSG, "server-first-message", err, errlen) ||
 	    !parse_server_first(c, server_first, len, &sf, err, errlen))
 		return false;
+	if (c->keys && (sf.iterations != c->keys->iterations || sf.salt_len != c->keys->salt_len ||
+			memcmp(sf.salt, c->keys->salt, sf.salt_len) != 0)) {
+		err_set(err, errlen, "the server's SCRAM verifier differs from the one in auth_file "
+			"(salt or iterations), so the client's key cannot be passed through");
+		return false;
+	}
 	/* "biws" is base64("n,,"): we never use channel binding. */
 	without_proof = xasprintf("c=biws,r=%.*s", (int)sf.nonce_len, sf.nonce);
 	am = auth_message(c->first_bare, c->first_bare_len, server_first, len, without_proof,
@@ -991,6 +1052,10 @@ void scram_client_free(struct scram_client *c)
 	if (c->password) {
 		secret_wipe(c->password, c->password_len);
 		free(c->password);
+	}
+	if (c->keys) {
+		scram_keys_wipe(c->keys);
+		free(c->keys);
 	}
 	free(c->nonce);
 	free(c->username);

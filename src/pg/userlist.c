@@ -65,11 +65,21 @@ static void printable_name(const char *s, char out[ERR_NAME_MAX + 4])
 	out[i] = '\0';
 }
 
+static void drop_derived(struct userlist_entry *e)
+{
+	if (e->derived) {
+		scram_secret_wipe(e->derived);
+		free(e->derived);
+		e->derived = NULL;
+	}
+}
+
 static void entry_clear(struct userlist_entry *e)
 {
 	free(e->user);
 	secret_free(e->secret);
 	scram_secret_wipe(&e->scram);
+	drop_derived(e);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -291,6 +301,28 @@ size_t userlist_count(const struct userlist *ul)
 const struct userlist_entry *userlist_entry_at(const struct userlist *ul, size_t i)
 {
 	return ul && i < ul->count ? &ul->entries[i] : NULL;
+}
+
+const struct scram_secret *userlist_plain_scram(const struct userlist_entry *e, int iterations)
+{
+	if (!e || e->kind != USERLIST_PLAIN)
+		return NULL;
+	if (e->derived && e->derived->iterations == iterations)
+		return e->derived;
+	/* A cache, not a change of meaning: the entry is logically unchanged
+	 * (entries live in the userlist's own malloc'd array). */
+	struct userlist_entry *me = (struct userlist_entry *)e;
+	drop_derived(me);
+	unsigned char salt[16];
+	struct scram_secret *d = xcalloc(1, sizeof(*d));
+	if (!random_bytes(salt, sizeof(salt)) ||
+	    !scram_secret_from_password(e->secret, salt, sizeof(salt), iterations, d)) {
+		scram_secret_wipe(d);
+		free(d);
+		return NULL;
+	}
+	me->derived = d;
+	return d;
 }
 
 void userlist_free(struct userlist *ul)

@@ -12,12 +12,16 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/linger.h"
+#include "net/sockopt.h"
 #include "net/tls.h"
 #include "admin/admin.h"
 #include "pg/proto.h"
+#include "pg/scram.h"
 #include "pool/client_auth.h"
 #include "pool/climit.h"
+#include "pool/peer.h"
 #include "pool/pool.h"
+#include "pool/ps_forward.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
 
@@ -65,8 +69,9 @@ void client_log_prefix(const struct client *c, char *buf, size_t len)
 
 static void set_state(struct client *c, enum client_state st, struct list_node *list)
 {
+	pool_client_state_changed(c, c->state, st);
 	c->state = st;
-	c->state_since = time_mono_usec();
+	c->state_since = time_now_usec();
 	if (list)
 		list_move_tail(list, &c->node);
 	else
@@ -78,7 +83,7 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	struct client *c = xcalloc(1, sizeof(*c));
 	c->id = ++rt.next_id;
 	c->is_unix = is_unix;
-	c->connect_at = time_mono_usec();
+	c->connect_at = time_now_usec();
 	list_init(&c->node);
 	list_add_tail(&rt.clients, &c->all_node);
 	rt.nclients++;
@@ -88,10 +93,8 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	else
 		c->addr.sa.sa_family = AF_UNSPEC;
 	set_state(c, CL_STARTUP, &rt.login_clients);
-	if (rt.cfg->tcp_keepalive && !is_unix) {
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	}
+	if (!is_unix)
+		sockopt_tcp_connection(fd, rt.cfg);
 	sock_set_read(&c->sock, true);
 }
 
@@ -117,9 +120,13 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 	}
-	if (sqlstate) {
+	if (sqlstate)
 		send_fatal(c, sqlstate, msg);
+	/* log_pooler_errors: the errors the pooler itself sends (PgBouncer). */
+	if (sqlstate && rt.cfg->log_pooler_errors) {
 		client_log(LOG_LVL_WARNING, c, "closing: %s (%s)", msg, sqlstate);
+	} else if (sqlstate && rt.cfg->log_disconnections) {
+		client_log(LOG_LVL_INFO, c, "closing: %s (%s)", msg, sqlstate);
 	} else if (rt.cfg->log_disconnections && c->state >= CL_WAIT_WELCOME) {
 		client_log(LOG_LVL_INFO, c, "closing: %s", msg);
 	} else {
@@ -141,6 +148,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		linger_close(rt.base, sock_detach(&c->sock));
 	else
 		sock_close(&c->sock);
+	pool_client_state_changed(c, c->state, CL_CLOSING);
 	c->state = CL_CLOSING;
 	list_move_tail(&rt.free_clients, &c->node);
 	runtime_schedule_free();
@@ -152,6 +160,11 @@ void client_free(struct client *c)
 	list_del(&c->all_node);
 	rt.nclients--;
 	varcache_clear(&c->vars);
+	ps_client_detach(c);
+	if (c->ps_out) {
+		pbuf_free(c->ps_out);
+		free(c->ps_out);
+	}
 	free(c->user);
 	struct database *db = c->db;
 	free(c);
@@ -201,7 +214,11 @@ struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
 
 static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 {
-	struct client *target = client_find_by_cancel_key(pid, key);
+	if (peer_route_cancel(pid, key)) {
+		client_close(c, NULL, "cancel request for a peer handled");
+		return;
+	}
+	struct client *target = client_find_by_cancel_key(peer_local_pid(pid), key);
 	/* Only while the key's owner has a request running on its server: once
 	 * the server carries someone else, a cancel must not reach it. */
 	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
@@ -378,8 +395,9 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "3D000", "no such database: %s", dbname);
 		return;
 	}
-	if (rt.shutting_down && !c->is_admin) {
-		/* Only the Unix socket is still open, and only for the console. */
+	if (rt.shutting_down && !c->is_admin && c->id > rt.admit_until_id) {
+		/* Only the Unix socket is still open, and only for the console;
+		 * clients accepted before the shutdown began are served. */
 		client_close(c, "57P03", "the pooler is shutting down");
 		return;
 	}
@@ -454,16 +472,22 @@ static enum pool_mode effective_mode(const struct client *c)
 
 void client_auth_ok(struct client *c)
 {
+	struct scram_keys keys;
+	bool have_keys = client_auth_take_scram_keys(c->auth, &keys);
 	client_auth_free(c->auth);
 	c->auth = NULL;
 	if (rt.cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login ok");
 	if (c->is_admin) {
+		scram_keys_wipe(&keys);
 		list_del(&c->node);
 		admin_login(c);
 		return;
 	}
 	struct pool *p = pool_for_client(c->db, c->user, c->replication);
+	if (p && have_keys)
+		pool_take_scram_keys(p, c->user, &keys);
+	scram_keys_wipe(&keys);
 	if (!p && c->db->cfg->user_from_token) {
 		/* Stays in login (client_login_timeout applies) until the token names the user. */
 		c->awaiting_user = true;
@@ -479,13 +503,15 @@ void client_auth_ok(struct client *c)
 	c->pool = p;
 	/* A replication connection keeps its server for its whole life. */
 	c->mode = c->replication ? POOL_MODE_SESSION : effective_mode(c);
+	ps_client_attach(c);
 	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
 	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
+	peer_stamp_key(&c->cancel_pid);
 	if (p->have_welcome) {
 		client_finish_login(c);
 		return;
 	}
-	set_state(c, CL_WAIT_WELCOME, &p->waiting_clients);
+	set_state(c, CL_WAIT_WELCOME, &p->welcome_clients);
 	sock_set_read(&c->sock, false);
 	pool_need_welcome(p, c);
 }
@@ -520,8 +546,30 @@ void client_finish_login(struct client *c)
 
 /* ---- forwarding ---- */
 
+/* Bytes the pooler rewrote or injected wait in ps_out: the span joins them
+ * so that one send carries both, in order. */
+static void flush_staged(struct client *c, struct server *s, size_t span)
+{
+	struct pbuf *out = c->ps_out;
+	pbuf_put_bytes(out, iobuf_head(c->sock.in), span);
+	iobuf_consume(c->sock.in, span);
+	s->ready = false;
+	s->pool->stats.bytes_received += span;
+	if (out->failed) {
+		pbuf_reset(out);
+		client_close(c, "54000", "message too large to forward");
+		return;
+	}
+	server_send(s, out->data, out->len);
+	pbuf_reset(out);
+}
+
 static void flush_span(struct client *c, struct server *s, size_t span)
 {
+	if (c->ps_out && c->ps_out->len) {
+		flush_staged(c, s, span);
+		return;
+	}
 	if (span == 0)
 		return;
 	unsigned char *head = iobuf_head(c->sock.in);
@@ -537,17 +585,44 @@ static void track_request(struct server *s, char type)
 {
 	struct pool_stats *st = &s->pool->stats;
 	if ((type == 'Q' || type == 'F' || type == 'S') && s->flow.owed_rfq == 0) {
-		s->query_start = time_mono_usec();
+		s->query_start = time_now_usec();
 		if (s->flow.tx_status == 'I')
 			s->xact_start = s->query_start;
 	}
 	if (type == 'P') {
-		st->client_parse_count++;
-		st->server_parse_count++;
+		/* With statement tracking, ps_forward counts what is really sent. */
+		if (!s->client || !s->client->ps) {
+			st->client_parse_count++;
+			st->server_parse_count++;
+		}
 	} else if (type == 'B') {
 		st->bind_count++;
 	}
 	pg_flow_client(&s->flow, type);
+}
+
+/* A whole message the prepared-statement layer rewrites: staged after the
+ * bytes before it, in place of its own. False if the client was closed. */
+static bool stage_whole_message(struct client *c, struct server *s, size_t span, size_t len)
+{
+	if (!c->ps_out) {
+		c->ps_out = xmalloc(sizeof(*c->ps_out));
+		pbuf_init(c->ps_out, SIZE_MAX / 4);
+	}
+	struct iobuf *in = c->sock.in;
+	pbuf_put_bytes(c->ps_out, iobuf_head(in), span);
+	iobuf_consume(in, span);
+	s->pool->stats.bytes_received += span + len;
+	s->ready = false;
+	c->need = 0;
+	char type = (char)iobuf_head(in)[0];
+	if (!ps_client_msg(c, s, iobuf_head(in), len, c->ps_out)) {
+		pbuf_reset(c->ps_out);
+		client_close(c, "08P01", "malformed '%c' message", type);
+		return false;
+	}
+	iobuf_consume(in, len);
+	return true;
 }
 
 /* Stream client messages to the server: headers are parsed, bodies pass through. */
@@ -586,13 +661,28 @@ static void forward_to_server(struct client *c)
 			client_close(c, "08P01", "invalid frontend message type %d", (unsigned char)h.type);
 			return;
 		}
+		if (c->ps && ps_wants_whole(h.type, h.len)) {
+			if (avail < (size_t)h.len + 1) {
+				c->need = h.len + 1;
+				break;
+			}
+			track_request(s, h.type);
+			if (!stage_whole_message(c, s, span, (size_t)h.len + 1))
+				return;
+			span = 0;
+			continue;
+		}
 		track_request(s, h.type);
+		if (c->ps)
+			ps_client_streamed(s, h.type);
 		span += PROTO_HDR_LEN;
 		c->fwd_remaining = h.len - 4;
 	}
 	flush_span(c, s, span);
 	if (c->state == CL_CLOSING || !c->server)
 		return;
+	if (c->ps)
+		ps_flush_synth(s);
 	if (sock_has_output(&s->sock)) {
 		c->blocked_on_server = true;
 		sock_set_read(&c->sock, false);
@@ -713,7 +803,7 @@ static size_t wanted_bytes(const struct client *c)
 	else if (c->state == CL_AUTH)
 		len = 1 + ((size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4]);
 	else
-		return 0;
+		return c->need;
 	return len <= LOGIN_MSG_MAX + 1 ? len : 0;
 }
 

@@ -1,5 +1,6 @@
 #include "pool/pool.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "pg/scram.h"
 #include "pg/userlist.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
@@ -34,6 +36,15 @@ void pool_refresh_password(struct pool *p)
 	p->password = pw;
 }
 
+void pool_take_scram_keys(struct pool *p, const char *client_user, const struct scram_keys *keys)
+{
+	if (p->password || p->token || strcmp(p->user, client_user) != 0)
+		return;
+	if (!p->scram_keys)
+		p->scram_keys = xmalloc(sizeof(*p->scram_keys));
+	*p->scram_keys = *keys;   /* the latest login wins: the verifier may have changed */
+}
+
 void pool_token_target(const struct database *db, const char *user, struct token_target *t)
 {
 	upstream_method_target(db->cfg, db->name, user, t);
@@ -49,6 +60,29 @@ void pool_bind_token(struct pool *p)
 	p->token = token_entry_for(&t);
 }
 
+/* The per-user server count a pool adds to; aliases with a forced user=
+ * count against their own database instead (user_server_count). */
+static struct user_load *user_load_get(const char *user)
+{
+	struct user_load *u = strmap_get(&rt.user_loads, user);
+	if (!u) {
+		u = xcalloc(1, sizeof(*u));
+		u->name = xstrdup(user);
+		strmap_put(&rt.user_loads, u->name, u);
+	}
+	u->refs++;
+	return u;
+}
+
+static void user_load_put(struct user_load *u)
+{
+	if (!u || --u->refs > 0)
+		return;
+	strmap_del_value(&rt.user_loads, u->name, u);
+	free(u->name);
+	free(u);
+}
+
 static struct pool *pool_new(struct database *db, const char *user, enum replication_mode repl)
 {
 	struct pool *p = xcalloc(1, sizeof(*p));
@@ -56,8 +90,11 @@ static struct pool *pool_new(struct database *db, const char *user, enum replica
 	p->replication = repl;
 	p->user = xstrdup(user);
 	p->password = upstream_password(db, user);
+	if (!db->cfg->user)
+		p->user_load = user_load_get(p->user);
 	list_init(&p->active_clients);
 	list_init(&p->waiting_clients);
+	list_init(&p->welcome_clients);
 	list_init(&p->idle_servers);
 	list_init(&p->active_servers);
 	list_init(&p->used_servers);
@@ -65,6 +102,8 @@ static struct pool *pool_new(struct database *db, const char *user, enum replica
 	list_init(&p->dirty_node);
 	pbuf_init(&p->welcome_other, 1 << 16);
 	list_add_tail(&db->pools, &p->node);
+	if (repl == REPLICATION_NONE)
+		strmap_put(&db->pools_by_user, p->user, p);
 	pool_bind_token(p);
 	return p;
 }
@@ -84,6 +123,11 @@ struct pool *pool_for_client(struct database *db, const char *client_user, enum 
 	const char *user = db->cfg->user ? db->cfg->user : db->default_user ? db->default_user : client_user;
 	if (db->cfg->user_from_token && !db->default_user)
 		return NULL; /* not known until the first token arrives */
+	if (repl == REPLICATION_NONE) {
+		struct pool *p = strmap_get(&db->pools_by_user, user);
+		return p ? p : pool_new(db, user, repl);
+	}
+	/* Replication pools are rare (one server per client): a walk is fine. */
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &db->pools) {
 		struct pool *p = list_entry(n, struct pool, node);
@@ -95,15 +139,22 @@ struct pool *pool_for_client(struct database *db, const char *client_user, enum 
 
 bool pool_is_empty(const struct pool *p)
 {
-	return list_empty(&p->active_clients) && list_empty(&p->waiting_clients) && p->nservers == 0;
+	return list_empty(&p->active_clients) && list_empty(&p->waiting_clients) &&
+	       list_empty(&p->welcome_clients) && p->nservers == 0;
 }
 
 void pool_free(struct pool *p)
 {
 	list_del(&p->node);
 	list_del(&p->dirty_node);
+	strmap_del_value(&p->db->pools_by_user, p->user, p);
+	user_load_put(p->user_load);
 	free(p->user);
 	secret_free(p->password);
+	if (p->scram_keys) {
+		scram_keys_wipe(p->scram_keys);
+		free(p->scram_keys);
+	}
 	varcache_clear(&p->welcome_vars);
 	pbuf_free(&p->welcome_other);
 	free(p);
@@ -123,32 +174,50 @@ static int reserve_size(const struct pool *p)
 
 static int db_server_count(const struct database *db)
 {
-	int n = 0;
-	struct list_node *it, *t;
-	list_for_each_safe(it, t, &db->pools)
-		n += list_entry(it, struct pool, node)->nservers;
-	return n;
+	return db->nservers;
 }
 
-/* A forced user= is its alias's own user (PgBouncer keeps one per database);
- * a client's own user is counted across every alias that uses it. */
+/* A forced user= is its alias's own user (PgBouncer keeps one per database),
+ * and every pool of such an alias has that user; a client's own user is
+ * counted across every alias that uses it. */
 static int user_server_count(const struct pool *p)
 {
-	const char *user = p->user;
-	bool forced = p->db->cfg->user != NULL;
-	int n = 0;
-	struct list_node *d, *dt, *it, *t;
-	list_for_each_safe(d, dt, &rt.databases) {
-		struct database *db = list_entry(d, struct database, node);
-		if (forced ? db != p->db : db->cfg->user != NULL)
-			continue;
-		list_for_each_safe(it, t, &db->pools) {
-			struct pool *o = list_entry(it, struct pool, node);
-			if (strcmp(o->user, user) == 0)
-				n += o->nservers;
-		}
+	return p->user_load ? p->user_load->nservers : p->db->nservers;
+}
+
+/* Accounting of a server that was just created for p (server_new). */
+void pool_server_added(struct server *s)
+{
+	struct pool *p = s->pool;
+	p->nservers++;
+	p->db->nservers++;
+	if (p->user_load)
+		p->user_load->nservers++;
+	s->opening = true;
+	p->nopening++;
+}
+
+static void server_opened(struct server *s)
+{
+	if (s->opening) {
+		s->opening = false;
+		s->pool->nopening--;
 	}
-	return n;
+}
+
+void pool_client_state_changed(struct client *c, enum client_state from, enum client_state to)
+{
+	struct pool *p = c->pool;
+	if (!p || from == to)
+		return;
+	if (from == CL_WAITING)
+		p->nwaiting--;
+	else if (from == CL_WAIT_WELCOME)
+		p->nwelcome--;
+	if (to == CL_WAITING)
+		p->nwaiting++;
+	else if (to == CL_WAIT_WELCOME)
+		p->nwelcome++;
 }
 
 static const struct user_cfg *user_settings(const char *user)
@@ -228,27 +297,20 @@ static bool in_backoff(const struct pool *p, usec_t now)
 	return p->last_failure && now - p->last_failure < rt.cfg->server_login_retry;
 }
 
-static size_t count_waiters(const struct pool *p)
-{
-	return list_count(&p->waiting_clients);
-}
-
 static struct client *first_waiting(const struct pool *p)
 {
-	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->waiting_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (c->state == CL_WAITING)
-			return c;
-	}
-	return NULL;
+	struct list_node *n = list_first(&p->waiting_clients);
+	return n ? list_entry(n, struct client, node) : NULL;
 }
 
 static bool needs_check(const struct server *s, usec_t now)
 {
 	const char *q = rt.cfg->server_check_query;
-	/* A physical walsender runs no SQL; a replication server is used once anyway. */
-	return q && *q && !s->pool->replication && now - s->idle_since >= rt.cfg->server_check_delay;
+	/* A physical walsender runs no SQL; a replication server is used once anyway.
+	 * With server_check_delay = 0 every reuse is checked, but a server that
+	 * has just passed its check is given out, or it would loop. */
+	return q && *q && !s->pool->replication && !s->just_checked &&
+	       now - s->idle_since >= rt.cfg->server_check_delay;
 }
 
 static void p_stats_wait(struct client *c, usec_t now)
@@ -258,19 +320,71 @@ static void p_stats_wait(struct client *c, usec_t now)
 	st->server_assignment_count++;
 }
 
-static void link_client(struct server *s, struct client *c)
+static void link_client(struct server *s, struct client *c, usec_t now)
 {
-	usec_t now = time_mono_usec();
 	p_stats_wait(c, now);
+	pool_client_state_changed(c, c->state, CL_ACTIVE);
 	c->state = CL_ACTIVE;
 	c->state_since = now;
 	list_move_tail(&c->pool->active_clients, &c->node);
+	s->just_checked = false;
 	server_link(s, c);
 }
 
+#ifndef NDEBUG
+static int count_in(const struct list_node *head, int state, bool clients)
+{
+	int n = 0;
+	const struct list_node *it;
+	for (it = head->next; it != head; it = it->next) {
+		int st = clients ? (int)list_entry(it, struct client, node)->state
+				 : (int)list_entry(it, struct server, node)->state;
+		assert(state < 0 || st == state);
+		n++;
+	}
+	return n;
+}
+
+/* Assert builds: the counters say what the lists hold. O(clients + pools),
+ * so only where tests run it. */
+void pool_check_counts(const struct pool *p)
+{
+	assert(p->nwaiting == count_in(&p->waiting_clients, CL_WAITING, true));
+	assert(p->nwelcome == count_in(&p->welcome_clients, CL_WAIT_WELCOME, true));
+	int opening = 0;
+	const struct list_node *it;
+	for (it = p->new_servers.next; it != &p->new_servers; it = it->next)
+		opening += list_entry(it, struct server, node)->opening;
+	assert(p->nopening == opening);
+	int servers = count_in(&p->idle_servers, SV_IDLE, false) + count_in(&p->active_servers, SV_ACTIVE, false) +
+		      count_in(&p->used_servers, -1, false) + count_in(&p->new_servers, -1, false);
+	assert(p->nservers == servers);
+	int dbsum = 0, usersum = 0;
+	struct list_node *d, *pn;
+	for (pn = p->db->pools.next; pn != &p->db->pools; pn = pn->next)
+		dbsum += list_entry(pn, struct pool, node)->nservers;
+	assert(p->db->nservers == dbsum);
+	if (!p->user_load)
+		return;
+	for (d = rt.databases.next; d != &rt.databases; d = d->next) {
+		struct database *db = list_entry(d, struct database, node);
+		for (pn = db->pools.next; pn != &db->pools; pn = pn->next)
+			if (list_entry(pn, struct pool, node)->user_load == p->user_load)
+				usersum += list_entry(pn, struct pool, node)->nservers;
+	}
+	assert(p->user_load->nservers == usersum);
+}
+#else
+void pool_check_counts(const struct pool *p)
+{
+	(void)p;
+}
+#endif
+
 void pool_dispatch(struct pool *p)
 {
-	usec_t now = time_mono_usec();
+	usec_t now = time_now_usec();
+	pool_check_counts(p);
 	for (;;) {
 		if (p->db->paused)
 			break;
@@ -283,12 +397,12 @@ void pool_dispatch(struct pool *p)
 			server_check(s);
 			continue;
 		}
-		link_client(s, c);
+		link_client(s, c, now);
 	}
-	if (p->db->retired && list_empty(&p->waiting_clients))
+	if (p->db->retired && list_empty(&p->waiting_clients) && list_empty(&p->welcome_clients))
 		return;
-	size_t opening = list_count(&p->new_servers);
-	size_t waiters = count_waiters(p);
+	int opening = p->nopening;
+	int waiters = p->nwaiting + p->nwelcome;
 	while (opening < waiters && !in_backoff(p, now)) {
 		if (!within_limits(p, now) && !evict_for(p, now))
 			break;
@@ -320,16 +434,14 @@ void pool_server_logged_in(struct server *s)
 {
 	struct pool *p = s->pool;
 	p->last_failure = 0;
+	server_opened(s);
 	if (!p->have_welcome) {
 		p->have_welcome = true;
 		log_info("pool %s@%s: first server login, parameters learned", p->user, p->db->name);
 	}
-	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->waiting_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (c->state == CL_WAIT_WELCOME)
-			client_finish_login(c);
-	}
+	struct list_node *n;
+	while ((n = list_first(&p->welcome_clients)))
+		client_finish_login(list_entry(n, struct client, node));
 }
 
 static bool past_lifetime(const struct server *s, usec_t now)
@@ -354,7 +466,7 @@ static bool hold_for_successor(const struct pool *p, const struct server *s, use
 {
 	if (!s->replaced || s->retire || p->db->retired || list_empty(&p->new_servers))
 		return false;
-	int logging_in = (int)list_count(&p->new_servers);
+	int logging_in = p->nopening;
 	usec_t grace = rt.cfg->server_connect_timeout > 0 ? rt.cfg->server_connect_timeout : 15 * USEC_PER_SEC;
 	return p->nservers - logging_in <= min_pool_size_of(p) && now - s->created_at < s->lifetime + grace;
 }
@@ -368,12 +480,13 @@ static bool retire_now(const struct pool *p, const struct server *s, usec_t now)
 void pool_server_usable(struct server *s)
 {
 	struct pool *p = s->pool;
-	usec_t now = time_mono_usec();
+	usec_t now = time_now_usec();
 	if (s->retire || p->db->retired || retire_now(p, s, now)) {
 		server_close(s, s->retire || p->db->retired ? "retired" : "server_lifetime reached");
 		return;
 	}
 	enum server_state was = s->state;
+	s->just_checked = was == SV_CHECK;
 	s->state = SV_IDLE;
 	s->state_since = now;
 	s->idle_since = now;
@@ -405,13 +518,10 @@ static bool patient(const struct pool *p, const struct client *c, usec_t now)
 	return now - since < rt.cfg->server_connect_timeout + rt.cfg->server_login_retry;
 }
 
-void pool_fail_waiters(struct pool *p)
+static void fail_list(struct pool *p, struct list_node *list, usec_t now)
 {
-	if (p->nservers > 0 || !p->last_failure)
-		return;
-	usec_t now = time_mono_usec();
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->waiting_clients) {
+	list_for_each_safe(n, t, list) {
 		struct client *c = list_entry(n, struct client, node);
 		if (patient(p, c, now))
 			continue;
@@ -420,9 +530,24 @@ void pool_fail_waiters(struct pool *p)
 	}
 }
 
-void pool_server_gone(struct pool *p, enum server_state was)
+void pool_fail_waiters(struct pool *p)
 {
+	if (p->nservers > 0 || !p->last_failure)
+		return;
+	usec_t now = time_mono_usec();
+	fail_list(p, &p->welcome_clients, now);
+	fail_list(p, &p->waiting_clients, now);
+}
+
+void pool_server_gone(struct server *s, enum server_state was)
+{
+	struct pool *p = s->pool;
+	(void)was;
+	server_opened(s);
 	p->nservers--;
+	p->db->nservers--;
+	if (p->user_load)
+		p->user_load->nservers--;
 	pool_kick(p);
 }
 
@@ -430,18 +555,22 @@ static void expire_clients(struct pool *p, usec_t now)
 {
 	const struct tb_config *cfg = rt.cfg;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->waiting_clients) {
+	list_for_each_safe(n, t, &p->welcome_clients) {
 		struct client *c = list_entry(n, struct client, node);
-		if (c->state == CL_WAIT_WELCOME && cfg->client_login_timeout > 0 &&
-		    now - c->connect_at >= cfg->client_login_timeout)
+		if (cfg->client_login_timeout > 0 && now - c->connect_at >= cfg->client_login_timeout)
 			client_close(c, "08P01", "client_login_timeout: no server login for alias \"%s\"",
 				     p->db->name);
-		else if (c->state == CL_WAITING && cfg->query_wait_timeout > 0 &&
-			 now - c->state_since >= cfg->query_wait_timeout)
+	}
+	list_for_each_safe(n, t, &p->waiting_clients) {
+		struct client *c = list_entry(n, struct client, node);
+		if (cfg->query_wait_timeout > 0 && now - c->state_since >= cfg->query_wait_timeout)
 			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
 				     p->db->name);
 	}
 	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
+		list_for_each_safe(n, t, &p->welcome_clients)
+			client_close(list_entry(n, struct client, node), "57P01",
+				     "terminating connection: the pooler is shutting down");
 		list_for_each_safe(n, t, &p->waiting_clients)
 			client_close(list_entry(n, struct client, node), "57P01",
 				     "terminating connection: the pooler is shutting down");

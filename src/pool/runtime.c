@@ -13,7 +13,9 @@
 #include "pg/userlist.h"
 #include "pool/climit.h"
 #include "pool/client.h"
+#include "pool/peer.h"
 #include "pool/pool.h"
+#include "pool/reconfig.h"
 #include "pool/server.h"
 #include "token/method.h"
 #include "token/token.h"
@@ -49,6 +51,19 @@ static void run_deferred(evutil_socket_t fd, short what, void *arg)
 			server_free(list_entry(n, struct server, node));
 		while ((n = list_first(&rt.free_clients)))
 			client_free(list_entry(n, struct client, node));
+	}
+}
+
+void runtime_loop(struct event_base *base)
+{
+	/* One pass at a time (PgBouncer's main loop does the same), so that each
+	 * pass starts with a fresh cached clock. */
+	for (;;) {
+		time_cache_reset();
+		if (event_base_loop(base, EVLOOP_ONCE) != 0)
+			return;
+		if (event_base_got_break(base) || event_base_got_exit(base))
+			return;
 	}
 }
 
@@ -95,13 +110,17 @@ bool runtime_reload(char *err, size_t errlen)
 	for (size_t i = 0; i < cfg->nwarnings; i++)
 		log_warning("%s", cfg->warnings[i]);
 	config_keep_restart_only(cfg, rt.cfg, warn_restart_only, NULL);
+	bool tls_changed = reconfig_tls_differs(rt.cfg, cfg);
 	if (!runtime_apply_config(cfg, err, errlen)) {
 		config_free(cfg);
 		return false;
 	}
+	if (tls_changed) /* PgBouncer: a TLS change reconnects servers */
+		reconfig_reconnect_all("TLS settings changed");
 	log_setup(cfg->verbose, false, true);
 	char lerr[256];
-	if (!log_set_file(cfg->logfile, lerr, sizeof(lerr)))
+	if (!log_set_file(cfg->logfile, lerr, sizeof(lerr)) ||
+	    !log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility, lerr, sizeof(lerr)))
 		log_error("%s", lerr);
 	log_info("reload complete: %zu databases, %zu users", cfg->ndbs, cfg->nusers);
 	return true;
@@ -158,12 +177,9 @@ static void database_derive(struct database *db)
 
 struct database *runtime_find_database(const char *name)
 {
-	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.databases) {
-		struct database *db = list_entry(n, struct database, node);
-		if (!db->retired && strcmp(db->name, name) == 0)
-			return db;
-	}
+	struct database *found = strmap_get(&rt.db_by_name, name);
+	if (found)
+		return found;
 	const struct db_alias *a = config_find_db(rt.cfg, name);
 	if (!a)
 		return NULL;
@@ -175,7 +191,15 @@ struct database *runtime_find_database(const char *name)
 	database_derive(db);
 	list_init(&db->pools);
 	list_add_tail(&rt.databases, &db->node);
+	strmap_put(&rt.db_by_name, db->name, db);
 	return db;
+}
+
+/* A retired database keeps serving who it has; new clients get a fresh one. */
+static void database_retire(struct database *db)
+{
+	db->retired = true;
+	strmap_del_value(&rt.db_by_name, db->name, db);
 }
 
 static void resume_awaiting(struct database *db)
@@ -254,6 +278,8 @@ static void database_free(struct database *db)
 	struct list_node *n;
 	while ((n = list_first(&db->pools)))
 		pool_free(list_entry(n, struct pool, node));
+	strmap_clear(&db->pools_by_user);
+	strmap_del_value(&rt.db_by_name, db->name, db);
 	list_del(&db->node);
 	token_wait_cancel(db->user_wait);
 	config_ref_put(db->cref);
@@ -301,6 +327,16 @@ static bool make_tls(const struct tb_config *cfg, SSL_CTX **cli, SSL_CTX **srv, 
 		if (!*cli)
 			return false;
 	}
+	/* Named files are loaded now, so that a bad one fails the load or the
+	 * reload; with the defaults the context waits for a server that answers
+	 * an SSLRequest with 'S' (runtime_server_tls). */
+	int lo, hi;
+	bool default_ciphers = !config_str_set(cfg->server_tls13_ciphers) &&
+			       (!config_str_set(cfg->server_tls_ciphers) || str_ieq(cfg->server_tls_ciphers, "default"));
+	if (!config_str_set(cfg->server_tls_ca_file) && !config_str_set(cfg->server_tls_cert_file) &&
+	    !config_str_set(cfg->server_tls_key_file) && default_ciphers &&
+	    tls_protocol_range(cfg->server_tls_protocols, &lo, &hi))
+		return true;
 	*srv = tls_connect_ctx_new(cfg, err, errlen);
 	if (!*srv) {
 		SSL_CTX_free(*cli);
@@ -308,6 +344,16 @@ static bool make_tls(const struct tb_config *cfg, SSL_CTX **cli, SSL_CTX **srv, 
 		return false;
 	}
 	return true;
+}
+
+SSL_CTX *runtime_server_tls(char *err, size_t errlen)
+{
+	/* The first SSL_CTX of a process costs ~1.7 MB of resident memory
+	 * (OpenSSL fetches every cipher and digest it may negotiate): a pooler
+	 * whose servers never speak TLS does not pay it. */
+	if (!rt.server_tls)
+		rt.server_tls = tls_connect_ctx_new(rt.cfg, err, errlen);
+	return rt.server_tls;
 }
 
 static void rebind_databases(void)
@@ -335,7 +381,7 @@ static void rebind_databases(void)
 		}
 		log_info("database %s: %s by reload; its servers retire as they become free",
 			 db->name, a ? "changed" : "removed");
-		db->retired = true;
+		database_retire(db);
 		struct list_node *pn, *pt;
 		list_for_each_safe(pn, pt, &db->pools)
 			pool_kick(list_entry(pn, struct pool, node));
@@ -442,11 +488,12 @@ void runtime_shutdown(void)
 					server_close(list_entry(sn, struct server, node), "shutting down");
 			}
 		}
-		db->retired = true;
+		database_retire(db);
 	}
 	run_deferred(-1, 0, NULL);
 	climit_reset();
 	server_cancels_shutdown();
+	peers_shutdown();
 	linger_shutdown();
 	list_for_each_safe(n, t, &rt.databases)
 		database_free(list_entry(n, struct database, node));

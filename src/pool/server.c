@@ -13,9 +13,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "net/resolve.h"
+#include "net/sockopt.h"
 #include "net/tls.h"
 #include "pg/md5auth.h"
 #include "pg/proto.h"
@@ -26,6 +28,7 @@
 #include "token/token.h"
 #include "pool/client.h"
 #include "pool/pool.h"
+#include "pool/ps_forward.h"
 #include "pool/runtime.h"
 
 /* Cap on one message the pooler reads whole from a server (errors,
@@ -77,7 +80,7 @@ static void set_state(struct server *s, enum server_state st, struct list_node *
 {
 	enum server_state from = s->state;
 	s->state = st;
-	s->state_since = time_mono_usec();
+	s->state_since = time_now_usec();
 	if (list)
 		list_move_tail(list, &s->node);
 	server_watch_note(s, from);
@@ -136,7 +139,7 @@ void server_close(struct server *s, const char *fmt, ...)
 	s->state = SV_CLOSING;
 	list_move_tail(&rt.free_servers, &s->node);
 	runtime_schedule_free();
-	pool_server_gone(s->pool, was);
+	pool_server_gone(s, was);
 	if (requeue)
 		client_requeue(c);
 }
@@ -147,6 +150,7 @@ void server_free(struct server *s)
 	if (s->scram)
 		scram_client_free(s->scram);
 	varcache_clear(&s->vars);
+	ps_server_free(s);
 	free(s);
 }
 
@@ -378,12 +382,8 @@ static void start_connect(struct server *s)
 		login_failed(s, "08006", "could not create socket: %s", strerror(errno));
 		return;
 	}
-	if (s->addr.ss_family != AF_UNIX) {
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (rt.cfg->tcp_keepalive)
-			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	}
+	if (s->addr.ss_family != AF_UNIX)
+		sockopt_tcp_connection(fd, rt.cfg);
 	sock_setup(&s->sock, rt.base, fd, server_io, s);
 	set_state(s, SV_CONNECTING, NULL);
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
@@ -514,10 +514,10 @@ static struct server *server_new(struct pool *p)
 	s->id = ++rt.next_id;
 	s->pool = p;
 	s->sock.fd = -1;
-	s->created_at = time_mono_usec();
+	s->created_at = time_now_usec();
 	s->lifetime = jittered_lifetime(p);
 	list_init(&s->node);
-	p->nservers++;
+	pool_server_added(s);
 	set_state(s, SV_TOKEN, &p->new_servers);
 	server_log(LOG_LVL_DEBUG, s, "connecting");
 	if (!p->token) {
@@ -544,8 +544,9 @@ static void tls_answer(struct server *s)
 		}
 		char err[200];
 		const struct database *db = s->pool->db;
-		s->sock.ssl = tls_connect_new(rt.server_tls, s->sock.fd, db->host,
-					      (enum tls_mode)db->sslmode, err, sizeof(err));
+		SSL_CTX *ctx = runtime_server_tls(err, sizeof(err));
+		s->sock.ssl = ctx ? tls_connect_new(ctx, s->sock.fd, db->host, (enum tls_mode)db->sslmode,
+						    err, sizeof(err)) : NULL;
 		if (!s->sock.ssl) {
 			login_failed(s, "08006", "%s", err);
 			return;
@@ -593,7 +594,8 @@ static bool require_password(struct server *s)
 	if (s->pool->password)
 		return true;
 	login_failed(s, "28P01", "no password for upstream user \"%s\" (set password= on the alias, "
-		     "or a plain or md5 entry in auth_file)", s->pool->user);
+		     "a plain or md5 entry in auth_file, or log in with SCRAM against a verifier in "
+		     "auth_file for SCRAM pass-through)", s->pool->user);
 	return false;
 }
 
@@ -673,13 +675,15 @@ static void auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
 			pbuf_free(&b);
 			return;
 		}
-		if (!require_password(s)) {
+		/* Without a password, SCRAM pass-through: the key of a client's login. */
+		if (!s->pool->scram_keys && !require_password(s)) {
 			pbuf_free(&b);
 			return;
 		}
 		if (s->scram)
 			scram_client_free(s->scram);
-		s->scram = scram_client_new(s->pool->password);
+		s->scram = s->pool->password ? scram_client_new(s->pool->password)
+					     : scram_client_new_keys(s->pool->scram_keys);
 		if (!s->scram || !scram_client_first(s->scram, &out, &outlen)) {
 			login_failed(s, "28000", "cannot start SCRAM exchange");
 			pbuf_free(&b);
@@ -963,6 +967,7 @@ static void finish_release(struct server *s, bool run_reset)
 	}
 	const char *reset = rt.cfg->server_reset_query;
 	if (reset && *reset && run_reset) {
+		ps_server_reset(s, reset);
 		start_internal_query(s, SV_RESET, &p->used_servers, reset);
 		return;
 	}
@@ -1056,6 +1061,8 @@ static void release(struct server *s, bool run_reset)
 		server_close(s, "client left while its session parameters were being set");
 		return;
 	}
+	/* Answers the drain throws away are not matched to the statements sent. */
+	ps_server_abandon(s);
 	if (!owes_nothing(s)) {
 		start_drain(s, run_reset);
 		return;
@@ -1070,7 +1077,8 @@ void server_release(struct server *s)
 
 void server_check(struct server *s)
 {
-	start_internal_query(s, SV_CHECK, &s->pool->used_servers, rt.cfg->server_check_query);
+	const char *sql = config_check_query_sql(rt.cfg->server_check_query);
+	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql ? sql : "");
 }
 
 void server_expire_drain(struct server *s, usec_t now)
@@ -1147,6 +1155,31 @@ static void end_of_transaction(struct server *s)
 		client_detached(c);
 }
 
+enum ps_step { PS_PASS, PS_CONSUMED, PS_NEED_MORE, PS_STOP };
+
+/* Prepared-statement tracking: match the message to what it answers; drop
+ * or replace the pooler's own answers. */
+static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t avail, size_t *span)
+{
+	bool whole = ps_server_wants_whole(s) || h->type == 'Z' || h->type == 'S';
+	if (whole && avail < (size_t)h->len + 1)
+		return PS_NEED_MORE;
+	struct rq_entry ans;
+	enum rq_verdict v = ps_server_msg(s, h->type, &ans);
+	if (v == RQV_FORWARD)
+		return PS_PASS;
+	flush_to_client(s, *span);
+	*span = 0;
+	if (v == RQV_CONFUSED) {
+		server_close(s, "message '%c' answers nothing that was sent", h->type);
+		return PS_STOP;
+	}
+	iobuf_consume(s->sock.in, (size_t)h->len + 1);
+	if (v == RQV_REPLACE && !ps_send_replacement(s, &ans))
+		return PS_STOP;
+	return s->client ? PS_CONSUMED : PS_STOP;
+}
+
 /* Headers of the messages that change what the server owes; the ones the
  * pooler reads whole (ReadyForQuery, ParameterStatus) are handled apart. */
 static void note_server_message(struct server *s, char type)
@@ -1170,7 +1203,7 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 	}
 	*span += len + 1;
 	s->ready = true;
-	s->last_rfq = time_mono_usec();
+	s->last_rfq = time_now_usec();
 	if (pg_flow_server(&s->flow, 'Z', status))
 		count_ready(s);
 	if (boundary_reached(s)) {
@@ -1187,12 +1220,19 @@ static void forward_to_client(struct server *s)
 {
 	struct iobuf *in = s->sock.in;
 	size_t span = 0;
+	bool ps = ps_server_active(s);
 	while (s->client && in && span < iobuf_len(in)) {
 		size_t avail = iobuf_len(in) - span;
 		if (s->fwd_remaining) {
 			size_t n = avail < s->fwd_remaining ? avail : s->fwd_remaining;
 			span += n;
 			s->fwd_remaining -= (uint32_t)n;
+			continue;
+		}
+		if (ps && ps_synth_due(s)) {
+			flush_to_client(s, span);
+			span = 0;
+			ps_release_synth(s);
 			continue;
 		}
 		const unsigned char *p = iobuf_head(in) + span;
@@ -1205,6 +1245,15 @@ static void forward_to_client(struct server *s)
 			flush_to_client(s, span);
 			server_close(s, "protocol error: %s", err);
 			return;
+		}
+		if (ps) {
+			enum ps_step step = ps_step(s, &h, avail, &span);
+			if (step == PS_NEED_MORE)
+				break;
+			if (step == PS_STOP)
+				return;
+			if (step == PS_CONSUMED)
+				continue;
 		}
 		if (h.type == 'Z' || h.type == 'S') {
 			if (avail < h.len + 1)
@@ -1228,6 +1277,8 @@ static void forward_to_client(struct server *s)
 	flush_to_client(s, span);
 	if (s->state == SV_CLOSING || c->state == CL_CLOSING || !s->client)
 		return;
+	if (ps)
+		ps_flush_synth(s);
 	if (sock_has_output(&c->sock)) {
 		s->blocked_on_client = true;
 		sock_set_read(&s->sock, false);

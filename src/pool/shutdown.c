@@ -57,8 +57,10 @@ void shutdown_begin(enum shutdown_mode mode)
 	log_info("shutting down (%s): no new connections except to the console over the Unix socket; "
 		 "exiting when %s", shutdown_mode_name(mode),
 		 mode == SHUTDOWN_WAIT_FOR_CLIENTS ? "every client has left" : "no server is in use");
-	if (first)
+	if (first) {
 		listeners_close_tcp();
+		rt.admit_until_id = rt.next_id;
+	}
 	suspend_all(false);       /* held sockets would never drain */
 	if (mode == SHUTDOWN_WAIT_FOR_SERVERS)
 		pause_all_databases();

@@ -1,6 +1,5 @@
 #include "token/http.h"
 
-#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -11,7 +10,9 @@
 #include <strings.h>
 
 #include "config.h"
+#include "core/log.h"
 #include "core/util.h"
+#include "token/curl_api.h"
 
 #define DEFAULT_TIMEOUT_MS 10000L
 #define DEFAULT_MAX_RESPONSE (1u << 20)
@@ -55,14 +56,14 @@ static void headers_free(struct curl_slist *h)
 	for (struct curl_slist *it = h; it; it = it->next)
 		if (it->data)
 			secret_wipe(it->data, strlen(it->data));
-	curl_slist_free_all(h);
+	curl_api.slist_free_all(h);
 }
 
 static void call_free(struct http_call *c)
 {
 	if (c->easy) {
-		curl_multi_remove_handle(multi, c->easy);
-		curl_easy_cleanup(c->easy);
+		curl_api.multi_remove_handle(multi, c->easy);
+		curl_api.easy_cleanup(c->easy);
 	}
 	headers_free(c->headers);
 	free(c->ca_file);
@@ -83,20 +84,20 @@ static void check_done(void)
 {
 	CURLMsg *msg;
 	int left;
-	while ((msg = curl_multi_info_read(multi, &left))) {
+	while ((msg = curl_api.multi_info_read(multi, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		struct http_call *c = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+		curl_api.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
 		struct http_response r = { .retry_after = c->retry_after, .metadata_flavor = c->metadata_flavor };
 		char why[CURL_ERROR_SIZE + 64];
 		if (msg->data.result == CURLE_OK) {
-			curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
+			curl_api.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
 		} else if (c->too_big) {
 			snprintf(why, sizeof(why), "response larger than %zu bytes", c->max_response);
 			r.error = why;
 		} else {
-			snprintf(why, sizeof(why), "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(msg->data.result));
+			snprintf(why, sizeof(why), "%s", c->errbuf[0] ? c->errbuf : curl_api.easy_strerror(msg->data.result));
 			r.error = why;
 		}
 		r.body = c->resp ? c->resp : "";
@@ -104,7 +105,7 @@ static void check_done(void)
 		http_done_cb cb = c->cb;
 		void *arg = c->arg;
 		/* Detach first: the callback may start new requests. */
-		curl_multi_remove_handle(multi, c->easy);
+		curl_api.multi_remove_handle(multi, c->easy);
 		cb(arg, &r);
 		call_free(c);
 	}
@@ -117,14 +118,14 @@ static void on_socket_event(evutil_socket_t fd, short what, void *arg)
 		flags |= CURL_CSELECT_IN;
 	if (what & EV_WRITE)
 		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(multi, fd, flags, &running);
+	curl_api.multi_socket_action(multi, fd, flags, &running);
 	check_done();
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	int running = 0;
-	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	curl_api.multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	check_done();
 }
 
@@ -135,7 +136,7 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 		if (hs) {
 			event_free(hs->ev);
 			free(hs);
-			curl_multi_assign(multi, s, NULL);
+			curl_api.multi_assign(multi, s, NULL);
 		}
 		return 0;
 	}
@@ -147,7 +148,7 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 	if (!hs) {
 		hs = xcalloc(1, sizeof(*hs));
 		hs->fd = s;
-		curl_multi_assign(multi, s, hs);
+		curl_api.multi_assign(multi, s, hs);
 	} else {
 		event_free(hs->ev);
 	}
@@ -170,27 +171,49 @@ static int timer_cb(CURLM *m, long timeout_ms, void *userp)
 
 bool http_init(struct event_base *base, char *err, size_t errlen)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		snprintf(err, errlen, "libcurl initialisation failed");
+	(void)err;
+	(void)errlen;
+	http_base = base;
+	return true;
+}
+
+/* libcurl is loaded and initialised by the first request (curl_api.h says why). */
+static bool http_ready(void)
+{
+	if (multi)
+		return true;
+	if (!http_base)
+		return false;
+	char err[256];
+	if (!curl_api_load(err, sizeof(err))) {
+		log_error("HTTP requests for tokens are unavailable: %s", err);
 		return false;
 	}
-	http_base = base;
-	multi = curl_multi_init();
-	timer_ev = evtimer_new(base, on_timer, NULL);
-	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	return multi != NULL;
+	if (curl_api.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("HTTP requests for tokens are unavailable: libcurl initialisation failed");
+		return false;
+	}
+	multi = curl_api.multi_init();
+	if (!multi) {
+		curl_api.global_cleanup();
+		return false;
+	}
+	timer_ev = evtimer_new(http_base, on_timer, NULL);
+	curl_api.multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_api.multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	return true;
 }
 
 void http_shutdown(void)
 {
+	http_base = NULL;
 	if (!multi)
 		return;
-	curl_multi_cleanup(multi);
+	curl_api.multi_cleanup(multi);
 	multi = NULL;
 	event_free(timer_ev);
 	timer_ev = NULL;
-	curl_global_cleanup();
+	curl_api.global_cleanup();
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *userp)
@@ -262,50 +285,50 @@ static CURLcode add_ca_file(CURL *easy, void *sslctx, void *userp)
 static void set_options(struct http_call *c, const struct http_request *req)
 {
 	CURL *e = c->easy;
-	curl_easy_setopt(e, CURLOPT_URL, req->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_api.easy_setopt(e, CURLOPT_URL, req->url);
+	curl_api.easy_setopt(e, CURLOPT_PRIVATE, c);
+	curl_api.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_api.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_api.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_api.easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_api.easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (req->ca_file && *req->ca_file) {
 		/* Add to the system trust store rather than replace it, so public
 		 * endpoints keep verifying when a private CA is configured. */
 		c->ca_file = xstrdup(req->ca_file);
-		curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, add_ca_file);
-		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, c);
+		curl_api.easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, add_ca_file);
+		curl_api.easy_setopt(e, CURLOPT_SSL_CTX_DATA, c);
 	}
 	long timeout = req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS;
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "tokenbouncer/" PACKAGE_VERSION);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_api.easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+	curl_api.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout);
+	curl_api.easy_setopt(e, CURLOPT_USERAGENT, "tokenbouncer/" PACKAGE_VERSION);
+	curl_api.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_api.easy_setopt(e, CURLOPT_WRITEDATA, c);
+	curl_api.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_api.easy_setopt(e, CURLOPT_HEADERDATA, c);
+	curl_api.easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
 	/* Metadata services live on link-local or loopback addresses and must
 	 * never be reached through a proxy. */
-	curl_easy_setopt(e, CURLOPT_NOPROXY, "169.254.169.254,169.254.170.2,169.254.170.23,fd00:ec2::254,"
+	curl_api.easy_setopt(e, CURLOPT_NOPROXY, "169.254.169.254,169.254.170.2,169.254.170.23,fd00:ec2::254,"
 			 "fd00:ec2::23,localhost,127.0.0.1,::1");
 	const char *method = req->method ? req->method : "GET";
 	if (strcmp(method, "GET") != 0) {
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body ? c->body : "");
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->body_len);
+		curl_api.easy_setopt(e, CURLOPT_POSTFIELDS, c->body ? c->body : "");
+		curl_api.easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)c->body_len);
 		if (strcmp(method, "POST") != 0)
-			curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+			curl_api.easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	}
 	for (const char *const *h = req->headers; h && *h; h++)
-		c->headers = curl_slist_append(c->headers, *h);
+		c->headers = curl_api.slist_append(c->headers, *h);
 	/* curl adds "Expect: 100-continue" to large bodies; identity endpoints do not need it. */
-	c->headers = curl_slist_append(c->headers, "Expect:");
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+	c->headers = curl_api.slist_append(c->headers, "Expect:");
+	curl_api.easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
 }
 
 struct http_call *http_start(const struct http_request *req, http_done_cb cb, void *arg)
 {
-	if (!multi)
+	if (!http_ready())
 		return NULL;
 	struct http_call *c = xcalloc(1, sizeof(*c));
 	in_flight++;
@@ -319,13 +342,13 @@ struct http_call *http_start(const struct http_request *req, http_done_cb cb, vo
 		c->body[req->body_len] = '\0';
 		c->body_len = req->body_len;
 	}
-	c->easy = curl_easy_init();
+	c->easy = curl_api.easy_init();
 	if (!c->easy) {
 		call_free(c);
 		return NULL;
 	}
 	set_options(c, req);
-	if (curl_multi_add_handle(multi, c->easy) != CURLM_OK) {
+	if (curl_api.multi_add_handle(multi, c->easy) != CURLM_OK) {
 		call_free(c);
 		return NULL;
 	}

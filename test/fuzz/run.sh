@@ -16,9 +16,10 @@ declare -A SRCS=(
 	[fuzz_auth]="$ROOT/src/pg/userlist.c $ROOT/src/pg/hba.c $ROOT/src/pg/scram.c $ROOT/src/pg/md5auth.c"
 	[fuzz_tokens]="$ROOT/src/token/aws_parse.c $ROOT/src/token/azure_parse.c $ROOT/src/token/azure_jwt.c $ROOT/src/token/jwt.c $ROOT/src/token/gcp_parse.c $ROOT/src/token/cloudsql_parse.c $ROOT/src/token/alloydb_parse.c $ROOT/src/token/http.c"
 	[fuzz_flow]="$ROOT/src/pg/flow.c"
+	[fuzz_respq]="$ROOT/src/pool/respq.c"
 )
 status=0
-for t in fuzz_wire fuzz_config fuzz_auth fuzz_tokens fuzz_flow; do
+for t in fuzz_wire fuzz_config fuzz_auth fuzz_tokens fuzz_flow fuzz_respq; do
 	# shellcheck disable=SC2086
 	clang $CFLAGS -o "$OUT/$t" "$ROOT/test/fuzz/$t.c" ${SRCS[$t]} $CORE $LIBS
 	corpus="$OUT/corpus-$t"

@@ -1,4 +1,4 @@
-"""AWS RDS IAM and Aurora DSQL tokens end to end (spec/cloud-tokens.md §0, §1, §4, §5.1-5.4).
+"""AWS RDS IAM and Aurora DSQL tokens end to end (the rules common to every cloud, the AWS credential and token rules, the expiry fields of each answer, the AWS IMDS stand-in to the RDS login front).
 
     psql / psycopg / pgbench -> tokenbouncer -> PgFront(mode=rds|dsql, TLS) -> real PostgreSQL 15
                                      |
@@ -850,3 +850,28 @@ def test_no_secrets_in_verbose_log(make_pooler, certs, make_front, standins, hom
                 leaks.append(name + " (mac)")
     assert not leaks, "secrets in the verbose=2 log: %s" % sorted(set(leaks))
     assert "X-Amz-Signature=" not in log and "X-Amz-Security-Token=" not in log
+
+
+# ------------------------------------------------------------------------ replication through a token alias
+def test_replication_through_rds_token_alias(make_pooler, certs, make_front, home, pg):
+    """A replication=database client of an RDS token alias: the pooler opens its dedicated
+    server with a freshly signed token over TLS and the replication parameter, the front passes
+    it on, and the session runs replication commands (IDENTIFY_SYSTEM) on a walsender."""
+    import rawpg
+    role = "repl_aws_%d" % os.getpid()
+    pg.create_role(role, APP_PW, extra="REPLICATION")
+    front = make_front(aws_keys={AKID: SECRET}, upstream_user=role, upstream_password=APP_PW)
+    p = aws_pooler(make_pooler, certs, front, {"type": "aws-default"}, home,
+                   env={"AWS_ACCESS_KEY_ID": AKID, "AWS_SECRET_ACCESS_KEY": SECRET})
+    c = rawpg.try_login("127.0.0.1", p.port, ALICE, ALIAS, ALICE_PW, replication="database")
+    try:
+        r = c.query_ok("IDENTIFY_SYSTEM")
+        assert r.columns[:2] == ["systemid", "timeline"], r.columns
+        assert pg.scalar("select count(*) from pg_stat_activity where usename = %s and "
+                         "backend_type = 'walsender'", (role,)) == 1
+    finally:
+        c.close()
+    assert front.rec.accepted and not front.rec.rejected, front.rejections
+    check_rds_token(front.rec.accepted[-1], AKID)
+    wait_for(lambda: pg.scalar("select count(*) from pg_stat_activity where usename = %s", (role,)) == 0,
+             10, "the replication server to close with its client")

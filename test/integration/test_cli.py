@@ -111,6 +111,21 @@ def test_version_and_help(arg):
     no_sanitizer_output(out)
 
 
+def test_version_matches_show_version(make_pooler):
+    """--version and the console's SHOW VERSION say the same thing."""
+    import rawpg
+    env = dict(os.environ)
+    env.update(SAN_ENV)
+    res = subprocess.run([binary(), "--version"], capture_output=True, text=True, timeout=30, env=env)
+    p = make_pooler(settings={"admin_users": ALICE})
+    c = rawpg.try_login("127.0.0.1", p.port, ALICE, "pgbouncer", ALICE_PW)
+    try:
+        assert c.query_ok("SHOW VERSION").rows == [(res.stdout.strip(),)]
+    finally:
+        c.terminate()
+    assert "PgBouncer 1.25" in res.stdout
+
+
 def test_pidfile_and_sigint_with_no_clients(make_pooler):
     p = make_pooler()
     assert wait_for(lambda: os.path.exists(p.pidfile), 5, "pidfile")

@@ -1,4 +1,4 @@
-"""Microsoft Entra ID tokens end to end (spec/cloud-tokens.md §0, §2, §5.5-5.9).
+"""Microsoft Entra ID tokens end to end (the rules common to every cloud, the Entra ID rules, the Entra token endpoint stand-in to the Azure PostgreSQL login front).
 
     psql / psycopg / pgbench -> tokenbouncer -> PgFront(mode=azure, TLS) -> real PostgreSQL 15
                                      |
@@ -459,7 +459,7 @@ def test_identity_endpoint_down_then_back(make_pooler, certs, make_front, standi
         the refresh at ~10 s of age fails (4 attempts: azure-core retries);
       * once the token is within its hard margin (~3 s before expiry), a client gets a prompt FATAL
         naming the alias and the cause;
-      * the next attempt waits >= 30 s after the failure (spec §0.3); after Entra is back, clients
+      * the next attempt waits >= 30 s after the failure (the token cache and refresh policy); after Entra is back, clients
         succeed again at that retry."""
     e = standins(entra.EntraStandIn(ttl=20))
     front = make_front({entra.DEFAULT_CLIENT_ID: ROLE}, issued_check=e.is_issued)
@@ -709,7 +709,7 @@ def test_show_tokens_credentials_and_refresh(make_pooler, certs, make_front, sta
     assert (row["alias"], row["credential"], row["provider"], row["db_user"], row["state"]) == \
         (ALIAS, "app", "entra", ROLE, "valid")
     assert 500 < int(row["expires_in"]) <= 600
-    # 600 s token: refreshed 300 s before expiry (spec 2.9), so the next refresh is ~300 s away.
+    # 600 s token: refreshed 300 s before expiry (Entra token refresh), so the next refresh is ~300 s away.
     assert 200 < int(row["refresh_in"]) <= 300
     assert row["last_error"] is None and int(row["fetch_count"]) == 1 and int(row["failure_count"]) == 0
     issued = [i["token"] for i in e.issued]
@@ -728,7 +728,7 @@ def test_show_tokens_credentials_and_refresh(make_pooler, certs, make_front, sta
 
 def test_user_from_token_claims(make_pooler, certs, make_front, standins):
     """Opt-in user_from_token: an alias without user= logs in upstream as the user the token
-    names (a user-assigned managed identity: the last segment of xms_mirid, spec 2.10); the
+    names (a user-assigned managed identity: the last segment of xms_mirid, the database user taken from an Entra token); the
     learning fetch is the one token request, and clients connecting meanwhile wait, not fail."""
     imds = standins(azure_imds.AzureImdsStandIn())
     imds.add_fault(kind="delay", delay=1.5)   # the client below arrives while the user is learned

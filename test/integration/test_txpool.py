@@ -2,10 +2,9 @@
 parameter sync between clients sharing a server, cancel routing, COPY and failed transactions
 in transaction mode, and real drivers (pgbench, psycopg pipelines, libpq, JDBC) through it.
 
-Named prepared statements do not survive transaction pooling in this pooler yet (a statement
-prepared on one server is unknown on the next), so every driver here runs with them off:
-psycopg prepare_threshold=None, pgbench -M simple/extended (not prepared), JDBC
-prepareThreshold=0, libpq PQexecParams (unnamed statements).
+The drivers here run with named prepared statements off (psycopg prepare_threshold=None,
+pgbench -M simple/extended, JDBC prepareThreshold=0, libpq PQexecParams), to test the plain
+data path; test_drivers.py runs every driver with its defaults through max_prepared_statements.
 """
 import os
 import random

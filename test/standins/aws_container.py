@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Stand-in for the ECS / EKS Pod Identity container credentials endpoint (spec §1.3.6, §5.2).
+"""Stand-in for the ECS / EKS Pod Identity container credentials endpoint (the container credential provider, the AWS container credentials stand-in).
 Point the gateway at it with AWS_CONTAINER_CREDENTIALS_FULL_URI=<.full_uri>
 (and AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE] when auth_token is set).
 
@@ -74,7 +74,7 @@ class AwsContainerStandIn(HttpStandIn):
 
 
 def main(argv=None):
-    p = base_arg_parser("AWS container credentials stand-in (§5.2)")
+    p = base_arg_parser("AWS container credentials stand-in (the AWS container credentials stand-in)")
     p.add_argument("--path", default="/v2/credentials/tb-task")
     p.add_argument("--auth-token", default=None)
     p.add_argument("--ttl", type=int, default=21600)

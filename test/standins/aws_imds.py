@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Stand-in for the EC2 instance metadata service, IMDSv2 with v1 fallback (spec §1.3.7, §5.1).
+"""Stand-in for the EC2 instance metadata service, IMDSv2 with v1 fallback (EC2 instance metadata, the AWS IMDS stand-in).
 Point the gateway at it with AWS_EC2_METADATA_SERVICE_ENDPOINT=<.url>/
 
     PUT /latest/api/token                        x-aws-ec2-metadata-token-ttl-seconds: 1..21600
@@ -143,7 +143,7 @@ class AwsImdsStandIn(HttpStandIn):
 
 
 def main(argv=None):
-    p = base_arg_parser("AWS EC2 IMDS stand-in (§5.1)")
+    p = base_arg_parser("AWS EC2 IMDS stand-in (the AWS IMDS stand-in)")
     p.add_argument("--role", default="tb-instance-role")
     p.add_argument("--ttl", type=int, default=21600, help="credential lifetime in seconds")
     p.add_argument("--v2-only", action="store_true", help="reject requests without a session token")

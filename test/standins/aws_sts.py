@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Stand-in for AWS STS, AWS Query protocol (spec §1.3.3, §1.3.4, §1.4, §5.3).
+"""Stand-in for AWS STS, AWS Query protocol (assume-role profiles, web identity federation, the STS wire format, the AWS STS stand-in).
 Point the gateway at it with AWS_ENDPOINT_URL_STS=<.url>
 
     POST /  Content-Type: application/x-www-form-urlencoded; charset=utf-8   (Action from body or query)
@@ -244,7 +244,7 @@ class AwsStsStandIn(HttpStandIn):
 
 
 def main(argv=None):
-    p = base_arg_parser("AWS STS stand-in (§5.3)")
+    p = base_arg_parser("AWS STS stand-in (the AWS STS stand-in)")
     p.add_argument("--web-identity-token", default=DEFAULT_WEB_IDENTITY_TOKEN)
     p.add_argument("--web-identity-token-file", default=None)
     p.add_argument("--role-arn", action="append", default=None, help="accepted role ARN (repeatable; default any)")

@@ -1,4 +1,4 @@
-"""Azure CLI stub logic (spec §2.8, §5.8) behind the executable test/standins/az, plus AzCliStub,
+"""Azure CLI stub logic (the Azure CLI source, the Azure CLI stub) behind the executable test/standins/az, plus AzCliStub,
 the helper tests use to put it on PATH and steer it.
 
 The stub handles `az account get-access-token --output json --resource <r> [--tenant T]

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Stand-ins for Azure managed-identity endpoints (spec/cloud-tokens.md §2.7, §2.11, §5.6, §5.7).
+"""Stand-ins for Azure managed-identity endpoints (managed identity, what the Azure SDKs were seen to do, the Azure IMDS stand-in, the other Azure managed identity stand-ins).
 
 AzureImdsStandIn — Azure Instance Metadata Service (pointed at with AZURE_POD_IDENTITY_AUTHORITY_HOST):
     GET /metadata/identity/oauth2/token[/]?api-version=2018-02-01&resource=<r>[&client_id=|&object_id=|&msi_res_id=]
@@ -151,7 +151,7 @@ class _ManagedIdentityBase(HttpStandIn):
 
 
 class AzureImdsStandIn(_ManagedIdentityBase):
-    """Azure IMDS (§5.6). Constructor: identities, resource, ttl (default 86399), tenant, signing_key,
+    """Azure IMDS (the Azure IMDS stand-in). Constructor: identities, resource, ttl (default 86399), tenant, signing_key,
     api_versions (default ("2018-02-01",)), expires_fields ("both"), expires_on_format ("string"),
     cache_tokens (False: every request mints tok-<n+1>; True: same token until it expires, like IMDS).
     The base URL to give the gateway (AZURE_POD_IDENTITY_AUTHORITY_HOST) is .url."""
@@ -203,7 +203,7 @@ class AzureImdsStandIn(_ManagedIdentityBase):
 
 
 class AppServiceStandIn(_ManagedIdentityBase):
-    """App Service managed identity (§5.7, §2.7.2). Constructor adds: secret (the IDENTITY_HEADER
+    """App Service managed identity (the other Azure managed identity stand-ins, the App Service identity endpoint). Constructor adds: secret (the IDENTITY_HEADER
     value, default "tb-identity-header-secret"), path (default "/msi/token"). Identity selectors:
     client_id, object_id / principal_id, mi_res_id. .endpoint is the IDENTITY_ENDPOINT value."""
 
@@ -252,7 +252,7 @@ class AppServiceStandIn(_ManagedIdentityBase):
 
 
 def main(argv=None):
-    p = base_arg_parser("Azure IMDS / App Service managed-identity stand-in (§5.6, §5.7)")
+    p = base_arg_parser("Azure IMDS / App Service managed-identity stand-in (the Azure IMDS stand-in, the other Azure managed identity stand-ins)")
     p.add_argument("--kind", choices=("imds", "appservice"), default="imds")
     p.add_argument("--resource", default=DEFAULT_RESOURCE)
     p.add_argument("--ttl", type=int, default=86399)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Stand-in for the Microsoft Entra ID v2 token endpoint (spec/cloud-tokens.md §2.4–§2.6, §2.11, §5.5).
+"""Stand-in for the Microsoft Entra ID v2 token endpoint (the client-credentials grant to the workload identity exchange, what the Azure SDKs were seen to do, the Entra token endpoint stand-in).
 
     POST /<tenant>/oauth2/v2.0/token                    client-credentials grant
     GET  /<tenant>/v2.0/.well-known/openid-configuration tenant metadata (for MSAL-based SDKs)
@@ -78,7 +78,7 @@ def mint_access_token(n, now, ttl, tenant, audience, claims, key=DEFAULT_SIGNING
 
 
 def aad_error(status, error, code, text, req=None):
-    """Entra's error JSON (§2.4)."""
+    """Entra's error JSON (the client-credentials grant)."""
     trace = str(uuid.uuid4())
     corr = (req.header("client-request-id") if req is not None else None) or str(uuid.uuid4())
     ts = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
@@ -137,7 +137,7 @@ def make_client_cert(directory, name="entra-client", days=2):
 
 def make_client_assertion(key_pem, cert_pem, client_id, audience, alg="RS256", thumbprint="auto", now=None,
                           lifetime=600, jti="auto", extra_claims=None, extra_header=None, x5c=False):
-    """Build a client assertion like MSAL's JwtAssertionCreator (§2.5), for tests.
+    """Build a client assertion like MSAL's JwtAssertionCreator (client certificate assertions), for tests.
     thumbprint: 'x5t', 'x5t#S256', 'both', 'none' or 'auto' (RS256 -> x5t, PS256 -> x5t#S256)."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import padding
@@ -525,7 +525,7 @@ class EntraStandIn(HttpStandIn):
 
 
 def main(argv=None):
-    p = base_arg_parser("Microsoft Entra token endpoint stand-in (§5.5)")
+    p = base_arg_parser("Microsoft Entra token endpoint stand-in (the Entra token endpoint stand-in)")
     p.add_argument("--tenant", default=DEFAULT_TENANT)
     p.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     p.add_argument("--client-secret", default=None, help="default: %s unless a cert/federated mode is "

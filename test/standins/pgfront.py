@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Cloud database fronts (spec §0.2, §5.4, §5.9): a TLS-terminating PostgreSQL wire-protocol server
+"""Cloud database fronts (how a token is sent as the password, the RDS login front, the Azure PostgreSQL login front): a TLS-terminating PostgreSQL wire-protocol server
 that logs clients in like Azure Database for PostgreSQL (Entra token), RDS/Aurora (SigV4 IAM token)
 or Aurora DSQL would, then relays the session to a real PostgreSQL.
 
@@ -60,9 +60,9 @@ class AuthFailure(Exception):
 
 # ------------------------------------------------------------------------------------ verifiers
 class AzureVerifier:
-    """§5.9. roles: {principal identifier (oid, upn, preferred_username, unique_name, appid,
+    """the Azure PostgreSQL login front. roles: {principal identifier (oid, upn, preferred_username, unique_name, appid,
     xms_mirid or its last segment, group oid): role}. roles=None: the role is derived like
-    azure-postgresql-auth (§2.10): user-assigned identity name from xms_mirid, upn,
+    azure-postgresql-auth (the database user taken from an Entra token): user-assigned identity name from xms_mirid, upn,
     preferred_username, unique_name, app_displayname, or the resource name of a system identity."""
 
     failure_message = 'password authentication failed for user "%s"'
@@ -126,7 +126,7 @@ class AzureVerifier:
 
 
 class SigV4PgVerifier:
-    """§5.4 for flavor 'rds' (host must be 'name:port') or 'dsql' (host 'name')."""
+    """the RDS login front for flavor 'rds' (host must be 'name:port') or 'dsql' (host 'name')."""
 
     failure_message = 'PAM authentication failed for user "%s"'
 
@@ -783,7 +783,7 @@ class _FrontControl(HttpStandIn):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="TLS PostgreSQL front emulating Azure/RDS/DSQL login (§5.4, §5.9)")
+    p = argparse.ArgumentParser(description="TLS PostgreSQL front emulating Azure/RDS/DSQL login (the RDS login front, the Azure PostgreSQL login front)")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--control-port", type=int, default=0, help="HTTP control port (0 = any, -1 = none)")
     p.add_argument("--cert", required=True)

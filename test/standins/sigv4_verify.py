@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""SigV4 for the stand-ins (spec/cloud-tokens.md §0.3.2, §1.6–§1.9, §5.3, §5.4). Standard library only.
+"""SigV4 for the stand-ins (the SigV4 host text rule, SigV4 query presigning to the published SigV4 test vectors, the AWS STS stand-in, the RDS login front). Standard library only.
 
 * presign(), rds_token(), dsql_token()      reference query-string presigner, botocore parameter order
 * verify_presigned()                        RDS / DSQL IAM-token verifier as the servers would run it
@@ -8,7 +8,7 @@
     minted secrets and session tokens are derived from the AccessKeyId with an HMAC master key, so
     every stand-in and pgfront sharing the master key can check them without talking to each other;
     the session token carries its expiry ("tok-<n>/<expires epoch>/<mac>").
-* self_check()                              worked examples A–D (§1.7/§1.8) and §1.9 vectors at frozen time
+* self_check()                              worked examples A–D (the RDS IAM token/the Aurora DSQL token) and the published SigV4 test vectors vectors at frozen time
     2015-08-30T12:36:00Z; `python3 sigv4_verify.py` runs it and exits non-zero on failure.
 """
 import base64
@@ -25,7 +25,7 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 DEFAULT_AWS_MASTER = b"tokenbouncer-standin-aws-master-key-v1"
 
-# The AWS documentation example key pair (§1.7, §1.9).
+# The AWS documentation example key pair (the RDS IAM token, the published SigV4 test vectors).
 EXAMPLE_AKID = "AKIDEXAMPLE"
 EXAMPLE_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 EXAMPLE_TIME = "2015-08-30T12:36:00Z"
@@ -41,7 +41,7 @@ class SigV4Error(Exception):
 
 # ------------------------------------------------------------------------------------ primitives
 def uri_encode(s, keep_slash=False):
-    """§1.6 step 4: bytes in A-Z a-z 0-9 - _ . ~ unchanged, every other UTF-8 byte %XX uppercase."""
+    """SigV4 query presigning step 4: bytes in A-Z a-z 0-9 - _ . ~ unchanged, every other UTF-8 byte %XX uppercase."""
     if isinstance(s, str):
         s = s.encode("utf-8")
     out = []
@@ -83,7 +83,7 @@ def _to_epoch(t):
 
 
 def canonical_query(pairs):
-    """§1.6 step 5 from decoded (key, value) pairs."""
+    """SigV4 query presigning step 5 from decoded (key, value) pairs."""
     enc = sorted((uri_encode(k), uri_encode(v)) for k, v in pairs)
     return "&".join("%s=%s" % kv for kv in enc)
 
@@ -95,7 +95,7 @@ def string_to_sign(amzdate, scope, canonical_request):
 # ---------------------------------------------------------------------------------- presigning
 def presign(akid, secret, region, service, host, params, expires, t, session_token=None, path="/",
             explain=None):
-    """Query-string presign (§1.6). params: ordered [(key, value)] operation parameters.
+    """Query-string presign (SigV4 query presigning). params: ordered [(key, value)] operation parameters.
     Returns the token text 'host/?query&X-Amz-Signature=sig' (path '/' only; other paths give
     'host<path>?...'). explain: optional dict filled with canonical_request, string_to_sign, signature."""
     t = _to_epoch(t)
@@ -118,13 +118,13 @@ def presign(akid, secret, region, service, host, params, expires, t, session_tok
 
 
 def rds_token(host, port, user, region, akid, secret, t, session_token=None, expires=900):
-    """generate_db_auth_token (§1.7): host lower-cased, port always present."""
+    """generate_db_auth_token (the RDS IAM token): host lower-cased, port always present."""
     return presign(akid, secret, region, "rds-db", "%s:%d" % (host.lower(), int(port)),
                    [("Action", "connect"), ("DBUser", user)], expires, t, session_token)
 
 
 def dsql_token(host, region, akid, secret, t, admin=True, session_token=None, expires=900):
-    """generate_db_connect[_admin]_auth_token (§1.8): host without port, no DBUser."""
+    """generate_db_connect[_admin]_auth_token (the Aurora DSQL token): host without port, no DBUser."""
     return presign(akid, secret, region, "dsql", host,
                    [("Action", "DbConnectAdmin" if admin else "DbConnect")], expires, t, session_token)
 
@@ -205,7 +205,7 @@ class KeyStore:
 # ------------------------------------------------------------------------- presigned verifying
 def parse_presigned(token):
     """Split 'host[:port]/?query' into (host_text, [(key, value)] decoded). Servers decode '+' as a
-    space (§0.3.2), so an unencoded '+' changes the value and breaks the signature, as in reality."""
+    space (the SigV4 host text rule), so an unencoded '+' changes the value and breaks the signature, as in reality."""
     if isinstance(token, bytes):
         token = token.decode("utf-8")
     if "://" in token.split("/?", 1)[0]:
@@ -223,7 +223,7 @@ def parse_presigned(token):
 
 
 def verify_presigned(token, host, keys, now, flavor="rds", region=None, user=None, skew=300, max_expires=None):
-    """Verify an RDS ('rds') or DSQL ('dsql') IAM token as the database would (§5.4).
+    """Verify an RDS ('rds') or DSQL ('dsql') IAM token as the database would (the RDS login front).
       host    the endpoint the server knows: 'name:port' for rds, 'name' for dsql
       keys    KeyStore (or dict for KeyStore(static=...))
       now     epoch seconds (the verifier's clock)
@@ -357,7 +357,7 @@ _AUTH_RE = re.compile(r"AWS4-HMAC-SHA256\s+Credential=([^,\s]+)\s*,\s*SignedHead
 
 def verify_header_signature(method, path, raw_query, headers, body, keys, now, service, regions=None,
                             required_signed=("host", "x-amz-date"), skew=300, check_signature=True):
-    """Verify a SigV4 header-signed request (§1.3.3 / §5.3 AssumeRole).
+    """Verify a SigV4 header-signed request (assume-role profiles / the AWS STS stand-in AssumeRole).
     headers: [(name, value)] as received. check_signature=False skips only the final HMAC comparison
     (key id, scope, date and session token are still checked). Returns dict(akid, region, session_token, signed_headers);
     raises SigV4Error with an STS-like code."""
@@ -440,7 +440,7 @@ EXAMPLE_D = (DSQL_HOST + "/?Action=DbConnect&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-
              "X-Amz-SignedHeaders=host&X-Amz-Signature="
              "9ba66dbc2584121c8caeb4a7589112848d23116f5e89845d4dbd43484a68e998")
 
-# §1.9 (a) aws-c-auth presign vectors: (name, path, params, session token, expected signature)
+# the published SigV4 test vectors (a) aws-c-auth presign vectors: (name, path, params, session token, expected signature)
 PRESIGN_VECTORS = [
     ("get-vanilla", "/", [], None, "e93c787ed7f371d5c6b165c1b38ede9550f4dce4144713e844b25b7192d3865d"),
     ("get-vanilla-with-session-token", "/", [],
@@ -521,7 +521,7 @@ def self_check():
         check("aws-c-auth presign " + name, vec)
 
     def gv_sts_hash():
-        # The spec's "string-to-sign hash" is the last line of the string to sign, i.e. the hex
+        # The "string-to-sign hash" of the worked examples is the last line of the string to sign, i.e. the hex
         # SHA-256 of the canonical request (not a hash of the string to sign itself).
         ex = {}
         presign(EXAMPLE_AKID, EXAMPLE_SECRET, "us-east-1", "service", "example.amazonaws.com", [], 3600, now,

@@ -1,8 +1,8 @@
-"""Shared machinery for the cloud-endpoint stand-ins (spec/cloud-tokens.md §5).
+"""Shared machinery for the cloud-endpoint stand-ins (the stand-ins).
 
 Everything here is standard library only.
 
-* Clock            injectable clock (offset or frozen instant), shareable between stand-ins (§5.15)
+* Clock            injectable clock (offset or frozen instant), shareable between stand-ins (clock control in the stand-ins)
 * HttpStandIn      threaded HTTP/1.1 server base class: start()/stop(), request recording, a
                    programmable fault queue, control endpoints (/__control, /__requests, /__state)
 * Fault kinds      status, close, reset, malformed, oversized, empty, body, delay, hang

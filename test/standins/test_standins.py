@@ -196,10 +196,10 @@ def client_certs(tmpdir_mod):
     return a, b
 
 
-# =============================================================================== SigV4 (§1.6–§1.9)
+# =============================================================================== SigV4 (SigV4 query presigning to the published SigV4 test vectors)
 @pytest.mark.parametrize("name,ok,detail", sv.self_check(), ids=lambda v: v if isinstance(v, str) else "")
 def test_sigv4_self_check(name, ok, detail):
-    """Worked examples A–D and the §1.9 vectors verify at frozen time 2015-08-30T12:36:00Z."""
+    """Worked examples A–D and the the published SigV4 test vectors vectors verify at frozen time 2015-08-30T12:36:00Z."""
     assert ok, "%s: %s" % (name, detail)
 
 
@@ -285,7 +285,7 @@ def test_minted_credentials_keystore():
         sv.verify_presigned(tok, "db.example:5432", sv.KeyStore(master=b"other"), now, "rds", "us-east-1", "u")
 
 
-# =================================================================================== Entra (§5.5)
+# =================================================================================== Entra (the Entra token endpoint stand-in)
 def test_entra_client_secret(entra_srv):
     t0 = time.time()
     r = entra_post(entra_srv, form_token_request(client_secret=entra.DEFAULT_CLIENT_SECRET, unknown_field="x"))
@@ -448,7 +448,7 @@ def test_entra_clock_offset(entra_srv):
     assert abs(sb.jwt_decode(d["access_token"])[1]["exp"] - (time.time() - 1000 + 20)) <= 2
 
 
-# ============================================================================ Azure IMDS (§5.6)
+# ============================================================================ Azure IMDS (the Azure IMDS stand-in)
 def test_imds_identities(imds_srv):
     t0 = time.time()
     r = imds_get(imds_srv)
@@ -523,7 +523,7 @@ def test_imds_connection_refused_after_stop():
             socket.create_connection(("127.0.0.1", p), timeout=1).close()
 
 
-# ======================================================================= App Service (§5.7)
+# ======================================================================= App Service (the other Azure managed identity stand-ins)
 def test_appservice(appsvc_srv):
     r = appsvc_get(appsvc_srv)
     assert r.status == 200, r.body
@@ -547,7 +547,7 @@ def test_appservice_errors(appsvc_srv):
     assert appsvc_get(appsvc_srv, client_id="nobody").status == 400
 
 
-# ============================================================================== az CLI (§5.8)
+# ============================================================================== az CLI (the Azure CLI stub)
 AZ_ARGS = ["account", "get-access-token", "--output", "json", "--resource", RESOURCE]
 
 
@@ -619,7 +619,7 @@ def test_az_fetches_from_entra(az_stub, entra_srv):
     assert entra_srv.is_issued(d["accessToken"]) and len(entra_srv.requests()) == 1
 
 
-# ============================================================================ AWS IMDS (§5.1)
+# ============================================================================ AWS IMDS (the AWS IMDS stand-in)
 def test_aws_imds_v2_flow(aws_imds_srv):
     s = aws_imds_srv
     r = hreq("PUT", s.url + "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "21600"})
@@ -677,7 +677,7 @@ def test_aws_imds_credential_body_modes(aws_imds_srv):
     assert hreq("GET", s.url + p).json()["Code"] == "Success"
 
 
-# ================================================================= AWS container creds (§5.2)
+# ================================================================= AWS container creds (the AWS container credentials stand-in)
 def test_container(container_srv):
     s = container_srv
     r = hreq("GET", s.full_uri, {"Authorization": "tb-container-auth", "Accept": "application/json"})
@@ -693,7 +693,7 @@ def test_container(container_srv):
     assert got == [500, 500, 200]
 
 
-# ================================================================================ AWS STS (§5.3)
+# ================================================================================ AWS STS (the AWS STS stand-in)
 def test_sts_web_identity(sts_srv):
     t0 = time.time()
     r = hreq("POST", sts_srv.url + "/", {"Content-Type": STS_CT}, web_identity_form())
@@ -956,7 +956,7 @@ def test_subprocess_form(script, args, req):
     assert rc == 0
 
 
-# ================================================================================ pgfront (§5.4, §5.9)
+# ================================================================================ pgfront (the RDS login front, the Azure PostgreSQL login front)
 RELAY_ROLE = "relay_target"
 RELAY_PW = "Relay-Pw-4f1a9c"
 MD5_ROLE = "relay_md5"
@@ -1068,7 +1068,7 @@ def test_pgfront_azure_rejections(pg, certs, entra_sp):
 
 
 def test_pgfront_azure_imds_and_cli_tokens(pg, certs, imds_srv, az_stub):
-    with make_front(pg, certs) as front:        # default role derivation (§2.10)
+    with make_front(pg, certs) as front:        # default role derivation (the database user taken from an Entra token)
         d = imds_get(imds_srv, client_id=azure_imds.USER_IDENTITY["client_id"]).json()
         with pgconnect(front, "orders-mi", d["access_token"]) as conn:
             assert conn.execute("select 1").fetchone() == (1,)

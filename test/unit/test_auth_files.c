@@ -445,9 +445,38 @@ static void test_load(void)
 	CHECK(hba_load(path, err, sizeof(err)) == NULL && strstr(err, "No such file") != NULL);
 }
 
+/* A plain entry's SCRAM keys are derived once and answer for its password. */
+static void test_plain_scram_cache(void)
+{
+	char err[256];
+	struct userlist *ul = ul_parse("\"p\" \"pencil\"\n\"s\" \"" PENCIL_SECRET "\"\n", err, sizeof(err));
+	CHECK(ul != NULL);
+	if (!ul)
+		return;
+	const struct userlist_entry *p = userlist_find(ul, "p");
+	const struct scram_secret *a = userlist_plain_scram(p, SCRAM_DEFAULT_ITERATIONS);
+	const struct scram_secret *b = userlist_plain_scram(p, SCRAM_DEFAULT_ITERATIONS);
+	CHECK(a != NULL && a == b);
+	CHECK(userlist_plain_scram(userlist_find(ul, "s"), SCRAM_DEFAULT_ITERATIONS) == NULL);
+	CHECK(userlist_plain_scram(NULL, SCRAM_DEFAULT_ITERATIONS) == NULL);
+	if (a) {
+		CHECK(a->iterations == SCRAM_DEFAULT_ITERATIONS && a->salt_len == 16);
+		struct scram_secret again;
+		CHECK(scram_secret_from_password("pencil", a->salt, a->salt_len, a->iterations, &again));
+		CHECK(memcmp(again.stored_key, a->stored_key, SCRAM_KEY_LEN) == 0);
+		CHECK(memcmp(again.server_key, a->server_key, SCRAM_KEY_LEN) == 0);
+	}
+	/* Another iteration count (scram_iterations changed) derives again. */
+	const struct scram_secret *c = userlist_plain_scram(p, 1000);
+	CHECK(c != NULL && c->iterations == 1000);
+	CHECK(userlist_plain_scram(p, 1000) == c);
+	userlist_free(ul);
+}
+
 int main(void)
 {
 	test_md5();
+	test_plain_scram_cache();
 	test_userlist_kinds();
 	test_userlist_errors();
 	test_userlist_long();

@@ -1,5 +1,5 @@
 /* AWS shared files, profile resolution, STS XML, credential JSON and
- * ISO-8601 parsing (spec/cloud-tokens.md §1.1, §1.3, §1.4). */
+ * ISO-8601 parsing (AWS credential objects, the AWS credential sources, the STS wire format). */
 #include "token/aws_files.h"
 #include "token/aws_parse.h"
 #include "core/util.h"
@@ -351,7 +351,7 @@ static void test_json(void)
 {
 	struct aws_credentials c;
 
-	/* IMDS (§1.3.7 / §5.1). */
+	/* IMDS (EC2 instance metadata / the AWS IMDS stand-in). */
 	CHECK(cj(AWS_JSON_IMDS,
 		 "{\"Code\":\"Success\",\"LastUpdated\":\"2030-01-01T00:00:00Z\",\"Type\":\"AWS-HMAC\","
 		 "\"AccessKeyId\":\"ASIAIMDS\",\"SecretAccessKey\":\"imds-secret\",\"Token\":\"imds-tok\","
@@ -395,7 +395,7 @@ static void test_json(void)
 	CHECK(strstr(err, "invalid JSON") != NULL);
 	CHECK(!cj(AWS_JSON_IMDS, "{\"AccessKeyId\":\"A\"} trailing", &c));
 
-	/* Container (§1.3.6). */
+	/* Container (the container credential provider). */
 	CHECK(cj(AWS_JSON_CONTAINER,
 		 "{\"RoleArn\":\"arn:aws:iam::123456789012:role/r\",\"AccessKeyId\":\"ASIACONT\","
 		 "\"SecretAccessKey\":\"cs\",\"Token\":\"ct\",\"Expiration\":\"2030-01-01T06:00:00Z\","
@@ -412,7 +412,7 @@ static void test_json(void)
 		  "\"Expiration\":\"2030-01-01T06:00:00Z\",\"AccountId\":123}", &c));
 	CHECK_STR(err, "container credentials: field \"AccountId\" must be a string");
 
-	/* credential_process (§1.3.5). */
+	/* credential_process (credential_process). */
 	CHECK(cj(AWS_JSON_PROCESS,
 		 "{\"Version\": 1, \"AccessKeyId\": \"AKIAPROC\", \"SecretAccessKey\": \"ps\", "
 		 "\"SessionToken\": \"pt\", \"Expiration\": \"2030-01-01T06:00:00Z\", "

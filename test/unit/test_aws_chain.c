@@ -1,4 +1,4 @@
-/* The "aws" provider family (spec/cloud-tokens.md §1.2-1.5): validation of
+/* The "aws" provider family (the AWS default credential chain to AWS credential refresh): validation of
  * [credential.NAME] sections, chain selection from a fake environment and
  * temporary shared files, the refresh windows, retry rules, URL rules, and
  * end to end against a small HTTP server in a thread (IMDSv2 and v1, the
@@ -256,7 +256,7 @@ static void test_chain_env(void)
 	env_set("AWS_ACCESS_KEY_ID", "AKIDENV");
 	CHECK(!plan_for(AWS_TYPE_DEFAULT, NULL));
 	CHECK(strstr(err, "partial AWS credentials in the environment") == err);
-	/* A profile named in the section skips the environment (§1.2 row 1)... */
+	/* A profile named in the section skips the environment (the AWS default credential chain)... */
 	p = plan_for(AWS_TYPE_DEFAULT, "prod");
 	CHECK(!p && strstr(err, "AWS profile \"prod\" is in neither") == err);
 	aws_plan_free(p);
@@ -513,7 +513,7 @@ static void test_chain_web_container_imds(void)
 static void test_decide(void)
 {
 	const int64_t t0 = 1000000;
-	/* One-hour credentials: advisory 900 s, mandatory 600 s before expiry (§1.5). */
+	/* One-hour credentials: advisory 900 s, mandatory 600 s before expiry (AWS credential refresh). */
 	int64_t exp = t0 + 3600;
 	CHECK(aws_cache_decide(false, 0, 0, 0, t0) == AWS_CACHE_WAIT);
 	CHECK(aws_cache_decide(true, t0, 0, 0, t0 + 99999999) == AWS_CACHE_SERVE);
@@ -529,7 +529,7 @@ static void test_decide(void)
 	exp = t0 + 21600;
 	CHECK(aws_cache_decide(true, t0, exp, 0, exp - 901) == AWS_CACHE_SERVE);
 	CHECK(aws_cache_decide(true, t0, exp, 0, exp - 700) == AWS_CACHE_SERVE_REFRESH);
-	/* Short lifetimes scale (§0.3.1): 60 s -> refresh at 30 s of age, wait from 50 s. */
+	/* Short lifetimes scale (the short-lifetime rule): 60 s -> refresh at 30 s of age, wait from 50 s. */
 	exp = t0 + 60;
 	CHECK(aws_cache_decide(true, t0, exp, 0, t0 + 29) == AWS_CACHE_SERVE);
 	CHECK(aws_cache_decide(true, t0, exp, 0, t0 + 30) == AWS_CACHE_SERVE_REFRESH);

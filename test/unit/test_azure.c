@@ -1,7 +1,7 @@
-/* Entra ID pure parts against spec/cloud-tokens.md §2, §2.11 and §4:
+/* Entra ID pure parts against the Entra ID rules, what the Azure SDKs were seen to do and the expiry fields of each answer:
  * request URLs and bodies, token and error bodies, the retry tables, the
  * Azure CLI's answers, client assertions (decoded and verified with the
- * public key) and the §2.10 user-name derivation. */
+ * public key) and the the database user taken from an Entra token user-name derivation. */
 #include "token/azure_parse.h"
 #include "core/util.h"
 #include "unit.h"
@@ -88,7 +88,7 @@ static void test_bodies(void)
 		  "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=h.p.s"
 		  "&scope=" SCOPE_ENC);
 	secret_free(b);
-	/* §2.6 exactly: no client_info. */
+	/* the workload identity exchange exactly: no client_info. */
 	b = azure_token_body(AZURE_GRANT_FEDERATED, "app-2", SCOPE, "eyJ.a_b-c.d", NULL);
 	CHECK_STR(b, "client_assertion=eyJ.a_b-c.d&client_assertion_type="
 		  "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_id=app-2"
@@ -196,7 +196,7 @@ static void test_entra_response(void)
 	CHECK(parse(AZURE_RESP_ENTRA, "{\"access_token\":\"a\",\"expires_in\":\"7200\"}", &t));
 	CHECK(t.expires_at == T0 + 7200 && t.refresh_at == 0);
 	azure_token_clear(&t);
-	/* Both: the earlier wins (§2.11), either way round. */
+	/* Both: the earlier wins (what the Azure SDKs were seen to do), either way round. */
 	CHECK(parse(AZURE_RESP_ENTRA, "{\"access_token\":\"a\",\"expires_in\":3600,\"expires_on\":1893457000}",
 		    &t) && t.expires_at == 1893457000);
 	azure_token_clear(&t);
@@ -255,12 +255,12 @@ static void test_entra_response_errors(void)
 static void test_mi_response(void)
 {
 	struct azure_token t;
-	/* §2.7.1 sample: strings; expires_on earlier than T0 + expires_in. */
+	/* Azure IMDS sample: strings; expires_on earlier than T0 + expires_in. */
 	CHECK(parse(AZURE_RESP_MANAGED_IDENTITY, "{\"access_token\":\"eyJ0eXAi.b.c\",\"client_id\":\"c\","
 		    "\"expires_in\":\"86399\",\"expires_on\":\"1893542000\",\"ext_expires_in\":\"86399\","
 		    "\"not_before\":\"1893455999\",\"resource\":\"" RESOURCE "\",\"token_type\":\"Bearer\"}", &t));
 	CHECK(t.expires_at == 1893542000);
-	/* Half-life (§2.9): lifetime 86000 → refresh after 43000. */
+	/* Half-life (Entra token refresh): lifetime 86000 → refresh after 43000. */
 	CHECK(t.refresh_at == T0 + 43000);
 	azure_token_clear(&t);
 	/* App Service: only expires_on. */

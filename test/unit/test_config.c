@@ -103,7 +103,7 @@ static void test_defaults(void)
 	CHECK(cfg->server_connect_timeout == 15 * USEC_PER_SEC);
 	CHECK(cfg->server_login_retry == 15 * USEC_PER_SEC);
 	CHECK_STR(cfg->server_reset_query, "DISCARD ALL");
-	CHECK_STR(cfg->server_check_query, "select 1");
+	CHECK_STR(cfg->server_check_query, "<empty>");
 	CHECK(cfg->server_check_delay == 30 * USEC_PER_SEC);
 	CHECK(cfg->client_login_timeout == 60 * USEC_PER_SEC);
 	CHECK(cfg->client_idle_timeout == 0);
@@ -329,10 +329,10 @@ static void test_structure(void)
 	EXPECT_ERROR(BASE "no_such_param = 1\n",
 		"t.ini:3: unknown parameter \"no_such_param\" in [tokenbouncer]");
 	EXPECT_ERROR(BASE "[foo]\nx = 1\n", "t.ini:3: unknown section [foo] (expected "
-		"[tokenbouncer], [databases], [users] or [credential.NAME])");
+		"[tokenbouncer], [databases], [users], [peers] or [credential.NAME])");
 	EXPECT_ERROR(BASE "[credential.x]\n", "t.ini:3: [credential.x] has no type");
 	EXPECT_ERROR(BASE "[credential]\ntype = a\n",
-		"t.ini:3: unknown section [credential] (expected [tokenbouncer], [databases], [users] or "
+		"t.ini:3: unknown section [credential] (expected [tokenbouncer], [databases], [users], [peers] or "
 		"[credential.NAME])");
 	EXPECT_ERROR(BASE "[credential.]\ntype = a\n",
 		"t.ini:3: a credential section needs a name: [credential.NAME]");
@@ -852,6 +852,33 @@ static void test_sample_parses(void)
 	free(sample);
 }
 
+/* A clone owns everything: it outlives its original (ASan checks the rest). */
+static void test_clone(void)
+{
+	struct tb_config *cfg = PARSE_OK(BASE "admin_users = a\n[databases]\nx = host=h password=p\n"
+		"* = host=f\n[users]\nbob = pool_mode=session\n[credential.c]\ntype = aws-default\n"
+		"[peers]\n1 = host=/tmp/p1\n");
+	if (!cfg)
+		return;
+	struct tb_config *copy = config_clone(cfg);
+	config_free(cfg);
+	const struct db_alias *x = config_find_db(copy, "x");
+	CHECK(x && strcmp(x->password, "p") == 0 && strcmp(x->file, "t.ini") == 0);
+	CHECK(config_find_db(copy, "other") && strcmp(config_find_db(copy, "other")->host, "f") == 0);
+	CHECK(config_find_user(copy, "bob") && config_find_user(copy, "bob")->pool_mode == POOL_MODE_SESSION);
+	CHECK_STR(copy->admin_users, "a");
+	CHECK(copy->ncreds == 1 && strcmp(copy->creds[0].type, "aws-default") == 0);
+	CHECK(copy->npeers == 1 && strcmp(copy->peers[0].host, "/tmp/p1") == 0);
+	char e[256];
+	CHECK(config_validate(copy, e, sizeof(e)));
+	free(copy->auth_file);
+	copy->auth_file = NULL;
+	copy->auth_type = AUTH_TYPE_MD5;
+	CHECK(!config_validate(copy, e, sizeof(e)));
+	CHECK_STR(e, "t.ini: auth_type = md5 (the default) requires auth_file");
+	config_free(copy);
+}
+
 static void write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -994,6 +1021,7 @@ int main(void)
 	test_database_errors();
 	test_pgbouncer_params();
 	test_include();
+	test_clone();
 	test_semantic();
 	test_reload();
 	test_generated_files();

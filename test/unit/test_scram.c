@@ -202,6 +202,68 @@ static void test_end_to_end(void)
 	scram_secret_wipe(&sec);
 }
 
+/* One exchange between a client and a server; the server's keys (for
+ * pass-through) are copied to *keys when given. */
+static enum scram_result exchange_with(struct scram_client *c, struct scram_server *s, bool *client_ok,
+				       struct scram_keys *keys, char *err, size_t errlen)
+{
+	char *m1 = NULL, *m2 = NULL, *m3 = NULL, *m4 = NULL;
+	size_t l1, l2, l3, l4 = 0;
+	enum scram_result r = SCRAM_FAIL_PROTOCOL;
+	*client_ok = false;
+	if (c && s && scram_client_first(c, &m1, &l1) &&
+	    scram_server_first(s, m1, l1, &m2, &l2, err, errlen) &&
+	    scram_client_final(c, m2, l2, &m3, &l3, err, errlen)) {
+		r = scram_server_final(s, m3, l3, &m4, &l4, err, errlen);
+		if (r == SCRAM_OK)
+			*client_ok = scram_client_verify_server(c, m4, l4, err, errlen);
+		if (keys)
+			CHECK(scram_server_keys(s, keys) == (r == SCRAM_OK));
+	}
+	free(m1);
+	free(m2);
+	free(m3);
+	free(m4);
+	scram_client_free(c);
+	scram_server_free(s);
+	return r;
+}
+
+static void test_pass_through(void)
+{
+	char err[256] = "";
+	bool cok;
+	struct scram_keys keys, none;
+	/* A client logs in with the password; the pooler keeps its key ... */
+	CHECK(exchange_with(scram_client_new("pencil"), scram_server_new(&pencil), &cok, &keys,
+			    err, sizeof(err)) == SCRAM_OK && cok);
+	CHECK(keys.iterations == pencil.iterations && keys.salt_len == pencil.salt_len);
+	CHECK(memcmp(keys.server_key, pencil.server_key, SCRAM_KEY_LEN) == 0);
+	/* ... and logs in to a server holding the same verifier with it, twice. */
+	for (int i = 0; i < 2; i++)
+		CHECK(exchange_with(scram_client_new_keys(&keys), scram_server_new(&pencil), &cok, NULL,
+				    err, sizeof(err)) == SCRAM_OK && cok);
+	/* A wrong password yields no keys; a mock exchange neither. */
+	CHECK(exchange_with(scram_client_new("pencil!"), scram_server_new(&pencil), &cok, &none,
+			    err, sizeof(err)) == SCRAM_FAIL_AUTH);
+	CHECK(exchange_with(scram_client_new("pencil"), scram_server_new(NULL), &cok, &none,
+			    err, sizeof(err)) == SCRAM_FAIL_AUTH);
+	/* Another salt on the server: refused before any proof is sent. */
+	struct scram_secret other;
+	unsigned char salt[16] = "another salt....";
+	CHECK(scram_secret_from_password("pencil", salt, sizeof(salt), pencil.iterations, &other));
+	err[0] = '\0';
+	CHECK(exchange_with(scram_client_new_keys(&keys), scram_server_new(&other), &cok, NULL,
+			    err, sizeof(err)) == SCRAM_FAIL_PROTOCOL && !cok);
+	CHECK(strstr(err, "salt or iterations") != NULL);
+	/* A key that is not the verifier's fails the server's check. */
+	keys.client_key[0] ^= 1;
+	CHECK(exchange_with(scram_client_new_keys(&keys), scram_server_new(&pencil), &cok, NULL,
+			    err, sizeof(err)) == SCRAM_FAIL_AUTH);
+	scram_keys_wipe(&keys);
+	scram_secret_wipe(&other);
+}
+
 static char *salt_of(struct scram_server *s)
 {
 	char err[128];
@@ -538,6 +600,7 @@ int main(void)
 	test_rfc_server();
 	test_rfc_client();
 	test_end_to_end();
+	test_pass_through();
 	test_mock();
 	test_bad_client_first();
 	test_bad_client_final();

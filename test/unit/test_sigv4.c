@@ -1,4 +1,4 @@
-/* SigV4 presign and header signing against spec/cloud-tokens.md §1.6-1.9:
+/* SigV4 presign and header signing against SigV4 query presigning to the published SigV4 test vectors:
  * the aws-signing-test-suite vectors, worked examples A-D, and RDS/DSQL
  * token rules. */
 #include "token/sigv4.h"
@@ -63,7 +63,7 @@ static void test_suite_vectors(void)
 	struct sigv4_trace tr;
 	char *url;
 
-	/* get-vanilla, with every intermediate value from §1.9. */
+	/* get-vanilla, with every intermediate value from the published SigV4 test vectors. */
 	url = sigv4_presign(&s, "example.amazonaws.com", "/", NULL, 0, 3600, &tr, err, sizeof(err));
 	CHECK(url != NULL);
 	CHECK_STR(tr.canonical_request,
@@ -154,7 +154,7 @@ static void test_header_vectors(void)
 	sigv4_auth_clear(&a);
 	sigv4_trace_clear(&tr);
 
-	/* get-vanilla-with-session-token (trust .authz, §1.9 b). */
+	/* get-vanilla-with-session-token (trust .authz, the published SigV4 test vectors). */
 	s = suite_signer("6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267");
 	CHECK(sigv4_sign_headers(&s, "GET", "/", NULL, 0, host, 1, NULL, 0, &a, NULL, err,
 				 sizeof(err)));
@@ -183,7 +183,7 @@ static void test_header_vectors(void)
 	sigv4_trace_clear(&tr);
 }
 
-/* STS AssumeRole exactly as §1.3.3 sends it; expected values from botocore
+/* STS AssumeRole exactly as assume-role profiles sends it; expected values from botocore
  * 1.43 (SigV4Auth.add_auth with frozen time). */
 static void test_sts_assume_role_signing(void)
 {
@@ -302,7 +302,7 @@ static struct aws_credentials example_creds(const char *token)
 	"&X-Amz-SignedHeaders=host&X-Amz-Signature=" \
 	"93205406f95a81a2f41be70b83c64cffdbf019c054e14baeabe3213cc9a9036e"
 
-/* Worked examples A and B (§1.7): the sigv4 layer with traces, then the RDS API. */
+/* Worked examples A and B (the RDS IAM token): the sigv4 layer with traces, then the RDS API. */
 static void test_example_a_b(void)
 {
 	struct sigv4_signer s = {
@@ -378,7 +378,7 @@ static void test_rds_rules(void)
 	};
 	char *tok, *r;
 
-	/* §0.3.2: host lower-cased when signed, written as configured; region derived
+	/* the SigV4 host text rule: host lower-cased when signed, written as configured; region derived
 	 * and lower-cased. Expected value from botocore 1.43. */
 	tok = aws_rds_token(&c, &t, T0, NULL, err, sizeof(err));
 	CHECK_STR(tok,

@@ -1,0 +1,90 @@
+/* SHOW PEERS and SHOW PEER_POOLS with PgBouncer 1.25's columns: the
+ * [peers] entries, and the cancel requests being forwarded to each. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "admin/admin.h"
+#include "admin/resultset.h"
+#include "core/config-t.h"
+#include "pool/peer.h"
+#include "pool/runtime.h"
+
+#define NCOLS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* An optional peer_id argument: true and *id = -1 without one. */
+static bool peer_arg(struct admin_req *r, int *id)
+{
+	*id = -1;
+	if (r->argc < 3)
+		return true;
+	char *end;
+	long v = strtol(r->argv[2], &end, 10);
+	if (r->argc > 3 || *end || v < 1 || v > 16383) {
+		admin_fail(r, "42601", "SHOW %s takes an optional peer_id (1 to 16383)", r->argv[1]);
+		return false;
+	}
+	*id = (int)v;
+	return true;
+}
+
+static enum admin_status complete(struct admin_req *r)
+{
+	resultset_complete(r->out, "SHOW");
+	return ADMIN_DONE;
+}
+
+enum admin_status show_peers(struct admin_req *r)
+{
+	static const struct resultset_col cols[] = {
+		{ "peer_id", RS_INT4 }, { "host", RS_TEXT }, { "port", RS_INT4 }, { "pool_size", RS_INT4 },
+	};
+	int only;
+	if (!peer_arg(r, &only))
+		return ADMIN_FAILED;
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	for (size_t i = 0; i < rt.cfg->npeers; i++) {
+		const struct peer_cfg *pe = &rt.cfg->peers[i];
+		if (only >= 0 && pe->id != only)
+			continue;
+		resultset_row_begin(&rs);
+		resultset_int(&rs, pe->id);
+		resultset_text(&rs, pe->host);
+		resultset_int(&rs, pe->port);
+		resultset_int(&rs, pe->pool_size >= 0 ? pe->pool_size : rt.cfg->default_pool_size);
+		resultset_row_end(&rs);
+	}
+	return complete(r);
+}
+
+enum admin_status show_peer_pools(struct admin_req *r)
+{
+	static const struct resultset_col cols[] = {
+		{ "database", RS_TEXT }, { "cl_active_cancel_req", RS_INT4 }, { "cl_waiting_cancel_req", RS_INT4 },
+		{ "sv_active_cancel", RS_INT4 }, { "sv_login", RS_INT4 },
+	};
+	int only;
+	if (!peer_arg(r, &only))
+		return ADMIN_FAILED;
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	for (size_t i = 0; i < rt.cfg->npeers; i++) {
+		const struct peer_cfg *pe = &rt.cfg->peers[i];
+		if (pe->id == rt.cfg->peer_id || (only >= 0 && pe->id != only))
+			continue;
+		struct peer_counts pc;
+		peer_counts(pe->id, &pc);
+		char name[16];
+		snprintf(name, sizeof(name), "%d", pe->id);
+		resultset_row_begin(&rs);
+		resultset_text(&rs, name);
+		/* The requester is let go at once (PostgreSQL answers a cancel with
+		 * nothing); each request in flight stands for one. */
+		resultset_int(&rs, pc.connecting + pc.sending);
+		resultset_int(&rs, pc.waiting);
+		resultset_int(&rs, pc.sending);
+		resultset_int(&rs, pc.connecting);
+		resultset_row_end(&rs);
+	}
+	return complete(r);
+}

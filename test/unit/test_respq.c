@@ -1,0 +1,306 @@
+/* The queue of answers owed by a server, and the prepared-statement state
+ * (shared cache, client names, server sets). */
+#include <stdio.h>
+#include <string.h>
+
+#include "pool/prepared.h"
+#include "pool/respq.h"
+#include "unit.h"
+
+/* What the callbacks saw, as a string: "d<id><result>" for done (o/f/s),
+ * "e<id>" for an emitted synthesized answer. Ids are the entries' aux. */
+static char trail[512];
+
+static void on_done(void *ctx, const struct rq_entry *e, enum rq_result r)
+{
+	(void)ctx;
+	char one[16];
+	snprintf(one, sizeof(one), "d%llu%c ", (unsigned long long)e->aux, "ofs"[r]);
+	strncat(trail, one, sizeof(trail) - strlen(trail) - 1);
+}
+
+static void on_emit(void *ctx, const struct rq_entry *e)
+{
+	(void)ctx;
+	char one[16];
+	snprintf(one, sizeof(one), "e%llu ", (unsigned long long)e->aux);
+	strncat(trail, one, sizeof(trail) - strlen(trail) - 1);
+}
+
+static void push(struct respq *q, enum rq_kind k, enum rq_action a, uint64_t id)
+{
+	struct rq_entry e = { .kind = (uint8_t)k, .action = (uint8_t)a, .aux = id };
+	respq_push(q, &e);
+}
+
+/* Feed server message types; returns the verdicts as letters F/D/R/C. */
+static const char *feed(struct respq *q, const char *types)
+{
+	static char out[64];
+	size_t n = 0;
+	for (const char *t = types; *t && n + 1 < sizeof(out); t++) {
+		out[n++] = "FDRC"[respq_server_msg(q, *t, NULL)];
+		respq_release_synth(q);
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static void start(struct respq *q)
+{
+	trail[0] = '\0';
+	respq_init(q, on_done, on_emit, NULL);
+}
+
+static void test_plain_and_synth(void)
+{
+	struct respq q;
+	start(&q);
+	push(&q, RQ_PARSE, RQ_SYNTH, 1);
+	CHECK(respq_synth_due(&q));
+	respq_release_synth(&q);
+	push(&q, RQ_BIND, RQ_FORWARD, 2);
+	push(&q, RQ_EXECUTE, RQ_FORWARD, 3);
+	push(&q, RQ_CLOSE, RQ_SYNTH, 4);
+	push(&q, RQ_SYNC, RQ_FORWARD, 5);
+	CHECK(!respq_synth_due(&q));
+	CHECK_STR(feed(&q, "2DDNC"), "FFFFF");
+	/* the CloseComplete is due right after the CommandComplete, before the ReadyForQuery */
+	CHECK_STR(trail, "e1 d1o d2o d3o e4 d4o ");
+	CHECK_STR(feed(&q, "Z"), "F");
+	CHECK(respq_empty(&q));
+	respq_free(&q);
+}
+
+static void test_absorb_and_describe(void)
+{
+	struct respq q;
+	start(&q);
+	push(&q, RQ_CLOSE, RQ_ABSORB, 1);
+	push(&q, RQ_PARSE, RQ_ABSORB, 2);
+	push(&q, RQ_DESCRIBE_STMT, RQ_FORWARD, 3);
+	push(&q, RQ_BIND, RQ_FORWARD, 4);
+	push(&q, RQ_DESCRIBE_PORTAL, RQ_FORWARD, 5);
+	push(&q, RQ_EXECUTE, RQ_FORWARD, 6);
+	push(&q, RQ_SYNC, RQ_FORWARD, 7);
+	CHECK_STR(feed(&q, "31tT2nIZ"), "DDFFFFFF");
+	CHECK(respq_empty(&q));
+	CHECK_STR(trail, "d1o d2o d3o d4o d5o d6o d7o ");
+	respq_free(&q);
+}
+
+static void test_error_skips_to_sync(void)
+{
+	struct respq q;
+	start(&q);
+	push(&q, RQ_PARSE, RQ_ABSORB, 1);
+	push(&q, RQ_BIND, RQ_FORWARD, 2);
+	push(&q, RQ_CLOSE, RQ_SYNTH, 3);
+	push(&q, RQ_EXECUTE, RQ_FORWARD, 4);
+	push(&q, RQ_SYNC, RQ_FORWARD, 5);
+	push(&q, RQ_PARSE, RQ_SYNTH, 6);
+	/* the absorbed Parse's error goes to the client; the skipped synth is never sent */
+	CHECK_STR(feed(&q, "E"), "F");
+	CHECK_STR(trail, "d1f d2s d3s d4s ");
+	CHECK_STR(feed(&q, "Z"), "F");
+	CHECK_STR(trail, "d1f d2s d3s d4s d5o e6 d6o ");
+	CHECK(respq_empty(&q));
+	respq_free(&q);
+}
+
+static void test_error_before_sync_is_sent(void)
+{
+	struct respq q;
+	start(&q);
+	push(&q, RQ_PARSE, RQ_FORWARD, 1);
+	CHECK_STR(feed(&q, "E"), "F");
+	CHECK(q.skipping);
+	/* sent later in the same batch: the server ignores them */
+	push(&q, RQ_BIND, RQ_FORWARD, 2);
+	push(&q, RQ_PARSE, RQ_SYNTH, 3);
+	CHECK(respq_empty(&q));
+	push(&q, RQ_SYNC, RQ_FORWARD, 4);
+	CHECK(!q.skipping);
+	push(&q, RQ_BIND, RQ_FORWARD, 5);
+	CHECK_STR(feed(&q, "Z2"), "FF");
+	CHECK_STR(trail, "d1f d2s d3s d4o d5o ");
+	respq_free(&q);
+}
+
+static void test_query_and_function(void)
+{
+	struct respq q;
+	start(&q);
+	push(&q, RQ_QUERY, RQ_FORWARD, 1);
+	push(&q, RQ_PARSE, RQ_SYNTH, 2);
+	push(&q, RQ_SYNC, RQ_FORWARD, 3);
+	push(&q, RQ_FUNCTION, RQ_FORWARD, 4);
+	push(&q, RQ_QUERY, RQ_EMPTY_AS_TAG, 5);
+	/* an error inside a simple query skips nothing after it */
+	CHECK_STR(feed(&q, "TDCEZ"), "FFFFF");
+	CHECK_STR(trail, "d1f e2 d2o ");
+	CHECK_STR(feed(&q, "ZVZIZ"), "FFFRF");
+	CHECK_STR(trail, "d1f e2 d2o d3o d4o d5o ");
+	respq_free(&q);
+}
+
+static void test_copy_and_confusion(void)
+{
+	struct respq q;
+	start(&q);
+	push(&q, RQ_EXECUTE, RQ_FORWARD, 1);
+	push(&q, RQ_SYNC, RQ_FORWARD, 2);
+	CHECK_STR(feed(&q, "HddcC"), "FFFFF");
+	CHECK_STR(feed(&q, "1"), "C");        /* a ParseComplete nobody asked for */
+	CHECK_STR(feed(&q, "Z"), "F");
+	CHECK_STR(feed(&q, "Z"), "C");        /* nothing owed */
+	CHECK_STR(feed(&q, "NS"), "FF");      /* async messages are always fine */
+	push(&q, RQ_BIND, RQ_FORWARD, 3);
+	respq_free(&q);
+	CHECK_STR(trail, "d1o d2o d3s ");
+}
+
+static void test_ring_wraps(void)
+{
+	struct respq q;
+	start(&q);
+	uint64_t id = 0;
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 37; i++)
+			push(&q, RQ_BIND, RQ_FORWARD, ++id);
+		for (int i = 0; i < 30; i++)
+			CHECK(respq_server_msg(&q, '2', NULL) == RQV_FORWARD);
+	}
+	CHECK(respq_len(&q) == 5 * 7);
+	struct rq_entry e;
+	respq_server_msg(&q, '2', &e);
+	CHECK(e.aux == 151 && e.kind == RQ_BIND);
+	respq_free(&q);
+}
+
+/* ---- prepared statement state ---- */
+
+static size_t key(unsigned char *buf, const char *sql, uint16_t nparams)
+{
+	size_t n = strlen(sql) + 1;
+	memcpy(buf, sql, n);
+	buf[n] = (unsigned char)(nparams >> 8);
+	buf[n + 1] = (unsigned char)nparams;
+	memset(buf + n + 2, 0, (size_t)nparams * 4);
+	return n + 2 + (size_t)nparams * 4;
+}
+
+static void test_cache(void)
+{
+	unsigned char k1[64], k2[64];
+	size_t l1 = key(k1, "select $1", 1), l2 = key(k2, "select $1", 0);
+	size_t base = ps_cache_bytes();
+	struct ps_stmt *a = ps_cache_get(k1, l1);
+	struct ps_stmt *b = ps_cache_get(k1, l1);
+	struct ps_stmt *c = ps_cache_get(k2, l2);
+	CHECK(a == b && a != c);
+	CHECK(strncmp(a->name, "TB_", 3) == 0 && strcmp(a->name, c->name) != 0);
+	CHECK(a->parse[0] == 'P' && memcmp(ps_stmt_key(a), k1, l1) == 0);
+	CHECK(a->parse_len == 5 + strlen(a->name) + 1 + l1);
+	CHECK(ps_cache_count() == 2 && ps_cache_bytes() > base);
+	ps_stmt_unref(a);
+	ps_stmt_unref(b);
+	ps_stmt_unref(c);
+	CHECK(ps_cache_count() == 0 && ps_cache_bytes() == base);
+	/* many entries: the table grows and every one is found again */
+	struct ps_stmt *all[300];
+	unsigned char k[64];
+	for (int i = 0; i < 300; i++) {
+		char sql[32];
+		snprintf(sql, sizeof(sql), "select %d", i);
+		all[i] = ps_cache_get(k, key(k, sql, 0));
+	}
+	int same = 0;
+	for (int i = 0; i < 300; i++) {
+		char sql[32];
+		snprintf(sql, sizeof(sql), "select %d", i);
+		struct ps_stmt *again = ps_cache_get(k, key(k, sql, 0));
+		same += again == all[i];
+		ps_stmt_unref(again);
+		ps_stmt_unref(all[i]);
+	}
+	CHECK(same == 300 && ps_cache_count() == 0);
+}
+
+static void test_client_names(void)
+{
+	unsigned char k[64];
+	struct ps_stmt *st = ps_cache_get(k, key(k, "select 1", 0));
+	struct ps_client *m = ps_client_new();
+	struct ps_name *n = ps_client_add(m, "s1", st);
+	ps_stmt_unref(st);
+	CHECK(ps_client_find(m, "s1") == n && !ps_client_find(m, "s2") && m->count == 1);
+	ps_name_hold(n);             /* a queued request points at it */
+	ps_name_remove(n);
+	CHECK(!ps_client_find(m, "s1") && m->count == 0 && !n->owner);
+	CHECK(ps_cache_count() == 1); /* still held by the request */
+	ps_name_put(n);
+	CHECK(ps_cache_count() == 0);
+	char name[16];
+	for (int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		st = ps_cache_get(k, key(k, name, 0));
+		ps_client_add(m, name, st);
+		ps_stmt_unref(st);
+	}
+	CHECK(m->count == 100 && ps_client_find(m, "n77") && ps_cache_count() == 100);
+	ps_client_free(m);
+	CHECK(ps_cache_count() == 0);
+}
+
+static void test_server_set(void)
+{
+	unsigned char k[64];
+	struct ps_stmt *a = ps_cache_get(k, key(k, "select 'a'", 0));
+	struct ps_stmt *b = ps_cache_get(k, key(k, "select 'b'", 0));
+	struct ps_sset s;
+	ps_sset_init(&s);
+	struct ps_snode *na = ps_sset_prepare(&s, a);
+	uint64_t ga = na->gen;
+	ps_sset_prepare(&s, b);
+	CHECK(s.count == 2 && ps_sset_oldest(&s)->stmt == a);
+	ps_sset_touch(&s, na);
+	CHECK(ps_sset_oldest(&s)->stmt == b);
+	CHECK(!ps_sset_needs_close(&s, a));
+	/* evict a: closing until confirmed, and a new Parse of it is preceded by a Close */
+	uint64_t gc = ps_sset_closing(&s, na);
+	CHECK(s.count == 1 && ps_sset_needs_close(&s, a) && ps_sset_find(&s, a)->closing);
+	ps_sset_forget(&s, a, ga);   /* a stale completion changes nothing */
+	CHECK(ps_sset_find(&s, a) != NULL);
+	ps_sset_forget(&s, a, gc);
+	CHECK(!ps_sset_find(&s, a) && !ps_sset_needs_close(&s, a));
+	/* prepare again while a Close is in flight, then the Close completes: still prepared */
+	na = ps_sset_prepare(&s, a);
+	gc = ps_sset_closing(&s, na);
+	na = ps_sset_prepare(&s, a);
+	ps_sset_forget(&s, a, gc);
+	CHECK(ps_sset_find(&s, a) == na && !na->closing && s.count == 2);
+	ps_sset_clear(&s);
+	CHECK(s.count == 0 && s.nnodes == 0);
+	s.discards = 1;
+	CHECK(ps_sset_needs_close(&s, b));
+	ps_sset_free(&s);
+	ps_stmt_unref(a);
+	ps_stmt_unref(b);
+	CHECK(ps_cache_count() == 0);
+}
+
+int main(void)
+{
+	test_plain_and_synth();
+	test_absorb_and_describe();
+	test_error_skips_to_sync();
+	test_error_before_sync_is_sent();
+	test_query_and_function();
+	test_copy_and_confusion();
+	test_ring_wraps();
+	test_cache();
+	test_client_names();
+	test_server_set();
+	return unit_finish("test_respq");
+}
