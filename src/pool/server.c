@@ -51,8 +51,9 @@ const char *server_state_name(enum server_state st)
 static void server_log_prefix(const struct server *s, char *buf, size_t len)
 {
 	const struct database *db = s->pool->db;
-	snprintf(buf, len, "S-%llu %s@%s (%s:%d)", (unsigned long long)s->id, s->pool->user,
-		 db->name, db->host ? db->host : "unix", db->cfg->port > 0 ? db->cfg->port : 5432);
+	const char *host = s->bundle ? s->bundle->dial_host : db->host ? db->host : "unix";
+	int port = s->bundle ? s->bundle->port : db->cfg->port > 0 ? db->cfg->port : 5432;
+	snprintf(buf, len, "S-%llu %s@%s (%s:%d)", (unsigned long long)s->id, s->pool->user, db->name, host, port);
 }
 
 #define server_log(lvl, s, fmt, ...) do { \

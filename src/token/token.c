@@ -449,6 +449,12 @@ void token_reject(struct token_entry *e, uint64_t generation)
 {
 	if (e->generation != generation || !e->token)
 		return;
+	if (e->bundle) {
+		/* Connector material: a refused login may mean a stale certificate
+		 * or token, but the Admin API is asked at the connectors' pace. */
+		token_force_refresh(e, generation);
+		return;
+	}
 	log_warning("token for alias \"%s\" (credential %s, user %s) was rejected by the server; "
 		    "fetching a new one", e->alias, e->cred_name, e->user);
 	wipe_token(e);

@@ -450,10 +450,20 @@ def test_connector_automatic_iam_public(make_pooler, certs, connector):
     assert c.w.issuer.lookup(body["access_token"])["principal"] == google.DEFAULT_SA
     assert c.settings_calls()[0].header("Authorization").startswith("Bearer ya29.")
     # SHOW TOKENS lists the certificate entry with its expiry; tokenbouncer token prints it
-    p2 = connector_pooler(make_pooler, certs, c, settings={"admin_users": ALICE})
-    cols, rows = console(p2, "SHOW TOKENS")
-    row = dict(zip(cols, rows[0]))
-    assert row["provider"] == "cloudsql-connector" and row["state"] == "valid" and 3500 < int(row["expires_in"]) <= 3600
+    mport = free_port()
+    p2 = connector_pooler(make_pooler, certs, c, settings={"admin_users": ALICE,
+                                                          "metrics_listen": "127.0.0.1:%d" % mport})
+    def token_row():
+        cols, rows = console(p2, "SHOW TOKENS")
+        row = dict(zip(cols, rows[0]))
+        return row if row["state"] == "valid" else None
+    row = wait_for(token_row, 15, "the prefetched certificate in SHOW TOKENS")
+    assert row["provider"] == "cloudsql-connector" and 3500 < int(row["expires_in"]) <= 3600
+    import urllib.request
+    metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10).read().decode()
+    m = re.search(r'tokenbouncer_certificate_expires_in_seconds\{alias="orders",[^}]*provider="cloudsql-connector"'
+                  r'[^}]*\} (\d+)', metrics)
+    assert m and 3500 < int(m.group(1)) <= 3600, metrics[-2000:]
     env = dict(os.environ, **pooler_mod.SAN_ENV)
     res = subprocess.run([pooler_mod.binary(), "token", ALIAS, p2.ini], capture_output=True, text=True, timeout=60,
                          env=env, stdin=subprocess.DEVNULL)
