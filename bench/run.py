@@ -514,7 +514,10 @@ def profile(pooler, wl, duration, basedir):
                            stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     try:
-        res = run_pgbench(pooler.port, wl["args"], duration)
+        if wl.get("tbload"):
+            res = run_tbload(pooler, wl["tbload"], duration)
+        else:
+            res = run_pgbench(pooler.port, wl["args"], duration)
     finally:
         stop_proc(rec, [(signal.SIGINT, 30), (signal.SIGKILL, 10)], "perf record")
     rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol",
@@ -562,8 +565,18 @@ def perf_stat(pooler, wl, duration, basedir):
 
 
 def perf_stat_tbload(pooler, wl, duration, events, out):
-    """tbload starts perf stat (-X) when its query loop starts and waits for it, so the counts cover
-    the loop only; the transactions are the loop's own."""
+    """Loop workloads: tbload starts perf stat (-X) when its query loop starts and waits for it, so the
+    counts cover the loop only; the transactions are the loop's own. Storms: perf stat runs around the
+    whole storm, and one "transaction" is one login with its first query."""
+    if wl["tbload"].get("storm"):
+        st = subprocess.Popen(["perf", "stat", "-x", ",", "-o", out, "-e", ",".join(events), "-p", str(pooler.pid)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        try:
+            res = run_tbload(pooler, wl["tbload"], duration)
+        finally:
+            stop_proc(st, [(signal.SIGINT, 30), (signal.SIGKILL, 10)], "perf stat")
+        return dict(tx=res["logged_in"])
     perf = "perf stat -x , -o %s -e %s -p %d -- sleep %d" % (out, ",".join(events), pooler.pid, duration)
     res = run_tbload(pooler, wl["tbload"], duration, extra=["-X", perf])
     return dict(tx=res["tx"])

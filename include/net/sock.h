@@ -35,6 +35,7 @@ struct sock {
 	bool want_write_io;        /* a connect or a TLS step waits for writability */
 	bool ssl_read_wants_write;
 	bool ssl_write_wants_read;
+	bool corked;               /* sock_write queues; sock_uncork sends it all at once */
 	struct iobuf *in;
 	struct iobuf *out;
 	int err;                   /* errno of the last hard error, or 0 */
@@ -58,6 +59,11 @@ void sock_hold(struct sock *s, bool on);
 /* Read what is available into s->in, growing it to at least 'need' bytes of
  * room when the caller waits for a whole message. */
 enum sock_io sock_fill(struct sock *s, size_t bufsize, size_t need);
+/* Between these, writes are only queued, then leave in one send: replies
+ * the pooler builds in steps (a SCRAM final and the login reply after it)
+ * cost one system call, not one each. sock_uncork is false on a hard error. */
+void sock_cork(struct sock *s);
+bool sock_uncork(struct sock *s);
 /* Send now what the kernel takes, queue the rest. False on a hard error. */
 bool sock_write(struct sock *s, const void *data, size_t len);
 /* Try to send the queue. OK when it is empty, AGAIN while some remains. */

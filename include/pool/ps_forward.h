@@ -53,8 +53,10 @@ bool ps_server_active(const struct server *s);
 /* The message at the queue's head must be read whole (it may be absorbed). */
 bool ps_server_wants_whole(const struct server *s);
 enum rq_verdict ps_server_msg(struct server *s, char type, struct rq_entry *answered);
-/* The bytes that stand in for a replaced message (RQV_REPLACE). */
-bool ps_send_replacement(struct server *s, const struct rq_entry *answered);
+/* The bytes that stand in for a replaced message (RQV_REPLACE); body is the
+ * replaced message's, whole. */
+bool ps_send_replacement(struct server *s, const struct rq_entry *answered,
+			 const unsigned char *body, size_t len);
 bool ps_synth_due(const struct server *s);
 /* Send the synthesized answers now due; the stream before them was flushed. */
 void ps_release_synth(struct server *s);

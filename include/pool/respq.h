@@ -35,6 +35,8 @@ enum rq_action {
 	RQ_SYNTH,            /* not sent: the pooler answers it (ParseComplete, CloseComplete) */
 	RQ_EMPTY_AS_TAG,     /* an empty Query standing in for one the pooler answered: its
 			      * EmptyQueryResponse becomes a CommandComplete (tag in 'arg') */
+	RQ_RENAME_ERROR,     /* the client's request under the pooler's statement name: an
+			      * ErrorResponse is replaced by one that names the client's statement */
 };
 
 enum rq_result {
@@ -47,7 +49,8 @@ enum rq_result {
 enum rq_verdict {
 	RQV_FORWARD = 0,
 	RQV_DROP,            /* absorb: do not pass it on */
-	RQV_REPLACE,         /* drop it and send the entry's replacement instead (RQ_EMPTY_AS_TAG) */
+	RQV_REPLACE,         /* drop it and send the entry's replacement instead (RQ_EMPTY_AS_TAG,
+			      * RQ_RENAME_ERROR) */
 	RQV_CONFUSED,        /* the answer fits no request: the bookkeeping cannot be trusted */
 };
 

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "token/token.h"
+#include "pool/prepared.h"
 #include "pool/runtime.h"
 
 static struct evhttp *http;
@@ -233,7 +234,7 @@ static void render_ages(struct text *t, const struct pool_entry *pools, size_t n
 
 enum counter_field {
 	CF_ASSIGN, CF_XACT, CF_QUERY, CF_RECV, CF_SENT, CF_XACT_TIME, CF_QUERY_TIME, CF_WAIT_TIME,
-	CF_LOGINS, CF_LOGIN_FAILURES,
+	CF_LOGINS, CF_LOGIN_FAILURES, CF_CLIENT_PARSE, CF_SERVER_PARSE, CF_BIND,
 };
 
 static uint64_t counter_value(const struct pool_stats *s, enum counter_field f)
@@ -249,6 +250,9 @@ static uint64_t counter_value(const struct pool_stats *s, enum counter_field f)
 	case CF_WAIT_TIME: return s->wait_time;
 	case CF_LOGINS: return s->login_count;
 	case CF_LOGIN_FAILURES: return s->login_failures;
+	case CF_CLIENT_PARSE: return s->client_parse_count;
+	case CF_SERVER_PARSE: return s->server_parse_count;
+	case CF_BIND: return s->bind_count;
 	}
 	return 0;
 }
@@ -277,6 +281,11 @@ static void render_databases(struct text *t, const char **names, size_t n)
 		{ "tokenbouncer_client_logins_total", CF_LOGINS, false, "Client logins completed." },
 		{ "tokenbouncer_server_login_failures_total", CF_LOGIN_FAILURES, false,
 		  "Failed server connections and logins, per database alias." },
+		{ "tokenbouncer_client_parses_total", CF_CLIENT_PARSE, false,
+		  "Parse messages from clients (SHOW STATS total_client_parse_count)." },
+		{ "tokenbouncer_server_parses_total", CF_SERVER_PARSE, false,
+		  "Parse messages sent to servers, injected ones included (SHOW STATS total_server_parse_count)." },
+		{ "tokenbouncer_binds_total", CF_BIND, false, "Bind messages from clients (SHOW STATS total_bind_count)." },
 	};
 	struct pool_stats *totals = xcalloc(n ? n : 1, sizeof(*totals));
 	for (size_t i = 0; i < n; i++)
@@ -348,6 +357,18 @@ static void token_series(const struct token_view *v, void *arg)
 		text_printf(tp->t, "} %llu\n", (unsigned long long)(tp->which == 1 ? v->fetch_count : v->failure_count));
 }
 
+static void render_statement_cache(struct text *t)
+{
+	family(t, "tokenbouncer_prepared_statement_cache_entries", "gauge",
+	       "Unique statements (text and parameter types) the pooler keeps for its clients.");
+	text_printf(t, "tokenbouncer_prepared_statement_cache_entries %llu\n",
+		    (unsigned long long)ps_cache_count());
+	family(t, "tokenbouncer_prepared_statement_cache_bytes", "gauge",
+	       "Memory the statement cache holds (SHOW MEM prepared_statement_cache).");
+	text_printf(t, "tokenbouncer_prepared_statement_cache_bytes %llu\n",
+		    (unsigned long long)ps_cache_bytes());
+}
+
 static void render_tokens(struct text *t)
 {
 	static const char *const fam[][3] = {
@@ -382,6 +403,7 @@ char *metrics_render(void)
 	render_pools(&t, pools, npools, now);
 	render_ages(&t, pools, npools, now);
 	render_databases(&t, names, nnames);
+	render_statement_cache(&t);
 	render_tokens(&t);
 	free(pools);
 	free(names);

@@ -257,7 +257,10 @@ const struct param_def param_table[] = {
 	P_TIME(G, server_connect_timeout, "15", MSEC(1), TIME_MAX, RELOAD,
 		"Seconds allowed for connecting and logging in to a server before the attempt fails."),
 	P_TIME(G, server_login_retry, "15", 0, TIME_MAX, RELOAD,
-		"Seconds to wait after a failed server connection or login before trying again."),
+		"Seconds to wait after a failed server connection or login before trying again. After a "
+		"failure that looks like a restart (57P03, connection refused or closed during the login), "
+		"clients without a server keep waiting for the retry, for at most server_connect_timeout + "
+		"server_login_retry."),
 	P_STR(G, server_reset_query, "DISCARD ALL", RELOAD,
 		"SQL run on a server connection before another client gets it in session mode; empty "
 		"runs nothing."),
@@ -369,9 +372,10 @@ const struct param_def param_table[] = {
 	P_IGN_INT(G, sbuf_loopcnt, "5", 0, COUNT_MAX, "each read is bounded by pkt_buf and sent on "
 		"at once, so one connection cannot stall the others",
 		"PgBouncer: how many buffers to process on one connection before others."),
-	P_BOOL(G, tcp_defer_accept, "1", RESTART,
+	P_BOOL(G, tcp_defer_accept, "0", RESTART,
 		"Linux TCP_DEFER_ACCEPT on TCP listeners: wake the pooler only once a client has sent "
-		"data (45 seconds at most)."),
+		"data (45 seconds at most); off by default (PgBouncer: on) so that client_login_timeout "
+		"also covers connections that send nothing."),
 	P_INT(G, tcp_socket_buffer, "0", 0, 1073741824, RELOAD,
 		"SO_SNDBUF and SO_RCVBUF in bytes for client and server sockets; 0 keeps the "
 		"kernel's."),

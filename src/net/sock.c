@@ -56,7 +56,7 @@ static void sock_update(struct sock *s)
 	short want = 0;
 	if ((s->want_read || s->ssl_write_wants_read) && !s->held)
 		want |= EV_READ;
-	if (s->want_write_io || s->ssl_read_wants_write || iobuf_len(s->out) > 0)
+	if (s->want_write_io || s->ssl_read_wants_write || (iobuf_len(s->out) > 0 && !s->corked))
 		want |= EV_WRITE;
 	if (want == s->ev_flags)
 		return;
@@ -251,7 +251,7 @@ bool sock_write(struct sock *s, const void *data, size_t len)
 	if (s->fd < 0)
 		return false;
 	size_t sent = 0;
-	if (iobuf_len(s->out) == 0 && len > 0) {
+	if (iobuf_len(s->out) == 0 && len > 0 && !s->corked) {
 		ssize_t r = raw_send(s, data, len);
 		if (r < 0)
 			return false;
@@ -283,6 +283,21 @@ enum sock_io sock_flush(struct sock *s)
 	}
 	sock_update(s);
 	return empty ? SOCK_IO_OK : SOCK_IO_AGAIN;
+}
+
+void sock_cork(struct sock *s)
+{
+	s->corked = true;
+}
+
+bool sock_uncork(struct sock *s)
+{
+	if (!s->corked)
+		return true;
+	s->corked = false;
+	if (s->fd < 0)
+		return false;
+	return sock_flush(s) != SOCK_IO_ERR;
 }
 
 bool sock_has_output(const struct sock *s)

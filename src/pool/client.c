@@ -16,6 +16,7 @@
 #include "net/tls.h"
 #include "admin/admin.h"
 #include "pg/proto.h"
+#include "pg/startup_opts.h"
 #include "pg/scram.h"
 #include "pool/client_auth.h"
 #include "pool/climit.h"
@@ -298,13 +299,57 @@ static bool parse_replication(const char *v, enum replication_mode *mode)
 	return false;
 }
 
+struct opts_walk {
+	struct client *c;
+	char refused[128];   /* a setting that is neither tracked nor ignored */
+};
+
+static bool take_option(const char *name, const char *value, void *arg)
+{
+	struct opts_walk *w = arg;
+	int idx = varcache_index(name);
+	if (idx >= 0) {
+		varcache_set(&w->c->vars, idx, value);
+		return true;
+	}
+	/* PgBouncer: "options" in ignore_startup_parameters ignores any setting. */
+	if (is_ignored_param(name) || is_ignored_param("options"))
+		return true;
+	snprintf(w->refused, sizeof(w->refused), "%s", name); /* name lives in the parser's buffer */
+	return false;
+}
+
+/* PgBouncer 1.20+: "-c name=value" and "--name=value" of tracked parameters
+ * are taken as if sent as startup parameters. */
+static bool take_options(struct client *c, const char *options)
+{
+	struct opts_walk w = { .c = c };
+	if (!startup_opts_parse(options, take_option, &w)) {
+		if (is_ignored_param("options"))
+			return true;
+		client_close(c, "08P01", "unsupported options startup parameter: only '-c config=val' "
+			     "and '--config=val' are allowed");
+		return false;
+	}
+	if (w.refused[0]) {
+		client_close(c, "08P01", "unsupported startup parameter in options: %s", w.refused);
+		return false;
+	}
+	return true;
+}
+
 static bool take_params(struct client *c, const struct startup_pkt *pkt)
 {
+	const char *options = NULL;
 	for (size_t i = 0; i < pkt->nparams; i++) {
 		const char *name = pkt->params[i].name, *value = pkt->params[i].value;
 		if (strcmp(name, "user") == 0 || strcmp(name, "database") == 0 ||
 		    strncmp(name, "_pq_.", 5) == 0)
 			continue;
+		if (strcmp(name, "options") == 0) {
+			options = value;
+			continue;
+		}
 		int idx = varcache_index(name);
 		if (idx >= 0) {
 			varcache_set(&c->vars, idx, value);
@@ -322,7 +367,12 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "08P01", "unsupported startup parameter: %s", name);
 		return false;
 	}
-	return true;
+	/* Replication connections are not pooled: their options stay as before. */
+	if (options && c->replication && !is_ignored_param("options")) {
+		client_close(c, "08P01", "unsupported startup parameter: options");
+		return false;
+	}
+	return !options || c->replication || take_options(c, options);
 }
 
 static bool negotiate_version(struct client *c, const struct startup_pkt *pkt)
@@ -730,12 +780,11 @@ static void client_process(struct client *c)
 			return;
 		}
 		set_state(c, CL_WAITING, &c->pool->waiting_clients);
+		/* Reading stays on while it waits: a client that sent its request
+		 * sends nothing more, so the socket stays quiet at no cost, where a
+		 * pause and a resume would cost two epoll_ctl per transaction. A
+		 * client that keeps pipelining is paused once a buffer is full. */
 		pool_client_wants_server(c);
-		/* Stop reading only if it really waits: an idle server is usually
-		 * linked right here, and a pause/resume costs two epoll_ctl calls
-		 * per transaction. */
-		if (c->state == CL_WAITING)
-			sock_set_read(&c->sock, false);
 		return;
 	case CL_ACTIVE:
 		if (c->server->swallow > 0 || c->blocked_on_server)
@@ -743,8 +792,10 @@ static void client_process(struct client *c)
 		forward_to_server(c);
 		return;
 	default:
-		/* Waiting for the pool: keep the bytes, stop reading more. */
-		sock_set_read(&c->sock, false);
+		/* Waiting for the pool: keep the bytes, and stop reading once a
+		 * waiting client has a buffer's worth (others stop at once). */
+		if (c->state != CL_WAITING || iobuf_len(c->sock.in) >= (size_t)rt.cfg->pkt_buf)
+			sock_set_read(&c->sock, false);
 		return;
 	}
 }

@@ -284,8 +284,13 @@ static void scram_step(struct client *c, struct client_auth *a, const unsigned c
 		client_close(c, "08P01", "invalid SCRAM message: %s", err);
 	} else if (res != SCRAM_OK || !a->entry) {
 		fail_login(c);
-	} else if (send_request(c, 12, out, outlen)) {
-		client_auth_ok(c);
+	} else {
+		/* SASLFinal and the login reply that follows leave in one send. */
+		sock_cork(&c->sock);
+		if (send_request(c, 12, out, outlen))
+			client_auth_ok(c);
+		if (!sock_uncork(&c->sock) && c->state != CL_CLOSING)
+			client_close(c, NULL, "write failed: %s", sock_errmsg());
 	}
 	free(out);
 }

@@ -225,12 +225,24 @@ static const struct user_cfg *user_settings(const char *user)
 	return config_find_user(rt.cfg, user);
 }
 
+/* The client that has waited longest, for a server or for its first login
+ * (PgBouncer keeps both in one queue): both lists are FIFO, so one of their
+ * heads. */
+static const struct client *longest_waiting(const struct pool *p)
+{
+	const struct list_node *a = list_first(&p->waiting_clients), *b = list_first(&p->welcome_clients);
+	const struct client *ca = a ? list_entry(a, struct client, node) : NULL;
+	const struct client *cb = b ? list_entry(b, struct client, node) : NULL;
+	if (!ca || !cb)
+		return ca ? ca : cb;
+	return ca->state_since <= cb->state_since ? ca : cb;
+}
+
 static bool within_limits(const struct pool *p, usec_t now)
 {
 	int limit = pool_size_limit(p);
-	struct list_node *first = list_first(&p->waiting_clients);
-	if (first && reserve_size(p) > 0) {
-		const struct client *c = list_entry(first, struct client, node);
+	const struct client *c = longest_waiting(p);
+	if (c && reserve_size(p) > 0) {
 		if (now - c->state_since >= rt.cfg->reserve_pool_timeout)
 			limit += reserve_size(p);
 	}

@@ -23,6 +23,7 @@ struct ps_server {
 	struct ps_sset set;
 	struct respq q;
 	enum ps_armed armed;
+	struct ps_name *renaming;  /* the name an error being replaced is about (held) */
 };
 
 /* What a queued request does to the bookkeeping when it completes. */
@@ -33,6 +34,7 @@ enum ps_op {
 	OP_SYNTH_PARSE,   /* the client's Parse the pooler answered: unmapped if skipped */
 	OP_EVICT_CLOSE,   /* Close of the least recently used statement */
 	OP_DISCARD,       /* DISCARD ALL / DEALLOCATE ALL sent on */
+	OP_RENAMED,       /* a request under the pooler's name for the client's name (arg2) */
 };
 
 static void on_done(void *ctx, const struct rq_entry *e, enum rq_result r);
@@ -69,6 +71,8 @@ void ps_server_free(struct server *s)
 	if (!s->ps)
 		return;
 	respq_free(&s->ps->q);
+	if (s->ps->renaming)
+		ps_name_put(s->ps->renaming);
 	ps_sset_free(&s->ps->set);
 	free(s->ps);
 	s->ps = NULL;
@@ -130,6 +134,13 @@ static void on_done(void *ctx, const struct rq_entry *e, enum rq_result r)
 		if (r != RQ_OK)
 			ps->set.unsure = true;
 		return;
+	case OP_RENAMED:
+		/* An error is replaced after this returns: keep the name until then. */
+		if (r == RQ_FAILED && !ps->renaming)
+			ps->renaming = n;
+		else
+			ps_name_put(n);
+		return;
 	}
 }
 
@@ -149,6 +160,14 @@ static void push(struct ps_server *ps, enum rq_kind kind, enum rq_action action,
 	struct rq_entry e = { .kind = (uint8_t)kind, .action = (uint8_t)action, .op = (uint8_t)op,
 			      .arg = arg, .arg2 = arg2, .aux = aux };
 	respq_push(&ps->q, &e);
+}
+
+/* The client's request sent under the pooler's name for its statement n:
+ * an error about it must name the client's statement, as PostgreSQL would. */
+static void push_renamed(struct ps_server *ps, enum rq_kind kind, struct ps_name *n)
+{
+	ps_name_hold(n);
+	push(ps, kind, RQ_RENAME_ERROR, OP_RENAMED, NULL, n, 0);
 }
 
 /* ---- what the pooler sends of its own ---- */
@@ -250,7 +269,7 @@ static bool on_parse(struct client *c, struct ps_server *ps, struct client_msg *
 		pbuf_put_str(out, n->stmt->name);
 		pbuf_put_bytes(out, key, key_len);
 		pbuf_end(out);
-		push(ps, RQ_PARSE, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+		push_renamed(ps, RQ_PARSE, n);
 		return true;
 	}
 	struct ps_stmt *st = ps_cache_get(key, key_len);
@@ -280,15 +299,16 @@ static bool on_bind(struct client *c, struct ps_server *ps, struct client_msg *m
 	if (!n) {
 		/* Unnamed, or not one of ours: the server answers as it would. */
 		forward_raw(m, out);
-	} else {
-		ensure_prepared(ps, n->stmt, out);
-		pbuf_begin(out, 'B');
-		pbuf_put_str(out, portal);
-		pbuf_put_str(out, n->stmt->name);
-		pbuf_put_bytes(out, m->r.p, reader_left(&m->r));
-		pbuf_end(out);
+		push(ps, RQ_BIND, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+		return true;
 	}
-	push(ps, RQ_BIND, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+	ensure_prepared(ps, n->stmt, out);
+	pbuf_begin(out, 'B');
+	pbuf_put_str(out, portal);
+	pbuf_put_str(out, n->stmt->name);
+	pbuf_put_bytes(out, m->r.p, reader_left(&m->r));
+	pbuf_end(out);
+	push_renamed(ps, RQ_BIND, n);
 	return true;
 }
 
@@ -301,14 +321,15 @@ static bool on_describe(struct client *c, struct ps_server *ps, struct client_ms
 	struct ps_name *n = what == 'S' && *name ? ps_client_find(c->ps, name) : NULL;
 	if (!n) {
 		forward_raw(m, out);
-	} else {
-		ensure_prepared(ps, n->stmt, out);
-		pbuf_begin(out, 'D');
-		pbuf_put_u8(out, 'S');
-		pbuf_put_str(out, n->stmt->name);
-		pbuf_end(out);
+		push(ps, what == 'S' ? RQ_DESCRIBE_STMT : RQ_DESCRIBE_PORTAL, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+		return true;
 	}
-	push(ps, what == 'S' ? RQ_DESCRIBE_STMT : RQ_DESCRIBE_PORTAL, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+	ensure_prepared(ps, n->stmt, out);
+	pbuf_begin(out, 'D');
+	pbuf_put_u8(out, 'S');
+	pbuf_put_str(out, n->stmt->name);
+	pbuf_end(out);
+	push_renamed(ps, RQ_DESCRIBE_STMT, n);
 	return true;
 }
 
@@ -598,7 +619,7 @@ bool ps_server_active(const struct server *s)
 bool ps_server_wants_whole(const struct server *s)
 {
 	const struct rq_entry *e = respq_head(&s->ps->q);
-	return e && (e->action == RQ_ABSORB || e->action == RQ_EMPTY_AS_TAG);
+	return e && e->action != RQ_FORWARD;
 }
 
 enum rq_verdict ps_server_msg(struct server *s, char type, struct rq_entry *answered)
@@ -606,15 +627,54 @@ enum rq_verdict ps_server_msg(struct server *s, char type, struct rq_entry *answ
 	return respq_server_msg(&server_state(s)->q, type, answered);
 }
 
-bool ps_send_replacement(struct server *s, const struct rq_entry *answered)
+/* The same ErrorResponse with "TB_<n>" written as the client's "name". */
+static void put_renamed_error(struct pbuf *b, const unsigned char *body, size_t len,
+			      const struct ps_name *n)
 {
-	if (!s->client || answered->action != RQ_EMPTY_AS_TAG)
+	char from[40], to[300];
+	snprintf(from, sizeof(from), "\"%s\"", n->stmt->name);
+	snprintf(to, sizeof(to), "\"%s\"", n->name);
+	size_t flen = strlen(from);
+	pbuf_begin(b, 'E');
+	size_t i = 0;
+	while (i < len) {
+		const unsigned char *end = memchr(body + i, '\0', len - i);
+		size_t field = end ? (size_t)(end - (body + i)) + 1 : len - i;
+		const char *v = (const char *)body + i;
+		const char *hit = field > 1 && v[0] == 'M' ? strstr(v + 1, from) : NULL;
+		if (hit) {
+			pbuf_put_bytes(b, v, (size_t)(hit - v));
+			pbuf_put_bytes(b, to, strlen(to));
+			pbuf_put_bytes(b, hit + flen, field - (size_t)(hit + flen - v));
+		} else {
+			pbuf_put_bytes(b, v, field);
+		}
+		i += field;
+	}
+	pbuf_end(b);
+}
+
+bool ps_send_replacement(struct server *s, const struct rq_entry *answered,
+			 const unsigned char *body, size_t len)
+{
+	struct ps_name *n = s->ps ? s->ps->renaming : NULL;
+	if (n)
+		s->ps->renaming = NULL;
+	if (!s->client || (answered->action == RQ_RENAME_ERROR && !n)) {
+		if (n)
+			ps_name_put(n);
 		return true;
+	}
 	struct pbuf b;
-	pbuf_init(&b, 256);
-	pbuf_begin(&b, 'C');
-	pbuf_put_str(&b, answered->arg);
-	pbuf_end(&b);
+	pbuf_init(&b, len + 512);
+	if (answered->action == RQ_RENAME_ERROR) {
+		put_renamed_error(&b, body, len, n);
+		ps_name_put(n);
+	} else {
+		pbuf_begin(&b, 'C');
+		pbuf_put_str(&b, answered->arg);
+		pbuf_end(&b);
+	}
 	bool ok = !b.failed && client_send(s->client, b.data, b.len);
 	pbuf_free(&b);
 	return ok;

@@ -149,6 +149,8 @@ static enum rq_verdict verdict_for(const struct rq_entry *e, char type)
 		return type == 'E' ? RQV_FORWARD : RQV_DROP;
 	if (e->action == RQ_EMPTY_AS_TAG && type == 'I')
 		return RQV_REPLACE;
+	if (e->action == RQ_RENAME_ERROR && type == 'E')
+		return RQV_REPLACE;
 	return RQV_FORWARD;
 }
 

@@ -1175,9 +1175,17 @@ static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t ava
 		server_close(s, "message '%c' answers nothing that was sent", h->type);
 		return PS_STOP;
 	}
+	if (v == RQV_REPLACE) {
+		/* Copied first: sending may close the server and free its buffer. */
+		size_t blen = h->len - 4;
+		unsigned char *body = xmalloc(blen ? blen : 1);
+		memcpy(body, iobuf_head(s->sock.in) + PROTO_HDR_LEN, blen);
+		iobuf_consume(s->sock.in, (size_t)h->len + 1);
+		bool ok = ps_send_replacement(s, &ans, body, blen);
+		free(body);
+		return ok && s->client ? PS_CONSUMED : PS_STOP;
+	}
 	iobuf_consume(s->sock.in, (size_t)h->len + 1);
-	if (v == RQV_REPLACE && !ps_send_replacement(s, &ans))
-		return PS_STOP;
 	return s->client ? PS_CONSUMED : PS_STOP;
 }
 

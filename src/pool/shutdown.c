@@ -6,6 +6,7 @@
 #include "pool/shutdown.h"
 
 #include "core/log.h"
+#include "core/service.h"
 #include "net/listener.h"
 #include "pool/janitor.h"
 #include "pool/pool-t.h"
@@ -49,6 +50,8 @@ void shutdown_begin(enum shutdown_mode mode)
 	bool first = !rt.shutting_down;
 	rt.shutting_down = true;
 	rt.shutdown_mode = mode;
+	if (first)
+		service_stopping();   /* a console SHUTDOWN as much as a signal */
 	if (mode == SHUTDOWN_IMMEDIATE) {
 		log_info("shutting down now");
 		event_base_loopbreak(rt.base);

@@ -45,13 +45,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t op = data[i] % 3, arg = data[i + 1];
 		if (op == 0) {
 			struct rq_entry e = { .kind = (uint8_t)(arg % RQ_KIND_COUNT),
-					      .action = (uint8_t)((arg / RQ_KIND_COUNT) % 4),
+					      .action = (uint8_t)((arg / RQ_KIND_COUNT) % 5),
 					      .aux = ++t.pushed };
 			respq_push(&q, &e);
 		} else if (op == 1) {
 			struct rq_entry ans;
 			enum rq_verdict v = respq_server_msg(&q, types[arg % (sizeof(types) - 1)], &ans);
-			if (v == RQV_REPLACE && ans.action != RQ_EMPTY_AS_TAG)
+			if (v == RQV_REPLACE && ans.action != RQ_EMPTY_AS_TAG && ans.action != RQ_RENAME_ERROR)
 				abort();
 		} else {
 			respq_release_synth(&q);

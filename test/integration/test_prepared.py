@@ -180,9 +180,11 @@ def test_errors_answer_as_postgres(make_pooler, pg, new_role):
         bind("bad") + SYNC,                                                   # never prepared
         parse("", "select 4") + bind("") + execute() + SYNC,
     ]
+    want_msgs, got_msgs = [], []
     with direct(pg, role) as d:
-        want = [run(d, s) for s in script]
+        want = [run(d, s, errors=want_msgs) for s in script]
     assert want[1] == ["E:42P05", "Z:I"] and want[7] == ["E:42P01", "Z:I"]
+    assert want_msgs[0] == 'prepared statement "e1" already exists'
     p = ps_pooler(make_pooler, pg, role)
     with login(p) as a:
         sw = ServerSwitch(p)
@@ -190,8 +192,10 @@ def test_errors_answer_as_postgres(make_pooler, pg, new_role):
         for i, s in enumerate(script):
             if i % 3 == 2:
                 sw.switch(a)
-            got.append(run(a, s))
+            got.append(run(a, s, errors=got_msgs))
         assert got == want
+        # the texts too: errors about a statement name the client's statement
+        assert got_msgs == want_msgs
         sw.close()
 
 
@@ -317,9 +321,13 @@ def test_statement_mode(make_pooler, pg, new_role):
 
 
 def test_counters_and_console(make_pooler, pg, new_role):
+    import urllib.request
+    from util import free_port
     role = new_role("ps11")
     users = {ALICE: rawpg.scram_secret(ALICE_PW), "admin": rawpg.scram_secret("Adm-1")}
-    p = ps_pooler(make_pooler, pg, role, pool_size=1, settings={"admin_users": "admin"}, users=users)
+    mport = free_port()
+    p = ps_pooler(make_pooler, pg, role, pool_size=1, users=users,
+                  settings={"admin_users": "admin", "metrics_listen": "127.0.0.1:%d" % mport})
     with login(p) as a:
         run(a, parse("k1", "select 1") + parse("k2", "select 2") + SYNC)
         for _ in range(3):
@@ -343,3 +351,32 @@ def test_counters_and_console(make_pooler, pg, new_role):
             r = show("MEM")
             mem = {x[0]: x for x in r.rows}
             assert int(mem["prepared_statement_cache"][2]) == 2
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10) as resp:
+            text = resp.read().decode()
+        for line in ('tokenbouncer_client_parses_total{database="appdb"} 2',
+                     'tokenbouncer_server_parses_total{database="appdb"} 2',
+                     'tokenbouncer_binds_total{database="appdb"} 6',
+                     'tokenbouncer_prepared_statement_cache_entries 2'):
+            assert line in text, line
+
+
+def test_client_leaving_mid_pipeline(make_pooler, pg, new_role):
+    """A client that leaves with answers owed leaves a server the pooler drains; what that server
+    has prepared is then uncertain, and the next clients' statements still work on it."""
+    role = new_role("ps12")
+    p = ps_pooler(make_pooler, pg, role, pool_size=1)
+    with login(p) as b:
+        assert run(b, parse("q", "select $1::int * 7") + SYNC) == ["1", "Z:I"]
+        b_pid = pid_of(b)
+    for k in range(3):
+        a = login(p)
+        # Parse of a new statement and of b's text, then gone before any answer
+        a.send(parse("x%d" % k, "select pg_sleep(0.2), %d" % k) + parse("q", "select $1::int * 7") +
+               bind("x%d" % k) + execute() + bind("q", ["1"]) + execute() + SYNC)
+        a.close()
+        with login(p) as c:
+            assert run(c, parse("q", "select $1::int * 7") + bind("q", ["6"]) + execute() + SYNC) == \
+                ["1", "2", "D:42", "C:SELECT 1", "Z:I"]
+            assert run(c, parse("x", "select pg_sleep(0.2), %d" % k) + bind("x") + execute() + SYNC) == \
+                ["1", "2", "D:|%d" % k, "C:SELECT 1", "Z:I"]
+            assert pid_of(c) == b_pid     # the same server, drained, not replaced

@@ -136,11 +136,17 @@ static void test_query_and_function(void)
 	push(&q, RQ_SYNC, RQ_FORWARD, 3);
 	push(&q, RQ_FUNCTION, RQ_FORWARD, 4);
 	push(&q, RQ_QUERY, RQ_EMPTY_AS_TAG, 5);
+	push(&q, RQ_BIND, RQ_RENAME_ERROR, 6);
+	push(&q, RQ_PARSE, RQ_RENAME_ERROR, 7);
+	push(&q, RQ_SYNC, RQ_FORWARD, 8);
 	/* an error inside a simple query skips nothing after it */
 	CHECK_STR(feed(&q, "TDCEZ"), "FFFFF");
 	CHECK_STR(trail, "d1f e2 d2o ");
 	CHECK_STR(feed(&q, "ZVZIZ"), "FFFRF");
 	CHECK_STR(trail, "d1f e2 d2o d3o d4o d5o ");
+	/* a renamed request: its success is forwarded, its error replaced */
+	CHECK_STR(feed(&q, "2EZ"), "FRF");
+	CHECK_STR(trail, "d1f e2 d2o d3o d4o d5o d6o d7f d8o ");
 	respq_free(&q);
 }
 
