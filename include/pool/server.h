@@ -20,9 +20,9 @@ void server_launch(struct pool *p);
 void server_close(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Give an idle server to a client; syncs session parameters first. */
 void server_link(struct server *s, struct client *c);
-/* The client is done with it: drain what it still owes, reset and reuse, or
- * close when unsure of its state. */
-void server_release(struct server *s);
+/* The client is done with it: drain what it still owes, reset (run_reset:
+ * server_reset_query) and reuse, or close when unsure of its state. */
+void server_release(struct server *s, bool run_reset);
 /* Janitor: a drain that has run past SERVER_DRAIN_TIMEOUT closes the server. */
 void server_expire_drain(struct server *s, usec_t now);
 /* A cancel request forwarded for this server has been handled by the backend. */
@@ -33,6 +33,11 @@ bool server_send(struct server *s, const void *data, size_t len);
 void server_resume(struct server *s);
 /* Send a CancelRequest with this server's real key on a new connection. */
 void server_forward_cancel(struct server *s);
+/* The same for a client's CancelRequest: its connection (requester_fd, owned
+ * from here on) is closed only once the server has handled the cancel, as a
+ * server closes it, so the client cannot send its next query before the
+ * cancel has landed and have that query cancelled instead. */
+void server_forward_cancel_for(struct server *s, int requester_fd);
 /* Run server_check_query before reuse; the pool gets the server back when done. */
 void server_check(struct server *s);
 /* Run one query of the pooler's own on an idle server (as the check query

@@ -128,6 +128,9 @@ static void text_details(const struct probe *pr, FILE *out)
 		fprintf(out, "  %s: %s, certificate %s, expires %s (%ld days), verification %s\n", pr->alias->name,
 			pr->tls.protocol, pr->tls.subject[0] ? pr->tls.subject : "(none)",
 			pr->tls.not_after[0] ? pr->tls.not_after : "?", pr->tls.days_left, pr->tls.verify);
+	else if (pr->reached[STEP_TLS] && pr->failed != STEP_TLS)
+		fprintf(out, "  %s: no TLS: the server declined it and the alias's sslmode allows that\n",
+			pr->alias->name);
 	if (pr->token_retried)
 		fprintf(out, "  %s: the server refused the first token; the pooler retried with a fresh one\n",
 			pr->alias->name);

@@ -31,7 +31,7 @@
 
 static const char *const help_text =
 	"SHOW HELP|VERSION|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|STATS|STATS_TOTALS|"
-	"STATS_AVERAGES|TOTALS|LISTS|MEM|STATE|TOKENS|CREDENTIALS\n"
+	"STATS_AVERAGES|TOTALS|LISTS|MEM|STATE|SOCKETS|ACTIVE_SOCKETS|TOKENS|CREDENTIALS\n"
 	"SHOW DNS_HOSTS|DNS_ZONES (always empty)\n"
 	"SHOW PEERS|PEER_POOLS\n"
 	"SHOW TOKENS lists cached token keys (never the token); SHOW CREDENTIALS the cloud identities\n"
@@ -614,6 +614,35 @@ static const struct resultset_col socket_cols[] = {
 };
 #define SOCKET_COLS_COMMON 21
 
+/* SHOW SOCKETS and ACTIVE_SOCKETS: SHOW CLIENTS's columns, then PgBouncer's
+ * buffer columns, filled from our buffers: recv_pos is where the next read
+ * lands, pkt_pos where unparsed input starts, pkt_avail the bytes between,
+ * pkt_remain the body bytes of the message being forwarded still to come,
+ * send_remain/send_avail the bytes queued because the kernel refused them. */
+static const struct resultset_col buffer_cols[] = {
+	{ "recv_pos", RS_INT4 }, { "pkt_pos", RS_INT4 }, { "pkt_remain", RS_INT4 },
+	{ "send_pos", RS_INT4 }, { "send_remain", RS_INT4 }, { "pkt_avail", RS_INT4 },
+	{ "send_avail", RS_INT4 },
+};
+
+enum row_kind { ROW_PLAIN, ROW_SERVERS, ROW_SOCKETS };
+
+static size_t buf_len(const struct iobuf *b)
+{
+	return b ? b->wpos - b->rpos : 0;
+}
+
+static void buffer_cells(struct resultset *rs, const struct sock *sk, uint32_t remain)
+{
+	resultset_int(rs, sk->in ? (int32_t)sk->in->wpos : 0);
+	resultset_int(rs, sk->in ? (int32_t)sk->in->rpos : 0);
+	resultset_int(rs, (int32_t)remain);
+	resultset_int(rs, sk->out ? (int32_t)sk->out->rpos : 0);
+	resultset_int(rs, (int32_t)buf_len(sk->out));
+	resultset_int(rs, (int32_t)buf_len(sk->in));
+	resultset_int(rs, (int32_t)buf_len(sk->out));
+}
+
 static bool id_filter(struct admin_req *r, bool *has, uint64_t *id)
 {
 	*has = false;
@@ -647,7 +676,8 @@ static const char *server_state_text(const struct server *s, usec_t now)
 	}
 }
 
-static void server_row(struct resultset *rs, const struct server *s, usec_t now, usec_t wall)
+static void server_row(struct resultset *rs, const struct server *s, usec_t now, usec_t wall,
+		       enum row_kind kind)
 {
 	const struct pool *p = s->pool;
 	const struct db_alias *a = p->db->cfg;
@@ -693,11 +723,15 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 	resultset_text(rs, app ? app : "");
 	resultset_int(rs, (int32_t)ps_server_count(s));
 	resultset_uint(rs, s->id);
-	resultset_int(rs, usec_to_sec(age));
-	if (s->lifetime > 0)
-		resultset_int(rs, usec_to_sec(s->lifetime > age ? s->lifetime - age : 0));
-	else
-		resultset_null(rs);
+	if (kind == ROW_SOCKETS) {
+		buffer_cells(rs, &s->sock, 0);
+	} else {
+		resultset_int(rs, usec_to_sec(age));
+		if (s->lifetime > 0)
+			resultset_int(rs, usec_to_sec(s->lifetime > age ? s->lifetime - age : 0));
+		else
+			resultset_null(rs);
+	}
 	resultset_row_end(rs);
 }
 
@@ -723,7 +757,7 @@ static enum admin_status show_servers(struct admin_req *r)
 				list_for_each_safe(n, t, lists[i]) {
 					const struct server *s = list_entry(n, struct server, node);
 					if (!has_id || s->id == id)
-						server_row(&rs, s, now, wall);
+						server_row(&rs, s, now, wall, ROW_SERVERS);
 				}
 			}
 		}
@@ -740,7 +774,8 @@ static const char *client_state_text(const struct client *c)
 	return "idle";
 }
 
-static void client_row(struct resultset *rs, const struct client *c, usec_t now, usec_t wall)
+static void client_row(struct resultset *rs, const struct client *c, usec_t now, usec_t wall,
+		       enum row_kind kind)
 {
 	char addr[INET6_ADDRSTRLEN + 8], laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40], tls[128], link[32], ptr[32];
 	int port = 0, lport = 0;
@@ -785,6 +820,8 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 	resultset_text(rs, app ? app : "");
 	resultset_int(rs, (int32_t)ps_client_count(c));
 	resultset_uint(rs, c->id);
+	if (kind == ROW_SOCKETS)
+		buffer_cells(rs, &c->sock, c->fwd_remaining);
 	resultset_row_end(rs);
 }
 
@@ -804,7 +841,47 @@ static enum admin_status show_clients(struct admin_req *r)
 		if (c->state < CL_WAIT_WELCOME || c->state == CL_CLOSING)
 			continue;
 		if (!has_id || c->id == id)
-			client_row(&rs, c, now, wall);
+			client_row(&rs, c, now, wall, ROW_PLAIN);
+	}
+	return done(r);
+}
+
+static bool sock_active(const struct sock *sk)
+{
+	return buf_len(sk->in) > 0 || buf_len(sk->out) > 0;
+}
+
+/* Every client (logging in too) and server; active_only: those with bytes
+ * buffered, as PgBouncer's SHOW ACTIVE_SOCKETS. */
+static enum admin_status show_sockets(struct admin_req *r, bool active_only)
+{
+	struct resultset_col cols[SOCKET_COLS_COMMON + NCOLS(buffer_cols)];
+	memcpy(cols, socket_cols, SOCKET_COLS_COMMON * sizeof(cols[0]));
+	memcpy(cols + SOCKET_COLS_COMMON, buffer_cols, sizeof(buffer_cols));
+	usec_t now = time_mono_usec(), wall = time_wall_usec();
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, NCOLS(cols));
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.clients) {
+		const struct client *c = list_entry(n, struct client, all_node);
+		if (c->state != CL_CLOSING && (!active_only || sock_active(&c->sock)))
+			client_row(&rs, c, now, wall, ROW_SOCKETS);
+	}
+	struct list_node *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases) {
+		struct list_node *pn, *pt;
+		list_for_each_safe(pn, pt, &list_entry(d, struct database, node)->pools) {
+			const struct pool *p = list_entry(pn, struct pool, node);
+			const struct list_node *lists[] = { &p->active_servers, &p->idle_servers,
+							    &p->used_servers, &p->new_servers };
+			for (size_t i = 0; i < NCOLS(lists); i++) {
+				list_for_each_safe(n, t, lists[i]) {
+					const struct server *s = list_entry(n, struct server, node);
+					if (!active_only || sock_active(&s->sock))
+						server_row(&rs, s, now, wall, ROW_SOCKETS);
+				}
+			}
+		}
 	}
 	return done(r);
 }
@@ -1176,9 +1253,13 @@ enum admin_status show_command(struct admin_req *r)
 		return show_peers(r);
 	if (IS("PEER_POOLS"))
 		return show_peer_pools(r);
-	if (IS("FDS") || IS("SOCKETS") || IS("ACTIVE_SOCKETS"))
-		return admin_fail(r, "0A000", "SHOW %s is not supported (there is no online restart); "
-				  "see SHOW CLIENTS and SHOW SERVERS", what);
+	if (IS("SOCKETS"))
+		return show_sockets(r, false);
+	if (IS("ACTIVE_SOCKETS"))
+		return show_sockets(r, true);
+	if (IS("FDS"))
+		return admin_fail(r, "0A000", "SHOW FDS is not supported: it serves PgBouncer's online "
+				  "restart, which tokenbouncer does not have; see SHOW SOCKETS");
 #undef IS
 	const char *fake = control_fake_param(what);
 	if (fake)

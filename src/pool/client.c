@@ -102,6 +102,10 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 static void send_fatal(struct client *c, const char *sqlstate, const char *msg)
 {
 	struct pbuf b;
+	/* A login refused right after its SCRAM final (the console's user
+	 * check) finds the socket corked: send what is queued first, or closing
+	 * drops it and the error with it. */
+	sock_uncork(&c->sock);
 	pbuf_init(&b, 8192);
 	proto_error(&b, "FATAL", sqlstate, msg);
 	/* Best effort: the socket is closed right after. */
@@ -140,7 +144,8 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		s->client = NULL;
 		if (c->fwd_remaining)
 			s->uncertain = true;
-		server_release(s);
+		/* As PgBouncer: the reset query belongs to session pooling. */
+		server_release(s, c->mode == POOL_MODE_SESSION || rt.cfg->server_reset_query_always);
 	}
 	client_auth_free(c->auth);
 	c->auth = NULL;
@@ -223,8 +228,10 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 	/* Only while the key's owner has a request running on its server: once
 	 * the server carries someone else, a cancel must not reach it. */
 	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
-	if (s && s->swallow == 0 && s->flow.owed_rfq > 0)
-		server_forward_cancel(s);
+	if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
+		log_debug("C-%llu: cancel request for C-%llu", (unsigned long long)c->id, (unsigned long long)target->id);
+		server_forward_cancel_for(s, sock_detach(&c->sock));
+	}
 	else
 		log_debug("C-%llu: cancel request for no active query", (unsigned long long)c->id);
 	client_close(c, NULL, "cancel request handled");
@@ -596,6 +603,8 @@ void client_finish_login(struct client *c)
 
 /* ---- forwarding ---- */
 
+#define PS_OUT_KEEP 65536u
+
 /* Bytes the pooler rewrote or injected wait in ps_out: the span joins them
  * so that one send carries both, in order. */
 static void flush_staged(struct client *c, struct server *s, size_t span)
@@ -612,6 +621,11 @@ static void flush_staged(struct client *c, struct server *s, size_t span)
 	}
 	server_send(s, out->data, out->len);
 	pbuf_reset(out);
+	/* A big Bind once must not pin its buffer for the client's life. */
+	if (out->cap > PS_OUT_KEEP) {
+		pbuf_free(out);
+		pbuf_init(out, SIZE_MAX / 4);
+	}
 }
 
 static void flush_span(struct client *c, struct server *s, size_t span)
@@ -631,7 +645,7 @@ static void flush_span(struct client *c, struct server *s, size_t span)
 
 /* What the server owes the client, so a server is released only when it
  * has answered everything it was sent (pipelined batches included). */
-static void track_request(struct server *s, char type)
+static void count_request(struct server *s, char type)
 {
 	struct pool_stats *st = &s->pool->stats;
 	if ((type == 'Q' || type == 'F' || type == 'S') && s->flow.owed_rfq == 0) {
@@ -648,7 +662,28 @@ static void track_request(struct server *s, char type)
 	} else if (type == 'B') {
 		st->bind_count++;
 	}
+}
+
+static void track_request(struct server *s, char type)
+{
+	count_request(s, type);
 	pg_flow_client(&s->flow, type);
+}
+
+/* The flow follows what the server is sent: for a message the
+ * prepared-statement layer rewrote, the messages it staged in its place
+ * (injected Parse and Close included; none for an answer it makes itself). */
+static void track_staged(struct server *s, const unsigned char *p, size_t len)
+{
+	size_t off = 0;
+	while (len - off >= PROTO_HDR_LEN) {
+		uint32_t mlen = (uint32_t)p[off + 1] << 24 | (uint32_t)p[off + 2] << 16 |
+				(uint32_t)p[off + 3] << 8 | p[off + 4];
+		pg_flow_client(&s->flow, (char)p[off]);
+		if (mlen < 4 || mlen > len - off - 1)
+			break;
+		off += (size_t)mlen + 1;
+	}
 }
 
 /* A whole message the prepared-statement layer rewrites: staged after the
@@ -666,11 +701,13 @@ static bool stage_whole_message(struct client *c, struct server *s, size_t span,
 	s->ready = false;
 	c->need = 0;
 	char type = (char)iobuf_head(in)[0];
+	size_t mark = c->ps_out->len;
 	if (!ps_client_msg(c, s, iobuf_head(in), len, c->ps_out)) {
 		pbuf_reset(c->ps_out);
 		client_close(c, "08P01", "malformed '%c' message", type);
 		return false;
 	}
+	track_staged(s, c->ps_out->data + mark, c->ps_out->len - mark);
 	iobuf_consume(in, len);
 	return true;
 }
@@ -716,7 +753,7 @@ static void forward_to_server(struct client *c)
 				c->need = h.len + 1;
 				break;
 			}
-			track_request(s, h.type);
+			count_request(s, h.type);
 			if (!stage_whole_message(c, s, span, (size_t)h.len + 1))
 				return;
 			span = 0;

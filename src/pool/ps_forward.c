@@ -627,6 +627,20 @@ enum rq_verdict ps_server_msg(struct server *s, char type, struct rq_entry *answ
 	return respq_server_msg(&server_state(s)->q, type, answered);
 }
 
+/* The server says one of the pooler's statements does not exist: something
+ * the pooler could not see dropped it (a DEALLOCATE ALL inside a function or
+ * a multi-statement query). This request fails; the next one prepares it again. */
+static void forget_if_missing(struct ps_server *ps, const unsigned char *body, size_t len,
+			      const struct ps_stmt *st)
+{
+	struct pg_error e;
+	if (!proto_parse_error(body, len, &e) || strcmp(e.sqlstate, "26000") != 0)
+		return;
+	struct ps_snode *node = ps_sset_find(&ps->set, st);
+	if (node)
+		ps_sset_forget(&ps->set, st, node->gen);
+}
+
 /* The same ErrorResponse with "TB_<n>" written as the client's "name". */
 static void put_renamed_error(struct pbuf *b, const unsigned char *body, size_t len,
 			      const struct ps_name *n)
@@ -668,6 +682,7 @@ bool ps_send_replacement(struct server *s, const struct rq_entry *answered,
 	struct pbuf b;
 	pbuf_init(&b, len + 512);
 	if (answered->action == RQ_RENAME_ERROR) {
+		forget_if_missing(s->ps, body, len, n->stmt);
 		put_renamed_error(&b, body, len, n);
 		ps_name_put(n);
 	} else {

@@ -148,6 +148,7 @@ void server_close(struct server *s, const char *fmt, ...)
 void server_free(struct server *s)
 {
 	list_del(&s->node);
+	pg_flow_clear(&s->flow);
 	if (s->scram)
 		scram_client_free(s->scram);
 	varcache_clear(&s->vars);
@@ -793,7 +794,7 @@ static void login_done(struct server *s)
 		s->scram = NULL;
 	}
 	s->ready = true;
-	pg_flow_init(&s->flow);
+	pg_flow_clear(&s->flow);
 	pool_server_logged_in(s);
 	const char *cq = s->pool->db->cfg->connect_query;
 	if (cq && *cq) {
@@ -1071,9 +1072,9 @@ static void release(struct server *s, bool run_reset)
 	finish_release(s, run_reset);
 }
 
-void server_release(struct server *s)
+void server_release(struct server *s, bool run_reset)
 {
-	release(s, true);
+	release(s, run_reset);
 }
 
 void server_check(struct server *s)
@@ -1189,14 +1190,6 @@ static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t ava
 	return s->client ? PS_CONSUMED : PS_STOP;
 }
 
-/* Headers of the messages that change what the server owes; the ones the
- * pooler reads whole (ReadyForQuery, ParameterStatus) are handled apart. */
-static void note_server_message(struct server *s, char type)
-{
-	if (type == 'G' || type == 'H' || type == 'W' || type == 'c' || type == 'E')
-		pg_flow_server(&s->flow, type, 0);
-}
-
 /* A ReadyForQuery on its way to the client. False when the server went back
  * to the pool or the client was closed. */
 static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t len, size_t *span)
@@ -1255,6 +1248,10 @@ static void forward_to_client(struct server *s)
 			server_close(s, "protocol error: %s", err);
 			return;
 		}
+		/* The flow follows what the server sends, whatever the
+		 * prepared-statement layer then passes on, drops or replaces. */
+		if (h.type != 'Z' && h.type != 'S')
+			pg_flow_server(&s->flow, h.type, 0);
 		if (ps) {
 			enum ps_step step = ps_step(s, &h, avail, &span);
 			if (step == PS_NEED_MORE)
@@ -1276,7 +1273,6 @@ static void forward_to_client(struct server *s)
 				return;
 			continue;
 		}
-		note_server_message(s, h.type);
 		span += PROTO_HDR_LEN;
 		s->fwd_remaining = h.len - 4;
 	}
@@ -1319,7 +1315,7 @@ static void drain_message(struct server *s, char type, const unsigned char *body
 		s->drain_step = 2;
 	} else if (type == 'Z' && s->drain_step == 2) {
 		s->drain_step = 3;
-		pg_flow_init(&s->flow);
+		pg_flow_clear(&s->flow);
 		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
 	}
 }
@@ -1524,6 +1520,7 @@ static void server_io(evutil_socket_t fd, short what, void *arg)
 struct cancel_req {
 	struct list_node node;
 	struct server *server;       /* held back from reuse until this is handled; NULL once closed */
+	int requester_fd;            /* the client's cancel connection, closed once the server is done, or -1 */
 	struct event *ev;
 	int fd;
 	unsigned char pkt[16];
@@ -1536,8 +1533,12 @@ static struct list_node cancels = { &cancels, &cancels };
 static void cancel_done(struct cancel_req *cr)
 {
 	list_del(&cr->node);
-	if (cr->server)
+	if (cr->requester_fd >= 0)
+		close(cr->requester_fd);
+	if (cr->server) {
+		server_log(LOG_LVL_DEBUG, cr->server, "cancel request handled by the server");
 		server_cancel_finished(cr->server);
+	}
 	event_free(cr->ev);
 	close(cr->fd);
 	free(cr);
@@ -1596,15 +1597,24 @@ static void cancel_io(evutil_socket_t fd, short what, void *arg)
 
 void server_forward_cancel(struct server *s)
 {
+	server_forward_cancel_for(s, -1);
+}
+
+void server_forward_cancel_for(struct server *s, int requester_fd)
+{
 	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) != 0 && errno != EINPROGRESS) {
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&s->addr, s->addrlen) != 0 && errno != EINPROGRESS) {
 		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		if (requester_fd >= 0)
+			close(requester_fd);
 		return;
 	}
 	struct cancel_req *cr = xcalloc(1, sizeof(*cr));
 	cr->fd = fd;
+	cr->requester_fd = requester_fd;
 	cr->server = s;
 	s->cancels++;
 	list_add_tail(&cancels, &cr->node);

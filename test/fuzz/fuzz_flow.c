@@ -4,7 +4,10 @@
  * process the next one (succeeding, failing, or starting a COPY). The
  * property the pooler's isolation rests on: whenever the flow says
  * "settled", the backend has nothing left to answer and is in no COPY, so a
- * server released at that moment cannot pass anyone's answers on. */
+ * server released at that moment cannot pass anyone's answers on. And the
+ * converse, exactness: when the backend owes nothing the flow says so
+ * (except after a Sync the backend ignored in COPY IN, where it overcounts
+ * on purpose), so no client keeps a server it no longer needs. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct backend {
 	char queue[QMAX];      /* frontend messages received, not yet processed */
+	uint32_t seq[QMAX];    /* when each was sent */
+	uint32_t sent;         /* frontend messages sent so far */
+	uint32_t copy_start;   /* 'sent' when the current COPY IN started */
+	bool ambiguous;        /* a Sync sent before CopyInResponse was ignored: the flow may overcount */
 	size_t head, len;
 	bool skipping;         /* after an extended-protocol error: discard until Sync */
 	bool copy_in, copy_simple;
@@ -43,10 +50,15 @@ static bool idle(const struct backend *b)
 	return true;
 }
 
-static void process_copy(struct backend *b, char m)
+static void process_copy(struct backend *b, char m, uint32_t seq)
 {
+	if (m == 'S')
+		b->ambiguous = true; /* ignored here, but counted by the flow */
+	(void)seq;
 	if (m == 'd' || m == 'S' || m == 'H')
 		return; /* data, and Sync/Flush are ignored during COPY IN */
+	if (m != 'c' && m != 'f')
+		b->ambiguous = true; /* a protocol violation the backend swallows: the flow may overcount */
 	b->copy_in = false;
 	if (m == 'c') {
 		emit(b, 'C', 0);
@@ -63,10 +75,11 @@ static void process_copy(struct backend *b, char m)
 static void process(struct backend *b, int op)
 {
 	char m = b->queue[b->head];
+	uint32_t seq = b->seq[b->head];
 	b->head = (b->head + 1) % QMAX;
 	b->len--;
 	if (b->copy_in) {
-		process_copy(b, m);
+		process_copy(b, m, seq);
 		return;
 	}
 	if (b->skipping) {
@@ -82,6 +95,7 @@ static void process(struct backend *b, int op)
 		if (op == 2) {
 			emit(b, 'G', 0);
 			b->copy_in = b->copy_simple = true;
+			b->copy_start = b->sent;
 			return;
 		}
 		emit(b, op == 1 ? 'E' : 'C', 0);
@@ -105,8 +119,15 @@ static void process(struct backend *b, int op)
 			emit(b, 'G', 0);
 			b->copy_in = true;
 			b->copy_simple = false;
+			b->copy_start = b->sent;
 		} else {
-			emit(b, m == 'P' ? '1' : m == 'B' ? '2' : m == 'C' ? '3' : 'C', 0);
+			/* Describe answers RowDescription or NoData (a statement's with
+			 * ParameterDescription first); Execute rows then CommandComplete. */
+			if (m == 'D')
+				emit(b, 't', 0);
+			if (m == 'E')
+				emit(b, 'D', 0);
+			emit(b, m == 'P' ? '1' : m == 'B' ? '2' : m == 'C' ? '3' : m == 'D' ? 'T' : 'C', 0);
 		}
 		return;
 	default:
@@ -128,12 +149,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			char m = types[x % (sizeof(types) - 1)];
 			pg_flow_client(&flow, m);
 			b.queue[(b.head + b.len) % QMAX] = m;
+			b.seq[(b.head + b.len) % QMAX] = b.sent++;
 			b.len++;
 		} else if (b.len > 0) {
 			process(&b, x % 3);
 		}
 		if (pg_flow_settled(&flow) && !idle(&b))
 			abort(); /* the pooler would hand over a server that still owes answers */
+		if (!flow.inexact && !b.ambiguous && idle(&b) && !pg_flow_settled(&flow))
+			abort(); /* exactness: a connection that owes nothing is given back */
 	}
+	pg_flow_clear(&flow);
 	return 0;
 }

@@ -26,7 +26,12 @@ for t in fuzz_wire fuzz_config fuzz_auth fuzz_tokens fuzz_flow fuzz_respq; do
 	mkdir -p "$corpus"
 	cp -n "$ROOT/test/fuzz/seeds/$t"/* "$corpus/" 2>/dev/null || true
 	echo "== $t: ${SECS}s"
-	if ! (cd "$OUT" && "./$t" -max_total_time="$SECS" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+	# Memory is bounded on purpose: no single allocation over 64 MB, the process under 512 MB.
+	# AddressSanitizer's quarantine (256 MB by default) is what made the config target peak at
+	# ~740 MB; with 16 MB of it the target stays near 65 MB, so a real leak or a huge allocation
+	# now fails the run instead of hiding in that slack.
+	if ! (cd "$OUT" && ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16" \
+		"./$t" -max_total_time="$SECS" -max_len=16384 -timeout=10 -rss_limit_mb=512 -malloc_limit_mb=64 \
 		-print_final_stats=1 "$corpus" > "$OUT/$t.log" 2>&1); then
 		echo "FAILED: $t (see $OUT/$t.log)"; tail -30 "$OUT/$t.log"; status=1
 	else

@@ -32,6 +32,8 @@ NOBODY, NOBODY_PW = "nobody", "Nobody-Pw-5f0a4c"       # in neither list
 SOCKET_COLS = ["type", "user", "database", "replication", "state", "addr", "port", "local_addr",
                "local_port", "connect_time", "request_time", "wait", "wait_us", "close_needed",
                "ptr", "link", "remote_pid", "tls", "application_name", "prepared_statements", "id"]
+BUFFER_COLS = ["recv_pos", "pkt_pos", "pkt_remain", "send_pos", "send_remain", "pkt_avail",
+               "send_avail"]
 STATS_TOTAL_NAMES = ["server_assignment_count", "xact_count", "query_count", "received", "sent",
                      "xact_time", "query_time", "wait_time", "client_parse_count",
                      "server_parse_count", "bind_count"]
@@ -61,6 +63,8 @@ COLUMNS = {
     "TOTALS": ["name", "value"],
     "SERVERS": SOCKET_COLS + ["age_seconds", "retire_in_seconds"],
     "CLIENTS": SOCKET_COLS,
+    "SOCKETS": SOCKET_COLS + BUFFER_COLS,
+    "ACTIVE_SOCKETS": SOCKET_COLS + BUFFER_COLS,
     "USERS": ["name", "pool_size", "reserve_pool_size", "pool_mode", "max_user_connections",
               "current_connections", "max_user_client_connections", "current_client_connections"],
     "LISTS": ["list", "items"],
@@ -713,3 +717,18 @@ def test_debian_prometheus_pgbouncer_exporter(make_pooler, pg, tmp_path):
     assert req and req[0] >= 5
     act = [s.value for s in samples if s.name == "pgbouncer_active_clients" and s.labels["database"] == "appdb"]
     assert act == [1.0]
+
+
+def test_show_sockets_lists_clients_and_servers(make_pooler, pg):
+    """SHOW SOCKETS: every client (logging in too) and server; ACTIVE_SOCKETS only those with
+    bytes buffered (none, between queries)."""
+    p = console_pooler(make_pooler, pg)
+    with alice_conn(p) as a:
+        a.execute("select 1")
+        with admin(p) as conn:
+            _, rows = rows_of(conn, "SHOW SOCKETS")
+            kinds = sorted((r["type"], r["user"]) for r in rows)
+            assert ("C", ALICE) in kinds and ("C", ADMIN) in kinds and ("S", APP_USER) in kinds, kinds
+            assert all(r["pkt_avail"] == 0 and r["send_avail"] == 0 for r in rows), rows
+            _, active = rows_of(conn, "SHOW ACTIVE_SOCKETS")
+            assert all(r["type"] != "S" for r in active), active

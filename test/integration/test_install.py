@@ -134,3 +134,30 @@ def test_sd_notify_ready_reloading_stopping(make_pooler, pg, tmp_path):
         assert sock.recv(4096).decode() == "STOPPING=1"
     finally:
         sock.close()
+
+
+def test_configure_prefix_and_sysconfdir(tmp_path):
+    """configure --prefix and --sysconfdir decide where the data files go and the paths in the
+    unit (install-data needs no compile, so this is a fresh configure only)."""
+    build = tmp_path / "b"
+    build.mkdir()
+    res = subprocess.run([os.path.join(REPO_ROOT, "configure"), "--prefix=/usr", "--sysconfdir=/etc",
+                          "--without-systemd"], cwd=str(build), capture_output=True, text=True, timeout=300)
+    if res.returncode != 0 and "source directory already configured" in res.stderr:
+        pytest.skip("the source tree is configured in place: a second build directory cannot be")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    dest = tmp_path / "dest"
+    res = subprocess.run(["make", "install-data", "DESTDIR=" + str(dest)], cwd=str(build), capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert files_under(str(dest)) == [
+        "etc/tokenbouncer/tokenbouncer.ini",
+        "usr/lib/systemd/system/tokenbouncer.service",
+        "usr/lib/sysusers.d/tokenbouncer.conf",
+        "usr/share/doc/tokenbouncer/examples/tokenbouncer.ini",
+        "usr/share/man/man1/tokenbouncer.1",
+        "usr/share/man/man5/tokenbouncer.ini.5",
+    ]
+    unit = open(str(dest / "usr/lib/systemd/system/tokenbouncer.service")).read()
+    assert "\nExecStart=/usr/bin/tokenbouncer /etc/tokenbouncer/tokenbouncer.ini\n" in unit
+    assert "\nType=simple\n" in unit, "--without-systemd: no sd_notify, so Type=simple"

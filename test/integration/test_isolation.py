@@ -432,7 +432,12 @@ async def _stalled_logins(port, n):
 def test_memory_returns_after_a_storm_of_stalled_logins(make_pooler, pg):
     """Measured on the plain build (TB_PLAIN_BIN, built by scripts/run-tests.sh): under
     AddressSanitizer freed memory sits in its own allocator's quarantine, which says nothing
-    about what the pooler hands back to the system."""
+    about what the pooler hands back to the system.
+
+    The first storm also leaves what libevent keeps for good: a small slot for every file
+    descriptor number ever used, scattered between the freed login buffers (about 1-2 MB of
+    pages for 2,000 descriptors). The baseline is therefore taken after a first storm, and the
+    second storm must hand back everything it took, to within 2 MB."""
     plain = os.environ.get("TB_PLAIN_BIN") or os.path.join(os.path.dirname(__file__), "..", "..",
                                                             "build-plain", "tokenbouncer")
     if not os.path.exists(plain):
@@ -444,7 +449,7 @@ def test_memory_returns_after_a_storm_of_stalled_logins(make_pooler, pg):
     c = login(p)
     c.send(q("select 1"))
     read_answer(c)
-    base = p.rss()
+    start = p.rss()
 
     async def storm():
         conns = await _stalled_logins(p.port, 2000)
@@ -453,11 +458,23 @@ def test_memory_returns_after_a_storm_of_stalled_logins(make_pooler, pg):
             w.close()
         await asyncio.sleep(0)
         return peak
-    peak = asyncio.run(storm())
-    got = wait_for(lambda: (p.rss() - base <= 2 * 1024 * 1024) and p.rss(), 30,
-                   "RSS back within 2 MB of %d (peak %d)" % (base, peak), interval=0.25)
-    print("RSS baseline %d kB, peak %d kB, after %d kB" % (base // 1024, peak // 1024, got // 1024))
-    assert peak - base > 4 * 1024 * 1024, "the storm should have cost memory (peak %d, base %d)" % (peak, base)
+
+    def settle(base, peak):
+        """RSS once it is within 2 MB of base (polled; at most 30 s)."""
+        got = wait_for(lambda: (p.rss() - base <= 2 * 1024 * 1024) and p.rss(), 30,
+                       "RSS back within 2 MB of %d (peak %d)" % (base, peak), interval=0.25)
+        return got
+
+    peak1 = asyncio.run(storm())
+    after1 = wait_for(lambda: (p.rss() < peak1 - 4 * 1024 * 1024) and p.rss(), 30,
+                      "RSS to fall after the first storm (peak %d)" % peak1, interval=0.25)
+    time.sleep(1.5)  # one more janitor trim pass (it trims at most once a second)
+    base = p.rss()
+    peak2 = asyncio.run(storm())
+    got = settle(base, peak2)
+    print("RSS at start %d kB; storm 1 peak %d kB, after %d kB; storm 2 peak %d kB, after %d kB" % (
+        start // 1024, peak1 // 1024, base // 1024, peak2 // 1024, got // 1024))
+    assert peak2 - base > 4 * 1024 * 1024, "the storm should have cost memory (peak %d, base %d)" % (peak2, base)
     expect_own_answer(c, "after-storm")
 
 
@@ -495,3 +512,40 @@ def test_refused_connection_with_unread_startup_packet_reads_its_53300(make_pool
     for h in holders:
         h.close()
     assert got == len(socks), "%d of %d read their 53300 (%d resets)" % (got, len(socks), resets)
+
+
+# ---------------------------------------------------------------- the randomised checker
+def test_randomised_clients_over_shared_servers_each_see_only_their_own_answers(make_pooler, pg, new_role):
+    """40 clients over 3 servers, random requests (simple, pipelines, extended with and without
+    Sync, errors, COPY both ways, transactions, cancels) and random departures with answers
+    owed; every answer checked against the request that asked for it. Seeded (TB_ISO_SEED),
+    bounded in requests and time; bench/isolation_soak.py runs it for millions of requests."""
+    import isolation_model
+    role = new_role("iso")
+    pg.sql("create table if not exists iso_sink (v text)", dbname="app")
+    pg.sql('grant all on iso_sink to "%s"' % role, dbname="app")
+    p = iso_pooler(make_pooler, pg, role, pool_size=3, settings={"auth_type": "trust"})
+    seed = int(os.environ.get("TB_ISO_SEED", "20261203"))
+    stats = asyncio.run(isolation_model.run(p.port, seed, clients=40, max_requests=12000, seconds=60))
+    print("seed %d: %r" % (seed, stats))
+    assert stats["requests"] >= 1500, stats
+    assert stats["departures"] > 10 and stats["cancels"] > 5, stats
+
+
+@pytest.mark.parametrize("always", [False, True])
+def test_reset_query_runs_only_in_session_mode_unless_always(make_pooler, pg, new_role, always):
+    """PgBouncer's rule: server_reset_query (DISCARD ALL) when a session-mode client leaves;
+    in transaction mode only with server_reset_query_always. A temporary table shows which."""
+    settings = {"server_reset_query_always": "1"} if always else {}
+    p = iso_pooler(make_pooler, pg, new_role("iso"), settings=settings)
+    a = login(p)
+    a.send(q("create temp table tb_reset_probe (v int)"))
+    read_answer(a)
+    a.send(q("select pg_sleep(0.2)"))   # leaves while linked: the server is drained, then released
+    wait_for(lambda: any(r["database"] == "appdb" and r["state"] == "active" for r in console(p, "show servers")),
+             10, "A's sleep to hold the server")
+    a.close()
+    b = login(p)
+    b.send(q("select to_regclass('pg_temp.tb_reset_probe') is not null"))
+    assert data_values(read_answer(b)) == ["f" if always else "t"]
+    b.close()

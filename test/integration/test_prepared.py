@@ -380,3 +380,34 @@ def test_client_leaving_mid_pipeline(make_pooler, pg, new_role):
             assert run(c, parse("x", "select pg_sleep(0.2), %d" % k) + bind("x") + execute() + SYNC) == \
                 ["1", "2", "D:|%d" % k, "C:SELECT 1", "Z:I"]
             assert pid_of(c) == b_pid     # the same server, drained, not replaced
+
+
+def test_statements_dropped_behind_the_poolers_back(make_pooler, pg, new_role):
+    """A DEALLOCATE ALL the pooler cannot see (in a multi-statement query) drops its statements:
+    the next Bind fails once with PostgreSQL's 26000, naming the client's statement, and the
+    one after prepares it again."""
+    role = new_role("ps13")
+    p = ps_pooler(make_pooler, pg, role, pool_size=1)
+    with login(p) as a:
+        assert run(a, parse("h", "select 'h'::text") + SYNC) == ["1", "Z:I"]
+        assert a.query_ok("select 1; deallocate all").tags == ["SELECT 1", "DEALLOCATE ALL"]
+        errors = []
+        assert run(a, bind("h") + execute() + SYNC, errors=errors) == ["E:26000", "Z:I"]
+        assert errors == ['prepared statement "h" does not exist']
+        assert run(a, bind("h") + execute() + SYNC) == ["2", "D:h", "C:SELECT 1", "Z:I"]
+
+
+def test_big_statements_and_parameters(make_pooler, pg, new_role):
+    """Parse and Bind are read whole: a statement text and a parameter larger than the network
+    buffer (pkt_buf) go through intact, also when the Parse is injected on another server."""
+    role = new_role("ps14")
+    p = ps_pooler(make_pooler, pg, role)
+    big_sql = "select length($1::text) /* %s */" % ("x" * 200000)
+    big_param = "y" * 300000
+    with login(p) as a:
+        sw = ServerSwitch(p)
+        assert run(a, parse("big", big_sql) + bind("big", [big_param]) + execute() + SYNC) == \
+            ["1", "2", "D:300000", "C:SELECT 1", "Z:I"]
+        sw.switch(a)
+        assert run(a, bind("big", ["z" * 70000]) + execute() + SYNC) == ["2", "D:70000", "C:SELECT 1", "Z:I"]
+        sw.close()

@@ -232,6 +232,28 @@ static void test_flow(void)
 	CHECK(pg_flow_classify('Q') == PG_FLOW_REQUEST && pg_flow_classify('X') == PG_FLOW_TERMINATE);
 	CHECK(pg_flow_classify('p') == PG_FLOW_INVALID && pg_flow_classify(0) == PG_FLOW_INVALID);
 	CHECK(pg_flow_classify('Y') == PG_FLOW_INVALID);
+
+	/* An error in an extended message: the Query after it in the same batch
+	 * is skipped by the backend and owes no ReadyForQuery; the Sync does. */
+	feed_client(&f, "PBEQS");
+	CHECK(f.owed_rfq == 2);
+	feed_server(&f, "E");
+	CHECK(f.owed_rfq == 1);
+	feed_server(&f, "Z");
+	CHECK(pg_flow_reusable(&f));
+	/* ... but a Query's own error after an answered batch is the Query's. */
+	feed_client(&f, "PBDEQ");
+	feed_server(&f, "12TDCE");
+	CHECK(f.owed_rfq == 1);
+	feed_server(&f, "Z");
+	CHECK(pg_flow_reusable(&f));
+	/* A protocol violation during COPY IN: exact accounting gives up. */
+	feed_client(&f, "Q");
+	feed_server(&f, "G");
+	feed_client(&f, "Q");
+	CHECK(f.inexact && !pg_flow_settled(&f));
+	pg_flow_clear(&f);
+	CHECK(pg_flow_reusable(&f));
 }
 
 int main(void)
