@@ -16,6 +16,11 @@ enum pool_mode {
 	POOL_MODE_STATEMENT,
 };
 
+enum load_balance {
+	LOAD_BALANCE_ROUND_ROBIN = 0,
+	LOAD_BALANCE_DISABLE,
+};
+
 enum auth_type {
 	AUTH_TYPE_TRUST = 0,
 	AUTH_TYPE_PLAIN,
@@ -72,7 +77,7 @@ struct credential_cfg {
  * strings are NULL when unset. */
 struct db_alias {
 	char *name;             /* alias; "*" is the fallback entry */
-	char *host;             /* hostname, IP, or a directory for a Unix socket; NULL: unix_socket default */
+	char *host;             /* hostname, IP, a directory for a Unix socket, or a host list; NULL: unix_socket default */
 	int port;               /* default 5432 */
 	char *dbname;           /* upstream database; NULL: same as the name the client asked for */
 	char *user;             /* forced upstream user; NULL: the client's user */
@@ -87,7 +92,7 @@ struct db_alias {
 	char *auth_user;
 	char *auth_query;
 	char *auth_dbname;
-	char *load_balance_hosts;
+	int load_balance_hosts;     /* enum load_balance; -1: round-robin */
 	char *target_session_attrs;
 	usec_t server_lifetime; /* -1 unset */
 	bool lifetime_from_token; /* server_lifetime = token: retire before the login token expires */

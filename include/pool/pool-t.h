@@ -65,6 +65,8 @@ struct database {
 	bool retired;                /* removed or changed by a reload: serves who it has, takes nobody new */
 	bool paused;                 /* PAUSE: no new server assignments */
 	bool disabled;               /* DISABLE: no new client logins */
+	unsigned host_next;          /* host list, round-robin: the entry the next server takes */
+	unsigned host_failed;        /* host list, load_balance_hosts=disable: failures so far */
 	bool is_admin;               /* the virtual console database */
 	struct list_node node;       /* runtime.databases */
 	struct list_node pools;
@@ -186,6 +188,8 @@ struct server {
 	struct pool *pool;
 	struct client *client;
 	bool just_checked;           /* idle after server_check_query passed: give it out unchecked */
+	char *host;                  /* the host list entry this server connects to; NULL: db->host */
+	int port;
 	struct resolve_req *dns;
 	struct scram_client *scram;
 	struct token_wait *token_wait;

@@ -274,7 +274,7 @@ static void database_row(struct resultset *rs, const char *name, const struct db
 	resultset_int(rs, reserve);
 	resultset_int(rs, usec_to_sec(life));
 	resultset_text(rs, pool_mode_name(a->pool_mode));
-	resultset_null(rs);                                   /* load_balance_hosts */
+	resultset_text(rs, a->load_balance_hosts == LOAD_BALANCE_DISABLE ? "disable" : "round-robin");
 	resultset_int(rs, int_or(a->max_db_connections, cfg->max_db_connections));
 	resultset_int(rs, count_db_servers(name));
 	resultset_int(rs, climit_db_max(name));

@@ -24,6 +24,7 @@
 
 #include "core/cfgsrc.h"
 #include "core/connstr.h"
+#include "core/hostlist.h"
 #include "core/params.h"
 #include "core/util.h"
 
@@ -229,6 +230,9 @@ static bool db_check(struct parse_ctx *ctx, const struct db_alias *db)
 				"auth=", db->name, db->user_from_token ? "user_from_token" : "server_lifetime=token");
 		return true;
 	}
+	if (hostlist_count(db->host) > 1)
+		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": a host list needs "
+			"auth=password (a token is minted for one host)", db->name);
 	if (!db->credential)
 		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=%s needs credential=NAME "
 			"naming a [credential.NAME] section", db->name, upstream_auth_name(db->auth));

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/hostlist.h"
 #include "core/log.h"
 
 /* Enum fields are read and written through int: make sure that is their size. */
@@ -80,8 +81,14 @@ static bool validate_tls_protocols(const char *value)
 
 static bool validate_host(const char *value)
 {
-	return strchr(value, ',') == NULL;
+	return hostlist_valid(value);
 }
+
+static const struct param_enum_val load_balance_vals[] = {
+	{ "round-robin", LOAD_BALANCE_ROUND_ROBIN },
+	{ "disable", LOAD_BALANCE_DISABLE },
+	{ NULL, 0 },
+};
 
 /* "host:port", "[v6addr]:port" or "*:port"; the admin module resolves it. */
 static bool validate_listen_endpoint(const char *value)
@@ -229,14 +236,14 @@ const struct param_def param_table[] = {
 		"Maximum server connections to one database across all its pools; 0 means no limit."),
 	P_INT(G, max_user_connections, "0", 0, COUNT_MAX, RELOAD,
 		"Maximum server connections for one user across all its pools; 0 means no limit."),
-	P_IGN_BOOL(G, server_round_robin, "0", "not implemented yet in tokenbouncer",
+	P_BOOL(G, server_round_robin, "0", RELOAD,
 		"Hand out idle server connections in turn (oldest first) instead of reusing the most "
 		"recently used one, to spread load over a round-robin address."),
 	P_IGN_STR(G, track_extra_parameters, "IntervalStyle", "not implemented yet in tokenbouncer",
 		"Comma-separated further server parameters to keep per client and restore on the "
 		"server it is given, besides client_encoding, DateStyle, TimeZone, "
 		"standard_conforming_strings and application_name."),
-	P_IGN_BOOL(G, disable_pqexec, "0", "not implemented yet in tokenbouncer",
+	P_BOOL(G, disable_pqexec, "0", RELOAD,
 		"Refuse the simple query protocol (a Query message can carry several statements); only "
 		"clients using the extended protocol keep working."),
 	P_IGN_BOOL(G, application_name_add_host, "0", "not implemented yet in tokenbouncer",
@@ -443,7 +450,8 @@ const size_t param_count = sizeof(param_table) / sizeof(param_table[0]);
 
 const struct param_def param_db_table[] = {
 	{ .name = "host", .type = PARAM_STRING, .offset = offsetof(D, host), .reloadable = RELOAD,
-		.validate = validate_host, .expect = "a single host name, IP address or socket directory",
+		.validate = validate_host, .expect = "a host name, IP address or socket directory, or a "
+			"comma-separated list of host names or addresses, each with an optional :port",
 		.doc = "Server host name or IP address, or a directory (starting with /) holding the "
 			"server's Unix socket." },
 	P_INT(D, port, "5432", 1, 65535, RELOAD, "Server port."),
@@ -476,8 +484,9 @@ const struct param_def param_db_table[] = {
 		"PgBouncer: auth_query for this database."),
 	P_IGN_STR(D, auth_dbname, NULL, "not implemented yet in tokenbouncer",
 		"PgBouncer: auth_dbname for this database."),
-	P_IGN_STR(D, load_balance_hosts, NULL, "host lists are not supported yet, so there is "
-		"nothing to balance", "PgBouncer: round-robin or disable, for a host list."),
+	P_ENUM(D, load_balance_hosts, NULL, load_balance_vals, RELOAD,
+		"With a host list: round-robin (the default: each new server connection takes the next "
+		"host) or disable (stay on a host until a connection to it fails)."),
 	P_IGN_STR(D, target_session_attrs, NULL, "not implemented yet in tokenbouncer",
 		"PgBouncer: which servers are accepted (any, read-write, read-only, primary, standby)."),
 	P_TIME(D, server_lifetime, NULL, 0, TIME_MAX, RELOAD,

@@ -748,6 +748,12 @@ static void forward_to_server(struct client *c)
 			client_close(c, "08P01", "invalid frontend message type %d", (unsigned char)h.type);
 			return;
 		}
+		/* disable_pqexec: PgBouncer refuses the simple query protocol. */
+		if (h.type == 'Q' && rt.cfg->disable_pqexec) {
+			flush_span(c, s, span);
+			client_close(c, "08P01", "PQexec disallowed");
+			return;
+		}
 		if (c->ps && ps_wants_whole(h.type, h.len)) {
 			if (avail < (size_t)h.len + 1) {
 				c->need = h.len + 1;

@@ -504,7 +504,10 @@ void pool_server_usable(struct server *s)
 	s->idle_since = now;
 	/* Most recently used first: keeps a warm subset busy, lets the rest idle out. */
 	list_del(&s->node);
-	list_add_head(&p->idle_servers, &s->node);
+	if (rt.cfg->server_round_robin)
+		list_add_tail(&p->idle_servers, &s->node); /* oldest first: spread over all */
+	else
+		list_add_head(&p->idle_servers, &s->node);
 	sock_set_read(&s->sock, true);
 	server_watch_note(s, was);
 	pool_dispatch(p);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/hostlist.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "net/resolve.h"
@@ -51,9 +52,9 @@ const char *server_state_name(enum server_state st)
 static void server_log_prefix(const struct server *s, char *buf, size_t len)
 {
 	const struct database *db = s->pool->db;
-	const char *host = s->bundle ? s->bundle->dial_host : db->host ? db->host : "unix";
-	int port = s->bundle ? s->bundle->port : db->cfg->port > 0 ? db->cfg->port : 5432;
-	snprintf(buf, len, "S-%llu %s@%s (%s:%d)", (unsigned long long)s->id, s->pool->user, db->name, host, port);
+	snprintf(buf, len, "S-%llu %s@%s (%s:%d)", (unsigned long long)s->id, s->pool->user,
+		 db->name, s->host ? s->host : db->host ? db->host : "unix",
+		 s->host ? s->port : db->cfg->port > 0 ? db->cfg->port : 5432);
 }
 
 #define server_log(lvl, s, fmt, ...) do { \
@@ -153,6 +154,7 @@ void server_free(struct server *s)
 		scram_client_free(s->scram);
 	varcache_clear(&s->vars);
 	ps_server_free(s);
+	free(s->host);
 	free(s);
 }
 
@@ -180,6 +182,7 @@ static void fail_login(struct server *s, const char *sqlstate, const char *msg, 
 {
 	struct pool *p = s->pool;
 	p->stats.login_failures++;
+	p->db->host_failed++; /* load_balance_hosts=disable: the next login tries the next host */
 	/* Record first, so the pool does not relaunch at once from server_close. */
 	pool_record_failure(p, sqlstate, msg, restarting);
 	server_close(s, "login failed: %s", msg);
@@ -431,6 +434,20 @@ static usec_t jittered_lifetime(const struct pool *p)
 	return life - (spread > 0 ? (usec_t)random_below((uint32_t)(spread > UINT32_MAX ? UINT32_MAX : spread)) : 0);
 }
 
+/* A host list's entry for this server: round-robin takes the next one each
+ * time; disable stays on one until a login to it fails (PgBouncer 1.24). */
+static bool pick_host(struct server *s, int port)
+{
+	struct database *db = s->pool->db;
+	char host[HOSTLIST_MAX_HOST];
+	size_t i = db->cfg->load_balance_hosts == LOAD_BALANCE_DISABLE ? db->host_failed : db->host_next++;
+	if (!hostlist_pick(db->host, i, port, host, sizeof(host), &s->port))
+		return false;
+	free(s->host);
+	s->host = xstrdup(host);
+	return true;
+}
+
 static void start_resolve(struct server *s)
 {
 	const struct database *db = s->pool->db;
@@ -438,10 +455,21 @@ static void start_resolve(struct server *s)
 	set_state(s, SV_RESOLVING, NULL);
 	if (s->bundle) {
 		/* Connector mode: the address the Admin API gave, not DNS of host=. */
-		s->dns = resolve_start(rt.dns, s->bundle->dial_host, s->bundle->port, on_resolved, s);
+		free(s->host);
+		s->host = xstrdup(s->bundle->dial_host);
+		s->port = s->bundle->port;
+		s->dns = resolve_start(rt.dns, s->host, s->port, on_resolved, s);
 		return;
 	}
-	if (!db->host || db->host[0] == '/') {
+	if (db->host && db->host[0] != '/') {
+		if (!pick_host(s, port)) {
+			login_failed(s, "08006", "invalid host list entry");
+			return;
+		}
+		s->dns = resolve_start(rt.dns, s->host, s->port, on_resolved, s);
+		return;
+	}
+	{
 		struct sockaddr_un *sun = (struct sockaddr_un *)&s->addr;
 		sun->sun_family = AF_UNIX;
 		int n = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/.s.PGSQL.%d",
@@ -452,9 +480,7 @@ static void start_resolve(struct server *s)
 		}
 		s->addrlen = sizeof(*sun);
 		start_connect(s);
-		return;
 	}
-	s->dns = resolve_start(rt.dns, db->host, port, on_resolved, s);
 }
 
 static const char *token_kind_name(const struct server *s)
@@ -547,7 +573,8 @@ static void tls_answer(struct server *s)
 		char err[200];
 		const struct database *db = s->pool->db;
 		SSL_CTX *ctx = runtime_server_tls(err, sizeof(err));
-		s->sock.ssl = ctx ? tls_connect_new(ctx, s->sock.fd, db->host, (enum tls_mode)db->sslmode,
+		s->sock.ssl = ctx ? tls_connect_new(ctx, s->sock.fd, s->host ? s->host : db->host,
+						    (enum tls_mode)db->sslmode,
 						    err, sizeof(err)) : NULL;
 		if (!s->sock.ssl) {
 			login_failed(s, "08006", "%s", err);

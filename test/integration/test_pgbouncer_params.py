@@ -118,3 +118,36 @@ def test_client_tls_ecdhcurve(make_pooler, certs, curve):
     p = make_pooler(settings=dict(client_tls(certs), client_tls_ecdhcurve=curve))
     c = rawpg.try_login("127.0.0.1", p.port, ALICE, "appdb", ALICE_PW, tls={})
     c.terminate()
+
+
+@pytest.mark.parametrize("rr", [False, True])
+def test_server_round_robin(make_pooler, rr):
+    """Two idle servers: LIFO hands the most recent one out again and again; round-robin
+    hands them out in turn."""
+    p = make_pooler(settings={"pool_mode": "transaction", "default_pool_size": 2, "server_round_robin": rr})
+    a = rawpg.try_login("127.0.0.1", p.port, ALICE, "appdb", ALICE_PW)
+    b = rawpg.try_login("127.0.0.1", p.port, ALICE, "appdb", ALICE_PW)
+    try:
+        a.query_ok("begin")
+        b.query_ok("begin")       # two servers in use at once
+        a.query_ok("commit")
+        b.query_ok("commit")
+        pids = [a.query_ok("select pg_backend_pid()").rows[0][0] for _ in range(4)]
+    finally:
+        a.terminate()
+        b.terminate()
+    assert len(set(pids)) == (2 if rr else 1), pids
+
+
+def test_disable_pqexec(make_pooler):
+    p = make_pooler(settings={"disable_pqexec": True})
+    with p.connect("appdb", ALICE, ALICE_PW) as conn:       # psycopg: extended protocol
+        assert conn.execute("select %s::int", [7]).fetchone() == (7,)
+    c = rawpg.try_login("127.0.0.1", p.port, ALICE, "appdb", ALICE_PW)
+    try:
+        r = c.query("select 1")
+        assert r.errors and r.errors[0].code == "08P01" and r.errors[0].message == "PQexec disallowed"
+    except rawpg.ConnectionClosed:
+        pytest.fail("closed without PgBouncer's error")
+    finally:
+        c.close()

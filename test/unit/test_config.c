@@ -8,6 +8,7 @@
 
 #include "core/config.h"
 #include "core/connstr.h"
+#include "core/hostlist.h"
 #include "core/params.h"
 #include "core/credential_doc.h"
 #include "core/params_man.h"
@@ -559,8 +560,18 @@ static void test_database_errors(void)
 		"invalid value for port: \"0\" (expected an integer between 1 and 65535)");
 	EXPECT_ERROR(BASE "[databases]\na = pool_size=-1\n", "t.ini:4: [databases] entry \"a\": "
 		"invalid value for pool_size: \"-1\" (expected an integer between 0 and 1000000)");
-	EXPECT_ERROR(BASE "[databases]\na = host=x,y\n", "t.ini:4: [databases] entry \"a\": invalid "
-		"value for host: \"x,y\" (expected a single host name, IP address or socket directory)");
+	EXPECT_ERROR(BASE "[databases]\na = host=x,,y\n", "t.ini:4: [databases] entry \"a\": invalid "
+		"value for host: \"x,,y\" (expected a host name, IP address or socket directory, or a "
+		"comma-separated list of host names or addresses, each with an optional :port)");
+	EXPECT_ERROR(BASE "[databases]\na = host=/tmp,y\n", "t.ini:4: [databases] entry \"a\": invalid "
+		"value for host: \"/tmp,y\" (expected a host name, IP address or socket directory, or a "
+		"comma-separated list of host names or addresses, each with an optional :port)");
+	EXPECT_ERROR(BASE "[databases]\na = host=x:0,y\n", "t.ini:4: [databases] entry \"a\": invalid "
+		"value for host: \"x:0,y\" (expected a host name, IP address or socket directory, or a "
+		"comma-separated list of host names or addresses, each with an optional :port)");
+	EXPECT_ERROR(BASE "[databases]\na = host=x,y auth=entra credential=c sslmode=require\n"
+		"[credential.c]\ntype = azure-cli\n", "t.ini:4: [databases] entry \"a\": a host list needs "
+		"auth=password (a token is minted for one host)");
 	EXPECT_ERROR(BASE "[databases]\na = host=x auth=entra credential=mi sslmode=require\n",
 		"t.ini:4: [databases] entry \"a\": no section [credential.mi]");
 	EXPECT_ERROR(BASE "[databases]\na = auth=AWS-DSQL\n", "t.ini:4: [databases] entry \"a\": "
@@ -619,18 +630,16 @@ static void test_pgbouncer_params(void)
 {
 	struct tb_config *cfg = PARSE_OK(BASE "auth_query = SELECT 1\ndns_zone_check_period = 0\n"
 		"job_name = pgb2\nsuspend_timeout = 10\n[databases]\n"
-		"a = host=x auth_user=pgb load_balance_hosts=disable\n[users]\nbob = pool_size=3\n");
+		"a = host=x auth_user=pgb\n[users]\nbob = pool_size=3\n");
 	if (!cfg)
 		return;
 	EXPECT_WARNING(cfg, "t.ini:3: auth_query has no effect: not implemented yet in tokenbouncer");
 	EXPECT_WARNING(cfg, "t.ini:5: service_name has no effect: it names a Windows service");
 	EXPECT_WARNING(cfg, "t.ini:8: [databases] entry \"a\": auth_user has no effect: not "
 		"implemented yet in tokenbouncer");
-	EXPECT_WARNING(cfg, "t.ini:8: [databases] entry \"a\": load_balance_hosts has no effect: "
-		"host lists are not supported yet, so there is nothing to balance");
 	EXPECT_WARNING(cfg, "t.ini:10: [users] entry \"bob\": pool_size has no effect: not "
 		"implemented yet in tokenbouncer");
-	CHECK(cfg->nwarnings == 5); /* values equal to the default do not warn */
+	CHECK(cfg->nwarnings == 4); /* values equal to the default do not warn */
 	CHECK_STR(cfg->service_name, "pgb2");
 	CHECK_STR(cfg->conffile, "t.ini");
 	config_free(cfg);
@@ -852,6 +861,25 @@ static void test_sample_parses(void)
 	free(sample);
 }
 
+/* Host lists: entries, per-entry ports, IPv6 literals. */
+static void test_hostlist(void)
+{
+	char h[HOSTLIST_MAX_HOST];
+	int port;
+	CHECK(hostlist_count(NULL) == 0 && hostlist_count("a") == 1 && hostlist_count("a,b:7,c") == 3);
+	CHECK(hostlist_valid("a,b:7,[::1]:9,::1,10.0.0.1") && hostlist_valid("/var/run/pg"));
+	CHECK(!hostlist_valid("a,") && !hostlist_valid("a b") && !hostlist_valid("[::1") &&
+	      !hostlist_valid("a:99999") && !hostlist_valid("a:x"));
+	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 1, 5432, h, sizeof(h), &port) && strcmp(h, "b") == 0 && port == 7);
+	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 2, 5432, h, sizeof(h), &port) && strcmp(h, "::1") == 0 && port == 9);
+	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 3, 5432, h, sizeof(h), &port) && strcmp(h, "::1") == 0 && port == 5432);
+	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 4, 5432, h, sizeof(h), &port) && strcmp(h, "a") == 0 && port == 5432);
+	CHECK(hostlist_pick("/tmp", 9, 6000, h, sizeof(h), &port) && strcmp(h, "/tmp") == 0 && port == 6000);
+	struct tb_config *cfg = PARSE_OK(BASE "[databases]\na = host=x,y:6000 load_balance_hosts=disable\n");
+	CHECK(cfg && cfg->dbs[0].load_balance_hosts == LOAD_BALANCE_DISABLE && cfg->nwarnings == 0);
+	config_free(cfg);
+}
+
 /* A clone owns everything: it outlives its original (ASan checks the rest). */
 static void test_clone(void)
 {
@@ -1022,6 +1050,7 @@ int main(void)
 	test_pgbouncer_params();
 	test_include();
 	test_clone();
+	test_hostlist();
 	test_semantic();
 	test_reload();
 	test_generated_files();
