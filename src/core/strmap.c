@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "core/util.h"
 
@@ -57,8 +58,11 @@ static uint64_t hash_key(const char *key)
 	static unsigned char seed[16];
 	static bool seeded;
 	if (!seeded) {
-		/* Without the RNG the map still works; only flooding resistance is lost. */
-		if (!random_bytes(seed, sizeof(seed)))
+		/* getrandom, not random_bytes: the config is indexed at start-up, and
+		 * OpenSSL's DRBG would initialise libcrypto's providers (~2 MB of
+		 * resident memory) before anything needs them. Without entropy the
+		 * map still works; only flooding resistance is lost. */
+		if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
 			memset(seed, 0x5a, sizeof(seed));
 		seeded = true;
 	}

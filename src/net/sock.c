@@ -297,7 +297,13 @@ bool sock_uncork(struct sock *s)
 	s->corked = false;
 	if (s->fd < 0)
 		return false;
-	return sock_flush(s) != SOCK_IO_ERR;
+	enum sock_io r = sock_flush(s);
+	if (r == SOCK_IO_OK && s->out) {
+		/* The queue only held this burst: an idle client keeps no buffer. */
+		free(s->out);
+		s->out = NULL;
+	}
+	return r != SOCK_IO_ERR;
 }
 
 bool sock_has_output(const struct sock *s)
