@@ -246,7 +246,7 @@ const struct param_def param_table[] = {
 	P_BOOL(G, disable_pqexec, "0", RELOAD,
 		"Refuse the simple query protocol (a Query message can carry several statements); only "
 		"clients using the extended protocol keep working."),
-	P_IGN_BOOL(G, application_name_add_host, "0", "not implemented yet in tokenbouncer",
+	P_BOOL(G, application_name_add_host, "0", RELOAD,
 		"Append \" - host:port\" of the client to the application_name it logs in with."),
 	P_STR(G, conffile, NULL, RELOAD,
 		"The configuration file; shows the file given on the command line, and a new value "
