@@ -25,6 +25,7 @@ PG_PID=""
 TB_PID=""
 ENTRA_PID=""
 FRONT_PID=""
+CSQL_PID=""
 
 log() { echo "[demo] $*" >&2; }
 
@@ -37,7 +38,7 @@ cleanup() {
 		for _ in $(seq 1 50); do kill -0 "$TB_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$TB_PID" 2>/dev/null || true
 	fi
-	for pid in $FRONT_PID $ENTRA_PID; do
+	for pid in $CSQL_PID $FRONT_PID $ENTRA_PID; do
 		if kill -0 "$pid" 2>/dev/null; then
 			kill -TERM "$pid" 2>/dev/null || true
 			for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -232,6 +233,19 @@ FRONT_PORT=$(standin_port "$WORK/pgfront.out" "$FRONT_PID" 20) ||
 	{ log "PgFront did not start:"; cat "$WORK/pgfront.log" >&2; exit 1; }
 log "PgFront (Azure-style token login, TLS) on 127.0.0.1:$FRONT_PORT (pid $FRONT_PID)"
 
+# Cloud SQL connector mode, offline: the Google token endpoint, the Cloud SQL Admin API and the
+# instance's server-side proxy (TLS 1.3, ephemeral client certificates, automatic IAM login),
+# relaying to the demo PostgreSQL as demo. tokenbouncer's credential is a service-account key.
+(exec setsid "$PY" "$STANDINS/cloudsql.py" --proxy-port "$(free_port)" --key-file "$WORK/gcp-sa-key.json" \
+	--upstream-port "$PG_PORT" --upstream-user demo --upstream-password "$DEMO_PW" --upstream-database demo \
+	>"$WORK/cloudsql.out" 2>"$WORK/cloudsql.log" </dev/null) &
+CSQL_PID=$!
+CSQL_PORT=$(standin_port "$WORK/cloudsql.out" "$CSQL_PID" 30) ||
+	{ log "the Cloud SQL stand-ins did not start:"; cat "$WORK/cloudsql.log" >&2; exit 1; }
+read -r CSQL_ADMIN CSQL_INSTANCE < <("$PY" -c 'import json, sys; d = json.loads(open(sys.argv[1]).readline())
+print(d["sqladmin"], d["instance"])' "$WORK/cloudsql.out")
+log "Cloud SQL Admin API stand-in on $CSQL_ADMIN, instance $CSQL_INSTANCE's proxy on 127.0.0.1:$CSQL_PORT (pid $CSQL_PID)"
+
 # ---------------------------------------------------------------- tokenbouncer
 printf '"demo" "%s"\n' "$SECRET" > "$WORK/userlist.txt"
 chmod 600 "$WORK/userlist.txt"
@@ -253,9 +267,14 @@ client_id = $ENTRA_CLIENT
 client_secret_file = $WORK/entra-client-secret
 authority_host = http://127.0.0.1:$ENTRA_PORT
 
+[credential.gcp]
+type = gcp-service-account
+key_file = $WORK/gcp-sa-key.json
+
 [databases]
 demo = host=127.0.0.1 port=$PG_PORT dbname=demo user=demo password=$DEMO_PW
 orders = host=127.0.0.1 port=$FRONT_PORT dbname=demo user=orders-app auth=entra credential=app sslmode=verify-full
+billing = instance=$CSQL_INSTANCE port=$CSQL_PORT sqladmin_api_endpoint=$CSQL_ADMIN dbname=demo auth=cloudsql enable_iam_auth=1 credential=gcp
 EOF
 chmod 600 "$WORK/tokenbouncer.ini"
 "$TB" --check "$WORK/tokenbouncer.ini"
@@ -276,6 +295,13 @@ if ! ENTRA_CHECK=$(PGCONNECT_TIMEOUT=10 "$PG_BIN/psql" -X -At -v ON_ERROR_STOP=1
 	exit 1
 fi
 log "$ENTRA_CHECK"
+BILLING_URL="postgresql://demo:$DEMO_PW@127.0.0.1:$TB_PORT/billing"
+if ! CSQL_CHECK=$(PGCONNECT_TIMEOUT=10 "$PG_BIN/psql" -X -At -v ON_ERROR_STOP=1 "$BILLING_URL" \
+	-c "select 'connected to database ' || current_database() || ' through the Cloud SQL proxy, with an ephemeral certificate and automatic IAM login'" 2>&1); then
+	log "the query through the Cloud SQL connector alias failed: $CSQL_CHECK"
+	exit 1
+fi
+log "$CSQL_CHECK"
 
 cat >&2 <<EOF
 
@@ -289,6 +315,11 @@ cat >&2 <<EOF
  (Entra stand-in on 127.0.0.1:$ENTRA_PORT, PgFront on 127.0.0.1:$FRONT_PORT):
 
    $PG_BIN/psql "$ORDERS_URL"
+
+ and through alias billing, a Cloud SQL connector alias (Admin API stand-in
+ $CSQL_ADMIN, instance proxy on 127.0.0.1:$CSQL_PORT):
+
+   $PG_BIN/psql "$BILLING_URL"
 
  Config: $WORK/tokenbouncer.ini
  Press Ctrl-C to stop tokenbouncer, the stand-ins and PostgreSQL and remove $WORK.

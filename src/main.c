@@ -30,6 +30,7 @@
 #include "pool/pool.h"
 #include "pool/runtime.h"
 #include "pool/shutdown.h"
+#include "token/connector.h"
 #include "token/token.h"
 
 struct options {
@@ -312,6 +313,32 @@ static void on_cmd_timeout(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(tc->base);
 }
 
+static void print_expiry(const char *what, int64_t at, const char *user)
+{
+	time_t exp = (time_t)at;
+	struct tm tm;
+	char when[64];
+	gmtime_r(&exp, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s %s (in %lld s); user %s\n", what, when,
+		(long long)(at - time_wall_usec() / USEC_PER_SEC), user);
+}
+
+/* Connector aliases: the ephemeral certificate too (its subject and expiry). */
+static void print_certificate(struct connector_bundle *b)
+{
+	if (!b)
+		return;
+	time_t exp = (time_t)b->cert_expires;
+	struct tm tm;
+	char when[64];
+	gmtime_r(&exp, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "certificate %s, certificate expires %s; dials %s:%d\n", b->subject, when, b->dial_host,
+		b->port);
+	connector_bundle_unref(b);
+}
+
 /* "tokenbouncer token ALIAS": what the pooler would send as the password,
  * for operators checking an alias by hand (as aws rds generate-db-auth-token). */
 static int print_token(const struct options *o, struct event_base *base)
@@ -333,7 +360,8 @@ static int print_token(const struct options *o, struct event_base *base)
 	struct event *timeout = evtimer_new(base, on_cmd_timeout, &tc);
 	struct timeval tv = { (time_t)(rt.cfg->token_fetch_timeout / USEC_PER_SEC) * 3 + 5, 0 };
 	evtimer_add(timeout, &tv);
-	struct token_wait *w = token_request(token_entry_for(&t), on_cmd_token, &tc);
+	struct token_entry *entry = token_entry_for(&t);
+	struct token_wait *w = token_request(entry, on_cmd_token, &tc);
 	if (!tc.done)
 		runtime_loop(base);
 	if (!tc.done)
@@ -343,14 +371,10 @@ static int print_token(const struct options *o, struct event_base *base)
 		fprintf(stderr, "could not obtain a token for alias \"%s\": %s\n", o->token_alias, tc.err);
 		return 1;
 	}
-	printf("%s\n", tc.token);
-	time_t exp = (time_t)tc.expires_at;
-	struct tm tm;
-	char when[64];
-	gmtime_r(&exp, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "expires %s (in %lld s); user %s\n", when,
-		(long long)(tc.expires_at - time_wall_usec() / USEC_PER_SEC), user);
+	if (*tc.token)
+		printf("%s\n", tc.token);
+	print_expiry(*tc.token ? "expires" : "connector material expires", tc.expires_at, user);
+	print_certificate(token_entry_bundle(entry));
 	secret_free(tc.token);
 	return 0;
 }

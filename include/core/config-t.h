@@ -39,6 +39,13 @@ enum tls_mode {
 	TLS_MODE_VERIFY_FULL,
 };
 
+/* Which address of a Cloud SQL / AlloyDB instance a connector alias dials. */
+enum connector_ip_type {
+	CONNECTOR_IP_PUBLIC = 0,
+	CONNECTOR_IP_PRIVATE,
+	CONNECTOR_IP_PSC,
+};
+
 /* How the pooler logs in upstream for an alias. Token kinds arrive with the
  * token engine; the parser already knows their names so it can say so. */
 enum upstream_auth {
@@ -100,6 +107,11 @@ struct db_alias {
 	char *region;           /* AWS region when the host name does not tell it */
 	char *scope;            /* token audience/scope override (sovereign clouds) */
 	usec_t token_duration;  /* requested token lifetime (DSQL); -1 unset */
+	char *instance;         /* Cloud SQL / AlloyDB connector mode: the instance's name */
+	int ip_type;            /* enum connector_ip_type; -1: the method's default */
+	bool enable_iam_auth;   /* connector mode: automatic IAM database login */
+	char *sqladmin_api_endpoint; /* NULL: the global one */
+	char *alloydb_api_endpoint;  /* NULL: the global one */
 	int sslmode;            /* enum tls_mode for this alias; -1: server_tls_sslmode */
 	const char *file;       /* file of the entry, for messages (owned by the config) */
 	int line;               /* line in that file */
@@ -195,6 +207,8 @@ struct tb_config {
 	usec_t stats_period;        /* window of the SHOW STATS averages */
 	char *metrics_listen;       /* host:port of the Prometheus endpoint; NULL: off */
 	char *token_ca_file;         /* extra CA bundle for identity endpoints */
+	char *sqladmin_api_endpoint; /* Cloud SQL Admin API base URL */
+	char *alloydb_api_endpoint;  /* AlloyDB Admin API base URL */
 	usec_t token_fetch_timeout;  /* one HTTP request or helper program */
 
 	/* PgBouncer 1.25 parameters (some accepted but without effect: see

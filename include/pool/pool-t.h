@@ -200,6 +200,8 @@ struct server {
 	uint64_t token_gen;
 	int64_t token_expires;       /* epoch seconds */
 	bool token_retry;            /* this login is the one retry after a rejected token */
+	struct connector_bundle *bundle; /* connector mode: how to reach and trust the instance */
+	bool mdx_pending;            /* AlloyDB: the metadata exchange's answer is awaited */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	uint32_t backend_pid, backend_key;

@@ -43,6 +43,7 @@ bool credential_fail(const struct credential *c, const char *key, char *err, siz
  * drift test (core/credential_doc.c must list exactly these). */
 const char *const *azure_credential_keys(const char *type);
 const char *const *aws_credential_keys(const char *type);
+const char *const *gcp_credential_keys(const char *type);
 /* Family from the type prefix; false for an unknown type. */
 bool credential_family_of(const char *type, enum credential_family *out);
 #endif

@@ -24,6 +24,7 @@ struct http_response {
 	size_t body_len;
 	const char *error;           /* transport error text, or NULL */
 	double retry_after;          /* seconds from a Retry-After header, or -1 */
+	bool metadata_flavor;        /* "Metadata-Flavor: Google" came back (GCE metadata) */
 };
 
 typedef void (*http_done_cb)(void *arg, const struct http_response *resp);

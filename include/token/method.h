@@ -12,6 +12,9 @@
 #include "token/credential.h"
 
 struct aws_credentials;
+struct connector_bundle;
+struct connector_op;
+struct credential;
 struct aws_db_target;
 struct token_target;
 
@@ -27,6 +30,11 @@ struct method_endpoint {
  * with secret_free. */
 typedef char *(*method_mint_fn)(const struct aws_credentials *c, const struct aws_db_target *t,
 				int64_t now, int64_t *expires_at, char *err, size_t errlen);
+
+/* Connector mode's end: the bundle (borrowed during the call) and, with
+ * automatic IAM login, the login token it embeds; else err. */
+typedef void (*connector_cb)(void *arg, struct connector_bundle *b, const char *login_token, size_t len,
+			     int64_t token_expires, const char *err);
 
 struct upstream_method {
 	enum upstream_auth auth;
@@ -44,15 +52,28 @@ struct upstream_method {
 	usec_t max_server_lifetime;  /* 0 = no cap */
 	/* Load-time checks beyond the generic ones; why is for "alias: why". */
 	bool (*check)(const struct db_alias *a, char *why, size_t whylen);
+	/* Connector mode (an alias with instance=): fetch the bundle. */
+	struct connector_op *(*connect_start)(struct credential *c, const struct token_target *t,
+					      connector_cb cb, void *arg);
+	void (*connect_cancel)(struct connector_op *op);
 	/* Runtime: the address and the defaults the method implies. */
 	void (*endpoint)(const struct db_alias *a, struct method_endpoint *ep);
 };
+
+struct connector_op *cloudsql_connect_start(struct credential *c, const struct token_target *t,
+					    connector_cb cb, void *arg);
+struct connector_op *alloydb_connect_start(struct credential *c, const struct token_target *t,
+					   connector_cb cb, void *arg);
+void connector_connect_cancel(struct connector_op *op);
 
 /* The row for a token-backed auth=, or NULL for auth=password. */
 const struct upstream_method *upstream_method_of(enum upstream_auth auth);
 /* Fills t with what an alias's pool of user asks the token cache for. */
 void upstream_method_target(const struct db_alias *a, const char *alias_name, const char *user,
 			    struct token_target *t);
+/* The server asks for a password and gets the alias's (connector mode
+ * without automatic IAM login), rather than a token. */
+bool upstream_method_uses_password(const struct db_alias *a);
 /* The alias's address and defaults (ep->host owned by the caller). */
 void upstream_method_endpoint(const struct db_alias *a, struct method_endpoint *ep);
 #endif

@@ -40,8 +40,11 @@ const struct provider_family *provider_family_get(enum credential_family f);
 struct event_base *token_engine_base(void);
 /* The running configuration (token_ca_file, token_fetch_timeout), for providers. */
 const struct tb_config *token_engine_config(void);
+/* An installed credential by name (one credential naming another as its source), or NULL. */
+struct credential *token_engine_credential(const char *name);
 
 /* Each family's table; a family not built yet is NULL in the registry. */
 extern const struct provider_family azure_family;
 extern const struct provider_family aws_family;
+extern const struct provider_family gcp_family;
 #endif

@@ -24,6 +24,11 @@ struct token_target {
 	const char *region;          /* AWS */
 	int64_t duration;            /* requested token lifetime in seconds, 0 = default */
 	const char *alias;           /* for messages */
+	/* connector mode (Cloud SQL instance=): port above is the port dialled */
+	const char *instance;
+	int ip_type;                 /* enum connector_ip_type */
+	bool auto_iam;
+	const char *api_endpoint;    /* the Admin API base URL */
 };
 
 /* token is valid only during the call; err is NULL on success. */
@@ -46,6 +51,11 @@ struct token_wait *token_request(struct token_entry *e, token_cb cb, void *arg);
 void token_wait_cancel(struct token_wait *w);
 /* The upstream refused this token: drop it unless a newer one replaced it. */
 void token_reject(struct token_entry *e, uint64_t generation);
+/* Connector mode: the bundle of the cached material (a new reference), or NULL. */
+struct connector_bundle *token_entry_bundle(struct token_entry *e);
+/* Connector mode: a TLS or login failure that may mean stale material:
+ * refresh it, at most twice in a row and then once per 30 s (§3.8.4). */
+void token_force_refresh(struct token_entry *e, uint64_t generation);
 /* Start fetching a token nobody has asked for yet (start-up, reload), so the
  * first login does not wait. */
 void token_prefetch(const struct token_target *t);
@@ -59,6 +69,8 @@ int token_refresh_all(const char *alias);
 struct token_view {
 	const char *alias, *credential, *provider, *user, *audience;
 	const char *state;           /* empty, fetching, valid, refreshing, expired, failed */
+	const char *cert_subject;    /* connector mode: the client certificate's subject, else NULL */
+	int64_t cert_expires_in;     /* connector mode: seconds to the certificate's notAfter, else -1 */
 	int64_t expires_in;          /* seconds, -1 when no token */
 	int64_t refresh_in;          /* seconds, -1 when none planned */
 	int64_t last_refresh;        /* epoch seconds, 0 = never */

@@ -345,14 +345,14 @@ static void token_series(const struct token_view *v, void *arg)
 	struct token_pass *tp = arg;
 	static const char *const names[] = {
 		"tokenbouncer_token_expires_in_seconds", "tokenbouncer_token_fetches_total",
-		"tokenbouncer_token_fetch_failures_total",
+		"tokenbouncer_token_fetch_failures_total", "tokenbouncer_certificate_expires_in_seconds",
 	};
-	if (tp->which == 0 && v->expires_in < 0)
+	if ((tp->which == 0 && v->expires_in < 0) || (tp->which == 3 && v->cert_expires_in < 0))
 		return; /* no token: the series is absent, not zero */
 	text_printf(tp->t, "%s{", names[tp->which]);
 	token_labels(tp->t, v);
-	if (tp->which == 0)
-		text_printf(tp->t, "} %lld\n", (long long)v->expires_in);
+	if (tp->which == 0 || tp->which == 3)
+		text_printf(tp->t, "} %lld\n", (long long)(tp->which == 0 ? v->expires_in : v->cert_expires_in));
 	else
 		text_printf(tp->t, "} %llu\n", (unsigned long long)(tp->which == 1 ? v->fetch_count : v->failure_count));
 }
@@ -375,8 +375,10 @@ static void render_tokens(struct text *t)
 		{ "tokenbouncer_token_expires_in_seconds", "gauge", "Seconds until the cached token expires." },
 		{ "tokenbouncer_token_fetches_total", "counter", "Token fetches started for this key." },
 		{ "tokenbouncer_token_fetch_failures_total", "counter", "Token fetches that failed for this key." },
+		{ "tokenbouncer_certificate_expires_in_seconds", "gauge",
+		  "Connector mode: seconds until the key's ephemeral client certificate expires." },
 	};
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		family(t, fam[i][0], fam[i][1], fam[i][2]);
 		struct token_pass tp = { t, i };
 		token_foreach(token_series, &tp);

@@ -203,8 +203,24 @@ static void db_clear(struct db_alias *db)
 	db->name = NULL;
 }
 
+static bool connector_check(struct parse_ctx *ctx, const struct db_alias *db)
+{
+	bool gcp = db->auth == UPSTREAM_AUTH_CLOUDSQL || db->auth == UPSTREAM_AUTH_ALLOYDB;
+	const char *key = db->instance ? NULL : db->ip_type >= 0 ? "ip_type"
+		: db->enable_iam_auth ? "enable_iam_auth" : NULL;
+	if (db->instance && !gcp)
+		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": instance= needs auth=cloudsql "
+			"or auth=alloydb", db->name);
+	if (key)
+		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": %s needs instance= (connector "
+			"mode)", db->name, key);
+	return true;
+}
+
 static bool db_check(struct parse_ctx *ctx, const struct db_alias *db)
 {
+	if (!connector_check(ctx, db))
+		return false;
 	if (db->auth == UPSTREAM_AUTH_PASSWORD) {
 		if (db->credential)
 			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": credential=%s needs a token "
@@ -220,7 +236,8 @@ static bool db_check(struct parse_ctx *ctx, const struct db_alias *db)
 	if (!db->credential)
 		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=%s needs credential=NAME "
 			"naming a [credential.NAME] section", db->name, upstream_auth_name(db->auth));
-	if (db->password)
+	/* Connector mode without automatic IAM login: the server asks for a password. */
+	if (db->password && !(db->instance && !db->enable_iam_auth))
 		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": password= cannot be combined "
 			"with auth=%s", db->name, upstream_auth_name(db->auth));
 	if (db->user_from_token && (db->auth != UPSTREAM_AUTH_ENTRA || db->user))
@@ -498,6 +515,8 @@ static bool validate_tokens(struct parse_ctx *ctx)
 			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": no section [credential.%s]",
 				db->name, db->credential);
 		/* DSQL aliases default to verify-full, whatever server_tls_sslmode says. */
+		if (db->instance)
+			continue;       /* connector mode: always TLS 1.3 with its own certificates */
 		int mode = db->sslmode >= 0 ? db->sslmode
 			   : db->auth == UPSTREAM_AUTH_AWS_DSQL ? TLS_MODE_VERIFY_FULL
 			   : (int)cfg->server_tls_sslmode;

@@ -112,12 +112,58 @@ static const struct credential_key_doc aws_process_keys[] = {
 	{ NULL, NULL },
 };
 
+#define QUOTA_PROJECT { "quota_project", "The project billed for API calls (x-goog-user-project), default " \
+	"GOOGLE_CLOUD_QUOTA_PROJECT, else the file's quota_project_id." }
+#define TOKEN_URI { "token_uri", "The OAuth token endpoint, default the key file's token_uri, else " \
+	"https://oauth2.googleapis.com/token; http:// only for loopback." }
+
+static const struct credential_key_doc gcp_default_keys[] = {
+	QUOTA_PROJECT,
+	TOKEN_URI,
+	{ "iam_credentials_endpoint", "Accepted for symmetry with gcp-impersonate; an impersonated file names "
+	  "its own IAM Credentials URL." },
+	{ NULL, NULL },
+};
+
+static const struct credential_key_doc gcp_sa_keys[] = {
+	{ "key_file", "A service account's JSON key file (read when the configuration is loaded)." },
+	TOKEN_URI,
+	QUOTA_PROJECT,
+	{ NULL, NULL },
+};
+
+static const struct credential_key_doc gcp_user_keys[] = {
+	{ "file", "gcloud user credentials (an authorized_user JSON file with client_id, client_secret, "
+	  "refresh_token)." },
+	{ "token_uri", "The OAuth token endpoint, default https://oauth2.googleapis.com/token (the file's own "
+	  "token_uri is ignored, as Google's libraries do)." },
+	QUOTA_PROJECT,
+	{ NULL, NULL },
+};
+
+static const struct credential_key_doc gcp_imp_keys[] = {
+	{ "target_principal", "The e-mail of the service account to impersonate." },
+	{ "delegates", "Service accounts of a delegation chain, comma separated." },
+	{ "lifetime", "Seconds the impersonated token lasts, default 3600." },
+	{ "source", "The credential whose token calls IAM Credentials; none: Application Default Credentials." },
+	{ "iam_credentials_endpoint", "Default https://iamcredentials.googleapis.com." },
+	QUOTA_PROJECT,
+	{ "token_uri", "The token endpoint of the default source, as for gcp-default." },
+	{ NULL, NULL },
+};
+
+static const struct credential_key_doc gcp_metadata_keys[] = {
+	QUOTA_PROJECT,
+	{ NULL, NULL },
+};
+
 static const struct credential_key_doc no_keys[] = {
 	{ NULL, NULL },
 };
 
 #define ENTRA "entra"
 #define AWS "aws-rds, aws-dsql"
+#define GCP "cloudsql, alloydb"
 
 const struct credential_type_doc credential_type_docs[] = {
 	{ "azure-managed-identity", ENTRA, "The managed identity of the VM, App Service, Functions or Container "
@@ -153,7 +199,17 @@ const struct credential_type_doc credential_type_docs[] = {
 	{ "aws-container", AWS, "ECS task roles and EKS Pod Identity (AWS_CONTAINER_CREDENTIALS_FULL_URI or "
 	  "_RELATIVE_URI, AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]).", no_keys, "type = aws-container" },
 	{ "aws-imds", AWS, "The EC2 instance profile (IMDSv2, with v1 fallback).", no_keys, "type = aws-imds" },
-	/* Google methods: add their types here. */
+	{ "gcp-default", GCP, "Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS, else gcloud's "
+	  "application_default_credentials.json (CLOUDSDK_CONFIG, default ~/.config/gcloud), else the metadata "
+	  "server (GCE_METADATA_HOST, GCE_METADATA_IP, NO_GCE_CHECK).", gcp_default_keys, "type = gcp-default" },
+	{ "gcp-service-account", GCP, "A service account key file: the JWT-bearer grant signed RS256.", gcp_sa_keys,
+	  "type = gcp-service-account\nkey_file = /etc/tokenbouncer/sa-key.json" },
+	{ "gcp-authorized-user", GCP, "gcloud user credentials: the refresh-token grant.", gcp_user_keys,
+	  "type = gcp-authorized-user\nfile = /etc/tokenbouncer/adc.json" },
+	{ "gcp-impersonate", GCP, "Service account impersonation through IAM Credentials generateAccessToken.",
+	  gcp_imp_keys, "type = gcp-impersonate\ntarget_principal = db-sa@my-project.iam.gserviceaccount.com" },
+	{ "gcp-metadata", GCP, "The GCE, Cloud Run or GKE metadata server's service account.", gcp_metadata_keys,
+	  "type = gcp-metadata" },
 };
 
 const size_t credential_type_doc_count = sizeof(credential_type_docs) / sizeof(credential_type_docs[0]);
@@ -162,7 +218,8 @@ static const char *const md_intro =
 	"\n"
 	"## [credential.NAME]\n"
 	"\n"
-	"An alias with `auth=entra`, `auth=aws-rds` or `auth=aws-dsql` names a credential with "
+	"An alias with `auth=entra`, `auth=aws-rds`, `auth=aws-dsql`, `auth=cloudsql` or `auth=alloydb` "
+	"names a credential with "
 	"`credential=NAME`; the section `[credential.NAME]` says how the pooler gets the identity it "
 	"asks tokens for. Several aliases may share one credential. `type` is required; the other keys "
 	"depend on it, and a key the type does not know is an error. Secrets are best kept in files "
@@ -200,7 +257,8 @@ void credential_doc_print_sample_aliases(FILE *f)
 	      ";sales = host=sales.postgres.database.azure.com dbname=sales user=sales-app auth=entra credential=azure_app\n"
 	      ";billing = host=billing.abc123.us-east-1.rds.amazonaws.com dbname=billing user=billing_app auth=aws-rds credential=aws\n"
 	      ";ledger = host=abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws auth=aws-dsql credential=aws\n"
-	      ";; Google methods go here once they exist.\n", f);
+	      ";reports = host=10.20.0.5 dbname=reports auth=cloudsql credential=gcp sslmode=verify-ca\n"
+	      ";orders = instance=my-project:us-central1:orders dbname=orders auth=cloudsql enable_iam_auth=1 credential=gcp\n", f);
 }
 
 /* The credential sections the example aliases name. */
@@ -209,6 +267,7 @@ void credential_doc_print_sample_sections(FILE *f)
 	static const char *const shown[][2] = {
 		{ "azure_app", "azure-client-secret" },
 		{ "aws", "aws-default" },
+		{ "gcp", "gcp-default" },
 	};
 	for (size_t s = 0; s < sizeof(shown) / sizeof(shown[0]); s++) {
 		for (size_t i = 0; i < credential_type_doc_count; i++) {

@@ -56,6 +56,13 @@ static const struct param_enum_val tls_mode_vals[] = {
 	{ NULL, 0 },
 };
 
+static const struct param_enum_val ip_type_vals[] = {
+	{ "public", CONNECTOR_IP_PUBLIC },
+	{ "private", CONNECTOR_IP_PRIVATE },
+	{ "psc", CONNECTOR_IP_PSC },
+	{ NULL, 0 },
+};
+
 static const struct param_enum_val upstream_auth_vals[] = {
 	{ "password", UPSTREAM_AUTH_PASSWORD },
 	{ "entra", UPSTREAM_AUTH_ENTRA },
@@ -245,7 +252,7 @@ const struct param_def param_table[] = {
 	P_BOOL(G, disable_pqexec, "0", RELOAD,
 		"Refuse the simple query protocol (a Query message can carry several statements); only "
 		"clients using the extended protocol keep working."),
-	P_IGN_BOOL(G, application_name_add_host, "0", "not implemented yet in tokenbouncer",
+	P_BOOL(G, application_name_add_host, "0", RELOAD,
 		"Append \" - host:port\" of the client to the application_name it logs in with."),
 	P_STR(G, conffile, NULL, RELOAD,
 		"The configuration file; shows the file given on the command line, and a new value "
@@ -426,6 +433,12 @@ const struct param_def param_table[] = {
 	P_STR(G, token_ca_file, NULL, RELOAD,
 		"Extra CA bundle trusted for HTTPS identity endpoints (private endpoints, tests); "
 		"the system store is always used too."),
+	P_STR(G, sqladmin_api_endpoint, "https://sqladmin.googleapis.com", RELOAD,
+		"Cloud SQL Admin API base URL for auth=cloudsql aliases with instance=; plain http:// "
+		"only for loopback hosts."),
+	P_STR(G, alloydb_api_endpoint, "https://alloydb.googleapis.com", RELOAD,
+		"AlloyDB Admin API base URL for auth=alloydb aliases with instance=; plain http:// "
+		"only for loopback hosts."),
 	P_TIME(G, token_fetch_timeout, "10", MSEC(100), TIME_MAX, RELOAD,
 		"Time limit for one identity request or helper program (az, credential_process)."),
 	P_TIME(G, stats_period, "60", SEC(1), SEC(24 * 3600), RELOAD,
@@ -509,6 +522,21 @@ const struct param_def param_db_table[] = {
 	P_BOOL(D, user_from_token, NULL, RELOAD,
 		"auth=entra without user=: log in as the user named by the token's claims (the "
 		"managed identity's name, else upn, preferred_username or unique_name)."),
+	P_STR(D, instance, NULL, RELOAD,
+		"Connector mode: auth=cloudsql PROJECT:REGION:INSTANCE (TLS 1.3 to port 3307) or "
+		"auth=alloydb projects/P/locations/R/clusters/C/instances/I (port 5433, metadata "
+		"exchange), with ephemeral client certificates; without it, host= is dialled and the "
+		"token is the password."),
+	P_ENUM(D, ip_type, NULL, ip_type_vals, RELOAD,
+		"Connector mode: the instance address to dial: public (Cloud SQL default), private "
+		"(AlloyDB default) or psc."),
+	P_BOOL(D, enable_iam_auth, NULL, RELOAD,
+		"Connector mode: automatic IAM database login (the login token travels in the "
+		"certificate request or the metadata exchange); without it the server asks for password=."),
+	P_STR(D, sqladmin_api_endpoint, NULL, RELOAD,
+		"Cloud SQL Admin API base URL for this alias; unset uses sqladmin_api_endpoint."),
+	P_STR(D, alloydb_api_endpoint, NULL, RELOAD,
+		"AlloyDB Admin API base URL for this alias; unset uses alloydb_api_endpoint."),
 	P_ENUM(D, sslmode, NULL, tls_mode_vals, RELOAD,
 		"TLS mode to this server; unset uses server_tls_sslmode. Token methods need require "
 		"or stronger."),

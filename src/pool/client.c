@@ -374,6 +374,14 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "08P01", "unsupported startup parameter: %s", name);
 		return false;
 	}
+	/* application_name_add_host (PgBouncer): where the client is, in its name. */
+	if (rt.cfg->application_name_add_host) {
+		char peer[64], name[400];
+		const char *app = varcache_get(&c->vars, VAR_APPLICATION_NAME);
+		format_peer(c, peer, sizeof(peer));
+		snprintf(name, sizeof(name), "%s - %s", app && *app ? app : "app", peer);
+		varcache_set(&c->vars, VAR_APPLICATION_NAME, name);
+	}
 	/* Replication connections are not pooled: their options stay as before. */
 	if (options && c->replication && !is_ignored_param("options")) {
 		client_close(c, "08P01", "unsupported startup parameter: options");

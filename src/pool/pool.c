@@ -19,7 +19,7 @@
 
 static char *upstream_password(const struct database *db, const char *user)
 {
-	if (db->cfg->auth != UPSTREAM_AUTH_PASSWORD)
+	if (!upstream_method_uses_password(db->cfg))
 		return NULL;
 	if (db->cfg->password)
 		return xstrdup(db->cfg->password);

@@ -1,5 +1,7 @@
 #include "pool/server.h"
 
+#include "config.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,6 +23,8 @@
 #include "pg/md5auth.h"
 #include "pg/proto.h"
 #include "pg/scram.h"
+#include "token/alloydb.h"
+#include "token/connector.h"
 #include "token/method.h"
 #include "token/token.h"
 #include "pool/authq.h"
@@ -125,6 +129,8 @@ void server_close(struct server *s, const char *fmt, ...)
 	token_wait_cancel(s->token_wait);
 	s->token_wait = NULL;
 	drop_token(s);
+	connector_bundle_unref(s->bundle);
+	s->bundle = NULL;
 	if (s->cancels)
 		cancels_forget(s);
 	if (s->sock.fd >= 0 && s->state >= SV_IDLE) {
@@ -263,6 +269,88 @@ static bool use_tls(const struct server *s)
 	return s->addr.ss_family != AF_UNIX && mode != TLS_MODE_DISABLE && mode != TLS_MODE_ALLOW;
 }
 
+/* TLS failed or the server is not the instance: the cached certificate or
+ * address may be stale (§3.8.4). */
+static void connector_failed(struct server *s, const char *why)
+{
+	token_force_refresh(s->pool->token, s->token_gen);
+	login_failed(s, "08006", "connection to the instance of alias \"%s\" failed: %s", s->pool->db->name, why);
+}
+
+/* AlloyDB: the metadata exchange goes first, on the TLS stream (§3.9.4). */
+static void send_mdx(struct server *s)
+{
+	size_t len = 0;
+	unsigned char *frame = mdx_request("tokenbouncer/" PACKAGE_VERSION, (enum mdx_auth_type)s->bundle->mdx_auth,
+					   s->bundle->mdx_token, &len);
+	s->mdx_pending = true;
+	set_state(s, SV_LOGIN, NULL);
+	sock_set_read(&s->sock, true);
+	server_send(s, frame, len);
+	secret_wipe(frame, len);
+	free(frame);
+}
+
+/* The answer's length prefix and message; returns the bytes still needed. */
+static size_t mdx_answer(struct server *s)
+{
+	struct iobuf *in = s->sock.in;
+	const unsigned char *p = (const unsigned char *)iobuf_head(in);
+	if (iobuf_len(in) < 4)
+		return 4;
+	long n = mdx_frame_length(p);
+	char err[300];
+	if (n < 0) {
+		connector_failed(s, "the metadata exchange answer is too long");
+		return 0;
+	}
+	if (iobuf_len(in) < 4 + (size_t)n)
+		return 4 + (size_t)n;
+	bool ok = mdx_parse_response(p + 4, (size_t)n, err, sizeof(err));
+	iobuf_consume(in, 4 + (size_t)n);
+	s->mdx_pending = false;
+	if (!ok) {
+		login_failed(s, "28000", "the instance of alias \"%s\" refused the login: %s", s->pool->db->name, err);
+		return 0;
+	}
+	send_startup(s);
+	return 0;
+}
+
+static void tls_established(struct server *s)
+{
+	char err[300];
+	if (s->bundle && !connector_server_identity_ok(s->bundle, s->sock.ssl, err, sizeof(err))) {
+		connector_failed(s, err);
+		return;
+	}
+	if (s->bundle && s->bundle->mdx_auth)
+		send_mdx(s);
+	else
+		send_startup(s);
+}
+
+/* Connector mode: TLS 1.3 right away on 3307, no SSLRequest (§3.8.3). */
+static void start_direct_tls(struct server *s)
+{
+	char err[200];
+	/* Without a CN rule (AlloyDB) the certificate must name the address dialled. */
+	enum tls_mode mode = s->bundle->server_cn ? TLS_MODE_VERIFY_CA : TLS_MODE_VERIFY_FULL;
+	s->sock.ssl = tls_connect_new(s->bundle->ctx, s->sock.fd, s->bundle->dial_host, mode, err, sizeof(err));
+	if (!s->sock.ssl) {
+		login_failed(s, "08006", "%s", err);
+		return;
+	}
+	s->tls = true;
+	set_state(s, SV_TLS, NULL);
+	sock_set_read(&s->sock, true);
+	enum sock_io r = sock_tls_handshake(&s->sock);
+	if (r == SOCK_IO_OK)
+		tls_established(s);
+	else if (r == SOCK_IO_ERR)
+		connector_failed(s, sock_errmsg());
+}
+
 static void connected(struct server *s)
 {
 	int err = 0;
@@ -277,6 +365,10 @@ static void connected(struct server *s)
 		return;
 	}
 	sock_set_write_io(&s->sock, false);
+	if (s->bundle) {
+		start_direct_tls(s);
+		return;
+	}
 	if (!use_tls(s)) {
 		send_startup(s);
 		return;
@@ -364,6 +456,14 @@ static void start_resolve(struct server *s)
 	const struct database *db = s->pool->db;
 	int port = db->cfg->port > 0 ? db->cfg->port : 5432;
 	set_state(s, SV_RESOLVING, NULL);
+	if (s->bundle) {
+		/* Connector mode: the address the Admin API gave, not DNS of host=. */
+		free(s->host);
+		s->host = xstrdup(s->bundle->dial_host);
+		s->port = s->bundle->port;
+		s->dns = resolve_start(rt.dns, s->host, s->port, on_resolved, s);
+		return;
+	}
 	if (db->host && db->host[0] != '/') {
 		if (!pick_host(s, port)) {
 			login_failed(s, "08006", "invalid host list entry");
@@ -408,6 +508,7 @@ static void on_token(void *arg, const char *token, size_t len, int64_t expires_a
 	s->token_len = len;
 	s->token_gen = gen;
 	s->token_expires = expires_at;
+	s->bundle = token_entry_bundle(s->pool->token);
 	if (s->pool->db->cfg->lifetime_from_token) {
 		/* Retire before the login token expires, less a margin: the cloud
 		 * checks tokens only at login, but a server that outlives its token
@@ -505,9 +606,17 @@ static void continue_tls(struct server *s)
 {
 	enum sock_io r = sock_tls_handshake(&s->sock);
 	if (r == SOCK_IO_OK)
-		send_startup(s);
+		tls_established(s);
+	else if (r == SOCK_IO_ERR && s->bundle)
+		connector_failed(s, sock_errmsg());
 	else if (r == SOCK_IO_ERR)
 		login_failed(s, "08006", "%s", sock_errmsg());
+}
+
+/* A token goes upstream as the password (not the alias's password). */
+static bool sends_token(const struct server *s)
+{
+	return s->pool->token && !upstream_method_uses_password(s->pool->db->cfg);
 }
 
 /* ---- upstream authentication ---- */
@@ -524,7 +633,14 @@ static bool require_password(struct server *s)
 
 static void auth_cleartext(struct server *s)
 {
-	if (s->pool->token) {
+	if (s->bundle && sends_token(s)) {
+		/* §0.2.4: with automatic IAM login the server must not ask. */
+		login_failed(s, "28000", "the instance asked alias \"%s\" for a password: automatic IAM login was "
+			     "not applied (is \"%s\" an IAM database user of the instance?)", s->pool->db->name,
+			     s->pool->user);
+		return;
+	}
+	if (sends_token(s)) {
 		/* Config validation already demands TLS; this guards the wire itself. */
 		if (!s->tls || !s->token) {
 			login_failed(s, "08001", "refusing to send a token for alias \"%s\" without TLS",
@@ -646,7 +762,7 @@ static void login_auth(struct server *s, const unsigned char *body, size_t len)
 		return;
 	case 5:
 	case 10:
-		if (s->pool->token) {
+		if (sends_token(s)) {
 			login_failed(s, "28000", "server asked for %s, but alias \"%s\" logs in with a token, "
 				     "which needs a cleartext password request over TLS (is this user set up for "
 				     "IAM authentication?)", code == 5 ? "md5" : "SCRAM", s->pool->db->name);
@@ -1315,6 +1431,12 @@ static size_t process_whole_messages(struct server *s)
 		struct iobuf *in = s->sock.in;
 		if (s->state == SV_TLS_REQ) {
 			tls_answer(s);
+			continue;
+		}
+		if (s->mdx_pending) {
+			size_t need = mdx_answer(s);
+			if (need)
+				return need;
 			continue;
 		}
 		struct pg_hdr h;

@@ -26,6 +26,7 @@ struct http_call {
 	size_t resp_len, resp_cap, max_response;
 	bool too_big;
 	double retry_after;
+	bool metadata_flavor;
 	char *ca_file;               /* a copy: a reload may free the config meanwhile */
 	http_done_cb cb;
 	void *arg;
@@ -88,7 +89,7 @@ static void check_done(void)
 			continue;
 		struct http_call *c = NULL;
 		curl_api.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-		struct http_response r = { .retry_after = c->retry_after };
+		struct http_response r = { .retry_after = c->retry_after, .metadata_flavor = c->metadata_flavor };
 		char why[CURL_ERROR_SIZE + 64];
 		if (msg->data.result == CURLE_OK) {
 			curl_api.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
@@ -246,7 +247,13 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 {
 	struct http_call *c = userp;
 	size_t len = size * n;
-	static const char name[] = "retry-after:";
+	static const char name[] = "retry-after:", flavor[] = "metadata-flavor:";
+	if (len > sizeof(flavor) && strncasecmp(data, flavor, sizeof(flavor) - 1) == 0) {
+		const char *v = data + sizeof(flavor) - 1, *end = data + len;
+		while (v < end && *v == ' ')
+			v++;
+		c->metadata_flavor = end - v >= 6 && strncmp(v, "Google", 6) == 0;
+	}
 	if (len > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
 		char tmp[32];
 		size_t vl = len - (sizeof(name) - 1);

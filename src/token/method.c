@@ -11,6 +11,10 @@
 #include "core/util.h"
 #include "token/aws_token.h"
 #include "token/azure_parse.h"
+#include "token/alloydb.h"
+#include "token/connector.h"
+#include "token/gcp.h"
+#include "token/provider.h"
 #include "token/token.h"
 
 #define ENTRA_SCOPE "https://ossrdbms-aad.database.windows.net/.default"
@@ -64,14 +68,51 @@ static void dsql_endpoint(const struct db_alias *a, struct method_endpoint *ep)
 
 /* ---- Google ---- */
 
-/* Manual IAM login (token as password over TLS) needs the database's host. */
-static bool check_gcp_manual(const struct db_alias *a, char *why, size_t whylen)
+static const char *admin_endpoint(const struct db_alias *a)
 {
+	const struct tb_config *cfg = token_engine_config();
+	if (a->auth == UPSTREAM_AUTH_ALLOYDB)
+		return a->alloydb_api_endpoint ? a->alloydb_api_endpoint : cfg ? cfg->alloydb_api_endpoint : NULL;
+	return a->sqladmin_api_endpoint ? a->sqladmin_api_endpoint : cfg ? cfg->sqladmin_api_endpoint : NULL;
+}
+
+/* Connector mode needs a well-formed instance name and an Admin API that is
+ * https (or loopback http, for stand-ins). */
+static bool check_connector(const struct db_alias *a, char *why, size_t whylen)
+{
+	struct cloudsql_name n;
+	struct alloydb_name an;
+	bool adb = a->auth == UPSTREAM_AUTH_ALLOYDB;
+	if (adb ? !alloydb_parse_name(a->instance, &an) : !cloudsql_parse_name(a->instance, &n)) {
+		err_set(why, whylen, "instance=%s is not %s", a->instance, adb
+			? "an AlloyDB instance URI (projects/P/locations/R/clusters/C/instances/I)"
+			: "a Cloud SQL instance connection name (PROJECT:REGION:INSTANCE)");
+		return false;
+	}
+	const char *api = adb ? a->alloydb_api_endpoint : a->sqladmin_api_endpoint;
+	char *url = api ? azure_base_url(api, "https", true, why, whylen) : NULL;
+	free(url);
+	return !api || url;
+}
+
+/* Manual IAM login (token as password over TLS) needs the database's host. */
+static bool check_gcp(const struct db_alias *a, char *why, size_t whylen)
+{
+	if (a->instance)
+		return check_connector(a, why, whylen);
 	if (a->host)
 		return true;
-	err_set(why, whylen, "auth=%s needs host= (the instance's address; connector mode with "
-		"instance= is not implemented yet)", upstream_auth_name(a->auth));
+	err_set(why, whylen, "auth=%s needs host= (the instance's address) or instance= (connector mode)",
+		upstream_auth_name(a->auth));
 	return false;
+}
+
+/* With no user=, the identity's e-mail names the IAM database user (§3.6). */
+static void gcp_endpoint(const struct db_alias *a, struct method_endpoint *ep)
+{
+	if (upstream_method_uses_password(a))
+		return;         /* a built-in database user: no IAM name to derive */
+	ep->default_user = gcp_db_user(gcp_credential_email(token_engine_credential(a->credential)));
 }
 
 static const struct upstream_method methods[] = {
@@ -92,14 +133,16 @@ static const struct upstream_method methods[] = {
 		.max_server_lifetime = DSQL_MAX_LIFETIME, .check = check_dsql, .endpoint = dsql_endpoint,
 	},
 	{
-		.auth = UPSTREAM_AUTH_CLOUDSQL, .label = "Cloud SQL IAM", .family = CRED_FAMILY_GCP,
+		.auth = UPSTREAM_AUTH_CLOUDSQL, .label = "IAM (Cloud SQL)", .family = CRED_FAMILY_GCP,
 		.family_types = "gcp-*", .default_scope = CLOUDSQL_LOGIN_SCOPE,
-		.check = check_gcp_manual,
+		.check = check_gcp, .endpoint = gcp_endpoint,
+		.connect_start = cloudsql_connect_start, .connect_cancel = connector_connect_cancel,
 	},
 	{
-		.auth = UPSTREAM_AUTH_ALLOYDB, .label = "AlloyDB IAM", .family = CRED_FAMILY_GCP,
+		.auth = UPSTREAM_AUTH_ALLOYDB, .label = "IAM (AlloyDB)", .family = CRED_FAMILY_GCP,
 		.family_types = "gcp-*", .default_scope = ALLOYDB_LOGIN_SCOPE,
-		.check = check_gcp_manual,
+		.check = check_gcp, .endpoint = gcp_endpoint,
+		.connect_start = alloydb_connect_start, .connect_cancel = connector_connect_cancel,
 	},
 };
 
@@ -130,6 +173,20 @@ void upstream_method_target(const struct db_alias *a, const char *alias_name, co
 		return;
 	t->audience = m->audience_is_host ? a->host : a->scope ? a->scope : m->default_scope;
 	t->port = m->signs_port ? alias_port(a) : 0;
+	if (a->instance && m->connect_start) {
+		t->instance = a->instance;
+		bool adb = a->auth == UPSTREAM_AUTH_ALLOYDB;
+		/* The connectors' defaults: Cloud SQL public, AlloyDB private. */
+		t->ip_type = a->ip_type >= 0 ? a->ip_type : adb ? CONNECTOR_IP_PRIVATE : CONNECTOR_IP_PUBLIC;
+		t->auto_iam = a->enable_iam_auth;
+		t->api_endpoint = admin_endpoint(a);
+		t->port = a->port > 0 ? a->port : adb ? 5433 : 3307;
+	}
+}
+
+bool upstream_method_uses_password(const struct db_alias *a)
+{
+	return a->auth == UPSTREAM_AUTH_PASSWORD || (a->instance && !a->enable_iam_auth);
 }
 
 void upstream_method_endpoint(const struct db_alias *a, struct method_endpoint *ep)

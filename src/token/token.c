@@ -11,6 +11,7 @@
 #include "core/util.h"
 #include "token/aws_token.h"
 #include "token/aws_parse.h"
+#include "token/connector.h"
 #include "token/credential.h"
 #include "token/http.h"
 #include "token/method.h"
@@ -37,6 +38,14 @@ struct token_entry {
 	int64_t duration;
 	int port;
 	struct credential *cred;
+	/* connector mode */
+	char *instance, *api;
+	int ip_type;
+	bool auto_iam;
+	struct connector_op *cop;
+	struct connector_bundle *bundle;
+	double bucket;               /* forced refreshes left (burst 2, one per 30 s) */
+	int64_t bucket_ms;
 	char *token;
 	size_t token_len;
 	int64_t issued_ms, expires_ms, refresh_ms, hard_ms;
@@ -76,13 +85,18 @@ const struct provider_family *provider_family_get(enum credential_family f)
 	switch (f) {
 	case CRED_FAMILY_AZURE: return &azure_family;
 	case CRED_FAMILY_AWS: return &aws_family;
+	case CRED_FAMILY_GCP: return &gcp_family;
 	default: return NULL;
 	}
 }
 
-static const char *kind_provider(enum upstream_auth k)
+static const char *kind_provider(const struct token_entry *e)
 {
-	return upstream_auth_name(k);
+	if (e->instance && e->kind == UPSTREAM_AUTH_CLOUDSQL)
+		return "cloudsql-connector";
+	if (e->instance && e->kind == UPSTREAM_AUTH_ALLOYDB)
+		return "alloydb-connector";
+	return upstream_auth_name(e->kind);
 }
 
 static void wipe_token(struct token_entry *e)
@@ -94,6 +108,8 @@ static void wipe_token(struct token_entry *e)
 	e->token = NULL;
 	e->token_len = 0;
 	e->expires_ms = e->refresh_ms = e->hard_ms = 0;
+	connector_bundle_unref(e->bundle);
+	e->bundle = NULL;
 }
 
 static bool token_usable(const struct token_entry *e, int64_t now)
@@ -144,10 +160,11 @@ static void set_schedule(struct token_entry *e, int64_t refresh_margin_s, int64_
 }
 
 static void fetch_succeeded(struct token_entry *e, const char *token, size_t len, int64_t expires_s,
-			    int64_t hint_s, int64_t refresh_margin, int64_t hard_margin)
+			    int64_t hint_s, int64_t refresh_margin, int64_t hard_margin, struct connector_bundle *b)
 {
 	int64_t now = now_ms();
 	e->op = NULL;
+	e->cop = NULL;
 	e->fetching = false;
 	if (expires_s * 1000 <= now) {
 		char msg[200];
@@ -162,6 +179,7 @@ static void fetch_succeeded(struct token_entry *e, const char *token, size_t len
 		return;
 	}
 	wipe_token(e);
+	e->bundle = connector_bundle_ref(b);
 	e->token = xmalloc(len + 1);
 	memcpy(e->token, token, len);
 	e->token[len] = '\0';
@@ -174,8 +192,8 @@ static void fetch_succeeded(struct token_entry *e, const char *token, size_t len
 	e->retry_ms = 0;
 	e->last_error[0] = '\0';
 	e->last_refresh = now / 1000;
-	log_info("token for alias \"%s\" (credential %s, user %s): new token, expires in %lld s, "
-		 "refresh in %lld s", e->alias, e->cred_name, e->user,
+	log_info("token for alias \"%s\" (credential %s, user %s): new %s, expires in %lld s, "
+		 "refresh in %lld s", e->alias, e->cred_name, e->user, b ? "certificate" : "token",
 		 (long long)((e->expires_ms - now) / 1000), (long long)((e->refresh_ms - now) / 1000));
 	notify_waiters(e, NULL);
 	arm_timer(e, e->refresh_ms);
@@ -185,6 +203,7 @@ static void fetch_failed(struct token_entry *e, const char *err)
 {
 	int64_t now = now_ms();
 	e->op = NULL;
+	e->cop = NULL;
 	e->fetching = false;
 	e->failures++;
 	e->failure_count++;
@@ -225,7 +244,7 @@ static void on_access_token(void *arg, const char *token, size_t len, int64_t ex
 		e->cred->fetch_count++;
 		e->cred->last_success = now_ms() / 1000;
 	}
-	fetch_succeeded(e, token, len, expires_at, refresh_at, f->refresh_margin, f->hard_margin);
+	fetch_succeeded(e, token, len, expires_at, refresh_at, f->refresh_margin, f->hard_margin, NULL);
 }
 
 static void on_aws_credentials(void *arg, const struct aws_credentials *creds_in, const char *err)
@@ -250,8 +269,51 @@ static void on_aws_credentials(void *arg, const struct aws_credentials *creds_in
 	}
 	e->cred->fetch_count++;
 	e->cred->last_success = now_s;
-	fetch_succeeded(e, tok, strlen(tok), expires, 0, m->mint_refresh_s, m->mint_hard_s);
+	fetch_succeeded(e, tok, strlen(tok), expires, 0, m->mint_refresh_s, m->mint_hard_s, NULL);
 	secret_free(tok);
+}
+
+/* Connector mode: the certificate refreshes per §3.8.4, scaled for short
+ * lifetimes (§0.3.1); without automatic IAM login there is no token to send. */
+static void on_bundle(void *arg, struct connector_bundle *b, const char *login, size_t len, int64_t token_expires,
+		      const char *err)
+{
+	struct token_entry *e = arg;
+	if (!b) {
+		fetch_failed(e, err ? err : "no certificate");
+		return;
+	}
+	int64_t now_s = now_ms() / 1000;
+	e->cred->fetch_count++;
+	e->cred->last_success = now_s;
+	fetch_succeeded(e, login ? login : "", login ? len : 0, b->expires_at, 0,
+			connector_refresh_margin(b->expires_at - now_s), 30, b);
+}
+
+static void start_connector(struct token_entry *e, const struct upstream_method *m)
+{
+	struct token_target t = {
+		.kind = e->kind, .credential = e->cred_name, .user = e->user, .port = e->port, .alias = e->alias,
+		.instance = e->instance, .ip_type = e->ip_type, .auto_iam = e->auto_iam, .api_endpoint = e->api,
+	};
+	struct connector_op *op = m->connect_start(e->cred, &t, on_bundle, e);
+	if (e->fetching)
+		e->cop = op;
+}
+
+static void cancel_fetch(struct token_entry *e)
+{
+	const struct upstream_method *m = upstream_method_of(e->kind);
+	if (e->cop && m && m->connect_cancel)
+		m->connect_cancel(e->cop);
+	if (e->op && e->cred) {
+		const struct provider_family *f = provider_family_get(e->cred->family);
+		if (f && f->cancel)
+			f->cancel(e->op);
+	}
+	e->op = NULL;
+	e->cop = NULL;
+	e->fetching = false;
 }
 
 static void start_fetch(struct token_entry *e)
@@ -271,6 +333,10 @@ static void start_fetch(struct token_entry *e)
 	e->fetching = true;
 	e->fetch_count++;
 	log_debug("token for alias \"%s\": fetching (credential %s)", e->alias, e->cred_name);
+	if (e->instance && m->connect_start) {
+		start_connector(e, m);
+		return;
+	}
 	/* Providers may answer before returning; 'fetching' stays consistent either way. */
 	struct provider_op *op;
 	if (m->mint)
@@ -320,7 +386,8 @@ struct token_entry *token_entry_for(const struct token_target *t)
 		struct token_entry *e = list_entry(n, struct token_entry, node);
 		if (e->kind == t->kind && str_same(e->cred_name, t->credential) && str_same(e->audience, aud) &&
 		    str_same(e->user, t->user) && str_same(e->region, t->region) && e->duration == t->duration &&
-		    e->port == t->port)
+		    e->port == t->port && str_same(e->instance, t->instance) && str_same(e->api, t->api_endpoint) &&
+		    e->ip_type == t->ip_type && e->auto_iam == t->auto_iam)
 			return e;
 	}
 	struct token_entry *e = xcalloc(1, sizeof(*e));
@@ -332,6 +399,11 @@ struct token_entry *token_entry_for(const struct token_target *t)
 	e->alias = xstrdup(t->alias ? t->alias : "?");
 	e->duration = t->duration;
 	e->port = t->port;
+	e->instance = t->instance ? xstrdup(t->instance) : NULL;
+	e->api = t->api_endpoint ? xstrdup(t->api_endpoint) : NULL;
+	e->ip_type = t->ip_type;
+	e->auto_iam = t->auto_iam;
+	e->bucket = 2;
 	e->cred = find_credential(t->credential);
 	list_init(&e->waiters);
 	e->timer = evtimer_new(tok_base, on_timer, e);
@@ -377,10 +449,37 @@ void token_reject(struct token_entry *e, uint64_t generation)
 {
 	if (e->generation != generation || !e->token)
 		return;
+	if (e->bundle) {
+		/* Connector material: a refused login may mean a stale certificate
+		 * or token, but the Admin API is asked at the connectors' pace. */
+		token_force_refresh(e, generation);
+		return;
+	}
 	log_warning("token for alias \"%s\" (credential %s, user %s) was rejected by the server; "
 		    "fetching a new one", e->alias, e->cred_name, e->user);
 	wipe_token(e);
 	e->retry_ms = 0;
+}
+
+struct connector_bundle *token_entry_bundle(struct token_entry *e)
+{
+	return e && e->token && e->bundle ? connector_bundle_ref(e->bundle) : NULL;
+}
+
+void token_force_refresh(struct token_entry *e, uint64_t generation)
+{
+	int64_t now = now_ms();
+	e->bucket += (double)(now - e->bucket_ms) / 30000.0;
+	if (e->bucket > 2)
+		e->bucket = 2;
+	e->bucket_ms = now;
+	if (e->generation != generation || e->fetching || e->bucket < 1)
+		return;
+	e->bucket -= 1;
+	log_warning("alias \"%s\": the connection failed in a way stale material explains; refreshing "
+		    "the certificate", e->alias);
+	e->retry_ms = 0;
+	start_fetch(e);
 }
 
 void token_prefetch(const struct token_target *t)
@@ -432,7 +531,9 @@ void token_foreach(void (*fn)(const struct token_view *v, void *arg), void *arg)
 	list_for_each_safe(it, tmp, &entries) {
 		struct token_entry *e = list_entry(it, struct token_entry, node);
 		struct token_view v = {
-			.alias = e->alias, .credential = e->cred_name, .provider = kind_provider(e->kind),
+			.cert_subject = e->bundle ? e->bundle->subject : NULL,
+			.cert_expires_in = e->bundle ? e->bundle->cert_expires - now / 1000 : -1,
+			.alias = e->alias, .credential = e->cred_name, .provider = kind_provider(e),
 			.user = e->user, .audience = e->audience, .state = entry_state(e, now),
 			.expires_in = e->token ? (e->expires_ms - now) / 1000 : -1,
 			.refresh_in = -1, .last_refresh = e->last_refresh, .last_error = e->last_error,
@@ -528,9 +629,16 @@ bool token_engine_apply(const struct tb_config *cfg, char *err, size_t errlen)
 	for (; built < n && ok; built++)
 		ok = credential_build(&set[built], &cfg->creds[built],
 			cfg->creds[built].file ? cfg->creds[built].file : cfg->path, err, errlen);
-	for (size_t i = 0; ok && i < cfg->ndbs; i++)
+	bool connectors = false;
+	for (size_t i = 0; ok && i < cfg->ndbs; i++) {
 		if (cfg->dbs[i].auth != UPSTREAM_AUTH_PASSWORD)
 			ok = check_alias(cfg, &cfg->dbs[i], set, n, err, errlen);
+		connectors = connectors || cfg->dbs[i].instance;
+	}
+	/* The one RSA key of every ephemeral certificate: made at start-up, before
+	 * the loop runs (a reload adding the first connector alias makes it then). */
+	if (ok && connectors)
+		ok = connector_key_init(err, errlen);
 	if (!ok) {
 		for (size_t i = 0; i < built; i++)
 			credential_clear(&set[i]);
@@ -552,13 +660,8 @@ bool token_engine_apply(const struct tb_config *cfg, char *err, size_t errlen)
 		for (size_t i = 0; same && i < nc->nkv; i++)
 			same = strcmp(nc->kv[i].key, oc->kv[i].key) == 0 &&
 			       strcmp(nc->kv[i].value, oc->kv[i].value) == 0;
-		if (e->fetching && e->op && oc) {
-			const struct provider_family *f = provider_family_get(oc->family);
-			if (f && f->cancel)
-				f->cancel(e->op);
-			e->fetching = false;
-			e->op = NULL;
-		}
+		if (e->fetching && (e->op || e->cop))
+			cancel_fetch(e);
 		if (!same) {
 			/* A fixed credential must not wait out the old one's backoff. */
 			wipe_token(e);
@@ -589,11 +692,8 @@ void token_engine_shutdown(void)
 	struct list_node *it;
 	while ((it = list_first(&entries))) {
 		struct token_entry *e = list_entry(it, struct token_entry, node);
-		if (e->fetching && e->op && e->cred) {
-			const struct provider_family *f = provider_family_get(e->cred->family);
-			if (f && f->cancel)
-				f->cancel(e->op);
-		}
+		if (e->fetching)
+			cancel_fetch(e);
 		notify_waiters(e, "the pooler is shutting down");
 		list_del(it);
 		wipe_token(e);
@@ -602,6 +702,8 @@ void token_engine_shutdown(void)
 		free(e->audience);
 		free(e->user);
 		free(e->region);
+		free(e->instance);
+		free(e->api);
 		free(e->alias);
 		free(e);
 	}
@@ -611,12 +713,18 @@ void token_engine_shutdown(void)
 	creds = NULL;
 	ncreds = 0;
 	http_shutdown();
+	connector_key_free();
 	proc_shutdown();
 }
 
 struct event_base *token_engine_base(void)
 {
 	return tok_base;
+}
+
+struct credential *token_engine_credential(const char *name)
+{
+	return name ? find_credential(name) : NULL;
 }
 
 const struct tb_config *token_engine_config(void)

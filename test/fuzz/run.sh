@@ -8,13 +8,13 @@ SECS=${1:-20}
 OUT=$ROOT/build/fuzz
 mkdir -p "$OUT"
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -I$ROOT/include -I$ROOT/build -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-LIBS="$(pkg-config --libs libevent openssl libcurl inih jansson expat)"
+LIBS="$(pkg-config --libs libevent openssl libcurl inih jansson expat) -lm"
 CORE="$ROOT/src/core/util.c $ROOT/src/core/log.c"
 declare -A SRCS=(
 	[fuzz_wire]="$ROOT/src/pg/proto.c $ROOT/src/pool/varcache.c"
 	[fuzz_config]="$ROOT/src/core/params.c $ROOT/src/core/config.c $ROOT/src/core/connstr.c $ROOT/src/core/cfgsrc.c $ROOT/src/core/strmap.c $ROOT/src/core/credential_doc.c"
 	[fuzz_auth]="$ROOT/src/pg/userlist.c $ROOT/src/pg/hba.c $ROOT/src/pg/scram.c $ROOT/src/pg/md5auth.c"
-	[fuzz_tokens]="$ROOT/src/token/aws_parse.c $ROOT/src/token/azure_parse.c $ROOT/src/token/azure_jwt.c $ROOT/src/token/jwt.c"
+	[fuzz_tokens]="$ROOT/src/token/aws_parse.c $ROOT/src/token/azure_parse.c $ROOT/src/token/azure_jwt.c $ROOT/src/token/jwt.c $ROOT/src/token/gcp_parse.c $ROOT/src/token/cloudsql_parse.c $ROOT/src/token/alloydb_parse.c $ROOT/src/token/http.c $ROOT/src/token/curl_api.c"
 	[fuzz_flow]="$ROOT/src/pg/flow.c"
 	[fuzz_respq]="$ROOT/src/pool/respq.c"
 )

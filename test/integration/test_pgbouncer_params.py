@@ -151,3 +151,13 @@ def test_disable_pqexec(make_pooler):
         pytest.fail("closed without PgBouncer's error")
     finally:
         c.close()
+
+
+def test_application_name_add_host(make_pooler):
+    p = make_pooler(settings={"application_name_add_host": True, "pool_mode": "transaction"})
+    c = rawpg.try_login("127.0.0.1", p.port, ALICE, "appdb", ALICE_PW, application_name="billing")
+    try:
+        port = c.sock.getsockname()[1]
+        assert c.query_ok("show application_name").rows == [("billing - 127.0.0.1:%d" % port,)]
+    finally:
+        c.terminate()

@@ -290,6 +290,13 @@ class PgFront:
       control_port         None: no HTTP control; 0: any free port (.control_port)
       clock / clock_offset / frozen_time   the verifiers' clock (standin_base.Clock)
       authentication_timeout  seconds for the whole login phase (default 30)
+      direct_tls           an ssl.SSLContext: TLS from the first byte, no SSLRequest (Cloud SQL's port
+                           3307, AlloyDB's 5433); the verifier may then define auto_login(user, database,
+                           peer_cert_der, now) -> True (log in without a password; raise AuthFailure to
+                           refuse with FATAL 28000) or False (ask for the password as usual)
+                           and pre_startup(reader, writer, peer_cert_der) -> bool, a coroutine run before
+                           the StartupMessage is read (AlloyDB's metadata exchange); False hangs up
+      hosts                the addresses to listen on (default 127.0.0.1 only; loopback only)
     """
 
     def __init__(self, cert, key, upstream_port, upstream_user, upstream_password, upstream_host="127.0.0.1",
@@ -298,7 +305,7 @@ class PgFront:
                  endpoint_host="127.0.0.1", endpoint_port=None, region=None, aws_keys=None,
                  aws_master=DEFAULT_AWS_MASTER, max_expires=None, max_age=None, max_age_code="57P01",
                  max_age_message=None, control_port=None, clock=None, clock_offset=0.0, frozen_time=None,
-                 authentication_timeout=30.0, require_ssl=True):
+                 authentication_timeout=30.0, require_ssl=True, direct_tls=None, hosts=("127.0.0.1",)):
         self.cert, self.key = cert, key
         self.upstream = dict(host=upstream_host, port=int(upstream_port), user=upstream_user,
                              password=upstream_password, database=upstream_database)
@@ -325,6 +332,8 @@ class PgFront:
         self.control_port = None
         self.authentication_timeout = authentication_timeout
         self.require_ssl = require_ssl
+        self.direct_tls = direct_tls
+        self.hosts = [h for h in hosts if h.startswith("127.")]
         self.rejections = []
         self._lock = threading.Lock()
         self._relays = {}
@@ -375,7 +384,8 @@ class PgFront:
             self._loop = loop
             try:
                 self._server = loop.run_until_complete(asyncio.start_server(
-                    self._client, "127.0.0.1", self.requested_port, limit=STREAM_LIMIT, backlog=512))
+                    self._client, self.hosts if len(self.hosts) > 1 else self.hosts[0], self.requested_port,
+                    limit=STREAM_LIMIT, backlog=512, ssl=self.direct_tls))
                 self.port = self._server.sockets[0].getsockname()[1]
             except BaseException as e:  # noqa: B902
                 err.append(e)
@@ -499,7 +509,12 @@ class PgFront:
             pass
 
     async def _login(self, reader, writer):
-        tls = False
+        tls = self.direct_tls is not None
+        pre = getattr(self.verifier, "pre_startup", None) if tls else None
+        if pre is not None:
+            sslobj = writer.get_extra_info("ssl_object")
+            if not await pre(reader, writer, sslobj.getpeercert(binary_form=True) if sslobj else None):
+                return None
         while True:
             n = struct.unpack("!I", await reader.readexactly(4))[0]
             if n < 8 or n > 10000:
@@ -556,6 +571,18 @@ class PgFront:
         if (code & 0xFFFF) > 0 or pq:
             payload = struct.pack("!II", 0, len(pq)) + b"".join(k.encode() + b"\0" for k in pq)
             writer.write(msg(b"v", payload))
+        auto = getattr(self.verifier, "auto_login", None) if self.direct_tls is not None else None
+        if auto is not None:
+            sslobj = writer.get_extra_info("ssl_object")
+            der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+            try:
+                if auto(user, database, der, self.clock.now()):
+                    return await self._upstream(writer, user, database, params)
+            except AuthFailure as e:
+                self._reject(user, database, e)
+                self._fatal(writer, "28000", getattr(self.verifier, "auto_failure_message", "%s") % user)
+                await writer.drain()
+                return None
         writer.write(msg(b"R", struct.pack("!I", 3)))
         await writer.drain()
         try:
@@ -574,13 +601,19 @@ class PgFront:
         try:
             self.verifier.verify(user, database, password, self.clock.now())
         except AuthFailure as e:
-            self._bump("rejected_logins")
-            with self._lock:
-                self.rejections.append({"user": user, "database": database, "reason": str(e), "time": time.time()})
-                del self.rejections[:-1000]
+            self._reject(user, database, e)
             self._fatal(writer, "28P01", fail % user)
             await writer.drain()
             return None
+        return await self._upstream(writer, user, database, params)
+
+    def _reject(self, user, database, e):
+        self._bump("rejected_logins")
+        with self._lock:
+            self.rejections.append({"user": user, "database": database, "reason": str(e), "time": time.time()})
+            del self.rejections[:-1000]
+
+    async def _upstream(self, writer, user, database, params):
         up = self.upstream
         try:
             ureader, uwriter = await upstream_login(up["host"], up["port"], up["user"], up["password"],

@@ -797,7 +797,8 @@ static void test_credential_docs_match_providers(void)
 	static const char *const known[] = {
 		"azure-managed-identity", "azure-client-secret", "azure-client-certificate", "azure-workload-identity",
 		"azure-cli", "azure-default", "aws-default", "aws-static", "aws-profile", "aws-web-identity",
-		"aws-assume-role", "aws-process", "aws-container", "aws-imds",
+		"aws-assume-role", "aws-process", "aws-container", "aws-imds", "gcp-default", "gcp-service-account",
+		"gcp-authorized-user", "gcp-impersonate", "gcp-metadata",
 	};
 	CHECK(credential_type_doc_count == sizeof(known) / sizeof(known[0]));
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
@@ -809,6 +810,8 @@ static void test_credential_docs_match_providers(void)
 		const char *const *keys = azure_credential_keys(known[i]);
 		if (!keys)
 			keys = aws_credential_keys(known[i]);
+		if (!keys)
+			keys = gcp_credential_keys(known[i]);
 		CHECK(keys != NULL);
 		if (!d || !keys)
 			continue;
