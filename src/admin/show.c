@@ -233,7 +233,7 @@ static int count_db_clients(const struct database *want, const char *name)
 		const struct client *c = list_entry(it, struct client, all_node);
 		if (c->state == CL_CLOSING || !c->db)
 			continue;
-		if (want ? c->db == want : (!c->db->is_admin && strcmp(c->db->name, name) == 0))
+		if (want ? c->db == want : (name && !c->db->is_admin && strcmp(c->db->name, name) == 0))
 			n++;
 	}
 	return n;
