@@ -749,3 +749,30 @@ def test_user_from_token_claims(make_pooler, certs, make_front, standins):
     bad.write_files()
     res = pooler_mod.run_check(bad.ini)
     assert res.returncode == 1 and "user_from_token needs auth=entra and no user=" in res.stderr, res.stderr
+
+
+# ------------------------------------------------ auth_query through a token alias
+def test_auth_query_runs_as_auth_user_logged_in_with_a_token(make_pooler, certs, make_front, standins,
+                                                             tmp_path, pg, new_role):
+    """auth_user logs in through the alias's own login material (here an Entra token): a client
+    that is not in auth_file is looked up over that token-authenticated server connection, then
+    authenticated locally against the verifier it returned. The front relays as appuser, so
+    the lookup is the documented SECURITY DEFINER function."""
+    import rawpg
+    e = standins(entra.EntraStandIn())
+    front = make_front({entra.DEFAULT_CLIENT_ID: ROLE}, issued_check=e.is_issued)
+    user = new_role("aqe")
+    pg.sql("create or replace function public.tb_aq_lookup(u text, out usename name, out passwd text) "
+           "returns record language sql security definer set search_path = pg_catalog as "
+           "$$ select rolname, rolpassword::text from pg_authid where rolname = u $$", dbname=APP_DB)
+    pg.sql('grant execute on function public.tb_aq_lookup(text) to "%s"' % APP_USER, dbname=APP_DB)
+    p = entra_pooler(make_pooler, certs, front, secret_cred(e, tmp_path), settings={
+        "auth_user": ROLE, "auth_query": "SELECT usename, passwd FROM public.tb_aq_lookup($1)"},
+        users={ALICE: scram_secret(ALICE_PW)})
+    with rawpg.try_login("127.0.0.1", p.port, user, ALIAS, APP_PW) as c:
+        assert c.query_ok("select current_user").rows == [(APP_USER,)]
+    with pytest.raises(rawpg.PgError) as ei:
+        rawpg.try_login("127.0.0.1", p.port, user, ALIAS, "wrong-password").close()
+    assert ei.value.code == "28P01"
+    assert len(token_posts(e)) >= 1
+    assert front.verifier.accepted, "the lookup and the query went upstream with tokens"
