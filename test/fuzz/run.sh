@@ -12,7 +12,7 @@ LIBS="$(pkg-config --libs libevent openssl libcurl inih jansson expat) -lm"
 CORE="$ROOT/src/core/util.c $ROOT/src/core/log.c"
 declare -A SRCS=(
 	[fuzz_wire]="$ROOT/src/pg/proto.c $ROOT/src/pool/varcache.c"
-	[fuzz_config]="$ROOT/src/core/params.c $ROOT/src/core/config.c $ROOT/src/core/connstr.c $ROOT/src/core/cfgsrc.c $ROOT/src/core/strmap.c $ROOT/src/core/credential_doc.c"
+	[fuzz_config]="$ROOT/src/core/params.c $ROOT/src/core/config.c $ROOT/src/core/connstr.c $ROOT/src/core/cfgsrc.c $ROOT/src/core/strmap.c $ROOT/src/core/credential_doc.c $ROOT/src/core/hostlist.c"
 	[fuzz_auth]="$ROOT/src/pg/userlist.c $ROOT/src/pg/hba.c $ROOT/src/pg/scram.c $ROOT/src/pg/md5auth.c"
 	[fuzz_tokens]="$ROOT/src/token/aws_parse.c $ROOT/src/token/azure_parse.c $ROOT/src/token/azure_jwt.c $ROOT/src/token/jwt.c $ROOT/src/token/gcp_parse.c $ROOT/src/token/cloudsql_parse.c $ROOT/src/token/alloydb_parse.c $ROOT/src/token/http.c $ROOT/src/token/curl_api.c"
 	[fuzz_flow]="$ROOT/src/pg/flow.c"
@@ -21,7 +21,11 @@ declare -A SRCS=(
 status=0
 for t in fuzz_wire fuzz_config fuzz_auth fuzz_tokens fuzz_flow fuzz_respq; do
 	# shellcheck disable=SC2086
-	clang $CFLAGS -o "$OUT/$t" "$ROOT/test/fuzz/$t.c" ${SRCS[$t]} $CORE $LIBS
+	if ! clang $CFLAGS -o "$OUT/$t" "$ROOT/test/fuzz/$t.c" ${SRCS[$t]} $CORE $LIBS; then
+		echo "FAILED: $t does not build (a source file missing from SRCS above?)"
+		status=1
+		continue
+	fi
 	corpus="$OUT/corpus-$t"
 	mkdir -p "$corpus"
 	cp -n "$ROOT/test/fuzz/seeds/$t"/* "$corpus/" 2>/dev/null || true
