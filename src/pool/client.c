@@ -18,6 +18,7 @@
 #include "pg/proto.h"
 #include "pg/startup_opts.h"
 #include "pg/scram.h"
+#include "pool/cancel.h"
 #include "pool/client_auth.h"
 #include "pool/climit.h"
 #include "pool/peer.h"
