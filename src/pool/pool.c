@@ -11,9 +11,11 @@
 #include "pg/scram.h"
 #include "pg/userlist.h"
 #include "pool/authq.h"
+#include "pool/cancel.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "pool/server_drain.h"
 #include "token/method.h"
 #include "token/token.h"
 
