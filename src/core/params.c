@@ -308,8 +308,9 @@ const struct param_def param_table[] = {
 		"PgBouncer: a resolv.conf file to use instead of the system's."),
 	P_IGN_TIME(G, query_wait_notify, "5", "not implemented yet in tokenbouncer",
 		"PgBouncer: send a notice to a client queued this many seconds; 0 disables."),
-	P_IGN_STR(G, login_notify_message, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: notice sent to each client after login."),
+	P_STR(G, login_notify_message, NULL, RELOAD,
+		"Text of a NOTICE sent to every client of a pooled database when it has logged in "
+		"(before its first ReadyForQuery); unset or empty sends none."),
 	P_TIME(G, client_idle_timeout, "0", 0, TIME_MAX, RELOAD,
 		"Disconnect a client that has been idle this many seconds; 0 disables."),
 	P_TIME(G, query_wait_timeout, "120", 0, TIME_MAX, RELOAD,
@@ -400,8 +401,10 @@ const struct param_def param_table[] = {
 		"Log each client disconnection with its reason."),
 	P_BOOL(G, log_pooler_errors, "1", RELOAD,
 		"Log the error messages the pooler itself sends to clients."),
-	P_IGN_BOOL(G, log_stats, "1", "not implemented yet in tokenbouncer",
-		"Log aggregated statistics every stats_period."),
+	P_BOOL(G, log_stats, "1", RELOAD,
+		"Log one line of averages over all databases every stats_period (transactions, "
+		"queries, parses and binds per second, bytes in and out per second, average "
+		"transaction, query and wait time), as PgBouncer does."),
 	P_BOOL(G, syslog, "0", RELOAD,
 		"Also send log lines to syslog."),
 	P_STR(G, syslog_ident, "pgbouncer", RELOAD,

@@ -603,6 +603,8 @@ void client_finish_login(struct client *c)
 	if (p->welcome_other.len)
 		pbuf_put_bytes(&b, p->welcome_other.data, p->welcome_other.len);
 	proto_backend_key(&b, c->cancel_pid, c->cancel_key);
+	if (config_str_set(rt.cfg->login_notify_message))
+		proto_notice(&b, "00000", rt.cfg->login_notify_message);
 	proto_ready(&b, 'I');
 	p->stats.login_count++;
 	set_state(c, CL_IDLE, &p->active_clients);

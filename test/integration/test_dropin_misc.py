@@ -1,0 +1,77 @@
+"""PgBouncer 1.25 parameters that tokenbouncer used to accept and ignore (issue 12):
+log_stats, login_notify_message, track_extra_parameters, resolv_conf, dns_max_ttl,
+dns_nxdomain_ttl, and SHOW FDS."""
+import os
+import re
+import subprocess
+import time
+
+import psycopg
+import pytest
+
+from conftest import ALICE, ALICE_PW
+from pg import PG_BIN
+from pooler import is_pgbouncer
+from util import wait_for
+
+PSQL = os.path.join(PG_BIN, "psql")
+
+pytestmark = pytest.mark.skipif(is_pgbouncer(), reason="tokenbouncer's own log lines and console")
+
+STATS_LINE = re.compile(r"LOG stats: (\d+) xacts/s, (\d+) queries/s, (\d+) client parses/s, "
+                        r"(\d+) server parses/s, (\d+) binds/s, in (\d+) B/s, out (\d+) B/s, "
+                        r"xact (\d+) us, query (\d+) us, wait (\d+) us$", re.M)
+
+
+def alice(p, **kw):
+    return p.connect("appdb", ALICE, ALICE_PW, prepare_threshold=None, **kw)
+
+
+# ---------------------------------------------------------------- log_stats
+
+
+def test_log_stats_line_every_period(make_pooler):
+    quiet = make_pooler(settings={"stats_period": 1, "log_stats": 0})
+    p = make_pooler(settings={"stats_period": 1})          # log_stats defaults to on
+    with alice(p) as a, alice(quiet) as q:
+        deadline = time.monotonic() + 30
+        busy = []
+        # queries until a line reports them (the averages cover the last stats_period)
+        while time.monotonic() < deadline:
+            a.execute("select 1")
+            q.execute("select 1")
+            busy = [m for m in STATS_LINE.finditer(p.log_text()) if int(m.group(1)) > 0]
+            if busy:
+                break
+        assert busy, "no stats line with transactions:\n" + p.log_text()[-2000:]
+        m = busy[0]
+        assert int(m.group(2)) >= int(m.group(1)) and int(m.group(6)) > 0 and int(m.group(7)) > 0
+    # one line per period while idle too, and all-zero once the period is quiet
+    wait_for(lambda: len(STATS_LINE.findall(p.log_text())) >= 3, 15, "three stats lines")
+    wait_for(lambda: STATS_LINE.findall(p.log_text())[-1][:2] == ("0", "0"), 15, "a zero line")
+    assert not STATS_LINE.search(quiet.log_text()), quiet.log_text()
+
+
+# ---------------------------------------------------------------- login_notify_message
+
+
+def psql(p, sql, db="appdb", user=ALICE, password=ALICE_PW):
+    env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"}
+    return subprocess.run([PSQL, "-X", "-At", "-h", "127.0.0.1", "-p", str(p.port), "-U", user,
+                           "-d", db, "-c", sql], env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_login_notify_message(make_pooler):
+    text = "Maintenance tonight at 22:00 UTC: it's a 'quoted' notice"
+    p = make_pooler(settings={"login_notify_message": text})
+    res = psql(p, "select 42")
+    assert res.returncode == 0 and res.stdout.strip() == "42", res
+    # libpq prints a NOTICE that arrives during the login (before ReadyForQuery) on stderr
+    assert res.stderr.count("NOTICE:  " + text) == 1, res.stderr
+    # a reload that empties it stops it
+    p.settings["login_notify_message"] = ""
+    p.write_files()
+    p.reload()
+    res = psql(p, "select 43")
+    assert res.returncode == 0 and "NOTICE" not in res.stderr, res
