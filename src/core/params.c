@@ -245,10 +245,12 @@ const struct param_def param_table[] = {
 	P_BOOL(G, server_round_robin, "0", RELOAD,
 		"Hand out idle server connections in turn (oldest first) instead of reusing the most "
 		"recently used one, to spread load over a round-robin address."),
-	P_IGN_STR(G, track_extra_parameters, "IntervalStyle", "not implemented yet in tokenbouncer",
-		"Comma-separated further server parameters to keep per client and restore on the "
-		"server it is given, besides client_encoding, DateStyle, TimeZone, "
-		"standard_conforming_strings and application_name."),
+	P_STR(G, track_extra_parameters, "IntervalStyle", RELOAD,
+		"Comma-separated further parameters (at most 8) to keep per client and restore on the "
+		"server it is given, besides client_encoding, DateStyle, IntervalStyle, TimeZone, "
+		"standard_conforming_strings and application_name (always tracked). Only parameters "
+		"the server reports to clients (ParameterStatus) can be tracked, such as "
+		"default_transaction_read_only; clients may also send them as startup parameters."),
 	P_BOOL(G, disable_pqexec, "0", RELOAD,
 		"Refuse the simple query protocol (a Query message can carry several statements); only "
 		"clients using the extended protocol keep working."),

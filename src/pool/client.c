@@ -594,7 +594,7 @@ void client_finish_login(struct client *c)
 	pbuf_init(&b, 1 << 20);
 	proto_auth_request(&b, 0, NULL, 0);
 	/* The client's own values win over the server's defaults. */
-	for (int i = 0; i < VAR_COUNT; i++) {
+	for (int i = 0; i < varcache_count(); i++) {
 		if (!varcache_get(&c->vars, i) && varcache_get(&p->welcome_vars, i))
 			varcache_set(&c->vars, i, varcache_get(&p->welcome_vars, i));
 		if (varcache_get(&c->vars, i))

@@ -75,3 +75,43 @@ def test_login_notify_message(make_pooler):
     p.reload()
     res = psql(p, "select 43")
     assert res.returncode == 0 and "NOTICE" not in res.stderr, res
+
+
+# ---------------------------------------------------------------- track_extra_parameters
+
+
+def show(conn, name):
+    return conn.execute("SHOW %s" % name).fetchone()[0]
+
+
+def test_track_extra_parameters(make_pooler):
+    # one server shared by every client: each must find its own values on it
+    p = make_pooler(settings={"pool_mode": "transaction", "default_pool_size": 1,
+                              "track_extra_parameters": "IntervalStyle, default_transaction_read_only"})
+    ro = alice(p, options="-c default_transaction_read_only=on")
+    rw = alice(p)
+    for _ in range(3):
+        assert show(ro, "default_transaction_read_only") == "on"
+        assert show(rw, "default_transaction_read_only") == "off"
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        ro.execute("create temp table t_ro (i int)")
+    rw.execute("create temp table t_rw (i int)")    # the shared server is writable for rw
+    rw.execute("drop table t_rw")
+    # SET by a client is kept for it too (the server reports it with ParameterStatus)
+    rw.execute("set default_transaction_read_only = on")
+    ro.execute("set default_transaction_read_only = off")
+    for _ in range(3):
+        assert show(rw, "default_transaction_read_only") == "on"
+        assert show(ro, "default_transaction_read_only") == "off"
+    ro.close()
+    rw.close()
+    # not tracked: refused as a startup parameter, as PgBouncer does
+    p.settings["track_extra_parameters"] = "IntervalStyle"
+    p.write_files()
+    p.reload()
+    with pytest.raises(psycopg.OperationalError, match="unsupported startup parameter"):
+        alice(p, options="-c default_transaction_read_only=on")
+    # a malformed list fails the reload and changes nothing
+    p.settings["track_extra_parameters"] = "a b c"
+    p.write_files()
+    p.reload(expect="reload failed")
