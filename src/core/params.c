@@ -300,14 +300,17 @@ const struct param_def param_table[] = {
 		"PgBouncer: free databases made from the \"*\" entry after this many seconds unused."),
 	P_IGN_TIME(G, pool_idle_timeout, "0", "not implemented yet in tokenbouncer",
 		"PgBouncer: free an empty (database, user) pool after this many seconds."),
-	P_IGN_TIME(G, dns_max_ttl, "15", "not implemented yet in tokenbouncer (evdns caches by the record's TTL)",
-		"PgBouncer: how long a DNS answer is cached."),
-	P_IGN_TIME(G, dns_nxdomain_ttl, "15", "not implemented yet in tokenbouncer (evdns caches by the record's TTL)",
-		"PgBouncer: how long a failed DNS lookup is cached."),
+	P_TIME(G, dns_max_ttl, "15", 0, TIME_MAX, RELOAD,
+		"Seconds a host name's address is reused for new server connections before it is "
+		"looked up again, whatever the record's own TTL; 0 looks up every time."),
+	P_TIME(G, dns_nxdomain_ttl, "15", 0, TIME_MAX, RELOAD,
+		"Seconds a failed lookup (NXDOMAIN, no answer, timeout) is remembered, so that new "
+		"server connections to that name fail at once; 0 remembers none."),
 	P_IGN_TIME(G, dns_zone_check_period, "0", "it needs the c-ares DNS library, which "
 		"tokenbouncer does not use", "PgBouncer: how often DNS zone serials are checked."),
-	P_IGN_STR(G, resolv_conf, NULL, "not implemented yet in tokenbouncer (/etc/resolv.conf is used)",
-		"PgBouncer: a resolv.conf file to use instead of the system's."),
+	P_STR(G, resolv_conf, NULL, RESTART,
+		"A resolv.conf file (nameserver, search, domain and options lines; a nameserver may "
+		"carry a :port) to use instead of /etc/resolv.conf; /etc/hosts is read either way."),
 	P_IGN_TIME(G, query_wait_notify, "5", "not implemented yet in tokenbouncer",
 		"PgBouncer: send a notice to a client queued this many seconds; 0 disables."),
 	P_STR(G, login_notify_message, NULL, RELOAD,

@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/dnscache.h"
 #include "net/linger.h"
 #include "net/tls.h"
 #include "pg/hba.h"
@@ -466,6 +467,7 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 	struct config_ref *old = rt.cref;
 	rt.cref = config_ref_new(cfg);
 	rt.cfg = cfg;
+	dnscache_set_ttl(cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
 	if (!varcache_track_extra(cfg->track_extra_parameters))
 		log_warning("track_extra_parameters: this process tracks at most %d extra names over "
 			    "its life; the newest were left out until a restart", VAR_EXTRA_MAX);

@@ -115,3 +115,78 @@ def test_track_extra_parameters(make_pooler):
     p.settings["track_extra_parameters"] = "a b c"
     p.write_files()
     p.reload(expect="reload failed")
+
+
+# ---------------------------------------------------------------- resolv_conf, dns_*_ttl
+
+
+@pytest.fixture
+def dns_stub():
+    from dnsstub import DnsStub
+    stub = DnsStub({"db.tbtest": "127.0.0.1"})
+    yield stub
+    stub.stop()
+
+
+def test_resolv_conf_and_dns_ttls(make_pooler, pg, dns_stub, tmp_path):
+    from conftest import app_connstr
+    ttl = 4
+    conf = dns_stub.resolv_conf(str(tmp_path / "resolv.conf"))
+    good = app_connstr(pg).replace("host=127.0.0.1", "host=db.tbtest")
+    bad = app_connstr(pg).replace("host=127.0.0.1", "host=missing.tbtest")
+    p = make_pooler(settings={"resolv_conf": conf, "dns_max_ttl": ttl, "dns_nxdomain_ttl": ttl,
+                              "server_login_retry": 0, "default_pool_size": 60,
+                              "admin_users": ALICE},
+                    databases={"appdb": good, "baddb": bad})
+    def hold():
+        # session mode: a client holds its own server from its first query on
+        c = alice(p)
+        assert c.execute("select 1").fetchone()[0] == 1
+        held.append(c)
+    held = []
+    t0 = time.monotonic()                   # the lookup is not earlier than this
+    hold()                                  # the name came from the stub (resolv_conf)
+    t_first = time.monotonic()              # ... nor later than this
+    assert dns_stub.count("db.tbtest") == 1
+    hold()                                  # more servers: the cached address
+    hold()
+    if time.monotonic() - t_first < ttl - 0.5:
+        assert dns_stub.count("db.tbtest") == 1, "looked up again within dns_max_ttl"
+    # once dns_max_ttl has passed, the next new server looks the name up again
+    def new_lookup():
+        hold()
+        return dns_stub.count("db.tbtest") >= 2
+    wait_for(new_lookup, ttl + 15, "a lookup after dns_max_ttl", interval=0.3)
+    assert time.monotonic() - t0 >= ttl - 0.2
+    for c in held:
+        c.close()
+    # a failed lookup is remembered for dns_nxdomain_ttl
+    t1 = time.monotonic()
+    for _ in range(3):
+        with pytest.raises(psycopg.OperationalError):
+            p.connect("baddb", ALICE, ALICE_PW, connect_timeout=20)
+    assert dns_stub.count("missing.tbtest") >= 1
+    if time.monotonic() - t1 < ttl - 0.5:
+        assert dns_stub.count("missing.tbtest") == 1, "NXDOMAIN looked up again within its ttl"
+    # SHOW DNS_HOSTS lists what is cached, with the seconds left
+    with p.connect("pgbouncer", ALICE, ALICE_PW, prepare_threshold=None) as adm:
+        rows = {r[0]: r[1:] for r in adm.execute("SHOW DNS_HOSTS").fetchall()}
+        lists = dict(adm.execute("SHOW LISTS").fetchall())
+    assert rows["db.tbtest:%d" % pg.port][1] == "127.0.0.1", rows
+    assert rows["missing.tbtest:%d" % pg.port][1] == "", rows
+    assert all(0 < r[0] <= ttl for r in rows.values()), rows
+    assert lists["dns_names"] == len(rows)
+
+
+# ---------------------------------------------------------------- SHOW FDS
+
+
+def test_show_fds_refused_console_continues(make_pooler):
+    # Refused, not answered empty: the only user of SHOW FDS is PgBouncer's online restart
+    # (pgbouncer -R sends SUSPEND, SHOW FDS, then SHUTDOWN); an empty answer would let it shut
+    # this process down and drop every client, an error stops it first.
+    p = make_pooler(settings={"admin_users": ALICE})
+    with p.connect("pgbouncer", ALICE, ALICE_PW, prepare_threshold=None) as adm:
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="so_reuseport"):
+            adm.execute("SHOW FDS")
+        assert adm.execute("SHOW VERSION").fetchone()[0]
