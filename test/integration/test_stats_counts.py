@@ -124,3 +124,25 @@ def test_counts_pgbench_prepared(make_pooler, pg, bench_db, bench_role):
     # while they hold the servers in a transaction.) Four clients share two servers, so statements are also re-prepared by the pooler on the
     # server a client lands on: those Parses travel with the client's Sync and add nothing.
     assert delta(p, run, "bench") == (4 * (50 * 2 + 2), 4 * (50 * 5 + 5))
+
+
+def test_pooler_own_queries_not_counted(make_pooler, pg):
+    # two clients with different session parameters share one server: the pooler's SET before
+    # each hand-over, its reset and check queries are not the clients' queries
+    users = {ALICE: scram_secret(ALICE_PW), ADMIN: scram_secret(ADMIN_PW)}
+    p = make_pooler(settings={"admin_users": ADMIN, "pool_mode": "transaction",
+                              "default_pool_size": 1, "server_reset_query_always": 1,
+                              "server_check_delay": 0}, users=users)
+    a = p.connect("appdb", ALICE, ALICE_PW, prepare_threshold=None, application_name="a")
+    b = p.connect("appdb", ALICE, ALICE_PW, prepare_threshold=None, application_name="b",
+                  options="-c TimeZone=Asia/Tokyo")
+    a.execute("select 1")
+    b.execute("select 1")
+
+    def alternate():
+        for _ in range(10):
+            assert a.execute("show application_name").fetchone()[0] == "a"
+            assert b.execute("show application_name").fetchone()[0] == "b"
+    assert delta(p, alternate) == (20, 20)
+    a.close()
+    b.close()
