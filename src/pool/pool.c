@@ -11,10 +11,12 @@
 #include "pg/scram.h"
 #include "pg/userlist.h"
 #include "pool/authq.h"
+#include "pool/cancel.h"
 #include "pool/client.h"
 #include "pool/client_timer.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "pool/server_drain.h"
 #include "token/method.h"
 #include "token/token.h"
 
