@@ -5,7 +5,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 
-#include "admin/admin.h"
+#include "admin/admin_priv.h"
 #include "admin/resultset.h"
 #include "net/dnscache.h"
 
