@@ -52,6 +52,10 @@ struct upstream_method {
 	usec_t max_server_lifetime;  /* 0 = no cap */
 	/* Load-time checks beyond the generic ones; why is for "alias: why". */
 	bool (*check)(const struct db_alias *a, char *why, size_t whylen);
+	/* Connector mode: the scopes of a token kept apart from the certificate
+	 * (for the Admin API and the login after the handshake), refreshed on the
+	 * token's own schedule; NULL: each certificate fetch gets its token. */
+	const char *connector_token_scope;
 	/* Connector mode (an alias with instance=): fetch the bundle. */
 	struct connector_op *(*connect_start)(struct credential *c, const struct token_target *t,
 					      connector_cb cb, void *arg);

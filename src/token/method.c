@@ -20,6 +20,7 @@
 #define ENTRA_SCOPE "https://ossrdbms-aad.database.windows.net/.default"
 #define CLOUDSQL_LOGIN_SCOPE "https://www.googleapis.com/auth/sqlservice.login"
 #define ALLOYDB_LOGIN_SCOPE "https://www.googleapis.com/auth/alloydb.login"
+#define CLOUD_PLATFORM_SCOPE "https://www.googleapis.com/auth/cloud-platform"
 /* Locally minted SigV4 tokens: re-mint when less than 2 minutes remain. */
 #define AWS_TOKEN_REFRESH_S 120
 #define AWS_TOKEN_HARD_S 30
@@ -142,6 +143,7 @@ static const struct upstream_method methods[] = {
 		.auth = UPSTREAM_AUTH_ALLOYDB, .label = "IAM (AlloyDB)", .family = CRED_FAMILY_GCP,
 		.family_types = "gcp-*", .default_scope = ALLOYDB_LOGIN_SCOPE,
 		.check = check_gcp, .endpoint = gcp_endpoint,
+		.connector_token_scope = CLOUD_PLATFORM_SCOPE " " ALLOYDB_LOGIN_SCOPE,
 		.connect_start = alloydb_connect_start, .connect_cancel = connector_connect_cancel,
 	},
 };
