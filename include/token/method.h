@@ -24,6 +24,7 @@ struct method_endpoint {
 	char *default_user;          /* owned, or NULL */
 	const char *default_dbname;  /* static text, or NULL */
 	int default_sslmode;         /* enum tls_mode, or -1: the global setting */
+	bool user_after_token;       /* no default_user yet: ask user_after_fetch once a token is in */
 };
 
 /* Signs a token locally from cloud signing keys (AWS); the result is freed
@@ -47,6 +48,9 @@ struct upstream_method {
 	/* The database user the token's claims name (malloc'd), or NULL with why;
 	 * NULL when the method's tokens carry no user. */
 	char *(*user_from_token)(const char *token, size_t len, char *why, size_t whylen);
+	/* The database user the alias's credential names once it has fetched a
+	 * token (an e-mail its source tells), malloc'd, or NULL with why. */
+	char *(*user_after_fetch)(const struct db_alias *a, char *why, size_t whylen);
 	method_mint_fn mint;         /* NULL: the provider's access token is the password */
 	int64_t mint_refresh_s, mint_hard_s;
 	usec_t max_server_lifetime;  /* 0 = no cap */

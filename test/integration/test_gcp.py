@@ -152,15 +152,36 @@ def test_authorized_user_file(make_pooler, certs, world, tmp_path):
     assert second.form1("refresh_token") != google.DEFAULT_USER["refresh_token"]
 
 
-def test_metadata_server(make_pooler, certs, world):
+METADATA_EMAIL = "/computeMetadata/v1/instance/service-accounts/default/email"
+
+
+def test_metadata_server_user_from_the_vm_email(make_pooler, certs, world):
+    """gcp-metadata without user=: the service account's e-mail, asked once from the metadata
+    server, names the IAM user (minus .gserviceaccount.com, §3.6); no detection ping."""
     w = world()
-    p = gcp_pooler(make_pooler, certs, w, {"type": "gcp-metadata"}, user=GCE_USER,
-                   env={"GCE_METADATA_HOST": w.metadata.hostport})
+    p = gcp_pooler(make_pooler, certs, w, {"type": "gcp-metadata"}, env={"GCE_METADATA_HOST": w.metadata.hostport},
+                   settings={"admin_users": ALICE})
     expect_login(p, w, GCE_USER)
     toks = w.metadata.requests(path="/computeMetadata/v1/instance/service-accounts/default/token")
     assert len(toks) == 1 and toks[0].header("Metadata-Flavor") == "Google"
     assert w.metadata.scope_requests == [[google.SQL_LOGIN]]
-    assert len(w.metadata.requests()) == 1, "gcp-metadata asks for the token without a detection ping"
+    paths = [r["path"] for r in w.metadata.requests()]
+    assert paths == [METADATA_EMAIL, toks[0]["path"]], paths
+    assert 'upstream user "%s" taken from the credential\'s e-mail' % GCE_USER in p.log_text()
+    cols, rows = console(p, "SHOW TOKENS")
+    assert len(rows) == 1, rows
+
+
+def test_metadata_server_without_email_names_the_cause(make_pooler, certs, world):
+    w = world()
+    w.metadata.add_fault(status=404, count=None, path=METADATA_EMAIL)
+    p = gcp_pooler(make_pooler, certs, w, {"type": "gcp-metadata"}, env={"GCE_METADATA_HOST": w.metadata.hostport})
+    err = login_error(p)
+    assert 'alias "orders"' in err and "did not tell the service account's e-mail (status 404); set user=" in err, err
+    # with user= the token alone serves
+    p2 = gcp_pooler(make_pooler, certs, w, {"type": "gcp-metadata"}, user=GCE_USER,
+                    env={"GCE_METADATA_HOST": w.metadata.hostport})
+    expect_login(p2, w, GCE_USER)
 
 
 def test_impersonation_from_another_credential(make_pooler, certs, world):
@@ -232,7 +253,7 @@ def test_default_falls_back_to_metadata_after_ping(make_pooler, certs, world):
                    env={"GCE_METADATA_HOST": w.metadata.hostport, "GCE_METADATA_IP": w.metadata.hostport})
     expect_login(p, w, GCE_USER)
     paths = [r["path"] for r in w.metadata.requests()]
-    assert paths[0] == "/" and paths[1].endswith("/token"), paths
+    assert paths[0] == "/" and paths[1] == METADATA_EMAIL and paths[2].endswith("/token"), paths
     assert all(r.header("Metadata-Flavor") == "Google" for r in w.metadata.requests())
 
 
@@ -311,14 +332,13 @@ def test_token_endpoint_down_while_token_valid(make_pooler, certs, world):
 
 # ------------------------------------------------------------------ 3. cold cache, many clients
 def test_cold_cache_200_clients_one_grant(make_pooler, certs, world):
-    """An alias without user= whose credential names no e-mail (metadata) takes the client's user,
-    so nothing is prefetched: 200 clients at once cause exactly one token request."""
+    """An alias without user= on the metadata server: its user comes with the first token (the
+    VM's e-mail), and 200 clients at once while that is slow cause exactly one token request."""
     w = world()
     w.metadata.add_fault(kind="delay", delay=1.0, count=None, path="/computeMetadata/v1/instance/service-accounts")
     p = gcp_pooler(make_pooler, certs, w, {"type": "gcp-metadata"}, env={"GCE_METADATA_HOST": w.metadata.hostport},
                    settings={"auth_type": "trust", "default_pool_size": 20, "max_client_conn": 400},
                    users={GCE_USER: "", ALICE: scram_secret(ALICE_PW)})
-    assert w.metadata.requests() == []
     n = 200
     barrier = threading.Barrier(n)
     results = [None] * n
