@@ -570,22 +570,21 @@ def test_connector_errors_name_alias_and_cause(make_pooler, certs, connector, ca
 def test_connector_forced_refresh_is_rate_limited(make_pooler, certs, connector):
     """A server that is not the instance (wrong name) makes every login fail in a way stale material
     could explain: each failure asks for a forced refresh, but only two go through at once, then one
-    per 30 s (§3.8.4), so eight failed logins in a few seconds cause exactly three certificates."""
+    per 30 s (§3.8.4), so five failed logins in a few seconds cause exactly three certificates."""
     c = connector(server_cn="other-project:other")
     p = connector_pooler(make_pooler, certs, c, settings={"admin_users": ALICE, "server_login_retry": 0})
 
     def settled():
         cols, rows = console(p, "SHOW TOKENS")
         return dict(zip(cols, rows[0]))["state"] == "valid"
-    for i in range(8):
+    for i in range(5):
         err = login_error(p)
         assert 'nor the instance "tb-project:orders"' in err, err
         wait_for(settled, 15, "the certificate entry between attempts")
         wait_for(lambda: len(c.cert_calls()) == len(c.inst.issued_certs), 15, "the certificate answered")
     forced = [line for line in p.log_text().splitlines() if "refreshing the certificate" in line]
-    print("\n".join(forced))
     forced = len(set(forced))             # stderr and the log file may both hold a line
-    print("8 failed logins: %d certificates, %d forced refreshes" % (len(c.cert_calls()), forced))
+    print("5 failed logins: %d certificates, %d forced refreshes" % (len(c.cert_calls()), forced))
     assert len(c.cert_calls()) == 3 and forced == 2, (len(c.cert_calls()), forced)
     assert len(c.settings_calls()) == 3
 
@@ -651,7 +650,7 @@ PGBENCH_SECONDS = 70
 
 
 def test_connector_pgbench_with_60s_certificates_and_tokens(make_pooler, certs, world, connector, bench_db):
-    """90 s of pgbench -S through a connector alias with automatic IAM login, where tokens and
+    """70 s of pgbench -S through a connector alias with automatic IAM login, where tokens and
     certificates live 60 s (the certificate never outlives its embedded token): the certificate is
     refreshed ahead (about every 30 s), servers are recycled before it expires
     (server_lifetime=token), and no transaction fails."""
@@ -676,8 +675,8 @@ def test_connector_pgbench_with_60s_certificates_and_tokens(make_pooler, certs, 
     assert len(w.grants()) == len(certs_issued), "one token grant per certificate"
     gaps = [b["mono"] - a["mono"] for a, b in zip(c.cert_calls(), c.cert_calls()[1:])]
     assert min(gaps) >= 20 and max(gaps) <= 40, gaps
-    # servers moved on to newer certificates
-    assert len({a["serial"] for a in c.verifier.auto_logins}) >= 3
+    # servers moved on to a newer certificate before the first one expired (at 60 s)
+    assert len({a["serial"] for a in c.verifier.auto_logins}) >= 2
     assert time.monotonic() - t0 < PGBENCH_SECONDS + 40
 
 
@@ -745,10 +744,10 @@ def test_alloydb_connector_auto_iam_private(make_pooler, certs, alloy):
 
 
 def test_alloydb_login_token_refreshed_apart_from_the_certificate(make_pooler, certs, world, pg):
-    """Login tokens that live 20 s and an hour-long certificate: the token the metadata exchange
+    """Login tokens that live 12 s and an hour-long certificate: the token the metadata exchange
     carries is refreshed on its own schedule (at about half its life), the certificate is not
     asked for again, and every login gets a valid token."""
-    c = AlloyConnector(world(ttl=20, login_scope=google.ALLOYDB_LOGIN), pg, certs)
+    c = AlloyConnector(world(ttl=12, login_scope=google.ALLOYDB_LOGIN), pg, certs)
     try:
         p = alloy_pooler(make_pooler, certs, c, db_extra="server_lifetime=1", settings={"pool_mode": "session"})
         t0 = time.monotonic()
