@@ -73,6 +73,7 @@ struct database {
 	struct list_node pools;
 	struct strmap pools_by_user; /* index over pools, keyed by pool.user */
 	int nservers;                /* sum of its pools' nservers (max_db_connections) */
+	usec_t unused_since;         /* "*"-made: first janitor pass that saw it unused, or 0 */
 };
 
 /* Servers of one upstream user across the aliases that do not force a
@@ -116,6 +117,7 @@ struct pool {
 	enum replication_mode replication; /* a pool of replication servers, one per client */
 	struct pool_stats stats;
 	usec_t last_failure;         /* monotonic time of the last failed server login, or 0 */
+	usec_t unused_since;         /* first janitor pass that saw it empty (pool_idle_timeout), or 0 */
 	bool failure_restarting;     /* it looked like a restart (57P03, refused, closed): waiters wait */
 	char last_sqlstate[6];
 	char last_error[256];
@@ -162,6 +164,9 @@ struct client {
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
 	bool limit_counted;          /* counted by climit under db->name and user */
+	bool wait_notified;          /* query_wait_notify's NOTICE sent for the current wait */
+	struct client *cancel_parked; /* a cancel request waiting for this client to get a server */
+	struct client *cancel_target; /* this connection is a cancel request parked for that client */
 	bool console_peer;           /* the pooler's own OS user on the Unix socket: console admin */
 	enum replication_mode replication;
 };

@@ -11,9 +11,11 @@
 #include "pg/scram.h"
 #include "pg/userlist.h"
 #include "pool/authq.h"
+#include "pool/cancel_wait.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "pool/timeouts.h"
 #include "token/method.h"
 #include "token/token.h"
 
@@ -177,14 +179,22 @@ void pool_free(struct pool *p)
 	free(p);
 }
 
+/* As PgBouncer: the pool's [users] entry wins over its database's, which
+ * wins over the global default. */
 int pool_size_limit(const struct pool *p)
 {
+	const struct user_cfg *u = config_find_user(rt.cfg, p->user);
+	if (u && u->pool_size >= 0)
+		return u->pool_size;
 	int n = p->db->cfg->pool_size;
 	return n >= 0 ? n : rt.cfg->default_pool_size;
 }
 
 static int reserve_size(const struct pool *p)
 {
+	const struct user_cfg *u = config_find_user(rt.cfg, p->user);
+	if (u && u->reserve_pool_size >= 0)
+		return u->reserve_pool_size;
 	int n = p->db->cfg->reserve_pool;
 	return n >= 0 ? n : rt.cfg->reserve_pool_size;
 }
@@ -231,8 +241,10 @@ void pool_client_state_changed(struct client *c, enum client_state from, enum cl
 		p->nwaiting--;
 	else if (from == CL_WAIT_WELCOME)
 		p->nwelcome--;
-	if (to == CL_WAITING)
+	if (to == CL_WAITING) {
 		p->nwaiting++;
+		c->wait_notified = false;
+	}
 	else if (to == CL_WAIT_WELCOME)
 		p->nwelcome++;
 }
@@ -358,6 +370,8 @@ static void link_client(struct server *s, struct client *c, usec_t now)
 	list_move_tail(&c->pool->active_clients, &c->node);
 	s->just_checked = false;
 	server_link(s, c);
+	if (c->cancel_parked)
+		cancel_wait_try(c);
 }
 
 #ifndef NDEBUG
@@ -594,7 +608,7 @@ void pool_server_gone(struct server *s, enum server_state was)
 	pool_kick(p);
 }
 
-static void expire_clients(struct pool *p, usec_t now)
+static void expire_clients(struct pool *p, const struct pool_timeouts *to, usec_t now)
 {
 	const struct tb_config *cfg = rt.cfg;
 	struct list_node *n, *t;
@@ -604,12 +618,7 @@ static void expire_clients(struct pool *p, usec_t now)
 			client_close(c, "08P01", "client_login_timeout: no server login for alias \"%s\"",
 				     p->db->name);
 	}
-	list_for_each_safe(n, t, &p->waiting_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (cfg->query_wait_timeout > 0 && now - c->state_since >= cfg->query_wait_timeout)
-			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
-				     p->db->name);
-	}
+	timeouts_expire_waiting(p, to, now);
 	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
 		list_for_each_safe(n, t, &p->welcome_clients)
 			client_close(list_entry(n, struct client, node), "57P01",
@@ -623,36 +632,7 @@ static void expire_clients(struct pool *p, usec_t now)
 				client_close(c, "57P01", "terminating connection: the pooler is shutting down");
 		}
 	}
-	if (cfg->client_idle_timeout <= 0)
-		return;
-	list_for_each_safe(n, t, &p->active_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (c->state == CL_IDLE && now - c->state_since >= cfg->client_idle_timeout)
-			client_close(c, "08P01", "client_idle_timeout");
-	}
-}
-
-/* Servers working for a client: a query running too long costs the server
- * (as PgBouncer's query_timeout), a transaction left idle costs the client. */
-static void expire_active(struct pool *p, usec_t now)
-{
-	const struct tb_config *cfg = rt.cfg;
-	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->active_servers) {
-		struct server *s = list_entry(n, struct server, node);
-		if (!s->client || s->swallow)
-			continue;
-		if (cfg->query_timeout > 0 && s->flow.owed_rfq && now - s->query_start >= cfg->query_timeout) {
-			/* Closing alone would let the backend run on until it next writes. */
-			server_forward_cancel(s);
-			client_close(s->client, "57014", "query_timeout: canceling statement due to query_timeout");
-			continue;
-		}
-		if (cfg->idle_transaction_timeout > 0 && !s->flow.owed_rfq && s->ready &&
-		    (s->flow.tx_status == 'T' || s->flow.tx_status == 'E') &&
-		    now - s->last_rfq >= cfg->idle_transaction_timeout)
-			client_close(s->client, "25P03", "idle_transaction_timeout: idle in transaction for too long");
-	}
+	timeouts_expire_idle(p, to, now);
 }
 
 /* How long before its cap a server's successor is opened: a tenth of the
@@ -701,11 +681,11 @@ static void open_successors(struct pool *p, usec_t now, int min)
 		open_in(p, lists[i], now, min, &live);
 }
 
-static void expire_servers(struct pool *p, usec_t now)
+static void expire_servers(struct pool *p, const struct pool_timeouts *to, usec_t now)
 {
 	const struct tb_config *cfg = rt.cfg;
 	struct list_node *n, *t;
-	expire_active(p, now);
+	timeouts_expire_active(p, to, now);
 	list_for_each_safe(n, t, &p->new_servers) {
 		struct server *s = list_entry(n, struct server, node);
 		if (cfg->server_connect_timeout > 0 && now - s->created_at >= cfg->server_connect_timeout)
@@ -755,8 +735,10 @@ static void trim_idle(struct pool *p, usec_t now)
 
 void pool_maintain(struct pool *p, usec_t now)
 {
+	struct pool_timeouts to;
+	timeouts_of_pool(p, &to);
 	trim_idle(p, now);
-	expire_clients(p, now);
-	expire_servers(p, now);
+	expire_clients(p, &to, now);
+	expire_servers(p, &to, now);
 	pool_dispatch(p);
 }
