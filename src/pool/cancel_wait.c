@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
+#include "pool/cancel.h"
 #include "pool/server.h"
 
 static struct list_node parked = { &parked, &parked };

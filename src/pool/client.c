@@ -14,12 +14,13 @@
 #include "net/linger.h"
 #include "net/sockopt.h"
 #include "net/tls.h"
-#include "admin/admin.h"
 #include "pg/proto.h"
 #include "pg/startup_opts.h"
 #include "pg/scram.h"
+#include "pool/cancel.h"
 #include "pool/cancel_wait.h"
 #include "pool/client_auth.h"
+#include "pool/console.h"
 #include "pool/climit.h"
 #include "pool/peer.h"
 #include "pool/pool.h"
@@ -453,11 +454,11 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "28000", "SSL required");
 		return;
 	}
-	if (admin_is_console_db(dbname) && c->replication) {
+	if (console_is_db(dbname) && c->replication) {
 		client_close(c, "08P01", "replication connections to the admin console are not supported");
 		return;
 	}
-	if (admin_is_console_db(dbname)) {
+	if (console_is_db(dbname)) {
 		c->is_admin = true;
 		c->db = rt.admin_db;
 	} else {
@@ -555,7 +556,7 @@ void client_auth_ok(struct client *c)
 		scram_keys_wipe(&keys);
 		secret_free(looked_up_pw);
 		list_del(&c->node);
-		admin_login(c);
+		console_login(c);
 		return;
 	}
 	struct pool *p = pool_for_client(c->db, c->user, c->replication);
@@ -836,7 +837,7 @@ static void client_process(struct client *c)
 	}
 	case CL_IDLE:
 		if (c->is_admin) {
-			admin_process(c);
+			console_process(c);
 			return;
 		}
 		if (first_message_is_terminate(c)) {

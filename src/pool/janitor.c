@@ -3,7 +3,6 @@
 #include <malloc.h>
 #include <stdlib.h>
 
-#include "admin/admin.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "pool/cancel_wait.h"
@@ -19,6 +18,16 @@
 
 static struct event *janitor_ev;
 static usec_t last_run;
+static void (*hooks[JANITOR_MAX_HOOKS])(void);
+static unsigned nhooks;
+
+bool janitor_hook_add(void (*fn)(void))
+{
+	if (nhooks == JANITOR_MAX_HOOKS)
+		return false;
+	hooks[nhooks++] = fn;
+	return true;
+}
 
 static void expire_logins(usec_t now)
 {
@@ -68,7 +77,8 @@ void janitor_run(void)
 			pool_maintain(list_entry(n, struct pool, node), now);
 		runtime_database_maybe_free(db);
 	}
-	admin_tick();
+	for (unsigned i = 0; i < nhooks; i++)
+		hooks[i]();
 	shutdown_check();
 }
 

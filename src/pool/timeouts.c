@@ -8,6 +8,7 @@
 #include "pg/proto.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
+#include "pool/cancel.h"
 #include "pool/server.h"
 
 static usec_t pick(usec_t user, usec_t global)
