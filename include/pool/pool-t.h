@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "net/sock.h"
 #include "pg/flow.h"
+#include "pool/deadline.h"
 #include "pool/varcache.h"
 
 struct config_ref;
@@ -85,6 +86,18 @@ struct user_load {
 	int refs;                    /* pools pointing here */
 };
 
+/* The timeouts that apply to one pool's clients and servers (0: off),
+ * resolved from its [users] entry, its database and the globals by the
+ * janitor's pass and on reload (pool/timeouts.c), so that arming a
+ * client's deadline reads numbers instead of looking the user up. */
+struct pool_timeouts {
+	usec_t query;          /* query_timeout */
+	usec_t query_wait;     /* query_wait_timeout */
+	usec_t idle_xact;      /* idle_transaction_timeout */
+	usec_t xact;           /* transaction_timeout */
+	usec_t client_idle;    /* client_idle_timeout */
+};
+
 struct pool {
 	struct database *db;
 	char *user;                  /* upstream user */
@@ -118,6 +131,7 @@ struct pool {
 	struct pool_stats stats;
 	usec_t last_failure;         /* monotonic time of the last failed server login, or 0 */
 	usec_t unused_since;         /* first janitor pass that saw it empty (pool_idle_timeout), or 0 */
+	struct pool_timeouts to;
 	bool failure_restarting;     /* it looked like a restart (57P03, refused, closed): waiters wait */
 	char last_sqlstate[6];
 	char last_error[256];
@@ -147,6 +161,7 @@ struct client {
 	struct varcache vars;
 	uint32_t cancel_pid, cancel_key;
 	usec_t connect_at, state_since;
+	struct deadline timer;       /* on rt.client_timers: see pool/client_timer.h */
 	struct client_auth *auth;
 	uint32_t fwd_remaining;      /* body bytes of the current message still to forward */
 	uint32_t need;               /* bytes a whole message needs buffered, or 0 */

@@ -35,6 +35,8 @@ bool cancel_wait_park(struct client *req, struct client *target)
 	target->cancel_parked = req;
 	req->cancel_target = target;
 	sock_set_read(&req->sock, false);
+	/* cancel_wait_timeout, not client_login_timeout, bounds its wait now. */
+	deadline_disarm(&rt.client_timers, &req->timer);
 	list_move_tail(&parked, &req->node);
 	log_debug("C-%llu: cancel request for C-%llu waits for its server (cancel_wait_timeout)",
 		  (unsigned long long)req->id, (unsigned long long)target->id);

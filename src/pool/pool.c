@@ -14,6 +14,7 @@
 #include "pool/cancel.h"
 #include "pool/cancel_wait.h"
 #include "pool/client.h"
+#include "pool/client_timer.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
 #include "pool/server_drain.h"
@@ -120,6 +121,7 @@ static struct pool *pool_new(struct database *db, const char *user, enum replica
 	if (repl == REPLICATION_NONE)
 		strmap_put(&db->pools_by_user, p->user, p);
 	pool_bind_token(p);
+	timeouts_refresh(p);
 	return p;
 }
 
@@ -370,6 +372,7 @@ static void link_client(struct server *s, struct client *c, usec_t now)
 	c->state = CL_ACTIVE;
 	c->state_since = now;
 	list_move_tail(&c->pool->active_clients, &c->node);
+	client_timer_update(c);
 	s->just_checked = false;
 	server_link(s, c);
 	if (c->cancel_parked)
@@ -610,17 +613,11 @@ void pool_server_gone(struct server *s, enum server_state was)
 	pool_kick(p);
 }
 
-static void expire_clients(struct pool *p, const struct pool_timeouts *to, usec_t now)
+/* The clients' timeouts are their deadlines (pool/client_timer.c); a
+ * shutdown lets go of every client not in a transaction. */
+static void shutdown_idle_clients(struct pool *p)
 {
-	const struct tb_config *cfg = rt.cfg;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->welcome_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (cfg->client_login_timeout > 0 && now - c->connect_at >= cfg->client_login_timeout)
-			client_close(c, "08P01", "client_login_timeout: no server login for alias \"%s\"",
-				     p->db->name);
-	}
-	timeouts_expire_waiting(p, to, now);
 	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
 		list_for_each_safe(n, t, &p->welcome_clients)
 			client_close(list_entry(n, struct client, node), "57P01",
@@ -634,7 +631,6 @@ static void expire_clients(struct pool *p, const struct pool_timeouts *to, usec_
 				client_close(c, "57P01", "terminating connection: the pooler is shutting down");
 		}
 	}
-	timeouts_expire_idle(p, to, now);
 }
 
 /* How long before its cap a server's successor is opened: a tenth of the
@@ -683,11 +679,11 @@ static void open_successors(struct pool *p, usec_t now, int min)
 		open_in(p, lists[i], now, min, &live);
 }
 
-static void expire_servers(struct pool *p, const struct pool_timeouts *to, usec_t now)
+static void expire_servers(struct pool *p, usec_t now)
 {
 	const struct tb_config *cfg = rt.cfg;
 	struct list_node *n, *t;
-	timeouts_expire_active(p, to, now);
+	timeouts_expire_active(p, now);
 	list_for_each_safe(n, t, &p->new_servers) {
 		struct server *s = list_entry(n, struct server, node);
 		if (cfg->server_connect_timeout > 0 && now - s->created_at >= cfg->server_connect_timeout)
@@ -715,32 +711,23 @@ static void expire_servers(struct pool *p, const struct pool_timeouts *to, usec_
 	open_successors(p, now, min);
 }
 
-/* Packet buffers of connections idle for a second go back to malloc: idle
- * connections cost a few hundred bytes, busy ones do not reallocate per
- * transaction. */
-#define TRIM_AFTER_USEC USEC_PER_SEC
-
+/* Packet buffers of servers idle for a second go back to malloc, as the
+ * clients' do (their deadline, pool/client_timer.c). */
 static void trim_idle(struct pool *p, usec_t now)
 {
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->active_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (c->state == CL_IDLE && (c->sock.in || c->sock.out) && now - c->state_since >= TRIM_AFTER_USEC)
-			sock_trim(&c->sock);
-	}
 	list_for_each_safe(n, t, &p->idle_servers) {
 		struct server *s = list_entry(n, struct server, node);
-		if ((s->sock.in || s->sock.out) && now - s->idle_since >= TRIM_AFTER_USEC)
+		if ((s->sock.in || s->sock.out) && now - s->idle_since >= CLIENT_TRIM_AFTER_USEC)
 			sock_trim(&s->sock);
 	}
 }
 
 void pool_maintain(struct pool *p, usec_t now)
 {
-	struct pool_timeouts to;
-	timeouts_of_pool(p, &to);
+	timeouts_refresh(p);
 	trim_idle(p, now);
-	expire_clients(p, &to, now);
-	expire_servers(p, &to, now);
+	shutdown_idle_clients(p);
+	expire_servers(p, now);
 	pool_dispatch(p);
 }

@@ -16,12 +16,12 @@ static usec_t pick(usec_t user, usec_t global)
 	return user >= 0 ? user : global;
 }
 
-void timeouts_of_pool(const struct pool *p, struct pool_timeouts *out)
+void timeouts_refresh(struct pool *p)
 {
 	const struct tb_config *cfg = rt.cfg;
 	const struct user_cfg *u = config_find_user(cfg, p->user);
-	usec_t db_wait = p->db->cfg->query_wait_timeout;
-	out->query_wait = pick(db_wait, cfg->query_wait_timeout);
+	struct pool_timeouts *out = &p->to;
+	out->query_wait = pick(p->db->cfg->query_wait_timeout, cfg->query_wait_timeout);
 	out->query = cfg->query_timeout;
 	out->idle_xact = cfg->idle_transaction_timeout;
 	out->xact = cfg->transaction_timeout;
@@ -38,12 +38,12 @@ void timeouts_of_pool(const struct pool *p, struct pool_timeouts *out)
 /* query_wait_notify: tell a client that waits that it waits, once per wait,
  * as PgBouncer 1.25 does. A waiting client has no server writing to it, so
  * the NOTICE cannot land inside another message. */
-static void notify_waiting(struct client *c, usec_t waited)
+void timeouts_notify_waiting(struct client *c, usec_t now)
 {
 	char msg[256];
 	snprintf(msg, sizeof(msg), "no server connection available yet for pool \"%s\" of alias "
 		 "\"%s\" after %lld s; still waiting (query_wait_notify)", c->pool->user, c->db->name,
-		 (long long)(waited / USEC_PER_SEC));
+		 (long long)((now - c->state_since) / USEC_PER_SEC));
 	struct pbuf b;
 	pbuf_init(&b, 1024);
 	proto_notice(&b, "00000", msg);
@@ -51,35 +51,6 @@ static void notify_waiting(struct client *c, usec_t waited)
 		client_send(c, b.data, b.len);
 	pbuf_free(&b);
 	c->wait_notified = true;
-}
-
-void timeouts_expire_waiting(struct pool *p, const struct pool_timeouts *t, usec_t now)
-{
-	usec_t notify = rt.cfg->query_wait_notify;
-	if (t->query_wait <= 0 && notify <= 0)
-		return;
-	struct list_node *n, *nt;
-	list_for_each_safe(n, nt, &p->waiting_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		usec_t waited = now - c->state_since;
-		if (t->query_wait > 0 && waited >= t->query_wait)
-			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
-				     p->db->name);
-		else if (notify > 0 && waited >= notify && !c->wait_notified)
-			notify_waiting(c, waited);
-	}
-}
-
-void timeouts_expire_idle(struct pool *p, const struct pool_timeouts *t, usec_t now)
-{
-	if (t->client_idle <= 0)
-		return;
-	struct list_node *n, *nt;
-	list_for_each_safe(n, nt, &p->active_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (c->state == CL_IDLE && now - c->state_since >= t->client_idle)
-			client_close(c, "08P01", "client_idle_timeout");
-	}
 }
 
 static bool in_transaction(const struct server *s)
@@ -100,8 +71,9 @@ static bool fast_close_due(const struct server *s)
 	return s->ready && !s->flow.owed_rfq && !in_transaction(s) && !c->fwd_remaining;
 }
 
-static void expire_one(struct server *s, const struct pool_timeouts *t, usec_t now)
+static void expire_one(struct server *s, usec_t now)
 {
+	const struct pool_timeouts *t = &s->pool->to;
 	struct client *c = s->client;
 	bool running = s->flow.owed_rfq > 0;
 	if (t->query > 0 && running && now - s->query_start >= t->query) {
@@ -123,12 +95,12 @@ static void expire_one(struct server *s, const struct pool_timeouts *t, usec_t n
 	}
 }
 
-void timeouts_expire_active(struct pool *p, const struct pool_timeouts *t, usec_t now)
+void timeouts_expire_active(struct pool *p, usec_t now)
 {
 	struct list_node *n, *nt;
 	list_for_each_safe(n, nt, &p->active_servers) {
 		struct server *s = list_entry(n, struct server, node);
 		if (s->client && !s->swallow)
-			expire_one(s, t, now);
+			expire_one(s, now);
 	}
 }
