@@ -26,6 +26,7 @@
 #include "core/version.h"
 #include "net/listener.h"
 #include "pool/client.h"
+#include "pool/console.h"
 #include "pool/janitor.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
@@ -233,6 +234,14 @@ static bool daemonize(char *err, size_t errlen)
  * (sock_update) into one epoll_ctl at the end of the loop pass instead of
  * two at once. It is unsafe only with dup()ed descriptors, which the pooler
  * never registers. */
+/* The console lives in admin/, above the pool: the pool reaches it through
+ * these registrations only. */
+static bool register_console(void)
+{
+	console_register(&admin_console);
+	return janitor_hook_add(admin_tick);
+}
+
 static struct event_base *make_base(void)
 {
 	struct event_config *ec = event_config_new();
@@ -439,6 +448,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	runtime_init(base, dns);
+	if (!register_console()) {
+		log_fatal("cannot register the console with the janitor");
+		return 1;
+	}
 	if (!token_engine_init(base, err, sizeof(err))) {
 		log_fatal("%s", err);
 		return 1;

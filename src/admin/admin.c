@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/admin_priv.h"
 #include "admin/resultset.h"
 #include "admin/stats.h"
 #include "config.h"
@@ -514,3 +515,9 @@ void admin_tick(void)
 	}
 	busy = false;
 }
+
+const struct console_ops admin_console = {
+	.is_console_db = admin_is_console_db,
+	.login = admin_login,
+	.process = admin_process,
+};

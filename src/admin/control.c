@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "admin/admin.h"
+#include "admin/admin_priv.h"
 #include "admin/resultset.h"
 #include "core/config.h"
 #include "core/dynbuf.h"

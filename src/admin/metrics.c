@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin/admin.h"
+#include "admin/admin_priv.h"
 #include "admin/health.h"
 #include "admin/stats.h"
 #include "config.h"

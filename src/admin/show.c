@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "admin/admin.h"
+#include "admin/admin_priv.h"
 #include "admin/resultset.h"
 #include "admin/stats.h"
 #include "config.h"
