@@ -17,6 +17,7 @@
 #include "core/dynbuf.h"
 #include "core/params.h"
 #include "core/version.h"
+#include "net/dnscache.h"
 #include "pg/userlist.h"
 #include "pool/climit.h"
 #include "pool/client.h"
@@ -33,7 +34,7 @@
 static const char *const help_text =
 	"SHOW HELP|VERSION|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|STATS|STATS_TOTALS|"
 	"STATS_AVERAGES|TOTALS|LISTS|MEM|STATE|SOCKETS|ACTIVE_SOCKETS|TOKENS|CREDENTIALS\n"
-	"SHOW DNS_HOSTS|DNS_ZONES (always empty)\n"
+	"SHOW DNS_HOSTS|DNS_ZONES (zones always empty)\n"
 	"SHOW PEERS|PEER_POOLS\n"
 	"SHOW TOKENS lists cached token keys (never the token); SHOW CREDENTIALS the cloud identities\n"
 	"SET key = arg\n"
@@ -1042,7 +1043,7 @@ static enum admin_status show_lists(struct admin_req *r)
 		{ "login_clients", (int64_t)list_count(&rt.login_clients) },
 		{ "free_servers", 0 },
 		{ "used_servers", oc.servers },
-		{ "dns_names", 0 },                     /* no DNS cache: every connect resolves */
+		{ "dns_names", (int64_t)dnscache_count() },
 		{ "dns_zones", 0 },
 		{ "dns_queries", oc.resolving },
 		{ "dns_pending", 0 },
@@ -1185,9 +1186,6 @@ static enum admin_status show_credentials(struct admin_req *r)
 	return done(r);
 }
 
-static const struct resultset_col dns_hosts_cols[] = {
-	{ "hostname", RS_TEXT }, { "ttl", RS_INT8 }, { "addrs", RS_TEXT },
-};
 static const struct resultset_col dns_zones_cols[] = {
 	{ "zonename", RS_TEXT }, { "serial", RS_INT8 }, { "count", RS_INT4 },
 };
@@ -1254,7 +1252,7 @@ enum admin_status show_command(struct admin_req *r)
 	if (IS("CREDENTIALS"))
 		return show_credentials(r);
 	if (IS("DNS_HOSTS"))
-		return show_empty(r, dns_hosts_cols, NCOLS(dns_hosts_cols));
+		return show_dns_hosts(r);
 	if (IS("DNS_ZONES"))
 		return show_empty(r, dns_zones_cols, NCOLS(dns_zones_cols));
 	if (IS("PEERS"))
@@ -1267,7 +1265,8 @@ enum admin_status show_command(struct admin_req *r)
 		return show_sockets(r, true);
 	if (IS("FDS"))
 		return admin_fail(r, "0A000", "SHOW FDS is not supported: it serves PgBouncer's online "
-				  "restart, which tokenbouncer does not have; see SHOW SOCKETS");
+				  "restart (-R), which tokenbouncer does not have (restart with "
+				  "so_reuseport instead); see SHOW SOCKETS");
 #undef IS
 	const char *fake = control_fake_param(what);
 	if (fake)
