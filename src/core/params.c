@@ -245,10 +245,12 @@ const struct param_def param_table[] = {
 	P_BOOL(G, server_round_robin, "0", RELOAD,
 		"Hand out idle server connections in turn (oldest first) instead of reusing the most "
 		"recently used one, to spread load over a round-robin address."),
-	P_IGN_STR(G, track_extra_parameters, "IntervalStyle", "not implemented yet in tokenbouncer",
-		"Comma-separated further server parameters to keep per client and restore on the "
-		"server it is given, besides client_encoding, DateStyle, TimeZone, "
-		"standard_conforming_strings and application_name."),
+	P_STR(G, track_extra_parameters, "IntervalStyle", RELOAD,
+		"Comma-separated further parameters (at most 8) to keep per client and restore on the "
+		"server it is given, besides client_encoding, DateStyle, IntervalStyle, TimeZone, "
+		"standard_conforming_strings and application_name (always tracked). Only parameters "
+		"the server reports to clients (ParameterStatus) can be tracked, such as "
+		"default_transaction_read_only; clients may also send them as startup parameters."),
 	P_BOOL(G, disable_pqexec, "0", RELOAD,
 		"Refuse the simple query protocol (a Query message can carry several statements); only "
 		"clients using the extended protocol keep working."),
@@ -301,19 +303,23 @@ const struct param_def param_table[] = {
 	P_TIME(G, pool_idle_timeout, "0", 0, TIME_MAX, RELOAD,
 		"Free a (database, user) pool, with its statistics, once it has had no clients and no "
 		"servers for this many seconds; 0 keeps pools for the life of their database."),
-	P_IGN_TIME(G, dns_max_ttl, "15", "not implemented yet in tokenbouncer (evdns caches by the record's TTL)",
-		"PgBouncer: how long a DNS answer is cached."),
-	P_IGN_TIME(G, dns_nxdomain_ttl, "15", "not implemented yet in tokenbouncer (evdns caches by the record's TTL)",
-		"PgBouncer: how long a failed DNS lookup is cached."),
+	P_TIME(G, dns_max_ttl, "15", 0, TIME_MAX, RELOAD,
+		"Seconds a host name's address is reused for new server connections before it is "
+		"looked up again, whatever the record's own TTL; 0 looks up every time."),
+	P_TIME(G, dns_nxdomain_ttl, "15", 0, TIME_MAX, RELOAD,
+		"Seconds a failed lookup (NXDOMAIN, no answer, timeout) is remembered, so that new "
+		"server connections to that name fail at once; 0 remembers none."),
 	P_IGN_TIME(G, dns_zone_check_period, "0", "it needs the c-ares DNS library, which "
 		"tokenbouncer does not use", "PgBouncer: how often DNS zone serials are checked."),
-	P_IGN_STR(G, resolv_conf, NULL, "not implemented yet in tokenbouncer (/etc/resolv.conf is used)",
-		"PgBouncer: a resolv.conf file to use instead of the system's."),
+	P_STR(G, resolv_conf, NULL, RESTART,
+		"A resolv.conf file (nameserver, search, domain and options lines; a nameserver may "
+		"carry a :port) to use instead of /etc/resolv.conf; /etc/hosts is read either way."),
 	P_TIME(G, query_wait_notify, "5", 0, TIME_MAX, RELOAD,
 		"Send a NOTICE to a client that has waited this many seconds for a server connection "
 		"(once per wait); 0 disables."),
-	P_IGN_STR(G, login_notify_message, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: notice sent to each client after login."),
+	P_STR(G, login_notify_message, NULL, RELOAD,
+		"Text of a NOTICE sent to every client of a pooled database when it has logged in "
+		"(before its first ReadyForQuery); unset or empty sends none."),
 	P_TIME(G, client_idle_timeout, "0", 0, TIME_MAX, RELOAD,
 		"Disconnect a client that has been idle this many seconds; 0 disables."),
 	P_TIME(G, query_wait_timeout, "120", 0, TIME_MAX, RELOAD,
@@ -407,8 +413,10 @@ const struct param_def param_table[] = {
 		"Log each client disconnection with its reason."),
 	P_BOOL(G, log_pooler_errors, "1", RELOAD,
 		"Log the error messages the pooler itself sends to clients."),
-	P_IGN_BOOL(G, log_stats, "1", "not implemented yet in tokenbouncer",
-		"Log aggregated statistics every stats_period."),
+	P_BOOL(G, log_stats, "1", RELOAD,
+		"Log one line of averages over all databases every stats_period (transactions, "
+		"queries, parses and binds per second, bytes in and out per second, average "
+		"transaction, query and wait time), as PgBouncer does."),
 	P_BOOL(G, syslog, "0", RELOAD,
 		"Also send log lines to syslog."),
 	P_STR(G, syslog_ident, "pgbouncer", RELOAD,

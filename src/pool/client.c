@@ -617,7 +617,7 @@ void client_finish_login(struct client *c)
 	pbuf_init(&b, 1 << 20);
 	proto_auth_request(&b, 0, NULL, 0);
 	/* The client's own values win over the server's defaults. */
-	for (int i = 0; i < VAR_COUNT; i++) {
+	for (int i = 0; i < varcache_count(); i++) {
 		if (!varcache_get(&c->vars, i) && varcache_get(&p->welcome_vars, i))
 			varcache_set(&c->vars, i, varcache_get(&p->welcome_vars, i));
 		if (varcache_get(&c->vars, i))
@@ -626,6 +626,8 @@ void client_finish_login(struct client *c)
 	if (p->welcome_other.len)
 		pbuf_put_bytes(&b, p->welcome_other.data, p->welcome_other.len);
 	proto_backend_key(&b, c->cancel_pid, c->cancel_key);
+	if (config_str_set(rt.cfg->login_notify_message))
+		proto_notice(&b, "00000", rt.cfg->login_notify_message);
 	proto_ready(&b, 'I');
 	p->stats.login_count++;
 	set_state(c, CL_IDLE, &p->active_clients);
