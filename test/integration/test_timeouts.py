@@ -4,6 +4,7 @@ query_wait_timeout, idle_transaction_timeout, transaction_timeout, client_idle_t
 the global values), [databases] query_wait_timeout, transaction_timeout, query_wait_notify,
 cancel_wait_timeout, server_fast_close, autodb_idle_timeout and pool_idle_timeout. Short
 timeouts (1 s) and polling; every wait is bounded."""
+import signal
 import struct
 import time
 
@@ -66,6 +67,11 @@ def test_user_pool_size_and_reserve_win_over_the_database(make_pooler, pg, new_r
                 user_settings={role: "pool_size=1"}, pool_size=5, reserve_pool=0)
     rows = {r["name"]: r for r in console(p, "SHOW USERS")}
     assert (rows[role]["pool_size"], rows[role]["reserve_pool_size"]) == ("1", None), rows[role]
+    config = {r["key"]: r for r in console(p, "SHOW CONFIG")}
+    for key, default in [("transaction_timeout", "0"), ("query_wait_notify", "5"),
+                         ("cancel_wait_timeout", "10"), ("server_fast_close", "0"),
+                         ("autodb_idle_timeout", "3600"), ("pool_idle_timeout", "0")]:
+        assert (config[key]["default"], config[key]["changeable"]) == (default, "yes"), config[key]
     with login(p) as a, login(p) as b:
         a.query_ok("BEGIN")                       # holds the pool's one server
         start = time.monotonic()
@@ -334,3 +340,19 @@ def test_pool_idle_timeout_frees_empty_pools(make_pooler, pg, new_role):
              "the empty pool to be freed")
     with login(p) as c:
         assert c.query_ok("select 'new pool'").rows == [("new pool",)]
+
+
+def test_server_fast_close_lets_sigint_end_sessions(make_pooler, pg, new_role):
+    """SIGINT waits for the servers in use; in session mode an idle session holds its server
+    until it leaves, unless server_fast_close ends it at once."""
+    role = new_role("sfs")
+    p = tpooler(make_pooler, pg, role, {"pool_mode": "session", "server_fast_close": 1})
+    with login(p) as c:
+        c.query_ok("select 1")
+        start = time.monotonic()
+        p.signal(signal.SIGINT)
+        err, _ = closed_with(c)
+        assert err and err["M"].startswith("server_fast_close"), err
+    p.proc.wait(5)
+    assert time.monotonic() - start < 5
+    assert p.proc.returncode == 0, p.log_text()[-2000:]
