@@ -24,8 +24,11 @@
 #include "core/service.h"
 #include "core/util.h"
 #include "core/version.h"
+#include "net/dnscache.h"
 #include "net/listener.h"
+#include "net/resolve.h"
 #include "pool/client.h"
+#include "pool/console.h"
 #include "pool/janitor.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
@@ -233,6 +236,14 @@ static bool daemonize(char *err, size_t errlen)
  * (sock_update) into one epoll_ctl at the end of the loop pass instead of
  * two at once. It is unsafe only with dup()ed descriptors, which the pooler
  * never registers. */
+/* The console lives in admin/, above the pool: the pool reaches it through
+ * these registrations only. */
+static bool register_console(void)
+{
+	console_register(&admin_console);
+	return janitor_hook_add(admin_tick);
+}
+
 static struct event_base *make_base(void)
 {
 	struct event_config *ec = event_config_new();
@@ -242,19 +253,6 @@ static struct event_base *make_base(void)
 	struct event_base *base = event_base_new_with_config(ec);
 	event_config_free(ec);
 	return base;
-}
-
-static struct evdns_base *make_dns(struct event_base *base)
-{
-	struct evdns_base *dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-						      EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (!dns) {
-		/* No usable resolv.conf: still resolve names from /etc/hosts. */
-		dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (dns)
-			evdns_base_load_hosts(dns, NULL);
-	}
-	return dns;
 }
 
 static void setup_signals(struct event_base *base)
@@ -272,6 +270,7 @@ static void teardown(struct event_base *base, struct evdns_base *dns)
 	metrics_stop();
 	listeners_close();
 	runtime_shutdown();
+	dnscache_clear();
 	for (size_t i = 0; i < NSIGNALS; i++) {
 		if (sig_events[i])
 			event_free(sig_events[i]);
@@ -433,12 +432,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct event_base *base = make_base();
-	struct evdns_base *dns = base ? make_dns(base) : NULL;
-	if (!base || !dns) {
+	if (!base) {
 		log_fatal("cannot initialise the event loop");
 		return 1;
 	}
+	struct evdns_base *dns = resolve_base_new(base, cfg->resolv_conf, err, sizeof(err));
+	if (!dns) {
+		log_fatal("%s", err);
+		return 1;
+	}
 	runtime_init(base, dns);
+	if (!register_console()) {
+		log_fatal("cannot register the console with the janitor");
+		return 1;
+	}
 	if (!token_engine_init(base, err, sizeof(err))) {
 		log_fatal("%s", err);
 		return 1;

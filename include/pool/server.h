@@ -8,11 +8,6 @@
 #include "core/util.h"
 #include "pool/pool-t.h"
 
-/* Bounds on what the pooler reads and discards for a client that left with
- * answers owed (SV_DRAIN); past either the server is closed instead. */
-#define SERVER_DRAIN_MAX_BYTES (64u << 20)
-#define SERVER_DRAIN_TIMEOUT (10 * USEC_PER_SEC)
-
 /* Open a new connection for the pool; it reports back through pool.h. */
 void server_launch(struct pool *p);
 /* The one way to end a server: one log line, its client (if any) gets an
@@ -23,21 +18,10 @@ void server_link(struct server *s, struct client *c);
 /* The client is done with it: drain what it still owes, reset (run_reset:
  * server_reset_query) and reuse, or close when unsure of its state. */
 void server_release(struct server *s, bool run_reset);
-/* Janitor: a drain that has run past SERVER_DRAIN_TIMEOUT closes the server. */
-void server_expire_drain(struct server *s, usec_t now);
-/* A cancel request forwarded for this server has been handled by the backend. */
-void server_cancel_finished(struct server *s);
 /* Bytes for the server; false if the server was lost. */
 bool server_send(struct server *s, const void *data, size_t len);
 /* The client's queue drained: read from the server again. */
 void server_resume(struct server *s);
-/* Send a CancelRequest with this server's real key on a new connection. */
-void server_forward_cancel(struct server *s);
-/* The same for a client's CancelRequest: its connection (requester_fd, owned
- * from here on) is closed only once the server has handled the cancel, as a
- * server closes it, so the client cannot send its next query before the
- * cancel has landed and have that query cancelled instead. */
-void server_forward_cancel_for(struct server *s, int requester_fd);
 /* Run server_check_query before reuse; the pool gets the server back when done. */
 void server_check(struct server *s);
 /* Run one query of the pooler's own on an idle server (as the check query
@@ -62,9 +46,10 @@ struct server_watch {
 void server_watch_set(const struct server_watch *w);
 /* For state changes made outside server.c (pool_server_usable). */
 void server_watch_note(struct server *s, enum server_state from);
-/* Release cancel requests still in flight (shutdown). */
-void server_cancels_shutdown(void);
 /* A connect or login that took too long or cannot succeed. */
 void server_login_failed(struct server *s, const char *msg);
+/* A server still logging in at now: fail it past server_connect_timeout, or
+ * when the instance leaves the metadata exchange unanswered (AlloyDB). */
+void server_login_deadline(struct server *s, usec_t now);
 const char *server_state_name(enum server_state st);
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/admin_priv.h"
 #include "admin/resultset.h"
 #include "admin/stats.h"
 #include "config.h"
@@ -493,6 +494,7 @@ void admin_tick(void)
 	busy = true;
 	usec_t now = time_mono_usec();
 	stats_tick(now);
+	stats_log_tick(now);
 	control_tick(now);
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &sessions)
@@ -514,3 +516,9 @@ void admin_tick(void)
 	}
 	busy = false;
 }
+
+const struct console_ops admin_console = {
+	.is_console_db = admin_is_console_db,
+	.login = admin_login,
+	.process = admin_process,
+};

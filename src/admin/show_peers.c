@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "admin/admin.h"
+#include "admin/admin_priv.h"
 #include "admin/resultset.h"
 #include "core/config-t.h"
 #include "pool/peer.h"

@@ -14,11 +14,15 @@
 #include "net/linger.h"
 #include "net/sockopt.h"
 #include "net/tls.h"
-#include "admin/admin.h"
 #include "pg/proto.h"
 #include "pg/startup_opts.h"
 #include "pg/scram.h"
+#include "pool/cancel.h"
+#include "pool/cancel_index.h"
+#include "pool/cancel_wait.h"
 #include "pool/client_auth.h"
+#include "pool/client_timer.h"
+#include "pool/console.h"
 #include "pool/climit.h"
 #include "pool/peer.h"
 #include "pool/pool.h"
@@ -77,6 +81,7 @@ static void set_state(struct client *c, enum client_state st, struct list_node *
 		list_move_tail(list, &c->node);
 	else
 		list_del(&c->node);
+	client_timer_update(c);
 }
 
 void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix)
@@ -86,6 +91,7 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	c->is_unix = is_unix;
 	c->connect_at = time_now_usec();
 	list_init(&c->node);
+	deadline_init(&c->timer);
 	list_add_tail(&rt.clients, &c->all_node);
 	rt.nclients++;
 	sock_setup(&c->sock, rt.base, fd, client_io, c);
@@ -138,6 +144,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		client_log(LOG_LVL_DEBUG, c, "closing: %s", msg);
 	}
 	climit_release(c);
+	cancel_wait_closing(c);
 	struct server *s = c->server;
 	if (s) {
 		c->server = NULL;
@@ -156,6 +163,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		sock_close(&c->sock);
 	pool_client_state_changed(c, c->state, CL_CLOSING);
 	c->state = CL_CLOSING;
+	deadline_disarm(&rt.client_timers, &c->timer);
 	list_move_tail(&rt.free_clients, &c->node);
 	runtime_schedule_free();
 }
@@ -164,6 +172,8 @@ void client_free(struct client *c)
 {
 	list_del(&c->node);
 	list_del(&c->all_node);
+	deadline_disarm(&rt.client_timers, &c->timer);
+	cancel_index_del(&rt.cancel_keys, c);
 	rt.nclients--;
 	varcache_clear(&c->vars);
 	ps_client_detach(c);
@@ -207,13 +217,23 @@ void client_send_error(struct client *c, const char *sqlstate, const char *msg)
 
 struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
 {
-	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.clients) {
-		struct client *c = list_entry(n, struct client, all_node);
-		if (c->cancel_pid == pid && c->cancel_key == key && c->state >= CL_IDLE && c->state != CL_CLOSING)
-			return c;
+	struct client *c = cancel_index_find(&rt.cancel_keys, pid, key);
+	return c && c->state >= CL_IDLE && c->state != CL_CLOSING ? c : NULL;
+}
+
+/* A random key no other client has (a draw that collides is drawn again;
+ * with 48 random bits that is rare, and a few tries always suffice). */
+static void assign_cancel_key(struct client *c)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
+		random_bytes(&c->cancel_key, sizeof(c->cancel_key));
+		peer_stamp_key(&c->cancel_pid);
+		if (cancel_index_add(&rt.cancel_keys, c))
+			return;
 	}
-	return NULL;
+	log_warning("C-%llu: no unique cancel key drawn; its cancel requests will be ignored",
+		    (unsigned long long)c->id);
 }
 
 /* ---- login ---- */
@@ -228,7 +248,12 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 	/* Only while the key's owner has a request running on its server: once
 	 * the server carries someone else, a cancel must not reach it. */
 	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
-	if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
+	if (target && cancel_wait_needed(target)) {
+		if (cancel_wait_park(c, target))
+			return;
+		log_debug("C-%llu: a cancel request for C-%llu already waits", (unsigned long long)c->id,
+			  (unsigned long long)target->id);
+	} else if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
 		log_debug("C-%llu: cancel request for C-%llu", (unsigned long long)c->id, (unsigned long long)target->id);
 		server_forward_cancel_for(s, sock_detach(&c->sock));
 	}
@@ -446,11 +471,11 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 		client_close(c, "28000", "SSL required");
 		return;
 	}
-	if (admin_is_console_db(dbname) && c->replication) {
+	if (console_is_db(dbname) && c->replication) {
 		client_close(c, "08P01", "replication connections to the admin console are not supported");
 		return;
 	}
-	if (admin_is_console_db(dbname)) {
+	if (console_is_db(dbname)) {
 		c->is_admin = true;
 		c->db = rt.admin_db;
 	} else {
@@ -548,7 +573,7 @@ void client_auth_ok(struct client *c)
 		scram_keys_wipe(&keys);
 		secret_free(looked_up_pw);
 		list_del(&c->node);
-		admin_login(c);
+		console_login(c);
 		return;
 	}
 	struct pool *p = pool_for_client(c->db, c->user, c->replication);
@@ -575,9 +600,7 @@ void client_auth_ok(struct client *c)
 	/* A replication connection keeps its server for its whole life. */
 	c->mode = c->replication ? POOL_MODE_SESSION : effective_mode(c);
 	ps_client_attach(c);
-	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
-	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
-	peer_stamp_key(&c->cancel_pid);
+	assign_cancel_key(c);
 	if (p->have_welcome) {
 		client_finish_login(c);
 		return;
@@ -594,7 +617,7 @@ void client_finish_login(struct client *c)
 	pbuf_init(&b, 1 << 20);
 	proto_auth_request(&b, 0, NULL, 0);
 	/* The client's own values win over the server's defaults. */
-	for (int i = 0; i < VAR_COUNT; i++) {
+	for (int i = 0; i < varcache_count(); i++) {
 		if (!varcache_get(&c->vars, i) && varcache_get(&p->welcome_vars, i))
 			varcache_set(&c->vars, i, varcache_get(&p->welcome_vars, i));
 		if (varcache_get(&c->vars, i))
@@ -603,6 +626,8 @@ void client_finish_login(struct client *c)
 	if (p->welcome_other.len)
 		pbuf_put_bytes(&b, p->welcome_other.data, p->welcome_other.len);
 	proto_backend_key(&b, c->cancel_pid, c->cancel_key);
+	if (config_str_set(rt.cfg->login_notify_message))
+		proto_notice(&b, "00000", rt.cfg->login_notify_message);
 	proto_ready(&b, 'I');
 	p->stats.login_count++;
 	set_state(c, CL_IDLE, &p->active_clients);
@@ -829,7 +854,7 @@ static void client_process(struct client *c)
 	}
 	case CL_IDLE:
 		if (c->is_admin) {
-			admin_process(c);
+			console_process(c);
 			return;
 		}
 		if (first_message_is_terminate(c)) {
@@ -886,7 +911,7 @@ void client_detached(struct client *c)
 	set_state(c, CL_IDLE, &c->pool->active_clients);
 	sock_set_read(&c->sock, true);
 	/* Buffers are kept for the next transaction; the janitor trims them
-	 * once the client has been idle a while (pool_trim_idle). */
+	 * once the client has been idle a while (pool/client_timer.c). */
 	if (iobuf_len(c->sock.in) > 0)
 		client_process(c);
 }

@@ -11,9 +11,14 @@
 #include "pg/scram.h"
 #include "pg/userlist.h"
 #include "pool/authq.h"
+#include "pool/cancel.h"
+#include "pool/cancel_wait.h"
 #include "pool/client.h"
+#include "pool/client_timer.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "pool/server_drain.h"
+#include "pool/timeouts.h"
 #include "token/method.h"
 #include "token/token.h"
 
@@ -116,6 +121,7 @@ static struct pool *pool_new(struct database *db, const char *user, enum replica
 	if (repl == REPLICATION_NONE)
 		strmap_put(&db->pools_by_user, p->user, p);
 	pool_bind_token(p);
+	timeouts_refresh(p);
 	return p;
 }
 
@@ -177,14 +183,22 @@ void pool_free(struct pool *p)
 	free(p);
 }
 
+/* As PgBouncer: the pool's [users] entry wins over its database's, which
+ * wins over the global default. */
 int pool_size_limit(const struct pool *p)
 {
+	const struct user_cfg *u = config_find_user(rt.cfg, p->user);
+	if (u && u->pool_size >= 0)
+		return u->pool_size;
 	int n = p->db->cfg->pool_size;
 	return n >= 0 ? n : rt.cfg->default_pool_size;
 }
 
 static int reserve_size(const struct pool *p)
 {
+	const struct user_cfg *u = config_find_user(rt.cfg, p->user);
+	if (u && u->reserve_pool_size >= 0)
+		return u->reserve_pool_size;
 	int n = p->db->cfg->reserve_pool;
 	return n >= 0 ? n : rt.cfg->reserve_pool_size;
 }
@@ -231,8 +245,10 @@ void pool_client_state_changed(struct client *c, enum client_state from, enum cl
 		p->nwaiting--;
 	else if (from == CL_WAIT_WELCOME)
 		p->nwelcome--;
-	if (to == CL_WAITING)
+	if (to == CL_WAITING) {
 		p->nwaiting++;
+		c->wait_notified = false;
+	}
 	else if (to == CL_WAIT_WELCOME)
 		p->nwelcome++;
 }
@@ -356,8 +372,11 @@ static void link_client(struct server *s, struct client *c, usec_t now)
 	c->state = CL_ACTIVE;
 	c->state_since = now;
 	list_move_tail(&c->pool->active_clients, &c->node);
+	client_timer_update(c);
 	s->just_checked = false;
 	server_link(s, c);
+	if (c->cancel_parked)
+		cancel_wait_try(c);
 }
 
 #ifndef NDEBUG
@@ -594,22 +613,11 @@ void pool_server_gone(struct server *s, enum server_state was)
 	pool_kick(p);
 }
 
-static void expire_clients(struct pool *p, usec_t now)
+/* The clients' timeouts are their deadlines (pool/client_timer.c); a
+ * shutdown lets go of every client not in a transaction. */
+static void shutdown_idle_clients(struct pool *p)
 {
-	const struct tb_config *cfg = rt.cfg;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->welcome_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (cfg->client_login_timeout > 0 && now - c->connect_at >= cfg->client_login_timeout)
-			client_close(c, "08P01", "client_login_timeout: no server login for alias \"%s\"",
-				     p->db->name);
-	}
-	list_for_each_safe(n, t, &p->waiting_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (cfg->query_wait_timeout > 0 && now - c->state_since >= cfg->query_wait_timeout)
-			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
-				     p->db->name);
-	}
 	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
 		list_for_each_safe(n, t, &p->welcome_clients)
 			client_close(list_entry(n, struct client, node), "57P01",
@@ -622,36 +630,6 @@ static void expire_clients(struct pool *p, usec_t now)
 			if (c->state == CL_IDLE && c->mode != POOL_MODE_SESSION)
 				client_close(c, "57P01", "terminating connection: the pooler is shutting down");
 		}
-	}
-	if (cfg->client_idle_timeout <= 0)
-		return;
-	list_for_each_safe(n, t, &p->active_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (c->state == CL_IDLE && now - c->state_since >= cfg->client_idle_timeout)
-			client_close(c, "08P01", "client_idle_timeout");
-	}
-}
-
-/* Servers working for a client: a query running too long costs the server
- * (as PgBouncer's query_timeout), a transaction left idle costs the client. */
-static void expire_active(struct pool *p, usec_t now)
-{
-	const struct tb_config *cfg = rt.cfg;
-	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->active_servers) {
-		struct server *s = list_entry(n, struct server, node);
-		if (!s->client || s->swallow)
-			continue;
-		if (cfg->query_timeout > 0 && s->flow.owed_rfq && now - s->query_start >= cfg->query_timeout) {
-			/* Closing alone would let the backend run on until it next writes. */
-			server_forward_cancel(s);
-			client_close(s->client, "57014", "query_timeout: canceling statement due to query_timeout");
-			continue;
-		}
-		if (cfg->idle_transaction_timeout > 0 && !s->flow.owed_rfq && s->ready &&
-		    (s->flow.tx_status == 'T' || s->flow.tx_status == 'E') &&
-		    now - s->last_rfq >= cfg->idle_transaction_timeout)
-			client_close(s->client, "25P03", "idle_transaction_timeout: idle in transaction for too long");
 	}
 }
 
@@ -705,12 +683,9 @@ static void expire_servers(struct pool *p, usec_t now)
 {
 	const struct tb_config *cfg = rt.cfg;
 	struct list_node *n, *t;
-	expire_active(p, now);
-	list_for_each_safe(n, t, &p->new_servers) {
-		struct server *s = list_entry(n, struct server, node);
-		if (cfg->server_connect_timeout > 0 && now - s->created_at >= cfg->server_connect_timeout)
-			server_login_failed(s, "server_connect_timeout: no answer from the server in time");
-	}
+	timeouts_expire_active(p, now);
+	list_for_each_safe(n, t, &p->new_servers)
+		server_login_deadline(list_entry(n, struct server, node), now);
 	list_for_each_safe(n, t, &p->used_servers)
 		server_expire_drain(list_entry(n, struct server, node), now);
 	int min = min_pool_size_of(p);
@@ -733,30 +708,23 @@ static void expire_servers(struct pool *p, usec_t now)
 	open_successors(p, now, min);
 }
 
-/* Packet buffers of connections idle for a second go back to malloc: idle
- * connections cost a few hundred bytes, busy ones do not reallocate per
- * transaction. */
-#define TRIM_AFTER_USEC USEC_PER_SEC
-
+/* Packet buffers of servers idle for a second go back to malloc, as the
+ * clients' do (their deadline, pool/client_timer.c). */
 static void trim_idle(struct pool *p, usec_t now)
 {
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->active_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (c->state == CL_IDLE && (c->sock.in || c->sock.out) && now - c->state_since >= TRIM_AFTER_USEC)
-			sock_trim(&c->sock);
-	}
 	list_for_each_safe(n, t, &p->idle_servers) {
 		struct server *s = list_entry(n, struct server, node);
-		if ((s->sock.in || s->sock.out) && now - s->idle_since >= TRIM_AFTER_USEC)
+		if ((s->sock.in || s->sock.out) && now - s->idle_since >= CLIENT_TRIM_AFTER_USEC)
 			sock_trim(&s->sock);
 	}
 }
 
 void pool_maintain(struct pool *p, usec_t now)
 {
+	timeouts_refresh(p);
 	trim_idle(p, now);
-	expire_clients(p, now);
+	shutdown_idle_clients(p);
 	expire_servers(p, now);
 	pool_dispatch(p);
 }

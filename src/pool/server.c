@@ -28,18 +28,22 @@
 #include "token/method.h"
 #include "token/token.h"
 #include "pool/authq.h"
+#include "pool/cancel.h"
 #include "pool/client.h"
 #include "pool/pool.h"
 #include "pool/ps_forward.h"
 #include "pool/runtime.h"
+#include "pool/server_drain.h"
+#include "pool/server_priv.h"
+
+/* §3.9.4: the connectors read the metadata exchange's answer with a 30 s deadline. */
+#define MDX_DEADLINE (30 * USEC_PER_SEC)
 
 /* Cap on one message the pooler reads whole from a server (errors,
  * parameter status, auth requests). Data rows are streamed, not held. */
 #define SERVER_MSG_MAX (1u << 20)
 
 static void server_io(evutil_socket_t fd, short what, void *arg);
-static void server_process(struct server *s);
-static void cancels_forget(struct server *s);
 
 const char *server_state_name(enum server_state st)
 {
@@ -50,21 +54,13 @@ const char *server_state_name(enum server_state st)
 	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }
 
-static void server_log_prefix(const struct server *s, char *buf, size_t len)
+void server_log_prefix(const struct server *s, char *buf, size_t len)
 {
 	const struct database *db = s->pool->db;
 	snprintf(buf, len, "S-%llu %s@%s (%s:%d)", (unsigned long long)s->id, s->pool->user,
 		 db->name, s->host ? s->host : db->host ? db->host : "unix",
 		 s->host ? s->port : db->cfg->port > 0 ? db->cfg->port : 5432);
 }
-
-#define server_log(lvl, s, fmt, ...) do { \
-	if (log_enabled(lvl)) { \
-		char pfx_[200]; \
-		server_log_prefix(s, pfx_, sizeof(pfx_)); \
-		log_msg(lvl, "%s: " fmt, pfx_, ##__VA_ARGS__); \
-	} \
-} while (0)
 
 static const struct server_watch *watch;
 
@@ -79,7 +75,7 @@ void server_watch_note(struct server *s, enum server_state from)
 		watch->state(s, from, watch->arg);
 }
 
-static void set_state(struct server *s, enum server_state st, struct list_node *list)
+void server_set_state(struct server *s, enum server_state st, struct list_node *list)
 {
 	enum server_state from = s->state;
 	s->state = st;
@@ -132,7 +128,7 @@ void server_close(struct server *s, const char *fmt, ...)
 	connector_bundle_unref(s->bundle);
 	s->bundle = NULL;
 	if (s->cancels)
-		cancels_forget(s);
+		server_cancels_forget(s);
 	if (s->sock.fd >= 0 && s->state >= SV_IDLE) {
 		/* A polite Terminate lets the backend exit without logging an EOF. */
 		static const unsigned char term[5] = { 'X', 0, 0, 0, 4 };
@@ -172,7 +168,7 @@ bool server_send(struct server *s, const void *data, size_t len)
 	return true;
 }
 
-static bool send_pbuf(struct server *s, struct pbuf *b)
+bool server_send_pbuf(struct server *s, struct pbuf *b)
 {
 	bool ok = !b->failed && server_send(s, b->data, b->len);
 	pbuf_free(b);
@@ -233,6 +229,20 @@ void server_login_failed(struct server *s, const char *msg)
 	login_failed(s, "08006", "%s", msg);
 }
 
+void server_login_deadline(struct server *s, usec_t now)
+{
+	usec_t limit = rt.cfg->server_connect_timeout;
+	bool overall = limit > 0 && now - s->created_at >= limit;
+	if (s->mdx_pending && (overall || now - s->state_since >= MDX_DEADLINE)) {
+		login_failed(s, "08006", "the instance of alias \"%s\" did not answer the metadata exchange within "
+			     "%lld s (does %s:%d lead to the instance's server-side proxy?)", s->pool->db->name,
+			     (long long)((now - s->state_since) / USEC_PER_SEC), s->host, s->port);
+		return;
+	}
+	if (overall)
+		login_failed(s, "08006", "server_connect_timeout: no answer from the server in time");
+}
+
 static void send_startup(struct server *s)
 {
 	const struct db_alias *a = s->pool->db->cfg;
@@ -258,9 +268,9 @@ static void send_startup(struct server *s)
 	}
 	pbuf_put_u8(&b, 0);
 	pbuf_end(&b);
-	set_state(s, SV_LOGIN, NULL);
+	server_set_state(s, SV_LOGIN, NULL);
 	sock_set_read(&s->sock, true);
-	send_pbuf(s, &b);
+	server_send_pbuf(s, &b);
 }
 
 static bool use_tls(const struct server *s)
@@ -277,6 +287,21 @@ static void connector_failed(struct server *s, const char *why)
 	login_failed(s, "08006", "connection to the instance of alias \"%s\" failed: %s", s->pool->db->name, why);
 }
 
+/* A server without TLS 1.3 is not the instance's server-side proxy, and no
+ * refreshed material changes that: say what to change instead. */
+static void connector_handshake_failed(struct server *s)
+{
+	if (!tls_error_is_version(sock_tls_errcode())) {
+		connector_failed(s, sock_errmsg());
+		return;
+	}
+	login_failed(s, "08006", "connection to the instance of alias \"%s\" failed: the server at %s:%d offers "
+		     "only TLS 1.2 or older, and connector mode requires TLS 1.3 (as Google's connectors do); "
+		     "check that ip_type= and port= reach the instance's server-side proxy (port 3307 for Cloud "
+		     "SQL, 5433 for AlloyDB), or use manual IAM login (host= with sslmode, no instance=)",
+		     s->pool->db->name, s->host, s->port);
+}
+
 /* AlloyDB: the metadata exchange goes first, on the TLS stream (§3.9.4). */
 static void send_mdx(struct server *s)
 {
@@ -284,7 +309,7 @@ static void send_mdx(struct server *s)
 	unsigned char *frame = mdx_request("tokenbouncer/" PACKAGE_VERSION, (enum mdx_auth_type)s->bundle->mdx_auth,
 					   s->bundle->mdx_token, &len);
 	s->mdx_pending = true;
-	set_state(s, SV_LOGIN, NULL);
+	server_set_state(s, SV_LOGIN, NULL);
 	sock_set_read(&s->sock, true);
 	server_send(s, frame, len);
 	secret_wipe(frame, len);
@@ -342,13 +367,13 @@ static void start_direct_tls(struct server *s)
 		return;
 	}
 	s->tls = true;
-	set_state(s, SV_TLS, NULL);
+	server_set_state(s, SV_TLS, NULL);
 	sock_set_read(&s->sock, true);
 	enum sock_io r = sock_tls_handshake(&s->sock);
 	if (r == SOCK_IO_OK)
 		tls_established(s);
 	else if (r == SOCK_IO_ERR)
-		connector_failed(s, sock_errmsg());
+		connector_handshake_failed(s);
 }
 
 static void connected(struct server *s)
@@ -378,9 +403,9 @@ static void connected(struct server *s)
 	pbuf_begin(&b, 0);
 	pbuf_put_u32(&b, PROTO_SSL_CODE);
 	pbuf_end(&b);
-	set_state(s, SV_TLS_REQ, NULL);
+	server_set_state(s, SV_TLS_REQ, NULL);
 	sock_set_read(&s->sock, true);
-	send_pbuf(s, &b);
+	server_send_pbuf(s, &b);
 }
 
 static void start_connect(struct server *s)
@@ -393,7 +418,7 @@ static void start_connect(struct server *s)
 	if (s->addr.ss_family != AF_UNIX)
 		sockopt_tcp_connection(fd, rt.cfg);
 	sock_setup(&s->sock, rt.base, fd, server_io, s);
-	set_state(s, SV_CONNECTING, NULL);
+	server_set_state(s, SV_CONNECTING, NULL);
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
 		connected(s);
 		return;
@@ -455,7 +480,7 @@ static void start_resolve(struct server *s)
 {
 	const struct database *db = s->pool->db;
 	int port = db->cfg->port > 0 ? db->cfg->port : 5432;
-	set_state(s, SV_RESOLVING, NULL);
+	server_set_state(s, SV_RESOLVING, NULL);
 	if (s->bundle) {
 		/* Connector mode: the address the Admin API gave, not DNS of host=. */
 		free(s->host);
@@ -549,7 +574,7 @@ static struct server *server_new(struct pool *p)
 	s->lifetime = jittered_lifetime(p);
 	list_init(&s->node);
 	pool_server_added(s);
-	set_state(s, SV_TOKEN, &p->new_servers);
+	server_set_state(s, SV_TOKEN, &p->new_servers);
 	server_log(LOG_LVL_DEBUG, s, "connecting");
 	if (!p->token) {
 		start_resolve(s);
@@ -584,7 +609,7 @@ static void tls_answer(struct server *s)
 			return;
 		}
 		s->tls = true;
-		set_state(s, SV_TLS, NULL);
+		server_set_state(s, SV_TLS, NULL);
 		enum sock_io r = sock_tls_handshake(&s->sock);
 		if (r == SOCK_IO_OK)
 			send_startup(s);
@@ -608,7 +633,7 @@ static void continue_tls(struct server *s)
 	if (r == SOCK_IO_OK)
 		tls_established(s);
 	else if (r == SOCK_IO_ERR && s->bundle)
-		connector_failed(s, sock_errmsg());
+		connector_handshake_failed(s);
 	else if (r == SOCK_IO_ERR)
 		login_failed(s, "08006", "%s", sock_errmsg());
 }
@@ -651,7 +676,7 @@ static void auth_cleartext(struct server *s)
 		pbuf_init(&b, 70000);
 		proto_password(&b, s->token, s->token_len);
 		drop_token(s);
-		send_pbuf(s, &b);
+		server_send_pbuf(s, &b);
 		return;
 	}
 	if (!require_password(s))
@@ -659,7 +684,7 @@ static void auth_cleartext(struct server *s)
 	struct pbuf b;
 	pbuf_init(&b, 70000);
 	proto_password(&b, s->pool->password, strlen(s->pool->password));
-	send_pbuf(s, &b);
+	server_send_pbuf(s, &b);
 }
 
 static void auth_md5(struct server *s, struct msg_reader *r)
@@ -680,7 +705,7 @@ static void auth_md5(struct server *s, struct msg_reader *r)
 	pbuf_init(&b, 128);
 	proto_password(&b, out, strlen(out));
 	secret_wipe(out, sizeof(out));
-	send_pbuf(s, &b);
+	server_send_pbuf(s, &b);
 }
 
 static bool list_has_scram(struct msg_reader *r)
@@ -746,7 +771,7 @@ static void auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
 		secret_wipe(out, outlen);
 		free(out);
 	}
-	send_pbuf(s, &b);
+	server_send_pbuf(s, &b);
 }
 
 static void login_auth(struct server *s, const unsigned char *body, size_t len)
@@ -783,7 +808,7 @@ static void login_auth(struct server *s, const unsigned char *body, size_t len)
 	}
 }
 
-static void record_param(struct server *s, const unsigned char *body, size_t len, bool login)
+void server_record_param(struct server *s, const unsigned char *body, size_t len, bool login)
 {
 	struct msg_reader r;
 	reader_init(&r, body, len);
@@ -811,9 +836,9 @@ static void start_internal_query(struct server *s, enum server_state st, struct 
 	struct pbuf b;
 	pbuf_init(&b, 1 << 20);
 	proto_query(&b, sql);
-	set_state(s, st, list);
+	server_set_state(s, st, list);
 	s->ready = false;
-	send_pbuf(s, &b);
+	server_send_pbuf(s, &b);
 }
 
 static void login_done(struct server *s)
@@ -863,7 +888,7 @@ static void login_message(struct server *s, char type, const unsigned char *body
 		login_auth(s, body, len);
 		return;
 	case 'S':
-		record_param(s, body, len, true);
+		server_record_param(s, body, len, true);
 		return;
 	case 'K': {
 		struct msg_reader r;
@@ -898,7 +923,7 @@ static void internal_query_message(struct server *s, char type, const unsigned c
 	struct pg_error e;
 	switch (type) {
 	case 'S':
-		record_param(s, body, len, false);
+		server_record_param(s, body, len, false);
 		return;
 	case 'E':
 		if (proto_parse_error(body, len, &e))
@@ -934,7 +959,7 @@ static void sync_message(struct server *s, char type, const unsigned char *body,
 	struct pg_error e;
 	switch (type) {
 	case 'S':
-		record_param(s, body, len, false);
+		server_record_param(s, body, len, false);
 		return;
 	case 'E':
 		if (!proto_parse_error(body, len, &e)) {
@@ -962,7 +987,7 @@ void server_link(struct server *s, struct client *c)
 {
 	s->client = c;
 	c->server = s;
-	set_state(s, SV_ACTIVE, &s->pool->active_servers);
+	server_set_state(s, SV_ACTIVE, &s->pool->active_servers);
 	sock_set_read(&s->sock, true);
 	/* A physical walsender refuses SQL, SET included: a replication
 	 * client sees the server's own parameters. */
@@ -977,11 +1002,11 @@ void server_link(struct server *s, struct client *c)
 	free(sql);
 	s->swallow++;
 	s->ready = false;
-	send_pbuf(s, &b);
+	server_send_pbuf(s, &b);
 }
 
 /* The server owes nothing to the client that left: reset it or make it idle. */
-static void finish_release(struct server *s, bool run_reset)
+void server_finish_release(struct server *s, bool run_reset)
 {
 	struct pool *p = s->pool;
 	s->drain_step = 0;
@@ -1006,69 +1031,9 @@ static void finish_release(struct server *s, bool run_reset)
 	pool_server_usable(s);
 }
 
-static bool drain_done(const struct server *s)
-{
-	return s->drain_step == 3 && s->fwd_remaining == 0 && s->cancels == 0;
-}
-
 static bool owes_nothing(const struct server *s)
 {
 	return pg_flow_settled(&s->flow) && s->fwd_remaining == 0 && s->cancels == 0;
-}
-
-/* The text of the marker query's one value: random, so no departed client
- * can forge the row that ends a drain. */
-static void drain_marker_text(const struct server *s, char *buf, size_t len)
-{
-	snprintf(buf, len, "tokenbouncer-drain-%016llx", (unsigned long long)s->drain_marker);
-}
-
-/* The client left with answers owed: read them and throw them away, so not
- * one byte of them can reach the next client. Counting ReadyForQuery is not
- * exact (after an extended-protocol error the backend skips every message up
- * to Sync, Queries included), so the pooler sends a Sync, a ROLLBACK and a
- * query of its own with a random value, and the drain ends at that query's
- * answer. An abandoned COPY IN gets a CopyFail first. Bounded by
- * SERVER_DRAIN_MAX_BYTES and SERVER_DRAIN_TIMEOUT. */
-static void start_drain(struct server *s, bool run_reset)
-{
-	struct pbuf b;
-	pbuf_init(&b, 256);
-	if (s->flow.copy_in)
-		proto_copy_fail(&b, "client disconnected during COPY");
-	proto_sync(&b);
-	/* What a backend does when its client disconnects: an open transaction
-	 * is rolled back, never committed. Also lets the marker run in a
-	 * transaction that failed. */
-	proto_query(&b, "ROLLBACK");
-	if (!random_bytes(&s->drain_marker, sizeof(s->drain_marker))) {
-		pbuf_free(&b);
-		server_close(s, "no random bytes for the drain marker");
-		return;
-	}
-	char sql[80], marker[48];
-	drain_marker_text(s, marker, sizeof(marker));
-	snprintf(sql, sizeof(sql), "SELECT '%s'", marker);
-	proto_query(&b, sql);
-	s->drained = 0;
-	s->drain_step = 1;
-	s->drain_reset = run_reset;
-	set_state(s, SV_DRAIN, &s->pool->used_servers);
-	if (!send_pbuf(s, &b))
-		return;
-	sock_set_read(&s->sock, true);
-	server_log(LOG_LVL_DEBUG, s, "draining the answers owed to a departed client");
-	if (s->sock.in && iobuf_len(s->sock.in) > 0)
-		server_process(s);
-}
-
-/* Called when a cancel request for this backend has been handled. */
-void server_cancel_finished(struct server *s)
-{
-	if (s->cancels > 0)
-		s->cancels--;
-	if (s->state == SV_DRAIN && drain_done(s))
-		finish_release(s, s->drain_reset);
 }
 
 /* A server is given to another client only when it owes nothing to this one;
@@ -1096,10 +1061,10 @@ static void release(struct server *s, bool run_reset)
 	/* Answers the drain throws away are not matched to the statements sent. */
 	ps_server_abandon(s);
 	if (!owes_nothing(s)) {
-		start_drain(s, run_reset);
+		server_drain_start(s, run_reset);
 		return;
 	}
-	finish_release(s, run_reset);
+	server_finish_release(s, run_reset);
 }
 
 void server_release(struct server *s, bool run_reset)
@@ -1113,15 +1078,6 @@ void server_check(struct server *s)
 	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql ? sql : "");
 }
 
-void server_expire_drain(struct server *s, usec_t now)
-{
-	if (s->state != SV_DRAIN || now - s->state_since < SERVER_DRAIN_TIMEOUT)
-		return;
-	if (s->drain_step < 3)
-		server_forward_cancel(s);
-	server_close(s, "answers owed to a departed client did not arrive in time");
-}
-
 void server_probe_query(struct server *s, const char *sql)
 {
 	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql);
@@ -1129,7 +1085,7 @@ void server_probe_query(struct server *s, const char *sql)
 
 void server_run_own(struct server *s, const void *msgs, size_t len)
 {
-	set_state(s, SV_CHECK, &s->pool->used_servers);
+	server_set_state(s, SV_CHECK, &s->pool->used_servers);
 	s->ready = false;
 	server_send(s, msgs, len);
 }
@@ -1166,8 +1122,11 @@ static void count_ready(struct server *s)
 	if (s->flow.tx_status == 'I') {
 		st->xact_count++;
 		st->xact_time += (uint64_t)(s->last_rfq - s->xact_start);
+		/* A pipelined next request starts its transaction now. */
+		s->xact_start = s->last_rfq;
 	}
-	s->xact_start = s->last_rfq;
+	/* Inside a transaction xact_start stays at its first request
+	 * (transaction_timeout, xact_time). */
 }
 
 /* Transaction and statement mode give the server back once it has answered
@@ -1314,7 +1273,7 @@ static void forward_to_client(struct server *s)
 				break;
 			if (h.type == 'S') {
 				span += h.len + 1;
-				record_param(s, p + PROTO_HDR_LEN, h.len - 4, false);
+				server_record_param(s, p + PROTO_HDR_LEN, h.len - 4, false);
 				continue;
 			}
 			if (!ready_for_query(s, p, h.len, &span))
@@ -1336,89 +1295,6 @@ static void forward_to_client(struct server *s)
 		s->blocked_on_client = true;
 		sock_set_read(&s->sock, false);
 	}
-}
-
-/* Is this DataRow the marker query's row? */
-static bool is_marker_row(const struct server *s, const unsigned char *body, size_t len)
-{
-	char marker[48];
-	drain_marker_text(s, marker, sizeof(marker));
-	size_t mlen = strlen(marker);
-	struct msg_reader r;
-	reader_init(&r, body, len);
-	if (reader_u16(&r) != 1 || reader_u32(&r) != mlen)
-		return false;
-	const unsigned char *v = reader_bytes(&r, mlen);
-	return v && reader_done(&r) && memcmp(v, marker, mlen) == 0;
-}
-
-/* One whole small message during the drain: ParameterStatus is recorded (the
- * departed client's SETs changed the session, and the next client's
- * parameter sync must know it); the marker row and its ReadyForQuery end it. */
-static void drain_message(struct server *s, char type, const unsigned char *body, size_t len)
-{
-	if (type == 'S') {
-		record_param(s, body, len, false);
-	} else if (type == 'D' && s->drain_step == 1 && is_marker_row(s, body, len)) {
-		s->drain_step = 2;
-	} else if (type == 'Z' && s->drain_step == 2) {
-		s->drain_step = 3;
-		pg_flow_clear(&s->flow);
-		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
-	}
-}
-
-/* SV_DRAIN: the same walk as forward_to_client, but every byte is dropped. */
-static void drain_input(struct server *s)
-{
-	struct iobuf *in = s->sock.in;
-	s->need = 0;
-	while (s->state == SV_DRAIN && s->drain_step < 3 && in && iobuf_len(in) > 0) {
-		size_t avail = iobuf_len(in);
-		if (s->drained > SERVER_DRAIN_MAX_BYTES) {
-			server_forward_cancel(s);
-			server_close(s, "more than %u bytes owed to a departed client", SERVER_DRAIN_MAX_BYTES);
-			return;
-		}
-		if (s->fwd_remaining) {
-			size_t n = avail < s->fwd_remaining ? avail : s->fwd_remaining;
-			iobuf_consume(in, n);
-			s->fwd_remaining -= (uint32_t)n;
-			s->drained += n;
-			continue;
-		}
-		struct pg_hdr h;
-		char err[160];
-		enum proto_status st = proto_peek_header(iobuf_head(in), avail, 0x7fffffff, &h, err, sizeof(err));
-		if (st == PROTO_ERROR) {
-			server_close(s, "protocol error while draining: %s", err);
-			return;
-		}
-		if (st == PROTO_NEED_MORE) {
-			s->need = PROTO_HDR_LEN;
-			break;
-		}
-		if (h.type == 'G' || h.type == 'W') {
-			server_close(s, "a departed client's pipeline started a COPY");
-			return;
-		}
-		/* Small messages the drain must read are taken whole; the rest stream. */
-		if (h.type == 'S' || h.type == 'Z' || (h.type == 'D' && h.len <= 128)) {
-			if (avail < h.len + 1) {
-				s->need = h.len + 1;
-				break;
-			}
-			drain_message(s, h.type, iobuf_head(in) + PROTO_HDR_LEN, h.len - 4);
-			iobuf_consume(in, h.len + 1);
-			s->drained += h.len + 1;
-			continue;
-		}
-		iobuf_consume(in, PROTO_HDR_LEN);
-		s->drained += PROTO_HDR_LEN;
-		s->fwd_remaining = h.len - 4;
-	}
-	if (s->state == SV_DRAIN && drain_done(s))
-		finish_release(s, s->drain_reset);
 }
 
 /* Whole-message processing for every state but plain forwarding. Returns
@@ -1477,7 +1353,7 @@ static size_t process_whole_messages(struct server *s)
 				server_close(s, "server error while idle: %s",
 					     proto_parse_error(copy, blen, &e) ? e.message : "?");
 			} else if (h.type == 'S') {
-				record_param(s, copy, blen, false);
+				server_record_param(s, copy, blen, false);
 			} else if (h.type != 'N' && h.type != 'A') {
 				server_close(s, "unexpected message '%c' while idle", h.type);
 			}
@@ -1492,10 +1368,10 @@ static size_t process_whole_messages(struct server *s)
 	return 0;
 }
 
-static void server_process(struct server *s)
+void server_process(struct server *s)
 {
 	if (s->state == SV_DRAIN) {
-		drain_input(s);
+		server_drain_input(s);
 		return;
 	}
 	s->need = (uint32_t)process_whole_messages(s);
@@ -1564,118 +1440,4 @@ static void server_io(evutil_socket_t fd, short what, void *arg)
 	}
 	if (what & EV_READ)
 		server_read(s);
-}
-
-/* ---- cancel forwarding ---- */
-
-struct cancel_req {
-	struct list_node node;
-	struct server *server;       /* held back from reuse until this is handled; NULL once closed */
-	int requester_fd;            /* the client's cancel connection, closed once the server is done, or -1 */
-	struct event *ev;
-	int fd;
-	unsigned char pkt[16];
-	size_t sent;
-};
-
-/* Cancels in flight, so a shutdown can release them. */
-static struct list_node cancels = { &cancels, &cancels };
-
-static void cancel_done(struct cancel_req *cr)
-{
-	list_del(&cr->node);
-	if (cr->requester_fd >= 0)
-		close(cr->requester_fd);
-	if (cr->server) {
-		server_log(LOG_LVL_DEBUG, cr->server, "cancel request handled by the server");
-		server_cancel_finished(cr->server);
-	}
-	event_free(cr->ev);
-	close(cr->fd);
-	free(cr);
-}
-
-void server_cancels_shutdown(void)
-{
-	struct list_node *n;
-	while ((n = list_first(&cancels))) {
-		struct cancel_req *cr = list_entry(n, struct cancel_req, node);
-		cr->server = NULL;
-		cancel_done(cr);
-	}
-}
-
-/* A closing server forgets its cancels in flight; they finish on their own. */
-static void cancels_forget(struct server *s)
-{
-	struct list_node *n, *t;
-	list_for_each_safe(n, t, &cancels) {
-		struct cancel_req *cr = list_entry(n, struct cancel_req, node);
-		if (cr->server == s)
-			cr->server = NULL;
-	}
-	s->cancels = 0;
-}
-
-static void cancel_io(evutil_socket_t fd, short what, void *arg)
-{
-	struct cancel_req *cr = arg;
-	if (what & EV_TIMEOUT) {
-		log_warning("cancel request to server timed out");
-		cancel_done(cr);
-		return;
-	}
-	if (what & EV_READ) {
-		/* The server closes the connection once it has handled the request. */
-		cancel_done(cr);
-		return;
-	}
-	ssize_t n = send(fd, cr->pkt + cr->sent, sizeof(cr->pkt) - cr->sent, MSG_NOSIGNAL);
-	if (n < 0 && errno != EAGAIN && errno != EINPROGRESS) {
-		log_warning("cancel request to server failed: %s", strerror(errno));
-		cancel_done(cr);
-		return;
-	}
-	if (n > 0)
-		cr->sent += (size_t)n;
-	if (cr->sent == sizeof(cr->pkt)) {
-		struct timeval tv = { 10, 0 };
-		event_del(cr->ev);
-		event_assign(cr->ev, rt.base, fd, EV_READ, cancel_io, cr);
-		event_add(cr->ev, &tv);
-	}
-}
-
-void server_forward_cancel(struct server *s)
-{
-	server_forward_cancel_for(s, -1);
-}
-
-void server_forward_cancel_for(struct server *s, int requester_fd)
-{
-	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&s->addr, s->addrlen) != 0 && errno != EINPROGRESS) {
-		close(fd);
-		fd = -1;
-	}
-	if (fd < 0) {
-		if (requester_fd >= 0)
-			close(requester_fd);
-		return;
-	}
-	struct cancel_req *cr = xcalloc(1, sizeof(*cr));
-	cr->fd = fd;
-	cr->requester_fd = requester_fd;
-	cr->server = s;
-	s->cancels++;
-	list_add_tail(&cancels, &cr->node);
-	struct pbuf b;
-	pbuf_init(&b, 16);
-	proto_cancel_request(&b, s->backend_pid, s->backend_key);
-	memcpy(cr->pkt, b.data, sizeof(cr->pkt));
-	pbuf_free(&b);
-	cr->ev = event_new(rt.base, fd, EV_WRITE | EV_PERSIST, cancel_io, cr);
-	struct timeval tv = { 10, 0 };
-	event_add(cr->ev, &tv);
-	server_log(LOG_LVL_INFO, s, "forwarding cancel request");
 }

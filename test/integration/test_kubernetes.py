@@ -15,7 +15,8 @@ from pooler import REPO_ROOT, SAN_ENV, binary
 
 yaml = pytest.importorskip("yaml", reason="python3-yaml is not installed")
 K8S = os.path.join(REPO_ROOT, "deploy", "kubernetes")
-DIRS = ["base", "overlays/aks-workload-identity", "overlays/eks-irsa", "overlays/eks-pod-identity"]
+DIRS = ["base", "overlays/aks-workload-identity", "overlays/eks-irsa", "overlays/eks-pod-identity",
+        "overlays/gke-workload-identity"]
 
 # What the cloud's identity webhook or agent puts into the pod, per kustomization
 IDENTITY_ENV = {
@@ -28,6 +29,8 @@ IDENTITY_ENV = {
                                   "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": "/var/run/secrets/pods.eks.amazonaws.com/token"},
 }
 IDENTITY_ENV["overlays/aks-workload-identity"] = IDENTITY_ENV["base"]
+# GKE injects nothing: the metadata server is at its fixed address for every pod
+IDENTITY_ENV["overlays/gke-workload-identity"] = {}
 
 
 def build(d):
@@ -211,3 +214,12 @@ def test_overlays_set_the_workload_identity():
     assert "type = aws-web-identity" in irsa["ConfigMap"]["data"]["tokenbouncer.ini"]
     pi = by_kind(build("overlays/eks-pod-identity"))
     assert "type = aws-container" in pi["ConfigMap"]["data"]["tokenbouncer.ini"]
+    gke = by_kind(build("overlays/gke-workload-identity"))
+    gsa = gke["ServiceAccount"]["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+    assert gsa.endswith(".iam.gserviceaccount.com")
+    assert gke["Deployment"]["spec"]["template"]["spec"]["nodeSelector"] == {
+        "iam.gke.io/gke-metadata-server-enabled": "true"}
+    ini = gke["ConfigMap"]["data"]["tokenbouncer.ini"]
+    assert "type = gcp-metadata" in ini
+    # the IAM user the aliases log in as is the annotated Google service account, as Cloud SQL names it
+    assert "user=" + gsa[:-len(".gserviceaccount.com")] in ini

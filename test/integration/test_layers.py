@@ -1,0 +1,51 @@
+"""The source layers include only downwards: core <- net <- pg <- pool <- admin, with token
+beside pg (core only). pool/ reaches the admin console only through pool/console.h and the
+janitor's hooks, which main.c registers; a `#include "admin/..."` in pool/ brings the cycle back.
+The check reads the tree, not the build.
+"""
+import glob
+import os
+import re
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+# What each layer may include besides itself.
+ALLOWED = {
+    "core": set(),
+    "net": {"core"},
+    "pg": {"core"},
+    "token": {"core"},
+    "pool": {"core", "net", "pg", "token"},
+    "admin": {"core", "net", "pg", "token", "pool"},
+}
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z]+)/[^"]+"', re.M)
+
+
+def layer_includes(layer):
+    """(file, included layer) for every quoted project include of the layer's sources and headers."""
+    found = []
+    for pattern in ("src/%s/*.c" % layer, "include/%s/*.h" % layer):
+        for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
+            with open(path, encoding="utf-8") as f:
+                for dep in INCLUDE.findall(f.read()):
+                    found.append((os.path.relpath(path, ROOT), dep))
+    return found
+
+
+def test_every_layer_has_sources():
+    for layer in ALLOWED:
+        assert layer_includes(layer), "no includes found for %s: the check would pass vacuously" % layer
+
+
+def test_layers_include_only_downwards():
+    wrong = []
+    for layer, allowed in ALLOWED.items():
+        for path, dep in layer_includes(layer):
+            if dep in ALLOWED and dep != layer and dep not in allowed:
+                wrong.append("%s includes %s/" % (path, dep))
+    assert not wrong, "layering broken:\n  " + "\n  ".join(wrong)
+
+
+def test_pool_includes_nothing_from_admin():
+    wrong = [path for path, dep in layer_includes("pool") if dep == "admin"]
+    assert not wrong, "pool/ must reach the console through pool/console.h: %s" % wrong
