@@ -81,13 +81,13 @@ def test_long_function_fails(tmp_path):
     assert "function ok " not in out
 
 
-def test_long_file_fails_unless_allowed(tmp_path):
-    text = "".join("int v%d = %d;\n" % (i, i) for i in range(1501))
-    root = make_tree(tmp_path, {"src/huge.c": text, "src/pool/server.c": text})
+def test_long_file_fails(tmp_path):
+    root = make_tree(tmp_path, {"src/huge.c": "".join("int v%d = %d;\n" % (i, i) for i in range(1501)),
+                                "src/fits.c": "".join("int v%d = %d;\n" % (i, i) for i in range(1500))})
     rc, out = check(root, "--no-cppcheck")
     assert rc == 1, out
     assert "src/huge.c: 1501 lines (at most 1500)" in out
-    assert "src/pool/server.c: 1501 lines (at most 1500): allowed for now" in out
+    assert "src/fits.c" not in out
 
 
 def test_format_drift_fails_only_when_on(tmp_path):
