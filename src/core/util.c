@@ -3,12 +3,16 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "core/dynbuf.h"
 
 static void oom(size_t n)
 {
@@ -175,38 +179,21 @@ void err_set(char *err, size_t errlen, const char *fmt, ...)
 
 char *file_read_all(const char *path, size_t cap, size_t *len, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	size_t n = 0, size = 4096;
-	if (!f) {
+	/* Not stdio: its buffers would keep a copy of an auth or secret file. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		err_set(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	char *buf = xmalloc(size);
-	for (;;) {
-		if (n == size - 1) {
-			size_t bigger = size * 2 > cap + 2 ? cap + 2 : size * 2;
-			char *nb = xmalloc(bigger);
-			memcpy(nb, buf, n);
-			/* auth files and secret files: no copy left behind */
-			secret_wipe(buf, n);
-			free(buf);
-			buf = nb;
-			size = bigger;
-		}
-		size_t got = fread(buf + n, 1, size - 1 - n, f);
-		n += got;
-		if (n > cap || got == 0)
-			break;
-	}
-	bool bad = ferror(f) || n > cap;
-	fclose(f);
-	if (bad) {
-		err_set(err, errlen, "%s: %s", path, n > cap ? "file too large" : "read error");
-		secret_wipe(buf, n);
-		free(buf);
+	struct dynbuf b;
+	dynbuf_init(&b, cap, true);
+	bool ok = dynbuf_read_fd(&b, fd) && dynbuf_reserve(&b, 0);
+	int saved = errno;
+	close(fd);
+	if (!ok) {
+		err_set(err, errlen, "%s: %s", path, b.failed ? "file too large" : strerror(saved));
+		dynbuf_free(&b);
 		return NULL;
 	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
+	return dynbuf_take(&b, len);
 }

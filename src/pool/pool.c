@@ -692,11 +692,8 @@ static void expire_servers(struct pool *p, usec_t now)
 	const struct tb_config *cfg = rt.cfg;
 	struct list_node *n, *t;
 	expire_active(p, now);
-	list_for_each_safe(n, t, &p->new_servers) {
-		struct server *s = list_entry(n, struct server, node);
-		if (cfg->server_connect_timeout > 0 && now - s->created_at >= cfg->server_connect_timeout)
-			server_login_failed(s, "server_connect_timeout: no answer from the server in time");
-	}
+	list_for_each_safe(n, t, &p->new_servers)
+		server_login_deadline(list_entry(n, struct server, node), now);
 	list_for_each_safe(n, t, &p->used_servers)
 		server_expire_drain(list_entry(n, struct server, node), now);
 	int min = min_pool_size_of(p);

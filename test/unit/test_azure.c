@@ -3,6 +3,7 @@
  * Azure CLI's answers, client assertions (decoded and verified with the
  * public key) and the the database user taken from an Entra token user-name derivation. */
 #include "token/azure_parse.h"
+#include "core/encode.h"
 #include "core/util.h"
 #include "unit.h"
 
@@ -479,7 +480,7 @@ static char *pem_of(X509 *const *certs, int ncerts, EVP_PKEY *key, const char *p
 static json_t *decode_part(const char *s, size_t n)
 {
 	size_t len = 0;
-	unsigned char *raw = azure_b64url_decode(s, n, &len);
+	unsigned char *raw = base64_decode_lenient(s, n, &len);
 	json_t *j = raw ? json_loadb((const char *)raw, len, 0, NULL) : NULL;
 	free(raw);
 	return j;
@@ -504,7 +505,7 @@ static bool verify_sig(EVP_PKEY *key, enum azure_jwt_alg alg, const char *jwt)
 {
 	const char *dot2 = strrchr(jwt, '.');
 	size_t siglen = 0;
-	unsigned char *sig = azure_b64url_decode(dot2 + 1, strlen(dot2 + 1), &siglen);
+	unsigned char *sig = base64_decode_lenient(dot2 + 1, strlen(dot2 + 1), &siglen);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	EVP_PKEY_CTX *pctx = NULL;
 	bool ok = EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, key) == 1;
@@ -702,13 +703,13 @@ static void test_username(void)
 	CHECK(azure_token_username("a.!!!.c", 7, err, sizeof(err)) == NULL);
 
 	size_t n = 0;
-	unsigned char *d = azure_b64url_decode("aGk-_w", 6, &n);
+	unsigned char *d = base64_decode_lenient("aGk-_w", 6, &n);
 	CHECK(d && n == 4 && memcmp(d, "hi\x3e\xff", 4) == 0);
 	free(d);
-	d = azure_b64url_decode("aGk=", 4, &n);
+	d = base64_decode_lenient("aGk=", 4, &n);
 	CHECK(d && n == 2 && memcmp(d, "hi", 2) == 0);
 	free(d);
-	CHECK(azure_b64url_decode("a", 1, &n) == NULL);
+	CHECK(base64_decode_lenient("a", 1, &n) == NULL);
 }
 
 int main(void)
