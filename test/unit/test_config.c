@@ -637,15 +637,14 @@ static void test_pgbouncer_params(void)
 	EXPECT_WARNING(cfg, "t.ini:3: auth_ident_file has no effect: not implemented yet in tokenbouncer "
 		"(hba map= options are refused)");
 	EXPECT_WARNING(cfg, "t.ini:5: service_name has no effect: it names a Windows service");
-	EXPECT_WARNING(cfg, "t.ini:8: [databases] entry \"a\": target_session_attrs has no effect: not "
-		"implemented yet in tokenbouncer");
 	EXPECT_WARNING(cfg, "t.ini:10: [users] entry \"bob\": pool_size has no effect: not "
 		"implemented yet in tokenbouncer");
 	/* auth_user / auth_query are real parameters, globally and per database */
 	const struct db_alias *a = config_find_db(cfg, "a");
 	CHECK(a && a->auth_user && strcmp(a->auth_user, "pgb") == 0);
 	CHECK(a && a->auth_query && strcmp(a->auth_query, "SELECT 1") == 0);
-	CHECK(cfg->nwarnings == 4); /* values equal to the default do not warn */
+	CHECK(a && a->target_session_attrs == TSA_MODE_ANY);   /* a real key now */
+	CHECK(cfg->nwarnings == 3); /* values equal to the default do not warn */
 	CHECK_STR(cfg->service_name, "pgb2");
 	CHECK_STR(cfg->conffile, "t.ini");
 	config_free(cfg);
