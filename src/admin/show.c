@@ -961,8 +961,15 @@ static enum admin_status show_users(struct admin_req *r)
 		}
 		resultset_row_begin(&rs);
 		resultset_text(&rs, name);
-		resultset_null(&rs);
-		resultset_null(&rs);
+		/* PgBouncer: the user's own override, NULL when it sets none. */
+		if (u && u->pool_size >= 0)
+			resultset_int(&rs, u->pool_size);
+		else
+			resultset_null(&rs);
+		if (u && u->reserve_pool_size >= 0)
+			resultset_int(&rs, u->reserve_pool_size);
+		else
+			resultset_null(&rs);
 		resultset_text(&rs, u ? pool_mode_name(u->pool_mode) : NULL);
 		resultset_int(&rs, u && u->max_user_connections >= 0 ? u->max_user_connections
 								: rt.cfg->max_user_connections);

@@ -19,6 +19,7 @@
 #include "pg/scram.h"
 #include "pool/cancel.h"
 #include "pool/cancel_index.h"
+#include "pool/cancel_wait.h"
 #include "pool/client_auth.h"
 #include "pool/client_timer.h"
 #include "pool/console.h"
@@ -143,6 +144,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		client_log(LOG_LVL_DEBUG, c, "closing: %s", msg);
 	}
 	climit_release(c);
+	cancel_wait_closing(c);
 	struct server *s = c->server;
 	if (s) {
 		c->server = NULL;
@@ -246,7 +248,12 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 	/* Only while the key's owner has a request running on its server: once
 	 * the server carries someone else, a cancel must not reach it. */
 	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
-	if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
+	if (target && cancel_wait_needed(target)) {
+		if (cancel_wait_park(c, target))
+			return;
+		log_debug("C-%llu: a cancel request for C-%llu already waits", (unsigned long long)c->id,
+			  (unsigned long long)target->id);
+	} else if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
 		log_debug("C-%llu: cancel request for C-%llu", (unsigned long long)c->id, (unsigned long long)target->id);
 		server_forward_cancel_for(s, sock_detach(&c->sock));
 	}

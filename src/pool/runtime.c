@@ -295,6 +295,14 @@ static void database_free(struct database *db)
 	free(db);
 }
 
+bool runtime_database_free_unused(struct database *db)
+{
+	if (database_in_use(db) || database_has_clients(db))
+		return false;
+	database_free(db);
+	return true;
+}
+
 void runtime_database_maybe_free(struct database *db)
 {
 	if (db->retired && !database_in_use(db) && !database_has_clients(db))

@@ -1128,8 +1128,11 @@ static void count_ready(struct server *s)
 	if (s->flow.tx_status == 'I') {
 		st->xact_count++;
 		st->xact_time += (uint64_t)(s->last_rfq - s->xact_start);
+		/* A pipelined next request starts its transaction now. */
+		s->xact_start = s->last_rfq;
 	}
-	s->xact_start = s->last_rfq;
+	/* Inside a transaction xact_start stays at its first request
+	 * (transaction_timeout, xact_time). */
 }
 
 /* Transaction and statement mode give the server back once it has answered
