@@ -63,6 +63,9 @@ TEST_DEPS=(
 	man-db
 	python3-yaml
 	python3-kubernetes
+	clang-format-14
+	cppcheck
+	universal-ctags
 )
 
 # The container image test (TB_CONTAINER_TEST=1 test/integration/test_container.py), on request:

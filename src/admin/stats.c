@@ -218,11 +218,10 @@ void stats_db_averages(const char *name, usec_t now, struct stats_averages *out)
 	if (ring_len == 0)
 		return;
 	/* The newest snapshot at least a period old, else the oldest there is. */
-	int idx = -1;
+	int idx = ring_head;
 	for (int i = 0; i < ring_len; i++) {
-		int k = (ring_head - i + STATS_RING) % STATS_RING;
-		idx = k;
-		if (now - ring_time[k] >= rt.cfg->stats_period)
+		idx = (ring_head - i + STATS_RING) % STATS_RING;
+		if (now - ring_time[idx] >= rt.cfg->stats_period)
 			break;
 	}
 	usec_t dur = now - ring_time[idx];

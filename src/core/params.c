@@ -144,6 +144,8 @@ static bool validate_mode(const char *value)
 
 #define TLS_PROTOCOLS_EXPECT "a comma-separated list of: secure, all, tlsv1.2, tlsv1.3"
 
+/* The parameter tables are laid out by hand, one entry a few lines. */
+/* clang-format off */
 #define P_STR(f, n, def, rl, d) { .name = #n, .type = PARAM_STRING, .offset = offsetof(f, n), \
 	.default_value = def, .reloadable = rl, .doc = d }
 #define P_INT(f, n, def, lo, hi, rl, d) { .name = #n, .type = PARAM_INT, .offset = offsetof(f, n), \
@@ -614,6 +616,7 @@ const struct param_def param_peer_table[] = {
 		"Cancel requests in flight to this peer at once; more wait; unset uses default_pool_size."),
 };
 const size_t param_peer_count = sizeof(param_peer_table) / sizeof(param_peer_table[0]);
+/* clang-format on */
 #undef PE
 
 const struct param_def *param_find_in(const struct param_def *table, size_t count, const char *name)

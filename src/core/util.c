@@ -4,11 +4,13 @@
 #include <openssl/rand.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,9 +154,53 @@ usec_t time_wall_usec(void)
 	return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
+/* Random bytes come from the kernel's CSPRNG (getrandom) a pool at a time:
+ * a login needs about 30 (its SCRAM nonce and its cancel key), so one
+ * system call serves several logins, and OpenSSL's DRBG, with its locks and
+ * the 2 MB its providers take on first use, is not on the login path. Bytes
+ * are wiped as they are handed out, and a forked child never reuses the
+ * parent's pool. */
+#define RANDOM_POOL 512
+
+static struct {
+	unsigned char bytes[RANDOM_POOL];
+	size_t left;                 /* unused bytes, at the end of bytes */
+} rnd;
+
+static void random_forget(void)
+{
+	secret_wipe(&rnd, sizeof(rnd));
+}
+
+static bool random_refill(void)
+{
+	static bool atfork;
+	if (!atfork)
+		atfork = pthread_atfork(NULL, NULL, random_forget) == 0;
+	size_t got = 0;
+	while (got < RANDOM_POOL) {
+		ssize_t r = getrandom(rnd.bytes + got, RANDOM_POOL - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	rnd.left = RANDOM_POOL;
+	return true;
+}
+
 bool random_bytes(void *buf, size_t n)
 {
-	return RAND_bytes(buf, (int)n) == 1;
+	if (n > RANDOM_POOL / 4)
+		return RAND_bytes(buf, (int)n) == 1;
+	if (rnd.left < n && !random_refill())
+		return RAND_bytes(buf, (int)n) == 1;
+	unsigned char *from = rnd.bytes + RANDOM_POOL - rnd.left;
+	memcpy(buf, from, n);
+	secret_wipe(from, n);
+	rnd.left -= n;
+	return true;
 }
 
 uint32_t random_below(uint32_t n)

@@ -3,11 +3,11 @@
  * the bytes come straight from the network. */
 #include "pg/scram.h"
 #include "core/encode.h"
+#include "core/sha256.h"
 #include "core/util.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -31,19 +31,19 @@
 
 /* ---------- crypto primitives ---------- */
 
+/* Our own SHA-256 on the login path (core/sha256.h says why); PBKDF2, which
+ * runs once per password, stays with OpenSSL. */
 static bool hmac_sha256(const unsigned char *key, size_t keylen, const void *data, size_t len,
 			unsigned char out[SCRAM_KEY_LEN])
 {
-	unsigned int olen = 0;
-
-	return HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &olen) && olen == SCRAM_KEY_LEN;
+	hmac_sha256_digest(key, keylen, data, len, out);
+	return true;
 }
 
 static bool sha256(const void *data, size_t len, unsigned char out[SCRAM_KEY_LEN])
 {
-	unsigned int olen = 0;
-
-	return EVP_Digest(data, len, out, &olen, EVP_sha256(), NULL) == 1 && olen == SCRAM_KEY_LEN;
+	sha256_digest(data, len, out);
+	return true;
 }
 
 /*

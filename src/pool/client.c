@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/linger.h"
+#include "net/listener.h"
 #include "net/sockopt.h"
 #include "net/tls.h"
 #include "pg/proto.h"
@@ -100,7 +101,7 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	else
 		c->addr.sa.sa_family = AF_UNSPEC;
 	set_state(c, CL_STARTUP, &rt.login_clients);
-	if (!is_unix)
+	if (!is_unix && !listeners_give_options(rt.cfg))
 		sockopt_tcp_connection(fd, rt.cfg);
 	sock_set_read(&c->sock, true);
 }

@@ -99,8 +99,8 @@ static void test_too_many_params(void)
 	unsigned char buf[PROTO_STARTUP_MAX];
 	size_t len = 8;
 	for (int i = 0; i < PROTO_MAX_PARAMS + 1; i++) {
-		len += (size_t)sprintf((char *)buf + len, "k%d", i) + 1;
-		len += (size_t)sprintf((char *)buf + len, "v") + 1;
+		len += (size_t)snprintf((char *)buf + len, sizeof(buf) - len, "k%d", i) + 1;
+		len += (size_t)snprintf((char *)buf + len, sizeof(buf) - len, "v") + 1;
 	}
 	buf[len++] = 0;
 	put32(buf, (uint32_t)len);
