@@ -88,16 +88,13 @@ struct user_load {
 	int refs;                    /* pools pointing here */
 };
 
-/* The timeouts that apply to one pool's clients and servers (0: off),
- * resolved from its [users] entry, its database and the globals by the
- * janitor's pass and on reload (pool/timeouts.c), so that arming a
- * client's deadline reads numbers instead of looking the user up. */
+/* The timeouts of one pool's servers (0: off), resolved from the [users]
+ * entry of the pool's user and the globals by the janitor's pass
+ * (pool/timeouts.c). */
 struct pool_timeouts {
 	usec_t query;          /* query_timeout */
-	usec_t query_wait;     /* query_wait_timeout */
 	usec_t idle_xact;      /* idle_transaction_timeout */
 	usec_t xact;           /* transaction_timeout */
-	usec_t client_idle;    /* client_idle_timeout */
 };
 
 struct pool {
@@ -182,6 +179,8 @@ struct client {
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
 	bool limit_counted;          /* counted by climit under db->name and user */
 	bool wait_notified;          /* query_wait_notify's NOTICE sent for the current wait */
+	usec_t wait_timeout;         /* query_wait_timeout of its login user and database (timeouts.c) */
+	usec_t idle_timeout;         /* client_idle_timeout of its login user */
 	struct client *cancel_parked; /* a cancel request waiting for this client to get a server */
 	struct client *cancel_target; /* this connection is a cancel request parked for that client */
 	bool console_peer;           /* the pooler's own OS user on the Unix socket: console admin */

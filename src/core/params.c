@@ -310,8 +310,9 @@ const struct param_def param_table[] = {
 		"Disconnect a client that has not finished logging in within this many seconds; 0 "
 		"disables."),
 	P_TIME(G, autodb_idle_timeout, "3600", 0, TIME_MAX, RELOAD,
-		"Free a database made from the \"*\" entry (its pools and statistics) once no client "
-		"has used it for this many seconds, closing its idle servers; 0 never frees them."),
+		"Free a database made from the \"*\" entry (its pools and statistics) once it has "
+		"had no clients and no servers (see server_idle_timeout) for this many seconds; 0 "
+		"never frees them."),
 	P_TIME(G, pool_idle_timeout, "0", 0, TIME_MAX, RELOAD,
 		"Free a (database, user) pool, with its statistics, once it has had no clients and no "
 		"servers for this many seconds; 0 keeps pools for the life of their database."),
