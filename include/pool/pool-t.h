@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "net/sock.h"
 #include "pg/flow.h"
+#include "pg/session_attrs.h"
 #include "pool/deadline.h"
 #include "pool/varcache.h"
 
@@ -69,6 +70,7 @@ struct database {
 	bool disabled;               /* DISABLE: no new client logins */
 	unsigned host_next;          /* host list, round-robin: the entry the next server takes */
 	unsigned host_failed;        /* host list, load_balance_hosts=disable: failures so far */
+	unsigned tsa_misses;         /* logins in a row refused by target_session_attrs */
 	bool is_admin;               /* the virtual console database */
 	struct list_node node;       /* runtime.databases */
 	struct list_node pools;
@@ -225,6 +227,7 @@ struct server {
 	socklen_t addrlen;
 	uint32_t backend_pid, backend_key;
 	struct varcache vars;
+	struct session_attrs attrs;  /* what the server reported about itself at login */
 	usec_t created_at, state_since, idle_since;
 	usec_t lifetime;             /* this connection's own cap, with jitter; 0 = none */
 	uint32_t fwd_remaining;
