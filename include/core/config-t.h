@@ -16,6 +16,16 @@ enum pool_mode {
 	POOL_MODE_STATEMENT,
 };
 
+/* [databases] target_session_attrs, as libpq's. */
+enum target_session_attrs {
+	TSA_MODE_ANY = 0,
+	TSA_MODE_READ_WRITE,
+	TSA_MODE_READ_ONLY,
+	TSA_MODE_PRIMARY,
+	TSA_MODE_STANDBY,
+	TSA_MODE_PREFER_STANDBY,
+};
+
 enum load_balance {
 	LOAD_BALANCE_ROUND_ROBIN = 0,
 	LOAD_BALANCE_DISABLE,
@@ -88,12 +98,12 @@ struct db_alias {
 	enum pool_mode pool_mode;
 	int max_db_connections;
 	int max_db_client_connections;
-	usec_t query_wait_timeout;  /* PgBouncer keys accepted without effect (see params.c) */
+	usec_t query_wait_timeout;  /* -1: not set */
 	char *auth_user;
 	char *auth_query;
 	char *auth_dbname;
 	int load_balance_hosts;     /* enum load_balance; -1: round-robin */
-	char *target_session_attrs;
+	int target_session_attrs;   /* enum target_session_attrs; -1: any */
 	usec_t server_lifetime; /* -1 unset */
 	bool lifetime_from_token; /* server_lifetime = token: retire before the login token expires */
 	bool user_from_token;   /* Entra: the upstream user is derived from the token's claims */
@@ -123,7 +133,7 @@ struct user_cfg {
 	enum pool_mode pool_mode;   /* POOL_MODE_UNSET: not set */
 	int max_user_connections;   /* -1: not set */
 	int max_user_client_connections;
-	int pool_size;              /* PgBouncer keys accepted without effect (see params.c) */
+	int pool_size;              /* -1: not set; wins over the database's */
 	int reserve_pool_size;
 	usec_t query_timeout;
 	usec_t query_wait_timeout;

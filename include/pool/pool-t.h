@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "net/sock.h"
 #include "pg/flow.h"
+#include "pg/session_attrs.h"
 #include "pool/deadline.h"
 #include "pool/varcache.h"
 
@@ -71,11 +72,13 @@ struct database {
 	bool disabled;               /* DISABLE: no new client logins */
 	unsigned host_next;          /* host list, round-robin: the entry the next server takes */
 	unsigned host_failed;        /* host list, load_balance_hosts=disable: failures so far */
+	unsigned tsa_misses;         /* logins in a row refused by target_session_attrs */
 	bool is_admin;               /* the virtual console database */
 	struct list_node node;       /* runtime.databases */
 	struct list_node pools;
 	struct strmap pools_by_user; /* index over pools, keyed by pool.user */
 	int nservers;                /* sum of its pools' nservers (max_db_connections) */
+	usec_t unused_since;         /* "*"-made: first janitor pass that saw it unused, or 0 */
 };
 
 /* Servers of one upstream user across the aliases that do not force a
@@ -85,6 +88,15 @@ struct user_load {
 	char *name;
 	int nservers;
 	int refs;                    /* pools pointing here */
+};
+
+/* The timeouts of one pool's servers (0: off), resolved from the [users]
+ * entry of the pool's user and the globals by the janitor's pass
+ * (pool/timeouts.c). */
+struct pool_timeouts {
+	usec_t query;          /* query_timeout */
+	usec_t idle_xact;      /* idle_transaction_timeout */
+	usec_t xact;           /* transaction_timeout */
 };
 
 struct pool {
@@ -119,6 +131,8 @@ struct pool {
 	enum replication_mode replication; /* a pool of replication servers, one per client */
 	struct pool_stats stats;
 	usec_t last_failure;         /* monotonic time of the last failed server login, or 0 */
+	usec_t unused_since;         /* first janitor pass that saw it empty (pool_idle_timeout), or 0 */
+	struct pool_timeouts to;
 	bool failure_restarting;     /* it looked like a restart (57P03, refused, closed): waiters wait */
 	char last_sqlstate[6];
 	char last_error[256];
@@ -166,6 +180,11 @@ struct client {
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
 	bool limit_counted;          /* counted by climit under db->name and user */
+	bool wait_notified;          /* query_wait_notify's NOTICE sent for the current wait */
+	usec_t wait_timeout;         /* query_wait_timeout of its login user and database (timeouts.c) */
+	usec_t idle_timeout;         /* client_idle_timeout of its login user */
+	struct client *cancel_parked; /* a cancel request waiting for this client to get a server */
+	struct client *cancel_target; /* this connection is a cancel request parked for that client */
 	bool console_peer;           /* the pooler's own OS user on the Unix socket: console admin */
 	enum replication_mode replication;
 };
@@ -210,6 +229,7 @@ struct server {
 	socklen_t addrlen;
 	uint32_t backend_pid, backend_key;
 	struct varcache vars;
+	struct session_attrs attrs;  /* what the server reported about itself at login */
 	usec_t created_at, state_since, idle_since;
 	usec_t lifetime;             /* this connection's own cap, with jitter; 0 = none */
 	uint32_t fwd_remaining;

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/linger.h"
+#include "net/listener.h"
 #include "net/sockopt.h"
 #include "net/tls.h"
 #include "pg/proto.h"
@@ -19,6 +20,7 @@
 #include "pg/scram.h"
 #include "pool/cancel.h"
 #include "pool/cancel_index.h"
+#include "pool/cancel_wait.h"
 #include "pool/client_auth.h"
 #include "pool/client_timer.h"
 #include "pool/console.h"
@@ -28,6 +30,7 @@
 #include "pool/ps_forward.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "pool/timeouts.h"
 
 /* Largest message accepted while logging in: passwords and tokens up to 64 KiB. */
 #define LOGIN_MSG_MAX (65536u + 1024u)
@@ -99,7 +102,7 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	else
 		c->addr.sa.sa_family = AF_UNSPEC;
 	set_state(c, CL_STARTUP, &rt.login_clients);
-	if (!is_unix)
+	if (!is_unix && !listeners_give_options(rt.cfg))
 		sockopt_tcp_connection(fd, rt.cfg);
 	sock_set_read(&c->sock, true);
 }
@@ -143,6 +146,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		client_log(LOG_LVL_DEBUG, c, "closing: %s", msg);
 	}
 	climit_release(c);
+	cancel_wait_closing(c);
 	struct server *s = c->server;
 	if (s) {
 		c->server = NULL;
@@ -246,7 +250,12 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 	/* Only while the key's owner has a request running on its server: once
 	 * the server carries someone else, a cancel must not reach it. */
 	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
-	if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
+	if (target && cancel_wait_needed(target)) {
+		if (cancel_wait_park(c, target))
+			return;
+		log_debug("C-%llu: a cancel request for C-%llu already waits", (unsigned long long)c->id,
+			  (unsigned long long)target->id);
+	} else if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
 		log_debug("C-%llu: cancel request for C-%llu", (unsigned long long)c->id, (unsigned long long)target->id);
 		server_forward_cancel_for(s, sock_detach(&c->sock));
 	}
@@ -590,6 +599,7 @@ void client_auth_ok(struct client *c)
 		return;
 	}
 	c->pool = p;
+	timeouts_client_refresh(c);
 	/* A replication connection keeps its server for its whole life. */
 	c->mode = c->replication ? POOL_MODE_SESSION : effective_mode(c);
 	ps_client_attach(c);

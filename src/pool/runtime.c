@@ -298,6 +298,14 @@ static void database_free(struct database *db)
 	free(db);
 }
 
+bool runtime_database_free_unused(struct database *db)
+{
+	if (database_in_use(db) || database_has_clients(db))
+		return false;
+	database_free(db);
+	return true;
+}
+
 void runtime_database_maybe_free(struct database *db)
 {
 	if (db->retired && !database_in_use(db) && !database_has_clients(db))
@@ -316,6 +324,11 @@ static bool load_auth_files(const struct tb_config *cfg, struct userlist **ul, s
 	}
 	if (cfg->auth_type == AUTH_TYPE_HBA) {
 		*hba = hba_load(cfg->auth_hba_file, err, errlen);
+		if (*hba && cfg->auth_ident_file && *cfg->auth_ident_file &&
+		    !hba_load_ident(*hba, cfg->auth_ident_file, err, errlen)) {
+			hba_free(*hba);
+			*hba = NULL;
+		}
 		if (!*hba) {
 			if (*ul)
 				userlist_free(*ul);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/dynbuf.h"
 #include "core/util.h"
 
 static const char *const var_names[VAR_COUNT] = {
@@ -281,50 +282,32 @@ void varcache_clear(struct varcache *v)
 
 /* E'' literal with quotes and backslashes escaped: correct whatever the
  * server's standard_conforming_strings is. */
-static void append_literal(char **sql, size_t *len, size_t *cap, const char *s)
+static bool append_literal(struct dynbuf *sql, const char *s)
 {
-	size_t need = *len + 2 * strlen(s) + 8;
-	if (need > *cap) {
-		*cap = need * 2;
-		*sql = xrealloc(*sql, *cap);
-	}
-	char *p = *sql + *len;
-	*p++ = 'E';
-	*p++ = '\'';
-	for (; *s; s++) {
+	bool ok = dynbuf_addstr(sql, "E'");
+	for (; *s && ok; s++) {
 		if (*s == '\'' || *s == '\\')
-			*p++ = *s;
-		*p++ = *s;
+			ok = dynbuf_addc(sql, *s); /* doubled */
+		ok = ok && dynbuf_addc(sql, *s);
 	}
-	*p++ = '\'';
-	*p = '\0';
-	*len = (size_t)(p - *sql);
+	return ok && dynbuf_addc(sql, '\'');
 }
 
 char *varcache_sync_sql(const struct varcache *client, const struct varcache *server)
 {
-	char *sql = NULL;
-	size_t len = 0, cap = 0;
+	struct dynbuf sql;
+	/* Values are capped by the startup packet and ParameterStatus limits. */
+	dynbuf_init(&sql, SIZE_MAX, false);
 	for (int i = 0; i < varcache_count(); i++) {
 		const char *want = varcache_get(client, i);
 		const char *have = varcache_get(server, i);
 		if (!want || !tracked(i) || (have && strcmp(want, have) == 0))
 			continue;
-		char head[VAR_NAME_MAX + 16];
-		size_t hl = (size_t)snprintf(head, sizeof(head), "SET %s = ", varcache_name(i));
-		if (len + hl + 2 > cap) {
-			cap = (len + hl + 2) * 2 + 64;
-			sql = xrealloc(sql, cap);
+		if (!dynbuf_addf(&sql, "SET %s = ", varcache_name(i)) || !append_literal(&sql, want) ||
+		    !dynbuf_addc(&sql, ';')) {
+			dynbuf_free(&sql);
+			return NULL;
 		}
-		memcpy(sql + len, head, hl + 1);
-		len += hl;
-		append_literal(&sql, &len, &cap, want);
-		if (len + 2 > cap) {
-			cap = len + 64;
-			sql = xrealloc(sql, cap);
-		}
-		sql[len++] = ';';
-		sql[len] = '\0';
 	}
-	return sql;
+	return dynbuf_take(&sql, NULL);
 }

@@ -1,0 +1,106 @@
+/* The timeouts of a pool's clients and servers, applied by the janitor's
+ * pass (four times a second) instead of a timer per connection. */
+#include "pool/timeouts.h"
+
+#include "core/config.h"
+#include "pg/proto.h"
+#include "pool/client.h"
+#include "pool/runtime.h"
+#include "pool/cancel.h"
+#include "pool/server.h"
+
+/* A set value wins, 0 included (query_wait_timeout, as PgBouncer's "_set"). */
+static usec_t pick_set(usec_t own, usec_t otherwise)
+{
+	return own >= 0 ? own : otherwise;
+}
+
+/* Only a positive value wins: PgBouncer reads a [users] 0 as "not set". */
+static usec_t pick_positive(usec_t own, usec_t otherwise)
+{
+	return own > 0 ? own : otherwise;
+}
+
+void timeouts_refresh(struct pool *p)
+{
+	const struct tb_config *cfg = rt.cfg;
+	const struct user_cfg *u = config_find_user(cfg, p->user);
+	struct pool_timeouts *out = &p->to;
+	out->query = pick_positive(u ? u->query_timeout : -1, cfg->query_timeout);
+	out->idle_xact = pick_positive(u ? u->idle_transaction_timeout : -1, cfg->idle_transaction_timeout);
+	out->xact = pick_positive(u ? u->transaction_timeout : -1, cfg->transaction_timeout);
+}
+
+void timeouts_client_refresh(struct client *c)
+{
+	const struct tb_config *cfg = rt.cfg;
+	const struct user_cfg *u = c->user ? config_find_user(cfg, c->user) : NULL;
+	usec_t wait = c->db ? pick_set(c->db->cfg->query_wait_timeout, cfg->query_wait_timeout)
+			    : cfg->query_wait_timeout;
+	c->wait_timeout = pick_set(u ? u->query_wait_timeout : -1, wait);
+	c->idle_timeout = pick_positive(u ? u->client_idle_timeout : -1, cfg->client_idle_timeout);
+}
+
+/* query_wait_notify: tell a client that waits that it waits, once per
+ * wait, in PgBouncer 1.25's words. A waiting client has no server writing
+ * to it, so the NOTICE cannot land inside another message. */
+void timeouts_notify_waiting(struct client *c)
+{
+	struct pbuf b;
+	pbuf_init(&b, 1024);
+	proto_notice(&b, "00000", "No server connection available in postgres backend, client being queued");
+	if (!b.failed)
+		client_send(c, b.data, b.len);
+	pbuf_free(&b);
+	c->wait_notified = true;
+}
+
+static bool in_transaction(const struct server *s)
+{
+	return s->flow.tx_status == 'T' || s->flow.tx_status == 'E';
+}
+
+/* server_fast_close: a session whose server must go (RECONNECT, a reload
+ * that changed its database, a shutdown waiting for servers) ends as soon
+ * as it is outside a transaction with nothing owed. */
+static bool fast_close_due(const struct server *s)
+{
+	const struct client *c = s->client;
+	if (!rt.cfg->server_fast_close || c->mode != POOL_MODE_SESSION)
+		return false;
+	if (!s->retire && !s->pool->db->retired && rt.shutdown_mode != SHUTDOWN_WAIT_FOR_SERVERS)
+		return false;
+	return s->ready && !s->flow.owed_rfq && !in_transaction(s) && !c->fwd_remaining;
+}
+
+static void expire_one(struct server *s, usec_t now)
+{
+	const struct pool_timeouts *t = &s->pool->to;
+	struct client *c = s->client;
+	bool running = s->flow.owed_rfq > 0;
+	if (t->query > 0 && running && now - s->query_start >= t->query) {
+		/* Closing alone would let the backend run on until it next writes. */
+		server_forward_cancel(s);
+		client_close(c, "57014", "query_timeout: canceling statement due to query_timeout");
+	} else if (t->xact > 0 && (running || in_transaction(s)) && now - s->xact_start >= t->xact) {
+		if (running)
+			server_forward_cancel(s);
+		client_close(c, "08P01", "transaction timeout");
+	} else if (t->idle_xact > 0 && !running && s->ready && in_transaction(s) &&
+		   now - s->last_rfq >= t->idle_xact) {
+		client_close(c, "25P03", "idle_transaction_timeout: idle in transaction for too long");
+	} else if (fast_close_due(s)) {
+		s->retire = true;
+		client_close(c, "08P01", "database configuration changed");
+	}
+}
+
+void timeouts_expire_active(struct pool *p, usec_t now)
+{
+	struct list_node *n, *nt;
+	list_for_each_safe(n, nt, &p->active_servers) {
+		struct server *s = list_entry(n, struct server, node);
+		if (s->client && !s->swallow)
+			expire_one(s, now);
+	}
+}
