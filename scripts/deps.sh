@@ -34,6 +34,7 @@ DEMO_DEPS=(
 	libinih-dev
 	libjansson-dev
 	libexpat1-dev
+	libicu-dev
 	libsystemd-dev
 	postgresql-15
 	postgresql-client-15
