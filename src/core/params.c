@@ -204,8 +204,10 @@ const struct param_def param_table[] = {
 	P_STR(G, auth_hba_file, NULL, RELOAD,
 		"File of pg_hba.conf-style rules choosing the authentication method per connection; "
 		"required when auth_type is hba."),
-	P_IGN_STR(G, auth_ident_file, NULL, "not implemented yet in tokenbouncer (hba map= options are refused)",
-		"PgBouncer: user name map file for the map= option of hba rules."),
+	P_STR(G, auth_ident_file, NULL, RELOAD,
+		"pg_ident.conf-style user name maps (MAPNAME SYSTEM-USERNAME DATABASE-USERNAME; a "
+		"system name starting with / is a regular expression, \\1 in the database name its "
+		"first group) for the map= option of peer and cert rules in auth_hba_file."),
 	P_STR(G, auth_user, NULL, RELOAD,
 		"User that runs auth_query to look up a client whose user is not in auth_file; it logs "
 		"in as the lookup alias's servers do (the alias's password= or token, or its own "
