@@ -7,7 +7,6 @@
 #include "core/util.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -31,8 +30,7 @@
 
 /* ---------- crypto primitives ---------- */
 
-/* Our own SHA-256 on the login path (core/sha256.h says why); PBKDF2, which
- * runs once per password, stays with OpenSSL. */
+/* Our own SHA-256 on the login path (core/sha256.h says why). */
 static bool hmac_sha256(const unsigned char *key, size_t keylen, const void *data, size_t len,
 			unsigned char out[SCRAM_KEY_LEN])
 {
@@ -64,8 +62,8 @@ static bool salted_password(const char *pw, size_t pwlen, const unsigned char *s
 	if (pwlen > SCRAM_MAX_PASSWORD_LEN || saltlen == 0 || saltlen > INT_MAX ||
 	    iterations < 1 || iterations > SCRAM_MAX_ITERATIONS)
 		return false;
-	return PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, (int)saltlen, iterations, EVP_sha256(),
-				 SCRAM_KEY_LEN, out) == 1;
+	pbkdf2_sha256(pw, pwlen, salt, saltlen, (unsigned)iterations, out);
+	return true;
 }
 
 /* ClientKey, StoredKey and ServerKey from SaltedPassword. */
