@@ -5,6 +5,7 @@
 #include "core/encode.h"
 #include "core/sha256.h"
 #include "core/util.h"
+#include "pg/saslprep.h"
 
 #include <openssl/crypto.h>
 #include <limits.h>
@@ -47,14 +48,11 @@ static bool sha256(const void *data, size_t len, unsigned char out[SCRAM_KEY_LEN
 /*
  * SaltedPassword := Hi(Normalize(password), salt, i).
  *
- * Normalize is SASLprep as PostgreSQL applies it: ASCII input is used
- * unchanged (PostgreSQL's fast path, which also lets ASCII control characters
- * through), and PostgreSQL falls back to the raw bytes when the input is not
- * valid UTF-8 or prep fails. We use the raw bytes for non-ASCII input as well.
- * That differs from PostgreSQL only for passwords that SASLprep would change
- * (non-ASCII spaces, soft hyphens and other mapped-to-nothing characters,
- * text that NFKC normalization alters); for those, store a secret made by
- * PostgreSQL itself rather than one made here.
+ * Normalize is SASLprep as PostgreSQL applies it (pg/saslprep.h): ASCII is
+ * used unchanged (which also lets ASCII control characters through), and
+ * when the input is not valid UTF-8 or prep fails the raw bytes are used.
+ * Both sides call this: the secret made from a plain password in auth_file,
+ * and the upstream login with a plain password.
  */
 static bool salted_password(const char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,
 			    int iterations, unsigned char out[SCRAM_KEY_LEN])
@@ -62,7 +60,11 @@ static bool salted_password(const char *pw, size_t pwlen, const unsigned char *s
 	if (pwlen > SCRAM_MAX_PASSWORD_LEN || saltlen == 0 || saltlen > INT_MAX ||
 	    iterations < 1 || iterations > SCRAM_MAX_ITERATIONS)
 		return false;
-	pbkdf2_sha256(pw, pwlen, salt, saltlen, (unsigned)iterations, out);
+	size_t plen;
+	char *prepped = saslprep_or_raw(pw, pwlen, &plen);
+	pbkdf2_sha256(prepped, plen, salt, saltlen, (unsigned)iterations, out);
+	secret_wipe(prepped, plen);
+	free(prepped);
 	return true;
 }
 

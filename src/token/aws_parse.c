@@ -149,7 +149,7 @@ static void quote_text(const char *in, char *out, size_t outlen)
 	size_t n = 0, limit = outlen - 1 < MAX_QUOTED ? outlen - 1 : MAX_QUOTED;
 	const char *s = in ? in : "";
 
-	while (s[n] && n < limit)
+	while (n < limit && s[n])
 		n++;
 	if (s[n])
 		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)

@@ -240,10 +240,9 @@ static void test_entra_response_errors(void)
 	/* Size limit. */
 	size_t big = AZURE_MAX_TOKEN + 1;
 	char *body = xmalloc(big + 64);
-	strcpy(body, "{\"expires_in\":1,\"access_token\":\"");
-	size_t o = strlen(body);
+	size_t o = (size_t)snprintf(body, big + 64, "{\"expires_in\":1,\"access_token\":\"");
 	memset(body + o, 'a', big);
-	strcpy(body + o + big, "\"}");
+	memcpy(body + o + big, "\"}", 3);
 	CHECK(!parse(AZURE_RESP_ENTRA, body, &t));
 	body[o + big - 1] = '"';
 	body[o + big] = '}';
@@ -338,7 +337,7 @@ static void test_errors(void)
 	memset(longd, 'x', sizeof(longd));
 	const char *head = "{\"error\":\"e\",\"error_description\":\"";
 	memcpy(longd, head, strlen(head));
-	strcpy(longd + 500, "\"}");
+	memcpy(longd + 500, "\"}", 3);
 	describe("Entra", 400, longd);
 	CHECK(strlen(err) < 220 && contains(err, "...)"));
 	azure_describe_error("Entra", 500, NULL, 0, err, sizeof(err));
