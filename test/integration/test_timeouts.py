@@ -364,3 +364,18 @@ def test_server_fast_close_lets_sigint_end_sessions(make_pooler, pg, new_role):
     p.proc.wait(5)
     assert time.monotonic() - start < 5
     assert p.proc.returncode == 0, p.log_text()[-2000:]
+
+
+def test_reload_applies_user_timeouts_to_connected_clients(make_pooler, pg, new_role):
+    role = new_role("rlt")
+    p = tpooler(make_pooler, pg, role)
+    with login(p, user=BOB, pw=BOB_PW) as bob, login(p) as alice:
+        bob.query_ok("select 1")
+        alice.query_ok("select 1")
+        assert bob.read_message_within(1.2) is None       # no client_idle_timeout yet
+        p.user_settings[BOB] = "client_idle_timeout=1"
+        p.write_files()
+        p.reload()
+        err, took = closed_with(bob)
+        assert err and err["M"] == "client_idle_timeout", err
+        assert alice.query_ok("select 'alice stays'").rows == [("alice stays",)]
