@@ -732,6 +732,7 @@ static bool ident_entry_parse(const struct line *l, struct ident_entry *e, const
 	return true;
 }
 
+/* Entries already added stay when a later line fails: the caller frees h then. */
 static bool ident_parse(struct hba *h, const char *text, size_t len, const struct line_pos *w0)
 {
 	struct line_pos w = *w0;
@@ -763,14 +764,24 @@ static bool ident_parse(struct hba *h, const char *text, size_t len, const struc
 	return ok;
 }
 
+bool hba_parse_ident(struct hba *h, const char *text, size_t len, const char *fname, char *err,
+		     size_t errlen)
+{
+	struct line_pos w = { fname ? fname : "auth_ident_file", 0, err, errlen };
+	if (!text && len) {
+		line_err(&w, "no input");
+		return false;
+	}
+	return ident_parse(h, text ? text : "", len, &w);
+}
+
 bool hba_load_ident(struct hba *h, const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
 	char *text = file_read_all(path, HBA_MAX_FILE_SIZE, &len, err, errlen);
 	if (!text)
 		return false;
-	struct line_pos w = { path, 0, err, errlen };
-	bool ok = ident_parse(h, text, len, &w);
+	bool ok = hba_parse_ident(h, text, len, path, err, errlen);
 	free(text);
 	return ok;
 }
