@@ -467,6 +467,14 @@ int main(int argc, char **argv)
 		teardown(base, dns);
 		return rc;
 	}
+	/* Every port is bound before the client port is: a pooler that cannot serve its
+	 * metrics or probes fails before a client can connect to it. */
+	if (config_str_set(rt.cfg->metrics_listen) &&
+	    !metrics_start(base, rt.cfg->metrics_listen, err, sizeof(err))) {
+		log_fatal("%s", err);
+		teardown(base, dns);
+		return 1;
+	}
 	if (!listeners_open(base, rt.cfg, on_accept, err, sizeof(err))) {
 		log_fatal("%s", err);
 		teardown(base, dns);
@@ -481,12 +489,6 @@ int main(int argc, char **argv)
 		pidfile_path = xstrdup(rt.cfg->pidfile);
 	}
 	setup_signals(base);
-	if (config_str_set(rt.cfg->metrics_listen) &&
-	    !metrics_start(base, rt.cfg->metrics_listen, err, sizeof(err))) {
-		log_fatal("%s", err);
-		teardown(base, dns);
-		return 1;
-	}
 	janitor_start(base);
 	log_info("tokenbouncer %s listening on %s port %d%s%s", PACKAGE_VERSION,
 		 rt.cfg->listen_addr && *rt.cfg->listen_addr ? rt.cfg->listen_addr : "(no TCP)",
