@@ -741,6 +741,13 @@ def test_alloydb_connector_auto_iam_private(make_pooler, certs, alloy):
     assert body["publicKey"].startswith("-----BEGIN PUBLIC KEY-----")
     assert len(c.admin.requests(path="/v1beta/projects/tb-project/locations/us-central1/clusters/tb-cluster/"
                                       "instances/orders/connectionInfo")) == 1
+    # tokenbouncer token: the login token the exchange carries, and the certificate
+    env = dict(os.environ, **pooler_mod.SAN_ENV)
+    res = subprocess.run([pooler_mod.binary(), "token", ALIAS, p.ini], capture_output=True, text=True, timeout=60,
+                         env=env, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stderr
+    assert c.w.issuer.lookup(res.stdout.strip())["scopes"] == [google.CLOUD_PLATFORM, google.ALLOYDB_LOGIN], res.stdout
+    assert "CN=alloydb-client" in res.stderr and "certificate expires" in res.stderr, res.stderr
 
 
 def test_alloydb_login_token_refreshed_apart_from_the_certificate(make_pooler, certs, world, pg):
