@@ -47,8 +47,13 @@ struct sock {
 const char *sock_errmsg(void);
 
 void sock_setup(struct sock *s, struct event_base *base, int fd, event_callback_fn cb, void *arg);
-/* Stop events, free TLS and buffers, close the fd. Idempotent. */
+/* Stop events, free TLS, close the fd. Idempotent. The buffers stay until
+ * sock_free_buffers: a handler still running on a message in s->in after
+ * its connection closed (the close runs inside it) reads valid memory, so
+ * messages are handled in place, never copied out first. */
 void sock_close(struct sock *s);
+/* Free the receive buffer and the output queue: when the owner is freed. */
+void sock_free_buffers(struct sock *s);
 /* sock_close, but the fd is handed to the caller instead of closed (-1 if none). */
 int sock_detach(struct sock *s);
 void sock_set_read(struct sock *s, bool on);

@@ -173,6 +173,7 @@ void client_free(struct client *c)
 		free(c->ps_out);
 	}
 	free(c->user);
+	sock_free_buffers(&c->sock);
 	struct database *db = c->db;
 	free(c);
 	if (db)

@@ -150,6 +150,7 @@ void server_free(struct server *s)
 		scram_client_free(s->scram);
 	varcache_clear(&s->vars);
 	ps_server_free(s);
+	sock_free_buffers(&s->sock);
 	free(s->host);
 	free(s);
 }
@@ -1149,13 +1150,12 @@ static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t ava
 		return PS_STOP;
 	}
 	if (v == RQV_REPLACE) {
-		/* Copied first: sending may close the server and free its buffer. */
+		/* Read in place: sending may close the server, whose buffers live
+		 * until server_free. */
 		size_t blen = h->len - 4;
-		unsigned char *body = xmalloc(blen ? blen : 1);
-		memcpy(body, iobuf_head(s->sock.in) + PROTO_HDR_LEN, blen);
+		const unsigned char *body = iobuf_head(s->sock.in) + PROTO_HDR_LEN;
 		iobuf_consume(s->sock.in, (size_t)h->len + 1);
 		bool ok = ps_send_replacement(s, &ans, body, blen);
-		free(body);
 		return ok && s->client ? PS_CONSUMED : PS_STOP;
 	}
 	iobuf_consume(s->sock.in, (size_t)h->len + 1);
@@ -1262,6 +1262,41 @@ static void forward_to_client(struct server *s)
 	}
 }
 
+/* One whole message in a login or control state. */
+static void handle_whole_message(struct server *s, char type, const unsigned char *body, size_t blen)
+{
+	switch (s->state) {
+	case SV_LOGIN:
+		login_message(s, type, body, blen);
+		break;
+	case SV_ACTIVE:
+		sync_message(s, type, body, blen);
+		break;
+	case SV_CONNECT_QUERY:
+	case SV_RESET:
+	case SV_CHECK:
+		if (s->authq)
+			authq_server_message(s, type, body, blen);
+		else
+			internal_query_message(s, type, body, blen);
+		break;
+	case SV_IDLE:
+		if (type == 'E') {
+			struct pg_error e;
+			server_close(s, "server error while idle: %s",
+				     proto_parse_error(body, blen, &e) ? e.message : "?");
+		} else if (type == 'S') {
+			server_record_param(s, body, blen, false);
+		} else if (type != 'N' && type != 'A') {
+			server_close(s, "unexpected message '%c' while idle", type);
+		}
+		break;
+	default:
+		server_close(s, "unexpected data in state %s", server_state_name(s->state));
+		break;
+	}
+}
+
 /* Whole-message processing for every state but plain forwarding. Returns
  * the size it needs buffered to make progress, or 0. */
 static size_t process_whole_messages(struct server *s)
@@ -1291,44 +1326,16 @@ static size_t process_whole_messages(struct server *s)
 			return PROTO_HDR_LEN;
 		if (iobuf_len(in) < h.len + 1)
 			return h.len + 1;
-		const unsigned char *body = iobuf_head(in) + PROTO_HDR_LEN;
+		unsigned char *body = iobuf_head(in) + PROTO_HDR_LEN;
 		size_t blen = h.len - 4;
-		/* Consume first: handlers may close the server and free its buffer. */
-		unsigned char *copy = xmalloc(blen ? blen : 1);
-		memcpy(copy, body, blen);
+		/* Consumed before it is handled: a handler may hand the server on,
+		 * and whoever reads it next starts after this message. The bytes
+		 * stay valid even if the handler closes the server (the buffers
+		 * live until server_free). */
 		iobuf_consume(in, h.len + 1);
-		switch (s->state) {
-		case SV_LOGIN:
-			login_message(s, h.type, copy, blen);
-			break;
-		case SV_ACTIVE:
-			sync_message(s, h.type, copy, blen);
-			break;
-		case SV_CONNECT_QUERY:
-		case SV_RESET:
-		case SV_CHECK:
-			if (s->authq)
-				authq_server_message(s, h.type, copy, blen);
-			else
-				internal_query_message(s, h.type, copy, blen);
-			break;
-		case SV_IDLE:
-			if (h.type == 'E') {
-				struct pg_error e;
-				server_close(s, "server error while idle: %s",
-					     proto_parse_error(copy, blen, &e) ? e.message : "?");
-			} else if (h.type == 'S') {
-				server_record_param(s, copy, blen, false);
-			} else if (h.type != 'N' && h.type != 'A') {
-				server_close(s, "unexpected message '%c' while idle", h.type);
-			}
-			break;
-		default:
-			server_close(s, "unexpected data in state %s", server_state_name(s->state));
-			break;
-		}
-		secret_wipe(copy, blen);
-		free(copy);
+		handle_whole_message(s, h.type, body, blen);
+		/* Login and auth_query answers carry secrets (SASL, password rows). */
+		secret_wipe(body, blen);
 	}
 	return 0;
 }
