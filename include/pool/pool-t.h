@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "net/sock.h"
 #include "pg/flow.h"
+#include "pool/deadline.h"
 #include "pool/varcache.h"
 
 struct config_ref;
@@ -145,6 +146,7 @@ struct client {
 	struct varcache vars;
 	uint32_t cancel_pid, cancel_key;
 	usec_t connect_at, state_since;
+	struct deadline timer;       /* on rt.client_timers: see pool/client_timer.h */
 	struct client_auth *auth;
 	uint32_t fwd_remaining;      /* body bytes of the current message still to forward */
 	uint32_t need;               /* bytes a whole message needs buffered, or 0 */

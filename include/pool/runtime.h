@@ -11,6 +11,8 @@
 #include "core/config-t.h"
 #include "core/list.h"
 #include "core/strmap.h"
+#include "pool/cancel_index.h"
+#include "pool/deadline.h"
 #include "pool/pool-t.h"
 
 /* A loaded config is shared by the databases made from it and freed when the
@@ -41,7 +43,9 @@ struct runtime {
 	struct list_node databases;
 	struct strmap db_by_name;        /* databases not retired, by name */
 	struct strmap user_loads;        /* struct user_load by user name */
-	struct list_node clients;        /* every client, for cancel lookup and counts */
+	struct list_node clients;        /* every client, for counts and the console */
+	struct cancel_index cancel_keys; /* logged-in clients by cancel key */
+	struct deadline_wheel client_timers; /* the clients' timeouts */
 	struct list_node login_clients;  /* CL_STARTUP, CL_TLS, CL_AUTH */
 	struct list_node free_clients;   /* closed; freed at the end of the loop pass */
 	struct list_node free_servers;

@@ -18,7 +18,9 @@
 #include "pg/startup_opts.h"
 #include "pg/scram.h"
 #include "pool/cancel.h"
+#include "pool/cancel_index.h"
 #include "pool/client_auth.h"
+#include "pool/client_timer.h"
 #include "pool/console.h"
 #include "pool/climit.h"
 #include "pool/peer.h"
@@ -78,6 +80,7 @@ static void set_state(struct client *c, enum client_state st, struct list_node *
 		list_move_tail(list, &c->node);
 	else
 		list_del(&c->node);
+	client_timer_update(c);
 }
 
 void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix)
@@ -87,6 +90,7 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	c->is_unix = is_unix;
 	c->connect_at = time_now_usec();
 	list_init(&c->node);
+	deadline_init(&c->timer);
 	list_add_tail(&rt.clients, &c->all_node);
 	rt.nclients++;
 	sock_setup(&c->sock, rt.base, fd, client_io, c);
@@ -157,6 +161,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		sock_close(&c->sock);
 	pool_client_state_changed(c, c->state, CL_CLOSING);
 	c->state = CL_CLOSING;
+	deadline_disarm(&rt.client_timers, &c->timer);
 	list_move_tail(&rt.free_clients, &c->node);
 	runtime_schedule_free();
 }
@@ -165,6 +170,8 @@ void client_free(struct client *c)
 {
 	list_del(&c->node);
 	list_del(&c->all_node);
+	deadline_disarm(&rt.client_timers, &c->timer);
+	cancel_index_del(&rt.cancel_keys, c);
 	rt.nclients--;
 	varcache_clear(&c->vars);
 	ps_client_detach(c);
@@ -209,13 +216,23 @@ void client_send_error(struct client *c, const char *sqlstate, const char *msg)
 
 struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
 {
-	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.clients) {
-		struct client *c = list_entry(n, struct client, all_node);
-		if (c->cancel_pid == pid && c->cancel_key == key && c->state >= CL_IDLE && c->state != CL_CLOSING)
-			return c;
+	struct client *c = cancel_index_find(&rt.cancel_keys, pid, key);
+	return c && c->state >= CL_IDLE && c->state != CL_CLOSING ? c : NULL;
+}
+
+/* A random key no other client has (a draw that collides is drawn again;
+ * with 48 random bits that is rare, and a few tries always suffice). */
+static void assign_cancel_key(struct client *c)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
+		random_bytes(&c->cancel_key, sizeof(c->cancel_key));
+		peer_stamp_key(&c->cancel_pid);
+		if (cancel_index_add(&rt.cancel_keys, c))
+			return;
 	}
-	return NULL;
+	log_warning("C-%llu: no unique cancel key drawn; its cancel requests will be ignored",
+		    (unsigned long long)c->id);
 }
 
 /* ---- login ---- */
@@ -577,9 +594,7 @@ void client_auth_ok(struct client *c)
 	/* A replication connection keeps its server for its whole life. */
 	c->mode = c->replication ? POOL_MODE_SESSION : effective_mode(c);
 	ps_client_attach(c);
-	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
-	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
-	peer_stamp_key(&c->cancel_pid);
+	assign_cancel_key(c);
 	if (p->have_welcome) {
 		client_finish_login(c);
 		return;
@@ -888,7 +903,7 @@ void client_detached(struct client *c)
 	set_state(c, CL_IDLE, &c->pool->active_clients);
 	sock_set_read(&c->sock, true);
 	/* Buffers are kept for the next transaction; the janitor trims them
-	 * once the client has been idle a while (pool_trim_idle). */
+	 * once the client has been idle a while (pool/client_timer.c). */
 	if (iobuf_len(c->sock.in) > 0)
 		client_process(c);
 }

@@ -6,13 +6,16 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "pool/client.h"
+#include "pool/deadline.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
 #include "pool/shutdown.h"
 
 /* Four passes a second: timeouts are honoured to within 250 ms without a
- * timer per connection (each libevent event costs 128 bytes). */
-#define JANITOR_INTERVAL_USEC 250000
+ * libevent event per connection (each costs 128 bytes); the clients'
+ * timeouts are deadlines on a wheel, so a pass costs the servers and the
+ * pools, and only the clients whose deadline is due. */
+#define JANITOR_INTERVAL_USEC DEADLINE_SLOT_USEC
 
 static struct event *janitor_ev;
 static usec_t last_run;
@@ -25,19 +28,6 @@ bool janitor_hook_add(void (*fn)(void))
 		return false;
 	hooks[nhooks++] = fn;
 	return true;
-}
-
-static void expire_logins(usec_t now)
-{
-	usec_t limit = rt.cfg->client_login_timeout;
-	if (limit <= 0)
-		return;
-	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.login_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (now - c->connect_at >= limit)
-			client_close(c, "08P01", "client_login_timeout: login not completed in time");
-	}
 }
 
 /* After a storm (thousands of connections that came and went) glibc keeps
@@ -63,7 +53,7 @@ void janitor_run(void)
 {
 	usec_t now = time_mono_usec();
 	last_run = now;
-	expire_logins(now);
+	deadline_run(&rt.client_timers, now);
 	return_memory(now);
 	struct list_node *d, *dt;
 	list_for_each_safe(d, dt, &rt.databases) {

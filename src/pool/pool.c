@@ -13,6 +13,7 @@
 #include "pool/authq.h"
 #include "pool/cancel.h"
 #include "pool/client.h"
+#include "pool/client_timer.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
 #include "pool/server_drain.h"
@@ -358,6 +359,7 @@ static void link_client(struct server *s, struct client *c, usec_t now)
 	c->state = CL_ACTIVE;
 	c->state_since = now;
 	list_move_tail(&c->pool->active_clients, &c->node);
+	client_timer_update(c);
 	s->just_checked = false;
 	server_link(s, c);
 }
@@ -596,22 +598,11 @@ void pool_server_gone(struct server *s, enum server_state was)
 	pool_kick(p);
 }
 
-static void expire_clients(struct pool *p, usec_t now)
+/* The clients' timeouts are their deadlines (pool/client_timer.c); a
+ * shutdown lets go of every client not in a transaction. */
+static void shutdown_idle_clients(struct pool *p)
 {
-	const struct tb_config *cfg = rt.cfg;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->welcome_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (cfg->client_login_timeout > 0 && now - c->connect_at >= cfg->client_login_timeout)
-			client_close(c, "08P01", "client_login_timeout: no server login for alias \"%s\"",
-				     p->db->name);
-	}
-	list_for_each_safe(n, t, &p->waiting_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (cfg->query_wait_timeout > 0 && now - c->state_since >= cfg->query_wait_timeout)
-			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
-				     p->db->name);
-	}
 	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
 		list_for_each_safe(n, t, &p->welcome_clients)
 			client_close(list_entry(n, struct client, node), "57P01",
@@ -624,13 +615,6 @@ static void expire_clients(struct pool *p, usec_t now)
 			if (c->state == CL_IDLE && c->mode != POOL_MODE_SESSION)
 				client_close(c, "57P01", "terminating connection: the pooler is shutting down");
 		}
-	}
-	if (cfg->client_idle_timeout <= 0)
-		return;
-	list_for_each_safe(n, t, &p->active_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (c->state == CL_IDLE && now - c->state_since >= cfg->client_idle_timeout)
-			client_close(c, "08P01", "client_idle_timeout");
 	}
 }
 
@@ -735,22 +719,14 @@ static void expire_servers(struct pool *p, usec_t now)
 	open_successors(p, now, min);
 }
 
-/* Packet buffers of connections idle for a second go back to malloc: idle
- * connections cost a few hundred bytes, busy ones do not reallocate per
- * transaction. */
-#define TRIM_AFTER_USEC USEC_PER_SEC
-
+/* Packet buffers of servers idle for a second go back to malloc, as the
+ * clients' do (their deadline, pool/client_timer.c). */
 static void trim_idle(struct pool *p, usec_t now)
 {
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->active_clients) {
-		struct client *c = list_entry(n, struct client, node);
-		if (c->state == CL_IDLE && (c->sock.in || c->sock.out) && now - c->state_since >= TRIM_AFTER_USEC)
-			sock_trim(&c->sock);
-	}
 	list_for_each_safe(n, t, &p->idle_servers) {
 		struct server *s = list_entry(n, struct server, node);
-		if ((s->sock.in || s->sock.out) && now - s->idle_since >= TRIM_AFTER_USEC)
+		if ((s->sock.in || s->sock.out) && now - s->idle_since >= CLIENT_TRIM_AFTER_USEC)
 			sock_trim(&s->sock);
 	}
 }
@@ -758,7 +734,7 @@ static void trim_idle(struct pool *p, usec_t now)
 void pool_maintain(struct pool *p, usec_t now)
 {
 	trim_idle(p, now);
-	expire_clients(p, now);
+	shutdown_idle_clients(p);
 	expire_servers(p, now);
 	pool_dispatch(p);
 }

@@ -13,6 +13,7 @@
 #include "pg/userlist.h"
 #include "pool/cancel.h"
 #include "pool/client.h"
+#include "pool/client_timer.h"
 #include "pool/climit.h"
 #include "pool/peer.h"
 #include "pool/pool.h"
@@ -84,6 +85,7 @@ void runtime_init(struct event_base *base, struct evdns_base *dns)
 	list_init(&rt.free_clients);
 	list_init(&rt.free_servers);
 	list_init(&rt.dirty_pools);
+	deadline_wheel_init(&rt.client_timers, client_timer_fire, time_mono_usec());
 	rt.free_ev = event_new(base, -1, 0, run_deferred, NULL);
 	static struct db_alias admin_alias = { .name = "tokenbouncer", .port = -1, .pool_size = 0,
 					       .min_pool_size = -1, .reserve_pool = -1,
@@ -463,6 +465,8 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 	rt.cfg = cfg;
 	rebind_databases();
 	config_ref_put(old);
+	if (rt.base)
+		client_timers_reconfigure();
 	if (rt.base && rt.dns) {
 		prefetch_tokens();
 		create_forced_pools();
@@ -493,6 +497,7 @@ void runtime_shutdown(void)
 	}
 	run_deferred(-1, 0, NULL);
 	climit_reset();
+	cancel_index_clear(&rt.cancel_keys);
 	server_cancels_shutdown();
 	peers_shutdown();
 	linger_shutdown();

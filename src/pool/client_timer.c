@@ -1,0 +1,92 @@
+#include "pool/client_timer.h"
+
+#include "core/config-t.h"
+#include "net/sock.h"
+#include "pool/client.h"
+#include "pool/runtime.h"
+
+static bool logging_in(const struct client *c)
+{
+	return c->state < CL_IDLE;
+}
+
+/* When the client's current state next needs a look, or 0 for never. */
+static usec_t due_of(const struct client *c)
+{
+	const struct tb_config *cfg = rt.cfg;
+	if (c->is_admin)
+		return 0;
+	if (logging_in(c))
+		return cfg->client_login_timeout > 0 ? c->connect_at + cfg->client_login_timeout : 0;
+	if (c->state == CL_WAITING)
+		return cfg->query_wait_timeout > 0 ? c->state_since + cfg->query_wait_timeout : 0;
+	if (c->state != CL_IDLE)
+		return 0;
+	usec_t after = CLIENT_TRIM_AFTER_USEC;
+	if (!c->sock.in && !c->sock.out)
+		after = 0; /* nothing to trim */
+	if (cfg->client_idle_timeout > 0 && (!after || cfg->client_idle_timeout < after))
+		after = cfg->client_idle_timeout;
+	return after ? c->state_since + after : 0;
+}
+
+static void arm(struct client *c)
+{
+	usec_t at = due_of(c);
+	if (!at)
+		deadline_disarm(&rt.client_timers, &c->timer);
+	else if (!deadline_armed(&c->timer) || c->timer.at != at)
+		deadline_arm(&rt.client_timers, &c->timer, at);
+}
+
+void client_timer_update(struct client *c)
+{
+	arm(c);
+}
+
+static void idle_due(struct client *c, usec_t now)
+{
+	const struct tb_config *cfg = rt.cfg;
+	if (now - c->state_since >= CLIENT_TRIM_AFTER_USEC && (c->sock.in || c->sock.out))
+		sock_trim(&c->sock);
+	if (cfg->client_idle_timeout > 0 && now - c->state_since >= cfg->client_idle_timeout) {
+		client_close(c, "08P01", "client_idle_timeout");
+		return;
+	}
+	arm(c);
+}
+
+void client_timer_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
+{
+	(void)w;
+	struct client *c = list_entry(d, struct client, timer);
+	usec_t at = due_of(c);
+	if (at && now < at) {
+		arm(c); /* the config changed since it was armed */
+		return;
+	}
+	if (!at)
+		return;
+	if (logging_in(c)) {
+		if (c->state == CL_WAIT_WELCOME)
+			client_close(c, "08P01", "client_login_timeout: no server login for alias \"%s\"",
+				     c->db->name);
+		else
+			client_close(c, "08P01", "client_login_timeout: login not completed in time");
+	} else if (c->state == CL_WAITING) {
+		client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
+			     c->db->name);
+	} else {
+		idle_due(c, now);
+	}
+}
+
+void client_timers_reconfigure(void)
+{
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.clients) {
+		struct client *c = list_entry(n, struct client, all_node);
+		if (c->state != CL_CLOSING)
+			arm(c);
+	}
+}
