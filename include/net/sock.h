@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/mustcheck.h"
+
 struct iobuf {
 	size_t cap;
 	size_t rpos, wpos;
@@ -68,9 +70,9 @@ enum sock_io sock_fill(struct sock *s, size_t bufsize, size_t need);
  * the pooler builds in steps (a SCRAM final and the login reply after it)
  * cost one system call, not one each. sock_uncork is false on a hard error. */
 void sock_cork(struct sock *s);
-bool sock_uncork(struct sock *s);
+TB_MUSTCHECK bool sock_uncork(struct sock *s);
 /* Send now what the kernel takes, queue the rest. False on a hard error. */
-bool sock_write(struct sock *s, const void *data, size_t len);
+TB_MUSTCHECK bool sock_write(struct sock *s, const void *data, size_t len);
 /* Try to send the queue. OK when it is empty, AGAIN while some remains. */
 enum sock_io sock_flush(struct sock *s);
 bool sock_has_output(const struct sock *s);
