@@ -18,7 +18,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	build-essential autoconf automake libtool pkg-config \
 	libevent-dev libssl-dev libcurl4-openssl-dev libpq-dev libinih-dev libjansson-dev \
-	libexpat1-dev libsystemd-dev \
+	libexpat1-dev libsystemd-dev libicu-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -29,7 +29,7 @@ RUN rm -rf build build-demo && ./autogen.sh && mkdir /build && cd /build \
 FROM ${BASE_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	libevent-2.1-7 libevent-openssl-2.1-7 libssl3 libcurl4 libinih1 libjansson4 libexpat1 \
+	libevent-2.1-7 libevent-openssl-2.1-7 libssl3 libcurl4 libinih1 libjansson4 libexpat1 libicu72 \
 	libsystemd0 ca-certificates tini curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 tokenbouncer \

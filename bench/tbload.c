@@ -212,6 +212,14 @@ static const char *attr(const char *msg, char name, size_t *len)
 	return NULL;
 }
 
+/* A decimal number from the command line or the server; 0 when it is not one. */
+static int int_of(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	return end != s && v >= 0 && v <= 1000000000L ? (int)v : 0;
+}
+
 static void sasl_continue(struct conn *c, const char *server_first)
 {
 	size_t rlen, slen, ilen;
@@ -224,7 +232,7 @@ static void sasl_continue(struct conn *c, const char *server_first)
 	char salt[128];
 	memcpy(salt, s, slen);
 	salt[slen] = 0;
-	const struct salted *k = salted_for(salt, atoi(i));
+	const struct salted *k = salted_for(salt, int_of(i));
 	char without_proof[256];
 	int wlen = snprintf(without_proof, sizeof(without_proof), "c=biws,r=%.*s", (int)rlen, r);
 	free(c->auth_msg);
@@ -443,16 +451,16 @@ static bool parse_args(int argc, char **argv)
 	char *dbs = NULL;
 	while ((opt = getopt(argc, argv, "p:U:w:d:c:T:C:m:t:P:X:")) != -1) {
 		switch (opt) {
-		case 'p': o.port = atoi(optarg); break;
+		case 'p': o.port = int_of(optarg); break;
 		case 'U': o.user = optarg; break;
 		case 'w': o.password = optarg; break;
 		case 'd': dbs = optarg; break;
-		case 'c': o.clients = atoi(optarg); break;
+		case 'c': o.clients = int_of(optarg); break;
 		case 'T': o.seconds = atof(optarg); break;
-		case 'C': o.concurrent = atoi(optarg); break;
+		case 'C': o.concurrent = int_of(optarg); break;
 		case 'm': o.storm = strcmp(optarg, "storm") == 0; break;
-		case 't': o.timeout = atoi(optarg); break;
-		case 'P': o.pooler_pid = atoi(optarg); break;
+		case 't': o.timeout = int_of(optarg); break;
+		case 'P': o.pooler_pid = int_of(optarg); break;
 		case 'X': o.at_loop = optarg; break;
 		default: return false;
 		}

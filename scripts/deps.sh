@@ -34,6 +34,7 @@ DEMO_DEPS=(
 	libinih-dev
 	libjansson-dev
 	libexpat1-dev
+	libicu-dev
 	libsystemd-dev
 	postgresql-15
 	postgresql-client-15
@@ -63,6 +64,9 @@ TEST_DEPS=(
 	man-db
 	python3-yaml
 	python3-kubernetes
+	clang-format-14
+	cppcheck
+	universal-ctags
 )
 
 # The container image test (TB_CONTAINER_TEST=1 test/integration/test_container.py), on request:

@@ -2,7 +2,8 @@
 # shellcheck disable=SC2317  # summary() runs from the EXIT trap
 # README command 2: install dependencies, build with warnings-as-errors, assertions and
 # ASan+UBSan into ./build, run the C unit tests (make check) and the integration tests
-# (pytest, Debian's python3), and the cloud stand-ins' own tests (test/standins). Exits non-zero
+# (pytest, Debian's python3), and the cloud stand-ins' own tests (test/standins), after the tree's
+# habits check (scripts/check-tree.sh). Exits non-zero
 # if anything fails; prints a summary at the end.
 #
 #   bash scripts/run-tests.sh                # everything
@@ -14,7 +15,7 @@ cd "$ROOT" || exit 1
 LOGDIR="$ROOT/build/test-logs"
 PY=/usr/bin/python3       # Debian's python3 with python3-pytest/python3-psycopg, not pyenv's
 start=$(date +%s)
-status_deps=skipped status_build=skipped status_unit=skipped status_integ=skipped status_standins=skipped status_fuzz=skipped
+status_deps=skipped status_tree=skipped status_build=skipped status_unit=skipped status_integ=skipped status_standins=skipped status_fuzz=skipped
 unit_passed=0 unit_failed=0
 integ_passed=0 integ_failed=0 integ_skipped=0 integ_errors=0
 standins_passed=0 standins_failed=0 standins_skipped=0 standins_errors=0
@@ -28,6 +29,7 @@ summary() {
 	echo
 	echo "================ run-tests summary (${elapsed}s) ================"
 	echo "deps:         $status_deps"
+	echo "tree checks:  $status_tree"
 	echo "build:        $status_build"
 	echo "unit tests:   $status_unit ($unit_passed passed, $unit_failed failed)"
 	echo "integration:  $status_integ ($integ_passed passed, $integ_failed failed, $integ_skipped skipped, $integ_errors errors)"
@@ -66,6 +68,9 @@ pytest_status() {
 
 step "dependencies"
 if bash scripts/deps.sh; then status_deps=ok; else status_deps=FAILED; exit 1; fi
+
+step "tree checks (scripts/check-tree.sh: banned functions, lengths, format, cppcheck)"
+if bash scripts/check-tree.sh; then status_tree=ok; else status_tree=FAILED; rc=1; fi
 
 step "build (./build: --enable-werror --enable-asserts --enable-sanitizers)"
 # build/ is the test build and only ever has these flags. automake rebuilds nothing when only the

@@ -24,7 +24,9 @@
 #include "core/service.h"
 #include "core/util.h"
 #include "core/version.h"
+#include "net/dnscache.h"
 #include "net/listener.h"
+#include "net/resolve.h"
 #include "pool/client.h"
 #include "pool/console.h"
 #include "pool/janitor.h"
@@ -253,19 +255,6 @@ static struct event_base *make_base(void)
 	return base;
 }
 
-static struct evdns_base *make_dns(struct event_base *base)
-{
-	struct evdns_base *dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-						      EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (!dns) {
-		/* No usable resolv.conf: still resolve names from /etc/hosts. */
-		dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (dns)
-			evdns_base_load_hosts(dns, NULL);
-	}
-	return dns;
-}
-
 static void setup_signals(struct event_base *base)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -281,6 +270,7 @@ static void teardown(struct event_base *base, struct evdns_base *dns)
 	metrics_stop();
 	listeners_close();
 	runtime_shutdown();
+	dnscache_clear();
 	for (size_t i = 0; i < NSIGNALS; i++) {
 		if (sig_events[i])
 			event_free(sig_events[i]);
@@ -442,9 +432,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct event_base *base = make_base();
-	struct evdns_base *dns = base ? make_dns(base) : NULL;
-	if (!base || !dns) {
+	if (!base) {
 		log_fatal("cannot initialise the event loop");
+		return 1;
+	}
+	struct evdns_base *dns = resolve_base_new(base, cfg->resolv_conf, err, sizeof(err));
+	if (!dns) {
+		log_fatal("%s", err);
 		return 1;
 	}
 	runtime_init(base, dns);

@@ -71,6 +71,8 @@ const char *admin_server_version(void);
 
 /* show.c */
 enum admin_status show_command(struct admin_req *r);
+/* show_dns.c: SHOW DNS_HOSTS */
+enum admin_status show_dns_hosts(struct admin_req *r);
 /* show_peers.c: SHOW PEERS [id], SHOW PEER_POOLS [id] */
 enum admin_status show_peers(struct admin_req *r);
 enum admin_status show_peer_pools(struct admin_req *r);

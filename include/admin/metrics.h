@@ -11,6 +11,7 @@
 bool metrics_start(struct event_base *base, const char *listen, char *err, size_t errlen);
 /* Close the listener and free the server; safe when never started. */
 void metrics_stop(void);
-/* The page /metrics returns, NUL-terminated; the caller frees it. For tests. */
+/* The page /metrics returns, NUL-terminated; the caller frees it. NULL when
+ * it would pass the page cap. For tests. */
 char *metrics_render(void);
 #endif

@@ -61,6 +61,8 @@ void stats_db_averages(const char *name, usec_t now, struct stats_averages *out)
 const char **stats_db_names(size_t *n);
 /* Take a snapshot when one is due; called from admin_tick. */
 void stats_tick(usec_t now);
+/* log_stats: log the averages over all databases once every stats_period. */
+void stats_log_tick(usec_t now);
 /* Forget every snapshot (shutdown, or tests). */
 void stats_reset(void);
 #endif

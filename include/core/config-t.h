@@ -88,7 +88,7 @@ struct db_alias {
 	enum pool_mode pool_mode;
 	int max_db_connections;
 	int max_db_client_connections;
-	usec_t query_wait_timeout;  /* PgBouncer keys accepted without effect (see params.c) */
+	usec_t query_wait_timeout;  /* -1: not set */
 	char *auth_user;
 	char *auth_query;
 	char *auth_dbname;
@@ -123,7 +123,7 @@ struct user_cfg {
 	enum pool_mode pool_mode;   /* POOL_MODE_UNSET: not set */
 	int max_user_connections;   /* -1: not set */
 	int max_user_client_connections;
-	int pool_size;              /* PgBouncer keys accepted without effect (see params.c) */
+	int pool_size;              /* -1: not set; wins over the database's */
 	int reserve_pool_size;
 	usec_t query_timeout;
 	usec_t query_wait_timeout;

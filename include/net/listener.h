@@ -15,6 +15,10 @@ typedef void (*listener_accept_cb)(int fd, const struct sockaddr *addr, socklen_
 bool listeners_open(struct event_base *base, const struct tb_config *cfg, listener_accept_cb cb,
 		    char *err, size_t errlen);
 void listeners_pause(bool pause);
+/* True if the sockets accepted on the TCP listeners already carry cfg's
+ * connection options (sockopt_tcp_connection), copied by the kernel from
+ * the listening socket; false after a reload changed them. */
+bool listeners_give_options(const struct tb_config *cfg);
 /* Listening sockets open now (TCP and Unix); for /readyz. */
 size_t listeners_count(void);
 /* SUSPEND: accept nothing until released (the kernel backlog keeps new

@@ -15,4 +15,8 @@ typedef void (*resolve_cb)(const struct sockaddr *addr, socklen_t addrlen, const
 struct resolve_req *resolve_start(struct evdns_base *dns, const char *host, int port,
 				  resolve_cb cb, void *arg);
 void resolve_cancel(struct resolve_req *req);
+/* The resolver: resolv_conf (nameservers, search, options; /etc/hosts too)
+ * when set, else the system's /etc/resolv.conf. NULL and err on failure. */
+struct evdns_base *resolve_base_new(struct event_base *base, const char *resolv_conf, char *err,
+				    size_t errlen);
 #endif

@@ -47,6 +47,8 @@ struct sock {
  * threaded and callers read it right after the failing call, so one shared
  * buffer saves ~100 bytes per connection. */
 const char *sock_errmsg(void);
+/* The OpenSSL error code of that error when it was a TLS one, else 0. */
+unsigned long sock_tls_errcode(void);
 
 void sock_setup(struct sock *s, struct event_base *base, int fd, event_callback_fn cb, void *arg);
 /* Stop events, free TLS, close the fd. Idempotent. The buffers stay until

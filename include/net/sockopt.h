@@ -12,6 +12,12 @@
 /* A connected TCP socket (client or server side). Failures are ignored, as
  * in PgBouncer: an option the kernel refuses leaves its default. */
 void sockopt_tcp_connection(int fd, const struct tb_config *cfg);
+/* The values sockopt_tcp_connection sets, to compare configurations. */
+struct tcp_conn_opts {
+	int keepalive, keepcnt, keepidle, keepintvl, user_timeout, socket_buffer;
+};
+void sockopt_conn_opts(const struct tb_config *cfg, struct tcp_conn_opts *o);
+bool sockopt_conn_opts_equal(const struct tcp_conn_opts *a, const struct tcp_conn_opts *b);
 /* A TCP listening socket, before listen(). */
 void sockopt_tcp_listener(int fd, const struct tb_config *cfg);
 /* listen(2)'s backlog. */

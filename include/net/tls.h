@@ -28,6 +28,9 @@ struct tls_peer_info {
 /* Fills info from the session (after or during a handshake); false when
  * there is no session. */
 bool tls_peer_describe(SSL *ssl, struct tls_peer_info *info);
+/* Was this OpenSSL error a handshake refused over the protocol version
+ * (the peer lacks every version this side allows)? */
+bool tls_error_is_version(unsigned long e);
 /* Common name of a verified client certificate, or NULL. Caller frees. */
 char *tls_peer_common_name(SSL *ssl);
 #endif

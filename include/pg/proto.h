@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/dynbuf.h"
+
 #define PROTO_HDR_LEN 5
 #define PROTO_V3 196608u               /* 3.0 */
 #define PROTO_CANCEL_CODE 80877102u
@@ -68,12 +70,18 @@ size_t reader_left(const struct msg_reader *r);
 /* True when the whole body was read exactly (the cursor is on the end). */
 bool reader_done(const struct msg_reader *r);
 
-/* Growable output with a hard cap; on overflow 'failed' sticks. */
+/* Output being built: a secret-wiping dynbuf (a message may carry a password)
+ * plus where the message being built starts. The dynbuf's members stay
+ * readable by name (b.data, b.len, b.failed: the union's two members share
+ * one layout), so senders read them directly; growth goes through dynbuf. */
 struct pbuf {
-	unsigned char *data;
-	size_t len, cap, max;
+	union {
+		struct dynbuf buf;
+		struct {
+			DYNBUF_MEMBERS;
+		};
+	};
 	size_t msg_start;
-	bool failed;
 };
 void pbuf_init(struct pbuf *b, size_t max);
 void pbuf_free(struct pbuf *b);          /* wipes: it may hold a password */

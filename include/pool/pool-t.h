@@ -74,6 +74,7 @@ struct database {
 	struct list_node pools;
 	struct strmap pools_by_user; /* index over pools, keyed by pool.user */
 	int nservers;                /* sum of its pools' nservers (max_db_connections) */
+	usec_t unused_since;         /* "*"-made: first janitor pass that saw it unused, or 0 */
 };
 
 /* Servers of one upstream user across the aliases that do not force a
@@ -83,6 +84,18 @@ struct user_load {
 	char *name;
 	int nservers;
 	int refs;                    /* pools pointing here */
+};
+
+/* The timeouts that apply to one pool's clients and servers (0: off),
+ * resolved from its [users] entry, its database and the globals by the
+ * janitor's pass and on reload (pool/timeouts.c), so that arming a
+ * client's deadline reads numbers instead of looking the user up. */
+struct pool_timeouts {
+	usec_t query;          /* query_timeout */
+	usec_t query_wait;     /* query_wait_timeout */
+	usec_t idle_xact;      /* idle_transaction_timeout */
+	usec_t xact;           /* transaction_timeout */
+	usec_t client_idle;    /* client_idle_timeout */
 };
 
 struct pool {
@@ -117,6 +130,8 @@ struct pool {
 	enum replication_mode replication; /* a pool of replication servers, one per client */
 	struct pool_stats stats;
 	usec_t last_failure;         /* monotonic time of the last failed server login, or 0 */
+	usec_t unused_since;         /* first janitor pass that saw it empty (pool_idle_timeout), or 0 */
+	struct pool_timeouts to;
 	bool failure_restarting;     /* it looked like a restart (57P03, refused, closed): waiters wait */
 	char last_sqlstate[6];
 	char last_error[256];
@@ -164,6 +179,9 @@ struct client {
 	bool admin_stats_only;       /* a stats_users member: SHOW only */
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
 	bool limit_counted;          /* counted by climit under db->name and user */
+	bool wait_notified;          /* query_wait_notify's NOTICE sent for the current wait */
+	struct client *cancel_parked; /* a cancel request waiting for this client to get a server */
+	struct client *cancel_target; /* this connection is a cancel request parked for that client */
 	bool console_peer;           /* the pooler's own OS user on the Unix socket: console admin */
 	enum replication_mode replication;
 };

@@ -71,6 +71,8 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen);
 /* Find or create the runtime database for a client's requested name. */
 struct database *runtime_find_database(const char *name);
 void runtime_database_maybe_free(struct database *db);
+/* Free a database no client and no server uses (autodb_idle_timeout); false if one does. */
+bool runtime_database_free_unused(struct database *db);
 /* user_from_token: fetch the alias's token and take its user from the claims;
  * clients waiting for it continue (or get the error) when it is known. */
 void runtime_learn_user(struct database *db);

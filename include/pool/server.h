@@ -51,5 +51,8 @@ void server_watch_set(const struct server_watch *w);
 void server_watch_note(struct server *s, enum server_state from);
 /* A connect or login that took too long or cannot succeed. */
 void server_login_failed(struct server *s, const char *msg);
+/* A server still logging in at now: fail it past server_connect_timeout, or
+ * when the instance leaves the metadata exchange unanswered (AlloyDB). */
+void server_login_deadline(struct server *s, usec_t now);
 const char *server_state_name(enum server_state st);
 #endif

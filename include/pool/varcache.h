@@ -18,12 +18,27 @@ enum varcache_var {
 	VAR_COUNT,
 };
 
+/* track_extra_parameters: further names kept the same way, after the
+ * built-in ones (indexes VAR_COUNT and up). */
+#define VAR_EXTRA_MAX 8
+#define VAR_NAME_MAX 63
+
 struct varcache {
 	const char *values[VAR_COUNT];  /* interned: shared, reference counted */
+	const char **extra;             /* VAR_EXTRA_MAX values, allocated on first use */
 };
 
 /* Index of a tracked parameter (case-insensitive), or -1. */
 int varcache_index(const char *name);
+/* Indexes in use: VAR_COUNT plus the extra names ever tracked. */
+int varcache_count(void);
+/* Whether a comma-separated track_extra_parameters value is well formed:
+ * parameter names, at most VAR_EXTRA_MAX besides the built-in ones. */
+bool varcache_extra_valid(const char *csv);
+/* Track exactly these extra names from now on (names dropped by a reload
+ * keep their index but are no longer tracked). Names beyond the capacity of
+ * the process are skipped: returns false then. */
+bool varcache_track_extra(const char *csv);
 /* The spelling PostgreSQL uses in ParameterStatus. */
 const char *varcache_name(int idx);
 /* Returns true when the value changed. */

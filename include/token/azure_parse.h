@@ -169,9 +169,6 @@ char *azure_client_assertion(const struct azure_cert *c, const struct azure_asse
 /* Version 4 UUID text from 16 random bytes (37 bytes with the NUL). */
 void azure_uuid_format(const unsigned char rnd[16], char out[37]);
 
-/* base64url (padding optional) → bytes; malloc'd with a NUL after them. */
-unsigned char *azure_b64url_decode(const char *s, size_t n, size_t *outlen);
-
 /* §2.10: the database user for a token, from its (unverified) payload:
  * xms_mirid's user-assigned identity name, else upn, preferred_username,
  * unique_name. malloc'd, or NULL with err. */

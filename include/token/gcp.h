@@ -33,6 +33,8 @@ struct gcp_source {
 	char *iam_base;
 	struct gcp_source *inner;    /* the source credential, or NULL with source_name */
 	char *source_name;           /* another [credential.NAME] supplies the source token */
+	char *source_token;          /* the last source token (wiped), reused until its refresh point */
+	int64_t source_refresh_at;   /* epoch seconds */
 	char *why;                   /* GCP_SRC_NONE */
 };
 void gcp_source_clear(struct gcp_source *s);
@@ -42,6 +44,8 @@ const char *gcp_source_email(const struct gcp_source *s);
 struct credential;
 /* A gcp-* credential's e-mail when its configuration tells it, else NULL. */
 const char *gcp_credential_email(const struct credential *c);
+/* Its quota project (x-goog-user-project for Google APIs), or NULL. */
+const char *gcp_credential_quota_project(const struct credential *c);
 
 /* tok on success (valid during the call), else err. source names what answered. */
 typedef void (*gcp_fetch_cb)(void *arg, const struct gcp_token *tok, const char *source, const char *err);

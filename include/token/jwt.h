@@ -13,12 +13,6 @@ enum jwt_alg {
 	JWT_PS256,                   /* RSASSA-PSS with SHA-256, salt = digest length */
 };
 
-/* Base64 of n bytes: url = the unpadded URL alphabet, else standard with
- * padding. Caller frees. */
-char *jwt_b64_encode(const unsigned char *in, size_t n, bool url);
-/* Base64url (or standard) text to bytes, NUL-terminated; NULL when malformed.
- * Caller wipes and frees. */
-unsigned char *jwt_b64url_decode(const char *s, size_t n, size_t *outlen);
 /* "header.payload.signature" from the two JSON objects (serialised compact,
  * in insertion order; both references are consumed). NULL on failure. */
 char *jwt_sign(EVP_PKEY *key, enum jwt_alg alg, json_t *header, json_t *payload);

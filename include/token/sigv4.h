@@ -41,11 +41,7 @@ struct sigv4_trace {
 };
 void sigv4_trace_clear(struct sigv4_trace *t);
 
-/* RFC 3986 encoding as SigV4 wants it: A-Z a-z 0-9 - _ . ~ stay, every other
- * byte becomes %XX with upper-case hex ("+" -> "%2B", " " -> "%20"). With
- * keep_slash, "/" stays too (for paths). Also the right encoding for
- * form bodies sent to STS. malloc'd. */
-char *sigv4_uri_encode(const char *s, bool keep_slash);
+/* The RFC 3986 encoding SigV4 wants is url_encode (core/encode.h). */
 
 /* Query presigning (§1.6). host is the host header as configured, including
  * ":port" when one is signed; it is lower-cased in the canonical request and

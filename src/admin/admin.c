@@ -494,6 +494,7 @@ void admin_tick(void)
 	busy = true;
 	usec_t now = time_mono_usec();
 	stats_tick(now);
+	stats_log_tick(now);
 	control_tick(now);
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &sessions)

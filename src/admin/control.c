@@ -9,6 +9,7 @@
 #include "admin/admin_priv.h"
 #include "admin/resultset.h"
 #include "core/config.h"
+#include "core/dynbuf.h"
 #include "core/log.h"
 #include "core/params.h"
 #include "pool/client.h"
@@ -405,8 +406,8 @@ enum admin_status control_wait_close(struct admin_req *r)
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
 	/* PgBouncer's close_needed: servers that RECONNECT or a reload marked. */
-	size_t cap = 16, n = 0;
-	uint64_t *ids = xmalloc(cap * sizeof(*ids));
+	struct dynbuf idb;
+	dynbuf_init(&idb, SIZE_MAX, false);
 	struct list_node *d, *dt;
 	for_each_db(d, dt) {
 		struct database *db = DB_OF(d);
@@ -423,19 +424,18 @@ enum admin_status control_wait_close(struct admin_req *r)
 					struct server *s = list_entry(sn, struct server, node);
 					if (!s->retire && !db->retired)
 						continue;
-					if (n == cap) {
-						cap *= 2;
-						ids = xrealloc(ids, cap * sizeof(*ids));
-					}
-					ids[n++] = s->id;
+					uint64_t *id = dynbuf_push(&idb, sizeof(*id));
+					if (id)
+						*id = s->id;
 				}
 			}
 		}
 	}
 	r->wait.kind = ADMIN_WAIT_CLOSE;
 	r->wait.db = name ? xstrdup(name) : NULL;
-	r->wait.server_ids = ids;
-	r->wait.nservers = n;
+	size_t bytes;
+	r->wait.server_ids = dynbuf_take(&idb, &bytes);
+	r->wait.nservers = bytes / sizeof(uint64_t);
 	r->wait.tag = "WAIT_CLOSE";
 	return ADMIN_WAIT;
 }

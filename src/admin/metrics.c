@@ -17,6 +17,7 @@
 #include "admin/health.h"
 #include "admin/stats.h"
 #include "config.h"
+#include "core/dynbuf.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "token/token.h"
@@ -25,38 +26,25 @@
 
 static struct evhttp *http;
 
-/* ---- a growing text buffer ---- */
+/* ---- the page text ---- */
 
-struct text {
-	char *data;
-	size_t len, cap;
-};
+/* The page is capped; a failure sticks in t->failed and the page is refused
+ * whole rather than served cut. */
+#define METRICS_MAX_PAGE (64u << 20)
 
-static void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void text_printf(struct dynbuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void text_printf(struct text *t, const char *fmt, ...)
+static void text_printf(struct dynbuf *t, const char *fmt, ...)
 {
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(t->data ? t->data + t->len : NULL, t->data ? t->cap - t->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (t->data && (size_t)n < t->cap - t->len) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t cap = t->cap ? t->cap * 2 : 16384;
-		while (cap < t->len + (size_t)n + 1)
-			cap *= 2;
-		t->data = xrealloc(t->data, cap);
-		t->cap = cap;
-	}
+	va_list ap;
+	va_start(ap, fmt);
+	bool ok = dynbuf_vaddf(t, fmt, ap);
+	va_end(ap);
+	(void)ok; /* sticky: metrics_render checks t->failed once */
 }
 
 /* Label values may hold any byte a database or user name may. */
-static void text_label(struct text *t, const char *name, const char *value)
+static void text_label(struct dynbuf *t, const char *name, const char *value)
 {
 	text_printf(t, "%s=\"", name);
 	for (const char *p = value; *p; p++) {
@@ -72,7 +60,7 @@ static void text_label(struct text *t, const char *name, const char *value)
 	text_printf(t, "\"");
 }
 
-static void family(struct text *t, const char *name, const char *type, const char *help)
+static void family(struct dynbuf *t, const char *name, const char *type, const char *help)
 {
 	text_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -86,27 +74,27 @@ struct pool_entry {
 
 static struct pool_entry *collect_pools(const char **names, size_t nnames, usec_t now, size_t *n)
 {
-	size_t cap = 16, count = 0;
-	struct pool_entry *out = xcalloc(cap, sizeof(*out));
+	struct dynbuf out;
+	dynbuf_init(&out, SIZE_MAX, false);
 	for (size_t i = 0; i < nnames; i++) {
 		size_t nrows;
 		struct stats_pool_row *rows = stats_pool_rows(names[i], now, &nrows);
 		for (size_t k = 0; k < nrows; k++) {
-			if (count == cap) {
-				cap *= 2;
-				out = xrealloc(out, cap * sizeof(*out));
+			struct pool_entry *e = dynbuf_push(&out, sizeof(*e));
+			if (e) {
+				e->db = names[i];
+				e->row = rows[k];
 			}
-			out[count].db = names[i];
-			out[count].row = rows[k];
-			count++;
 		}
 		free(rows);
 	}
-	*n = count;
-	return out;
+	size_t bytes;
+	struct pool_entry *all = dynbuf_take(&out, &bytes);
+	*n = bytes / sizeof(*all);
+	return all;
 }
 
-static void pool_labels(struct text *t, const struct pool_entry *e)
+static void pool_labels(struct dynbuf *t, const struct pool_entry *e)
 {
 	text_label(t, "database", e->db);
 	text_printf(t, ",");
@@ -129,7 +117,7 @@ static int pool_value(const struct stats_pool_counts *c, enum pool_field f)
 	return 0;
 }
 
-static void render_pools(struct text *t, const struct pool_entry *pools, size_t n, usec_t now)
+static void render_pools(struct dynbuf *t, const struct pool_entry *pools, size_t n, usec_t now)
 {
 	static const struct {
 		const char *name;
@@ -205,7 +193,7 @@ static void server_ages(const char *db, const char *user, usec_t now, const doub
 	}
 }
 
-static void render_ages(struct text *t, const struct pool_entry *pools, size_t n, usec_t now)
+static void render_ages(struct dynbuf *t, const struct pool_entry *pools, size_t n, usec_t now)
 {
 	static const double bounds[] = { 60, 300, 900, 1800, 3600, 7200, 14400 };
 	enum { NB = sizeof(bounds) / sizeof(bounds[0]) };
@@ -257,7 +245,7 @@ static uint64_t counter_value(const struct pool_stats *s, enum counter_field f)
 	return 0;
 }
 
-static void render_databases(struct text *t, const char **names, size_t n)
+static void render_databases(struct dynbuf *t, const char **names, size_t n)
 {
 	static const struct {
 		const char *name;
@@ -324,7 +312,7 @@ static void render_databases(struct text *t, const char **names, size_t n)
 	}
 }
 
-static void token_labels(struct text *t, const struct token_view *v)
+static void token_labels(struct dynbuf *t, const struct token_view *v)
 {
 	text_label(t, "alias", v->alias);
 	text_printf(t, ",");
@@ -336,7 +324,7 @@ static void token_labels(struct text *t, const struct token_view *v)
 }
 
 struct token_pass {
-	struct text *t;
+	struct dynbuf *t;
 	int which;
 };
 
@@ -357,7 +345,7 @@ static void token_series(const struct token_view *v, void *arg)
 		text_printf(tp->t, "} %llu\n", (unsigned long long)(tp->which == 1 ? v->fetch_count : v->failure_count));
 }
 
-static void render_statement_cache(struct text *t)
+static void render_statement_cache(struct dynbuf *t)
 {
 	family(t, "tokenbouncer_prepared_statement_cache_entries", "gauge",
 	       "Unique statements (text and parameter types) the pooler keeps for its clients.");
@@ -369,7 +357,7 @@ static void render_statement_cache(struct text *t)
 		    (unsigned long long)ps_cache_bytes());
 }
 
-static void render_tokens(struct text *t)
+static void render_tokens(struct dynbuf *t)
 {
 	static const char *const fam[][3] = {
 		{ "tokenbouncer_token_expires_in_seconds", "gauge", "Seconds until the cached token expires." },
@@ -387,7 +375,8 @@ static void render_tokens(struct text *t)
 
 char *metrics_render(void)
 {
-	struct text t = { 0 };
+	struct dynbuf t;
+	dynbuf_init(&t, METRICS_MAX_PAGE, false);
 	usec_t now = time_mono_usec();
 	family(&t, "tokenbouncer_info", "gauge", "Always 1; the labels say which build answers.");
 	text_printf(&t, "tokenbouncer_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
@@ -407,8 +396,12 @@ char *metrics_render(void)
 	render_tokens(&t);
 	free(pools);
 	free(names);
-	text_printf(&t, "%s", "");
-	return t.data;
+	if (t.failed || !dynbuf_reserve(&t, 0)) {
+		log_error("metrics: the page is larger than %u bytes; not served", METRICS_MAX_PAGE);
+		dynbuf_free(&t);
+		return NULL;
+	}
+	return dynbuf_take(&t, NULL);
 }
 
 /* ---- HTTP ---- */
@@ -433,6 +426,11 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 {
 	(void)arg;
 	char *page = metrics_render();
+	if (!page) {
+		static const char msg[] = "metrics page too large\n";
+		reply_text(req, 500, "Internal Server Error", msg, sizeof(msg) - 1, "text/plain; charset=utf-8");
+		return;
+	}
 	reply_text(req, 200, "OK", page, strlen(page), "text/plain; version=0.0.4; charset=utf-8");
 	free(page);
 }

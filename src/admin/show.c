@@ -14,8 +14,10 @@
 #include "admin/stats.h"
 #include "config.h"
 #include "core/config.h"
+#include "core/dynbuf.h"
 #include "core/params.h"
 #include "core/version.h"
+#include "net/dnscache.h"
 #include "pg/userlist.h"
 #include "pool/climit.h"
 #include "pool/client.h"
@@ -32,7 +34,7 @@
 static const char *const help_text =
 	"SHOW HELP|VERSION|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|STATS|STATS_TOTALS|"
 	"STATS_AVERAGES|TOTALS|LISTS|MEM|STATE|SOCKETS|ACTIVE_SOCKETS|TOKENS|CREDENTIALS\n"
-	"SHOW DNS_HOSTS|DNS_ZONES (always empty)\n"
+	"SHOW DNS_HOSTS|DNS_ZONES (zones always empty)\n"
 	"SHOW PEERS|PEER_POOLS\n"
 	"SHOW TOKENS lists cached token keys (never the token); SHOW CREDENTIALS the cloud identities\n"
 	"SET key = arg\n"
@@ -888,33 +890,40 @@ static enum admin_status show_sockets(struct admin_req *r, bool active_only)
 
 /* ---- SHOW USERS ---- */
 
+/* Arrays grown here have no cap of their own: memory bounds them, as it
+ * bounds the lists they are read from. */
+static void add_name(struct dynbuf *names, const char *s)
+{
+	const char **slot = dynbuf_push(names, sizeof(*slot));
+	if (slot)
+		*slot = s;
+}
+
 static const char **user_names(size_t *n)
 {
+	struct dynbuf b;
+	dynbuf_init(&b, SIZE_MAX, false);
 	size_t nul = rt.users ? userlist_count(rt.users) : 0;
-	size_t cap = rt.cfg->nusers + nul + 16, k = 0;
-	const char **names = xcalloc(cap, sizeof(*names));
-#define ADD_NAME(s) do { \
-		if (k == cap) { cap *= 2; names = xrealloc(names, cap * sizeof(*names)); } \
-		names[k++] = (s); \
-	} while (0)
 	for (size_t i = 0; i < rt.cfg->nusers; i++)
-		ADD_NAME(rt.cfg->users[i].name);
+		add_name(&b, rt.cfg->users[i].name);
 	for (size_t i = 0; i < nul; i++)
-		ADD_NAME(userlist_entry_at(rt.users, i)->user);
+		add_name(&b, userlist_entry_at(rt.users, i)->user);
 	struct list_node *d, *dt;
 	list_for_each_safe(d, dt, &rt.databases) {
 		struct list_node *pn, *pt;
 		list_for_each_safe(pn, pt, &list_entry(d, struct database, node)->pools)
-			ADD_NAME(list_entry(pn, struct pool, node)->user);
+			add_name(&b, list_entry(pn, struct pool, node)->user);
 	}
 	list_for_each_safe(d, dt, &rt.clients) {
 		const struct client *c = list_entry(d, struct client, all_node);
 		if (c->user && c->state >= CL_WAIT_WELCOME && c->state != CL_CLOSING)
-			ADD_NAME(c->user);
+			add_name(&b, c->user);
 	}
-#undef ADD_NAME
+	add_name(&b, NULL); /* so the array is never NULL, even with no name */
+	size_t bytes;
+	const char **names = dynbuf_take(&b, &bytes);
+	size_t k = bytes / sizeof(*names) - 1, out = 0;
 	qsort(names, k, sizeof(*names), cmp_str);
-	size_t out = 0;
 	for (size_t i = 0; i < k; i++)
 		if (out == 0 || strcmp(names[out - 1], names[i]) != 0)
 			names[out++] = names[i];
@@ -952,8 +961,15 @@ static enum admin_status show_users(struct admin_req *r)
 		}
 		resultset_row_begin(&rs);
 		resultset_text(&rs, name);
-		resultset_null(&rs);
-		resultset_null(&rs);
+		/* PgBouncer: the user's own override, NULL when it sets none. */
+		if (u && u->pool_size >= 0)
+			resultset_int(&rs, u->pool_size);
+		else
+			resultset_null(&rs);
+		if (u && u->reserve_pool_size >= 0)
+			resultset_int(&rs, u->reserve_pool_size);
+		else
+			resultset_null(&rs);
 		resultset_text(&rs, u ? pool_mode_name(u->pool_mode) : NULL);
 		resultset_int(&rs, u && u->max_user_connections >= 0 ? u->max_user_connections
 								: rt.cfg->max_user_connections);
@@ -1034,7 +1050,7 @@ static enum admin_status show_lists(struct admin_req *r)
 		{ "login_clients", (int64_t)list_count(&rt.login_clients) },
 		{ "free_servers", 0 },
 		{ "used_servers", oc.servers },
-		{ "dns_names", 0 },                     /* no DNS cache: every connect resolves */
+		{ "dns_names", (int64_t)dnscache_count() },
 		{ "dns_zones", 0 },
 		{ "dns_queries", oc.resolving },
 		{ "dns_pending", 0 },
@@ -1177,9 +1193,6 @@ static enum admin_status show_credentials(struct admin_req *r)
 	return done(r);
 }
 
-static const struct resultset_col dns_hosts_cols[] = {
-	{ "hostname", RS_TEXT }, { "ttl", RS_INT8 }, { "addrs", RS_TEXT },
-};
 static const struct resultset_col dns_zones_cols[] = {
 	{ "zonename", RS_TEXT }, { "serial", RS_INT8 }, { "count", RS_INT4 },
 };
@@ -1246,7 +1259,7 @@ enum admin_status show_command(struct admin_req *r)
 	if (IS("CREDENTIALS"))
 		return show_credentials(r);
 	if (IS("DNS_HOSTS"))
-		return show_empty(r, dns_hosts_cols, NCOLS(dns_hosts_cols));
+		return show_dns_hosts(r);
 	if (IS("DNS_ZONES"))
 		return show_empty(r, dns_zones_cols, NCOLS(dns_zones_cols));
 	if (IS("PEERS"))
@@ -1259,7 +1272,8 @@ enum admin_status show_command(struct admin_req *r)
 		return show_sockets(r, true);
 	if (IS("FDS"))
 		return admin_fail(r, "0A000", "SHOW FDS is not supported: it serves PgBouncer's online "
-				  "restart, which tokenbouncer does not have; see SHOW SOCKETS");
+				  "restart (-R), which tokenbouncer does not have (restart with "
+				  "so_reuseport instead); see SHOW SOCKETS");
 #undef IS
 	const char *fake = control_fake_param(what);
 	if (fake)

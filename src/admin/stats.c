@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/config.h"
+#include "core/dynbuf.h"
 #include "pool/runtime.h"
 
 /* Snapshots are taken every stats_period / STATS_SLOTS_PER_PERIOD (at least
@@ -217,11 +218,10 @@ void stats_db_averages(const char *name, usec_t now, struct stats_averages *out)
 	if (ring_len == 0)
 		return;
 	/* The newest snapshot at least a period old, else the oldest there is. */
-	int idx = -1;
+	int idx = ring_head;
 	for (int i = 0; i < ring_len; i++) {
-		int k = (ring_head - i + STATS_RING) % STATS_RING;
-		idx = k;
-		if (now - ring_time[k] >= rt.cfg->stats_period)
+		idx = (ring_head - i + STATS_RING) % STATS_RING;
+		if (now - ring_time[idx] >= rt.cfg->stats_period)
 			break;
 	}
 	usec_t dur = now - ring_time[idx];
@@ -259,8 +259,8 @@ void stats_db_averages(const char *name, usec_t now, struct stats_averages *out)
 
 struct stats_pool_row *stats_pool_rows(const char *dbname, usec_t now, size_t *n)
 {
-	size_t cap = 4, count = 0;
-	struct stats_pool_row *rows = xcalloc(cap, sizeof(*rows));
+	struct dynbuf b;
+	dynbuf_init(&b, SIZE_MAX, false);
 	struct list_node *d, *dt;
 	list_for_each_safe(d, dt, &rt.databases) {
 		const struct database *db = list_entry(d, struct database, node);
@@ -271,17 +271,14 @@ struct stats_pool_row *stats_pool_rows(const char *dbname, usec_t now, size_t *n
 			const struct pool *p = list_entry(pn, struct pool, node);
 			struct stats_pool_counts pc;
 			stats_pool_counts(p, now, &pc);
-			struct stats_pool_row *row = NULL;
-			for (size_t i = 0; i < count && !row; i++)
+			struct stats_pool_row *rows = (struct stats_pool_row *)b.data, *row = NULL;
+			for (size_t i = 0; i < b.len / sizeof(*rows) && !row; i++)
 				if (strcmp(rows[i].user, p->user) == 0)
 					row = &rows[i];
 			if (!row) {
-				if (count == cap) {
-					cap *= 2;
-					rows = xrealloc(rows, cap * sizeof(*rows));
-				}
-				row = &rows[count++];
-				memset(row, 0, sizeof(*row));
+				row = dynbuf_push(&b, sizeof(*row));
+				if (!row)
+					continue;
 				row->user = p->user;
 				row->pool = p;
 				row->counts = pc;
@@ -304,6 +301,10 @@ struct stats_pool_row *stats_pool_rows(const char *dbname, usec_t now, size_t *n
 				c->max_server_age = pc.max_server_age;
 		}
 	}
-	*n = count;
+	if (!b.data && !dynbuf_reserve(&b, 0)) /* callers free an empty array too */
+		return NULL;
+	size_t bytes;
+	struct stats_pool_row *rows = dynbuf_take(&b, &bytes);
+	*n = bytes / sizeof(*rows);
 	return rows;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/dynbuf.h"
 #include "core/util.h"
 
 struct cfgsrc_frame {
@@ -34,43 +35,21 @@ static size_t add_name(struct cfgsrc *src, const char *path)
 	return src->nnames++;
 }
 
-/* Whole file into memory, NUL-terminated. One byte more than the cap is read,
- * to tell a file of exactly the cap from a larger one. */
-static char *read_whole(FILE *f, const char *path, size_t max_size, size_t *lenp, char *err, size_t errlen)
+/* Whole file into memory, NUL-terminated, through the descriptor (stdio's
+ * buffers would keep an unwiped copy of a file that holds passwords). */
+static char *read_whole(int fd, const char *path, size_t max_size, size_t *lenp, char *err, size_t errlen)
 {
-	size_t cap = 8192, len = 0;
-	char *buf = xmalloc(cap + 1);
-	for (;;) {
-		if (len == cap) {
-			size_t bigger_cap = cap * 2 > max_size + 1 ? max_size + 1 : cap * 2;
-			if (bigger_cap == cap)
-				break;
-			char *bigger = xmalloc(bigger_cap + 1);
-			memcpy(bigger, buf, len);
-			secret_wipe(buf, len);
-			free(buf);
-			buf = bigger;
-			cap = bigger_cap;
-		}
-		size_t got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got == 0)
-			break;
-	}
-	int read_errno = ferror(f) ? errno : 0;
-	bool bad = ferror(f) != 0;
-	if (bad || len > max_size) {
-		if (bad)
-			err_set(err, errlen, "%s: cannot read: %s", path, strerror(read_errno));
-		else
+	struct dynbuf b;
+	dynbuf_init(&b, max_size, true);
+	if (!dynbuf_read_fd(&b, fd) || !dynbuf_reserve(&b, 0)) {
+		if (b.failed)
 			err_set(err, errlen, "%s: file is larger than %zu MiB", path, max_size / (1024 * 1024));
-		secret_wipe(buf, len);
-		free(buf);
+		else
+			err_set(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		dynbuf_free(&b);
 		return NULL;
 	}
-	buf[len] = '\0';
-	*lenp = len;
-	return buf;
+	return dynbuf_take(&b, lenp);
 }
 
 static bool push_file(struct cfgsrc *src, const char *path, size_t max_size, char *err, size_t errlen)
@@ -95,7 +74,7 @@ static bool push_file(struct cfgsrc *src, const char *path, size_t max_size, cha
 		}
 	}
 	size_t len;
-	char *text = read_whole(f, path, max_size, &len, err, errlen);
+	char *text = read_whole(fileno(f), path, max_size, &len, err, errlen);
 	fclose(f);
 	if (!text)
 		return false;

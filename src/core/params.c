@@ -134,6 +134,8 @@ static bool validate_mode(const char *value)
 
 #define TLS_PROTOCOLS_EXPECT "a comma-separated list of: secure, all, tlsv1.2, tlsv1.3"
 
+/* The parameter tables are laid out by hand, one entry a few lines. */
+/* clang-format off */
 #define P_STR(f, n, def, rl, d) { .name = #n, .type = PARAM_STRING, .offset = offsetof(f, n), \
 	.default_value = def, .reloadable = rl, .doc = d }
 #define P_INT(f, n, def, lo, hi, rl, d) { .name = #n, .type = PARAM_INT, .offset = offsetof(f, n), \
@@ -245,10 +247,12 @@ const struct param_def param_table[] = {
 	P_BOOL(G, server_round_robin, "0", RELOAD,
 		"Hand out idle server connections in turn (oldest first) instead of reusing the most "
 		"recently used one, to spread load over a round-robin address."),
-	P_IGN_STR(G, track_extra_parameters, "IntervalStyle", "not implemented yet in tokenbouncer",
-		"Comma-separated further server parameters to keep per client and restore on the "
-		"server it is given, besides client_encoding, DateStyle, TimeZone, "
-		"standard_conforming_strings and application_name."),
+	P_STR(G, track_extra_parameters, "IntervalStyle", RELOAD,
+		"Comma-separated further parameters (at most 8) to keep per client and restore on the "
+		"server it is given, besides client_encoding, DateStyle, IntervalStyle, TimeZone, "
+		"standard_conforming_strings and application_name (always tracked). Only parameters "
+		"the server reports to clients (ParameterStatus) can be tracked, such as "
+		"default_transaction_read_only; clients may also send them as startup parameters."),
 	P_BOOL(G, disable_pqexec, "0", RELOAD,
 		"Refuse the simple query protocol (a Query message can carry several statements); only "
 		"clients using the extended protocol keep working."),
@@ -287,29 +291,37 @@ const struct param_def param_table[] = {
 	P_TIME(G, server_check_delay, "30", 0, TIME_MAX, RELOAD,
 		"Seconds a server connection may stay idle and still be reused without running "
 		"server_check_query; 0 always checks."),
-	P_IGN_BOOL(G, server_fast_close, "0", "not implemented yet in tokenbouncer",
+	P_BOOL(G, server_fast_close, "0", RELOAD,
 		"Session mode: close a server connection marked for reconnect (RECONNECT, a reload "
-		"that changes its database, a TLS change) at the end of its current transaction, "
-		"closing its client too, instead of waiting for the client to leave."),
+		"that changes its database, a TLS change) or by a shutdown as soon as its client is "
+		"outside a transaction, closing the client too, instead of waiting for the client to "
+		"leave."),
 	P_TIME(G, client_login_timeout, "60", 0, TIME_MAX, RELOAD,
 		"Disconnect a client that has not finished logging in within this many seconds; 0 "
 		"disables."),
-	P_IGN_TIME(G, autodb_idle_timeout, "3600", "not implemented yet in tokenbouncer",
-		"PgBouncer: free databases made from the \"*\" entry after this many seconds unused."),
-	P_IGN_TIME(G, pool_idle_timeout, "0", "not implemented yet in tokenbouncer",
-		"PgBouncer: free an empty (database, user) pool after this many seconds."),
-	P_IGN_TIME(G, dns_max_ttl, "15", "not implemented yet in tokenbouncer (evdns caches by the record's TTL)",
-		"PgBouncer: how long a DNS answer is cached."),
-	P_IGN_TIME(G, dns_nxdomain_ttl, "15", "not implemented yet in tokenbouncer (evdns caches by the record's TTL)",
-		"PgBouncer: how long a failed DNS lookup is cached."),
+	P_TIME(G, autodb_idle_timeout, "3600", 0, TIME_MAX, RELOAD,
+		"Free a database made from the \"*\" entry (its pools and statistics) once no client "
+		"has used it for this many seconds, closing its idle servers; 0 never frees them."),
+	P_TIME(G, pool_idle_timeout, "0", 0, TIME_MAX, RELOAD,
+		"Free a (database, user) pool, with its statistics, once it has had no clients and no "
+		"servers for this many seconds; 0 keeps pools for the life of their database."),
+	P_TIME(G, dns_max_ttl, "15", 0, TIME_MAX, RELOAD,
+		"Seconds a host name's address is reused for new server connections before it is "
+		"looked up again, whatever the record's own TTL; 0 looks up every time."),
+	P_TIME(G, dns_nxdomain_ttl, "15", 0, TIME_MAX, RELOAD,
+		"Seconds a failed lookup (NXDOMAIN, no answer, timeout) is remembered, so that new "
+		"server connections to that name fail at once; 0 remembers none."),
 	P_IGN_TIME(G, dns_zone_check_period, "0", "it needs the c-ares DNS library, which "
 		"tokenbouncer does not use", "PgBouncer: how often DNS zone serials are checked."),
-	P_IGN_STR(G, resolv_conf, NULL, "not implemented yet in tokenbouncer (/etc/resolv.conf is used)",
-		"PgBouncer: a resolv.conf file to use instead of the system's."),
-	P_IGN_TIME(G, query_wait_notify, "5", "not implemented yet in tokenbouncer",
-		"PgBouncer: send a notice to a client queued this many seconds; 0 disables."),
-	P_IGN_STR(G, login_notify_message, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: notice sent to each client after login."),
+	P_STR(G, resolv_conf, NULL, RESTART,
+		"A resolv.conf file (nameserver, search, domain and options lines; a nameserver may "
+		"carry a :port) to use instead of /etc/resolv.conf; /etc/hosts is read either way."),
+	P_TIME(G, query_wait_notify, "5", 0, TIME_MAX, RELOAD,
+		"Send a NOTICE to a client that has waited this many seconds for a server connection "
+		"(once per wait); 0 disables."),
+	P_STR(G, login_notify_message, NULL, RELOAD,
+		"Text of a NOTICE sent to every client of a pooled database when it has logged in "
+		"(before its first ReadyForQuery); unset or empty sends none."),
 	P_TIME(G, client_idle_timeout, "0", 0, TIME_MAX, RELOAD,
 		"Disconnect a client that has been idle this many seconds; 0 disables."),
 	P_TIME(G, query_wait_timeout, "120", 0, TIME_MAX, RELOAD,
@@ -320,10 +332,13 @@ const struct param_def param_table[] = {
 	P_TIME(G, idle_transaction_timeout, "0", 0, TIME_MAX, RELOAD,
 		"Disconnect a client that has been idle inside a transaction this many seconds; 0 "
 		"disables."),
-	P_IGN_TIME(G, transaction_timeout, "0", "not implemented yet in tokenbouncer",
-		"Disconnect a client whose transaction has been open this many seconds; 0 disables."),
-	P_IGN_TIME(G, cancel_wait_timeout, "10", "not implemented yet in tokenbouncer (a cancel is forwarded at once or "
-		"dropped)", "PgBouncer: how long a cancel request may wait for a connection."),
+	P_TIME(G, transaction_timeout, "0", 0, TIME_MAX, RELOAD,
+		"Disconnect a client whose transaction has been open this many seconds (a running "
+		"query is cancelled first); 0 disables."),
+	P_TIME(G, cancel_wait_timeout, "10", 0, TIME_MAX, RELOAD,
+		"A cancel request for a client still waiting for a server connection waits until the "
+		"client gets one (then it is forwarded) for at most this many seconds, then its "
+		"connection is closed; 0 waits without limit."),
 	P_IGN_TIME(G, suspend_timeout, "10", "there is no online restart (-R) to wait for",
 		"PgBouncer: how long SUSPEND and online restart wait for buffers to flush."),
 	P_STR(G, ignore_startup_parameters, "", RELOAD,
@@ -400,8 +415,10 @@ const struct param_def param_table[] = {
 		"Log each client disconnection with its reason."),
 	P_BOOL(G, log_pooler_errors, "1", RELOAD,
 		"Log the error messages the pooler itself sends to clients."),
-	P_IGN_BOOL(G, log_stats, "1", "not implemented yet in tokenbouncer",
-		"Log aggregated statistics every stats_period."),
+	P_BOOL(G, log_stats, "1", RELOAD,
+		"Log one line of averages over all databases every stats_period (transactions, "
+		"queries, parses and binds per second, bytes in and out per second, average "
+		"transaction, query and wait time), as PgBouncer does."),
 	P_BOOL(G, syslog, "0", RELOAD,
 		"Also send log lines to syslog."),
 	P_STR(G, syslog_ident, "pgbouncer", RELOAD,
@@ -482,8 +499,9 @@ const struct param_def param_db_table[] = {
 		"Maximum server connections to this database; unset uses max_db_connections."),
 	P_INT(D, max_db_client_connections, NULL, 0, COUNT_MAX, RELOAD,
 		"Maximum client connections to this database; unset uses max_db_client_connections."),
-	P_IGN_TIME(D, query_wait_timeout, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: query_wait_timeout for this database."),
+	P_TIME(D, query_wait_timeout, NULL, 0, TIME_MAX, RELOAD,
+		"query_wait_timeout for clients of this database; unset uses query_wait_timeout (a "
+		"[users] value wins over both)."),
 	P_STR(D, auth_user, NULL, RELOAD,
 		"auth_user for clients of this database; unset uses auth_user."),
 	P_STR(D, auth_query, NULL, RELOAD,
@@ -553,21 +571,22 @@ const struct param_def param_user_table[] = {
 		"Maximum server connections for this user; unset uses max_user_connections."),
 	P_INT(U, max_user_client_connections, NULL, 0, COUNT_MAX, RELOAD,
 		"Maximum client connections of this user; unset uses max_user_client_connections."),
-	P_IGN_INT(U, pool_size, NULL, 0, COUNT_MAX, "not implemented yet in tokenbouncer",
-		"PgBouncer: pool size for this user's pools."),
-	{ .name = "reserve_pool_size", .type = PARAM_INT, .offset = offsetof(U, reserve_pool_size),
-		.min = 0, .max = COUNT_MAX, .reloadable = RELOAD, .ignored = "not implemented yet in tokenbouncer",
-		.doc = "PgBouncer: reserve pool size for this user's pools." },
-	P_IGN_TIME(U, query_timeout, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: query_timeout for this user."),
-	P_IGN_TIME(U, query_wait_timeout, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: query_wait_timeout for this user."),
-	P_IGN_TIME(U, idle_transaction_timeout, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: idle_transaction_timeout for this user."),
-	P_IGN_TIME(U, transaction_timeout, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: transaction_timeout for this user."),
-	P_IGN_TIME(U, client_idle_timeout, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: client_idle_timeout for this user."),
+	P_INT(U, pool_size, NULL, 0, COUNT_MAX, RELOAD,
+		"Server connections per pool of this (upstream) user, over the database's pool_size "
+		"and default_pool_size."),
+	P_INT(U, reserve_pool_size, NULL, 0, COUNT_MAX, RELOAD,
+		"Reserve pool size of this user's pools, over the database's reserve_pool and "
+		"reserve_pool_size."),
+	P_TIME(U, query_timeout, NULL, 0, TIME_MAX, RELOAD,
+		"query_timeout for this user's clients; unset uses query_timeout."),
+	P_TIME(U, query_wait_timeout, NULL, 0, TIME_MAX, RELOAD,
+		"query_wait_timeout for this user's clients, over the database's and the global one."),
+	P_TIME(U, idle_transaction_timeout, NULL, 0, TIME_MAX, RELOAD,
+		"idle_transaction_timeout for this user's clients; unset uses idle_transaction_timeout."),
+	P_TIME(U, transaction_timeout, NULL, 0, TIME_MAX, RELOAD,
+		"transaction_timeout for this user's clients; unset uses transaction_timeout."),
+	P_TIME(U, client_idle_timeout, NULL, 0, TIME_MAX, RELOAD,
+		"client_idle_timeout for this user's clients; unset uses client_idle_timeout."),
 };
 const size_t param_user_count = sizeof(param_user_table) / sizeof(param_user_table[0]);
 #undef U
@@ -583,6 +602,7 @@ const struct param_def param_peer_table[] = {
 		"Cancel requests in flight to this peer at once; more wait; unset uses default_pool_size."),
 };
 const size_t param_peer_count = sizeof(param_peer_table) / sizeof(param_peer_table[0]);
+/* clang-format on */
 #undef PE
 
 const struct param_def *param_find_in(const struct param_def *table, size_t count, const char *name)

@@ -3,12 +3,18 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "core/dynbuf.h"
 
 static void oom(size_t n)
 {
@@ -148,9 +154,53 @@ usec_t time_wall_usec(void)
 	return (usec_t)ts.tv_sec * USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
+/* Random bytes come from the kernel's CSPRNG (getrandom) a pool at a time:
+ * a login needs about 30 (its SCRAM nonce and its cancel key), so one
+ * system call serves several logins, and OpenSSL's DRBG, with its locks and
+ * the 2 MB its providers take on first use, is not on the login path. Bytes
+ * are wiped as they are handed out, and a forked child never reuses the
+ * parent's pool. */
+#define RANDOM_POOL 512
+
+static struct {
+	unsigned char bytes[RANDOM_POOL];
+	size_t left;                 /* unused bytes, at the end of bytes */
+} rnd;
+
+static void random_forget(void)
+{
+	secret_wipe(&rnd, sizeof(rnd));
+}
+
+static bool random_refill(void)
+{
+	static bool atfork;
+	if (!atfork)
+		atfork = pthread_atfork(NULL, NULL, random_forget) == 0;
+	size_t got = 0;
+	while (got < RANDOM_POOL) {
+		ssize_t r = getrandom(rnd.bytes + got, RANDOM_POOL - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		got += (size_t)r;
+	}
+	rnd.left = RANDOM_POOL;
+	return true;
+}
+
 bool random_bytes(void *buf, size_t n)
 {
-	return RAND_bytes(buf, (int)n) == 1;
+	if (n > RANDOM_POOL / 4)
+		return RAND_bytes(buf, (int)n) == 1;
+	if (rnd.left < n && !random_refill())
+		return RAND_bytes(buf, (int)n) == 1;
+	unsigned char *from = rnd.bytes + RANDOM_POOL - rnd.left;
+	memcpy(buf, from, n);
+	secret_wipe(from, n);
+	rnd.left -= n;
+	return true;
 }
 
 uint32_t random_below(uint32_t n)
@@ -175,38 +225,21 @@ void err_set(char *err, size_t errlen, const char *fmt, ...)
 
 char *file_read_all(const char *path, size_t cap, size_t *len, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	size_t n = 0, size = 4096;
-	if (!f) {
+	/* Not stdio: its buffers would keep a copy of an auth or secret file. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		err_set(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	char *buf = xmalloc(size);
-	for (;;) {
-		if (n == size - 1) {
-			size_t bigger = size * 2 > cap + 2 ? cap + 2 : size * 2;
-			char *nb = xmalloc(bigger);
-			memcpy(nb, buf, n);
-			/* auth files and secret files: no copy left behind */
-			secret_wipe(buf, n);
-			free(buf);
-			buf = nb;
-			size = bigger;
-		}
-		size_t got = fread(buf + n, 1, size - 1 - n, f);
-		n += got;
-		if (n > cap || got == 0)
-			break;
-	}
-	bool bad = ferror(f) || n > cap;
-	fclose(f);
-	if (bad) {
-		err_set(err, errlen, "%s: %s", path, n > cap ? "file too large" : "read error");
-		secret_wipe(buf, n);
-		free(buf);
+	struct dynbuf b;
+	dynbuf_init(&b, cap, true);
+	bool ok = dynbuf_read_fd(&b, fd) && dynbuf_reserve(&b, 0);
+	int saved = errno;
+	close(fd);
+	if (!ok) {
+		err_set(err, errlen, "%s: %s", path, b.failed ? "file too large" : strerror(saved));
+		dynbuf_free(&b);
 		return NULL;
 	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
+	return dynbuf_take(&b, len);
 }

@@ -34,6 +34,16 @@ static bool held;
 static struct event *resume_ev;
 
 static void on_accept(evutil_socket_t fd, short what, void *arg);
+/* The connection options the TCP listeners were given (see listen_tcp). */
+static struct tcp_conn_opts inherited;
+static bool have_inherited;
+
+bool listeners_give_options(const struct tb_config *cfg)
+{
+	struct tcp_conn_opts want;
+	sockopt_conn_opts(cfg, &want);
+	return have_inherited && sockopt_conn_opts_equal(&inherited, &want);
+}
 
 static void resume_later(void)
 {
@@ -65,10 +75,6 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 				log_warning("accept failed: %s", strerror(errno));
 			}
 			return;
-		}
-		if (!l->is_unix) {
-			int one = 1;
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		}
 		accept_cb(fd, l->is_unix ? NULL : (struct sockaddr *)&ss, len, l->is_unix);
 	}
@@ -124,6 +130,12 @@ static bool listen_tcp(struct event_base *base, const struct tb_config *cfg, con
 		if (a->ai_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 		sockopt_tcp_listener(fd, cfg);
+		/* Linux copies TCP_NODELAY, the keepalive settings, TCP_USER_TIMEOUT
+		 * and the buffer sizes from the listening socket to the sockets it
+		 * accepts: set once here, they cost no system call per connection. */
+		sockopt_tcp_connection(fd, cfg);
+		sockopt_conn_opts(cfg, &inherited);
+		have_inherited = true;
 		if (bind(fd, a->ai_addr, a->ai_addrlen) < 0 || listen(fd, sockopt_backlog(cfg)) < 0) {
 			char addr[INET6_ADDRSTRLEN] = "?";
 			getnameinfo(a->ai_addr, a->ai_addrlen, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST);

@@ -11,15 +11,22 @@
 #include "core/util.h"
 
 static char last_error[160];
+static unsigned long last_tls_error;
 
 const char *sock_errmsg(void)
 {
 	return last_error;
 }
 
+unsigned long sock_tls_errcode(void)
+{
+	return last_tls_error;
+}
+
 static void set_error(struct sock *s, int err, const char *what)
 {
 	s->err = err ? err : EIO;
+	last_tls_error = 0;
 	if (what)
 		snprintf(last_error, sizeof(last_error), "%s", what);
 	else
@@ -30,6 +37,7 @@ static void set_tls_error(struct sock *s, const char *op)
 {
 	unsigned long e = ERR_get_error();
 	char buf[80];
+	last_tls_error = e;
 	if (e) {
 		ERR_error_string_n(e, buf, sizeof(buf));
 		snprintf(last_error, sizeof(last_error), "TLS %s failed: %s", op, buf);

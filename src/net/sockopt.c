@@ -40,6 +40,21 @@ void sockopt_tcp_connection(int fd, const struct tb_config *cfg)
 	}
 }
 
+void sockopt_conn_opts(const struct tb_config *cfg, struct tcp_conn_opts *o)
+{
+	*o = (struct tcp_conn_opts){ .keepalive = cfg->tcp_keepalive, .keepcnt = cfg->tcp_keepcnt,
+				     .keepidle = cfg->tcp_keepidle, .keepintvl = cfg->tcp_keepintvl,
+				     .user_timeout = cfg->tcp_user_timeout,
+				     .socket_buffer = cfg->tcp_socket_buffer };
+}
+
+bool sockopt_conn_opts_equal(const struct tcp_conn_opts *a, const struct tcp_conn_opts *b)
+{
+	return a->keepalive == b->keepalive && a->keepcnt == b->keepcnt && a->keepidle == b->keepidle &&
+	       a->keepintvl == b->keepintvl && a->user_timeout == b->user_timeout &&
+	       a->socket_buffer == b->socket_buffer;
+}
+
 void sockopt_tcp_listener(int fd, const struct tb_config *cfg)
 {
 	if (cfg->tcp_defer_accept)

@@ -298,3 +298,11 @@ bool tls_peer_describe(SSL *ssl, struct tls_peer_info *info)
 		 !cert ? "no certificate" : v == X509_V_OK ? "ok" : X509_verify_cert_error_string(v));
 	return true;
 }
+
+bool tls_error_is_version(unsigned long e)
+{
+	int r = ERR_GET_REASON(e);
+	return e && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	       (r == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION || r == SSL_R_UNSUPPORTED_PROTOCOL ||
+		r == SSL_R_WRONG_VERSION_NUMBER);
+}

@@ -85,7 +85,7 @@ static const char *shown(const char *s, char out[ERR_TOKEN_MAX + 4])
 {
 	size_t i;
 
-	for (i = 0; s[i] && i < ERR_TOKEN_MAX; i++)
+	for (i = 0; i < ERR_TOKEN_MAX && s[i]; i++)
 		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
 	if (s[i]) {
 		memcpy(out + i, "...", 3);

@@ -179,60 +179,27 @@ const char *reader_str(struct msg_reader *r)
 
 void pbuf_init(struct pbuf *b, size_t max)
 {
-	memset(b, 0, sizeof(*b));
-	b->max = max;
+	dynbuf_init(&b->buf, max, true);
+	b->msg_start = 0;
 }
 
 void pbuf_free(struct pbuf *b)
 {
-	if (b->data) {
-		secret_wipe(b->data, b->cap);
-		free(b->data);
-	}
-	memset(b, 0, sizeof(*b));
+	dynbuf_free(&b->buf);
+	b->msg_start = 0;
 }
 
 void pbuf_reset(struct pbuf *b)
 {
-	b->len = 0;
+	dynbuf_reset(&b->buf);
 	b->msg_start = 0;
-	b->failed = false;
-}
-
-static bool pbuf_reserve(struct pbuf *b, size_t n)
-{
-	if (b->failed)
-		return false;
-	if (n > b->max - b->len || b->len + n < b->len) {
-		b->failed = true;
-		return false;
-	}
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n)
-			cap *= 2;
-		if (cap > b->max)
-			cap = b->max;
-		/* Grow by copy so a password never lingers in a realloc'd-away block. */
-		unsigned char *nd = xmalloc(cap);
-		if (b->data) {
-			memcpy(nd, b->data, b->len);
-			secret_wipe(b->data, b->cap);
-			free(b->data);
-		}
-		b->data = nd;
-		b->cap = cap;
-	}
-	return true;
 }
 
 void pbuf_put_bytes(struct pbuf *b, const void *p, size_t n)
 {
-	if (!pbuf_reserve(b, n))
+	/* Failure sticks in b->failed; the sender checks it once. */
+	if (!dynbuf_add(&b->buf, p, n))
 		return;
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
 }
 
 void pbuf_put_u8(struct pbuf *b, uint8_t v)

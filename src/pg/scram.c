@@ -2,11 +2,13 @@
  * works on (pointer, length) and never relies on NUL termination, because
  * the bytes come straight from the network. */
 #include "pg/scram.h"
+#include "core/encode.h"
+#include "core/sha256.h"
 #include "core/util.h"
+#include "pg/saslprep.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -28,117 +30,31 @@
 #define MAX_SECRET_TEXT 1024
 #define MAX_ERROR_TEXT 200
 
-/* ---------- base64 (strict: padded, no whitespace) ---------- */
-
-/* Encoded length without the terminator; a macro so arrays sized by it are not VLAs. */
-#define B64_LEN(n) (((n) + 2) / 3 * 4)
-
-static const char b64_chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* dst must hold B64_LEN(n) + 1 bytes. */
-static void b64_encode(const unsigned char *src, size_t n, char *dst)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)src[i] << 16 | (uint32_t)src[i + 1] << 8 | src[i + 2];
-		dst[o++] = b64_chars[v >> 18 & 63];
-		dst[o++] = b64_chars[v >> 12 & 63];
-		dst[o++] = b64_chars[v >> 6 & 63];
-		dst[o++] = b64_chars[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)src[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)src[i + 1] << 8;
-		dst[o++] = b64_chars[v >> 18 & 63];
-		dst[o++] = b64_chars[v >> 12 & 63];
-		dst[o++] = i + 1 < n ? b64_chars[v >> 6 & 63] : '=';
-		dst[o++] = '=';
-	}
-	dst[o] = '\0';
-}
-
-static char *b64_encode_alloc(const unsigned char *src, size_t n)
-{
-	char *dst = xmalloc(B64_LEN(n) + 1);
-	b64_encode(src, n, dst);
-	return dst;
-}
-
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-static bool b64_decode(const char *src, size_t n, unsigned char *dst, size_t cap, size_t *outlen)
-{
-	size_t pad = 0, o = 0;
-
-	if (n % 4 != 0)
-		return false;
-	if (n >= 4 && src[n - 1] == '=')
-		pad = src[n - 2] == '=' ? 2 : 1;
-	if (n / 4 * 3 - pad > cap)
-		return false;
-	for (size_t i = 0; i < n; i += 4) {
-		uint32_t v = 0;
-		for (size_t j = 0; j < 4; j++) {
-			int d = 0;
-			if (i + j < n - pad)
-				d = b64_value((unsigned char)src[i + j]);
-			if (d < 0)
-				return false;
-			v = v << 6 | (uint32_t)d;
-		}
-		unsigned char b[3] = { (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v };
-		size_t take = i + 4 < n ? 3 : 3 - pad;
-		memcpy(dst + o, b, take);
-		o += take;
-	}
-	*outlen = o;
-	return true;
-}
-
 /* ---------- crypto primitives ---------- */
 
+/* Our own SHA-256 on the login path (core/sha256.h says why); PBKDF2, which
+ * runs once per password, stays with OpenSSL. */
 static bool hmac_sha256(const unsigned char *key, size_t keylen, const void *data, size_t len,
 			unsigned char out[SCRAM_KEY_LEN])
 {
-	unsigned int olen = 0;
-
-	return HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &olen) && olen == SCRAM_KEY_LEN;
+	hmac_sha256_digest(key, keylen, data, len, out);
+	return true;
 }
 
 static bool sha256(const void *data, size_t len, unsigned char out[SCRAM_KEY_LEN])
 {
-	unsigned int olen = 0;
-
-	return EVP_Digest(data, len, out, &olen, EVP_sha256(), NULL) == 1 && olen == SCRAM_KEY_LEN;
+	sha256_digest(data, len, out);
+	return true;
 }
 
 /*
  * SaltedPassword := Hi(Normalize(password), salt, i).
  *
- * Normalize is SASLprep as PostgreSQL applies it: ASCII input is used
- * unchanged (PostgreSQL's fast path, which also lets ASCII control characters
- * through), and PostgreSQL falls back to the raw bytes when the input is not
- * valid UTF-8 or prep fails. We use the raw bytes for non-ASCII input as well.
- * That differs from PostgreSQL only for passwords that SASLprep would change
- * (non-ASCII spaces, soft hyphens and other mapped-to-nothing characters,
- * text that NFKC normalization alters); for those, store a secret made by
- * PostgreSQL itself rather than one made here.
+ * Normalize is SASLprep as PostgreSQL applies it (pg/saslprep.h): ASCII is
+ * used unchanged (which also lets ASCII control characters through), and
+ * when the input is not valid UTF-8 or prep fails the raw bytes are used.
+ * Both sides call this: the secret made from a plain password in auth_file,
+ * and the upstream login with a plain password.
  */
 static bool salted_password(const char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,
 			    int iterations, unsigned char out[SCRAM_KEY_LEN])
@@ -146,8 +62,13 @@ static bool salted_password(const char *pw, size_t pwlen, const unsigned char *s
 	if (pwlen > SCRAM_MAX_PASSWORD_LEN || saltlen == 0 || saltlen > INT_MAX ||
 	    iterations < 1 || iterations > SCRAM_MAX_ITERATIONS)
 		return false;
-	return PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, (int)saltlen, iterations, EVP_sha256(),
-				 SCRAM_KEY_LEN, out) == 1;
+	size_t plen;
+	char *prepped = saslprep_or_raw(pw, pwlen, &plen);
+	bool ok = PKCS5_PBKDF2_HMAC(prepped, (int)plen, salt, (int)saltlen, iterations, EVP_sha256(),
+				    SCRAM_KEY_LEN, out) == 1;
+	secret_wipe(prepped, plen);
+	free(prepped);
+	return ok;
 }
 
 /* ClientKey, StoredKey and ServerKey from SaltedPassword. */
@@ -189,7 +110,7 @@ static bool decode_key(const char *p, size_t n, unsigned char out[SCRAM_KEY_LEN]
 {
 	size_t got = 0;
 
-	return b64_decode(p, n, out, SCRAM_KEY_LEN, &got) && got == SCRAM_KEY_LEN;
+	return base64_decode_strict(p, n, out, SCRAM_KEY_LEN, &got) && got == SCRAM_KEY_LEN;
 }
 
 static bool parse_secret_body(const char *p, const char *end, struct scram_secret *out)
@@ -201,7 +122,7 @@ static bool parse_secret_body(const char *p, const char *end, struct scram_secre
 	const char *dollar = memchr(salt, '$', (size_t)(end - salt));
 	if (!dollar)
 		return false;
-	if (!b64_decode(salt, (size_t)(dollar - salt), out->salt, sizeof(out->salt), &out->salt_len) ||
+	if (!base64_decode_strict(salt, (size_t)(dollar - salt), out->salt, sizeof(out->salt), &out->salt_len) ||
 	    out->salt_len == 0)
 		return false;
 	const char *stored = dollar + 1;
@@ -260,15 +181,15 @@ bool scram_secret_from_password(const char *password, const unsigned char *salt,
 
 char *scram_secret_to_text(const struct scram_secret *s)
 {
-	char salt[B64_LEN(SCRAM_MAX_SALT_LEN) + 1];
-	char stored[B64_LEN(SCRAM_KEY_LEN) + 1], server[B64_LEN(SCRAM_KEY_LEN) + 1];
+	char salt[BASE64_LEN(SCRAM_MAX_SALT_LEN) + 1];
+	char stored[BASE64_LEN(SCRAM_KEY_LEN) + 1], server[BASE64_LEN(SCRAM_KEY_LEN) + 1];
 	char *text;
 
 	if (!s || s->iterations < 1 || s->salt_len == 0 || s->salt_len > SCRAM_MAX_SALT_LEN)
 		return NULL;
-	b64_encode(s->salt, s->salt_len, salt);
-	b64_encode(s->stored_key, SCRAM_KEY_LEN, stored);
-	b64_encode(s->server_key, SCRAM_KEY_LEN, server);
+	base64_encode_to(s->salt, s->salt_len, salt, false);
+	base64_encode_to(s->stored_key, SCRAM_KEY_LEN, stored, false);
+	base64_encode_to(s->server_key, SCRAM_KEY_LEN, server, false);
 	text = xasprintf("%s%d:%s$%s:%s", SECRET_PREFIX, s->iterations, salt, stored, server);
 	secret_wipe(stored, sizeof(stored));
 	secret_wipe(server, sizeof(server));
@@ -402,7 +323,7 @@ static char *random_nonce(void)
 
 	if (!random_bytes(raw, sizeof(raw)))
 		return NULL;
-	return b64_encode_alloc(raw, sizeof(raw));
+	return base64_encode(raw, sizeof(raw), false);
 }
 
 static void set_out(char **out, size_t *outlen, char *s)
@@ -559,13 +480,13 @@ static bool parse_client_first_bare(struct scram_server *s, const char *bare, si
 
 static bool build_server_first(struct scram_server *s, char *err, size_t errlen)
 {
-	char salt[B64_LEN(SCRAM_MAX_SALT_LEN) + 1];
+	char salt[BASE64_LEN(SCRAM_MAX_SALT_LEN) + 1];
 
 	if (!s->server_nonce && !(s->server_nonce = random_nonce())) {
 		err_set(err, errlen, "could not generate SCRAM nonce");
 		return false;
 	}
-	b64_encode(s->secret.salt, s->secret.salt_len, salt);
+	base64_encode_to(s->secret.salt, s->secret.salt_len, salt, false);
 	s->server_first = xasprintf("r=%s%s,s=%s,i=%d", s->client_nonce, s->server_nonce, salt,
 				    s->secret.iterations);
 	s->server_first_len = strlen(s->server_first);
@@ -650,7 +571,7 @@ static bool parse_client_final(const struct scram_server *s, const char *msg, si
 		err_set(err, errlen, "garbage at end of SCRAM client-final-message");
 		return false;
 	}
-	if (!b64_decode(v, vl, cf->proof, sizeof(cf->proof), &got) || got != SCRAM_KEY_LEN) {
+	if (!base64_decode_strict(v, vl, cf->proof, sizeof(cf->proof), &got) || got != SCRAM_KEY_LEN) {
 		err_set(err, errlen, "malformed SCRAM proof in client-final-message");
 		return false;
 	}
@@ -704,11 +625,11 @@ bool scram_server_keys(const struct scram_server *s, struct scram_keys *out)
 static char *server_final_message(const struct scram_server *s, const char *am, size_t am_len)
 {
 	unsigned char sig[SCRAM_KEY_LEN];
-	char b64[B64_LEN(SCRAM_KEY_LEN) + 1];
+	char b64[BASE64_LEN(SCRAM_KEY_LEN) + 1];
 
 	if (!hmac_sha256(s->secret.server_key, SCRAM_KEY_LEN, am, am_len, sig))
 		return NULL;
-	b64_encode(sig, sizeof(sig), b64);
+	base64_encode_to(sig, sizeof(sig), b64, false);
 	secret_wipe(sig, sizeof(sig));
 	return xasprintf("v=%s", b64);
 }
@@ -893,7 +814,7 @@ static bool parse_server_first(const struct scram_client *c, const char *msg, si
 	sf->nonce = v;
 	sf->nonce_len = vl;
 	if (!expect_attr(&cur, 's', &v, &vl) ||
-	    !b64_decode(v, vl, sf->salt, sizeof(sf->salt), &sf->salt_len) || sf->salt_len == 0) {
+	    !base64_decode_strict(v, vl, sf->salt, sizeof(sf->salt), &sf->salt_len) || sf->salt_len == 0) {
 		err_set(err, errlen, "malformed SCRAM salt in server-first-message");
 		return false;
 	}
@@ -978,8 +899,8 @@ bool scram_client_final(struct scram_client *c, const char *server_first, size_t
 	ok = compute_proof(c, &sf, am, am_len, &k);
 	free(am);
 	if (ok) {
-		char proof[B64_LEN(SCRAM_KEY_LEN) + 1];
-		b64_encode(k.proof, SCRAM_KEY_LEN, proof);
+		char proof[BASE64_LEN(SCRAM_KEY_LEN) + 1];
+		base64_encode_to(k.proof, SCRAM_KEY_LEN, proof, false);
 		set_out(out, outlen, xasprintf("%s,p=%s", without_proof, proof));
 		c->state = CS_FINAL_SENT;
 	} else {
@@ -1033,7 +954,7 @@ bool scram_client_verify_server(struct scram_client *c, const char *server_final
 		server_error_text(v, vl, err, errlen);
 		return false;
 	}
-	if (!cursor_at_end(&cur) || !b64_decode(v, vl, sig, sizeof(sig), &got) || got != SCRAM_KEY_LEN) {
+	if (!cursor_at_end(&cur) || !base64_decode_strict(v, vl, sig, sizeof(sig), &got) || got != SCRAM_KEY_LEN) {
 		err_set(err, errlen, "malformed SCRAM server signature");
 		return false;
 	}

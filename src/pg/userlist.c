@@ -56,7 +56,7 @@ static void printable_name(const char *s, char out[ERR_NAME_MAX + 4])
 {
 	size_t i;
 
-	for (i = 0; s[i] && i < ERR_NAME_MAX; i++)
+	for (i = 0; i < ERR_NAME_MAX && s[i]; i++)
 		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
 	if (s[i]) {
 		memcpy(out + i, "...", 3);

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/linger.h"
+#include "net/listener.h"
 #include "net/sockopt.h"
 #include "net/tls.h"
 #include "pg/proto.h"
@@ -19,6 +20,7 @@
 #include "pg/scram.h"
 #include "pool/cancel.h"
 #include "pool/cancel_index.h"
+#include "pool/cancel_wait.h"
 #include "pool/client_auth.h"
 #include "pool/client_timer.h"
 #include "pool/console.h"
@@ -99,7 +101,7 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 	else
 		c->addr.sa.sa_family = AF_UNSPEC;
 	set_state(c, CL_STARTUP, &rt.login_clients);
-	if (!is_unix)
+	if (!is_unix && !listeners_give_options(rt.cfg))
 		sockopt_tcp_connection(fd, rt.cfg);
 	sock_set_read(&c->sock, true);
 }
@@ -145,6 +147,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		client_log(LOG_LVL_DEBUG, c, "closing: %s", msg);
 	}
 	climit_release(c);
+	cancel_wait_closing(c);
 	struct server *s = c->server;
 	if (s) {
 		c->server = NULL;
@@ -249,7 +252,12 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 	/* Only while the key's owner has a request running on its server: once
 	 * the server carries someone else, a cancel must not reach it. */
 	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
-	if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
+	if (target && cancel_wait_needed(target)) {
+		if (cancel_wait_park(c, target))
+			return;
+		log_debug("C-%llu: a cancel request for C-%llu already waits", (unsigned long long)c->id,
+			  (unsigned long long)target->id);
+	} else if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
 		log_debug("C-%llu: cancel request for C-%llu", (unsigned long long)c->id, (unsigned long long)target->id);
 		server_forward_cancel_for(s, sock_detach(&c->sock));
 	}
@@ -613,7 +621,7 @@ void client_finish_login(struct client *c)
 	pbuf_init(&b, 1 << 20);
 	proto_auth_request(&b, 0, NULL, 0);
 	/* The client's own values win over the server's defaults. */
-	for (int i = 0; i < VAR_COUNT; i++) {
+	for (int i = 0; i < varcache_count(); i++) {
 		if (!varcache_get(&c->vars, i) && varcache_get(&p->welcome_vars, i))
 			varcache_set(&c->vars, i, varcache_get(&p->welcome_vars, i));
 		if (varcache_get(&c->vars, i))
@@ -622,6 +630,8 @@ void client_finish_login(struct client *c)
 	if (p->welcome_other.len)
 		pbuf_put_bytes(&b, p->welcome_other.data, p->welcome_other.len);
 	proto_backend_key(&b, c->cancel_pid, c->cancel_key);
+	if (config_str_set(rt.cfg->login_notify_message))
+		proto_notice(&b, "00000", rt.cfg->login_notify_message);
 	proto_ready(&b, 'I');
 	p->stats.login_count++;
 	set_state(c, CL_IDLE, &p->active_clients);

@@ -4,10 +4,22 @@
 #include "net/sock.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
+#include "pool/timeouts.h"
 
 static bool logging_in(const struct client *c)
 {
 	return c->state < CL_IDLE;
+}
+
+/* A waiting client: query_wait_timeout (the pool's [users], [databases] or
+ * global value), or before it query_wait_notify's NOTICE, once per wait. */
+static usec_t waiting_due(const struct client *c)
+{
+	usec_t wait = c->pool->to.query_wait, notify = rt.cfg->query_wait_notify;
+	usec_t at = wait > 0 ? c->state_since + wait : 0;
+	if (notify > 0 && !c->wait_notified && (!at || notify < wait))
+		at = c->state_since + notify;
+	return at;
 }
 
 /* When the client's current state next needs a look, or 0 for never. */
@@ -19,14 +31,15 @@ static usec_t due_of(const struct client *c)
 	if (logging_in(c))
 		return cfg->client_login_timeout > 0 ? c->connect_at + cfg->client_login_timeout : 0;
 	if (c->state == CL_WAITING)
-		return cfg->query_wait_timeout > 0 ? c->state_since + cfg->query_wait_timeout : 0;
+		return waiting_due(c);
 	if (c->state != CL_IDLE)
 		return 0;
 	usec_t after = CLIENT_TRIM_AFTER_USEC;
+	usec_t idle = c->pool ? c->pool->to.client_idle : cfg->client_idle_timeout;
 	if (!c->sock.in && !c->sock.out)
 		after = 0; /* nothing to trim */
-	if (cfg->client_idle_timeout > 0 && (!after || cfg->client_idle_timeout < after))
-		after = cfg->client_idle_timeout;
+	if (idle > 0 && (!after || idle < after))
+		after = idle;
 	return after ? c->state_since + after : 0;
 }
 
@@ -49,7 +62,8 @@ static void idle_due(struct client *c, usec_t now)
 	const struct tb_config *cfg = rt.cfg;
 	if (now - c->state_since >= CLIENT_TRIM_AFTER_USEC && (c->sock.in || c->sock.out))
 		sock_trim(&c->sock);
-	if (cfg->client_idle_timeout > 0 && now - c->state_since >= cfg->client_idle_timeout) {
+	usec_t idle = c->pool ? c->pool->to.client_idle : cfg->client_idle_timeout;
+	if (idle > 0 && now - c->state_since >= idle) {
 		client_close(c, "08P01", "client_idle_timeout");
 		return;
 	}
@@ -74,8 +88,14 @@ void client_timer_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
 		else
 			client_close(c, "08P01", "client_login_timeout: login not completed in time");
 	} else if (c->state == CL_WAITING) {
-		client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
-			     c->db->name);
+		usec_t wait = c->pool->to.query_wait;
+		if (wait > 0 && now - c->state_since >= wait) {
+			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
+				     c->db->name);
+			return;
+		}
+		if (timeouts_notify_waiting(c, now))
+			arm(c);
 	} else {
 		idle_due(c, now);
 	}
@@ -83,7 +103,12 @@ void client_timer_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
 
 void client_timers_reconfigure(void)
 {
-	struct list_node *n, *t;
+	struct list_node *n, *t, *d, *dt;
+	list_for_each_safe(d, dt, &rt.databases) {
+		struct database *db = list_entry(d, struct database, node);
+		list_for_each_safe(n, t, &db->pools)
+			timeouts_refresh(list_entry(n, struct pool, node));
+	}
 	list_for_each_safe(n, t, &rt.clients) {
 		struct client *c = list_entry(n, struct client, all_node);
 		if (c->state != CL_CLOSING)

@@ -5,7 +5,9 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "pool/cancel_wait.h"
 #include "pool/client.h"
+#include "pool/idle_drop.h"
 #include "pool/deadline.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
@@ -53,7 +55,9 @@ void janitor_run(void)
 {
 	usec_t now = time_mono_usec();
 	last_run = now;
+	idle_drop_run(now);
 	deadline_run(&rt.client_timers, now);
+	cancel_wait_run(now);
 	return_memory(now);
 	struct list_node *d, *dt;
 	list_for_each_safe(d, dt, &rt.databases) {

@@ -12,11 +12,13 @@
 #include "pg/userlist.h"
 #include "pool/authq.h"
 #include "pool/cancel.h"
+#include "pool/cancel_wait.h"
 #include "pool/client.h"
 #include "pool/client_timer.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
 #include "pool/server_drain.h"
+#include "pool/timeouts.h"
 #include "token/method.h"
 #include "token/token.h"
 
@@ -119,6 +121,7 @@ static struct pool *pool_new(struct database *db, const char *user, enum replica
 	if (repl == REPLICATION_NONE)
 		strmap_put(&db->pools_by_user, p->user, p);
 	pool_bind_token(p);
+	timeouts_refresh(p);
 	return p;
 }
 
@@ -180,14 +183,22 @@ void pool_free(struct pool *p)
 	free(p);
 }
 
+/* As PgBouncer: the pool's [users] entry wins over its database's, which
+ * wins over the global default. */
 int pool_size_limit(const struct pool *p)
 {
+	const struct user_cfg *u = config_find_user(rt.cfg, p->user);
+	if (u && u->pool_size >= 0)
+		return u->pool_size;
 	int n = p->db->cfg->pool_size;
 	return n >= 0 ? n : rt.cfg->default_pool_size;
 }
 
 static int reserve_size(const struct pool *p)
 {
+	const struct user_cfg *u = config_find_user(rt.cfg, p->user);
+	if (u && u->reserve_pool_size >= 0)
+		return u->reserve_pool_size;
 	int n = p->db->cfg->reserve_pool;
 	return n >= 0 ? n : rt.cfg->reserve_pool_size;
 }
@@ -234,8 +245,10 @@ void pool_client_state_changed(struct client *c, enum client_state from, enum cl
 		p->nwaiting--;
 	else if (from == CL_WAIT_WELCOME)
 		p->nwelcome--;
-	if (to == CL_WAITING)
+	if (to == CL_WAITING) {
 		p->nwaiting++;
+		c->wait_notified = false;
+	}
 	else if (to == CL_WAIT_WELCOME)
 		p->nwelcome++;
 }
@@ -362,6 +375,8 @@ static void link_client(struct server *s, struct client *c, usec_t now)
 	client_timer_update(c);
 	s->just_checked = false;
 	server_link(s, c);
+	if (c->cancel_parked)
+		cancel_wait_try(c);
 }
 
 #ifndef NDEBUG
@@ -618,29 +633,6 @@ static void shutdown_idle_clients(struct pool *p)
 	}
 }
 
-/* Servers working for a client: a query running too long costs the server
- * (as PgBouncer's query_timeout), a transaction left idle costs the client. */
-static void expire_active(struct pool *p, usec_t now)
-{
-	const struct tb_config *cfg = rt.cfg;
-	struct list_node *n, *t;
-	list_for_each_safe(n, t, &p->active_servers) {
-		struct server *s = list_entry(n, struct server, node);
-		if (!s->client || s->swallow)
-			continue;
-		if (cfg->query_timeout > 0 && s->flow.owed_rfq && now - s->query_start >= cfg->query_timeout) {
-			/* Closing alone would let the backend run on until it next writes. */
-			server_forward_cancel(s);
-			client_close(s->client, "57014", "query_timeout: canceling statement due to query_timeout");
-			continue;
-		}
-		if (cfg->idle_transaction_timeout > 0 && !s->flow.owed_rfq && s->ready &&
-		    (s->flow.tx_status == 'T' || s->flow.tx_status == 'E') &&
-		    now - s->last_rfq >= cfg->idle_transaction_timeout)
-			client_close(s->client, "25P03", "idle_transaction_timeout: idle in transaction for too long");
-	}
-}
-
 /* How long before its cap a server's successor is opened: a tenth of the
  * lifetime, at least a second (a TLS login plus a token, and the janitor's
  * 250 ms granularity) but never more than a third of the lifetime, at most 5 s.
@@ -691,12 +683,9 @@ static void expire_servers(struct pool *p, usec_t now)
 {
 	const struct tb_config *cfg = rt.cfg;
 	struct list_node *n, *t;
-	expire_active(p, now);
-	list_for_each_safe(n, t, &p->new_servers) {
-		struct server *s = list_entry(n, struct server, node);
-		if (cfg->server_connect_timeout > 0 && now - s->created_at >= cfg->server_connect_timeout)
-			server_login_failed(s, "server_connect_timeout: no answer from the server in time");
-	}
+	timeouts_expire_active(p, now);
+	list_for_each_safe(n, t, &p->new_servers)
+		server_login_deadline(list_entry(n, struct server, node), now);
 	list_for_each_safe(n, t, &p->used_servers)
 		server_expire_drain(list_entry(n, struct server, node), now);
 	int min = min_pool_size_of(p);
@@ -733,6 +722,7 @@ static void trim_idle(struct pool *p, usec_t now)
 
 void pool_maintain(struct pool *p, usec_t now)
 {
+	timeouts_refresh(p);
 	trim_idle(p, now);
 	shutdown_idle_clients(p);
 	expire_servers(p, now);

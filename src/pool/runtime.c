@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/dnscache.h"
 #include "net/linger.h"
 #include "net/tls.h"
 #include "pg/hba.h"
@@ -19,6 +20,7 @@
 #include "pool/pool.h"
 #include "pool/reconfig.h"
 #include "pool/server.h"
+#include "pool/varcache.h"
 #include "token/method.h"
 #include "token/token.h"
 
@@ -293,6 +295,14 @@ static void database_free(struct database *db)
 	free(db);
 }
 
+bool runtime_database_free_unused(struct database *db)
+{
+	if (database_in_use(db) || database_has_clients(db))
+		return false;
+	database_free(db);
+	return true;
+}
+
 void runtime_database_maybe_free(struct database *db)
 {
 	if (db->retired && !database_in_use(db) && !database_has_clients(db))
@@ -434,6 +444,11 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 	struct userlist *ul;
 	struct hba *hba;
 	SSL_CTX *cli, *srv;
+	if (!varcache_extra_valid(cfg->track_extra_parameters)) {
+		snprintf(err, errlen, "track_extra_parameters: expected at most %d comma-separated "
+			 "parameter names besides the built-in ones", VAR_EXTRA_MAX);
+		return false;
+	}
 	if (!load_auth_files(cfg, &ul, &hba, err, errlen))
 		return false;
 	if (!token_engine_apply(cfg, err, errlen)) {
@@ -463,6 +478,10 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 	struct config_ref *old = rt.cref;
 	rt.cref = config_ref_new(cfg);
 	rt.cfg = cfg;
+	dnscache_set_ttl(cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
+	if (!varcache_track_extra(cfg->track_extra_parameters))
+		log_warning("track_extra_parameters: this process tracks at most %d extra names over "
+			    "its life; the newest were left out until a restart", VAR_EXTRA_MAX);
 	rebind_databases();
 	config_ref_put(old);
 	if (rt.base)

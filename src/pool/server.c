@@ -36,6 +36,9 @@
 #include "pool/server_drain.h"
 #include "pool/server_priv.h"
 
+/* §3.9.4: the connectors read the metadata exchange's answer with a 30 s deadline. */
+#define MDX_DEADLINE (30 * USEC_PER_SEC)
+
 /* Cap on one message the pooler reads whole from a server (errors,
  * parameter status, auth requests). Data rows are streamed, not held. */
 #define SERVER_MSG_MAX (1u << 20)
@@ -227,6 +230,20 @@ void server_login_failed(struct server *s, const char *msg)
 	login_failed(s, "08006", "%s", msg);
 }
 
+void server_login_deadline(struct server *s, usec_t now)
+{
+	usec_t limit = rt.cfg->server_connect_timeout;
+	bool overall = limit > 0 && now - s->created_at >= limit;
+	if (s->mdx_pending && (overall || now - s->state_since >= MDX_DEADLINE)) {
+		login_failed(s, "08006", "the instance of alias \"%s\" did not answer the metadata exchange within "
+			     "%lld s (does %s:%d lead to the instance's server-side proxy?)", s->pool->db->name,
+			     (long long)((now - s->state_since) / USEC_PER_SEC), s->host, s->port);
+		return;
+	}
+	if (overall)
+		login_failed(s, "08006", "server_connect_timeout: no answer from the server in time");
+}
+
 static bool send_startup(struct server *s)
 {
 	const struct db_alias *a = s->pool->db->cfg;
@@ -269,6 +286,21 @@ static void connector_failed(struct server *s, const char *why)
 {
 	token_force_refresh(s->pool->token, s->token_gen);
 	login_failed(s, "08006", "connection to the instance of alias \"%s\" failed: %s", s->pool->db->name, why);
+}
+
+/* A server without TLS 1.3 is not the instance's server-side proxy, and no
+ * refreshed material changes that: say what to change instead. */
+static void connector_handshake_failed(struct server *s)
+{
+	if (!tls_error_is_version(sock_tls_errcode())) {
+		connector_failed(s, sock_errmsg());
+		return;
+	}
+	login_failed(s, "08006", "connection to the instance of alias \"%s\" failed: the server at %s:%d offers "
+		     "only TLS 1.2 or older, and connector mode requires TLS 1.3 (as Google's connectors do); "
+		     "check that ip_type= and port= reach the instance's server-side proxy (port 3307 for Cloud "
+		     "SQL, 5433 for AlloyDB), or use manual IAM login (host= with sslmode, no instance=)",
+		     s->pool->db->name, s->host, s->port);
 }
 
 /* AlloyDB: the metadata exchange goes first, on the TLS stream (§3.9.4). */
@@ -343,7 +375,7 @@ static void start_direct_tls(struct server *s)
 	if (r == SOCK_IO_OK)
 		tls_established(s);
 	else if (r == SOCK_IO_ERR)
-		connector_failed(s, sock_errmsg());
+		connector_handshake_failed(s);
 }
 
 static bool send_ssl_request(struct server *s)
@@ -608,7 +640,7 @@ static void continue_tls(struct server *s)
 	if (r == SOCK_IO_OK)
 		tls_established(s);
 	else if (r == SOCK_IO_ERR && s->bundle)
-		connector_failed(s, sock_errmsg());
+		connector_handshake_failed(s);
 	else if (r == SOCK_IO_ERR)
 		login_failed(s, "08006", "%s", sock_errmsg());
 }
@@ -1098,8 +1130,11 @@ static void count_ready(struct server *s)
 	if (s->flow.tx_status == 'I') {
 		st->xact_count++;
 		st->xact_time += (uint64_t)(s->last_rfq - s->xact_start);
+		/* A pipelined next request starts its transaction now. */
+		s->xact_start = s->last_rfq;
 	}
-	s->xact_start = s->last_rfq;
+	/* Inside a transaction xact_start stays at its first request
+	 * (transaction_timeout, xact_time). */
 }
 
 /* Transaction and statement mode give the server back once it has answered

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/dynbuf.h"
 #include "core/util.h"
 
 static const char *const var_names[VAR_COUNT] = {
@@ -14,7 +15,13 @@ static const char *const var_names[VAR_COUNT] = {
 	"standard_conforming_strings", "application_name",
 };
 
-int varcache_index(const char *name)
+/* Extra names only ever grow, so an index stays valid for every cache that
+ * holds a value at it, across reloads. */
+static char extra_names[VAR_EXTRA_MAX][VAR_NAME_MAX + 1];
+static bool extra_on[VAR_EXTRA_MAX];
+static int extra_count;
+
+static int builtin_index(const char *name)
 {
 	for (int i = 0; i < VAR_COUNT; i++)
 		if (strcasecmp(name, var_names[i]) == 0)
@@ -22,9 +29,135 @@ int varcache_index(const char *name)
 	return -1;
 }
 
+int varcache_index(const char *name)
+{
+	int i = builtin_index(name);
+	if (i >= 0)
+		return i;
+	for (int k = 0; k < extra_count; k++)
+		if (extra_on[k] && strcasecmp(name, extra_names[k]) == 0)
+			return VAR_COUNT + k;
+	return -1;
+}
+
+int varcache_count(void)
+{
+	return VAR_COUNT + extra_count;
+}
+
 const char *varcache_name(int idx)
 {
-	return idx >= 0 && idx < VAR_COUNT ? var_names[idx] : "";
+	if (idx >= 0 && idx < VAR_COUNT)
+		return var_names[idx];
+	if (idx >= VAR_COUNT && idx < VAR_COUNT + extra_count)
+		return extra_names[idx - VAR_COUNT];
+	return "";
+}
+
+/* Calls each(name) per item of a comma-separated list, spaces trimmed;
+ * false on an item that is not a parameter name. */
+static bool each_name(const char *csv, bool (*each)(const char *name, void *arg), void *arg)
+{
+	const char *p = csv ? csv : "";
+	while (*p) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		const char *start = p;
+		while (*p && *p != ',')
+			p++;
+		const char *end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end == start)
+			continue;
+		size_t n = (size_t)(end - start);
+		if (n > VAR_NAME_MAX)
+			return false;
+		char name[VAR_NAME_MAX + 1];
+		memcpy(name, start, n);
+		name[n] = '\0';
+		for (size_t i = 0; i < n; i++) {
+			char ch = name[i];
+			bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
+				  ch == '.' || (i > 0 && ch >= '0' && ch <= '9');
+			if (!ok)
+				return false;
+		}
+		if (!each(name, arg))
+			return false;
+	}
+	return true;
+}
+
+struct extra_tally {
+	char seen[VAR_EXTRA_MAX][VAR_NAME_MAX + 1];
+	int n;
+	bool overflow;
+};
+
+static bool tally_name(const char *name, void *arg)
+{
+	struct extra_tally *t = arg;
+	if (builtin_index(name) >= 0)
+		return true;
+	for (int i = 0; i < t->n; i++)
+		if (strcasecmp(t->seen[i], name) == 0)
+			return true;
+	if (t->n == VAR_EXTRA_MAX) {
+		t->overflow = true;
+		return false;
+	}
+	snprintf(t->seen[t->n++], VAR_NAME_MAX + 1, "%s", name);
+	return true;
+}
+
+bool varcache_extra_valid(const char *csv)
+{
+	struct extra_tally t = { .n = 0 };
+	return each_name(csv, tally_name, &t);
+}
+
+bool varcache_track_extra(const char *csv)
+{
+	struct extra_tally t = { .n = 0 };
+	if (!each_name(csv, tally_name, &t) && !t.overflow)
+		return false;
+	for (int k = 0; k < extra_count; k++)
+		extra_on[k] = false;
+	bool all = !t.overflow;
+	for (int i = 0; i < t.n; i++) {
+		int k = 0;
+		while (k < extra_count && strcasecmp(extra_names[k], t.seen[i]) != 0)
+			k++;
+		if (k == extra_count) {
+			if (extra_count == VAR_EXTRA_MAX) {
+				all = false;
+				continue;
+			}
+			snprintf(extra_names[extra_count++], VAR_NAME_MAX + 1, "%s", t.seen[i]);
+		}
+		extra_on[k] = true;
+	}
+	return all;
+}
+
+static const char **slot(struct varcache *v, int idx, bool make)
+{
+	if (idx >= 0 && idx < VAR_COUNT)
+		return &v->values[idx];
+	if (idx < VAR_COUNT || idx >= VAR_COUNT + extra_count)
+		return NULL;
+	if (!v->extra) {
+		if (!make)
+			return NULL;
+		v->extra = xcalloc(VAR_EXTRA_MAX, sizeof(*v->extra));
+	}
+	return &v->extra[idx - VAR_COUNT];
+}
+
+static bool tracked(int idx)
+{
+	return idx < VAR_COUNT || extra_on[idx - VAR_COUNT];
 }
 
 /* Values are interned: thousands of idle clients mostly hold the same few
@@ -109,26 +242,28 @@ size_t varcache_interned_count(void)
 
 bool varcache_set(struct varcache *v, int idx, const char *value)
 {
-	if (idx < 0 || idx >= VAR_COUNT || !value)
+	const char **sl = value ? slot(v, idx, true) : NULL;
+	if (!sl)
 		return false;
-	if (v->values[idx] && strcmp(v->values[idx], value) == 0)
+	if (*sl && strcmp(*sl, value) == 0)
 		return false;
 	const char *nv = intern(value);
-	release(v->values[idx]);
-	v->values[idx] = nv;
+	release(*sl);
+	*sl = nv;
 	return true;
 }
 
 const char *varcache_get(const struct varcache *v, int idx)
 {
-	return idx >= 0 && idx < VAR_COUNT ? v->values[idx] : NULL;
+	const char **sl = slot((struct varcache *)v, idx, false);
+	return sl ? *sl : NULL;
 }
 
 void varcache_copy(struct varcache *dst, const struct varcache *src)
 {
-	for (int i = 0; i < VAR_COUNT; i++)
-		if (src->values[i])
-			varcache_set(dst, i, src->values[i]);
+	for (int i = 0; i < varcache_count(); i++)
+		if (varcache_get(src, i))
+			varcache_set(dst, i, varcache_get(src, i));
 }
 
 void varcache_clear(struct varcache *v)
@@ -137,54 +272,42 @@ void varcache_clear(struct varcache *v)
 		release(v->values[i]);
 		v->values[i] = NULL;
 	}
+	if (v->extra) {
+		for (int i = 0; i < VAR_EXTRA_MAX; i++)
+			release(v->extra[i]);
+		free(v->extra);
+		v->extra = NULL;
+	}
 }
 
 /* E'' literal with quotes and backslashes escaped: correct whatever the
  * server's standard_conforming_strings is. */
-static void append_literal(char **sql, size_t *len, size_t *cap, const char *s)
+static bool append_literal(struct dynbuf *sql, const char *s)
 {
-	size_t need = *len + 2 * strlen(s) + 8;
-	if (need > *cap) {
-		*cap = need * 2;
-		*sql = xrealloc(*sql, *cap);
-	}
-	char *p = *sql + *len;
-	*p++ = 'E';
-	*p++ = '\'';
-	for (; *s; s++) {
+	bool ok = dynbuf_addstr(sql, "E'");
+	for (; *s && ok; s++) {
 		if (*s == '\'' || *s == '\\')
-			*p++ = *s;
-		*p++ = *s;
+			ok = dynbuf_addc(sql, *s); /* doubled */
+		ok = ok && dynbuf_addc(sql, *s);
 	}
-	*p++ = '\'';
-	*p = '\0';
-	*len = (size_t)(p - *sql);
+	return ok && dynbuf_addc(sql, '\'');
 }
 
 char *varcache_sync_sql(const struct varcache *client, const struct varcache *server)
 {
-	char *sql = NULL;
-	size_t len = 0, cap = 0;
-	for (int i = 0; i < VAR_COUNT; i++) {
-		const char *want = client->values[i];
-		const char *have = server->values[i];
-		if (!want || (have && strcmp(want, have) == 0))
+	struct dynbuf sql;
+	/* Values are capped by the startup packet and ParameterStatus limits. */
+	dynbuf_init(&sql, SIZE_MAX, false);
+	for (int i = 0; i < varcache_count(); i++) {
+		const char *want = varcache_get(client, i);
+		const char *have = varcache_get(server, i);
+		if (!want || !tracked(i) || (have && strcmp(want, have) == 0))
 			continue;
-		char head[64];
-		size_t hl = (size_t)snprintf(head, sizeof(head), "SET %s = ", var_names[i]);
-		if (len + hl + 2 > cap) {
-			cap = (len + hl + 2) * 2 + 64;
-			sql = xrealloc(sql, cap);
+		if (!dynbuf_addf(&sql, "SET %s = ", varcache_name(i)) || !append_literal(&sql, want) ||
+		    !dynbuf_addc(&sql, ';')) {
+			dynbuf_free(&sql);
+			return NULL;
 		}
-		memcpy(sql + len, head, hl + 1);
-		len += hl;
-		append_literal(&sql, &len, &cap, want);
-		if (len + 2 > cap) {
-			cap = len + 64;
-			sql = xrealloc(sql, cap);
-		}
-		sql[len++] = ';';
-		sql[len] = '\0';
 	}
-	return sql;
+	return dynbuf_take(&sql, NULL);
 }

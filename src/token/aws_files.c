@@ -2,6 +2,7 @@
  * length limit, path expansion, shell-word splitting and botocore's rules for
  * what a profile means. */
 #include "token/aws_files.h"
+#include "core/dynbuf.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -399,46 +400,21 @@ bool aws_files_parse(struct aws_files *f, enum aws_file_kind kind, const char *t
 /* Whole file into a wiped-on-free buffer; no stdio (its buffers are not wiped). */
 static char *read_all(int fd, const char *path, size_t *len, char *err, size_t errlen)
 {
-	size_t cap = 4096, n = 0;
-	char *buf = xmalloc(cap);
-
-	for (;;) {
-		if (n == cap) {
-			if (cap > AWS_FILES_MAX_SIZE) {
-				err_set(err, errlen, "%s: file too large (limit %d bytes)", path,
-					AWS_FILES_MAX_SIZE);
-				secret_wipe(buf, n);
-				free(buf);
-				return NULL;
-			}
-			char *nb = xmalloc(cap * 2);
-			memcpy(nb, buf, n);
-			secret_wipe(buf, n);
-			free(buf);
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
+	struct dynbuf b;
+	dynbuf_init(&b, AWS_FILES_MAX_SIZE, true);
+	if (!dynbuf_read_fd(&b, fd)) {
+		if (b.failed)
+			err_set(err, errlen, "%s: file too large (limit %d bytes)", path, AWS_FILES_MAX_SIZE);
+		else
 			err_set(err, errlen, "%s: %s", path, strerror(errno));
-			secret_wipe(buf, n);
-			free(buf);
-			return NULL;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	if (n > AWS_FILES_MAX_SIZE) {
-		err_set(err, errlen, "%s: file too large (limit %d bytes)", path, AWS_FILES_MAX_SIZE);
-		secret_wipe(buf, n);
-		free(buf);
+		dynbuf_free(&b);
 		return NULL;
 	}
-	*len = n;
-	return buf;
+	if (!dynbuf_reserve(&b, 0)) { /* an empty file still gets its "" */
+		dynbuf_free(&b);
+		return NULL;
+	}
+	return dynbuf_take(&b, len);
 }
 
 bool aws_files_load(struct aws_files *f, enum aws_file_kind kind, const char *path, bool *found,
@@ -567,15 +543,13 @@ static bool is_word_char(char c)
 
 char *aws_files_expand_path(const char *path, const char *home, char *const *envp)
 {
-	size_t cap, n = 0;
-	char *out;
+	struct dynbuf b;
 	const char *p;
 
 	if (!path)
 		return NULL;
 	/* Variables first, then "~" (os.path.expandvars, then expanduser, as botocore). */
-	cap = strlen(path) + 1;
-	out = xmalloc(cap);
+	dynbuf_init(&b, SIZE_MAX, false);
 	for (p = path; *p;) {
 		const char *name = NULL, *val;
 		size_t nn = 0, used = 0;
@@ -593,17 +567,18 @@ char *aws_files_expand_path(const char *path, const char *home, char *const *env
 			used = nn + 1;
 		}
 		val = name ? env_lookup(envp, name, nn) : NULL;
-		const char *add = val ? val : p;
-		size_t an = val ? strlen(val) : (used ? used : 1);
-		if (n + an + 1 > cap) {
-			cap = (n + an + 1) * 2;
-			out = xrealloc(out, cap);
+		bool ok = val ? dynbuf_addstr(&b, val) : dynbuf_add(&b, p, used ? used : 1);
+		if (!ok) {
+			dynbuf_free(&b);
+			return NULL;
 		}
-		memcpy(out + n, add, an);
-		n += an;
 		p += used ? used : 1;
 	}
-	out[n] = '\0';
+	if (!dynbuf_reserve(&b, 0)) {
+		dynbuf_free(&b);
+		return NULL;
+	}
+	char *out = dynbuf_take(&b, NULL);
 	if (out[0] == '~' && (out[1] == '/' || out[1] == '\0')) {
 		if (!home)
 			home = env_lookup(envp, "HOME", 4);

@@ -2,6 +2,7 @@
  * memory suite that wipes every block it frees; jansson parses the JSON
  * documents, whose string values are wiped before the tree is released. */
 #include "token/aws_parse.h"
+#include "core/dynbuf.h"
 #include "core/util.h"
 
 #include <expat.h>
@@ -141,40 +142,6 @@ bool aws_parse_iso8601(const char *s, int64_t *out)
 
 /* ---------- small helpers ---------- */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 128;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = xmalloc(cap);
-		if (b->p) {
-			memcpy(p, b->p, b->len);
-			secret_wipe(b->p, b->cap);
-			free(b->p);
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sbuf_wipe(struct sbuf *b)
-{
-	if (b->p) {
-		secret_wipe(b->p, b->cap);
-		free(b->p);
-	}
-	memset(b, 0, sizeof(*b));
-}
-
 /* Server text for an error message: control characters become spaces, cut at
  * MAX_QUOTED bytes on a UTF-8 boundary. */
 static void quote_text(const char *in, char *out, size_t outlen)
@@ -182,7 +149,7 @@ static void quote_text(const char *in, char *out, size_t outlen)
 	size_t n = 0, limit = outlen - 1 < MAX_QUOTED ? outlen - 1 : MAX_QUOTED;
 	const char *s = in ? in : "";
 
-	while (s[n] && n < limit)
+	while (n < limit && s[n])
 		n++;
 	if (s[n])
 		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
@@ -245,7 +212,7 @@ struct sts_parse {
 	char *result_name;			/* "<X>Result" for root "<X>Response" */
 	int capture;				/* field being read, or -1 */
 	int capture_depth;
-	struct sbuf text;
+	struct dynbuf text;			/* the field being read, capped at MAX_FIELD_LEN */
 	char *fields[STS_NFIELDS];
 	const char *fail;			/* our own reason to stop */
 };
@@ -366,7 +333,7 @@ static void XMLCALL sts_start(void *ud, const XML_Char *name, const XML_Char **a
 		}
 		st->capture = f;
 		st->capture_depth = st->depth;
-		st->text.len = 0;
+		dynbuf_reset(&st->text);
 	}
 }
 
@@ -378,10 +345,8 @@ static void XMLCALL sts_end(void *ud, const XML_Char *name)
 	if (st->fail || st->depth == 0)
 		return;
 	if (st->capture >= 0 && st->capture_depth == st->depth) {
-		st->fields[st->capture] = trim_dup(st->text.p ? st->text.p : "", st->text.len);
-		if (st->text.p)
-			secret_wipe(st->text.p, st->text.cap);
-		st->text.len = 0;
+		st->fields[st->capture] = trim_dup(dynbuf_str(&st->text), st->text.len);
+		dynbuf_reset(&st->text);
 		st->capture = -1;
 	}
 	free(st->path[--st->depth]);
@@ -394,11 +359,8 @@ static void XMLCALL sts_chars(void *ud, const XML_Char *s, int len)
 
 	if (st->fail || st->capture < 0 || len <= 0)
 		return;
-	if (st->text.len + (size_t)len > MAX_FIELD_LEN) {
+	if (!dynbuf_add(&st->text, s, (size_t)len))
 		sts_stop(st, "value too long");
-		return;
-	}
-	sbuf_add(&st->text, s, (size_t)len);
 }
 
 static void XMLCALL sts_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
@@ -425,7 +387,7 @@ static void sts_parse_free(struct sts_parse *st)
 	for (int i = 0; i < STS_NFIELDS; i++)
 		secret_free(st->fields[i]);
 	free(st->result_name);
-	sbuf_wipe(&st->text);
+	dynbuf_free(&st->text);
 	if (st->parser)
 		XML_ParserFree(st->parser);
 }
@@ -456,6 +418,7 @@ bool aws_parse_sts_response(const char *body, size_t len, struct aws_credentials
 	}
 	memset(&st, 0, sizeof(st));
 	st.capture = -1;
+	dynbuf_init(&st.text, MAX_FIELD_LEN, true);
 	/* Namespace processing on, so element prefixes do not matter. */
 	static const XML_Char sep[] = { NS_SEP, '\0' };
 	st.parser = XML_ParserCreate_MM(NULL, &wipe_suite, sep);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/encode.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "token/http.h"
@@ -158,7 +159,7 @@ static char *session_name(const char *configured)
 
 static char *enc(const char *s)
 {
-	return sigv4_uri_encode(s ? s : "", false);
+	return url_encode(s, false);
 }
 
 static char *web_body(struct aws_fetch *f, char *err, size_t errlen)

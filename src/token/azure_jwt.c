@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/encode.h"
 #include "core/util.h"
 #include "token/jwt.h"
 
@@ -26,11 +27,6 @@ struct azure_cert {
 	EVP_PKEY *key;
 	STACK_OF(X509) *chain;       /* [0] matches key */
 };
-
-unsigned char *azure_b64url_decode(const char *s, size_t n, size_t *outlen)
-{
-	return jwt_b64url_decode(s, n, outlen);
-}
 
 /* ---- loading ---- */
 
@@ -137,7 +133,7 @@ static char *cert_thumbprint(X509 *x, const EVP_MD *md)
 	unsigned int n = 0;
 	if (!X509_digest(x, md, buf, &n))
 		return NULL;
-	return jwt_b64_encode(buf, n, true);
+	return base64_encode(buf, n, true);
 }
 
 static json_t *chain_array(STACK_OF(X509) *chain)
@@ -148,7 +144,7 @@ static json_t *chain_array(STACK_OF(X509) *chain)
 		int n = i2d_X509(sk_X509_value(chain, i), &der);
 		if (n <= 0)
 			continue;
-		char *b64 = jwt_b64_encode(der, (size_t)n, false);
+		char *b64 = base64_encode(der, (size_t)n, false);
 		json_array_append_new(arr, json_string(b64));
 		free(b64);
 		OPENSSL_free(der);
@@ -246,7 +242,7 @@ char *azure_token_username(const char *token, size_t len, char *err, size_t errl
 		return NULL;
 	}
 	size_t n = 0;
-	unsigned char *raw = azure_b64url_decode(start, (size_t)(dot2 - start), &n);
+	unsigned char *raw = base64_decode_lenient(start, (size_t)(dot2 - start), &n);
 	json_t *claims = raw ? json_loadb((const char *)raw, n, 0, NULL) : NULL;
 	if (raw) {
 		secret_wipe(raw, n);

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/encode.h"
 #include "core/util.h"
 #include "token/jwt.h"
 
@@ -135,29 +136,11 @@ char *azure_token_endpoint(const char *authority, const char *tenant)
 	return xasprintf("%s/%s/oauth2/v2.0/token", authority, tenant);
 }
 
-/* RFC 3986 percent-encoding of one form component (the unreserved set kept). */
-static char *form_encode(const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = xmalloc(3 * strlen(s) + 1), *o = out;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-			*o++ = (char)*p;
-		} else {
-			*o++ = '%';
-			*o++ = hex[*p >> 4];
-			*o++ = hex[*p & 15];
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
 char *azure_token_body(enum azure_grant g, const char *client_id, const char *scope,
 		       const char *credential, size_t *len)
 {
-	char *id = form_encode(client_id), *sc = form_encode(scope), *cr = form_encode(credential);
-	char *type = form_encode(AZURE_JWT_BEARER);
+	char *id = url_encode(client_id, false), *sc = url_encode(scope, false), *cr = url_encode(credential, false);
+	char *type = url_encode(AZURE_JWT_BEARER, false);
 	char *body;
 	switch (g) {
 	case AZURE_GRANT_SECRET:
@@ -188,10 +171,10 @@ char *azure_mi_url(enum azure_mi_host host, const char *base, const char *resour
 	static const char *const imds_names[] = { NULL, "client_id", "object_id", "msi_res_id" };
 	static const char *const app_names[] = { NULL, "client_id", "object_id", "mi_res_id" };
 	const char *name = host == AZURE_MI_IMDS ? imds_names[kind] : app_names[kind];
-	char *res = form_encode(resource);
+	char *res = url_encode(resource, false);
 	char *sel = NULL;
 	if (name && id && *id) {
-		char *enc = form_encode(id);
+		char *enc = url_encode(id, false);
 		sel = xasprintf("&%s=%s", name, enc);
 		free(enc);
 	}

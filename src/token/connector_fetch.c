@@ -15,6 +15,7 @@
 #include "token/alloydb.h"
 #include "token/azure_parse.h"
 #include "token/connector.h"
+#include "token/gcp.h"
 #include "token/http.h"
 #include "token/method.h"
 #include "token/provider.h"
@@ -71,6 +72,7 @@ struct connector_op {
 	char *token;                 /* the access token (wiped) */
 	int64_t token_expires;
 	char *auth_header;
+	char *quota_header;          /* x-goog-user-project, or NULL */
 	struct admin_call calls[CALL_COUNT];
 	struct event *later;
 	char err[400];
@@ -98,6 +100,7 @@ static void op_free(struct connector_op *op)
 		event_free(op->later);
 	secret_free(op->token);
 	secret_free(op->auth_header);
+	free(op->quota_header);
 	free(op->api);
 	free(op->alias);
 	free(op);
@@ -192,7 +195,9 @@ static void send_call(struct admin_call *c)
 {
 	struct connector_op *op = c->op;
 	const struct tb_config *cfg = token_engine_config();
-	const char *headers[] = { op->auth_header, "Content-Type: application/json", "Accept: application/json", NULL };
+	/* §3.8.2, §3.9.2: the quota project goes with every Admin API call. */
+	const char *headers[] = { op->auth_header, "Content-Type: application/json", "Accept: application/json",
+				  op->quota_header, NULL };
 	struct http_request req = {
 		.method = c->body ? "POST" : "GET", .url = c->url, .headers = headers, .body = c->body,
 		.body_len = c->body_len, .timeout_ms = cfg && cfg->token_fetch_timeout > 0
@@ -372,6 +377,8 @@ static struct connector_op *connect_start(const struct product *prod, const char
 	for (size_t n = strlen(op->api); n > 0 && op->api[n - 1] == '/'; n--)
 		op->api[n - 1] = '\0';
 	op->alias = xstrdup(t->alias ? t->alias : "?");
+	const char *quota = gcp_credential_quota_project(c);
+	op->quota_header = quota ? xasprintf("x-goog-user-project: %s", quota) : NULL;
 	if (!prod->parse_name(op, t->instance)) {
 		fail(op, "instance=%s is not a valid instance name", t->instance);
 		return op;

@@ -319,6 +319,12 @@ const char *gcp_credential_email(const struct credential *c)
 	return c && c->family == CRED_FAMILY_GCP && c->state ? gcp_source_email(c->state) : NULL;
 }
 
+const char *gcp_credential_quota_project(const struct credential *c)
+{
+	const struct gcp_source *s = c && c->family == CRED_FAMILY_GCP ? c->state : NULL;
+	return s ? s->quota_project : NULL;
+}
+
 /* google-auth: stale 3 min 45 s before expiry (§3.5). */
 const struct provider_family gcp_family = {
 	.name = "gcp",

@@ -23,6 +23,7 @@
 #define PING_ATTEMPTS 3
 #define MAX_HEADERS 4
 #define MAX_SOURCE_HOPS 4
+#define SOURCE_REFRESH_S 225
 
 enum stage {
 	STAGE_BEGIN,
@@ -71,6 +72,7 @@ void gcp_source_clear(struct gcp_source *s)
 		free(s->inner);
 	}
 	free(s->source_name);
+	secret_free(s->source_token);
 	free(s->why);
 	memset(s, 0, sizeof(*s));
 }
@@ -82,6 +84,13 @@ const char *gcp_source_email(const struct gcp_source *s)
 	if (s->kind == GCP_SRC_FILE)
 		return s->file.client_email;
 	return NULL;
+}
+
+static void forget_source_token(struct gcp_source *s)
+{
+	secret_free(s->source_token);
+	s->source_token = NULL;
+	s->source_refresh_at = 0;
 }
 
 static long fetch_timeout_ms(void)
@@ -247,6 +256,8 @@ static void on_http_done(void *arg, const struct http_response *r)
 			 f->url, r->error ? r->error : "no answer");
 	else
 		azure_describe_error(f->who, r->status, r->body, r->body_len, err, sizeof(err));
+	if (f->answer == ANSWER_IAM && r->status == 401)
+		forget_source_token(f->src);      /* the source token was refused: fetch a new one next time */
 	double jitter = (double)random_below(1000) / 1000.0;
 	int64_t delay = gcp_retry_delay_ms(f->policy, f->attempt, r->status, r->body, r->body_len, jitter);
 	if (delay >= 0) {
@@ -338,6 +349,18 @@ static void impersonate_with(struct gcp_fetch *f, const char *source_token)
 	send_request(f);
 }
 
+/* The source token serves every impersonation until its own refresh point
+ * (§3.5: 225 s ahead, scaled per §0.3.1 for short lifetimes). */
+static void keep_source_token(struct gcp_fetch *f, const char *token, int64_t expires_at)
+{
+	struct gcp_source *s = f->src;
+	int64_t now = time_wall_usec() / USEC_PER_SEC;
+	int64_t margin = (expires_at - now) / 2 < SOURCE_REFRESH_S ? (expires_at - now) / 2 : SOURCE_REFRESH_S;
+	secret_free(s->source_token);
+	s->source_token = xstrdup(token);
+	s->source_refresh_at = expires_at - margin;
+}
+
 static void on_inner_token(void *arg, const struct gcp_token *tok, const char *source, const char *err)
 {
 	struct gcp_fetch *f = arg;
@@ -346,6 +369,7 @@ static void on_inner_token(void *arg, const struct gcp_token *tok, const char *s
 		fail(f, "the impersonation source (%s) failed: %s", source, err);
 		return;
 	}
+	keep_source_token(f, tok->access_token, tok->expires_at);
 	impersonate_with(f, tok->access_token);
 }
 
@@ -358,6 +382,7 @@ static void on_inner_op(void *arg, const char *token, size_t len, int64_t expire
 		fail(f, "the impersonation source credential %s failed: %s", f->inner_cred->name, err);
 		return;
 	}
+	keep_source_token(f, token, expires_at);
 	impersonate_with(f, token);
 }
 
@@ -385,6 +410,10 @@ static struct credential *source_credential(struct gcp_fetch *f, char *err, size
 
 static void begin_impersonate(struct gcp_fetch *f)
 {
+	if (f->src->source_token && time_wall_usec() / USEC_PER_SEC < f->src->source_refresh_at) {
+		impersonate_with(f, f->src->source_token);
+		return;
+	}
 	/* Ask the source for cloud-platform: IAM Credentials refuses a token
 	 * scoped to the database login only (§3.10). */
 	if (f->src->inner) {

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "core/dynbuf.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "token/curl_api.h"
@@ -22,9 +23,7 @@ struct http_call {
 	struct curl_slist *headers;
 	char *body;                  /* request body copy: may hold a secret */
 	size_t body_len;
-	char *resp;
-	size_t resp_len, resp_cap, max_response;
-	bool too_big;
+	struct dynbuf resp;          /* capped at the request's max_response; usually a token */
 	double retry_after;
 	bool metadata_flavor;
 	char *ca_file;               /* a copy: a reload may free the config meanwhile */
@@ -71,11 +70,7 @@ static void call_free(struct http_call *c)
 		secret_wipe(c->body, c->body_len);
 		free(c->body);
 	}
-	if (c->resp) {
-		/* The response is usually a token. */
-		secret_wipe(c->resp, c->resp_cap);
-		free(c->resp);
-	}
+	dynbuf_free(&c->resp);
 	free(c);
 	in_flight--;
 }
@@ -93,15 +88,15 @@ static void check_done(void)
 		char why[CURL_ERROR_SIZE + 64];
 		if (msg->data.result == CURLE_OK) {
 			curl_api.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
-		} else if (c->too_big) {
-			snprintf(why, sizeof(why), "response larger than %zu bytes", c->max_response);
+		} else if (c->resp.failed) {
+			snprintf(why, sizeof(why), "response larger than %zu bytes", c->resp.max);
 			r.error = why;
 		} else {
 			snprintf(why, sizeof(why), "%s", c->errbuf[0] ? c->errbuf : curl_api.easy_strerror(msg->data.result));
 			r.error = why;
 		}
-		r.body = c->resp ? c->resp : "";
-		r.body_len = c->resp_len;
+		r.body = dynbuf_str(&c->resp);
+		r.body_len = c->resp.len;
 		http_done_cb cb = c->cb;
 		void *arg = c->arg;
 		/* Detach first: the callback may start new requests. */
@@ -216,31 +211,12 @@ void http_shutdown(void)
 	curl_api.global_cleanup();
 }
 
+/* A short count makes curl fail the transfer; resp.failed says why. */
 static size_t on_body(char *data, size_t size, size_t n, void *userp)
 {
 	struct http_call *c = userp;
 	size_t len = size * n;
-	if (c->resp_len + len > c->max_response) {
-		c->too_big = true;
-		return 0;
-	}
-	if (c->resp_len + len + 1 > c->resp_cap) {
-		size_t cap = c->resp_cap ? c->resp_cap * 2 : 4096;
-		while (cap < c->resp_len + len + 1)
-			cap *= 2;
-		char *nb = xmalloc(cap);
-		if (c->resp) {
-			memcpy(nb, c->resp, c->resp_len);
-			secret_wipe(c->resp, c->resp_cap);
-			free(c->resp);
-		}
-		c->resp = nb;
-		c->resp_cap = cap;
-	}
-	memcpy(c->resp + c->resp_len, data, len);
-	c->resp_len += len;
-	c->resp[c->resp_len] = '\0';
-	return len;
+	return dynbuf_add(&c->resp, data, len) ? len : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *userp)
@@ -335,7 +311,7 @@ struct http_call *http_start(const struct http_request *req, http_done_cb cb, vo
 	c->cb = cb;
 	c->arg = arg;
 	c->retry_after = -1;
-	c->max_response = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE;
+	dynbuf_init(&c->resp, req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE, true);
 	if (req->body && req->body_len) {
 		c->body = xmalloc(req->body_len + 1);
 		memcpy(c->body, req->body, req->body_len);

@@ -8,82 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/encode.h"
 #include "core/util.h"
-
-static const char b64_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char b64_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-char *jwt_b64_encode(const unsigned char *in, size_t n, bool url)
-{
-	const char *alpha = url ? b64_url : b64_std;
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
-	size_t i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		*o++ = alpha[v >> 18];
-		*o++ = alpha[(v >> 12) & 63];
-		*o++ = alpha[(v >> 6) & 63];
-		*o++ = alpha[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-		*o++ = alpha[v >> 18];
-		*o++ = alpha[(v >> 12) & 63];
-		if (i + 1 < n)
-			*o++ = alpha[(v >> 6) & 63];
-		else if (!url)
-			*o++ = '=';
-		if (!url)
-			*o++ = '=';
-	}
-	*o = '\0';
-	return out;
-}
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-' || c == '+')
-		return 62;
-	if (c == '_' || c == '/')
-		return 63;
-	return -1;
-}
-
-unsigned char *jwt_b64url_decode(const char *s, size_t n, size_t *outlen)
-{
-	while (n > 0 && s[n - 1] == '=')
-		n--;
-	if (n % 4 == 1)
-		return NULL;
-	unsigned char *out = xmalloc(n * 3 / 4 + 2);
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64_value(s[i]);
-		if (v < 0) {
-			secret_wipe(out, o);
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	out[o] = '\0';
-	*outlen = o;
-	return out;
-}
 
 /* Overwrites every string in a parsed document before it is freed, so the
  * token does not linger in freed heap. jansson's strings are malloc'd. */
@@ -117,7 +43,7 @@ static char *json_b64url(json_t *obj)
 	json_decref(obj);
 	if (!text)
 		return NULL;
-	char *out = jwt_b64_encode((const unsigned char *)text, strlen(text), true);
+	char *out = base64_encode((const unsigned char *)text, strlen(text), true);
 	free(text);
 	return out;
 }
@@ -140,7 +66,7 @@ static char *sign_b64url(EVP_PKEY *key, enum jwt_alg alg, const char *input)
 		ok = EVP_DigestSign(md, sig, &siglen, (const unsigned char *)input, strlen(input)) == 1;
 	}
 	if (ok)
-		out = jwt_b64_encode(sig, siglen, true);
+		out = base64_encode(sig, siglen, true);
 	free(sig);
 	EVP_MD_CTX_free(md);
 	ERR_clear_error();

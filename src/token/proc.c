@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/dynbuf.h"
 #include "core/util.h"
 
 extern char **environ;
@@ -17,8 +18,7 @@ extern char **environ;
 struct proc_stream {
 	int fd;
 	struct event *ev;
-	char *buf;
-	size_t len, cap;
+	struct dynbuf text;          /* capped at max_output; stdout is usually a token */
 	bool open;
 };
 
@@ -27,7 +27,6 @@ struct proc_call {
 	struct proc_stream out, err;
 	struct event *deadline;
 	struct event *reap_ev;
-	size_t max_output;
 	bool timed_out;
 	bool overflow;
 	proc_done_cb cb;
@@ -68,12 +67,8 @@ static void call_free(struct proc_call *pc)
 		event_free(pc->deadline);
 	if (pc->reap_ev)
 		event_free(pc->reap_ev);
-	/* Helper output is usually a token or credentials. */
-	if (pc->out.buf) {
-		secret_wipe(pc->out.buf, pc->out.cap);
-		free(pc->out.buf);
-	}
-	free(pc->err.buf);
+	dynbuf_free(&pc->out.text);
+	dynbuf_free(&pc->err.text);
 	free(pc);
 }
 
@@ -81,8 +76,8 @@ static void finish(struct proc_call *pc, int status, const char *failure)
 {
 	struct proc_result r = {
 		.exit_code = -1, .timed_out = pc->timed_out,
-		.out = pc->out.buf ? pc->out.buf : "", .out_len = pc->out.len,
-		.err = pc->err.buf ? pc->err.buf : "", .err_len = pc->err.len,
+		.out = dynbuf_str(&pc->out.text), .out_len = pc->out.text.len,
+		.err = dynbuf_str(&pc->err.text), .err_len = pc->err.text.len,
 		.failure = failure,
 	};
 	if (!failure && WIFEXITED(status))
@@ -130,27 +125,11 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 	ssize_t n = read(fd, chunk, sizeof(chunk));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n > 0 && s->len + (size_t)n <= pc->max_output) {
-		if (s->len + (size_t)n + 1 > s->cap) {
-			size_t cap = s->cap ? s->cap * 2 : 4096;
-			while (cap < s->len + (size_t)n + 1)
-				cap *= 2;
-			char *nb = xmalloc(cap);
-			if (s->buf) {
-				memcpy(nb, s->buf, s->len);
-				secret_wipe(s->buf, s->cap);
-				free(s->buf);
-			}
-			s->buf = nb;
-			s->cap = cap;
-		}
-		memcpy(s->buf + s->len, chunk, (size_t)n);
-		s->len += (size_t)n;
-		s->buf[s->len] = '\0';
-		secret_wipe(chunk, (size_t)n);
-		return;
-	}
 	if (n > 0) {
+		bool kept = dynbuf_add(&s->text, chunk, (size_t)n);
+		secret_wipe(chunk, (size_t)n);
+		if (kept)
+			return;
 		pc->overflow = true;
 		kill(-pc->pid, SIGKILL);
 	}
@@ -209,7 +188,8 @@ struct proc_call *proc_start(const char *const *argv, long timeout_ms, size_t ma
 	pc->out.fd = pc->err.fd = -1;
 	pc->cb = cb;
 	pc->arg = arg;
-	pc->max_output = max_output ? max_output : (1u << 20);
+	dynbuf_init(&pc->out.text, max_output ? max_output : (1u << 20), true);
+	dynbuf_init(&pc->err.text, pc->out.text.max, true);
 	bool ok = spawn(pc, argv, outp, errp);
 	int spawn_errno = errno;
 	close(outp[1]);

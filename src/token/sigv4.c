@@ -2,6 +2,8 @@
  * when freed, because the canonical request and the presigned query carry the
  * session token. */
 #include "token/sigv4.h"
+#include "core/dynbuf.h"
+#include "core/encode.h"
 #include "core/util.h"
 
 #include <openssl/evp.h>
@@ -22,104 +24,20 @@
 #define MAX_TOKEN_LEN 65536
 #define MAX_HOST_LEN 1024
 #define MAX_PARAMS 256
+/* The longest string the signer builds (a canonical request, a presigned URL). */
+#define MAX_BUILT (16 * 1024 * 1024)
 /* 9999-12-31T23:59:59Z: the last second strftime's %Y gives four digits. */
 #define MAX_EPOCH INT64_C(253402300799)
 
-/* ---------- growable string that never leaves copies behind ---------- */
-
-struct sbuf {
-	char *p;
-	size_t len, cap;
-};
-
-static void sbuf_reserve(struct sbuf *b, size_t more)
+/* Every string built here may carry the session token: wiped when freed. */
+static void built_init(struct dynbuf *b)
 {
-	if (b->len + more + 1 <= b->cap)
-		return;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	/* Not realloc: the old block would be freed unwiped. */
-	char *p = xmalloc(cap);
-	if (b->p) {
-		memcpy(p, b->p, b->len);
-		secret_wipe(b->p, b->cap);
-		free(b->p);
-	}
-	b->p = p;
-	b->cap = cap;
-	b->p[b->len] = '\0';
-}
-
-static void sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-	sbuf_reserve(b, n);
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sbuf_adds(struct sbuf *b, const char *s)
-{
-	sbuf_add(b, s, strlen(s));
-}
-
-static void sbuf_addc(struct sbuf *b, char c)
-{
-	sbuf_add(b, &c, 1);
-}
-
-static void sbuf_wipe(struct sbuf *b)
-{
-	if (b->p) {
-		secret_wipe(b->p, b->cap);
-		free(b->p);
-	}
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
-/* Hands the string over; the caller owns it (and wipes it if secret). */
-static char *sbuf_take(struct sbuf *b)
-{
-	if (!b->p)
-		sbuf_reserve(b, 0);
-	char *p = b->p;
-	b->p = NULL;
-	b->len = b->cap = 0;
-	return p;
+	dynbuf_init(b, MAX_BUILT, true);
 }
 
 /* ---------- encoding ---------- */
 
-static const char hex_upper[] = "0123456789ABCDEF";
 static const char hex_lower[] = "0123456789abcdef";
-
-static bool is_unreserved(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '_' || c == '.' || c == '~';
-}
-
-static void encode_into(struct sbuf *b, const char *s, bool keep_slash)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (is_unreserved(*p) || (keep_slash && *p == '/')) {
-			sbuf_addc(b, (char)*p);
-		} else {
-			char e[3] = { '%', hex_upper[*p >> 4], hex_upper[*p & 15] };
-			sbuf_add(b, e, 3);
-		}
-	}
-}
-
-char *sigv4_uri_encode(const char *s, bool keep_slash)
-{
-	struct sbuf b = { 0 };
-
-	encode_into(&b, s ? s : "", keep_slash);
-	return sbuf_take(&b);
-}
 
 static void hex_encode(const unsigned char *in, size_t n, char *out)
 {
@@ -157,19 +75,17 @@ static bool sign_string(const char *secret, const char *date, const char *region
 			char out[SIGV4_SIGNATURE_LEN + 1])
 {
 	unsigned char k1[SHA256_LEN], k2[SHA256_LEN], sig[SHA256_LEN];
-	struct sbuf seed = { 0 };
-	bool ok;
-
-	sbuf_adds(&seed, "AWS4");
-	sbuf_adds(&seed, secret);
-	ok = hmac(seed.p, seed.len, date, k1) &&
+	struct dynbuf seed;
+	built_init(&seed);
+	bool ok = dynbuf_addf(&seed, "AWS4%s", secret) &&
+		  hmac(seed.data, seed.len, date, k1) &&
 	     hmac(k1, SHA256_LEN, region, k2) &&
 	     hmac(k2, SHA256_LEN, service, k1) &&
 	     hmac(k1, SHA256_LEN, "aws4_request", k2) &&
 	     hmac(k2, SHA256_LEN, string_to_sign, sig);
 	if (ok)
 		hex_encode(sig, SHA256_LEN, out);
-	sbuf_wipe(&seed);
+	dynbuf_free(&seed);
 	secret_wipe(k1, sizeof(k1));
 	secret_wipe(k2, sizeof(k2));
 	secret_wipe(sig, sizeof(sig));
@@ -186,7 +102,7 @@ static bool scope_part_ok(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (!is_unreserved(c) || c == '~')
+		if (!url_is_unreserved(c) || c == '~')
 			return false;
 	}
 	return true;
@@ -317,8 +233,8 @@ static int enc_pair_cmp(const void *a, const void *b)
 
 static void enc_pair_set(struct enc_pair *p, const char *key, const char *value)
 {
-	p->key = sigv4_uri_encode(key, false);
-	p->value = sigv4_uri_encode(value ? value : "", false);
+	p->key = url_encode(key, false);
+	p->value = url_encode(value, false);
 }
 
 static void enc_pairs_free(struct enc_pair *pairs, size_t n)
@@ -331,61 +247,61 @@ static void enc_pairs_free(struct enc_pair *pairs, size_t n)
 }
 
 /* Appends "k=v&k=v" in the given order; sorts a copy first when asked. */
-static void join_pairs(struct sbuf *b, const struct enc_pair *pairs, size_t n, bool sorted)
+static bool join_pairs(struct dynbuf *b, const struct enc_pair *pairs, size_t n, bool sorted)
 {
 	struct enc_pair *order = xcalloc(n ? n : 1, sizeof(*order));
+	bool ok = true;
 
 	memcpy(order, pairs, n * sizeof(*order));
 	if (sorted)
 		qsort(order, n, sizeof(*order), enc_pair_cmp);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			sbuf_addc(b, '&');
-		sbuf_adds(b, order[i].key);
-		sbuf_addc(b, '=');
-		sbuf_adds(b, order[i].value);
-	}
+	for (size_t i = 0; i < n && ok; i++)
+		ok = dynbuf_addf(b, "%s%s=%s", i ? "&" : "", order[i].key, order[i].value);
 	/* order only holds pointers; nothing secret of its own. */
 	free(order);
+	return ok;
 }
 
-static void lower_into(struct sbuf *b, const char *s)
+static bool lower_into(struct dynbuf *b, const char *s)
 {
-	for (; *s; s++) {
+	bool ok = true;
+	for (; *s && ok; s++) {
 		char c = *s;
 		if (c >= 'A' && c <= 'Z')
 			c = (char)(c - 'A' + 'a');
-		sbuf_addc(b, c);
+		ok = dynbuf_addc(b, c);
 	}
+	return ok;
 }
 
 /* string to sign from a finished canonical request; fills the trace. */
 static bool finish_signature(const struct sigv4_signer *s, const char *amz_date,
-			     const char *scope, const struct sbuf *creq,
+			     const char *scope, const struct dynbuf *creq,
 			     char sig[SIGV4_SIGNATURE_LEN + 1], struct sigv4_trace *trace)
 {
 	char date[9], creq_hash[2 * SHA256_LEN + 1];
-	struct sbuf sts = { 0 };
-	bool ok;
+	struct dynbuf sts;
 
 	memcpy(date, amz_date, 8);
 	date[8] = '\0';
-	if (!sha256_hex(creq->p, creq->len, creq_hash))
+	if (!sha256_hex(dynbuf_str(creq), creq->len, creq_hash))
 		return false;
-	sbuf_adds(&sts, ALGORITHM "\n");
-	sbuf_adds(&sts, amz_date);
-	sbuf_addc(&sts, '\n');
-	sbuf_adds(&sts, scope);
-	sbuf_addc(&sts, '\n');
-	sbuf_adds(&sts, creq_hash);
-	ok = sign_string(s->secret_access_key, date, s->region, s->service, sts.p, sig);
+	built_init(&sts);
+	bool ok = dynbuf_addf(&sts, ALGORITHM "\n%s\n%s\n%s", amz_date, scope, creq_hash) &&
+		  sign_string(s->secret_access_key, date, s->region, s->service, dynbuf_str(&sts), sig);
 	if (ok && trace) {
-		trace->canonical_request = xstrndup(creq->p, creq->len);
-		trace->string_to_sign = xstrdup(sts.p);
+		trace->canonical_request = xstrndup(dynbuf_str(creq), creq->len);
+		trace->string_to_sign = xstrdup(dynbuf_str(&sts));
 		memcpy(trace->signature, sig, SIGV4_SIGNATURE_LEN + 1);
 	}
-	sbuf_wipe(&sts);
+	dynbuf_free(&sts);
 	return ok;
+}
+
+/* "20150830/us-east-1/rds-db/aws4_request" */
+static bool scope_into(struct dynbuf *b, const struct sigv4_signer *s, const char *amz_date)
+{
+	return dynbuf_addf(b, "%.8s/%s/%s/aws4_request", amz_date, s->region, s->service);
 }
 
 static bool has_token(const struct sigv4_signer *s)
@@ -419,7 +335,7 @@ char *sigv4_presign(const struct sigv4_signer *s, const char *host, const char *
 		    struct sigv4_trace *trace, char *err, size_t errlen)
 {
 	char amz_date[SIGV4_AMZ_DATE_LEN + 1], expires_text[24], sig[SIGV4_SIGNATURE_LEN + 1];
-	struct sbuf scope = { 0 }, cred = { 0 }, creq = { 0 }, out = { 0 };
+	struct dynbuf scope, cred, creq, out;
 	struct enc_pair *pairs = NULL;
 	size_t n = 0;
 	char *result = NULL;
@@ -449,55 +365,51 @@ char *sigv4_presign(const struct sigv4_signer *s, const char *host, const char *
 	}
 	snprintf(expires_text, sizeof(expires_text), "%lld", (long long)expires);
 
-	sbuf_add(&scope, amz_date, 8);
-	sbuf_addc(&scope, '/');
-	sbuf_adds(&scope, s->region);
-	sbuf_addc(&scope, '/');
-	sbuf_adds(&scope, s->service);
-	sbuf_adds(&scope, "/aws4_request");
-	sbuf_adds(&cred, s->access_key_id);
-	sbuf_addc(&cred, '/');
-	sbuf_adds(&cred, scope.p);
+	built_init(&scope);
+	built_init(&cred);
+	built_init(&creq);
+	built_init(&out);
+	if (!scope_into(&scope, s, amz_date) ||
+	    !dynbuf_addf(&cred, "%s/%s", s->access_key_id, dynbuf_str(&scope)))
+		goto too_long;
 
 	/* Operation parameters first, then the auth parameters in botocore's order. */
 	pairs = xcalloc(nparams + 6, sizeof(*pairs));
 	for (size_t i = 0; i < nparams; i++)
 		enc_pair_set(&pairs[n++], params[i].key, params[i].value);
 	enc_pair_set(&pairs[n++], "X-Amz-Algorithm", ALGORITHM);
-	enc_pair_set(&pairs[n++], "X-Amz-Credential", cred.p);
+	enc_pair_set(&pairs[n++], "X-Amz-Credential", dynbuf_str(&cred));
 	enc_pair_set(&pairs[n++], "X-Amz-Date", amz_date);
 	enc_pair_set(&pairs[n++], "X-Amz-Expires", expires_text);
 	enc_pair_set(&pairs[n++], "X-Amz-SignedHeaders", "host");
 	if (has_token(s))
 		enc_pair_set(&pairs[n++], "X-Amz-Security-Token", s->session_token);
 
-	sbuf_adds(&creq, "GET\n");
-	encode_into(&creq, path, true);
-	sbuf_addc(&creq, '\n');
-	join_pairs(&creq, pairs, n, true);
-	sbuf_adds(&creq, "\nhost:");
-	lower_into(&creq, host);
-	sbuf_adds(&creq, "\n\nhost\n");
-	/* Hash of the empty payload (both SDKs hash it; not UNSIGNED-PAYLOAD). */
-	sbuf_adds(&creq, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-
-	if (!finish_signature(s, amz_date, scope.p, &creq, sig, trace)) {
+	/* The hash is of the empty payload (both SDKs hash it; not UNSIGNED-PAYLOAD). */
+	if (!dynbuf_addstr(&creq, "GET\n") || !url_encode_into(&creq, path, true) ||
+	    !dynbuf_addc(&creq, '\n') || !join_pairs(&creq, pairs, n, true) ||
+	    !dynbuf_addstr(&creq, "\nhost:") || !lower_into(&creq, host) ||
+	    !dynbuf_addstr(&creq, "\n\nhost\n"
+			   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"))
+		goto too_long;
+	if (!finish_signature(s, amz_date, dynbuf_str(&scope), &creq, sig, trace)) {
 		err_set(err, errlen, "SigV4 signing failed (OpenSSL error)");
 		goto out;
 	}
-	sbuf_adds(&out, host);
-	encode_into(&out, path, true);
-	sbuf_addc(&out, '?');
-	join_pairs(&out, pairs, n, false);
-	sbuf_adds(&out, "&X-Amz-Signature=");
-	sbuf_adds(&out, sig);
-	result = sbuf_take(&out);
+	if (!dynbuf_addstr(&out, host) || !url_encode_into(&out, path, true) ||
+	    !dynbuf_addc(&out, '?') || !join_pairs(&out, pairs, n, false) ||
+	    !dynbuf_addf(&out, "&X-Amz-Signature=%s", sig))
+		goto too_long;
+	result = dynbuf_take(&out, NULL);
+	goto out;
+too_long:
+	err_set(err, errlen, "the request is too long to sign (limit %d bytes)", MAX_BUILT);
 out:
 	enc_pairs_free(pairs, n);
-	sbuf_wipe(&scope);
-	sbuf_wipe(&cred);
-	sbuf_wipe(&creq);
-	sbuf_wipe(&out);
+	dynbuf_free(&scope);
+	dynbuf_free(&cred);
+	dynbuf_free(&creq);
+	dynbuf_free(&out);
 	secret_wipe(sig, sizeof(sig));
 	return result;
 }
@@ -530,9 +442,10 @@ static bool header_name_ok(const char *s)
 	return true;
 }
 
+/* Trimmed, inner runs of blanks folded to one space: never longer than v. */
 static char *canon_value(const char *v)
 {
-	struct sbuf b = { 0 };
+	char *out = xmalloc(strlen(v) + 1), *o = out;
 	bool blank = false;
 
 	for (; *v == ' ' || *v == '\t'; v++)
@@ -543,21 +456,40 @@ static char *canon_value(const char *v)
 			continue;
 		}
 		if (blank)
-			sbuf_addc(&b, ' ');
+			*o++ = ' ';
 		blank = false;
-		sbuf_addc(&b, *v);
+		*o++ = *v;
 	}
-	return sbuf_take(&b);
+	*o = '\0';
+	return out;
 }
 
 static void canon_set(struct canon_header *h, const char *name, const char *value, size_t index)
 {
-	struct sbuf b = { 0 };
-
-	lower_into(&b, name);
-	h->name = sbuf_take(&b);
+	h->name = xstrdup(name);
+	for (char *p = h->name; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
 	h->value = canon_value(value ? value : "");
 	h->index = index;
+}
+
+/* The canonical headers and the signed-header list, from the sorted headers;
+ * a name that repeats joins its values with a comma. */
+static bool headers_into(struct dynbuf *creq, struct dynbuf *names, const struct canon_header *hs,
+			 size_t nh)
+{
+	bool ok = true;
+	for (size_t i = 0; i < nh && ok; i++) {
+		if (i > 0 && strcmp(hs[i].name, hs[i - 1].name) == 0) {
+			dynbuf_truncate(creq, creq->len - 1); /* the previous value's newline */
+			ok = dynbuf_addf(creq, ",%s\n", hs[i].value);
+			continue;
+		}
+		ok = dynbuf_addf(creq, "%s:%s\n", hs[i].name, hs[i].value) &&
+		     dynbuf_addf(names, "%s%s", names->len ? ";" : "", hs[i].name);
+	}
+	return ok;
 }
 
 bool sigv4_sign_headers(const struct sigv4_signer *s, const char *method, const char *path,
@@ -568,7 +500,7 @@ bool sigv4_sign_headers(const struct sigv4_signer *s, const char *method, const 
 {
 	char amz_date[SIGV4_AMZ_DATE_LEN + 1], body_hash[2 * SHA256_LEN + 1];
 	char sig[SIGV4_SIGNATURE_LEN + 1];
-	struct sbuf scope = { 0 }, creq = { 0 }, signed_names = { 0 }, auth = { 0 };
+	struct dynbuf scope, creq, signed_names, auth;
 	struct enc_pair *pairs = NULL;
 	struct canon_header *hs = NULL;
 	size_t nh = 0, nq = 0;
@@ -642,55 +574,30 @@ bool sigv4_sign_headers(const struct sigv4_signer *s, const char *method, const 
 	for (size_t i = 0; i < nquery; i++)
 		enc_pair_set(&pairs[nq++], query[i].key, query[i].value);
 
-	sbuf_add(&scope, amz_date, 8);
-	sbuf_addc(&scope, '/');
-	sbuf_adds(&scope, s->region);
-	sbuf_addc(&scope, '/');
-	sbuf_adds(&scope, s->service);
-	sbuf_adds(&scope, "/aws4_request");
-
-	sbuf_adds(&creq, method);
-	sbuf_addc(&creq, '\n');
-	encode_into(&creq, path, true);
-	sbuf_addc(&creq, '\n');
-	join_pairs(&creq, pairs, nq, true);
-	sbuf_addc(&creq, '\n');
-	for (size_t i = 0; i < nh; i++) {
-		bool repeat = i > 0 && strcmp(hs[i].name, hs[i - 1].name) == 0;
-		if (repeat) {
-			/* Same name again: join the values with a comma. */
-			creq.len--;
-			sbuf_addc(&creq, ',');
-		} else {
-			sbuf_adds(&creq, hs[i].name);
-			sbuf_addc(&creq, ':');
-			if (signed_names.len)
-				sbuf_addc(&signed_names, ';');
-			sbuf_adds(&signed_names, hs[i].name);
-		}
-		sbuf_adds(&creq, hs[i].value);
-		sbuf_addc(&creq, '\n');
+	built_init(&scope);
+	built_init(&creq);
+	built_init(&signed_names);
+	built_init(&auth);
+	if (!scope_into(&scope, s, amz_date) || !dynbuf_addf(&creq, "%s\n", method) ||
+	    !url_encode_into(&creq, path, true) || !dynbuf_addc(&creq, '\n') ||
+	    !join_pairs(&creq, pairs, nq, true) || !dynbuf_addc(&creq, '\n') ||
+	    !headers_into(&creq, &signed_names, hs, nh) ||
+	    !dynbuf_addf(&creq, "\n%s\n%s", dynbuf_str(&signed_names), body_hash)) {
+		err_set(err, errlen, "the request is too long to sign (limit %d bytes)", MAX_BUILT);
+		goto out;
 	}
-	sbuf_addc(&creq, '\n');
-	sbuf_adds(&creq, signed_names.p);
-	sbuf_addc(&creq, '\n');
-	sbuf_adds(&creq, body_hash);
-
-	if (!finish_signature(s, amz_date, scope.p, &creq, sig, trace)) {
+	if (!finish_signature(s, amz_date, dynbuf_str(&scope), &creq, sig, trace)) {
 		err_set(err, errlen, "SigV4 signing failed (OpenSSL error)");
 		goto out;
 	}
-	sbuf_adds(&auth, ALGORITHM " Credential=");
-	sbuf_adds(&auth, s->access_key_id);
-	sbuf_addc(&auth, '/');
-	sbuf_adds(&auth, scope.p);
-	sbuf_adds(&auth, ", SignedHeaders=");
-	sbuf_adds(&auth, signed_names.p);
-	sbuf_adds(&auth, ", Signature=");
-	sbuf_adds(&auth, sig);
+	if (!dynbuf_addf(&auth, ALGORITHM " Credential=%s/%s, SignedHeaders=%s, Signature=%s",
+			 s->access_key_id, dynbuf_str(&scope), dynbuf_str(&signed_names), sig)) {
+		err_set(err, errlen, "the request is too long to sign (limit %d bytes)", MAX_BUILT);
+		goto out;
+	}
 	memcpy(out->amz_date, amz_date, sizeof(amz_date));
 	memcpy(out->signature, sig, sizeof(sig));
-	out->authorization = sbuf_take(&auth);
+	out->authorization = dynbuf_take(&auth, NULL);
 	ok = true;
 out:
 	for (size_t i = 0; i < nh; i++) {
@@ -699,10 +606,10 @@ out:
 	}
 	free(hs);
 	enc_pairs_free(pairs, nq);
-	sbuf_wipe(&scope);
-	sbuf_wipe(&creq);
-	sbuf_wipe(&signed_names);
-	sbuf_wipe(&auth);
+	dynbuf_free(&scope);
+	dynbuf_free(&creq);
+	dynbuf_free(&signed_names);
+	dynbuf_free(&auth);
 	secret_wipe(sig, sizeof(sig));
 	return ok;
 }

@@ -239,11 +239,14 @@ static void on_access_token(void *arg, const char *token, size_t len, int64_t ex
 		fetch_failed(e, err ? err : "no token");
 		return;
 	}
-	const struct provider_family *f = provider_family_get(e->cred->family);
-	if (e->cred) {
-		e->cred->fetch_count++;
-		e->cred->last_success = now_ms() / 1000;
+	/* A reload may have removed the credential's section while the fetch was in flight. */
+	if (!e->cred) {
+		fetch_failed(e, "its credential section is gone");
+		return;
 	}
+	const struct provider_family *f = provider_family_get(e->cred->family);
+	e->cred->fetch_count++;
+	e->cred->last_success = now_ms() / 1000;
 	fetch_succeeded(e, token, len, expires_at, refresh_at, f->refresh_margin, f->hard_margin, NULL);
 }
 

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (proto_parse_startup(data, size, &pkt, err, sizeof(err)) == PROTO_OK) {
 		for (size_t i = 0; i < pkt.nparams; i++) {
 			int idx = varcache_index(pkt.params[i].name);
-			struct varcache a = { { 0 } }, b = { { 0 } };
+			struct varcache a = { { 0 }, NULL }, b = { { 0 }, NULL };
 			if (idx >= 0 && varcache_set(&a, idx, pkt.params[i].value)) {
 				char *sql = varcache_sync_sql(&a, &b);
 				free(sql);

@@ -130,11 +130,11 @@ class Pooler:
             self.settings.setdefault("auth_hba_file", self.hba_path)
             with open(self.hba_path, "w") as f:
                 f.write(self.hba)
-        with open(self.userlist, "w") as f:
+        with open(self.userlist, "w", encoding="utf-8") as f:
             for name, secret in self.users.items():
                 f.write("%s %s\n" % (quote_userlist(name), quote_userlist(secret)))
         text = self.render_ini()
-        with open(self.ini, "w") as f:
+        with open(self.ini, "w", encoding="utf-8") as f:
             f.write(text)
         if is_pgbouncer():
             pw = pwd.getpwnam("postgres")

@@ -181,6 +181,23 @@ def test_impersonation_from_another_credential(make_pooler, certs, world):
     assert calls[0].header("Authorization").startswith("Bearer ya29.c.tok-")
 
 
+def test_impersonation_reuses_the_source_token(make_pooler, certs, world):
+    """Impersonated tokens that live 6 s are refreshed every ~3 s; the source token (an hour) is
+    fetched once and reused for every generateAccessToken until its own refresh point."""
+    w = world()
+    p = gcp_pooler(make_pooler, certs, w, {"type": "gcp-impersonate", "target_principal": TARGET,
+                                           "source": "sa", "lifetime": "6", "iam_credentials_endpoint": w.iam.url},
+                   creds_extra={"sa": sa_cred(w)})
+    expect_login(p, w, google.db_user(TARGET))
+    wait_for(lambda: len(w.iam.requests(method="POST")) >= 3, 20, "three impersonations of the 6 s token")
+    calls = w.iam.requests(method="POST")
+    print("impersonation: %d generateAccessToken calls, %d source grants" % (len(calls), len(w.grants())))
+    assert all(r["status"] == 200 for r in calls), [r["body"] for r in calls]
+    assert len({r.header("Authorization") for r in calls}) == 1, "one source token for every call"
+    assert len(w.grants()) == 1
+    assert psql_ok(p) == "%s|%s" % (APP_USER, APP_DB)
+
+
 def test_default_from_environment_key_file(make_pooler, certs, world):
     w = world()
     p = gcp_pooler(make_pooler, certs, w, {"type": "gcp-default"},
@@ -384,10 +401,13 @@ class Connector:
         self.admin = cloudsql.SqlAdminStandIn(instances=[self.inst], issuer=w.issuer).start()
         self.verifier = cloudsql.CloudSqlVerifier(self.inst, w.issuer, {DB_PASSWORD_USER: DB_PASSWORD})
         self.port = free_port()
-        self.proxy = pgfront.PgFront(certs.server_crt, certs.server_key, upstream_port=pg.port, upstream_user=APP_USER,
-                                     upstream_password=APP_PW, mode=self.verifier, port=self.port,
-                                     direct_tls=cloudsql.proxy_context(self.inst, tls12_only=tls12_only),
-                                     hosts=("127.0.0.1", "127.0.0.2"))
+        if tls12_only:
+            self.proxy = cloudsql.Tls12OnlyServer(self.inst, hosts=("127.0.0.1", "127.0.0.2"), port=self.port)
+        else:
+            self.proxy = pgfront.PgFront(certs.server_crt, certs.server_key, upstream_port=pg.port,
+                                         upstream_user=APP_USER, upstream_password=APP_PW, mode=self.verifier,
+                                         port=self.port, direct_tls=cloudsql.proxy_context(self.inst),
+                                         hosts=("127.0.0.1", "127.0.0.2"))
         self.proxy.start()
 
     def stop(self):
@@ -476,8 +496,12 @@ def test_connector_password_private(make_pooler, certs, connector):
     """Without enable_iam_auth the server asks for the alias's password; ip_type=private dials the
     PRIVATE address (127.0.0.2)."""
     c = connector()
-    p = connector_pooler(make_pooler, certs, c, iam=False, db_extra="ip_type=private")
+    c.admin.configure(quota_project="tb-quota")         # refuses calls that do not name it
+    p = connector_pooler(make_pooler, certs, c, iam=False, db_extra="ip_type=private",
+                         env={"GOOGLE_CLOUD_QUOTA_PROJECT": "tb-quota"})
     assert psql_ok(p) == "%s|%s" % (APP_USER, APP_DB)
+    calls = c.settings_calls() + c.cert_calls()
+    assert len(calls) == 2 and {r.header("x-goog-user-project") for r in calls} == {"tb-quota"}
     assert c.verifier.password_logins == [DB_PASSWORD_USER] and c.verifier.auto_logins == []
     assert "access_token" not in c.cert_calls()[0].json()
     assert c.w.token.assertions[0][1]["scope"] == google.SQL_ADMIN
@@ -506,17 +530,44 @@ def test_connector_errors_name_alias_and_cause(make_pooler, certs, connector, ca
                          settings={"admin_users": ALICE})
     err = login_error(p)
     needle = {"region": "region europe-west1, not us-central1", "version": "runs MYSQL_8_0, not PostgreSQL",
-              "no-psc": "no PSC address (ip_type=psc)", "tls12": "TLS handshake failed",
+              "no-psc": "no PSC address (ip_type=psc)",
+              "tls12": "offers only TLS 1.2 or older, and connector mode requires TLS 1.3",
               "server-name": 'nor the instance "tb-project:orders"', "no-instance": "404",
               "iam-user": "Cloud SQL IAM user authentication failed"}[case]
     print("%s -> %s" % (case, err.strip()))
     assert 'alias "orders"' in err and needle in err, err
+    if case == "tls12":
+        assert "check that ip_type= and port= reach the instance's server-side proxy" in err, err
+        assert c.proxy.handshakes and "UNSUPPORTED_PROTOCOL" in c.proxy.handshakes[0], c.proxy.handshakes
     if case in ("region", "version", "no-psc", "no-instance"):
         cols, rows = console(p, "SHOW TOKENS")
         assert needle in dict(zip(cols, rows[0]))["last_error"]
         assert c.proxy.stats()["total_connections"] == 0
     log = p.log_text()
     assert needle in log
+
+
+def test_connector_forced_refresh_is_rate_limited(make_pooler, certs, connector):
+    """A server that is not the instance (wrong name) makes every login fail in a way stale material
+    could explain: each failure asks for a forced refresh, but only two go through at once, then one
+    per 30 s (§3.8.4), so eight failed logins in a few seconds cause exactly three certificates."""
+    c = connector(server_cn="other-project:other")
+    p = connector_pooler(make_pooler, certs, c, settings={"admin_users": ALICE, "server_login_retry": 0})
+
+    def settled():
+        cols, rows = console(p, "SHOW TOKENS")
+        return dict(zip(cols, rows[0]))["state"] == "valid"
+    for i in range(8):
+        err = login_error(p)
+        assert 'nor the instance "tb-project:orders"' in err, err
+        wait_for(settled, 15, "the certificate entry between attempts")
+        wait_for(lambda: len(c.cert_calls()) == len(c.inst.issued_certs), 15, "the certificate answered")
+    forced = [line for line in p.log_text().splitlines() if "refreshing the certificate" in line]
+    print("\n".join(forced))
+    forced = len(set(forced))             # stderr and the log file may both hold a line
+    print("8 failed logins: %d certificates, %d forced refreshes" % (len(c.cert_calls()), forced))
+    assert len(c.cert_calls()) == 3 and forced == 2, (len(c.cert_calls()), forced)
+    assert len(c.settings_calls()) == 3
 
 
 def test_connector_cold_200_clients_one_grant_one_certificate(make_pooler, certs, connector):
@@ -644,10 +695,10 @@ def alloy(world, pg, certs):
         c.stop()
 
 
-def alloy_pooler(make_pooler, certs, c, iam=True, db_extra="", settings=None):
+def alloy_pooler(make_pooler, certs, c, iam=True, db_extra="", settings=None, cred=None):
     where = "instance=%s port=%d alloydb_api_endpoint=%s" % (c.inst.uri, c.port, c.admin.url)
     extra, user = ("enable_iam_auth=1", None) if iam else ("password=%s" % DB_PASSWORD, DB_PASSWORD_USER)
-    return gcp_pooler(make_pooler, certs, c.w, sa_cred(c.w), auth="alloydb", user=user, where=where,
+    return gcp_pooler(make_pooler, certs, c.w, cred or sa_cred(c.w), auth="alloydb", user=user, where=where,
                       db_extra=(extra + " " + db_extra).strip(), settings=settings)
 
 
@@ -674,20 +725,31 @@ def test_alloydb_connector_auto_iam_private(make_pooler, certs, alloy):
 
 
 def test_alloydb_connector_db_native_public(make_pooler, certs, alloy):
+    """DB_NATIVE on the PUBLIC address; the credential's quota_project goes to the Admin API."""
     c = alloy()
-    p = alloy_pooler(make_pooler, certs, c, iam=False, db_extra="ip_type=public")
+    c.admin.configure(quota_project="tb-quota")
+    p = alloy_pooler(make_pooler, certs, c, iam=False, db_extra="ip_type=public",
+                     cred=dict(sa_cred(c.w), quota_project="tb-quota"))
     assert psql_ok(p) == "%s|%s" % (APP_USER, APP_DB)
+    assert {r.header("x-goog-user-project") for r in c.admin.requests()} == {"tb-quota"}
     assert c.verifier.password_logins == [DB_PASSWORD_USER] and c.verifier.auto_logins == []
     assert [e["auth_type"] for e in c.verifier.exchanges] == [1]       # DB_NATIVE, token still sent
 
 
-@pytest.mark.parametrize("case", ["mdx-error", "mdx-garbage", "no-psc"])
+@pytest.mark.parametrize("case", ["mdx-error", "mdx-garbage", "mdx-hang", "no-psc"])
 def test_alloydb_connector_errors(make_pooler, certs, alloy, case):
-    c = alloy(mdx_fault={"mdx-error": "error", "mdx-garbage": "garbage"}.get(case))
-    p = alloy_pooler(make_pooler, certs, c, db_extra="ip_type=psc" if case == "no-psc" else "")
+    """An instance that never answers the metadata exchange fails the login in bounded time (the
+    connectors' 30 s read deadline, or server_connect_timeout when that is shorter)."""
+    c = alloy(mdx_fault={"mdx-error": "error", "mdx-garbage": "garbage", "mdx-hang": "hang"}.get(case))
+    p = alloy_pooler(make_pooler, certs, c, db_extra="ip_type=psc" if case == "no-psc" else "",
+                     settings={"server_connect_timeout": 3})
+    t0 = time.monotonic()
     err = login_error(p)
     needle = {"mdx-error": "refused the login: the metadata exchange was refused: IAM auth failed",
               "mdx-garbage": "the metadata exchange answer is too long",
+              "mdx-hang": "did not answer the metadata exchange within",
               "no-psc": "no PSC address (ip_type=psc)"}[case]
+    if case == "mdx-hang":
+        assert 2.5 < time.monotonic() - t0 < 15 and c.verifier.exchanges == []
     print("%s -> %s" % (case, err.strip()))
     assert 'alias "orders"' in err and needle in err, err

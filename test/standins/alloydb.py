@@ -16,7 +16,8 @@
                       gave, unexpired, with alloydb.login or cloud-platform; the answer is written in one
                       write (OK 00 00 00 02 08 01, or ERROR with a message). Then AUTO_IAM logs the §3.6
                       user in without a password; DB_NATIVE asks for it (passwords {user: password}).
-                      Faults: mdx_fault = "error" (ERROR answer) | "garbage" (an oversized length)
+                      Faults: mdx_fault = "error" (ERROR answer) | "garbage" (an oversized length) |
+                      "hang" (reads the request, never answers)
     proxy_context()   TLS 1.3, client certificate required and verified against the root
 """
 import datetime as dt
@@ -138,7 +139,7 @@ class AlloyDbInstance:
 
 class AlloyDbAdminStandIn(HttpStandIn):
     name = "alloydb-admin"
-    CONFIG_KEYS = ()
+    CONFIG_KEYS = ("quota_project",)      # as SqlAdminStandIn's
     PATH = re.compile(r"/(v1|v1beta|v1alpha)/projects/([^/]+)/locations/([^/]+)/clusters/([^/:]+)"
                       r"(?:/instances/([^/]+)/connectionInfo|(:generateClientCertificate))")
 
@@ -146,6 +147,7 @@ class AlloyDbAdminStandIn(HttpStandIn):
         super().__init__(port=port, **kw)
         self.issuer = issuer or google.GoogleIssuer(self.clock)
         self.instances = list(instances)
+        self.quota_project = None
 
     def error_response(self, status, code=None, message=None, req=None):
         return google.api_error(status, message or "injected fault", code or "UNAVAILABLE")
@@ -160,6 +162,9 @@ class AlloyDbAdminStandIn(HttpStandIn):
             return google.api_error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
         if google.CLOUD_PLATFORM not in t["scopes"]:
             return google.api_error(403, "Request had insufficient authentication scopes.", "PERMISSION_DENIED")
+        bad = google.quota_check(req, self.quota_project)
+        if bad is not None:
+            return bad
         _, p, r, c, i, gen = m.groups()
         inst = next((x for x in self.instances if (x.project, x.region, x.cluster) == (p, r, c)
                      and (gen or x.name == i)), None)
@@ -204,6 +209,9 @@ class AlloyDbVerifier:
         if n > 65536:
             return False
         req = parse_mdx_request(await reader.readexactly(n))
+        if self.mdx_fault == "hang":
+            await reader.read()            # until the client gives up and closes
+            return False
         t = self.issuer.lookup(req["oauth2_token"])
         if self.mdx_fault == "garbage":
             writer.write(b"\xff\xff\xff\xff")

@@ -17,6 +17,8 @@
     proxy_context()    the proxy's TLS: TLS 1.3 only (or 1.2 only, as a fault), client certificate
                        required and verified against the instance CA; the server certificate can be
                        swapped for one with a wrong name (fault)
+    Tls12OnlyServer    the "TLS 1.2 only" fault as a whole server: refuses a TLS 1.3 client with the
+                       protocol_version alert, as a real server does
 
 The proxy itself is a pgfront.PgFront(direct_tls=proxy_context(inst), mode=CloudSqlVerifier(...)),
 listening on the instance's addresses (127.0.0.1 as PUBLIC, 127.0.0.2 as PRIVATE by default).
@@ -25,6 +27,7 @@ import datetime as dt
 import os
 import re
 import secrets
+import socket
 import ssl
 import sys
 import tempfile
@@ -151,10 +154,11 @@ class CloudSqlInstance:
 
 class SqlAdminStandIn(HttpStandIn):
     """§5.13 Admin API. instances: CloudSqlInstance list. Config knobs: region (answer this region
-    instead of the instance's), version (databaseVersion override)."""
+    instead of the instance's), version (databaseVersion override), quota_project (every call must
+    carry this x-goog-user-project, else 403 as for a caller that may not bill that project)."""
 
     name = "sqladmin"
-    CONFIG_KEYS = ("region", "version")
+    CONFIG_KEYS = ("region", "version", "quota_project")
     PATH = re.compile(r"/sql/v1beta4/projects/([^/]+)/instances/([^/:]+)(/connectSettings|:generateEphemeralCert)")
 
     def __init__(self, port=0, instances=(), issuer=None, region=None, version=None, **kw):
@@ -162,6 +166,7 @@ class SqlAdminStandIn(HttpStandIn):
         self.issuer = issuer or google.GoogleIssuer(self.clock)
         self.instances = {(i.project, i.name): i for i in instances}
         self.region, self.version = region, version
+        self.quota_project = None
 
     def error_response(self, status, code=None, message=None, req=None):
         return google.api_error(status, message or "injected fault", code or "INTERNAL")
@@ -173,7 +178,7 @@ class SqlAdminStandIn(HttpStandIn):
             return google.api_error(401, "Request had invalid authentication credentials.", "UNAUTHENTICATED")
         if not ({google.SQL_ADMIN, google.CLOUD_PLATFORM} & set(t["scopes"])):
             return google.api_error(403, "Request had insufficient authentication scopes.", "PERMISSION_DENIED")
-        return None
+        return google.quota_check(req, self.quota_project)
 
     def handle(self, req):
         import urllib.parse
@@ -261,6 +266,55 @@ def proxy_context(inst, tls12_only=False, server_cert=None):
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cadata=_pem(inst.ca))
     return ctx
+
+
+class Tls12OnlyServer:
+    """A server that speaks TLS 1.2 at most where the instance's proxy should be (the "TLS 1.2 only"
+    fault). Blocking handshakes, so the refusal reaches the client as the protocol_version alert a
+    real server sends (asyncio's TLS drops the alert when the handshake fails); nothing follows."""
+
+    def __init__(self, inst, hosts=("127.0.0.1",), port=0):
+        self.ctx = proxy_context(inst, tls12_only=True)
+        self.handshakes = []            # the server-side outcome of each one
+        self._socks = []
+        for h in hosts:
+            ls = socket.socket()
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind((h, port))
+            port = ls.getsockname()[1]
+            ls.listen(16)
+            ls.settimeout(0.2)
+            self._socks.append(ls)
+        self.port = port
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._serve, args=(ls,), daemon=True) for ls in self._socks]
+
+    def start(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def _serve(self, ls):
+        while not self._stop.is_set():
+            try:
+                conn, _ = ls.accept()
+            except OSError:
+                continue
+            conn.settimeout(5)
+            try:
+                self.ctx.wrap_socket(conn, server_side=True).close()
+                self.handshakes.append("ok")
+            except (ssl.SSLError, OSError) as e:
+                self.handshakes.append(str(e))
+            finally:
+                conn.close()
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(2)
+        for ls in self._socks:
+            ls.close()
 
 
 def main(argv=None):

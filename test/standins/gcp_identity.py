@@ -88,6 +88,15 @@ def api_error(status, message, state):
     return json_response({"error": {"code": status, "message": message, "status": state}}, status)
 
 
+def quota_check(req, quota_project):
+    """An Admin API that bills quota_project (when set) requires it in x-goog-user-project, as
+    Google's APIs refuse a caller that names no project it may use; None when the call may go on."""
+    if quota_project is None or req.header("x-goog-user-project") == quota_project:
+        return None
+    return api_error(403, "Caller does not have required permission to use project %s; the request must "
+                     "name it in x-goog-user-project." % quota_project, "PERMISSION_DENIED")
+
+
 # --------------------------------------------------------------------------- key files
 def make_service_account_file(path, email=DEFAULT_SA, token_uri=JWT_AUDIENCE, project="tb-project",
                               key_id="tb-key-1"):

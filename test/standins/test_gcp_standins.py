@@ -260,6 +260,12 @@ def test_sqladmin_connect_settings_and_certificates(instance, issuer):
         assert d["region"] == "europe-west1" and d["databaseVersion"] == "MYSQL_8_0"
         adm.add_fault(status=500, count=1)
         assert hreq("GET", base + "/connectSettings", h).json()["error"]["code"] == 500
+        # a quota project to bill: every call must name it
+        adm.configure(quota_project="tb-quota")
+        r = hreq("GET", base + "/connectSettings", h)
+        assert r.status == 403 and "x-goog-user-project" in r.json()["error"]["message"]
+        assert hreq("GET", base + "/connectSettings", dict(h, **{"x-goog-user-project": "other"})).status == 403
+        assert hreq("GET", base + "/connectSettings", dict(h, **{"x-goog-user-project": "tb-quota"})).status == 200
 
 
 def _proxy(instance, verifier, **kw):
@@ -371,6 +377,10 @@ def test_alloydb_admin_api_and_chain(issuer):
             assert abs(chain[0].not_valid_after.timestamp() - (time.time() + 600)) < 5
             assert inst.certs[chain[0].serial_number]["mdx"] is True
         assert hreq("GET", adm.url + "/v2/whatever", h).status == 501
+        adm.configure(quota_project="tb-quota")
+        info = base + "/instances/orders/connectionInfo"
+        assert hreq("GET", info, h).status == 403
+        assert hreq("GET", info, dict(h, **{"x-goog-user-project": "tb-quota"})).status == 200
 
 
 def test_alloydb_proxy_metadata_exchange(issuer):
@@ -405,3 +415,17 @@ def test_alloydb_proxy_metadata_exchange(issuer):
         assert answer[4:6] == b"\x08\x02" and b"invalid or expired" in answer
         assert [e["auth_type"] for e in v.exchanges] == [1]
         assert x509.load_pem_x509_certificate(chain[0].encode()).serial_number == v.exchanges[0]["serial"]
+        # the "hang" fault reads the request and never answers
+        v.mdx_fault = "hang"
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(cadata=chain[-1])
+        d = tempfile.mkdtemp()
+        with open(os.path.join(d, "c.pem"), "w") as f:
+            f.write(pem + chain[0] + chain[1])
+        ctx.load_cert_chain(os.path.join(d, "c.pem"))
+        c = ctx.wrap_socket(socket.create_connection(("127.0.0.1", front.port), timeout=1), server_hostname="127.0.0.1")
+        msg = b"\x10\x01\x1a" + bytes([len(login)]) + login.encode()
+        c.sendall(len(msg).to_bytes(4, "big") + msg)
+        with pytest.raises(socket.timeout):
+            c.recv(64)
+        c.close()

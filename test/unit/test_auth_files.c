@@ -399,7 +399,7 @@ static void test_hba_errors(void)
 	char *big = malloc(3000);
 	memcpy(big, "local ", 6);
 	memset(big + 6, 'd', 2000);
-	strcpy(big + 2006, " all trust\n");
+	snprintf(big + 2006, 3000 - 2006, " all trust\n");
 	h = hba_text(big, err, sizeof(err));
 	CHECK(h == NULL && strstr(err, "token longer") != NULL);
 	free(big);

@@ -3,6 +3,7 @@
  * Azure CLI's answers, client assertions (decoded and verified with the
  * public key) and the the database user taken from an Entra token user-name derivation. */
 #include "token/azure_parse.h"
+#include "core/encode.h"
 #include "core/util.h"
 #include "unit.h"
 
@@ -239,10 +240,9 @@ static void test_entra_response_errors(void)
 	/* Size limit. */
 	size_t big = AZURE_MAX_TOKEN + 1;
 	char *body = xmalloc(big + 64);
-	strcpy(body, "{\"expires_in\":1,\"access_token\":\"");
-	size_t o = strlen(body);
+	size_t o = (size_t)snprintf(body, big + 64, "{\"expires_in\":1,\"access_token\":\"");
 	memset(body + o, 'a', big);
-	strcpy(body + o + big, "\"}");
+	memcpy(body + o + big, "\"}", 3);
 	CHECK(!parse(AZURE_RESP_ENTRA, body, &t));
 	body[o + big - 1] = '"';
 	body[o + big] = '}';
@@ -337,7 +337,7 @@ static void test_errors(void)
 	memset(longd, 'x', sizeof(longd));
 	const char *head = "{\"error\":\"e\",\"error_description\":\"";
 	memcpy(longd, head, strlen(head));
-	strcpy(longd + 500, "\"}");
+	memcpy(longd + 500, "\"}", 3);
 	describe("Entra", 400, longd);
 	CHECK(strlen(err) < 220 && contains(err, "...)"));
 	azure_describe_error("Entra", 500, NULL, 0, err, sizeof(err));
@@ -479,7 +479,7 @@ static char *pem_of(X509 *const *certs, int ncerts, EVP_PKEY *key, const char *p
 static json_t *decode_part(const char *s, size_t n)
 {
 	size_t len = 0;
-	unsigned char *raw = azure_b64url_decode(s, n, &len);
+	unsigned char *raw = base64_decode_lenient(s, n, &len);
 	json_t *j = raw ? json_loadb((const char *)raw, len, 0, NULL) : NULL;
 	free(raw);
 	return j;
@@ -504,7 +504,7 @@ static bool verify_sig(EVP_PKEY *key, enum azure_jwt_alg alg, const char *jwt)
 {
 	const char *dot2 = strrchr(jwt, '.');
 	size_t siglen = 0;
-	unsigned char *sig = azure_b64url_decode(dot2 + 1, strlen(dot2 + 1), &siglen);
+	unsigned char *sig = base64_decode_lenient(dot2 + 1, strlen(dot2 + 1), &siglen);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	EVP_PKEY_CTX *pctx = NULL;
 	bool ok = EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, key) == 1;
@@ -702,13 +702,13 @@ static void test_username(void)
 	CHECK(azure_token_username("a.!!!.c", 7, err, sizeof(err)) == NULL);
 
 	size_t n = 0;
-	unsigned char *d = azure_b64url_decode("aGk-_w", 6, &n);
+	unsigned char *d = base64_decode_lenient("aGk-_w", 6, &n);
 	CHECK(d && n == 4 && memcmp(d, "hi\x3e\xff", 4) == 0);
 	free(d);
-	d = azure_b64url_decode("aGk=", 4, &n);
+	d = base64_decode_lenient("aGk=", 4, &n);
 	CHECK(d && n == 2 && memcmp(d, "hi", 2) == 0);
 	free(d);
-	CHECK(azure_b64url_decode("a", 1, &n) == NULL);
+	CHECK(base64_decode_lenient("a", 1, &n) == NULL);
 }
 
 int main(void)

@@ -639,13 +639,14 @@ static void test_pgbouncer_params(void)
 	EXPECT_WARNING(cfg, "t.ini:5: service_name has no effect: it names a Windows service");
 	EXPECT_WARNING(cfg, "t.ini:8: [databases] entry \"a\": target_session_attrs has no effect: not "
 		"implemented yet in tokenbouncer");
-	EXPECT_WARNING(cfg, "t.ini:10: [users] entry \"bob\": pool_size has no effect: not "
-		"implemented yet in tokenbouncer");
+	/* [users] pool_size is a real parameter (it wins over the database's) */
+	const struct user_cfg *bob = config_find_user(cfg, "bob");
+	CHECK(bob && bob->pool_size == 3 && bob->reserve_pool_size == -1 && bob->query_timeout == -1);
 	/* auth_user / auth_query are real parameters, globally and per database */
 	const struct db_alias *a = config_find_db(cfg, "a");
 	CHECK(a && a->auth_user && strcmp(a->auth_user, "pgb") == 0);
 	CHECK(a && a->auth_query && strcmp(a->auth_query, "SELECT 1") == 0);
-	CHECK(cfg->nwarnings == 4); /* values equal to the default do not warn */
+	CHECK(cfg->nwarnings == 3); /* values equal to the default do not warn */
 	CHECK_STR(cfg->service_name, "pgb2");
 	CHECK_STR(cfg->conffile, "t.ini");
 	config_free(cfg);

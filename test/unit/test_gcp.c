@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/encode.h"
 #include "core/util.h"
 #include "token/alloydb.h"
 #include "token/connector.h"
@@ -38,14 +39,14 @@ static char *segment(const char *jwt, int i)
 	for (int k = 0; k < i; k++)
 		p = strchr(p, '.') + 1;
 	size_t n = strcspn(p, "."), len = 0;
-	return (char *)jwt_b64url_decode(p, n, &len);
+	return (char *)base64_decode_lenient(p, n, &len);
 }
 
 static bool signature_ok(const char *jwt)
 {
 	const char *dot2 = strrchr(jwt, '.');
 	size_t siglen = 0;
-	unsigned char *sig = jwt_b64url_decode(dot2 + 1, strlen(dot2 + 1), &siglen);
+	unsigned char *sig = base64_decode_lenient(dot2 + 1, strlen(dot2 + 1), &siglen);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	bool ok = sig && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, test_key) == 1 &&
 		  EVP_DigestVerify(md, sig, siglen, (const unsigned char *)jwt, (size_t)(dot2 - jwt)) == 1;

@@ -98,8 +98,8 @@ static void test_too_many_params(void)
 	unsigned char buf[PROTO_STARTUP_MAX];
 	size_t len = 8;
 	for (int i = 0; i < PROTO_MAX_PARAMS + 1; i++) {
-		len += (size_t)sprintf((char *)buf + len, "k%d", i) + 1;
-		len += (size_t)sprintf((char *)buf + len, "v") + 1;
+		len += (size_t)snprintf((char *)buf + len, sizeof(buf) - len, "k%d", i) + 1;
+		len += (size_t)snprintf((char *)buf + len, sizeof(buf) - len, "v") + 1;
 	}
 	buf[len++] = 0;
 	put32(buf, (uint32_t)len);
@@ -156,7 +156,7 @@ static void test_builders(void)
 
 static void test_varcache(void)
 {
-	struct varcache c = { { 0 } }, s = { { 0 } };
+	struct varcache c = { { 0 }, NULL }, s = { { 0 }, NULL };
 	CHECK(varcache_index("timezone") == VAR_TIMEZONE);
 	CHECK(varcache_index("search_path") == -1);
 	varcache_set(&c, VAR_APPLICATION_NAME, "it's\\x");
@@ -175,6 +175,36 @@ static void test_varcache(void)
 	CHECK(varcache_interned_count() == 2);
 	varcache_clear(&s);
 	CHECK(varcache_interned_count() == 0);
+}
+
+static void test_varcache_extra(void)
+{
+	struct varcache c = { { 0 }, NULL }, s = { { 0 }, NULL };
+	CHECK(varcache_extra_valid("IntervalStyle, default_transaction_read_only,citus.x"));
+	CHECK(!varcache_extra_valid("a b"));
+	CHECK(!varcache_extra_valid("x;drop"));
+	CHECK(!varcache_extra_valid("a1,a2,a3,a4,a5,a6,a7,a8,a9"));
+	CHECK(varcache_extra_valid("a1,a2,a3,a4,a5,a6,a7,a8,IntervalStyle,timezone"));
+	CHECK(varcache_track_extra("IntervalStyle, default_transaction_read_only"));
+	int ro = varcache_index("Default_Transaction_Read_Only");
+	CHECK(ro == VAR_COUNT && varcache_count() == VAR_COUNT + 1);
+	CHECK(varcache_index("IntervalStyle") == VAR_INTERVALSTYLE);
+	CHECK(strcmp(varcache_name(ro), "default_transaction_read_only") == 0);
+	varcache_set(&c, ro, "on");
+	varcache_set(&s, ro, "off");
+	char *sql = varcache_sync_sql(&c, &s);
+	CHECK_STR(sql, "SET default_transaction_read_only = E'on';");
+	free(sql);
+	/* Dropped by a reload: no longer looked up or synced, the index stays. */
+	CHECK(varcache_track_extra("search_path"));
+	CHECK(varcache_index("default_transaction_read_only") == -1);
+	CHECK(varcache_index("search_path") == VAR_COUNT + 1);
+	CHECK(varcache_sync_sql(&c, &s) == NULL);
+	varcache_clear(&c);
+	varcache_clear(&s);
+	CHECK(c.extra == NULL && varcache_interned_count() == 0);
+	CHECK(varcache_track_extra(""));
+	CHECK(varcache_index("search_path") == -1);
 }
 
 static void feed_client(struct pg_flow *f, const char *types)
@@ -265,5 +295,6 @@ int main(void)
 	test_reader();
 	test_builders();
 	test_varcache();
+	test_varcache_extra();
 	return unit_finish("test_proto");
 }

@@ -273,19 +273,6 @@ static void test_sigv4_errors(void)
 	CHECK(a.authorization == NULL);
 }
 
-static void test_uri_encode(void)
-{
-	char *e = sigv4_uri_encode("a b+c=d/e@f:g~h_i.j-k\xe1\x88\xb4%", false);
-	CHECK_STR(e, "a%20b%2Bc%3Dd%2Fe%40f%3Ag~h_i.j-k%E1%88%B4%25");
-	free(e);
-	e = sigv4_uri_encode("/a b/", true);
-	CHECK_STR(e, "/a%20b/");
-	free(e);
-	e = sigv4_uri_encode(NULL, false);
-	CHECK_STR(e, "");
-	free(e);
-}
-
 static struct aws_credentials example_creds(const char *token)
 {
 	struct aws_credentials c = {
@@ -666,7 +653,6 @@ int main(void)
 	test_header_vectors();
 	test_sts_assume_role_signing();
 	test_sigv4_errors();
-	test_uri_encode();
 	test_example_a_b();
 	test_rds_rules();
 	test_example_c_d();

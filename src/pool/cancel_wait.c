@@ -1,0 +1,95 @@
+/* Parked cancel requests. PgBouncer queues a cancel for a client that is
+ * still waiting for a server instead of dropping it; here the cancel
+ * connection stays open on a list of its own (at most one per target) and
+ * is forwarded once the target's request runs on a server, so the cancel
+ * reaches exactly that request and nothing else. */
+#include "pool/cancel_wait.h"
+
+#include "core/log.h"
+#include "pool/client.h"
+#include "pool/runtime.h"
+#include "pool/cancel.h"
+#include "pool/server.h"
+
+static struct list_node parked = { &parked, &parked };
+
+/* The request is on the server once the parameter sync is absorbed and an
+ * answer is owed; before that a cancel would hit the pooler's own SET. */
+static struct server *running_server(const struct client *target)
+{
+	struct server *s = target->state == CL_ACTIVE ? target->server : NULL;
+	return s && s->swallow == 0 && s->flow.owed_rfq > 0 ? s : NULL;
+}
+
+bool cancel_wait_needed(const struct client *target)
+{
+	if (target->state == CL_WAITING)
+		return true;
+	return target->state == CL_ACTIVE && target->server && target->server->swallow > 0;
+}
+
+bool cancel_wait_park(struct client *req, struct client *target)
+{
+	if (target->cancel_parked)
+		return false;
+	target->cancel_parked = req;
+	req->cancel_target = target;
+	sock_set_read(&req->sock, false);
+	/* cancel_wait_timeout, not client_login_timeout, bounds its wait now. */
+	deadline_disarm(&rt.client_timers, &req->timer);
+	list_move_tail(&parked, &req->node);
+	log_debug("C-%llu: cancel request for C-%llu waits for its server (cancel_wait_timeout)",
+		  (unsigned long long)req->id, (unsigned long long)target->id);
+	return true;
+}
+
+static void unpark(struct client *req)
+{
+	if (req->cancel_target)
+		req->cancel_target->cancel_parked = NULL;
+	req->cancel_target = NULL;
+}
+
+void cancel_wait_try(struct client *target)
+{
+	struct client *req = target->cancel_parked;
+	struct server *s = req ? running_server(target) : NULL;
+	if (!s)
+		return;
+	unpark(req);
+	log_debug("C-%llu: waited cancel request for C-%llu forwarded", (unsigned long long)req->id,
+		  (unsigned long long)target->id);
+	server_forward_cancel_for(s, sock_detach(&req->sock));
+	client_close(req, NULL, "cancel request handled");
+}
+
+void cancel_wait_closing(struct client *c)
+{
+	if (c->cancel_target)
+		unpark(c);
+	if (c->cancel_parked) {
+		struct client *req = c->cancel_parked;
+		unpark(req);
+		client_close(req, NULL, "cancel request: its client has gone");
+	}
+}
+
+void cancel_wait_run(usec_t now)
+{
+	usec_t limit = rt.cfg->cancel_wait_timeout;
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &parked) {
+		struct client *req = list_entry(n, struct client, node);
+		struct client *target = req->cancel_target;
+		cancel_wait_try(target);
+		if (req->cancel_target != target)
+			continue; /* forwarded */
+		if (!cancel_wait_needed(target)) {
+			unpark(req);
+			client_close(req, NULL, "cancel request for no active query");
+		} else if (limit > 0 && now - req->connect_at >= limit) {
+			unpark(req);
+			client_close(req, NULL, "cancel_wait_timeout: no server for the cancelled client in time");
+		}
+	}
+}

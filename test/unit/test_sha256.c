@@ -1,0 +1,104 @@
+/* Unit tests for core/sha256.c: the FIPS 180-2 example vectors, RFC 4231's
+ * HMAC-SHA-256 cases, and agreement with OpenSSL for every length around the
+ * block and padding boundaries, fed whole and in pieces. */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sha256.h"
+#include "unit.h"
+
+static void hex(const unsigned char *d, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void check_digest(const void *data, size_t len, const char *want)
+{
+	unsigned char d[SHA256_LEN];
+	char h[2 * SHA256_LEN + 1];
+	sha256_digest(data, len, d);
+	hex(d, sizeof(d), h);
+	CHECK_STR(h, want);
+}
+
+static void test_vectors(void)
+{
+	check_digest("", 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	check_digest("abc", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	check_digest(m, strlen(m), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	struct sha256_ctx c;
+	unsigned char chunk[1000], d[SHA256_LEN];
+	char h[2 * SHA256_LEN + 1];
+	memset(chunk, 'a', sizeof(chunk));
+	sha256_init(&c);
+	for (int i = 0; i < 1000; i++)
+		sha256_update(&c, chunk, sizeof(chunk));
+	sha256_final(&c, d);
+	hex(d, sizeof(d), h);
+	CHECK_STR(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+static void check_hmac(const void *key, size_t keylen, const char *data, const char *want)
+{
+	unsigned char d[SHA256_LEN];
+	char h[2 * SHA256_LEN + 1];
+	hmac_sha256_digest(key, keylen, data, strlen(data), d);
+	hex(d, sizeof(d), h);
+	CHECK_STR(h, want);
+}
+
+static void test_hmac_rfc4231(void)
+{
+	unsigned char k1[20], k6[131];
+	memset(k1, 0x0b, sizeof(k1));
+	memset(k6, 0xaa, sizeof(k6));
+	check_hmac(k1, sizeof(k1), "Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+	check_hmac("Jefe", 4, "what do ya want for nothing?",
+		   "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	check_hmac(k6, sizeof(k6), "Test Using Larger Than Block-Size Key - Hash Key First",
+		   "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+static void test_against_openssl(void)
+{
+	unsigned char buf[300], key[100], mine[SHA256_LEN], theirs[SHA256_LEN];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 131 + 7);
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)(i * 37 + 1);
+	int digest_ok = 0, split_ok = 0, hmac_ok = 0;
+	for (size_t len = 0; len <= sizeof(buf); len++) {
+		unsigned int olen = 0;
+		EVP_Digest(buf, len, theirs, &olen, EVP_sha256(), NULL);
+		sha256_digest(buf, len, mine);
+		digest_ok += memcmp(mine, theirs, SHA256_LEN) == 0;
+		struct sha256_ctx c;
+		sha256_init(&c);
+		for (size_t at = 0; at < len; at += 1 + at % 7) {
+			size_t n = 1 + at % 7 < len - at ? 1 + at % 7 : len - at;
+			sha256_update(&c, buf + at, n);
+		}
+		sha256_final(&c, mine);
+		split_ok += memcmp(mine, theirs, SHA256_LEN) == 0;
+		size_t klen = len % sizeof(key);
+		HMAC(EVP_sha256(), key, (int)klen, buf, len, theirs, &olen);
+		hmac_sha256_digest(key, klen, buf, len, mine);
+		hmac_ok += memcmp(mine, theirs, SHA256_LEN) == 0;
+	}
+	CHECK(digest_ok == (int)sizeof(buf) + 1);
+	CHECK(split_ok == (int)sizeof(buf) + 1);
+	CHECK(hmac_ok == (int)sizeof(buf) + 1);
+}
+
+int main(void)
+{
+	test_vectors();
+	test_hmac_rfc4231();
+	test_against_openssl();
+	return unit_finish("test_sha256");
+}
