@@ -16,6 +16,16 @@ enum pool_mode {
 	POOL_MODE_STATEMENT,
 };
 
+/* [databases] target_session_attrs, as libpq's. */
+enum target_session_attrs {
+	TSA_MODE_ANY = 0,
+	TSA_MODE_READ_WRITE,
+	TSA_MODE_READ_ONLY,
+	TSA_MODE_PRIMARY,
+	TSA_MODE_STANDBY,
+	TSA_MODE_PREFER_STANDBY,
+};
+
 enum load_balance {
 	LOAD_BALANCE_ROUND_ROBIN = 0,
 	LOAD_BALANCE_DISABLE,
@@ -93,7 +103,7 @@ struct db_alias {
 	char *auth_query;
 	char *auth_dbname;
 	int load_balance_hosts;     /* enum load_balance; -1: round-robin */
-	char *target_session_attrs;
+	int target_session_attrs;   /* enum target_session_attrs; -1: any */
 	usec_t server_lifetime; /* -1 unset */
 	bool lifetime_from_token; /* server_lifetime = token: retire before the login token expires */
 	bool user_from_token;   /* Entra: the upstream user is derived from the token's claims */

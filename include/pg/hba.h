@@ -25,6 +25,16 @@ enum hba_method hba_match(const struct hba *h, bool is_unix, bool is_tls, const 
 enum hba_method hba_match_rule(const struct hba *h, bool is_unix, bool is_tls, const char *db,
 			       const char *user, const struct sockaddr *addr, size_t *line);
 size_t hba_rule_count(const struct hba *h);
+/* Adds the user name maps of an auth_ident_file (pg_ident.conf: MAPNAME
+ * SYSTEM-USERNAME DATABASE-USERNAME; a system name starting with / is a
+ * POSIX extended regex whose first group \1 may appear in the database
+ * name; database name "all" matches any). False and err on a bad file. */
+bool hba_load_ident(struct hba *h, const char *path, char *err, size_t errlen);
+/* Whether system_user (the peer's OS user, or a certificate's CN) may log
+ * in as db_user under the rule at rule_line: the names must be equal, or,
+ * with map= on that rule, a line of the map must allow it. */
+bool hba_user_allowed(const struct hba *h, size_t rule_line, const char *system_user,
+		      const char *db_user);
 void hba_free(struct hba *h);
 /* pg_hba.conf spelling: "trust", "scram-sha-256", ... */
 const char *hba_method_name(enum hba_method m);

@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "net/sock.h"
 #include "pg/flow.h"
+#include "pg/session_attrs.h"
 #include "pool/deadline.h"
 #include "pool/varcache.h"
 
@@ -69,6 +70,7 @@ struct database {
 	bool disabled;               /* DISABLE: no new client logins */
 	unsigned host_next;          /* host list, round-robin: the entry the next server takes */
 	unsigned host_failed;        /* host list, load_balance_hosts=disable: failures so far */
+	unsigned tsa_misses;         /* logins in a row refused by target_session_attrs */
 	bool is_admin;               /* the virtual console database */
 	struct list_node node;       /* runtime.databases */
 	struct list_node pools;
@@ -86,16 +88,13 @@ struct user_load {
 	int refs;                    /* pools pointing here */
 };
 
-/* The timeouts that apply to one pool's clients and servers (0: off),
- * resolved from its [users] entry, its database and the globals by the
- * janitor's pass and on reload (pool/timeouts.c), so that arming a
- * client's deadline reads numbers instead of looking the user up. */
+/* The timeouts of one pool's servers (0: off), resolved from the [users]
+ * entry of the pool's user and the globals by the janitor's pass
+ * (pool/timeouts.c). */
 struct pool_timeouts {
 	usec_t query;          /* query_timeout */
-	usec_t query_wait;     /* query_wait_timeout */
 	usec_t idle_xact;      /* idle_transaction_timeout */
 	usec_t xact;           /* transaction_timeout */
-	usec_t client_idle;    /* client_idle_timeout */
 };
 
 struct pool {
@@ -180,6 +179,8 @@ struct client {
 	bool blocked_on_server;      /* reading paused until the server's queue drains */
 	bool limit_counted;          /* counted by climit under db->name and user */
 	bool wait_notified;          /* query_wait_notify's NOTICE sent for the current wait */
+	usec_t wait_timeout;         /* query_wait_timeout of its login user and database (timeouts.c) */
+	usec_t idle_timeout;         /* client_idle_timeout of its login user */
 	struct client *cancel_parked; /* a cancel request waiting for this client to get a server */
 	struct client *cancel_target; /* this connection is a cancel request parked for that client */
 	bool console_peer;           /* the pooler's own OS user on the Unix socket: console admin */
@@ -226,6 +227,7 @@ struct server {
 	socklen_t addrlen;
 	uint32_t backend_pid, backend_key;
 	struct varcache vars;
+	struct session_attrs attrs;  /* what the server reported about itself at login */
 	usec_t created_at, state_since, idle_since;
 	usec_t lifetime;             /* this connection's own cap, with jitter; 0 = none */
 	uint32_t fwd_remaining;

@@ -84,6 +84,16 @@ static bool validate_host(const char *value)
 	return hostlist_valid(value);
 }
 
+static const struct param_enum_val tsa_vals[] = {
+	{ "any", TSA_MODE_ANY },
+	{ "read-write", TSA_MODE_READ_WRITE },
+	{ "read-only", TSA_MODE_READ_ONLY },
+	{ "primary", TSA_MODE_PRIMARY },
+	{ "standby", TSA_MODE_STANDBY },
+	{ "prefer-standby", TSA_MODE_PREFER_STANDBY },
+	{ NULL, 0 },
+};
+
 static const struct param_enum_val load_balance_vals[] = {
 	{ "round-robin", LOAD_BALANCE_ROUND_ROBIN },
 	{ "disable", LOAD_BALANCE_DISABLE },
@@ -194,8 +204,10 @@ const struct param_def param_table[] = {
 	P_STR(G, auth_hba_file, NULL, RELOAD,
 		"File of pg_hba.conf-style rules choosing the authentication method per connection; "
 		"required when auth_type is hba."),
-	P_IGN_STR(G, auth_ident_file, NULL, "not implemented yet in tokenbouncer (hba map= options are refused)",
-		"PgBouncer: user name map file for the map= option of hba rules."),
+	P_STR(G, auth_ident_file, NULL, RELOAD,
+		"pg_ident.conf-style user name maps (MAPNAME SYSTEM-USERNAME DATABASE-USERNAME; a "
+		"system name starting with / is a regular expression, \\1 in the database name its "
+		"first group) for the map= option of peer and cert rules in auth_hba_file."),
 	P_STR(G, auth_user, NULL, RELOAD,
 		"User that runs auth_query to look up a client whose user is not in auth_file; it logs "
 		"in as the lookup alias's servers do (the alias's password= or token, or its own "
@@ -300,8 +312,9 @@ const struct param_def param_table[] = {
 		"Disconnect a client that has not finished logging in within this many seconds; 0 "
 		"disables."),
 	P_TIME(G, autodb_idle_timeout, "3600", 0, TIME_MAX, RELOAD,
-		"Free a database made from the \"*\" entry (its pools and statistics) once no client "
-		"has used it for this many seconds, closing its idle servers; 0 never frees them."),
+		"Free a database made from the \"*\" entry (its pools and statistics) once it has "
+		"had no clients and no servers (see server_idle_timeout) for this many seconds; 0 "
+		"never frees them."),
 	P_TIME(G, pool_idle_timeout, "0", 0, TIME_MAX, RELOAD,
 		"Free a (database, user) pool, with its statistics, once it has had no clients and no "
 		"servers for this many seconds; 0 keeps pools for the life of their database."),
@@ -511,8 +524,12 @@ const struct param_def param_db_table[] = {
 	P_ENUM(D, load_balance_hosts, NULL, load_balance_vals, RELOAD,
 		"With a host list: round-robin (the default: each new server connection takes the next "
 		"host) or disable (stay on a host until a connection to it fails)."),
-	P_IGN_STR(D, target_session_attrs, NULL, "not implemented yet in tokenbouncer",
-		"PgBouncer: which servers are accepted (any, read-write, read-only, primary, standby)."),
+	P_ENUM(D, target_session_attrs, NULL, tsa_vals, RELOAD,
+		"Which servers of the host list a new server connection may use, as libpq's option: "
+		"any (the default), read-write, read-only, primary, standby or prefer-standby (a "
+		"standby if one of the hosts is, else any). Judged from what PostgreSQL 14 and later "
+		"report at login; a server that is not what is asked for is closed and the next host "
+		"tried, and when no host is, waiting clients get an error."),
 	P_TIME(D, server_lifetime, NULL, 0, TIME_MAX, RELOAD,
 		"Server connection lifetime in seconds for this database; unset uses server_lifetime."),
 	P_STR(D, connect_query, NULL, RELOAD,

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,11 +38,24 @@ struct hba_rule {
 	unsigned char addr[16];	/* already masked */
 	unsigned char mask[16];
 	enum hba_method method;
+	char *map;		/* map= of a peer or cert rule, or NULL */
+};
+
+/* One line of auth_ident_file: MAPNAME SYSTEM-USERNAME DATABASE-USERNAME. */
+struct ident_entry {
+	char *map;
+	char *system_user;	/* literal, or the pattern after '/' */
+	bool is_regex;
+	regex_t re;
+	char *db_user;		/* may hold \1 (the regex's first group); "all" matches any */
+	bool db_user_all;
 };
 
 struct hba {
 	struct hba_rule *rules;
 	size_t n, cap;
+	struct ident_entry *idents;
+	size_t nidents, idents_cap;
 };
 
 struct token {
@@ -434,8 +448,9 @@ static bool check_method_type(const struct hba_rule *r, const struct where *w)
 	return true;
 }
 
-/* Options are accepted and ignored, but must look like name=value. */
-static bool check_options(const struct line *l, size_t idx, const struct where *w)
+/* Options must look like name=value; map= (a map of auth_ident_file) is
+ * kept for peer and cert rules, as PostgreSQL does; the others are ignored. */
+static bool check_options(const struct line *l, size_t idx, struct hba_rule *r, const struct where *w)
 {
 	char buf[ERR_TOKEN_MAX + 4];
 
@@ -446,6 +461,19 @@ static bool check_options(const struct line *l, size_t idx, const struct where *
 				line_err(w, "authentication option not in name=value format: %s", shown(s, buf));
 				return false;
 			}
+			if (strncmp(s, "map=", 4) != 0)
+				continue;
+			if (r->method != HBA_PEER && r->method != HBA_CERT) {
+				line_err(w, "authentication option \"map\" is only valid for authentication "
+					 "methods peer and cert");
+				return false;
+			}
+			if (!s[4]) {
+				line_err(w, "map= needs a map name");
+				return false;
+			}
+			free(r->map);
+			r->map = xstrdup(s + 4);
 		}
 	}
 	return true;
@@ -488,7 +516,7 @@ static bool parse_rule(const struct line *l, struct hba_rule *r, const struct wh
 	}
 	if (!(m = single(&l->f[idx], "authentication method", w)) || !parse_method(m, r, w))
 		return false;
-	return check_method_type(r, w) && check_options(l, idx + 1, w);
+	return check_method_type(r, w) && check_options(l, idx + 1, r, w);
 }
 
 static void rule_clear(struct hba_rule *r)
@@ -499,6 +527,7 @@ static void rule_clear(struct hba_rule *r)
 		free(r->users[i].name);
 	free(r->dbs);
 	free(r->users);
+	free(r->map);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -685,6 +714,16 @@ size_t hba_rule_count(const struct hba *h)
 	return h ? h->n : 0;
 }
 
+static void ident_clear(struct ident_entry *e)
+{
+	free(e->map);
+	free(e->system_user);
+	free(e->db_user);
+	if (e->is_regex)
+		regfree(&e->re);
+	memset(e, 0, sizeof(*e));
+}
+
 void hba_free(struct hba *h)
 {
 	if (!h)
@@ -692,7 +731,136 @@ void hba_free(struct hba *h)
 	for (size_t i = 0; i < h->n; i++)
 		rule_clear(&h->rules[i]);
 	free(h->rules);
+	for (size_t i = 0; i < h->nidents; i++)
+		ident_clear(&h->idents[i]);
+	free(h->idents);
 	free(h);
+}
+
+/* ---------- ident maps (auth_ident_file) ---------- */
+
+static bool ident_entry_parse(const struct line *l, struct ident_entry *e, const struct where *w)
+{
+	const struct token *m, *su, *du;
+	if (l->n != 3) {
+		line_err(w, "expected MAPNAME SYSTEM-USERNAME DATABASE-USERNAME");
+		return false;
+	}
+	if (!(m = single(&l->f[0], "map name", w)) || !(su = single(&l->f[1], "system user name", w)) ||
+	    !(du = single(&l->f[2], "database user name", w)))
+		return false;
+	e->map = xstrdup(m->s);
+	e->db_user = xstrdup(du->s);
+	e->db_user_all = !du->quoted && strcmp(du->s, "all") == 0;
+	if (su->s[0] == '/' && !su->quoted) {
+		e->system_user = xstrdup(su->s + 1);
+		int rc = regcomp(&e->re, e->system_user, REG_EXTENDED);
+		if (rc != 0) {
+			char why[128];
+			regerror(rc, &e->re, why, sizeof(why));
+			line_err(w, "invalid regular expression \"%s\": %s", e->system_user, why);
+			return false;
+		}
+		e->is_regex = true;
+		return true;
+	}
+	e->system_user = xstrdup(su->s);
+	return true;
+}
+
+static bool ident_parse(struct hba *h, const char *text, size_t len, const struct where *w0)
+{
+	struct where w = *w0;
+	struct line *l = xcalloc(1, sizeof(*l));
+	const char *p = text, *end = text + len;
+	bool ok = true;
+	while (ok && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		w.line++;
+		ok = tokenize(p, nl ? nl : end, l, &w);
+		if (ok && l->n > 0) {
+			struct ident_entry e;
+			memset(&e, 0, sizeof(e));
+			ok = ident_entry_parse(l, &e, &w);
+			if (ok) {
+				if (h->nidents == h->idents_cap) {
+					h->idents_cap = h->idents_cap ? h->idents_cap * 2 : 16;
+					h->idents = xrealloc(h->idents, h->idents_cap * sizeof(*h->idents));
+				}
+				h->idents[h->nidents++] = e;
+			} else {
+				ident_clear(&e);
+			}
+		}
+		line_free(l);
+		p = nl ? nl + 1 : end;
+	}
+	free(l);
+	return ok;
+}
+
+bool hba_load_ident(struct hba *h, const char *path, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *text = file_read_all(path, HBA_MAX_FILE_SIZE, &len, err, errlen);
+	if (!text)
+		return false;
+	struct where w = { path, 0, err, errlen };
+	bool ok = ident_parse(h, text, len, &w);
+	free(text);
+	return ok;
+}
+
+/* The database user a regex entry maps to: \1 replaced by the first group. */
+static bool regex_db_user(const struct ident_entry *e, const char *system_user, char *out, size_t outlen)
+{
+	regmatch_t g[2];
+	if (regexec(&e->re, system_user, 2, g, 0) != 0)
+		return false;
+	const char *ref = strstr(e->db_user, "\\1");
+	if (!ref) {
+		snprintf(out, outlen, "%s", e->db_user);
+		return true;
+	}
+	if (g[1].rm_so < 0)
+		return false;
+	int n = snprintf(out, outlen, "%.*s%.*s%s", (int)(ref - e->db_user), e->db_user,
+			 (int)(g[1].rm_eo - g[1].rm_so), system_user + g[1].rm_so, ref + 2);
+	return n >= 0 && (size_t)n < outlen;
+}
+
+static bool ident_allows(const struct hba *h, const char *map, const char *system_user,
+			 const char *db_user)
+{
+	for (size_t i = 0; i < h->nidents; i++) {
+		const struct ident_entry *e = &h->idents[i];
+		if (strcmp(e->map, map) != 0)
+			continue;
+		if (e->is_regex) {
+			char want[MAX_TOKEN_LEN + 256];
+			if (regex_db_user(e, system_user, want, sizeof(want)) &&
+			    (e->db_user_all || strcmp(want, db_user) == 0))
+				return true;
+		} else if (strcmp(e->system_user, system_user) == 0 &&
+			   (e->db_user_all || strcmp(e->db_user, db_user) == 0)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+bool hba_user_allowed(const struct hba *h, size_t rule_line, const char *system_user,
+		      const char *db_user)
+{
+	if (!system_user || !db_user)
+		return false;
+	const struct hba_rule *r = NULL;
+	for (size_t i = 0; h && i < h->n && !r; i++)
+		if (h->rules[i].line == rule_line)
+			r = &h->rules[i];
+	if (!r || !r->map)
+		return strcmp(system_user, db_user) == 0;
+	return ident_allows(h, r->map, system_user, db_user);
 }
 
 const char *hba_method_name(enum hba_method m)

@@ -30,6 +30,7 @@
 #include "pool/ps_forward.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
+#include "pool/timeouts.h"
 
 /* Largest message accepted while logging in: passwords and tokens up to 64 KiB. */
 #define LOGIN_MSG_MAX (65536u + 1024u)
@@ -601,6 +602,7 @@ void client_auth_ok(struct client *c)
 		return;
 	}
 	c->pool = p;
+	timeouts_client_refresh(c);
 	/* A replication connection keeps its server for its whole life. */
 	c->mode = c->replication ? POOL_MODE_SESSION : effective_mode(c);
 	ps_client_attach(c);

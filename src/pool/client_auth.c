@@ -109,6 +109,15 @@ static bool send_request(struct client *c, uint32_t code, const void *data, size
 	return ok;
 }
 
+/* The rule that chose this method, for its map= (auth_ident_file). */
+static bool name_allowed(const struct client *c, const char *system_user)
+{
+	size_t line = 0;
+	hba_match_rule(rt.hba, c->is_unix, c->tls, c->db->name, c->user,
+		       c->is_unix ? NULL : &c->addr.sa, &line);
+	return hba_user_allowed(rt.hba, line, system_user, c->user);
+}
+
 static void auth_peer(struct client *c)
 {
 	struct ucred cred;
@@ -121,7 +130,7 @@ static void auth_peer(struct client *c)
 	struct passwd pw, *res = NULL;
 	char buf[4096];
 	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) != 0 || !res ||
-	    strcmp(res->pw_name, c->user) != 0) {
+	    !name_allowed(c, res->pw_name)) {
 		client_close(c, "28000", "peer authentication failed for user \"%s\"", c->user);
 		return;
 	}
@@ -131,7 +140,7 @@ static void auth_peer(struct client *c)
 static void auth_cert(struct client *c)
 {
 	char *cn = c->tls ? tls_peer_common_name(c->sock.ssl) : NULL;
-	bool ok = cn && strcmp(cn, c->user) == 0;
+	bool ok = cn && name_allowed(c, cn);
 	free(cn);
 	if (!ok) {
 		client_close(c, "28000", "certificate authentication failed for user \"%s\"", c->user);

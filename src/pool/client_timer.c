@@ -15,7 +15,7 @@ static bool logging_in(const struct client *c)
  * global value), or before it query_wait_notify's NOTICE, once per wait. */
 static usec_t waiting_due(const struct client *c)
 {
-	usec_t wait = c->pool->to.query_wait, notify = rt.cfg->query_wait_notify;
+	usec_t wait = c->wait_timeout, notify = rt.cfg->query_wait_notify;
 	usec_t at = wait > 0 ? c->state_since + wait : 0;
 	if (notify > 0 && !c->wait_notified && (!at || notify < wait))
 		at = c->state_since + notify;
@@ -35,7 +35,7 @@ static usec_t due_of(const struct client *c)
 	if (c->state != CL_IDLE)
 		return 0;
 	usec_t after = CLIENT_TRIM_AFTER_USEC;
-	usec_t idle = c->pool ? c->pool->to.client_idle : cfg->client_idle_timeout;
+	usec_t idle = c->idle_timeout;
 	if (!c->sock.in && !c->sock.out)
 		after = 0; /* nothing to trim */
 	if (idle > 0 && (!after || idle < after))
@@ -59,10 +59,9 @@ void client_timer_update(struct client *c)
 
 static void idle_due(struct client *c, usec_t now)
 {
-	const struct tb_config *cfg = rt.cfg;
 	if (now - c->state_since >= CLIENT_TRIM_AFTER_USEC && (c->sock.in || c->sock.out))
 		sock_trim(&c->sock);
-	usec_t idle = c->pool ? c->pool->to.client_idle : cfg->client_idle_timeout;
+	usec_t idle = c->idle_timeout;
 	if (idle > 0 && now - c->state_since >= idle) {
 		client_close(c, "08P01", "client_idle_timeout");
 		return;
@@ -88,7 +87,7 @@ void client_timer_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
 		else
 			client_close(c, "08P01", "client_login_timeout: login not completed in time");
 	} else if (c->state == CL_WAITING) {
-		usec_t wait = c->pool->to.query_wait;
+		usec_t wait = c->wait_timeout;
 		if (wait > 0 && now - c->state_since >= wait) {
 			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
 				     c->db->name);
@@ -111,7 +110,10 @@ void client_timers_reconfigure(void)
 	}
 	list_for_each_safe(n, t, &rt.clients) {
 		struct client *c = list_entry(n, struct client, all_node);
-		if (c->state != CL_CLOSING)
-			arm(c);
+		if (c->state == CL_CLOSING)
+			continue;
+		if (c->pool)
+			timeouts_client_refresh(c);
+		arm(c);
 	}
 }

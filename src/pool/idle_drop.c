@@ -11,7 +11,6 @@
 #include "core/log.h"
 #include "pool/pool.h"
 #include "pool/runtime.h"
-#include "pool/server.h"
 
 /* A pool the janitor fills to min_pool_size is never "unused". */
 static bool keeps_servers(const struct pool *p)
@@ -48,35 +47,19 @@ static void drop_pools(struct database *db, usec_t limit, usec_t now)
 	}
 }
 
-/* PgBouncer's test for a "*" database: no client uses it; servers that
- * only sit idle do not keep it (they are closed with it). */
-static bool pool_unused(const struct pool *p)
-{
-	return list_empty(&p->active_clients) && list_empty(&p->waiting_clients) &&
-	       list_empty(&p->welcome_clients) && list_empty(&p->authq_queue) &&
-	       list_empty(&p->active_servers) && list_empty(&p->used_servers) &&
-	       list_empty(&p->new_servers);
-}
-
+/* As PgBouncer: a "*" database is unused while none of its pools has a
+ * client or a server (idle servers go by server_idle_timeout first). */
 static bool database_unused(const struct database *db)
 {
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &db->pools)
-		if (!pool_unused(list_entry(n, struct pool, node)))
+		if (!pool_is_empty(list_entry(n, struct pool, node)))
 			return false;
 	return true;
 }
 
-/* The idle servers go first; server_free does not read the pool, so the
- * pools may be freed right after. */
 static void drop_database(struct database *db)
 {
-	struct list_node *n, *t, *sn, *st;
-	list_for_each_safe(n, t, &db->pools) {
-		struct pool *p = list_entry(n, struct pool, node);
-		list_for_each_safe(sn, st, &p->idle_servers)
-			server_close(list_entry(sn, struct server, node), "autodb_idle_timeout: database unused");
-	}
 	char name[256];
 	snprintf(name, sizeof(name), "%s", db->name);
 	if (runtime_database_free_unused(db))

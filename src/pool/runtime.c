@@ -321,6 +321,11 @@ static bool load_auth_files(const struct tb_config *cfg, struct userlist **ul, s
 	}
 	if (cfg->auth_type == AUTH_TYPE_HBA) {
 		*hba = hba_load(cfg->auth_hba_file, err, errlen);
+		if (*hba && cfg->auth_ident_file && *cfg->auth_ident_file &&
+		    !hba_load_ident(*hba, cfg->auth_ident_file, err, errlen)) {
+			hba_free(*hba);
+			*hba = NULL;
+		}
 		if (!*hba) {
 			if (*ul)
 				userlist_free(*ul);

@@ -32,6 +32,7 @@
 #include "pool/client.h"
 #include "pool/pool.h"
 #include "pool/ps_forward.h"
+#include "pool/server_attrs.h"
 #include "pool/runtime.h"
 #include "pool/server_drain.h"
 #include "pool/server_priv.h"
@@ -574,6 +575,7 @@ static void server_launch_retry(struct pool *p)
 static struct server *server_new(struct pool *p)
 {
 	struct server *s = xcalloc(1, sizeof(*s));
+	session_attrs_init(&s->attrs);
 	s->id = ++rt.next_id;
 	s->pool = p;
 	s->sock.fd = -1;
@@ -822,6 +824,8 @@ void server_record_param(struct server *s, const unsigned char *body, size_t len
 	const char *value = reader_str(&r);
 	if (r.bad)
 		return;
+	if (login)
+		session_attrs_note(&s->attrs, name, value);
 	int idx = varcache_index(name);
 	if (idx >= 0) {
 		varcache_set(&s->vars, idx, value);
@@ -856,6 +860,8 @@ static void login_done(struct server *s)
 	}
 	s->ready = true;
 	pg_flow_clear(&s->flow);
+	if (!server_attrs_accept(s))
+		return;
 	pool_server_logged_in(s);
 	const char *cq = s->pool->db->cfg->connect_query;
 	if (cq && *cq) {

@@ -11,9 +11,16 @@
 #include "pool/cancel.h"
 #include "pool/server.h"
 
-static usec_t pick(usec_t user, usec_t global)
+/* A set value wins, 0 included (query_wait_timeout, as PgBouncer's "_set"). */
+static usec_t pick_set(usec_t own, usec_t otherwise)
 {
-	return user >= 0 ? user : global;
+	return own >= 0 ? own : otherwise;
+}
+
+/* Only a positive value wins: PgBouncer reads a [users] 0 as "not set". */
+static usec_t pick_positive(usec_t own, usec_t otherwise)
+{
+	return own > 0 ? own : otherwise;
 }
 
 void timeouts_refresh(struct pool *p)
@@ -21,18 +28,19 @@ void timeouts_refresh(struct pool *p)
 	const struct tb_config *cfg = rt.cfg;
 	const struct user_cfg *u = config_find_user(cfg, p->user);
 	struct pool_timeouts *out = &p->to;
-	out->query_wait = pick(p->db->cfg->query_wait_timeout, cfg->query_wait_timeout);
-	out->query = cfg->query_timeout;
-	out->idle_xact = cfg->idle_transaction_timeout;
-	out->xact = cfg->transaction_timeout;
-	out->client_idle = cfg->client_idle_timeout;
-	if (!u)
-		return;
-	out->query_wait = pick(u->query_wait_timeout, out->query_wait);
-	out->query = pick(u->query_timeout, out->query);
-	out->idle_xact = pick(u->idle_transaction_timeout, out->idle_xact);
-	out->xact = pick(u->transaction_timeout, out->xact);
-	out->client_idle = pick(u->client_idle_timeout, out->client_idle);
+	out->query = pick_positive(u ? u->query_timeout : -1, cfg->query_timeout);
+	out->idle_xact = pick_positive(u ? u->idle_transaction_timeout : -1, cfg->idle_transaction_timeout);
+	out->xact = pick_positive(u ? u->transaction_timeout : -1, cfg->transaction_timeout);
+}
+
+void timeouts_client_refresh(struct client *c)
+{
+	const struct tb_config *cfg = rt.cfg;
+	const struct user_cfg *u = c->user ? config_find_user(cfg, c->user) : NULL;
+	usec_t wait = c->db ? pick_set(c->db->cfg->query_wait_timeout, cfg->query_wait_timeout)
+			    : cfg->query_wait_timeout;
+	c->wait_timeout = pick_set(u ? u->query_wait_timeout : -1, wait);
+	c->idle_timeout = pick_positive(u ? u->client_idle_timeout : -1, cfg->client_idle_timeout);
 }
 
 /* query_wait_notify: tell a client that waits that it waits, once per wait,
@@ -84,15 +92,13 @@ static void expire_one(struct server *s, usec_t now)
 	} else if (t->xact > 0 && (running || in_transaction(s)) && now - s->xact_start >= t->xact) {
 		if (running)
 			server_forward_cancel(s);
-		client_close(c, "25P04", "transaction_timeout: terminating connection due to "
-			     "transaction timeout");
+		client_close(c, "08P01", "transaction timeout");
 	} else if (t->idle_xact > 0 && !running && s->ready && in_transaction(s) &&
 		   now - s->last_rfq >= t->idle_xact) {
 		client_close(c, "25P03", "idle_transaction_timeout: idle in transaction for too long");
 	} else if (fast_close_due(s)) {
 		s->retire = true;
-		client_close(c, "08P01", "server_fast_close: the server connection was closed for a "
-			     "reconnect or shutdown; reconnect");
+		client_close(c, "08P01", "database configuration changed");
 	}
 }
 

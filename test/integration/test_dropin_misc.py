@@ -190,3 +190,52 @@ def test_show_fds_refused_console_continues(make_pooler):
         with pytest.raises(psycopg.errors.FeatureNotSupported, match="so_reuseport"):
             adm.execute("SHOW FDS")
         assert adm.execute("SHOW VERSION").fetchone()[0]
+
+
+# ---------------------------------------------------------------- auth_ident_file
+
+
+def unix_login(p, user, db="appdb"):
+    """psql over the pooler's Unix socket as this process's OS user (peer credentials)."""
+    env = {"PATH": "/usr/bin:/bin", "PGCONNECT_TIMEOUT": "10"}
+    return subprocess.run([PSQL, "-X", "-At", "-h", p.workdir, "-p", str(p.port), "-U", user,
+                           "-d", db, "-c", "select current_user"], env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+
+
+def test_auth_ident_file_peer_map(make_pooler, tmp_path):
+    import pwd
+    me = pwd.getpwuid(os.geteuid()).pw_name          # root when the suite runs as root
+    ident = tmp_path / "ident.conf"
+    ident.write_text("# MAPNAME SYSTEM-USERNAME DATABASE-USERNAME\n"
+                     "ops   %s          alice\n"
+                     "ops   \"%s\"        carol\n"
+                     "rx    /^(%s)$      \\1_dba\n" % (me, me, me))
+    hba = ("local appdb all peer map=ops\n"
+           "local all   all peer map=rx\n")
+    users = {ALICE: "x", "carol": "x", "bob": "x", me + "_dba": "x"}
+    p = make_pooler(settings={"auth_type": "hba", "auth_ident_file": str(ident),
+                              "unix_socket_dir": None}, hba=hba, users=users, start=False)
+    p.settings["unix_socket_dir"] = p.workdir
+    p.write_files()
+    p.start()
+    # the map lets this OS user log in as alice and carol, not as bob (a server logs in as the
+    # alias's user: current_user is appuser)
+    for user in (ALICE, "carol"):
+        res = unix_login(p, user)
+        assert res.returncode == 0 and res.stdout.strip() == "appuser", (user, res)
+    res = unix_login(p, "bob")
+    assert res.returncode != 0 and 'peer authentication failed for user "bob"' in res.stderr, res
+    # the regex map: \1 is the OS user's name, on another database's rule
+    p.databases["other"] = p.databases["appdb"]
+    p.write_files()
+    p.reload()
+    res = unix_login(p, me + "_dba", db="other")
+    assert res.returncode == 0, res
+    res = unix_login(p, ALICE, db="other")
+    assert res.returncode != 0 and "peer authentication failed" in res.stderr, res
+    # map= on a method that has no system user is refused, as PostgreSQL does
+    p.hba = "local all all md5 map=ops\n"
+    p.write_files()
+    log = p.reload(expect="reload failed")
+    assert 'authentication option "map" is only valid' in log

@@ -4,6 +4,7 @@ query_wait_timeout, idle_transaction_timeout, transaction_timeout, client_idle_t
 the global values), [databases] query_wait_timeout, transaction_timeout, query_wait_notify,
 cancel_wait_timeout, server_fast_close, autodb_idle_timeout and pool_idle_timeout. Short
 timeouts (1 s) and polling; every wait is bounded."""
+import signal
 import struct
 import time
 
@@ -18,6 +19,7 @@ from util import Bounded, wait_for
 pytestmark = pytest.mark.skipif(is_pgbouncer(), reason="TB_FLAVOR=pgbouncer: the reference is 1.18")
 
 ADMIN, ADMIN_PW = "admin", "Admin-Pw-91ac3e"
+BOB, BOB_PW = "bob", "Bob-Pw-3e81d0"
 
 
 def tpooler(make_pooler, pg, role, settings=None, user_settings=None, databases=None, **alias):
@@ -25,7 +27,7 @@ def tpooler(make_pooler, pg, role, settings=None, user_settings=None, databases=
     s = {"pool_mode": "transaction", "admin_users": ADMIN}
     s.update(settings or {})
     dbs = databases or {"appdb": app_connstr(pg, user=role, **alias)}
-    users = {ALICE: scram_secret(ALICE_PW), ADMIN: scram_secret(ADMIN_PW)}
+    users = {ALICE: scram_secret(ALICE_PW), BOB: scram_secret(BOB_PW), ADMIN: scram_secret(ADMIN_PW)}
     return make_pooler(settings=s, databases=dbs, users=users, user_settings=user_settings)
 
 
@@ -66,6 +68,11 @@ def test_user_pool_size_and_reserve_win_over_the_database(make_pooler, pg, new_r
                 user_settings={role: "pool_size=1"}, pool_size=5, reserve_pool=0)
     rows = {r["name"]: r for r in console(p, "SHOW USERS")}
     assert (rows[role]["pool_size"], rows[role]["reserve_pool_size"]) == ("1", None), rows[role]
+    config = {r["key"]: r for r in console(p, "SHOW CONFIG")}
+    for key, default in [("transaction_timeout", "0"), ("query_wait_notify", "5"),
+                         ("cancel_wait_timeout", "10"), ("server_fast_close", "0"),
+                         ("autodb_idle_timeout", "3600"), ("pool_idle_timeout", "0")]:
+        assert (config[key]["default"], config[key]["changeable"]) == (default, "yes"), config[key]
     with login(p) as a, login(p) as b:
         a.query_ok("BEGIN")                       # holds the pool's one server
         start = time.monotonic()
@@ -90,17 +97,18 @@ def test_user_pool_size_and_reserve_win_over_the_database(make_pooler, pg, new_r
 
 
 # ------------------------------------------------------------------ transaction_timeout
-def test_transaction_timeout_global_and_user_override(make_pooler, pg, new_role):
-    """A transaction kept busy (never idle) is ended after transaction_timeout, with its work
-    rolled back; a [users] transaction_timeout=0 turns it off for that user's pool."""
-    role, free = new_role("xto"), new_role("xtf")
+def test_transaction_timeout_user_wins_over_global(make_pooler, pg, new_role):
+    """A transaction kept busy (never idle) is ended after the pool user's [users]
+    transaction_timeout, with its work rolled back, while another user's pool keeps the global
+    value (5 s)."""
+    role, other = new_role("xto"), new_role("xtf")
     table = '"tb_xto_%s"' % role
     pg.sql("create table %s (x int)" % table, dbname=APP_DB)
     pg.sql('grant all on %s to "%s"' % (table, role), dbname=APP_DB)
-    dbs = {"appdb": app_connstr(pg, user=role), "freedb": app_connstr(pg, user=free)}
-    p = tpooler(make_pooler, pg, role, {"transaction_timeout": 1}, databases=dbs,
-                user_settings={free: "transaction_timeout=0"})
-    with login(p) as c, login(p, "freedb") as f:
+    dbs = {"appdb": app_connstr(pg, user=role), "otherdb": app_connstr(pg, user=other)}
+    p = tpooler(make_pooler, pg, role, {"transaction_timeout": 5}, databases=dbs,
+                user_settings={role: "transaction_timeout=1"})
+    with login(p) as c, login(p, "otherdb") as f:
         c.query_ok("BEGIN")
         c.query_ok("insert into %s values (1)" % table)
         f.query_ok("BEGIN")
@@ -112,7 +120,7 @@ def test_transaction_timeout_global_and_user_override(make_pooler, pg, new_role)
             time.sleep(0.1)
         took = time.monotonic() - start
         assert err is not None, "transaction_timeout=1 did not end the transaction in 3 s"
-        assert err["C"] == "25P04" and err["M"].startswith("transaction_timeout"), err
+        assert (err["S"], err["C"], err["M"]) == ("FATAL", "08P01", "transaction timeout"), err
         assert 0.8 <= took < 2.5, "transaction_timeout=1 fired after %.2fs" % took
         assert f.query_ok("select 'still in its transaction'").rows == [("still in its transaction",)]
         f.query_ok("COMMIT")
@@ -121,26 +129,26 @@ def test_transaction_timeout_global_and_user_override(make_pooler, pg, new_role)
 
 def test_transaction_timeout_cancels_a_running_query(make_pooler, pg, new_role):
     role = new_role("xtq")
-    p = tpooler(make_pooler, pg, role, user_settings={role: "transaction_timeout=1"})
+    p = tpooler(make_pooler, pg, role, {"transaction_timeout": 1})
     with login(p) as c:
         start = time.monotonic()
         r = c.query("select pg_sleep(30)")
         took = time.monotonic() - start
-    assert r.error is not None and r.error.code == "25P04", r.rows
+    assert r.error is not None and r.error.message == "transaction timeout", r.rows
     assert 0.8 <= took < 2.5
     wait_for(lambda: active(pg, role, "select pg_sleep(30)%") == 0, 5, "the backend's sleep to stop")
 
 
 # ------------------------------------------------------------------ [users] timeouts
 def test_user_timeouts_win_over_global(make_pooler, pg, new_role):
-    """[users] query_timeout, idle_transaction_timeout and client_idle_timeout apply to that
-    user's pools while the global values are off."""
-    qt, itx, idle = new_role("uqt"), new_role("uit"), new_role("uci")
-    dbs = {"qt": app_connstr(pg, user=qt), "itx": app_connstr(pg, user=itx),
-           "idle": app_connstr(pg, user=idle)}
+    """[users] query_timeout and idle_transaction_timeout apply to the pools of that (server)
+    user, client_idle_timeout to the clients that log in as that user, while the global values
+    are off (as PgBouncer 1.25)."""
+    qt, itx = new_role("uqt"), new_role("uit")
+    dbs = {"qt": app_connstr(pg, user=qt), "itx": app_connstr(pg, user=itx)}
     p = tpooler(make_pooler, pg, qt, databases=dbs,
                 user_settings={qt: "query_timeout=1", itx: "idle_transaction_timeout=1",
-                               idle: "client_idle_timeout=1"})
+                               BOB: "client_idle_timeout=1"})
     with login(p, "qt") as a, login(p, "itx") as b, login(p, "qt") as keep:
         keep.query_ok("select 1")
         start = time.monotonic()
@@ -150,23 +158,25 @@ def test_user_timeouts_win_over_global(make_pooler, pg, new_role):
         b.query_ok("BEGIN")
         err, took = closed_with(b)
         assert err and err["C"] == "25P03", err
-        c = login(p, "idle")
+        c = login(p, "qt", BOB, BOB_PW)           # the same pool as keep, another login user
         c.query_ok("select 1")
         err, took = closed_with(c)
         c.close()
         assert err and "client_idle_timeout" in err["M"], err
-        # the qt user's idle client has no client_idle_timeout
+        # alice's idle client has no client_idle_timeout
         assert keep.query_ok("select 'kept'").rows == [("kept",)]
 
 
 def test_database_and_user_query_wait_timeout(make_pooler, pg, new_role):
-    """[databases] query_wait_timeout wins over the global 120 s; [users] wins over both."""
+    """[databases] query_wait_timeout wins over the global 120 s; the login user's [users]
+    value wins over both."""
     role, other = new_role("dqw"), new_role("uqw")
     dbs = {"appdb": app_connstr(pg, user=role, pool_size=1, query_wait_timeout=1),
            "userdb": app_connstr(pg, user=other, pool_size=1, query_wait_timeout=30)}
-    p = tpooler(make_pooler, pg, role, databases=dbs, user_settings={other: "query_wait_timeout=1"})
-    for db in ("appdb", "userdb"):
-        with login(p, db) as a, login(p, db) as b:
+    p = tpooler(make_pooler, pg, role, databases=dbs, user_settings={BOB: "query_wait_timeout=1"})
+    for db, waiter in (("appdb", ALICE), ("userdb", BOB)):
+        pw = ALICE_PW if waiter == ALICE else BOB_PW
+        with login(p, db) as a, login(p, db, waiter, pw) as b:
             a.query_ok("BEGIN")
             start = time.monotonic()
             r = b.query("select 1")
@@ -283,13 +293,13 @@ def test_server_fast_close_ends_idle_sessions_on_reconnect(make_pooler, pg, new_
         busy.query_ok("BEGIN")
         console(p, "RECONNECT")
         err, took = closed_with(idle)
-        assert err and err["C"] == "08P01" and err["M"].startswith("server_fast_close"), err
+        assert err and (err["C"], err["M"]) == ("08P01", "database configuration changed"), err
         assert took < 2
         # a session inside a transaction keeps it, and goes at its end
         assert busy.query_ok("select 'in transaction'").rows == [("in transaction",)]
         busy.query_ok("COMMIT")
         err, _ = closed_with(busy)
-        assert err and err["M"].startswith("server_fast_close"), err
+        assert err and err["M"] == "database configuration changed", err
     wait_for(lambda: pg.scalar("select count(*) from pg_stat_activity where usename = %s", (role,)) == 0,
              5, "the reconnected servers to close")
     with login(p) as c:
@@ -310,16 +320,17 @@ def test_without_server_fast_close_sessions_survive_reconnect(make_pooler, pg, n
 def test_autodb_idle_timeout_frees_star_databases(make_pooler, pg, new_role):
     role = new_role("adb")
     dbs = {"*": "host=127.0.0.1 port=%d user=%s password=%s" % (pg.port, role, APP_PW)}
-    p = tpooler(make_pooler, pg, role, {"autodb_idle_timeout": 1}, databases=dbs)
+    p = tpooler(make_pooler, pg, role, {"autodb_idle_timeout": 1, "server_idle_timeout": 1},
+                databases=dbs)
     with login(p, APP_DB) as c:
         c.query_ok("select 1")
         assert APP_DB in [r["name"] for r in console(p, "SHOW DATABASES")]
         time.sleep(1.5)                               # in use: kept
         assert APP_DB in [r["name"] for r in console(p, "SHOW DATABASES")]
-    wait_for(lambda: APP_DB not in [r["name"] for r in console(p, "SHOW DATABASES")], 5,
+    # its idle server goes after server_idle_timeout, the database a second later
+    wait_for(lambda: APP_DB not in [r["name"] for r in console(p, "SHOW DATABASES")], 8,
              "the unused auto-created database to be freed")
-    wait_for(lambda: pg.scalar("select count(*) from pg_stat_activity where usename = %s", (role,)) == 0,
-             5, "its idle server to close")
+    assert pg.scalar("select count(*) from pg_stat_activity where usename = %s", (role,)) == 0
     with login(p, APP_DB) as c:                       # made again on demand
         assert c.query_ok("select 'again'").rows == [("again",)]
 
@@ -334,3 +345,19 @@ def test_pool_idle_timeout_frees_empty_pools(make_pooler, pg, new_role):
              "the empty pool to be freed")
     with login(p) as c:
         assert c.query_ok("select 'new pool'").rows == [("new pool",)]
+
+
+def test_server_fast_close_lets_sigint_end_sessions(make_pooler, pg, new_role):
+    """SIGINT waits for the servers in use; in session mode an idle session holds its server
+    until it leaves, unless server_fast_close ends it at once."""
+    role = new_role("sfs")
+    p = tpooler(make_pooler, pg, role, {"pool_mode": "session", "server_fast_close": 1})
+    with login(p) as c:
+        c.query_ok("select 1")
+        start = time.monotonic()
+        p.signal(signal.SIGINT)
+        err, _ = closed_with(c)
+        assert err and err["M"] == "database configuration changed", err
+    p.proc.wait(5)
+    assert time.monotonic() - start < 5
+    assert p.proc.returncode == 0, p.log_text()[-2000:]

@@ -445,6 +445,46 @@ static void test_load(void)
 	CHECK(hba_load(path, err, sizeof(err)) == NULL && strstr(err, "No such file") != NULL);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC);
+	CHECK(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* auth_ident_file maps for map= of peer and cert rules. */
+static void test_ident_maps(void)
+{
+	char path[] = "/tmp/tb_ident_XXXXXX";
+	char err[256];
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	close(fd);
+	struct hba *h = hba_text("local all all peer map=ops\nhostssl all all 0.0.0.0/0 cert map=certs\n"
+			      "local all all peer\n", err, sizeof(err));
+	CHECK(h != NULL);
+	write_text(path, "# comment\nops  postgres  alice\nops /^svc-(.*)$ \\1\n"
+		   "certs \"CN with space\" bob\nops admin all\n");
+	CHECK(h && hba_load_ident(h, path, err, sizeof(err)));
+	CHECK(hba_user_allowed(h, 1, "postgres", "alice"));
+	CHECK(!hba_user_allowed(h, 1, "postgres", "bob"));
+	CHECK(hba_user_allowed(h, 1, "svc-orders", "orders"));
+	CHECK(!hba_user_allowed(h, 1, "svc-orders", "svc-orders"));
+	CHECK(hba_user_allowed(h, 1, "admin", "anyone"));
+	CHECK(hba_user_allowed(h, 2, "CN with space", "bob"));
+	CHECK(!hba_user_allowed(h, 2, "postgres", "alice"));   /* another map */
+	/* without map=: the names must be equal */
+	CHECK(hba_user_allowed(h, 3, "carol", "carol") && !hba_user_allowed(h, 3, "postgres", "alice"));
+	write_text(path, "ops postgres\n");
+	CHECK(!hba_load_ident(h, path, err, sizeof(err)) && strstr(err, ":1: expected MAPNAME") != NULL);
+	write_text(path, "ops /([x alice\n");
+	CHECK(!hba_load_ident(h, path, err, sizeof(err)) && strstr(err, "invalid regular expression") != NULL);
+	hba_free(h);
+	CHECK(hba_text("local all all md5 map=ops\n", err, sizeof(err)) == NULL &&
+	      strstr(err, "\"map\" is only valid") != NULL);
+	unlink(path);
+}
+
 /* A plain entry's SCRAM keys are derived once and answer for its password. */
 static void test_plain_scram_cache(void)
 {
@@ -483,5 +523,6 @@ int main(void)
 	test_hba_match();
 	test_hba_errors();
 	test_load();
+	test_ident_maps();
 	return unit_finish("test_auth_files");
 }

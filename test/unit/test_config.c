@@ -634,11 +634,7 @@ static void test_pgbouncer_params(void)
 		"[users]\nbob = pool_size=3\n");
 	if (!cfg)
 		return;
-	EXPECT_WARNING(cfg, "t.ini:3: auth_ident_file has no effect: not implemented yet in tokenbouncer "
-		"(hba map= options are refused)");
 	EXPECT_WARNING(cfg, "t.ini:5: service_name has no effect: it names a Windows service");
-	EXPECT_WARNING(cfg, "t.ini:8: [databases] entry \"a\": target_session_attrs has no effect: not "
-		"implemented yet in tokenbouncer");
 	/* [users] pool_size is a real parameter (it wins over the database's) */
 	const struct user_cfg *bob = config_find_user(cfg, "bob");
 	CHECK(bob && bob->pool_size == 3 && bob->reserve_pool_size == -1 && bob->query_timeout == -1);
@@ -646,7 +642,9 @@ static void test_pgbouncer_params(void)
 	const struct db_alias *a = config_find_db(cfg, "a");
 	CHECK(a && a->auth_user && strcmp(a->auth_user, "pgb") == 0);
 	CHECK(a && a->auth_query && strcmp(a->auth_query, "SELECT 1") == 0);
-	CHECK(cfg->nwarnings == 3); /* values equal to the default do not warn */
+	CHECK(a && a->target_session_attrs == TSA_MODE_ANY);   /* a real key now */
+	CHECK_STR(cfg->auth_ident_file, "/x");                  /* a real parameter now */
+	CHECK(cfg->nwarnings == 1); /* values equal to the default do not warn */
 	CHECK_STR(cfg->service_name, "pgb2");
 	CHECK_STR(cfg->conffile, "t.ini");
 	config_free(cfg);

@@ -5,6 +5,7 @@
 
 #include "pg/flow.h"
 #include "pg/proto.h"
+#include "pg/session_attrs.h"
 #include "pool/varcache.h"
 #include "unit.h"
 
@@ -207,6 +208,39 @@ static void test_varcache_extra(void)
 	CHECK(varcache_index("search_path") == -1);
 }
 
+static void test_session_attrs(void)
+{
+	struct session_attrs primary, standby, ro_primary, old;
+	session_attrs_init(&primary);
+	session_attrs_init(&standby);
+	session_attrs_init(&ro_primary);
+	session_attrs_init(&old);
+	session_attrs_note(&primary, "in_hot_standby", "off");
+	session_attrs_note(&primary, "default_transaction_read_only", "off");
+	session_attrs_note(&standby, "In_Hot_Standby", "on");
+	session_attrs_note(&standby, "default_transaction_read_only", "off");
+	session_attrs_note(&ro_primary, "in_hot_standby", "off");
+	session_attrs_note(&ro_primary, "default_transaction_read_only", "on");
+	session_attrs_note(&old, "server_version", "13.9");
+	CHECK(session_attrs_judge(TSA_MODE_READ_WRITE, &primary, false) == TSA_OK);
+	CHECK(session_attrs_judge(TSA_MODE_READ_WRITE, &standby, false) == TSA_WRONG);
+	CHECK(session_attrs_judge(TSA_MODE_READ_WRITE, &ro_primary, false) == TSA_WRONG);
+	CHECK(session_attrs_judge(TSA_MODE_READ_ONLY, &ro_primary, false) == TSA_OK);
+	CHECK(session_attrs_judge(TSA_MODE_READ_ONLY, &standby, false) == TSA_OK);
+	CHECK(session_attrs_judge(TSA_MODE_READ_ONLY, &primary, false) == TSA_WRONG);
+	/* primary and standby look at hot standby only, as libpq */
+	CHECK(session_attrs_judge(TSA_MODE_PRIMARY, &ro_primary, false) == TSA_OK);
+	CHECK(session_attrs_judge(TSA_MODE_PRIMARY, &standby, false) == TSA_WRONG);
+	CHECK(session_attrs_judge(TSA_MODE_STANDBY, &standby, false) == TSA_OK);
+	CHECK(session_attrs_judge(TSA_MODE_STANDBY, &primary, true) == TSA_WRONG);
+	CHECK(session_attrs_judge(TSA_MODE_PREFER_STANDBY, &primary, false) == TSA_WRONG);
+	CHECK(session_attrs_judge(TSA_MODE_PREFER_STANDBY, &primary, true) == TSA_OK);
+	CHECK(session_attrs_judge(TSA_MODE_ANY, &old, false) == TSA_OK);
+	CHECK(session_attrs_judge(TSA_MODE_STANDBY, &old, false) == TSA_UNKNOWN);
+	CHECK(session_attrs_judge(TSA_MODE_READ_WRITE, &old, false) == TSA_UNKNOWN);
+	CHECK(strcmp(session_attrs_mode_name(TSA_MODE_PREFER_STANDBY), "prefer-standby") == 0);
+}
+
 static void feed_client(struct pg_flow *f, const char *types)
 {
 	for (; *types; types++)
@@ -296,5 +330,6 @@ int main(void)
 	test_builders();
 	test_varcache();
 	test_varcache_extra();
+	test_session_attrs();
 	return unit_finish("test_proto");
 }
