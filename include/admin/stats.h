@@ -19,6 +19,7 @@ struct stats_pool_counts {
 	int sv_used;          /* idle longer than server_check_delay: checked before reuse */
 	int sv_tested;        /* running the reset, check or connect query */
 	int sv_login;         /* connecting or logging in */
+	int cl_waiting_cancel_req; /* cancel requests parked for its waiting clients (cancel_wait) */
 	usec_t maxwait;       /* oldest waiting client's wait */
 	usec_t max_server_age;
 };

@@ -17,6 +17,9 @@ bool cancel_wait_park(struct client *req, struct client *target);
 void cancel_wait_try(struct client *target);
 /* A client closes: release what it parked or what was parked for it. */
 void cancel_wait_closing(struct client *c);
+/* Cancel requests parked for clients of p (SHOW POOLS cl_waiting_cancel_req);
+ * walks the parked requests, which are few. */
+int cancel_wait_count(const struct pool *p);
 /* The janitor: forward, drop or time out the parked cancels. */
 void cancel_wait_run(usec_t now);
 #endif

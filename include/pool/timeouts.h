@@ -18,7 +18,7 @@ void timeouts_refresh(struct pool *p);
 void timeouts_client_refresh(struct client *c);
 /* A waiting client past query_wait_notify gets its one NOTICE of this wait.
  * False when sending it closed the client. */
-TB_MUSTCHECK bool timeouts_notify_waiting(struct client *c, usec_t now);
+TB_MUSTCHECK bool timeouts_notify_waiting(struct client *c);
 /* Servers carrying a client: query_timeout, idle_transaction_timeout,
  * transaction_timeout, and server_fast_close in session mode. */
 void timeouts_expire_active(struct pool *p, usec_t now);

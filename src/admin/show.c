@@ -390,7 +390,7 @@ static void pool_row(struct resultset *rs, const char *dbname, const char *user,
 	resultset_int(rs, pc->cl_active);
 	resultset_int(rs, pc->cl_waiting);
 	resultset_int(rs, 0);              /* cl_active_cancel_req */
-	resultset_int(rs, 0);              /* cl_waiting_cancel_req */
+	resultset_int(rs, pc->cl_waiting_cancel_req);
 	resultset_int(rs, pc->sv_active);
 	resultset_int(rs, 0);              /* sv_active_cancel */
 	resultset_int(rs, 0);              /* sv_being_canceled */

@@ -5,6 +5,7 @@
 
 #include "core/config.h"
 #include "core/dynbuf.h"
+#include "pool/cancel_wait.h"
 #include "pool/runtime.h"
 
 /* Snapshots are taken every stats_period / STATS_SLOTS_PER_PERIOD (at least
@@ -60,6 +61,7 @@ void stats_pool_counts(const struct pool *p, usec_t now, struct stats_pool_count
 	out->sv_active = count_list(&p->active_servers);
 	out->sv_tested = count_list(&p->used_servers);
 	out->sv_login = count_list(&p->new_servers);
+	out->cl_waiting_cancel_req = cancel_wait_count(p);
 	bool checks = config_str_set(rt.cfg->server_check_query);
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &p->idle_servers) {
@@ -295,6 +297,7 @@ struct stats_pool_row *stats_pool_rows(const char *dbname, usec_t now, size_t *n
 			c->sv_used += pc.sv_used;
 			c->sv_tested += pc.sv_tested;
 			c->sv_login += pc.sv_login;
+			c->cl_waiting_cancel_req += pc.cl_waiting_cancel_req;
 			if (pc.maxwait > c->maxwait)
 				c->maxwait = pc.maxwait;
 			if (pc.max_server_age > c->max_server_age)

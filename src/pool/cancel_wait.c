@@ -74,6 +74,16 @@ void cancel_wait_closing(struct client *c)
 	}
 }
 
+int cancel_wait_count(const struct pool *p)
+{
+	int n = 0;
+	const struct list_node *it;
+	for (it = parked.next; it != &parked; it = it->next)
+		if (list_entry(it, struct client, node)->cancel_target->pool == p)
+			n++;
+	return n;
+}
+
 void cancel_wait_run(usec_t now)
 {
 	usec_t limit = rt.cfg->cancel_wait_timeout;

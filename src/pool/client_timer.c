@@ -93,7 +93,7 @@ void client_timer_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
 				     c->db->name);
 			return;
 		}
-		if (timeouts_notify_waiting(c, now))
+		if (timeouts_notify_waiting(c))
 			arm(c);
 	} else {
 		idle_due(c, now);

@@ -2,8 +2,6 @@
  * pass (four times a second) instead of a timer per connection. */
 #include "pool/timeouts.h"
 
-#include <stdio.h>
-
 #include "core/config.h"
 #include "pg/proto.h"
 #include "pool/client.h"
@@ -43,18 +41,14 @@ void timeouts_client_refresh(struct client *c)
 	c->idle_timeout = pick_positive(u ? u->client_idle_timeout : -1, cfg->client_idle_timeout);
 }
 
-/* query_wait_notify: tell a client that waits that it waits, once per wait,
- * as PgBouncer 1.25 does. A waiting client has no server writing to it, so
- * the NOTICE cannot land inside another message. */
-bool timeouts_notify_waiting(struct client *c, usec_t now)
+/* query_wait_notify: tell a client that waits that it waits, once per
+ * wait, in PgBouncer 1.25's words. A waiting client has no server writing
+ * to it, so the NOTICE cannot land inside another message. */
+bool timeouts_notify_waiting(struct client *c)
 {
-	char msg[256];
-	snprintf(msg, sizeof(msg), "no server connection available yet for pool \"%s\" of alias "
-		 "\"%s\" after %lld s; still waiting (query_wait_notify)", c->pool->user, c->db->name,
-		 (long long)((now - c->state_since) / USEC_PER_SEC));
 	struct pbuf b;
 	pbuf_init(&b, 1024);
-	proto_notice(&b, "00000", msg);
+	proto_notice(&b, "00000", "No server connection available in postgres backend, client being queued");
 	/* A notice that cannot be built is skipped; one that cannot be sent closed the client. */
 	bool open = b.failed || client_send(c, b.data, b.len);
 	pbuf_free(&b);

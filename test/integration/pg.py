@@ -10,6 +10,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
+import time
 
 import psycopg
 from psycopg import sql as pgsql
@@ -200,3 +202,43 @@ class PgServer:
         """Number of client backends PostgreSQL has for this user right now."""
         return self.scalar("select count(*) from pg_stat_activity "
                            "where usename = %s and backend_type = 'client backend'", (usename,))
+
+
+class BackendSampler:
+    """Samples pg_stat_activity on PostgreSQL directly, in a thread of its own, every `interval` s
+    for at most `max_seconds`: the client backends of one user or a list of users. Keeps the most
+    seen at once (max_seen), the oldest backend's age in seconds (max_age), every backend pid seen
+    (pids) and the number of samples. Use it as a context manager around the load it watches."""
+
+    def __init__(self, pg, users, interval=0.01, max_seconds=120):
+        self.users = [users] if isinstance(users, str) else list(users)
+        self.interval, self.max_seconds = interval, max_seconds
+        self.max_seen = 0
+        self.max_age = 0.0
+        self.pids = set()
+        self.samples = 0
+        self._stop = threading.Event()
+        self._conn = pg.connect()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            n, age, pids = self._conn.execute(
+                "select count(*), coalesce(extract(epoch from max(now() - backend_start)), 0)::float8, "
+                "coalesce(array_agg(pid), '{}') from pg_stat_activity "
+                "where usename = any(%s) and backend_type = 'client backend'", (self.users,)).fetchone()
+            self.max_seen = max(self.max_seen, n)
+            self.max_age = max(self.max_age, age)
+            self.pids.update(pids)
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *a):
+        self._stop.set()
+        self._thread.join(10)
+        self._conn.close()

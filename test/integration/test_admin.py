@@ -101,6 +101,11 @@ def rows_of(conn, sql):
     return names, [dict(zip(names, r)) for r in cur.fetchall()]
 
 
+def clients_waiting(conn, db="appdb"):
+    """SHOW POOLS cl_waiting of db: the witness a "nothing happens yet" check polls first."""
+    return sum(r["cl_waiting"] for r in rows_of(conn, "SHOW POOLS")[1] if r["database"] == db)
+
+
 def psql_console(p, sql, user=ADMIN, password=ADMIN_PW, db="pgbouncer", csv=True, timeout=60):
     env = {"PATH": "/usr/bin:/bin", "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"}
     args = [PSQL, "-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(p.port), "-U", user,
@@ -310,7 +315,8 @@ def test_set_reloadable_and_restart_only(make_pooler, pg):
     with alice_conn(p) as a1:
         a1.execute("select 1")
         waiter = Bounded(lambda: alice_conn(p).execute("select 2").fetchone())
-        time.sleep(0.5)
+        with admin(p) as conn:
+            wait_for(lambda: clients_waiting(conn) >= 1, 10, "the second client to wait for a server")
         assert not waiter.done()
     assert waiter.result(10) == (2,)
 
@@ -362,7 +368,7 @@ def test_kill_and_resume(make_pooler, pg):
         assert rows_of(conn, "SHOW DATABASES appdb")[1][0]["paused"] == 1
         # a killed database is paused: a new client logs in but its query waits for RESUME
         late = Bounded(lambda: alice_conn(p).execute("select 3").fetchone())
-        time.sleep(0.7)
+        wait_for(lambda: clients_waiting(conn) >= 1, 10, "the late client to wait for RESUME")
         assert not late.done()
         conn.execute("RESUME appdb")
         assert late.result(10) == (3,)
@@ -408,8 +414,17 @@ def test_reconnect_and_wait_close(make_pooler, pg):
         servers = rows_of(conn, "SHOW SERVERS")[1]
         assert [(s["state"], s["close_needed"]) for s in servers] == [("active", 1)], servers
         # WAIT_CLOSE waits (without blocking the pooler) until the marked server is gone
-        waiter = Bounded(lambda: admin(p).execute("WAIT_CLOSE appdb").statusmessage)
-        time.sleep(0.7)
+        sent = threading.Event()
+
+        def wait_close():
+            c = admin(p)
+            sent.set()
+            return c.execute("WAIT_CLOSE appdb").statusmessage
+        waiter = Bounded(wait_close)
+        # no SHOW row tells a waiting WAIT_CLOSE apart: the witness is its console login, then
+        # a few loop passes for the command that follows it
+        assert sent.wait(10)
+        time.sleep(0.3)
         assert not waiter.done()
         assert conn.execute("SHOW VERSION").fetchone()       # the loop is not blocked
         holder.close()
@@ -446,11 +461,12 @@ def test_pause_resume_under_pgbench(make_pooler, pg, new_role, tmp_path):
             # no server is linked while paused, so nothing commits
             pools = [r for r in rows_of(conn, "SHOW POOLS appdb")[1]]
             assert pools[0]["sv_active"] == 0, pools
+            # every pgbench client waits (the witness), then a while with no commit
+            wait_for(lambda: clients_waiting(conn) == 4, 10, "all four pgbench clients to wait")
             before = count_rows(pg, "admin_bench")
-            time.sleep(1.5)
+            wait_for(lambda: rows_of(conn, "SHOW POOLS appdb")[1][0]["maxwait"] >= 1, 10,
+                     "the waiting clients to have waited a second")
             assert count_rows(pg, "admin_bench") == before
-            pools = rows_of(conn, "SHOW POOLS appdb")[1]
-            assert pools[0]["cl_waiting"] >= 1 and pools[0]["maxwait"] >= 1, pools
             assert rows_of(conn, "SHOW STATE")[1][0]["value"] == "yes"  # the pooler as a whole is active
             assert conn.execute("RESUME appdb").statusmessage == "RESUME"
             wait_for(lambda: count_rows(pg, "admin_bench") > before + 20, 10, "inserts after RESUME")
@@ -472,9 +488,9 @@ def test_pause_all_waits_for_session_client(make_pooler, pg):
     holder.execute("select 1")
     with admin(p) as conn:
         pause = Bounded(lambda: admin(p).execute("PAUSE").statusmessage)
-        time.sleep(0.7)
+        # the witness: the pooler is paused (the PAUSE arrived), yet PAUSE has not returned
+        wait_for(lambda: rows_of(conn, "SHOW STATE")[1][1]["value"] == "yes", 10, "PAUSE to arrive")
         assert not pause.done(), "PAUSE returned while a session client holds a server"
-        assert rows_of(conn, "SHOW STATE")[1][1]["value"] == "yes"   # paused
         holder.close()
         assert pause.result(10) == "PAUSE"
         conn.execute("RESUME")
@@ -503,7 +519,8 @@ def test_shutdown_wait_for_clients(make_pooler, pg):
     conn = admin(p)
     assert conn.execute("SHUTDOWN WAIT_FOR_CLIENTS").statusmessage == "SHUTDOWN"
     wait_for(lambda: not port_accepts(p.port), 5, "listener closed")
-    time.sleep(0.5)
+    # the witness is the closed listener; the pooler checks for its exit four times a second
+    time.sleep(0.3)
     assert p.alive()
     assert a.execute("select 2").fetchone() == (2,)   # existing clients keep working
     a.close()
@@ -519,7 +536,8 @@ def test_shutdown_wait_for_servers(make_pooler, pg):
     a.execute("select 1")                # session mode: holds a server
     conn = admin(p)
     assert conn.execute("SHUTDOWN WAIT_FOR_SERVERS").statusmessage == "SHUTDOWN"
-    time.sleep(0.7)
+    wait_for(lambda: not port_accepts(p.port), 5, "listener closed")   # the witness
+    time.sleep(0.3)     # a few exit checks (four a second) with the server still held
     assert p.alive()
     a.close()                            # the server is released: exit, console still connected
     p.proc.wait(10)
@@ -552,9 +570,10 @@ def test_stats_totals_and_averages(make_pooler, pg):
         with a.transaction():
             a.execute("select 1")
             a.execute("select 2")
-    time.sleep(1.2)     # at least one snapshot before the queries' window closes
     with admin(p) as conn:
-        s = rows_of(conn, "SHOW STATS appdb")[1][0]
+        # the averages come from the stats snapshots: poll until one holds the queries
+        s = wait_for(lambda: [r for r in rows_of(conn, "SHOW STATS appdb")[1] if r["avg_query_count"] > 0],
+                     10, "a stats snapshot with the queries")[0]
         assert s["total_query_count"] >= 44 and s["total_xact_count"] >= 41, s
         assert s["total_received"] > 0 and s["total_sent"] > 0
         assert s["total_query_time"] > 0 and s["total_xact_time"] >= s["total_query_time"] * 0
@@ -640,11 +659,12 @@ def test_metrics_endpoint_under_load(make_pooler, pg, new_role):
         assert one("tokenbouncer_database_paused", database="appdb") == 0
         assert one("tokenbouncer_client_connections") == 5
         assert not [n for n in samples if "token_" in n and n != "tokenbouncer_info"]  # no token series yet
-        time.sleep(0.3)
-        _, text2 = scrape(url)
-        later = [s for f in text_string_to_metric_families(text2) for s in f.samples
-                 if s.name == "tokenbouncer_xacts_total" and s.labels["database"] == "appdb"]
-        assert later[0].value > x1
+
+        def xacts_now():
+            _, text2 = scrape(url)
+            return [s.value for f in text_string_to_metric_families(text2) for s in f.samples
+                    if s.name == "tokenbouncer_xacts_total" and s.labels["database"] == "appdb"][0]
+        wait_for(lambda: xacts_now() > x1, 10, "the transaction counter to grow")
     finally:
         stop.set()
         for w in workers:

@@ -11,44 +11,10 @@ import pytest
 
 import rawpg
 from conftest import ALICE, ALICE_PW, APP_DB, app_connstr
+from pg import BackendSampler
 from pgbench import Pgbench
 from pooler import is_pgbouncer, tokenbouncer_only
 from util import Bounded, port_accepts, wait_for
-
-
-class AgePoller:
-    """Every `interval` s on PostgreSQL directly: the oldest backend of `usename` and the set of
-    its backend pids (bounded in time)."""
-
-    def __init__(self, pg, usename, interval=0.2, max_seconds=90):
-        self.pg, self.usename, self.interval, self.max_seconds = pg, usename, interval, max_seconds
-        self.max_age = 0.0
-        self.pids = set()
-        self.samples = 0
-        self._stop = threading.Event()
-        self._conn = pg.connect()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        deadline = time.monotonic() + self.max_seconds
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            age, pids = self._conn.execute(
-                "select coalesce(extract(epoch from max(now() - backend_start)), 0)::float8, "
-                "coalesce(array_agg(pid), '{}') from pg_stat_activity "
-                "where usename = %s and backend_type = 'client backend'", (self.usename,)).fetchone()
-            self.max_age = max(self.max_age, age)
-            self.pids.update(pids)
-            self.samples += 1
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *a):
-        self._stop.set()
-        self._thread.join(10)
-        self._conn.close()
 
 
 def test_server_lifetime_under_pgbench(make_pooler, pg, bench_role):
@@ -61,7 +27,7 @@ def test_server_lifetime_under_pgbench(make_pooler, pg, bench_role):
                     databases={"benchdb": app_connstr(pg, dbname="bench", user=role, pool_size=5)})
     logdir = tempfile.mkdtemp(prefix="tbpgbl")
     try:
-        with AgePoller(pg, role) as poll:
+        with BackendSampler(pg, role, interval=0.2, max_seconds=90) as poll:
             run = Pgbench(p.port, "benchdb", ALICE, ALICE_PW,
                           ["-n", "-c", "10", "-j", "2", "-T", "20", "-M", "extended"], log_dir=logdir).start()
             res = run.result(timeout=60)

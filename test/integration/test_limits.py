@@ -2,45 +2,14 @@
 max_user_connections (global and per user), reserve_pool_size/reserve_pool_timeout,
 query_wait_timeout, query_timeout, client_idle_timeout, idle_transaction_timeout.
 (max_client_conn: test_pool.test_max_client_conn_gives_53300.)"""
-import threading
 import time
 
 
 import rawpg
 from conftest import ALICE, ALICE_PW, APP_DB, app_connstr
+from pg import BackendSampler
 from pooler import is_pgbouncer
 from util import Bounded, wait_for
-
-
-class MultiMonitor:
-    """Polls pg_stat_activity directly; keeps the most client backends seen at once for a set
-    of users (bounded in time)."""
-
-    def __init__(self, pg, users, interval=0.01, max_seconds=60):
-        self.pg, self.users, self.interval, self.max_seconds = pg, list(users), interval, max_seconds
-        self.max_seen = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._conn = pg.connect()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        deadline = time.monotonic() + self.max_seconds
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            n = self._conn.execute("select count(*) from pg_stat_activity where usename = any(%s) "
-                                   "and backend_type = 'client backend'", (self.users,)).fetchone()[0]
-            self.max_seen = max(self.max_seen, n)
-            self.samples += 1
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *a):
-        self._stop.set()
-        self._thread.join(10)
-        self._conn.close()
 
 
 def run_sleepers(p, plan, seconds, timeout=20):
@@ -75,12 +44,12 @@ def test_max_db_connections_global_and_per_alias(make_pooler, pg, new_role):
                    settings={"max_db_connections": 2})
     # two pools (one per user) on alias anydb: together at most 2 servers
     plan = [("anydb", r, roles[r]) for r in (r1, r2) for _ in range(3)]
-    with MultiMonitor(pg, [r1, r2]) as mon:
+    with BackendSampler(pg, [r1, r2]) as mon:
         run_sleepers(p, plan, 0.3)
     assert mon.max_seen == 2, "max_db_connections=2: %d backends at once" % mon.max_seen
     # the alias's own max_db_connections=1 wins over the global 2
     plan = [("onedb", r, roles[r]) for r in (r3, r4) for _ in range(2)]
-    with MultiMonitor(pg, [r3, r4]) as mon:
+    with BackendSampler(pg, [r3, r4]) as mon:
         run_sleepers(p, plan, 0.3)
     assert mon.max_seen == 1, "alias max_db_connections=1: %d backends at once" % mon.max_seen
 
@@ -109,7 +78,7 @@ def test_max_user_connections_global_and_per_user(make_pooler, pg, new_role):
            "db2": app_connstr(pg, user=None, password=None, pool_size=5)}
     p = md5_pooler(make_pooler, pg, {role: "Mu-Pw-1"}, dbs, settings={"max_user_connections": 2})
     plan = [(db, role, "Mu-Pw-1") for db in dbs for _ in range(3)]
-    with MultiMonitor(pg, [role]) as mon:
+    with BackendSampler(pg, [role]) as mon:
         run_sleepers(p, plan, 0.3)
     assert mon.max_seen == 2, "max_user_connections=2 across two aliases: %d backends" % mon.max_seen
     p.stop()
@@ -118,7 +87,7 @@ def test_max_user_connections_global_and_per_user(make_pooler, pg, new_role):
     # a [users] entry overrides the global value
     p2 = md5_pooler(make_pooler, pg, {role: "Mu-Pw-1"}, dbs, settings={"max_user_connections": 3},
                     user_settings={role: "max_user_connections=1"})
-    with MultiMonitor(pg, [role]) as mon:
+    with BackendSampler(pg, [role]) as mon:
         run_sleepers(p2, plan, 0.2)
     assert mon.max_seen == 1, "[users] max_user_connections=1: %d backends" % mon.max_seen
 
@@ -145,13 +114,13 @@ def test_reserve_pool(make_pooler, pg, new_role):
     p = make_pooler(settings={"pool_mode": "transaction", "reserve_pool_size": 1, "reserve_pool_timeout": 0.5},
                     databases={"appdb": app_connstr(pg, user=role, pool_size=2)})
     plan = [("appdb", ALICE, ALICE_PW)] * 3
-    with MultiMonitor(pg, [role]) as mon:
+    with BackendSampler(pg, [role]) as mon:
         elapsed = run_sleepers(p, plan, 2)
     # without the reserve the third sleeper would start after the first two: >= 4 s
     assert mon.max_seen == 3, "reserve pool not used: max %d backends" % mon.max_seen
     assert elapsed < 3.6, "3 x pg_sleep(2) on 2+1 servers took %.1fs" % elapsed
     # four at once: the reserve is one server, never more
-    with MultiMonitor(pg, [role]) as mon:
+    with BackendSampler(pg, [role]) as mon:
         run_sleepers(p, plan + plan[:1], 0.8)
     assert mon.max_seen == 3
 

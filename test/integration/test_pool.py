@@ -1,43 +1,17 @@
 """Session pooling: pool size limits with a FIFO wait, server reuse and reset."""
-import threading
 import time
 
 import psycopg
 import pytest
 
 from conftest import ALICE, ALICE_PW, app_connstr
+from pg import BackendSampler
 from util import Bounded, wait_for
 
 
-class BackendMonitor:
-    """Polls pg_stat_activity on PostgreSQL directly (bounded) and keeps the maximum number of
-    client backends seen for one user."""
-
-    def __init__(self, pg, usename, interval=0.01, max_seconds=120):
-        self.pg, self.usename, self.interval, self.max_seconds = pg, usename, interval, max_seconds
-        self.max_seen = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._conn = pg.connect()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        deadline = time.monotonic() + self.max_seconds
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            n = self._conn.execute("select count(*) from pg_stat_activity where usename = %s "
-                                   "and backend_type = 'client backend'", (self.usename,)).fetchone()[0]
-            self.max_seen = max(self.max_seen, n)
-            self.samples += 1
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *a):
-        self._stop.set()
-        self._thread.join(10)
-        self._conn.close()
+def BackendMonitor(pg, usename, interval=0.01, max_seconds=120):
+    """The shared sampler (pg.BackendSampler) for one user's client backends."""
+    return BackendSampler(pg, usename, interval, max_seconds)
 
 
 def sleepers(p, n, seconds, db="appdb", timeout=60):

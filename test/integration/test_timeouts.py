@@ -203,7 +203,8 @@ def test_query_wait_notify_sends_one_notice(make_pooler, pg, new_role):
     assert r.rows == [("b",)], r.rows
     notices = b.notices + r.notices
     assert len(notices) == 1, notices
-    assert notices[0]["S"] == "NOTICE" and "still waiting" in notices[0]["M"], notices[0]
+    assert notices[0]["S"] == "NOTICE", notices[0]
+    assert notices[0]["M"] == "No server connection available in postgres backend, client being queued"
 
 
 def _take_notice(conn):
@@ -252,6 +253,8 @@ def test_cancel_of_a_waiting_client_is_forwarded_once_it_runs(make_pooler, pg, n
         cc = rawpg.RawConn("127.0.0.1", p.port)
         cc.send(rawpg.cancel_request(b.backend_pid, b.backend_key))
         assert cc.read_message_within(0.5) is None, "the cancel was answered before b ran"
+        pools = [r for r in console(p, "SHOW POOLS") if r["database"] == "appdb"]
+        assert [r["cl_waiting_cancel_req"] for r in pools] == ["1"], pools
         a.query_ok("COMMIT")                     # b gets the server; its sleep starts
         start = time.monotonic()
         r = _read_result(b)
@@ -361,3 +364,18 @@ def test_server_fast_close_lets_sigint_end_sessions(make_pooler, pg, new_role):
     p.proc.wait(5)
     assert time.monotonic() - start < 5
     assert p.proc.returncode == 0, p.log_text()[-2000:]
+
+
+def test_reload_applies_user_timeouts_to_connected_clients(make_pooler, pg, new_role):
+    role = new_role("rlt")
+    p = tpooler(make_pooler, pg, role)
+    with login(p, user=BOB, pw=BOB_PW) as bob, login(p) as alice:
+        bob.query_ok("select 1")
+        alice.query_ok("select 1")
+        assert bob.read_message_within(1.2) is None       # no client_idle_timeout yet
+        p.user_settings[BOB] = "client_idle_timeout=1"
+        p.write_files()
+        p.reload()
+        err, took = closed_with(bob)
+        assert err and err["M"] == "client_idle_timeout", err
+        assert alice.query_ok("select 'alice stays'").rows == [("alice stays",)]

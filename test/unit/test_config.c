@@ -69,15 +69,17 @@ static void test_tables(void)
 {
 	char perr[256];
 	struct tb_config *cfg = config_new_default();
+	struct unit_loop each = UNIT_LOOP;
 	for (size_t i = 0; i < param_count; i++) {
 		const struct param_def *p = &param_table[i];
-		CHECK(p->doc && strlen(p->doc) > 10 && p->doc[strlen(p->doc) - 1] == '.');
-		CHECK(param_find(p->name) == p);
+		CHECK_EACH(each, p->doc && strlen(p->doc) > 10 && p->doc[strlen(p->doc) - 1] == '.');
+		CHECK_EACH(each, param_find(p->name) == p);
 		if (p->default_value)
-			CHECK(param_set(cfg, p, p->default_value, perr, sizeof(perr)));
-		CHECK(p->type != PARAM_ENUM || p->enum_vals);
-		CHECK(!p->ignored || strlen(p->ignored) > 10);
+			CHECK_EACH(each, param_set(cfg, p, p->default_value, perr, sizeof(perr)));
+		CHECK_EACH(each, p->type != PARAM_ENUM || p->enum_vals);
+		CHECK_EACH(each, !p->ignored || strlen(p->ignored) > 10);
 	}
+	CHECK_LOOP_END(each);
 	CHECK(param_db_count < 64 && param_user_count < 64);
 	CHECK(param_find("LISTEN_PORT") == param_find("listen_port"));
 	CHECK(param_find("no_such_thing") == NULL);

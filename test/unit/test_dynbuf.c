@@ -15,8 +15,10 @@ static void test_growth_and_terminator(void)
 	dynbuf_init(&b, 1 << 20, true);
 	CHECK_STR(dynbuf_str(&b), "");
 	CHECK(b.data == NULL);
+	struct unit_loop each = UNIT_LOOP;
 	for (int i = 0; i < 1000; i++)
-		CHECK(dynbuf_addc(&b, (char)('a' + i % 26)));
+		CHECK_EACH(each, dynbuf_addc(&b, (char)('a' + i % 26)));
+	CHECK_LOOP_END(each);
 	CHECK(b.len == 1000);
 	CHECK(b.cap >= 1001);
 	CHECK(b.data[1000] == '\0');
@@ -81,15 +83,17 @@ static void test_push_and_take(void)
 {
 	struct dynbuf b;
 	dynbuf_init(&b, 1000 * sizeof(struct pair), false);
+	struct unit_loop each = UNIT_LOOP;
 	for (int i = 0; i < 1000; i++) {
 		struct pair *p = dynbuf_push(&b, sizeof(*p));
-		CHECK(p != NULL);
+		CHECK_EACH(each, p != NULL);
 		if (p) {
-			CHECK(p->a == 0 && p->d == 0);
+			CHECK_EACH(each, p->a == 0 && p->d == 0);
 			p->a = i;
 			p->d = i / 2.0;
 		}
 	}
+	CHECK_LOOP_END(each);
 	CHECK(dynbuf_push(&b, sizeof(struct pair)) == NULL);
 	size_t len = 0;
 	struct pair *all = dynbuf_take(&b, &len);

@@ -53,8 +53,10 @@ static void test_startup(void)
 	size_t len = make_startup(buf, kv, 6);
 	struct startup_pkt p;
 	char err[128];
+	struct unit_loop each = UNIT_LOOP;
 	for (size_t cut = 0; cut < len; cut++)
-		CHECK(proto_parse_startup(buf, cut, &p, err, sizeof(err)) == PROTO_NEED_MORE);
+		CHECK_EACH(each, proto_parse_startup(buf, cut, &p, err, sizeof(err)) == PROTO_NEED_MORE);
+	CHECK_LOOP_END(each);
 	CHECK(proto_parse_startup(buf, len, &p, err, sizeof(err)) == PROTO_OK);
 	CHECK(p.code == PROTO_V3 && p.nparams == 3);
 	CHECK_STR(startup_get(&p, "user"), "alice");

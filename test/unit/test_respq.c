@@ -172,12 +172,14 @@ static void test_ring_wraps(void)
 	struct respq q;
 	start(&q);
 	uint64_t id = 0;
+	struct unit_loop each = UNIT_LOOP;
 	for (int round = 0; round < 5; round++) {
 		for (int i = 0; i < 37; i++)
 			push(&q, RQ_BIND, RQ_FORWARD, ++id);
 		for (int i = 0; i < 30; i++)
-			CHECK(respq_server_msg(&q, '2', NULL) == RQV_FORWARD);
+			CHECK_EACH(each, respq_server_msg(&q, '2', NULL) == RQV_FORWARD);
 	}
+	CHECK_LOOP_END(each);
 	CHECK(respq_len(&q) == 5 * 7);
 	struct rq_entry e;
 	respq_server_msg(&q, '2', &e);
