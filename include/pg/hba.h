@@ -30,6 +30,9 @@ size_t hba_rule_count(const struct hba *h);
  * POSIX extended regex whose first group \1 may appear in the database
  * name; database name "all" matches any). False and err on a bad file. */
 bool hba_load_ident(struct hba *h, const char *path, char *err, size_t errlen);
+/* The same from text[0..len) (fuzzable); fname is for messages. */
+bool hba_parse_ident(struct hba *h, const char *text, size_t len, const char *fname, char *err,
+		     size_t errlen);
 /* Whether system_user (the peer's OS user, or a certificate's CN) may log
  * in as db_user under the rule at rule_line: the names must be equal, or,
  * with map= on that rule, a line of the map must allow it. */

@@ -768,6 +768,7 @@ static bool ident_entry_parse(const struct line *l, struct ident_entry *e, const
 	return true;
 }
 
+/* Entries already added stay when a later line fails: the caller frees h then. */
 static bool ident_parse(struct hba *h, const char *text, size_t len, const struct where *w0)
 {
 	struct where w = *w0;
@@ -799,14 +800,24 @@ static bool ident_parse(struct hba *h, const char *text, size_t len, const struc
 	return ok;
 }
 
+bool hba_parse_ident(struct hba *h, const char *text, size_t len, const char *fname, char *err,
+		     size_t errlen)
+{
+	struct where w = { fname ? fname : "auth_ident_file", 0, err, errlen };
+	if (!text && len) {
+		line_err(&w, "no input");
+		return false;
+	}
+	return ident_parse(h, text ? text : "", len, &w);
+}
+
 bool hba_load_ident(struct hba *h, const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
 	char *text = file_read_all(path, HBA_MAX_FILE_SIZE, &len, err, errlen);
 	if (!text)
 		return false;
-	struct where w = { path, 0, err, errlen };
-	bool ok = ident_parse(h, text, len, &w);
+	bool ok = hba_parse_ident(h, text, len, path, err, errlen);
 	free(text);
 	return ok;
 }

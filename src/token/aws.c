@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "token/provider.h"
+#include "token/token_clock.h"
 
 /* One cache per credential (c->state). */
 struct aws_state {
@@ -630,7 +631,7 @@ static void fetch_failed(struct aws_state *st, const char *err)
 	struct credential *c = st->c;
 	snprintf(c->last_error, sizeof(c->last_error), "%.255s", err);
 	int64_t now = now_s();
-	st->retry_at = now + AWS_BACKGROUND_RETRY_S;
+	st->retry_at = now + token_clock_wait_s(AWS_BACKGROUND_RETRY_S);
 	if (st->have && st->creds.expiration && now >= st->creds.expiration) {
 		/* Useless now: do not keep secrets around for nothing. */
 		aws_credentials_clear(&st->creds);

@@ -17,10 +17,13 @@
 #include "token/method.h"
 #include "token/proc.h"
 #include "token/provider.h"
+#include "token/token_clock.h"
 
-/* Spec §0.3: never retry a failed refresh sooner than this. */
+/* Spec §0.3: never retry a failed refresh sooner than this (as token_clock_wait_ms passes it). */
 #define MIN_RETRY_MS 30000
 #define MAX_RETRY_MS 300000
+/* Forced refreshes (a token the server rejected): one per this, a burst of 2. */
+#define FORCED_REFRESH_EVERY_MS 30000
 /* A server login that cannot get a token must not wait forever. */
 #define WAIT_CAP_MS 60000
 
@@ -173,7 +176,7 @@ static void fetch_succeeded(struct token_entry *e, const char *token, size_t len
 		e->failures++;
 		e->failure_count++;
 		snprintf(e->last_error, sizeof(e->last_error), "%s", msg);
-		e->retry_ms = now + MIN_RETRY_MS;
+		e->retry_ms = now + token_clock_wait_ms(MIN_RETRY_MS);
 		notify_waiters(e, e->last_error);
 		arm_timer(e, e->retry_ms);
 		return;
@@ -216,6 +219,7 @@ static void fetch_failed(struct token_entry *e, const char *err)
 	int64_t backoff = MIN_RETRY_MS << (e->failures > 4 ? 4 : e->failures - 1);
 	if (backoff > MAX_RETRY_MS)
 		backoff = MAX_RETRY_MS;
+	backoff = token_clock_wait_ms(backoff);
 	backoff += (int64_t)random_below((uint32_t)(backoff / 4 + 1));
 	e->retry_ms = now + backoff;
 	bool still_valid = token_usable(e, now);
@@ -472,7 +476,7 @@ struct connector_bundle *token_entry_bundle(struct token_entry *e)
 void token_force_refresh(struct token_entry *e, uint64_t generation)
 {
 	int64_t now = now_ms();
-	e->bucket += (double)(now - e->bucket_ms) / 30000.0;
+	e->bucket += (double)(now - e->bucket_ms) / (double)token_clock_wait_ms(FORCED_REFRESH_EVERY_MS);
 	if (e->bucket > 2)
 		e->bucket = 2;
 	e->bucket_ms = now;
@@ -685,6 +689,8 @@ bool token_engine_apply(const struct tb_config *cfg, char *err, size_t errlen)
 bool token_engine_init(struct event_base *base, char *err, size_t errlen)
 {
 	tok_base = base;
+	if (!token_clock_init(err, errlen))
+		return false;
 	if (!http_init(base, err, errlen))
 		return false;
 	return proc_init(base);

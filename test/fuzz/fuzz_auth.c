@@ -49,6 +49,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct hba *h = hba_parse((const char *)data, size, "hba.conf", err, sizeof(err));
 	if (h)
 		hba_free(h);
+	/* The same bytes as an auth_ident_file, then used by a map= rule. */
+	h = hba_parse("local all all peer map=m\n", 25, "hba.conf", err, sizeof(err));
+	if (h && hba_parse_ident(h, (const char *)data, size, "ident.conf", err, sizeof(err)))
+		(void)hba_user_allowed(h, 1, "postgres", "alice");
+	hba_free(h);
 	scram_exchange(data, size);
 	return 0;
 }

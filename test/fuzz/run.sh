@@ -7,22 +7,31 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SECS=${1:-20}
 OUT=$ROOT/build/fuzz
 mkdir -p "$OUT"
-CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -I$ROOT/include -I$ROOT/build -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-LIBS="$(pkg-config --libs libevent openssl libcurl inih jansson expat) -lm"
-CORE="$ROOT/src/core/util.c $ROOT/src/core/log.c"
-declare -A SRCS=(
-	[fuzz_wire]="$ROOT/src/pg/proto.c $ROOT/src/pool/varcache.c"
-	[fuzz_config]="$ROOT/src/core/params.c $ROOT/src/core/config.c $ROOT/src/core/connstr.c $ROOT/src/core/cfgsrc.c $ROOT/src/core/strmap.c $ROOT/src/core/credential_doc.c $ROOT/src/core/hostlist.c"
-	[fuzz_auth]="$ROOT/src/pg/userlist.c $ROOT/src/pg/hba.c $ROOT/src/pg/scram.c $ROOT/src/pg/md5auth.c"
-	[fuzz_tokens]="$ROOT/src/token/aws_parse.c $ROOT/src/token/azure_parse.c $ROOT/src/token/azure_jwt.c $ROOT/src/token/jwt.c $ROOT/src/token/gcp_parse.c $ROOT/src/token/cloudsql_parse.c $ROOT/src/token/alloydb_parse.c $ROOT/src/token/http.c $ROOT/src/token/curl_api.c"
-	[fuzz_flow]="$ROOT/src/pg/flow.c"
-	[fuzz_respq]="$ROOT/src/pool/respq.c"
-)
+BUILD=$ROOT/build
+# What libtb.a is made of, from the configured build (Makefile.am's print-fuzz-inputs): every
+# module, with the libraries the binary links, so a target never misses a new source file.
+inputs=$(make -s -C "$BUILD" print-fuzz-inputs)
+SOURCES=$(sed -n 's/^SOURCES=//p' <<<"$inputs")
+DEP_CFLAGS=$(sed -n 's/^CFLAGS=//p' <<<"$inputs")
+LIBS=$(sed -n 's/^LIBS=//p' <<<"$inputs")
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -I$ROOT/include -I$BUILD $DEP_CFLAGS"
+# The modules are compiled once with coverage instrumentation (fuzzer-no-link) into one archive;
+# each target then pulls from it only what it uses.
+OBJ=$OUT/obj
+rm -rf "$OBJ" && mkdir -p "$OBJ"
+# shellcheck disable=SC2086
+printf '%s\n' $SOURCES | xargs -P "$(nproc)" -I{} sh -c \
+	'o="$1/$(echo "$2" | tr / _).o"; clang $3 -fsanitize=fuzzer-no-link $4 -c "$5/$2" -o "$o"' \
+	_ "$OBJ" {} "$CFLAGS" "$SAN" "$ROOT" || { echo "FAILED: the modules do not build for the fuzzers"; exit 1; }
+rm -f "$OUT/libtb-fuzz.a"
+ar rcs "$OUT/libtb-fuzz.a" "$OBJ"/*.o
+TARGETS=$(cd "$ROOT/test/fuzz" && ls fuzz_*.c | sed 's/\.c$//')
 status=0
-for t in fuzz_wire fuzz_config fuzz_auth fuzz_tokens fuzz_flow fuzz_respq; do
+for t in $TARGETS; do
 	# shellcheck disable=SC2086
-	if ! clang $CFLAGS -o "$OUT/$t" "$ROOT/test/fuzz/$t.c" ${SRCS[$t]} $CORE $LIBS; then
-		echo "FAILED: $t does not build (a source file missing from SRCS above?)"
+	if ! clang $CFLAGS -fsanitize=fuzzer $SAN -o "$OUT/$t" "$ROOT/test/fuzz/$t.c" "$OUT/libtb-fuzz.a" $LIBS; then
+		echo "FAILED: $t does not build"
 		status=1
 		continue
 	fi

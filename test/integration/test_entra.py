@@ -459,12 +459,18 @@ def test_identity_endpoint_down_then_back(make_pooler, certs, make_front, standi
         the refresh at ~10 s of age fails (4 attempts: azure-core retries);
       * once the token is within its hard margin (~3 s before expiry), a client gets a prompt FATAL
         naming the alias and the cause;
-      * the next attempt waits >= 30 s after the failure (the token cache and refresh policy); after Entra is back, clients
+      * the next attempt waits the retry floor after the failure (the token cache and refresh
+        policy: 30 s, here 10 s through the test build's TB_TEST_TOKEN_TIME_SCALE=3, which scales
+        the engine's own waits but not the token's lifetime); after Entra is back, clients
         succeed again at that retry."""
+    scale = 3
+    floor = 30.0 / scale
     e = standins(entra.EntraStandIn(ttl=20))
     front = make_front({entra.DEFAULT_CLIENT_ID: ROLE}, issued_check=e.is_issued)
     p = entra_pooler(make_pooler, certs, front, secret_cred(e, tmp_path), db_extra="server_lifetime=1",
-                     settings={"pool_mode": "session", "default_pool_size": 2, "server_login_retry": 1})
+                     settings={"pool_mode": "session", "default_pool_size": 2, "server_login_retry": 1},
+                     env={"TB_TEST_TOKEN_TIME_SCALE": str(scale)})
+    p.wait_log(r"TB_TEST_TOKEN_TIME_SCALE=3 \(test build\)", 10)
     first = wait_for(lambda: token_posts(e), 10, "the prefetched token")[0]
     t_tok = first["mono"]
     e.add_fault(kind="status", status=503, count=None)
@@ -513,11 +519,11 @@ def test_identity_endpoint_down_then_back(make_pooler, certs, make_front, standi
     assert err is not None, "clients still succeeded 25 s after a 20 s token was issued"
     assert 'alias "orders"' in err and "Entra" in err and "503" in err, err
 
-    # phase 3: Entra back; the retry comes >= 30 s after the failure and clients recover
+    # phase 3: Entra back; the retry comes a floor (30 s scaled) after the failure and clients recover
     e.clear_faults()
     t_back = time.monotonic()
     recovered = None
-    while recovered is None and time.monotonic() < t_fail + 50:
+    while recovered is None and time.monotonic() < t_fail + 3 * floor + 20:
         try:
             with connect(p) as c:
                 c.execute("select 1")
@@ -530,9 +536,12 @@ def test_identity_endpoint_down_then_back(make_pooler, certs, make_front, standi
     print("Entra back at +%.1f s after the failure; first new token request at +%.1f s; client "
           "recovered at +%.1f s" % (t_back - t_fail, (good[0]["mono"] - t_fail) if good else -1,
                                     (recovered - t_fail) if recovered else -1))
-    assert recovered is not None, "no recovery within 50 s of the failed refresh"
+    assert recovered is not None, "no recovery within %.0f s of the failed refresh" % (3 * floor + 20)
     retry = [r for r in posts if r["mono"] > t_fail]
-    assert retry and retry[0]["mono"] - t_fail >= 29.5, "retried %.1f s after a failure" % (
+    assert retry and retry[0]["mono"] - t_fail >= floor - 0.5, "retried %.1f s after a failure" % (
+        retry[0]["mono"] - t_fail)
+    # and no later than the floor plus its 25 % jitter (with slack): the scale was in force
+    assert retry[0]["mono"] - t_fail <= floor * 1.25 + 5, "retried %.1f s after a failure" % (
         retry[0]["mono"] - t_fail)
     assert good and recovered >= good[0]["mono"]
 

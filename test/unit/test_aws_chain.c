@@ -8,6 +8,7 @@
 #include "token/credential.h"
 #include "token/provider.h"
 #include "token/token.h"
+#include "token/token_clock.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "unit.h"
@@ -1234,6 +1235,28 @@ static void test_refresh(void)
 	free(url);
 }
 
+/* The test hook scales the engine's own waits; a bad value is refused; unset is 1. */
+static void test_token_clock(void)
+{
+	char why[200] = "";
+	unsetenv(TOKEN_TIME_SCALE_ENV);
+	CHECK(token_clock_init(why, sizeof(why)) && token_clock_scale() == 1);
+	CHECK(token_clock_wait_ms(30000) == 30000 && token_clock_wait_s(30) == 30);
+#ifndef NDEBUG
+	setenv(TOKEN_TIME_SCALE_ENV, "10", 1);
+	CHECK(token_clock_init(why, sizeof(why)) && token_clock_scale() == 10);
+	CHECK(token_clock_wait_ms(30000) == 3000 && token_clock_wait_s(30) == 3 && token_clock_wait_s(5) == 1);
+	static const char *const bad[] = { "0", "101", "x", "3s", "-2" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv(TOKEN_TIME_SCALE_ENV, bad[i], 1);
+		why[0] = '\0';
+		CHECK(!token_clock_init(why, sizeof(why)) && strstr(why, TOKEN_TIME_SCALE_ENV) != NULL);
+	}
+#endif
+	unsetenv(TOKEN_TIME_SCALE_ENV);
+	CHECK(token_clock_init(why, sizeof(why)) && token_clock_scale() == 1);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/tb_aws_chain_XXXXXX");
@@ -1259,6 +1282,7 @@ int main(void)
 	test_sts();
 	test_process();
 	test_refresh();
+	test_token_clock();
 	srv_stop();
 	token_engine_shutdown();
 	event_base_free(base);
