@@ -136,10 +136,9 @@ void sha256_digest(const void *data, size_t len, unsigned char out[SHA256_LEN])
 
 /* HMAC(K, m) = H((K0 ^ opad) || H((K0 ^ ipad) || m)), K0 = K padded to a block
  * (hashed first if longer than a block). */
-void hmac_sha256_digest(const void *key, size_t keylen, const void *data, size_t len,
-			unsigned char out[SHA256_LEN])
+void hmac_sha256_prepare(struct hmac_sha256_key *k, const void *key, size_t keylen)
 {
-	unsigned char k0[SHA256_BLOCK] = { 0 }, pad[SHA256_BLOCK], inner[SHA256_LEN];
+	unsigned char k0[SHA256_BLOCK] = { 0 }, pad[SHA256_BLOCK];
 	if (keylen > SHA256_BLOCK)
 		sha256_digest(key, keylen, k0);
 	else if (keylen)
@@ -148,16 +147,71 @@ void hmac_sha256_digest(const void *key, size_t keylen, const void *data, size_t
 	for (int i = 0; i < SHA256_BLOCK; i++)
 		pad[i] = k0[i] ^ 0x36;
 	sha256_init(&c);
-	sha256_update(&c, pad, sizeof(pad));
-	sha256_update(&c, data, len);
-	sha256_final(&c, inner);
+	compress(c.h, pad);
+	memcpy(k->inner, c.h, sizeof(k->inner));
 	for (int i = 0; i < SHA256_BLOCK; i++)
 		pad[i] = k0[i] ^ 0x5c;
 	sha256_init(&c);
-	sha256_update(&c, pad, sizeof(pad));
-	sha256_update(&c, inner, sizeof(inner));
-	sha256_final(&c, out);
+	compress(c.h, pad);
+	memcpy(k->outer, c.h, sizeof(k->outer));
+	secret_wipe(&c, sizeof(c));
 	secret_wipe(k0, sizeof(k0));
 	secret_wipe(pad, sizeof(pad));
+}
+
+/* A context that has hashed one block: the state a prepared key keeps. */
+static void resume(struct sha256_ctx *c, const uint32_t h[8])
+{
+	memcpy(c->h, h, sizeof(c->h));
+	c->total = SHA256_BLOCK;
+	c->used = 0;
+}
+
+void hmac_sha256_keyed(const struct hmac_sha256_key *k, const void *data, size_t len,
+		       unsigned char out[SHA256_LEN])
+{
+	struct sha256_ctx c;
+	unsigned char inner[SHA256_LEN];
+	resume(&c, k->inner);
+	sha256_update(&c, data, len);
+	sha256_final(&c, inner);
+	resume(&c, k->outer);
+	sha256_update(&c, inner, sizeof(inner));
+	sha256_final(&c, out);
 	secret_wipe(inner, sizeof(inner));
+}
+
+void hmac_sha256_digest(const void *key, size_t keylen, const void *data, size_t len,
+			unsigned char out[SHA256_LEN])
+{
+	struct hmac_sha256_key k;
+	hmac_sha256_prepare(&k, key, keylen);
+	hmac_sha256_keyed(&k, data, len, out);
+	secret_wipe(&k, sizeof(k));
+}
+
+/* T1 = U1 ^ U2 ^ ... ^ Uc, U1 = HMAC(P, S || INT(1)), Ui = HMAC(P, Ui-1). */
+void pbkdf2_sha256(const void *password, size_t pwlen, const void *salt, size_t saltlen,
+		   unsigned iterations, unsigned char out[SHA256_LEN])
+{
+	static const unsigned char block_one[4] = { 0, 0, 0, 1 };
+	struct hmac_sha256_key k;
+	struct sha256_ctx c;
+	unsigned char u[SHA256_LEN];
+	hmac_sha256_prepare(&k, password, pwlen);
+	resume(&c, k.inner);
+	sha256_update(&c, salt, saltlen);
+	sha256_update(&c, block_one, sizeof(block_one));
+	sha256_final(&c, u);
+	resume(&c, k.outer);
+	sha256_update(&c, u, sizeof(u));
+	sha256_final(&c, u);
+	memcpy(out, u, SHA256_LEN);
+	for (unsigned i = 1; i < iterations; i++) {
+		hmac_sha256_keyed(&k, u, sizeof(u), u);
+		for (int j = 0; j < SHA256_LEN; j++)
+			out[j] ^= u[j];
+	}
+	secret_wipe(&k, sizeof(k));
+	secret_wipe(u, sizeof(u));
 }

@@ -107,6 +107,36 @@ void sock_kick_pending(struct sock *s)
 		event_active(&s->ev, EV_READ, 0);
 }
 
+/* Input buffers of the usual size that connections gave back, kept for the
+ * next connection that reads: a connection holds its buffer only while it
+ * has bytes in it (a client between transactions holds none), and taking
+ * one back costs no malloc. At most SPARE_MAX (256 KiB with 4 KiB buffers). */
+#define SPARE_MAX 64
+#define SPARE_CAP_MAX 65536 /* a buffer grown for a big message is freed */
+static struct iobuf *spares[SPARE_MAX];
+static unsigned nspares;
+
+static struct iobuf *spare_take(size_t cap)
+{
+	while (nspares) {
+		struct iobuf *b = spares[--nspares];
+		if (b->cap == cap) {
+			b->rpos = b->wpos = 0;
+			return b;
+		}
+		free(b); /* pkt_buf changed since */
+	}
+	return NULL;
+}
+
+static void in_release(struct iobuf *b)
+{
+	if (b && nspares < SPARE_MAX && b->cap <= SPARE_CAP_MAX)
+		spares[nspares++] = b;
+	else
+		free(b);
+}
+
 int sock_detach(struct sock *s)
 {
 	int fd = s->fd;
@@ -137,7 +167,7 @@ void sock_close(struct sock *s)
 
 void sock_free_buffers(struct sock *s)
 {
-	free(s->in);
+	in_release(s->in);
 	free(s->out);
 	s->in = s->out = NULL;
 }
@@ -202,6 +232,8 @@ enum sock_io sock_fill(struct sock *s, size_t bufsize, size_t need)
 	size_t room = need > have ? need - have : 0;
 	if (room < bufsize / 2)
 		room = bufsize / 2 > 0 ? bufsize / 2 : 1024;
+	if (!s->in && room <= bufsize)
+		s->in = spare_take(bufsize);
 	s->in = iobuf_make_room(s->in, bufsize, room);
 	unsigned char *dst = s->in->data + s->in->wpos;
 	size_t space = s->in->cap - s->in->wpos;
@@ -326,7 +358,7 @@ bool sock_has_output(const struct sock *s)
 void sock_trim(struct sock *s)
 {
 	if (s->in && iobuf_len(s->in) == 0) {
-		free(s->in);
+		in_release(s->in);
 		s->in = NULL;
 	}
 	if (s->out && iobuf_len(s->out) == 0) {

@@ -8,7 +8,6 @@
 #include "pg/saslprep.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -32,8 +31,7 @@
 
 /* ---------- crypto primitives ---------- */
 
-/* Our own SHA-256 on the login path (core/sha256.h says why); PBKDF2, which
- * runs once per password, stays with OpenSSL. */
+/* Our own SHA-256 on the login path (core/sha256.h says why). */
 static bool hmac_sha256(const unsigned char *key, size_t keylen, const void *data, size_t len,
 			unsigned char out[SCRAM_KEY_LEN])
 {
@@ -64,11 +62,10 @@ static bool salted_password(const char *pw, size_t pwlen, const unsigned char *s
 		return false;
 	size_t plen;
 	char *prepped = saslprep_or_raw(pw, pwlen, &plen);
-	bool ok = PKCS5_PBKDF2_HMAC(prepped, (int)plen, salt, (int)saltlen, iterations, EVP_sha256(),
-				    SCRAM_KEY_LEN, out) == 1;
+	pbkdf2_sha256(prepped, plen, salt, saltlen, (unsigned)iterations, out);
 	secret_wipe(prepped, plen);
 	free(prepped);
-	return ok;
+	return true;
 }
 
 /* ClientKey, StoredKey and ServerKey from SaltedPassword. */

@@ -915,10 +915,11 @@ void client_detached(struct client *c)
 	c->blocked_on_server = false;
 	if (c->state != CL_ACTIVE)
 		return;
+	/* Between transactions a client holds no packet buffer (as PgBouncer):
+	 * its input buffer goes back to the spares the next read takes from. */
+	sock_trim(&c->sock);
 	set_state(c, CL_IDLE, &c->pool->active_clients);
 	sock_set_read(&c->sock, true);
-	/* Buffers are kept for the next transaction; the janitor trims them
-	 * once the client has been idle a while (pool/client_timer.c). */
 	if (iobuf_len(c->sock.in) > 0)
 		client_process(c);
 }

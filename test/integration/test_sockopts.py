@@ -7,6 +7,7 @@ What is visible from outside the pooler is the keepalive timer of the accepted s
 import re
 import shutil
 import socket
+import struct
 import subprocess
 
 import pytest
@@ -27,7 +28,12 @@ def keepalive_left(port, client_port):
 
 
 def timer_of_new_connection(p):
+    """The kernel completes the handshake before the pooler accepts, with the listener's options:
+    an SSLRequest answered ('N', no TLS configured) shows the pooler has accepted and set up the
+    socket, before its timer is read."""
     with socket.create_connection(("127.0.0.1", p.port), timeout=5) as s:
+        s.sendall(struct.pack("!ii", 8, 80877103))
+        assert s.recv(1) == b"N"
         return wait_for(lambda: keepalive_left(p.port, s.getsockname()[1]), 10, "the accepted socket")
 
 

@@ -843,8 +843,10 @@ static void test_resolve_static(void)
 	CHECK_STR(p.process_command, "/bin/creds --json 'a b'");
 	CHECK(p.process_argv && p.process_argv[0] && p.process_argv[1] && p.process_argv[2] &&
 	      !p.process_argv[3]);
-	CHECK_STR(p.process_argv[0], "/bin/creds");
-	CHECK_STR(p.process_argv[2], "a b");
+	if (p.process_argv) {
+		CHECK_STR(p.process_argv[0], "/bin/creds");
+		CHECK_STR(p.process_argv[2], "a b");
+	}
 	CHECK_STR(p.region, "ignored? no: credentials win");
 	aws_profile_plan_clear(&p);
 

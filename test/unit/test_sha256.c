@@ -95,8 +95,36 @@ static void test_against_openssl(void)
 	CHECK(hmac_ok == (int)sizeof(buf) + 1);
 }
 
+static void test_pbkdf2(void)
+{
+	/* RFC 7914, section 11: PBKDF2-HMAC-SHA256 ("passwd", "salt", c = 1), first 32 bytes. */
+	unsigned char mine[SHA256_LEN], theirs[SHA256_LEN];
+	char h[2 * SHA256_LEN + 1];
+	pbkdf2_sha256("passwd", 6, "salt", 4, 1, mine);
+	hex(mine, sizeof(mine), h);
+	CHECK_STR(h, "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc");
+	/* SCRAM's 4096 iterations, and odd lengths (a key longer than a block), against OpenSSL. */
+	const char *pws[] = { "pencil", "", "a much longer password that is longer than one block of sixty-four bytes" };
+	const unsigned iters[] = { 4096, 1, 2 };
+	int same = 0;
+	for (int i = 0; i < 3; i++) {
+		pbkdf2_sha256(pws[i], strlen(pws[i]), "QSXCR+Q6sek8bf92", 16, iters[i], mine);
+		PKCS5_PBKDF2_HMAC(pws[i], (int)strlen(pws[i]), (const unsigned char *)"QSXCR+Q6sek8bf92", 16,
+				  (int)iters[i], EVP_sha256(), SHA256_LEN, theirs);
+		same += memcmp(mine, theirs, SHA256_LEN) == 0;
+	}
+	CHECK(same == 3);
+	/* A prepared key gives the one-shot HMAC. */
+	struct hmac_sha256_key k;
+	hmac_sha256_prepare(&k, "Jefe", 4);
+	hmac_sha256_keyed(&k, "what do ya want for nothing?", 28, mine);
+	hex(mine, sizeof(mine), h);
+	CHECK_STR(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
 int main(void)
 {
+	test_pbkdf2();
 	test_vectors();
 	test_hmac_rfc4231();
 	test_against_openssl();
