@@ -1014,8 +1014,13 @@ static void test_resolve_roles(void)
 	CHECK(resolve(f, "dur2", NULL, &p) == AWS_RESOLVE_ERROR);
 	CHECK(resolve(f, "dur3", NULL, &p) == AWS_RESOLVE_ERROR);
 	aws_files_free(f);
+}
 
-	/* A chain longer than the limit is refused, not followed forever. */
+/* A chain longer than the limit is refused, not followed forever. */
+static void test_resolve_role_chain_limit(void)
+{
+	struct aws_profile_plan p;
+	struct aws_files *f;
 	struct { char *p; size_t n, cap; } t = { xmalloc(1 << 16), 0, 1 << 16 };
 	t.n += (size_t)snprintf(t.p, t.cap, "[profile p0]\naws_access_key_id=A\naws_secret_access_key=S\n");
 	for (int i = 1; i <= 40; i++)
@@ -1111,6 +1116,7 @@ int main(void)
 	test_split();
 	test_resolve_static();
 	test_resolve_roles();
+	test_resolve_role_chain_limit();
 	test_resolve_web_identity();
 	return unit_finish("test_aws");
 }
