@@ -145,7 +145,7 @@ struct pool *pool_for_user(struct database *db, const char *user)
 struct pool *pool_for_client(struct database *db, const char *client_user, enum replication_mode repl)
 {
 	const char *user = db->cfg->user ? db->cfg->user : db->default_user ? db->default_user : client_user;
-	if (db->cfg->user_from_token && !db->default_user)
+	if (db->learn_user && !db->default_user)
 		return NULL; /* not known until the first token arrives */
 	if (repl == REPLICATION_NONE) {
 		struct pool *p = strmap_get(&db->pools_by_user, user);
