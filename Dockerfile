@@ -29,7 +29,7 @@ RUN rm -rf build build-demo && ./autogen.sh && mkdir /build && cd /build \
 FROM ${BASE_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-	libevent-2.1-7 libevent-openssl-2.1-7 libssl3 libcurl4 libinih1 libjansson4 libexpat1 libicu72 \
+	libevent-2.1-7 libevent-openssl-2.1-7 libssl3 libcurl4 libinih1 libjansson4 libexpat1 libicu72 libpq5 \
 	libsystemd0 ca-certificates tini curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 tokenbouncer \

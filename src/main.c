@@ -41,6 +41,7 @@ struct options {
 	const char *token_user;
 	bool doctor;                 /* "check FILE.ini": log in through every alias and report */
 	const char *check_alias;
+	const char *check_through;   /* "check FILE.ini --through HOST:PORT": as a client, with libpq */
 	bool check_json;
 	int verbose;
 	bool quiet;
@@ -61,7 +62,8 @@ static void usage(FILE *f)
 		"tokenbouncer %s: a PostgreSQL connection pooler for cloud IAM tokens\n\n"
 		"Usage: tokenbouncer [OPTIONS] FILE.ini\n"
 		"       tokenbouncer token ALIAS [--user USER] FILE.ini\n"
-		"       tokenbouncer check FILE.ini [--alias NAME] [--user USER] [--json]\n\n"
+		"       tokenbouncer check FILE.ini [--alias NAME] [--user USER] [--json]\n"
+		"       tokenbouncer check FILE.ini --through HOST:PORT [--alias NAME] [--user USER]\n\n"
 		"  -d, --daemon                run in the background\n"
 		"  -v, --verbose               more log output (repeat for more)\n"
 		"  -q, --quiet                 log only warnings and errors\n"
@@ -72,6 +74,7 @@ static void usage(FILE *f)
 		"      --user USER             with token or check: the database user, when the alias has none\n"
 		"      --alias NAME            with check: only this alias\n"
 		"      --json                  with check: the report as JSON\n"
+		"      --through HOST:PORT     with check: log in through a running pooler as a client (libpq)\n"
 		"  -V, --version               print the version\n"
 		"  -h, --help                  this help\n\n"
 		"Signals (as PgBouncer 1.23+): SIGHUP reloads; SIGTERM stops once every client has left\n"
@@ -83,7 +86,7 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE, OPT_USER, OPT_ALIAS, OPT_JSON, OPT_MAN };
+	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE, OPT_USER, OPT_ALIAS, OPT_JSON, OPT_MAN, OPT_THROUGH };
 	if (argc >= 2 && strcmp(argv[1], "check") == 0) {
 		o->doctor = true;
 		argv[1] = argv[0];
@@ -106,6 +109,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "user", required_argument, NULL, OPT_USER },
 		{ "alias", required_argument, NULL, OPT_ALIAS },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "through", required_argument, NULL, OPT_THROUGH },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -120,6 +124,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case OPT_USER: o->token_user = optarg; break;
 		case OPT_ALIAS: o->check_alias = optarg; break;
 		case OPT_JSON: o->check_json = true; break;
+		case OPT_THROUGH: o->check_through = optarg; break;
 		case OPT_SAMPLE: params_print_sample(stdout); exit(0);
 		case OPT_REFERENCE: params_print_reference(stdout); exit(0);
 		case OPT_MAN:
@@ -462,10 +467,19 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	if (o.doctor) {
-		struct check_options co = { .alias = o.check_alias, .user = o.token_user, .json = o.check_json };
-		int rc = check_run(base, &co, stdout);
+		struct check_options co = { .alias = o.check_alias, .user = o.token_user, .json = o.check_json,
+					    .through = o.check_through };
+		int rc = co.through ? check_through_run(base, &co, stdout) : check_run(base, &co, stdout);
 		teardown(base, dns);
 		return rc;
+	}
+	/* Every port is bound before the client port is: a pooler that cannot serve its
+	 * metrics or probes fails before a client can connect to it. */
+	if (config_str_set(rt.cfg->metrics_listen) &&
+	    !metrics_start(base, rt.cfg->metrics_listen, err, sizeof(err))) {
+		log_fatal("%s", err);
+		teardown(base, dns);
+		return 1;
 	}
 	if (!listeners_open(base, rt.cfg, on_accept, err, sizeof(err))) {
 		log_fatal("%s", err);
@@ -481,12 +495,6 @@ int main(int argc, char **argv)
 		pidfile_path = xstrdup(rt.cfg->pidfile);
 	}
 	setup_signals(base);
-	if (config_str_set(rt.cfg->metrics_listen) &&
-	    !metrics_start(base, rt.cfg->metrics_listen, err, sizeof(err))) {
-		log_fatal("%s", err);
-		teardown(base, dns);
-		return 1;
-	}
 	janitor_start(base);
 	log_info("tokenbouncer %s listening on %s port %d%s%s", PACKAGE_VERSION,
 		 rt.cfg->listen_addr && *rt.cfg->listen_addr ? rt.cfg->listen_addr : "(no TCP)",

@@ -12,10 +12,19 @@ struct check_options {
 	const char *alias;     /* only this alias; NULL: all */
 	const char *user;      /* upstream user for aliases that take the client's */
 	bool json;
+	const char *through;   /* "HOST:PORT" of a running pooler: check as a client instead */
 };
 
 /* Runs on a loop whose runtime has the configuration applied (as the pooler
  * at startup, without listeners). Prints the report to out; returns the exit
  * status: 0 when every alias checked passed, 1 otherwise, 2 on bad input. */
 int check_run(struct event_base *base, const struct check_options *o, FILE *out);
+
+/* `check FILE.ini --through HOST:PORT`: each alias of FILE.ini as a client
+ * sees it, through a running pooler. libpq (an independent client, the one
+ * most applications use) connects with its non-blocking API on our loop,
+ * then runs SELECT 1; password, TLS mode and the like come from libpq's own
+ * environment (PGPASSWORD, PGSSLMODE, ~/.pgpass). One line per alias; the
+ * exit status as check_run's. */
+int check_through_run(struct event_base *base, const struct check_options *o, FILE *out);
 #endif

@@ -61,7 +61,9 @@ struct database {
 	const struct db_alias *cfg;  /* inside cref's config */
 	char *host;                  /* where to connect (a bare DSQL cluster id expanded), or NULL: Unix socket */
 	char *default_user;          /* upstream user when the alias sets none and the client's is not used */
-	struct token_wait *user_wait; /* user_from_token: the fetch that will name the user */
+	bool learn_user;             /* the user is learned once the first token is in (user_from_token,
+				      * or an identity whose e-mail only its source tells) */
+	struct token_wait *user_wait; /* learn_user: the fetch that will name the user */
 	char user_error[256];        /* user_from_token: why the user could not be learned */
 	char *dbname;                /* upstream database */
 	int sslmode;                 /* effective enum tls_mode */

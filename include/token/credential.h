@@ -38,6 +38,21 @@ const char *credential_value(const struct credential *c, const char *key);
 /* Format "file:line: [credential.NAME]: message" (line of key) into err; returns false. */
 bool credential_fail(const struct credential *c, const char *key, char *err, size_t errlen,
 		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The head each entry of a provider's table of credential types starts with. */
+struct credential_type {
+	const char *name;            /* "aws-static", matched case-insensitively */
+	const char *const *keys;     /* besides "type"; NULL-terminated */
+};
+/* The entry named type in a provider's table (n entries of size bytes, each
+ * starting with a struct credential_type); NULL when none is. */
+const struct credential_type *credential_type_find(const void *table, size_t n, size_t size,
+						   const char *type);
+/* The first key of c that t does not take ("type" is always taken); NULL when
+ * every key is known. */
+const char *credential_unknown_key(const struct credential *c, const struct credential_type *t);
+/* false with "unknown key ... for type ..." in err when a key is unknown. */
+bool credential_check_keys(const struct credential *c, const struct credential_type *t, char *err,
+			   size_t errlen);
 /* The keys (besides "type") each provider accepts for a credential type, or
  * NULL for a type it does not know; NULL-terminated. For the documentation
  * drift test (core/credential_doc.c must list exactly these). */

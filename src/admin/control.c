@@ -14,6 +14,7 @@
 #include "core/params.h"
 #include "pool/client.h"
 #include "pool/pool.h"
+#include "pool/pool_iter.h"
 #include "pool/reconfig.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
@@ -124,19 +125,14 @@ static bool any_paused(const char *name)
 
 static bool server_alive(uint64_t id)
 {
-	struct list_node *d, *dt;
-	for_each_db(d, dt) {
-		struct list_node *n, *t;
-		list_for_each_safe(n, t, &DB_OF(d)->pools) {
-			struct pool *p = list_entry(n, struct pool, node);
-			struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
-						      &p->new_servers };
-			for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-				struct list_node *sn, *st;
-				list_for_each_safe(sn, st, lists[i])
-					if (list_entry(sn, struct server, node)->id == id)
-						return true;
-			}
+	for_each_pool(p) {
+		struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
+					      &p->new_servers };
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+			struct list_node *sn, *st;
+			list_for_each_safe(sn, st, lists[i])
+				if (list_entry(sn, struct server, node)->id == id)
+					return true;
 		}
 	}
 	return false;

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "token/token.h"
+#include "pool/pool_iter.h"
 #include "pool/prepared.h"
 #include "pool/runtime.h"
 
@@ -166,28 +167,20 @@ static void render_pools(struct dynbuf *t, const struct pool_entry *pools, size_
 static void server_ages(const char *db, const char *user, usec_t now, const double *bounds, size_t nb,
 			uint64_t *buckets, uint64_t *count, double *sum)
 {
-	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
-		const struct database *dbo = list_entry(d, struct database, node);
-		if (strcmp(dbo->name, db) != 0)
+	for_each_pool(p) {
+		if (strcmp(p->db->name, db) != 0 || strcmp(p->user, user) != 0)
 			continue;
-		struct list_node *pn, *pt;
-		list_for_each_safe(pn, pt, &dbo->pools) {
-			const struct pool *p = list_entry(pn, struct pool, node);
-			if (strcmp(p->user, user) != 0)
-				continue;
-			const struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers };
-			for (size_t l = 0; l < 3; l++) {
-				struct list_node *n, *t;
-				list_for_each_safe(n, t, lists[l]) {
-					const struct server *s = list_entry(n, struct server, node);
-					double age = (double)(now - s->created_at) / USEC_PER_SEC;
-					for (size_t b = 0; b < nb; b++)
-						if (age <= bounds[b])
-							buckets[b]++;
-					(*count)++;
-					*sum += age;
-				}
+		const struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers };
+		for (size_t l = 0; l < 3; l++) {
+			struct list_node *n, *t;
+			list_for_each_safe(n, t, lists[l]) {
+				const struct server *s = list_entry(n, struct server, node);
+				double age = (double)(now - s->created_at) / USEC_PER_SEC;
+				for (size_t b = 0; b < nb; b++)
+					if (age <= bounds[b])
+						buckets[b]++;
+				(*count)++;
+				*sum += age;
 			}
 		}
 	}

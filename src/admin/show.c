@@ -22,6 +22,7 @@
 #include "pool/climit.h"
 #include "pool/client.h"
 #include "pool/pool.h"
+#include "pool/pool_iter.h"
 #include "pool/prepared.h"
 #include "pool/ps_forward.h"
 #include "pool/runtime.h"
@@ -746,21 +747,15 @@ static enum admin_status show_servers(struct admin_req *r)
 	usec_t now = time_mono_usec(), wall = time_wall_usec();
 	struct resultset rs;
 	resultset_begin(&rs, r->out, socket_cols, NCOLS(socket_cols));
-	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
-		const struct database *db = list_entry(d, struct database, node);
-		struct list_node *pn, *pt;
-		list_for_each_safe(pn, pt, &db->pools) {
-			const struct pool *p = list_entry(pn, struct pool, node);
-			const struct list_node *lists[] = { &p->active_servers, &p->idle_servers,
-							    &p->used_servers, &p->new_servers };
-			for (size_t i = 0; i < NCOLS(lists); i++) {
-				struct list_node *n, *t;
-				list_for_each_safe(n, t, lists[i]) {
-					const struct server *s = list_entry(n, struct server, node);
-					if (!has_id || s->id == id)
-						server_row(&rs, s, now, wall, ROW_SERVERS);
-				}
+	for_each_pool(p) {
+		const struct list_node *lists[] = { &p->active_servers, &p->idle_servers,
+						    &p->used_servers, &p->new_servers };
+		for (size_t i = 0; i < NCOLS(lists); i++) {
+			struct list_node *n, *t;
+			list_for_each_safe(n, t, lists[i]) {
+				const struct server *s = list_entry(n, struct server, node);
+				if (!has_id || s->id == id)
+					server_row(&rs, s, now, wall, ROW_SERVERS);
 			}
 		}
 	}
@@ -869,19 +864,14 @@ static enum admin_status show_sockets(struct admin_req *r, bool active_only)
 		if (c->state != CL_CLOSING && (!active_only || sock_active(&c->sock)))
 			client_row(&rs, c, now, wall, ROW_SOCKETS);
 	}
-	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
-		struct list_node *pn, *pt;
-		list_for_each_safe(pn, pt, &list_entry(d, struct database, node)->pools) {
-			const struct pool *p = list_entry(pn, struct pool, node);
-			const struct list_node *lists[] = { &p->active_servers, &p->idle_servers,
-							    &p->used_servers, &p->new_servers };
-			for (size_t i = 0; i < NCOLS(lists); i++) {
-				list_for_each_safe(n, t, lists[i]) {
-					const struct server *s = list_entry(n, struct server, node);
-					if (!active_only || sock_active(&s->sock))
-						server_row(&rs, s, now, wall, ROW_SOCKETS);
-				}
+	for_each_pool(p) {
+		const struct list_node *lists[] = { &p->active_servers, &p->idle_servers,
+						    &p->used_servers, &p->new_servers };
+		for (size_t i = 0; i < NCOLS(lists); i++) {
+			list_for_each_safe(n, t, lists[i]) {
+				const struct server *s = list_entry(n, struct server, node);
+				if (!active_only || sock_active(&s->sock))
+					server_row(&rs, s, now, wall, ROW_SOCKETS);
 			}
 		}
 	}
@@ -950,14 +940,9 @@ static enum admin_status show_users(struct admin_req *r)
 			continue;
 		const struct user_cfg *u = config_find_user(rt.cfg, name);
 		int servers = 0;
-		struct list_node *d, *dt;
-		list_for_each_safe(d, dt, &rt.databases) {
-			struct list_node *pn, *pt;
-			list_for_each_safe(pn, pt, &list_entry(d, struct database, node)->pools) {
-				const struct pool *p = list_entry(pn, struct pool, node);
-				if (strcmp(p->user, name) == 0)
-					servers += p->nservers;
-			}
+		for_each_pool(p) {
+			if (strcmp(p->user, name) == 0)
+				servers += p->nservers;
 		}
 		resultset_row_begin(&rs);
 		resultset_text(&rs, name);
@@ -1004,28 +989,24 @@ static void count_iobufs(const struct sock *s, struct object_counts *oc)
 static void count_objects(struct object_counts *oc)
 {
 	memset(oc, 0, sizeof(*oc));
-	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
-		struct list_node *pn, *pt;
-		list_for_each_safe(pn, pt, &list_entry(d, struct database, node)->pools) {
-			const struct pool *p = list_entry(pn, struct pool, node);
-			oc->pools++;
-			oc->servers += p->nservers;
-			const struct list_node *lists[] = { &p->idle_servers, &p->active_servers,
-							    &p->used_servers, &p->new_servers };
-			for (size_t i = 0; i < NCOLS(lists); i++) {
-				struct list_node *n, *t;
-				list_for_each_safe(n, t, lists[i]) {
-					const struct server *s = list_entry(n, struct server, node);
-					if (s->state == SV_RESOLVING)
-						oc->resolving++;
-					count_iobufs(&s->sock, oc);
-				}
+	for_each_pool(p) {
+		oc->pools++;
+		oc->servers += p->nservers;
+		const struct list_node *lists[] = { &p->idle_servers, &p->active_servers,
+						    &p->used_servers, &p->new_servers };
+		for (size_t i = 0; i < NCOLS(lists); i++) {
+			struct list_node *n, *t;
+			list_for_each_safe(n, t, lists[i]) {
+				const struct server *s = list_entry(n, struct server, node);
+				if (s->state == SV_RESOLVING)
+					oc->resolving++;
+				count_iobufs(&s->sock, oc);
 			}
 		}
 	}
-	list_for_each_safe(d, dt, &rt.clients)
-		count_iobufs(&list_entry(d, struct client, all_node)->sock, oc);
+	struct list_node *n, *t;
+	list_for_each_safe(n, t, &rt.clients)
+		count_iobufs(&list_entry(n, struct client, all_node)->sock, oc);
 }
 
 static enum admin_status show_lists(struct admin_req *r)

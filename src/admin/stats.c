@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "core/dynbuf.h"
 #include "pool/cancel_wait.h"
+#include "pool/pool_iter.h"
 #include "pool/runtime.h"
 
 /* Snapshots are taken every stats_period / STATS_SLOTS_PER_PERIOD (at least
@@ -263,46 +264,40 @@ struct stats_pool_row *stats_pool_rows(const char *dbname, usec_t now, size_t *n
 {
 	struct dynbuf b;
 	dynbuf_init(&b, SIZE_MAX, false);
-	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
-		const struct database *db = list_entry(d, struct database, node);
-		if (strcmp(db->name, dbname) != 0)
+	for_each_pool(p) {
+		if (strcmp(p->db->name, dbname) != 0)
 			continue;
-		struct list_node *pn, *pt;
-		list_for_each_safe(pn, pt, &db->pools) {
-			const struct pool *p = list_entry(pn, struct pool, node);
-			struct stats_pool_counts pc;
-			stats_pool_counts(p, now, &pc);
-			struct stats_pool_row *rows = (struct stats_pool_row *)b.data, *row = NULL;
-			for (size_t i = 0; i < b.len / sizeof(*rows) && !row; i++)
-				if (strcmp(rows[i].user, p->user) == 0)
-					row = &rows[i];
-			if (!row) {
-				row = dynbuf_push(&b, sizeof(*row));
-				if (!row)
-					continue;
-				row->user = p->user;
-				row->pool = p;
-				row->counts = pc;
+		struct stats_pool_counts pc;
+		stats_pool_counts(p, now, &pc);
+		struct stats_pool_row *rows = (struct stats_pool_row *)b.data, *row = NULL;
+		for (size_t i = 0; i < b.len / sizeof(*rows) && !row; i++)
+			if (strcmp(rows[i].user, p->user) == 0)
+				row = &rows[i];
+		if (!row) {
+			row = dynbuf_push(&b, sizeof(*row));
+			if (!row)
 				continue;
-			}
-			/* The same (database, user) from a database retired by a reload. */
-			if (!db->retired)
-				row->pool = p;
-			struct stats_pool_counts *c = &row->counts;
-			c->cl_active += pc.cl_active;
-			c->cl_waiting += pc.cl_waiting;
-			c->sv_active += pc.sv_active;
-			c->sv_idle += pc.sv_idle;
-			c->sv_used += pc.sv_used;
-			c->sv_tested += pc.sv_tested;
-			c->sv_login += pc.sv_login;
-			c->cl_waiting_cancel_req += pc.cl_waiting_cancel_req;
-			if (pc.maxwait > c->maxwait)
-				c->maxwait = pc.maxwait;
-			if (pc.max_server_age > c->max_server_age)
-				c->max_server_age = pc.max_server_age;
+			row->user = p->user;
+			row->pool = p;
+			row->counts = pc;
+			continue;
 		}
+		/* The same (database, user) from a database retired by a reload. */
+		if (!p->db->retired)
+			row->pool = p;
+		struct stats_pool_counts *c = &row->counts;
+		c->cl_active += pc.cl_active;
+		c->cl_waiting += pc.cl_waiting;
+		c->sv_active += pc.sv_active;
+		c->sv_idle += pc.sv_idle;
+		c->sv_used += pc.sv_used;
+		c->sv_tested += pc.sv_tested;
+		c->sv_login += pc.sv_login;
+		c->cl_waiting_cancel_req += pc.cl_waiting_cancel_req;
+		if (pc.maxwait > c->maxwait)
+			c->maxwait = pc.maxwait;
+		if (pc.max_server_age > c->max_server_age)
+			c->max_server_age = pc.max_server_age;
 	}
 	if (!b.data && !dynbuf_reserve(&b, 0)) /* callers free an empty array too */
 		return NULL;

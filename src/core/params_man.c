@@ -135,6 +135,9 @@ static const char *const cli_options[][2] = {
 	{ "--user USER", "With token or check: the database user, for an alias whose user is the client's." },
 	{ "--alias NAME", "With check: only this alias." },
 	{ "--json", "With check: the report as JSON." },
+	{ "--through HOST:PORT", "With check: log in to each alias as a client, with libpq, through the pooler "
+				 "running at HOST:PORT, and run SELECT 1 (password and sslmode from libpq's "
+				 "environment: PGPASSWORD, PGSSLMODE, ~/.pgpass)." },
 	{ "-V, --version", "Print the version." },
 	{ "-h, --help", "Print a summary of the options." },
 };
@@ -146,7 +149,9 @@ void params_print_man_cli(FILE *f)
 	fputs(".B tokenbouncer\n[\\fIOPTIONS\\fR] \\fIFILE.ini\\fR\n.br\n"
 	      ".B tokenbouncer token\n\\fIALIAS\\fR [\\fB\\-\\-user\\fR \\fIUSER\\fR] \\fIFILE.ini\\fR\n.br\n"
 	      ".B tokenbouncer check\n\\fIFILE.ini\\fR [\\fB\\-\\-alias\\fR \\fINAME\\fR] "
-	      "[\\fB\\-\\-user\\fR \\fIUSER\\fR] [\\fB\\-\\-json\\fR]\n.SH DESCRIPTION\n", f);
+	      "[\\fB\\-\\-user\\fR \\fIUSER\\fR] [\\fB\\-\\-json\\fR]\n.br\n"
+	      ".B tokenbouncer check\n\\fIFILE.ini\\fR \\fB\\-\\-through\\fR \\fIHOST:PORT\\fR "
+	      "[\\fB\\-\\-alias\\fR \\fINAME\\fR] [\\fB\\-\\-user\\fR \\fIUSER\\fR]\n.SH DESCRIPTION\n", f);
 	man_para(f, "tokenbouncer pools client connections to PostgreSQL like PgBouncer, and logs in upstream with "
 		 "short-lived cloud tokens (Microsoft Entra ID, AWS RDS IAM, Aurora DSQL) that it obtains itself, "
 		 "ahead of need, and sends only over TLS. Clients log in to the pooler with SCRAM-SHA-256, md5 or hba "

@@ -2,6 +2,7 @@
  * separated by blanks, a field is a comma-separated list, double quotes make
  * a keyword a plain name ("" is a literal quote), '#' starts a comment. */
 #include "pg/hba.h"
+#include "core/line_err.h"
 #include "core/util.h"
 
 #include <arpa/inet.h>
@@ -16,7 +17,6 @@
 
 #define MAX_TOKEN_LEN 1024
 #define MAX_FIELDS 256
-#define ERR_TOKEN_MAX 64
 
 enum hba_type { HBA_TYPE_LOCAL, HBA_TYPE_HOST, HBA_TYPE_HOSTSSL, HBA_TYPE_HOSTNOSSL };
 enum hba_name_kind { HBA_NAME_LITERAL, HBA_NAME_ALL, HBA_NAME_SAMEUSER };
@@ -73,42 +73,6 @@ struct line {
 	size_t n;
 };
 
-struct where {
-	const char *fname;
-	size_t line;
-	char *err;
-	size_t errlen;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void line_err(const struct where *w, const char *fmt, ...)
-{
-	char reason[256];
-	va_list ap;
-
-	if (!w->err || w->errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	snprintf(w->err, w->errlen, "%s:%zu: %s", w->fname, w->line, reason);
-}
-
-/* Printable, truncated copy of a token for error messages. */
-static const char *shown(const char *s, char out[ERR_TOKEN_MAX + 4])
-{
-	size_t i;
-
-	for (i = 0; i < ERR_TOKEN_MAX && s[i]; i++)
-		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-	if (s[i]) {
-		memcpy(out + i, "...", 3);
-		i += 3;
-	}
-	out[i] = '\0';
-	return out;
-}
-
 /* ---------- tokenizer ---------- */
 
 static bool is_blank(char c)
@@ -127,7 +91,7 @@ static void line_free(struct line *l)
 }
 
 /* One list element: stops at a blank, ',' or '#' outside quotes. */
-static bool read_token(const char **pp, const char *end, struct token *t, const struct where *w)
+static bool read_token(const char **pp, const char *end, struct token *t, const struct line_pos *w)
 {
 	const char *p = *pp;
 	char buf[MAX_TOKEN_LEN + 1];
@@ -175,7 +139,7 @@ static const char *skip_blanks(const char *p, const char *end)
 }
 
 /* A field is tok[,tok...]; blanks may follow a comma, as in PostgreSQL. */
-static bool read_field(const char **pp, const char *end, struct field *f, const struct where *w)
+static bool read_field(const char **pp, const char *end, struct field *f, const struct line_pos *w)
 {
 	const char *p = *pp;
 
@@ -197,7 +161,7 @@ static bool read_field(const char **pp, const char *end, struct field *f, const 
 	return true;
 }
 
-static bool tokenize(const char *p, const char *end, struct line *l, const struct where *w)
+static bool tokenize(const char *p, const char *end, struct line *l, const struct line_pos *w)
 {
 	l->n = 0;
 	for (;;) {
@@ -224,7 +188,7 @@ static bool is_kw(const struct token *t, const char *kw)
 }
 
 /* A field that must hold exactly one token. */
-static const struct token *single(const struct field *f, const char *what, const struct where *w)
+static const struct token *single(const struct field *f, const char *what, const struct line_pos *w)
 {
 	if (f->n != 1) {
 		line_err(w, "multiple values specified for %s", what);
@@ -233,13 +197,13 @@ static const struct token *single(const struct field *f, const char *what, const
 	return &f->items[0];
 }
 
-static bool parse_type(const struct field *f, enum hba_type *type, const struct where *w)
+static bool parse_type(const struct field *f, enum hba_type *type, const struct line_pos *w)
 {
 	static const char *const names[] = { "local", "host", "hostssl", "hostnossl" };
 	static const char *const unsupported[] = { "hostgssenc", "hostnogssenc", "include",
 						   "include_if_exists", "include_dir" };
 	const struct token *t = single(f, "connection type", w);
-	char buf[ERR_TOKEN_MAX + 4];
+	char buf[SHOWN_SIZE];
 
 	if (!t)
 		return false;
@@ -255,12 +219,12 @@ static bool parse_type(const struct field *f, enum hba_type *type, const struct 
 			return false;
 		}
 	}
-	line_err(w, "invalid connection type \"%s\"", shown(t->s, buf));
+	line_err(w, "invalid connection type \"%s\"", shown_token(t->s, buf));
 	return false;
 }
 
 static bool name_keyword(const struct token *t, bool is_db, struct hba_name *out,
-			 const struct where *w)
+			 const struct line_pos *w)
 {
 	if (t->quoted) {
 		out->kind = HBA_NAME_LITERAL;
@@ -292,7 +256,7 @@ static bool name_keyword(const struct token *t, bool is_db, struct hba_name *out
 }
 
 static bool parse_names(const struct field *f, bool is_db, struct hba_name **out, size_t *n,
-			const struct where *w)
+			const struct line_pos *w)
 {
 	struct hba_name *v = xcalloc(f->n, sizeof(*v));
 
@@ -350,9 +314,9 @@ static bool prefix_mask(const char *s, int family, unsigned char mask[16])
 	return true;
 }
 
-static bool parse_cidr(struct hba_rule *r, const char *s, const struct where *w)
+static bool parse_cidr(struct hba_rule *r, const char *s, const struct line_pos *w)
 {
-	char buf[ERR_TOKEN_MAX + 4];
+	char buf[SHOWN_SIZE];
 	char *ip = xstrdup(s);
 	char *slash = strchr(ip, '/');
 	bool ok;
@@ -360,18 +324,18 @@ static bool parse_cidr(struct hba_rule *r, const char *s, const struct where *w)
 	*slash = '\0';
 	ok = parse_ip(ip, &r->family, r->addr);
 	if (!ok)
-		line_err(w, "invalid IP address \"%s\"", shown(ip, buf));
+		line_err(w, "invalid IP address \"%s\"", shown_token(ip, buf));
 	else if (!(ok = prefix_mask(slash + 1, r->family, r->mask)))
-		line_err(w, "invalid CIDR mask in address \"%s\"", shown(s, buf));
+		line_err(w, "invalid CIDR mask in address \"%s\"", shown_token(s, buf));
 	free(ip);
 	return ok;
 }
 
 /* ADDRESS [MASK]; returns how many fields were used, 0 on error. */
-static size_t parse_address(struct hba_rule *r, const struct line *l, size_t idx, const struct where *w)
+static size_t parse_address(struct hba_rule *r, const struct line *l, size_t idx, const struct line_pos *w)
 {
 	const struct token *t, *m;
-	char buf[ERR_TOKEN_MAX + 4];
+	char buf[SHOWN_SIZE];
 	int mfam = 0;
 
 	if (!(t = single(&l->f[idx], "host address", w)))
@@ -387,7 +351,7 @@ static size_t parse_address(struct hba_rule *r, const struct line *l, size_t idx
 	if (strchr(t->s, '/'))
 		return parse_cidr(r, t->s, w) ? 1 : 0;
 	if (!parse_ip(t->s, &r->family, r->addr)) {
-		line_err(w, "invalid IP address \"%s\" (host names are not supported)", shown(t->s, buf));
+		line_err(w, "invalid IP address \"%s\" (host names are not supported)", shown_token(t->s, buf));
 		return 0;
 	}
 	if (idx + 1 >= l->n) {
@@ -397,7 +361,7 @@ static size_t parse_address(struct hba_rule *r, const struct line *l, size_t idx
 	if (!(m = single(&l->f[idx + 1], "netmask", w)))
 		return 0;
 	if (!parse_ip(m->s, &mfam, r->mask)) {
-		line_err(w, "invalid IP mask \"%s\"", shown(m->s, buf));
+		line_err(w, "invalid IP mask \"%s\"", shown_token(m->s, buf));
 		return 0;
 	}
 	if (mfam != r->family) {
@@ -407,7 +371,7 @@ static size_t parse_address(struct hba_rule *r, const struct line *l, size_t idx
 	return 2;
 }
 
-static bool parse_method(const struct token *t, struct hba_rule *r, const struct where *w)
+static bool parse_method(const struct token *t, struct hba_rule *r, const struct line_pos *w)
 {
 	static const struct { const char *name; enum hba_method m; } methods[] = {
 		{ "trust", HBA_TRUST }, { "reject", HBA_REJECT }, { "password", HBA_PASSWORD },
@@ -416,7 +380,7 @@ static bool parse_method(const struct token *t, struct hba_rule *r, const struct
 	};
 	static const char *const unsupported[] = { "ident", "gss", "sspi", "ldap", "radius",
 						   "pam", "bsd", "oauth", "krb5", "crypt" };
-	char buf[ERR_TOKEN_MAX + 4];
+	char buf[SHOWN_SIZE];
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
 		if (is_kw(t, methods[i].name)) {
@@ -430,12 +394,12 @@ static bool parse_method(const struct token *t, struct hba_rule *r, const struct
 			return false;
 		}
 	}
-	line_err(w, "invalid authentication method \"%s\"", shown(t->s, buf));
+	line_err(w, "invalid authentication method \"%s\"", shown_token(t->s, buf));
 	return false;
 }
 
 /* Same restrictions as PostgreSQL: peer needs a Unix socket, cert needs TLS. */
-static bool check_method_type(const struct hba_rule *r, const struct where *w)
+static bool check_method_type(const struct hba_rule *r, const struct line_pos *w)
 {
 	if (r->method == HBA_PEER && r->type != HBA_TYPE_LOCAL) {
 		line_err(w, "peer authentication is only supported on local sockets");
@@ -450,15 +414,15 @@ static bool check_method_type(const struct hba_rule *r, const struct where *w)
 
 /* Options must look like name=value; map= (a map of auth_ident_file) is
  * kept for peer and cert rules, as PostgreSQL does; the others are ignored. */
-static bool check_options(const struct line *l, size_t idx, struct hba_rule *r, const struct where *w)
+static bool check_options(const struct line *l, size_t idx, struct hba_rule *r, const struct line_pos *w)
 {
-	char buf[ERR_TOKEN_MAX + 4];
+	char buf[SHOWN_SIZE];
 
 	for (size_t i = idx; i < l->n; i++) {
 		for (size_t j = 0; j < l->f[i].n; j++) {
 			const char *s = l->f[i].items[j].s;
 			if (!strchr(s, '=') || s[0] == '=') {
-				line_err(w, "authentication option not in name=value format: %s", shown(s, buf));
+				line_err(w, "authentication option not in name=value format: %s", shown_token(s, buf));
 				return false;
 			}
 			if (strncmp(s, "map=", 4) != 0)
@@ -479,7 +443,7 @@ static bool check_options(const struct line *l, size_t idx, struct hba_rule *r, 
 	return true;
 }
 
-static bool parse_rule(const struct line *l, struct hba_rule *r, const struct where *w)
+static bool parse_rule(const struct line *l, struct hba_rule *r, const struct line_pos *w)
 {
 	size_t idx = 3, used;
 	const struct token *m;
@@ -542,7 +506,7 @@ static void hba_push(struct hba *h, struct hba_rule *r)
 
 /* One line without its '\n'; blank and comment lines add nothing. */
 static bool parse_line(struct hba *h, const char *p, const char *end, struct line *l,
-		       const struct where *w)
+		       const struct line_pos *w)
 {
 	struct hba_rule r;
 	bool ok;
@@ -563,7 +527,7 @@ static bool parse_line(struct hba *h, const char *p, const char *end, struct lin
 
 struct hba *hba_parse(const char *text, size_t len, const char *fname, char *err, size_t errlen)
 {
-	struct where w = { fname ? fname : "auth_hba_file", 0, err, errlen };
+	struct line_pos w = { fname ? fname : "auth_hba_file", 0, err, errlen };
 	struct hba *h;
 	struct line *l;
 	const char *p = text, *end = text ? text + len : text;
@@ -739,7 +703,7 @@ void hba_free(struct hba *h)
 
 /* ---------- ident maps (auth_ident_file) ---------- */
 
-static bool ident_entry_parse(const struct line *l, struct ident_entry *e, const struct where *w)
+static bool ident_entry_parse(const struct line *l, struct ident_entry *e, const struct line_pos *w)
 {
 	const struct token *m, *su, *du;
 	if (l->n != 3) {
@@ -769,9 +733,9 @@ static bool ident_entry_parse(const struct line *l, struct ident_entry *e, const
 }
 
 /* Entries already added stay when a later line fails: the caller frees h then. */
-static bool ident_parse(struct hba *h, const char *text, size_t len, const struct where *w0)
+static bool ident_parse(struct hba *h, const char *text, size_t len, const struct line_pos *w0)
 {
-	struct where w = *w0;
+	struct line_pos w = *w0;
 	struct line *l = xcalloc(1, sizeof(*l));
 	const char *p = text, *end = text + len;
 	bool ok = true;
@@ -803,7 +767,7 @@ static bool ident_parse(struct hba *h, const char *text, size_t len, const struc
 bool hba_parse_ident(struct hba *h, const char *text, size_t len, const char *fname, char *err,
 		     size_t errlen)
 {
-	struct where w = { fname ? fname : "auth_ident_file", 0, err, errlen };
+	struct line_pos w = { fname ? fname : "auth_ident_file", 0, err, errlen };
 	if (!text && len) {
 		line_err(&w, "no input");
 		return false;

@@ -2,6 +2,7 @@
  * termination is assumed and every read is checked against the line end. */
 #include "pg/userlist.h"
 #include "pg/md5auth.h"
+#include "core/line_err.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -12,7 +13,6 @@
 
 #define SCRAM_PREFIX "SCRAM-SHA-256$"
 /* How much of a user name to quote in an error message. */
-#define ERR_NAME_MAX 64
 
 struct userlist {
 	struct userlist_entry *entries;	/* sorted by user, unique */
@@ -29,41 +29,6 @@ struct builder {
 	struct slot *v;
 	size_t n, cap;
 };
-
-struct where {
-	const char *fname;
-	size_t line;
-	char *err;
-	size_t errlen;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void line_err(const struct where *w, const char *fmt, ...)
-{
-	char reason[256];
-	va_list ap;
-
-	if (!w->err || w->errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	snprintf(w->err, w->errlen, "%s:%zu: %s", w->fname, w->line, reason);
-}
-
-/* Printable, truncated copy of a name for error messages. */
-static void printable_name(const char *s, char out[ERR_NAME_MAX + 4])
-{
-	size_t i;
-
-	for (i = 0; i < ERR_NAME_MAX && s[i]; i++)
-		out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-	if (s[i]) {
-		memcpy(out + i, "...", 3);
-		i += 3;
-	}
-	out[i] = '\0';
-}
 
 static void drop_derived(struct userlist_entry *e)
 {
@@ -92,7 +57,7 @@ static const char *skip_blanks(const char *p, const char *end)
 
 /* Reads a "..." field starting at *pp (which points at the quote). */
 static char *read_quoted(const char **pp, const char *end, size_t max, const char *what,
-			 const struct where *w)
+			 const struct line_pos *w)
 {
 	const char *p = *pp + 1;
 	size_t room = (size_t)(end - p) < max ? (size_t)(end - p) : max;
@@ -125,13 +90,13 @@ static char *read_quoted(const char **pp, const char *end, size_t max, const cha
 	return NULL;
 }
 
-static bool classify(struct userlist_entry *e, const struct where *w)
+static bool classify(struct userlist_entry *e, const struct line_pos *w)
 {
-	char name[ERR_NAME_MAX + 4];
+	char name[SHOWN_SIZE];
 
 	if (strncmp(e->secret, SCRAM_PREFIX, strlen(SCRAM_PREFIX)) == 0) {
 		if (!scram_parse_secret(e->secret, &e->scram)) {
-			printable_name(e->user, name);
+			shown_token(e->user, name);
 			line_err(w, "invalid SCRAM secret for user \"%s\"", name);
 			return false;
 		}
@@ -147,7 +112,7 @@ static bool classify(struct userlist_entry *e, const struct where *w)
 /* One line without its '\n'. Returns false on error; *got says whether an
  * entry was read (comments and blank lines give none). */
 static bool parse_line(const char *p, const char *end, struct userlist_entry *e, bool *got,
-		       const struct where *w)
+		       const struct line_pos *w)
 {
 	*got = false;
 	p = skip_blanks(p, end);
@@ -228,7 +193,7 @@ static struct userlist *builder_finish(struct builder *b)
 struct userlist *userlist_parse(const char *text, size_t len, const char *fname,
 				char *err, size_t errlen)
 {
-	struct where w = { fname ? fname : "auth_file", 0, err, errlen };
+	struct line_pos w = { fname ? fname : "auth_file", 0, err, errlen };
 	struct builder b = { 0 };
 	const char *p = text, *end = text ? text + len : text;
 
@@ -332,7 +297,7 @@ struct userlist_entry *userlist_entry_new(const char *user, const char *secret)
 	struct userlist_entry *e = xcalloc(1, sizeof(*e));
 	e->user = xstrdup(user);
 	e->secret = xstrdup(secret);
-	struct where w = { "auth_query", 1, NULL, 0 };
+	struct line_pos w = { "auth_query", 1, NULL, 0 };
 	if (!classify(e, &w)) {
 		userlist_entry_free(e);
 		return NULL;

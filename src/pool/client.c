@@ -586,7 +586,7 @@ void client_auth_ok(struct client *c)
 		pool_take_password(p, c->user, looked_up_pw);
 	else
 		secret_free(looked_up_pw);
-	if (!p && c->db->cfg->user_from_token) {
+	if (!p && c->db->learn_user) {
 		/* Stays in login (client_login_timeout applies) until the token names the user. */
 		c->awaiting_user = true;
 		sock_set_read(&c->sock, false);

@@ -3,6 +3,7 @@
 #include "core/config-t.h"
 #include "net/sock.h"
 #include "pool/client.h"
+#include "pool/pool_iter.h"
 #include "pool/runtime.h"
 #include "pool/timeouts.h"
 
@@ -102,12 +103,9 @@ void client_timer_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
 
 void client_timers_reconfigure(void)
 {
-	struct list_node *n, *t, *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
-		struct database *db = list_entry(d, struct database, node);
-		list_for_each_safe(n, t, &db->pools)
-			timeouts_refresh(list_entry(n, struct pool, node));
-	}
+	struct list_node *n, *t;
+	for_each_pool(p)
+		timeouts_refresh(p);
 	list_for_each_safe(n, t, &rt.clients) {
 		struct client *c = list_entry(n, struct client, all_node);
 		if (c->state == CL_CLOSING)

@@ -15,6 +15,7 @@
 #include "pool/cancel_wait.h"
 #include "pool/client.h"
 #include "pool/client_timer.h"
+#include "pool/pool_iter.h"
 #include "pool/runtime.h"
 #include "pool/server.h"
 #include "pool/server_drain.h"
@@ -146,7 +147,7 @@ struct pool *pool_for_user(struct database *db, const char *user)
 struct pool *pool_for_client(struct database *db, const char *client_user, enum replication_mode repl)
 {
 	const char *user = db->cfg->user ? db->cfg->user : db->default_user ? db->default_user : client_user;
-	if (db->cfg->user_from_token && !db->default_user)
+	if (db->learn_user && !db->default_user)
 		return NULL; /* not known until the first token arrives */
 	if (repl == REPLICATION_NONE) {
 		struct pool *p = strmap_get(&db->pools_by_user, user);
@@ -298,19 +299,12 @@ static bool within_limits(const struct pool *p, usec_t now)
 /* An idle server of another pool that counts against the same limit. */
 static struct server *idle_victim(const struct pool *p, bool same_db, bool same_user)
 {
-	struct list_node *d, *dt, *it, *t;
-	list_for_each_safe(d, dt, &rt.databases) {
-		struct database *db = list_entry(d, struct database, node);
-		if (same_db && db != p->db)
+	for_each_pool(o) {
+		if (o == p || (same_db && o->db != p->db) || (same_user && strcmp(o->user, p->user) != 0))
 			continue;
-		list_for_each_safe(it, t, &db->pools) {
-			struct pool *o = list_entry(it, struct pool, node);
-			if (o == p || (same_user && strcmp(o->user, p->user) != 0))
-				continue;
-			struct list_node *last = o->idle_servers.prev;
-			if (last != &o->idle_servers)
-				return list_entry(last, struct server, node);
-		}
+		struct list_node *last = o->idle_servers.prev;
+		if (last != &o->idle_servers)
+			return list_entry(last, struct server, node);
 	}
 	return NULL;
 }

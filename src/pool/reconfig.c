@@ -1,4 +1,5 @@
 /* Run-time configuration changes; see include/pool/reconfig.h. */
+#include "pool/pool_iter.h"
 #include "pool/reconfig.h"
 
 #include <string.h>
@@ -50,13 +51,8 @@ void reconfig_reconnect_pool(struct pool *p, const char *why)
 
 void reconfig_reconnect_all(const char *why)
 {
-	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
-		struct database *db = list_entry(d, struct database, node);
-		struct list_node *n, *t;
-		list_for_each_safe(n, t, &db->pools)
-			reconfig_reconnect_pool(list_entry(n, struct pool, node), why);
-	}
+	for_each_pool(p)
+		reconfig_reconnect_pool(p, why);
 }
 
 bool reconfig_set(const struct param_def *p, const char *value, char *err, size_t errlen)

@@ -303,12 +303,14 @@ static void connector_handshake_failed(struct server *s)
 		     s->pool->db->name, s->host, s->port);
 }
 
-/* AlloyDB: the metadata exchange goes first, on the TLS stream (§3.9.4). */
+/* AlloyDB: the metadata exchange goes first, on the TLS stream (§3.9.4),
+ * with the login token on_login_token put in s->token. */
 static void send_mdx(struct server *s)
 {
 	size_t len = 0;
 	unsigned char *frame = mdx_request("tokenbouncer/" PACKAGE_VERSION, (enum mdx_auth_type)s->bundle->mdx_auth,
-					   s->bundle->mdx_token, &len);
+					   s->token ? s->token : "", &len);
+	drop_token(s);
 	s->mdx_pending = true;
 	server_set_state(s, SV_LOGIN, NULL);
 	sock_set_read(&s->sock, true);
@@ -518,6 +520,23 @@ static const char *token_kind_name(const struct server *s)
 	return m ? m->label : "IAM";
 }
 
+/* The login token for the metadata exchange, fresh from its own entry. */
+static void on_login_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
+			   const char *err)
+{
+	struct server *s = arg;
+	s->token_wait = NULL;
+	if (err) {
+		login_failed(s, "08001", "could not obtain an %s login token for alias \"%s\": %s",
+			     token_kind_name(s), s->pool->db->name, err);
+		return;
+	}
+	drop_token(s);
+	s->token = xstrndup(token, len);
+	s->token_len = len;
+	start_resolve(s);
+}
+
 static void on_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
 		     const char *err)
 {
@@ -546,6 +565,11 @@ static void on_token(void *arg, const char *token, size_t len, int64_t expires_a
 			cap = USEC_PER_SEC;
 		if (s->lifetime <= 0 || cap < s->lifetime)
 			s->lifetime = cap - (usec_t)random_below((uint32_t)(margin / 2 + 1));
+	}
+	struct token_entry *login = s->bundle && s->bundle->mdx_auth ? token_entry_login(s->pool->token) : NULL;
+	if (login) {
+		s->token_wait = token_request(login, on_login_token, s);
+		return;
 	}
 	start_resolve(s);
 }

@@ -3,6 +3,7 @@
  * process takes new connections while the old one drains. WAIT_FOR_SERVERS
  * holds every pool (as PAUSE), lets transactions and session clients finish,
  * lets idle and waiting clients go, and exits once no server is linked. */
+#include "pool/pool_iter.h"
 #include "pool/shutdown.h"
 
 #include "core/log.h"
@@ -32,14 +33,9 @@ static void pause_all_databases(void)
 
 static bool servers_linked(void)
 {
-	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
-		struct database *db = list_entry(d, struct database, node);
-		struct list_node *n, *t;
-		list_for_each_safe(n, t, &db->pools)
-			if (!list_empty(&list_entry(n, struct pool, node)->active_servers))
-				return true;
-	}
+	for_each_pool(p)
+		if (!list_empty(&p->active_servers))
+			return true;
 	return false;
 }
 

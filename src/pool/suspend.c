@@ -2,6 +2,7 @@
  * RESUME; while it lasts, sockets opened meanwhile (server logins for
  * clients that were already waiting) run normally, as in PgBouncer, which
  * suspends only the sockets it has when the command arrives. */
+#include "pool/pool_iter.h"
 #include "pool/suspend.h"
 
 #include "core/log.h"
@@ -20,19 +21,14 @@ static bool each_sock(sock_visit visit, void *arg)
 		if (!c->is_admin && c->state != CL_CLOSING && !visit(&c->sock, arg))
 			return false;
 	}
-	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
-		struct list_node *pn, *pt;
-		list_for_each_safe(pn, pt, &list_entry(d, struct database, node)->pools) {
-			struct pool *p = list_entry(pn, struct pool, node);
-			struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
-						      &p->new_servers };
-			for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-				struct list_node *sn, *st;
-				list_for_each_safe(sn, st, lists[i])
-					if (!visit(&list_entry(sn, struct server, node)->sock, arg))
-						return false;
-			}
+	for_each_pool(p) {
+		struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
+					      &p->new_servers };
+		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+			struct list_node *sn, *st;
+			list_for_each_safe(sn, st, lists[i])
+				if (!visit(&list_entry(sn, struct server, node)->sock, arg))
+					return false;
 		}
 	}
 	return true;

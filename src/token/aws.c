@@ -214,9 +214,8 @@ static bool check_nothing(struct credential *c, struct aws_cfg *cfg, char *err, 
 }
 
 struct aws_type_def {
-	const char *name;
+	struct credential_type head; /* first: credential_type_find returns it */
 	enum aws_cred_type type;
-	const char *const *keys;     /* besides "type" */
 	bool (*check)(struct credential *c, struct aws_cfg *cfg, char *err, size_t errlen);
 };
 
@@ -230,55 +229,41 @@ static const char *const process_keys[] = { "command", NULL };
 static const char *const no_keys[] = { NULL };
 
 static const struct aws_type_def aws_types[] = {
-	{ "aws-default", AWS_TYPE_DEFAULT, default_keys, check_nothing },
-	{ "aws-static", AWS_TYPE_STATIC, static_keys, check_static },
-	{ "aws-profile", AWS_TYPE_PROFILE, default_keys, check_nothing },
-	{ "aws-web-identity", AWS_TYPE_WEB_IDENTITY, web_keys, check_web },
-	{ "aws-assume-role", AWS_TYPE_ASSUME_ROLE, assume_keys, check_assume },
-	{ "aws-process", AWS_TYPE_PROCESS, process_keys, check_process },
-	{ "aws-container", AWS_TYPE_CONTAINER, no_keys, check_container },
-	{ "aws-imds", AWS_TYPE_IMDS, no_keys, check_imds },
+	{ { "aws-default", default_keys }, AWS_TYPE_DEFAULT, check_nothing },
+	{ { "aws-static", static_keys }, AWS_TYPE_STATIC, check_static },
+	{ { "aws-profile", default_keys }, AWS_TYPE_PROFILE, check_nothing },
+	{ { "aws-web-identity", web_keys }, AWS_TYPE_WEB_IDENTITY, check_web },
+	{ { "aws-assume-role", assume_keys }, AWS_TYPE_ASSUME_ROLE, check_assume },
+	{ { "aws-process", process_keys }, AWS_TYPE_PROCESS, check_process },
+	{ { "aws-container", no_keys }, AWS_TYPE_CONTAINER, check_container },
+	{ { "aws-imds", no_keys }, AWS_TYPE_IMDS, check_imds },
 };
+
+static const struct aws_type_def *aws_type_find(const char *type)
+{
+	return (const struct aws_type_def *)credential_type_find(aws_types, sizeof(aws_types) / sizeof(aws_types[0]),
+								 sizeof(aws_types[0]), type);
+}
 
 const char *const *aws_credential_keys(const char *type)
 {
-	for (size_t i = 0; i < sizeof(aws_types) / sizeof(aws_types[0]); i++)
-		if (strcasecmp(type, aws_types[i].name) == 0)
-			return aws_types[i].keys;
-	return NULL;
-}
-
-static bool key_known(const struct aws_type_def *t, const char *key)
-{
-	if (strcasecmp(key, "type") == 0)
-		return true;
-	for (const char *const *k = t->keys; *k; k++)
-		if (strcasecmp(*k, key) == 0)
-			return true;
-	return false;
+	const struct aws_type_def *t = aws_type_find(type);
+	return t ? t->head.keys : NULL;
 }
 
 static bool check_keys(const struct credential *c, const struct aws_type_def *t, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < c->nkv; i++) {
-		const char *k = c->kv[i].key;
-		if (key_known(t, k))
-			continue;
-		if (strcasecmp(k, "secret_access_key") == 0 || strcasecmp(k, "aws_secret_access_key") == 0)
-			return credential_fail(c, k, err, errlen, "unknown key \"%s\" for type %s (secrets are not written "
-					"in the configuration: use type aws-static with secret_access_key_file or "
-					"secret_access_key_env)", k, t->name);
-		return credential_fail(c, k, err, errlen, "unknown key \"%s\" for type %s", k, t->name);
-	}
-	return true;
+	const char *k = credential_unknown_key(c, &t->head);
+	if (k && (strcasecmp(k, "secret_access_key") == 0 || strcasecmp(k, "aws_secret_access_key") == 0))
+		return credential_fail(c, k, err, errlen, "unknown key \"%s\" for type %s (secrets are not written "
+				"in the configuration: use type aws-static with secret_access_key_file or "
+				"secret_access_key_env)", k, t->head.name);
+	return credential_check_keys(c, &t->head, err, errlen);
 }
 
 static bool aws_validate(struct credential *c, char *err, size_t errlen)
 {
-	const struct aws_type_def *t = NULL;
-	for (size_t i = 0; i < sizeof(aws_types) / sizeof(aws_types[0]); i++)
-		if (strcasecmp(c->type, aws_types[i].name) == 0)
-			t = &aws_types[i];
+	const struct aws_type_def *t = aws_type_find(c->type);
 	if (!t)
 		return credential_fail(c, "type", err, errlen, "unknown type \"%s\" (expected aws-default, aws-static, "
 				"aws-profile, aws-web-identity, aws-assume-role, aws-process, aws-container or "

@@ -458,8 +458,7 @@ static bool build_default(struct credential *c, struct az_state *st, char *err, 
 /* ---- validation ---- */
 
 struct az_type {
-	const char *name;
-	const char *const *keys;     /* besides "type" */
+	struct credential_type head; /* first: credential_type_find returns it */
 	bool (*build)(struct credential *c, struct az_state *st, char *err, size_t errlen);
 };
 
@@ -475,46 +474,35 @@ static const char *const default_keys[] = { "exclude", "authority_host", "imds_e
 					    "workload_identity_tenant_id", NULL };
 
 static const struct az_type az_types[] = {
-	{ "azure-managed-identity", managed_keys, build_managed },
-	{ "azure-client-secret", secret_keys, build_secret },
-	{ "azure-client-certificate", cert_keys, build_cert },
-	{ "azure-workload-identity", workload_keys, build_workload },
-	{ "azure-cli", cli_keys, build_cli },
-	{ "azure-default", default_keys, build_default },
+	{ { "azure-managed-identity", managed_keys }, build_managed },
+	{ { "azure-client-secret", secret_keys }, build_secret },
+	{ { "azure-client-certificate", cert_keys }, build_cert },
+	{ { "azure-workload-identity", workload_keys }, build_workload },
+	{ { "azure-cli", cli_keys }, build_cli },
+	{ { "azure-default", default_keys }, build_default },
 };
+
+static const struct az_type *az_type_find(const char *type)
+{
+	return (const struct az_type *)credential_type_find(az_types, sizeof(az_types) / sizeof(az_types[0]),
+							    sizeof(az_types[0]), type);
+}
 
 const char *const *azure_credential_keys(const char *type)
 {
-	for (size_t i = 0; i < sizeof(az_types) / sizeof(az_types[0]); i++)
-		if (strcasecmp(type, az_types[i].name) == 0)
-			return az_types[i].keys;
-	return NULL;
-}
-
-static bool key_known(const struct az_type *t, const char *key)
-{
-	if (strcasecmp(key, "type") == 0)
-		return true;
-	for (const char *const *k = t->keys; *k; k++)
-		if (strcasecmp(*k, key) == 0)
-			return true;
-	return false;
+	const struct az_type *t = az_type_find(type);
+	return t ? t->head.keys : NULL;
 }
 
 static bool azure_validate(struct credential *c, char *err, size_t errlen)
 {
-	const struct az_type *t = NULL;
-	for (size_t i = 0; i < sizeof(az_types) / sizeof(az_types[0]); i++)
-		if (strcasecmp(c->type, az_types[i].name) == 0)
-			t = &az_types[i];
+	const struct az_type *t = az_type_find(c->type);
 	if (!t)
 		return credential_fail(c, "type", err, errlen, "unknown type \"%s\" (expected azure-managed-identity, "
 				"azure-client-secret, azure-client-certificate, azure-workload-identity, "
 				"azure-cli or azure-default)", c->type);
-	for (size_t i = 0; i < c->nkv; i++)
-		if (!key_known(t, c->kv[i].key))
-			return credential_fail(c, c->kv[i].key, err, errlen, "unknown key \"%s\" for type %s",
-					c->kv[i].key, t->name);
+	if (!credential_check_keys(c, &t->head, err, errlen))
+		return false;
 	struct az_state *st = xcalloc(1, sizeof(*st));
 	st->sticky = -1;
 	c->state = st;

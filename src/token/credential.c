@@ -41,6 +41,43 @@ bool credential_fail(const struct credential *c, const char *key, char *err, siz
 	return false;
 }
 
+const struct credential_type *credential_type_find(const void *table, size_t n, size_t size,
+						   const char *type)
+{
+	const unsigned char *at = table;
+	for (size_t i = 0; type && i < n; i++, at += size) {
+		const struct credential_type *t = (const struct credential_type *)at;
+		if (strcasecmp(type, t->name) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+static bool key_known(const struct credential_type *t, const char *key)
+{
+	if (strcasecmp(key, "type") == 0)
+		return true;
+	for (const char *const *k = t->keys; *k; k++)
+		if (strcasecmp(*k, key) == 0)
+			return true;
+	return false;
+}
+
+const char *credential_unknown_key(const struct credential *c, const struct credential_type *t)
+{
+	for (size_t i = 0; i < c->nkv; i++)
+		if (!key_known(t, c->kv[i].key))
+			return c->kv[i].key;
+	return NULL;
+}
+
+bool credential_check_keys(const struct credential *c, const struct credential_type *t, char *err,
+			   size_t errlen)
+{
+	const char *k = credential_unknown_key(c, t);
+	return !k || credential_fail(c, k, err, errlen, "unknown key \"%s\" for type %s", k, t->name);
+}
+
 bool credential_family_of(const char *type, enum credential_family *out)
 {
 	if (!type)

@@ -18,8 +18,7 @@
 #define MAX_LIFETIME 43200
 
 struct gcp_type {
-	const char *name;
-	const char *keys[8];         /* besides "type"; NULL-terminated */
+	struct credential_type head; /* first: credential_type_find returns it */
 	bool (*build)(const struct credential *c, struct gcp_source *s, char *err, size_t errlen);
 };
 
@@ -225,47 +224,42 @@ static bool build_metadata(const struct credential *c, struct gcp_source *s, cha
 	return true;
 }
 
+static const char *const default_keys[] = { "quota_project", "token_uri", "iam_credentials_endpoint", NULL };
+static const char *const service_account_keys[] = { "key_file", "token_uri", "quota_project", NULL };
+static const char *const authorized_user_keys[] = { "file", "token_uri", "quota_project", NULL };
+static const char *const impersonate_keys[] = { "target_principal", "delegates", "lifetime", "source",
+						"iam_credentials_endpoint", "quota_project", "token_uri", NULL };
+static const char *const metadata_keys[] = { "quota_project", NULL };
+
 static const struct gcp_type gcp_types[] = {
-	{ "gcp-default", { "quota_project", "token_uri", "iam_credentials_endpoint" }, build_default },
-	{ "gcp-service-account", { "key_file", "token_uri", "quota_project" }, build_service_account },
-	{ "gcp-authorized-user", { "file", "token_uri", "quota_project" }, build_authorized_user },
-	{ "gcp-impersonate", { "target_principal", "delegates", "lifetime", "source", "iam_credentials_endpoint",
-			       "quota_project", "token_uri" }, build_impersonate },
-	{ "gcp-metadata", { "quota_project" }, build_metadata },
+	{ { "gcp-default", default_keys }, build_default },
+	{ { "gcp-service-account", service_account_keys }, build_service_account },
+	{ { "gcp-authorized-user", authorized_user_keys }, build_authorized_user },
+	{ { "gcp-impersonate", impersonate_keys }, build_impersonate },
+	{ { "gcp-metadata", metadata_keys }, build_metadata },
 };
+
+static const struct gcp_type *gcp_type_find(const char *type)
+{
+	return (const struct gcp_type *)credential_type_find(gcp_types, sizeof(gcp_types) / sizeof(gcp_types[0]),
+							     sizeof(gcp_types[0]), type);
+}
 
 const char *const *gcp_credential_keys(const char *type)
 {
-	for (size_t i = 0; i < sizeof(gcp_types) / sizeof(gcp_types[0]); i++)
-		if (strcasecmp(type, gcp_types[i].name) == 0)
-			return gcp_types[i].keys;
-	return NULL;
-}
-
-static bool key_known(const struct gcp_type *t, const char *key)
-{
-	if (strcasecmp(key, "type") == 0)
-		return true;
-	for (size_t i = 0; i < sizeof(t->keys) / sizeof(t->keys[0]) && t->keys[i]; i++)
-		if (strcasecmp(key, t->keys[i]) == 0)
-			return true;
-	return false;
+	const struct gcp_type *t = gcp_type_find(type);
+	return t ? t->head.keys : NULL;
 }
 
 static bool gcp_validate(struct credential *c, char *err, size_t errlen)
 {
-	const struct gcp_type *t = NULL;
-	for (size_t i = 0; i < sizeof(gcp_types) / sizeof(gcp_types[0]); i++)
-		if (strcasecmp(c->type, gcp_types[i].name) == 0)
-			t = &gcp_types[i];
+	const struct gcp_type *t = gcp_type_find(c->type);
 	if (!t)
 		return credential_fail(c, "type", err, errlen, "unknown type \"%s\" (expected gcp-default, "
 				       "gcp-service-account, gcp-authorized-user, gcp-impersonate or gcp-metadata)",
 				       c->type);
-	for (size_t i = 0; i < c->nkv; i++)
-		if (!key_known(t, c->kv[i].key))
-			return credential_fail(c, c->kv[i].key, err, errlen, "unknown key \"%s\" for type %s",
-					       c->kv[i].key, t->name);
+	if (!credential_check_keys(c, &t->head, err, errlen))
+		return false;
 	struct gcp_source *s = xcalloc(1, sizeof(*s));
 	s->owner = c->name;
 	c->state = s;
@@ -317,6 +311,20 @@ static void gcp_cancel(struct provider_op *op)
 const char *gcp_credential_email(const struct credential *c)
 {
 	return c && c->family == CRED_FAMILY_GCP && c->state ? gcp_source_email(c->state) : NULL;
+}
+
+bool gcp_credential_email_later(const struct credential *c)
+{
+	const struct gcp_source *s = c && c->family == CRED_FAMILY_GCP ? c->state : NULL;
+	return s && s->kind == GCP_SRC_METADATA;
+}
+
+const char *gcp_credential_email_error(const struct credential *c)
+{
+	const struct gcp_source *s = c && c->family == CRED_FAMILY_GCP ? c->state : NULL;
+	if (!s || s->kind != GCP_SRC_METADATA)
+		return "this credential's type names no e-mail";
+	return s->email_error[0] ? s->email_error : s->email_asked ? "no answer" : "not asked yet";
 }
 
 const char *gcp_credential_quota_project(const struct credential *c)

@@ -1,0 +1,24 @@
+/* Every pool of every database, in one loop instead of a database loop and a
+ * pool loop at each site. Safe iteration: the current pool may be unlinked or
+ * freed by the loop body (the next one is fetched beforehand), and break and
+ * continue mean what they say. A body that frees a database must use its own
+ * loop. */
+#ifndef TB_POOL_POOL_ITER_H
+#define TB_POOL_POOL_ITER_H
+#include "core/list.h"
+
+struct pool;
+
+struct pool_iter {
+	struct list_node *db, *db_next;      /* in rt.databases */
+	struct list_node *pool, *pool_next;  /* in the current database's pools */
+};
+
+struct pool *pool_iter_first(struct pool_iter *it);
+struct pool *pool_iter_next(struct pool_iter *it);
+
+/* for_each_pool(p) { ... p->db ... } declares p and its iterator. */
+#define for_each_pool(p) \
+	for (struct pool_iter p##_iter_, *p##_once_ = &p##_iter_; p##_once_; p##_once_ = NULL) \
+		for (struct pool *p = pool_iter_first(&p##_iter_); p; p = pool_iter_next(&p##_iter_))
+#endif
