@@ -773,6 +773,8 @@ static bool auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
 			scram_client_free(s->scram);
 		s->scram = s->pool->password ? scram_client_new(s->pool->password)
 					     : scram_client_new_keys(s->pool->scram_keys);
+		if (s->pool->password)
+			scram_client_use_cache(s->scram, &s->pool->password_keys);
 		if (!s->scram || !scram_client_first(s->scram, &out, &outlen)) {
 			login_failed(s, "28000", "cannot start SCRAM exchange");
 			pbuf_free(&b);

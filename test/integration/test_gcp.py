@@ -714,11 +714,11 @@ def alloy(world, pg, certs):
         c.stop()
 
 
-def alloy_pooler(make_pooler, certs, c, iam=True, db_extra="", settings=None, cred=None):
+def alloy_pooler(make_pooler, certs, c, iam=True, db_extra="", settings=None, cred=None, env=None):
     where = "instance=%s port=%d alloydb_api_endpoint=%s" % (c.inst.uri, c.port, c.admin.url)
     extra, user = ("enable_iam_auth=1", None) if iam else ("password=%s" % DB_PASSWORD, DB_PASSWORD_USER)
     return gcp_pooler(make_pooler, certs, c.w, cred or sa_cred(c.w), auth="alloydb", user=user, where=where,
-                      db_extra=(extra + " " + db_extra).strip(), settings=settings)
+                      db_extra=(extra + " " + db_extra).strip(), settings=settings, env=env)
 
 
 def test_alloydb_connector_auto_iam_private(make_pooler, certs, alloy):
@@ -741,6 +741,25 @@ def test_alloydb_connector_auto_iam_private(make_pooler, certs, alloy):
     assert body["publicKey"].startswith("-----BEGIN PUBLIC KEY-----")
     assert len(c.admin.requests(path="/v1beta/projects/tb-project/locations/us-central1/clusters/tb-cluster/"
                                       "instances/orders/connectionInfo")) == 1
+    # tokenbouncer token: the login token the exchange carries, and the certificate
+    env = dict(os.environ, **pooler_mod.SAN_ENV)
+    res = subprocess.run([pooler_mod.binary(), "token", ALIAS, p.ini], capture_output=True, text=True, timeout=60,
+                         env=env, stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stderr
+    assert c.w.issuer.lookup(res.stdout.strip())["scopes"] == [google.CLOUD_PLATFORM, google.ALLOYDB_LOGIN], res.stdout
+    assert "CN=alloydb-client" in res.stderr and "certificate expires" in res.stderr, res.stderr
+
+
+def test_alloydb_connector_user_from_the_metadata_email(make_pooler, certs, alloy):
+    """Connector mode on a VM: gcp-metadata without user=, automatic IAM login as the VM's service
+    account (its e-mail asked once); one certificate for the alias."""
+    c = alloy()
+    metadata = c.w.metadata
+    p = alloy_pooler(make_pooler, certs, c, cred={"type": "gcp-metadata"},
+                     env={"GCE_METADATA_HOST": metadata.hostport})
+    assert psql_ok(p) == "%s|%s" % (APP_USER, APP_DB)
+    assert [a["user"] for a in c.verifier.auto_logins] == [GCE_USER], c.proxy.rejections
+    assert len(metadata.requests(path=METADATA_EMAIL)) == 1 and len(c.admin.requests(method="POST")) == 1
 
 
 def test_alloydb_login_token_refreshed_apart_from_the_certificate(make_pooler, certs, world, pg):
