@@ -2,6 +2,7 @@
 # Apply the pinned .clang-format to the C sources, or report which files drift from it.
 #
 #   bash scripts/format-tree.sh            rewrite the files in place (run once by hand, then commit)
+#                                          and turn check-tree.sh's drift check on (FORMAT_DEFAULT)
 #   bash scripts/format-tree.sh --check    change nothing; list the files clang-format would change
 #                                          and exit 1 if there is any (scripts/check-tree.sh uses it)
 #   bash scripts/format-tree.sh --count    change nothing; print how many lines it would change
@@ -47,6 +48,11 @@ case "$mode" in
 apply)
 	"$CLANG_FORMAT" --style=file -i "${files[@]}"
 	echo "format-tree: formatted ${#files[@]} files"
+	# From now on every change keeps the format: check-tree.sh checks drift by default.
+	if [ -f scripts/check-tree.sh ] && grep -q '^FORMAT_DEFAULT=off$' scripts/check-tree.sh; then
+		sed -i 's/^FORMAT_DEFAULT=off$/FORMAT_DEFAULT=on/' scripts/check-tree.sh
+		echo "format-tree: scripts/check-tree.sh now checks clang-format drift by default"
+	fi
 	;;
 check)
 	# One process for all files; each drifting file is named in its warnings.

@@ -343,6 +343,23 @@ static void print_certificate(struct connector_bundle *b)
 	connector_bundle_unref(b);
 }
 
+/* Runs the loop until the entry answers or the command's deadline passes. */
+static bool cmd_fetch(struct event_base *base, struct token_entry *entry, struct token_cmd *tc)
+{
+	memset(tc, 0, sizeof(*tc));
+	tc->base = base;
+	struct event *timeout = evtimer_new(base, on_cmd_timeout, tc);
+	struct timeval tv = { (time_t)(rt.cfg->token_fetch_timeout / USEC_PER_SEC) * 3 + 5, 0 };
+	evtimer_add(timeout, &tv);
+	struct token_wait *w = token_request(entry, on_cmd_token, tc);
+	if (!tc->done)
+		runtime_loop(base);
+	if (!tc->done)
+		token_wait_cancel(w);
+	event_free(timeout);
+	return tc->token != NULL;
+}
+
 /* "tokenbouncer token ALIAS": what the pooler would send as the password,
  * for operators checking an alias by hand (as aws rds generate-db-auth-token). */
 static int print_token(const struct options *o, struct event_base *base)
@@ -360,26 +377,25 @@ static int print_token(const struct options *o, struct event_base *base)
 	}
 	struct token_target t;
 	pool_token_target(db, user, &t);
-	struct token_cmd tc = { .base = base };
-	struct event *timeout = evtimer_new(base, on_cmd_timeout, &tc);
-	struct timeval tv = { (time_t)(rt.cfg->token_fetch_timeout / USEC_PER_SEC) * 3 + 5, 0 };
-	evtimer_add(timeout, &tv);
+	struct token_cmd tc, login = { 0 };
 	struct token_entry *entry = token_entry_for(&t);
-	struct token_wait *w = token_request(entry, on_cmd_token, &tc);
-	if (!tc.done)
-		runtime_loop(base);
-	if (!tc.done)
-		token_wait_cancel(w);
-	event_free(timeout);
-	if (!tc.token) {
-		fprintf(stderr, "could not obtain a token for alias \"%s\": %s\n", o->token_alias, tc.err);
+	/* A login token kept apart from the certificate (AlloyDB) is the one sent. */
+	bool ok = cmd_fetch(base, entry, &tc) && (!token_entry_login(entry) ||
+						  cmd_fetch(base, token_entry_login(entry), &login));
+	if (!ok) {
+		fprintf(stderr, "could not obtain a token for alias \"%s\": %s\n", o->token_alias,
+			tc.token ? login.err : tc.err);
+		secret_free(tc.token);
 		return 1;
 	}
-	if (*tc.token)
-		printf("%s\n", tc.token);
-	print_expiry(*tc.token ? "expires" : "connector material expires", tc.expires_at, user);
+	const char *shown = login.token ? login.token : tc.token;
+	if (*shown)
+		printf("%s\n", shown);
+	print_expiry(*shown ? "expires" : "connector material expires", login.token ? login.expires_at
+		     : tc.expires_at, user);
 	print_certificate(token_entry_bundle(entry));
 	secret_free(tc.token);
+	secret_free(login.token);
 	return 0;
 }
 

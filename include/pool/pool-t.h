@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "net/sock.h"
 #include "pg/flow.h"
+#include "pg/scram.h"
 #include "pg/session_attrs.h"
 #include "pool/deadline.h"
 #include "pool/varcache.h"
@@ -60,7 +61,9 @@ struct database {
 	const struct db_alias *cfg;  /* inside cref's config */
 	char *host;                  /* where to connect (a bare DSQL cluster id expanded), or NULL: Unix socket */
 	char *default_user;          /* upstream user when the alias sets none and the client's is not used */
-	struct token_wait *user_wait; /* user_from_token: the fetch that will name the user */
+	bool learn_user;             /* the user is learned once the first token is in (user_from_token,
+				      * or an identity whose e-mail only its source tells) */
+	struct token_wait *user_wait; /* learn_user: the fetch that will name the user */
 	char user_error[256];        /* user_from_token: why the user could not be learned */
 	char *dbname;                /* upstream database */
 	int sslmode;                 /* effective enum tls_mode */
@@ -102,6 +105,7 @@ struct pool {
 	char *user;                  /* upstream user */
 	char *password;              /* upstream secret, or NULL; wiped on free */
 	struct scram_keys *scram_keys; /* SCRAM pass-through from a client's login, or NULL; wiped on free */
+	struct scram_keys password_keys; /* what password derived for server logins; wiped */
 	struct list_node node;       /* database.pools */
 
 	struct list_node active_clients;   /* logged in; with or without a server */

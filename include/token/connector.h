@@ -22,7 +22,6 @@ struct connector_bundle {
 				      * certificate must name dial_host (AlloyDB, §3.9.3) */
 	char *server_dns;            /* the instance's DNS name, or NULL */
 	int mdx_auth;                /* AlloyDB: enum mdx_auth_type of the metadata exchange; 0: none */
-	char *mdx_token;             /* ... and its login token (wiped) */
 	char *subject;               /* the client certificate's subject, for people */
 	int64_t cert_expires;        /* notAfter of the client certificate */
 	int64_t expires_at;          /* the earlier of that and the embedded login token's expiry */
@@ -80,7 +79,6 @@ struct connector_spec {
 	const char *server_cn, *server_dns;
 	int64_t token_expires;       /* a login token the material depends on, or 0 */
 	int mdx_auth;
-	const char *mdx_token;
 };
 /* Builds the bundle; takes nothing over (copies what it keeps). */
 struct connector_bundle *connector_bundle_new(const struct connector_spec *sp, char *err, size_t errlen);

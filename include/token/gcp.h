@@ -33,6 +33,9 @@ struct gcp_source {
 	char *iam_base;
 	struct gcp_source *inner;    /* the source credential, or NULL with source_name */
 	char *source_name;           /* another [credential.NAME] supplies the source token */
+	char *email;                 /* metadata: the service account's, asked once with the first token */
+	bool email_asked;
+	char email_error[160];       /* ... or why it is not known */
 	char *source_token;          /* the last source token (wiped), reused until its refresh point */
 	int64_t source_refresh_at;   /* epoch seconds */
 	char *why;                   /* GCP_SRC_NONE */
@@ -44,6 +47,11 @@ const char *gcp_source_email(const struct gcp_source *s);
 struct credential;
 /* A gcp-* credential's e-mail when its configuration tells it, else NULL. */
 const char *gcp_credential_email(const struct credential *c);
+/* True when its source tells the e-mail only once it has been asked (the
+ * metadata server): after the first token, gcp_credential_email has it. */
+bool gcp_credential_email_later(const struct credential *c);
+/* Why gcp_credential_email is still NULL, for people. */
+const char *gcp_credential_email_error(const struct credential *c);
 /* Its quota project (x-goog-user-project for Google APIs), or NULL. */
 const char *gcp_credential_quota_project(const struct credential *c);
 

@@ -24,6 +24,7 @@ struct method_endpoint {
 	char *default_user;          /* owned, or NULL */
 	const char *default_dbname;  /* static text, or NULL */
 	int default_sslmode;         /* enum tls_mode, or -1: the global setting */
+	bool user_after_token;       /* no default_user yet: ask user_after_fetch once a token is in */
 };
 
 /* Signs a token locally from cloud signing keys (AWS); the result is freed
@@ -47,11 +48,18 @@ struct upstream_method {
 	/* The database user the token's claims name (malloc'd), or NULL with why;
 	 * NULL when the method's tokens carry no user. */
 	char *(*user_from_token)(const char *token, size_t len, char *why, size_t whylen);
+	/* The database user the alias's credential names once it has fetched a
+	 * token (an e-mail its source tells), malloc'd, or NULL with why. */
+	char *(*user_after_fetch)(const struct db_alias *a, char *why, size_t whylen);
 	method_mint_fn mint;         /* NULL: the provider's access token is the password */
 	int64_t mint_refresh_s, mint_hard_s;
 	usec_t max_server_lifetime;  /* 0 = no cap */
 	/* Load-time checks beyond the generic ones; why is for "alias: why". */
 	bool (*check)(const struct db_alias *a, char *why, size_t whylen);
+	/* Connector mode: the scopes of a token kept apart from the certificate
+	 * (for the Admin API and the login after the handshake), refreshed on the
+	 * token's own schedule; NULL: each certificate fetch gets its token. */
+	const char *connector_token_scope;
 	/* Connector mode (an alias with instance=): fetch the bundle. */
 	struct connector_op *(*connect_start)(struct credential *c, const struct token_target *t,
 					      connector_cb cb, void *arg);

@@ -29,6 +29,8 @@ struct token_target {
 	int ip_type;                 /* enum connector_ip_type */
 	bool auto_iam;
 	const char *api_endpoint;    /* the Admin API base URL */
+	struct token_entry *login;   /* the entry whose token the Admin API calls use, or NULL: the
+				      * fetch gets its own (Cloud SQL embeds it in the certificate) */
 };
 
 /* token is valid only during the call; err is NULL on success. */
@@ -51,6 +53,10 @@ struct token_wait *token_request(struct token_entry *e, token_cb cb, void *arg);
 void token_wait_cancel(struct token_wait *w);
 /* The upstream refused this token: drop it unless a newer one replaced it. */
 void token_reject(struct token_entry *e, uint64_t generation);
+/* Connector mode where the login token travels apart from the certificate
+ * (AlloyDB's metadata exchange): the entry of that token, refreshed on its
+ * own schedule; NULL when the certificate embeds it or there is none. */
+struct token_entry *token_entry_login(struct token_entry *e);
 /* Connector mode: the bundle of the cached material (a new reference), or NULL. */
 struct connector_bundle *token_entry_bundle(struct token_entry *e);
 /* Connector mode: a TLS or login failure that may mean stale material:

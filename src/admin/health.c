@@ -30,7 +30,7 @@ bool health_live(char *why, size_t whylen)
  * client, or NULL: the same rule the prefetch at load uses. */
 static const char *fixed_user(const struct database *db)
 {
-	if (db->cfg->user_from_token)
+	if (db->learn_user)
 		return "";
 	return db->cfg->user ? db->cfg->user : db->default_user;
 }

@@ -513,8 +513,8 @@ const struct param_def param_db_table[] = {
 	P_INT(D, max_db_client_connections, NULL, 0, COUNT_MAX, RELOAD,
 		"Maximum client connections to this database; unset uses max_db_client_connections."),
 	P_TIME(D, query_wait_timeout, NULL, 0, TIME_MAX, RELOAD,
-		"query_wait_timeout for clients of this database; unset uses query_wait_timeout (a "
-		"[users] value wins over both)."),
+		"query_wait_timeout for clients of this database; unset uses query_wait_timeout (the "
+		"login user's [users] value wins over both)."),
 	P_STR(D, auth_user, NULL, RELOAD,
 		"auth_user for clients of this database; unset uses auth_user."),
 	P_STR(D, auth_query, NULL, RELOAD,
@@ -595,15 +595,19 @@ const struct param_def param_user_table[] = {
 		"Reserve pool size of this user's pools, over the database's reserve_pool and "
 		"reserve_pool_size."),
 	P_TIME(U, query_timeout, NULL, 0, TIME_MAX, RELOAD,
-		"query_timeout for this user's clients; unset uses query_timeout."),
+		"query_timeout of the pools of this (server) user; 0 or unset uses query_timeout."),
 	P_TIME(U, query_wait_timeout, NULL, 0, TIME_MAX, RELOAD,
-		"query_wait_timeout for this user's clients, over the database's and the global one."),
+		"query_wait_timeout of the clients that log in as this user, over the database's and "
+		"the global one (0 turns it off for them)."),
 	P_TIME(U, idle_transaction_timeout, NULL, 0, TIME_MAX, RELOAD,
-		"idle_transaction_timeout for this user's clients; unset uses idle_transaction_timeout."),
+		"idle_transaction_timeout of the pools of this (server) user; 0 or unset uses "
+		"idle_transaction_timeout."),
 	P_TIME(U, transaction_timeout, NULL, 0, TIME_MAX, RELOAD,
-		"transaction_timeout for this user's clients; unset uses transaction_timeout."),
+		"transaction_timeout of the pools of this (server) user; 0 or unset uses "
+		"transaction_timeout."),
 	P_TIME(U, client_idle_timeout, NULL, 0, TIME_MAX, RELOAD,
-		"client_idle_timeout for this user's clients; unset uses client_idle_timeout."),
+		"client_idle_timeout of the clients that log in as this user; 0 or unset uses "
+		"client_idle_timeout."),
 };
 const size_t param_user_count = sizeof(param_user_table) / sizeof(param_user_table[0]);
 #undef U

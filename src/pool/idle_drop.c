@@ -23,8 +23,8 @@ static bool keeps_servers(const struct pool *p)
  * sees it unused, and clears the stamp when it is in use again. */
 static bool unused_for(usec_t *since, bool unused, usec_t limit, usec_t now)
 {
-	if (!unused) {
-		*since = 0;
+	if (!unused || limit <= 0) {
+		*since = 0; /* a timeout turned on later counts from then */
 		return false;
 	}
 	if (!*since) {
@@ -82,9 +82,8 @@ void idle_drop_run(usec_t now)
 		struct database *db = list_entry(d, struct database, node);
 		if (db->is_admin || db->retired)
 			continue;
-		if (pool_limit > 0)
-			drop_pools(db, pool_limit, now);
-		if (!auto_created(db) || autodb_limit <= 0)
+		drop_pools(db, pool_limit, now);
+		if (!auto_created(db))
 			continue;
 		if (unused_for(&db->unused_since, database_unused(db), autodb_limit, now))
 			drop_database(db);

@@ -40,6 +40,7 @@ void pool_refresh_password(struct pool *p)
 {
 	char *pw = upstream_password(p->db, p->user);
 	secret_free(p->password);
+	scram_keys_wipe(&p->password_keys);
 	p->password = pw;
 }
 
@@ -58,6 +59,7 @@ void pool_take_password(struct pool *p, const char *client_user, char *password)
 		secret_free(password);
 		return;
 	}
+	scram_keys_wipe(&p->password_keys);
 	p->password = password;
 }
 
@@ -145,7 +147,7 @@ struct pool *pool_for_user(struct database *db, const char *user)
 struct pool *pool_for_client(struct database *db, const char *client_user, enum replication_mode repl)
 {
 	const char *user = db->cfg->user ? db->cfg->user : db->default_user ? db->default_user : client_user;
-	if (db->cfg->user_from_token && !db->default_user)
+	if (db->learn_user && !db->default_user)
 		return NULL; /* not known until the first token arrives */
 	if (repl == REPLICATION_NONE) {
 		struct pool *p = strmap_get(&db->pools_by_user, user);
@@ -175,6 +177,7 @@ void pool_free(struct pool *p)
 	user_load_put(p->user_load);
 	free(p->user);
 	secret_free(p->password);
+	scram_keys_wipe(&p->password_keys);
 	if (p->scram_keys) {
 		scram_keys_wipe(p->scram_keys);
 		free(p->scram_keys);

@@ -156,14 +156,15 @@ static void database_derive(struct database *db)
 	free(db->host);
 	free(db->dbname);
 	db->host = a->host ? xstrdup(a->host) : NULL;
-	if (!a->user_from_token) {
+	db->dbname = xstrdup(a->dbname ? a->dbname : db->name);
+	struct method_endpoint ep;
+	upstream_method_endpoint(a, &ep);
+	db->learn_user = a->user_from_token || ep.user_after_token;
+	if (!db->learn_user) {
 		/* A user learned from the token stays learned across reloads. */
 		free(db->default_user);
 		db->default_user = NULL;
 	}
-	db->dbname = xstrdup(a->dbname ? a->dbname : db->name);
-	struct method_endpoint ep;
-	upstream_method_endpoint(a, &ep);
 	if (ep.host) {
 		free(db->host);
 		db->host = ep.host;
@@ -233,11 +234,13 @@ static void on_user_token(void *arg, const char *token, size_t len, int64_t expi
 	} else {
 		char why[200] = "this method's tokens name no user";
 		const struct upstream_method *m = upstream_method_of(db->cfg->auth);
-		char *name = m && m->user_from_token ? m->user_from_token(token, len, why, sizeof(why)) : NULL;
+		char *name = !m ? NULL : m->user_from_token ? m->user_from_token(token, len, why, sizeof(why))
+			: m->user_after_fetch ? m->user_after_fetch(db->cfg, why, sizeof(why)) : NULL;
 		if (name) {
 			db->default_user = name;
 			db->user_error[0] = '\0';
-			log_info("database %s: upstream user \"%s\" taken from the token's claims", db->name, name);
+			log_info("database %s: upstream user \"%s\" taken from %s", db->name, name,
+				 m->user_from_token ? "the token's claims" : "the credential's e-mail");
 		} else {
 			snprintf(db->user_error, sizeof(db->user_error), "%s", why);
 		}
@@ -250,7 +253,7 @@ static void on_user_token(void *arg, const char *token, size_t len, int64_t expi
 
 void runtime_learn_user(struct database *db)
 {
-	if (db->default_user || db->user_wait || !db->cfg->user_from_token)
+	if (db->default_user || db->user_wait || !db->learn_user)
 		return;
 	struct token_target t;
 	pool_token_target(db, "", &t);
@@ -416,7 +419,7 @@ static void prefetch_tokens(void)
 		if (a->auth == UPSTREAM_AUTH_PASSWORD || strcmp(a->name, "*") == 0)
 			continue;
 		struct database *db = runtime_find_database(a->name);
-		if (db && a->user_from_token) {
+		if (db && db->learn_user) {
 			runtime_learn_user(db);
 			continue;
 		}

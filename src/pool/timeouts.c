@@ -1,12 +1,14 @@
-/* The timeouts of a pool's clients and servers, applied by the janitor's
- * pass (four times a second) instead of a timer per connection. */
+/* Which timeout applies to a client or a server (PgBouncer 1.25's
+ * precedence), the query_wait_notify NOTICE, and the servers' timeouts,
+ * applied by the janitor's pass (four times a second) instead of a timer
+ * per connection. */
 #include "pool/timeouts.h"
 
 #include "core/config.h"
 #include "pg/proto.h"
+#include "pool/cancel.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
-#include "pool/cancel.h"
 #include "pool/server.h"
 
 /* A set value wins, 0 included (query_wait_timeout, as PgBouncer's "_set"). */
@@ -44,15 +46,16 @@ void timeouts_client_refresh(struct client *c)
 /* query_wait_notify: tell a client that waits that it waits, once per
  * wait, in PgBouncer 1.25's words. A waiting client has no server writing
  * to it, so the NOTICE cannot land inside another message. */
-void timeouts_notify_waiting(struct client *c)
+bool timeouts_notify_waiting(struct client *c)
 {
 	struct pbuf b;
 	pbuf_init(&b, 1024);
 	proto_notice(&b, "00000", "No server connection available in postgres backend, client being queued");
-	if (!b.failed)
-		client_send(c, b.data, b.len);
+	/* A notice that cannot be built is skipped; one that cannot be sent closed the client. */
+	bool open = b.failed || client_send(c, b.data, b.len);
 	pbuf_free(&b);
 	c->wait_notified = true;
+	return open;
 }
 
 static bool in_transaction(const struct server *s)
@@ -73,6 +76,8 @@ static bool fast_close_due(const struct server *s)
 	return s->ready && !s->flow.owed_rfq && !in_transaction(s) && !c->fwd_remaining;
 }
 
+/* In PgBouncer's order: query_timeout, idle_transaction_timeout,
+ * transaction_timeout, then server_fast_close. */
 static void expire_one(struct server *s, usec_t now)
 {
 	const struct pool_timeouts *t = &s->pool->to;
@@ -82,13 +87,13 @@ static void expire_one(struct server *s, usec_t now)
 		/* Closing alone would let the backend run on until it next writes. */
 		server_forward_cancel(s);
 		client_close(c, "57014", "query_timeout: canceling statement due to query_timeout");
+	} else if (t->idle_xact > 0 && !running && s->ready && in_transaction(s) &&
+		   now - s->last_rfq >= t->idle_xact) {
+		client_close(c, "25P03", "idle_transaction_timeout: idle in transaction for too long");
 	} else if (t->xact > 0 && (running || in_transaction(s)) && now - s->xact_start >= t->xact) {
 		if (running)
 			server_forward_cancel(s);
 		client_close(c, "08P01", "transaction timeout");
-	} else if (t->idle_xact > 0 && !running && s->ready && in_transaction(s) &&
-		   now - s->last_rfq >= t->idle_xact) {
-		client_close(c, "25P03", "idle_transaction_timeout: idle in transaction for too long");
 	} else if (fast_close_due(s)) {
 		s->retire = true;
 		client_close(c, "08P01", "database configuration changed");

@@ -62,7 +62,6 @@ void connector_bundle_unref(struct connector_bundle *b)
 	free(b->server_cn);
 	free(b->server_dns);
 	free(b->subject);
-	secret_free(b->mdx_token);
 	free(b);
 }
 
@@ -162,7 +161,6 @@ struct connector_bundle *connector_bundle_new(const struct connector_spec *sp, c
 	b->server_cn = sp->server_cn ? xstrdup(sp->server_cn) : NULL;
 	b->server_dns = sp->server_dns ? xstrdup(sp->server_dns) : NULL;
 	b->mdx_auth = sp->mdx_auth;
-	b->mdx_token = sp->mdx_token ? xstrdup(sp->mdx_token) : NULL;
 	char line[256];
 	X509_NAME_oneline(X509_get_subject_name(cert), line, sizeof(line));
 	b->subject = xstrdup(line);

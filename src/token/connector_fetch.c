@@ -69,6 +69,8 @@ struct connector_op {
 	connector_cb cb;
 	void *arg;
 	struct provider_op *token_op;
+	struct token_wait *token_wait; /* ... or from the alias's token entry */
+	bool token_apart;            /* that entry keeps the login token: the bundle holds none */
 	char *token;                 /* the access token (wiped) */
 	int64_t token_expires;
 	char *auth_header;
@@ -94,6 +96,7 @@ static void op_free(struct connector_op *op)
 {
 	if (op->token_op)
 		gcp_family.cancel(op->token_op);
+	token_wait_cancel(op->token_wait);
 	for (int i = 0; i < CALL_COUNT; i++)
 		call_clear(&op->calls[i]);
 	if (op->later)
@@ -108,9 +111,10 @@ static void op_free(struct connector_op *op)
 
 static void finish(struct connector_op *op, struct connector_bundle *b)
 {
+	bool embedded = op->auto_iam && !op->token_apart;
 	if (b)
-		op->cb(op->arg, b, op->auto_iam ? op->token : NULL, op->auto_iam ? strlen(op->token) : 0,
-		       op->auto_iam ? op->token_expires : 0, NULL);
+		op->cb(op->arg, b, embedded ? op->token : NULL, embedded ? strlen(op->token) : 0,
+		       embedded ? op->token_expires : 0, NULL);
 	else
 		op->cb(op->arg, NULL, NULL, 0, 0, op->err);
 	connector_bundle_unref(b);
@@ -238,6 +242,14 @@ static void on_token(void *arg, const char *token, size_t len, int64_t expires_a
 	start_call(op, CALL_CERT);
 }
 
+static void on_entry_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
+			   const char *err)
+{
+	struct connector_op *op = arg;
+	op->token_wait = NULL;
+	on_token(op, token, len, expires_at, 0, err);
+}
+
 /* ---- Cloud SQL (§3.8.2) ---- */
 
 static bool csql_name(struct connector_op *op, const char *instance)
@@ -323,8 +335,9 @@ static const char *adb_address(const struct alloydb_info *i, enum connector_ip_t
 	return addr;
 }
 
-/* The metadata exchange always carries the login token (§3.9.4); the
- * material is only as good as that token. */
+/* The metadata exchange carries a login token (§3.9.4), but not this one:
+ * the server takes the freshest from the token's own entry, so the
+ * certificate lives its full life. */
 static struct connector_bundle *adb_build(struct connector_op *op, char *why, size_t whylen)
 {
 	struct alloydb_info info;
@@ -337,8 +350,7 @@ static struct connector_bundle *adb_build(struct connector_op *op, char *why, si
 	if (addr && alloydb_parse_cert(crt->answer, crt->answer_len, &chain, &ca, why, whylen)) {
 		struct connector_spec sp = {
 			.cert_pem = chain, .ca_pem = ca, .dial = addr, .port = op->port,
-			.token_expires = op->token_expires,
-			.mdx_auth = op->auto_iam ? MDX_AUTH_AUTO_IAM : MDX_AUTH_DB_NATIVE, .mdx_token = op->token,
+			.mdx_auth = op->auto_iam ? MDX_AUTH_AUTO_IAM : MDX_AUTH_DB_NATIVE,
 		};
 		b = connector_bundle_new(&sp, why, whylen);
 	}
@@ -381,6 +393,11 @@ static struct connector_op *connect_start(const struct product *prod, const char
 	op->quota_header = quota ? xasprintf("x-goog-user-project: %s", quota) : NULL;
 	if (!prod->parse_name(op, t->instance)) {
 		fail(op, "instance=%s is not a valid instance name", t->instance);
+		return op;
+	}
+	if (t->login) {
+		op->token_apart = true;
+		op->token_wait = token_request(t->login, on_entry_token, op);
 		return op;
 	}
 	op->token_op = gcp_family.get_token(c, op->auto_iam ? prod->iam_scope : prod->scope, on_token, op);

@@ -306,6 +306,20 @@ const char *gcp_credential_email(const struct credential *c)
 	return c && c->family == CRED_FAMILY_GCP && c->state ? gcp_source_email(c->state) : NULL;
 }
 
+bool gcp_credential_email_later(const struct credential *c)
+{
+	const struct gcp_source *s = c && c->family == CRED_FAMILY_GCP ? c->state : NULL;
+	return s && s->kind == GCP_SRC_METADATA;
+}
+
+const char *gcp_credential_email_error(const struct credential *c)
+{
+	const struct gcp_source *s = c && c->family == CRED_FAMILY_GCP ? c->state : NULL;
+	if (!s || s->kind != GCP_SRC_METADATA)
+		return "this credential's type names no e-mail";
+	return s->email_error[0] ? s->email_error : s->email_asked ? "no answer" : "not asked yet";
+}
+
 const char *gcp_credential_quota_project(const struct credential *c)
 {
 	const struct gcp_source *s = c && c->family == CRED_FAMILY_GCP ? c->state : NULL;

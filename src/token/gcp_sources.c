@@ -24,6 +24,7 @@
 #define MAX_HEADERS 4
 #define MAX_SOURCE_HOPS 4
 #define SOURCE_REFRESH_S 225
+#define GCP_MAX_EMAIL 254
 
 enum stage {
 	STAGE_BEGIN,
@@ -34,6 +35,7 @@ enum answer {
 	ANSWER_OAUTH,
 	ANSWER_IAM,
 	ANSWER_PING,
+	ANSWER_EMAIL,
 };
 
 struct gcp_fetch {
@@ -72,6 +74,7 @@ void gcp_source_clear(struct gcp_source *s)
 		free(s->inner);
 	}
 	free(s->source_name);
+	free(s->email);
 	secret_free(s->source_token);
 	free(s->why);
 	memset(s, 0, sizeof(*s));
@@ -83,7 +86,7 @@ const char *gcp_source_email(const struct gcp_source *s)
 		return s->target;
 	if (s->kind == GCP_SRC_FILE)
 		return s->file.client_email;
-	return NULL;
+	return s->email;
 }
 
 static void forget_source_token(struct gcp_source *s)
@@ -219,6 +222,32 @@ static void ping_answered(struct gcp_fetch *f, const struct http_response *r)
 		     r->metadata_flavor ? "" : ", no Metadata-Flavor: Google header");
 }
 
+static void email_answered(struct gcp_fetch *f, const struct http_response *r)
+{
+	struct gcp_source *s = f->src;
+	size_t n = r->body_len;
+	while (n > 0 && (r->body[n - 1] == '\n' || r->body[n - 1] == '\r' || r->body[n - 1] == ' '))
+		n--;
+	bool plain = n > 2 && n <= GCP_MAX_EMAIL && memchr(r->body, '@', n);
+	for (size_t i = 0; plain && i < n; i++)
+		plain = r->body[i] > ' ' && r->body[i] < 0x7f;
+	if (r->status == 200 && plain) {
+		free(s->email);
+		s->email = xstrndup(r->body, n);
+	} else if (r->status == 200) {
+		snprintf(s->email_error, sizeof(s->email_error), "the answer is not an e-mail address");
+	} else if (r->status == 0) {
+		snprintf(s->email_error, sizeof(s->email_error), "%s", r->error ? r->error : "no answer");
+	} else {
+		snprintf(s->email_error, sizeof(s->email_error), "status %ld", r->status);
+	}
+	if (!s->email)
+		log_warning("credential %s: the metadata server did not tell the service account's e-mail: %s",
+			    s->owner, s->email_error);
+	clear_request(f);
+	begin_metadata_token(f);
+}
+
 static void got_token(struct gcp_fetch *f, const struct http_response *r)
 {
 	char err[400];
@@ -244,6 +273,10 @@ static void on_http_done(void *arg, const struct http_response *r)
 	f->call = NULL;
 	if (f->answer == ANSWER_PING) {
 		ping_answered(f, r);
+		return;
+	}
+	if (f->answer == ANSWER_EMAIL) {
+		email_answered(f, r);
 		return;
 	}
 	if (r->status >= 200 && r->status < 300) {
@@ -307,8 +340,26 @@ static const char *env_or(const char *a, const char *b, const char *dflt)
 	return v && *v ? v : dflt;
 }
 
+/* §3.4: the e-mail names the IAM database user (§3.6); asked once, before
+ * the first token. Without it the token still serves aliases with user=. */
+static void begin_metadata_email(struct gcp_fetch *f)
+{
+	f->src->email_asked = true;
+	f->who = "metadata server";
+	f->answer = ANSWER_EMAIL;
+	f->timeout_ms = 0;
+	f->url = xasprintf("http://%s/computeMetadata/v1/instance/service-accounts/default/email",
+			   env_or("GCE_METADATA_HOST", "GCE_METADATA_ROOT", "metadata.google.internal"));
+	add_header(f, xstrdup("Metadata-Flavor: Google"));
+	send_request(f);
+}
+
 static void begin_metadata_token(struct gcp_fetch *f)
 {
+	if (!f->src->email_asked) {
+		begin_metadata_email(f);
+		return;
+	}
 	f->who = "metadata server";
 	f->policy = GCP_RETRY_METADATA;
 	f->answer = ANSWER_OAUTH;

@@ -20,6 +20,7 @@
 #define ENTRA_SCOPE "https://ossrdbms-aad.database.windows.net/.default"
 #define CLOUDSQL_LOGIN_SCOPE "https://www.googleapis.com/auth/sqlservice.login"
 #define ALLOYDB_LOGIN_SCOPE "https://www.googleapis.com/auth/alloydb.login"
+#define CLOUD_PLATFORM_SCOPE "https://www.googleapis.com/auth/cloud-platform"
 /* Locally minted SigV4 tokens: re-mint when less than 2 minutes remain. */
 #define AWS_TOKEN_REFRESH_S 120
 #define AWS_TOKEN_HARD_S 30
@@ -107,12 +108,26 @@ static bool check_gcp(const struct db_alias *a, char *why, size_t whylen)
 	return false;
 }
 
-/* With no user=, the identity's e-mail names the IAM database user (§3.6). */
+/* With no user=, the identity's e-mail names the IAM database user (§3.6);
+ * the metadata server tells it only when asked, so the user comes after the
+ * first token there. */
 static void gcp_endpoint(const struct db_alias *a, struct method_endpoint *ep)
 {
-	if (upstream_method_uses_password(a))
-		return;         /* a built-in database user: no IAM name to derive */
-	ep->default_user = gcp_db_user(gcp_credential_email(token_engine_credential(a->credential)));
+	if (upstream_method_uses_password(a) || a->user)
+		return;         /* a built-in database user, or a configured one: nothing to derive */
+	const struct credential *c = token_engine_credential(a->credential);
+	ep->default_user = gcp_db_user(gcp_credential_email(c));
+	ep->user_after_token = !ep->default_user && gcp_credential_email_later(c);
+}
+
+static char *gcp_user_after_fetch(const struct db_alias *a, char *why, size_t whylen)
+{
+	const struct credential *c = token_engine_credential(a->credential);
+	char *user = gcp_db_user(gcp_credential_email(c));
+	if (!user)
+		err_set(why, whylen, "the metadata server did not tell the service account's e-mail (%s); set user= "
+			"on the alias", gcp_credential_email_error(c));
+	return user;
 }
 
 static const struct upstream_method methods[] = {
@@ -135,13 +150,14 @@ static const struct upstream_method methods[] = {
 	{
 		.auth = UPSTREAM_AUTH_CLOUDSQL, .label = "IAM (Cloud SQL)", .family = CRED_FAMILY_GCP,
 		.family_types = "gcp-*", .default_scope = CLOUDSQL_LOGIN_SCOPE,
-		.check = check_gcp, .endpoint = gcp_endpoint,
+		.check = check_gcp, .endpoint = gcp_endpoint, .user_after_fetch = gcp_user_after_fetch,
 		.connect_start = cloudsql_connect_start, .connect_cancel = connector_connect_cancel,
 	},
 	{
 		.auth = UPSTREAM_AUTH_ALLOYDB, .label = "IAM (AlloyDB)", .family = CRED_FAMILY_GCP,
 		.family_types = "gcp-*", .default_scope = ALLOYDB_LOGIN_SCOPE,
-		.check = check_gcp, .endpoint = gcp_endpoint,
+		.check = check_gcp, .endpoint = gcp_endpoint, .user_after_fetch = gcp_user_after_fetch,
+		.connector_token_scope = CLOUD_PLATFORM_SCOPE " " ALLOYDB_LOGIN_SCOPE,
 		.connect_start = alloydb_connect_start, .connect_cancel = connector_connect_cancel,
 	},
 };
@@ -167,7 +183,7 @@ void upstream_method_target(const struct db_alias *a, const char *alias_name, co
 	t->alias = alias_name;
 	/* A token that names the identity, not the database user: an alias that
 	 * learns its user from the token shares one entry for both purposes. */
-	if (a->user_from_token)
+	if (a->user_from_token || (m && m->user_after_fetch && !a->user))
 		t->user = "";
 	if (!m)
 		return;

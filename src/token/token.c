@@ -47,6 +47,7 @@ struct token_entry {
 	bool auto_iam;
 	struct connector_op *cop;
 	struct connector_bundle *bundle;
+	struct token_entry *login;   /* the login token apart from the certificate, or NULL */
 	double bucket;               /* forced refreshes left (burst 2, one per 30 s) */
 	int64_t bucket_ms;
 	char *token;
@@ -302,6 +303,7 @@ static void start_connector(struct token_entry *e, const struct upstream_method 
 	struct token_target t = {
 		.kind = e->kind, .credential = e->cred_name, .user = e->user, .port = e->port, .alias = e->alias,
 		.instance = e->instance, .ip_type = e->ip_type, .auto_iam = e->auto_iam, .api_endpoint = e->api,
+		.login = e->login,
 	};
 	struct connector_op *op = m->connect_start(e->cred, &t, on_bundle, e);
 	if (e->fetching)
@@ -415,7 +417,18 @@ struct token_entry *token_entry_for(const struct token_target *t)
 	list_init(&e->waiters);
 	e->timer = evtimer_new(tok_base, on_timer, e);
 	list_add_tail(&entries, &e->node);
+	if (e->instance && m && m->connector_token_scope) {
+		/* Not bound to the database user: one token for every pool of the alias. */
+		struct token_target lt = { .kind = t->kind, .credential = t->credential,
+					   .audience = m->connector_token_scope, .user = "", .alias = t->alias };
+		e->login = token_entry_for(&lt);
+	}
 	return e;
+}
+
+struct token_entry *token_entry_login(struct token_entry *e)
+{
+	return e ? e->login : NULL;
 }
 
 struct token_wait *token_request(struct token_entry *e, token_cb cb, void *arg)

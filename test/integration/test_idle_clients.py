@@ -29,7 +29,9 @@ from pooler import SAN_ENV, is_pgbouncer
 
 N = 10000
 WANT_NOFILE = 32768
-DEADLINE = 50          # seconds for the whole connect / check / close sequence
+# A bound on the whole connect / check / close sequence, not a speed goal (bench/ measures login
+# time against PgBouncer): about 20 s on 2 busy cores, 50 s was exceeded at a load average of 10+.
+DEADLINE = 150
 
 
 def raise_nofile(want):

@@ -379,3 +379,17 @@ def test_reload_applies_user_timeouts_to_connected_clients(make_pooler, pg, new_
         err, took = closed_with(bob)
         assert err and err["M"] == "client_idle_timeout", err
         assert alice.query_ok("select 'alice stays'").rows == [("alice stays",)]
+
+
+def test_server_fast_close_on_reload_that_changes_the_database(make_pooler, pg, new_role):
+    role = new_role("sfr")
+    p = tpooler(make_pooler, pg, role, {"pool_mode": "session", "server_fast_close": 1})
+    with login(p) as idle:
+        idle.query_ok("select 1")
+        p.databases["appdb"] = app_connstr(pg, user=role, application_name="changed")
+        p.write_files()
+        p.reload()
+        err, took = closed_with(idle)
+        assert err and err["M"] == "database configuration changed", err
+    with login(p) as c:
+        assert c.query_ok("show application_name").rows == [("changed",)]

@@ -100,7 +100,7 @@ static struct credential *cred_new(const char *type, const char *const *kv)
 	c->kv = xcalloc(n, sizeof(*c->kv));
 	c->nkv = n;
 	c->kv[0] = (struct credential_kv){ xstrdup("type"), xstrdup(type), 4 };
-	for (size_t i = 1; i < n; i++)
+	for (size_t i = 1; kv && i < n; i++)
 		c->kv[i] = (struct credential_kv){ xstrdup(kv[2 * (i - 1)]), xstrdup(kv[2 * (i - 1) + 1]), 4 + (int)i };
 	return c;
 }

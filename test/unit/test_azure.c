@@ -534,6 +534,10 @@ static void check_assertion(struct azure_cert *c, EVP_PKEY *key, X509 *leaf, enu
 	CHECK(strspn(jwt, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") == strlen(jwt));
 	const char *d1 = strchr(jwt, '.'), *d2 = strrchr(jwt, '.');
 	CHECK(d1 && d2 && d1 != d2);
+	if (!d1 || !d2 || d1 == d2) {
+		free(jwt);
+		return;
+	}
 	json_t *h = decode_part(jwt, (size_t)(d1 - jwt));
 	json_t *p = decode_part(d1 + 1, (size_t)(d2 - d1 - 1));
 	CHECK_STR(json_string_value(json_object_get(h, "alg")), alg == AZURE_JWT_PS256 ? "PS256" : "RS256");
