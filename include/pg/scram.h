@@ -82,6 +82,11 @@ struct scram_client;
 
 /* NULL if password is NULL or longer than SCRAM_MAX_PASSWORD_LEN. */
 struct scram_client *scram_client_new(const char *password);
+/* The keys a password login derives, kept by the caller across logins (wiped
+ * by it): a later login with the same password against the same salt and
+ * iterations skips PBKDF2, as PgBouncer keeps them per user. A zeroed struct
+ * is empty. */
+void scram_client_use_cache(struct scram_client *c, struct scram_keys *cache);
 /* Log in with pass-through keys instead of a password: the server's salt
  * and iterations must be the ones the keys were made with. */
 struct scram_client *scram_client_new_keys(const struct scram_keys *keys);

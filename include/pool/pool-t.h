@@ -14,6 +14,7 @@
 #include "core/util.h"
 #include "net/sock.h"
 #include "pg/flow.h"
+#include "pg/scram.h"
 #include "pg/session_attrs.h"
 #include "pool/deadline.h"
 #include "pool/varcache.h"
@@ -104,6 +105,7 @@ struct pool {
 	char *user;                  /* upstream user */
 	char *password;              /* upstream secret, or NULL; wiped on free */
 	struct scram_keys *scram_keys; /* SCRAM pass-through from a client's login, or NULL; wiped on free */
+	struct scram_keys password_keys; /* what password derived for server logins; wiped */
 	struct list_node node;       /* database.pools */
 
 	struct list_node active_clients;   /* logged in; with or without a server */

@@ -703,7 +703,14 @@ struct scram_client {
 	size_t first_bare_len;
 	unsigned char server_sig[SCRAM_KEY_LEN];
 	struct scram_keys *keys;	/* pass-through instead of a password */
+	struct scram_keys *cache;	/* the caller's keys of this password, or NULL */
 };
+
+void scram_client_use_cache(struct scram_client *c, struct scram_keys *cache)
+{
+	if (c)
+		c->cache = cache;
+}
 
 struct scram_client *scram_client_new_keys(const struct scram_keys *keys)
 {
@@ -845,13 +852,40 @@ static bool pass_through_keys(const struct scram_client *c, struct client_keys *
 	return sha256(k->client_key, SCRAM_KEY_LEN, k->stored_key);
 }
 
+static bool cache_matches(const struct scram_keys *cache, const struct server_first *sf)
+{
+	return cache && cache->iterations == sf->iterations && cache->salt_len == sf->salt_len &&
+	       memcmp(cache->salt, sf->salt, sf->salt_len) == 0;
+}
+
+/* ClientKey, StoredKey and ServerKey from the password, or from the cache
+ * when it holds them for this salt and iteration count. */
+static bool password_keys(struct scram_client *c, const struct server_first *sf, struct client_keys *k)
+{
+	if (cache_matches(c->cache, sf)) {
+		memcpy(k->client_key, c->cache->client_key, SCRAM_KEY_LEN);
+		memcpy(k->server_key, c->cache->server_key, SCRAM_KEY_LEN);
+		return sha256(k->client_key, SCRAM_KEY_LEN, k->stored_key);
+	}
+	if (!salted_password(c->password, c->password_len, sf->salt, sf->salt_len, sf->iterations,
+			     k->salted) ||
+	    !derive_keys(k->salted, k->client_key, k->stored_key, k->server_key))
+		return false;
+	if (c->cache && sf->salt_len <= SCRAM_MAX_SALT_LEN) {
+		scram_keys_wipe(c->cache);
+		c->cache->iterations = sf->iterations;
+		memcpy(c->cache->salt, sf->salt, sf->salt_len);
+		c->cache->salt_len = sf->salt_len;
+		memcpy(c->cache->client_key, k->client_key, SCRAM_KEY_LEN);
+		memcpy(c->cache->server_key, k->server_key, SCRAM_KEY_LEN);
+	}
+	return true;
+}
+
 static bool compute_proof(struct scram_client *c, const struct server_first *sf, const char *am,
 			  size_t am_len, struct client_keys *k)
 {
-	bool keys_ok = c->keys ? pass_through_keys(c, k) :
-		salted_password(c->password, c->password_len, sf->salt, sf->salt_len, sf->iterations,
-				k->salted) &&
-		derive_keys(k->salted, k->client_key, k->stored_key, k->server_key);
+	bool keys_ok = c->keys ? pass_through_keys(c, k) : password_keys(c, sf, k);
 	if (!keys_ok ||
 	    !hmac_sha256(k->stored_key, SCRAM_KEY_LEN, am, am_len, k->client_sig) ||
 	    !hmac_sha256(k->server_key, SCRAM_KEY_LEN, am, am_len, c->server_sig))

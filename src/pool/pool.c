@@ -40,6 +40,7 @@ void pool_refresh_password(struct pool *p)
 {
 	char *pw = upstream_password(p->db, p->user);
 	secret_free(p->password);
+	scram_keys_wipe(&p->password_keys);
 	p->password = pw;
 }
 
@@ -58,6 +59,7 @@ void pool_take_password(struct pool *p, const char *client_user, char *password)
 		secret_free(password);
 		return;
 	}
+	scram_keys_wipe(&p->password_keys);
 	p->password = password;
 }
 
@@ -175,6 +177,7 @@ void pool_free(struct pool *p)
 	user_load_put(p->user_load);
 	free(p->user);
 	secret_free(p->password);
+	scram_keys_wipe(&p->password_keys);
 	if (p->scram_keys) {
 		scram_keys_wipe(p->scram_keys);
 		free(p->scram_keys);

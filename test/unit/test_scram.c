@@ -594,6 +594,44 @@ static void test_bad_server_final(void)
 	CHECK(passed == 0);
 }
 
+static struct scram_client *cached_client(const char *password, struct scram_keys *cache)
+{
+	struct scram_client *c = scram_client_new(password);
+	scram_client_use_cache(c, cache);
+	return c;
+}
+
+/* Server logins with a password derive the keys once per salt and iterations. */
+static void test_password_key_cache(void)
+{
+	char err[256] = "";
+	bool cok;
+	struct scram_keys cache;
+	memset(&cache, 0, sizeof(cache));
+	CHECK(exchange_with(cached_client("pencil", &cache), scram_server_new(&pencil), &cok, NULL,
+			    err, sizeof(err)) == SCRAM_OK && cok);
+	CHECK(cache.iterations == pencil.iterations && cache.salt_len == pencil.salt_len);
+	CHECK(memcmp(cache.server_key, pencil.server_key, SCRAM_KEY_LEN) == 0);
+	CHECK(exchange_with(cached_client("pencil", &cache), scram_server_new(&pencil), &cok, NULL,
+			    err, sizeof(err)) == SCRAM_OK && cok);
+	/* The second login took its key from the cache: a spoiled cache fails it. */
+	struct scram_keys spoiled = cache;
+	spoiled.client_key[0] ^= 1;
+	CHECK(exchange_with(cached_client("pencil", &spoiled), scram_server_new(&pencil), &cok, NULL,
+			    err, sizeof(err)) == SCRAM_FAIL_AUTH);
+	/* Another salt: derived again, and the cache now holds that one. */
+	struct scram_secret other;
+	unsigned char salt[16] = "another salt....";
+	CHECK(scram_secret_from_password("pencil", salt, sizeof(salt), pencil.iterations, &other));
+	CHECK(exchange_with(cached_client("pencil", &cache), scram_server_new(&other), &cok, NULL,
+			    err, sizeof(err)) == SCRAM_OK && cok);
+	CHECK(cache.salt_len == sizeof(salt) && memcmp(cache.salt, salt, sizeof(salt)) == 0);
+	CHECK(memcmp(cache.server_key, other.server_key, SCRAM_KEY_LEN) == 0);
+	scram_secret_wipe(&other);
+	scram_keys_wipe(&cache);
+	scram_keys_wipe(&spoiled);
+}
+
 int main(void)
 {
 	test_secrets();
@@ -601,6 +639,7 @@ int main(void)
 	test_rfc_client();
 	test_end_to_end();
 	test_pass_through();
+	test_password_key_cache();
 	test_mock();
 	test_bad_client_first();
 	test_bad_client_final();
