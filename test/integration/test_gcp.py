@@ -651,11 +651,11 @@ def test_connector_admin_api_down_while_certificate_valid(make_pooler, certs, co
     assert len(c.inst.issued_certs) == 1
 
 
-PGBENCH_SECONDS = 70
+PGBENCH_SECONDS = 90
 
 
 def test_connector_pgbench_with_60s_certificates_and_tokens(make_pooler, certs, world, connector, bench_db):
-    """70 s of pgbench -S through a connector alias with automatic IAM login, where tokens and
+    """90 s of pgbench -S through a connector alias with automatic IAM login, where tokens and
     certificates live 60 s (the certificate never outlives its embedded token): the certificate is
     refreshed ahead (about every 30 s), servers are recycled before it expires
     (server_lifetime=token), and no transaction fails."""
