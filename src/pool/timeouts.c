@@ -77,7 +77,7 @@ static bool fast_close_due(const struct server *s)
 }
 
 /* In PgBouncer's order: query_timeout, idle_transaction_timeout,
- * transaction_timeout, then server_fast_close. */
+ * transaction_timeout, then server_fast_close; the client gets PgBouncer's 08P01 and text. */
 static void expire_one(struct server *s, usec_t now)
 {
 	const struct pool_timeouts *t = &s->pool->to;
@@ -86,10 +86,10 @@ static void expire_one(struct server *s, usec_t now)
 	if (t->query > 0 && running && now - s->query_start >= t->query) {
 		/* Closing alone would let the backend run on until it next writes. */
 		server_forward_cancel(s);
-		client_close(c, "57014", "query_timeout: canceling statement due to query_timeout");
+		client_close(c, "08P01", "query timeout");
 	} else if (t->idle_xact > 0 && !running && s->ready && in_transaction(s) &&
 		   now - s->last_rfq >= t->idle_xact) {
-		client_close(c, "25P03", "idle_transaction_timeout: idle in transaction for too long");
+		client_close(c, "08P01", "idle transaction timeout");
 	} else if (t->xact > 0 && (running || in_transaction(s)) && now - s->xact_start >= t->xact) {
 		if (running)
 			server_forward_cancel(s);
