@@ -8,9 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#ifndef TB_MUST_CHECK
-#define TB_MUST_CHECK __attribute__((warn_unused_result))
-#endif
+#include "core/mustcheck.h"
+
 
 /* The members, by macro so a wrapper (struct pbuf) can expose them by name
  * in an anonymous union member with the very same layout. */
@@ -35,21 +34,21 @@ void dynbuf_reset(struct dynbuf *b);
 void dynbuf_truncate(struct dynbuf *b, size_t len);
 
 /* Room for more bytes after len; false (and failed set) past max. */
-bool dynbuf_reserve(struct dynbuf *b, size_t more) TB_MUST_CHECK;
-bool dynbuf_add(struct dynbuf *b, const void *p, size_t n) TB_MUST_CHECK;
-bool dynbuf_addstr(struct dynbuf *b, const char *s) TB_MUST_CHECK;
-bool dynbuf_addc(struct dynbuf *b, char c) TB_MUST_CHECK;
-bool dynbuf_addf(struct dynbuf *b, const char *fmt, ...) TB_MUST_CHECK
+TB_MUSTCHECK bool dynbuf_reserve(struct dynbuf *b, size_t more);
+TB_MUSTCHECK bool dynbuf_add(struct dynbuf *b, const void *p, size_t n);
+TB_MUSTCHECK bool dynbuf_addstr(struct dynbuf *b, const char *s);
+TB_MUSTCHECK bool dynbuf_addc(struct dynbuf *b, char c);
+TB_MUSTCHECK bool dynbuf_addf(struct dynbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-bool dynbuf_vaddf(struct dynbuf *b, const char *fmt, va_list ap) TB_MUST_CHECK
+TB_MUSTCHECK bool dynbuf_vaddf(struct dynbuf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 /* n zeroed bytes appended; returns where they start, NULL past max. For arrays
  * of structs: the block is malloc-aligned and elements are contiguous. */
-void *dynbuf_push(struct dynbuf *b, size_t n) TB_MUST_CHECK;
+TB_MUSTCHECK void *dynbuf_push(struct dynbuf *b, size_t n);
 
 /* Appends everything fd gives until end of file. false on a read error
  * (errno says which) or when the file holds more than max (failed set). */
-bool dynbuf_read_fd(struct dynbuf *b, int fd) TB_MUST_CHECK;
+TB_MUSTCHECK bool dynbuf_read_fd(struct dynbuf *b, int fd);
 
 /* The contents as a C string ("" while empty). */
 const char *dynbuf_str(const struct dynbuf *b);

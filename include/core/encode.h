@@ -19,8 +19,8 @@ size_t base64_encode_to(const unsigned char *src, size_t n, char *dst, bool url)
 char *base64_encode(const unsigned char *src, size_t n, bool url);
 /* Strict standard base64 (padded, no whitespace, length a multiple of 4) into
  * dst of cap bytes; false when malformed or too long. */
-bool base64_decode_strict(const char *src, size_t n, unsigned char *dst, size_t cap,
-			  size_t *outlen) TB_MUST_CHECK;
+TB_MUSTCHECK bool base64_decode_strict(const char *src, size_t n, unsigned char *dst, size_t cap,
+			  size_t *outlen);
 /* Either alphabet, padding optional (JWS segments); malloc'd and
  * NUL-terminated, NULL when malformed. The caller wipes and frees. */
 unsigned char *base64_decode_lenient(const char *s, size_t n, size_t *outlen);
@@ -29,7 +29,7 @@ unsigned char *base64_decode_lenient(const char *s, size_t n, size_t *outlen);
  * every other byte %XX in upper-case hex; with keep_slash "/" is kept too
  * (paths). */
 bool url_is_unreserved(unsigned char c);
-bool url_encode_into(struct dynbuf *b, const char *s, bool keep_slash) TB_MUST_CHECK;
+TB_MUSTCHECK bool url_encode_into(struct dynbuf *b, const char *s, bool keep_slash);
 /* The same, malloc'd; NULL s encodes as "". */
 char *url_encode(const char *s, bool keep_slash);
 #endif

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/mustcheck.h"
+
 struct iobuf {
 	size_t cap;
 	size_t rpos, wpos;
@@ -49,8 +51,13 @@ const char *sock_errmsg(void);
 unsigned long sock_tls_errcode(void);
 
 void sock_setup(struct sock *s, struct event_base *base, int fd, event_callback_fn cb, void *arg);
-/* Stop events, free TLS and buffers, close the fd. Idempotent. */
+/* Stop events, free TLS, close the fd. Idempotent. The buffers stay until
+ * sock_free_buffers: a handler still running on a message in s->in after
+ * its connection closed (the close runs inside it) reads valid memory, so
+ * messages are handled in place, never copied out first. */
 void sock_close(struct sock *s);
+/* Free the receive buffer and the output queue: when the owner is freed. */
+void sock_free_buffers(struct sock *s);
 /* sock_close, but the fd is handed to the caller instead of closed (-1 if none). */
 int sock_detach(struct sock *s);
 void sock_set_read(struct sock *s, bool on);
@@ -65,9 +72,9 @@ enum sock_io sock_fill(struct sock *s, size_t bufsize, size_t need);
  * the pooler builds in steps (a SCRAM final and the login reply after it)
  * cost one system call, not one each. sock_uncork is false on a hard error. */
 void sock_cork(struct sock *s);
-bool sock_uncork(struct sock *s);
+TB_MUSTCHECK bool sock_uncork(struct sock *s);
 /* Send now what the kernel takes, queue the rest. False on a hard error. */
-bool sock_write(struct sock *s, const void *data, size_t len);
+TB_MUSTCHECK bool sock_write(struct sock *s, const void *data, size_t len);
 /* Try to send the queue. OK when it is empty, AGAIN while some remains. */
 enum sock_io sock_flush(struct sock *s);
 bool sock_has_output(const struct sock *s);

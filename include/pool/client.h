@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "core/mustcheck.h"
 #include "pool/pool-t.h"
 
 void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix);
@@ -13,8 +14,9 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
  * release or close of its server, and a deferred free. sqlstate NULL sends nothing. */
 void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* A non-fatal ErrorResponse plus ReadyForQuery, for a request that cannot be served. */
-void client_send_error(struct client *c, const char *sqlstate, const char *msg);
+/* A non-fatal ErrorResponse plus ReadyForQuery, for a request that cannot be
+ * served. False when sending it closed the client. */
+bool client_send_error(struct client *c, const char *sqlstate, const char *msg);
 /* Local authentication succeeded: attach to the pool and finish the login. */
 void client_auth_ok(struct client *c);
 /* The pool has its welcome parameters: send the login reply. */
@@ -24,7 +26,7 @@ void client_server_ready(struct client *c);
 /* The linked server was lost before the client's bytes were sent: wait for another. */
 void client_requeue(struct client *c);
 /* Bytes for the client; false if the client was lost. */
-bool client_send(struct client *c, const void *data, size_t len);
+TB_MUSTCHECK bool client_send(struct client *c, const void *data, size_t len);
 /* Transaction or statement mode: the server went back to the pool. */
 void client_detached(struct client *c);
 /* The server's queue drained: read from the client again. */

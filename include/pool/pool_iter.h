@@ -8,6 +8,7 @@
 #include "core/list.h"
 
 struct pool;
+struct server;
 
 struct pool_iter {
 	struct list_node *db, *db_next;      /* in rt.databases */
@@ -21,4 +22,21 @@ struct pool *pool_iter_next(struct pool_iter *it);
 #define for_each_pool(p) \
 	for (struct pool_iter p##_iter_, *p##_once_ = &p##_iter_; p##_once_; p##_once_ = NULL) \
 		for (struct pool *p = pool_iter_first(&p##_iter_); p; p = pool_iter_next(&p##_iter_))
+
+/* Every server of every pool, each pool's idle, active, used and new lists in
+ * that order; the same safety as for_each_pool (the current server may be
+ * closed and unlinked by the body). */
+struct server_iter {
+	struct pool_iter pools;
+	struct pool *pool;
+	int list;                            /* which of the pool's four lists */
+	struct list_node *node, *next;
+};
+
+struct server *server_iter_first(struct server_iter *it);
+struct server *server_iter_next(struct server_iter *it);
+
+#define for_each_server(s) \
+	for (struct server_iter s##_iter_, *s##_once_ = &s##_iter_; s##_once_; s##_once_ = NULL) \
+		for (struct server *s = server_iter_first(&s##_iter_); s; s = server_iter_next(&s##_iter_))
 #endif

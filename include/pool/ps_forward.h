@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/mustcheck.h"
 #include "pool/pool-t.h"
 #include "pool/respq.h"
 
@@ -39,8 +40,9 @@ bool ps_client_msg(struct client *c, struct server *s, const unsigned char *msg,
 		   struct pbuf *out);
 /* A message that streams through unchanged: queue its answer. */
 void ps_client_streamed(struct server *s, char type);
-/* After sending: answers the pooler makes that are due now go to the client. */
-void ps_flush_synth(struct server *s);
+/* After sending: answers the pooler makes that are due now go to the client.
+ * False when that closed the client (and released the server). */
+TB_MUSTCHECK bool ps_flush_synth(struct server *s);
 
 /* ---- server side ---- */
 
@@ -55,9 +57,10 @@ bool ps_server_wants_whole(const struct server *s);
 enum rq_verdict ps_server_msg(struct server *s, char type, struct rq_entry *answered);
 /* The bytes that stand in for a replaced message (RQV_REPLACE); body is the
  * replaced message's, whole. */
-bool ps_send_replacement(struct server *s, const struct rq_entry *answered,
+TB_MUSTCHECK bool ps_send_replacement(struct server *s, const struct rq_entry *answered,
 			 const unsigned char *body, size_t len);
 bool ps_synth_due(const struct server *s);
-/* Send the synthesized answers now due; the stream before them was flushed. */
-void ps_release_synth(struct server *s);
+/* Send the synthesized answers now due; the stream before them was flushed.
+ * False as ps_flush_synth. */
+TB_MUSTCHECK bool ps_release_synth(struct server *s);
 #endif

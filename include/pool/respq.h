@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/mustcheck.h"
+
 /* What was sent, by the shape of its answer. */
 enum rq_kind {
 	RQ_PARSE = 0,        /* ParseComplete */
@@ -68,8 +70,9 @@ struct rq_entry {
 struct respq;
 /* Called once per entry when its answer is complete, failed or skipped. */
 typedef void (*rq_done_fn)(void *ctx, const struct rq_entry *e, enum rq_result r);
-/* Called for an RQ_SYNTH entry when its answer is due (never for a skipped one). */
-typedef void (*rq_emit_fn)(void *ctx, const struct rq_entry *e);
+/* Called for an RQ_SYNTH entry when its answer is due (never for a skipped
+ * one). False: sending it closed the owner, which may have freed the queue. */
+typedef bool (*rq_emit_fn)(void *ctx, const struct rq_entry *e);
 
 struct respq {
 	struct rq_entry *ring;
@@ -96,7 +99,8 @@ enum rq_verdict respq_server_msg(struct respq *q, char type, struct rq_entry *an
 /* True when a synthesized answer waits at the head: the caller forwards what
  * it has of the stream so far, then calls respq_release_synth. */
 bool respq_synth_due(const struct respq *q);
-void respq_release_synth(struct respq *q);
+/* False when an emit failed: the queue is not touched after that. */
+TB_MUSTCHECK bool respq_release_synth(struct respq *q);
 /* The entry the next server message answers, or NULL. */
 const struct rq_entry *respq_head(const struct respq *q);
 /* Walk the queue (for forgetting a departed client's data). */

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/mustcheck.h"
 #include "core/util.h"
 #include "pool/pool-t.h"
 
@@ -13,13 +14,14 @@ void server_launch(struct pool *p);
 /* The one way to end a server: one log line, its client (if any) gets an
  * error and is closed, the pool is told, the free is deferred. */
 void server_close(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Give an idle server to a client; syncs session parameters first. */
-void server_link(struct server *s, struct client *c);
+/* Give an idle server to a client; syncs session parameters first. False
+ * when the server was closed on the way. */
+bool server_link(struct server *s, struct client *c);
 /* The client is done with it: drain what it still owes, reset (run_reset:
  * server_reset_query) and reuse, or close when unsure of its state. */
 void server_release(struct server *s, bool run_reset);
 /* Bytes for the server; false if the server was lost. */
-bool server_send(struct server *s, const void *data, size_t len);
+TB_MUSTCHECK bool server_send(struct server *s, const void *data, size_t len);
 /* The client's queue drained: read from the server again. */
 void server_resume(struct server *s);
 /* Run server_check_query before reuse; the pool gets the server back when done. */
@@ -29,8 +31,9 @@ void server_check(struct server *s);
 void server_probe_query(struct server *s, const char *sql);
 /* Send messages of the pooler's own (extended protocol, ending in Sync) on
  * an idle server; whoever reads the answers calls server_own_done at its
- * ReadyForQuery, which gives the server back to the pool. */
-void server_run_own(struct server *s, const void *msgs, size_t len);
+ * ReadyForQuery, which gives the server back to the pool. False if the
+ * server was lost. */
+bool server_run_own(struct server *s, const void *msgs, size_t len);
 void server_own_done(struct server *s, char tx_status);
 void server_free(struct server *s);
 

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/mustcheck.h"
 #include "core/log.h"
 #include "pool/pool-t.h"
 
@@ -24,7 +25,7 @@ void server_log_prefix(const struct server *s, char *buf, size_t len);
 /* Move to a state (and list, if not NULL), telling the watch. */
 void server_set_state(struct server *s, enum server_state st, struct list_node *list);
 /* Send a built message and free it; false if it failed or the server closed. */
-bool server_send_pbuf(struct server *s, struct pbuf *b);
+TB_MUSTCHECK bool server_send_pbuf(struct server *s, struct pbuf *b);
 /* Record a ParameterStatus (login: part of the pool's welcome). */
 void server_record_param(struct server *s, const unsigned char *body, size_t len, bool login);
 /* The server owes nothing to the client that left: reset it or make it idle. */

@@ -8,6 +8,7 @@
  * servers in the janitor's pass. */
 #ifndef TB_POOL_TIMEOUTS_H
 #define TB_POOL_TIMEOUTS_H
+#include "core/mustcheck.h"
 #include "core/util.h"
 #include "pool/pool-t.h"
 
@@ -15,8 +16,9 @@
 void timeouts_refresh(struct pool *p);
 /* Resolve a logged-in client's own timeouts (login, reload). */
 void timeouts_client_refresh(struct client *c);
-/* A waiting client past query_wait_notify gets its one NOTICE of this wait. */
-void timeouts_notify_waiting(struct client *c);
+/* A waiting client past query_wait_notify gets its one NOTICE of this wait.
+ * False when sending it closed the client. */
+TB_MUSTCHECK bool timeouts_notify_waiting(struct client *c);
 /* Servers carrying a client: query_timeout, idle_transaction_timeout,
  * transaction_timeout, and server_fast_close in session mode. */
 void timeouts_expire_active(struct pool *p, usec_t now);

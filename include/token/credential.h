@@ -47,6 +47,10 @@ struct credential_type {
  * starting with a struct credential_type); NULL when none is. */
 const struct credential_type *credential_type_find(const void *table, size_t n, size_t size,
 						   const char *type);
+#define CREDENTIAL_TYPE_FIND(table, type) \
+	credential_type_find((table), sizeof(table) / sizeof((table)[0]), sizeof((table)[0]), (type))
+/* t's keys, NULL for no type (what the *_credential_keys functions return). */
+const char *const *credential_type_keys(const struct credential_type *t);
 /* The first key of c that t does not take ("type" is always taken); NULL when
  * every key is known. */
 const char *credential_unknown_key(const struct credential *c, const struct credential_type *t);

@@ -443,11 +443,11 @@ static void process_messages(struct admin_session *s)
 		if (st == PROTO_NEED_MORE || iobuf_len(in) < (size_t)h.len + 1)
 			return;
 		size_t blen = h.len - 4;
-		unsigned char *body = xmalloc(blen + 1);
-		memcpy(body, iobuf_head(in) + PROTO_HDR_LEN, blen);
+		/* Read in place: a command may close the client, whose buffers
+		 * live until client_free. */
+		const unsigned char *body = iobuf_head(in) + PROTO_HDR_LEN;
 		iobuf_consume(in, (size_t)h.len + 1);
 		handle_message(s, h.type, body, blen);
-		free(body);
 	}
 	if (c->state == CL_IDLE && !s->waiting && iobuf_len(c->sock.in) == 0)
 		sock_trim(&c->sock);

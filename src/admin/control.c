@@ -125,16 +125,9 @@ static bool any_paused(const char *name)
 
 static bool server_alive(uint64_t id)
 {
-	for_each_pool(p) {
-		struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
-					      &p->new_servers };
-		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-			struct list_node *sn, *st;
-			list_for_each_safe(sn, st, lists[i])
-				if (list_entry(sn, struct server, node)->id == id)
-					return true;
-		}
-	}
+	for_each_server(s)
+		if (s->id == id)
+			return true;
 	return false;
 }
 
@@ -404,28 +397,13 @@ enum admin_status control_wait_close(struct admin_req *r)
 	/* PgBouncer's close_needed: servers that RECONNECT or a reload marked. */
 	struct dynbuf idb;
 	dynbuf_init(&idb, SIZE_MAX, false);
-	struct list_node *d, *dt;
-	for_each_db(d, dt) {
-		struct database *db = DB_OF(d);
-		if (!db_matches(db, name))
+	for_each_server(s) {
+		const struct database *db = s->pool->db;
+		if (!db_matches(db, name) || (!s->retire && !db->retired))
 			continue;
-		struct list_node *pn, *pt;
-		list_for_each_safe(pn, pt, &db->pools) {
-			struct pool *p = list_entry(pn, struct pool, node);
-			struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
-						      &p->new_servers };
-			for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-				struct list_node *sn, *st;
-				list_for_each_safe(sn, st, lists[i]) {
-					struct server *s = list_entry(sn, struct server, node);
-					if (!s->retire && !db->retired)
-						continue;
-					uint64_t *id = dynbuf_push(&idb, sizeof(*id));
-					if (id)
-						*id = s->id;
-				}
-			}
-		}
+		uint64_t *id = dynbuf_push(&idb, sizeof(*id));
+		if (id)
+			*id = s->id;
 	}
 	r->wait.kind = ADMIN_WAIT_CLOSE;
 	r->wait.db = name ? xstrdup(name) : NULL;

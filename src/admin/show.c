@@ -992,17 +992,11 @@ static void count_objects(struct object_counts *oc)
 	for_each_pool(p) {
 		oc->pools++;
 		oc->servers += p->nservers;
-		const struct list_node *lists[] = { &p->idle_servers, &p->active_servers,
-						    &p->used_servers, &p->new_servers };
-		for (size_t i = 0; i < NCOLS(lists); i++) {
-			struct list_node *n, *t;
-			list_for_each_safe(n, t, lists[i]) {
-				const struct server *s = list_entry(n, struct server, node);
-				if (s->state == SV_RESOLVING)
-					oc->resolving++;
-				count_iobufs(&s->sock, oc);
-			}
-		}
+	}
+	for_each_server(s) {
+		if (s->state == SV_RESOLVING)
+			oc->resolving++;
+		count_iobufs(&s->sock, oc);
 	}
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &rt.clients)

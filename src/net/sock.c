@@ -163,6 +163,10 @@ void sock_close(struct sock *s)
 		close(s->fd);
 		s->fd = -1;
 	}
+}
+
+void sock_free_buffers(struct sock *s)
+{
 	in_release(s->in);
 	free(s->out);
 	s->in = s->out = NULL;

@@ -109,16 +109,18 @@ void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool 
 
 static void send_fatal(struct client *c, const char *sqlstate, const char *msg)
 {
-	struct pbuf b;
 	/* A login refused right after its SCRAM final (the console's user
 	 * check) finds the socket corked: send what is queued first, or closing
 	 * drops it and the error with it. */
-	sock_uncork(&c->sock);
+	if (!sock_uncork(&c->sock))
+		return;
+	struct pbuf b;
 	pbuf_init(&b, 8192);
 	proto_error(&b, "FATAL", sqlstate, msg);
-	/* Best effort: the socket is closed right after. */
-	if (!b.failed && !c->sock.ssl_write_wants_read)
-		sock_write(&c->sock, b.data, b.len);
+	/* Best effort: the socket is closed right after, and a failed write
+	 * loses only this message. */
+	if (!b.failed && !c->sock.ssl_write_wants_read && !sock_write(&c->sock, b.data, b.len))
+		client_log(LOG_LVL_DEBUG, c, "error not delivered: %s", sock_errmsg());
 	pbuf_free(&b);
 }
 
@@ -184,6 +186,7 @@ void client_free(struct client *c)
 		free(c->ps_out);
 	}
 	free(c->user);
+	sock_free_buffers(&c->sock);
 	struct database *db = c->db;
 	free(c);
 	if (db)
@@ -201,20 +204,20 @@ bool client_send(struct client *c, const void *data, size_t len)
 	return true;
 }
 
-static bool send_pbuf(struct client *c, struct pbuf *b)
+static TB_MUSTCHECK bool send_pbuf(struct client *c, struct pbuf *b)
 {
 	bool ok = !b->failed && client_send(c, b->data, b->len);
 	pbuf_free(b);
 	return ok;
 }
 
-void client_send_error(struct client *c, const char *sqlstate, const char *msg)
+bool client_send_error(struct client *c, const char *sqlstate, const char *msg)
 {
 	struct pbuf b;
 	pbuf_init(&b, 8192);
 	proto_error(&b, "ERROR", sqlstate, msg);
 	proto_ready(&b, 'I');
-	send_pbuf(c, &b);
+	return send_pbuf(c, &b);
 }
 
 struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
@@ -300,10 +303,10 @@ static void continue_tls(struct client *c)
 	sock_kick_pending(&c->sock);
 }
 
-static void answer_no(struct client *c)
+static bool answer_no(struct client *c)
 {
 	char no = 'N';
-	client_send(c, &no, 1);
+	return client_send(c, &no, 1);
 }
 
 static bool is_ignored_param(const char *name)
@@ -649,7 +652,8 @@ void client_finish_login(struct client *c)
 
 /* Bytes the pooler rewrote or injected wait in ps_out: the span joins them
  * so that one send carries both, in order. */
-static void flush_staged(struct client *c, struct server *s, size_t span)
+/* False when the client or the server was closed. */
+static bool flush_staged(struct client *c, struct server *s, size_t span)
 {
 	struct pbuf *out = c->ps_out;
 	pbuf_put_bytes(out, iobuf_head(c->sock.in), span);
@@ -659,30 +663,31 @@ static void flush_staged(struct client *c, struct server *s, size_t span)
 	if (out->failed) {
 		pbuf_reset(out);
 		client_close(c, "54000", "message too large to forward");
-		return;
+		return false;
 	}
-	server_send(s, out->data, out->len);
+	bool ok = server_send(s, out->data, out->len);
 	pbuf_reset(out);
 	/* A big Bind once must not pin its buffer for the client's life. */
 	if (out->cap > PS_OUT_KEEP) {
 		pbuf_free(out);
 		pbuf_init(out, SIZE_MAX / 4);
 	}
+	return ok;
 }
 
-static void flush_span(struct client *c, struct server *s, size_t span)
+/* False when the client or the server was closed (a lost server closes
+ * its client). */
+static bool flush_span(struct client *c, struct server *s, size_t span)
 {
-	if (c->ps_out && c->ps_out->len) {
-		flush_staged(c, s, span);
-		return;
-	}
+	if (c->ps_out && c->ps_out->len)
+		return flush_staged(c, s, span);
 	if (span == 0)
-		return;
+		return true;
 	unsigned char *head = iobuf_head(c->sock.in);
 	iobuf_consume(c->sock.in, span);
 	s->ready = false;
 	s->pool->stats.bytes_received += span;
-	server_send(s, head, span);
+	return server_send(s, head, span);
 }
 
 /* What the server owes the client, so a server is released only when it
@@ -775,25 +780,25 @@ static void forward_to_server(struct client *c)
 		if (st == PROTO_NEED_MORE)
 			break;
 		if (st == PROTO_ERROR) {
-			flush_span(c, s, span);
-			client_close(c, "08P01", "%s", err);
+			if (flush_span(c, s, span))
+				client_close(c, "08P01", "%s", err);
 			return;
 		}
 		enum pg_flow_kind kind = pg_flow_classify(h.type);
 		if (kind == PG_FLOW_TERMINATE) {
-			flush_span(c, s, span);
-			client_close(c, NULL, "client sent Terminate");
+			if (flush_span(c, s, span))
+				client_close(c, NULL, "client sent Terminate");
 			return;
 		}
 		if (kind == PG_FLOW_INVALID) {
-			flush_span(c, s, span);
-			client_close(c, "08P01", "invalid frontend message type %d", (unsigned char)h.type);
+			if (flush_span(c, s, span))
+				client_close(c, "08P01", "invalid frontend message type %d", (unsigned char)h.type);
 			return;
 		}
 		/* disable_pqexec: PgBouncer refuses the simple query protocol. */
 		if (h.type == 'Q' && rt.cfg->disable_pqexec) {
-			flush_span(c, s, span);
-			client_close(c, "08P01", "PQexec disallowed");
+			if (flush_span(c, s, span))
+				client_close(c, "08P01", "PQexec disallowed");
 			return;
 		}
 		if (c->ps && ps_wants_whole(h.type, h.len)) {
@@ -813,11 +818,10 @@ static void forward_to_server(struct client *c)
 		span += PROTO_HDR_LEN;
 		c->fwd_remaining = h.len - 4;
 	}
-	flush_span(c, s, span);
-	if (c->state == CL_CLOSING || !c->server)
+	if (!flush_span(c, s, span))
 		return;
-	if (c->ps)
-		ps_flush_synth(s);
+	if (c->ps && !ps_flush_synth(s))
+		return;
 	if (sock_has_output(&s->sock)) {
 		c->blocked_on_server = true;
 		sock_set_read(&c->sock, false);

@@ -94,8 +94,8 @@ void client_timer_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
 				     c->db->name);
 			return;
 		}
-		timeouts_notify_waiting(c);
-		arm(c);
+		if (timeouts_notify_waiting(c))
+			arm(c);
 	} else {
 		idle_due(c, now);
 	}

@@ -38,3 +38,47 @@ struct pool *pool_iter_next(struct pool_iter *it)
 	it->db_next = it->db->next;
 	return first_in_db(it);
 }
+
+static struct list_node *server_list(struct pool *p, int i)
+{
+	struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers, &p->new_servers };
+	return lists[i];
+}
+
+#define SERVER_LISTS 4
+
+/* From it->list of it->pool on, then the next pools: the first server. */
+static struct server *server_from_here(struct server_iter *it)
+{
+	while (it->pool) {
+		for (; it->list < SERVER_LISTS; it->list++) {
+			struct list_node *head = server_list(it->pool, it->list);
+			if (!list_empty(head)) {
+				it->node = head->next;
+				it->next = it->node->next;
+				return list_entry(it->node, struct server, node);
+			}
+		}
+		it->pool = pool_iter_next(&it->pools);
+		it->list = 0;
+	}
+	return NULL;
+}
+
+struct server *server_iter_first(struct server_iter *it)
+{
+	it->pool = pool_iter_first(&it->pools);
+	it->list = 0;
+	return server_from_here(it);
+}
+
+struct server *server_iter_next(struct server_iter *it)
+{
+	if (it->next != server_list(it->pool, it->list)) {
+		it->node = it->next;
+		it->next = it->node->next;
+		return list_entry(it->node, struct server, node);
+	}
+	it->list++;
+	return server_from_here(it);
+}

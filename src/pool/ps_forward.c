@@ -38,7 +38,7 @@ enum ps_op {
 };
 
 static void on_done(void *ctx, const struct rq_entry *e, enum rq_result r);
-static void on_emit(void *ctx, const struct rq_entry *e);
+static bool on_emit(void *ctx, const struct rq_entry *e);
 static bool unnamed_parse(struct client *c, struct ps_server *ps, const unsigned char *key,
 			  const unsigned char *raw, size_t len, struct pbuf *out);
 
@@ -144,14 +144,16 @@ static void on_done(void *ctx, const struct rq_entry *e, enum rq_result r)
 	}
 }
 
-static void on_emit(void *ctx, const struct rq_entry *e)
+/* A lost client releases the server, whose queue may be freed then: false
+ * stops the release. */
+static bool on_emit(void *ctx, const struct rq_entry *e)
 {
 	struct ps_server *ps = ctx;
 	struct client *c = ps->srv->client;
 	if (!c)
-		return;
+		return false;
 	unsigned char msg[5] = { e->kind == RQ_PARSE ? '1' : '3', 0, 0, 0, 4 };
-	client_send(c, msg, sizeof(msg));
+	return client_send(c, msg, sizeof(msg));
 }
 
 static void push(struct ps_server *ps, enum rq_kind kind, enum rq_action action, enum ps_op op,
@@ -589,11 +591,12 @@ void ps_client_streamed(struct server *s, char type)
 	}
 }
 
-void ps_flush_synth(struct server *s)
+bool ps_flush_synth(struct server *s)
 {
 	/* Not inside a message the server is still streaming to the client. */
 	if (s->ps && s->fwd_remaining == 0 && respq_synth_due(&s->ps->q))
-		respq_release_synth(&s->ps->q);
+		return respq_release_synth(&s->ps->q);
+	return true;
 }
 
 /* ---- server messages ---- */
@@ -700,8 +703,7 @@ bool ps_synth_due(const struct server *s)
 	return s->ps && respq_synth_due(&s->ps->q);
 }
 
-void ps_release_synth(struct server *s)
+bool ps_release_synth(struct server *s)
 {
-	if (s->ps)
-		respq_release_synth(&s->ps->q);
+	return !s->ps || respq_release_synth(&s->ps->q);
 }

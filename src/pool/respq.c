@@ -78,14 +78,15 @@ bool respq_synth_due(const struct respq *q)
 	return q->len && entry_at(q, 0)->action == RQ_SYNTH;
 }
 
-void respq_release_synth(struct respq *q)
+bool respq_release_synth(struct respq *q)
 {
 	while (respq_synth_due(q)) {
 		struct rq_entry e = *entry_at(q, 0);
-		if (q->emit)
-			q->emit(q->ctx, &e);
+		if (q->emit && !q->emit(q->ctx, &e))
+			return false;
 		pop_head(q, RQ_OK);
 	}
+	return true;
 }
 
 void respq_foreach(struct respq *q, void (*fn)(void *ctx, struct rq_entry *e), void *ctx)

@@ -133,8 +133,8 @@ void server_close(struct server *s, const char *fmt, ...)
 	if (s->sock.fd >= 0 && s->state >= SV_IDLE) {
 		/* A polite Terminate lets the backend exit without logging an EOF. */
 		static const unsigned char term[5] = { 'X', 0, 0, 0, 4 };
-		if (!sock_has_output(&s->sock))
-			sock_write(&s->sock, term, sizeof(term));
+		if (!sock_has_output(&s->sock) && !sock_write(&s->sock, term, sizeof(term)))
+			server_log(LOG_LVL_DEBUG, s, "no Terminate sent: %s", sock_errmsg());
 	}
 	sock_close(&s->sock);
 	enum server_state was = s->state;
@@ -154,6 +154,7 @@ void server_free(struct server *s)
 		scram_client_free(s->scram);
 	varcache_clear(&s->vars);
 	ps_server_free(s);
+	sock_free_buffers(&s->sock);
 	free(s->host);
 	free(s);
 }
@@ -244,7 +245,7 @@ void server_login_deadline(struct server *s, usec_t now)
 		login_failed(s, "08006", "server_connect_timeout: no answer from the server in time");
 }
 
-static void send_startup(struct server *s)
+static bool send_startup(struct server *s)
 {
 	const struct db_alias *a = s->pool->db->cfg;
 	struct pbuf b;
@@ -271,7 +272,7 @@ static void send_startup(struct server *s)
 	pbuf_end(&b);
 	server_set_state(s, SV_LOGIN, NULL);
 	sock_set_read(&s->sock, true);
-	server_send_pbuf(s, &b);
+	return server_send_pbuf(s, &b);
 }
 
 static bool use_tls(const struct server *s)
@@ -305,7 +306,7 @@ static void connector_handshake_failed(struct server *s)
 
 /* AlloyDB: the metadata exchange goes first, on the TLS stream (§3.9.4),
  * with the login token on_login_token put in s->token. */
-static void send_mdx(struct server *s)
+static bool send_mdx(struct server *s)
 {
 	size_t len = 0;
 	unsigned char *frame = mdx_request("tokenbouncer/" PACKAGE_VERSION, (enum mdx_auth_type)s->bundle->mdx_auth,
@@ -314,9 +315,10 @@ static void send_mdx(struct server *s)
 	s->mdx_pending = true;
 	server_set_state(s, SV_LOGIN, NULL);
 	sock_set_read(&s->sock, true);
-	server_send(s, frame, len);
+	bool ok = server_send(s, frame, len);
 	secret_wipe(frame, len);
 	free(frame);
+	return ok;
 }
 
 /* The answer's length prefix and message; returns the bytes still needed. */
@@ -379,6 +381,18 @@ static void start_direct_tls(struct server *s)
 		connector_handshake_failed(s);
 }
 
+static bool send_ssl_request(struct server *s)
+{
+	struct pbuf b;
+	pbuf_init(&b, 16);
+	pbuf_begin(&b, 0);
+	pbuf_put_u32(&b, PROTO_SSL_CODE);
+	pbuf_end(&b);
+	server_set_state(s, SV_TLS_REQ, NULL);
+	sock_set_read(&s->sock, true);
+	return server_send_pbuf(s, &b);
+}
+
 static void connected(struct server *s)
 {
 	int err = 0;
@@ -401,14 +415,7 @@ static void connected(struct server *s)
 		send_startup(s);
 		return;
 	}
-	struct pbuf b;
-	pbuf_init(&b, 16);
-	pbuf_begin(&b, 0);
-	pbuf_put_u32(&b, PROTO_SSL_CODE);
-	pbuf_end(&b);
-	server_set_state(s, SV_TLS_REQ, NULL);
-	sock_set_read(&s->sock, true);
-	server_send_pbuf(s, &b);
+	send_ssl_request(s);
 }
 
 static void start_connect(struct server *s)
@@ -682,56 +689,55 @@ static bool require_password(struct server *s)
 	return false;
 }
 
-static void auth_cleartext(struct server *s)
+static bool auth_cleartext(struct server *s)
 {
 	if (s->bundle && sends_token(s)) {
 		/* §0.2.4: with automatic IAM login the server must not ask. */
 		login_failed(s, "28000", "the instance asked alias \"%s\" for a password: automatic IAM login was "
 			     "not applied (is \"%s\" an IAM database user of the instance?)", s->pool->db->name,
 			     s->pool->user);
-		return;
+		return false;
 	}
 	if (sends_token(s)) {
 		/* Config validation already demands TLS; this guards the wire itself. */
 		if (!s->tls || !s->token) {
 			login_failed(s, "08001", "refusing to send a token for alias \"%s\" without TLS",
 				     s->pool->db->name);
-			return;
+			return false;
 		}
 		struct pbuf b;
 		pbuf_init(&b, 70000);
 		proto_password(&b, s->token, s->token_len);
 		drop_token(s);
-		server_send_pbuf(s, &b);
-		return;
+		return server_send_pbuf(s, &b);
 	}
 	if (!require_password(s))
-		return;
+		return false;
 	struct pbuf b;
 	pbuf_init(&b, 70000);
 	proto_password(&b, s->pool->password, strlen(s->pool->password));
-	server_send_pbuf(s, &b);
+	return server_send_pbuf(s, &b);
 }
 
-static void auth_md5(struct server *s, struct msg_reader *r)
+static bool auth_md5(struct server *s, struct msg_reader *r)
 {
 	const unsigned char *salt = reader_bytes(r, 4);
 	if (!salt) {
 		login_failed(s, "08P01", "malformed MD5 request from server");
-		return;
+		return false;
 	}
 	if (!require_password(s))
-		return;
+		return false;
 	char out[36];
 	if (!md5_client_response(s->pool->password, s->pool->user, salt, out)) {
 		login_failed(s, "28P01", "cannot compute md5 response");
-		return;
+		return false;
 	}
 	struct pbuf b;
 	pbuf_init(&b, 128);
 	proto_password(&b, out, strlen(out));
 	secret_wipe(out, sizeof(out));
-	server_send_pbuf(s, &b);
+	return server_send_pbuf(s, &b);
 }
 
 static bool list_has_scram(struct msg_reader *r)
@@ -745,7 +751,7 @@ static bool list_has_scram(struct msg_reader *r)
 	}
 }
 
-static void auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
+static bool auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
 {
 	char err[200];
 	char *out = NULL;
@@ -756,12 +762,12 @@ static void auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
 		if (!list_has_scram(r)) {
 			login_failed(s, "28000", "server offers no SASL mechanism we support");
 			pbuf_free(&b);
-			return;
+			return false;
 		}
 		/* Without a password, SCRAM pass-through: the key of a client's login. */
 		if (!s->pool->scram_keys && !require_password(s)) {
 			pbuf_free(&b);
-			return;
+			return false;
 		}
 		if (s->scram)
 			scram_client_free(s->scram);
@@ -772,7 +778,7 @@ static void auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
 		if (!s->scram || !scram_client_first(s->scram, &out, &outlen)) {
 			login_failed(s, "28000", "cannot start SCRAM exchange");
 			pbuf_free(&b);
-			return;
+			return false;
 		}
 		proto_sasl_initial(&b, "SCRAM-SHA-256", out, outlen);
 	} else if (code == 11 && s->scram) {
@@ -780,7 +786,7 @@ static void auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
 		if (!scram_client_final(s->scram, (const char *)reader_bytes(r, n), n, &out, &outlen, err, sizeof(err))) {
 			login_failed(s, "28000", "SCRAM exchange with server failed: %s", err);
 			pbuf_free(&b);
-			return;
+			return false;
 		}
 		proto_sasl_response(&b, out, outlen);
 	} else if (code == 12 && s->scram) {
@@ -789,17 +795,17 @@ static void auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
 		pbuf_free(&b);
 		if (!ok)
 			login_failed(s, "28000", "server SCRAM signature invalid: %s", err);
-		return;
+		return ok;
 	} else {
 		login_failed(s, "08P01", "unexpected SASL message from server");
 		pbuf_free(&b);
-		return;
+		return false;
 	}
 	if (out) {
 		secret_wipe(out, outlen);
 		free(out);
 	}
-	server_send_pbuf(s, &b);
+	return server_send_pbuf(s, &b);
 }
 
 static void login_auth(struct server *s, const unsigned char *body, size_t len)
@@ -861,14 +867,14 @@ void server_record_param(struct server *s, const unsigned char *body, size_t len
 	}
 }
 
-static void start_internal_query(struct server *s, enum server_state st, struct list_node *list, const char *sql)
+static bool start_internal_query(struct server *s, enum server_state st, struct list_node *list, const char *sql)
 {
 	struct pbuf b;
 	pbuf_init(&b, 1 << 20);
 	proto_query(&b, sql);
 	server_set_state(s, st, list);
 	s->ready = false;
-	server_send_pbuf(s, &b);
+	return server_send_pbuf(s, &b);
 }
 
 static void login_done(struct server *s)
@@ -1015,7 +1021,7 @@ static void sync_message(struct server *s, char type, const unsigned char *body,
 	}
 }
 
-void server_link(struct server *s, struct client *c)
+bool server_link(struct server *s, struct client *c)
 {
 	s->client = c;
 	c->server = s;
@@ -1026,7 +1032,7 @@ void server_link(struct server *s, struct client *c)
 	char *sql = s->pool->replication ? NULL : varcache_sync_sql(&c->vars, &s->vars);
 	if (!sql) {
 		client_server_ready(c);
-		return;
+		return s->state != SV_CLOSING;
 	}
 	struct pbuf b;
 	pbuf_init(&b, 1 << 20);
@@ -1034,7 +1040,7 @@ void server_link(struct server *s, struct client *c)
 	free(sql);
 	s->swallow++;
 	s->ready = false;
-	server_send_pbuf(s, &b);
+	return server_send_pbuf(s, &b);
 }
 
 /* The server owes nothing to the client that left: reset it or make it idle. */
@@ -1115,11 +1121,11 @@ void server_probe_query(struct server *s, const char *sql)
 	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql);
 }
 
-void server_run_own(struct server *s, const void *msgs, size_t len)
+bool server_run_own(struct server *s, const void *msgs, size_t len)
 {
 	server_set_state(s, SV_CHECK, &s->pool->used_servers);
 	s->ready = false;
-	server_send(s, msgs, len);
+	return server_send(s, msgs, len);
 }
 
 void server_own_done(struct server *s, char tx_status)
@@ -1135,14 +1141,16 @@ void server_own_done(struct server *s, char tx_status)
 
 /* ---- active forwarding ---- */
 
-static void flush_to_client(struct server *s, size_t span)
+/* False when the client was closed (its write failed), which released
+ * this server. */
+static bool flush_to_client(struct server *s, size_t span)
 {
 	if (span == 0)
-		return;
+		return true;
 	unsigned char *head = iobuf_head(s->sock.in);
 	iobuf_consume(s->sock.in, span);
 	s->pool->stats.bytes_sent += span;
-	client_send(s->client, head, span);
+	return client_send(s->client, head, span);
 }
 
 static void count_ready(struct server *s)
@@ -1209,20 +1217,21 @@ static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t ava
 	enum rq_verdict v = ps_server_msg(s, h->type, &ans);
 	if (v == RQV_FORWARD)
 		return PS_PASS;
-	flush_to_client(s, *span);
+	bool flushed = flush_to_client(s, *span);
 	*span = 0;
 	if (v == RQV_CONFUSED) {
 		server_close(s, "message '%c' answers nothing that was sent", h->type);
 		return PS_STOP;
 	}
+	if (!flushed)
+		return PS_STOP;
 	if (v == RQV_REPLACE) {
-		/* Copied first: sending may close the server and free its buffer. */
+		/* Read in place: sending may close the server, whose buffers live
+		 * until server_free. */
 		size_t blen = h->len - 4;
-		unsigned char *body = xmalloc(blen ? blen : 1);
-		memcpy(body, iobuf_head(s->sock.in) + PROTO_HDR_LEN, blen);
+		const unsigned char *body = iobuf_head(s->sock.in) + PROTO_HDR_LEN;
 		iobuf_consume(s->sock.in, (size_t)h->len + 1);
 		bool ok = ps_send_replacement(s, &ans, body, blen);
-		free(body);
 		return ok && s->client ? PS_CONSUMED : PS_STOP;
 	}
 	iobuf_consume(s->sock.in, (size_t)h->len + 1);
@@ -1236,8 +1245,7 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 	char status = len >= 5 ? (char)msg[5] : 'I';
 	if (statement_mode_violation(s, status)) {
 		/* The client must not see a transaction open: end it before this ReadyForQuery. */
-		flush_to_client(s, *span);
-		if (s->client)
+		if (flush_to_client(s, *span))
 			client_close(s->client, "25001", "transaction blocks are not allowed in "
 				     "statement pooling mode");
 		return false;
@@ -1248,8 +1256,8 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 	if (pg_flow_server(&s->flow, 'Z', status))
 		count_ready(s);
 	if (boundary_reached(s)) {
-		flush_to_client(s, *span);
-		end_of_transaction(s);
+		if (flush_to_client(s, *span))
+			end_of_transaction(s);
 		return false;
 	}
 	return true;
@@ -1271,9 +1279,11 @@ static void forward_to_client(struct server *s)
 			continue;
 		}
 		if (ps && ps_synth_due(s)) {
-			flush_to_client(s, span);
+			if (!flush_to_client(s, span))
+				return;
 			span = 0;
-			ps_release_synth(s);
+			if (!ps_release_synth(s))
+				return;
 			continue;
 		}
 		const unsigned char *p = iobuf_head(in) + span;
@@ -1283,8 +1293,10 @@ static void forward_to_client(struct server *s)
 		if (st == PROTO_NEED_MORE)
 			break;
 		if (st == PROTO_ERROR) {
-			flush_to_client(s, span);
-			server_close(s, "protocol error: %s", err);
+			/* Closed whether or not the flush lost the client: the
+			 * stream cannot be followed past this point. */
+			bool flushed = flush_to_client(s, span);
+			server_close(s, "protocol error: %s%s", err, flushed ? "" : " (client gone too)");
 			return;
 		}
 		/* The flow follows what the server sends, whatever the
@@ -1318,14 +1330,48 @@ static void forward_to_client(struct server *s)
 	if (!s->client)
 		return;
 	struct client *c = s->client;
-	flush_to_client(s, span);
-	if (s->state == SV_CLOSING || c->state == CL_CLOSING || !s->client)
+	if (!flush_to_client(s, span))
 		return;
-	if (ps)
-		ps_flush_synth(s);
+	if (ps && !ps_flush_synth(s))
+		return;
 	if (sock_has_output(&c->sock)) {
 		s->blocked_on_client = true;
 		sock_set_read(&s->sock, false);
+	}
+}
+
+/* One whole message in a login or control state. */
+static void handle_whole_message(struct server *s, char type, const unsigned char *body, size_t blen)
+{
+	switch (s->state) {
+	case SV_LOGIN:
+		login_message(s, type, body, blen);
+		break;
+	case SV_ACTIVE:
+		sync_message(s, type, body, blen);
+		break;
+	case SV_CONNECT_QUERY:
+	case SV_RESET:
+	case SV_CHECK:
+		if (s->authq)
+			authq_server_message(s, type, body, blen);
+		else
+			internal_query_message(s, type, body, blen);
+		break;
+	case SV_IDLE:
+		if (type == 'E') {
+			struct pg_error e;
+			server_close(s, "server error while idle: %s",
+				     proto_parse_error(body, blen, &e) ? e.message : "?");
+		} else if (type == 'S') {
+			server_record_param(s, body, blen, false);
+		} else if (type != 'N' && type != 'A') {
+			server_close(s, "unexpected message '%c' while idle", type);
+		}
+		break;
+	default:
+		server_close(s, "unexpected data in state %s", server_state_name(s->state));
+		break;
 	}
 }
 
@@ -1358,44 +1404,16 @@ static size_t process_whole_messages(struct server *s)
 			return PROTO_HDR_LEN;
 		if (iobuf_len(in) < h.len + 1)
 			return h.len + 1;
-		const unsigned char *body = iobuf_head(in) + PROTO_HDR_LEN;
+		unsigned char *body = iobuf_head(in) + PROTO_HDR_LEN;
 		size_t blen = h.len - 4;
-		/* Consume first: handlers may close the server and free its buffer. */
-		unsigned char *copy = xmalloc(blen ? blen : 1);
-		memcpy(copy, body, blen);
+		/* Consumed before it is handled: a handler may hand the server on,
+		 * and whoever reads it next starts after this message. The bytes
+		 * stay valid even if the handler closes the server (the buffers
+		 * live until server_free). */
 		iobuf_consume(in, h.len + 1);
-		switch (s->state) {
-		case SV_LOGIN:
-			login_message(s, h.type, copy, blen);
-			break;
-		case SV_ACTIVE:
-			sync_message(s, h.type, copy, blen);
-			break;
-		case SV_CONNECT_QUERY:
-		case SV_RESET:
-		case SV_CHECK:
-			if (s->authq)
-				authq_server_message(s, h.type, copy, blen);
-			else
-				internal_query_message(s, h.type, copy, blen);
-			break;
-		case SV_IDLE:
-			if (h.type == 'E') {
-				struct pg_error e;
-				server_close(s, "server error while idle: %s",
-					     proto_parse_error(copy, blen, &e) ? e.message : "?");
-			} else if (h.type == 'S') {
-				server_record_param(s, copy, blen, false);
-			} else if (h.type != 'N' && h.type != 'A') {
-				server_close(s, "unexpected message '%c' while idle", h.type);
-			}
-			break;
-		default:
-			server_close(s, "unexpected data in state %s", server_state_name(s->state));
-			break;
-		}
-		secret_wipe(copy, blen);
-		free(copy);
+		handle_whole_message(s, h.type, body, blen);
+		/* Login and auth_query answers carry secrets (SASL, password rows). */
+		secret_wipe(body, blen);
 	}
 	return 0;
 }

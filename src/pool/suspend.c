@@ -21,16 +21,9 @@ static bool each_sock(sock_visit visit, void *arg)
 		if (!c->is_admin && c->state != CL_CLOSING && !visit(&c->sock, arg))
 			return false;
 	}
-	for_each_pool(p) {
-		struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
-					      &p->new_servers };
-		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-			struct list_node *sn, *st;
-			list_for_each_safe(sn, st, lists[i])
-				if (!visit(&list_entry(sn, struct server, node)->sock, arg))
-					return false;
-		}
-	}
+	for_each_server(s)
+		if (!visit(&s->sock, arg))
+			return false;
 	return true;
 }
 

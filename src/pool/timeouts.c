@@ -46,15 +46,16 @@ void timeouts_client_refresh(struct client *c)
 /* query_wait_notify: tell a client that waits that it waits, once per
  * wait, in PgBouncer 1.25's words. A waiting client has no server writing
  * to it, so the NOTICE cannot land inside another message. */
-void timeouts_notify_waiting(struct client *c)
+bool timeouts_notify_waiting(struct client *c)
 {
 	struct pbuf b;
 	pbuf_init(&b, 1024);
 	proto_notice(&b, "00000", "No server connection available in postgres backend, client being queued");
-	if (!b.failed)
-		client_send(c, b.data, b.len);
+	/* A notice that cannot be built is skipped; one that cannot be sent closed the client. */
+	bool open = b.failed || client_send(c, b.data, b.len);
 	pbuf_free(&b);
 	c->wait_notified = true;
+	return open;
 }
 
 static bool in_transaction(const struct server *s)

@@ -239,16 +239,9 @@ static const struct aws_type_def aws_types[] = {
 	{ { "aws-imds", no_keys }, AWS_TYPE_IMDS, check_imds },
 };
 
-static const struct aws_type_def *aws_type_find(const char *type)
-{
-	return (const struct aws_type_def *)credential_type_find(aws_types, sizeof(aws_types) / sizeof(aws_types[0]),
-								 sizeof(aws_types[0]), type);
-}
-
 const char *const *aws_credential_keys(const char *type)
 {
-	const struct aws_type_def *t = aws_type_find(type);
-	return t ? t->head.keys : NULL;
+	return credential_type_keys(CREDENTIAL_TYPE_FIND(aws_types, type));
 }
 
 static bool check_keys(const struct credential *c, const struct aws_type_def *t, char *err, size_t errlen)
@@ -263,7 +256,7 @@ static bool check_keys(const struct credential *c, const struct aws_type_def *t,
 
 static bool aws_validate(struct credential *c, char *err, size_t errlen)
 {
-	const struct aws_type_def *t = aws_type_find(c->type);
+	const struct aws_type_def *t = (const struct aws_type_def *)CREDENTIAL_TYPE_FIND(aws_types, c->type);
 	if (!t)
 		return credential_fail(c, "type", err, errlen, "unknown type \"%s\" (expected aws-default, aws-static, "
 				"aws-profile, aws-web-identity, aws-assume-role, aws-process, aws-container or "

@@ -482,21 +482,14 @@ static const struct az_type az_types[] = {
 	{ { "azure-default", default_keys }, build_default },
 };
 
-static const struct az_type *az_type_find(const char *type)
-{
-	return (const struct az_type *)credential_type_find(az_types, sizeof(az_types) / sizeof(az_types[0]),
-							    sizeof(az_types[0]), type);
-}
-
 const char *const *azure_credential_keys(const char *type)
 {
-	const struct az_type *t = az_type_find(type);
-	return t ? t->head.keys : NULL;
+	return credential_type_keys(CREDENTIAL_TYPE_FIND(az_types, type));
 }
 
 static bool azure_validate(struct credential *c, char *err, size_t errlen)
 {
-	const struct az_type *t = az_type_find(c->type);
+	const struct az_type *t = (const struct az_type *)CREDENTIAL_TYPE_FIND(az_types, c->type);
 	if (!t)
 		return credential_fail(c, "type", err, errlen, "unknown type \"%s\" (expected azure-managed-identity, "
 				"azure-client-secret, azure-client-certificate, azure-workload-identity, "

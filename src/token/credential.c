@@ -53,6 +53,11 @@ const struct credential_type *credential_type_find(const void *table, size_t n, 
 	return NULL;
 }
 
+const char *const *credential_type_keys(const struct credential_type *t)
+{
+	return t ? t->keys : NULL;
+}
+
 static bool key_known(const struct credential_type *t, const char *key)
 {
 	if (strcasecmp(key, "type") == 0)

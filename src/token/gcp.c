@@ -239,21 +239,14 @@ static const struct gcp_type gcp_types[] = {
 	{ { "gcp-metadata", metadata_keys }, build_metadata },
 };
 
-static const struct gcp_type *gcp_type_find(const char *type)
-{
-	return (const struct gcp_type *)credential_type_find(gcp_types, sizeof(gcp_types) / sizeof(gcp_types[0]),
-							     sizeof(gcp_types[0]), type);
-}
-
 const char *const *gcp_credential_keys(const char *type)
 {
-	const struct gcp_type *t = gcp_type_find(type);
-	return t ? t->head.keys : NULL;
+	return credential_type_keys(CREDENTIAL_TYPE_FIND(gcp_types, type));
 }
 
 static bool gcp_validate(struct credential *c, char *err, size_t errlen)
 {
-	const struct gcp_type *t = gcp_type_find(c->type);
+	const struct gcp_type *t = (const struct gcp_type *)CREDENTIAL_TYPE_FIND(gcp_types, c->type);
 	if (!t)
 		return credential_fail(c, "type", err, errlen, "unknown type \"%s\" (expected gcp-default, "
 				       "gcp-service-account, gcp-authorized-user, gcp-impersonate or gcp-metadata)",

@@ -225,6 +225,13 @@ static void ping_answered(struct gcp_fetch *f, const struct http_response *r)
 static void email_answered(struct gcp_fetch *f, const struct http_response *r)
 {
 	struct gcp_source *s = f->src;
+	int64_t delay = r->status == 200 ? -1 : gcp_retry_delay_ms(GCP_RETRY_METADATA, f->attempt, r->status,
+								   r->body, r->body_len,
+								   (double)random_below(1000) / 1000.0);
+	if (delay >= 0) {
+		arm(f, STAGE_SEND, delay);        /* §3.4's retries, as for the token */
+		return;
+	}
 	size_t n = r->body_len;
 	while (n > 0 && (r->body[n - 1] == '\n' || r->body[n - 1] == '\r' || r->body[n - 1] == ' '))
 		n--;

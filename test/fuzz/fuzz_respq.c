@@ -27,12 +27,13 @@ static void on_done(void *ctx, const struct rq_entry *e, enum rq_result r)
 	t->last_done = e->aux;
 }
 
-static void on_emit(void *ctx, const struct rq_entry *e)
+static bool on_emit(void *ctx, const struct rq_entry *e)
 {
 	struct track *t = ctx;
 	if (e->action != RQ_SYNTH || t->emitted_pending)
 		abort();
 	t->emitted_pending = e->aux;
+	return true;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -54,8 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (v == RQV_REPLACE && ans.action != RQ_EMPTY_AS_TAG && ans.action != RQ_RENAME_ERROR)
 				abort();
 		} else {
-			respq_release_synth(&q);
-			if (respq_synth_due(&q))
+			if (!respq_release_synth(&q) || respq_synth_due(&q))
 				abort();
 		}
 		if (q.len > 100000)

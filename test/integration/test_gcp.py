@@ -173,7 +173,12 @@ def test_metadata_server_user_from_the_vm_email(make_pooler, certs, world):
 
 
 def test_metadata_server_without_email_names_the_cause(make_pooler, certs, world):
+    """A 503 for the e-mail is retried as §3.4 says; a 404 is final and the error asks for user=."""
     w = world()
+    w.metadata.add_fault(status=503, count=1, path=METADATA_EMAIL)
+    p0 = gcp_pooler(make_pooler, certs, w, {"type": "gcp-metadata"}, env={"GCE_METADATA_HOST": w.metadata.hostport})
+    expect_login(p0, w, GCE_USER)
+    assert [r["status"] for r in w.metadata.requests(path=METADATA_EMAIL)] == [503, 200]
     w.metadata.add_fault(status=404, count=None, path=METADATA_EMAIL)
     p = gcp_pooler(make_pooler, certs, w, {"type": "gcp-metadata"}, env={"GCE_METADATA_HOST": w.metadata.hostport})
     err = login_error(p)

@@ -19,12 +19,13 @@ static void on_done(void *ctx, const struct rq_entry *e, enum rq_result r)
 	strncat(trail, one, sizeof(trail) - strlen(trail) - 1);
 }
 
-static void on_emit(void *ctx, const struct rq_entry *e)
+/* ctx, when set, is the aux of an emit that fails (its owner was closed). */
+static bool on_emit(void *ctx, const struct rq_entry *e)
 {
-	(void)ctx;
 	char one[16];
 	snprintf(one, sizeof(one), "e%llu ", (unsigned long long)e->aux);
 	strncat(trail, one, sizeof(trail) - strlen(trail) - 1);
+	return !ctx || *(const uint64_t *)ctx != e->aux;
 }
 
 static void push(struct respq *q, enum rq_kind k, enum rq_action a, uint64_t id)
@@ -40,7 +41,7 @@ static const char *feed(struct respq *q, const char *types)
 	size_t n = 0;
 	for (const char *t = types; *t && n + 1 < sizeof(out); t++) {
 		out[n++] = "FDRC"[respq_server_msg(q, *t, NULL)];
-		respq_release_synth(q);
+		CHECK(respq_release_synth(q));
 	}
 	out[n] = '\0';
 	return out;
@@ -58,7 +59,7 @@ static void test_plain_and_synth(void)
 	start(&q);
 	push(&q, RQ_PARSE, RQ_SYNTH, 1);
 	CHECK(respq_synth_due(&q));
-	respq_release_synth(&q);
+	CHECK(respq_release_synth(&q));
 	push(&q, RQ_BIND, RQ_FORWARD, 2);
 	push(&q, RQ_EXECUTE, RQ_FORWARD, 3);
 	push(&q, RQ_CLOSE, RQ_SYNTH, 4);
@@ -298,8 +299,27 @@ static void test_server_set(void)
 	CHECK(ps_cache_count() == 0);
 }
 
+/* An emit whose send closed the owner stops the release at once: the owner
+ * may have freed the queue, so the entry is neither popped nor reported. */
+static void test_failed_emit_stops_release(void)
+{
+	static const uint64_t failing = 2;
+	struct respq q;
+	trail[0] = '\0';
+	respq_init(&q, on_done, on_emit, (void *)&failing);
+	push(&q, RQ_PARSE, RQ_SYNTH, 1);
+	push(&q, RQ_CLOSE, RQ_SYNTH, 2);
+	push(&q, RQ_CLOSE, RQ_SYNTH, 3);
+	CHECK(!respq_release_synth(&q));
+	CHECK_STR(trail, "e1 d1o e2 ");
+	CHECK(respq_len(&q) == 2);
+	respq_free(&q);
+	CHECK_STR(trail, "e1 d1o e2 d2s d3s ");
+}
+
 int main(void)
 {
+	test_failed_emit_stops_release();
 	test_plain_and_synth();
 	test_absorb_and_describe();
 	test_error_skips_to_sync();

@@ -1,0 +1,15 @@
+/* TB_MUSTCHECK marks an action that can fail or close its object: it
+ * returns bool (false: it failed, or the connection is closed now) and the
+ * compiler rejects a caller that ignores it (-Werror), as PgBouncer's
+ * _MUSTCHECK does. The caller acts on the result, never on a re-check of
+ * the object's state. */
+#ifndef TB_CORE_MUSTCHECK_H
+#define TB_CORE_MUSTCHECK_H
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TB_MUSTCHECK __attribute__((warn_unused_result))
+#else
+#define TB_MUSTCHECK
+#endif
+
+#endif
