@@ -19,6 +19,7 @@
 #include "config.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/runas.h"
 #include "core/params.h"
 #include "core/params_man.h"
 #include "core/service.h"
@@ -509,6 +510,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		pidfile_path = xstrdup(rt.cfg->pidfile);
+	}
+	if (config_str_set(rt.cfg->user) && !runas_switch(rt.cfg->user, err, sizeof(err))) {
+		log_fatal("%s", err);
+		teardown(base, dns);
+		return 1;
 	}
 	setup_signals(base);
 	janitor_start(base);

@@ -192,9 +192,11 @@ const struct param_def param_table[] = {
 		.expect = "an octal file mode such as 0770", .doc = "File mode of the Unix socket." },
 	P_STR(G, unix_socket_group, NULL, RESTART,
 		"Group to give the Unix socket to; unset keeps the process's group."),
-	P_IGN_STR(G, user, NULL, "switching users after start-up is not supported: start "
-		"tokenbouncer as the user it should run as (systemd User=)",
-		"PgBouncer: the Unix user to change to after start-up."),
+	P_STR(G, user, NULL, RESTART,
+		"Unix user to switch to after start-up, once the listening sockets, the metrics port "
+		"and the pidfile are open (as PgBouncer). Only a pooler started as root can switch; "
+		"one already running as this user carries on. Files read later (reload, auth_file, "
+		"TLS keys, credential files) must be readable by this user."),
 	P_ENUM(G, auth_type, "md5", auth_type_vals, RELOAD,
 		"How clients authenticate to the pooler: scram-sha-256, md5, plain (cleartext "
 		"password), trust (no password check) or hba (rules from auth_hba_file)."),
