@@ -45,7 +45,18 @@
 #include <time.h>
 #include <unistd.h>
 
-enum cstate { C_NEW, C_CONNECTING, C_AUTH, C_SASL_FIRST, C_SASL_FINAL, C_LOGIN_WAIT, C_IDLE, C_QUERY, C_DONE, C_FAILED };
+enum cstate {
+	C_NEW,
+	C_CONNECTING,
+	C_AUTH,
+	C_SASL_FIRST,
+	C_SASL_FINAL,
+	C_LOGIN_WAIT,
+	C_IDLE,
+	C_QUERY,
+	C_DONE,
+	C_FAILED
+};
 
 struct conn {
 	int fd;
@@ -92,7 +103,10 @@ static double now_s(void)
 
 static void put32(unsigned char *p, uint32_t v)
 {
-	p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
 }
 
 static uint32_t get32(const unsigned char *p)
@@ -143,7 +157,8 @@ static void send_startup(struct conn *c)
 	unsigned char buf[512];
 	size_t n = 8;
 	put32(buf + 4, 196608);
-	n += (size_t)snprintf((char *)buf + n, sizeof(buf) - n, "user%c%s%cdatabase%c%s%c", 0, o.user, 0, 0, c->db, 0);
+	n += (size_t)snprintf((char *)buf + n, sizeof(buf) - n, "user%c%s%cdatabase%c%s%c", 0, o.user, 0, 0,
+			      c->db, 0);
 	buf[n++] = 0;
 	put32(buf, (uint32_t)n);
 	if (send_all(c, buf, n))
@@ -247,7 +262,7 @@ static void sasl_continue(struct conn *c, const char *server_first)
 	memcpy(c->server_key, k->server_key, 32);
 	char final[400];
 	int n = snprintf(final, sizeof(final), "%s,p=", without_proof);
-	n += EVP_EncodeBlock((unsigned char *)final + n, proof, 32);
+	n += EVP_EncodeBlock((unsigned char *) final + n, proof, 32);
 	(void)wlen;
 	if (send_msg(c, 'p', final, (size_t)n))
 		c->state = C_SASL_FINAL;
@@ -451,24 +466,47 @@ static bool parse_args(int argc, char **argv)
 	char *dbs = NULL;
 	while ((opt = getopt(argc, argv, "p:U:w:d:c:T:C:m:t:P:X:")) != -1) {
 		switch (opt) {
-		case 'p': o.port = int_of(optarg); break;
-		case 'U': o.user = optarg; break;
-		case 'w': o.password = optarg; break;
-		case 'd': dbs = optarg; break;
-		case 'c': o.clients = int_of(optarg); break;
-		case 'T': o.seconds = atof(optarg); break;
-		case 'C': o.concurrent = int_of(optarg); break;
-		case 'm': o.storm = strcmp(optarg, "storm") == 0; break;
-		case 't': o.timeout = int_of(optarg); break;
-		case 'P': o.pooler_pid = int_of(optarg); break;
-		case 'X': o.at_loop = optarg; break;
-		default: return false;
+		case 'p':
+			o.port = int_of(optarg);
+			break;
+		case 'U':
+			o.user = optarg;
+			break;
+		case 'w':
+			o.password = optarg;
+			break;
+		case 'd':
+			dbs = optarg;
+			break;
+		case 'c':
+			o.clients = int_of(optarg);
+			break;
+		case 'T':
+			o.seconds = atof(optarg);
+			break;
+		case 'C':
+			o.concurrent = int_of(optarg);
+			break;
+		case 'm':
+			o.storm = strcmp(optarg, "storm") == 0;
+			break;
+		case 't':
+			o.timeout = int_of(optarg);
+			break;
+		case 'P':
+			o.pooler_pid = int_of(optarg);
+			break;
+		case 'X':
+			o.at_loop = optarg;
+			break;
+		default:
+			return false;
 		}
 	}
 	for (char *tok = dbs ? strtok(dbs, ",") : NULL; tok && o.ndbs < 256; tok = strtok(NULL, ","))
 		o.dbs[o.ndbs++] = tok;
-	return o.user && o.password && o.ndbs > 0 && o.clients > 0 && o.clients <= 100000 && o.concurrent > 0 &&
-	       o.timeout > 0 && o.timeout <= 3600 && o.seconds >= 0 && o.seconds <= 3600;
+	return o.user && o.password && o.ndbs > 0 && o.clients > 0 && o.clients <= 100000 &&
+	       o.concurrent > 0 && o.timeout > 0 && o.timeout <= 3600 && o.seconds >= 0 && o.seconds <= 3600;
 }
 
 struct cpu {
@@ -528,7 +566,8 @@ static void raise_nofile(void)
 int main(int argc, char **argv)
 {
 	if (!parse_args(argc, argv)) {
-		fprintf(stderr, "usage: tbload -p PORT -U USER -w PASSWORD -d DB[,DB...] -c CLIENTS [-T SECONDS] "
+		fprintf(stderr,
+			"usage: tbload -p PORT -U USER -w PASSWORD -d DB[,DB...] -c CLIENTS [-T SECONDS] "
 			"[-C CONNECTS_IN_FLIGHT] [-m loop|storm] [-t TIMEOUT]\n");
 		return 2;
 	}
@@ -571,9 +610,9 @@ int main(int argc, char **argv)
 	}
 	printf("{\"clients\": %d, \"logged_in\": %d, \"failed\": %d, \"login_s\": %.3f, \"queried\": %d, "
 	       "\"tx\": %llu, \"run_s\": %.3f, \"tps\": %.1f, \"login_user_s\": %.3f, \"login_sys_s\": %.3f, "
-	       "\"run_user_s\": %.3f, \"run_sys_s\": %.3f, \"first_error\": \"", o.clients, logged_in, failed,
-	       login_s, queried, (unsigned long long)total_tx, run_s, run_s > 0 ? total_tx / run_s : 0.0,
-	       cpu_login.user, cpu_login.sys, cpu_run.user, cpu_run.sys);
+	       "\"run_user_s\": %.3f, \"run_sys_s\": %.3f, \"first_error\": \"",
+	       o.clients, logged_in, failed, login_s, queried, (unsigned long long)total_tx, run_s,
+	       run_s > 0 ? total_tx / run_s : 0.0, cpu_login.user, cpu_login.sys, cpu_run.user, cpu_run.sys);
 	for (const char *p = first_error; *p; p++)
 		if (*p != '"' && *p != '\\' && (unsigned char)*p >= 32)
 			putchar(*p);

@@ -38,11 +38,11 @@
 #include "token/token.h"
 
 struct options {
-	const char *token_alias;     /* "token ALIAS": print the token and exit */
+	const char *token_alias; /* "token ALIAS": print the token and exit */
 	const char *token_user;
-	bool doctor;                 /* "check FILE.ini": log in through every alias and report */
+	bool doctor; /* "check FILE.ini": log in through every alias and report */
 	const char *check_alias;
-	const char *check_through;   /* "check FILE.ini --through HOST:PORT": as a client, with libpq */
+	const char *check_through; /* "check FILE.ini --through HOST:PORT": as a client, with libpq */
 	bool check_json;
 	int verbose;
 	bool quiet;
@@ -87,7 +87,16 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_SAMPLE, OPT_REFERENCE, OPT_USER, OPT_ALIAS, OPT_JSON, OPT_MAN, OPT_THROUGH };
+	enum {
+		OPT_CHECK = 256,
+		OPT_SAMPLE,
+		OPT_REFERENCE,
+		OPT_USER,
+		OPT_ALIAS,
+		OPT_JSON,
+		OPT_MAN,
+		OPT_THROUGH
+	};
 	if (argc >= 2 && strcmp(argv[1], "check") == 0) {
 		o->doctor = true;
 		argv[1] = argv[0];
@@ -118,25 +127,51 @@ static int parse_args(int argc, char **argv, struct options *o)
 	int ch;
 	while ((ch = getopt_long(argc, argv, "dvqVh", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': o->daemonize = true; break;
-		case 'v': o->verbose++; break;
-		case 'q': o->quiet = true; break;
-		case OPT_CHECK: o->check_only = true; break;
-		case OPT_USER: o->token_user = optarg; break;
-		case OPT_ALIAS: o->check_alias = optarg; break;
-		case OPT_JSON: o->check_json = true; break;
-		case OPT_THROUGH: o->check_through = optarg; break;
-		case OPT_SAMPLE: params_print_sample(stdout); exit(0);
-		case OPT_REFERENCE: params_print_reference(stdout); exit(0);
+		case 'd':
+			o->daemonize = true;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case OPT_CHECK:
+			o->check_only = true;
+			break;
+		case OPT_USER:
+			o->token_user = optarg;
+			break;
+		case OPT_ALIAS:
+			o->check_alias = optarg;
+			break;
+		case OPT_JSON:
+			o->check_json = true;
+			break;
+		case OPT_THROUGH:
+			o->check_through = optarg;
+			break;
+		case OPT_SAMPLE:
+			params_print_sample(stdout);
+			exit(0);
+		case OPT_REFERENCE:
+			params_print_reference(stdout);
+			exit(0);
 		case OPT_MAN:
 			if (!params_print_man(stdout, optarg)) {
 				fprintf(stderr, "--print-man: tokenbouncer.1 or tokenbouncer.ini.5\n");
 				return -1;
 			}
 			exit(0);
-		case 'V': printf("%s\n", TB_VERSION_STRING); exit(0);
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -1;
+		case 'V':
+			printf("%s\n", TB_VERSION_STRING);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
 		}
 	}
 	if (optind != argc - 1) {
@@ -339,8 +374,8 @@ static void print_certificate(struct connector_bundle *b)
 	char when[64];
 	gmtime_r(&exp, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "certificate %s, certificate expires %s; dials %s:%d\n", b->subject, when, b->dial_host,
-		b->port);
+	fprintf(stderr, "certificate %s, certificate expires %s; dials %s:%d\n", b->subject, when,
+		b->dial_host, b->port);
 	connector_bundle_unref(b);
 }
 
@@ -371,7 +406,9 @@ static int print_token(const struct options *o, struct event_base *base)
 			db ? "does not use a token (auth=password)" : "is not in [databases]");
 		return 1;
 	}
-	const char *user = db->cfg->user ? db->cfg->user : db->default_user ? db->default_user : o->token_user;
+	const char *user = db->cfg->user      ? db->cfg->user
+			   : db->default_user ? db->default_user
+					      : o->token_user;
 	if (!user) {
 		fprintf(stderr, "alias \"%s\" has no user=: give one with --user\n", o->token_alias);
 		return 1;
@@ -381,8 +418,8 @@ static int print_token(const struct options *o, struct event_base *base)
 	struct token_cmd tc, login = { 0 };
 	struct token_entry *entry = token_entry_for(&t);
 	/* A login token kept apart from the certificate (AlloyDB) is the one sent. */
-	bool ok = cmd_fetch(base, entry, &tc) && (!token_entry_login(entry) ||
-						  cmd_fetch(base, token_entry_login(entry), &login));
+	bool ok = cmd_fetch(base, entry, &tc) &&
+		  (!token_entry_login(entry) || cmd_fetch(base, token_entry_login(entry), &login));
 	if (!ok) {
 		fprintf(stderr, "could not obtain a token for alias \"%s\": %s\n", o->token_alias,
 			tc.token ? login.err : tc.err);
@@ -392,8 +429,8 @@ static int print_token(const struct options *o, struct event_base *base)
 	const char *shown = login.token ? login.token : tc.token;
 	if (*shown)
 		printf("%s\n", shown);
-	print_expiry(*shown ? "expires" : "connector material expires", login.token ? login.expires_at
-		     : tc.expires_at, user);
+	print_expiry(*shown ? "expires" : "connector material expires",
+		     login.token ? login.expires_at : tc.expires_at, user);
 	print_certificate(token_entry_bundle(entry));
 	secret_free(tc.token);
 	secret_free(login.token);
@@ -444,8 +481,9 @@ int main(int argc, char **argv)
 			printf("%s: configuration is valid\n", o.config_path);
 		return rc;
 	}
-	if (!o.doctor && (!log_set_file(cfg->logfile, err, sizeof(err)) ||
-			  !log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility, err, sizeof(err)))) {
+	if (!o.doctor &&
+	    (!log_set_file(cfg->logfile, err, sizeof(err)) ||
+	     !log_set_syslog(cfg->syslog, cfg->syslog_ident, cfg->syslog_facility, err, sizeof(err)))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
@@ -484,7 +522,9 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	if (o.doctor) {
-		struct check_options co = { .alias = o.check_alias, .user = o.token_user, .json = o.check_json,
+		struct check_options co = { .alias = o.check_alias,
+					    .user = o.token_user,
+					    .json = o.check_json,
 					    .through = o.check_through };
 		int rc = co.through ? check_through_run(base, &co, stdout) : check_run(base, &co, stdout);
 		teardown(base, dns);

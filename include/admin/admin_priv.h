@@ -22,17 +22,17 @@ void admin_process(struct client *c);
 #define ADMIN_MAX_ARGS 8
 
 enum admin_token {
-	ADMIN_TOK_WORD,     /* bare word or number */
-	ADMIN_TOK_IDENT,    /* "double-quoted" name */
-	ADMIN_TOK_STRING,   /* 'single-quoted' string */
-	ADMIN_TOK_SYMBOL,   /* = */
+	ADMIN_TOK_WORD,   /* bare word or number */
+	ADMIN_TOK_IDENT,  /* "double-quoted" name */
+	ADMIN_TOK_STRING, /* 'single-quoted' string */
+	ADMIN_TOK_SYMBOL, /* = */
 };
 
 enum admin_status {
-	ADMIN_DONE,         /* the handler wrote its result and CommandComplete */
-	ADMIN_FAILED,       /* sqlstate and message say why; nothing was written */
-	ADMIN_WAIT,         /* completes later (admin_tick) with wait.tag */
-	ADMIN_GONE,         /* the console client itself was closed */
+	ADMIN_DONE,   /* the handler wrote its result and CommandComplete */
+	ADMIN_FAILED, /* sqlstate and message say why; nothing was written */
+	ADMIN_WAIT,   /* completes later (admin_tick) with wait.tag */
+	ADMIN_GONE,   /* the console client itself was closed */
 };
 
 enum admin_wait_kind {
@@ -43,19 +43,19 @@ enum admin_wait_kind {
 
 struct admin_wait {
 	enum admin_wait_kind kind;
-	char *db;               /* NULL: every database */
-	uint64_t *server_ids;   /* ADMIN_WAIT_CLOSE */
+	char *db;             /* NULL: every database */
+	uint64_t *server_ids; /* ADMIN_WAIT_CLOSE */
 	size_t nservers;
-	const char *tag;        /* CommandComplete tag when done (static string) */
+	const char *tag; /* CommandComplete tag when done (static string) */
 };
 
 /* One command of a simple Query, tokenized. */
 struct admin_req {
 	struct client *c;
-	struct pbuf *out;       /* result of this command only */
-	const char *text;       /* the whole command, trimmed */
+	struct pbuf *out; /* result of this command only */
+	const char *text; /* the whole command, trimmed */
 	int argc;
-	char *argv[ADMIN_MAX_ARGS];   /* unquoted tokens; argv[0] is the verb */
+	char *argv[ADMIN_MAX_ARGS]; /* unquoted tokens; argv[0] is the verb */
 	enum admin_token kind[ADMIN_MAX_ARGS];
 	char sqlstate[6];
 	char message[512];

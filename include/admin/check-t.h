@@ -12,10 +12,24 @@
 #include "net/tls.h"
 #include "pool/pool-t.h"
 
-enum step { STEP_TOKEN, STEP_RESOLVE, STEP_CONNECT, STEP_TLS, STEP_LOGIN, STEP_QUERY, STEP_CHECK, NSTEPS };
+enum step {
+	STEP_TOKEN,
+	STEP_RESOLVE,
+	STEP_CONNECT,
+	STEP_TLS,
+	STEP_LOGIN,
+	STEP_QUERY,
+	STEP_CHECK,
+	NSTEPS
+};
 
-
-enum phase { PH_WAIT_USER, PH_LOGIN, PH_QUERY, PH_CHECK, PH_DONE };
+enum phase {
+	PH_WAIT_USER,
+	PH_LOGIN,
+	PH_QUERY,
+	PH_CHECK,
+	PH_DONE
+};
 
 struct probe {
 	const struct db_alias *alias;
@@ -33,7 +47,7 @@ struct probe {
 	char address[INET6_ADDRSTRLEN + 8];
 	struct tls_peer_info tls;
 	bool have_tls;
-	struct event *next;          /* deferred: the next step runs outside the pool's callbacks */
+	struct event *next; /* deferred: the next step runs outside the pool's callbacks */
 };
 
 /* "token", "resolve", ...: the names of the report's columns and JSON keys. */

@@ -9,10 +9,10 @@
 #include <stdio.h>
 
 struct check_options {
-	const char *alias;     /* only this alias; NULL: all */
-	const char *user;      /* upstream user for aliases that take the client's */
+	const char *alias; /* only this alias; NULL: all */
+	const char *user;  /* upstream user for aliases that take the client's */
 	bool json;
-	const char *through;   /* "HOST:PORT" of a running pooler: check as a client instead */
+	const char *through; /* "HOST:PORT" of a running pooler: check as a client instead */
 };
 
 /* Runs on a loop whose runtime has the configuration applied (as the pooler

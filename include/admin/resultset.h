@@ -13,7 +13,7 @@ enum resultset_type {
 	RS_TEXT = 25,
 	RS_INT4 = 23,
 	RS_INT8 = 20,
-	RS_NUMERIC = 1700,   /* PgBouncer's type for statistics: never overflows a client's bigint */
+	RS_NUMERIC = 1700, /* PgBouncer's type for statistics: never overflows a client's bigint */
 };
 
 struct resultset_col {
@@ -24,7 +24,7 @@ struct resultset_col {
 struct resultset {
 	struct pbuf *out;
 	size_t ncols;
-	size_t col;          /* values written in the current row */
+	size_t col; /* values written in the current row */
 	uint64_t rows;
 };
 

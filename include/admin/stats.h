@@ -12,15 +12,15 @@
 
 /* SHOW POOLS columns of one pool. */
 struct stats_pool_counts {
-	int cl_active;        /* logged in, with or without a server */
-	int cl_waiting;       /* queued for a server or for the pool's first login */
-	int sv_active;        /* linked to a client */
-	int sv_idle;          /* usable now */
-	int sv_used;          /* idle longer than server_check_delay: checked before reuse */
-	int sv_tested;        /* running the reset, check or connect query */
-	int sv_login;         /* connecting or logging in */
+	int cl_active;             /* logged in, with or without a server */
+	int cl_waiting;            /* queued for a server or for the pool's first login */
+	int sv_active;             /* linked to a client */
+	int sv_idle;               /* usable now */
+	int sv_used;               /* idle longer than server_check_delay: checked before reuse */
+	int sv_tested;             /* running the reset, check or connect query */
+	int sv_login;              /* connecting or logging in */
 	int cl_waiting_cancel_req; /* cancel requests parked for its waiting clients (cancel_wait) */
-	usec_t maxwait;       /* oldest waiting client's wait */
+	usec_t maxwait;            /* oldest waiting client's wait */
 	usec_t max_server_age;
 };
 
@@ -44,7 +44,7 @@ struct stats_averages {
  * merged into the current one's, so a name and user appear once. */
 struct stats_pool_row {
 	const char *user;
-	const struct pool *pool;    /* the current database's pool, for its settings */
+	const struct pool *pool; /* the current database's pool, for its settings */
 	struct stats_pool_counts counts;
 };
 

@@ -60,112 +60,112 @@ enum connector_ip_type {
  * token engine; the parser already knows their names so it can say so. */
 enum upstream_auth {
 	UPSTREAM_AUTH_PASSWORD = 0,
-	UPSTREAM_AUTH_ENTRA,         /* Microsoft Entra ID access token */
-	UPSTREAM_AUTH_AWS_RDS,       /* SigV4 presigned rds-db:connect token */
-	UPSTREAM_AUTH_AWS_DSQL,      /* SigV4 presigned dsql DbConnect[Admin] token */
-	UPSTREAM_AUTH_CLOUDSQL,      /* Google OAuth access token for Cloud SQL (sqlservice.login) */
-	UPSTREAM_AUTH_ALLOYDB,       /* Google OAuth access token for AlloyDB (alloydb.login) */
+	UPSTREAM_AUTH_ENTRA,    /* Microsoft Entra ID access token */
+	UPSTREAM_AUTH_AWS_RDS,  /* SigV4 presigned rds-db:connect token */
+	UPSTREAM_AUTH_AWS_DSQL, /* SigV4 presigned dsql DbConnect[Admin] token */
+	UPSTREAM_AUTH_CLOUDSQL, /* Google OAuth access token for Cloud SQL (sqlservice.login) */
+	UPSTREAM_AUTH_ALLOYDB,  /* Google OAuth access token for AlloyDB (alloydb.login) */
 };
 
 /* One key of a [credential.NAME] section, kept as written. */
 struct credential_kv {
 	char *key;
-	char *value;                 /* may be a secret: wiped on free */
+	char *value; /* may be a secret: wiped on free */
 	int line;
 };
 
 struct credential_cfg {
 	char *name;
-	char *type;                  /* the section's "type" key */
+	char *type; /* the section's "type" key */
 	struct credential_kv *kv;
 	size_t nkv;
-	const char *file;            /* where the section is, for messages (owned by the config) */
+	const char *file; /* where the section is, for messages (owned by the config) */
 	int line;
 };
 
 /* One [databases] entry. Integers are -1 when unset (then the global applies);
  * strings are NULL when unset. */
 struct db_alias {
-	char *name;             /* alias; "*" is the fallback entry */
-	char *host;             /* hostname, IP, a directory for a Unix socket, or a host list; NULL: unix_socket default */
-	int port;               /* default 5432 */
-	char *dbname;           /* upstream database; NULL: same as the name the client asked for */
-	char *user;             /* forced upstream user; NULL: the client's user */
-	char *password;         /* secret; NULL: from auth_file for the user */
+	char *name; /* alias; "*" is the fallback entry */
+	char *host; /* hostname, IP, a directory for a Unix socket, or a host list; NULL: unix_socket default */
+	int port;   /* default 5432 */
+	char *dbname;   /* upstream database; NULL: same as the name the client asked for */
+	char *user;     /* forced upstream user; NULL: the client's user */
+	char *password; /* secret; NULL: from auth_file for the user */
 	int pool_size;
 	int min_pool_size;
 	int reserve_pool;
 	enum pool_mode pool_mode;
 	int max_db_connections;
 	int max_db_client_connections;
-	usec_t query_wait_timeout;  /* -1: not set */
+	usec_t query_wait_timeout; /* -1: not set */
 	char *auth_user;
 	char *auth_query;
 	char *auth_dbname;
-	int load_balance_hosts;     /* enum load_balance; -1: round-robin */
-	int target_session_attrs;   /* enum target_session_attrs; -1: any */
-	usec_t server_lifetime; /* -1 unset */
+	int load_balance_hosts;   /* enum load_balance; -1: round-robin */
+	int target_session_attrs; /* enum target_session_attrs; -1: any */
+	usec_t server_lifetime;   /* -1 unset */
 	bool lifetime_from_token; /* server_lifetime = token: retire before the login token expires */
-	bool user_from_token;   /* Entra: the upstream user is derived from the token's claims */
+	bool user_from_token;     /* Entra: the upstream user is derived from the token's claims */
 	char *connect_query;
 	char *application_name;
 	char *client_encoding;
 	char *datestyle;
 	char *timezone;
 	enum upstream_auth auth;
-	char *credential;       /* name of a [credential.NAME] section; NULL for password auth */
-	char *region;           /* AWS region when the host name does not tell it */
-	char *scope;            /* token audience/scope override (sovereign clouds) */
-	usec_t token_duration;  /* requested token lifetime (DSQL); -1 unset */
-	char *instance;         /* Cloud SQL / AlloyDB connector mode: the instance's name */
-	int ip_type;            /* enum connector_ip_type; -1: the method's default */
-	bool enable_iam_auth;   /* connector mode: automatic IAM database login */
+	char *credential;            /* name of a [credential.NAME] section; NULL for password auth */
+	char *region;                /* AWS region when the host name does not tell it */
+	char *scope;                 /* token audience/scope override (sovereign clouds) */
+	usec_t token_duration;       /* requested token lifetime (DSQL); -1 unset */
+	char *instance;              /* Cloud SQL / AlloyDB connector mode: the instance's name */
+	int ip_type;                 /* enum connector_ip_type; -1: the method's default */
+	bool enable_iam_auth;        /* connector mode: automatic IAM database login */
 	char *sqladmin_api_endpoint; /* NULL: the global one */
 	char *alloydb_api_endpoint;  /* NULL: the global one */
-	int sslmode;            /* enum tls_mode for this alias; -1: server_tls_sslmode */
-	const char *file;       /* file of the entry, for messages (owned by the config) */
-	int line;               /* line in that file */
+	int sslmode;                 /* enum tls_mode for this alias; -1: server_tls_sslmode */
+	const char *file;            /* file of the entry, for messages (owned by the config) */
+	int line;                    /* line in that file */
 };
 
 /* One [users] entry. */
 struct user_cfg {
 	char *name;
-	enum pool_mode pool_mode;   /* POOL_MODE_UNSET: not set */
-	int max_user_connections;   /* -1: not set */
+	enum pool_mode pool_mode; /* POOL_MODE_UNSET: not set */
+	int max_user_connections; /* -1: not set */
 	int max_user_client_connections;
-	int pool_size;              /* -1: not set; wins over the database's */
+	int pool_size; /* -1: not set; wins over the database's */
 	int reserve_pool_size;
 	usec_t query_timeout;
 	usec_t query_wait_timeout;
 	usec_t idle_transaction_timeout;
 	usec_t transaction_timeout;
 	usec_t client_idle_timeout;
-	const char *file;           /* owned by the config */
+	const char *file; /* owned by the config */
 	int line;
 };
 
 /* One [peers] entry: another tokenbouncer process of the same group, to
  * which cancel requests carrying its peer_id are forwarded. */
 struct peer_cfg {
-	int id;                     /* the entry's key, 1..16383 */
-	char *host;                 /* IP address, host name, or a directory holding its Unix socket */
-	int port;                   /* default 6432 */
-	int pool_size;              /* cancels in flight to it at once; -1: default_pool_size */
-	const char *file;           /* owned by the config */
+	int id;           /* the entry's key, 1..16383 */
+	char *host;       /* IP address, host name, or a directory holding its Unix socket */
+	int port;         /* default 6432 */
+	int pool_size;    /* cancels in flight to it at once; -1: default_pool_size */
+	const char *file; /* owned by the config */
 	int line;
 };
 
 /* config_clone (config.c) copies this whole: a new pointer field outside the
  * parameter tables needs its own line there. */
 struct tb_config {
-	char *path;                 /* the file this was read from */
+	char *path; /* the file this was read from */
 
 	/* [tokenbouncer] / [pgbouncer]: fields named as the parameters */
 	char *listen_addr;
 	int listen_port;
 	char *unix_socket_dir;
 	bool so_reuseport;
-	int peer_id;                /* 0: not peered */
+	int peer_id; /* 0: not peered */
 	enum auth_type auth_type;
 	char *auth_file;
 	char *auth_hba_file;
@@ -214,8 +214,8 @@ struct tb_config {
 	char *pidfile;
 	bool tcp_keepalive;
 	bool auth_plain_without_tls; /* allow cleartext client passwords without TLS */
-	usec_t stats_period;        /* window of the SHOW STATS averages */
-	char *metrics_listen;       /* host:port of the Prometheus endpoint; NULL: off */
+	usec_t stats_period;         /* window of the SHOW STATS averages */
+	char *metrics_listen;        /* host:port of the Prometheus endpoint; NULL: off */
 	char *token_ca_file;         /* extra CA bundle for identity endpoints */
 	char *sqladmin_api_endpoint; /* Cloud SQL Admin API base URL */
 	char *alloydb_api_endpoint;  /* AlloyDB Admin API base URL */
@@ -275,7 +275,7 @@ struct tb_config {
 	size_t ndbs;
 	struct user_cfg *users;
 	size_t nusers;
-	struct peer_cfg *peers;      /* [peers] */
+	struct peer_cfg *peers; /* [peers] */
 	size_t npeers;
 	struct credential_cfg *creds;
 	size_t ncreds;

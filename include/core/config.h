@@ -13,7 +13,8 @@
 
 /* A complete, validated config, or NULL with err set. */
 struct tb_config *config_load(const char *path, char *err, size_t errlen);
-struct tb_config *config_parse_string(const char *text, const char *path_for_messages, char *err, size_t errlen);
+struct tb_config *config_parse_string(const char *text, const char *path_for_messages, char *err,
+				      size_t errlen);
 /* Every parameter at its default, no databases or users (not validated). */
 struct tb_config *config_new_default(void);
 void config_free(struct tb_config *cfg);
@@ -25,7 +26,7 @@ const struct user_cfg *config_find_user(const struct tb_config *cfg, const char 
 /* For reload: for each restart-only parameter that differs, copy the old value
  * into newcfg and call warn(name, arg) if warn is not NULL. Returns how many. */
 int config_keep_restart_only(struct tb_config *newcfg, const struct tb_config *oldcfg,
-	void (*warn)(const char *param, void *arg), void *arg);
+			     void (*warn)(const char *param, void *arg), void *arg);
 /* Same upstream and pool settings (name included; line ignored): a pool for
  * a can be kept when the reloaded config has b. */
 bool config_db_equal(const struct db_alias *a, const struct db_alias *b);

@@ -14,8 +14,8 @@ struct credential_key_doc {
 };
 
 struct credential_type_doc {
-	const char *type;                      /* "azure-client-secret" */
-	const char *methods;                   /* the alias auth= values it serves */
+	const char *type;    /* "azure-client-secret" */
+	const char *methods; /* the alias auth= values it serves */
 	const char *doc;
 	const struct credential_key_doc *keys; /* ends with a NULL key; "type" is implied */
 	const char *example;                   /* a commented sample section body, lines joined by \n */

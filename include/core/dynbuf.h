@@ -10,15 +10,14 @@
 
 #include "core/mustcheck.h"
 
-
 /* The members, by macro so a wrapper (struct pbuf) can expose them by name
  * in an anonymous union member with the very same layout. */
 #define DYNBUF_MEMBERS \
 	unsigned char *data; /* NULL until the first add; then NUL-terminated at len */ \
 	size_t len, cap; \
-	size_t max;          /* len may never exceed this: an add past it fails */ \
-	bool wipe;           /* every block is wiped before it is freed or left behind */ \
-	bool failed          /* sticky: an add went past max; later adds fail too */
+	size_t max; /* len may never exceed this: an add past it fails */ \
+	bool wipe;  /* every block is wiped before it is freed or left behind */ \
+	bool failed /* sticky: an add went past max; later adds fail too */
 
 struct dynbuf {
 	DYNBUF_MEMBERS;
@@ -38,8 +37,7 @@ TB_MUSTCHECK bool dynbuf_reserve(struct dynbuf *b, size_t more);
 TB_MUSTCHECK bool dynbuf_add(struct dynbuf *b, const void *p, size_t n);
 TB_MUSTCHECK bool dynbuf_addstr(struct dynbuf *b, const char *s);
 TB_MUSTCHECK bool dynbuf_addc(struct dynbuf *b, char c);
-TB_MUSTCHECK bool dynbuf_addf(struct dynbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+TB_MUSTCHECK bool dynbuf_addf(struct dynbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 TB_MUSTCHECK bool dynbuf_vaddf(struct dynbuf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 /* n zeroed bytes appended; returns where they start, NULL past max. For arrays

@@ -20,7 +20,7 @@ char *base64_encode(const unsigned char *src, size_t n, bool url);
 /* Strict standard base64 (padded, no whitespace, length a multiple of 4) into
  * dst of cap bytes; false when malformed or too long. */
 TB_MUSTCHECK bool base64_decode_strict(const char *src, size_t n, unsigned char *dst, size_t cap,
-			  size_t *outlen);
+				       size_t *outlen);
 /* Either alphabet, padding optional (JWS segments); malloc'd and
  * NUL-terminated, NULL when malformed. The caller wipes and frees. */
 unsigned char *base64_decode_lenient(const char *s, size_t n, size_t *outlen);

@@ -26,10 +26,18 @@ bool log_facility_valid(const char *name);
 bool log_enabled(enum log_level lvl);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_fatal(...)   log_msg(LOG_LVL_FATAL, __VA_ARGS__)
-#define log_error(...)   log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_fatal(...) log_msg(LOG_LVL_FATAL, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)
-#define log_info(...)    log_msg(LOG_LVL_INFO, __VA_ARGS__)
-#define log_debug(...)   do { if (log_enabled(LOG_LVL_DEBUG)) log_msg(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
-#define log_noise(...)   do { if (log_enabled(LOG_LVL_NOISE)) log_msg(LOG_LVL_NOISE, __VA_ARGS__); } while (0)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) \
+	do { \
+		if (log_enabled(LOG_LVL_DEBUG)) \
+			log_msg(LOG_LVL_DEBUG, __VA_ARGS__); \
+	} while (0)
+#define log_noise(...) \
+	do { \
+		if (log_enabled(LOG_LVL_NOISE)) \
+			log_msg(LOG_LVL_NOISE, __VA_ARGS__); \
+	} while (0)
 #endif

@@ -29,13 +29,13 @@ struct param_enum_val {
 struct param_def {
 	const char *name;
 	enum param_type type;
-	size_t offset;              /* offsetof() into the struct the table describes */
-	const char *default_value;  /* as text, parsed like the file; NULL = unset */
-	long long min, max;         /* PARAM_INT bounds; PARAM_TIME bounds in microseconds */
+	size_t offset;                          /* offsetof() into the struct the table describes */
+	const char *default_value;              /* as text, parsed like the file; NULL = unset */
+	long long min, max;                     /* PARAM_INT bounds; PARAM_TIME bounds in microseconds */
 	const struct param_enum_val *enum_vals; /* PARAM_ENUM: ends with a NULL name */
 	bool reloadable;
-	bool secret;                /* masked in SHOW CONFIG, wiped on free */
-	const char *doc;            /* one sentence */
+	bool secret;     /* masked in SHOW CONFIG, wiped on free */
+	const char *doc; /* one sentence */
 	/* Optional extra check for PARAM_STRING values; expect describes what is
 	 * accepted, for the error message. */
 	bool (*validate)(const char *value);
@@ -80,7 +80,8 @@ void param_copy(void *dst, const void *src, const struct param_def *p);
 
 /* Value as text, for SHOW CONFIG: times in seconds like PgBouncer ("3600",
  * "0.5"), booleans as 1/0, unset strings as "". */
-void param_format(const struct tb_config *cfg, const struct param_def *p, bool mask_secret, char *buf, size_t len);
+void param_format(const struct tb_config *cfg, const struct param_def *p, bool mask_secret, char *buf,
+		  size_t len);
 void param_format_at(const void *base, const struct param_def *p, bool mask_secret, char *buf, size_t len);
 void param_format_time(usec_t t, char *buf, size_t len);
 

@@ -15,9 +15,9 @@
 
 struct sha256_ctx {
 	uint32_t h[8];
-	uint64_t total;              /* bytes hashed */
+	uint64_t total; /* bytes hashed */
 	unsigned char buf[SHA256_BLOCK];
-	size_t used;                 /* bytes in buf */
+	size_t used; /* bytes in buf */
 };
 
 void sha256_init(struct sha256_ctx *c);
@@ -34,8 +34,8 @@ void hmac_sha256_prepare(struct hmac_sha256_key *k, const void *key, size_t keyl
 void hmac_sha256_keyed(const struct hmac_sha256_key *k, const void *data, size_t len,
 		       unsigned char out[SHA256_LEN]);
 /* PBKDF2-HMAC-SHA-256 with a 32-byte output (SCRAM's SaltedPassword). */
-void pbkdf2_sha256(const void *password, size_t pwlen, const void *salt, size_t saltlen,
-		   unsigned iterations, unsigned char out[SHA256_LEN]);
+void pbkdf2_sha256(const void *password, size_t pwlen, const void *salt, size_t saltlen, unsigned iterations,
+		   unsigned char out[SHA256_LEN]);
 void hmac_sha256_digest(const void *key, size_t keylen, const void *data, size_t len,
 			unsigned char out[SHA256_LEN]);
 #endif

@@ -11,14 +11,14 @@
 #include <stdint.h>
 
 struct strmap_slot {
-	const char *key;             /* NULL: empty */
+	const char *key; /* NULL: empty */
 	uint64_t hash;
 	void *value;
 };
 
 struct strmap {
 	struct strmap_slot *slots;
-	size_t cap;                  /* 0 or a power of two */
+	size_t cap; /* 0 or a power of two */
 	size_t count;
 };
 

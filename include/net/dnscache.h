@@ -17,9 +17,9 @@
 
 struct dnscache_hit {
 	bool ok;
-	struct sockaddr_storage addr;   /* when ok */
+	struct sockaddr_storage addr; /* when ok */
 	socklen_t addrlen;
-	char errmsg[DNSCACHE_ERR_MAX];  /* when not ok */
+	char errmsg[DNSCACHE_ERR_MAX]; /* when not ok */
 };
 
 /* 0 disables caching answers, resp. failures. */
@@ -31,8 +31,10 @@ void dnscache_store(const char *host, int port, const struct sockaddr *addr, soc
 		    const char *errmsg, usec_t now);
 /* Calls each per fresh entry, for SHOW DNS_HOSTS: ttl_left in microseconds,
  * addr NULL for a cached failure. */
-void dnscache_each(usec_t now, void (*each)(const char *host, int port, usec_t ttl_left,
-					    const struct sockaddr *addr, void *arg), void *arg);
+void dnscache_each(usec_t now,
+		   void (*each)(const char *host, int port, usec_t ttl_left, const struct sockaddr *addr,
+				void *arg),
+		   void *arg);
 size_t dnscache_count(void);
 void dnscache_clear(void);
 #endif

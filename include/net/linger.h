@@ -9,7 +9,7 @@
 #include <event2/event.h>
 
 #define LINGER_TIMEOUT_SEC 2
-#define LINGER_MAX 4096           /* sockets lingering at once; past it, a plain close */
+#define LINGER_MAX 4096 /* sockets lingering at once; past it, a plain close */
 
 /* Takes ownership of fd (plain TCP or Unix socket, nothing left to write). */
 void linger_close(struct event_base *base, int fd);

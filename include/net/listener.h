@@ -12,8 +12,8 @@
 /* Called for each accepted, non-blocking socket. addr is NULL for Unix sockets. */
 typedef void (*listener_accept_cb)(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix);
 
-bool listeners_open(struct event_base *base, const struct tb_config *cfg, listener_accept_cb cb,
-		    char *err, size_t errlen);
+bool listeners_open(struct event_base *base, const struct tb_config *cfg, listener_accept_cb cb, char *err,
+		    size_t errlen);
 void listeners_pause(bool pause);
 /* True if the sockets accepted on the TCP listeners already carry cfg's
  * connection options (sockopt_tcp_connection), copied by the kernel from

@@ -12,8 +12,8 @@ struct resolve_req;
 typedef void (*resolve_cb)(const struct sockaddr *addr, socklen_t addrlen, const char *errmsg, void *arg);
 
 /* May call cb before returning (numeric hosts, /etc/hosts); returns NULL then. */
-struct resolve_req *resolve_start(struct evdns_base *dns, const char *host, int port,
-				  resolve_cb cb, void *arg);
+struct resolve_req *resolve_start(struct evdns_base *dns, const char *host, int port, resolve_cb cb,
+				  void *arg);
 void resolve_cancel(struct resolve_req *req);
 /* The resolver: resolv_conf (nameservers, search, options; /etc/hosts too)
  * when set, else the system's /etc/resolv.conf. NULL and err on failure. */

@@ -30,17 +30,17 @@ struct sock {
 	int fd;
 	SSL *ssl;
 	struct event ev;
-	short ev_flags;            /* what is registered now; 0 = nothing */
+	short ev_flags; /* what is registered now; 0 = nothing */
 	bool ev_assigned;
-	bool want_read;            /* the owner wants input */
-	bool held;                 /* SUSPEND: no input however much the owner wants it */
-	bool want_write_io;        /* a connect or a TLS step waits for writability */
+	bool want_read;     /* the owner wants input */
+	bool held;          /* SUSPEND: no input however much the owner wants it */
+	bool want_write_io; /* a connect or a TLS step waits for writability */
 	bool ssl_read_wants_write;
 	bool ssl_write_wants_read;
-	bool corked;               /* sock_write queues; sock_uncork sends it all at once */
+	bool corked; /* sock_write queues; sock_uncork sends it all at once */
 	struct iobuf *in;
 	struct iobuf *out;
-	int err;                   /* errno of the last hard error, or 0 */
+	int err; /* errno of the last hard error, or 0 */
 };
 
 /* Text of the most recent hard error on any socket. The loop is single

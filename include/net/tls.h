@@ -14,15 +14,14 @@ SSL_CTX *tls_connect_ctx_new(const struct tb_config *cfg, char *err, size_t errl
 bool tls_protocol_range(const char *spec, int *min_version, int *max_version);
 SSL *tls_accept_new(SSL_CTX *ctx, int fd);
 /* SNI and, for verify-full, host name (or IP) verification. */
-SSL *tls_connect_new(SSL_CTX *ctx, int fd, const char *host, enum tls_mode mode,
-		     char *err, size_t errlen);
+SSL *tls_connect_new(SSL_CTX *ctx, int fd, const char *host, enum tls_mode mode, char *err, size_t errlen);
 /* What a TLS session shows of its peer, for `tokenbouncer check`. */
 struct tls_peer_info {
-	char protocol[24];           /* "TLSv1.3"; empty before a handshake */
-	char subject[256];           /* the certificate's subject, one line; empty: none */
-	char not_after[32];          /* expiry, "YYYY-MM-DDTHH:MM:SSZ" */
+	char protocol[24];  /* "TLSv1.3"; empty before a handshake */
+	char subject[256];  /* the certificate's subject, one line; empty: none */
+	char not_after[32]; /* expiry, "YYYY-MM-DDTHH:MM:SSZ" */
 	long days_left;
-	char verify[160];            /* "ok" or the verification error */
+	char verify[160]; /* "ok" or the verification error */
 	bool verify_ok;
 };
 /* Fills info from the session (after or during a handshake); false when

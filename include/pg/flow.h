@@ -17,19 +17,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PG_FLOW_RING_MAX (1u << 16)  /* owed ReadyForQuery entries kept exactly */
+#define PG_FLOW_RING_MAX (1u << 16) /* owed ReadyForQuery entries kept exactly */
 
 struct pg_flow {
-	uint32_t owed_rfq;   /* Query, FunctionCall, Sync not yet answered by ReadyForQuery */
-	uint32_t ext_tail;   /* extended messages sent after the last Query/FunctionCall/Sync */
-	bool batch;          /* extended messages sent since the last Query/FunctionCall/Sync */
-	bool unsynced;       /* batch or skipping: the backend waits for a Sync */
-	bool skipping;       /* an extended-protocol error: the backend skips up to the next Sync */
-	bool inexact;        /* lost track (ring cap): never settled again; the server is drained */
-	bool copy_in;        /* the server asked for CopyData and the client has not ended it */
-	bool copy_out;       /* the server streams CopyData until CopyDone */
-	char tx_status;      /* of the last ReadyForQuery: 'I', 'T' or 'E' */
-	uint32_t *ring;      /* per owed ReadyForQuery: extended messages before it << 1 | is_sync */
+	uint32_t owed_rfq; /* Query, FunctionCall, Sync not yet answered by ReadyForQuery */
+	uint32_t ext_tail; /* extended messages sent after the last Query/FunctionCall/Sync */
+	bool batch;        /* extended messages sent since the last Query/FunctionCall/Sync */
+	bool unsynced;     /* batch or skipping: the backend waits for a Sync */
+	bool skipping;     /* an extended-protocol error: the backend skips up to the next Sync */
+	bool inexact;      /* lost track (ring cap): never settled again; the server is drained */
+	bool copy_in;      /* the server asked for CopyData and the client has not ended it */
+	bool copy_out;     /* the server streams CopyData until CopyDone */
+	char tx_status;    /* of the last ReadyForQuery: 'I', 'T' or 'E' */
+	uint32_t *ring;    /* per owed ReadyForQuery: extended messages before it << 1 | is_sync */
 	uint32_t cap, head;
 };
 

@@ -21,6 +21,5 @@ bool md5_verify_response(const char *stored, bool stored_is_md5, const char *use
 /* Client side: answer an upstream AuthenticationMD5Password with a plain
  * password, or with an already md5-hashed stored secret (md5_is_hashed).
  * out holds 36 bytes. */
-bool md5_client_response(const char *secret, const char *user, const unsigned char salt[4],
-			 char out[36]);
+bool md5_client_response(const char *secret, const char *user, const unsigned char salt[4], char out[36]);
 #endif

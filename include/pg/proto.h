@@ -9,11 +9,11 @@
 #include "core/dynbuf.h"
 
 #define PROTO_HDR_LEN 5
-#define PROTO_V3 196608u               /* 3.0 */
+#define PROTO_V3 196608u /* 3.0 */
 #define PROTO_CANCEL_CODE 80877102u
 #define PROTO_SSL_CODE 80877103u
 #define PROTO_GSSENC_CODE 80877104u
-#define PROTO_STARTUP_MAX 10000u       /* PostgreSQL's MAX_STARTUP_PACKET_LENGTH */
+#define PROTO_STARTUP_MAX 10000u /* PostgreSQL's MAX_STARTUP_PACKET_LENGTH */
 #define PROTO_MAX_PARAMS 64
 
 enum proto_status {
@@ -25,7 +25,7 @@ enum proto_status {
 /* Typed message header: 1 type byte, int32 length that counts itself. */
 struct pg_hdr {
 	char type;
-	uint32_t len;     /* as on the wire: body + 4 */
+	uint32_t len; /* as on the wire: body + 4 */
 };
 
 /* On OK the header is valid and len is within [4, max_len]; nothing is consumed. */
@@ -40,8 +40,8 @@ struct startup_param {
 /* An untyped packet from a client before login. Strings point into the caller's
  * buffer, which must stay alive and is NUL-checked within bounds. */
 struct startup_pkt {
-	uint32_t code;                  /* protocol version or a special request code */
-	uint32_t len;                   /* whole packet length */
+	uint32_t code;                   /* protocol version or a special request code */
+	uint32_t len;                    /* whole packet length */
 	uint32_t cancel_pid, cancel_key; /* CancelRequest */
 	size_t nparams;
 	struct startup_param params[PROTO_MAX_PARAMS];
@@ -50,8 +50,8 @@ struct startup_pkt {
 /* Parse the first packet in data. NEED_MORE when incomplete; ERROR for bad
  * length, bad layout, too many parameters. The protocol version itself is not
  * judged here. */
-enum proto_status proto_parse_startup(const unsigned char *data, size_t avail,
-				      struct startup_pkt *out, char *err, size_t errlen);
+enum proto_status proto_parse_startup(const unsigned char *data, size_t avail, struct startup_pkt *out,
+				      char *err, size_t errlen);
 const char *startup_get(const struct startup_pkt *p, const char *name);
 
 /* Bounds-checked reader over one message body. Any overrun sets bad. */
@@ -84,13 +84,13 @@ struct pbuf {
 	size_t msg_start;
 };
 void pbuf_init(struct pbuf *b, size_t max);
-void pbuf_free(struct pbuf *b);          /* wipes: it may hold a password */
+void pbuf_free(struct pbuf *b); /* wipes: it may hold a password */
 void pbuf_reset(struct pbuf *b);
 void pbuf_put_bytes(struct pbuf *b, const void *p, size_t n);
 void pbuf_put_u8(struct pbuf *b, uint8_t v);
 void pbuf_put_u16(struct pbuf *b, uint16_t v);
 void pbuf_put_u32(struct pbuf *b, uint32_t v);
-void pbuf_put_str(struct pbuf *b, const char *s);  /* with its NUL */
+void pbuf_put_str(struct pbuf *b, const char *s); /* with its NUL */
 /* type 0 starts an untyped (startup-style) packet. */
 void pbuf_begin(struct pbuf *b, char type);
 void pbuf_end(struct pbuf *b);

@@ -7,10 +7,10 @@
 
 enum saslprep_result {
 	SASLPREP_OK,
-	SASLPREP_INVALID_UTF8,       /* not UTF-8: PostgreSQL then hashes the raw bytes */
-	SASLPREP_PROHIBITED,         /* a prohibited or unassigned character, bad bidi, or empty */
-	SASLPREP_TOO_LONG,           /* over SASLPREP_MAX_INPUT bytes */
-	SASLPREP_FAILED,             /* the normaliser failed */
+	SASLPREP_INVALID_UTF8, /* not UTF-8: PostgreSQL then hashes the raw bytes */
+	SASLPREP_PROHIBITED,   /* a prohibited or unassigned character, bad bidi, or empty */
+	SASLPREP_TOO_LONG,     /* over SASLPREP_MAX_INPUT bytes */
+	SASLPREP_FAILED,       /* the normaliser failed */
 };
 
 /* PostgreSQL's MAX_PASSWORD_LENGTH: longer non-ASCII input is not prepared. */

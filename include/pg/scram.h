@@ -40,8 +40,8 @@ void scram_keys_wipe(struct scram_keys *k);
  * *out is wiped. */
 bool scram_parse_secret(const char *text, struct scram_secret *out);
 /* iterations in 1..SCRAM_MAX_ITERATIONS, salt_len in 1..SCRAM_MAX_SALT_LEN. */
-bool scram_secret_from_password(const char *password, const unsigned char *salt,
-				size_t salt_len, int iterations, struct scram_secret *out);
+bool scram_secret_from_password(const char *password, const unsigned char *salt, size_t salt_len,
+				int iterations, struct scram_secret *out);
 /* malloc'd, PostgreSQL format; NULL if the secret is not valid. */
 char *scram_secret_to_text(const struct scram_secret *s);
 /* Wipe a secret held on the stack or in a struct. */
@@ -56,23 +56,25 @@ struct scram_server *scram_server_new(const struct scram_secret *secret);
 /* Mock exchange for an unknown user whose salt is derived from the user name
  * and a caller-held random key, so repeated attempts see the same salt as they
  * would for a real user (PostgreSQL's scram_mock_salt). */
-struct scram_server *scram_server_new_mock(const char *user, const unsigned char *key,
-					   size_t key_len);
+struct scram_server *scram_server_new_mock(const char *user, const unsigned char *key, size_t key_len);
 /* Test hook: fixed server nonce part. Call before scram_server_first. */
 void scram_server_set_nonce(struct scram_server *s, const char *nonce);
 /* client_first = the bytes of SASLInitialResponse's data. On success *out is
  * the malloc'd server-first-message. */
-bool scram_server_first(struct scram_server *s, const char *client_first, size_t len,
-			char **out, size_t *outlen, char *err, size_t errlen);
+bool scram_server_first(struct scram_server *s, const char *client_first, size_t len, char **out,
+			size_t *outlen, char *err, size_t errlen);
 
-enum scram_result { SCRAM_OK, SCRAM_FAIL_AUTH, SCRAM_FAIL_PROTOCOL };
+enum scram_result {
+	SCRAM_OK,
+	SCRAM_FAIL_AUTH,
+	SCRAM_FAIL_PROTOCOL
+};
 
 /* client_final = SASLResponse data. On SCRAM_OK *out = server-final-message
  * ("v=..."). FAIL_AUTH = wrong password (or mock exchange); FAIL_PROTOCOL =
  * malformed, out of order, channel-binding or nonce mismatch. */
-enum scram_result scram_server_final(struct scram_server *s, const char *client_final,
-				     size_t len, char **out, size_t *outlen,
-				     char *err, size_t errlen);
+enum scram_result scram_server_final(struct scram_server *s, const char *client_final, size_t len, char **out,
+				     size_t *outlen, char *err, size_t errlen);
 /* After SCRAM_OK (never for a mock exchange): the keys for pass-through. */
 bool scram_server_keys(const struct scram_server *s, struct scram_keys *out);
 void scram_server_free(struct scram_server *s);
@@ -97,10 +99,10 @@ void scram_client_set_nonce(struct scram_client *c, const char *nonce);
 void scram_client_set_username(struct scram_client *c, const char *user);
 /* "n,,n=,r=<nonce>" (PostgreSQL ignores the username). */
 bool scram_client_first(struct scram_client *c, char **out, size_t *outlen);
-bool scram_client_final(struct scram_client *c, const char *server_first, size_t len,
-			char **out, size_t *outlen, char *err, size_t errlen);
+bool scram_client_final(struct scram_client *c, const char *server_first, size_t len, char **out,
+			size_t *outlen, char *err, size_t errlen);
 /* Checks v=; rejects e= with its text. */
-bool scram_client_verify_server(struct scram_client *c, const char *server_final, size_t len,
-				char *err, size_t errlen);
+bool scram_client_verify_server(struct scram_client *c, const char *server_final, size_t len, char *err,
+				size_t errlen);
 void scram_client_free(struct scram_client *c);
 #endif

@@ -15,9 +15,9 @@ struct session_attrs {
 };
 
 enum tsa_verdict {
-	TSA_OK,         /* use it */
-	TSA_WRONG,      /* not what is asked for: try another host */
-	TSA_UNKNOWN,    /* the server did not report what the mode needs (before 14) */
+	TSA_OK,      /* use it */
+	TSA_WRONG,   /* not what is asked for: try another host */
+	TSA_UNKNOWN, /* the server did not report what the mode needs (before 14) */
 };
 
 void session_attrs_init(struct session_attrs *a);

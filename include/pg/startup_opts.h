@@ -13,5 +13,5 @@
  * walk by returning false. Returns false on a syntax error (anything but the
  * two forms above, or a setting without "="). */
 bool startup_opts_parse(const char *options, bool (*each)(const char *name, const char *value, void *arg),
-	void *arg);
+			void *arg);
 #endif

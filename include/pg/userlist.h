@@ -11,14 +11,18 @@
 #define USERLIST_MAX_SECRET_LEN 65536
 #define USERLIST_MAX_FILE_SIZE ((size_t)64 << 20)
 
-enum userlist_kind { USERLIST_PLAIN, USERLIST_MD5, USERLIST_SCRAM };
+enum userlist_kind {
+	USERLIST_PLAIN,
+	USERLIST_MD5,
+	USERLIST_SCRAM
+};
 
 struct userlist_entry {
 	char *user;
 	char *secret;
 	enum userlist_kind kind;
-	struct scram_secret scram;	/* valid if kind == USERLIST_SCRAM */
-	struct scram_secret *derived;	/* USERLIST_PLAIN: cache of userlist_plain_scram */
+	struct scram_secret scram;    /* valid if kind == USERLIST_SCRAM */
+	struct scram_secret *derived; /* USERLIST_PLAIN: cache of userlist_plain_scram */
 };
 
 struct userlist;
@@ -28,8 +32,7 @@ struct userlist;
  * character is ';' or '#' are comments. A user listed twice: the last line
  * wins, as in PgBouncer. On error returns NULL and err holds
  * "fname:line: reason" (never the secret). */
-struct userlist *userlist_parse(const char *text, size_t len, const char *fname,
-				char *err, size_t errlen);
+struct userlist *userlist_parse(const char *text, size_t len, const char *fname, char *err, size_t errlen);
 /* Reads and parses a file of at most USERLIST_MAX_FILE_SIZE bytes. */
 struct userlist *userlist_load(const char *path, char *err, size_t errlen);
 /* O(log n); NULL if absent. */

@@ -16,8 +16,8 @@ struct userlist_entry;
 
 /* A login waiting for a lookup; embedded in the client's auth state. */
 struct authq_waiter {
-	struct list_node node;       /* auth_lookup.waiters */
-	struct auth_lookup *lookup;  /* NULL when not waiting */
+	struct list_node node;      /* auth_lookup.waiters */
+	struct auth_lookup *lookup; /* NULL when not waiting */
 	struct client *client;
 };
 

@@ -12,8 +12,8 @@
 #include "pool/pool-t.h"
 
 struct cancel_index {
-	struct client **slots;       /* NULL: empty */
-	size_t cap;                  /* 0 or a power of two */
+	struct client **slots; /* NULL: empty */
+	size_t cap;            /* 0 or a power of two */
 	size_t count;
 };
 

@@ -15,12 +15,12 @@
 #include "core/list.h"
 #include "core/util.h"
 
-#define DEADLINE_SLOTS 256                 /* a power of two */
+#define DEADLINE_SLOTS 256                  /* a power of two */
 #define DEADLINE_SLOT_USEC ((usec_t)250000) /* the janitor's interval */
 
 struct deadline {
-	struct list_node node;       /* in a slot while armed; points to itself otherwise */
-	usec_t at;                   /* monotonic µs */
+	struct list_node node; /* in a slot while armed; points to itself otherwise */
+	usec_t at;             /* monotonic µs */
 };
 
 struct deadline_wheel;
@@ -30,7 +30,7 @@ typedef void (*deadline_fire_fn)(struct deadline_wheel *w, struct deadline *d, u
 
 struct deadline_wheel {
 	struct list_node slots[DEADLINE_SLOTS];
-	int64_t done_slot;           /* slots up to this absolute index have been run */
+	int64_t done_slot; /* slots up to this absolute index have been run */
 	size_t armed;
 	deadline_fire_fn fire;
 };

@@ -22,9 +22,9 @@ bool peer_route_cancel(uint32_t pid, uint32_t key);
 
 /* SHOW PEER_POOLS: requests being forwarded to a peer, and waiting for its pool_size. */
 struct peer_counts {
-	int connecting;   /* sv_login */
-	int sending;      /* sv_active_cancel */
-	int waiting;      /* cl_waiting_cancel_req */
+	int connecting; /* sv_login */
+	int sending;    /* sv_active_cancel */
+	int waiting;    /* cl_waiting_cancel_req */
 };
 void peer_counts(int peer_id, struct peer_counts *out);
 /* Drop every request in flight (process exit). */

@@ -11,8 +11,8 @@ struct pool;
 struct server;
 
 struct pool_iter {
-	struct list_node *db, *db_next;      /* in rt.databases */
-	struct list_node *pool, *pool_next;  /* in the current database's pools */
+	struct list_node *db, *db_next;     /* in rt.databases */
+	struct list_node *pool, *pool_next; /* in the current database's pools */
 };
 
 struct pool *pool_iter_first(struct pool_iter *it);
@@ -29,7 +29,7 @@ struct pool *pool_iter_next(struct pool_iter *it);
 struct server_iter {
 	struct pool_iter pools;
 	struct pool *pool;
-	int list;                            /* which of the pool's four lists */
+	int list; /* which of the pool's four lists */
 	struct list_node *node, *next;
 };
 

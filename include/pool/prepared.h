@@ -23,12 +23,12 @@
 struct ps_stmt {
 	uint64_t id;
 	uint32_t hash;
-	uint32_t refs;               /* client names, server nodes and queued requests */
+	uint32_t refs; /* client names, server nodes and queued requests */
 	struct ps_stmt *hnext;
-	uint32_t key_len;            /* query text, NUL, parameter count and OIDs */
+	uint32_t key_len; /* query text, NUL, parameter count and OIDs */
 	uint32_t parse_len;
-	unsigned char *parse;        /* the whole Parse message servers get: 'P', length, name, key */
-	char name[24];               /* TB_<id> */
+	unsigned char *parse; /* the whole Parse message servers get: 'P', length, name, key */
+	char name[24];        /* TB_<id> */
 };
 
 /* The cache entry for this key (the bytes of a Parse body after its name),
@@ -48,7 +48,7 @@ struct ps_client;
  * and freed when the last request lets go. */
 struct ps_name {
 	struct ps_name *hnext;
-	struct ps_client *owner;     /* NULL once closed or its client gone */
+	struct ps_client *owner; /* NULL once closed or its client gone */
 	struct ps_stmt *stmt;
 	uint32_t hash;
 	uint32_t qrefs;
@@ -77,19 +77,19 @@ void ps_client_clear(struct ps_client *m);
 struct ps_snode {
 	struct ps_snode *hnext;
 	struct ps_stmt *stmt;
-	struct list_node lru;        /* ps_sset.lru while prepared */
-	uint64_t gen;                /* which Parse or Close of it is the latest */
+	struct list_node lru; /* ps_sset.lru while prepared */
+	uint64_t gen;         /* which Parse or Close of it is the latest */
 	bool closing;
 };
 
 struct ps_sset {
 	struct ps_snode **buckets;
-	uint32_t nbuckets, count;    /* count: prepared (not closing) nodes */
+	uint32_t nbuckets, count; /* count: prepared (not closing) nodes */
 	uint32_t nnodes;
-	struct list_node lru;        /* least recently used first */
+	struct list_node lru; /* least recently used first */
 	uint64_t next_gen;
-	uint32_t discards;           /* DISCARD ALL / DEALLOCATE ALL sent, not yet confirmed */
-	bool unsure;                 /* a Close or discard went unanswered: always Close before Parse */
+	uint32_t discards; /* DISCARD ALL / DEALLOCATE ALL sent, not yet confirmed */
+	bool unsure;       /* a Close or discard went unanswered: always Close before Parse */
 };
 
 void ps_sset_init(struct ps_sset *s);

@@ -36,8 +36,7 @@ bool ps_wants_whole(char type, uint32_t len);
 /* A whole client message (msg points at its type byte, len counts it all):
  * append to 'out' what the server gets for it and queue the answers. False
  * if it is malformed (the caller closes the client with a protocol error). */
-bool ps_client_msg(struct client *c, struct server *s, const unsigned char *msg, size_t len,
-		   struct pbuf *out);
+bool ps_client_msg(struct client *c, struct server *s, const unsigned char *msg, size_t len, struct pbuf *out);
 /* A message that streams through unchanged: queue its answer. */
 void ps_client_streamed(struct server *s, char type);
 /* After sending: answers the pooler makes that are due now go to the client.
@@ -58,7 +57,7 @@ enum rq_verdict ps_server_msg(struct server *s, char type, struct rq_entry *answ
 /* The bytes that stand in for a replaced message (RQV_REPLACE); body is the
  * replaced message's, whole. */
 TB_MUSTCHECK bool ps_send_replacement(struct server *s, const struct rq_entry *answered,
-			 const unsigned char *body, size_t len);
+				      const unsigned char *body, size_t len);
 bool ps_synth_due(const struct server *s);
 /* Send the synthesized answers now due; the stream before them was flushed.
  * False as ps_flush_synth. */

@@ -19,50 +19,50 @@
 
 /* What was sent, by the shape of its answer. */
 enum rq_kind {
-	RQ_PARSE = 0,        /* ParseComplete */
-	RQ_BIND,             /* BindComplete */
-	RQ_DESCRIBE_STMT,    /* ParameterDescription, then RowDescription or NoData */
-	RQ_DESCRIBE_PORTAL,  /* RowDescription or NoData */
-	RQ_EXECUTE,          /* rows or COPY, then CommandComplete, EmptyQuery or PortalSuspended */
-	RQ_CLOSE,            /* CloseComplete */
-	RQ_SYNC,             /* ReadyForQuery */
-	RQ_QUERY,            /* anything, then ReadyForQuery; errors skip nothing */
-	RQ_FUNCTION,         /* FunctionCallResponse or an error, then ReadyForQuery */
+	RQ_PARSE = 0,       /* ParseComplete */
+	RQ_BIND,            /* BindComplete */
+	RQ_DESCRIBE_STMT,   /* ParameterDescription, then RowDescription or NoData */
+	RQ_DESCRIBE_PORTAL, /* RowDescription or NoData */
+	RQ_EXECUTE,         /* rows or COPY, then CommandComplete, EmptyQuery or PortalSuspended */
+	RQ_CLOSE,           /* CloseComplete */
+	RQ_SYNC,            /* ReadyForQuery */
+	RQ_QUERY,           /* anything, then ReadyForQuery; errors skip nothing */
+	RQ_FUNCTION,        /* FunctionCallResponse or an error, then ReadyForQuery */
 	RQ_KIND_COUNT,
 };
 
 enum rq_action {
-	RQ_FORWARD = 0,      /* the client's own request: its answer goes to the client */
-	RQ_ABSORB,           /* the pooler's request: success answers dropped, an error forwarded */
-	RQ_SYNTH,            /* not sent: the pooler answers it (ParseComplete, CloseComplete) */
-	RQ_EMPTY_AS_TAG,     /* an empty Query standing in for one the pooler answered: its
+	RQ_FORWARD = 0,  /* the client's own request: its answer goes to the client */
+	RQ_ABSORB,       /* the pooler's request: success answers dropped, an error forwarded */
+	RQ_SYNTH,        /* not sent: the pooler answers it (ParseComplete, CloseComplete) */
+	RQ_EMPTY_AS_TAG, /* an empty Query standing in for one the pooler answered: its
 			      * EmptyQueryResponse becomes a CommandComplete (tag in 'arg') */
-	RQ_RENAME_ERROR,     /* the client's request under the pooler's statement name: an
+	RQ_RENAME_ERROR, /* the client's request under the pooler's statement name: an
 			      * ErrorResponse is replaced by one that names the client's statement */
 };
 
 enum rq_result {
-	RQ_OK = 0,           /* answered without an error */
-	RQ_FAILED,           /* answered with an ErrorResponse */
-	RQ_SKIPPED,          /* never answered: an earlier error skipped it */
+	RQ_OK = 0,  /* answered without an error */
+	RQ_FAILED,  /* answered with an ErrorResponse */
+	RQ_SKIPPED, /* never answered: an earlier error skipped it */
 };
 
 /* What to do with one server message. */
 enum rq_verdict {
 	RQV_FORWARD = 0,
-	RQV_DROP,            /* absorb: do not pass it on */
-	RQV_REPLACE,         /* drop it and send the entry's replacement instead (RQ_EMPTY_AS_TAG,
+	RQV_DROP,     /* absorb: do not pass it on */
+	RQV_REPLACE,  /* drop it and send the entry's replacement instead (RQ_EMPTY_AS_TAG,
 			      * RQ_RENAME_ERROR) */
-	RQV_CONFUSED,        /* the answer fits no request: the bookkeeping cannot be trusted */
+	RQV_CONFUSED, /* the answer fits no request: the bookkeeping cannot be trusted */
 };
 
 struct rq_entry {
-	uint8_t kind;        /* enum rq_kind */
-	uint8_t action;      /* enum rq_action */
-	uint8_t op;          /* what the owner does when it completes; opaque here */
-	bool seen_error;     /* QUERY/SYNC/FUNCTION: an ErrorResponse was part of the answer */
-	bool started;        /* DESCRIBE_STMT: its ParameterDescription came */
-	void *arg;           /* owner's data for 'op' */
+	uint8_t kind;    /* enum rq_kind */
+	uint8_t action;  /* enum rq_action */
+	uint8_t op;      /* what the owner does when it completes; opaque here */
+	bool seen_error; /* QUERY/SYNC/FUNCTION: an ErrorResponse was part of the answer */
+	bool started;    /* DESCRIBE_STMT: its ParameterDescription came */
+	void *arg;       /* owner's data for 'op' */
 	void *arg2;
 	uint64_t aux;
 };
@@ -76,8 +76,8 @@ typedef bool (*rq_emit_fn)(void *ctx, const struct rq_entry *e);
 
 struct respq {
 	struct rq_entry *ring;
-	uint32_t cap, head, len;     /* cap is a power of two */
-	bool skipping;               /* an error skipped the batch and its Sync is not queued yet */
+	uint32_t cap, head, len; /* cap is a power of two */
+	bool skipping;           /* an error skipped the batch and its Sync is not queued yet */
 	rq_done_fn done;
 	rq_emit_fn emit;
 	void *ctx;
@@ -86,8 +86,14 @@ struct respq {
 void respq_init(struct respq *q, rq_done_fn done, rq_emit_fn emit, void *ctx);
 /* Entries still queued are reported skipped. */
 void respq_free(struct respq *q);
-static inline bool respq_empty(const struct respq *q) { return q->len == 0; }
-static inline uint32_t respq_len(const struct respq *q) { return q->len; }
+static inline bool respq_empty(const struct respq *q)
+{
+	return q->len == 0;
+}
+static inline uint32_t respq_len(const struct respq *q)
+{
+	return q->len;
+}
 /* Queue a request in send order. While an error is skipping the batch, the
  * server will ignore it: it completes at once as skipped (a Sync ends that). */
 void respq_push(struct respq *q, const struct rq_entry *e);

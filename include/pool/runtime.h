@@ -25,9 +25,9 @@ struct config_ref {
 /* How the pooler stops (PgBouncer's SHUTDOWN variants). */
 enum shutdown_mode {
 	SHUTDOWN_NONE = 0,
-	SHUTDOWN_WAIT_FOR_SERVERS,   /* SIGINT: transactions finish, idle clients are let go */
-	SHUTDOWN_WAIT_FOR_CLIENTS,   /* SIGTERM: clients keep working until they leave */
-	SHUTDOWN_IMMEDIATE,          /* SIGQUIT, SHUTDOWN */
+	SHUTDOWN_WAIT_FOR_SERVERS, /* SIGINT: transactions finish, idle clients are let go */
+	SHUTDOWN_WAIT_FOR_CLIENTS, /* SIGTERM: clients keep working until they leave */
+	SHUTDOWN_IMMEDIATE,        /* SIGQUIT, SHUTDOWN */
 };
 
 struct runtime {
@@ -41,23 +41,23 @@ struct runtime {
 	SSL_CTX *server_tls;
 
 	struct list_node databases;
-	struct strmap db_by_name;        /* databases not retired, by name */
-	struct strmap user_loads;        /* struct user_load by user name */
-	struct list_node clients;        /* every client, for counts and the console */
-	struct cancel_index cancel_keys; /* logged-in clients by cancel key */
+	struct strmap db_by_name;            /* databases not retired, by name */
+	struct strmap user_loads;            /* struct user_load by user name */
+	struct list_node clients;            /* every client, for counts and the console */
+	struct cancel_index cancel_keys;     /* logged-in clients by cancel key */
 	struct deadline_wheel client_timers; /* the clients' timeouts */
-	struct list_node login_clients;  /* CL_STARTUP, CL_TLS, CL_AUTH */
-	struct list_node free_clients;   /* closed; freed at the end of the loop pass */
+	struct list_node login_clients;      /* CL_STARTUP, CL_TLS, CL_AUTH */
+	struct list_node free_clients;       /* closed; freed at the end of the loop pass */
 	struct list_node free_servers;
 	struct list_node dirty_pools;
 	struct event *free_ev;
-	struct database *admin_db;       /* the console's virtual database */
+	struct database *admin_db; /* the console's virtual database */
 	int nclients;
 	uint64_t next_id;
-	bool shutting_down;              /* a shutdown is under way: no new clients */
+	bool shutting_down; /* a shutdown is under way: no new clients */
 	enum shutdown_mode shutdown_mode;
-	uint64_t admit_until_id;         /* shutdown: clients accepted before it may still log in */
-	bool suspended;                  /* SUSPEND: no socket but the console's is read */
+	uint64_t admit_until_id; /* shutdown: clients accepted before it may still log in */
+	bool suspended;          /* SUSPEND: no socket but the console's is read */
 };
 
 extern struct runtime rt;

@@ -24,8 +24,8 @@ enum varcache_var {
 #define VAR_NAME_MAX 63
 
 struct varcache {
-	const char *values[VAR_COUNT];  /* interned: shared, reference counted */
-	const char **extra;             /* VAR_EXTRA_MAX values, allocated on first use */
+	const char *values[VAR_COUNT]; /* interned: shared, reference counted */
+	const char **extra;            /* VAR_EXTRA_MAX values, allocated on first use */
 };
 
 /* Index of a tracked parameter (case-insensitive), or -1. */

@@ -28,7 +28,8 @@ void alloydb_info_clear(struct alloydb_info *i);
 bool alloydb_parse_info(const char *body, size_t len, struct alloydb_info *out, char *err, size_t errlen);
 /* generateClientCertificate's answer: the chain as one PEM text (leaf
  * first) and the root CA; malloc'd. */
-bool alloydb_parse_cert(const char *body, size_t len, char **chain_pem, char **ca_pem, char *err, size_t errlen);
+bool alloydb_parse_cert(const char *body, size_t len, char **chain_pem, char **ca_pem, char *err,
+			size_t errlen);
 char *alloydb_cert_body(const char *public_pem, int64_t duration_s, size_t *len);
 
 /* The request frame: 4-byte big-endian length, then MetadataExchangeRequest

@@ -22,7 +22,7 @@
  * environ by default). */
 struct aws_env_source {
 	const char *(*get)(const char *name);
-	char *const *(*all)(void);   /* "NAME=value" strings, for $VAR and ~ in paths */
+	char *const *(*all)(void); /* "NAME=value" strings, for $VAR and ~ in paths */
 };
 extern struct aws_env_source aws_env_source;
 
@@ -34,7 +34,7 @@ bool aws_env_true(const char *name);
 /* ---- configuration (checked once, by validate) ---- */
 
 enum aws_cred_type {
-	AWS_TYPE_DEFAULT,            /* the chain of §1.2 */
+	AWS_TYPE_DEFAULT, /* the chain of §1.2 */
 	AWS_TYPE_STATIC,
 	AWS_TYPE_PROFILE,
 	AWS_TYPE_WEB_IDENTITY,
@@ -47,12 +47,12 @@ enum aws_cred_type {
 /* The section's keys, copied. NULL = not set. */
 struct aws_cfg {
 	enum aws_cred_type type;
-	const char *owner;           /* the credential's name, for messages (borrowed) */
+	const char *owner; /* the credential's name, for messages (borrowed) */
 	char *profile, *region;
 	char *access_key_id, *secret_file, *secret_env, *session_token_file, *session_token_env;
 	char *role_arn, *token_file, *session_name, *source_profile, *external_id;
-	int duration;                /* aws-assume-role duration_seconds, 0 = STS default */
-	char **argv;                 /* aws-process command, split */
+	int duration; /* aws-assume-role duration_seconds, 0 = STS default */
+	char **argv;  /* aws-process command, split */
 	char *command;
 };
 void aws_cfg_clear(struct aws_cfg *cfg);
@@ -60,19 +60,19 @@ void aws_cfg_clear(struct aws_cfg *cfg);
 /* ---- a plan: what one fetch does ---- */
 
 struct aws_plan {
-	struct aws_profile_plan p;   /* first credentials, then p.roles in order (innermost first) */
-	const char *owner;           /* borrowed, for log lines */
-	const char *label;           /* credential.source: "env", "shared-file", "assume-role", ... */
-	bool chain_last;             /* IMDS as the default chain's last resort */
-	char *sts_url;               /* STS endpoint (only with web identity or roles) */
-	char *sts_region;            /* its signing region */
+	struct aws_profile_plan p; /* first credentials, then p.roles in order (innermost first) */
+	const char *owner;         /* borrowed, for log lines */
+	const char *label;         /* credential.source: "env", "shared-file", "assume-role", ... */
+	bool chain_last;           /* IMDS as the default chain's last resort */
+	char *sts_url;             /* STS endpoint (only with web identity or roles) */
+	char *sts_region;          /* its signing region */
 	char *container_url;
-	char *container_auth;        /* Authorization value: a secret */
-	char *imds_base;             /* no trailing slash */
+	char *container_auth; /* Authorization value: a secret */
+	char *imds_base;      /* no trailing slash */
 	long imds_timeout_ms;
 	int imds_attempts;
 	bool imds_v1_disabled;
-	long timeout_ms;             /* one STS request or the credential_process run */
+	long timeout_ms; /* one STS request or the credential_process run */
 	char *ca_file;
 };
 void aws_plan_free(struct aws_plan *p);
@@ -108,9 +108,9 @@ const char *aws_plan_profile(const char *key, bool *explicit_name);
 /* ---- pure decisions ---- */
 
 enum aws_cache_action {
-	AWS_CACHE_SERVE,             /* cached credentials are fine */
-	AWS_CACHE_SERVE_REFRESH,     /* advisory window: serve and refresh in the background */
-	AWS_CACHE_WAIT,              /* mandatory window or nothing cached: wait for a fetch */
+	AWS_CACHE_SERVE,         /* cached credentials are fine */
+	AWS_CACHE_SERVE_REFRESH, /* advisory window: serve and refresh in the background */
+	AWS_CACHE_WAIT,          /* mandatory window or nothing cached: wait for a fetch */
 };
 /* Base windows of §1.5. */
 #define AWS_ADVISORY_S 900
@@ -122,8 +122,8 @@ enum aws_cache_action {
  * advisory = min(900, L/2), mandatory = min(600, L/6), L = expiration -
  * fetched_at. expiration 0 = never refresh. retry_at holds back a
  * background refresh after a failed one. */
-enum aws_cache_action aws_cache_decide(bool have, int64_t fetched_at, int64_t expiration,
-				       int64_t retry_at, int64_t now);
+enum aws_cache_action aws_cache_decide(bool have, int64_t fetched_at, int64_t expiration, int64_t retry_at,
+				       int64_t now);
 
 /* §1.4 legacy retry mode: whether attempt (1-based) may be followed by another
  * (5 attempts at most), given the HTTP status (0 = transport error) and the
@@ -133,10 +133,10 @@ bool aws_sts_should_retry(int attempt, long status, const char *code);
 long aws_sts_retry_delay_ms(int n, double rnd);
 
 enum aws_imds_token_outcome {
-	AWS_IMDS_TOKEN_OK,           /* 200 */
-	AWS_IMDS_TOKEN_V1,           /* 403/404/405: go on without a token */
-	AWS_IMDS_TOKEN_FATAL,        /* 400 */
-	AWS_IMDS_TOKEN_RETRY,        /* anything else: try again, then go on without */
+	AWS_IMDS_TOKEN_OK,    /* 200 */
+	AWS_IMDS_TOKEN_V1,    /* 403/404/405: go on without a token */
+	AWS_IMDS_TOKEN_FATAL, /* 400 */
+	AWS_IMDS_TOKEN_RETRY, /* anything else: try again, then go on without */
 };
 enum aws_imds_token_outcome aws_imds_token_outcome(long status);
 

@@ -18,8 +18,8 @@
 #define AWS_FILES_DEFAULT_CREDENTIALS "~/.aws/credentials"
 
 enum aws_file_kind {
-	AWS_FILE_CONFIG,	/* sections [default] and [profile <name>] */
-	AWS_FILE_CREDENTIALS,	/* section name = profile name */
+	AWS_FILE_CONFIG,      /* sections [default] and [profile <name>] */
+	AWS_FILE_CREDENTIALS, /* section name = profile name */
 };
 
 /* Both files, parsed. Either may be empty (missing file). */
@@ -39,16 +39,16 @@ bool aws_files_parse(struct aws_files *f, enum aws_file_kind kind, const char *t
 		     const char *name, char *err, size_t errlen);
 /* Reads and parses path. A file that does not exist leaves that kind empty
  * and is not an error (*found = false; found may be NULL). */
-bool aws_files_load(struct aws_files *f, enum aws_file_kind kind, const char *path, bool *found,
-		    char *err, size_t errlen);
+bool aws_files_load(struct aws_files *f, enum aws_file_kind kind, const char *path, bool *found, char *err,
+		    size_t errlen);
 
 /* Whether either file defines the profile. */
 bool aws_files_has_profile(const struct aws_files *f, const char *profile);
 /* A key of one file's profile; NULL when unset, empty or a nested block.
  * The string belongs to f and lives until that file is parsed again or f is
  * freed. */
-const char *aws_files_get_in(const struct aws_files *f, enum aws_file_kind kind,
-			     const char *profile, const char *key);
+const char *aws_files_get_in(const struct aws_files *f, enum aws_file_kind kind, const char *profile,
+			     const char *key);
 /* A key of the merged profile: the credentials file's value over the config
  * file's (botocore's full_config, used for role/process lookups). */
 const char *aws_files_get(const struct aws_files *f, const char *profile, const char *key);
@@ -73,51 +73,51 @@ void aws_files_argv_free(char **argv);
 /* Where the first credentials of the plan come from. */
 enum aws_source_kind {
 	AWS_SOURCE_NONE,
-	AWS_SOURCE_STATIC,	/* keys in a file (static_creds, static_file) */
-	AWS_SOURCE_WEB_IDENTITY,	/* AssumeRoleWithWebIdentity (web_identity_*) */
-	AWS_SOURCE_PROCESS,	/* credential_process (process_*) */
-	AWS_SOURCE_ENVIRONMENT,	/* credential_source = Environment */
-	AWS_SOURCE_IMDS,	/* credential_source = Ec2InstanceMetadata */
-	AWS_SOURCE_CONTAINER,	/* credential_source = EcsContainer */
+	AWS_SOURCE_STATIC,       /* keys in a file (static_creds, static_file) */
+	AWS_SOURCE_WEB_IDENTITY, /* AssumeRoleWithWebIdentity (web_identity_*) */
+	AWS_SOURCE_PROCESS,      /* credential_process (process_*) */
+	AWS_SOURCE_ENVIRONMENT,  /* credential_source = Environment */
+	AWS_SOURCE_IMDS,         /* credential_source = Ec2InstanceMetadata */
+	AWS_SOURCE_CONTAINER,    /* credential_source = EcsContainer */
 };
 
 /* One STS AssumeRole call, signed with the credentials before it. */
 struct aws_role_step {
 	char *profile;
 	char *role_arn;
-	char *role_session_name;	/* NULL: use "botocore-session-<epoch>" */
-	char *external_id;		/* NULL: omit */
-	int duration_seconds;		/* 0: omit (STS default 3600) */
+	char *role_session_name; /* NULL: use "botocore-session-<epoch>" */
+	char *external_id;       /* NULL: omit */
+	int duration_seconds;    /* 0: omit (STS default 3600) */
 };
 
 struct aws_profile_plan {
 	enum aws_source_kind source;
-	char *source_profile;		/* profile that supplied the source; NULL for the environment */
+	char *source_profile; /* profile that supplied the source; NULL for the environment */
 	struct aws_credentials static_creds;
 	enum aws_file_kind static_file;
-	char *web_identity_token_file;	/* re-read on every refresh */
+	char *web_identity_token_file; /* re-read on every refresh */
 	char *web_identity_role_arn;
-	char *web_identity_session_name;	/* NULL: use "botocore-session-<epoch>" */
-	char *process_command;		/* as configured, for messages */
-	char **process_argv;		/* split; NULL-terminated */
-	struct aws_role_step *roles;	/* applied in order after the source */
+	char *web_identity_session_name; /* NULL: use "botocore-session-<epoch>" */
+	char *process_command;           /* as configured, for messages */
+	char **process_argv;             /* split; NULL-terminated */
+	struct aws_role_step *roles;     /* applied in order after the source */
 	size_t nroles;
-	char *region;			/* the selected profile's region, or NULL */
+	char *region; /* the selected profile's region, or NULL */
 };
 void aws_profile_plan_clear(struct aws_profile_plan *p);
 
 /* Environment variables that take part in profile resolution; NULL = unset.
  * (Read them yourself; this module does not call getenv.) */
 struct aws_files_env {
-	const char *web_identity_token_file;	/* AWS_WEB_IDENTITY_TOKEN_FILE */
-	const char *role_arn;			/* AWS_ROLE_ARN */
-	const char *role_session_name;		/* AWS_ROLE_SESSION_NAME */
+	const char *web_identity_token_file; /* AWS_WEB_IDENTITY_TOKEN_FILE */
+	const char *role_arn;                /* AWS_ROLE_ARN */
+	const char *role_session_name;       /* AWS_ROLE_SESSION_NAME */
 };
 
 enum aws_resolve_result {
-	AWS_RESOLVE_OK,		/* *plan filled */
-	AWS_RESOLVE_NONE,	/* nothing here: go on with container / IMDS */
-	AWS_RESOLVE_ERROR,	/* configuration error, in err */
+	AWS_RESOLVE_OK,    /* *plan filled */
+	AWS_RESOLVE_NONE,  /* nothing here: go on with container / IMDS */
+	AWS_RESOLVE_ERROR, /* configuration error, in err */
 };
 
 /* Resolves profile in botocore's order: role_arn without
@@ -127,6 +127,6 @@ enum aws_resolve_result {
  * static keys in the credentials file; credential_process; static keys in
  * the config file. env may be NULL. */
 enum aws_resolve_result aws_files_resolve(const struct aws_files *f, const char *profile,
-					  const struct aws_files_env *env,
-					  struct aws_profile_plan *plan, char *err, size_t errlen);
+					  const struct aws_files_env *env, struct aws_profile_plan *plan,
+					  char *err, size_t errlen);
 #endif

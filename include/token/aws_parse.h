@@ -21,7 +21,7 @@ struct aws_credentials {
 	char *secret_access_key;
 	char *session_token;
 	char *account_id;
-	int64_t expiration;	/* epoch seconds; 0 = none (never refreshed) */
+	int64_t expiration; /* epoch seconds; 0 = none (never refreshed) */
 };
 
 /* Wipes and frees the strings and zeroes *c (c itself is not freed). */
@@ -42,15 +42,15 @@ bool aws_parse_iso8601(const char *s, int64_t *out);
  * false, code = its Code (for retry decisions), err = "STS returned error
  * <Code>: <Message>". Anything else: false, code = "", err says why.
  * code may be NULL. */
-bool aws_parse_sts_response(const char *body, size_t len, struct aws_credentials *out,
-			    char *code, size_t codelen, char *err, size_t errlen);
+bool aws_parse_sts_response(const char *body, size_t len, struct aws_credentials *out, char *code,
+			    size_t codelen, char *err, size_t errlen);
 
 /* The three JSON credential documents; each is checked against its own
  * table of required and optional fields. */
 enum aws_json_source {
-	AWS_JSON_IMDS,		/* §1.3.7: AccessKeyId, SecretAccessKey, Token, Expiration */
-	AWS_JSON_CONTAINER,	/* §1.3.6: same, plus optional AccountId, RoleArn */
-	AWS_JSON_PROCESS,	/* §1.3.5: Version == 1, AccessKeyId, SecretAccessKey;
+	AWS_JSON_IMDS,      /* §1.3.7: AccessKeyId, SecretAccessKey, Token, Expiration */
+	AWS_JSON_CONTAINER, /* §1.3.6: same, plus optional AccountId, RoleArn */
+	AWS_JSON_PROCESS,   /* §1.3.5: Version == 1, AccessKeyId, SecretAccessKey;
 				 * optional SessionToken, Expiration, AccountId */
 };
 

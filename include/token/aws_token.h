@@ -17,12 +17,12 @@
 
 /* Where a token is for. Strings are borrowed. */
 struct aws_db_target {
-	const char *host;	/* as configured; RDS endpoint, DSQL endpoint or bare DSQL cluster id */
-	int port;		/* RDS: 1..65535 (always signed); DSQL: ignored */
-	const char *user;	/* database user, exactly as in the StartupMessage */
-	const char *region;	/* explicit setting, or NULL to derive */
-	const char *env_region;	/* DSQL only: AWS_REGION, else AWS_DEFAULT_REGION, or NULL */
-	int64_t duration;	/* DSQL only: seconds, 0 = AWS_DSQL_TOKEN_DEFAULT_SECONDS */
+	const char *host;       /* as configured; RDS endpoint, DSQL endpoint or bare DSQL cluster id */
+	int port;               /* RDS: 1..65535 (always signed); DSQL: ignored */
+	const char *user;       /* database user, exactly as in the StartupMessage */
+	const char *region;     /* explicit setting, or NULL to derive */
+	const char *env_region; /* DSQL only: AWS_REGION, else AWS_DEFAULT_REGION, or NULL */
+	int64_t duration;       /* DSQL only: seconds, 0 = AWS_DSQL_TOKEN_DEFAULT_SECONDS */
 };
 
 /* Region of "<...>.<region>.rds.amazonaws.com[.cn]" (the label right before
@@ -46,12 +46,12 @@ char *aws_dsql_host(const struct aws_db_target *t, char *err, size_t errlen);
 /* RDS IAM token (§1.7): service rds-db, Action=connect&DBUser=<user>,
  * host "<host>:<port>", 900 s. *expires_at (may be NULL) = min(now + 900,
  * credential expiration). NULL with err on invalid input. */
-char *aws_rds_token(const struct aws_credentials *creds, const struct aws_db_target *t,
-		    int64_t now, int64_t *expires_at, char *err, size_t errlen);
+char *aws_rds_token(const struct aws_credentials *creds, const struct aws_db_target *t, int64_t now,
+		    int64_t *expires_at, char *err, size_t errlen);
 
 /* DSQL token (§1.8): service dsql, Action=DbConnectAdmin when user is exactly
  * "admin", else Action=DbConnect; host without port; duration 1..604800 s
  * (0 = 900). *expires_at as for RDS. */
-char *aws_dsql_token(const struct aws_credentials *creds, const struct aws_db_target *t,
-		     int64_t now, int64_t *expires_at, char *err, size_t errlen);
+char *aws_dsql_token(const struct aws_credentials *creds, const struct aws_db_target *t, int64_t now,
+		     int64_t *expires_at, char *err, size_t errlen);
 #endif

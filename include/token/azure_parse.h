@@ -30,7 +30,7 @@ enum azure_outcome {
 
 /* A token and its times (epoch seconds; refresh_at 0 = no hint). */
 struct azure_token {
-	char *token;                 /* malloc'd; azure_token_clear wipes it */
+	char *token; /* malloc'd; azure_token_clear wipes it */
 	size_t len;
 	int64_t expires_at;
 	int64_t refresh_at;
@@ -48,8 +48,7 @@ char *azure_scope_resource(const char *scope);
 /* Normalise a base URL: a bare host gets default_scheme ("https" or "http"),
  * trailing slashes go. With https_only, http:// is accepted for loopback
  * hosts only (tests). malloc'd, or NULL with err. */
-char *azure_base_url(const char *value, const char *default_scheme, bool https_only, char *err,
-		     size_t errlen);
+char *azure_base_url(const char *value, const char *default_scheme, bool https_only, char *err, size_t errlen);
 /* <authority>/<tenant>/oauth2/v2.0/token */
 char *azure_token_endpoint(const char *authority, const char *tenant);
 
@@ -60,8 +59,8 @@ enum azure_grant {
 	AZURE_GRANT_CERTIFICATE,
 	AZURE_GRANT_FEDERATED,
 };
-char *azure_token_body(enum azure_grant g, const char *client_id, const char *scope,
-		       const char *credential, size_t *len);
+char *azure_token_body(enum azure_grant g, const char *client_id, const char *scope, const char *credential,
+		       size_t *len);
 
 /* Managed-identity GETs: IMDS (§2.7.1, base is the IMDS root) and App
  * Service (§2.7.2, base is IDENTITY_ENDPOINT itself). */
@@ -75,8 +74,8 @@ enum azure_mi_id {
 	AZURE_MI_OBJECT_ID,
 	AZURE_MI_RESOURCE_ID,
 };
-char *azure_mi_url(enum azure_mi_host host, const char *base, const char *resource,
-		   enum azure_mi_id kind, const char *id);
+char *azure_mi_url(enum azure_mi_host host, const char *base, const char *resource, enum azure_mi_id kind,
+		   const char *id);
 
 /* az account get-access-token --output json --resource R [--tenant T]
  * [--subscription S]; argv points into the arguments, NULL-terminated. */
@@ -119,9 +118,9 @@ enum azure_outcome azure_imds_outcome(long status, const char *body, size_t len)
 /* ---- retries ---- */
 
 enum azure_retry {
-	AZURE_RETRY_NONE,            /* availability probe */
-	AZURE_RETRY_CORE,            /* azure-core RetryPolicy (§2.4): Entra, App Service */
-	AZURE_RETRY_IMDS,            /* §2.7.1 */
+	AZURE_RETRY_NONE, /* availability probe */
+	AZURE_RETRY_CORE, /* azure-core RetryPolicy (§2.4): Entra, App Service */
+	AZURE_RETRY_IMDS, /* §2.7.1 */
 };
 /* After attempt number attempt (1 = the first request) ended with status
  * (0 = transport failure), elapsed_ms after the first request started, with
@@ -151,17 +150,17 @@ struct azure_cert *azure_cert_load(const void *data, size_t len, const char *pas
 void azure_cert_free(struct azure_cert *c);
 
 enum azure_jwt_alg {
-	AZURE_JWT_RS256,             /* header x5t = base64url(SHA-1(cert DER)) */
-	AZURE_JWT_PS256,             /* header x5t#S256 = base64url(SHA-256(cert DER)) */
+	AZURE_JWT_RS256, /* header x5t = base64url(SHA-1(cert DER)) */
+	AZURE_JWT_PS256, /* header x5t#S256 = base64url(SHA-256(cert DER)) */
 };
 struct azure_assertion {
-	const char *audience;        /* the token endpoint URL posted to */
-	const char *client_id;       /* iss and sub */
-	const char *jti;             /* a fresh UUID */
-	int64_t now;                 /* iat and nbf; exp = now + lifetime */
+	const char *audience;  /* the token endpoint URL posted to */
+	const char *client_id; /* iss and sub */
+	const char *jti;       /* a fresh UUID */
+	int64_t now;           /* iat and nbf; exp = now + lifetime */
 	int64_t lifetime;
 	enum azure_jwt_alg alg;
-	bool send_chain;             /* header x5c */
+	bool send_chain; /* header x5c */
 };
 /* header.payload.signature, base64url without padding. malloc'd. */
 char *azure_client_assertion(const struct azure_cert *c, const struct azure_assertion *a, char *err,

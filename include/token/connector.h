@@ -16,15 +16,15 @@
 struct connector_bundle {
 	int refs;
 	SSL_CTX *ctx;
-	char *dial_host;             /* IP address or PSC DNS name */
-	int port;                    /* 3307 unless port= */
-	char *server_cn;             /* Cloud SQL: "<project>:<instance>" (§3.8.3 rule 4); NULL: the
+	char *dial_host;      /* IP address or PSC DNS name */
+	int port;             /* 3307 unless port= */
+	char *server_cn;      /* Cloud SQL: "<project>:<instance>" (§3.8.3 rule 4); NULL: the
 				      * certificate must name dial_host (AlloyDB, §3.9.3) */
-	char *server_dns;            /* the instance's DNS name, or NULL */
-	int mdx_auth;                /* AlloyDB: enum mdx_auth_type of the metadata exchange; 0: none */
-	char *subject;               /* the client certificate's subject, for people */
-	int64_t cert_expires;        /* notAfter of the client certificate */
-	int64_t expires_at;          /* the earlier of that and the embedded login token's expiry */
+	char *server_dns;     /* the instance's DNS name, or NULL */
+	int mdx_auth;         /* AlloyDB: enum mdx_auth_type of the metadata exchange; 0: none */
+	char *subject;        /* the client certificate's subject, for people */
+	int64_t cert_expires; /* notAfter of the client certificate */
+	int64_t expires_at;   /* the earlier of that and the embedded login token's expiry */
 };
 void connector_bundle_unref(struct connector_bundle *b);
 struct connector_bundle *connector_bundle_ref(struct connector_bundle *b);
@@ -48,7 +48,7 @@ struct cloudsql_name {
 bool cloudsql_parse_name(const char *s, struct cloudsql_name *out);
 
 struct cloudsql_settings {
-	char *ca_pem;                /* serverCaCert.cert (may hold several certificates) */
+	char *ca_pem; /* serverCaCert.cert (may hold several certificates) */
 	char *public_ip, *private_ip, *psc_dns, *dns_name;
 	char *region, *version;
 };
@@ -72,12 +72,12 @@ int64_t cloudsql_retry_delay_ms(int resend, long status, double jitter01);
 int64_t connector_refresh_margin(int64_t lifetime);
 
 struct connector_spec {
-	const char *cert_pem;        /* the client certificate, then its chain */
-	const char *ca_pem;          /* the trust anchors */
+	const char *cert_pem; /* the client certificate, then its chain */
+	const char *ca_pem;   /* the trust anchors */
 	const char *dial;
 	int port;
 	const char *server_cn, *server_dns;
-	int64_t token_expires;       /* a login token the material depends on, or 0 */
+	int64_t token_expires; /* a login token the material depends on, or 0 */
 	int mdx_auth;
 };
 /* Builds the bundle; takes nothing over (copies what it keeps). */

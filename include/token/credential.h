@@ -16,17 +16,17 @@ enum credential_family {
 
 struct credential {
 	char *name;
-	char *type;                  /* e.g. azure-managed-identity, aws-default */
+	char *type; /* e.g. azure-managed-identity, aws-default */
 	enum credential_family family;
-	const char *file;            /* config path, for messages */
+	const char *file; /* config path, for messages */
 	int line;
-	struct credential_kv *kv;    /* copied from the config section */
+	struct credential_kv *kv; /* copied from the config section */
 	size_t nkv;
-	void *state;                 /* the family's own runtime state (caches, chain choice) */
-	char source[48];             /* what actually answered last (e.g. "imds", "env") */
+	void *state;     /* the family's own runtime state (caches, chain choice) */
+	char source[48]; /* what actually answered last (e.g. "imds", "env") */
 	char last_error[256];
 	uint64_t fetch_count, failure_count;
-	int64_t last_success;        /* wall clock epoch seconds, 0 = never */
+	int64_t last_success; /* wall clock epoch seconds, 0 = never */
 };
 
 /* Value of a key in the section, or NULL. Keys are case-insensitive. */
@@ -36,17 +36,16 @@ int credential_line(const struct credential *c, const char *key);
 /* A key's value when set and not empty, else NULL. */
 const char *credential_value(const struct credential *c, const char *key);
 /* Format "file:line: [credential.NAME]: message" (line of key) into err; returns false. */
-bool credential_fail(const struct credential *c, const char *key, char *err, size_t errlen,
-		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+bool credential_fail(const struct credential *c, const char *key, char *err, size_t errlen, const char *fmt,
+		     ...) __attribute__((format(printf, 5, 6)));
 /* The head each entry of a provider's table of credential types starts with. */
 struct credential_type {
-	const char *name;            /* "aws-static", matched case-insensitively */
-	const char *const *keys;     /* besides "type"; NULL-terminated */
+	const char *name;        /* "aws-static", matched case-insensitively */
+	const char *const *keys; /* besides "type"; NULL-terminated */
 };
 /* The entry named type in a provider's table (n entries of size bytes, each
  * starting with a struct credential_type); NULL when none is. */
-const struct credential_type *credential_type_find(const void *table, size_t n, size_t size,
-						   const char *type);
+const struct credential_type *credential_type_find(const void *table, size_t n, size_t size, const char *type);
 #define CREDENTIAL_TYPE_FIND(table, type) \
 	credential_type_find((table), sizeof(table) / sizeof((table)[0]), sizeof((table)[0]), (type))
 /* t's keys, NULL for no type (what the *_credential_keys functions return). */

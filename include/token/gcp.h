@@ -10,35 +10,35 @@
 #include "token/gcp_parse.h"
 
 enum gcp_kind {
-	GCP_SRC_FILE,                /* service_account or authorized_user (file.type) */
-	GCP_SRC_METADATA,            /* §3.4 */
-	GCP_SRC_IMPERSONATE,         /* §3.3.3: a source token, then IAM Credentials */
-	GCP_SRC_NONE,                /* gcp-default found nothing: why says so */
+	GCP_SRC_FILE,        /* service_account or authorized_user (file.type) */
+	GCP_SRC_METADATA,    /* §3.4 */
+	GCP_SRC_IMPERSONATE, /* §3.3.3: a source token, then IAM Credentials */
+	GCP_SRC_NONE,        /* gcp-default found nothing: why says so */
 };
 
 struct gcp_source {
 	enum gcp_kind kind;
-	const char *owner;           /* the credential's name, for log lines */
-	char label[40];              /* reported as credential.source */
-	struct gcp_file file;        /* GCP_SRC_FILE */
-	char *token_uri;             /* the token endpoint to post to */
-	char *quota_project;         /* x-goog-user-project, or NULL */
-	bool ping;                   /* metadata inside gcp-default: detect it first */
-	bool metadata_known;         /* detected once: no more pings */
+	const char *owner;    /* the credential's name, for log lines */
+	char label[40];       /* reported as credential.source */
+	struct gcp_file file; /* GCP_SRC_FILE */
+	char *token_uri;      /* the token endpoint to post to */
+	char *quota_project;  /* x-goog-user-project, or NULL */
+	bool ping;            /* metadata inside gcp-default: detect it first */
+	bool metadata_known;  /* detected once: no more pings */
 	/* impersonation */
 	char *target;
 	char *delegates[GCP_MAX_DELEGATES];
 	size_t ndelegates;
 	int64_t lifetime;
 	char *iam_base;
-	struct gcp_source *inner;    /* the source credential, or NULL with source_name */
-	char *source_name;           /* another [credential.NAME] supplies the source token */
-	char *email;                 /* metadata: the service account's, asked once with the first token */
+	struct gcp_source *inner; /* the source credential, or NULL with source_name */
+	char *source_name;        /* another [credential.NAME] supplies the source token */
+	char *email;              /* metadata: the service account's, asked once with the first token */
 	bool email_asked;
-	char email_error[160];       /* ... or why it is not known */
-	char *source_token;          /* the last source token (wiped), reused until its refresh point */
-	int64_t source_refresh_at;   /* epoch seconds */
-	char *why;                   /* GCP_SRC_NONE */
+	char email_error[160];     /* ... or why it is not known */
+	char *source_token;        /* the last source token (wiped), reused until its refresh point */
+	int64_t source_refresh_at; /* epoch seconds */
+	char *why;                 /* GCP_SRC_NONE */
 };
 void gcp_source_clear(struct gcp_source *s);
 /* The identity's e-mail when the configuration tells it, or NULL. */

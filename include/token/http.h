@@ -8,23 +8,23 @@
 #include <stddef.h>
 
 struct http_request {
-	const char *method;          /* "GET", "POST", "PUT" */
+	const char *method; /* "GET", "POST", "PUT" */
 	const char *url;
-	const char *const *headers;  /* NULL-terminated "Name: value" lines, may be NULL */
-	const char *body;            /* may hold a secret: the caller wipes it */
+	const char *const *headers; /* NULL-terminated "Name: value" lines, may be NULL */
+	const char *body;           /* may hold a secret: the caller wipes it */
 	size_t body_len;
-	long timeout_ms;             /* whole request; 0 = 10 s */
-	size_t max_response;         /* body cap; 0 = 1 MiB */
-	const char *ca_file;         /* extra trust anchors (tests, private endpoints), or NULL */
+	long timeout_ms;     /* whole request; 0 = 10 s */
+	size_t max_response; /* body cap; 0 = 1 MiB */
+	const char *ca_file; /* extra trust anchors (tests, private endpoints), or NULL */
 };
 
 struct http_response {
-	long status;                 /* 0 when the transport failed */
-	const char *body;            /* NUL-terminated copy, valid during the callback */
+	long status;      /* 0 when the transport failed */
+	const char *body; /* NUL-terminated copy, valid during the callback */
 	size_t body_len;
-	const char *error;           /* transport error text, or NULL */
-	double retry_after;          /* seconds from a Retry-After header, or -1 */
-	bool metadata_flavor;        /* "Metadata-Flavor: Google" came back (GCE metadata) */
+	const char *error;    /* transport error text, or NULL */
+	double retry_after;   /* seconds from a Retry-After header, or -1 */
+	bool metadata_flavor; /* "Metadata-Flavor: Google" came back (GCE metadata) */
 };
 
 typedef void (*http_done_cb)(void *arg, const struct http_response *resp);

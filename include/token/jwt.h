@@ -9,8 +9,8 @@
 #include <stddef.h>
 
 enum jwt_alg {
-	JWT_RS256,                   /* RSASSA-PKCS1-v1_5 with SHA-256 */
-	JWT_PS256,                   /* RSASSA-PSS with SHA-256, salt = digest length */
+	JWT_RS256, /* RSASSA-PKCS1-v1_5 with SHA-256 */
+	JWT_PS256, /* RSASSA-PSS with SHA-256, salt = digest length */
 };
 
 /* "header.payload.signature" from the two JSON objects (serialised compact,

@@ -20,17 +20,17 @@ struct token_target;
 
 /* Where and as whom an alias connects, once its method has had its say. */
 struct method_endpoint {
-	char *host;                  /* owned; NULL = the alias's host (or Unix socket) */
-	char *default_user;          /* owned, or NULL */
-	const char *default_dbname;  /* static text, or NULL */
-	int default_sslmode;         /* enum tls_mode, or -1: the global setting */
-	bool user_after_token;       /* no default_user yet: ask user_after_fetch once a token is in */
+	char *host;                 /* owned; NULL = the alias's host (or Unix socket) */
+	char *default_user;         /* owned, or NULL */
+	const char *default_dbname; /* static text, or NULL */
+	int default_sslmode;        /* enum tls_mode, or -1: the global setting */
+	bool user_after_token;      /* no default_user yet: ask user_after_fetch once a token is in */
 };
 
 /* Signs a token locally from cloud signing keys (AWS); the result is freed
  * with secret_free. */
-typedef char *(*method_mint_fn)(const struct aws_credentials *c, const struct aws_db_target *t,
-				int64_t now, int64_t *expires_at, char *err, size_t errlen);
+typedef char *(*method_mint_fn)(const struct aws_credentials *c, const struct aws_db_target *t, int64_t now,
+				int64_t *expires_at, char *err, size_t errlen);
 
 /* Connector mode's end: the bundle (borrowed during the call) and, with
  * automatic IAM login, the login token it embeds; else err. */
@@ -39,21 +39,21 @@ typedef void (*connector_cb)(void *arg, struct connector_bundle *b, const char *
 
 struct upstream_method {
 	enum upstream_auth auth;
-	const char *label;           /* "Entra", "RDS IAM", for people */
+	const char *label; /* "Entra", "RDS IAM", for people */
 	enum credential_family family;
-	const char *family_types;    /* "azure-*", for messages */
-	const char *default_scope;   /* access-token methods; NULL when minted */
-	bool audience_is_host;       /* the token is bound to the host as configured */
-	bool signs_port;             /* ... and to its port */
+	const char *family_types;  /* "azure-*", for messages */
+	const char *default_scope; /* access-token methods; NULL when minted */
+	bool audience_is_host;     /* the token is bound to the host as configured */
+	bool signs_port;           /* ... and to its port */
 	/* The database user the token's claims name (malloc'd), or NULL with why;
 	 * NULL when the method's tokens carry no user. */
 	char *(*user_from_token)(const char *token, size_t len, char *why, size_t whylen);
 	/* The database user the alias's credential names once it has fetched a
 	 * token (an e-mail its source tells), malloc'd, or NULL with why. */
 	char *(*user_after_fetch)(const struct db_alias *a, char *why, size_t whylen);
-	method_mint_fn mint;         /* NULL: the provider's access token is the password */
+	method_mint_fn mint; /* NULL: the provider's access token is the password */
 	int64_t mint_refresh_s, mint_hard_s;
-	usec_t max_server_lifetime;  /* 0 = no cap */
+	usec_t max_server_lifetime; /* 0 = no cap */
 	/* Load-time checks beyond the generic ones; why is for "alias: why". */
 	bool (*check)(const struct db_alias *a, char *why, size_t whylen);
 	/* Connector mode: the scopes of a token kept apart from the certificate

@@ -8,13 +8,13 @@
 #include <stddef.h>
 
 struct proc_result {
-	int exit_code;               /* -1 when killed or failed to start */
+	int exit_code; /* -1 when killed or failed to start */
 	bool timed_out;
-	const char *out;             /* NUL-terminated, valid during the callback */
+	const char *out; /* NUL-terminated, valid during the callback */
 	size_t out_len;
 	const char *err;
 	size_t err_len;
-	const char *failure;         /* why it could not run, or NULL */
+	const char *failure; /* why it could not run, or NULL */
 };
 
 typedef void (*proc_done_cb)(void *arg, const struct proc_result *res);
@@ -23,7 +23,7 @@ struct proc_call;
 bool proc_init(struct event_base *base);
 void proc_shutdown(void);
 /* argv[0] is looked up on PATH. cb runs later from the loop. */
-struct proc_call *proc_start(const char *const *argv, long timeout_ms, size_t max_output,
-			     proc_done_cb cb, void *arg);
+struct proc_call *proc_start(const char *const *argv, long timeout_ms, size_t max_output, proc_done_cb cb,
+			     void *arg);
 void proc_cancel(struct proc_call *call);
 #endif

@@ -22,11 +22,12 @@ struct aws_credentials;
 typedef void (*aws_credentials_cb)(void *arg, const struct aws_credentials *creds, const char *err);
 
 struct provider_family {
-	const char *name;            /* "azure", "aws", "gcp" */
+	const char *name; /* "azure", "aws", "gcp" */
 	/* Check the section's keys (type included); err as "file:line: reason". */
 	bool (*validate)(struct credential *c, char *err, size_t errlen);
 	/* Start getting a token for scope (Azure, GCP). */
-	struct provider_op *(*get_token)(struct credential *c, const char *scope, access_token_cb cb, void *arg);
+	struct provider_op *(*get_token)(struct credential *c, const char *scope, access_token_cb cb,
+					 void *arg);
 	/* Start getting signing credentials (AWS). */
 	struct provider_op *(*get_aws)(struct credential *c, aws_credentials_cb cb, void *arg);
 	void (*cancel)(struct provider_op *op);

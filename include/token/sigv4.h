@@ -19,10 +19,10 @@
 struct sigv4_signer {
 	const char *access_key_id;
 	const char *secret_access_key;
-	const char *session_token;	/* NULL or "" when the keys are long-term */
-	const char *region;		/* e.g. "us-east-1" */
-	const char *service;		/* e.g. "rds-db", "dsql", "sts" */
-	int64_t now;			/* signing time, epoch seconds (UTC) */
+	const char *session_token; /* NULL or "" when the keys are long-term */
+	const char *region;        /* e.g. "us-east-1" */
+	const char *service;       /* e.g. "rds-db", "dsql", "sts" */
+	int64_t now;               /* signing time, epoch seconds (UTC) */
 };
 
 /* A query parameter or header. Keys and values are raw (not yet encoded)
@@ -77,8 +77,7 @@ void sigv4_auth_clear(struct sigv4_auth *a);
  * query holds the URL's query parameters (may be empty); body is hashed with
  * SHA-256 (NULL/0 for an empty body). trace may be NULL. */
 bool sigv4_sign_headers(const struct sigv4_signer *s, const char *method, const char *path,
-			const struct sigv4_param *query, size_t nquery,
-			const struct sigv4_param *headers, size_t nheaders,
-			const void *body, size_t body_len, struct sigv4_auth *out,
+			const struct sigv4_param *query, size_t nquery, const struct sigv4_param *headers,
+			size_t nheaders, const void *body, size_t body_len, struct sigv4_auth *out,
 			struct sigv4_trace *trace, char *err, size_t errlen);
 #endif

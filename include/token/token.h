@@ -16,26 +16,26 @@ struct credential;
 
 /* What an alias asks for. Strings are copied into the entry. */
 struct token_target {
-	enum upstream_auth kind;     /* UPSTREAM_AUTH_ENTRA, ..._AWS_RDS, ..._AWS_DSQL, ..._GCP */
-	const char *credential;      /* [credential.NAME] */
-	const char *audience;        /* scope (Entra, GCP) or the host as configured (AWS) */
-	int port;                    /* AWS RDS: signed with the host */
-	const char *user;            /* database user */
-	const char *region;          /* AWS */
-	int64_t duration;            /* requested token lifetime in seconds, 0 = default */
-	const char *alias;           /* for messages */
+	enum upstream_auth kind; /* UPSTREAM_AUTH_ENTRA, ..._AWS_RDS, ..._AWS_DSQL, ..._GCP */
+	const char *credential;  /* [credential.NAME] */
+	const char *audience;    /* scope (Entra, GCP) or the host as configured (AWS) */
+	int port;                /* AWS RDS: signed with the host */
+	const char *user;        /* database user */
+	const char *region;      /* AWS */
+	int64_t duration;        /* requested token lifetime in seconds, 0 = default */
+	const char *alias;       /* for messages */
 	/* connector mode (Cloud SQL instance=): port above is the port dialled */
 	const char *instance;
-	int ip_type;                 /* enum connector_ip_type */
+	int ip_type; /* enum connector_ip_type */
 	bool auto_iam;
-	const char *api_endpoint;    /* the Admin API base URL */
-	struct token_entry *login;   /* the entry whose token the Admin API calls use, or NULL: the
+	const char *api_endpoint;  /* the Admin API base URL */
+	struct token_entry *login; /* the entry whose token the Admin API calls use, or NULL: the
 				      * fetch gets its own (Cloud SQL embeds it in the certificate) */
 };
 
 /* token is valid only during the call; err is NULL on success. */
-typedef void (*token_cb)(void *arg, const char *token, size_t len, int64_t expires_at,
-			 uint64_t generation, const char *err);
+typedef void (*token_cb)(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t generation,
+			 const char *err);
 
 struct token_entry;
 struct token_wait;
@@ -74,12 +74,12 @@ int token_refresh_all(const char *alias);
 /* A read-only view for SHOW TOKENS and /metrics. */
 struct token_view {
 	const char *alias, *credential, *provider, *user, *audience;
-	const char *state;           /* empty, fetching, valid, refreshing, expired, failed */
-	const char *cert_subject;    /* connector mode: the client certificate's subject, else NULL */
-	int64_t cert_expires_in;     /* connector mode: seconds to the certificate's notAfter, else -1 */
-	int64_t expires_in;          /* seconds, -1 when no token */
-	int64_t refresh_in;          /* seconds, -1 when none planned */
-	int64_t last_refresh;        /* epoch seconds, 0 = never */
+	const char *state;        /* empty, fetching, valid, refreshing, expired, failed */
+	const char *cert_subject; /* connector mode: the client certificate's subject, else NULL */
+	int64_t cert_expires_in;  /* connector mode: seconds to the certificate's notAfter, else -1 */
+	int64_t expires_in;       /* seconds, -1 when no token */
+	int64_t refresh_in;       /* seconds, -1 when none planned */
+	int64_t last_refresh;     /* epoch seconds, 0 = never */
 	const char *last_error;
 	uint64_t fetch_count, failure_count;
 };

@@ -29,12 +29,12 @@ struct admin_session {
 	struct client *c;
 	uint64_t id;
 	struct list_node node;
-	char *pending;          /* the Query being run, NULL between queries */
-	size_t pos;             /* next command in pending */
-	size_t ncommands;       /* commands run so far in pending */
+	char *pending;    /* the Query being run, NULL between queries */
+	size_t pos;       /* next command in pending */
+	size_t ncommands; /* commands run so far in pending */
 	bool waiting;
 	struct admin_wait wait;
-	bool skip_to_sync;      /* after refusing an extended-protocol message */
+	bool skip_to_sync; /* after refusing an extended-protocol message */
 	bool live;
 };
 
@@ -112,8 +112,10 @@ void admin_login(struct client *c)
 	bool admin = c->console_peer || str_in_list(cfg->admin_users, c->user);
 	bool stats = str_in_list(cfg->stats_users, c->user);
 	if (!admin && !stats) {
-		client_close(c, "28000", "user \"%s\" may not use the admin console: it is in neither "
-			     "admin_users nor stats_users", c->user);
+		client_close(c, "28000",
+			     "user \"%s\" may not use the admin console: it is in neither "
+			     "admin_users nor stats_users",
+			     c->user);
 		return;
 	}
 	c->admin_stats_only = !admin;
@@ -146,8 +148,8 @@ void admin_login(struct client *c)
 	pbuf_free(&b);
 	if (!ok)
 		return;
-	log_debug("C-%llu: console login as %s user %s", (unsigned long long)c->id,
-		  admin ? "admin" : "stats", c->user);
+	log_debug("C-%llu: console login as %s user %s", (unsigned long long)c->id, admin ? "admin" : "stats",
+		  c->user);
 	sock_set_read(&c->sock, true);
 	if (iobuf_len(c->sock.in) > 0)
 		admin_process(c);
@@ -158,12 +160,12 @@ void admin_login(struct client *c)
 struct admin_verb {
 	const char *name;
 	enum admin_status (*run)(struct admin_req *r);
-	bool admin_only;        /* stats_users may not */
+	bool admin_only; /* stats_users may not */
 };
 
 static const struct admin_verb verbs[] = {
 	{ "SHOW", show_command, false },
-	{ "SET", control_set, false },   /* checks itself: stats users may SET the fake parameters */
+	{ "SET", control_set, false }, /* checks itself: stats users may SET the fake parameters */
 	{ "PAUSE", control_pause, true },
 	{ "RESUME", control_resume, true },
 	{ "RECONNECT", control_reconnect, true },
@@ -250,9 +252,11 @@ static enum admin_status run_command(struct admin_session *s, struct admin_req *
 		return admin_fail(r, "42501", "permission denied: %s requires a user listed in admin_users",
 				  v->name);
 	if (v->admin_only)
-		log_info("C-%llu: console command by %s: %s", (unsigned long long)s->c->id, s->c->user, r->text);
+		log_info("C-%llu: console command by %s: %s", (unsigned long long)s->c->id, s->c->user,
+			 r->text);
 	else
-		log_debug("C-%llu: console command by %s: %s", (unsigned long long)s->c->id, s->c->user, r->text);
+		log_debug("C-%llu: console command by %s: %s", (unsigned long long)s->c->id, s->c->user,
+			  r->text);
 	return v->run(r);
 }
 
@@ -273,7 +277,7 @@ static char *next_command(struct admin_session *s)
 		for (; *p; p++) {
 			if (q) {
 				if (*p == q)
-					q = 0;   /* a doubled quote closes and reopens: same result */
+					q = 0; /* a doubled quote closes and reopens: same result */
 			} else if (*p == '\'' || *p == '"') {
 				q = *p;
 			} else if (*p == ';') {
@@ -357,7 +361,7 @@ static void continue_query(struct admin_session *s)
 		break;
 	}
 	if (s->ncommands == 0) {
-		pbuf_begin(&out, 'I');   /* EmptyQueryResponse */
+		pbuf_begin(&out, 'I'); /* EmptyQueryResponse */
 		pbuf_end(&out);
 	}
 	proto_ready(&out, 'I');
@@ -383,10 +387,11 @@ static void refuse_extended(struct admin_session *s, char type)
 {
 	struct pbuf out;
 	pbuf_init(&out, 4096);
-	proto_error(&out, "ERROR", "0A000", "the admin console supports only the simple query protocol "
+	proto_error(&out, "ERROR", "0A000",
+		    "the admin console supports only the simple query protocol "
 		    "(psql, or a driver's simple or \"client-side binding\" mode)");
 	if (type == 'F')
-		proto_ready(&out, 'I');   /* FunctionCall is answered at once, no Sync follows */
+		proto_ready(&out, 'I'); /* FunctionCall is answered at once, no Sync follows */
 	else
 		s->skip_to_sync = true;
 	send_out(s->c, &out);
@@ -416,11 +421,19 @@ static void handle_message(struct admin_session *s, char type, const unsigned ch
 	case 'Q':
 		start_query(s, body, len);
 		return;
-	case 'P': case 'B': case 'D': case 'E': case 'C': case 'H': case 'F':
+	case 'P':
+	case 'B':
+	case 'D':
+	case 'E':
+	case 'C':
+	case 'H':
+	case 'F':
 		refuse_extended(s, type);
 		return;
-	case 'd': case 'c': case 'f':
-		return;   /* stray COPY data: nothing is copying */
+	case 'd':
+	case 'c':
+	case 'f':
+		return; /* stray COPY data: nothing is copying */
 	default:
 		client_close(c, "08P01", "unexpected message type '%c' on the admin console", type);
 		return;

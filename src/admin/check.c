@@ -24,7 +24,7 @@ struct doctor {
 	struct event_base *base;
 	struct probe *probes;
 	size_t n;
-	const char *check_query;     /* server_check_query when it is more than SELECT 1 */
+	const char *check_query; /* server_check_query when it is more than SELECT 1 */
 };
 
 static struct doctor doc;
@@ -40,15 +40,22 @@ static struct probe *probe_of(const struct server *s)
 static int step_of(const struct probe *pr, enum server_state st)
 {
 	switch (st) {
-	case SV_TOKEN: return STEP_TOKEN;
-	case SV_RESOLVING: return STEP_RESOLVE;
-	case SV_CONNECTING: return STEP_CONNECT;
+	case SV_TOKEN:
+		return STEP_TOKEN;
+	case SV_RESOLVING:
+		return STEP_RESOLVE;
+	case SV_CONNECTING:
+		return STEP_CONNECT;
 	case SV_TLS_REQ:
-	case SV_TLS: return STEP_TLS;
+	case SV_TLS:
+		return STEP_TLS;
 	case SV_LOGIN:
-	case SV_CONNECT_QUERY: return STEP_LOGIN;
-	case SV_CHECK: return pr->phase == PH_CHECK ? STEP_CHECK : STEP_QUERY;
-	default: return -1;
+	case SV_CONNECT_QUERY:
+		return STEP_LOGIN;
+	case SV_CHECK:
+		return pr->phase == PH_CHECK ? STEP_CHECK : STEP_QUERY;
+	default:
+		return -1;
 	}
 }
 
@@ -125,7 +132,7 @@ static void on_closed(struct server *s, const char *why, void *arg)
 		pr->spent[step] += now - pr->since;
 	pr->since = now;
 	if (strcmp(why, "token rejected") == 0) {
-		pr->token_retried = true;   /* the pooler retries once with a fresh token */
+		pr->token_retried = true; /* the pooler retries once with a fresh token */
 		return;
 	}
 	if (step == STEP_TLS && s->sock.ssl)
@@ -168,7 +175,8 @@ static void launch(struct probe *pr, const char *given_user)
 	pr->user = fixed_user(pr, given_user);
 	if (!pr->user) {
 		pr->skipped = true;
-		snprintf(pr->cause, sizeof(pr->cause), "the upstream user is the client's: give one with --user NAME");
+		snprintf(pr->cause, sizeof(pr->cause),
+			 "the upstream user is the client's: give one with --user NAME");
 		pr->phase = PH_DONE;
 		return;
 	}
@@ -226,7 +234,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 		if (step >= 0)
 			pr->spent[step] += now - pr->since;
 		char msg[120];
-		snprintf(msg, sizeof(msg), "no answer in time (waited %.1f s)", (double)(now - pr->started) / USEC_PER_SEC);
+		snprintf(msg, sizeof(msg), "no answer in time (waited %.1f s)",
+			 (double)(now - pr->started) / USEC_PER_SEC);
 		finish(pr, false, step, msg);
 	}
 	event_base_loopbreak(doc.base);
@@ -278,14 +287,16 @@ int check_run(struct event_base *base, const struct check_options *o, FILE *out)
 	    strcmp(cq, "<empty>") != 0)
 		doc.check_query = cq;
 	if (!select_aliases(o)) {
-		fprintf(stderr, o->alias ? "alias \"%s\" is not in [databases]\n" : "no aliases in [databases]%s\n",
+		fprintf(stderr,
+			o->alias ? "alias \"%s\" is not in [databases]\n" : "no aliases in [databases]%s\n",
 			o->alias ? o->alias : "");
 		free(doc.probes);
 		return 2;
 	}
 	server_watch_set(&watch);
 	start_all(o);
-	usec_t limit = (rt.cfg->server_connect_timeout > 0 ? rt.cfg->server_connect_timeout : 15 * USEC_PER_SEC) +
+	usec_t limit = (rt.cfg->server_connect_timeout > 0 ? rt.cfg->server_connect_timeout
+							   : 15 * USEC_PER_SEC) +
 		       3 * rt.cfg->token_fetch_timeout + 5 * USEC_PER_SEC;
 	struct event *deadline = evtimer_new(base, on_deadline, NULL);
 	struct timeval tv = { (time_t)(limit / USEC_PER_SEC), (suseconds_t)(limit % USEC_PER_SEC) };
@@ -297,7 +308,8 @@ int check_run(struct event_base *base, const struct check_options *o, FILE *out)
 		event_base_dispatch(base);
 	event_free(deadline);
 	server_watch_set(NULL);
-	int rc = o->json ? check_report_json(doc.probes, doc.n, out) : check_report_text(doc.probes, doc.n, out);
+	int rc = o->json ? check_report_json(doc.probes, doc.n, out)
+			 : check_report_text(doc.probes, doc.n, out);
 	for (size_t i = 0; i < doc.n; i++)
 		if (doc.probes[i].next)
 			event_free(doc.probes[i].next);

@@ -177,15 +177,16 @@ int check_through_run(struct event_base *base, const struct check_options *o, FI
 		t.base = base;
 		try_alias(&t, host, port, a->name, o->user);
 		if (t.ok)
-			fprintf(out, "  %s: ok through %s:%s (login %.0f ms, SELECT 1 %.0f ms)\n", a->name, host,
-				port, (double)(t.connected - t.started) / 1000,
+			fprintf(out, "  %s: ok through %s:%s (login %.0f ms, SELECT 1 %.0f ms)\n", a->name,
+				host, port, (double)(t.connected - t.started) / 1000,
 				(double)(time_mono_usec() - t.connected) / 1000);
 		else
 			fprintf(out, "  %s: FAILED through %s:%s: %s\n", a->name, host, port, t.why);
 		failed += !t.ok;
 	}
 	if (!tried) {
-		fprintf(out, "no alias to check%s%s\n", o->alias ? ": no alias " : "", o->alias ? o->alias : "");
+		fprintf(out, "no alias to check%s%s\n", o->alias ? ": no alias " : "",
+			o->alias ? o->alias : "");
 		return 2;
 	}
 	fprintf(out, "%d of %d aliases answered through %s:%s\n", tried - failed, tried, host, port);

@@ -98,7 +98,8 @@ static void ensure_configured_databases(void)
 static bool servers_linked(const char *name)
 {
 	struct list_node *d, *dt;
-	for_each_db(d, dt) {
+	for_each_db(d, dt)
+	{
 		struct database *db = DB_OF(d);
 		if (!db_matches(db, name))
 			continue;
@@ -113,7 +114,8 @@ static bool servers_linked(const char *name)
 static bool any_paused(const char *name)
 {
 	struct list_node *d, *dt;
-	for_each_db(d, dt) {
+	for_each_db(d, dt)
+	{
 		struct database *db = DB_OF(d);
 		if (db_matches(db, name) && db->paused)
 			return true;
@@ -125,9 +127,7 @@ static bool any_paused(const char *name)
 
 static bool server_alive(uint64_t id)
 {
-	for_each_server(s)
-		if (s->id == id)
-			return true;
+	for_each_server(s) if (s->id == id) return true;
 	return false;
 }
 
@@ -173,8 +173,7 @@ void control_tick(usec_t now)
 	}
 	if (paused_all) {
 		struct list_node *d, *dt;
-		for_each_db(d, dt)
-			DB_OF(d)->paused = true;
+		for_each_db(d, dt) DB_OF(d)->paused = true;
 	}
 }
 
@@ -187,7 +186,8 @@ static void pause_databases(const char *name)
 		ensure_configured_databases();
 	}
 	struct list_node *d, *dt;
-	for_each_db(d, dt) {
+	for_each_db(d, dt)
+	{
 		struct database *db = DB_OF(d);
 		if (db_matches(db, name))
 			db->paused = true;
@@ -213,7 +213,8 @@ static void resume_databases(const char *name)
 	if (!name)
 		paused_all = false;
 	struct list_node *d, *dt;
-	for_each_db(d, dt) {
+	for_each_db(d, dt)
+	{
 		struct database *db = DB_OF(d);
 		if (!db_matches(db, name))
 			continue;
@@ -256,7 +257,8 @@ void control_signal_resume(void)
 
 static void close_servers(struct pool *p, bool idle_only, const char *why)
 {
-	struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers, &p->new_servers };
+	struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
+				      &p->new_servers };
 	size_t nlists = idle_only ? 1 : sizeof(lists) / sizeof(lists[0]);
 	for (size_t i = 0; i < nlists; i++) {
 		struct list_node *n, *t;
@@ -271,7 +273,8 @@ enum admin_status control_reconnect(struct admin_req *r)
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
 	struct list_node *d, *dt;
-	for_each_db(d, dt) {
+	for_each_db(d, dt)
+	{
 		struct database *db = DB_OF(d);
 		if (!db_matches(db, name))
 			continue;
@@ -293,10 +296,12 @@ enum admin_status control_kill(struct admin_req *r)
 	list_for_each_safe(n, t, &rt.clients) {
 		struct client *c = list_entry(n, struct client, all_node);
 		if (c->state != CL_CLOSING && !c->is_admin && c->db && db_matches(c->db, name))
-			client_close(c, "08P01", "database \"%s\" was killed by the administrator", c->db->name);
+			client_close(c, "08P01", "database \"%s\" was killed by the administrator",
+				     c->db->name);
 	}
 	struct list_node *d, *dt;
-	for_each_db(d, dt) {
+	for_each_db(d, dt)
+	{
 		struct database *db = DB_OF(d);
 		if (!db_matches(db, name))
 			continue;
@@ -336,7 +341,8 @@ static enum admin_status set_disabled(struct admin_req *r, bool disabled, const 
 	if (!db_arg(r, true, &name))
 		return ADMIN_FAILED;
 	struct list_node *d, *dt;
-	for_each_db(d, dt) {
+	for_each_db(d, dt)
+	{
 		struct database *db = DB_OF(d);
 		if (db_matches(db, name))
 			db->disabled = disabled;
@@ -363,7 +369,8 @@ enum admin_status control_reload(struct admin_req *r)
 	char err[512];
 	if (!runtime_reload(err, sizeof(err))) {
 		log_error("reload failed, keeping the running configuration: %s", err);
-		return admin_fail(r, "F0000", "reload failed, the running configuration is unchanged: %s", err);
+		return admin_fail(r, "F0000", "reload failed, the running configuration is unchanged: %s",
+				  err);
 	}
 	return done(r, "RELOAD");
 }
@@ -382,7 +389,7 @@ enum admin_status control_shutdown(struct admin_req *r)
 	log_info("SHUTDOWN%s%s from the console (by %s)", r->argc == 2 ? " " : "",
 		 r->argc == 2 ? shutdown_mode_name(mode) : "", r->c->user);
 	if (mode == SHUTDOWN_WAIT_FOR_SERVERS)
-		pause_databases(NULL);    /* databases created later are held too */
+		pause_databases(NULL); /* databases created later are held too */
 	/* An immediate SHUTDOWN still answers: the reply is written before
 	 * the loop gets to stop. */
 	shutdown_begin(mode);
@@ -397,7 +404,8 @@ enum admin_status control_wait_close(struct admin_req *r)
 	/* PgBouncer's close_needed: servers that RECONNECT or a reload marked. */
 	struct dynbuf idb;
 	dynbuf_init(&idb, SIZE_MAX, false);
-	for_each_server(s) {
+	for_each_server(s)
+	{
 		const struct database *db = s->pool->db;
 		if (!db_matches(db, name) || (!s->retire && !db->retired))
 			continue;
@@ -436,7 +444,6 @@ const char *control_fake_param(const char *name)
 			return fake_params[i].value;
 	return NULL;
 }
-
 
 /* SET key = value | SET key TO value; value a word, a 'string', or words. */
 static bool set_value(struct admin_req *r, char *buf, size_t len)
@@ -481,8 +488,10 @@ enum admin_status control_set(struct admin_req *r)
 	if (!p)
 		return admin_fail(r, "42704", "unrecognized configuration parameter \"%s\"", key);
 	if (!p->reloadable)
-		return admin_fail(r, "55P02", "parameter \"%s\" cannot be changed without restarting "
-				  "tokenbouncer", p->name);
+		return admin_fail(r, "55P02",
+				  "parameter \"%s\" cannot be changed without restarting "
+				  "tokenbouncer",
+				  p->name);
 	char err[512];
 	/* Files and TLS contexts: a changed copy of the configuration is
 	 * applied as a reload would (and a TLS change reconnects servers). */
@@ -509,8 +518,7 @@ enum admin_status control_set(struct admin_req *r)
 	}
 	/* Larger pools or other limits may let waiting clients in now. */
 	struct list_node *d, *dt;
-	for_each_db(d, dt)
-		kick_pools(DB_OF(d));
+	for_each_db(d, dt) kick_pools(DB_OF(d));
 	char shown[256];
 	param_format(rt.cfg, p, true, shown, sizeof(shown));
 	log_info("SET %s = %s (by %s on the console)", p->name, shown, r->c->user);
@@ -538,8 +546,10 @@ enum admin_status control_refresh(struct admin_req *r)
 	if (alias && !found)
 		return admin_fail(r, "3D000", "no such database alias: %s", alias);
 	if (alias && !token_backed)
-		return admin_fail(r, "55000", "alias \"%s\" is not token-backed (it logs in with "
-				  "auth=password): there is no token to refresh", alias);
+		return admin_fail(r, "55000",
+				  "alias \"%s\" is not token-backed (it logs in with "
+				  "auth=password): there is no token to refresh",
+				  alias);
 	if (!token_backed) {
 		proto_notice(r->out, "00000", "no token-backed aliases");
 		return done(r, "REFRESH");

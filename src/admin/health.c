@@ -42,7 +42,7 @@ static bool alias_ready(const struct db_alias *a, char *why, size_t whylen)
 	struct database *db = runtime_find_database(a->name);
 	const char *user = db ? fixed_user(db) : NULL;
 	if (!user)
-		return true;    /* the token is per client user: nothing to hold ahead */
+		return true; /* the token is per client user: nothing to hold ahead */
 	struct token_target t;
 	pool_token_target(db, user, &t);
 	char cause[320];

@@ -102,18 +102,33 @@ static void pool_labels(struct dynbuf *t, const struct pool_entry *e)
 	text_label(t, "user", e->row.user);
 }
 
-enum pool_field { PF_CL_ACTIVE, PF_CL_WAITING, PF_SV_ACTIVE, PF_SV_IDLE, PF_SV_USED, PF_SV_TESTED, PF_SV_LOGIN };
+enum pool_field {
+	PF_CL_ACTIVE,
+	PF_CL_WAITING,
+	PF_SV_ACTIVE,
+	PF_SV_IDLE,
+	PF_SV_USED,
+	PF_SV_TESTED,
+	PF_SV_LOGIN
+};
 
 static int pool_value(const struct stats_pool_counts *c, enum pool_field f)
 {
 	switch (f) {
-	case PF_CL_ACTIVE: return c->cl_active;
-	case PF_CL_WAITING: return c->cl_waiting;
-	case PF_SV_ACTIVE: return c->sv_active;
-	case PF_SV_IDLE: return c->sv_idle;
-	case PF_SV_USED: return c->sv_used;
-	case PF_SV_TESTED: return c->sv_tested;
-	case PF_SV_LOGIN: return c->sv_login;
+	case PF_CL_ACTIVE:
+		return c->cl_active;
+	case PF_CL_WAITING:
+		return c->cl_waiting;
+	case PF_SV_ACTIVE:
+		return c->sv_active;
+	case PF_SV_IDLE:
+		return c->sv_idle;
+	case PF_SV_USED:
+		return c->sv_used;
+	case PF_SV_TESTED:
+		return c->sv_tested;
+	case PF_SV_LOGIN:
+		return c->sv_login;
 	}
 	return 0;
 }
@@ -129,8 +144,10 @@ static void render_pools(struct dynbuf *t, const struct pool_entry *pools, size_
 		  "Clients logged in to the pool, with or without a server (SHOW POOLS cl_active)." },
 		{ "tokenbouncer_pool_cl_waiting", PF_CL_WAITING,
 		  "Clients waiting for a server (SHOW POOLS cl_waiting)." },
-		{ "tokenbouncer_pool_sv_active", PF_SV_ACTIVE, "Servers linked to a client (SHOW POOLS sv_active)." },
-		{ "tokenbouncer_pool_sv_idle", PF_SV_IDLE, "Servers idle and usable now (SHOW POOLS sv_idle)." },
+		{ "tokenbouncer_pool_sv_active", PF_SV_ACTIVE,
+		  "Servers linked to a client (SHOW POOLS sv_active)." },
+		{ "tokenbouncer_pool_sv_idle", PF_SV_IDLE,
+		  "Servers idle and usable now (SHOW POOLS sv_idle)." },
 		{ "tokenbouncer_pool_sv_used", PF_SV_USED,
 		  "Idle servers to be checked before reuse (SHOW POOLS sv_used)." },
 		{ "tokenbouncer_pool_sv_tested", PF_SV_TESTED,
@@ -167,7 +184,8 @@ static void render_pools(struct dynbuf *t, const struct pool_entry *pools, size_
 static void server_ages(const char *db, const char *user, usec_t now, const double *bounds, size_t nb,
 			uint64_t *buckets, uint64_t *count, double *sum)
 {
-	for_each_pool(p) {
+	for_each_pool(p)
+	{
 		if (strcmp(p->db->name, db) != 0 || strcmp(p->user, user) != 0)
 			continue;
 		const struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers };
@@ -189,7 +207,9 @@ static void server_ages(const char *db, const char *user, usec_t now, const doub
 static void render_ages(struct dynbuf *t, const struct pool_entry *pools, size_t n, usec_t now)
 {
 	static const double bounds[] = { 60, 300, 900, 1800, 3600, 7200, 14400 };
-	enum { NB = sizeof(bounds) / sizeof(bounds[0]) };
+	enum {
+		NB = sizeof(bounds) / sizeof(bounds[0])
+	};
 	family(t, "tokenbouncer_server_age_seconds", "histogram",
 	       "Ages of the open server connections, for lifetime and retirement tuning.");
 	for (size_t i = 0; i < n; i++) {
@@ -200,7 +220,8 @@ static void render_ages(struct dynbuf *t, const struct pool_entry *pools, size_t
 			text_printf(t, "tokenbouncer_server_age_seconds_bucket{");
 			pool_labels(t, &pools[i]);
 			if (b < NB)
-				text_printf(t, ",le=\"%g\"} %llu\n", bounds[b], (unsigned long long)buckets[b]);
+				text_printf(t, ",le=\"%g\"} %llu\n", bounds[b],
+					    (unsigned long long)buckets[b]);
 			else
 				text_printf(t, ",le=\"+Inf\"} %llu\n", (unsigned long long)count);
 		}
@@ -214,26 +235,50 @@ static void render_ages(struct dynbuf *t, const struct pool_entry *pools, size_t
 }
 
 enum counter_field {
-	CF_ASSIGN, CF_XACT, CF_QUERY, CF_RECV, CF_SENT, CF_XACT_TIME, CF_QUERY_TIME, CF_WAIT_TIME,
-	CF_LOGINS, CF_LOGIN_FAILURES, CF_CLIENT_PARSE, CF_SERVER_PARSE, CF_BIND,
+	CF_ASSIGN,
+	CF_XACT,
+	CF_QUERY,
+	CF_RECV,
+	CF_SENT,
+	CF_XACT_TIME,
+	CF_QUERY_TIME,
+	CF_WAIT_TIME,
+	CF_LOGINS,
+	CF_LOGIN_FAILURES,
+	CF_CLIENT_PARSE,
+	CF_SERVER_PARSE,
+	CF_BIND,
 };
 
 static uint64_t counter_value(const struct pool_stats *s, enum counter_field f)
 {
 	switch (f) {
-	case CF_ASSIGN: return s->server_assignment_count;
-	case CF_XACT: return s->xact_count;
-	case CF_QUERY: return s->query_count;
-	case CF_RECV: return s->bytes_received;
-	case CF_SENT: return s->bytes_sent;
-	case CF_XACT_TIME: return s->xact_time;
-	case CF_QUERY_TIME: return s->query_time;
-	case CF_WAIT_TIME: return s->wait_time;
-	case CF_LOGINS: return s->login_count;
-	case CF_LOGIN_FAILURES: return s->login_failures;
-	case CF_CLIENT_PARSE: return s->client_parse_count;
-	case CF_SERVER_PARSE: return s->server_parse_count;
-	case CF_BIND: return s->bind_count;
+	case CF_ASSIGN:
+		return s->server_assignment_count;
+	case CF_XACT:
+		return s->xact_count;
+	case CF_QUERY:
+		return s->query_count;
+	case CF_RECV:
+		return s->bytes_received;
+	case CF_SENT:
+		return s->bytes_sent;
+	case CF_XACT_TIME:
+		return s->xact_time;
+	case CF_QUERY_TIME:
+		return s->query_time;
+	case CF_WAIT_TIME:
+		return s->wait_time;
+	case CF_LOGINS:
+		return s->login_count;
+	case CF_LOGIN_FAILURES:
+		return s->login_failures;
+	case CF_CLIENT_PARSE:
+		return s->client_parse_count;
+	case CF_SERVER_PARSE:
+		return s->server_parse_count;
+	case CF_BIND:
+		return s->bind_count;
 	}
 	return 0;
 }
@@ -243,16 +288,19 @@ static void render_databases(struct dynbuf *t, const char **names, size_t n)
 	static const struct {
 		const char *name;
 		enum counter_field field;
-		bool seconds;   /* kept in microseconds, exported in seconds */
+		bool seconds; /* kept in microseconds, exported in seconds */
 		const char *help;
 	} counters[] = {
 		{ "tokenbouncer_server_assignments_total", CF_ASSIGN, false,
 		  "Times a server was assigned to a client (SHOW STATS total_server_assignment_count)." },
-		{ "tokenbouncer_xacts_total", CF_XACT, false, "Transactions pooled (SHOW STATS total_xact_count)." },
-		{ "tokenbouncer_queries_total", CF_QUERY, false, "Queries pooled (SHOW STATS total_query_count)." },
+		{ "tokenbouncer_xacts_total", CF_XACT, false,
+		  "Transactions pooled (SHOW STATS total_xact_count)." },
+		{ "tokenbouncer_queries_total", CF_QUERY, false,
+		  "Queries pooled (SHOW STATS total_query_count)." },
 		{ "tokenbouncer_received_bytes_total", CF_RECV, false,
 		  "Bytes received from clients (SHOW STATS total_received)." },
-		{ "tokenbouncer_sent_bytes_total", CF_SENT, false, "Bytes sent to clients (SHOW STATS total_sent)." },
+		{ "tokenbouncer_sent_bytes_total", CF_SENT, false,
+		  "Bytes sent to clients (SHOW STATS total_sent)." },
 		{ "tokenbouncer_xact_time_seconds_total", CF_XACT_TIME, true,
 		  "Time spent in transactions on servers (SHOW STATS total_xact_time)." },
 		{ "tokenbouncer_query_time_seconds_total", CF_QUERY_TIME, true,
@@ -266,7 +314,8 @@ static void render_databases(struct dynbuf *t, const char **names, size_t n)
 		  "Parse messages from clients (SHOW STATS total_client_parse_count)." },
 		{ "tokenbouncer_server_parses_total", CF_SERVER_PARSE, false,
 		  "Parse messages sent to servers, injected ones included (SHOW STATS total_server_parse_count)." },
-		{ "tokenbouncer_binds_total", CF_BIND, false, "Bind messages from clients (SHOW STATS total_bind_count)." },
+		{ "tokenbouncer_binds_total", CF_BIND, false,
+		  "Bind messages from clients (SHOW STATS total_bind_count)." },
 	};
 	struct pool_stats *totals = xcalloc(n ? n : 1, sizeof(*totals));
 	for (size_t i = 0; i < n; i++)
@@ -285,7 +334,8 @@ static void render_databases(struct dynbuf *t, const char **names, size_t n)
 	}
 	free(totals);
 	family(t, "tokenbouncer_database_paused", "gauge", "1 while the database is paused (PAUSE, KILL).");
-	family(t, "tokenbouncer_database_disabled", "gauge", "1 while the database refuses new clients (DISABLE).");
+	family(t, "tokenbouncer_database_disabled", "gauge",
+	       "1 while the database refuses new clients (DISABLE).");
 	for (size_t i = 0; i < n; i++) {
 		bool paused = false, disabled = false;
 		struct list_node *d, *dt;
@@ -325,17 +375,21 @@ static void token_series(const struct token_view *v, void *arg)
 {
 	struct token_pass *tp = arg;
 	static const char *const names[] = {
-		"tokenbouncer_token_expires_in_seconds", "tokenbouncer_token_fetches_total",
-		"tokenbouncer_token_fetch_failures_total", "tokenbouncer_certificate_expires_in_seconds",
+		"tokenbouncer_token_expires_in_seconds",
+		"tokenbouncer_token_fetches_total",
+		"tokenbouncer_token_fetch_failures_total",
+		"tokenbouncer_certificate_expires_in_seconds",
 	};
 	if ((tp->which == 0 && v->expires_in < 0) || (tp->which == 3 && v->cert_expires_in < 0))
 		return; /* no token: the series is absent, not zero */
 	text_printf(tp->t, "%s{", names[tp->which]);
 	token_labels(tp->t, v);
 	if (tp->which == 0 || tp->which == 3)
-		text_printf(tp->t, "} %lld\n", (long long)(tp->which == 0 ? v->expires_in : v->cert_expires_in));
+		text_printf(tp->t, "} %lld\n",
+			    (long long)(tp->which == 0 ? v->expires_in : v->cert_expires_in));
 	else
-		text_printf(tp->t, "} %llu\n", (unsigned long long)(tp->which == 1 ? v->fetch_count : v->failure_count));
+		text_printf(tp->t, "} %llu\n",
+			    (unsigned long long)(tp->which == 1 ? v->fetch_count : v->failure_count));
 }
 
 static void render_statement_cache(struct dynbuf *t)
@@ -353,9 +407,11 @@ static void render_statement_cache(struct dynbuf *t)
 static void render_tokens(struct dynbuf *t)
 {
 	static const char *const fam[][3] = {
-		{ "tokenbouncer_token_expires_in_seconds", "gauge", "Seconds until the cached token expires." },
+		{ "tokenbouncer_token_expires_in_seconds", "gauge",
+		  "Seconds until the cached token expires." },
 		{ "tokenbouncer_token_fetches_total", "counter", "Token fetches started for this key." },
-		{ "tokenbouncer_token_fetch_failures_total", "counter", "Token fetches that failed for this key." },
+		{ "tokenbouncer_token_fetch_failures_total", "counter",
+		  "Token fetches that failed for this key." },
 		{ "tokenbouncer_certificate_expires_in_seconds", "gauge",
 		  "Connector mode: seconds until the key's ephemeral client certificate expires." },
 	};
@@ -399,8 +455,8 @@ char *metrics_render(void)
 
 /* ---- HTTP ---- */
 
-static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *body,
-		       size_t len, const char *type)
+static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *body, size_t len,
+		       const char *type)
 {
 	struct evbuffer *buf = evbuffer_new();
 	if (!buf) {
@@ -421,7 +477,8 @@ static void on_metrics(struct evhttp_request *req, void *arg)
 	char *page = metrics_render();
 	if (!page) {
 		static const char msg[] = "metrics page too large\n";
-		reply_text(req, 500, "Internal Server Error", msg, sizeof(msg) - 1, "text/plain; charset=utf-8");
+		reply_text(req, 500, "Internal Server Error", msg, sizeof(msg) - 1,
+			   "text/plain; charset=utf-8");
 		return;
 	}
 	reply_text(req, 200, "OK", page, strlen(page), "text/plain; version=0.0.4; charset=utf-8");
@@ -434,7 +491,8 @@ static void reply_health(struct evhttp_request *req, bool ok, const char *why)
 	char body[512];
 	int n = snprintf(body, sizeof(body), "%s%s\n", ok ? "ok" : "not ok: ", ok ? "" : why);
 	size_t len = n < 0 ? 0 : (size_t)n >= sizeof(body) ? sizeof(body) - 1 : (size_t)n;
-	reply_text(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", body, len, "text/plain; charset=utf-8");
+	reply_text(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", body, len,
+		   "text/plain; charset=utf-8");
 }
 
 static void on_healthz(struct evhttp_request *req, void *arg)

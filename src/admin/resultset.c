@@ -14,13 +14,13 @@ void resultset_begin(struct resultset *rs, struct pbuf *out, const struct result
 	pbuf_put_u16(out, (uint16_t)ncols);
 	for (size_t i = 0; i < ncols; i++) {
 		pbuf_put_str(out, cols[i].name);
-		pbuf_put_u32(out, 0);          /* no table */
-		pbuf_put_u16(out, 0);          /* no column number */
+		pbuf_put_u32(out, 0); /* no table */
+		pbuf_put_u16(out, 0); /* no column number */
 		pbuf_put_u32(out, (uint32_t)cols[i].type);
 		/* Type length as PostgreSQL reports it: -1 for varlena types. */
 		pbuf_put_u16(out, cols[i].type == RS_INT4 ? 4 : cols[i].type == RS_INT8 ? 8 : 0xffff);
 		pbuf_put_u32(out, 0xffffffffu); /* typmod -1 */
-		pbuf_put_u16(out, 0);          /* text format */
+		pbuf_put_u16(out, 0);           /* text format */
 	}
 	pbuf_end(out);
 }

@@ -77,10 +77,14 @@ static bool name_passes(const char *filter, const char *name)
 static const char *pool_mode_name(enum pool_mode m)
 {
 	switch (m) {
-	case POOL_MODE_SESSION: return "session";
-	case POOL_MODE_TRANSACTION: return "transaction";
-	case POOL_MODE_STATEMENT: return "statement";
-	default: return NULL;
+	case POOL_MODE_SESSION:
+		return "session";
+	case POOL_MODE_TRANSACTION:
+		return "transaction";
+	case POOL_MODE_STATEMENT:
+		return "statement";
+	default:
+		return NULL;
 	}
 }
 
@@ -174,13 +178,17 @@ static enum admin_status show_state(struct admin_req *r)
 
 static int cmp_params(const void *a, const void *b)
 {
-	return strcmp((*(const struct param_def *const *)a)->name, (*(const struct param_def *const *)b)->name);
+	return strcmp((*(const struct param_def *const *)a)->name,
+		      (*(const struct param_def *const *)b)->name);
 }
 
 static enum admin_status show_config(struct admin_req *r)
 {
 	static const struct resultset_col cols[] = {
-		{ "key", RS_TEXT }, { "value", RS_TEXT }, { "default", RS_TEXT }, { "changeable", RS_TEXT },
+		{ "key", RS_TEXT },
+		{ "value", RS_TEXT },
+		{ "default", RS_TEXT },
+		{ "changeable", RS_TEXT },
 	};
 	const char *filter = filter_arg(r);
 	const struct param_def **sorted = xcalloc(param_count, sizeof(*sorted));
@@ -199,7 +207,8 @@ static enum admin_status show_config(struct admin_req *r)
 		resultset_text(&rs, p->name);
 		resultset_text(&rs, value);
 		resultset_text(&rs, p->secret && p->default_value && *p->default_value ? "********"
-			       : p->default_value ? p->default_value : "");
+				    : p->default_value                                 ? p->default_value
+										       : "");
 		resultset_text(&rs, p->reloadable ? "yes" : "no");
 		resultset_row_end(&rs);
 	}
@@ -284,7 +293,7 @@ static void database_row(struct resultset *rs, const char *name, const struct db
 	resultset_int(rs, climit_db_clients(name));
 	resultset_int(rs, db ? db->paused : control_paused_all());
 	resultset_int(rs, db ? db->disabled : 0);
-	resultset_int(rs, reserve);                           /* legacy reserve_pool */
+	resultset_int(rs, reserve); /* legacy reserve_pool */
 	resultset_row_end(rs);
 }
 
@@ -297,7 +306,7 @@ static void console_database_row(struct resultset *rs)
 	resultset_text(rs, rt.admin_db->name);
 	resultset_null(rs);
 	for (int i = 0; i < 4; i++)
-		resultset_int(rs, 0);   /* pool_size, min_pool_size, reserve_pool_size, server_lifetime */
+		resultset_int(rs, 0); /* pool_size, min_pool_size, reserve_pool_size, server_lifetime */
 	resultset_text(rs, "statement");
 	resultset_null(rs);
 	resultset_int(rs, 0);
@@ -351,12 +360,23 @@ static const struct db_alias *alias_of(const char *name)
 static enum admin_status show_databases(struct admin_req *r)
 {
 	static const struct resultset_col cols[] = {
-		{ "name", RS_TEXT }, { "host", RS_TEXT }, { "port", RS_INT4 }, { "database", RS_TEXT },
-		{ "force_user", RS_TEXT }, { "pool_size", RS_INT4 }, { "min_pool_size", RS_INT4 },
-		{ "reserve_pool_size", RS_INT4 }, { "server_lifetime", RS_INT4 }, { "pool_mode", RS_TEXT },
-		{ "load_balance_hosts", RS_TEXT }, { "max_connections", RS_INT4 },
-		{ "current_connections", RS_INT4 }, { "max_client_connections", RS_INT4 },
-		{ "current_client_connections", RS_INT4 }, { "paused", RS_INT4 }, { "disabled", RS_INT4 },
+		{ "name", RS_TEXT },
+		{ "host", RS_TEXT },
+		{ "port", RS_INT4 },
+		{ "database", RS_TEXT },
+		{ "force_user", RS_TEXT },
+		{ "pool_size", RS_INT4 },
+		{ "min_pool_size", RS_INT4 },
+		{ "reserve_pool_size", RS_INT4 },
+		{ "server_lifetime", RS_INT4 },
+		{ "pool_mode", RS_TEXT },
+		{ "load_balance_hosts", RS_TEXT },
+		{ "max_connections", RS_INT4 },
+		{ "current_connections", RS_INT4 },
+		{ "max_client_connections", RS_INT4 },
+		{ "current_client_connections", RS_INT4 },
+		{ "paused", RS_INT4 },
+		{ "disabled", RS_INT4 },
 		/* Renamed reserve_pool_size in PgBouncer 1.24; Debian's exporter 1.7 reads this. */
 		{ "reserve_pool", RS_INT4 },
 	};
@@ -390,11 +410,11 @@ static void pool_row(struct resultset *rs, const char *dbname, const char *user,
 	resultset_text(rs, user);
 	resultset_int(rs, pc->cl_active);
 	resultset_int(rs, pc->cl_waiting);
-	resultset_int(rs, 0);              /* cl_active_cancel_req */
+	resultset_int(rs, 0); /* cl_active_cancel_req */
 	resultset_int(rs, pc->cl_waiting_cancel_req);
 	resultset_int(rs, pc->sv_active);
-	resultset_int(rs, 0);              /* sv_active_cancel */
-	resultset_int(rs, 0);              /* sv_being_canceled */
+	resultset_int(rs, 0); /* sv_active_cancel */
+	resultset_int(rs, 0); /* sv_being_canceled */
 	resultset_int(rs, pc->sv_idle);
 	resultset_int(rs, pc->sv_used);
 	resultset_int(rs, pc->sv_tested);
@@ -402,7 +422,7 @@ static void pool_row(struct resultset *rs, const char *dbname, const char *user,
 	resultset_int(rs, usec_to_sec(pc->maxwait));
 	resultset_int(rs, pc->maxwait % USEC_PER_SEC);
 	resultset_text(rs, mode);
-	resultset_null(rs);                /* load_balance_hosts */
+	resultset_null(rs); /* load_balance_hosts */
 	resultset_row_end(rs);
 }
 
@@ -419,12 +439,22 @@ static enum pool_mode pool_mode_of(const struct pool *p)
 static enum admin_status show_pools(struct admin_req *r)
 {
 	static const struct resultset_col cols[] = {
-		{ "database", RS_TEXT }, { "user", RS_TEXT }, { "cl_active", RS_INT4 },
-		{ "cl_waiting", RS_INT4 }, { "cl_active_cancel_req", RS_INT4 },
-		{ "cl_waiting_cancel_req", RS_INT4 }, { "sv_active", RS_INT4 },
-		{ "sv_active_cancel", RS_INT4 }, { "sv_being_canceled", RS_INT4 }, { "sv_idle", RS_INT4 },
-		{ "sv_used", RS_INT4 }, { "sv_tested", RS_INT4 }, { "sv_login", RS_INT4 },
-		{ "maxwait", RS_INT4 }, { "maxwait_us", RS_INT4 }, { "pool_mode", RS_TEXT },
+		{ "database", RS_TEXT },
+		{ "user", RS_TEXT },
+		{ "cl_active", RS_INT4 },
+		{ "cl_waiting", RS_INT4 },
+		{ "cl_active_cancel_req", RS_INT4 },
+		{ "cl_waiting_cancel_req", RS_INT4 },
+		{ "sv_active", RS_INT4 },
+		{ "sv_active_cancel", RS_INT4 },
+		{ "sv_being_canceled", RS_INT4 },
+		{ "sv_idle", RS_INT4 },
+		{ "sv_used", RS_INT4 },
+		{ "sv_tested", RS_INT4 },
+		{ "sv_login", RS_INT4 },
+		{ "maxwait", RS_INT4 },
+		{ "maxwait_us", RS_INT4 },
+		{ "pool_mode", RS_TEXT },
 		{ "load_balance_hosts", RS_TEXT },
 	};
 	const char *filter = filter_arg(r);
@@ -454,7 +484,11 @@ static enum admin_status show_pools(struct admin_req *r)
 
 /* ---- SHOW STATS, STATS_TOTALS, STATS_AVERAGES, TOTALS ---- */
 
-enum stats_cols { STATS_ALL, STATS_TOTALS_ONLY, STATS_AVERAGES_ONLY };
+enum stats_cols {
+	STATS_ALL,
+	STATS_TOTALS_ONLY,
+	STATS_AVERAGES_ONLY
+};
 
 static void put_totals(struct resultset *rs, const struct pool_stats *t)
 {
@@ -490,36 +524,61 @@ static enum admin_status show_stats(struct admin_req *r, enum stats_cols which)
 {
 	static const struct resultset_col all[] = {
 		{ "database", RS_TEXT },
-		{ "total_server_assignment_count", RS_NUMERIC }, { "total_xact_count", RS_NUMERIC },
-		{ "total_query_count", RS_NUMERIC }, { "total_received", RS_NUMERIC },
-		{ "total_sent", RS_NUMERIC }, { "total_xact_time", RS_NUMERIC },
-		{ "total_query_time", RS_NUMERIC }, { "total_wait_time", RS_NUMERIC },
-		{ "total_client_parse_count", RS_NUMERIC }, { "total_server_parse_count", RS_NUMERIC },
+		{ "total_server_assignment_count", RS_NUMERIC },
+		{ "total_xact_count", RS_NUMERIC },
+		{ "total_query_count", RS_NUMERIC },
+		{ "total_received", RS_NUMERIC },
+		{ "total_sent", RS_NUMERIC },
+		{ "total_xact_time", RS_NUMERIC },
+		{ "total_query_time", RS_NUMERIC },
+		{ "total_wait_time", RS_NUMERIC },
+		{ "total_client_parse_count", RS_NUMERIC },
+		{ "total_server_parse_count", RS_NUMERIC },
 		{ "total_bind_count", RS_NUMERIC },
-		{ "avg_server_assignment_count", RS_NUMERIC }, { "avg_xact_count", RS_NUMERIC },
-		{ "avg_query_count", RS_NUMERIC }, { "avg_recv", RS_NUMERIC }, { "avg_sent", RS_NUMERIC },
-		{ "avg_xact_time", RS_NUMERIC }, { "avg_query_time", RS_NUMERIC },
-		{ "avg_wait_time", RS_NUMERIC }, { "avg_client_parse_count", RS_NUMERIC },
-		{ "avg_server_parse_count", RS_NUMERIC }, { "avg_bind_count", RS_NUMERIC },
+		{ "avg_server_assignment_count", RS_NUMERIC },
+		{ "avg_xact_count", RS_NUMERIC },
+		{ "avg_query_count", RS_NUMERIC },
+		{ "avg_recv", RS_NUMERIC },
+		{ "avg_sent", RS_NUMERIC },
+		{ "avg_xact_time", RS_NUMERIC },
+		{ "avg_query_time", RS_NUMERIC },
+		{ "avg_wait_time", RS_NUMERIC },
+		{ "avg_client_parse_count", RS_NUMERIC },
+		{ "avg_server_parse_count", RS_NUMERIC },
+		{ "avg_bind_count", RS_NUMERIC },
 		/* Names from before PgBouncer 1.8, still read by Debian's exporter 1.7:
 		 * requests are queries, avg_query the average query time. */
-		{ "total_requests", RS_NUMERIC }, { "avg_req", RS_NUMERIC }, { "avg_query", RS_NUMERIC },
+		{ "total_requests", RS_NUMERIC },
+		{ "avg_req", RS_NUMERIC },
+		{ "avg_query", RS_NUMERIC },
 	};
 	static const struct resultset_col totals[] = {
-		{ "database", RS_TEXT }, { "server_assignment_count", RS_NUMERIC },
-		{ "xact_count", RS_NUMERIC }, { "query_count", RS_NUMERIC },
-		{ "bytes_received", RS_NUMERIC }, { "bytes_sent", RS_NUMERIC },
-		{ "xact_time", RS_NUMERIC }, { "query_time", RS_NUMERIC }, { "wait_time", RS_NUMERIC },
-		{ "client_parse_count", RS_NUMERIC }, { "server_parse_count", RS_NUMERIC },
+		{ "database", RS_TEXT },
+		{ "server_assignment_count", RS_NUMERIC },
+		{ "xact_count", RS_NUMERIC },
+		{ "query_count", RS_NUMERIC },
+		{ "bytes_received", RS_NUMERIC },
+		{ "bytes_sent", RS_NUMERIC },
+		{ "xact_time", RS_NUMERIC },
+		{ "query_time", RS_NUMERIC },
+		{ "wait_time", RS_NUMERIC },
+		{ "client_parse_count", RS_NUMERIC },
+		{ "server_parse_count", RS_NUMERIC },
 		{ "bind_count", RS_NUMERIC },
 	};
 	/* PgBouncer's own spelling, avg_ prefix on the last three included. */
 	static const struct resultset_col averages[] = {
-		{ "database", RS_TEXT }, { "server_assignment_count", RS_NUMERIC },
-		{ "xact_count", RS_NUMERIC }, { "query_count", RS_NUMERIC },
-		{ "bytes_received", RS_NUMERIC }, { "bytes_sent", RS_NUMERIC },
-		{ "xact_time", RS_NUMERIC }, { "query_time", RS_NUMERIC }, { "wait_time", RS_NUMERIC },
-		{ "avg_client_parse_count", RS_NUMERIC }, { "avg_server_parse_count", RS_NUMERIC },
+		{ "database", RS_TEXT },
+		{ "server_assignment_count", RS_NUMERIC },
+		{ "xact_count", RS_NUMERIC },
+		{ "query_count", RS_NUMERIC },
+		{ "bytes_received", RS_NUMERIC },
+		{ "bytes_sent", RS_NUMERIC },
+		{ "xact_time", RS_NUMERIC },
+		{ "query_time", RS_NUMERIC },
+		{ "wait_time", RS_NUMERIC },
+		{ "avg_client_parse_count", RS_NUMERIC },
+		{ "avg_server_parse_count", RS_NUMERIC },
 		{ "avg_bind_count", RS_NUMERIC },
 	};
 	const char *filter = filter_arg(r);
@@ -580,17 +639,27 @@ static enum admin_status show_totals(struct admin_req *r)
 		uint64_t value;
 	} rows[] = {
 		{ "total_server_assignment_count", t.server_assignment_count },
-		{ "total_xact_count", t.xact_count }, { "total_query_count", t.query_count },
-		{ "total_client_bytes", t.bytes_received }, { "total_server_bytes", t.bytes_sent },
-		{ "total_xact_time", t.xact_time }, { "total_query_time", t.query_time },
-		{ "total_wait_time", t.wait_time }, { "total_ps_client_parse_count", t.client_parse_count },
-		{ "total_ps_server_parse_count", t.server_parse_count }, { "total_ps_bind_count", t.bind_count },
+		{ "total_xact_count", t.xact_count },
+		{ "total_query_count", t.query_count },
+		{ "total_client_bytes", t.bytes_received },
+		{ "total_server_bytes", t.bytes_sent },
+		{ "total_xact_time", t.xact_time },
+		{ "total_query_time", t.query_time },
+		{ "total_wait_time", t.wait_time },
+		{ "total_ps_client_parse_count", t.client_parse_count },
+		{ "total_ps_server_parse_count", t.server_parse_count },
+		{ "total_ps_bind_count", t.bind_count },
 		{ "avg_server_assignment_count", a.server_assignment_count },
-		{ "avg_xact_count", a.xact_count }, { "avg_query_count", a.query_count },
-		{ "avg_client_bytes", a.bytes_received }, { "avg_server_bytes", a.bytes_sent },
-		{ "avg_xact_time", a.xact_time }, { "avg_query_time", a.query_time },
-		{ "avg_wait_time", a.wait_time }, { "avg_ps_client_parse_count", a.client_parse_count },
-		{ "avg_ps_server_parse_count", a.server_parse_count }, { "avg_ps_bind_count", a.bind_count },
+		{ "avg_xact_count", a.xact_count },
+		{ "avg_query_count", a.query_count },
+		{ "avg_client_bytes", a.bytes_received },
+		{ "avg_server_bytes", a.bytes_sent },
+		{ "avg_xact_time", a.xact_time },
+		{ "avg_query_time", a.query_time },
+		{ "avg_wait_time", a.wait_time },
+		{ "avg_ps_client_parse_count", a.client_parse_count },
+		{ "avg_ps_server_parse_count", a.server_parse_count },
+		{ "avg_ps_bind_count", a.bind_count },
 	};
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));
@@ -606,14 +675,30 @@ static enum admin_status show_totals(struct admin_req *r)
 /* ---- SHOW SERVERS, CLIENTS ---- */
 
 static const struct resultset_col socket_cols[] = {
-	{ "type", RS_TEXT }, { "user", RS_TEXT }, { "database", RS_TEXT }, { "replication", RS_TEXT },
-	{ "state", RS_TEXT }, { "addr", RS_TEXT }, { "port", RS_INT4 }, { "local_addr", RS_TEXT },
-	{ "local_port", RS_INT4 }, { "connect_time", RS_TEXT }, { "request_time", RS_TEXT },
-	{ "wait", RS_INT4 }, { "wait_us", RS_INT4 }, { "close_needed", RS_INT4 }, { "ptr", RS_TEXT },
-	{ "link", RS_TEXT }, { "remote_pid", RS_INT4 }, { "tls", RS_TEXT },
-	{ "application_name", RS_TEXT }, { "prepared_statements", RS_INT4 }, { "id", RS_INT8 },
+	{ "type", RS_TEXT },
+	{ "user", RS_TEXT },
+	{ "database", RS_TEXT },
+	{ "replication", RS_TEXT },
+	{ "state", RS_TEXT },
+	{ "addr", RS_TEXT },
+	{ "port", RS_INT4 },
+	{ "local_addr", RS_TEXT },
+	{ "local_port", RS_INT4 },
+	{ "connect_time", RS_TEXT },
+	{ "request_time", RS_TEXT },
+	{ "wait", RS_INT4 },
+	{ "wait_us", RS_INT4 },
+	{ "close_needed", RS_INT4 },
+	{ "ptr", RS_TEXT },
+	{ "link", RS_TEXT },
+	{ "remote_pid", RS_INT4 },
+	{ "tls", RS_TEXT },
+	{ "application_name", RS_TEXT },
+	{ "prepared_statements", RS_INT4 },
+	{ "id", RS_INT8 },
 	/* tokenbouncer's: SHOW SERVERS only */
-	{ "age_seconds", RS_INT8 }, { "retire_in_seconds", RS_INT8 },
+	{ "age_seconds", RS_INT8 },
+	{ "retire_in_seconds", RS_INT8 },
 };
 #define SOCKET_COLS_COMMON 21
 
@@ -623,12 +708,16 @@ static const struct resultset_col socket_cols[] = {
  * pkt_remain the body bytes of the message being forwarded still to come,
  * send_remain/send_avail the bytes queued because the kernel refused them. */
 static const struct resultset_col buffer_cols[] = {
-	{ "recv_pos", RS_INT4 }, { "pkt_pos", RS_INT4 }, { "pkt_remain", RS_INT4 },
-	{ "send_pos", RS_INT4 }, { "send_remain", RS_INT4 }, { "pkt_avail", RS_INT4 },
+	{ "recv_pos", RS_INT4 },   { "pkt_pos", RS_INT4 },     { "pkt_remain", RS_INT4 },
+	{ "send_pos", RS_INT4 },   { "send_remain", RS_INT4 }, { "pkt_avail", RS_INT4 },
 	{ "send_avail", RS_INT4 },
 };
 
-enum row_kind { ROW_PLAIN, ROW_SERVERS, ROW_SOCKETS };
+enum row_kind {
+	ROW_PLAIN,
+	ROW_SERVERS,
+	ROW_SOCKETS
+};
 
 static size_t buf_len(const struct iobuf *b)
 {
@@ -666,7 +755,8 @@ static const char *server_state_text(const struct server *s, usec_t now)
 	case SV_ACTIVE:
 		return "active";
 	case SV_IDLE:
-		if (config_str_set(rt.cfg->server_check_query) && now - s->idle_since >= rt.cfg->server_check_delay)
+		if (config_str_set(rt.cfg->server_check_query) &&
+		    now - s->idle_since >= rt.cfg->server_check_delay)
 			return "used";
 		return "idle";
 	case SV_RESET:
@@ -684,7 +774,8 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 {
 	const struct pool *p = s->pool;
 	const struct db_alias *a = p->db->cfg;
-	char addr[INET6_ADDRSTRLEN + 8], laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40], tls[128], link[32], ptr[32];
+	char addr[INET6_ADDRSTRLEN + 8], laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40], tls[128], link[32],
+		ptr[32];
 	int port = 0, lport = 0;
 	if (s->state > SV_RESOLVING && s->addrlen > 0) {
 		format_addr((const struct sockaddr *)&s->addr, s->addrlen, addr, sizeof(addr), &port);
@@ -696,7 +787,8 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 	}
 	local_addr(s->sock.fd, laddr, sizeof(laddr), &lport);
 	format_time(s->created_at, now, wall, t1, sizeof(t1));
-	format_time(s->query_start > s->state_since ? s->query_start : s->state_since, now, wall, t2, sizeof(t2));
+	format_time(s->query_start > s->state_since ? s->query_start : s->state_since, now, wall, t2,
+		    sizeof(t2));
 	tls_info(s->sock.ssl, tls, sizeof(tls));
 	snprintf(ptr, sizeof(ptr), "S-%llu", (unsigned long long)s->id);
 	link[0] = '\0';
@@ -747,9 +839,10 @@ static enum admin_status show_servers(struct admin_req *r)
 	usec_t now = time_mono_usec(), wall = time_wall_usec();
 	struct resultset rs;
 	resultset_begin(&rs, r->out, socket_cols, NCOLS(socket_cols));
-	for_each_pool(p) {
-		const struct list_node *lists[] = { &p->active_servers, &p->idle_servers,
-						    &p->used_servers, &p->new_servers };
+	for_each_pool(p)
+	{
+		const struct list_node *lists[] = { &p->active_servers, &p->idle_servers, &p->used_servers,
+						    &p->new_servers };
 		for (size_t i = 0; i < NCOLS(lists); i++) {
 			struct list_node *n, *t;
 			list_for_each_safe(n, t, lists[i]) {
@@ -774,7 +867,8 @@ static const char *client_state_text(const struct client *c)
 static void client_row(struct resultset *rs, const struct client *c, usec_t now, usec_t wall,
 		       enum row_kind kind)
 {
-	char addr[INET6_ADDRSTRLEN + 8], laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40], tls[128], link[32], ptr[32];
+	char addr[INET6_ADDRSTRLEN + 8], laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40], tls[128], link[32],
+		ptr[32];
 	int port = 0, lport = 0;
 	if (c->is_unix) {
 		snprintf(addr, sizeof(addr), "unix");
@@ -864,9 +958,10 @@ static enum admin_status show_sockets(struct admin_req *r, bool active_only)
 		if (c->state != CL_CLOSING && (!active_only || sock_active(&c->sock)))
 			client_row(&rs, c, now, wall, ROW_SOCKETS);
 	}
-	for_each_pool(p) {
-		const struct list_node *lists[] = { &p->active_servers, &p->idle_servers,
-						    &p->used_servers, &p->new_servers };
+	for_each_pool(p)
+	{
+		const struct list_node *lists[] = { &p->active_servers, &p->idle_servers, &p->used_servers,
+						    &p->new_servers };
 		for (size_t i = 0; i < NCOLS(lists); i++) {
 			list_for_each_safe(n, t, lists[i]) {
 				const struct server *s = list_entry(n, struct server, node);
@@ -924,9 +1019,13 @@ static const char **user_names(size_t *n)
 static enum admin_status show_users(struct admin_req *r)
 {
 	static const struct resultset_col cols[] = {
-		{ "name", RS_TEXT }, { "pool_size", RS_INT4 }, { "reserve_pool_size", RS_INT4 },
-		{ "pool_mode", RS_TEXT }, { "max_user_connections", RS_INT4 },
-		{ "current_connections", RS_INT4 }, { "max_user_client_connections", RS_INT4 },
+		{ "name", RS_TEXT },
+		{ "pool_size", RS_INT4 },
+		{ "reserve_pool_size", RS_INT4 },
+		{ "pool_mode", RS_TEXT },
+		{ "max_user_connections", RS_INT4 },
+		{ "current_connections", RS_INT4 },
+		{ "max_user_client_connections", RS_INT4 },
 		{ "current_client_connections", RS_INT4 },
 	};
 	const char *filter = filter_arg(r);
@@ -940,7 +1039,8 @@ static enum admin_status show_users(struct admin_req *r)
 			continue;
 		const struct user_cfg *u = config_find_user(rt.cfg, name);
 		int servers = 0;
-		for_each_pool(p) {
+		for_each_pool(p)
+		{
 			if (strcmp(p->user, name) == 0)
 				servers += p->nservers;
 		}
@@ -957,7 +1057,7 @@ static enum admin_status show_users(struct admin_req *r)
 			resultset_null(&rs);
 		resultset_text(&rs, u ? pool_mode_name(u->pool_mode) : NULL);
 		resultset_int(&rs, u && u->max_user_connections >= 0 ? u->max_user_connections
-								: rt.cfg->max_user_connections);
+								     : rt.cfg->max_user_connections);
 		resultset_int(&rs, servers);
 		resultset_int(&rs, climit_user_max(name));
 		resultset_int(&rs, climit_user_clients(name));
@@ -989,11 +1089,13 @@ static void count_iobufs(const struct sock *s, struct object_counts *oc)
 static void count_objects(struct object_counts *oc)
 {
 	memset(oc, 0, sizeof(*oc));
-	for_each_pool(p) {
+	for_each_pool(p)
+	{
 		oc->pools++;
 		oc->servers += p->nservers;
 	}
-	for_each_server(s) {
+	for_each_server(s)
+	{
 		if (s->state == SV_RESOLVING)
 			oc->resolving++;
 		count_iobufs(&s->sock, oc);
@@ -1018,9 +1120,9 @@ static enum admin_status show_lists(struct admin_req *r)
 		{ "databases", (int64_t)ndbs },
 		{ "users", (int64_t)nusers },
 		{ "peers", (int64_t)rt.cfg->npeers },
-		{ "pools", oc.pools + 1 },              /* the console's, as PgBouncer counts it */
+		{ "pools", oc.pools + 1 }, /* the console's, as PgBouncer counts it */
 		{ "peer_pools", (int64_t)rt.cfg->npeers },
-		{ "free_clients", 0 },                  /* freed at once: no free lists */
+		{ "free_clients", 0 }, /* freed at once: no free lists */
 		{ "used_clients", rt.nclients },
 		{ "login_clients", (int64_t)list_count(&rt.login_clients) },
 		{ "free_servers", 0 },
@@ -1044,8 +1146,8 @@ static enum admin_status show_lists(struct admin_req *r)
 static enum admin_status show_mem(struct admin_req *r)
 {
 	static const struct resultset_col cols[] = {
-		{ "name", RS_TEXT }, { "size", RS_INT4 }, { "used", RS_INT4 }, { "free", RS_INT4 },
-		{ "memtotal", RS_INT8 },
+		{ "name", RS_TEXT }, { "size", RS_INT4 },     { "used", RS_INT4 },
+		{ "free", RS_INT4 }, { "memtotal", RS_INT8 },
 	};
 	struct object_counts oc;
 	count_objects(&oc);
@@ -1061,7 +1163,8 @@ static enum admin_status show_mem(struct admin_req *r)
 		{ "iobuf_cache", rt.cfg->pkt_buf, oc.iobufs, (int64_t)oc.iobuf_bytes },
 		/* size: average bytes per cached statement (text, parameter types, entry) */
 		{ "prepared_statement_cache",
-		  ps_cache_count() ? (int64_t)(ps_cache_bytes() / ps_cache_count()) : (int64_t)sizeof(struct ps_stmt),
+		  ps_cache_count() ? (int64_t)(ps_cache_bytes() / ps_cache_count())
+				   : (int64_t)sizeof(struct ps_stmt),
 		  (int64_t)ps_cache_count(), (int64_t)ps_cache_bytes() },
 	};
 	const char *filter = filter_arg(r);
@@ -1091,13 +1194,16 @@ static enum admin_status show_empty(struct admin_req *r, const struct resultset_
 }
 
 static const struct resultset_col tokens_cols[] = {
-	{ "alias", RS_TEXT }, { "credential", RS_TEXT }, { "provider", RS_TEXT }, { "db_user", RS_TEXT },
-	{ "state", RS_TEXT }, { "expires_in", RS_INT8 }, { "refresh_in", RS_INT8 },
-	{ "last_refresh", RS_TEXT }, { "last_error", RS_TEXT }, { "fetch_count", RS_INT8 },
-	{ "failure_count", RS_INT8 },
+	{ "alias", RS_TEXT },       { "credential", RS_TEXT },    { "provider", RS_TEXT },
+	{ "db_user", RS_TEXT },     { "state", RS_TEXT },         { "expires_in", RS_INT8 },
+	{ "refresh_in", RS_INT8 },  { "last_refresh", RS_TEXT },  { "last_error", RS_TEXT },
+	{ "fetch_count", RS_INT8 }, { "failure_count", RS_INT8 },
 };
 static const struct resultset_col credentials_cols[] = {
-	{ "name", RS_TEXT }, { "type", RS_TEXT }, { "source", RS_TEXT }, { "state", RS_TEXT },
+	{ "name", RS_TEXT },
+	{ "type", RS_TEXT },
+	{ "source", RS_TEXT },
+	{ "state", RS_TEXT },
 };
 static void token_row(const struct token_view *v, void *arg)
 {
@@ -1155,7 +1261,8 @@ static void credential_row(const struct credential *c, void *arg)
 	else
 		resultset_null(rs);
 	const char *state = c->last_error[0] && c->failure_count && !c->last_success ? "failing"
-			    : c->last_success ? "ok" : "unused";
+			    : c->last_success                                        ? "ok"
+										     : "unused";
 	resultset_text(rs, state);
 	resultset_row_end(rs);
 }
@@ -1169,7 +1276,9 @@ static enum admin_status show_credentials(struct admin_req *r)
 }
 
 static const struct resultset_col dns_zones_cols[] = {
-	{ "zonename", RS_TEXT }, { "serial", RS_INT8 }, { "count", RS_INT4 },
+	{ "zonename", RS_TEXT },
+	{ "serial", RS_INT8 },
+	{ "count", RS_INT4 },
 };
 
 /* SHOW of a session parameter a driver asks for on connect. */
@@ -1191,8 +1300,8 @@ enum admin_status show_command(struct admin_req *r)
 	const char *what = r->argv[1];
 	bool arg_ok = r->argc == 2;
 	static const char *const with_arg[] = {
-		"CONFIG", "DATABASES", "POOLS", "STATS", "STATS_TOTALS", "STATS_AVERAGES", "SERVERS",
-		"CLIENTS", "USERS", "MEM",
+		"CONFIG",         "DATABASES", "POOLS",   "STATS", "STATS_TOTALS",
+		"STATS_AVERAGES", "SERVERS",   "CLIENTS", "USERS", "MEM",
 	};
 	for (size_t i = 0; i < NCOLS(with_arg) && !arg_ok; i++)
 		arg_ok = str_ieq(what, with_arg[i]);
@@ -1246,7 +1355,8 @@ enum admin_status show_command(struct admin_req *r)
 	if (IS("ACTIVE_SOCKETS"))
 		return show_sockets(r, true);
 	if (IS("FDS"))
-		return admin_fail(r, "0A000", "SHOW FDS is not supported: it serves PgBouncer's online "
+		return admin_fail(r, "0A000",
+				  "SHOW FDS is not supported: it serves PgBouncer's online "
 				  "restart (-R), which tokenbouncer does not have (restart with "
 				  "so_reuseport instead); see SHOW SOCKETS");
 #undef IS

@@ -22,8 +22,7 @@ static void addr_text(const struct sockaddr *sa, char *out, size_t len)
 			  (socklen_t)len);
 }
 
-static void host_row(const char *host, int port, usec_t ttl_left, const struct sockaddr *addr,
-		     void *arg)
+static void host_row(const char *host, int port, usec_t ttl_left, const struct sockaddr *addr, void *arg)
 {
 	struct resultset *rs = arg;
 	char name[DNSCACHE_HOST_MAX + 8], ip[INET6_ADDRSTRLEN];
@@ -40,7 +39,9 @@ static void host_row(const char *host, int port, usec_t ttl_left, const struct s
 enum admin_status show_dns_hosts(struct admin_req *r)
 {
 	static const struct resultset_col cols[] = {
-		{ "hostname", RS_TEXT }, { "ttl", RS_INT8 }, { "addrs", RS_TEXT },
+		{ "hostname", RS_TEXT },
+		{ "ttl", RS_INT8 },
+		{ "addrs", RS_TEXT },
 	};
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, sizeof(cols) / sizeof(cols[0]));

@@ -36,7 +36,10 @@ static enum admin_status complete(struct admin_req *r)
 enum admin_status show_peers(struct admin_req *r)
 {
 	static const struct resultset_col cols[] = {
-		{ "peer_id", RS_INT4 }, { "host", RS_TEXT }, { "port", RS_INT4 }, { "pool_size", RS_INT4 },
+		{ "peer_id", RS_INT4 },
+		{ "host", RS_TEXT },
+		{ "port", RS_INT4 },
+		{ "pool_size", RS_INT4 },
 	};
 	int only;
 	if (!peer_arg(r, &only))
@@ -60,8 +63,11 @@ enum admin_status show_peers(struct admin_req *r)
 enum admin_status show_peer_pools(struct admin_req *r)
 {
 	static const struct resultset_col cols[] = {
-		{ "database", RS_TEXT }, { "cl_active_cancel_req", RS_INT4 }, { "cl_waiting_cancel_req", RS_INT4 },
-		{ "sv_active_cancel", RS_INT4 }, { "sv_login", RS_INT4 },
+		{ "database", RS_TEXT },
+		{ "cl_active_cancel_req", RS_INT4 },
+		{ "cl_waiting_cancel_req", RS_INT4 },
+		{ "sv_active_cancel", RS_INT4 },
+		{ "sv_login", RS_INT4 },
 	};
 	int only;
 	if (!peer_arg(r, &only))

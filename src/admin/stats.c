@@ -264,7 +264,8 @@ struct stats_pool_row *stats_pool_rows(const char *dbname, usec_t now, size_t *n
 {
 	struct dynbuf b;
 	dynbuf_init(&b, SIZE_MAX, false);
-	for_each_pool(p) {
+	for_each_pool(p)
+	{
 		if (strcmp(p->db->name, dbname) != 0)
 			continue;
 		struct stats_pool_counts pc;

@@ -14,10 +14,10 @@
 struct cfgsrc_frame {
 	char *text;
 	size_t len, pos;
-	bool owned;         /* read from a file by us: wiped and freed */
+	bool owned; /* read from a file by us: wiped and freed */
 	int lineno;
-	size_t name;        /* index into names */
-	dev_t dev;          /* identity of the file, to refuse include loops */
+	size_t name; /* index into names */
+	dev_t dev;   /* identity of the file, to refuse include loops */
 	ino_t ino;
 };
 
@@ -43,7 +43,8 @@ static char *read_whole(int fd, const char *path, size_t max_size, size_t *lenp,
 	dynbuf_init(&b, max_size, true);
 	if (!dynbuf_read_fd(&b, fd) || !dynbuf_reserve(&b, 0)) {
 		if (b.failed)
-			err_set(err, errlen, "%s: file is larger than %zu MiB", path, max_size / (1024 * 1024));
+			err_set(err, errlen, "%s: file is larger than %zu MiB", path,
+				max_size / (1024 * 1024));
 		else
 			err_set(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		dynbuf_free(&b);
@@ -61,14 +62,15 @@ static bool push_file(struct cfgsrc *src, const char *path, size_t max_size, cha
 		return false;
 	}
 	if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) {
-		err_set(err, errlen, "%s: cannot read: %s", path, S_ISDIR(st.st_mode) ? "is a directory"
-			: strerror(errno));
+		err_set(err, errlen, "%s: cannot read: %s", path,
+			S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
 		fclose(f);
 		return false;
 	}
 	for (int i = 0; i < src->depth; i++) {
 		if (src->stack[i].owned && src->stack[i].dev == st.st_dev && src->stack[i].ino == st.st_ino) {
-			err_set(err, errlen, "%s: included again while it is being read (an %%include loop)", path);
+			err_set(err, errlen, "%s: included again while it is being read (an %%include loop)",
+				path);
 			fclose(f);
 			return false;
 		}
@@ -79,8 +81,12 @@ static bool push_file(struct cfgsrc *src, const char *path, size_t max_size, cha
 	if (!text)
 		return false;
 	src->stack[src->depth++] = (struct cfgsrc_frame){
-		.text = text, .len = len, .owned = true, .name = add_name(src, path),
-		.dev = st.st_dev, .ino = st.st_ino,
+		.text = text,
+		.len = len,
+		.owned = true,
+		.name = add_name(src, path),
+		.dev = st.st_dev,
+		.ino = st.st_ino,
 	};
 	return true;
 }
@@ -134,8 +140,9 @@ bool cfgsrc_next(struct cfgsrc *src, struct cfgsrc_line *line)
 		fr->lineno++;
 		if (n > 0 && start[n - 1] == '\r')
 			n--;
-		*line = (struct cfgsrc_line){ .text = start, .len = n, .file = src->names[fr->name],
-			.lineno = fr->lineno };
+		*line = (struct cfgsrc_line){
+			.text = start, .len = n, .file = src->names[fr->name], .lineno = fr->lineno
+		};
 		return true;
 	}
 	return false;

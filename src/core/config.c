@@ -35,14 +35,14 @@ struct parse_ctx;
  * then fill. */
 struct section_def {
 	const char *name;
-	bool prefix;        /* name is a prefix; the rest is passed to on_enter */
+	bool prefix; /* name is a prefix; the rest is passed to on_enter */
 	bool (*on_enter)(struct parse_ctx *ctx, const char *suffix);
 	bool (*on_key)(struct parse_ctx *ctx, const char *name, const char *value);
 };
 
 /* Where a setting was made: for messages that name both places. */
 struct place {
-	const char *file;   /* owned by the cfgsrc; NULL = not set in the file */
+	const char *file; /* owned by the cfgsrc; NULL = not set in the file */
 	int line;
 };
 
@@ -50,9 +50,9 @@ struct parse_ctx {
 	struct tb_config *cfg;
 	struct tb_config *defaults; /* to tell a no-op setting of an ignored parameter */
 	struct cfgsrc *src;
-	const char *file;   /* file and line last returned by the reader */
+	const char *file; /* file and line last returned by the reader */
 	int lineno;
-	const char *rest;   /* the part of a long line inih did not get */
+	const char *rest; /* the part of a long line inih did not get */
 	size_t rest_len;
 	const struct section_def *section;
 	char section_name[64];
@@ -126,15 +126,16 @@ struct entry_ctx {
 	void *base;
 	const struct param_def *table;
 	size_t count;
-	uint64_t seen;      /* bit per table row (tables have fewer than 64 rows) */
-	bool prev_secret;   /* previous key was a secret: do not echo what follows */
+	uint64_t seen;    /* bit per table row (tables have fewer than 64 rows) */
+	bool prev_secret; /* previous key was a secret: do not echo what follows */
 };
 
 static bool unknown_key(const struct entry_ctx *ec, const char *key, char *err, size_t errlen)
 {
 	if (ec->prev_secret)
-		snprintf(err, errlen, "unexpected key after the value of \"password\" "
-			"(quote a value that contains spaces: password='...')");
+		snprintf(err, errlen,
+			 "unexpected key after the value of \"password\" "
+			 "(quote a value that contains spaces: password='...')");
 	else
 		snprintf(err, errlen, "unknown key \"%s\"", key);
 	return false;
@@ -150,11 +151,11 @@ static bool entry_pair(void *arg, const char *key, const char *value, char *err,
 	/* PgBouncer: a key given again overrides the earlier one. */
 	if (ec->seen & bit)
 		add_warning(ec->ctx, "[%s] entry \"%s\": key \"%s\" is given twice; the last one is used",
-			ec->what, ec->name, p->name);
+			    ec->what, ec->name, p->name);
 	ec->seen |= bit;
 	if (p->ignored && strcmp(value, p->default_value ? p->default_value : "") != 0)
 		add_warning(ec->ctx, "[%s] entry \"%s\": %s has no effect: %s", ec->what, ec->name, p->name,
-			p->ignored);
+			    p->ignored);
 	if (ec->table == param_db_table && strcmp(p->name, "server_lifetime") == 0 && str_ieq(value, "token")) {
 		((struct db_alias *)ec->base)->lifetime_from_token = true;
 		return true;
@@ -184,12 +185,13 @@ static void entry_clear(void *base, const struct param_def *table, size_t count)
 		param_clear(base, &table[i]);
 }
 
-static bool entry_parse(struct parse_ctx *ctx, void *base, const struct param_def *table,
-	size_t count, const char *what, const char *name, const char *text, int line)
+static bool entry_parse(struct parse_ctx *ctx, void *base, const struct param_def *table, size_t count,
+			const char *what, const char *name, const char *text, int line)
 {
 	char perr[512];
-	struct entry_ctx ec = { .ctx = ctx, .what = what, .name = name, .base = base, .table = table,
-		.count = count };
+	struct entry_ctx ec = {
+		.ctx = ctx, .what = what, .name = name, .base = base, .table = table, .count = count
+	};
 	entry_init(base, table, count);
 	if (connstr_parse(text, entry_pair, &ec, perr, sizeof(perr)))
 		return true;
@@ -206,14 +208,20 @@ static void db_clear(struct db_alias *db)
 static bool connector_check(struct parse_ctx *ctx, const struct db_alias *db)
 {
 	bool gcp = db->auth == UPSTREAM_AUTH_CLOUDSQL || db->auth == UPSTREAM_AUTH_ALLOYDB;
-	const char *key = db->instance ? NULL : db->ip_type >= 0 ? "ip_type"
-		: db->enable_iam_auth ? "enable_iam_auth" : NULL;
+	const char *key = db->instance          ? NULL
+			  : db->ip_type >= 0    ? "ip_type"
+			  : db->enable_iam_auth ? "enable_iam_auth"
+						: NULL;
 	if (db->instance && !gcp)
-		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": instance= needs auth=cloudsql "
-			"or auth=alloydb", db->name);
+		return fail_at(ctx, db->file, db->line,
+			       "[databases] entry \"%s\": instance= needs auth=cloudsql "
+			       "or auth=alloydb",
+			       db->name);
 	if (key)
-		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": %s needs instance= (connector "
-			"mode)", db->name, key);
+		return fail_at(ctx, db->file, db->line,
+			       "[databases] entry \"%s\": %s needs instance= (connector "
+			       "mode)",
+			       db->name, key);
 	return true;
 }
 
@@ -223,38 +231,57 @@ static bool db_check(struct parse_ctx *ctx, const struct db_alias *db)
 		return false;
 	if (db->auth == UPSTREAM_AUTH_PASSWORD) {
 		if (db->credential)
-			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": credential=%s needs a token "
-				"method (auth=entra, aws-rds, aws-dsql, cloudsql or alloydb)", db->name, db->credential);
+			return fail_at(ctx, db->file, db->line,
+				       "[databases] entry \"%s\": credential=%s needs a token "
+				       "method (auth=entra, aws-rds, aws-dsql, cloudsql or alloydb)",
+				       db->name, db->credential);
 		if (db->lifetime_from_token || db->user_from_token)
-			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": %s needs a token method in "
-				"auth=", db->name, db->user_from_token ? "user_from_token" : "server_lifetime=token");
+			return fail_at(ctx, db->file, db->line,
+				       "[databases] entry \"%s\": %s needs a token method in "
+				       "auth=",
+				       db->name,
+				       db->user_from_token ? "user_from_token" : "server_lifetime=token");
 		return true;
 	}
 	if (hostlist_count(db->host) > 1)
-		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": a host list needs "
-			"auth=password (a token is minted for one host)", db->name);
+		return fail_at(ctx, db->file, db->line,
+			       "[databases] entry \"%s\": a host list needs "
+			       "auth=password (a token is minted for one host)",
+			       db->name);
 	if (!db->credential)
-		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=%s needs credential=NAME "
-			"naming a [credential.NAME] section", db->name, upstream_auth_name(db->auth));
+		return fail_at(ctx, db->file, db->line,
+			       "[databases] entry \"%s\": auth=%s needs credential=NAME "
+			       "naming a [credential.NAME] section",
+			       db->name, upstream_auth_name(db->auth));
 	/* Connector mode without automatic IAM login: the server asks for a password. */
 	if (db->password && !(db->instance && !db->enable_iam_auth))
-		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": password= cannot be combined "
-			"with auth=%s", db->name, upstream_auth_name(db->auth));
+		return fail_at(ctx, db->file, db->line,
+			       "[databases] entry \"%s\": password= cannot be combined "
+			       "with auth=%s",
+			       db->name, upstream_auth_name(db->auth));
 	if (db->user_from_token && (db->auth != UPSTREAM_AUTH_ENTRA || db->user))
-		return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": user_from_token needs auth=entra "
-			"and no user=", db->name);
+		return fail_at(ctx, db->file, db->line,
+			       "[databases] entry \"%s\": user_from_token needs auth=entra "
+			       "and no user=",
+			       db->name);
 	return true;
 }
 
 const char *upstream_auth_name(enum upstream_auth a)
 {
 	switch (a) {
-	case UPSTREAM_AUTH_PASSWORD: return "password";
-	case UPSTREAM_AUTH_ENTRA: return "entra";
-	case UPSTREAM_AUTH_AWS_RDS: return "aws-rds";
-	case UPSTREAM_AUTH_AWS_DSQL: return "aws-dsql";
-	case UPSTREAM_AUTH_CLOUDSQL: return "cloudsql";
-	case UPSTREAM_AUTH_ALLOYDB: return "alloydb";
+	case UPSTREAM_AUTH_PASSWORD:
+		return "password";
+	case UPSTREAM_AUTH_ENTRA:
+		return "entra";
+	case UPSTREAM_AUTH_AWS_RDS:
+		return "aws-rds";
+	case UPSTREAM_AUTH_AWS_DSQL:
+		return "aws-dsql";
+	case UPSTREAM_AUTH_CLOUDSQL:
+		return "cloudsql";
+	case UPSTREAM_AUTH_ALLOYDB:
+		return "alloydb";
 	}
 	return "?";
 }
@@ -284,11 +311,11 @@ static bool unquote_name(struct parse_ctx *ctx, const char *name, char *out, int
 }
 
 /* PgBouncer: an alias or user defined again replaces the earlier entry. */
-static void warn_redefined(struct parse_ctx *ctx, const char *what, const char *name,
-	const char *file, int line)
+static void warn_redefined(struct parse_ctx *ctx, const char *what, const char *name, const char *file,
+			   int line)
 {
-	add_warning(ctx, "[%s] entry \"%s\" is defined again (first at %s:%d); the last one is used",
-		what, name, file, line);
+	add_warning(ctx, "[%s] entry \"%s\" is defined again (first at %s:%d); the last one is used", what,
+		    name, file, line);
 }
 
 static bool db_add(struct parse_ctx *ctx, const char *name, const char *value)
@@ -422,7 +449,7 @@ static bool global_on_key(struct parse_ctx *ctx, const char *name, const char *v
 	/* PgBouncer: the last setting wins. */
 	if (was->line)
 		add_warning(ctx, "%s is set again (first at %s:%d); the last value is used", p->name,
-			was->file, was->line);
+			    was->file, was->line);
 	if (p->ignored && !param_equal(ctx->cfg, ctx->defaults, p))
 		add_warning(ctx, "%s has no effect: %s", p->name, p->ignored);
 	*was = (struct place){ .file = ctx->file, .line = ctx->lineno };
@@ -439,7 +466,7 @@ static bool credential_enter(struct parse_ctx *ctx, const char *suffix)
 	for (size_t i = 0; i < cfg->ncreds; i++)
 		if (strcmp(cfg->creds[i].name, suffix) == 0)
 			return fail(ctx, ctx->lineno, "duplicate section [credential.%s] (first at %s:%d)",
-				suffix, cfg->creds[i].file, cfg->creds[i].line);
+				    suffix, cfg->creds[i].file, cfg->creds[i].line);
 	cfg->creds = xrealloc(cfg->creds, (cfg->ncreds + 1) * sizeof(*cfg->creds));
 	struct credential_cfg *c = &cfg->creds[cfg->ncreds++];
 	memset(c, 0, sizeof(*c));
@@ -457,8 +484,10 @@ static bool credential_on_key(struct parse_ctx *ctx, const char *name, const cha
 		if (str_ieq(c->kv[i].key, name))
 			kv = &c->kv[i];
 	if (kv) {
-		add_warning(ctx, "key \"%s\" in [credential.%s] is set again (first at line %d); the last "
-			"value is used", name, c->name, kv->line);
+		add_warning(ctx,
+			    "key \"%s\" in [credential.%s] is set again (first at line %d); the last "
+			    "value is used",
+			    name, c->name, kv->line);
 		secret_free(kv->value);
 	} else {
 		c->kv = xrealloc(c->kv, (c->nkv + 1) * sizeof(*c->kv));
@@ -506,27 +535,34 @@ static bool validate_tokens(struct parse_ctx *ctx)
 	const struct tb_config *cfg = ctx->cfg;
 	for (size_t i = 0; i < cfg->ncreds; i++)
 		if (!cfg->creds[i].type)
-			return fail_at(ctx, cfg->creds[i].file, cfg->creds[i].line, "[credential.%s] has no type", cfg->creds[i].name);
+			return fail_at(ctx, cfg->creds[i].file, cfg->creds[i].line,
+				       "[credential.%s] has no type", cfg->creds[i].name);
 	for (size_t i = 0; i < cfg->ndbs; i++) {
 		const struct db_alias *db = &cfg->dbs[i];
 		if (db->auth == UPSTREAM_AUTH_PASSWORD)
 			continue;
 		if (!config_find_credential(cfg, db->credential))
-			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": no section [credential.%s]",
-				db->name, db->credential);
+			return fail_at(ctx, db->file, db->line,
+				       "[databases] entry \"%s\": no section [credential.%s]", db->name,
+				       db->credential);
 		/* DSQL aliases default to verify-full, whatever server_tls_sslmode says. */
 		if (db->instance)
-			continue;       /* connector mode: always TLS 1.3 with its own certificates */
-		int mode = db->sslmode >= 0 ? db->sslmode
+			continue; /* connector mode: always TLS 1.3 with its own certificates */
+		int mode = db->sslmode >= 0                     ? db->sslmode
 			   : db->auth == UPSTREAM_AUTH_AWS_DSQL ? TLS_MODE_VERIFY_FULL
-			   : (int)cfg->server_tls_sslmode;
+								: (int)cfg->server_tls_sslmode;
 		if (mode < TLS_MODE_REQUIRE)
-			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=%s sends a token as the "
+			return fail_at(
+				ctx, db->file, db->line,
+				"[databases] entry \"%s\": auth=%s sends a token as the "
 				"password, which needs TLS: set sslmode=require (or verify-ca, verify-full) on the "
-				"alias or server_tls_sslmode", db->name, upstream_auth_name(db->auth));
+				"alias or server_tls_sslmode",
+				db->name, upstream_auth_name(db->auth));
 		if (db->host && db->host[0] == '/')
-			return fail_at(ctx, db->file, db->line, "[databases] entry \"%s\": auth=%s needs a TCP host (a "
-				"Unix socket cannot carry TLS)", db->name, upstream_auth_name(db->auth));
+			return fail_at(ctx, db->file, db->line,
+				       "[databases] entry \"%s\": auth=%s needs a TCP host (a "
+				       "Unix socket cannot carry TLS)",
+				       db->name, upstream_auth_name(db->auth));
 	}
 	return true;
 }
@@ -562,8 +598,12 @@ static int config_handler(void *user, const char *section, const char *name, con
 	if (ctx->failed)
 		return 0;
 	if (!ctx->section)
-		return fail(ctx, ctx->lineno, "\"%s\" is outside any section (start the file with "
-			"[tokenbouncer])", name) ? 1 : 0;
+		return fail(ctx, ctx->lineno,
+			    "\"%s\" is outside any section (start the file with "
+			    "[tokenbouncer])",
+			    name)
+			       ? 1
+			       : 0;
 	char *joined = NULL;
 	if (ctx->rest_len > 0) {
 		size_t n = strlen(value);
@@ -625,8 +665,10 @@ static bool on_section_line(struct parse_ctx *ctx, const char *s, const char *li
 	const char *suffix;
 	const struct section_def *sec = section_find(name, &suffix);
 	if (!sec)
-		return fail(ctx, ctx->lineno, "unknown section [%s] (expected [tokenbouncer], "
-			"[databases], [users], [peers] or [credential.NAME])", name);
+		return fail(ctx, ctx->lineno,
+			    "unknown section [%s] (expected [tokenbouncer], "
+			    "[databases], [users], [peers] or [credential.NAME])",
+			    name);
 	ctx->section = sec;
 	memcpy(ctx->section_name, name, sizeof(name));
 	return !sec->on_enter || sec->on_enter(ctx, suffix);
@@ -665,8 +707,9 @@ static bool on_key_text(struct parse_ctx *ctx, const char *s, const char *end, c
 {
 	const char *sep = find_or_comment(s, end, "=:");
 	if (sep == end || (*sep != '=' && *sep != ':'))
-		return fail(ctx, ctx->lineno, "syntax error: expected \"name = value\", a [section] "
-			"header or a comment");
+		return fail(ctx, ctx->lineno,
+			    "syntax error: expected \"name = value\", a [section] "
+			    "header or a comment");
 	const char *value_end = find_or_comment(sep + 1, end, NULL);
 	while (value_end > sep + 1 && is_space(value_end[-1]))
 		value_end--;
@@ -684,8 +727,7 @@ static bool on_key_text(struct parse_ctx *ctx, const char *s, const char *end, c
 /* One physical line. Sections, comments and %include are the reader's (the
  * handler needs each section's kind anyway); a key line goes to inih, in str,
  * with *for_inih set. False on an error. */
-static bool take_line(struct parse_ctx *ctx, const struct cfgsrc_line *ln, char *str, int num,
-	bool *for_inih)
+static bool take_line(struct parse_ctx *ctx, const struct cfgsrc_line *ln, char *str, int num, bool *for_inih)
 {
 	const char *s = ln->text, *end = ln->text + ln->len;
 	*for_inih = false;
@@ -701,8 +743,7 @@ static bool take_line(struct parse_ctx *ctx, const struct cfgsrc_line *ln, char 
 	s = skip_space(s, end);
 	if (s == end || *s == ';' || *s == '#')
 		return true;
-	if ((size_t)(end - s) >= 8 && memcmp(s, "%include", 8) == 0 &&
-	    (end - s == 8 || is_space(s[8])))
+	if ((size_t)(end - s) >= 8 && memcmp(s, "%include", 8) == 0 && (end - s == 8 || is_space(s[8])))
 		return on_include(ctx, s + 8, end);
 	if (*s == '[')
 		return on_section_line(ctx, s, end);
@@ -779,8 +820,10 @@ static bool validate_tls(struct parse_ctx *ctx)
 	fmt_param(cfg, "client_tls_sslmode", v, sizeof(v));
 	if (cfg->client_tls_sslmode != TLS_MODE_DISABLE &&
 	    (!config_str_set(cfg->client_tls_key_file) || !config_str_set(cfg->client_tls_cert_file)))
-		return fail_param(ctx, cat, "client_tls_sslmode = %s requires client_tls_key_file and "
-			"client_tls_cert_file", v);
+		return fail_param(ctx, cat,
+				  "client_tls_sslmode = %s requires client_tls_key_file and "
+				  "client_tls_cert_file",
+				  v);
 	if (tls_verifies(cfg->client_tls_sslmode) && !config_str_set(cfg->client_tls_ca_file))
 		return fail_param(ctx, cat, "client_tls_sslmode = %s requires client_tls_ca_file", v);
 	fmt_param(cfg, "server_tls_sslmode", v, sizeof(v));
@@ -789,7 +832,7 @@ static bool validate_tls(struct parse_ctx *ctx)
 	if (config_str_set(cfg->server_tls_key_file) != config_str_set(cfg->server_tls_cert_file)) {
 		struct place at = place_of(ctx, "server_tls_key_file");
 		return fail_param(ctx, at.line ? at : place_of(ctx, "server_tls_cert_file"),
-			"server_tls_key_file and server_tls_cert_file must be set together");
+				  "server_tls_key_file and server_tls_cert_file must be set together");
 	}
 	return true;
 }
@@ -798,8 +841,9 @@ static bool validate_listen(struct parse_ctx *ctx)
 {
 	const struct tb_config *cfg = ctx->cfg;
 	if (!config_str_set(cfg->listen_addr) && !config_str_set(cfg->unix_socket_dir))
-		return fail_param(ctx, place_of(ctx, "listen_addr"), "nothing to listen on: listen_addr "
-			"and unix_socket_dir are both empty");
+		return fail_param(ctx, place_of(ctx, "listen_addr"),
+				  "nothing to listen on: listen_addr "
+				  "and unix_socket_dir are both empty");
 	return true;
 }
 
@@ -875,8 +919,11 @@ const char *config_intern_file(struct tb_config *cfg, const char *path)
 static struct tb_config *parse_source(struct cfgsrc *src, const char *path, char *err, size_t errlen)
 {
 	struct parse_ctx ctx = {
-		.cfg = config_new_default(), .defaults = config_new_default(), .src = src,
-		.err = err, .errlen = errlen,
+		.cfg = config_new_default(),
+		.defaults = config_new_default(),
+		.src = src,
+		.err = err,
+		.errlen = errlen,
 	};
 	ctx.cfg->path = xstrdup(path);
 	ctx.file = config_intern_file(ctx.cfg, path);
@@ -884,8 +931,8 @@ static struct tb_config *parse_source(struct cfgsrc *src, const char *path, char
 
 	int ret = ini_parse_stream(config_reader, &ctx, config_handler, &ctx);
 	if (!ctx.failed && ret != 0)
-		fail(&ctx, ret > 0 ? ctx.lineno : 0, "%s", ret > 0 ? "syntax error" :
-			"cannot parse (out of memory)");
+		fail(&ctx, ret > 0 ? ctx.lineno : 0, "%s",
+		     ret > 0 ? "syntax error" : "cannot parse (out of memory)");
 	if (!ctx.failed && validate_auth(&ctx) && validate_tls(&ctx) && validate_tokens(&ctx))
 		validate_listen(&ctx);
 	if (!config_str_set(ctx.cfg->conffile)) {
@@ -903,8 +950,8 @@ static struct tb_config *parse_source(struct cfgsrc *src, const char *path, char
 	return ctx.cfg;
 }
 
-struct tb_config *config_parse_string(const char *text, const char *path_for_messages,
-	char *err, size_t errlen)
+struct tb_config *config_parse_string(const char *text, const char *path_for_messages, char *err,
+				      size_t errlen)
 {
 	struct cfgsrc *src = cfgsrc_new_text(text, strlen(text), path_for_messages);
 	struct tb_config *cfg = parse_source(src, path_for_messages, err, errlen);
@@ -1002,8 +1049,7 @@ bool config_validate(struct tb_config *cfg, char *err, size_t errlen)
 {
 	struct parse_ctx ctx = { .cfg = cfg, .err = err, .errlen = errlen };
 	ctx.param_place = xcalloc(param_count, sizeof(*ctx.param_place));
-	bool ok = validate_auth(&ctx) && validate_tls(&ctx) && validate_tokens(&ctx) &&
-		  validate_listen(&ctx);
+	bool ok = validate_auth(&ctx) && validate_tls(&ctx) && validate_tokens(&ctx) && validate_listen(&ctx);
 	free(ctx.param_place);
 	return ok;
 }
@@ -1035,7 +1081,7 @@ const struct user_cfg *config_find_user(const struct tb_config *cfg, const char 
 }
 
 int config_keep_restart_only(struct tb_config *newcfg, const struct tb_config *oldcfg,
-	void (*warn)(const char *param, void *arg), void *arg)
+			     void (*warn)(const char *param, void *arg), void *arg)
 {
 	int kept = 0;
 	for (size_t i = 0; i < param_count; i++) {

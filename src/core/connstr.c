@@ -9,9 +9,9 @@
 #include "core/util.h"
 
 struct connstr_state {
-	const char *p;        /* read position in the text */
-	char *out;            /* write position in the scratch buffer */
-	bool after_secret;    /* previous pair was a password: echo nothing after it */
+	const char *p;     /* read position in the text */
+	char *out;         /* write position in the scratch buffer */
+	bool after_secret; /* previous pair was a password: echo nothing after it */
 	char *err;
 	size_t errlen;
 };
@@ -45,8 +45,9 @@ static bool valid_key(const char *key)
 static bool key_error(struct connstr_state *st, const char *what, const char *key)
 {
 	if (st->after_secret)
-		snprintf(st->err, st->errlen, "unexpected text after the value of \"password\" "
-			"(quote a value that contains spaces: password='...')");
+		snprintf(st->err, st->errlen,
+			 "unexpected text after the value of \"password\" "
+			 "(quote a value that contains spaces: password='...')");
 	else
 		snprintf(st->err, st->errlen, "%s \"%.64s\"", what, key);
 	return false;
@@ -108,7 +109,8 @@ static char *read_plain(struct connstr_state *st, const char *key)
 		if (*st->p == '\\') {
 			st->p++;
 			if (*st->p == '\0') {
-				snprintf(st->err, st->errlen, "backslash at the end of the value of \"%s\"", key);
+				snprintf(st->err, st->errlen, "backslash at the end of the value of \"%s\"",
+					 key);
 				return NULL;
 			}
 		}

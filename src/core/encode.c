@@ -125,8 +125,8 @@ unsigned char *base64_decode_lenient(const char *s, size_t n, size_t *outlen)
 
 bool url_is_unreserved(unsigned char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '_' || c == '.' || c == '~';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	       c == '_' || c == '.' || c == '~';
 }
 
 bool url_encode_into(struct dynbuf *b, const char *s, bool keep_slash)

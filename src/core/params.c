@@ -21,8 +21,8 @@ _Static_assert(sizeof(enum auth_type) == sizeof(int), "enum auth_type is int-siz
 _Static_assert(sizeof(enum tls_mode) == sizeof(int), "enum tls_mode is int-sized");
 _Static_assert(sizeof(enum upstream_auth) == sizeof(int), "enum upstream_auth is int-sized");
 
-#define SEC(x) ((long long)(x) * 1000000LL)
-#define MSEC(x) ((long long)(x) * 1000LL)
+#define SEC(x) ((long long)(x)*1000000LL)
+#define MSEC(x) ((long long)(x)*1000LL)
 /* One year: longer than any sensible timeout, small enough to add to a clock. */
 #define TIME_MAX SEC(365 * 24 * 3600)
 #define COUNT_MAX 1000000
@@ -38,12 +38,8 @@ static const struct param_enum_val pool_mode_vals[] = {
 };
 
 static const struct param_enum_val auth_type_vals[] = {
-	{ "scram-sha-256", AUTH_TYPE_SCRAM },
-	{ "md5", AUTH_TYPE_MD5 },
-	{ "plain", AUTH_TYPE_PLAIN },
-	{ "trust", AUTH_TYPE_TRUST },
-	{ "hba", AUTH_TYPE_HBA },
-	{ NULL, 0 },
+	{ "scram-sha-256", AUTH_TYPE_SCRAM }, { "md5", AUTH_TYPE_MD5 }, { "plain", AUTH_TYPE_PLAIN },
+	{ "trust", AUTH_TYPE_TRUST },         { "hba", AUTH_TYPE_HBA }, { NULL, 0 },
 };
 
 static const struct param_enum_val tls_mode_vals[] = {
@@ -770,8 +766,10 @@ static void describe_expect(const struct param_def *p, char *buf, size_t len)
 	case PARAM_TIME:
 		param_format_time(p->min, lo, sizeof(lo));
 		param_format_time(p->max, hi, sizeof(hi));
-		snprintf(buf, len, "a number of seconds between %s and %s, or a number with a unit: "
-			"ms, s, min, h", lo, hi);
+		snprintf(buf, len,
+			 "a number of seconds between %s and %s, or a number with a unit: "
+			 "ms, s, min, h",
+			 lo, hi);
 		return;
 	case PARAM_BOOL:
 		snprintf(buf, len, "a boolean: 1, 0, yes, no, on, off, true or false");
@@ -779,8 +777,8 @@ static void describe_expect(const struct param_def *p, char *buf, size_t len)
 	case PARAM_ENUM:
 		buf[0] = '\0';
 		for (const struct param_enum_val *v = p->enum_vals; v->name && n < len; v++)
-			n += (size_t)snprintf(buf + n, len - n, "%s%s",
-				v == p->enum_vals ? "one of: " : ", ", v->name);
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", v == p->enum_vals ? "one of: " : ", ",
+					      v->name);
 		return;
 	case PARAM_STRING:
 		snprintf(buf, len, "%s", p->expect ? p->expect : "any text");
@@ -824,8 +822,7 @@ static void free_str(const struct param_def *p, char *s)
 		free(s);
 }
 
-static bool store_string(void *base, const struct param_def *p, const char *value,
-	char *err, size_t errlen)
+static bool store_string(void *base, const struct param_def *p, const char *value, char *err, size_t errlen)
 {
 	bool empty_is_unset = p->default_value == NULL && value[0] == '\0';
 	if (p->validate && !empty_is_unset && !p->validate(value))
@@ -982,7 +979,8 @@ void param_format_at(const void *base, const struct param_def *p, bool mask_secr
 	}
 }
 
-void param_format(const struct tb_config *cfg, const struct param_def *p, bool mask_secret, char *buf, size_t len)
+void param_format(const struct tb_config *cfg, const struct param_def *p, bool mask_secret, char *buf,
+		  size_t len)
 {
 	param_format_at(cfg, p, mask_secret, buf, len);
 }
@@ -1038,12 +1036,11 @@ static const char *const sample_tail =
 	";legacy = host=legacy.example.com dbname=legacy user=legacy password='an example' pool_mode=session\n"
 	";* = host=10.0.0.7\n";
 
-static const char *const sample_users =
-	"\n"
-	"[users]\n"
-	"\n"
-	";; user = pool_mode=... max_user_connections=...\n"
-	";reports = pool_mode=session max_user_connections=5\n";
+static const char *const sample_users = "\n"
+					"[users]\n"
+					"\n"
+					";; user = pool_mode=... max_user_connections=...\n"
+					";reports = pool_mode=session max_user_connections=5\n";
 
 void params_print_sample(FILE *f)
 {

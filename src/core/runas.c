@@ -47,7 +47,8 @@ bool runas_switch(const char *user, char *err, size_t errlen)
 	if (already(pw))
 		return true;
 	if (geteuid() != 0) {
-		snprintf(err, errlen, "user = %s: only a pooler started as root can switch users (running as uid %u)",
+		snprintf(err, errlen,
+			 "user = %s: only a pooler started as root can switch users (running as uid %u)",
 			 user, (unsigned)geteuid());
 		return false;
 	}

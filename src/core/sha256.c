@@ -42,11 +42,12 @@ static inline void store_be32(unsigned char *p, uint32_t v)
 
 /* One round with the working variables named in their rotated order, so an
  * unrolled group of eight needs no moves between rounds. */
-#define ROUND(a, b, c, d, e, f, g, h, t) do { \
-	uint32_t t1_ = h + BSIG1(e) + ((e & f) ^ (~e & g)) + K[t] + w[t]; \
-	d += t1_; \
-	h = t1_ + BSIG0(a) + ((a & b) ^ (a & c) ^ (b & c)); \
-} while (0)
+#define ROUND(a, b, c, d, e, f, g, h, t) \
+	do { \
+		uint32_t t1_ = h + BSIG1(e) + ((e & f) ^ (~e & g)) + K[t] + w[t]; \
+		d += t1_; \
+		h = t1_ + BSIG0(a) + ((a & b) ^ (a & c) ^ (b & c)); \
+	} while (0)
 
 /* One 64-byte block (FIPS 180-4, 6.2.2). */
 static void compress(uint32_t st[8], const unsigned char *block)
@@ -191,8 +192,8 @@ void hmac_sha256_digest(const void *key, size_t keylen, const void *data, size_t
 }
 
 /* T1 = U1 ^ U2 ^ ... ^ Uc, U1 = HMAC(P, S || INT(1)), Ui = HMAC(P, Ui-1). */
-void pbkdf2_sha256(const void *password, size_t pwlen, const void *salt, size_t saltlen,
-		   unsigned iterations, unsigned char out[SHA256_LEN])
+void pbkdf2_sha256(const void *password, size_t pwlen, const void *salt, size_t saltlen, unsigned iterations,
+		   unsigned char out[SHA256_LEN])
 {
 	static const unsigned char block_one[4] = { 0, 0, 0, 1 };
 	struct hmac_sha256_key k;

@@ -164,7 +164,7 @@ usec_t time_wall_usec(void)
 
 static struct {
 	unsigned char bytes[RANDOM_POOL];
-	size_t left;                 /* unused bytes, at the end of bytes */
+	size_t left; /* unused bytes, at the end of bytes */
 } rnd;
 
 static void random_forget(void)

@@ -100,8 +100,10 @@ void dnscache_store(const char *host, int port, const struct sockaddr *addr, soc
 	count++;
 }
 
-void dnscache_each(usec_t now, void (*each)(const char *host, int port, usec_t ttl_left,
-					    const struct sockaddr *addr, void *arg), void *arg)
+void dnscache_each(usec_t now,
+		   void (*each)(const char *host, int port, usec_t ttl_left, const struct sockaddr *addr,
+				void *arg),
+		   void *arg)
 {
 	for (struct entry *e = head; e; e = e->next)
 		if (e->expires > now)

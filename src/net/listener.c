@@ -68,7 +68,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				log_warning("accept failed: %s; pausing new connections briefly", strerror(errno));
+				log_warning("accept failed: %s; pausing new connections briefly",
+					    strerror(errno));
 				resume_later();
 			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 				   errno != ECONNABORTED) {
@@ -80,8 +81,8 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
-static bool add_listener(struct event_base *base, int fd, bool is_unix, const char *path,
-			 char *err, size_t errlen)
+static bool add_listener(struct event_base *base, int fd, bool is_unix, const char *path, char *err,
+			 size_t errlen)
 {
 	if (nlisteners >= MAX_LISTENERS) {
 		snprintf(err, errlen, "too many listen addresses (at most %d)", MAX_LISTENERS);
@@ -201,8 +202,8 @@ static bool listen_unix(struct event_base *base, const struct tb_config *cfg, co
 	return add_listener(base, fd, true, sun.sun_path, err, errlen);
 }
 
-bool listeners_open(struct event_base *base, const struct tb_config *cfg, listener_accept_cb cb,
-		    char *err, size_t errlen)
+bool listeners_open(struct event_base *base, const struct tb_config *cfg, listener_accept_cb cb, char *err,
+		    size_t errlen)
 {
 	accept_cb = cb;
 	if (!resume_ev)

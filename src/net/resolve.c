@@ -50,8 +50,7 @@ static void on_resolved(int result, struct evutil_addrinfo *res, void *arg)
 	free(r);
 }
 
-struct resolve_req *resolve_start(struct evdns_base *dns, const char *host, int port,
-				  resolve_cb cb, void *arg)
+struct resolve_req *resolve_start(struct evdns_base *dns, const char *host, int port, resolve_cb cb, void *arg)
 {
 	struct dnscache_hit hit;
 	if (dnscache_lookup(host, port, time_mono_usec(), &hit)) {
@@ -91,8 +90,7 @@ void resolve_cancel(struct resolve_req *r)
 		evdns_getaddrinfo_cancel(r->req);
 }
 
-struct evdns_base *resolve_base_new(struct event_base *base, const char *resolv_conf, char *err,
-				    size_t errlen)
+struct evdns_base *resolve_base_new(struct event_base *base, const char *resolv_conf, char *err, size_t errlen)
 {
 	if (resolv_conf && *resolv_conf) {
 		struct evdns_base *dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
@@ -102,15 +100,16 @@ struct evdns_base *resolve_base_new(struct event_base *base, const char *resolv_
 		}
 		/* Also reads /etc/hosts, as the default configuration does. */
 		int rc = evdns_base_resolv_conf_parse(dns, DNS_OPTIONS_ALL, resolv_conf);
-		if (rc != 0 && rc != 6) {   /* 6: no nameserver line, 127.0.0.1 is used */
-			snprintf(err, errlen, "resolv_conf: cannot read \"%s\" (evdns error %d)", resolv_conf, rc);
+		if (rc != 0 && rc != 6) { /* 6: no nameserver line, 127.0.0.1 is used */
+			snprintf(err, errlen, "resolv_conf: cannot read \"%s\" (evdns error %d)", resolv_conf,
+				 rc);
 			evdns_base_free(dns, 0);
 			return NULL;
 		}
 		return dns;
 	}
 	struct evdns_base *dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-						      EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+							      EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (!dns) {
 		/* No usable resolv.conf: still resolve names from /etc/hosts. */
 		dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);

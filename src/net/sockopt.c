@@ -42,8 +42,10 @@ void sockopt_tcp_connection(int fd, const struct tb_config *cfg)
 
 void sockopt_conn_opts(const struct tb_config *cfg, struct tcp_conn_opts *o)
 {
-	*o = (struct tcp_conn_opts){ .keepalive = cfg->tcp_keepalive, .keepcnt = cfg->tcp_keepcnt,
-				     .keepidle = cfg->tcp_keepidle, .keepintvl = cfg->tcp_keepintvl,
+	*o = (struct tcp_conn_opts){ .keepalive = cfg->tcp_keepalive,
+				     .keepcnt = cfg->tcp_keepcnt,
+				     .keepidle = cfg->tcp_keepidle,
+				     .keepintvl = cfg->tcp_keepintvl,
 				     .user_timeout = cfg->tcp_user_timeout,
 				     .socket_buffer = cfg->tcp_socket_buffer };
 }
@@ -82,7 +84,8 @@ bool sockopt_parse_mode(const char *text, unsigned *mode)
 bool sockopt_unix_socket_perms(const char *path, const struct tb_config *cfg, char *err, size_t errlen)
 {
 	unsigned mode = 0777;
-	if (cfg->unix_socket_mode && *cfg->unix_socket_mode && !sockopt_parse_mode(cfg->unix_socket_mode, &mode)) {
+	if (cfg->unix_socket_mode && *cfg->unix_socket_mode &&
+	    !sockopt_parse_mode(cfg->unix_socket_mode, &mode)) {
 		snprintf(err, errlen, "unix_socket_mode \"%s\" is not an octal mode", cfg->unix_socket_mode);
 		return false;
 	}
@@ -101,7 +104,7 @@ bool sockopt_unix_socket_perms(const char *path, const struct tb_config *cfg, ch
 	}
 	if (chown(path, (uid_t)-1, found->gr_gid) != 0) {
 		snprintf(err, errlen, "cannot give %s to group %s: %s", path, cfg->unix_socket_group,
-			strerror(errno));
+			 strerror(errno));
 		return false;
 	}
 	return true;

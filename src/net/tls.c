@@ -98,8 +98,8 @@ static bool load_pair(SSL_CTX *ctx, const char *cert, const char *key, char *err
 /* PgBouncer's cipher shortcuts: default, secure, fast and normal all keep
  * OpenSSL's defaults; all enables everything. A TLS 1.3 list left empty
  * keeps OpenSSL's suites. */
-static bool set_ciphers(SSL_CTX *ctx, const char *side, const char *tls12, const char *tls13,
-			char *err, size_t errlen)
+static bool set_ciphers(SSL_CTX *ctx, const char *side, const char *tls12, const char *tls13, char *err,
+			size_t errlen)
 {
 	static const char *const keep[] = { "default", "secure", "fast", "normal" };
 	bool keep12 = !tls12 || !*tls12;
@@ -136,7 +136,8 @@ static bool set_key_exchange(SSL_CTX *ctx, const struct tb_config *cfg, char *er
 	else if (!dh || !*dh || str_ieq(dh, "auto") || str_ieq(dh, "legacy"))
 		SSL_CTX_set_dh_auto(ctx, 1);
 	else {
-		snprintf(err, errlen, "invalid client_tls_dheparams \"%s\" (expected auto, legacy or none)", dh);
+		snprintf(err, errlen, "invalid client_tls_dheparams \"%s\" (expected auto, legacy or none)",
+			 dh);
 		return false;
 	}
 	return true;
@@ -148,7 +149,7 @@ static SSL_CTX *ctx_common(const SSL_METHOD *m)
 	if (!ctx)
 		return NULL;
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-			 SSL_MODE_RELEASE_BUFFERS);
+				      SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	return ctx;
 }
@@ -223,8 +224,7 @@ static bool is_ip_literal(const char *host)
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-SSL *tls_connect_new(SSL_CTX *ctx, int fd, const char *host, enum tls_mode mode,
-		     char *err, size_t errlen)
+SSL *tls_connect_new(SSL_CTX *ctx, int fd, const char *host, enum tls_mode mode, char *err, size_t errlen)
 {
 	SSL *ssl = SSL_new(ctx);
 	if (!ssl) {
@@ -295,7 +295,9 @@ bool tls_peer_describe(SSL *ssl, struct tls_peer_info *info)
 	long v = SSL_get_verify_result(ssl);
 	info->verify_ok = v == X509_V_OK && cert;
 	snprintf(info->verify, sizeof(info->verify), "%s",
-		 !cert ? "no certificate" : v == X509_V_OK ? "ok" : X509_verify_cert_error_string(v));
+		 !cert            ? "no certificate"
+		 : v == X509_V_OK ? "ok"
+				  : X509_verify_cert_error_string(v));
 	return true;
 }
 

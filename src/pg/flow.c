@@ -19,8 +19,18 @@ void pg_flow_clear(struct pg_flow *f)
 enum pg_flow_kind pg_flow_classify(char type)
 {
 	switch (type) {
-	case 'Q': case 'F': case 'S': case 'P': case 'B': case 'E': case 'D': case 'C':
-	case 'c': case 'f': case 'd': case 'H':
+	case 'Q':
+	case 'F':
+	case 'S':
+	case 'P':
+	case 'B':
+	case 'E':
+	case 'D':
+	case 'C':
+	case 'c':
+	case 'f':
+	case 'd':
+	case 'H':
 		return PG_FLOW_REQUEST;
 	case 'X':
 		return PG_FLOW_TERMINATE;
@@ -162,7 +172,8 @@ bool pg_flow_server(struct pg_flow *f, char type, char status)
 	case 'W':
 		/* Whatever the client sent after the message that started this COPY
 		 * reaches a backend in COPY IN (see pg_flow_client). */
-		if (f->owed_rfq > 1 || f->ext_tail > 0 || (f->owed_rfq == 1 && (f->inexact || (*entry(f, 0) & IS_SYNC))))
+		if (f->owed_rfq > 1 || f->ext_tail > 0 ||
+		    (f->owed_rfq == 1 && (f->inexact || (*entry(f, 0) & IS_SYNC))))
 			f->inexact = true;
 		f->copy_in = true;
 		f->copy_out = f->copy_out || type == 'W';
@@ -176,7 +187,14 @@ bool pg_flow_server(struct pg_flow *f, char type, char status)
 	case 'E':
 		error_answered(f);
 		return false;
-	case '1': case '2': case '3': case 'n': case 's': case 'I': case 'T': case 'C':
+	case '1':
+	case '2':
+	case '3':
+	case 'n':
+	case 's':
+	case 'I':
+	case 'T':
+	case 'C':
 		/* ParseComplete, BindComplete, CloseComplete, NoData, PortalSuspended,
 		 * EmptyQueryResponse, RowDescription, CommandComplete: the end of an
 		 * extended message's answer when one is owed ahead of the next

@@ -18,12 +18,21 @@
 #define MAX_TOKEN_LEN 1024
 #define MAX_FIELDS 256
 
-enum hba_type { HBA_TYPE_LOCAL, HBA_TYPE_HOST, HBA_TYPE_HOSTSSL, HBA_TYPE_HOSTNOSSL };
-enum hba_name_kind { HBA_NAME_LITERAL, HBA_NAME_ALL, HBA_NAME_SAMEUSER };
+enum hba_type {
+	HBA_TYPE_LOCAL,
+	HBA_TYPE_HOST,
+	HBA_TYPE_HOSTSSL,
+	HBA_TYPE_HOSTNOSSL
+};
+enum hba_name_kind {
+	HBA_NAME_LITERAL,
+	HBA_NAME_ALL,
+	HBA_NAME_SAMEUSER
+};
 
 struct hba_name {
 	enum hba_name_kind kind;
-	char *name;		/* for HBA_NAME_LITERAL */
+	char *name; /* for HBA_NAME_LITERAL */
 };
 
 struct hba_rule {
@@ -34,20 +43,20 @@ struct hba_rule {
 	struct hba_name *users;
 	size_t nusers;
 	bool addr_all;
-	int family;		/* AF_INET or AF_INET6 unless addr_all */
-	unsigned char addr[16];	/* already masked */
+	int family;             /* AF_INET or AF_INET6 unless addr_all */
+	unsigned char addr[16]; /* already masked */
 	unsigned char mask[16];
 	enum hba_method method;
-	char *map;		/* map= of a peer or cert rule, or NULL */
+	char *map; /* map= of a peer or cert rule, or NULL */
 };
 
 /* One line of auth_ident_file: MAPNAME SYSTEM-USERNAME DATABASE-USERNAME. */
 struct ident_entry {
 	char *map;
-	char *system_user;	/* literal, or the pattern after '/' */
+	char *system_user; /* literal, or the pattern after '/' */
 	bool is_regex;
 	regex_t re;
-	char *db_user;		/* may hold \1 (the regex's first group); "all" matches any */
+	char *db_user; /* may hold \1 (the regex's first group); "all" matches any */
 	bool db_user_all;
 };
 
@@ -105,7 +114,7 @@ static bool read_token(const char **pp, const char *end, struct token *t, const 
 			return false;
 		}
 		if (*p == '"' && in_quote && end - p >= 2 && p[1] == '"') {
-			p++;	/* "" inside quotes is a literal quote */
+			p++; /* "" inside quotes is a literal quote */
 		} else if (*p == '"') {
 			in_quote = !in_quote;
 			t->quoted = true;
@@ -223,8 +232,7 @@ static bool parse_type(const struct field *f, enum hba_type *type, const struct 
 	return false;
 }
 
-static bool name_keyword(const struct token *t, bool is_db, struct hba_name *out,
-			 const struct line_pos *w)
+static bool name_keyword(const struct token *t, bool is_db, struct hba_name *out, const struct line_pos *w)
 {
 	if (t->quoted) {
 		out->kind = HBA_NAME_LITERAL;
@@ -351,7 +359,8 @@ static size_t parse_address(struct hba_rule *r, const struct line *l, size_t idx
 	if (strchr(t->s, '/'))
 		return parse_cidr(r, t->s, w) ? 1 : 0;
 	if (!parse_ip(t->s, &r->family, r->addr)) {
-		line_err(w, "invalid IP address \"%s\" (host names are not supported)", shown_token(t->s, buf));
+		line_err(w, "invalid IP address \"%s\" (host names are not supported)",
+			 shown_token(t->s, buf));
 		return 0;
 	}
 	if (idx + 1 >= l->n) {
@@ -373,13 +382,16 @@ static size_t parse_address(struct hba_rule *r, const struct line *l, size_t idx
 
 static bool parse_method(const struct token *t, struct hba_rule *r, const struct line_pos *w)
 {
-	static const struct { const char *name; enum hba_method m; } methods[] = {
-		{ "trust", HBA_TRUST }, { "reject", HBA_REJECT }, { "password", HBA_PASSWORD },
-		{ "md5", HBA_MD5 }, { "scram-sha-256", HBA_SCRAM }, { "peer", HBA_PEER },
+	static const struct {
+		const char *name;
+		enum hba_method m;
+	} methods[] = {
+		{ "trust", HBA_TRUST }, { "reject", HBA_REJECT },       { "password", HBA_PASSWORD },
+		{ "md5", HBA_MD5 },     { "scram-sha-256", HBA_SCRAM }, { "peer", HBA_PEER },
 		{ "cert", HBA_CERT },
 	};
-	static const char *const unsupported[] = { "ident", "gss", "sspi", "ldap", "radius",
-						   "pam", "bsd", "oauth", "krb5", "crypt" };
+	static const char *const unsupported[] = { "ident", "gss", "sspi",  "ldap", "radius",
+						   "pam",   "bsd", "oauth", "krb5", "crypt" };
 	char buf[SHOWN_SIZE];
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
@@ -422,14 +434,15 @@ static bool check_options(const struct line *l, size_t idx, struct hba_rule *r, 
 		for (size_t j = 0; j < l->f[i].n; j++) {
 			const char *s = l->f[i].items[j].s;
 			if (!strchr(s, '=') || s[0] == '=') {
-				line_err(w, "authentication option not in name=value format: %s", shown_token(s, buf));
+				line_err(w, "authentication option not in name=value format: %s",
+					 shown_token(s, buf));
 				return false;
 			}
 			if (strncmp(s, "map=", 4) != 0)
 				continue;
 			if (r->method != HBA_PEER && r->method != HBA_CERT) {
 				line_err(w, "authentication option \"map\" is only valid for authentication "
-					 "methods peer and cert");
+					    "methods peer and cert");
 				return false;
 			}
 			if (!s[4]) {
@@ -505,8 +518,7 @@ static void hba_push(struct hba *h, struct hba_rule *r)
 }
 
 /* One line without its '\n'; blank and comment lines add nothing. */
-static bool parse_line(struct hba *h, const char *p, const char *end, struct line *l,
-		       const struct line_pos *w)
+static bool parse_line(struct hba *h, const char *p, const char *end, struct line *l, const struct line_pos *w)
 {
 	struct hba_rule r;
 	bool ok;
@@ -657,8 +669,7 @@ enum hba_method hba_match_rule(const struct hba *h, bool is_unix, bool is_tls, c
 		const struct hba_rule *r = &h->rules[i];
 		if (!type_match(r->type, is_unix, is_tls) ||
 		    (r->type != HBA_TYPE_LOCAL && !addr_match(r, addr)) ||
-		    !names_match(r->dbs, r->ndbs, db, user) ||
-		    !names_match(r->users, r->nusers, user, user))
+		    !names_match(r->dbs, r->ndbs, db, user) || !names_match(r->users, r->nusers, user, user))
 			continue;
 		if (line)
 			*line = r->line;
@@ -667,8 +678,8 @@ enum hba_method hba_match_rule(const struct hba *h, bool is_unix, bool is_tls, c
 	return HBA_REJECT;
 }
 
-enum hba_method hba_match(const struct hba *h, bool is_unix, bool is_tls, const char *db,
-			  const char *user, const struct sockaddr *addr)
+enum hba_method hba_match(const struct hba *h, bool is_unix, bool is_tls, const char *db, const char *user,
+			  const struct sockaddr *addr)
 {
 	return hba_match_rule(h, is_unix, is_tls, db, user, addr, NULL);
 }
@@ -764,8 +775,7 @@ static bool ident_parse(struct hba *h, const char *text, size_t len, const struc
 	return ok;
 }
 
-bool hba_parse_ident(struct hba *h, const char *text, size_t len, const char *fname, char *err,
-		     size_t errlen)
+bool hba_parse_ident(struct hba *h, const char *text, size_t len, const char *fname, char *err, size_t errlen)
 {
 	struct line_pos w = { fname ? fname : "auth_ident_file", 0, err, errlen };
 	if (!text && len) {
@@ -804,8 +814,7 @@ static bool regex_db_user(const struct ident_entry *e, const char *system_user, 
 	return n >= 0 && (size_t)n < outlen;
 }
 
-static bool ident_allows(const struct hba *h, const char *map, const char *system_user,
-			 const char *db_user)
+static bool ident_allows(const struct hba *h, const char *map, const char *system_user, const char *db_user)
 {
 	for (size_t i = 0; i < h->nidents; i++) {
 		const struct ident_entry *e = &h->idents[i];
@@ -824,8 +833,7 @@ static bool ident_allows(const struct hba *h, const char *map, const char *syste
 	return false;
 }
 
-bool hba_user_allowed(const struct hba *h, size_t rule_line, const char *system_user,
-		      const char *db_user)
+bool hba_user_allowed(const struct hba *h, size_t rule_line, const char *system_user, const char *db_user)
 {
 	if (!system_user || !db_user)
 		return false;

@@ -21,8 +21,7 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
 }
 
 /* Digest in two parts so the password is never copied into a scratch buffer. */
-static bool md5_two(const void *a, size_t alen, const void *b, size_t blen,
-		    unsigned char out[MD5_DIGEST])
+static bool md5_two(const void *a, size_t alen, const void *b, size_t blen, unsigned char out[MD5_DIGEST])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int olen = 0;
@@ -30,10 +29,9 @@ static bool md5_two(const void *a, size_t alen, const void *b, size_t blen,
 
 	if (!ctx)
 		return false;
-	ok = EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
-	     EVP_DigestUpdate(ctx, a, alen) == 1 &&
-	     EVP_DigestUpdate(ctx, b, blen) == 1 &&
-	     EVP_DigestFinal_ex(ctx, out, &olen) == 1 && olen == MD5_DIGEST;
+	ok = EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 && EVP_DigestUpdate(ctx, a, alen) == 1 &&
+	     EVP_DigestUpdate(ctx, b, blen) == 1 && EVP_DigestFinal_ex(ctx, out, &olen) == 1 &&
+	     olen == MD5_DIGEST;
 	EVP_MD_CTX_free(ctx);
 	return ok;
 }
@@ -77,8 +75,7 @@ bool md5_is_hashed(const char *s)
 }
 
 /* Response for a plain password: md5(hex(md5(password || user)) || salt). */
-static bool plain_response(const char *password, const char *user, const unsigned char *salt,
-			   char out[36])
+static bool plain_response(const char *password, const char *user, const unsigned char *salt, char out[36])
 {
 	char hashed[MD5_PASSWD_LEN + 1];
 	bool ok = md5_password_hash(password, user, hashed) &&
@@ -88,8 +85,7 @@ static bool plain_response(const char *password, const char *user, const unsigne
 	return ok;
 }
 
-bool md5_client_response(const char *secret, const char *user, const unsigned char salt[4],
-			 char out[36])
+bool md5_client_response(const char *secret, const char *user, const unsigned char salt[4], char out[36])
 {
 	if (!out)
 		return false;

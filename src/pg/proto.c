@@ -19,8 +19,8 @@ enum proto_status proto_peek_header(const unsigned char *data, size_t avail, uin
 	hdr->type = (char)data[0];
 	hdr->len = get_u32(data + 1);
 	if (hdr->len < 4) {
-		snprintf(err, errlen, "invalid message length %u for message type '%c'",
-			 hdr->len, hdr->type >= 32 && hdr->type < 127 ? hdr->type : '?');
+		snprintf(err, errlen, "invalid message length %u for message type '%c'", hdr->len,
+			 hdr->type >= 32 && hdr->type < 127 ? hdr->type : '?');
 		return PROTO_ERROR;
 	}
 	if (hdr->len > max_len) {
@@ -70,8 +70,8 @@ static enum proto_status parse_startup_params(const unsigned char *p, const unsi
 	}
 }
 
-enum proto_status proto_parse_startup(const unsigned char *data, size_t avail,
-				      struct startup_pkt *out, char *err, size_t errlen)
+enum proto_status proto_parse_startup(const unsigned char *data, size_t avail, struct startup_pkt *out,
+				      char *err, size_t errlen)
 {
 	if (avail < 4)
 		return PROTO_NEED_MORE;
@@ -215,8 +215,8 @@ void pbuf_put_u16(struct pbuf *b, uint16_t v)
 
 void pbuf_put_u32(struct pbuf *b, uint32_t v)
 {
-	unsigned char x[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16),
-			       (unsigned char)(v >> 8), (unsigned char)v };
+	unsigned char x[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+			       (unsigned char)v };
 	pbuf_put_bytes(b, x, 4);
 }
 
@@ -387,16 +387,31 @@ bool proto_parse_error(const unsigned char *body, size_t len, struct pg_error *o
 		if (r.bad)
 			return false;
 		switch (code) {
-		case 'S': if (!out->severity) out->severity = s; break;
-		case 'V': out->severity = s; break;
-		case 'C': out->sqlstate = s; break;
-		case 'M': out->message = s; break;
-		case 'D': out->detail = s; break;
-		default: break;
+		case 'S':
+			if (!out->severity)
+				out->severity = s;
+			break;
+		case 'V':
+			out->severity = s;
+			break;
+		case 'C':
+			out->sqlstate = s;
+			break;
+		case 'M':
+			out->message = s;
+			break;
+		case 'D':
+			out->detail = s;
+			break;
+		default:
+			break;
 		}
 	}
-	if (!out->severity) out->severity = "ERROR";
-	if (!out->sqlstate) out->sqlstate = "XX000";
-	if (!out->message) out->message = "";
+	if (!out->severity)
+		out->severity = "ERROR";
+	if (!out->sqlstate)
+		out->sqlstate = "XX000";
+	if (!out->message)
+		out->message = "";
 	return reader_done(&r);
 }

@@ -57,8 +57,8 @@ static bool sha256(const void *data, size_t len, unsigned char out[SCRAM_KEY_LEN
 static bool salted_password(const char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,
 			    int iterations, unsigned char out[SCRAM_KEY_LEN])
 {
-	if (pwlen > SCRAM_MAX_PASSWORD_LEN || saltlen == 0 || saltlen > INT_MAX ||
-	    iterations < 1 || iterations > SCRAM_MAX_ITERATIONS)
+	if (pwlen > SCRAM_MAX_PASSWORD_LEN || saltlen == 0 || saltlen > INT_MAX || iterations < 1 ||
+	    iterations > SCRAM_MAX_ITERATIONS)
 		return false;
 	size_t plen;
 	char *prepped = saslprep_or_raw(pw, pwlen, &plen);
@@ -119,7 +119,8 @@ static bool parse_secret_body(const char *p, const char *end, struct scram_secre
 	const char *dollar = memchr(salt, '$', (size_t)(end - salt));
 	if (!dollar)
 		return false;
-	if (!base64_decode_strict(salt, (size_t)(dollar - salt), out->salt, sizeof(out->salt), &out->salt_len) ||
+	if (!base64_decode_strict(salt, (size_t)(dollar - salt), out->salt, sizeof(out->salt),
+				  &out->salt_len) ||
 	    out->salt_len == 0)
 		return false;
 	const char *stored = dollar + 1;
@@ -198,7 +199,7 @@ char *scram_secret_to_text(const struct scram_secret *s)
 struct cursor {
 	const char *p;
 	const char *end;
-	bool want_more;		/* a ',' was consumed, so another attribute must follow */
+	bool want_more; /* a ',' was consumed, so another attribute must follow */
 };
 
 static void cursor_init(struct cursor *c, const char *p, size_t len)
@@ -273,7 +274,8 @@ static bool valid_saslname(const char *p, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] != '=')
 			continue;
-		if (n - i < 3 || !((p[i + 1] == '2' && p[i + 2] == 'C') || (p[i + 1] == '3' && p[i + 2] == 'D')))
+		if (n - i < 3 ||
+		    !((p[i + 1] == '2' && p[i + 2] == 'C') || (p[i + 1] == '3' && p[i + 2] == 'D')))
 			return false;
 		i += 2;
 	}
@@ -332,12 +334,17 @@ static void set_out(char **out, size_t *outlen, char *s)
 
 /* ---------- server side ---------- */
 
-enum scram_server_state { SS_INIT, SS_FIRST_SENT, SS_DONE, SS_FAILED };
+enum scram_server_state {
+	SS_INIT,
+	SS_FIRST_SENT,
+	SS_DONE,
+	SS_FAILED
+};
 
 struct scram_server {
 	enum scram_server_state state;
 	bool mock;
-	char cbind_flag;	/* 'n' or 'y' */
+	char cbind_flag; /* 'n' or 'y' */
 	struct scram_secret secret;
 	char *server_nonce;
 	char *client_nonce;
@@ -345,7 +352,7 @@ struct scram_server {
 	size_t client_first_bare_len;
 	char *server_first;
 	size_t server_first_len;
-	unsigned char client_key[SCRAM_KEY_LEN];  /* recovered from a valid proof */
+	unsigned char client_key[SCRAM_KEY_LEN]; /* recovered from a valid proof */
 };
 
 void scram_keys_wipe(struct scram_keys *k)
@@ -364,8 +371,7 @@ static struct scram_server *server_alloc(void)
 static bool mock_keys(struct scram_secret *sec)
 {
 	sec->iterations = SCRAM_DEFAULT_ITERATIONS;
-	return random_bytes(sec->stored_key, SCRAM_KEY_LEN) &&
-	       random_bytes(sec->server_key, SCRAM_KEY_LEN);
+	return random_bytes(sec->stored_key, SCRAM_KEY_LEN) && random_bytes(sec->server_key, SCRAM_KEY_LEN);
 }
 
 struct scram_server *scram_server_new(const struct scram_secret *secret)
@@ -373,8 +379,7 @@ struct scram_server *scram_server_new(const struct scram_secret *secret)
 	struct scram_server *s = server_alloc();
 
 	if (secret) {
-		if (secret->iterations < 1 || secret->salt_len == 0 ||
-		    secret->salt_len > SCRAM_MAX_SALT_LEN) {
+		if (secret->iterations < 1 || secret->salt_len == 0 || secret->salt_len > SCRAM_MAX_SALT_LEN) {
 			free(s);
 			return NULL;
 		}
@@ -440,8 +445,8 @@ static size_t parse_gs2_header(struct scram_server *s, const char *msg, size_t l
 }
 
 /* client-first-message-bare = [reserved-mext ","] username "," nonce ["," extensions] */
-static bool parse_client_first_bare(struct scram_server *s, const char *bare, size_t len,
-				    char *err, size_t errlen)
+static bool parse_client_first_bare(struct scram_server *s, const char *bare, size_t len, char *err,
+				    size_t errlen)
 {
 	struct cursor c;
 	char attr;
@@ -490,8 +495,8 @@ static bool build_server_first(struct scram_server *s, char *err, size_t errlen)
 	return true;
 }
 
-bool scram_server_first(struct scram_server *s, const char *client_first, size_t len,
-			char **out, size_t *outlen, char *err, size_t errlen)
+bool scram_server_first(struct scram_server *s, const char *client_first, size_t len, char **out,
+			size_t *outlen, char *err, size_t errlen)
 {
 	size_t gs2;
 
@@ -631,8 +636,8 @@ static char *server_final_message(const struct scram_server *s, const char *am, 
 	return xasprintf("v=%s", b64);
 }
 
-enum scram_result scram_server_final(struct scram_server *s, const char *client_final, size_t len,
-				     char **out, size_t *outlen, char *err, size_t errlen)
+enum scram_result scram_server_final(struct scram_server *s, const char *client_final, size_t len, char **out,
+				     size_t *outlen, char *err, size_t errlen)
 {
 	struct client_final cf;
 	char *am;
@@ -661,7 +666,9 @@ enum scram_result scram_server_final(struct scram_server *s, const char *client_
 	secret_wipe(cf.proof, sizeof(cf.proof));
 	if (!ok) {
 		free(am);
-		err_set(err, errlen, s->mock ? "no valid SCRAM secret for user" : "SCRAM proof does not match (wrong password)");
+		err_set(err, errlen,
+			s->mock ? "no valid SCRAM secret for user"
+				: "SCRAM proof does not match (wrong password)");
 		return SCRAM_FAIL_AUTH;
 	}
 	*out = server_final_message(s, am, am_len);
@@ -691,19 +698,25 @@ void scram_server_free(struct scram_server *s)
 
 /* ---------- client side ---------- */
 
-enum scram_client_state { CS_INIT, CS_FIRST_SENT, CS_FINAL_SENT, CS_DONE, CS_FAILED };
+enum scram_client_state {
+	CS_INIT,
+	CS_FIRST_SENT,
+	CS_FINAL_SENT,
+	CS_DONE,
+	CS_FAILED
+};
 
 struct scram_client {
 	enum scram_client_state state;
 	char *password;
 	size_t password_len;
 	char *nonce;
-	char *username;		/* saslname-escaped; NULL = empty */
+	char *username; /* saslname-escaped; NULL = empty */
 	char *first_bare;
 	size_t first_bare_len;
 	unsigned char server_sig[SCRAM_KEY_LEN];
-	struct scram_keys *keys;	/* pass-through instead of a password */
-	struct scram_keys *cache;	/* the caller's keys of this password, or NULL */
+	struct scram_keys *keys;  /* pass-through instead of a password */
+	struct scram_keys *cache; /* the caller's keys of this password, or NULL */
 };
 
 void scram_client_use_cache(struct scram_client *c, struct scram_keys *cache)
@@ -822,8 +835,7 @@ static bool parse_server_first(const struct scram_client *c, const char *msg, si
 		err_set(err, errlen, "malformed SCRAM salt in server-first-message");
 		return false;
 	}
-	if (!expect_attr(&cur, 'i', &v, &vl) ||
-	    !parse_count(v, vl, SCRAM_MAX_ITERATIONS, &sf->iterations)) {
+	if (!expect_attr(&cur, 'i', &v, &vl) || !parse_count(v, vl, SCRAM_MAX_ITERATIONS, &sf->iterations)) {
 		err_set(err, errlen, "invalid SCRAM iteration count in server-first-message (1..%d)",
 			SCRAM_MAX_ITERATIONS);
 		return false;
@@ -867,8 +879,7 @@ static bool password_keys(struct scram_client *c, const struct server_first *sf,
 		memcpy(k->server_key, c->cache->server_key, SCRAM_KEY_LEN);
 		return sha256(k->client_key, SCRAM_KEY_LEN, k->stored_key);
 	}
-	if (!salted_password(c->password, c->password_len, sf->salt, sf->salt_len, sf->iterations,
-			     k->salted) ||
+	if (!salted_password(c->password, c->password_len, sf->salt, sf->salt_len, sf->iterations, k->salted) ||
 	    !derive_keys(k->salted, k->client_key, k->stored_key, k->server_key))
 		return false;
 	if (c->cache && sf->salt_len <= SCRAM_MAX_SALT_LEN) {
@@ -886,8 +897,7 @@ static bool compute_proof(struct scram_client *c, const struct server_first *sf,
 			  size_t am_len, struct client_keys *k)
 {
 	bool keys_ok = c->keys ? pass_through_keys(c, k) : password_keys(c, sf, k);
-	if (!keys_ok ||
-	    !hmac_sha256(k->stored_key, SCRAM_KEY_LEN, am, am_len, k->client_sig) ||
+	if (!keys_ok || !hmac_sha256(k->stored_key, SCRAM_KEY_LEN, am, am_len, k->client_sig) ||
 	    !hmac_sha256(k->server_key, SCRAM_KEY_LEN, am, am_len, c->server_sig))
 		return false;
 	for (size_t i = 0; i < SCRAM_KEY_LEN; i++)
@@ -895,8 +905,8 @@ static bool compute_proof(struct scram_client *c, const struct server_first *sf,
 	return true;
 }
 
-bool scram_client_final(struct scram_client *c, const char *server_first, size_t len,
-			char **out, size_t *outlen, char *err, size_t errlen)
+bool scram_client_final(struct scram_client *c, const char *server_first, size_t len, char **out,
+			size_t *outlen, char *err, size_t errlen)
 {
 	struct server_first sf;
 	struct client_keys k;
@@ -919,7 +929,8 @@ bool scram_client_final(struct scram_client *c, const char *server_first, size_t
 		return false;
 	if (c->keys && (sf.iterations != c->keys->iterations || sf.salt_len != c->keys->salt_len ||
 			memcmp(sf.salt, c->keys->salt, sf.salt_len) != 0)) {
-		err_set(err, errlen, "the server's SCRAM verifier differs from the one in auth_file "
+		err_set(err, errlen,
+			"the server's SCRAM verifier differs from the one in auth_file "
 			"(salt or iterations), so the client's key cannot be passed through");
 		return false;
 	}
@@ -956,8 +967,8 @@ static void server_error_text(const char *v, size_t vl, char *err, size_t errlen
 	err_set(err, errlen, "SCRAM server error: %s", text);
 }
 
-bool scram_client_verify_server(struct scram_client *c, const char *server_final, size_t len,
-				char *err, size_t errlen)
+bool scram_client_verify_server(struct scram_client *c, const char *server_final, size_t len, char *err,
+				size_t errlen)
 {
 	struct cursor cur;
 	const char *v;
@@ -985,7 +996,8 @@ bool scram_client_verify_server(struct scram_client *c, const char *server_final
 		server_error_text(v, vl, err, errlen);
 		return false;
 	}
-	if (!cursor_at_end(&cur) || !base64_decode_strict(v, vl, sig, sizeof(sig), &got) || got != SCRAM_KEY_LEN) {
+	if (!cursor_at_end(&cur) || !base64_decode_strict(v, vl, sig, sizeof(sig), &got) ||
+	    got != SCRAM_KEY_LEN) {
 		err_set(err, errlen, "malformed SCRAM server signature");
 		return false;
 	}

@@ -63,12 +63,18 @@ enum tsa_verdict session_attrs_judge(enum target_session_attrs mode, const struc
 const char *session_attrs_mode_name(enum target_session_attrs mode)
 {
 	switch (mode) {
-	case TSA_MODE_READ_WRITE: return "read-write";
-	case TSA_MODE_READ_ONLY: return "read-only";
-	case TSA_MODE_PRIMARY: return "primary";
-	case TSA_MODE_STANDBY: return "standby";
-	case TSA_MODE_PREFER_STANDBY: return "prefer-standby";
+	case TSA_MODE_READ_WRITE:
+		return "read-write";
+	case TSA_MODE_READ_ONLY:
+		return "read-only";
+	case TSA_MODE_PRIMARY:
+		return "primary";
+	case TSA_MODE_STANDBY:
+		return "standby";
+	case TSA_MODE_PREFER_STANDBY:
+		return "prefer-standby";
 	case TSA_MODE_ANY:
-	default: return "any";
+	default:
+		return "any";
 	}
 }

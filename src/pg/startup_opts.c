@@ -30,7 +30,7 @@ static const char *read_token(const char *p, char *out, size_t cap, bool *ok)
 }
 
 bool startup_opts_parse(const char *options, bool (*each)(const char *name, const char *value, void *arg),
-	void *arg)
+			void *arg)
 {
 	char token[STARTUP_OPT_MAX + 1];
 	const char *p = skip_ws(options);

@@ -15,7 +15,7 @@
 /* How much of a user name to quote in an error message. */
 
 struct userlist {
-	struct userlist_entry *entries;	/* sorted by user, unique */
+	struct userlist_entry *entries; /* sorted by user, unique */
 	size_t count;
 };
 
@@ -190,8 +190,7 @@ static struct userlist *builder_finish(struct builder *b)
 	return ul;
 }
 
-struct userlist *userlist_parse(const char *text, size_t len, const char *fname,
-				char *err, size_t errlen)
+struct userlist *userlist_parse(const char *text, size_t len, const char *fname, char *err, size_t errlen)
 {
 	struct line_pos w = { fname ? fname : "auth_file", 0, err, errlen };
 	struct builder b = { 0 };

@@ -16,8 +16,8 @@
 
 /* One query in flight for one (lookup alias, auth_user, query, user). */
 struct auth_lookup {
-	char *key;                   /* in lookups: the single-flight index */
-	char *user;                  /* the client user looked up ($1) */
+	char *key;  /* in lookups: the single-flight index */
+	char *user; /* the client user looked up ($1) */
 	char *query;
 	struct pool *pool;           /* the lookup alias's pool of auth_user */
 	struct server *server;       /* running the query, or NULL while queued */
@@ -25,7 +25,7 @@ struct auth_lookup {
 	struct list_node waiters;    /* struct authq_waiter */
 	char *secret;                /* the first row's second column; wiped */
 	bool got_row, null_secret;
-	char error[600];             /* set: the query failed */
+	char error[600]; /* set: the query failed */
 };
 
 static struct strmap lookups;
@@ -45,7 +45,7 @@ static void lookup_free(struct auth_lookup *l)
 {
 	strmap_del_value(&lookups, l->key, l);
 	list_del(&l->queue_node);
-	pool_kick(l->pool);  /* it may be empty now, and freed at the pass end */
+	pool_kick(l->pool); /* it may be empty now, and freed at the pass end */
 	free(l->key);
 	free(l->user);
 	free(l->query);
@@ -148,11 +148,11 @@ static void build_query(struct pbuf *b, const struct auth_lookup *l)
 	pbuf_begin(b, 'B');
 	pbuf_put_str(b, "");
 	pbuf_put_str(b, "");
-	pbuf_put_u16(b, 0);           /* parameters in text */
+	pbuf_put_u16(b, 0); /* parameters in text */
 	pbuf_put_u16(b, 1);
 	pbuf_put_u32(b, (uint32_t)strlen(l->user));
 	pbuf_put_bytes(b, l->user, strlen(l->user));
-	pbuf_put_u16(b, 0);           /* results in text */
+	pbuf_put_u16(b, 0); /* results in text */
 	pbuf_end(b);
 	pbuf_begin(b, 'E');
 	pbuf_put_str(b, "");
@@ -193,8 +193,9 @@ void authq_pool_failed(struct pool *p)
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &p->authq_queue) {
 		struct auth_lookup *l = list_entry(n, struct auth_lookup, queue_node);
-		snprintf(l->error, sizeof(l->error), "server login as auth_user \"%s\" on alias \"%s\" failed: %s",
-			 p->user, p->db->name, p->last_error);
+		snprintf(l->error, sizeof(l->error),
+			 "server login as auth_user \"%s\" on alias \"%s\" failed: %s", p->user, p->db->name,
+			 p->last_error);
 		lookup_finish(l);
 	}
 }
@@ -208,8 +209,10 @@ static void take_row(struct auth_lookup *l, const unsigned char *body, size_t le
 	reader_init(&r, body, len);
 	uint16_t ncols = reader_u16(&r);
 	if (ncols != 2) {
-		snprintf(l->error, sizeof(l->error), "auth_query on alias \"%s\" must return 2 columns "
-			 "(name, secret), not %u", l->pool->db->name, ncols);
+		snprintf(l->error, sizeof(l->error),
+			 "auth_query on alias \"%s\" must return 2 columns "
+			 "(name, secret), not %u",
+			 l->pool->db->name, ncols);
 		return;
 	}
 	uint32_t n1 = reader_u32(&r);

@@ -18,8 +18,8 @@
 
 struct cancel_req {
 	struct list_node node;
-	struct server *server;       /* held back from reuse until this is handled; NULL once closed */
-	int requester_fd;            /* the client's cancel connection, closed once the server is done, or -1 */
+	struct server *server; /* held back from reuse until this is handled; NULL once closed */
+	int requester_fd;      /* the client's cancel connection, closed once the server is done, or -1 */
 	struct event *ev;
 	int fd;
 	unsigned char pkt[16];

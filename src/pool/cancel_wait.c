@@ -99,7 +99,8 @@ void cancel_wait_run(usec_t now)
 			client_close(req, NULL, "cancel request for no active query");
 		} else if (limit > 0 && now - req->connect_at >= limit) {
 			unpark(req);
-			client_close(req, NULL, "cancel_wait_timeout: no server for the cancelled client in time");
+			client_close(req, NULL,
+				     "cancel_wait_timeout: no server for the cancelled client in time");
 		}
 	}
 }

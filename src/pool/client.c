@@ -54,7 +54,8 @@ static void format_peer(const struct client *c, char *buf, size_t len)
 	}
 	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
 	socklen_t alen = c->addr.sa.sa_family == AF_INET6 ? sizeof(c->addr.in6) : sizeof(c->addr.in4);
-	getnameinfo(&c->addr.sa, alen, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+	getnameinfo(&c->addr.sa, alen, host, sizeof(host), port, sizeof(port),
+		    NI_NUMERICHOST | NI_NUMERICSERV);
 	snprintf(buf, len, "%s:%s", host, port);
 }
 
@@ -62,17 +63,18 @@ void client_log_prefix(const struct client *c, char *buf, size_t len)
 {
 	char peer[64];
 	format_peer(c, peer, sizeof(peer));
-	snprintf(buf, len, "C-%llu %s@%s (%s)", (unsigned long long)c->id,
-		 c->user ? c->user : "?", c->db ? c->db->name : "?", peer);
+	snprintf(buf, len, "C-%llu %s@%s (%s)", (unsigned long long)c->id, c->user ? c->user : "?",
+		 c->db ? c->db->name : "?", peer);
 }
 
-#define client_log(lvl, c, fmt, ...) do { \
-	if (log_enabled(lvl)) { \
-		char pfx_[160]; \
-		client_log_prefix(c, pfx_, sizeof(pfx_)); \
-		log_msg(lvl, "%s: " fmt, pfx_, ##__VA_ARGS__); \
-	} \
-} while (0)
+#define client_log(lvl, c, fmt, ...) \
+	do { \
+		if (log_enabled(lvl)) { \
+			char pfx_[160]; \
+			client_log_prefix(c, pfx_, sizeof(pfx_)); \
+			log_msg(lvl, "%s: " fmt, pfx_, ##__VA_ARGS__); \
+		} \
+	} while (0)
 
 static void set_state(struct client *c, enum client_state st, struct list_node *list)
 {
@@ -259,10 +261,10 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 		log_debug("C-%llu: a cancel request for C-%llu already waits", (unsigned long long)c->id,
 			  (unsigned long long)target->id);
 	} else if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
-		log_debug("C-%llu: cancel request for C-%llu", (unsigned long long)c->id, (unsigned long long)target->id);
+		log_debug("C-%llu: cancel request for C-%llu", (unsigned long long)c->id,
+			  (unsigned long long)target->id);
 		server_forward_cancel_for(s, sock_detach(&c->sock));
-	}
-	else
+	} else
 		log_debug("C-%llu: cancel request for no active query", (unsigned long long)c->id);
 	client_close(c, NULL, "cancel request handled");
 }
@@ -318,7 +320,8 @@ static bool is_ignored_param(const char *name)
 /* PostgreSQL's values: a boolean, or "database" for logical replication. */
 static bool parse_replication(const char *v, enum replication_mode *mode)
 {
-	static const char *const on[] = { "true", "on", "yes", "1" }, *const off[] = { "false", "off", "no", "0" };
+	static const char *const on[] = { "true", "on", "yes", "1" }, *const off[] = { "false", "off", "no",
+										       "0" };
 	for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++) {
 		if (str_ieq(v, on[i])) {
 			*mode = REPLICATION_PHYSICAL;
@@ -338,7 +341,7 @@ static bool parse_replication(const char *v, enum replication_mode *mode)
 
 struct opts_walk {
 	struct client *c;
-	char refused[128];   /* a setting that is neither tracked nor ignored */
+	char refused[128]; /* a setting that is neither tracked nor ignored */
 };
 
 static bool take_option(const char *name, const char *value, void *arg)
@@ -364,7 +367,8 @@ static bool take_options(struct client *c, const char *options)
 	if (!startup_opts_parse(options, take_option, &w)) {
 		if (is_ignored_param("options"))
 			return true;
-		client_close(c, "08P01", "unsupported options startup parameter: only '-c config=val' "
+		client_close(c, "08P01",
+			     "unsupported options startup parameter: only '-c config=val' "
 			     "and '--config=val' are allowed");
 		return false;
 	}
@@ -394,7 +398,8 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 		}
 		if (strcmp(name, "replication") == 0 && !is_ignored_param(name)) {
 			if (!parse_replication(value, &c->replication)) {
-				client_close(c, "08P01", "invalid value for parameter \"replication\": \"%s\"", value);
+				client_close(c, "08P01",
+					     "invalid value for parameter \"replication\": \"%s\"", value);
 				return false;
 			}
 			continue;
@@ -597,8 +602,8 @@ void client_auth_ok(struct client *c)
 		return;
 	}
 	if (!p) {
-		client_close(c, "08P01", "no upstream credentials for user \"%s\" on alias \"%s\"",
-			     c->user, c->db->name);
+		client_close(c, "08P01", "no upstream credentials for user \"%s\" on alias \"%s\"", c->user,
+			     c->db->name);
 		return;
 	}
 	c->pool = p;
@@ -776,7 +781,8 @@ static void forward_to_server(struct client *c)
 		struct pg_hdr h;
 		char err[160];
 		enum proto_status st = proto_peek_header(iobuf_head(in) + span, avail,
-							 (uint32_t)rt.cfg->max_packet_size, &h, err, sizeof(err));
+							 (uint32_t)rt.cfg->max_packet_size, &h, err,
+							 sizeof(err));
 		if (st == PROTO_NEED_MORE)
 			break;
 		if (st == PROTO_ERROR) {
@@ -792,7 +798,8 @@ static void forward_to_server(struct client *c)
 		}
 		if (kind == PG_FLOW_INVALID) {
 			if (flush_span(c, s, span))
-				client_close(c, "08P01", "invalid frontend message type %d", (unsigned char)h.type);
+				client_close(c, "08P01", "invalid frontend message type %d",
+					     (unsigned char)h.type);
 			return;
 		}
 		/* disable_pqexec: PgBouncer refuses the simple query protocol. */
@@ -847,7 +854,8 @@ static void client_process(struct client *c)
 		struct iobuf *in = c->sock.in;
 		struct pg_hdr h;
 		char err[160];
-		enum proto_status st = proto_peek_header(iobuf_head(in), iobuf_len(in), LOGIN_MSG_MAX, &h, err, sizeof(err));
+		enum proto_status st = proto_peek_header(iobuf_head(in), iobuf_len(in), LOGIN_MSG_MAX, &h,
+							 err, sizeof(err));
 		if (st == PROTO_NEED_MORE || (st == PROTO_OK && iobuf_len(in) < h.len + 1))
 			return;
 		if (st == PROTO_ERROR) {

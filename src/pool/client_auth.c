@@ -32,12 +32,12 @@ enum auth_method {
 
 struct client_auth {
 	enum auth_method method;
-	const struct userlist_entry *entry;  /* NULL: unknown user, fail after the exchange */
+	const struct userlist_entry *entry; /* NULL: unknown user, fail after the exchange */
 	unsigned char salt[4];
 	struct scram_server *scram;
 	bool scram_first_done;
-	struct userlist_entry *looked_up;  /* from auth_query: owned, wiped on free */
-	struct authq_waiter wait;          /* while auth_query runs for this login */
+	struct userlist_entry *looked_up; /* from auth_query: owned, wiped on free */
+	struct authq_waiter wait;         /* while auth_query runs for this login */
 };
 
 void client_auth_free(struct client_auth *a)
@@ -73,23 +73,34 @@ static void fail_login(struct client *c)
 static enum auth_method from_hba(enum hba_method m)
 {
 	switch (m) {
-	case HBA_TRUST: return AM_TRUST;
-	case HBA_PASSWORD: return AM_PLAIN;
-	case HBA_MD5: return AM_MD5;
-	case HBA_SCRAM: return AM_SCRAM;
-	case HBA_PEER: return AM_PEER;
-	case HBA_CERT: return AM_CERT;
-	default: return AM_REJECT;
+	case HBA_TRUST:
+		return AM_TRUST;
+	case HBA_PASSWORD:
+		return AM_PLAIN;
+	case HBA_MD5:
+		return AM_MD5;
+	case HBA_SCRAM:
+		return AM_SCRAM;
+	case HBA_PEER:
+		return AM_PEER;
+	case HBA_CERT:
+		return AM_CERT;
+	default:
+		return AM_REJECT;
 	}
 }
 
 static enum auth_method choose_method(struct client *c)
 {
 	switch (rt.cfg->auth_type) {
-	case AUTH_TYPE_TRUST: return AM_TRUST;
-	case AUTH_TYPE_PLAIN: return AM_PLAIN;
-	case AUTH_TYPE_MD5: return AM_MD5;
-	case AUTH_TYPE_SCRAM: return AM_SCRAM;
+	case AUTH_TYPE_TRUST:
+		return AM_TRUST;
+	case AUTH_TYPE_PLAIN:
+		return AM_PLAIN;
+	case AUTH_TYPE_MD5:
+		return AM_MD5;
+	case AUTH_TYPE_SCRAM:
+		return AM_SCRAM;
 	case AUTH_TYPE_HBA:
 		if (!rt.hba)
 			return AM_REJECT;
@@ -113,8 +124,8 @@ static bool send_request(struct client *c, uint32_t code, const void *data, size
 static bool name_allowed(const struct client *c, const char *system_user)
 {
 	size_t line = 0;
-	hba_match_rule(rt.hba, c->is_unix, c->tls, c->db->name, c->user,
-		       c->is_unix ? NULL : &c->addr.sa, &line);
+	hba_match_rule(rt.hba, c->is_unix, c->tls, c->db->name, c->user, c->is_unix ? NULL : &c->addr.sa,
+		       &line);
 	return hba_user_allowed(rt.hba, line, system_user, c->user);
 }
 
@@ -129,8 +140,7 @@ static void auth_peer(struct client *c)
 	/* Local passwd lookup; NSS modules that go to the network would block. */
 	struct passwd pw, *res = NULL;
 	char buf[4096];
-	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) != 0 || !res ||
-	    !name_allowed(c, res->pw_name)) {
+	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) != 0 || !res || !name_allowed(c, res->pw_name)) {
 		client_close(c, "28000", "peer authentication failed for user \"%s\"", c->user);
 		return;
 	}
@@ -227,7 +237,7 @@ void client_auth_lookup_done(struct client *c, struct userlist_entry *e, const c
 		return;
 	}
 	a->looked_up = e;
-	a->entry = e;   /* NULL: not found, the exchange fails as for a wrong password */
+	a->entry = e; /* NULL: not found, the exchange fails as for a wrong password */
 	sock_set_read(&c->sock, true);
 	start_method(c, a);
 }
@@ -250,7 +260,8 @@ static void start_method(struct client *c, struct client_auth *a)
 		return;
 	case AM_PLAIN:
 		if (!c->tls && !c->is_unix && !rt.cfg->auth_plain_without_tls) {
-			client_close(c, "28000", "cleartext password authentication requires TLS "
+			client_close(c, "28000",
+				     "cleartext password authentication requires TLS "
 				     "(set auth_plain_without_tls to allow it)");
 			return;
 		}
@@ -335,7 +346,8 @@ static void scram_step(struct client *c, struct client_auth *a, const unsigned c
 		free(out);
 		return;
 	}
-	enum scram_result res = scram_server_final(a->scram, (const char *)body, len, &out, &outlen, err, sizeof(err));
+	enum scram_result res = scram_server_final(a->scram, (const char *)body, len, &out, &outlen, err,
+						   sizeof(err));
 	if (res == SCRAM_FAIL_PROTOCOL) {
 		client_close(c, "08P01", "invalid SCRAM message: %s", err);
 	} else if (res != SCRAM_OK || !a->entry) {

@@ -104,8 +104,7 @@ void client_timer_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
 void client_timers_reconfigure(void)
 {
 	struct list_node *n, *t;
-	for_each_pool(p)
-		timeouts_refresh(p);
+	for_each_pool(p) timeouts_refresh(p);
 	list_for_each_safe(n, t, &rt.clients) {
 		struct client *c = list_entry(n, struct client, all_node);
 		if (c->state == CL_CLOSING)

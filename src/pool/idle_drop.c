@@ -68,8 +68,7 @@ static void drop_database(struct database *db)
 
 static bool auto_created(const struct database *db)
 {
-	return !db->is_admin && !db->retired && strcmp(db->cfg->name, "*") == 0 &&
-	       strcmp(db->name, "*") != 0;
+	return !db->is_admin && !db->retired && strcmp(db->cfg->name, "*") == 0 && strcmp(db->name, "*") != 0;
 }
 
 void idle_drop_run(usec_t now)

@@ -26,10 +26,15 @@
 #define PEER_TTL_MASK (3u << PEER_TTL_SHIFT)
 #define PEER_CANCEL_TIMEOUT_SEC 10
 
-enum fwd_state { FWD_WAITING, FWD_CONNECTING, FWD_SENDING, FWD_DONE };
+enum fwd_state {
+	FWD_WAITING,
+	FWD_CONNECTING,
+	FWD_SENDING,
+	FWD_DONE
+};
 
 struct peer_fwd {
-	struct list_node node;      /* all_fwds */
+	struct list_node node; /* all_fwds */
 	int peer_id;
 	enum fwd_state state;
 	int fd;

@@ -50,7 +50,7 @@ void pool_take_scram_keys(struct pool *p, const char *client_user, const struct 
 		return;
 	if (!p->scram_keys)
 		p->scram_keys = xmalloc(sizeof(*p->scram_keys));
-	*p->scram_keys = *keys;   /* the latest login wins: the verifier may have changed */
+	*p->scram_keys = *keys; /* the latest login wins: the verifier may have changed */
 }
 
 void pool_take_password(struct pool *p, const char *client_user, char *password)
@@ -131,9 +131,12 @@ static struct pool *pool_new(struct database *db, const char *user, enum replica
 const char *pool_replication_name(enum replication_mode repl)
 {
 	switch (repl) {
-	case REPLICATION_PHYSICAL: return "physical";
-	case REPLICATION_LOGICAL: return "logical";
-	case REPLICATION_NONE: break;
+	case REPLICATION_PHYSICAL:
+		return "physical";
+	case REPLICATION_LOGICAL:
+		return "logical";
+	case REPLICATION_NONE:
+		break;
 	}
 	return "none";
 }
@@ -252,8 +255,7 @@ void pool_client_state_changed(struct client *c, enum client_state from, enum cl
 	if (to == CL_WAITING) {
 		p->nwaiting++;
 		c->wait_notified = false;
-	}
-	else if (to == CL_WAIT_WELCOME)
+	} else if (to == CL_WAIT_WELCOME)
 		p->nwelcome++;
 }
 
@@ -290,7 +292,8 @@ static bool within_limits(const struct pool *p, usec_t now)
 	if (maxdb > 0 && db_server_count(p->db) >= maxdb)
 		return false;
 	const struct user_cfg *u = user_settings(p->user);
-	int maxuser = u && u->max_user_connections >= 0 ? u->max_user_connections : rt.cfg->max_user_connections;
+	int maxuser = u && u->max_user_connections >= 0 ? u->max_user_connections
+							: rt.cfg->max_user_connections;
 	if (maxuser > 0 && user_server_count(p) >= maxuser)
 		return false;
 	return true;
@@ -299,7 +302,8 @@ static bool within_limits(const struct pool *p, usec_t now)
 /* An idle server of another pool that counts against the same limit. */
 static struct server *idle_victim(const struct pool *p, bool same_db, bool same_user)
 {
-	for_each_pool(o) {
+	for_each_pool(o)
+	{
 		if (o == p || (same_db && o->db != p->db) || (same_user && strcmp(o->user, p->user) != 0))
 			continue;
 		struct list_node *last = o->idle_servers.prev;
@@ -321,7 +325,8 @@ static bool evict_for(struct pool *p, usec_t now)
 	int maxdb = p->db->cfg->max_db_connections >= 0 ? p->db->cfg->max_db_connections
 							: rt.cfg->max_db_connections;
 	const struct user_cfg *u = user_settings(p->user);
-	int maxuser = u && u->max_user_connections >= 0 ? u->max_user_connections : rt.cfg->max_user_connections;
+	int maxuser = u && u->max_user_connections >= 0 ? u->max_user_connections
+							: rt.cfg->max_user_connections;
 	bool db_full = maxdb > 0 && db_server_count(p->db) >= maxdb;
 	bool user_full = maxuser > 0 && user_server_count(p) >= maxuser;
 	if (!db_full && !user_full)
@@ -401,8 +406,9 @@ void pool_check_counts(const struct pool *p)
 	for (it = p->new_servers.next; it != &p->new_servers; it = it->next)
 		opening += list_entry(it, struct server, node)->opening;
 	assert(p->nopening == opening);
-	int servers = count_in(&p->idle_servers, SV_IDLE, false) + count_in(&p->active_servers, SV_ACTIVE, false) +
-		      count_in(&p->used_servers, -1, false) + count_in(&p->new_servers, -1, false);
+	int servers = count_in(&p->idle_servers, SV_IDLE, false) +
+		      count_in(&p->active_servers, SV_ACTIVE, false) + count_in(&p->used_servers, -1, false) +
+		      count_in(&p->new_servers, -1, false);
 	assert(p->nservers == servers);
 	int dbsum = 0, usersum = 0;
 	struct list_node *d, *pn;
@@ -562,8 +568,8 @@ void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg, 
 	p->failure_restarting = restarting;
 	snprintf(p->last_sqlstate, sizeof(p->last_sqlstate), "%s", sqlstate);
 	snprintf(p->last_error, sizeof(p->last_error), "%s", msg);
-	log_warning("pool %s@%s: server login failed: %s; retrying after server_login_retry%s",
-		    p->user, p->db->name, msg,
+	log_warning("pool %s@%s: server login failed: %s; retrying after server_login_retry%s", p->user,
+		    p->db->name, msg,
 		    restarting ? " (the server seems to be restarting: clients without a server wait)" : "");
 }
 
@@ -625,7 +631,8 @@ static void shutdown_idle_clients(struct pool *p)
 		list_for_each_safe(n, t, &p->active_clients) {
 			struct client *c = list_entry(n, struct client, node);
 			if (c->state == CL_IDLE && c->mode != POOL_MODE_SESSION)
-				client_close(c, "57P01", "terminating connection: the pooler is shutting down");
+				client_close(c, "57P01",
+					     "terminating connection: the pooler is shutting down");
 		}
 	}
 }
@@ -699,8 +706,7 @@ static void expire_servers(struct pool *p, usec_t now)
 	/* A pool of a forced user opens min_pool_size before any client (its
 	 * first server learns the welcome); others once a client has logged in. */
 	bool warm = p->have_welcome || (p->db->cfg->user && !p->db->cfg->user_from_token);
-	while (!p->db->retired && warm && p->nservers < min && !in_backoff(p, now) &&
-	       within_limits(p, now))
+	while (!p->db->retired && warm && p->nservers < min && !in_backoff(p, now) && within_limits(p, now))
 		server_launch(p);
 	open_successors(p, now, min);
 }

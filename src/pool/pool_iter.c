@@ -41,7 +41,8 @@ struct pool *pool_iter_next(struct pool_iter *it)
 
 static struct list_node *server_list(struct pool *p, int i)
 {
-	struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers, &p->new_servers };
+	struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
+				      &p->new_servers };
 	return lists[i];
 }
 

@@ -9,7 +9,7 @@
 static uint32_t hash_bytes(const void *data, size_t len)
 {
 	const unsigned char *p = data;
-	uint32_t h = 2166136261u;  /* FNV-1a */
+	uint32_t h = 2166136261u; /* FNV-1a */
 	for (size_t i = 0; i < len; i++) {
 		h ^= p[i];
 		h *= 16777619u;
@@ -77,7 +77,8 @@ struct ps_stmt *ps_cache_get(const unsigned char *key, size_t key_len)
 	uint32_t h = hash_bytes(key, key_len);
 	if (cache.nbuckets) {
 		for (struct ps_stmt *st = cache.buckets[h & (cache.nbuckets - 1)]; st; st = st->hnext) {
-			if (st->hash == h && st->key_len == key_len && memcmp(ps_stmt_key(st), key, key_len) == 0) {
+			if (st->hash == h && st->key_len == key_len &&
+			    memcmp(ps_stmt_key(st), key, key_len) == 0) {
 				st->refs++;
 				return st;
 			}
@@ -294,7 +295,7 @@ struct ps_snode *ps_sset_prepare(struct ps_sset *s, struct ps_stmt *st)
 		n = xcalloc(1, sizeof(*n));
 		n->stmt = st;
 		ps_stmt_ref(st);
-		n->closing = true;   /* joins the list below */
+		n->closing = true; /* joins the list below */
 		struct ps_snode **b = &s->buckets[id_hash(st) & (s->nbuckets - 1)];
 		n->hnext = *b;
 		*b = n;

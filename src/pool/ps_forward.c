@@ -16,25 +16,29 @@
 
 /* An unnamed statement that drops statements (psycopg sends DEALLOCATE ALL
  * that way): what its next Execute does. */
-enum ps_armed { ARM_NONE = 0, ARM_DISCARD, ARM_DEALLOCATE };
+enum ps_armed {
+	ARM_NONE = 0,
+	ARM_DISCARD,
+	ARM_DEALLOCATE
+};
 
 struct ps_server {
 	struct server *srv;
 	struct ps_sset set;
 	struct respq q;
 	enum ps_armed armed;
-	struct ps_name *renaming;  /* the name an error being replaced is about (held) */
+	struct ps_name *renaming; /* the name an error being replaced is about (held) */
 };
 
 /* What a queued request does to the bookkeeping when it completes. */
 enum ps_op {
 	OP_NONE = 0,
-	OP_SRV_PARSE,     /* a Parse the pooler sent: undone if it fails or is skipped */
-	OP_CLIENT_PARSE,  /* the client's Parse sent on: also unmaps the client's name */
-	OP_SYNTH_PARSE,   /* the client's Parse the pooler answered: unmapped if skipped */
-	OP_EVICT_CLOSE,   /* Close of the least recently used statement */
-	OP_DISCARD,       /* DISCARD ALL / DEALLOCATE ALL sent on */
-	OP_RENAMED,       /* a request under the pooler's name for the client's name (arg2) */
+	OP_SRV_PARSE,    /* a Parse the pooler sent: undone if it fails or is skipped */
+	OP_CLIENT_PARSE, /* the client's Parse sent on: also unmaps the client's name */
+	OP_SYNTH_PARSE,  /* the client's Parse the pooler answered: unmapped if skipped */
+	OP_EVICT_CLOSE,  /* Close of the least recently used statement */
+	OP_DISCARD,      /* DISCARD ALL / DEALLOCATE ALL sent on */
+	OP_RENAMED,      /* a request under the pooler's name for the client's name (arg2) */
 };
 
 static void on_done(void *ctx, const struct rq_entry *e, enum rq_result r);
@@ -156,11 +160,15 @@ static bool on_emit(void *ctx, const struct rq_entry *e)
 	return client_send(c, msg, sizeof(msg));
 }
 
-static void push(struct ps_server *ps, enum rq_kind kind, enum rq_action action, enum ps_op op,
-		 void *arg, void *arg2, uint64_t aux)
+static void push(struct ps_server *ps, enum rq_kind kind, enum rq_action action, enum ps_op op, void *arg,
+		 void *arg2, uint64_t aux)
 {
-	struct rq_entry e = { .kind = (uint8_t)kind, .action = (uint8_t)action, .op = (uint8_t)op,
-			      .arg = arg, .arg2 = arg2, .aux = aux };
+	struct rq_entry e = { .kind = (uint8_t)kind,
+			      .action = (uint8_t)action,
+			      .op = (uint8_t)op,
+			      .arg = arg,
+			      .arg2 = arg2,
+			      .aux = aux };
 	respq_push(&ps->q, &e);
 }
 
@@ -230,9 +238,9 @@ static void ensure_prepared(struct ps_server *ps, struct ps_stmt *st, struct pbu
 /* ---- client messages ---- */
 
 struct client_msg {
-	const unsigned char *raw;    /* the whole message */
+	const unsigned char *raw; /* the whole message */
 	size_t len;
-	struct msg_reader r;         /* over its body */
+	struct msg_reader r; /* over its body */
 };
 
 static void forward_raw(const struct client_msg *m, struct pbuf *out)
@@ -323,7 +331,8 @@ static bool on_describe(struct client *c, struct ps_server *ps, struct client_ms
 	struct ps_name *n = what == 'S' && *name ? ps_client_find(c->ps, name) : NULL;
 	if (!n) {
 		forward_raw(m, out);
-		push(ps, what == 'S' ? RQ_DESCRIBE_STMT : RQ_DESCRIBE_PORTAL, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+		push(ps, what == 'S' ? RQ_DESCRIBE_STMT : RQ_DESCRIBE_PORTAL, RQ_FORWARD, OP_NONE, NULL, NULL,
+		     0);
 		return true;
 	}
 	ensure_prepared(ps, n->stmt, out);
@@ -357,7 +366,12 @@ static bool on_close(struct client *c, struct ps_server *ps, struct client_msg *
 
 /* ---- DISCARD ALL, DEALLOCATE ---- */
 
-enum discard_kind { SQL_OTHER = 0, SQL_DISCARD_ALL, SQL_DEALLOCATE_ALL, SQL_DEALLOCATE_NAME };
+enum discard_kind {
+	SQL_OTHER = 0,
+	SQL_DISCARD_ALL,
+	SQL_DEALLOCATE_ALL,
+	SQL_DEALLOCATE_NAME
+};
 
 static const char *skip_space(const char *p, const char *end)
 {
@@ -397,7 +411,8 @@ static bool take_ident(const char **p, const char *end, char *out, size_t outlen
 			return false;
 		s++;
 	} else {
-		while (s < end && (isalnum((unsigned char)*s) || *s == '_' || *s == '$' || (unsigned char)*s >= 0x80)) {
+		while (s < end &&
+		       (isalnum((unsigned char)*s) || *s == '_' || *s == '$' || (unsigned char)*s >= 0x80)) {
 			if (n + 1 >= outlen)
 				return false;
 			out[n++] = (char)tolower((unsigned char)*s);
@@ -550,18 +565,22 @@ bool ps_wants_whole(char type, uint32_t len)
 	}
 }
 
-bool ps_client_msg(struct client *c, struct server *s, const unsigned char *msg, size_t len,
-		   struct pbuf *out)
+bool ps_client_msg(struct client *c, struct server *s, const unsigned char *msg, size_t len, struct pbuf *out)
 {
 	struct ps_server *ps = server_state(s);
 	struct client_msg m = { .raw = msg, .len = len };
 	reader_init(&m.r, msg + PROTO_HDR_LEN, len - PROTO_HDR_LEN);
 	switch (msg[0]) {
-	case 'P': return on_parse(c, ps, &m, out);
-	case 'B': return on_bind(c, ps, &m, out);
-	case 'D': return on_describe(c, ps, &m, out);
-	case 'C': return on_close(c, ps, &m, out);
-	case 'Q': return on_query(c, ps, &m, out);
+	case 'P':
+		return on_parse(c, ps, &m, out);
+	case 'B':
+		return on_bind(c, ps, &m, out);
+	case 'D':
+		return on_describe(c, ps, &m, out);
+	case 'C':
+		return on_close(c, ps, &m, out);
+	case 'Q':
+		return on_query(c, ps, &m, out);
 	default:
 		forward_raw(&m, out);
 		ps_client_streamed(s, (char)msg[0]);
@@ -584,10 +603,17 @@ void ps_client_streamed(struct server *s, char type)
 			push(ps, RQ_EXECUTE, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
 		return;
 	}
-	case 'S': push(ps, RQ_SYNC, RQ_FORWARD, OP_NONE, NULL, NULL, 0); return;
-	case 'Q': push(ps, RQ_QUERY, RQ_FORWARD, OP_NONE, NULL, NULL, 0); return;
-	case 'F': push(ps, RQ_FUNCTION, RQ_FORWARD, OP_NONE, NULL, NULL, 0); return;
-	default: return; /* Flush and COPY messages get no answer of their own */
+	case 'S':
+		push(ps, RQ_SYNC, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+		return;
+	case 'Q':
+		push(ps, RQ_QUERY, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+		return;
+	case 'F':
+		push(ps, RQ_FUNCTION, RQ_FORWARD, OP_NONE, NULL, NULL, 0);
+		return;
+	default:
+		return; /* Flush and COPY messages get no answer of their own */
 	}
 }
 
@@ -645,8 +671,7 @@ static void forget_if_missing(struct ps_server *ps, const unsigned char *body, s
 }
 
 /* The same ErrorResponse with "TB_<n>" written as the client's "name". */
-static void put_renamed_error(struct pbuf *b, const unsigned char *body, size_t len,
-			      const struct ps_name *n)
+static void put_renamed_error(struct pbuf *b, const unsigned char *body, size_t len, const struct ps_name *n)
 {
 	char from[40], to[300];
 	snprintf(from, sizeof(from), "\"%s\"", n->stmt->name);
@@ -671,8 +696,8 @@ static void put_renamed_error(struct pbuf *b, const unsigned char *body, size_t 
 	pbuf_end(b);
 }
 
-bool ps_send_replacement(struct server *s, const struct rq_entry *answered,
-			 const unsigned char *body, size_t len)
+bool ps_send_replacement(struct server *s, const struct rq_entry *answered, const unsigned char *body,
+			 size_t len)
 {
 	struct ps_name *n = s->ps ? s->ps->renaming : NULL;
 	if (n)

@@ -51,8 +51,7 @@ void reconfig_reconnect_pool(struct pool *p, const char *why)
 
 void reconfig_reconnect_all(const char *why)
 {
-	for_each_pool(p)
-		reconfig_reconnect_pool(p, why);
+	for_each_pool(p) reconfig_reconnect_pool(p, why);
 }
 
 bool reconfig_set(const struct param_def *p, const char *value, char *err, size_t errlen)

@@ -116,31 +116,41 @@ static void fail_and_skip(struct respq *q)
 		q->skipping = true;
 }
 
-enum rq_step { STEP_BAD = 0, STEP_PART, STEP_END };
+enum rq_step {
+	STEP_BAD = 0,
+	STEP_PART,
+	STEP_END
+};
 
 /* Where a non-error message stands in the answer to an entry of this kind. */
 static enum rq_step step_for(struct rq_entry *e, char type)
 {
 	switch (e->kind) {
-	case RQ_PARSE: return type == '1' ? STEP_END : STEP_BAD;
-	case RQ_BIND: return type == '2' ? STEP_END : STEP_BAD;
-	case RQ_CLOSE: return type == '3' ? STEP_END : STEP_BAD;
+	case RQ_PARSE:
+		return type == '1' ? STEP_END : STEP_BAD;
+	case RQ_BIND:
+		return type == '2' ? STEP_END : STEP_BAD;
+	case RQ_CLOSE:
+		return type == '3' ? STEP_END : STEP_BAD;
 	case RQ_DESCRIBE_STMT:
 		if (type == 't' && !e->started) {
 			e->started = true;
 			return STEP_PART;
 		}
 		return (type == 'T' || type == 'n') && e->started ? STEP_END : STEP_BAD;
-	case RQ_DESCRIBE_PORTAL: return type == 'T' || type == 'n' ? STEP_END : STEP_BAD;
+	case RQ_DESCRIBE_PORTAL:
+		return type == 'T' || type == 'n' ? STEP_END : STEP_BAD;
 	case RQ_EXECUTE:
 		if (type == 'C' || type == 'I' || type == 's')
 			return STEP_END;
 		return strchr("DGHdcW", type) && type ? STEP_PART : STEP_BAD;
-	case RQ_SYNC: return type == 'Z' ? STEP_END : STEP_BAD;
+	case RQ_SYNC:
+		return type == 'Z' ? STEP_END : STEP_BAD;
 	case RQ_QUERY:
 	case RQ_FUNCTION:
 		return type == 'Z' ? STEP_END : STEP_PART;
-	default: return STEP_BAD;
+	default:
+		return STEP_BAD;
 	}
 }
 

@@ -45,7 +45,8 @@ void config_ref_put(struct config_ref *r)
 static void run_deferred(evutil_socket_t fd, short what, void *arg)
 {
 	/* Dispatch can close objects and closing can dirty pools: run to a fixpoint. */
-	while (!list_empty(&rt.dirty_pools) || !list_empty(&rt.free_clients) || !list_empty(&rt.free_servers)) {
+	while (!list_empty(&rt.dirty_pools) || !list_empty(&rt.free_clients) ||
+	       !list_empty(&rt.free_servers)) {
 		struct list_node *n;
 		while ((n = list_first(&rt.dirty_pools))) {
 			list_del(n);
@@ -89,9 +90,13 @@ void runtime_init(struct event_base *base, struct evdns_base *dns)
 	list_init(&rt.dirty_pools);
 	deadline_wheel_init(&rt.client_timers, client_timer_fire, time_mono_usec());
 	rt.free_ev = event_new(base, -1, 0, run_deferred, NULL);
-	static struct db_alias admin_alias = { .name = "tokenbouncer", .port = -1, .pool_size = 0,
-					       .min_pool_size = -1, .reserve_pool = -1,
-					       .pool_mode = POOL_MODE_UNSET, .max_db_connections = -1,
+	static struct db_alias admin_alias = { .name = "tokenbouncer",
+					       .port = -1,
+					       .pool_size = 0,
+					       .min_pool_size = -1,
+					       .reserve_pool = -1,
+					       .pool_mode = POOL_MODE_UNSET,
+					       .max_db_connections = -1,
 					       .server_lifetime = -1 };
 	static struct database admin_db = { .name = "tokenbouncer", .cfg = &admin_alias, .is_admin = true };
 	list_init(&admin_db.pools);
@@ -219,7 +224,8 @@ static void resume_awaiting(struct database *db)
 		if (db->default_user)
 			client_auth_ok(c);
 		else
-			client_close(c, "08001", "could not learn the user of alias \"%s\" from its %s token: %s",
+			client_close(c, "08001",
+				     "could not learn the user of alias \"%s\" from its %s token: %s",
 				     db->name, upstream_method_of(db->cfg->auth)->label, db->user_error);
 	}
 }
@@ -234,8 +240,10 @@ static void on_user_token(void *arg, const char *token, size_t len, int64_t expi
 	} else {
 		char why[200] = "this method's tokens name no user";
 		const struct upstream_method *m = upstream_method_of(db->cfg->auth);
-		char *name = !m ? NULL : m->user_from_token ? m->user_from_token(token, len, why, sizeof(why))
-			: m->user_after_fetch ? m->user_after_fetch(db->cfg, why, sizeof(why)) : NULL;
+		char *name = !m                    ? NULL
+			     : m->user_from_token  ? m->user_from_token(token, len, why, sizeof(why))
+			     : m->user_after_fetch ? m->user_after_fetch(db->cfg, why, sizeof(why))
+						   : NULL;
 		if (name) {
 			db->default_user = name;
 			db->user_error[0] = '\0';
@@ -312,8 +320,8 @@ void runtime_database_maybe_free(struct database *db)
 		database_free(db);
 }
 
-static bool load_auth_files(const struct tb_config *cfg, struct userlist **ul, struct hba **hba,
-			    char *err, size_t errlen)
+static bool load_auth_files(const struct tb_config *cfg, struct userlist **ul, struct hba **hba, char *err,
+			    size_t errlen)
 {
 	*ul = NULL;
 	*hba = NULL;
@@ -353,7 +361,8 @@ static bool make_tls(const struct tb_config *cfg, SSL_CTX **cli, SSL_CTX **srv, 
 	 * an SSLRequest with 'S' (runtime_server_tls). */
 	int lo, hi;
 	bool default_ciphers = !config_str_set(cfg->server_tls13_ciphers) &&
-			       (!config_str_set(cfg->server_tls_ciphers) || str_ieq(cfg->server_tls_ciphers, "default"));
+			       (!config_str_set(cfg->server_tls_ciphers) ||
+				str_ieq(cfg->server_tls_ciphers, "default"));
 	if (!config_str_set(cfg->server_tls_ca_file) && !config_str_set(cfg->server_tls_cert_file) &&
 	    !config_str_set(cfg->server_tls_key_file) && default_ciphers &&
 	    tls_protocol_range(cfg->server_tls_protocols, &lo, &hi))
@@ -400,8 +409,8 @@ static void rebind_databases(void)
 			}
 			continue;
 		}
-		log_info("database %s: %s by reload; its servers retire as they become free",
-			 db->name, a ? "changed" : "removed");
+		log_info("database %s: %s by reload; its servers retire as they become free", db->name,
+			 a ? "changed" : "removed");
 		database_retire(db);
 		struct list_node *pn, *pt;
 		list_for_each_safe(pn, pt, &db->pools)
@@ -453,8 +462,10 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 	struct hba *hba;
 	SSL_CTX *cli, *srv;
 	if (!varcache_extra_valid(cfg->track_extra_parameters)) {
-		snprintf(err, errlen, "track_extra_parameters: expected at most %d comma-separated "
-			 "parameter names besides the built-in ones", VAR_EXTRA_MAX);
+		snprintf(err, errlen,
+			 "track_extra_parameters: expected at most %d comma-separated "
+			 "parameter names besides the built-in ones",
+			 VAR_EXTRA_MAX);
 		return false;
 	}
 	if (!load_auth_files(cfg, &ul, &hba, err, errlen))
@@ -489,7 +500,8 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 	dnscache_set_ttl(cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
 	if (!varcache_track_extra(cfg->track_extra_parameters))
 		log_warning("track_extra_parameters: this process tracks at most %d extra names over "
-			    "its life; the newest were left out until a restart", VAR_EXTRA_MAX);
+			    "its life; the newest were left out until a restart",
+			    VAR_EXTRA_MAX);
 	rebind_databases();
 	config_ref_put(old);
 	if (rt.base)
@@ -513,7 +525,8 @@ void runtime_shutdown(void)
 		struct list_node *pn, *pt;
 		list_for_each_safe(pn, pt, &db->pools) {
 			struct pool *p = list_entry(pn, struct pool, node);
-			struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers, &p->new_servers };
+			struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
+						      &p->new_servers };
 			for (size_t i = 0; i < 4; i++) {
 				struct list_node *sn, *st;
 				list_for_each_safe(sn, st, lists[i])

@@ -49,8 +49,8 @@ static void server_io(evutil_socket_t fd, short what, void *arg);
 const char *server_state_name(enum server_state st)
 {
 	static const char *const names[] = {
-		"token", "resolving", "connecting", "tls-request", "tls", "login", "connect-query",
-		"idle", "active", "reset", "check", "drain", "closing",
+		"token", "resolving", "connecting", "tls-request", "tls",   "login",   "connect-query",
+		"idle",  "active",    "reset",      "check",       "drain", "closing",
 	};
 	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }
@@ -58,9 +58,13 @@ const char *server_state_name(enum server_state st)
 void server_log_prefix(const struct server *s, char *buf, size_t len)
 {
 	const struct database *db = s->pool->db;
-	snprintf(buf, len, "S-%llu %s@%s (%s:%d)", (unsigned long long)s->id, s->pool->user,
-		 db->name, s->host ? s->host : db->host ? db->host : "unix",
-		 s->host ? s->port : db->cfg->port > 0 ? db->cfg->port : 5432);
+	snprintf(buf, len, "S-%llu %s@%s (%s:%d)", (unsigned long long)s->id, s->pool->user, db->name,
+		 s->host    ? s->host
+		 : db->host ? db->host
+			    : "unix",
+		 s->host             ? s->port
+		 : db->cfg->port > 0 ? db->cfg->port
+				     : 5432);
 }
 
 static const struct server_watch *watch;
@@ -86,7 +90,7 @@ void server_set_state(struct server *s, enum server_state st, struct list_node *
 	server_watch_note(s, from);
 }
 
-static void drop_token(struct server *s)
+void server_drop_token(struct server *s)
 {
 	if (s->token) {
 		secret_wipe(s->token, s->token_len);
@@ -125,7 +129,7 @@ void server_close(struct server *s, const char *fmt, ...)
 	}
 	token_wait_cancel(s->token_wait);
 	s->token_wait = NULL;
-	drop_token(s);
+	server_drop_token(s);
 	connector_bundle_unref(s->bundle);
 	s->bundle = NULL;
 	if (s->cancels)
@@ -190,12 +194,9 @@ static void fail_login(struct server *s, const char *sqlstate, const char *msg, 
 	pool_fail_waiters(p);
 }
 
-static void login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* 57P03 is PostgreSQL's "starting up" / "shutting down" / "in recovery"
  * answer: the server will take logins again shortly. */
-static void login_failed(struct server *s, const char *sqlstate, const char *fmt, ...)
+void server_fail_loginf(struct server *s, const char *sqlstate, const char *fmt, ...)
 {
 	char msg[300];
 	va_list ap;
@@ -228,7 +229,7 @@ static bool is_restart_errno(int err)
 
 void server_login_failed(struct server *s, const char *msg)
 {
-	login_failed(s, "08006", "%s", msg);
+	server_fail_loginf(s, "08006", "%s", msg);
 }
 
 void server_login_deadline(struct server *s, usec_t now)
@@ -236,13 +237,15 @@ void server_login_deadline(struct server *s, usec_t now)
 	usec_t limit = rt.cfg->server_connect_timeout;
 	bool overall = limit > 0 && now - s->created_at >= limit;
 	if (s->mdx_pending && (overall || now - s->state_since >= MDX_DEADLINE)) {
-		login_failed(s, "08006", "the instance of alias \"%s\" did not answer the metadata exchange within "
-			     "%lld s (does %s:%d lead to the instance's server-side proxy?)", s->pool->db->name,
-			     (long long)((now - s->state_since) / USEC_PER_SEC), s->host, s->port);
+		server_fail_loginf(s, "08006",
+				   "the instance of alias \"%s\" did not answer the metadata exchange within "
+				   "%lld s (does %s:%d lead to the instance's server-side proxy?)",
+				   s->pool->db->name, (long long)((now - s->state_since) / USEC_PER_SEC),
+				   s->host, s->port);
 		return;
 	}
 	if (overall)
-		login_failed(s, "08006", "server_connect_timeout: no answer from the server in time");
+		server_fail_loginf(s, "08006", "server_connect_timeout: no answer from the server in time");
 }
 
 static bool send_startup(struct server *s)
@@ -286,7 +289,8 @@ static bool use_tls(const struct server *s)
 static void connector_failed(struct server *s, const char *why)
 {
 	token_force_refresh(s->pool->token, s->token_gen);
-	login_failed(s, "08006", "connection to the instance of alias \"%s\" failed: %s", s->pool->db->name, why);
+	server_fail_loginf(s, "08006", "connection to the instance of alias \"%s\" failed: %s",
+			   s->pool->db->name, why);
 }
 
 /* A server without TLS 1.3 is not the instance's server-side proxy, and no
@@ -297,11 +301,13 @@ static void connector_handshake_failed(struct server *s)
 		connector_failed(s, sock_errmsg());
 		return;
 	}
-	login_failed(s, "08006", "connection to the instance of alias \"%s\" failed: the server at %s:%d offers "
-		     "only TLS 1.2 or older, and connector mode requires TLS 1.3 (as Google's connectors do); "
-		     "check that ip_type= and port= reach the instance's server-side proxy (port 3307 for Cloud "
-		     "SQL, 5433 for AlloyDB), or use manual IAM login (host= with sslmode, no instance=)",
-		     s->pool->db->name, s->host, s->port);
+	server_fail_loginf(
+		s, "08006",
+		"connection to the instance of alias \"%s\" failed: the server at %s:%d offers "
+		"only TLS 1.2 or older, and connector mode requires TLS 1.3 (as Google's connectors do); "
+		"check that ip_type= and port= reach the instance's server-side proxy (port 3307 for Cloud "
+		"SQL, 5433 for AlloyDB), or use manual IAM login (host= with sslmode, no instance=)",
+		s->pool->db->name, s->host, s->port);
 }
 
 /* AlloyDB: the metadata exchange goes first, on the TLS stream (§3.9.4),
@@ -309,9 +315,10 @@ static void connector_handshake_failed(struct server *s)
 static bool send_mdx(struct server *s)
 {
 	size_t len = 0;
-	unsigned char *frame = mdx_request("tokenbouncer/" PACKAGE_VERSION, (enum mdx_auth_type)s->bundle->mdx_auth,
-					   s->token ? s->token : "", &len);
-	drop_token(s);
+	unsigned char *frame = mdx_request("tokenbouncer/" PACKAGE_VERSION,
+					   (enum mdx_auth_type)s->bundle->mdx_auth, s->token ? s->token : "",
+					   &len);
+	server_drop_token(s);
 	s->mdx_pending = true;
 	server_set_state(s, SV_LOGIN, NULL);
 	sock_set_read(&s->sock, true);
@@ -340,7 +347,8 @@ static size_t mdx_answer(struct server *s)
 	iobuf_consume(in, 4 + (size_t)n);
 	s->mdx_pending = false;
 	if (!ok) {
-		login_failed(s, "28000", "the instance of alias \"%s\" refused the login: %s", s->pool->db->name, err);
+		server_fail_loginf(s, "28000", "the instance of alias \"%s\" refused the login: %s",
+				   s->pool->db->name, err);
 		return 0;
 	}
 	send_startup(s);
@@ -366,9 +374,10 @@ static void start_direct_tls(struct server *s)
 	char err[200];
 	/* Without a CN rule (AlloyDB) the certificate must name the address dialled. */
 	enum tls_mode mode = s->bundle->server_cn ? TLS_MODE_VERIFY_CA : TLS_MODE_VERIFY_FULL;
-	s->sock.ssl = tls_connect_new(s->bundle->ctx, s->sock.fd, s->bundle->dial_host, mode, err, sizeof(err));
+	s->sock.ssl = tls_connect_new(s->bundle->ctx, s->sock.fd, s->bundle->dial_host, mode, err,
+				      sizeof(err));
 	if (!s->sock.ssl) {
-		login_failed(s, "08006", "%s", err);
+		server_fail_loginf(s, "08006", "%s", err);
 		return;
 	}
 	s->tls = true;
@@ -403,7 +412,7 @@ static void connected(struct server *s)
 		if (is_restart_errno(err))
 			login_failed_restarting(s, "could not connect to server: %s", strerror(err));
 		else
-			login_failed(s, "08006", "could not connect to server: %s", strerror(err));
+			server_fail_loginf(s, "08006", "could not connect to server: %s", strerror(err));
 		return;
 	}
 	sock_set_write_io(&s->sock, false);
@@ -422,7 +431,7 @@ static void start_connect(struct server *s)
 {
 	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		login_failed(s, "08006", "could not create socket: %s", strerror(errno));
+		server_fail_loginf(s, "08006", "could not create socket: %s", strerror(errno));
 		return;
 	}
 	if (s->addr.ss_family != AF_UNIX)
@@ -438,7 +447,7 @@ static void start_connect(struct server *s)
 		if (is_restart_errno(err))
 			login_failed_restarting(s, "could not connect to server: %s", strerror(err));
 		else
-			login_failed(s, "08006", "could not connect to server: %s", strerror(err));
+			server_fail_loginf(s, "08006", "could not connect to server: %s", strerror(err));
 		return;
 	}
 	sock_set_write_io(&s->sock, true);
@@ -449,7 +458,7 @@ static void on_resolved(const struct sockaddr *addr, socklen_t addrlen, const ch
 	struct server *s = arg;
 	s->dns = NULL;
 	if (!addr) {
-		login_failed(s, "08006", "%s", errmsg ? errmsg : "could not resolve host");
+		server_fail_loginf(s, "08006", "%s", errmsg ? errmsg : "could not resolve host");
 		return;
 	}
 	memcpy(&s->addr, addr, addrlen);
@@ -469,7 +478,8 @@ static usec_t jittered_lifetime(const struct pool *p)
 		return 0;
 	/* Up to 10% earlier, so a pool opened at once does not expire at once. */
 	usec_t spread = life / 10;
-	return life - (spread > 0 ? (usec_t)random_below((uint32_t)(spread > UINT32_MAX ? UINT32_MAX : spread)) : 0);
+	return life -
+	       (spread > 0 ? (usec_t)random_below((uint32_t)(spread > UINT32_MAX ? UINT32_MAX : spread)) : 0);
 }
 
 /* A host list's entry for this server: round-robin takes the next one each
@@ -501,7 +511,7 @@ static void start_resolve(struct server *s)
 	}
 	if (db->host && db->host[0] != '/') {
 		if (!pick_host(s, port)) {
-			login_failed(s, "08006", "invalid host list entry");
+			server_fail_loginf(s, "08006", "invalid host list entry");
 			return;
 		}
 		s->dns = resolve_start(rt.dns, s->host, s->port, on_resolved, s);
@@ -513,7 +523,7 @@ static void start_resolve(struct server *s)
 		int n = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/.s.PGSQL.%d",
 				 db->host ? db->host : "/var/run/postgresql", port);
 		if (n < 0 || (size_t)n >= sizeof(sun->sun_path)) {
-			login_failed(s, "08006", "Unix socket path too long");
+			server_fail_loginf(s, "08006", "Unix socket path too long");
 			return;
 		}
 		s->addrlen = sizeof(*sun);
@@ -534,11 +544,11 @@ static void on_login_token(void *arg, const char *token, size_t len, int64_t exp
 	struct server *s = arg;
 	s->token_wait = NULL;
 	if (err) {
-		login_failed(s, "08001", "could not obtain an %s login token for alias \"%s\": %s",
-			     token_kind_name(s), s->pool->db->name, err);
+		server_fail_loginf(s, "08001", "could not obtain an %s login token for alias \"%s\": %s",
+				   token_kind_name(s), s->pool->db->name, err);
 		return;
 	}
-	drop_token(s);
+	server_drop_token(s);
 	s->token = xstrndup(token, len);
 	s->token_len = len;
 	start_resolve(s);
@@ -550,8 +560,8 @@ static void on_token(void *arg, const char *token, size_t len, int64_t expires_a
 	struct server *s = arg;
 	s->token_wait = NULL;
 	if (err) {
-		login_failed(s, "08001", "could not obtain an %s token for alias \"%s\": %s",
-			     token_kind_name(s), s->pool->db->name, err);
+		server_fail_loginf(s, "08001", "could not obtain an %s token for alias \"%s\": %s",
+				   token_kind_name(s), s->pool->db->name, err);
 		return;
 	}
 	s->token = xmalloc(len + 1);
@@ -573,7 +583,8 @@ static void on_token(void *arg, const char *token, size_t len, int64_t expires_a
 		if (s->lifetime <= 0 || cap < s->lifetime)
 			s->lifetime = cap - (usec_t)random_below((uint32_t)(margin / 2 + 1));
 	}
-	struct token_entry *login = s->bundle && s->bundle->mdx_auth ? token_entry_login(s->pool->token) : NULL;
+	struct token_entry *login = s->bundle && s->bundle->mdx_auth ? token_entry_login(s->pool->token)
+								     : NULL;
 	if (login) {
 		s->token_wait = token_request(login, on_login_token, s);
 		return;
@@ -628,17 +639,17 @@ static void tls_answer(struct server *s)
 	if (answer == 'S') {
 		if (iobuf_len(in) > 0) {
 			/* Bytes before the handshake could be injected (CVE-2021-23222). */
-			login_failed(s, "08P01", "server sent unencrypted data after SSL response");
+			server_fail_loginf(s, "08P01", "server sent unencrypted data after SSL response");
 			return;
 		}
 		char err[200];
 		const struct database *db = s->pool->db;
 		SSL_CTX *ctx = runtime_server_tls(err, sizeof(err));
 		s->sock.ssl = ctx ? tls_connect_new(ctx, s->sock.fd, s->host ? s->host : db->host,
-						    (enum tls_mode)db->sslmode,
-						    err, sizeof(err)) : NULL;
+						    (enum tls_mode)db->sslmode, err, sizeof(err))
+				  : NULL;
 		if (!s->sock.ssl) {
-			login_failed(s, "08006", "%s", err);
+			server_fail_loginf(s, "08006", "%s", err);
 			return;
 		}
 		s->tls = true;
@@ -647,7 +658,7 @@ static void tls_answer(struct server *s)
 		if (r == SOCK_IO_OK)
 			send_startup(s);
 		else if (r == SOCK_IO_ERR)
-			login_failed(s, "08006", "%s", sock_errmsg());
+			server_fail_loginf(s, "08006", "%s", sock_errmsg());
 		return;
 	}
 	if (answer == 'N' && s->pool->db->sslmode <= TLS_MODE_PREFER) {
@@ -655,9 +666,10 @@ static void tls_answer(struct server *s)
 		return;
 	}
 	if (answer == 'N')
-		login_failed(s, "08006", "server does not support TLS and server_tls_sslmode requires it");
+		server_fail_loginf(s, "08006",
+				   "server does not support TLS and server_tls_sslmode requires it");
 	else
-		login_failed(s, "08P01", "invalid answer to SSL request");
+		server_fail_loginf(s, "08P01", "invalid answer to SSL request");
 }
 
 static void continue_tls(struct server *s)
@@ -668,178 +680,7 @@ static void continue_tls(struct server *s)
 	else if (r == SOCK_IO_ERR && s->bundle)
 		connector_handshake_failed(s);
 	else if (r == SOCK_IO_ERR)
-		login_failed(s, "08006", "%s", sock_errmsg());
-}
-
-/* A token goes upstream as the password (not the alias's password). */
-static bool sends_token(const struct server *s)
-{
-	return s->pool->token && !upstream_method_uses_password(s->pool->db->cfg);
-}
-
-/* ---- upstream authentication ---- */
-
-static bool require_password(struct server *s)
-{
-	if (s->pool->password)
-		return true;
-	login_failed(s, "28P01", "no password for upstream user \"%s\" (set password= on the alias, "
-		     "a plain or md5 entry in auth_file, or log in with SCRAM against a verifier in "
-		     "auth_file for SCRAM pass-through)", s->pool->user);
-	return false;
-}
-
-static bool auth_cleartext(struct server *s)
-{
-	if (s->bundle && sends_token(s)) {
-		/* §0.2.4: with automatic IAM login the server must not ask. */
-		login_failed(s, "28000", "the instance asked alias \"%s\" for a password: automatic IAM login was "
-			     "not applied (is \"%s\" an IAM database user of the instance?)", s->pool->db->name,
-			     s->pool->user);
-		return false;
-	}
-	if (sends_token(s)) {
-		/* Config validation already demands TLS; this guards the wire itself. */
-		if (!s->tls || !s->token) {
-			login_failed(s, "08001", "refusing to send a token for alias \"%s\" without TLS",
-				     s->pool->db->name);
-			return false;
-		}
-		struct pbuf b;
-		pbuf_init(&b, 70000);
-		proto_password(&b, s->token, s->token_len);
-		drop_token(s);
-		return server_send_pbuf(s, &b);
-	}
-	if (!require_password(s))
-		return false;
-	struct pbuf b;
-	pbuf_init(&b, 70000);
-	proto_password(&b, s->pool->password, strlen(s->pool->password));
-	return server_send_pbuf(s, &b);
-}
-
-static bool auth_md5(struct server *s, struct msg_reader *r)
-{
-	const unsigned char *salt = reader_bytes(r, 4);
-	if (!salt) {
-		login_failed(s, "08P01", "malformed MD5 request from server");
-		return false;
-	}
-	if (!require_password(s))
-		return false;
-	char out[36];
-	if (!md5_client_response(s->pool->password, s->pool->user, salt, out)) {
-		login_failed(s, "28P01", "cannot compute md5 response");
-		return false;
-	}
-	struct pbuf b;
-	pbuf_init(&b, 128);
-	proto_password(&b, out, strlen(out));
-	secret_wipe(out, sizeof(out));
-	return server_send_pbuf(s, &b);
-}
-
-static bool list_has_scram(struct msg_reader *r)
-{
-	for (;;) {
-		const char *mech = reader_str(r);
-		if (r->bad || !*mech)
-			return false;
-		if (strcmp(mech, "SCRAM-SHA-256") == 0)
-			return true;
-	}
-}
-
-static bool auth_sasl(struct server *s, uint32_t code, struct msg_reader *r)
-{
-	char err[200];
-	char *out = NULL;
-	size_t outlen = 0;
-	struct pbuf b;
-	pbuf_init(&b, 4096);
-	if (code == 10) {
-		if (!list_has_scram(r)) {
-			login_failed(s, "28000", "server offers no SASL mechanism we support");
-			pbuf_free(&b);
-			return false;
-		}
-		/* Without a password, SCRAM pass-through: the key of a client's login. */
-		if (!s->pool->scram_keys && !require_password(s)) {
-			pbuf_free(&b);
-			return false;
-		}
-		if (s->scram)
-			scram_client_free(s->scram);
-		s->scram = s->pool->password ? scram_client_new(s->pool->password)
-					     : scram_client_new_keys(s->pool->scram_keys);
-		if (s->pool->password)
-			scram_client_use_cache(s->scram, &s->pool->password_keys);
-		if (!s->scram || !scram_client_first(s->scram, &out, &outlen)) {
-			login_failed(s, "28000", "cannot start SCRAM exchange");
-			pbuf_free(&b);
-			return false;
-		}
-		proto_sasl_initial(&b, "SCRAM-SHA-256", out, outlen);
-	} else if (code == 11 && s->scram) {
-		size_t n = reader_left(r);
-		if (!scram_client_final(s->scram, (const char *)reader_bytes(r, n), n, &out, &outlen, err, sizeof(err))) {
-			login_failed(s, "28000", "SCRAM exchange with server failed: %s", err);
-			pbuf_free(&b);
-			return false;
-		}
-		proto_sasl_response(&b, out, outlen);
-	} else if (code == 12 && s->scram) {
-		size_t n = reader_left(r);
-		bool ok = scram_client_verify_server(s->scram, (const char *)reader_bytes(r, n), n, err, sizeof(err));
-		pbuf_free(&b);
-		if (!ok)
-			login_failed(s, "28000", "server SCRAM signature invalid: %s", err);
-		return ok;
-	} else {
-		login_failed(s, "08P01", "unexpected SASL message from server");
-		pbuf_free(&b);
-		return false;
-	}
-	if (out) {
-		secret_wipe(out, outlen);
-		free(out);
-	}
-	return server_send_pbuf(s, &b);
-}
-
-static void login_auth(struct server *s, const unsigned char *body, size_t len)
-{
-	struct msg_reader r;
-	reader_init(&r, body, len);
-	uint32_t code = reader_u32(&r);
-	switch (code) {
-	case 0:
-		return;
-	case 3:
-		auth_cleartext(s);
-		return;
-	case 5:
-	case 10:
-		if (sends_token(s)) {
-			login_failed(s, "28000", "server asked for %s, but alias \"%s\" logs in with a token, "
-				     "which needs a cleartext password request over TLS (is this user set up for "
-				     "IAM authentication?)", code == 5 ? "md5" : "SCRAM", s->pool->db->name);
-			return;
-		}
-		if (code == 5) {
-			auth_md5(s, &r);
-			return;
-		}
-		auth_sasl(s, code, &r);
-		return;
-	case 11:
-	case 12:
-		auth_sasl(s, code, &r);
-		return;
-	default:
-		login_failed(s, "28000", "server requested unsupported authentication method %u", code);
-	}
+		server_fail_loginf(s, "08006", "%s", sock_errmsg());
 }
 
 void server_record_param(struct server *s, const unsigned char *body, size_t len, bool login)
@@ -867,7 +708,8 @@ void server_record_param(struct server *s, const unsigned char *body, size_t len
 	}
 }
 
-static bool start_internal_query(struct server *s, enum server_state st, struct list_node *list, const char *sql)
+static bool start_internal_query(struct server *s, enum server_state st, struct list_node *list,
+				 const char *sql)
 {
 	struct pbuf b;
 	pbuf_init(&b, 1 << 20);
@@ -909,11 +751,12 @@ static void token_rejected(struct server *s, const struct pg_error *e)
 	struct pool *p = s->pool;
 	token_reject(p->token, s->token_gen);
 	if (s->token_retry) {
-		login_failed(s, e->sqlstate, "the server rejected a fresh %s token for alias \"%s\": %s",
-			     token_kind_name(s), p->db->name, e->message);
+		server_fail_loginf(s, e->sqlstate, "the server rejected a fresh %s token for alias \"%s\": %s",
+				   token_kind_name(s), p->db->name, e->message);
 		return;
 	}
-	server_log(LOG_LVL_WARNING, s, "server rejected the token (%s); retrying once with a new one", e->message);
+	server_log(LOG_LVL_WARNING, s, "server rejected the token (%s); retrying once with a new one",
+		   e->message);
 	server_close(s, "token rejected");
 	server_launch_retry(p);
 }
@@ -923,7 +766,7 @@ static void login_message(struct server *s, char type, const unsigned char *body
 	struct pg_error e;
 	switch (type) {
 	case 'R':
-		login_auth(s, body, len);
+		server_login_auth(s, body, len);
 		return;
 	case 'S':
 		server_record_param(s, body, len, true);
@@ -940,17 +783,17 @@ static void login_message(struct server *s, char type, const unsigned char *body
 		return;
 	case 'E':
 		if (!proto_parse_error(body, len, &e))
-			login_failed(s, "08P01", "malformed error from server");
+			server_fail_loginf(s, "08P01", "malformed error from server");
 		else if (s->pool->token && is_auth_failure(e.sqlstate))
 			token_rejected(s, &e);
 		else
-			login_failed(s, e.sqlstate, "%s", e.message);
+			server_fail_loginf(s, e.sqlstate, "%s", e.message);
 		return;
 	case 'N':
 	case 'v':
 		return;
 	default:
-		login_failed(s, "08P01", "unexpected message '%c' from server during login", type);
+		server_fail_loginf(s, "08P01", "unexpected message '%c' from server during login", type);
 	}
 }
 
@@ -1007,7 +850,8 @@ static void sync_message(struct server *s, char type, const unsigned char *body,
 			 * client has sent nothing yet and gets another server. */
 			server_close(s, "lost during parameter sync: %s", e.message);
 		} else if (s->client) {
-			client_close(s->client, e.sqlstate, "invalid value for a session parameter: %s", e.message);
+			client_close(s->client, e.sqlstate, "invalid value for a session parameter: %s",
+				     e.message);
 		}
 		return;
 	case 'Z':
@@ -1204,7 +1048,12 @@ static void end_of_transaction(struct server *s)
 		client_detached(c);
 }
 
-enum ps_step { PS_PASS, PS_CONSUMED, PS_NEED_MORE, PS_STOP };
+enum ps_step {
+	PS_PASS,
+	PS_CONSUMED,
+	PS_NEED_MORE,
+	PS_STOP
+};
 
 /* Prepared-statement tracking: match the message to what it answers; drop
  * or replace the pooler's own answers. */
@@ -1246,7 +1095,8 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 	if (statement_mode_violation(s, status)) {
 		/* The client must not see a transaction open: end it before this ReadyForQuery. */
 		if (flush_to_client(s, *span))
-			client_close(s->client, "25001", "transaction blocks are not allowed in "
+			client_close(s->client, "25001",
+				     "transaction blocks are not allowed in "
 				     "statement pooling mode");
 		return false;
 	}
@@ -1395,7 +1245,8 @@ static size_t process_whole_messages(struct server *s)
 		}
 		struct pg_hdr h;
 		char err[160];
-		enum proto_status st = proto_peek_header(iobuf_head(in), iobuf_len(in), SERVER_MSG_MAX, &h, err, sizeof(err));
+		enum proto_status st = proto_peek_header(iobuf_head(in), iobuf_len(in), SERVER_MSG_MAX, &h,
+							 err, sizeof(err));
 		if (st == PROTO_ERROR) {
 			server_close(s, "protocol error: %s", err);
 			return 0;
@@ -1449,11 +1300,12 @@ static void server_read(struct server *s)
 	}
 	enum sock_io r = sock_fill(&s->sock, (size_t)rt.cfg->pkt_buf, s->need);
 	if (r == SOCK_IO_EOF || r == SOCK_IO_ERR) {
-		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly" : sock_errmsg();
+		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly"
+						   : sock_errmsg();
 		if (s->state < SV_IDLE && r == SOCK_IO_EOF)
 			login_failed_restarting(s, "%s", why);
 		else if (s->state < SV_IDLE)
-			login_failed(s, "08006", "%s", why);
+			server_fail_loginf(s, "08006", "%s", why);
 		else
 			server_close(s, "%s", why);
 		return;

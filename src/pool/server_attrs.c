@@ -13,10 +13,14 @@
 static const char *wanted(enum target_session_attrs mode)
 {
 	switch (mode) {
-	case TSA_MODE_READ_WRITE: return "read-write";
-	case TSA_MODE_READ_ONLY: return "read-only";
-	case TSA_MODE_PRIMARY: return "a primary";
-	default: return "a standby";
+	case TSA_MODE_READ_WRITE:
+		return "read-write";
+	case TSA_MODE_READ_ONLY:
+		return "read-only";
+	case TSA_MODE_PRIMARY:
+		return "a primary";
+	default:
+		return "a standby";
 	}
 }
 
@@ -49,23 +53,23 @@ bool server_attrs_accept(struct server *s)
 	}
 	char msg[300];
 	if (v == TSA_UNKNOWN) {
-		snprintf(msg, sizeof(msg), "server %s:%d did not report in_hot_standby and "
+		snprintf(msg, sizeof(msg),
+			 "server %s:%d did not report in_hot_standby and "
 			 "default_transaction_read_only, which target_session_attrs=%s needs "
-			 "(PostgreSQL 14 or later)", s->host ? s->host : "", s->port,
-			 session_attrs_mode_name(mode));
+			 "(PostgreSQL 14 or later)",
+			 s->host ? s->host : "", s->port, session_attrs_mode_name(mode));
 	} else {
 		snprintf(msg, sizeof(msg), "server %s:%d is not %s (target_session_attrs=%s)",
 			 s->host ? s->host : "", s->port, wanted(mode), session_attrs_mode_name(mode));
 	}
-	db->host_failed++;   /* load_balance_hosts=disable: move on to the next host */
+	db->host_failed++; /* load_balance_hosts=disable: move on to the next host */
 	if (v == TSA_WRONG && ++db->tsa_misses < hosts) {
 		server_close(s, "%s; trying the next host", msg);
 		return false;
 	}
 	db->tsa_misses = 0;
 	char all[400];
-	snprintf(all, sizeof(all), "no host of database \"%s\" is %s: %s", db->name,
-		 wanted(mode), msg);
+	snprintf(all, sizeof(all), "no host of database \"%s\" is %s: %s", db->name, wanted(mode), msg);
 	/* Recorded first, so that closing does not open the next server at once. */
 	pool_record_failure(s->pool, "08006", all, false);
 	server_close(s, "%s", all);

@@ -121,7 +121,8 @@ void server_drain_input(struct server *s)
 		size_t avail = iobuf_len(in);
 		if (s->drained > SERVER_DRAIN_MAX_BYTES) {
 			server_forward_cancel(s);
-			server_close(s, "more than %u bytes owed to a departed client", SERVER_DRAIN_MAX_BYTES);
+			server_close(s, "more than %u bytes owed to a departed client",
+				     SERVER_DRAIN_MAX_BYTES);
 			return;
 		}
 		if (s->fwd_remaining) {
@@ -133,7 +134,8 @@ void server_drain_input(struct server *s)
 		}
 		struct pg_hdr h;
 		char err[160];
-		enum proto_status st = proto_peek_header(iobuf_head(in), avail, 0x7fffffff, &h, err, sizeof(err));
+		enum proto_status st = proto_peek_header(iobuf_head(in), avail, 0x7fffffff, &h, err,
+							 sizeof(err));
 		if (st == PROTO_ERROR) {
 			server_close(s, "protocol error while draining: %s", err);
 			return;

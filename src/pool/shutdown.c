@@ -16,10 +16,14 @@
 const char *shutdown_mode_name(enum shutdown_mode mode)
 {
 	switch (mode) {
-	case SHUTDOWN_WAIT_FOR_SERVERS: return "WAIT_FOR_SERVERS";
-	case SHUTDOWN_WAIT_FOR_CLIENTS: return "WAIT_FOR_CLIENTS";
-	case SHUTDOWN_IMMEDIATE: return "immediate";
-	case SHUTDOWN_NONE: break;
+	case SHUTDOWN_WAIT_FOR_SERVERS:
+		return "WAIT_FOR_SERVERS";
+	case SHUTDOWN_WAIT_FOR_CLIENTS:
+		return "WAIT_FOR_CLIENTS";
+	case SHUTDOWN_IMMEDIATE:
+		return "immediate";
+	case SHUTDOWN_NONE:
+		break;
 	}
 	return "none";
 }
@@ -33,9 +37,7 @@ static void pause_all_databases(void)
 
 static bool servers_linked(void)
 {
-	for_each_pool(p)
-		if (!list_empty(&p->active_servers))
-			return true;
+	for_each_pool(p) if (!list_empty(&p->active_servers)) return true;
 	return false;
 }
 
@@ -47,20 +49,21 @@ void shutdown_begin(enum shutdown_mode mode)
 	rt.shutting_down = true;
 	rt.shutdown_mode = mode;
 	if (first)
-		service_stopping();   /* a console SHUTDOWN as much as a signal */
+		service_stopping(); /* a console SHUTDOWN as much as a signal */
 	if (mode == SHUTDOWN_IMMEDIATE) {
 		log_info("shutting down now");
 		event_base_loopbreak(rt.base);
 		return;
 	}
 	log_info("shutting down (%s): no new connections except to the console over the Unix socket; "
-		 "exiting when %s", shutdown_mode_name(mode),
+		 "exiting when %s",
+		 shutdown_mode_name(mode),
 		 mode == SHUTDOWN_WAIT_FOR_CLIENTS ? "every client has left" : "no server is in use");
 	if (first) {
 		listeners_close_tcp();
 		rt.admit_until_id = rt.next_id;
 	}
-	suspend_all(false);       /* held sockets would never drain */
+	suspend_all(false); /* held sockets would never drain */
 	if (mode == SHUTDOWN_WAIT_FOR_SERVERS)
 		pause_all_databases();
 	janitor_run();

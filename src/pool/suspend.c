@@ -21,9 +21,7 @@ static bool each_sock(sock_visit visit, void *arg)
 		if (!c->is_admin && c->state != CL_CLOSING && !visit(&c->sock, arg))
 			return false;
 	}
-	for_each_server(s)
-		if (!visit(&s->sock, arg))
-			return false;
+	for_each_server(s) if (!visit(&s->sock, arg)) return false;
 	return true;
 }
 

@@ -11,8 +11,8 @@
 #include "core/util.h"
 
 static const char *const var_names[VAR_COUNT] = {
-	"client_encoding", "DateStyle", "IntervalStyle", "TimeZone",
-	"standard_conforming_strings", "application_name",
+	"client_encoding",  "DateStyle", "IntervalStyle", "TimeZone", "standard_conforming_strings",
+	"application_name",
 };
 
 /* Extra names only ever grow, so an index stays valid for every cache that

@@ -168,7 +168,8 @@ bool alloydb_parse_info(const char *body, size_t len, struct alloydb_info *out, 
 	return true;
 }
 
-bool alloydb_parse_cert(const char *body, size_t len, char **chain_pem, char **ca_pem, char *err, size_t errlen)
+bool alloydb_parse_cert(const char *body, size_t len, char **chain_pem, char **ca_pem, char *err,
+			size_t errlen)
 {
 	json_t *root = json_loadb(body, len, 0, NULL);
 	const json_t *chain = json_object_get(root, "pemCertificateChain");

@@ -29,9 +29,9 @@ struct aws_state {
 	struct aws_credentials creds;
 	bool have;
 	int64_t fetched_at;
-	int64_t retry_at;            /* no background refresh before this */
-	struct aws_fetch *fetch;     /* the one fetch under way */
-	struct list_node waiters;    /* provider_op, waiting for it */
+	int64_t retry_at;         /* no background refresh before this */
+	struct aws_fetch *fetch;  /* the one fetch under way */
+	struct list_node waiters; /* provider_op, waiting for it */
 };
 
 /* A caller waiting for the fetch under way. */
@@ -81,7 +81,8 @@ static bool check_region(const struct credential *c, char *err, size_t errlen)
 	const char *r = credential_value(c, "region");
 	if (!r || (strlen(r) < 64 && chars_ok(r, "-") && strpbrk(r, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == NULL))
 		return true;
-	return credential_fail(c, "region", err, errlen, "region \"%s\" is not an AWS region name (like us-east-1)", r);
+	return credential_fail(c, "region", err, errlen,
+			       "region \"%s\" is not an AWS region name (like us-east-1)", r);
 }
 
 /* Checks the role keys shared by aws-web-identity and aws-assume-role. */
@@ -89,11 +90,14 @@ static bool check_role_keys(const struct credential *c, char *err, size_t errlen
 {
 	const char *arn = credential_value(c, "role_arn"), *sess = credential_value(c, "role_session_name");
 	if (arn && (strncmp(arn, "arn:", 4) != 0 || !strstr(arn, ":iam::") || !strstr(arn, ":role/")))
-		return credential_fail(c, "role_arn", err, errlen, "role_arn \"%s\" is not an IAM role ARN "
-				"(arn:aws:iam::<account>:role/<name>)", arn);
+		return credential_fail(c, "role_arn", err, errlen,
+				       "role_arn \"%s\" is not an IAM role ARN "
+				       "(arn:aws:iam::<account>:role/<name>)",
+				       arn);
 	if (sess && (strlen(sess) < 2 || strlen(sess) > 64 || !chars_ok(sess, "_+=,.@-")))
-		return credential_fail(c, "role_session_name", err, errlen, "role_session_name must be 2 to 64 letters, "
-				"digits or _+=,.@-");
+		return credential_fail(c, "role_session_name", err, errlen,
+				       "role_session_name must be 2 to 64 letters, "
+				       "digits or _+=,.@-");
 	return true;
 }
 
@@ -103,40 +107,46 @@ static bool need(const struct credential *c, const char *key, const char *env, c
 	if (credential_value(c, key) || (env && aws_env(env)))
 		return true;
 	if (env)
-		return credential_fail(c, NULL, err, errlen, "type %s needs %s (or the environment variable %s)", c->type,
-				key, env);
+		return credential_fail(c, NULL, err, errlen,
+				       "type %s needs %s (or the environment variable %s)", c->type, key, env);
 	return credential_fail(c, NULL, err, errlen, "type %s needs %s", c->type, key);
 }
 
 static bool check_static(struct credential *c, struct aws_cfg *cfg, char *err, size_t errlen)
 {
 	const char *akid = credential_value(c, "access_key_id");
-	const char *sf = credential_value(c, "secret_access_key_file"), *se = credential_value(c, "secret_access_key_env");
-	const char *tf = credential_value(c, "session_token_file"), *te = credential_value(c, "session_token_env");
+	const char *sf = credential_value(c, "secret_access_key_file"),
+		   *se = credential_value(c, "secret_access_key_env");
+	const char *tf = credential_value(c, "session_token_file"),
+		   *te = credential_value(c, "session_token_env");
 	if (!akid && !sf && !se && !tf && !te) {
 		if (aws_env("AWS_ACCESS_KEY_ID"))
 			return true;
-		return credential_fail(c, "type", err, errlen, "type aws-static without access_key_id reads "
-				"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment, and "
-				"AWS_ACCESS_KEY_ID is not set");
+		return credential_fail(c, "type", err, errlen,
+				       "type aws-static without access_key_id reads "
+				       "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment, and "
+				       "AWS_ACCESS_KEY_ID is not set");
 	}
 	if (!akid)
 		return credential_fail(c, NULL, err, errlen, "type aws-static with keys needs access_key_id");
 	if (!!sf + !!se != 1)
-		return credential_fail(c, NULL, err, errlen, "type aws-static needs exactly one of secret_access_key_file "
-				"and secret_access_key_env");
+		return credential_fail(c, NULL, err, errlen,
+				       "type aws-static needs exactly one of secret_access_key_file "
+				       "and secret_access_key_env");
 	if (tf && te)
-		return credential_fail(c, "session_token_env", err, errlen, "set at most one of session_token_file and "
-				"session_token_env");
+		return credential_fail(c, "session_token_env", err, errlen,
+				       "set at most one of session_token_file and "
+				       "session_token_env");
 	const char *files[][2] = { { "secret_access_key_file", sf }, { "session_token_file", tf } };
 	const char *envs[][2] = { { "secret_access_key_env", se }, { "session_token_env", te } };
 	for (int i = 0; i < 2; i++) {
 		if (files[i][1] && access(files[i][1], R_OK) != 0)
-			return credential_fail(c, files[i][0], err, errlen, "cannot read %s %s: %s", files[i][0], files[i][1],
-					strerror(errno));
+			return credential_fail(c, files[i][0], err, errlen, "cannot read %s %s: %s",
+					       files[i][0], files[i][1], strerror(errno));
 		if (envs[i][1] && !aws_env(envs[i][1]))
-			return credential_fail(c, envs[i][0], err, errlen, "the environment variable %s (%s) is not set",
-					envs[i][1], envs[i][0]);
+			return credential_fail(c, envs[i][0], err, errlen,
+					       "the environment variable %s (%s) is not set", envs[i][1],
+					       envs[i][0]);
 	}
 	cfg->access_key_id = xstrdup(akid);
 	cfg->secret_file = xstrdup(sf);
@@ -168,12 +178,14 @@ static bool check_assume(struct credential *c, struct aws_cfg *cfg, char *err, s
 		errno = 0;
 		long v = strtol(dur, &end, 10);
 		if (errno || *end || end == dur || v < 900 || v > 43200)
-			return credential_fail(c, "duration_seconds", err, errlen, "duration_seconds must be a whole number "
-					"of seconds from 900 to 43200");
+			return credential_fail(c, "duration_seconds", err, errlen,
+					       "duration_seconds must be a whole number "
+					       "of seconds from 900 to 43200");
 		cfg->duration = (int)v;
 	}
 	if (ext && (strlen(ext) < 2 || strlen(ext) > 1224))
-		return credential_fail(c, "external_id", err, errlen, "external_id must be 2 to 1224 characters");
+		return credential_fail(c, "external_id", err, errlen,
+				       "external_id must be 2 to 1224 characters");
 	cfg->role_arn = key_dup(c, "role_arn");
 	cfg->session_name = key_dup(c, "role_session_name");
 	cfg->source_profile = key_dup(c, "source_profile");
@@ -197,8 +209,9 @@ static bool check_container(struct credential *c, struct aws_cfg *cfg, char *err
 {
 	if (aws_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || aws_env("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
 		return true;
-	return credential_fail(c, "type", err, errlen, "type aws-container needs the environment variable "
-			"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	return credential_fail(c, "type", err, errlen,
+			       "type aws-container needs the environment variable "
+			       "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI");
 }
 
 static bool check_imds(struct credential *c, struct aws_cfg *cfg, char *err, size_t errlen)
@@ -220,11 +233,13 @@ struct aws_type_def {
 };
 
 static const char *const default_keys[] = { "profile", "region", NULL };
-static const char *const static_keys[] = { "access_key_id", "secret_access_key_file", "secret_access_key_env",
-					   "session_token_file", "session_token_env", NULL };
+static const char *const static_keys[] = { "access_key_id",         "secret_access_key_file",
+					   "secret_access_key_env", "session_token_file",
+					   "session_token_env",     NULL };
 static const char *const web_keys[] = { "role_arn", "token_file", "role_session_name", "region", NULL };
-static const char *const assume_keys[] = { "role_arn", "source_profile", "role_session_name", "external_id",
-					   "duration_seconds", "region", NULL };
+static const char *const assume_keys[] = { "role_arn",    "source_profile",   "role_session_name",
+					   "external_id", "duration_seconds", "region",
+					   NULL };
 static const char *const process_keys[] = { "command", NULL };
 static const char *const no_keys[] = { NULL };
 
@@ -248,9 +263,12 @@ static bool check_keys(const struct credential *c, const struct aws_type_def *t,
 {
 	const char *k = credential_unknown_key(c, &t->head);
 	if (k && (strcasecmp(k, "secret_access_key") == 0 || strcasecmp(k, "aws_secret_access_key") == 0))
-		return credential_fail(c, k, err, errlen, "unknown key \"%s\" for type %s (secrets are not written "
-				"in the configuration: use type aws-static with secret_access_key_file or "
-				"secret_access_key_env)", k, t->head.name);
+		return credential_fail(
+			c, k, err, errlen,
+			"unknown key \"%s\" for type %s (secrets are not written "
+			"in the configuration: use type aws-static with secret_access_key_file or "
+			"secret_access_key_env)",
+			k, t->head.name);
 	return credential_check_keys(c, &t->head, err, errlen);
 }
 
@@ -258,9 +276,12 @@ static bool aws_validate(struct credential *c, char *err, size_t errlen)
 {
 	const struct aws_type_def *t = (const struct aws_type_def *)CREDENTIAL_TYPE_FIND(aws_types, c->type);
 	if (!t)
-		return credential_fail(c, "type", err, errlen, "unknown type \"%s\" (expected aws-default, aws-static, "
-				"aws-profile, aws-web-identity, aws-assume-role, aws-process, aws-container or "
-				"aws-imds)", c->type);
+		return credential_fail(
+			c, "type", err, errlen,
+			"unknown type \"%s\" (expected aws-default, aws-static, "
+			"aws-profile, aws-web-identity, aws-assume-role, aws-process, aws-container or "
+			"aws-imds)",
+			c->type);
 	if (!check_keys(c, t, err, errlen) || !check_region(c, err, errlen))
 		return false;
 	struct aws_state *st = xcalloc(1, sizeof(*st));
@@ -321,13 +342,20 @@ static const char *source_label(const struct aws_profile_plan *pp)
 	if (pp->nroles)
 		return "assume-role";
 	switch (pp->source) {
-	case AWS_SOURCE_STATIC: return "shared-file";
-	case AWS_SOURCE_WEB_IDENTITY: return "web-identity";
-	case AWS_SOURCE_PROCESS: return "process";
-	case AWS_SOURCE_ENVIRONMENT: return "env";
-	case AWS_SOURCE_IMDS: return "imds";
-	case AWS_SOURCE_CONTAINER: return "container";
-	default: return "none";
+	case AWS_SOURCE_STATIC:
+		return "shared-file";
+	case AWS_SOURCE_WEB_IDENTITY:
+		return "web-identity";
+	case AWS_SOURCE_PROCESS:
+		return "process";
+	case AWS_SOURCE_ENVIRONMENT:
+		return "env";
+	case AWS_SOURCE_IMDS:
+		return "imds";
+	case AWS_SOURCE_CONTAINER:
+		return "container";
+	default:
+		return "none";
 	}
 }
 
@@ -349,7 +377,9 @@ static enum aws_resolve_result plan_profile(const struct aws_cfg *cfg, struct aw
 		return AWS_RESOLVE_ERROR;
 	}
 	struct aws_files_env fe = {
-		aws_env("AWS_WEB_IDENTITY_TOKEN_FILE"), aws_env("AWS_ROLE_ARN"), aws_env("AWS_ROLE_SESSION_NAME"),
+		aws_env("AWS_WEB_IDENTITY_TOKEN_FILE"),
+		aws_env("AWS_ROLE_ARN"),
+		aws_env("AWS_ROLE_SESSION_NAME"),
 	};
 	enum aws_resolve_result r = aws_files_resolve(f, profile, with_env ? &fe : NULL, &p->p, err, errlen);
 	aws_files_free(f);
@@ -358,13 +388,15 @@ static enum aws_resolve_result plan_profile(const struct aws_cfg *cfg, struct aw
 	p->label = source_label(&p->p);
 	if (!plan_named_source(p, err, errlen))
 		return AWS_RESOLVE_ERROR;
-	if ((p->p.nroles || p->p.source == AWS_SOURCE_WEB_IDENTITY) && !aws_plan_sts(p, cfg->region, err, errlen))
+	if ((p->p.nroles || p->p.source == AWS_SOURCE_WEB_IDENTITY) &&
+	    !aws_plan_sts(p, cfg->region, err, errlen))
 		return AWS_RESOLVE_ERROR;
 	return AWS_RESOLVE_OK;
 }
 
 /* botocore's chain, in its order (§1.2). */
-static struct aws_plan *plan_chain(const struct aws_cfg *cfg, const char *profile_key, char *err, size_t errlen)
+static struct aws_plan *plan_chain(const struct aws_cfg *cfg, const char *profile_key, char *err,
+				   size_t errlen)
 {
 	struct aws_plan *p = plan_new(cfg);
 	bool found;
@@ -402,7 +434,8 @@ static struct aws_plan *plan_chain(const struct aws_cfg *cfg, const char *profil
 		p->chain_last = true;
 		return p;
 	}
-	snprintf(err, errlen, "no AWS credentials found (tried env, shared files, container; IMDS is disabled "
+	snprintf(err, errlen,
+		 "no AWS credentials found (tried env, shared files, container; IMDS is disabled "
 		 "by AWS_EC2_METADATA_DISABLED)");
 fail:
 	aws_plan_free(p);
@@ -421,7 +454,8 @@ static bool plan_static(const struct aws_cfg *cfg, struct aws_plan *p, char *err
 	if (!aws_plan_env_creds(p, &found, err, errlen))
 		return false;
 	if (!found)
-		snprintf(err, errlen, "AWS_ACCESS_KEY_ID is not set (type aws-static without access_key_id reads "
+		snprintf(err, errlen,
+			 "AWS_ACCESS_KEY_ID is not set (type aws-static without access_key_id reads "
 			 "the environment)");
 	return found;
 }
@@ -432,8 +466,9 @@ static bool plan_web(const struct aws_cfg *cfg, struct aws_plan *p, char *err, s
 	const char *arn = cfg->role_arn ? cfg->role_arn : aws_env("AWS_ROLE_ARN");
 	const char *sess = cfg->session_name ? cfg->session_name : aws_env("AWS_ROLE_SESSION_NAME");
 	if (!file || !arn) {
-		snprintf(err, errlen, "web identity needs %s", file ? "a role ARN (role_arn or AWS_ROLE_ARN)"
-			 : "a token file (token_file or AWS_WEB_IDENTITY_TOKEN_FILE)");
+		snprintf(err, errlen, "web identity needs %s",
+			 file ? "a role ARN (role_arn or AWS_ROLE_ARN)"
+			      : "a token file (token_file or AWS_WEB_IDENTITY_TOKEN_FILE)");
 		return false;
 	}
 	p->p.source = AWS_SOURCE_WEB_IDENTITY;
@@ -450,7 +485,8 @@ static struct aws_plan *plan_assume(const struct aws_cfg *cfg, char *err, size_t
 	struct aws_plan *p;
 	if (cfg->source_profile) {
 		p = plan_new(cfg);
-		enum aws_resolve_result r = plan_profile(cfg, p, cfg->source_profile, false, true, err, errlen);
+		enum aws_resolve_result r = plan_profile(cfg, p, cfg->source_profile, false, true, err,
+							 errlen);
 		if (r == AWS_RESOLVE_NONE)
 			snprintf(err, errlen, "source_profile \"%s\" has no credentials", cfg->source_profile);
 		if (r != AWS_RESOLVE_OK) {
@@ -463,8 +499,10 @@ static struct aws_plan *plan_assume(const struct aws_cfg *cfg, char *err, size_t
 	struct aws_profile_plan *pp = &p->p;
 	pp->roles = xrealloc(pp->roles, (pp->nroles + 1) * sizeof(*pp->roles));
 	pp->roles[pp->nroles++] = (struct aws_role_step){
-		.role_arn = xstrdup(cfg->role_arn), .role_session_name = xstrdup(cfg->session_name),
-		.external_id = xstrdup(cfg->external_id), .duration_seconds = cfg->duration,
+		.role_arn = xstrdup(cfg->role_arn),
+		.role_session_name = xstrdup(cfg->session_name),
+		.external_id = xstrdup(cfg->external_id),
+		.duration_seconds = cfg->duration,
 	};
 	p->label = "assume-role";
 	free(p->sts_url);
@@ -502,8 +540,10 @@ static bool plan_single(const struct aws_cfg *cfg, struct aws_plan *p, char *err
 		case AWS_RESOLVE_OK:
 			return true;
 		case AWS_RESOLVE_NONE:
-			snprintf(err, errlen, "AWS profile \"%s\" has no credentials (no keys, role_arn, "
-				 "web_identity_token_file or credential_process)", aws_plan_profile(cfg->profile, &found));
+			snprintf(err, errlen,
+				 "AWS profile \"%s\" has no credentials (no keys, role_arn, "
+				 "web_identity_token_file or credential_process)",
+				 aws_plan_profile(cfg->profile, &found));
 			return false;
 		default:
 			return false;
@@ -520,7 +560,8 @@ static bool plan_single(const struct aws_cfg *cfg, struct aws_plan *p, char *err
 		if (!aws_plan_container(p, &found, err, errlen))
 			return false;
 		if (!found)
-			snprintf(err, errlen, "neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor "
+			snprintf(err, errlen,
+				 "neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI nor "
 				 "AWS_CONTAINER_CREDENTIALS_FULL_URI is set");
 		return found;
 	case AWS_TYPE_IMDS:
@@ -645,8 +686,8 @@ static void on_fetched(void *arg, const struct aws_credentials *got, const char 
 	st->retry_at = 0;
 	snprintf(st->c->source, sizeof(st->c->source), "%s", label ? label : "?");
 	if (got->expiration)
-		log_info("credential %s: new AWS credentials from %s, expiring in %lld s", st->c->name, st->c->source,
-			 (long long)(got->expiration - now));
+		log_info("credential %s: new AWS credentials from %s, expiring in %lld s", st->c->name,
+			 st->c->source, (long long)(got->expiration - now));
 	else
 		log_info("credential %s: AWS credentials from %s (no expiration)", st->c->name, st->c->source);
 	deliver(st, &st->creds, NULL);
@@ -666,8 +707,8 @@ static struct provider_op *aws_get(struct credential *c, aws_credentials_cb cb, 
 	struct aws_state *st = c->state;
 	switch (aws_cache_decide(st->have, st->fetched_at, st->creds.expiration, st->retry_at, now_s())) {
 	case AWS_CACHE_SERVE_REFRESH:
-		log_debug("credential %s: AWS credentials expire in %lld s; refreshing in the background", c->name,
-			  (long long)(st->creds.expiration - now_s()));
+		log_debug("credential %s: AWS credentials expire in %lld s; refreshing in the background",
+			  c->name, (long long)(st->creds.expiration - now_s()));
 		refresh_start(st);
 		/* fall through */
 	case AWS_CACHE_SERVE:

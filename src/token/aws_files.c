@@ -24,11 +24,11 @@
 struct ini_entry {
 	char *key;
 	char *value;
-	bool nested;	/* "key =" followed by an indented block */
+	bool nested; /* "key =" followed by an indented block */
 };
 
 struct ini_section {
-	char *profile;	/* profile name, or NULL for a non-profile section */
+	char *profile; /* profile name, or NULL for a non-profile section */
 	struct ini_entry *entries;
 	size_t n, cap;
 };
@@ -39,7 +39,7 @@ struct ini_file {
 };
 
 struct aws_files {
-	struct ini_file file[2];	/* indexed by enum aws_file_kind */
+	struct ini_file file[2]; /* indexed by enum aws_file_kind */
 };
 
 static void ini_clear(struct ini_file *ini)
@@ -162,7 +162,7 @@ char **aws_files_split_command(const char *cmd, size_t *argc, char *err, size_t 
 {
 	struct words w = { 0 };
 	size_t len = cmd ? strlen(cmd) : 0;
-	char *word = xmalloc(len + 1);	/* a word is never longer than the input */
+	char *word = xmalloc(len + 1); /* a word is never longer than the input */
 	size_t wn = 0;
 	bool in_word = false;
 	const char *p = cmd ? cmd : "";
@@ -221,7 +221,8 @@ char **aws_files_split_command(const char *cmd, size_t *argc, char *err, size_t 
 		} else if (strchr("|&;<>()", c)) {
 			err_set(err, errlen,
 				"credential_process contains an unquoted '%c': it is run without a "
-				"shell, so pipes, redirections and command lists do not work", c);
+				"shell, so pipes, redirections and command lists do not work",
+				c);
 			goto fail;
 		} else {
 			word[wn++] = c;
@@ -290,7 +291,7 @@ static bool ini_parse(struct ini_file *ini, enum aws_file_kind kind, const char 
 		      const char *name, char *err, size_t errlen)
 {
 	struct ini_section *sect = NULL;
-	struct ini_entry *cur = NULL;	/* last key, for continuation lines */
+	struct ini_entry *cur = NULL; /* last key, for continuation lines */
 	size_t cur_indent = 0, lineno = 0, pos = 0;
 
 	if (!name)
@@ -334,8 +335,8 @@ static bool ini_parse(struct ini_file *ini, enum aws_file_kind kind, const char 
 				}
 			}
 			if (!close) {
-				err_set(err, errlen, "%s: line %zu: section header without \"]\"",
-					name, lineno);
+				err_set(err, errlen, "%s: line %zu: section header without \"]\"", name,
+					lineno);
 				return false;
 			}
 			const char *h = s + 1;
@@ -351,8 +352,7 @@ static bool ini_parse(struct ini_file *ini, enum aws_file_kind kind, const char 
 			continue;
 		}
 		if (!sect) {
-			err_set(err, errlen, "%s: line %zu: setting outside of any [section]",
-				name, lineno);
+			err_set(err, errlen, "%s: line %zu: setting outside of any [section]", name, lineno);
 			return false;
 		}
 		size_t d = 0;
@@ -367,8 +367,7 @@ static bool ini_parse(struct ini_file *ini, enum aws_file_kind kind, const char 
 		trim(&k, &kn);
 		trim(&v, &vn);
 		if (kn == 0) {
-			err_set(err, errlen, "%s: line %zu: missing key before \"%c\"", name, lineno,
-				s[d]);
+			err_set(err, errlen, "%s: line %zu: missing key before \"%c\"", name, lineno, s[d]);
 			return false;
 		}
 		char *key = xstrndup(k, kn);
@@ -417,8 +416,8 @@ static char *read_all(int fd, const char *path, size_t *len, char *err, size_t e
 	return dynbuf_take(&b, len);
 }
 
-bool aws_files_load(struct aws_files *f, enum aws_file_kind kind, const char *path, bool *found,
-		    char *err, size_t errlen)
+bool aws_files_load(struct aws_files *f, enum aws_file_kind kind, const char *path, bool *found, char *err,
+		    size_t errlen)
 {
 	struct stat st;
 	size_t len = 0;
@@ -462,8 +461,7 @@ bool aws_files_load(struct aws_files *f, enum aws_file_kind kind, const char *pa
 
 /* The last value of key across the profile's sections (later wins); NULL if
  * absent. *present tells an empty value from an absent one. */
-static const char *ini_lookup(const struct ini_file *ini, const char *profile, const char *key,
-			      bool *present)
+static const char *ini_lookup(const struct ini_file *ini, const char *profile, const char *key, bool *present)
 {
 	const char *v = NULL;
 
@@ -499,8 +497,8 @@ bool aws_files_has_profile(const struct aws_files *f, const char *profile)
 	return false;
 }
 
-const char *aws_files_get_in(const struct aws_files *f, enum aws_file_kind kind,
-			     const char *profile, const char *key)
+const char *aws_files_get_in(const struct aws_files *f, enum aws_file_kind kind, const char *profile,
+			     const char *key)
 {
 	bool present;
 
@@ -537,8 +535,7 @@ static const char *env_lookup(char *const *envp, const char *name, size_t n)
 
 static bool is_word_char(char c)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '_';
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
 }
 
 char *aws_files_expand_path(const char *path, const char *home, char *const *envp)
@@ -640,8 +637,7 @@ static bool has_static(const struct aws_files *f, const char *profile)
 }
 
 /* Static keys of one file's profile: OK, NONE (no access key) or ERROR (partial). */
-static enum aws_resolve_result static_from(struct resolve_ctx *c, const char *profile,
-					   enum aws_file_kind kind)
+static enum aws_resolve_result static_from(struct resolve_ctx *c, const char *profile, enum aws_file_kind kind)
 {
 	const char *fname = kind == AWS_FILE_CONFIG ? "config file" : "credentials file";
 	const char *akid = aws_files_get_in(c->f, kind, profile, "aws_access_key_id");
@@ -651,8 +647,10 @@ static enum aws_resolve_result static_from(struct resolve_ctx *c, const char *pr
 	if (!akid)
 		return AWS_RESOLVE_NONE;
 	if (!secret) {
-		err_set(c->err, c->errlen, "profile \"%s\" in the %s has aws_access_key_id but no "
-			"aws_secret_access_key", profile, fname);
+		err_set(c->err, c->errlen,
+			"profile \"%s\" in the %s has aws_access_key_id but no "
+			"aws_secret_access_key",
+			profile, fname);
 		return AWS_RESOLVE_ERROR;
 	}
 	/* botocore looks for the legacy name first. */
@@ -665,13 +663,11 @@ static enum aws_resolve_result static_from(struct resolve_ctx *c, const char *pr
 	c->plan->static_creds.access_key_id = xstrdup(akid);
 	c->plan->static_creds.secret_access_key = xstrdup(secret);
 	c->plan->static_creds.session_token = xstrdup(token);
-	c->plan->static_creds.account_id =
-		xstrdup(aws_files_get_in(c->f, kind, profile, "aws_account_id"));
+	c->plan->static_creds.account_id = xstrdup(aws_files_get_in(c->f, kind, profile, "aws_account_id"));
 	return AWS_RESOLVE_OK;
 }
 
-static enum aws_resolve_result resolve_profile(struct resolve_ctx *c, const char *profile,
-					       bool top);
+static enum aws_resolve_result resolve_profile(struct resolve_ctx *c, const char *profile, bool top);
 
 static bool parse_duration(struct resolve_ctx *c, const char *profile, const char *text, int *out)
 {
@@ -688,8 +684,10 @@ static bool parse_duration(struct resolve_ctx *c, const char *profile, const cha
 	*out = (int)v;
 	return true;
 bad:
-	err_set(c->err, c->errlen, "profile \"%s\": duration_seconds must be a whole number of "
-		"seconds from %d to %d", profile, MIN_ROLE_DURATION, MAX_ROLE_DURATION);
+	err_set(c->err, c->errlen,
+		"profile \"%s\": duration_seconds must be a whole number of "
+		"seconds from %d to %d",
+		profile, MIN_ROLE_DURATION, MAX_ROLE_DURATION);
 	return false;
 }
 
@@ -701,22 +699,27 @@ static enum aws_resolve_result assume_role(struct resolve_ctx *c, const char *pr
 	int duration;
 
 	if (src && cs) {
-		err_set(c->err, c->errlen, "profile \"%s\" sets both source_profile and "
-			"credential_source; set exactly one", profile);
+		err_set(c->err, c->errlen,
+			"profile \"%s\" sets both source_profile and "
+			"credential_source; set exactly one",
+			profile);
 		return AWS_RESOLVE_ERROR;
 	}
 	if (!src && !cs) {
-		err_set(c->err, c->errlen, "profile \"%s\" has role_arn but neither source_profile "
-			"nor credential_source; set exactly one", profile);
+		err_set(c->err, c->errlen,
+			"profile \"%s\" has role_arn but neither source_profile "
+			"nor credential_source; set exactly one",
+			profile);
 		return AWS_RESOLVE_ERROR;
 	}
 	if (aws_files_get(c->f, profile, "mfa_serial")) {
-		err_set(c->err, c->errlen, "profile \"%s\" sets mfa_serial: roles that need an MFA "
-			"code cannot be assumed without a person at a prompt", profile);
+		err_set(c->err, c->errlen,
+			"profile \"%s\" sets mfa_serial: roles that need an MFA "
+			"code cannot be assumed without a person at a prompt",
+			profile);
 		return AWS_RESOLVE_ERROR;
 	}
-	if (!parse_duration(c, profile, aws_files_get(c->f, profile, "duration_seconds"),
-			    &duration))
+	if (!parse_duration(c, profile, aws_files_get(c->f, profile, "duration_seconds"), &duration))
 		return AWS_RESOLVE_ERROR;
 	if (cs) {
 		static const struct {
@@ -732,7 +735,8 @@ static enum aws_resolve_result assume_role(struct resolve_ctx *c, const char *pr
 			if (strcmp(cs, sources[i].name) == 0)
 				break;
 		if (i == sizeof(sources) / sizeof(sources[0])) {
-			err_set(c->err, c->errlen, "profile \"%s\": credential_source \"%.64s\" is "
+			err_set(c->err, c->errlen,
+				"profile \"%s\": credential_source \"%.64s\" is "
 				"not one of Environment, Ec2InstanceMetadata, EcsContainer",
 				profile, cs);
 			return AWS_RESOLVE_ERROR;
@@ -740,8 +744,10 @@ static enum aws_resolve_result assume_role(struct resolve_ctx *c, const char *pr
 		c->plan->source = sources[i].kind;
 	} else {
 		if (!aws_files_has_profile(c->f, src)) {
-			err_set(c->err, c->errlen, "source_profile \"%.128s\" of profile \"%s\" does "
-				"not exist", src, profile);
+			err_set(c->err, c->errlen,
+				"source_profile \"%.128s\" of profile \"%s\" does "
+				"not exist",
+				src, profile);
 			return AWS_RESOLVE_ERROR;
 		}
 		for (size_t i = 0; i < c->nvisited; i++) {
@@ -749,15 +755,18 @@ static enum aws_resolve_result assume_role(struct resolve_ctx *c, const char *pr
 				continue;
 			/* Only a profile naming itself, with keys of its own, is not a loop. */
 			if (strcmp(src, profile) != 0 || !has_static(c->f, src)) {
-				err_set(c->err, c->errlen, "source_profile of profile \"%s\" leads "
+				err_set(c->err, c->errlen,
+					"source_profile of profile \"%s\" leads "
 					"back to profile \"%s\": the role chain is a loop",
 					profile, src);
 				return AWS_RESOLVE_ERROR;
 			}
 		}
 		if (c->nvisited == MAX_CHAIN) {
-			err_set(c->err, c->errlen, "profile \"%s\": role chain longer than %d "
-				"profiles", profile, MAX_CHAIN);
+			err_set(c->err, c->errlen,
+				"profile \"%s\": role chain longer than %d "
+				"profiles",
+				profile, MAX_CHAIN);
 			return AWS_RESOLVE_ERROR;
 		}
 		c->visited[c->nvisited++] = src;
@@ -765,8 +774,10 @@ static enum aws_resolve_result assume_role(struct resolve_ctx *c, const char *pr
 		if (r == AWS_RESOLVE_ERROR)
 			return r;
 		if (r == AWS_RESOLVE_NONE) {
-			err_set(c->err, c->errlen, "source_profile \"%s\" (of profile \"%s\") has no "
-				"credentials", src, profile);
+			err_set(c->err, c->errlen,
+				"source_profile \"%s\" (of profile \"%s\") has no "
+				"credentials",
+				src, profile);
 			return AWS_RESOLVE_ERROR;
 		}
 	}
@@ -783,8 +794,7 @@ static enum aws_resolve_result assume_role(struct resolve_ctx *c, const char *pr
 /* botocore's providers for one profile. top: the selected profile (assume role
  * whenever role_arn is set, environment variables for web identity);
  * otherwise a source profile (static keys beat its role_arn, no environment). */
-static enum aws_resolve_result resolve_profile(struct resolve_ctx *c, const char *profile,
-					       bool top)
+static enum aws_resolve_result resolve_profile(struct resolve_ctx *c, const char *profile, bool top)
 {
 	const struct aws_files_env *env = top ? c->env : NULL;
 	const char *role_arn = aws_files_get(c->f, profile, "role_arn");
@@ -796,16 +806,19 @@ static enum aws_resolve_result resolve_profile(struct resolve_ctx *c, const char
 		return assume_role(c, profile);
 
 	/* Web identity: each setting from the environment first, then the profile. */
-	const char *tf = env && env->web_identity_token_file && *env->web_identity_token_file ?
-			 env->web_identity_token_file : wif;
+	const char *tf = env && env->web_identity_token_file && *env->web_identity_token_file
+				 ? env->web_identity_token_file
+				 : wif;
 	if (tf) {
 		const char *arn = env && env->role_arn && *env->role_arn ? env->role_arn : role_arn;
-		const char *sess = env && env->role_session_name && *env->role_session_name ?
-				   env->role_session_name :
-				   aws_files_get(c->f, profile, "role_session_name");
+		const char *sess = env && env->role_session_name && *env->role_session_name
+					   ? env->role_session_name
+					   : aws_files_get(c->f, profile, "role_session_name");
 		if (!arn) {
-			err_set(c->err, c->errlen, "web identity token file set for profile \"%s\" "
-				"but no role ARN (AWS_ROLE_ARN or role_arn)", profile);
+			err_set(c->err, c->errlen,
+				"web identity token file set for profile \"%s\" "
+				"but no role ARN (AWS_ROLE_ARN or role_arn)",
+				profile);
 			return AWS_RESOLVE_ERROR;
 		}
 		c->plan->source = AWS_SOURCE_WEB_IDENTITY;
@@ -836,8 +849,8 @@ static enum aws_resolve_result resolve_profile(struct resolve_ctx *c, const char
 }
 
 enum aws_resolve_result aws_files_resolve(const struct aws_files *f, const char *profile,
-					  const struct aws_files_env *env,
-					  struct aws_profile_plan *plan, char *err, size_t errlen)
+					  const struct aws_files_env *env, struct aws_profile_plan *plan,
+					  char *err, size_t errlen)
 {
 	struct resolve_ctx c = { .f = f, .env = env, .plan = plan, .err = err, .errlen = errlen };
 	enum aws_resolve_result r;

@@ -127,12 +127,12 @@ bool aws_parse_iso8601(const char *s, int64_t *out)
 		if (!take_digits(&s, 2, &om))
 			return false;
 	} else {
-		return false;	/* no time zone */
+		return false; /* no time zone */
 	}
 	if (*s)
 		return false;
-	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && is_leap(y)) ||
-	    h > 23 || mi > 59 || sec > 59 || oh > 23 || om > 59)
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && is_leap(y)) || h > 23 || mi > 59 ||
+	    sec > 59 || oh > 23 || om > 59)
 		return false;
 	int64_t t = days_since_epoch(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
 	t -= (int64_t)sign * (oh * 3600 + om * 60);
@@ -196,7 +196,13 @@ static char *account_from_arn(const char *arn)
 /* ---------- STS XML ---------- */
 
 enum sts_field {
-	STS_AKID, STS_SECRET, STS_TOKEN, STS_EXPIRATION, STS_ARN, STS_CODE, STS_MESSAGE,
+	STS_AKID,
+	STS_SECRET,
+	STS_TOKEN,
+	STS_EXPIRATION,
+	STS_ARN,
+	STS_CODE,
+	STS_MESSAGE,
 	STS_NFIELDS
 };
 
@@ -206,15 +212,20 @@ static const char *const sts_field_names[STS_NFIELDS] = {
 
 struct sts_parse {
 	XML_Parser parser;
-	char *path[MAX_XML_DEPTH];		/* local names, owned */
+	char *path[MAX_XML_DEPTH]; /* local names, owned */
 	int depth;
-	enum { ROOT_UNKNOWN, ROOT_SUCCESS, ROOT_ERROR, ROOT_ERROR_LIST } root;
-	char *result_name;			/* "<X>Result" for root "<X>Response" */
-	int capture;				/* field being read, or -1 */
+	enum {
+		ROOT_UNKNOWN,
+		ROOT_SUCCESS,
+		ROOT_ERROR,
+		ROOT_ERROR_LIST
+	} root;
+	char *result_name; /* "<X>Result" for root "<X>Response" */
+	int capture;       /* field being read, or -1 */
 	int capture_depth;
-	struct dynbuf text;			/* the field being read, capped at MAX_FIELD_LEN */
+	struct dynbuf text; /* the field being read, capped at MAX_FIELD_LEN */
 	char *fields[STS_NFIELDS];
-	const char *fail;			/* our own reason to stop */
+	const char *fail; /* our own reason to stop */
 };
 
 /* Wiping allocator for expat: glibc tells us each block's size. */
@@ -363,17 +374,16 @@ static void XMLCALL sts_chars(void *ud, const XML_Char *s, int len)
 		sts_stop(st, "value too long");
 }
 
-static void XMLCALL sts_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
-				const XML_Char *pubid, int has_internal_subset)
+static void XMLCALL sts_doctype(void *ud, const XML_Char *name, const XML_Char *sysid, const XML_Char *pubid,
+				int has_internal_subset)
 {
 	(void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
 	sts_stop(ud, "DOCTYPE not allowed");
 }
 
-static void XMLCALL sts_entity(void *ud, const XML_Char *name, int is_param,
-			       const XML_Char *value, int value_length, const XML_Char *base,
-			       const XML_Char *sysid, const XML_Char *pubid,
-			       const XML_Char *notation)
+static void XMLCALL sts_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
+			       int value_length, const XML_Char *base, const XML_Char *sysid,
+			       const XML_Char *pubid, const XML_Char *notation)
 {
 	(void)name, (void)is_param, (void)value, (void)value_length, (void)base;
 	(void)sysid, (void)pubid, (void)notation;
@@ -392,8 +402,8 @@ static void sts_parse_free(struct sts_parse *st)
 		XML_ParserFree(st->parser);
 }
 
-bool aws_parse_sts_response(const char *body, size_t len, struct aws_credentials *out,
-			    char *code, size_t codelen, char *err, size_t errlen)
+bool aws_parse_sts_response(const char *body, size_t len, struct aws_credentials *out, char *code,
+			    size_t codelen, char *err, size_t errlen)
 {
 	struct sts_parse st;
 	char quoted_code[AWS_STS_CODE_MAX], quoted_msg[MAX_QUOTED + 1];
@@ -412,8 +422,7 @@ bool aws_parse_sts_response(const char *body, size_t len, struct aws_credentials
 		return false;
 	}
 	if (len > AWS_PARSE_MAX_BODY) {
-		err_set(err, errlen, "STS response too large (%zu bytes, limit %d)", len,
-			AWS_PARSE_MAX_BODY);
+		err_set(err, errlen, "STS response too large (%zu bytes, limit %d)", len, AWS_PARSE_MAX_BODY);
 		return false;
 	}
 	memset(&st, 0, sizeof(st));
@@ -460,8 +469,7 @@ bool aws_parse_sts_response(const char *body, size_t len, struct aws_credentials
 	}
 	for (int f = STS_AKID; f <= STS_EXPIRATION; f++) {
 		if (!st.fields[f] || !*st.fields[f]) {
-			err_set(err, errlen, "malformed STS response: no Credentials/%s",
-				sts_field_names[f]);
+			err_set(err, errlen, "malformed STS response: no Credentials/%s", sts_field_names[f]);
 			goto out;
 		}
 	}
@@ -484,43 +492,42 @@ out:
 /* ---------- JSON documents ---------- */
 
 enum json_slot {
-	J_AKID, J_SECRET, J_TOKEN, J_EXPIRATION, J_ACCOUNT, J_VERSION, J_CODE, J_MESSAGE, J_ROLE,
+	J_AKID,
+	J_SECRET,
+	J_TOKEN,
+	J_EXPIRATION,
+	J_ACCOUNT,
+	J_VERSION,
+	J_CODE,
+	J_MESSAGE,
+	J_ROLE,
 	J_NSLOTS
 };
 
 struct json_field {
 	const char *name;
-	json_type type;		/* JSON_STRING or JSON_INTEGER */
+	json_type type; /* JSON_STRING or JSON_INTEGER */
 	bool required;
 	enum json_slot slot;
 };
 
 static const struct json_field imds_fields[] = {
-	{ "AccessKeyId", JSON_STRING, true, J_AKID },
-	{ "SecretAccessKey", JSON_STRING, true, J_SECRET },
-	{ "Token", JSON_STRING, true, J_TOKEN },
-	{ "Expiration", JSON_STRING, true, J_EXPIRATION },
-	{ "Code", JSON_STRING, false, J_CODE },
-	{ "Message", JSON_STRING, false, J_MESSAGE },
+	{ "AccessKeyId", JSON_STRING, true, J_AKID }, { "SecretAccessKey", JSON_STRING, true, J_SECRET },
+	{ "Token", JSON_STRING, true, J_TOKEN },      { "Expiration", JSON_STRING, true, J_EXPIRATION },
+	{ "Code", JSON_STRING, false, J_CODE },       { "Message", JSON_STRING, false, J_MESSAGE },
 };
 
 static const struct json_field container_fields[] = {
-	{ "AccessKeyId", JSON_STRING, true, J_AKID },
-	{ "SecretAccessKey", JSON_STRING, true, J_SECRET },
-	{ "Token", JSON_STRING, true, J_TOKEN },
-	{ "Expiration", JSON_STRING, true, J_EXPIRATION },
-	{ "AccountId", JSON_STRING, false, J_ACCOUNT },
-	{ "RoleArn", JSON_STRING, false, J_ROLE },
+	{ "AccessKeyId", JSON_STRING, true, J_AKID },   { "SecretAccessKey", JSON_STRING, true, J_SECRET },
+	{ "Token", JSON_STRING, true, J_TOKEN },        { "Expiration", JSON_STRING, true, J_EXPIRATION },
+	{ "AccountId", JSON_STRING, false, J_ACCOUNT }, { "RoleArn", JSON_STRING, false, J_ROLE },
 	{ "Message", JSON_STRING, false, J_MESSAGE },
 };
 
 static const struct json_field process_fields[] = {
-	{ "Version", JSON_INTEGER, true, J_VERSION },
-	{ "AccessKeyId", JSON_STRING, true, J_AKID },
-	{ "SecretAccessKey", JSON_STRING, true, J_SECRET },
-	{ "SessionToken", JSON_STRING, false, J_TOKEN },
-	{ "Expiration", JSON_STRING, false, J_EXPIRATION },
-	{ "AccountId", JSON_STRING, false, J_ACCOUNT },
+	{ "Version", JSON_INTEGER, true, J_VERSION },       { "AccessKeyId", JSON_STRING, true, J_AKID },
+	{ "SecretAccessKey", JSON_STRING, true, J_SECRET }, { "SessionToken", JSON_STRING, false, J_TOKEN },
+	{ "Expiration", JSON_STRING, false, J_EXPIRATION }, { "AccountId", JSON_STRING, false, J_ACCOUNT },
 };
 
 /* Overwrite every string in the tree before jansson frees it. */
@@ -588,8 +595,7 @@ bool aws_parse_credentials_json(enum aws_json_source src, const char *body, size
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		/* jerr.text quotes the input near the error, which may be a secret. */
-		err_set(err, errlen, "%s: invalid JSON at line %d column %d", what, jerr.line,
-			jerr.column);
+		err_set(err, errlen, "%s: invalid JSON at line %d column %d", what, jerr.line, jerr.column);
 		secret_wipe(&jerr, sizeof(jerr));
 		return false;
 	}
@@ -624,8 +630,7 @@ bool aws_parse_credentials_json(enum aws_json_source src, const char *body, size
 		quote_text(json_string_value(vals[J_CODE]), quoted_a, sizeof(quoted_a));
 		quote_text(vals[J_MESSAGE] ? json_string_value(vals[J_MESSAGE]) : "", quoted_b,
 			   sizeof(quoted_b));
-		err_set(err, errlen, "IMDS returned error %s%s%s", quoted_a, *quoted_b ? ": " : "",
-			quoted_b);
+		err_set(err, errlen, "IMDS returned error %s%s%s", quoted_a, *quoted_b ? ": " : "", quoted_b);
 		goto out;
 	}
 	if (src == AWS_JSON_PROCESS) {
@@ -645,8 +650,7 @@ bool aws_parse_credentials_json(enum aws_json_source src, const char *body, size
 			continue;
 		if (!v) {
 			if (src == AWS_JSON_CONTAINER && vals[J_MESSAGE]) {
-				quote_text(json_string_value(vals[J_MESSAGE]), quoted_a,
-					   sizeof(quoted_a));
+				quote_text(json_string_value(vals[J_MESSAGE]), quoted_a, sizeof(quoted_a));
 				err_set(err, errlen, "container credentials endpoint returned an error: %s",
 					quoted_a);
 			} else {
@@ -659,8 +663,7 @@ bool aws_parse_credentials_json(enum aws_json_source src, const char *body, size
 			goto out;
 		}
 	}
-	if (vals[J_EXPIRATION] &&
-	    !aws_parse_iso8601(json_string_value(vals[J_EXPIRATION]), &out->expiration)) {
+	if (vals[J_EXPIRATION] && !aws_parse_iso8601(json_string_value(vals[J_EXPIRATION]), &out->expiration)) {
 		err_set(err, errlen, "%s: field \"Expiration\" is not an ISO-8601 UTC time", what);
 		out->expiration = 0;
 		goto out;
@@ -692,8 +695,8 @@ char *aws_parse_imds_role(const char *body, size_t len, char *err, size_t errlen
 		n++;
 	char *role = trim_dup(body, n);
 	size_t rn = strlen(role);
-	bool ok = rn > 0 && rn <= 256 && rn == strspn(role,
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_-");
+	bool ok = rn > 0 && rn <= 256 &&
+		  rn == strspn(role, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+=,.@_-");
 	if (!ok) {
 		err_set(err, errlen, "IMDS returned %s", rn ? "an invalid role name" : "no role name");
 		free(role);

@@ -84,7 +84,8 @@ char *aws_read_secret_file(const char *path, const char *what, bool trim, char *
 	close(fd);
 	buf[len > SMALL_FILE_MAX ? SMALL_FILE_MAX : len] = '\0';
 	const char *why = len > SMALL_FILE_MAX ? "is larger than 64 KiB"
-			: strlen(buf) != len ? "contains a NUL byte" : NULL;
+			  : strlen(buf) != len ? "contains a NUL byte"
+					       : NULL;
 	while (!why && trim && len > 0 && strchr(" \t\r\n", buf[len - 1]))
 		buf[--len] = '\0';
 	if (!why && len == 0)
@@ -204,8 +205,10 @@ bool aws_container_url_ok(const char *url, char *err, size_t errlen)
 	    host_is(host, AF_INET, "169.254.170.2") || host_is(host, AF_INET, "169.254.170.23") ||
 	    host_is(host, AF_INET6, "fd00:ec2::23"))
 		return true;
-	snprintf(err, errlen, "http:// is only allowed to a loopback address, 169.254.170.2, "
-		 "169.254.170.23 or fd00:ec2::23, not to \"%.100s\" (use https://)", host);
+	snprintf(err, errlen,
+		 "http:// is only allowed to a loopback address, 169.254.170.2, "
+		 "169.254.170.23 or fd00:ec2::23, not to \"%.100s\" (use https://)",
+		 host);
 	return false;
 }
 
@@ -219,7 +222,8 @@ bool aws_plan_env_creds(struct aws_plan *p, bool *found, char *err, size_t errle
 	if (!akid)
 		return true;
 	if (!secret) {
-		snprintf(err, errlen, "partial AWS credentials in the environment: AWS_ACCESS_KEY_ID is set "
+		snprintf(err, errlen,
+			 "partial AWS credentials in the environment: AWS_ACCESS_KEY_ID is set "
 			 "but AWS_SECRET_ACCESS_KEY is not");
 		return false;
 	}
@@ -243,10 +247,11 @@ bool aws_plan_env_creds(struct aws_plan *p, bool *found, char *err, size_t errle
 static bool container_token(char **out, char *err, size_t errlen)
 {
 	const char *file = aws_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-	const char *var = file ? "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE" : "AWS_CONTAINER_AUTHORIZATION_TOKEN";
+	const char *var = file ? "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"
+			       : "AWS_CONTAINER_AUTHORIZATION_TOKEN";
 	/* Read at every fetch: EKS Pod Identity rotates the file. Sent verbatim. */
 	*out = file ? aws_read_secret_file(file, "container authorization token file", false, err, errlen)
-	     : xstrdup(aws_env(var));
+		    : xstrdup(aws_env(var));
 	if (file && !*out)
 		return false;
 	if (*out && strpbrk(*out, "\r\n")) {
@@ -289,7 +294,8 @@ static bool env_seconds(const char *name, long dflt, long max_s, long *out, char
 	errno = 0;
 	double d = strtod(v, &end);
 	if (errno || *end || end == v || !(d * 1000 >= 1) || d > (double)max_s) {
-		snprintf(err, errlen, "%s=\"%.32s\" is not a number of seconds from 0.001 to %ld", name, v, max_s);
+		snprintf(err, errlen, "%s=\"%.32s\" is not a number of seconds from 0.001 to %ld", name, v,
+			 max_s);
 		return false;
 	}
 	*out = (long)(d * 1000);
@@ -329,12 +335,13 @@ bool aws_plan_imds(struct aws_plan *p, bool *found, char *err, size_t errlen)
 		free(host);
 		free(path);
 	} else if (mode && strcasecmp(mode, "ipv6") != 0 && strcasecmp(mode, "ipv4") != 0) {
-		snprintf(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6, not \"%.20s\"",
-			 mode);
+		snprintf(err, errlen,
+			 "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6, not \"%.20s\"", mode);
 		return false;
 	}
-	p->imds_base = strip_slash(ep ? ep : mode && strcasecmp(mode, "ipv6") == 0 ? IMDS_IPV6_BASE
-				   : IMDS_DEFAULT_BASE);
+	p->imds_base = strip_slash(ep                                      ? ep
+				   : mode && strcasecmp(mode, "ipv6") == 0 ? IMDS_IPV6_BASE
+									   : IMDS_DEFAULT_BASE);
 	p->imds_v1_disabled = aws_env_true("AWS_EC2_METADATA_V1_DISABLED");
 	return env_seconds("AWS_METADATA_SERVICE_TIMEOUT", 1000, 3600, &p->imds_timeout_ms, err, errlen) &&
 	       env_int("AWS_METADATA_SERVICE_NUM_ATTEMPTS", 1, 20, &p->imds_attempts, err, errlen);
@@ -344,9 +351,10 @@ bool aws_plan_imds(struct aws_plan *p, bool *found, char *err, size_t errlen)
 static bool legacy_global_region(const char *r)
 {
 	static const char *const legacy[] = {
-		"ap-northeast-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "aws-global",
-		"ca-central-1", "eu-central-1", "eu-north-1", "eu-west-1", "eu-west-2", "eu-west-3",
-		"sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+		"ap-northeast-1", "ap-south-1",   "ap-southeast-1", "ap-southeast-2",
+		"aws-global",     "ca-central-1", "eu-central-1",   "eu-north-1",
+		"eu-west-1",      "eu-west-2",    "eu-west-3",      "sa-east-1",
+		"us-east-1",      "us-east-2",    "us-west-1",      "us-west-2",
 	};
 	for (size_t i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++)
 		if (strcmp(r, legacy[i]) == 0)
@@ -358,10 +366,13 @@ bool aws_plan_sts(struct aws_plan *p, const char *region, char *err, size_t errl
 {
 	const char *custom = NULL;
 	char *host, *path, why[300];
-	region = region ? region : aws_env("AWS_REGION") ? aws_env("AWS_REGION")
-		 : aws_env("AWS_DEFAULT_REGION") ? aws_env("AWS_DEFAULT_REGION") : p->p.region;
+	region = region                          ? region
+		 : aws_env("AWS_REGION")         ? aws_env("AWS_REGION")
+		 : aws_env("AWS_DEFAULT_REGION") ? aws_env("AWS_DEFAULT_REGION")
+						 : p->p.region;
 	if (region && !region_ok(region)) {
-		snprintf(err, errlen, "AWS region \"%.40s\" is not valid (lower-case letters, digits and -)", region);
+		snprintf(err, errlen, "AWS region \"%.40s\" is not valid (lower-case letters, digits and -)",
+			 region);
 		return false;
 	}
 	if (!aws_env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) {
@@ -430,14 +441,15 @@ bool aws_plan_static_keys(struct aws_plan *p, const struct aws_cfg *cfg, char *e
 {
 	struct aws_credentials *c = &p->p.static_creds;
 	aws_credentials_clear(c);
-	c->secret_access_key = secret_from(cfg->secret_file, cfg->secret_env, cfg->secret_file ?
-					   "secret_access_key_file" : "secret_access_key_env", err, errlen);
+	c->secret_access_key = secret_from(
+		cfg->secret_file, cfg->secret_env,
+		cfg->secret_file ? "secret_access_key_file" : "secret_access_key_env", err, errlen);
 	if (!c->secret_access_key)
 		return false;
 	if (cfg->session_token_file || cfg->session_token_env) {
-		c->session_token = secret_from(cfg->session_token_file, cfg->session_token_env,
-					       cfg->session_token_file ? "session_token_file" : "session_token_env",
-					       err, errlen);
+		c->session_token = secret_from(
+			cfg->session_token_file, cfg->session_token_env,
+			cfg->session_token_file ? "session_token_file" : "session_token_env", err, errlen);
 		if (!c->session_token)
 			return false;
 	}
@@ -450,8 +462,12 @@ bool aws_plan_static_keys(struct aws_plan *p, const struct aws_cfg *cfg, char *e
 bool aws_sts_should_retry(int attempt, long status, const char *code)
 {
 	static const char *const codes[] = {
-		"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-		"ProvisionedThroughputExceededException", "IDPCommunicationError",
+		"Throttling",
+		"ThrottlingException",
+		"ThrottledException",
+		"RequestThrottledException",
+		"ProvisionedThroughputExceededException",
+		"IDPCommunicationError",
 	};
 	if (attempt >= STS_MAX_ATTEMPTS)
 		return false;
@@ -476,10 +492,16 @@ long aws_sts_retry_delay_ms(int n, double rnd)
 enum aws_imds_token_outcome aws_imds_token_outcome(long status)
 {
 	switch (status) {
-	case 200: return AWS_IMDS_TOKEN_OK;
-	case 403: case 404: case 405: return AWS_IMDS_TOKEN_V1;
-	case 400: return AWS_IMDS_TOKEN_FATAL;
-	default: return AWS_IMDS_TOKEN_RETRY;
+	case 200:
+		return AWS_IMDS_TOKEN_OK;
+	case 403:
+	case 404:
+	case 405:
+		return AWS_IMDS_TOKEN_V1;
+	case 400:
+		return AWS_IMDS_TOKEN_FATAL;
+	default:
+		return AWS_IMDS_TOKEN_RETRY;
 	}
 }
 

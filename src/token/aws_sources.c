@@ -36,8 +36,8 @@
 enum fetch_step {
 	STEP_KICKOFF,
 	STEP_FAIL,
-	STEP_WEB,                    /* AssumeRoleWithWebIdentity */
-	STEP_ROLE,                   /* AssumeRole plan->p.roles[role] */
+	STEP_WEB,  /* AssumeRoleWithWebIdentity */
+	STEP_ROLE, /* AssumeRole plan->p.roles[role] */
 	STEP_CONTAINER,
 	STEP_IMDS_TOKEN,
 	STEP_IMDS_ROLE,
@@ -50,14 +50,14 @@ struct aws_fetch {
 	aws_fetch_cb cb;
 	void *arg;
 	enum fetch_step step;
-	int attempt;                 /* of the current request, from 1 */
-	size_t role;                 /* next AssumeRole step */
-	struct aws_credentials cur;  /* credentials so far */
-	char *imds_token;            /* secret */
+	int attempt;                /* of the current request, from 1 */
+	size_t role;                /* next AssumeRole step */
+	struct aws_credentials cur; /* credentials so far */
+	char *imds_token;           /* secret */
 	char *imds_role;
 	struct http_call *http;
 	struct proc_call *proc;
-	struct event *timer;         /* kick-off, retry delays */
+	struct event *timer; /* kick-off, retry delays */
 	char *fail;
 };
 
@@ -91,8 +91,8 @@ static void finish(struct aws_fetch *f, const struct aws_credentials *creds, con
 {
 	char msg[MSG_MAX + 100];
 	if (err && f->plan && f->plan->chain_last && in_imds(f->step)) {
-		snprintf(msg, sizeof(msg), "no AWS credentials found (tried env, shared files, container, IMDS): %s",
-			 err);
+		snprintf(msg, sizeof(msg),
+			 "no AWS credentials found (tried env, shared files, container, IMDS): %s", err);
 		err = msg;
 	}
 	f->cb(f->arg, err ? NULL : creds, f->plan ? f->plan->label : NULL, err);
@@ -139,8 +139,12 @@ static void launch(struct aws_fetch *f, const char *method, const char *url, con
 		   const char *body, long timeout_ms)
 {
 	struct http_request req = {
-		.method = method, .url = url, .headers = headers, .body = body,
-		.body_len = body ? strlen(body) : 0, .timeout_ms = timeout_ms,
+		.method = method,
+		.url = url,
+		.headers = headers,
+		.body = body,
+		.body_len = body ? strlen(body) : 0,
+		.timeout_ms = timeout_ms,
 		.ca_file = f->plan->ca_file,
 	};
 	f->http = http_start(&req, on_http, f);
@@ -166,13 +170,15 @@ static char *web_body(struct aws_fetch *f, char *err, size_t errlen)
 {
 	const struct aws_profile_plan *p = &f->plan->p;
 	/* Re-read at every fetch: Kubernetes rotates the file. Sent verbatim. */
-	char *tok = aws_read_secret_file(p->web_identity_token_file, "web identity token file", false, err, errlen);
+	char *tok = aws_read_secret_file(p->web_identity_token_file, "web identity token file", false, err,
+					 errlen);
 	if (!tok)
 		return NULL;
 	char *sess = session_name(p->web_identity_session_name);
 	char *e_sess = enc(sess), *e_arn = enc(p->web_identity_role_arn), *e_tok = enc(tok);
 	char *body = xasprintf("Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleSessionName=%s"
-			       "&RoleArn=%s&WebIdentityToken=%s", e_sess, e_arn, e_tok);
+			       "&RoleArn=%s&WebIdentityToken=%s",
+			       e_sess, e_arn, e_tok);
 	secret_free(tok);
 	secret_free(e_tok);
 	free(sess);
@@ -204,8 +210,11 @@ static void sts_send_role(struct aws_fetch *f, const char *url, const char *host
 	char *body = role_body(&f->plan->p.roles[f->role]);
 	char err[300];
 	struct sigv4_signer s = {
-		.access_key_id = f->cur.access_key_id, .secret_access_key = f->cur.secret_access_key,
-		.session_token = f->cur.session_token, .region = f->plan->sts_region, .service = "sts",
+		.access_key_id = f->cur.access_key_id,
+		.secret_access_key = f->cur.secret_access_key,
+		.session_token = f->cur.session_token,
+		.region = f->plan->sts_region,
+		.service = "sts",
 		.now = time_wall_usec() / USEC_PER_SEC,
 	};
 	const struct sigv4_param hs[] = { { "Content-Type", STS_CONTENT_TYPE }, { "Host", host } };
@@ -218,8 +227,9 @@ static void sts_send_role(struct aws_fetch *f, const char *url, const char *host
 		return;
 	}
 	char *h_host = xasprintf("Host: %s", host), *h_date = xasprintf("X-Amz-Date: %s", auth.amz_date);
-	char *h_tok = s.session_token && *s.session_token ? xasprintf("X-Amz-Security-Token: %s", s.session_token)
-		    : NULL;
+	char *h_tok = s.session_token && *s.session_token
+			      ? xasprintf("X-Amz-Security-Token: %s", s.session_token)
+			      : NULL;
 	char *h_auth = xasprintf("Authorization: %s", auth.authorization);
 	const char *headers[] = { h_host, "Content-Type: " STS_CONTENT_TYPE, h_date, h_auth, h_tok, NULL };
 	log_debug("credential %s: STS AssumeRole %s (attempt %d)", f->plan->owner,
@@ -248,8 +258,8 @@ static void sts_send(struct aws_fetch *f)
 		char *body = web_body(f, err, sizeof(err));
 		const char *headers[] = { "Content-Type: " STS_CONTENT_TYPE, NULL };
 		if (body) {
-			log_debug("credential %s: STS AssumeRoleWithWebIdentity %s (attempt %d)", f->plan->owner,
-				  f->plan->p.web_identity_role_arn, f->attempt);
+			log_debug("credential %s: STS AssumeRoleWithWebIdentity %s (attempt %d)",
+				  f->plan->owner, f->plan->p.web_identity_role_arn, f->attempt);
 			launch(f, "POST", url, headers, body, f->plan->timeout_ms);
 		} else {
 			finish(f, NULL, err);
@@ -261,8 +271,8 @@ static void sts_send(struct aws_fetch *f)
 	free(path);
 }
 
-static void sts_failed(struct aws_fetch *f, const struct http_response *r, const char *code,
-		       const char *perr, const char *action)
+static void sts_failed(struct aws_fetch *f, const struct http_response *r, const char *code, const char *perr,
+		       const char *action)
 {
 	static const char prefix[] = "STS returned error ";
 	char msg[MSG_MAX + 400], after[48] = "", role[300] = "";
@@ -271,12 +281,12 @@ static void sts_failed(struct aws_fetch *f, const struct http_response *r, const
 	if (f->step == STEP_ROLE)
 		snprintf(role, sizeof(role), " (role %.250s)", f->plan->p.roles[f->role].role_arn);
 	if (r->status == 0)
-		snprintf(msg, sizeof(msg), "STS %s failed: %s%s%s", action, r->error ? r->error : "no response",
-			 role, after);
+		snprintf(msg, sizeof(msg), "STS %s failed: %s%s%s", action,
+			 r->error ? r->error : "no response", role, after);
 	else if (*code || r->status == 200)
 		snprintf(msg, sizeof(msg), "STS %s failed: %s%s%s", action,
-			 strncmp(perr, prefix, sizeof(prefix) - 1) == 0 ? perr + sizeof(prefix) - 1 : perr, role,
-			 after);
+			 strncmp(perr, prefix, sizeof(prefix) - 1) == 0 ? perr + sizeof(prefix) - 1 : perr,
+			 role, after);
 	else
 		snprintf(msg, sizeof(msg), "STS %s failed: HTTP %ld%s%s", action, r->status, role, after);
 	finish(f, NULL, msg);
@@ -312,7 +322,8 @@ static void sts_done(struct aws_fetch *f, const struct http_response *r)
 
 static void container_send(struct aws_fetch *f)
 {
-	char *h_auth = f->plan->container_auth ? xasprintf("Authorization: %s", f->plan->container_auth) : NULL;
+	char *h_auth = f->plan->container_auth ? xasprintf("Authorization: %s", f->plan->container_auth)
+					       : NULL;
 	const char *headers[] = { "Accept: application/json", h_auth, NULL };
 	log_debug("credential %s: container endpoint (attempt %d)", f->plan->owner, f->attempt);
 	launch(f, "GET", f->plan->container_url, headers, NULL, CONTAINER_TIMEOUT_MS);
@@ -347,12 +358,14 @@ static void container_done(struct aws_fetch *f, const struct http_response *r)
 	}
 	body_message(r, said, sizeof(said));
 	if (r->status == 0)
-		snprintf(msg, sizeof(msg), "container credentials endpoint did not answer: %s (after %d attempts)",
+		snprintf(msg, sizeof(msg),
+			 "container credentials endpoint did not answer: %s (after %d attempts)",
 			 r->error ? r->error : "?", f->attempt);
 	else if (r->status == 200)
 		snprintf(msg, sizeof(msg), "%s (after %d attempts)", perr, f->attempt);
 	else
-		snprintf(msg, sizeof(msg), "container credentials endpoint answered HTTP %ld%s%s (after %d attempts)",
+		snprintf(msg, sizeof(msg),
+			 "container credentials endpoint answered HTTP %ld%s%s (after %d attempts)",
 			 r->status, *said ? ": " : "", said, f->attempt);
 	finish(f, NULL, msg);
 }
@@ -366,8 +379,9 @@ static void imds_send(struct aws_fetch *f)
 	const char *put_headers[] = { "x-aws-ec2-metadata-token-ttl-seconds: 21600", NULL };
 	const char *get_headers[] = { h_tok, NULL };
 	char *url = f->step == STEP_IMDS_TOKEN ? xasprintf("%s" IMDS_TOKEN_PATH, p->imds_base)
-		  : f->step == STEP_IMDS_ROLE ? xasprintf("%s" IMDS_CREDS_PATH, p->imds_base)
-		  : xasprintf("%s" IMDS_CREDS_PATH "%s", p->imds_base, f->imds_role);
+		    : f->step == STEP_IMDS_ROLE
+			    ? xasprintf("%s" IMDS_CREDS_PATH, p->imds_base)
+			    : xasprintf("%s" IMDS_CREDS_PATH "%s", p->imds_base, f->imds_role);
 	log_debug("credential %s: IMDS %s (attempt %d)", p->owner, url + strlen(p->imds_base), f->attempt);
 	if (f->step == STEP_IMDS_TOKEN)
 		launch(f, "PUT", url, put_headers, NULL, p->imds_timeout_ms);
@@ -409,8 +423,10 @@ static void imds_token_done(struct aws_fetch *f, const struct http_response *r)
 	else
 		snprintf(why, sizeof(why), "%s", r->error ? r->error : "no response");
 	if (f->plan->imds_v1_disabled) {
-		snprintf(msg, sizeof(msg), "IMDS gave no session token (%s) and IMDSv1 is disabled "
-			 "(AWS_EC2_METADATA_V1_DISABLED)", why);
+		snprintf(msg, sizeof(msg),
+			 "IMDS gave no session token (%s) and IMDSv1 is disabled "
+			 "(AWS_EC2_METADATA_V1_DISABLED)",
+			 why);
 		finish(f, NULL, msg);
 		return;
 	}
@@ -418,12 +434,12 @@ static void imds_token_done(struct aws_fetch *f, const struct http_response *r)
 	imds_next(f, STEP_IMDS_ROLE);
 }
 
-static void imds_failed(struct aws_fetch *f, const struct http_response *r, const char *what,
-			const char *perr)
+static void imds_failed(struct aws_fetch *f, const struct http_response *r, const char *what, const char *perr)
 {
 	char msg[MSG_MAX];
 	if (r->status == 0)
-		snprintf(msg, sizeof(msg), "IMDS did not answer for the %s: %s", what, r->error ? r->error : "?");
+		snprintf(msg, sizeof(msg), "IMDS did not answer for the %s: %s", what,
+			 r->error ? r->error : "?");
 	else if (r->status != 200)
 		snprintf(msg, sizeof(msg), "IMDS answered %ld for the %s", r->status, what);
 	else
@@ -462,8 +478,8 @@ static void imds_creds_done(struct aws_fetch *f, const struct http_response *r)
 	int64_t ext = aws_imds_extend(got.expiration, now, 120 + (int)random_below(481));
 	if (ext != got.expiration) {
 		log_info("credential %s: IMDS credentials expire in %lld s; using them for %lld s more while "
-			 "IMDS catches up (static stability)", f->plan->owner, (long long)(got.expiration - now),
-			 (long long)(ext - now));
+			 "IMDS catches up (static stability)",
+			 f->plan->owner, (long long)(got.expiration - now), (long long)(ext - now));
 		got.expiration = ext;
 	}
 	source_done(f, &got);
@@ -493,9 +509,10 @@ static void on_proc(void *arg, const struct proc_result *res)
 		snprintf(msg, sizeof(msg), "credential_process failed: %s", res->failure);
 	} else if (res->exit_code != 0) {
 		first_line(res->err, res->err_len, line, sizeof(line));
-		snprintf(msg, sizeof(msg), "credential_process exited with %d%s%s", res->exit_code, *line ? ": " : "",
-			 line);
-	} else if (aws_parse_credentials_json(AWS_JSON_PROCESS, res->out, res->out_len, &got, msg, sizeof(msg))) {
+		snprintf(msg, sizeof(msg), "credential_process exited with %d%s%s", res->exit_code,
+			 *line ? ": " : "", line);
+	} else if (aws_parse_credentials_json(AWS_JSON_PROCESS, res->out, res->out_len, &got, msg,
+					      sizeof(msg))) {
 		source_done(f, &got);
 		return;
 	}

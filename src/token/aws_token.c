@@ -119,8 +119,8 @@ static bool host_ok(const char *host, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)host[i];
-		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '?' || c == '#' || c == '@' ||
-		    c == '\\' || c == '%' || c == '"') {
+		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '?' || c == '#' || c == '@' || c == '\\' ||
+		    c == '%' || c == '"') {
 			err_set(err, errlen, "host \"%.*s\" contains an invalid character",
 				(int)(n > 80 ? 80 : n), host);
 			return false;
@@ -151,8 +151,7 @@ char *aws_rds_region(const struct aws_db_target *t, char *err, size_t errlen)
 	}
 	r = aws_rds_region_from_host(t->host);
 	if (!r)
-		err_set(err, errlen, "cannot derive the AWS region from host \"%s\"; set region=",
-			t->host);
+		err_set(err, errlen, "cannot derive the AWS region from host \"%s\"; set region=", t->host);
 	return r;
 }
 
@@ -172,8 +171,7 @@ char *aws_dsql_region(const struct aws_db_target *t, char *err, size_t errlen)
 		return r;
 	if (t->env_region && *t->env_region) {
 		if (!region_label_ok(t->env_region, strlen(t->env_region))) {
-			err_set(err, errlen, "invalid AWS region \"%.64s\" in the environment",
-				t->env_region);
+			err_set(err, errlen, "invalid AWS region \"%.64s\" in the environment", t->env_region);
 			return NULL;
 		}
 		return lower_dup(t->env_region, strlen(t->env_region));
@@ -200,8 +198,7 @@ char *aws_dsql_host(const struct aws_db_target *t, char *err, size_t errlen)
 
 static bool creds_ok(const struct aws_credentials *c, char *err, size_t errlen)
 {
-	if (!c || !c->access_key_id || !*c->access_key_id || !c->secret_access_key ||
-	    !*c->secret_access_key) {
+	if (!c || !c->access_key_id || !*c->access_key_id || !c->secret_access_key || !*c->secret_access_key) {
 		err_set(err, errlen, "no AWS credentials");
 		return false;
 	}
@@ -229,8 +226,8 @@ static int64_t token_expiry(const struct aws_credentials *c, int64_t now, int64_
 }
 
 static char *presign(const struct aws_credentials *c, const char *region, const char *service,
-		     const char *host_header, const struct sigv4_param *params, size_t n,
-		     int64_t seconds, int64_t now, char *err, size_t errlen)
+		     const char *host_header, const struct sigv4_param *params, size_t n, int64_t seconds,
+		     int64_t now, char *err, size_t errlen)
 {
 	struct sigv4_signer s = {
 		.access_key_id = c->access_key_id,
@@ -244,8 +241,8 @@ static char *presign(const struct aws_credentials *c, const char *region, const 
 	return sigv4_presign(&s, host_header, "/", params, n, seconds, NULL, err, errlen);
 }
 
-char *aws_rds_token(const struct aws_credentials *creds, const struct aws_db_target *t,
-		    int64_t now, int64_t *expires_at, char *err, size_t errlen)
+char *aws_rds_token(const struct aws_credentials *creds, const struct aws_db_target *t, int64_t now,
+		    int64_t *expires_at, char *err, size_t errlen)
 {
 	char *region, *host_header, *token;
 
@@ -272,8 +269,8 @@ char *aws_rds_token(const struct aws_credentials *creds, const struct aws_db_tar
 		{ "Action", "connect" },
 		{ "DBUser", t->user },
 	};
-	token = presign(creds, region, "rds-db", host_header, params, 2, AWS_RDS_TOKEN_SECONDS,
-			now, err, errlen);
+	token = presign(creds, region, "rds-db", host_header, params, 2, AWS_RDS_TOKEN_SECONDS, now, err,
+			errlen);
 	if (token && expires_at)
 		*expires_at = token_expiry(creds, now, AWS_RDS_TOKEN_SECONDS);
 	free(host_header);
@@ -281,8 +278,8 @@ char *aws_rds_token(const struct aws_credentials *creds, const struct aws_db_tar
 	return token;
 }
 
-char *aws_dsql_token(const struct aws_credentials *creds, const struct aws_db_target *t,
-		     int64_t now, int64_t *expires_at, char *err, size_t errlen)
+char *aws_dsql_token(const struct aws_credentials *creds, const struct aws_db_target *t, int64_t now,
+		     int64_t *expires_at, char *err, size_t errlen)
 {
 	int64_t seconds;
 	char *region, *host, *token;
@@ -295,8 +292,8 @@ char *aws_dsql_token(const struct aws_credentials *creds, const struct aws_db_ta
 		return NULL;
 	seconds = t->duration ? t->duration : AWS_DSQL_TOKEN_DEFAULT_SECONDS;
 	if (seconds < 1 || seconds > AWS_DSQL_TOKEN_MAX_SECONDS) {
-		err_set(err, errlen, "DSQL token duration %lld s is outside 1..%d s",
-			(long long)t->duration, AWS_DSQL_TOKEN_MAX_SECONDS);
+		err_set(err, errlen, "DSQL token duration %lld s is outside 1..%d s", (long long)t->duration,
+			AWS_DSQL_TOKEN_MAX_SECONDS);
 		return NULL;
 	}
 	region = aws_dsql_region(t, err, errlen);

@@ -31,18 +31,23 @@ enum member {
 };
 
 static const char *const member_names[M_COUNT] = {
-	"environment", "workload-identity", "managed-identity", "cli",
+	"environment",
+	"workload-identity",
+	"managed-identity",
+	"cli",
 };
 
 /* AZURE_TOKEN_CREDENTIALS values naming one credential (§2.2). */
 static const char *const member_sdk_names[M_COUNT] = {
-	"environmentcredential", "workloadidentitycredential", "managedidentitycredential",
+	"environmentcredential",
+	"workloadidentitycredential",
+	"managedidentitycredential",
 	"azureclicredential",
 };
 
 struct az_member {
-	bool enabled;                /* in the chain */
-	bool configured;             /* else reason says what is missing */
+	bool enabled;    /* in the chain */
+	bool configured; /* else reason says what is missing */
 	char reason[200];
 	struct az_source src;
 };
@@ -51,7 +56,7 @@ struct az_state {
 	bool chain;
 	struct az_source single;
 	struct az_member members[M_COUNT];
-	int sticky;                  /* member that answered first, -1 = none yet */
+	int sticky; /* member that answered first, -1 = none yet */
 };
 
 struct provider_op {
@@ -64,7 +69,7 @@ struct provider_op {
 	bool sticky_run;
 	struct az_fetch *fetch;
 	struct event *later;
-	char why[900];               /* unavailable members so far */
+	char why[900]; /* unavailable members so far */
 };
 
 /* ---- configuration helpers ---- */
@@ -82,7 +87,8 @@ static char *dup_or_null(const char *s)
 
 static bool parse_bool(const char *v, bool *out)
 {
-	static const char *const yes[] = { "true", "yes", "on", "1" }, *const no[] = { "false", "no", "off", "0" };
+	static const char *const yes[] = { "true", "yes", "on", "1" }, *const no[] = { "false", "no", "off",
+										       "0" };
 	for (size_t i = 0; i < 4; i++) {
 		if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
 			*out = strcasecmp(v, yes[i]) == 0;
@@ -101,8 +107,9 @@ static bool need(const struct credential *c, const char *key, const char *env, c
 		v = env_value(env);
 	if (!v) {
 		if (env)
-			return credential_fail(c, NULL, err, errlen, "type %s needs %s (or the environment variable %s)",
-					c->type, key, env);
+			return credential_fail(c, NULL, err, errlen,
+					       "type %s needs %s (or the environment variable %s)", c->type,
+					       key, env);
 		return credential_fail(c, NULL, err, errlen, "type %s needs %s", c->type, key);
 	}
 	*out = xstrdup(v);
@@ -114,8 +121,8 @@ static bool check_tenant(const struct credential *c, const char *key, const char
 {
 	if (azure_tenant_ok(tenant))
 		return true;
-	return credential_fail(c, key, err, errlen, "tenant id \"%s\" is not valid (letters, digits, '-' and '.')",
-			tenant);
+	return credential_fail(c, key, err, errlen,
+			       "tenant id \"%s\" is not valid (letters, digits, '-' and '.')", tenant);
 }
 
 static bool authority_key(const struct credential *c, struct az_source *s, char *err, size_t errlen)
@@ -135,8 +142,8 @@ static void warn_inline(const struct credential *c, const char *key)
 	struct stat st;
 	if (credential_value(c, key) && c->file && stat(c->file, &st) == 0 && (st.st_mode & 077))
 		log_warning("%s:%d: [credential.%s]: %s is written in a file that group or others can "
-			    "read; prefer a *_file or *_env key, or chmod 600 %s", c->file,
-			    credential_line(c, key), c->name, key, c->file);
+			    "read; prefer a *_file or *_env key, or chmod 600 %s",
+			    c->file, credential_line(c, key), c->name, key, c->file);
 }
 
 /* ---- per type ---- */
@@ -157,17 +164,22 @@ static bool build_secret(struct credential *c, struct az_state *st, char *err, s
 	snprintf(s->label, sizeof(s->label), "client-secret");
 	if (!build_client(c, s, NULL, NULL, err, errlen))
 		return false;
-	const char *inline_v = credential_value(c, "client_secret"), *file = credential_value(c, "client_secret_file");
+	const char *inline_v = credential_value(c, "client_secret"),
+		   *file = credential_value(c, "client_secret_file");
 	const char *env = credential_value(c, "client_secret_env");
 	if (!!inline_v + !!file + !!env != 1)
-		return credential_fail(c, NULL, err, errlen, "type %s needs exactly one of client_secret_file, "
-				"client_secret_env and client_secret", c->type);
+		return credential_fail(c, NULL, err, errlen,
+				       "type %s needs exactly one of client_secret_file, "
+				       "client_secret_env and client_secret",
+				       c->type);
 	if (file && access(file, R_OK) != 0)
-		return credential_fail(c, "client_secret_file", err, errlen, "cannot read client_secret_file %s: %s",
-				file, strerror(errno));
+		return credential_fail(c, "client_secret_file", err, errlen,
+				       "cannot read client_secret_file %s: %s", file, strerror(errno));
 	if (env && !env_value(env))
-		return credential_fail(c, "client_secret_env", err, errlen, "the environment variable %s "
-				"(client_secret_env) is not set", env);
+		return credential_fail(c, "client_secret_env", err, errlen,
+				       "the environment variable %s "
+				       "(client_secret_env) is not set",
+				       env);
 	warn_inline(c, "client_secret");
 	s->secret = dup_or_null(inline_v);
 	s->secret_file = dup_or_null(file);
@@ -182,7 +194,8 @@ static bool check_certificate(const struct credential *c, const char *key, const
 {
 	FILE *fp = fopen(s->cert_file, "rbe");
 	if (!fp)
-		return credential_fail(c, key, err, errlen, "cannot read %s: %s", s->cert_file, strerror(errno));
+		return credential_fail(c, key, err, errlen, "cannot read %s: %s", s->cert_file,
+				       strerror(errno));
 	char *buf = xmalloc(256 * 1024);
 	size_t n = fread(buf, 1, 256 * 1024, fp);
 	fclose(fp);
@@ -204,8 +217,10 @@ static bool build_cert(struct credential *c, struct az_state *st, char *err, siz
 		return false;
 	const char *chain = credential_value(c, "send_certificate_chain");
 	if (chain && !parse_bool(chain, &s->send_chain))
-		return credential_fail(c, "send_certificate_chain", err, errlen, "send_certificate_chain must be "
-				"true or false, not \"%s\"", chain);
+		return credential_fail(c, "send_certificate_chain", err, errlen,
+				       "send_certificate_chain must be "
+				       "true or false, not \"%s\"",
+				       chain);
 	warn_inline(c, "certificate_password");
 	s->cert_password = dup_or_null(credential_value(c, "certificate_password"));
 	return check_certificate(c, "certificate_file", s, err, errlen);
@@ -226,7 +241,8 @@ static void select_managed(struct az_source *s, char *imds)
 {
 	const char *ep = env_value("IDENTITY_ENDPOINT"), *hdr = env_value("IDENTITY_HEADER");
 	const char *client = s->mi_kind == AZURE_MI_CLIENT_ID ? s->mi_id
-			   : s->mi_kind == AZURE_MI_SYSTEM ? env_value("AZURE_CLIENT_ID") : NULL;
+			     : s->mi_kind == AZURE_MI_SYSTEM  ? env_value("AZURE_CLIENT_ID")
+							      : NULL;
 	s->mi_where = AZ_MI_AT_IMDS;
 	if (imds) {
 		s->mi_base = imds;
@@ -262,8 +278,10 @@ static void select_managed(struct az_source *s, char *imds)
 			s->mi_unsupported = xasprintf("AZURE_POD_IDENTITY_AUTHORITY_HOST: %s", why);
 		}
 	}
-	snprintf(s->label, sizeof(s->label), "%s", s->mi_where == AZ_MI_AT_APP_SERVICE ? "app-service"
-		 : s->mi_where == AZ_MI_AT_WORKLOAD ? "workload-identity" : "imds");
+	snprintf(s->label, sizeof(s->label), "%s",
+		 s->mi_where == AZ_MI_AT_APP_SERVICE ? "app-service"
+		 : s->mi_where == AZ_MI_AT_WORKLOAD  ? "workload-identity"
+						     : "imds");
 }
 
 static bool imds_key(const struct credential *c, char **out, char *err, size_t errlen)
@@ -290,7 +308,8 @@ static bool build_managed(struct credential *c, struct az_state *st, char *err, 
 		}
 	}
 	if (n > 1)
-		return credential_fail(c, NULL, err, errlen, "set at most one of client_id, object_id and resource_id");
+		return credential_fail(c, NULL, err, errlen,
+				       "set at most one of client_id, object_id and resource_id");
 	if (n == 1)
 		s->mi_id = xstrdup(credential_value(c, sel[s->mi_kind - AZURE_MI_CLIENT_ID]));
 	char *imds;
@@ -310,7 +329,8 @@ static bool build_cli(struct credential *c, struct az_state *st, char *err, size
 		return false;
 	for (const char *p = sub; p && *p; p++)
 		if ((unsigned char)*p < ' ' || (p == sub && *p == '-'))
-			return credential_fail(c, "subscription", err, errlen, "subscription \"%s\" is not valid", sub);
+			return credential_fail(c, "subscription", err, errlen,
+					       "subscription \"%s\" is not valid", sub);
 	s->tenant_id = dup_or_null(tenant);
 	s->subscription = dup_or_null(sub);
 	return true;
@@ -342,12 +362,17 @@ static bool chain_members(const struct credential *c, struct az_state *st, char 
 					      "azurepowershellcredential", "interactivebrowsercredential" };
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
 		if (strcasecmp(v, others[i]) == 0)
-			return credential_fail(c, NULL, err, errlen, "AZURE_TOKEN_CREDENTIALS=%s selects a credential "
-					"tokenbouncer does not implement (it implements environmentcredential, "
-					"workloadidentitycredential, managedidentitycredential, azureclicredential)", v);
+			return credential_fail(
+				c, NULL, err, errlen,
+				"AZURE_TOKEN_CREDENTIALS=%s selects a credential "
+				"tokenbouncer does not implement (it implements environmentcredential, "
+				"workloadidentitycredential, managedidentitycredential, azureclicredential)",
+				v);
 	if (!known)
-		return credential_fail(c, NULL, err, errlen, "AZURE_TOKEN_CREDENTIALS=\"%s\" is not dev, prod or a "
-				"credential name such as managedidentitycredential", v);
+		return credential_fail(c, NULL, err, errlen,
+				       "AZURE_TOKEN_CREDENTIALS=\"%s\" is not dev, prod or a "
+				       "credential name such as managedidentitycredential",
+				       v);
 	const char *ex = credential_value(c, "exclude");
 	char *copy = dup_or_null(ex), *save = NULL;
 	for (char *w = copy ? strtok_r(copy, ", \t", &save) : NULL; w; w = strtok_r(NULL, ", \t", &save)) {
@@ -355,8 +380,10 @@ static bool chain_members(const struct credential *c, struct az_state *st, char 
 		while (m < M_COUNT && strcasecmp(w, member_names[m]) != 0)
 			m++;
 		if (m == M_COUNT) {
-			credential_fail(c, "exclude", err, errlen, "exclude: unknown source \"%s\" (expected environment, "
-				 "workload-identity, managed-identity, cli)", w);
+			credential_fail(c, "exclude", err, errlen,
+					"exclude: unknown source \"%s\" (expected environment, "
+					"workload-identity, managed-identity, cli)",
+					w);
 			free(copy);
 			return false;
 		}
@@ -373,14 +400,17 @@ static bool env_member(const struct credential *c, struct az_member *mb, char *e
 {
 	struct az_source *s = &mb->src;
 	const char *tenant = env_value("AZURE_TENANT_ID"), *client = env_value("AZURE_CLIENT_ID");
-	const char *secret = env_value("AZURE_CLIENT_SECRET"), *cert = env_value("AZURE_CLIENT_CERTIFICATE_PATH");
+	const char *secret = env_value("AZURE_CLIENT_SECRET"),
+		   *cert = env_value("AZURE_CLIENT_CERTIFICATE_PATH");
 	if (!tenant || !client || (!secret && !cert)) {
-		snprintf(mb->reason, sizeof(mb->reason), "AZURE_TENANT_ID, AZURE_CLIENT_ID and "
+		snprintf(mb->reason, sizeof(mb->reason),
+			 "AZURE_TENANT_ID, AZURE_CLIENT_ID and "
 			 "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH are not all set");
 		return true;
 	}
 	if (!azure_tenant_ok(tenant))
-		return credential_fail(c, NULL, err, errlen, "AZURE_TENANT_ID \"%s\" is not a valid tenant id", tenant);
+		return credential_fail(c, NULL, err, errlen,
+				       "AZURE_TENANT_ID \"%s\" is not a valid tenant id", tenant);
 	mb->configured = true;
 	s->tenant_id = xstrdup(tenant);
 	s->client_id = xstrdup(client);
@@ -417,8 +447,8 @@ static bool workload_member(const struct credential *c, struct az_member *mb, ch
 		if (!file)
 			missing[n++] = "AZURE_FEDERATED_TOKEN_FILE";
 		snprintf(mb->reason, sizeof(mb->reason), "%s%s%s%s%s %s not set", missing[0],
-			 n > 1 ? ", " : "", n > 1 ? missing[1] : "", n > 2 ? ", " : "", n > 2 ? missing[2] : "",
-			 n > 1 ? "are" : "is");
+			 n > 1 ? ", " : "", n > 1 ? missing[1] : "", n > 2 ? ", " : "",
+			 n > 2 ? missing[2] : "", n > 1 ? "are" : "is");
 		return true;
 	}
 	if (!check_tenant(c, "workload_identity_tenant_id", tenant, err, errlen))
@@ -462,16 +492,24 @@ struct az_type {
 	bool (*build)(struct credential *c, struct az_state *st, char *err, size_t errlen);
 };
 
-static const char *const secret_keys[] = { "tenant_id", "client_id", "client_secret", "client_secret_file",
-					   "client_secret_env", "authority_host", NULL };
-static const char *const cert_keys[] = { "tenant_id", "client_id", "certificate_file", "certificate_password",
-					 "send_certificate_chain", "authority_host", NULL };
+static const char *const secret_keys[] = {
+	"tenant_id",      "client_id", "client_secret", "client_secret_file", "client_secret_env",
+	"authority_host", NULL
+};
+static const char *const cert_keys[] = {
+	"tenant_id",      "client_id", "certificate_file", "certificate_password", "send_certificate_chain",
+	"authority_host", NULL
+};
 static const char *const workload_keys[] = { "tenant_id", "client_id", "token_file", "authority_host", NULL };
 static const char *const managed_keys[] = { "client_id", "object_id", "resource_id", "imds_endpoint", NULL };
 static const char *const cli_keys[] = { "tenant_id", "subscription", NULL };
-static const char *const default_keys[] = { "exclude", "authority_host", "imds_endpoint",
-					    "managed_identity_client_id", "workload_identity_client_id",
-					    "workload_identity_tenant_id", NULL };
+static const char *const default_keys[] = { "exclude",
+					    "authority_host",
+					    "imds_endpoint",
+					    "managed_identity_client_id",
+					    "workload_identity_client_id",
+					    "workload_identity_tenant_id",
+					    NULL };
 
 static const struct az_type az_types[] = {
 	{ { "azure-managed-identity", managed_keys }, build_managed },
@@ -491,9 +529,12 @@ static bool azure_validate(struct credential *c, char *err, size_t errlen)
 {
 	const struct az_type *t = (const struct az_type *)CREDENTIAL_TYPE_FIND(az_types, c->type);
 	if (!t)
-		return credential_fail(c, "type", err, errlen, "unknown type \"%s\" (expected azure-managed-identity, "
-				"azure-client-secret, azure-client-certificate, azure-workload-identity, "
-				"azure-cli or azure-default)", c->type);
+		return credential_fail(
+			c, "type", err, errlen,
+			"unknown type \"%s\" (expected azure-managed-identity, "
+			"azure-client-secret, azure-client-certificate, azure-workload-identity, "
+			"azure-cli or azure-default)",
+			c->type);
 	if (!credential_check_keys(c, &t->head, err, errlen))
 		return false;
 	struct az_state *st = xcalloc(1, sizeof(*st));
@@ -531,8 +572,7 @@ static void op_free(struct provider_op *op)
 	free(op);
 }
 
-static void deliver(struct provider_op *op, const struct azure_token *tok, const char *source,
-		    const char *err)
+static void deliver(struct provider_op *op, const struct azure_token *tok, const char *source, const char *err)
 {
 	op->fetch = NULL;
 	if (tok) {

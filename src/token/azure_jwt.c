@@ -25,7 +25,7 @@
 
 struct azure_cert {
 	EVP_PKEY *key;
-	STACK_OF(X509) *chain;       /* [0] matches key */
+	STACK_OF(X509) * chain; /* [0] matches key */
 };
 
 /* ---- loading ---- */
@@ -40,8 +40,7 @@ static int pem_password(char *buf, int size, int rwflag, void *u)
 	return (int)n;
 }
 
-static bool load_pem(const void *data, size_t len, const char *password, EVP_PKEY **key,
-		     STACK_OF(X509) *all)
+static bool load_pem(const void *data, size_t len, const char *password, EVP_PKEY **key, STACK_OF(X509) * all)
 {
 	BIO *b = BIO_new_mem_buf(data, (int)len);
 	*key = b ? PEM_read_bio_PrivateKey(b, NULL, pem_password, (void *)password) : NULL;
@@ -54,8 +53,7 @@ static bool load_pem(const void *data, size_t len, const char *password, EVP_PKE
 	return *key != NULL;
 }
 
-static bool load_p12(const void *data, size_t len, const char *password, EVP_PKEY **key,
-		     STACK_OF(X509) *all)
+static bool load_p12(const void *data, size_t len, const char *password, EVP_PKEY **key, STACK_OF(X509) * all)
 {
 	const unsigned char *p = data;
 	PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
@@ -72,7 +70,7 @@ static bool load_p12(const void *data, size_t len, const char *password, EVP_PKE
 }
 
 /* Moves the certificate that matches key to the front. */
-static bool leaf_first(EVP_PKEY *key, STACK_OF(X509) *all)
+static bool leaf_first(EVP_PKEY *key, STACK_OF(X509) * all)
 {
 	for (int i = 0; i < sk_X509_num(all); i++) {
 		X509 *x = sk_X509_value(all, i);
@@ -136,7 +134,7 @@ static char *cert_thumbprint(X509 *x, const EVP_MD *md)
 	return base64_encode(buf, n, true);
 }
 
-static json_t *chain_array(STACK_OF(X509) *chain)
+static json_t *chain_array(STACK_OF(X509) * chain)
 {
 	json_t *arr = json_array();
 	for (int i = 0; i < sk_X509_num(chain); i++) {
@@ -187,7 +185,8 @@ char *azure_client_assertion(const struct azure_cert *c, const struct azure_asse
 {
 	json_t *header = assertion_header(c, a);
 	char *jwt = header ? jwt_sign(c->key, a->alg == AZURE_JWT_PS256 ? JWT_PS256 : JWT_RS256, header,
-				      assertion_payload(a)) : NULL;
+				      assertion_payload(a))
+			   : NULL;
 	if (!jwt)
 		err_set(err, errlen, "could not sign the client assertion with the certificate's key");
 	return jwt;
@@ -199,9 +198,8 @@ void azure_uuid_format(const unsigned char rnd[16], char out[37])
 	memcpy(b, rnd, 16);
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-		 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-		 b[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+		 b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 /* ---- user names (§2.10) ---- */
@@ -252,7 +250,8 @@ char *azure_token_username(const char *token, size_t len, char *err, size_t errl
 	if (!json_is_object(claims))
 		err_set(err, errlen, "the access token's payload is not a JSON object");
 	else if (!name)
-		err_set(err, errlen, "the access token names no user (no xms_mirid of a user-assigned "
+		err_set(err, errlen,
+			"the access token names no user (no xms_mirid of a user-assigned "
 			"identity, upn, preferred_username or unique_name)");
 	json_decref(claims);
 	return name;

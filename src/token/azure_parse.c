@@ -92,8 +92,7 @@ static bool host_is_loopback(const char *host, size_t n)
 	return true;
 }
 
-char *azure_base_url(const char *value, const char *default_scheme, bool https_only, char *err,
-		     size_t errlen)
+char *azure_base_url(const char *value, const char *default_scheme, bool https_only, char *err, size_t errlen)
 {
 	while (value && isspace((unsigned char)*value))
 		value++;
@@ -123,8 +122,10 @@ char *azure_base_url(const char *value, const char *default_scheme, bool https_o
 		return NULL;
 	}
 	if (http && https_only && !host_is_loopback(host, hostlen)) {
-		err_set(err, errlen, "\"%s\" must use https (http:// is accepted only for loopback test "
-			"endpoints)", url);
+		err_set(err, errlen,
+			"\"%s\" must use https (http:// is accepted only for loopback test "
+			"endpoints)",
+			url);
 		free(url);
 		return NULL;
 	}
@@ -136,24 +137,28 @@ char *azure_token_endpoint(const char *authority, const char *tenant)
 	return xasprintf("%s/%s/oauth2/v2.0/token", authority, tenant);
 }
 
-char *azure_token_body(enum azure_grant g, const char *client_id, const char *scope,
-		       const char *credential, size_t *len)
+char *azure_token_body(enum azure_grant g, const char *client_id, const char *scope, const char *credential,
+		       size_t *len)
 {
-	char *id = url_encode(client_id, false), *sc = url_encode(scope, false), *cr = url_encode(credential, false);
+	char *id = url_encode(client_id, false), *sc = url_encode(scope, false),
+	     *cr = url_encode(credential, false);
 	char *type = url_encode(AZURE_JWT_BEARER, false);
 	char *body;
 	switch (g) {
 	case AZURE_GRANT_SECRET:
 		body = xasprintf("client_id=%s&grant_type=client_credentials&client_info=1&client_secret=%s"
-				 "&scope=%s", id, cr, sc);
+				 "&scope=%s",
+				 id, cr, sc);
 		break;
 	case AZURE_GRANT_CERTIFICATE:
 		body = xasprintf("client_id=%s&grant_type=client_credentials&client_info=1"
-				 "&client_assertion_type=%s&client_assertion=%s&scope=%s", id, type, cr, sc);
+				 "&client_assertion_type=%s&client_assertion=%s&scope=%s",
+				 id, type, cr, sc);
 		break;
 	default:
 		body = xasprintf("client_assertion=%s&client_assertion_type=%s&client_id=%s"
-				 "&grant_type=client_credentials&scope=%s", cr, type, id, sc);
+				 "&grant_type=client_credentials&scope=%s",
+				 cr, type, id, sc);
 		break;
 	}
 	free(id);
@@ -165,8 +170,8 @@ char *azure_token_body(enum azure_grant g, const char *client_id, const char *sc
 	return body;
 }
 
-char *azure_mi_url(enum azure_mi_host host, const char *base, const char *resource,
-		   enum azure_mi_id kind, const char *id)
+char *azure_mi_url(enum azure_mi_host host, const char *base, const char *resource, enum azure_mi_id kind,
+		   const char *id)
 {
 	static const char *const imds_names[] = { NULL, "client_id", "object_id", "msi_res_id" };
 	static const char *const app_names[] = { NULL, "client_id", "object_id", "mi_res_id" };
@@ -194,8 +199,8 @@ void azure_cli_argv(const char *resource, const char *tenant, const char *subscr
 		    const char *argv[AZURE_CLI_ARGV_MAX])
 {
 	size_t n = 0;
-	static const char *const head[] = { "az", "account", "get-access-token", "--output", "json",
-					    "--resource" };
+	static const char *const head[] = { "az",       "account", "get-access-token",
+					    "--output", "json",    "--resource" };
 	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
 		argv[n++] = head[i];
 	argv[n++] = resource;
@@ -253,7 +258,7 @@ static bool scan_char(const char **p, char c)
 
 struct civil {
 	int y, mo, d, h, mi, s;
-	int offset;                  /* seconds east of UTC */
+	int offset; /* seconds east of UTC */
 	bool zone;
 };
 
@@ -382,8 +387,13 @@ bool azure_parse_local_time(const char *s, int64_t *out)
 	if (!s || !scan_iso(s, &c, false) || !civil_valid(&c))
 		return false;
 	struct tm tm = {
-		.tm_year = c.y - 1900, .tm_mon = c.mo - 1, .tm_mday = c.d,
-		.tm_hour = c.h, .tm_min = c.mi, .tm_sec = c.s, .tm_isdst = -1,
+		.tm_year = c.y - 1900,
+		.tm_mon = c.mo - 1,
+		.tm_mday = c.d,
+		.tm_hour = c.h,
+		.tm_min = c.mi,
+		.tm_sec = c.s,
+		.tm_isdst = -1,
 	};
 	time_t t = mktime(&tm);
 	if (t == (time_t)-1 || t <= 0)
@@ -467,8 +477,8 @@ static bool token_text_ok(const char *s, size_t n)
 	return true;
 }
 
-static bool read_field(const json_t *v, const struct token_field *f, struct token_fields *tf,
-		       const char *who, char *err, size_t errlen)
+static bool read_field(const json_t *v, const struct token_field *f, struct token_fields *tf, const char *who,
+		       char *err, size_t errlen)
 {
 	bool ok;
 	if (f->role == F_TOKEN) {
@@ -491,7 +501,7 @@ static bool read_field(const json_t *v, const struct token_field *f, struct toke
 		err_set(err, errlen, "%s returned an unusable \"%s\" (%s)", who, f->name,
 			f->role == F_TOKEN ? "not a string of 1 to 65536 printable characters"
 			: f->role == F_EXPIRES_ON || f->role == F_EXPIRES_LOCAL ? "not a time"
-			: "not a number of seconds");
+										: "not a number of seconds");
 		return false;
 	}
 	tf->has[f->role] = true;
@@ -521,8 +531,9 @@ static bool token_times(enum azure_response kind, const struct token_fields *tf,
 {
 	int64_t exp = 0;
 	if (kind == AZURE_RESP_CLI) {
-		exp = tf->has[F_EXPIRES_ON] ? tf->val[F_EXPIRES_ON]
-		    : tf->has[F_EXPIRES_LOCAL] ? tf->val[F_EXPIRES_LOCAL] : 0;
+		exp = tf->has[F_EXPIRES_ON]      ? tf->val[F_EXPIRES_ON]
+		      : tf->has[F_EXPIRES_LOCAL] ? tf->val[F_EXPIRES_LOCAL]
+						 : 0;
 	} else {
 		if (tf->has[F_EXPIRES_IN])
 			exp = request_time + tf->val[F_EXPIRES_IN];
@@ -561,8 +572,8 @@ bool azure_parse_token(enum azure_response kind, const char *who, const char *bo
 		if (root)
 			err_set(err, errlen, "%s returned JSON that is not an object", who);
 		else
-			err_set(err, errlen, "%s returned invalid JSON (line %d, column %d)", who,
-				jerr.line, jerr.column);
+			err_set(err, errlen, "%s returned invalid JSON (line %d, column %d)", who, jerr.line,
+				jerr.column);
 		json_secret_free(root);
 		return false;
 	}
@@ -611,8 +622,7 @@ static const char *json_str(const json_t *obj, const char *key)
 	return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
 }
 
-void azure_describe_error(const char *who, long status, const char *body, size_t len, char *err,
-			  size_t errlen)
+void azure_describe_error(const char *who, long status, const char *body, size_t len, char *err, size_t errlen)
 {
 	char code[80] = "", desc[DESC_MAX + 8] = "";
 	json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;

@@ -39,8 +39,8 @@ struct az_fetch {
 	void *arg;
 	bool in_chain;
 	char *scope, *resource;
-	const char *who;             /* "Entra", "IMDS", "App Service", "az" */
-	const char *name;            /* what answers, for credential.source */
+	const char *who;  /* "Entra", "IMDS", "App Service", "az" */
+	const char *name; /* what answers, for credential.source */
 	enum fetch_step step;
 	struct event *timer;
 	/* the HTTP exchange */
@@ -124,15 +124,14 @@ static void fetch_free(struct az_fetch *f)
 	free(f);
 }
 
-static void finish(struct az_fetch *f, enum azure_outcome o, const struct azure_token *tok,
-		   const char *err)
+static void finish(struct az_fetch *f, enum azure_outcome o, const struct azure_token *tok, const char *err)
 {
 	f->cb(f->arg, o, tok, f->name, err);
 	fetch_free(f);
 }
 
-__attribute__((format(printf, 3, 4)))
-static void fail(struct az_fetch *f, enum azure_outcome o, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void fail(struct az_fetch *f, enum azure_outcome o,
+						       const char *fmt, ...)
 {
 	char err[512];
 	va_list ap;
@@ -215,7 +214,8 @@ static char *client_secret(const struct az_source *s, char *err, size_t errlen)
 		return read_value_file(s->secret_file, MAX_SECRET_FILE, err, errlen);
 	const char *v = s->secret_env ? getenv(s->secret_env) : NULL;
 	if (!v || !*v) {
-		snprintf(err, errlen, "environment variable %s is not set", s->secret_env ? s->secret_env : "?");
+		snprintf(err, errlen, "environment variable %s is not set",
+			 s->secret_env ? s->secret_env : "?");
 		return NULL;
 	}
 	return xstrdup(v);
@@ -233,10 +233,14 @@ static void send_request(struct az_fetch *f)
 		f->first_ms = mono_ms();
 	f->sent_s = time_wall_usec() / USEC_PER_SEC;
 	struct http_request req = {
-		.method = f->body ? "POST" : "GET", .url = f->url,
-		.headers = (const char *const *)f->headers, .body = f->body, .body_len = f->body_len,
+		.method = f->body ? "POST" : "GET",
+		.url = f->url,
+		.headers = (const char *const *)f->headers,
+		.body = f->body,
+		.body_len = f->body_len,
 		.timeout_ms = f->probing ? PROBE_TIMEOUT_MS : fetch_timeout_ms(),
-		.max_response = AZURE_MAX_RESPONSE, .ca_file = cfg ? cfg->token_ca_file : NULL,
+		.max_response = AZURE_MAX_RESPONSE,
+		.ca_file = cfg ? cfg->token_ca_file : NULL,
 	};
 	f->call = http_start(&req, on_http_done, f);
 	if (!f->call)
@@ -266,8 +270,7 @@ static void probe_answered(struct az_fetch *f, const struct http_response *r)
 	send_request(f);
 }
 
-static enum azure_outcome failure_outcome(const struct az_fetch *f, long status, const char *body,
-					  size_t len)
+static enum azure_outcome failure_outcome(const struct az_fetch *f, long status, const char *body, size_t len)
 {
 	if (f->src->kind == AZ_MANAGED && f->src->mi_where == AZ_MI_AT_IMDS)
 		return f->in_chain || status == 0 ? AZURE_UNAVAILABLE : azure_imds_outcome(status, body, len);
@@ -280,8 +283,7 @@ static void got_token_body(struct az_fetch *f, const struct http_response *r)
 {
 	char err[512];
 	struct azure_token tok;
-	if (!azure_parse_token(f->parse_as, f->who, r->body, r->body_len, f->sent_s, &tok, err,
-			       sizeof(err))) {
+	if (!azure_parse_token(f->parse_as, f->who, r->body, r->body_len, f->sent_s, &tok, err, sizeof(err))) {
 		/* A non-JSON 200 from IMDS means something else answers there (§2.7.1). */
 		bool imds = f->src->kind == AZ_MANAGED && f->src->mi_where == AZ_MI_AT_IMDS;
 		finish(f, imds ? AZURE_UNAVAILABLE : AZURE_FAILED, NULL, err);
@@ -374,9 +376,13 @@ static char *grant_credential(struct az_fetch *f, const char *endpoint, enum azu
 	random_bytes(rnd, sizeof(rnd));
 	azure_uuid_format(rnd, jti);
 	struct azure_assertion a = {
-		.audience = endpoint, .client_id = s->client_id, .jti = jti,
-		.now = time_wall_usec() / USEC_PER_SEC, .lifetime = AZURE_ASSERTION_LIFETIME,
-		.alg = AZURE_JWT_RS256, .send_chain = s->send_chain,
+		.audience = endpoint,
+		.client_id = s->client_id,
+		.jti = jti,
+		.now = time_wall_usec() / USEC_PER_SEC,
+		.lifetime = AZURE_ASSERTION_LIFETIME,
+		.alg = AZURE_JWT_RS256,
+		.send_chain = s->send_chain,
 	};
 	char *jwt = azure_client_assertion(cert, &a, err, errlen);
 	azure_cert_free(cert);
@@ -467,10 +473,11 @@ static void on_cli_done(void *arg, const struct proc_result *res)
 	struct az_fetch *f = arg;
 	char err[400];
 	f->proc = NULL;
-	enum azure_outcome o = azure_cli_outcome(res->exit_code, res->timed_out, res->failure, res->err,
-						 err, sizeof(err));
+	enum azure_outcome o = azure_cli_outcome(res->exit_code, res->timed_out, res->failure, res->err, err,
+						 sizeof(err));
 	if (res->timed_out)
-		snprintf(err, sizeof(err), "az did not answer within %.1f s", (double)fetch_timeout_ms() / 1000);
+		snprintf(err, sizeof(err), "az did not answer within %.1f s",
+			 (double)fetch_timeout_ms() / 1000);
 	if (o != AZURE_OK) {
 		finish(f, f->in_chain ? AZURE_UNAVAILABLE : o, NULL, err);
 		return;
@@ -497,7 +504,8 @@ static void begin_cli(struct az_fetch *f)
 	if (errno == ENOENT)
 		fail(f, AZURE_UNAVAILABLE, "az is not installed or not on PATH");
 	else
-		fail(f, f->in_chain ? AZURE_UNAVAILABLE : AZURE_FAILED, "could not run az: %s", strerror(errno));
+		fail(f, f->in_chain ? AZURE_UNAVAILABLE : AZURE_FAILED, "could not run az: %s",
+		     strerror(errno));
 }
 
 /* ---- the fetch ---- */
@@ -522,8 +530,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-struct az_fetch *az_fetch_start(struct az_source *src, const char *scope, bool in_chain,
-				az_fetch_cb cb, void *arg)
+struct az_fetch *az_fetch_start(struct az_source *src, const char *scope, bool in_chain, az_fetch_cb cb,
+				void *arg)
 {
 	struct az_fetch *f = xcalloc(1, sizeof(*f));
 	f->src = src;

@@ -73,8 +73,10 @@ static void take_addresses(const json_t *root, struct cloudsql_settings *s)
 	const json_t *ip;
 	json_array_foreach(json_object_get(root, "ipAddresses"), i, ip) {
 		const char *type = json_string_value(json_object_get(ip, "type"));
-		char **slot = !type ? NULL : strcmp(type, "PRIMARY") == 0 ? &s->public_ip
-			: strcmp(type, "PRIVATE") == 0 ? &s->private_ip : NULL;
+		char **slot = !type                          ? NULL
+			      : strcmp(type, "PRIMARY") == 0 ? &s->public_ip
+			      : strcmp(type, "PRIVATE") == 0 ? &s->private_ip
+							     : NULL;
 		if (slot && !*slot)
 			*slot = dup_str(ip, "ipAddress");
 	}
@@ -114,7 +116,8 @@ bool cloudsql_parse_settings(const char *body, size_t len, struct cloudsql_setti
 	take_addresses(root, out);
 	json_decref(root);
 	if (!out->ca_pem || !out->region) {
-		err_set(err, errlen, "connectSettings has no %s", out->ca_pem ? "region" : "serverCaCert.cert");
+		err_set(err, errlen, "connectSettings has no %s",
+			out->ca_pem ? "region" : "serverCaCert.cert");
 		cloudsql_settings_clear(out);
 		return false;
 	}
@@ -126,18 +129,23 @@ bool cloudsql_check_settings(const struct cloudsql_settings *s, const struct clo
 {
 	static const char *const names[] = { "PUBLIC", "PRIVATE", "PSC" };
 	if (strcmp(s->region, n->region) != 0) {
-		err_set(err, errlen, "the instance is in region %s, not %s as the instance name says", s->region,
-			n->region);
+		err_set(err, errlen, "the instance is in region %s, not %s as the instance name says",
+			s->region, n->region);
 		return false;
 	}
 	if (!s->version || strncmp(s->version, "POSTGRES", 8) != 0) {
-		err_set(err, errlen, "the instance runs %s, not PostgreSQL", s->version ? s->version : "an unknown database");
+		err_set(err, errlen, "the instance runs %s, not PostgreSQL",
+			s->version ? s->version : "an unknown database");
 		return false;
 	}
-	*addr = ip == CONNECTOR_IP_PUBLIC ? s->public_ip : ip == CONNECTOR_IP_PRIVATE ? s->private_ip : s->psc_dns;
+	*addr = ip == CONNECTOR_IP_PUBLIC    ? s->public_ip
+		: ip == CONNECTOR_IP_PRIVATE ? s->private_ip
+					     : s->psc_dns;
 	if (!*addr) {
 		err_set(err, errlen, "the instance has no %s address (ip_type=%s)", names[ip],
-			ip == CONNECTOR_IP_PUBLIC ? "public" : ip == CONNECTOR_IP_PRIVATE ? "private" : "psc");
+			ip == CONNECTOR_IP_PUBLIC    ? "public"
+			: ip == CONNECTOR_IP_PRIVATE ? "private"
+						     : "psc");
 		return false;
 	}
 	return true;
@@ -170,7 +178,7 @@ int64_t cloudsql_retry_delay_ms(int resend, long status, double jitter01)
 	if (status < 500 || resend >= MAX_RESENDS - 1)
 		return -1;
 	if (resend < 0)
-		return 0;        /* the first re-send is immediate */
+		return 0; /* the first re-send is immediate */
 	return (int64_t)(200.0 * pow(1.618, (double)resend + 1.0 + jitter01));
 }
 

@@ -182,7 +182,7 @@ bool connector_server_identity_ok(const struct connector_bundle *b, SSL *ssl, ch
 {
 	X509 *peer = SSL_get0_peer_certificate(ssl);
 	if (peer && !b->server_cn)
-		return true;    /* the handshake checked the name dialled */
+		return true; /* the handshake checked the name dialled */
 	if (!peer) {
 		err_set(err, errlen, "the server sent no certificate");
 		return false;

@@ -36,18 +36,18 @@ struct admin_call {
 	enum call_kind kind;
 	char *url, *body;
 	size_t body_len;
-	int resend;                  /* -1 before the first re-send */
+	int resend; /* -1 before the first re-send */
 	struct http_call *http;
 	struct event *timer;
 	bool done;
-	char *answer;                /* the body of the 200 */
+	char *answer; /* the body of the 200 */
 	size_t answer_len;
 };
 
 struct connector_op;
 
 struct product {
-	const char *api;             /* "the Cloud SQL Admin API", for messages */
+	const char *api; /* "the Cloud SQL Admin API", for messages */
 	const char *calls[CALL_COUNT];
 	const char *scope, *iam_scope; /* without and with automatic IAM login */
 	bool (*parse_name)(struct connector_op *op, const char *instance);
@@ -70,11 +70,11 @@ struct connector_op {
 	void *arg;
 	struct provider_op *token_op;
 	struct token_wait *token_wait; /* ... or from the alias's token entry */
-	bool token_apart;            /* that entry keeps the login token: the bundle holds none */
-	char *token;                 /* the access token (wiped) */
+	bool token_apart;              /* that entry keeps the login token: the bundle holds none */
+	char *token;                   /* the access token (wiped) */
 	int64_t token_expires;
 	char *auth_header;
-	char *quota_header;          /* x-goog-user-project, or NULL */
+	char *quota_header; /* x-goog-user-project, or NULL */
 	struct admin_call calls[CALL_COUNT];
 	struct event *later;
 	char err[400];
@@ -127,8 +127,7 @@ static void on_later(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Fails from the loop, never inside the caller's start call. */
-__attribute__((format(printf, 2, 3)))
-static void fail(struct connector_op *op, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void fail(struct connector_op *op, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -200,13 +199,18 @@ static void send_call(struct admin_call *c)
 	struct connector_op *op = c->op;
 	const struct tb_config *cfg = token_engine_config();
 	/* §3.8.2, §3.9.2: the quota project goes with every Admin API call. */
-	const char *headers[] = { op->auth_header, "Content-Type: application/json", "Accept: application/json",
-				  op->quota_header, NULL };
+	const char *headers[] = { op->auth_header, "Content-Type: application/json",
+				  "Accept: application/json", op->quota_header, NULL };
 	struct http_request req = {
-		.method = c->body ? "POST" : "GET", .url = c->url, .headers = headers, .body = c->body,
-		.body_len = c->body_len, .timeout_ms = cfg && cfg->token_fetch_timeout > 0
-			? (long)(cfg->token_fetch_timeout / 1000) : DEFAULT_TIMEOUT_MS,
-		.max_response = 256 * 1024, .ca_file = cfg ? cfg->token_ca_file : NULL,
+		.method = c->body ? "POST" : "GET",
+		.url = c->url,
+		.headers = headers,
+		.body = c->body,
+		.body_len = c->body_len,
+		.timeout_ms = cfg && cfg->token_fetch_timeout > 0 ? (long)(cfg->token_fetch_timeout / 1000)
+								  : DEFAULT_TIMEOUT_MS,
+		.max_response = 256 * 1024,
+		.ca_file = cfg ? cfg->token_ca_file : NULL,
 	};
 	c->http = http_start(&req, on_call_done, c);
 	if (!c->http)
@@ -259,7 +263,8 @@ static bool csql_name(struct connector_op *op, const char *instance)
 
 static char *csql_url(const struct connector_op *op, enum call_kind kind)
 {
-	return xasprintf("%s/sql/v1beta4/projects/%s/instances/%s%s", op->api, op->name.project, op->name.instance,
+	return xasprintf("%s/sql/v1beta4/projects/%s/instances/%s%s", op->api, op->name.project,
+			 op->name.instance,
 			 kind == CALL_SETTINGS ? "/connectSettings" : ":generateEphemeralCert");
 }
 
@@ -287,8 +292,13 @@ static struct connector_bundle *csql_build(struct connector_op *op, char *why, s
 	if (cloudsql_check_settings(&s, &op->name, op->ip, &addr, why, whylen) &&
 	    (cert = cloudsql_parse_cert(crt->answer, crt->answer_len, why, whylen))) {
 		struct connector_spec sp = {
-			.cert_pem = cert, .ca_pem = s.ca_pem, .dial = addr, .port = op->port, .server_cn = cn,
-			.server_dns = s.dns_name, .token_expires = op->auto_iam ? op->token_expires : 0,
+			.cert_pem = cert,
+			.ca_pem = s.ca_pem,
+			.dial = addr,
+			.port = op->port,
+			.server_cn = cn,
+			.server_dns = s.dns_name,
+			.token_expires = op->auto_iam ? op->token_expires : 0,
 		};
 		b = connector_bundle_new(&sp, why, whylen);
 	}
@@ -308,8 +318,8 @@ static char *adb_url(const struct connector_op *op, enum call_kind kind)
 {
 	const struct alloydb_name *n = &op->adb;
 	if (kind == CALL_SETTINGS)
-		return xasprintf("%s/v1beta/projects/%s/locations/%s/clusters/%s/instances/%s/connectionInfo", op->api,
-				 n->project, n->region, n->cluster, n->instance);
+		return xasprintf("%s/v1beta/projects/%s/locations/%s/clusters/%s/instances/%s/connectionInfo",
+				 op->api, n->project, n->region, n->cluster, n->instance);
 	return xasprintf("%s/v1beta/projects/%s/locations/%s/clusters/%s:generateClientCertificate", op->api,
 			 n->project, n->region, n->cluster);
 }
@@ -324,14 +334,20 @@ static char *adb_body(const struct connector_op *op, enum call_kind kind, size_t
 	return body;
 }
 
-static const char *adb_address(const struct alloydb_info *i, enum connector_ip_type ip, char *why, size_t whylen)
+static const char *adb_address(const struct alloydb_info *i, enum connector_ip_type ip, char *why,
+			       size_t whylen)
 {
-	const char *addr = ip == CONNECTOR_IP_PUBLIC ? i->public_ip : ip == CONNECTOR_IP_PRIVATE ? i->private_ip
-		: i->psc_dns;
+	const char *addr = ip == CONNECTOR_IP_PUBLIC    ? i->public_ip
+			   : ip == CONNECTOR_IP_PRIVATE ? i->private_ip
+							: i->psc_dns;
 	if (!addr)
 		err_set(why, whylen, "the instance has no %s address (ip_type=%s)",
-			ip == CONNECTOR_IP_PUBLIC ? "PUBLIC" : ip == CONNECTOR_IP_PRIVATE ? "PRIVATE" : "PSC",
-			ip == CONNECTOR_IP_PUBLIC ? "public" : ip == CONNECTOR_IP_PRIVATE ? "private" : "psc");
+			ip == CONNECTOR_IP_PUBLIC    ? "PUBLIC"
+			: ip == CONNECTOR_IP_PRIVATE ? "PRIVATE"
+						     : "PSC",
+			ip == CONNECTOR_IP_PUBLIC    ? "public"
+			: ip == CONNECTOR_IP_PRIVATE ? "private"
+						     : "psc");
 	return addr;
 }
 
@@ -349,7 +365,10 @@ static struct connector_bundle *adb_build(struct connector_op *op, char *why, si
 	const char *addr = adb_address(&info, op->ip, why, whylen);
 	if (addr && alloydb_parse_cert(crt->answer, crt->answer_len, &chain, &ca, why, whylen)) {
 		struct connector_spec sp = {
-			.cert_pem = chain, .ca_pem = ca, .dial = addr, .port = op->port,
+			.cert_pem = chain,
+			.ca_pem = ca,
+			.dial = addr,
+			.port = op->port,
 			.mdx_auth = op->auto_iam ? MDX_AUTH_AUTO_IAM : MDX_AUTH_DB_NATIVE,
 		};
 		b = connector_bundle_new(&sp, why, whylen);
@@ -361,16 +380,25 @@ static struct connector_bundle *adb_build(struct connector_op *op, char *why, si
 }
 
 static const struct product cloudsql = {
-	.api = "the Cloud SQL Admin API", .calls = { "connectSettings", "generateEphemeralCert" },
-	.scope = SCOPE("sqlservice.admin"), .iam_scope = SCOPE("sqlservice.admin") " " SCOPE("sqlservice.login"),
-	.parse_name = csql_name, .url = csql_url, .body = csql_body, .build = csql_build,
+	.api = "the Cloud SQL Admin API",
+	.calls = { "connectSettings", "generateEphemeralCert" },
+	.scope = SCOPE("sqlservice.admin"),
+	.iam_scope = SCOPE("sqlservice.admin") " " SCOPE("sqlservice.login"),
+	.parse_name = csql_name,
+	.url = csql_url,
+	.body = csql_body,
+	.build = csql_build,
 };
 
 static const struct product alloydb = {
-	.api = "the AlloyDB Admin API", .calls = { "connectionInfo", "generateClientCertificate" },
+	.api = "the AlloyDB Admin API",
+	.calls = { "connectionInfo", "generateClientCertificate" },
 	.scope = SCOPE("cloud-platform") " " SCOPE("alloydb.login"),
 	.iam_scope = SCOPE("cloud-platform") " " SCOPE("alloydb.login"),
-	.parse_name = adb_name, .url = adb_url, .body = adb_body, .build = adb_build,
+	.parse_name = adb_name,
+	.url = adb_url,
+	.body = adb_body,
+	.build = adb_build,
 };
 
 static struct connector_op *connect_start(const struct product *prod, const char *default_api,

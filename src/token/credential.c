@@ -29,8 +29,8 @@ const char *credential_value(const struct credential *c, const char *key)
 	return v && *v ? v : NULL;
 }
 
-bool credential_fail(const struct credential *c, const char *key, char *err, size_t errlen,
-		     const char *fmt, ...)
+bool credential_fail(const struct credential *c, const char *key, char *err, size_t errlen, const char *fmt,
+		     ...)
 {
 	char msg[400];
 	va_list ap;
@@ -41,8 +41,7 @@ bool credential_fail(const struct credential *c, const char *key, char *err, siz
 	return false;
 }
 
-const struct credential_type *credential_type_find(const void *table, size_t n, size_t size,
-						   const char *type)
+const struct credential_type *credential_type_find(const void *table, size_t n, size_t size, const char *type)
 {
 	const unsigned char *at = table;
 	for (size_t i = 0; type && i < n; i++, at += size) {

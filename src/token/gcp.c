@@ -76,12 +76,13 @@ static bool load_file(const struct credential *c, const char *key, const char *p
 	set_quota(c, s, f.quota_project);
 	if (f.type != GCP_FILE_IMPERSONATED) {
 		s->kind = GCP_SRC_FILE;
-		snprintf(s->label, sizeof(s->label), "%s", f.type == GCP_FILE_SERVICE_ACCOUNT
-			 ? "service-account" : "authorized-user");
+		snprintf(s->label, sizeof(s->label), "%s",
+			 f.type == GCP_FILE_SERVICE_ACCOUNT ? "service-account" : "authorized-user");
 		s->file = f;
 		/* A key file's token_uri is honoured; a section's token_uri wins (tests). */
 		const char *file_uri = f.type == GCP_FILE_SERVICE_ACCOUNT ? f.token_uri : NULL;
-		return url_key(c, "token_uri", file_uri ? file_uri : GCP_TOKEN_URI, &s->token_uri, err, errlen);
+		return url_key(c, "token_uri", file_uri ? file_uri : GCP_TOKEN_URI, &s->token_uri, err,
+			       errlen);
 	}
 	s->kind = GCP_SRC_IMPERSONATE;
 	snprintf(s->label, sizeof(s->label), "impersonated");
@@ -98,7 +99,8 @@ static bool load_file(const struct credential *c, const char *key, const char *p
 	free(f.source);
 	free(f.client_email);
 	free(f.quota_project);
-	const char *src_uri = s->inner->file.type == GCP_FILE_SERVICE_ACCOUNT ? s->inner->file.token_uri : NULL;
+	const char *src_uri = s->inner->file.type == GCP_FILE_SERVICE_ACCOUNT ? s->inner->file.token_uri
+									      : NULL;
 	return url_key(c, "token_uri", src_uri ? src_uri : GCP_TOKEN_URI, &s->inner->token_uri, err, errlen);
 }
 
@@ -119,8 +121,9 @@ static bool build_default(const struct credential *c, struct gcp_source *s, char
 	if (gac)
 		return load_file(c, NULL, gac, s, err, errlen);
 	const char *dir = env_value("CLOUDSDK_CONFIG");
-	char *path = dir ? xasprintf("%s/%s", dir, ADC_FILE)
-		: env_value("HOME") ? xasprintf("%s/.config/gcloud/%s", env_value("HOME"), ADC_FILE) : NULL;
+	char *path = dir                 ? xasprintf("%s/%s", dir, ADC_FILE)
+		     : env_value("HOME") ? xasprintf("%s/.config/gcloud/%s", env_value("HOME"), ADC_FILE)
+					 : NULL;
 	bool found = path && access(path, F_OK) == 0;
 	bool ok = found ? load_file(c, NULL, path, s, err, errlen) : true;
 	if (found) {
@@ -131,9 +134,10 @@ static bool build_default(const struct credential *c, struct gcp_source *s, char
 	if (no_gce && strcasecmp(no_gce, "true") == 0) {
 		s->kind = GCP_SRC_NONE;
 		snprintf(s->label, sizeof(s->label), "none");
-		s->why = xasprintf("gcp-default found no credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, "
-				   "%s does not exist, and NO_GCE_CHECK=true rules out the metadata server",
-				   path ? path : "~/.config/gcloud/" ADC_FILE);
+		s->why = xasprintf(
+			"gcp-default found no credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, "
+			"%s does not exist, and NO_GCE_CHECK=true rules out the metadata server",
+			path ? path : "~/.config/gcloud/" ADC_FILE);
 	} else {
 		use_metadata(c, s, true);
 	}
@@ -149,7 +153,8 @@ static bool build_service_account(const struct credential *c, struct gcp_source 
 	if (!load_file(c, "key_file", path, s, err, errlen))
 		return false;
 	if (s->kind != GCP_SRC_FILE || s->file.type != GCP_FILE_SERVICE_ACCOUNT)
-		return credential_fail(c, "key_file", err, errlen, "%s is not a service_account key file", path);
+		return credential_fail(c, "key_file", err, errlen, "%s is not a service_account key file",
+				       path);
 	return true;
 }
 
@@ -189,8 +194,10 @@ static bool build_impersonate(const struct credential *c, struct gcp_source *s, 
 {
 	const char *target = credential_value(c, "target_principal"), *life = credential_value(c, "lifetime");
 	if (!target || !strchr(target, '@'))
-		return credential_fail(c, "target_principal", err, errlen, "type %s needs target_principal (the "
-				       "service account's e-mail)", c->type);
+		return credential_fail(c, "target_principal", err, errlen,
+				       "type %s needs target_principal (the "
+				       "service account's e-mail)",
+				       c->type);
 	s->kind = GCP_SRC_IMPERSONATE;
 	snprintf(s->label, sizeof(s->label), "impersonated");
 	s->target = xstrdup(target);
@@ -199,7 +206,8 @@ static bool build_impersonate(const struct credential *c, struct gcp_source *s, 
 		char *end;
 		long long x = strtoll(life, &end, 10);
 		if (end == life || (*end && strcmp(end, "s") != 0) || x < 1 || x > MAX_LIFETIME)
-			return credential_fail(c, "lifetime", err, errlen, "lifetime must be 1..%d seconds", MAX_LIFETIME);
+			return credential_fail(c, "lifetime", err, errlen, "lifetime must be 1..%d seconds",
+					       MAX_LIFETIME);
 		s->lifetime = x;
 	}
 	set_quota(c, s, NULL);
@@ -209,7 +217,8 @@ static bool build_impersonate(const struct credential *c, struct gcp_source *s, 
 	const char *src = credential_value(c, "source");
 	if (src) {
 		if (strcasecmp(src, c->name) == 0)
-			return credential_fail(c, "source", err, errlen, "source cannot name the credential itself");
+			return credential_fail(c, "source", err, errlen,
+					       "source cannot name the credential itself");
 		s->source_name = xstrdup(src);
 		return true;
 	}
@@ -227,8 +236,10 @@ static bool build_metadata(const struct credential *c, struct gcp_source *s, cha
 static const char *const default_keys[] = { "quota_project", "token_uri", "iam_credentials_endpoint", NULL };
 static const char *const service_account_keys[] = { "key_file", "token_uri", "quota_project", NULL };
 static const char *const authorized_user_keys[] = { "file", "token_uri", "quota_project", NULL };
-static const char *const impersonate_keys[] = { "target_principal", "delegates", "lifetime", "source",
-						"iam_credentials_endpoint", "quota_project", "token_uri", NULL };
+static const char *const impersonate_keys[] = {
+	"target_principal",         "delegates",     "lifetime",  "source",
+	"iam_credentials_endpoint", "quota_project", "token_uri", NULL
+};
 static const char *const metadata_keys[] = { "quota_project", NULL };
 
 static const struct gcp_type gcp_types[] = {
@@ -248,9 +259,11 @@ static bool gcp_validate(struct credential *c, char *err, size_t errlen)
 {
 	const struct gcp_type *t = (const struct gcp_type *)CREDENTIAL_TYPE_FIND(gcp_types, c->type);
 	if (!t)
-		return credential_fail(c, "type", err, errlen, "unknown type \"%s\" (expected gcp-default, "
-				       "gcp-service-account, gcp-authorized-user, gcp-impersonate or gcp-metadata)",
-				       c->type);
+		return credential_fail(
+			c, "type", err, errlen,
+			"unknown type \"%s\" (expected gcp-default, "
+			"gcp-service-account, gcp-authorized-user, gcp-impersonate or gcp-metadata)",
+			c->type);
 	if (!credential_check_keys(c, &t->head, err, errlen))
 		return false;
 	struct gcp_source *s = xcalloc(1, sizeof(*s));
@@ -283,7 +296,8 @@ static void on_fetch(void *arg, const struct gcp_token *tok, const char *source,
 	free(op);
 }
 
-static struct provider_op *gcp_get_token(struct credential *c, const char *scope, access_token_cb cb, void *arg)
+static struct provider_op *gcp_get_token(struct credential *c, const char *scope, access_token_cb cb,
+					 void *arg)
 {
 	struct provider_op *op = xcalloc(1, sizeof(*op));
 	op->c = c;

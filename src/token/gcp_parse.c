@@ -74,7 +74,8 @@ static bool parse_authorized_user(const json_t *o, struct gcp_file *f, char *err
 	f->client_email = dup_field(o, "account");
 	/* google-auth ignores the file's token_uri for this type (§3.3.2). */
 	if (!f->client_id || !f->client_secret || !f->refresh_token) {
-		err_set(err, errlen, "an authorized_user file needs client_id, client_secret and refresh_token");
+		err_set(err, errlen,
+			"an authorized_user file needs client_id, client_secret and refresh_token");
 		return false;
 	}
 	return true;
@@ -108,7 +109,8 @@ static bool parse_impersonated(const json_t *o, struct gcp_file *f, char *err, s
 	const char *url = str_field(o, "service_account_impersonation_url");
 	const json_t *src = json_object_get(o, "source_credentials");
 	if (!url || !impersonation_url(url, f)) {
-		err_set(err, errlen, "an impersonated_service_account file needs service_account_impersonation_url "
+		err_set(err, errlen,
+			"an impersonated_service_account file needs service_account_impersonation_url "
 			"ending in /serviceAccounts/EMAIL:generateAccessToken");
 		return false;
 	}
@@ -146,8 +148,10 @@ static bool parse_file_object(const json_t *o, struct gcp_file *f, bool nested, 
 	if (strcmp(type, "impersonated_service_account") == 0 && !nested)
 		return parse_impersonated(o, f, err, errlen);
 	if (strcmp(type, "external_account") == 0 || strcmp(type, "external_account_authorized_user") == 0)
-		err_set(err, errlen, "type %s (workload identity federation) is not supported; use a "
-			"service account key, gcloud user credentials, impersonation or the metadata server", type);
+		err_set(err, errlen,
+			"type %s (workload identity federation) is not supported; use a "
+			"service account key, gcloud user credentials, impersonation or the metadata server",
+			type);
 	else
 		err_set(err, errlen, "unsupported credential file type \"%.40s\"", type);
 	return false;
@@ -193,8 +197,7 @@ void gcp_file_clear(struct gcp_file *f)
 
 /* ---- requests ---- */
 
-char *gcp_jwt_assertion(EVP_PKEY *key, const char *kid, const char *email, const char *scope,
-			int64_t now)
+char *gcp_jwt_assertion(EVP_PKEY *key, const char *kid, const char *email, const char *scope, int64_t now)
 {
 	json_t *h = json_object();
 	json_object_set_new(h, "typ", json_string("JWT"));
@@ -256,14 +259,14 @@ static json_t *scope_array(const char *scope)
 	return arr;
 }
 
-char *gcp_impersonate_body(char *const *delegates, size_t n, const char *scope, int64_t lifetime,
-			   size_t *len)
+char *gcp_impersonate_body(char *const *delegates, size_t n, const char *scope, int64_t lifetime, size_t *len)
 {
 	json_t *o = json_object();
 	json_t *d = json_array();
 	for (size_t i = 0; i < n; i++) {
-		char *full = strchr(delegates[i], '/') ? xstrdup(delegates[i])
-			: xasprintf("projects/-/serviceAccounts/%s", delegates[i]);
+		char *full = strchr(delegates[i], '/')
+				     ? xstrdup(delegates[i])
+				     : xasprintf("projects/-/serviceAccounts/%s", delegates[i]);
 		json_array_append_new(d, json_string(full));
 		free(full);
 	}
@@ -394,8 +397,8 @@ static bool retryable_error(const char *body, size_t len)
 	return yes;
 }
 
-int64_t gcp_retry_delay_ms(enum gcp_retry policy, int attempt, long status, const char *body,
-			   size_t len, double jitter01)
+int64_t gcp_retry_delay_ms(enum gcp_retry policy, int attempt, long status, const char *body, size_t len,
+			   double jitter01)
 {
 	int max = policy == GCP_RETRY_TOKEN ? 3 : policy == GCP_RETRY_METADATA ? 5 : 1;
 	if (attempt >= max || (status >= 200 && status < 300))

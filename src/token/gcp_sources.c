@@ -43,7 +43,7 @@ struct gcp_fetch {
 	char *scope;
 	gcp_fetch_cb cb;
 	void *arg;
-	const char *who;             /* "Google token endpoint", "metadata server", ... */
+	const char *who; /* "Google token endpoint", "metadata server", ... */
 	enum stage stage;
 	struct event *timer;
 	enum gcp_retry policy;
@@ -55,7 +55,7 @@ struct gcp_fetch {
 	long timeout_ms;
 	int64_t sent_s;
 	struct http_call *call;
-	struct gcp_fetch *inner;     /* impersonation: the source token */
+	struct gcp_fetch *inner; /* impersonation: the source token */
 	struct provider_op *inner_op;
 	struct credential *inner_cred;
 };
@@ -158,8 +158,7 @@ static void finish(struct gcp_fetch *f, const struct gcp_token *tok, const char 
 	fetch_free(f);
 }
 
-__attribute__((format(printf, 2, 3)))
-static void fail(struct gcp_fetch *f, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void fail(struct gcp_fetch *f, const char *fmt, ...)
 {
 	char err[512];
 	va_list ap;
@@ -186,10 +185,14 @@ static void send_request(struct gcp_fetch *f)
 	f->attempt++;
 	f->sent_s = time_wall_usec() / USEC_PER_SEC;
 	struct http_request req = {
-		.method = f->body ? "POST" : "GET", .url = f->url,
-		.headers = (const char *const *)f->headers, .body = f->body, .body_len = f->body_len,
+		.method = f->body ? "POST" : "GET",
+		.url = f->url,
+		.headers = (const char *const *)f->headers,
+		.body = f->body,
+		.body_len = f->body_len,
 		.timeout_ms = f->timeout_ms ? f->timeout_ms : fetch_timeout_ms(),
-		.max_response = GCP_MAX_RESPONSE, .ca_file = cfg ? cfg->token_ca_file : NULL,
+		.max_response = GCP_MAX_RESPONSE,
+		.ca_file = cfg ? cfg->token_ca_file : NULL,
 	};
 	f->call = http_start(&req, on_http_done, f);
 	if (!f->call)
@@ -225,11 +228,12 @@ static void ping_answered(struct gcp_fetch *f, const struct http_response *r)
 static void email_answered(struct gcp_fetch *f, const struct http_response *r)
 {
 	struct gcp_source *s = f->src;
-	int64_t delay = r->status == 200 ? -1 : gcp_retry_delay_ms(GCP_RETRY_METADATA, f->attempt, r->status,
-								   r->body, r->body_len,
-								   (double)random_below(1000) / 1000.0);
+	int64_t delay = r->status == 200
+				? -1
+				: gcp_retry_delay_ms(GCP_RETRY_METADATA, f->attempt, r->status, r->body,
+						     r->body_len, (double)random_below(1000) / 1000.0);
 	if (delay >= 0) {
-		arm(f, STAGE_SEND, delay);        /* §3.4's retries, as for the token */
+		arm(f, STAGE_SEND, delay); /* §3.4's retries, as for the token */
 		return;
 	}
 	size_t n = r->body_len;
@@ -259,8 +263,9 @@ static void got_token(struct gcp_fetch *f, const struct http_response *r)
 {
 	char err[400];
 	struct gcp_token tok;
-	bool ok = f->answer == ANSWER_IAM ? gcp_parse_iam(r->body, r->body_len, &tok, err, sizeof(err))
-		: gcp_parse_oauth(r->body, r->body_len, f->sent_s, &tok, err, sizeof(err));
+	bool ok = f->answer == ANSWER_IAM
+			  ? gcp_parse_iam(r->body, r->body_len, &tok, err, sizeof(err))
+			  : gcp_parse_oauth(r->body, r->body_len, f->sent_s, &tok, err, sizeof(err));
 	if (!ok) {
 		fail(f, "%s: %s", f->who, err);
 		return;
@@ -297,7 +302,7 @@ static void on_http_done(void *arg, const struct http_response *r)
 	else
 		azure_describe_error(f->who, r->status, r->body, r->body_len, err, sizeof(err));
 	if (f->answer == ANSWER_IAM && r->status == 401)
-		forget_source_token(f->src);      /* the source token was refused: fetch a new one next time */
+		forget_source_token(f->src); /* the source token was refused: fetch a new one next time */
 	double jitter = (double)random_below(1000) / 1000.0;
 	int64_t delay = gcp_retry_delay_ms(f->policy, f->attempt, r->status, r->body, r->body_len, jitter);
 	if (delay >= 0) {
@@ -323,7 +328,8 @@ static void begin_token_endpoint(struct gcp_fetch *f)
 	f->url = xstrdup(f->src->token_uri);
 	if (file->type == GCP_FILE_SERVICE_ACCOUNT) {
 		int64_t now = time_wall_usec() / USEC_PER_SEC;
-		char *jwt = gcp_jwt_assertion(file->key, file->private_key_id, file->client_email, f->scope, now);
+		char *jwt = gcp_jwt_assertion(file->key, file->private_key_id, file->client_email, f->scope,
+					      now);
 		if (!jwt) {
 			fail(f, "could not sign the JWT assertion with the service account's key");
 			return;
@@ -331,8 +337,8 @@ static void begin_token_endpoint(struct gcp_fetch *f)
 		f->body = gcp_jwt_grant_body(jwt, &f->body_len);
 		secret_free(jwt);
 	} else {
-		f->body = gcp_refresh_body(file->client_id, file->client_secret, file->refresh_token, f->scope,
-					   &f->body_len);
+		f->body = gcp_refresh_body(file->client_id, file->client_secret, file->refresh_token,
+					   f->scope, &f->body_len);
 	}
 	add_header(f, xstrdup("Content-Type: application/x-www-form-urlencoded"));
 	add_header(f, xstrdup("Accept: application/json"));
@@ -371,8 +377,8 @@ static void begin_metadata_token(struct gcp_fetch *f)
 	f->policy = GCP_RETRY_METADATA;
 	f->answer = ANSWER_OAUTH;
 	f->timeout_ms = 0;
-	f->url = gcp_metadata_token_url(env_or("GCE_METADATA_HOST", "GCE_METADATA_ROOT", "metadata.google.internal"),
-					f->scope);
+	f->url = gcp_metadata_token_url(
+		env_or("GCE_METADATA_HOST", "GCE_METADATA_ROOT", "metadata.google.internal"), f->scope);
 	add_header(f, xstrdup("Metadata-Flavor: Google"));
 	send_request(f);
 }

@@ -21,12 +21,12 @@
 struct http_call {
 	CURL *easy;
 	struct curl_slist *headers;
-	char *body;                  /* request body copy: may hold a secret */
+	char *body; /* request body copy: may hold a secret */
 	size_t body_len;
-	struct dynbuf resp;          /* capped at the request's max_response; usually a token */
+	struct dynbuf resp; /* capped at the request's max_response; usually a token */
 	double retry_after;
 	bool metadata_flavor;
-	char *ca_file;               /* a copy: a reload may free the config meanwhile */
+	char *ca_file; /* a copy: a reload may free the config meanwhile */
 	http_done_cb cb;
 	void *arg;
 	char errbuf[CURL_ERROR_SIZE];
@@ -84,7 +84,8 @@ static void check_done(void)
 			continue;
 		struct http_call *c = NULL;
 		curl_api.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-		struct http_response r = { .retry_after = c->retry_after, .metadata_flavor = c->metadata_flavor };
+		struct http_response r = { .retry_after = c->retry_after,
+					   .metadata_flavor = c->metadata_flavor };
 		char why[CURL_ERROR_SIZE + 64];
 		if (msg->data.result == CURLE_OK) {
 			curl_api.easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
@@ -92,7 +93,8 @@ static void check_done(void)
 			snprintf(why, sizeof(why), "response larger than %zu bytes", c->resp.max);
 			r.error = why;
 		} else {
-			snprintf(why, sizeof(why), "%s", c->errbuf[0] ? c->errbuf : curl_api.easy_strerror(msg->data.result));
+			snprintf(why, sizeof(why), "%s",
+				 c->errbuf[0] ? c->errbuf : curl_api.easy_strerror(msg->data.result));
 			r.error = why;
 		}
 		r.body = dynbuf_str(&c->resp);
@@ -286,8 +288,9 @@ static void set_options(struct http_call *c, const struct http_request *req)
 	curl_api.easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
 	/* Metadata services live on link-local or loopback addresses and must
 	 * never be reached through a proxy. */
-	curl_api.easy_setopt(e, CURLOPT_NOPROXY, "169.254.169.254,169.254.170.2,169.254.170.23,fd00:ec2::254,"
-			 "fd00:ec2::23,localhost,127.0.0.1,::1");
+	curl_api.easy_setopt(e, CURLOPT_NOPROXY,
+			     "169.254.169.254,169.254.170.2,169.254.170.23,fd00:ec2::254,"
+			     "fd00:ec2::23,localhost,127.0.0.1,::1");
 	const char *method = req->method ? req->method : "GET";
 	if (strcmp(method, "GET") != 0) {
 		curl_api.easy_setopt(e, CURLOPT_POSTFIELDS, c->body ? c->body : "");

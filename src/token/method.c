@@ -36,11 +36,13 @@ static int alias_port(const struct db_alias *a)
 
 static bool check_aws_region(const struct db_alias *a, bool dsql, char *why, size_t whylen)
 {
-	struct aws_db_target t = { .host = a->host, .port = alias_port(a), .region = a->region,
-				   .env_region = aws_env_region() };
+	struct aws_db_target t = {
+		.host = a->host, .port = alias_port(a), .region = a->region, .env_region = aws_env_region()
+	};
 	err_set(why, whylen, "a host is required");
-	char *region = !a->host ? NULL : dsql ? aws_dsql_region(&t, why, whylen)
-					      : aws_rds_region(&t, why, whylen);
+	char *region = !a->host ? NULL
+		       : dsql   ? aws_dsql_region(&t, why, whylen)
+				: aws_rds_region(&t, why, whylen);
 	free(region);
 	return region != NULL;
 }
@@ -73,7 +75,9 @@ static const char *admin_endpoint(const struct db_alias *a)
 {
 	const struct tb_config *cfg = token_engine_config();
 	if (a->auth == UPSTREAM_AUTH_ALLOYDB)
-		return a->alloydb_api_endpoint ? a->alloydb_api_endpoint : cfg ? cfg->alloydb_api_endpoint : NULL;
+		return a->alloydb_api_endpoint ? a->alloydb_api_endpoint
+		       : cfg                   ? cfg->alloydb_api_endpoint
+					       : NULL;
 	return a->sqladmin_api_endpoint ? a->sqladmin_api_endpoint : cfg ? cfg->sqladmin_api_endpoint : NULL;
 }
 
@@ -85,9 +89,9 @@ static bool check_connector(const struct db_alias *a, char *why, size_t whylen)
 	struct alloydb_name an;
 	bool adb = a->auth == UPSTREAM_AUTH_ALLOYDB;
 	if (adb ? !alloydb_parse_name(a->instance, &an) : !cloudsql_parse_name(a->instance, &n)) {
-		err_set(why, whylen, "instance=%s is not %s", a->instance, adb
-			? "an AlloyDB instance URI (projects/P/locations/R/clusters/C/instances/I)"
-			: "a Cloud SQL instance connection name (PROJECT:REGION:INSTANCE)");
+		err_set(why, whylen, "instance=%s is not %s", a->instance,
+			adb ? "an AlloyDB instance URI (projects/P/locations/R/clusters/C/instances/I)"
+			    : "a Cloud SQL instance connection name (PROJECT:REGION:INSTANCE)");
 		return false;
 	}
 	const char *api = adb ? a->alloydb_api_endpoint : a->sqladmin_api_endpoint;
@@ -114,7 +118,7 @@ static bool check_gcp(const struct db_alias *a, char *why, size_t whylen)
 static void gcp_endpoint(const struct db_alias *a, struct method_endpoint *ep)
 {
 	if (upstream_method_uses_password(a) || a->user)
-		return;         /* a built-in database user, or a configured one: nothing to derive */
+		return; /* a built-in database user, or a configured one: nothing to derive */
 	const struct credential *c = token_engine_credential(a->credential);
 	ep->default_user = gcp_db_user(gcp_credential_email(c));
 	ep->user_after_token = !ep->default_user && gcp_credential_email_later(c);
@@ -125,40 +129,71 @@ static char *gcp_user_after_fetch(const struct db_alias *a, char *why, size_t wh
 	const struct credential *c = token_engine_credential(a->credential);
 	char *user = gcp_db_user(gcp_credential_email(c));
 	if (!user)
-		err_set(why, whylen, "the metadata server did not tell the service account's e-mail (%s); set user= "
-			"on the alias", gcp_credential_email_error(c));
+		err_set(why, whylen,
+			"the metadata server did not tell the service account's e-mail (%s); set user= "
+			"on the alias",
+			gcp_credential_email_error(c));
 	return user;
 }
 
 static const struct upstream_method methods[] = {
 	{
-		.auth = UPSTREAM_AUTH_ENTRA, .label = "Entra", .family = CRED_FAMILY_AZURE,
-		.family_types = "azure-*", .default_scope = ENTRA_SCOPE, .user_from_token = azure_token_username,
+		.auth = UPSTREAM_AUTH_ENTRA,
+		.label = "Entra",
+		.family = CRED_FAMILY_AZURE,
+		.family_types = "azure-*",
+		.default_scope = ENTRA_SCOPE,
+		.user_from_token = azure_token_username,
 	},
 	{
-		.auth = UPSTREAM_AUTH_AWS_RDS, .label = "RDS IAM", .family = CRED_FAMILY_AWS,
-		.family_types = "aws-*", .audience_is_host = true, .signs_port = true,
-		.mint = aws_rds_token, .mint_refresh_s = AWS_TOKEN_REFRESH_S,
-		.mint_hard_s = AWS_TOKEN_HARD_S, .check = check_rds,
+		.auth = UPSTREAM_AUTH_AWS_RDS,
+		.label = "RDS IAM",
+		.family = CRED_FAMILY_AWS,
+		.family_types = "aws-*",
+		.audience_is_host = true,
+		.signs_port = true,
+		.mint = aws_rds_token,
+		.mint_refresh_s = AWS_TOKEN_REFRESH_S,
+		.mint_hard_s = AWS_TOKEN_HARD_S,
+		.check = check_rds,
 	},
 	{
-		.auth = UPSTREAM_AUTH_AWS_DSQL, .label = "Aurora DSQL", .family = CRED_FAMILY_AWS,
-		.family_types = "aws-*", .audience_is_host = true, .mint = aws_dsql_token,
-		.mint_refresh_s = AWS_TOKEN_REFRESH_S, .mint_hard_s = AWS_TOKEN_HARD_S,
-		.max_server_lifetime = DSQL_MAX_LIFETIME, .check = check_dsql, .endpoint = dsql_endpoint,
+		.auth = UPSTREAM_AUTH_AWS_DSQL,
+		.label = "Aurora DSQL",
+		.family = CRED_FAMILY_AWS,
+		.family_types = "aws-*",
+		.audience_is_host = true,
+		.mint = aws_dsql_token,
+		.mint_refresh_s = AWS_TOKEN_REFRESH_S,
+		.mint_hard_s = AWS_TOKEN_HARD_S,
+		.max_server_lifetime = DSQL_MAX_LIFETIME,
+		.check = check_dsql,
+		.endpoint = dsql_endpoint,
 	},
 	{
-		.auth = UPSTREAM_AUTH_CLOUDSQL, .label = "IAM (Cloud SQL)", .family = CRED_FAMILY_GCP,
-		.family_types = "gcp-*", .default_scope = CLOUDSQL_LOGIN_SCOPE,
-		.check = check_gcp, .endpoint = gcp_endpoint, .user_after_fetch = gcp_user_after_fetch,
-		.connect_start = cloudsql_connect_start, .connect_cancel = connector_connect_cancel,
+		.auth = UPSTREAM_AUTH_CLOUDSQL,
+		.label = "IAM (Cloud SQL)",
+		.family = CRED_FAMILY_GCP,
+		.family_types = "gcp-*",
+		.default_scope = CLOUDSQL_LOGIN_SCOPE,
+		.check = check_gcp,
+		.endpoint = gcp_endpoint,
+		.user_after_fetch = gcp_user_after_fetch,
+		.connect_start = cloudsql_connect_start,
+		.connect_cancel = connector_connect_cancel,
 	},
 	{
-		.auth = UPSTREAM_AUTH_ALLOYDB, .label = "IAM (AlloyDB)", .family = CRED_FAMILY_GCP,
-		.family_types = "gcp-*", .default_scope = ALLOYDB_LOGIN_SCOPE,
-		.check = check_gcp, .endpoint = gcp_endpoint, .user_after_fetch = gcp_user_after_fetch,
+		.auth = UPSTREAM_AUTH_ALLOYDB,
+		.label = "IAM (AlloyDB)",
+		.family = CRED_FAMILY_GCP,
+		.family_types = "gcp-*",
+		.default_scope = ALLOYDB_LOGIN_SCOPE,
+		.check = check_gcp,
+		.endpoint = gcp_endpoint,
+		.user_after_fetch = gcp_user_after_fetch,
 		.connector_token_scope = CLOUD_PLATFORM_SCOPE " " ALLOYDB_LOGIN_SCOPE,
-		.connect_start = alloydb_connect_start, .connect_cancel = connector_connect_cancel,
+		.connect_start = alloydb_connect_start,
+		.connect_cancel = connector_connect_cancel,
 	},
 };
 

@@ -18,7 +18,7 @@ extern char **environ;
 struct proc_stream {
 	int fd;
 	struct event *ev;
-	struct dynbuf text;          /* capped at max_output; stdout is usually a token */
+	struct dynbuf text; /* capped at max_output; stdout is usually a token */
 	bool open;
 };
 
@@ -75,9 +75,12 @@ static void call_free(struct proc_call *pc)
 static void finish(struct proc_call *pc, int status, const char *failure)
 {
 	struct proc_result r = {
-		.exit_code = -1, .timed_out = pc->timed_out,
-		.out = dynbuf_str(&pc->out.text), .out_len = pc->out.text.len,
-		.err = dynbuf_str(&pc->err.text), .err_len = pc->err.text.len,
+		.exit_code = -1,
+		.timed_out = pc->timed_out,
+		.out = dynbuf_str(&pc->out.text),
+		.out_len = pc->out.text.len,
+		.err = dynbuf_str(&pc->err.text),
+		.err_len = pc->err.text.len,
 		.failure = failure,
 	};
 	if (!failure && WIFEXITED(status))
@@ -165,7 +168,8 @@ static bool spawn(struct proc_call *pc, const char *const *argv, int outp[2], in
 	sigemptyset(&deflt);
 	sigaddset(&deflt, SIGPIPE);
 	posix_spawnattr_setsigdefault(&attr, &deflt);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setflags(&attr,
+				 POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	int rc = posix_spawnp(&pc->pid, argv[0], &fa, &attr, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -173,8 +177,8 @@ static bool spawn(struct proc_call *pc, const char *const *argv, int outp[2], in
 	return rc == 0;
 }
 
-struct proc_call *proc_start(const char *const *argv, long timeout_ms, size_t max_output,
-			     proc_done_cb cb, void *arg)
+struct proc_call *proc_start(const char *const *argv, long timeout_ms, size_t max_output, proc_done_cb cb,
+			     void *arg)
 {
 	int outp[2], errp[2];
 	if (!proc_base || !argv || !argv[0] || pipe2(outp, O_CLOEXEC) != 0)

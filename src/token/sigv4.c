@@ -65,24 +65,20 @@ static bool hmac(const void *key, size_t keylen, const char *msg, unsigned char 
 {
 	unsigned int olen = 0;
 
-	return HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, strlen(msg), out,
-		    &olen) && olen == SHA256_LEN;
+	return HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, strlen(msg), out, &olen) &&
+	       olen == SHA256_LEN;
 }
 
 /* signature = hex(HMAC(kSigning, string_to_sign)), the key chain of §1.6 step 8. */
-static bool sign_string(const char *secret, const char *date, const char *region,
-			const char *service, const char *string_to_sign,
-			char out[SIGV4_SIGNATURE_LEN + 1])
+static bool sign_string(const char *secret, const char *date, const char *region, const char *service,
+			const char *string_to_sign, char out[SIGV4_SIGNATURE_LEN + 1])
 {
 	unsigned char k1[SHA256_LEN], k2[SHA256_LEN], sig[SHA256_LEN];
 	struct dynbuf seed;
 	built_init(&seed);
-	bool ok = dynbuf_addf(&seed, "AWS4%s", secret) &&
-		  hmac(seed.data, seed.len, date, k1) &&
-	     hmac(k1, SHA256_LEN, region, k2) &&
-	     hmac(k2, SHA256_LEN, service, k1) &&
-	     hmac(k1, SHA256_LEN, "aws4_request", k2) &&
-	     hmac(k2, SHA256_LEN, string_to_sign, sig);
+	bool ok = dynbuf_addf(&seed, "AWS4%s", secret) && hmac(seed.data, seed.len, date, k1) &&
+		  hmac(k1, SHA256_LEN, region, k2) && hmac(k2, SHA256_LEN, service, k1) &&
+		  hmac(k1, SHA256_LEN, "aws4_request", k2) && hmac(k2, SHA256_LEN, string_to_sign, sig);
 	if (ok)
 		hex_encode(sig, SHA256_LEN, out);
 	dynbuf_free(&seed);
@@ -132,13 +128,11 @@ static bool signer_ok(const struct sigv4_signer *s, char *err, size_t errlen)
 			return false;
 		}
 	}
-	if (!s->secret_access_key || !*s->secret_access_key ||
-	    strlen(s->secret_access_key) > MAX_SECRET_LEN) {
+	if (!s->secret_access_key || !*s->secret_access_key || strlen(s->secret_access_key) > MAX_SECRET_LEN) {
 		err_set(err, errlen, "the AWS secret access key is missing or too long");
 		return false;
 	}
-	if (s->session_token && (strlen(s->session_token) > MAX_TOKEN_LEN ||
-				 has_ctl(s->session_token))) {
+	if (s->session_token && (strlen(s->session_token) > MAX_TOKEN_LEN || has_ctl(s->session_token))) {
 		err_set(err, errlen, "the AWS session token is too long or contains control characters");
 		return false;
 	}
@@ -165,8 +159,7 @@ static bool host_ok(const char *host)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)host[i];
-		if (c <= 0x20 || c == 0x7f || c == '/' || c == '?' || c == '#' || c == '@' ||
-		    c == '\\')
+		if (c <= 0x20 || c == 0x7f || c == '/' || c == '?' || c == '#' || c == '@' || c == '\\')
 			return false;
 	}
 	return true;
@@ -178,12 +171,11 @@ static bool path_ok(const char *path)
 }
 
 static const char *const reserved_query[] = {
-	"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+	"X-Amz-Algorithm",     "X-Amz-Credential",     "X-Amz-Date",      "X-Amz-Expires",
 	"X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature",
 };
 
-static bool params_ok(const struct sigv4_param *params, size_t n, bool presign, char *err,
-		      size_t errlen)
+static bool params_ok(const struct sigv4_param *params, size_t n, bool presign, char *err, size_t errlen)
 {
 	if (n > MAX_PARAMS || (n && !params)) {
 		err_set(err, errlen, "too many query parameters");
@@ -275,9 +267,9 @@ static bool lower_into(struct dynbuf *b, const char *s)
 }
 
 /* string to sign from a finished canonical request; fills the trace. */
-static bool finish_signature(const struct sigv4_signer *s, const char *amz_date,
-			     const char *scope, const struct dynbuf *creq,
-			     char sig[SIGV4_SIGNATURE_LEN + 1], struct sigv4_trace *trace)
+static bool finish_signature(const struct sigv4_signer *s, const char *amz_date, const char *scope,
+			     const struct dynbuf *creq, char sig[SIGV4_SIGNATURE_LEN + 1],
+			     struct sigv4_trace *trace)
 {
 	char date[9], creq_hash[2 * SHA256_LEN + 1];
 	struct dynbuf sts;
@@ -355,8 +347,8 @@ char *sigv4_presign(const struct sigv4_signer *s, const char *host, const char *
 		return NULL;
 	}
 	if (expires < 1 || expires > SIGV4_MAX_EXPIRES) {
-		err_set(err, errlen, "presign lifetime %lld s is outside 1..%d s",
-			(long long)expires, SIGV4_MAX_EXPIRES);
+		err_set(err, errlen, "presign lifetime %lld s is outside 1..%d s", (long long)expires,
+			SIGV4_MAX_EXPIRES);
 		return NULL;
 	}
 	if (!format_amz_date(s->now, amz_date)) {
@@ -390,15 +382,14 @@ char *sigv4_presign(const struct sigv4_signer *s, const char *host, const char *
 	    !dynbuf_addc(&creq, '\n') || !join_pairs(&creq, pairs, n, true) ||
 	    !dynbuf_addstr(&creq, "\nhost:") || !lower_into(&creq, host) ||
 	    !dynbuf_addstr(&creq, "\n\nhost\n"
-			   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"))
+				  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"))
 		goto too_long;
 	if (!finish_signature(s, amz_date, dynbuf_str(&scope), &creq, sig, trace)) {
 		err_set(err, errlen, "SigV4 signing failed (OpenSSL error)");
 		goto out;
 	}
-	if (!dynbuf_addstr(&out, host) || !url_encode_into(&out, path, true) ||
-	    !dynbuf_addc(&out, '?') || !join_pairs(&out, pairs, n, false) ||
-	    !dynbuf_addf(&out, "&X-Amz-Signature=%s", sig))
+	if (!dynbuf_addstr(&out, host) || !url_encode_into(&out, path, true) || !dynbuf_addc(&out, '?') ||
+	    !join_pairs(&out, pairs, n, false) || !dynbuf_addf(&out, "&X-Amz-Signature=%s", sig))
 		goto too_long;
 	result = dynbuf_take(&out, NULL);
 	goto out;
@@ -417,9 +408,9 @@ out:
 /* ---------- header signing ---------- */
 
 struct canon_header {
-	char *name;	/* lower case */
-	char *value;	/* trimmed, blanks folded */
-	size_t index;	/* input order, for a stable sort */
+	char *name;   /* lower case */
+	char *value;  /* trimmed, blanks folded */
+	size_t index; /* input order, for a stable sort */
 };
 
 static int canon_header_cmp(const void *a, const void *b)
@@ -476,8 +467,7 @@ static void canon_set(struct canon_header *h, const char *name, const char *valu
 
 /* The canonical headers and the signed-header list, from the sorted headers;
  * a name that repeats joins its values with a comma. */
-static bool headers_into(struct dynbuf *creq, struct dynbuf *names, const struct canon_header *hs,
-			 size_t nh)
+static bool headers_into(struct dynbuf *creq, struct dynbuf *names, const struct canon_header *hs, size_t nh)
 {
 	bool ok = true;
 	for (size_t i = 0; i < nh && ok; i++) {
@@ -493,9 +483,8 @@ static bool headers_into(struct dynbuf *creq, struct dynbuf *names, const struct
 }
 
 bool sigv4_sign_headers(const struct sigv4_signer *s, const char *method, const char *path,
-			const struct sigv4_param *query, size_t nquery,
-			const struct sigv4_param *headers, size_t nheaders,
-			const void *body, size_t body_len, struct sigv4_auth *out,
+			const struct sigv4_param *query, size_t nquery, const struct sigv4_param *headers,
+			size_t nheaders, const void *body, size_t body_len, struct sigv4_auth *out,
 			struct sigv4_trace *trace, char *err, size_t errlen)
 {
 	char amz_date[SIGV4_AMZ_DATE_LEN + 1], body_hash[2 * SHA256_LEN + 1];
@@ -540,8 +529,7 @@ bool sigv4_sign_headers(const struct sigv4_signer *s, const char *method, const 
 			err_set(err, errlen, "header %s has a line break in its value", name);
 			return false;
 		}
-		if (strcasecmp(name, "x-amz-date") == 0 ||
-		    strcasecmp(name, "x-amz-security-token") == 0 ||
+		if (strcasecmp(name, "x-amz-date") == 0 || strcasecmp(name, "x-amz-security-token") == 0 ||
 		    strcasecmp(name, "authorization") == 0) {
 			err_set(err, errlen, "header %s is set by the signer", name);
 			return false;

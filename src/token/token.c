@@ -47,8 +47,8 @@ struct token_entry {
 	bool auto_iam;
 	struct connector_op *cop;
 	struct connector_bundle *bundle;
-	struct token_entry *login;   /* the login token apart from the certificate, or NULL */
-	double bucket;               /* forced refreshes left (burst 2, one per 30 s) */
+	struct token_entry *login; /* the login token apart from the certificate, or NULL */
+	double bucket;             /* forced refreshes left (burst 2, one per 30 s) */
 	int64_t bucket_ms;
 	char *token;
 	size_t token_len;
@@ -87,10 +87,14 @@ static int64_t now_ms(void)
 const struct provider_family *provider_family_get(enum credential_family f)
 {
 	switch (f) {
-	case CRED_FAMILY_AZURE: return &azure_family;
-	case CRED_FAMILY_AWS: return &aws_family;
-	case CRED_FAMILY_GCP: return &gcp_family;
-	default: return NULL;
+	case CRED_FAMILY_AZURE:
+		return &azure_family;
+	case CRED_FAMILY_AWS:
+		return &aws_family;
+	case CRED_FAMILY_GCP:
+		return &gcp_family;
+	default:
+		return NULL;
 	}
 }
 
@@ -164,7 +168,8 @@ static void set_schedule(struct token_entry *e, int64_t refresh_margin_s, int64_
 }
 
 static void fetch_succeeded(struct token_entry *e, const char *token, size_t len, int64_t expires_s,
-			    int64_t hint_s, int64_t refresh_margin, int64_t hard_margin, struct connector_bundle *b)
+			    int64_t hint_s, int64_t refresh_margin, int64_t hard_margin,
+			    struct connector_bundle *b)
 {
 	int64_t now = now_ms();
 	e->op = NULL;
@@ -197,7 +202,8 @@ static void fetch_succeeded(struct token_entry *e, const char *token, size_t len
 	e->last_error[0] = '\0';
 	e->last_refresh = now / 1000;
 	log_info("token for alias \"%s\" (credential %s, user %s): new %s, expires in %lld s, "
-		 "refresh in %lld s", e->alias, e->cred_name, e->user, b ? "certificate" : "token",
+		 "refresh in %lld s",
+		 e->alias, e->cred_name, e->user, b ? "certificate" : "token",
 		 (long long)((e->expires_ms - now) / 1000), (long long)((e->refresh_ms - now) / 1000));
 	notify_waiters(e, NULL);
 	arm_timer(e, e->refresh_ms);
@@ -236,8 +242,8 @@ static void fetch_failed(struct token_entry *e, const char *err)
 
 /* ---- provider callbacks ---- */
 
-static void on_access_token(void *arg, const char *token, size_t len, int64_t expires_at,
-			    int64_t refresh_at, const char *err)
+static void on_access_token(void *arg, const char *token, size_t len, int64_t expires_at, int64_t refresh_at,
+			    const char *err)
 {
 	struct token_entry *e = arg;
 	if (err || !token) {
@@ -264,8 +270,12 @@ static void on_aws_credentials(void *arg, const struct aws_credentials *creds_in
 	}
 	int64_t now_s = now_ms() / 1000;
 	struct aws_db_target t = {
-		.host = e->audience, .port = e->port, .user = e->user, .region = e->region,
-		.env_region = aws_env_region(), .duration = e->duration,
+		.host = e->audience,
+		.port = e->port,
+		.user = e->user,
+		.region = e->region,
+		.env_region = aws_env_region(),
+		.duration = e->duration,
 	};
 	char merr[256];
 	int64_t expires = 0;
@@ -283,8 +293,8 @@ static void on_aws_credentials(void *arg, const struct aws_credentials *creds_in
 
 /* Connector mode: the certificate refreshes per §3.8.4, scaled for short
  * lifetimes (§0.3.1); without automatic IAM login there is no token to send. */
-static void on_bundle(void *arg, struct connector_bundle *b, const char *login, size_t len, int64_t token_expires,
-		      const char *err)
+static void on_bundle(void *arg, struct connector_bundle *b, const char *login, size_t len,
+		      int64_t token_expires, const char *err)
 {
 	struct token_entry *e = arg;
 	if (!b) {
@@ -301,8 +311,15 @@ static void on_bundle(void *arg, struct connector_bundle *b, const char *login, 
 static void start_connector(struct token_entry *e, const struct upstream_method *m)
 {
 	struct token_target t = {
-		.kind = e->kind, .credential = e->cred_name, .user = e->user, .port = e->port, .alias = e->alias,
-		.instance = e->instance, .ip_type = e->ip_type, .auto_iam = e->auto_iam, .api_endpoint = e->api,
+		.kind = e->kind,
+		.credential = e->cred_name,
+		.user = e->user,
+		.port = e->port,
+		.alias = e->alias,
+		.instance = e->instance,
+		.ip_type = e->ip_type,
+		.auto_iam = e->auto_iam,
+		.api_endpoint = e->api,
 		.login = e->login,
 	};
 	struct connector_op *op = m->connect_start(e->cred, &t, on_bundle, e);
@@ -393,9 +410,10 @@ struct token_entry *token_entry_for(const struct token_target *t)
 	struct list_node *n, *tmp;
 	list_for_each_safe(n, tmp, &entries) {
 		struct token_entry *e = list_entry(n, struct token_entry, node);
-		if (e->kind == t->kind && str_same(e->cred_name, t->credential) && str_same(e->audience, aud) &&
-		    str_same(e->user, t->user) && str_same(e->region, t->region) && e->duration == t->duration &&
-		    e->port == t->port && str_same(e->instance, t->instance) && str_same(e->api, t->api_endpoint) &&
+		if (e->kind == t->kind && str_same(e->cred_name, t->credential) &&
+		    str_same(e->audience, aud) && str_same(e->user, t->user) &&
+		    str_same(e->region, t->region) && e->duration == t->duration && e->port == t->port &&
+		    str_same(e->instance, t->instance) && str_same(e->api, t->api_endpoint) &&
 		    e->ip_type == t->ip_type && e->auto_iam == t->auto_iam)
 			return e;
 	}
@@ -419,8 +437,11 @@ struct token_entry *token_entry_for(const struct token_target *t)
 	list_add_tail(&entries, &e->node);
 	if (e->instance && m && m->connector_token_scope) {
 		/* Not bound to the database user: one token for every pool of the alias. */
-		struct token_target lt = { .kind = t->kind, .credential = t->credential,
-					   .audience = m->connector_token_scope, .user = "", .alias = t->alias };
+		struct token_target lt = { .kind = t->kind,
+					   .credential = t->credential,
+					   .audience = m->connector_token_scope,
+					   .user = "",
+					   .alias = t->alias };
 		e->login = token_entry_for(&lt);
 	}
 	return e;
@@ -476,7 +497,8 @@ void token_reject(struct token_entry *e, uint64_t generation)
 		return;
 	}
 	log_warning("token for alias \"%s\" (credential %s, user %s) was rejected by the server; "
-		    "fetching a new one", e->alias, e->cred_name, e->user);
+		    "fetching a new one",
+		    e->alias, e->cred_name, e->user);
 	wipe_token(e);
 	e->retry_ms = 0;
 }
@@ -497,7 +519,8 @@ void token_force_refresh(struct token_entry *e, uint64_t generation)
 		return;
 	e->bucket -= 1;
 	log_warning("alias \"%s\": the connection failed in a way stale material explains; refreshing "
-		    "the certificate", e->alias);
+		    "the certificate",
+		    e->alias);
 	e->retry_ms = 0;
 	start_fetch(e);
 }
@@ -540,7 +563,8 @@ bool token_entry_ready(const struct token_entry *e, char *why, size_t whylen)
 	int64_t now = now_ms();
 	if (token_usable(e, now))
 		return true;
-	snprintf(why, whylen, "token %s%s%s", entry_state(e, now), e->last_error[0] ? ": " : "", e->last_error);
+	snprintf(why, whylen, "token %s%s%s", entry_state(e, now), e->last_error[0] ? ": " : "",
+		 e->last_error);
 	return false;
 }
 
@@ -553,11 +577,18 @@ void token_foreach(void (*fn)(const struct token_view *v, void *arg), void *arg)
 		struct token_view v = {
 			.cert_subject = e->bundle ? e->bundle->subject : NULL,
 			.cert_expires_in = e->bundle ? e->bundle->cert_expires - now / 1000 : -1,
-			.alias = e->alias, .credential = e->cred_name, .provider = kind_provider(e),
-			.user = e->user, .audience = e->audience, .state = entry_state(e, now),
+			.alias = e->alias,
+			.credential = e->cred_name,
+			.provider = kind_provider(e),
+			.user = e->user,
+			.audience = e->audience,
+			.state = entry_state(e, now),
 			.expires_in = e->token ? (e->expires_ms - now) / 1000 : -1,
-			.refresh_in = -1, .last_refresh = e->last_refresh, .last_error = e->last_error,
-			.fetch_count = e->fetch_count, .failure_count = e->failure_count,
+			.refresh_in = -1,
+			.last_refresh = e->last_refresh,
+			.last_error = e->last_error,
+			.fetch_count = e->fetch_count,
+			.failure_count = e->failure_count,
 		};
 		if (e->token && !e->fetching)
 			v.refresh_in = (e->refresh_ms > now ? e->refresh_ms - now : 0) / 1000;
@@ -604,8 +635,9 @@ static bool credential_build(struct credential *c, const struct credential_cfg *
 		c->kv[i].line = cc->kv[i].line;
 	}
 	if (!credential_family_of(c->type, &c->family)) {
-		snprintf(err, errlen, "%s:%d: [credential.%s]: unknown type \"%s\" (expected azure-*, aws-*, gcp-*)",
-			 path, credential_line(c, "type"), c->name, c->type);
+		snprintf(err, errlen,
+			 "%s:%d: [credential.%s]: unknown type \"%s\" (expected azure-*, aws-*, gcp-*)", path,
+			 credential_line(c, "type"), c->name, c->type);
 		return false;
 	}
 	const struct provider_family *f = provider_family_get(c->family);
@@ -627,9 +659,11 @@ static bool check_alias(const struct tb_config *cfg, const struct db_alias *db, 
 	const struct upstream_method *m = upstream_method_of(db->auth);
 	const char *file = db->file ? db->file : cfg->path;
 	if (!c || c->family != m->family) {
-		snprintf(err, errlen, "%s:%d: [databases] entry \"%s\": auth=%s needs a credential of type %s, "
-			 "but [credential.%s] is of type %s", file, db->line, db->name,
-			 upstream_auth_name(db->auth), m->family_types, db->credential, c ? c->type : "?");
+		snprintf(err, errlen,
+			 "%s:%d: [databases] entry \"%s\": auth=%s needs a credential of type %s, "
+			 "but [credential.%s] is of type %s",
+			 file, db->line, db->name, upstream_auth_name(db->auth), m->family_types,
+			 db->credential, c ? c->type : "?");
 		return false;
 	}
 	char why[200];
@@ -648,7 +682,8 @@ bool token_engine_apply(const struct tb_config *cfg, char *err, size_t errlen)
 	size_t built = 0;
 	for (; built < n && ok; built++)
 		ok = credential_build(&set[built], &cfg->creds[built],
-			cfg->creds[built].file ? cfg->creds[built].file : cfg->path, err, errlen);
+				      cfg->creds[built].file ? cfg->creds[built].file : cfg->path, err,
+				      errlen);
 	bool connectors = false;
 	for (size_t i = 0; ok && i < cfg->ndbs; i++) {
 		if (cfg->dbs[i].auth != UPSTREAM_AUTH_PASSWORD)

@@ -29,13 +29,14 @@ bool token_clock_init(char *err, size_t errlen)
 	if (!s || !*s)
 		return true;
 	if (!parse_scale(s, &scale)) {
-		snprintf(err, errlen, "%s=\"%.20s\": expected a whole number from 1 to %d", TOKEN_TIME_SCALE_ENV,
-			 s, TOKEN_TIME_SCALE_MAX);
+		snprintf(err, errlen, "%s=\"%.20s\": expected a whole number from 1 to %d",
+			 TOKEN_TIME_SCALE_ENV, s, TOKEN_TIME_SCALE_MAX);
 		return false;
 	}
 	if (scale > 1)
 		log_warning("%s=%u (test build): the token engine's retry and refresh waits pass %u times "
-			    "faster", TOKEN_TIME_SCALE_ENV, scale, scale);
+			    "faster",
+			    TOKEN_TIME_SCALE_ENV, scale, scale);
 #else
 	(void)err;
 	(void)errlen;

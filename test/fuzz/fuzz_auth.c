@@ -25,7 +25,8 @@ static void scram_exchange(const uint8_t *data, size_t size)
 	if (scram_server_first(s, (const char *)data + 1, cut, &out, &outlen, err, sizeof(err))) {
 		free(out);
 		out = NULL;
-		scram_server_final(s, (const char *)data + 1 + cut, size - 1 - cut, &out, &outlen, err, sizeof(err));
+		scram_server_final(s, (const char *)data + 1 + cut, size - 1 - cut, &out, &outlen, err,
+				   sizeof(err));
 		free(out);
 	}
 	scram_server_free(s);

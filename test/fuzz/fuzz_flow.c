@@ -19,15 +19,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define QMAX 256
 
 struct backend {
-	char queue[QMAX];      /* frontend messages received, not yet processed */
-	uint32_t seq[QMAX];    /* when each was sent */
-	uint32_t sent;         /* frontend messages sent so far */
-	uint32_t copy_start;   /* 'sent' when the current COPY IN started */
-	bool ambiguous;        /* a Sync sent before CopyInResponse was ignored: the flow may overcount */
+	char queue[QMAX];    /* frontend messages received, not yet processed */
+	uint32_t seq[QMAX];  /* when each was sent */
+	uint32_t sent;       /* frontend messages sent so far */
+	uint32_t copy_start; /* 'sent' when the current COPY IN started */
+	bool ambiguous;      /* a Sync sent before CopyInResponse was ignored: the flow may overcount */
 	size_t head, len;
-	bool skipping;         /* after an extended-protocol error: discard until Sync */
+	bool skipping; /* after an extended-protocol error: discard until Sync */
 	bool copy_in, copy_simple;
-	bool batch;            /* extended messages processed since the last Sync */
+	bool batch; /* extended messages processed since the last Sync */
 	struct pg_flow *flow;
 };
 
@@ -110,7 +110,11 @@ static void process(struct backend *b, int op)
 		b->batch = false;
 		emit(b, 'Z', 'I');
 		return;
-	case 'P': case 'B': case 'D': case 'C': case 'E':
+	case 'P':
+	case 'B':
+	case 'D':
+	case 'C':
+	case 'E':
 		b->batch = true;
 		if (op == 1) {
 			emit(b, 'E', 0);

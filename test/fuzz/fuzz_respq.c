@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct track {
 	uint64_t pushed, last_done;
-	uint64_t emitted_pending;  /* id emitted, its done must follow at once */
+	uint64_t emitted_pending; /* id emitted, its done must follow at once */
 };
 
 static void on_done(void *ctx, const struct rq_entry *e, enum rq_result r)

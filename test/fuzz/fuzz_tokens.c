@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *body = (const char *)data;
 	for (int k = AZURE_RESP_ENTRA; k <= AZURE_RESP_CLI; k++) {
 		struct azure_token t = { 0 };
-		if (azure_parse_token((enum azure_response)k, "fuzz", body, size, 1700000000, &t, err, sizeof(err)))
+		if (azure_parse_token((enum azure_response)k, "fuzz", body, size, 1700000000, &t, err,
+				      sizeof(err)))
 			azure_token_clear(&t);
 	}
 	struct aws_credentials c = { 0 };

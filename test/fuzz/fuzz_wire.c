@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct pg_hdr h;
 	size_t off = 0;
-	while (off < size && proto_peek_header(data + off, size - off, 1u << 20, &h, err, sizeof(err)) == PROTO_OK) {
+	while (off < size &&
+	       proto_peek_header(data + off, size - off, 1u << 20, &h, err, sizeof(err)) == PROTO_OK) {
 		size_t total = (size_t)h.len + 1;
 		if (total > size - off)
 			break;

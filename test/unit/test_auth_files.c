@@ -11,16 +11,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PENCIL_SECRET "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==" \
+#define PENCIL_SECRET \
+	"SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==" \
 	"$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
 
 /* Expected values computed with python3 hashlib when this test was written. */
-#define MD5_PENCIL_USER "md520c46e3762c864548e296b33c3406aa9"	/* md5("pencil" "user") */
-#define MD5_PENCIL_RESP "md54376eb6913b38f9aaff38dc7cf19ca76"	/* salt 01 02 03 04 */
-#define MD5_FOO_BAR "md53858f62230ac3c915f300c664312c63f"	/* md5("foo" "bar") */
-#define MD5_SECRET_PG "md553f48b7c4b76a86ce72276c5755f217d"	/* md5("secret" "postgres") */
-#define MD5_SECRET_RESP "md5c546d0bbed2af888b328536b45c76348"	/* salt de ad be ef */
-#define MD5_EMPTY_USER "md5ee11cbb19052e40b07aac0ca060c23ee"	/* md5("" "user") */
+#define MD5_PENCIL_USER "md520c46e3762c864548e296b33c3406aa9" /* md5("pencil" "user") */
+#define MD5_PENCIL_RESP "md54376eb6913b38f9aaff38dc7cf19ca76" /* salt 01 02 03 04 */
+#define MD5_FOO_BAR "md53858f62230ac3c915f300c664312c63f"     /* md5("foo" "bar") */
+#define MD5_SECRET_PG "md553f48b7c4b76a86ce72276c5755f217d"   /* md5("secret" "postgres") */
+#define MD5_SECRET_RESP "md5c546d0bbed2af888b328536b45c76348" /* salt de ad be ef */
+#define MD5_EMPTY_USER "md5ee11cbb19052e40b07aac0ca060c23ee"  /* md5("" "user") */
 
 static void test_md5(void)
 {
@@ -88,22 +89,22 @@ static void test_userlist_kinds(void)
 {
 	char err[256];
 	const struct userlist_entry *e;
-	struct userlist *ul = ul_parse(
-		"; PgBouncer comment\n"
-		"# hash comment\n"
-		"\n"
-		"   \t\n"
-		"\"plain\" \"pa ss\"\n"
-		"  \"md5user\"\t\"" MD5_PENCIL_USER "\" extra fields \"ignored\"\n"
-		"\"scram\" \"" PENCIL_SECRET "\"\r\n"
-		"\"q\"\"uote\" \"a\"\"b\"\"\"\n"
-		"\"upper\" \"md520C46E3762C864548E296B33C3406AA9\"\n"
-		"\"short\" \"md5abc\"\n"
-		"\"empty\" \"\"\n"
-		"\"nospace\"\"x\"\"\" \"y\"\n"
-		"\"dup\" \"first\"\n"
-		"\"dup\" \"second\"\n"
-		"\"dup\" \"third\"", err, sizeof(err));
+	struct userlist *ul = ul_parse("; PgBouncer comment\n"
+				       "# hash comment\n"
+				       "\n"
+				       "   \t\n"
+				       "\"plain\" \"pa ss\"\n"
+				       "  \"md5user\"\t\"" MD5_PENCIL_USER "\" extra fields \"ignored\"\n"
+				       "\"scram\" \"" PENCIL_SECRET "\"\r\n"
+				       "\"q\"\"uote\" \"a\"\"b\"\"\"\n"
+				       "\"upper\" \"md520C46E3762C864548E296B33C3406AA9\"\n"
+				       "\"short\" \"md5abc\"\n"
+				       "\"empty\" \"\"\n"
+				       "\"nospace\"\"x\"\"\" \"y\"\n"
+				       "\"dup\" \"first\"\n"
+				       "\"dup\" \"second\"\n"
+				       "\"dup\" \"third\"",
+				       err, sizeof(err));
 
 	CHECK(ul != NULL);
 	if (!ul) {
@@ -149,7 +150,8 @@ static void test_userlist_errors(void)
 	char err[256];
 
 	ul_bad("\"a\" \"b\"\n\"unterminated \"x\"\n", "users.txt:2: ");
-	ul_bad("\"a\" \"b\"\n\"c\" \"unterminated\n\"d\" \"e\"\n", "users.txt:2: unterminated quoted password");
+	ul_bad("\"a\" \"b\"\n\"c\" \"unterminated\n\"d\" \"e\"\n",
+	       "users.txt:2: unterminated quoted password");
 	ul_bad("\"a\" \"b\"\n\n\"c\"\n", "users.txt:3: missing password field");
 	ul_bad("\"c\"   \r\n", "users.txt:1: missing password field");
 	ul_bad("\"c\" x\n", "users.txt:1: expected a double-quoted password");
@@ -160,7 +162,8 @@ static void test_userlist_errors(void)
 	       "users.txt:2: invalid SCRAM secret for user \"bad\"");
 	/* The secret never appears in the message. */
 	ul_bad("\"bad\" \"SCRAM-SHA-256$4096:c2VjcmV0$topsecret:x\"\n", "invalid SCRAM");
-	struct userlist *ul = ul_parse("\"bad\" \"SCRAM-SHA-256$4096:c2VjcmV0$topsecret:x\"\n", err, sizeof(err));
+	struct userlist *ul = ul_parse("\"bad\" \"SCRAM-SHA-256$4096:c2VjcmV0$topsecret:x\"\n", err,
+				       sizeof(err));
 	CHECK(ul == NULL && strstr(err, "topsecret") == NULL);
 	/* NUL bytes inside a field. */
 	ul = userlist_parse("\"a\" \"b\0c\"\n", 10, "users.txt", err, sizeof(err));
@@ -309,7 +312,8 @@ static void test_hba_match(void)
 	CHECK(TCP("x", "y", "192.168.1.77") == HBA_TRUST);
 	CHECK(TCP("x", "y", "192.168.2.77") == HBA_REJECT);
 	CHECK(TCP("x", "y", "192.169.0.1") == HBA_PASSWORD);
-	CHECK(hba_match_rule(h, false, false, "x", "y", ip("192.168.2.77"), &line) == HBA_REJECT && line == 10);
+	CHECK(hba_match_rule(h, false, false, "x", "y", ip("192.168.2.77"), &line) == HBA_REJECT &&
+	      line == 10);
 	CHECK(hba_match_rule(h, false, false, "x", "y", ip("192.168.1.77"), &line) == HBA_TRUST && line == 9);
 	/* IPv6 */
 	CHECK(TCP("x", "y", "::1") == HBA_TRUST);
@@ -332,7 +336,8 @@ static void test_hba_match(void)
 
 	/* Prefix boundaries and host bits set in the rule address. */
 	h = hba_text("host all all 10.1.2.3/31 trust\nhost all all 10.0.0.0/0 reject\n"
-		     "host all all fe80::1/10 md5\n", err, sizeof(err));
+		     "host all all fe80::1/10 md5\n",
+		     err, sizeof(err));
 	CHECK(h != NULL);
 	CHECK(TCP("d", "u", "10.1.2.2") == HBA_TRUST);
 	CHECK(TCP("d", "u", "10.1.2.3") == HBA_TRUST);
@@ -351,7 +356,8 @@ static void test_hba_match(void)
 
 static void test_hba_errors(void)
 {
-	hba_bad("local all all trust\nhost all all 10.0.0.0/8\n", "hba.conf:2: end-of-line before authentication method");
+	hba_bad("local all all trust\nhost all all 10.0.0.0/8\n",
+		"hba.conf:2: end-of-line before authentication method");
 	hba_bad("\n\nfoo all all trust\n", "hba.conf:3: invalid connection type \"foo\"");
 	hba_bad("local all all trust\nlocal all\n", "hba.conf:2: end-of-line before role specification");
 	hba_bad("local\n", "hba.conf:1: end-of-line before database specification");
@@ -389,7 +395,8 @@ static void test_hba_errors(void)
 	hba_bad("local all all \"trust\"\n", "invalid authentication method");
 
 	char err[256];
-	struct hba *h = hba_parse("local all all trust\nlocal a\0b all trust\n", 40, "hba.conf", err, sizeof(err));
+	struct hba *h = hba_parse("local all all trust\nlocal a\0b all trust\n", 40, "hba.conf", err,
+				  sizeof(err));
 	CHECK(h == NULL && strstr(err, "hba.conf:2: NUL byte") != NULL);
 	/* The length given is honoured. */
 	h = hba_parse("local all all trust\nxxx", 20, "hba.conf", err, sizeof(err));
@@ -461,10 +468,11 @@ static void test_ident_maps(void)
 	CHECK(fd >= 0);
 	close(fd);
 	struct hba *h = hba_text("local all all peer map=ops\nhostssl all all 0.0.0.0/0 cert map=certs\n"
-			      "local all all peer\n", err, sizeof(err));
+				 "local all all peer\n",
+				 err, sizeof(err));
 	CHECK(h != NULL);
 	write_text(path, "# comment\nops  postgres  alice\nops /^svc-(.*)$ \\1\n"
-		   "certs \"CN with space\" bob\nops admin all\n");
+			 "certs \"CN with space\" bob\nops admin all\n");
 	CHECK(h && hba_load_ident(h, path, err, sizeof(err)));
 	CHECK(hba_user_allowed(h, 1, "postgres", "alice"));
 	CHECK(!hba_user_allowed(h, 1, "postgres", "bob"));
@@ -472,7 +480,7 @@ static void test_ident_maps(void)
 	CHECK(!hba_user_allowed(h, 1, "svc-orders", "svc-orders"));
 	CHECK(hba_user_allowed(h, 1, "admin", "anyone"));
 	CHECK(hba_user_allowed(h, 2, "CN with space", "bob"));
-	CHECK(!hba_user_allowed(h, 2, "postgres", "alice"));   /* another map */
+	CHECK(!hba_user_allowed(h, 2, "postgres", "alice")); /* another map */
 	/* without map=: the names must be equal */
 	CHECK(hba_user_allowed(h, 3, "carol", "carol") && !hba_user_allowed(h, 3, "postgres", "alice"));
 	write_text(path, "ops postgres\n");

@@ -39,14 +39,31 @@ static void test_iso8601(void)
 		{ "9999-12-31T23:59:59Z", INT64_C(253402300799) },
 	};
 	static const char *const bad[] = {
-		"", "2030-01-01", "2030-01-01T06:00:00", "2030-01-01T06:00:00 Z",
-		"2030-01-01 06:00:00Z", "2030-1-01T06:00:00Z", "2030-01-01T06:00Z",
-		"2030-13-01T06:00:00Z", "2030-00-01T06:00:00Z", "2030-02-30T00:00:00Z",
-		"2023-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2030-01-32T00:00:00Z",
-		"2030-01-01T24:00:00Z", "2030-01-01T23:60:00Z", "2030-01-01T23:59:60Z",
-		"2030-01-01T06:00:00.Z", "2030-01-01T06:00:00ZZ", "2030-01-01T06:00:00+24:00",
-		"2030-01-01T06:00:00+01", "2030-01-01T06:00:00+01:60", "+2030-01-01T06:00:00Z",
-		"2030-01-01T06:00:00Z\n", " 2030-01-01T06:00:00Z", "1893477600",
+		"",
+		"2030-01-01",
+		"2030-01-01T06:00:00",
+		"2030-01-01T06:00:00 Z",
+		"2030-01-01 06:00:00Z",
+		"2030-1-01T06:00:00Z",
+		"2030-01-01T06:00Z",
+		"2030-13-01T06:00:00Z",
+		"2030-00-01T06:00:00Z",
+		"2030-02-30T00:00:00Z",
+		"2023-02-29T00:00:00Z",
+		"1900-02-29T00:00:00Z",
+		"2030-01-32T00:00:00Z",
+		"2030-01-01T24:00:00Z",
+		"2030-01-01T23:60:00Z",
+		"2030-01-01T23:59:60Z",
+		"2030-01-01T06:00:00.Z",
+		"2030-01-01T06:00:00ZZ",
+		"2030-01-01T06:00:00+24:00",
+		"2030-01-01T06:00:00+01",
+		"2030-01-01T06:00:00+01:60",
+		"+2030-01-01T06:00:00Z",
+		"2030-01-01T06:00:00Z\n",
+		" 2030-01-01T06:00:00Z",
+		"1893477600",
 	};
 	int64_t t;
 
@@ -66,7 +83,7 @@ static void test_iso8601(void)
 	CHECK(!aws_parse_iso8601(NULL, &t));
 	/* Every day of 1999-2004 against a running counter. */
 	static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int64_t expect = INT64_C(915148800);	/* 1999-01-01 */
+	int64_t expect = INT64_C(915148800); /* 1999-01-01 */
 	bool all = true;
 	for (int y = 1999; y <= 2004; y++) {
 		for (int m = 1; m <= 12; m++) {
@@ -141,15 +158,14 @@ static void test_sts_success(void)
 	CHECK(c.access_key_id == NULL && c.expiration == 0);
 
 	/* AssumeRole, fractional seconds, no AssumedRoleUser, entities, CDATA. */
-	static const char ar[] =
-		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-		"<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
-		"<AssumeRoleResult><Credentials>"
-		"<AccessKeyId>ASIA2</AccessKeyId>"
-		"<SecretAccessKey>a&amp;b&lt;c</SecretAccessKey>"
-		"<SessionToken><![CDATA[tok+/=]]></SessionToken>"
-		"<Expiration>2019-11-09T13:34:41.123Z</Expiration>"
-		"</Credentials></AssumeRoleResult></AssumeRoleResponse>";
+	static const char ar[] = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+				 "<AssumeRoleResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+				 "<AssumeRoleResult><Credentials>"
+				 "<AccessKeyId>ASIA2</AccessKeyId>"
+				 "<SecretAccessKey>a&amp;b&lt;c</SecretAccessKey>"
+				 "<SessionToken><![CDATA[tok+/=]]></SessionToken>"
+				 "<Expiration>2019-11-09T13:34:41.123Z</Expiration>"
+				 "</Credentials></AssumeRoleResult></AssumeRoleResponse>";
 	CHECK(sts(ar, &c, code));
 	CHECK_STR(c.secret_access_key, "a&b<c");
 	CHECK_STR(c.session_token, "tok+/=");
@@ -179,11 +195,10 @@ static void test_sts_success(void)
 	CHECK(c.access_key_id == NULL);
 
 	/* The result element must match the root: AssumeRoleResponse/AssumeRoleWithWebIdentityResult. */
-	static const char mismatch[] =
-		"<AssumeRoleResponse><AssumeRoleWithWebIdentityResult><Credentials>"
-		"<AccessKeyId>A</AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
-		"<SessionToken>T</SessionToken><Expiration>2030-01-01T06:00:00Z</Expiration>"
-		"</Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleResponse>";
+	static const char mismatch[] = "<AssumeRoleResponse><AssumeRoleWithWebIdentityResult><Credentials>"
+				       "<AccessKeyId>A</AccessKeyId><SecretAccessKey>S</SecretAccessKey>"
+				       "<SessionToken>T</SessionToken><Expiration>2030-01-01T06:00:00Z</Expiration>"
+				       "</Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleResponse>";
 	CHECK(!sts(mismatch, &c, code));
 }
 
@@ -192,17 +207,16 @@ static void test_sts_errors(void)
 	struct aws_credentials c;
 	char code[AWS_STS_CODE_MAX];
 
-	static const char e1[] =
-		"<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
-		"  <Error><Type>Sender</Type><Code>AccessDenied</Code>"
-		"<Message>User: arn:aws:iam::123456789012:user/x is not authorized to perform: "
-		"sts:AssumeRole</Message></Error>\n"
-		"  <RequestId>4e2ba9c0-0000-0000-0000-000000000000</RequestId>\n"
-		"</ErrorResponse>\n";
+	static const char e1[] = "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"
+				 "  <Error><Type>Sender</Type><Code>AccessDenied</Code>"
+				 "<Message>User: arn:aws:iam::123456789012:user/x is not authorized to perform: "
+				 "sts:AssumeRole</Message></Error>\n"
+				 "  <RequestId>4e2ba9c0-0000-0000-0000-000000000000</RequestId>\n"
+				 "</ErrorResponse>\n";
 	CHECK(!sts(e1, &c, code));
 	CHECK_STR(code, "AccessDenied");
 	CHECK_STR(err, "STS returned error AccessDenied: User: arn:aws:iam::123456789012:user/x "
-		  "is not authorized to perform: sts:AssumeRole");
+		       "is not authorized to perform: sts:AssumeRole");
 
 	static const char e2[] = "<ErrorResponse><Error><Code>Throttling</Code></Error></ErrorResponse>";
 	CHECK(!sts(e2, &c, code));
@@ -226,7 +240,8 @@ static void test_sts_errors(void)
 	memset(mmm, 'm', 10000);
 	mmm[10000] = '\0';
 	char *big = xasprintf("<ErrorResponse><Error><Code>InvalidIdentityToken</Code><Message>%s"
-			      "</Message></Error></ErrorResponse>", mmm);
+			      "</Message></Error></ErrorResponse>",
+			      mmm);
 	free(mmm);
 	CHECK(!sts(big, &c, code));
 	CHECK(strlen(err) < 400 && strncmp(err, "STS returned error InvalidIdentityToken: mmm", 44) == 0);
@@ -300,15 +315,13 @@ static void test_sts_malformed(void)
 	CHECK(!sts(nested, &c, code));
 
 	/* DOCTYPE and entity expansion (billion laughs) are refused. */
-	static const char lol[] =
-		"<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
-		"<!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]>"
-		"<ErrorResponse><Error><Code>&lol2;</Code></Error></ErrorResponse>";
+	static const char lol[] = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
+				  "<!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">]>"
+				  "<ErrorResponse><Error><Code>&lol2;</Code></Error></ErrorResponse>";
 	CHECK(!sts(lol, &c, code));
 	CHECK(strstr(err, "DOCTYPE") != NULL);
-	static const char ext[] =
-		"<?xml version=\"1.0\"?><!DOCTYPE r SYSTEM \"file:///etc/passwd\">"
-		"<ErrorResponse><Error><Code>x</Code></Error></ErrorResponse>";
+	static const char ext[] = "<?xml version=\"1.0\"?><!DOCTYPE r SYSTEM \"file:///etc/passwd\">"
+				  "<ErrorResponse><Error><Code>x</Code></Error></ErrorResponse>";
 	CHECK(!sts(ext, &c, code));
 
 	/* Deep nesting and oversize input. */
@@ -331,7 +344,8 @@ static void test_sts_malformed(void)
 	memset(xs, 'x', vn);
 	xs[vn] = '\0';
 	char *v = xasprintf("<AssumeRoleResponse><AssumeRoleResult><Credentials><SessionToken>%s"
-			    "</SessionToken></Credentials></AssumeRoleResult></AssumeRoleResponse>", xs);
+			    "</SessionToken></Credentials></AssumeRoleResult></AssumeRoleResponse>",
+			    xs);
 	free(xs);
 	CHECK(!sts(v, &c, code));
 	CHECK(strstr(err, "too long") != NULL);
@@ -355,7 +369,8 @@ static void test_json(void)
 	CHECK(cj(AWS_JSON_IMDS,
 		 "{\"Code\":\"Success\",\"LastUpdated\":\"2030-01-01T00:00:00Z\",\"Type\":\"AWS-HMAC\","
 		 "\"AccessKeyId\":\"ASIAIMDS\",\"SecretAccessKey\":\"imds-secret\",\"Token\":\"imds-tok\","
-		 "\"Expiration\":\"2030-01-01T06:00:00Z\"}", &c));
+		 "\"Expiration\":\"2030-01-01T06:00:00Z\"}",
+		 &c));
 	CHECK_STR(c.access_key_id, "ASIAIMDS");
 	CHECK_STR(c.secret_access_key, "imds-secret");
 	CHECK_STR(c.session_token, "imds-tok");
@@ -367,19 +382,27 @@ static void test_json(void)
 	CHECK_STR(err, "IMDS returned error AssumeRoleUnauthorizedAccess: no role");
 	CHECK(!cj(AWS_JSON_IMDS, "{\"Code\":\"Failure\"}", &c));
 	CHECK_STR(err, "IMDS returned error Failure");
-	CHECK(!cj(AWS_JSON_IMDS, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\","
-		  "\"Expiration\":\"2030-01-01T06:00:00Z\"}", &c));
+	CHECK(!cj(AWS_JSON_IMDS,
+		  "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\","
+		  "\"Expiration\":\"2030-01-01T06:00:00Z\"}",
+		  &c));
 	CHECK_STR(err, "IMDS credentials: missing field \"Token\"");
 	CHECK(!cj(AWS_JSON_IMDS, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\"}", &c));
 	CHECK_STR(err, "IMDS credentials: missing field \"Expiration\"");
-	CHECK(!cj(AWS_JSON_IMDS, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":42,\"Token\":\"T\","
-		  "\"Expiration\":\"2030-01-01T06:00:00Z\"}", &c));
+	CHECK(!cj(AWS_JSON_IMDS,
+		  "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":42,\"Token\":\"T\","
+		  "\"Expiration\":\"2030-01-01T06:00:00Z\"}",
+		  &c));
 	CHECK_STR(err, "IMDS credentials: field \"SecretAccessKey\" must be a string");
-	CHECK(!cj(AWS_JSON_IMDS, "{\"AccessKeyId\":\"\",\"SecretAccessKey\":\"S\",\"Token\":\"T\","
-		  "\"Expiration\":\"2030-01-01T06:00:00Z\"}", &c));
+	CHECK(!cj(AWS_JSON_IMDS,
+		  "{\"AccessKeyId\":\"\",\"SecretAccessKey\":\"S\",\"Token\":\"T\","
+		  "\"Expiration\":\"2030-01-01T06:00:00Z\"}",
+		  &c));
 	CHECK_STR(err, "IMDS credentials: field \"AccessKeyId\" is empty");
-	CHECK(!cj(AWS_JSON_IMDS, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\","
-		  "\"Expiration\":\"2030-01-01 06:00\"}", &c));
+	CHECK(!cj(AWS_JSON_IMDS,
+		  "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\","
+		  "\"Expiration\":\"2030-01-01 06:00\"}",
+		  &c));
 	CHECK_STR(err, "IMDS credentials: field \"Expiration\" is not an ISO-8601 UTC time");
 	CHECK(c.access_key_id == NULL);
 
@@ -399,24 +422,29 @@ static void test_json(void)
 	CHECK(cj(AWS_JSON_CONTAINER,
 		 "{\"RoleArn\":\"arn:aws:iam::123456789012:role/r\",\"AccessKeyId\":\"ASIACONT\","
 		 "\"SecretAccessKey\":\"cs\",\"Token\":\"ct\",\"Expiration\":\"2030-01-01T06:00:00Z\","
-		 "\"AccountId\":\"123456789012\"}", &c));
+		 "\"AccountId\":\"123456789012\"}",
+		 &c));
 	CHECK_STR(c.access_key_id, "ASIACONT");
 	CHECK_STR(c.session_token, "ct");
 	CHECK_STR(c.account_id, "123456789012");
 	aws_credentials_clear(&c);
 	CHECK(!cj(AWS_JSON_CONTAINER, "{\"Message\":\"Unauthorized\"}", &c));
 	CHECK_STR(err, "container credentials endpoint returned an error: Unauthorized");
-	CHECK(!cj(AWS_JSON_CONTAINER, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\"}", &c));
+	CHECK(!cj(AWS_JSON_CONTAINER, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\"}",
+		  &c));
 	CHECK_STR(err, "container credentials: missing field \"Expiration\"");
-	CHECK(!cj(AWS_JSON_CONTAINER, "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\","
-		  "\"Expiration\":\"2030-01-01T06:00:00Z\",\"AccountId\":123}", &c));
+	CHECK(!cj(AWS_JSON_CONTAINER,
+		  "{\"AccessKeyId\":\"A\",\"SecretAccessKey\":\"S\",\"Token\":\"T\","
+		  "\"Expiration\":\"2030-01-01T06:00:00Z\",\"AccountId\":123}",
+		  &c));
 	CHECK_STR(err, "container credentials: field \"AccountId\" must be a string");
 
 	/* credential_process (credential_process). */
 	CHECK(cj(AWS_JSON_PROCESS,
 		 "{\"Version\": 1, \"AccessKeyId\": \"AKIAPROC\", \"SecretAccessKey\": \"ps\", "
 		 "\"SessionToken\": \"pt\", \"Expiration\": \"2030-01-01T06:00:00Z\", "
-		 "\"AccountId\": \"210987654321\"}", &c));
+		 "\"AccountId\": \"210987654321\"}",
+		 &c));
 	CHECK_STR(c.access_key_id, "AKIAPROC");
 	CHECK_STR(c.session_token, "pt");
 	CHECK_STR(c.account_id, "210987654321");
@@ -425,13 +453,16 @@ static void test_json(void)
 	CHECK(cj(AWS_JSON_PROCESS, "{\"Version\":1,\"AccessKeyId\":\"AK\",\"SecretAccessKey\":\"S\"}", &c));
 	CHECK(c.session_token == NULL && c.expiration == 0 && c.account_id == NULL);
 	aws_credentials_clear(&c);
-	CHECK(cj(AWS_JSON_PROCESS, "{\"Version\":1,\"AccessKeyId\":\"AK\",\"SecretAccessKey\":\"S\","
-		 "\"SessionToken\":null,\"Expiration\":\"\",\"Extra\":{\"x\":[1,\"y\"]}}", &c));
+	CHECK(cj(AWS_JSON_PROCESS,
+		 "{\"Version\":1,\"AccessKeyId\":\"AK\",\"SecretAccessKey\":\"S\","
+		 "\"SessionToken\":null,\"Expiration\":\"\",\"Extra\":{\"x\":[1,\"y\"]}}",
+		 &c));
 	CHECK(c.session_token == NULL && c.expiration == 0);
 	aws_credentials_clear(&c);
 	CHECK(!cj(AWS_JSON_PROCESS, "{\"Version\":2,\"AccessKeyId\":\"AK\",\"SecretAccessKey\":\"S\"}", &c));
 	CHECK_STR(err, "credential_process output: unsupported Version 2 (expected 1)");
-	CHECK(!cj(AWS_JSON_PROCESS, "{\"Version\":\"1\",\"AccessKeyId\":\"AK\",\"SecretAccessKey\":\"S\"}", &c));
+	CHECK(!cj(AWS_JSON_PROCESS, "{\"Version\":\"1\",\"AccessKeyId\":\"AK\",\"SecretAccessKey\":\"S\"}",
+		  &c));
 	CHECK_STR(err, "credential_process output: field \"Version\" must be an integer");
 	CHECK(!cj(AWS_JSON_PROCESS, "{\"Version\":1.0,\"AccessKeyId\":\"AK\",\"SecretAccessKey\":\"S\"}", &c));
 	CHECK_STR(err, "credential_process output: field \"Version\" must be an integer");
@@ -439,10 +470,13 @@ static void test_json(void)
 	CHECK_STR(err, "credential_process output: missing field \"Version\"");
 	CHECK(!cj(AWS_JSON_PROCESS, "{\"Version\":1,\"AccessKeyId\":\"AK\"}", &c));
 	CHECK_STR(err, "credential_process output: missing field \"SecretAccessKey\"");
-	CHECK(!cj(AWS_JSON_PROCESS, "{\"Version\":1,\"AccessKeyId\":\"AK\",\"SecretAccessKey\":\"S\","
-		  "\"SessionToken\":true}", &c));
+	CHECK(!cj(AWS_JSON_PROCESS,
+		  "{\"Version\":1,\"AccessKeyId\":\"AK\",\"SecretAccessKey\":\"S\","
+		  "\"SessionToken\":true}",
+		  &c));
 	CHECK_STR(err, "credential_process output: field \"SessionToken\" must be a string");
-	CHECK(!cj(AWS_JSON_PROCESS, "{\"Version\":1,\"AccessKeyId\":\"A\\u0000B\",\"SecretAccessKey\":\"S\"}", &c));
+	CHECK(!cj(AWS_JSON_PROCESS, "{\"Version\":1,\"AccessKeyId\":\"A\\u0000B\",\"SecretAccessKey\":\"S\"}",
+		  &c));
 	CHECK(!aws_parse_credentials_json((enum aws_json_source)99, "{}", 2, &c, err, sizeof(err)));
 
 	size_t huge = AWS_PARSE_MAX_BODY + 1;
@@ -479,11 +513,10 @@ static struct aws_files *files(const char *config, const char *credentials)
 	bool ok = true;
 
 	if (config)
-		ok = aws_files_parse(f, AWS_FILE_CONFIG, config, strlen(config), "config", err,
-				     sizeof(err));
+		ok = aws_files_parse(f, AWS_FILE_CONFIG, config, strlen(config), "config", err, sizeof(err));
 	if (ok && credentials)
-		ok = aws_files_parse(f, AWS_FILE_CREDENTIALS, credentials, strlen(credentials),
-				     "credentials", err, sizeof(err));
+		ok = aws_files_parse(f, AWS_FILE_CREDENTIALS, credentials, strlen(credentials), "credentials",
+				     err, sizeof(err));
 	if (!ok)
 		fprintf(stderr, "  parse failed: %s\n", err);
 	CHECK(ok);
@@ -574,7 +607,8 @@ static void test_ini_parse(void)
 
 	/* Repeated sections merge; later keys win; [default] and [profile default] are one. */
 	f = files("[default]\nregion=a\noutput=text\n[profile default]\nregion=b\n"
-		  "[profile p]\nk=1\n[profile p]\nk=2\nk=3\n", NULL);
+		  "[profile p]\nk=1\n[profile p]\nk=2\nk=3\n",
+		  NULL);
 	CHECK_STR(aws_files_get(f, "default", "region"), "b");
 	CHECK_STR(aws_files_get(f, "default", "output"), "text");
 	CHECK_STR(aws_files_get(f, "p", "k"), "3");
@@ -601,8 +635,8 @@ static void test_ini_parse(void)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		f = aws_files_new();
-		CHECK(!aws_files_parse(f, AWS_FILE_CONFIG, bad[i].text, strlen(bad[i].text), "config",
-				       err, sizeof(err)));
+		CHECK(!aws_files_parse(f, AWS_FILE_CONFIG, bad[i].text, strlen(bad[i].text), "config", err,
+				       sizeof(err)));
 		CHECK_STR(err, bad[i].want);
 		CHECK(strstr(err, "s3cr3t") == NULL);
 		aws_files_free(f);
@@ -796,8 +830,7 @@ static void test_split(void)
 /* ---------- profile resolution ---------- */
 
 static enum aws_resolve_result resolve(struct aws_files *f, const char *profile,
-				       const struct aws_files_env *env,
-				       struct aws_profile_plan *plan)
+				       const struct aws_files_env *env, struct aws_profile_plan *plan)
 {
 	return aws_files_resolve(f, profile, env, plan, err, sizeof(err));
 }
@@ -858,7 +891,7 @@ static void test_resolve_static(void)
 
 	CHECK(resolve(f, "partial", NULL, &p) == AWS_RESOLVE_ERROR);
 	CHECK_STR(err, "profile \"partial\" in the config file has aws_access_key_id but no "
-		  "aws_secret_access_key");
+		       "aws_secret_access_key");
 	CHECK(resolve(f, "badproc", NULL, &p) == AWS_RESOLVE_ERROR);
 	CHECK_STR(err, "profile \"badproc\": credential_process has an unterminated ' quote");
 	CHECK(resolve(f, "regiononly", NULL, &p) == AWS_RESOLVE_NONE);
@@ -872,7 +905,8 @@ static void test_resolve_static(void)
 	memset(tok, 'T', sizeof(tok) - 1);
 	tok[sizeof(tok) - 1] = '\0';
 	char *text = xasprintf("[default]\naws_access_key_id=A\naws_secret_access_key=S\n"
-			       "aws_session_token=%s\n", tok);
+			       "aws_session_token=%s\n",
+			       tok);
 	f = files(NULL, text);
 	CHECK(resolve(f, "default", NULL, &p) == AWS_RESOLVE_OK);
 	CHECK_STR(p.static_creds.session_token, tok);
@@ -954,7 +988,7 @@ static void test_resolve_roles(void)
 	CHECK(strstr(err, "loop") != NULL);
 	CHECK(resolve(f, "loopa", NULL, &p) == AWS_RESOLVE_ERROR);
 	CHECK_STR(err, "source_profile of profile \"loopb\" leads back to profile \"loopa\": the "
-		  "role chain is a loop");
+		       "role chain is a loop");
 	CHECK(p.roles == NULL && p.nroles == 0);
 
 	/* Exactly one of source_profile / credential_source. */
@@ -962,7 +996,7 @@ static void test_resolve_roles(void)
 	CHECK_STR(err, "profile \"both\" sets both source_profile and credential_source; set exactly one");
 	CHECK(resolve(f, "neither", NULL, &p) == AWS_RESOLVE_ERROR);
 	CHECK_STR(err, "profile \"neither\" has role_arn but neither source_profile nor "
-		  "credential_source; set exactly one");
+		       "credential_source; set exactly one");
 	CHECK(resolve(f, "env", NULL, &p) == AWS_RESOLVE_OK);
 	CHECK(p.source == AWS_SOURCE_ENVIRONMENT && p.nroles == 1 && p.source_profile == NULL);
 	aws_profile_plan_clear(&p);
@@ -974,7 +1008,7 @@ static void test_resolve_roles(void)
 	aws_profile_plan_clear(&p);
 	CHECK(resolve(f, "badsrc", NULL, &p) == AWS_RESOLVE_ERROR);
 	CHECK_STR(err, "profile \"badsrc\": credential_source \"environment\" is not one of "
-		  "Environment, Ec2InstanceMetadata, EcsContainer");
+		       "Environment, Ec2InstanceMetadata, EcsContainer");
 
 	CHECK(resolve(f, "mfa", NULL, &p) == AWS_RESOLVE_ERROR);
 	CHECK(strstr(err, "mfa_serial") != NULL);
@@ -1010,7 +1044,7 @@ static void test_resolve_roles(void)
 
 	CHECK(resolve(f, "dur1", NULL, &p) == AWS_RESOLVE_ERROR);
 	CHECK_STR(err, "profile \"dur1\": duration_seconds must be a whole number of seconds from "
-		  "900 to 43200");
+		       "900 to 43200");
 	CHECK(resolve(f, "dur2", NULL, &p) == AWS_RESOLVE_ERROR);
 	CHECK(resolve(f, "dur3", NULL, &p) == AWS_RESOLVE_ERROR);
 	aws_files_free(f);
@@ -1021,7 +1055,10 @@ static void test_resolve_role_chain_limit(void)
 {
 	struct aws_profile_plan p;
 	struct aws_files *f;
-	struct { char *p; size_t n, cap; } t = { xmalloc(1 << 16), 0, 1 << 16 };
+	struct {
+		char *p;
+		size_t n, cap;
+	} t = { xmalloc(1 << 16), 0, 1 << 16 };
 	t.n += (size_t)snprintf(t.p, t.cap, "[profile p0]\naws_access_key_id=A\naws_secret_access_key=S\n");
 	for (int i = 1; i <= 40; i++)
 		t.n += (size_t)snprintf(t.p + t.n, t.cap - t.n,
@@ -1039,14 +1076,13 @@ static void test_resolve_role_chain_limit(void)
 static void test_resolve_web_identity(void)
 {
 	struct aws_profile_plan p;
-	struct aws_files *f = files(
-		"[default]\nregion = us-west-2\n"
-		"[profile web]\nrole_arn = arn:aws:iam::123456789012:role/my-role\n"
-		"web_identity_token_file = /var/run/secrets/token\n"
-		"[profile nowebarn]\nweb_identity_token_file = /t\n"
-		"[profile role]\nrole_arn = arn:role\nsource_profile = keys\n"
-		"[profile keys]\naws_access_key_id = AK\naws_secret_access_key = SK\n",
-		NULL);
+	struct aws_files *f = files("[default]\nregion = us-west-2\n"
+				    "[profile web]\nrole_arn = arn:aws:iam::123456789012:role/my-role\n"
+				    "web_identity_token_file = /var/run/secrets/token\n"
+				    "[profile nowebarn]\nweb_identity_token_file = /t\n"
+				    "[profile role]\nrole_arn = arn:role\nsource_profile = keys\n"
+				    "[profile keys]\naws_access_key_id = AK\naws_secret_access_key = SK\n",
+				    NULL);
 	struct aws_files_env env = {
 		.web_identity_token_file = "/env/token",
 		.role_arn = "arn:aws:iam::123456789012:role/env-role",

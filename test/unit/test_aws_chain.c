@@ -101,7 +101,8 @@ static struct credential *cred_new(const char *type, const char *const *kv)
 	c->nkv = n;
 	c->kv[0] = (struct credential_kv){ xstrdup("type"), xstrdup(type), 4 };
 	for (size_t i = 1; kv && i < n; i++)
-		c->kv[i] = (struct credential_kv){ xstrdup(kv[2 * (i - 1)]), xstrdup(kv[2 * (i - 1) + 1]), 4 + (int)i };
+		c->kv[i] = (struct credential_kv){ xstrdup(kv[2 * (i - 1)]), xstrdup(kv[2 * (i - 1) + 1]),
+						   4 + (int)i };
 	return c;
 }
 
@@ -140,7 +141,9 @@ static void test_validate(void)
 	CHECK(!validate("aws-default", KV("region", "eu-west-1", "bogus", "1")));
 	CHECK_STR(err, "test.ini:6: [credential.c1]: unknown key \"bogus\" for type aws-default");
 	CHECK(!validate("aws-default", KV("region", "EU West")));
-	CHECK_STR(err, "test.ini:5: [credential.c1]: region \"EU West\" is not an AWS region name (like us-east-1)");
+	CHECK_STR(
+		err,
+		"test.ini:5: [credential.c1]: region \"EU West\" is not an AWS region name (like us-east-1)");
 	CHECK(!validate("aws-nope", NULL));
 	CHECK(strstr(err, "test.ini:4: [credential.c1]: unknown type \"aws-nope\"") == err);
 	CHECK(!validate("aws-profile", KV("role_arn", "arn:aws:iam::1:role/x")));
@@ -152,18 +155,22 @@ static void test_validate(void)
 	env_set("AWS_ACCESS_KEY_ID", "AKIDENV");
 	CHECK(validate("aws-static", NULL));
 	CHECK(!validate("aws-static", KV("access_key_id", "AKID", "secret_access_key", "x")));
-	CHECK(strstr(err, "unknown key \"secret_access_key\" for type aws-static (secrets are not written") != NULL);
+	CHECK(strstr(err, "unknown key \"secret_access_key\" for type aws-static (secrets are not written") !=
+	      NULL);
 	CHECK(!validate("aws-static", KV("access_key_id", "AKID")));
 	CHECK(strstr(err, "exactly one of secret_access_key_file and secret_access_key_env") != NULL);
 	CHECK(!validate("aws-static", KV("secret_access_key_env", "MYSECRET")));
 	CHECK(strstr(err, "needs access_key_id") != NULL);
 	CHECK(!validate("aws-static", KV("access_key_id", "AKID", "secret_access_key_env", "MYSECRET")));
-	CHECK_STR(err, "test.ini:6: [credential.c1]: the environment variable MYSECRET (secret_access_key_env) is "
+	CHECK_STR(err,
+		  "test.ini:6: [credential.c1]: the environment variable MYSECRET (secret_access_key_env) is "
 		  "not set");
 	env_set("MYSECRET", "s3cr3t");
 	CHECK(validate("aws-static", KV("access_key_id", "AKID", "secret_access_key_env", "MYSECRET")));
-	CHECK(!validate("aws-static", KV("access_key_id", "AKID", "secret_access_key_file", "/nonexistent/x")));
-	CHECK(strstr(err, "test.ini:6: [credential.c1]: cannot read secret_access_key_file /nonexistent/x") == err);
+	CHECK(!validate("aws-static",
+			KV("access_key_id", "AKID", "secret_access_key_file", "/nonexistent/x")));
+	CHECK(strstr(err, "test.ini:6: [credential.c1]: cannot read secret_access_key_file /nonexistent/x") ==
+	      err);
 	char *sf = write_file("secret", "abc\n");
 	CHECK(validate("aws-static", KV("access_key_id", "AKID", "secret_access_key_file", sf,
 					"session_token_env", "MYSECRET")));
@@ -177,10 +184,11 @@ static void test_validate(void)
 	env_clear();
 	CHECK(!validate("aws-web-identity", KV("token_file", "/t")));
 	CHECK_STR(err, "test.ini:3: [credential.c1]: type aws-web-identity needs role_arn (or the environment "
-		  "variable AWS_ROLE_ARN)");
+		       "variable AWS_ROLE_ARN)");
 	env_set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r");
 	CHECK(!validate("aws-web-identity", NULL));
-	CHECK(strstr(err, "needs token_file (or the environment variable AWS_WEB_IDENTITY_TOKEN_FILE)") != NULL);
+	CHECK(strstr(err, "needs token_file (or the environment variable AWS_WEB_IDENTITY_TOKEN_FILE)") !=
+	      NULL);
 	env_set("AWS_WEB_IDENTITY_TOKEN_FILE", "/t");
 	CHECK(validate("aws-web-identity", NULL));
 	CHECK(!validate("aws-web-identity", KV("role_arn", "my-role")));
@@ -193,12 +201,14 @@ static void test_validate(void)
 	/* aws-assume-role */
 	CHECK(!validate("aws-assume-role", KV("source_profile", "p")));
 	CHECK(strstr(err, "type aws-assume-role needs role_arn") != NULL);
-	CHECK(!validate("aws-assume-role", KV("role_arn", "arn:aws:iam::1:role/x", "duration_seconds", "100")));
+	CHECK(!validate("aws-assume-role",
+			KV("role_arn", "arn:aws:iam::1:role/x", "duration_seconds", "100")));
 	CHECK(strstr(err, "test.ini:6: [credential.c1]: duration_seconds must be") == err);
-	CHECK(!validate("aws-assume-role", KV("role_arn", "arn:aws:iam::1:role/x", "duration_seconds", "9e2")));
+	CHECK(!validate("aws-assume-role",
+			KV("role_arn", "arn:aws:iam::1:role/x", "duration_seconds", "9e2")));
 	CHECK(validate("aws-assume-role", KV("role_arn", "arn:aws:iam::1:role/x", "duration_seconds", "900",
-					     "external_id", "ext-1", "source_profile", "base", "role_session_name",
-					     "s1", "region", "us-west-2")));
+					     "external_id", "ext-1", "source_profile", "base",
+					     "role_session_name", "s1", "region", "us-west-2")));
 
 	/* aws-process, aws-container, aws-imds */
 	CHECK(!validate("aws-process", NULL));
@@ -207,7 +217,8 @@ static void test_validate(void)
 	CHECK(strstr(err, "test.ini:5: [credential.c1]: command: ") == err);
 	CHECK(validate("aws-process", KV("command", "/usr/bin/get-creds --profile 'a b'")));
 	CHECK(!validate("aws-container", NULL));
-	CHECK(strstr(err, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI") != NULL);
+	CHECK(strstr(err, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or AWS_CONTAINER_CREDENTIALS_FULL_URI") !=
+	      NULL);
 	CHECK(!validate("aws-container", KV("endpoint", "x")));
 	CHECK(strstr(err, "unknown key \"endpoint\" for type aws-container") != NULL);
 	env_set("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/x");
@@ -271,19 +282,20 @@ static void test_chain_env(void)
 
 static void test_chain_files(void)
 {
-	char *cfg = write_file("config",
-			       "[default]\nregion = eu-west-1\n"
-			       "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/dev\nsource_profile = default\n"
-			       "role_session_name = tb\nexternal_id = xyz\nduration_seconds = 1800\n"
-			       "[profile proc]\ncredential_process = /bin/creds --a 'b c'\n"
-			       "[profile envsrc]\nrole_arn = arn:aws:iam::123456789012:role/e\n"
-			       "credential_source = Environment\n"
-			       "[profile imdssrc]\nrole_arn = arn:aws:iam::123456789012:role/i\n"
-			       "credential_source = Ec2InstanceMetadata\n"
-			       "[profile empty]\nregion = us-west-2\n"
-			       "[profile bad]\nrole_arn = arn:aws:iam::123456789012:role/b\n");
+	char *cfg = write_file(
+		"config",
+		"[default]\nregion = eu-west-1\n"
+		"[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/dev\nsource_profile = default\n"
+		"role_session_name = tb\nexternal_id = xyz\nduration_seconds = 1800\n"
+		"[profile proc]\ncredential_process = /bin/creds --a 'b c'\n"
+		"[profile envsrc]\nrole_arn = arn:aws:iam::123456789012:role/e\n"
+		"credential_source = Environment\n"
+		"[profile imdssrc]\nrole_arn = arn:aws:iam::123456789012:role/i\n"
+		"credential_source = Ec2InstanceMetadata\n"
+		"[profile empty]\nregion = us-west-2\n"
+		"[profile bad]\nrole_arn = arn:aws:iam::123456789012:role/b\n");
 	char *creds = write_file("credentials", "[default]\naws_access_key_id = AKIDFILE\n"
-				 "aws_secret_access_key = filesecret\n");
+						"aws_secret_access_key = filesecret\n");
 	env_clear();
 	env_set("AWS_CONFIG_FILE", cfg);
 	env_set("AWS_SHARED_CREDENTIALS_FILE", creds);
@@ -322,7 +334,8 @@ static void test_chain_files(void)
 	env_set("AWS_REGION", "us-east-2");
 	env_set("AWS_STS_REGIONAL_ENDPOINTS", "legacy");
 	p = plan_for(AWS_TYPE_DEFAULT, NULL);
-	CHECK(p && strcmp(p->sts_url, "https://sts.amazonaws.com") == 0 && strcmp(p->sts_region, "us-east-1") == 0);
+	CHECK(p && strcmp(p->sts_url, "https://sts.amazonaws.com") == 0 &&
+	      strcmp(p->sts_region, "us-east-1") == 0);
 	aws_plan_free(p);
 	env_set("AWS_REGION", "ap-east-1");
 	p = plan_for(AWS_TYPE_DEFAULT, NULL);
@@ -384,8 +397,12 @@ static void test_chain_files(void)
 	CHECK(!p && strstr(err, "AWS profile \"nope\" is in neither") == err);
 
 	/* aws-assume-role from a source profile. */
-	struct aws_cfg ar = { .type = AWS_TYPE_ASSUME_ROLE, .owner = "c1", .role_arn = "arn:aws:iam::1:role/top",
-			      .source_profile = "dev", .region = "ap-east-1", .duration = 900 };
+	struct aws_cfg ar = { .type = AWS_TYPE_ASSUME_ROLE,
+			      .owner = "c1",
+			      .role_arn = "arn:aws:iam::1:role/top",
+			      .source_profile = "dev",
+			      .region = "ap-east-1",
+			      .duration = 900 };
 	p = aws_plan_build(&ar, err, sizeof(err));
 	CHECK(p && p->p.nroles == 2);
 	if (p && p->p.nroles == 2) {
@@ -421,8 +438,11 @@ static void test_chain_web_container_imds(void)
 	}
 	aws_plan_free(p);
 	/* aws-web-identity: keys over the environment */
-	struct aws_cfg wc = { .type = AWS_TYPE_WEB_IDENTITY, .owner = "c1", .token_file = "/k",
-			      .session_name = "s", .region = "eu-west-2" };
+	struct aws_cfg wc = { .type = AWS_TYPE_WEB_IDENTITY,
+			      .owner = "c1",
+			      .token_file = "/k",
+			      .session_name = "s",
+			      .region = "eu-west-2" };
 	p = aws_plan_build(&wc, err, sizeof(err));
 	CHECK(p && strcmp(p->p.web_identity_token_file, "/k") == 0 &&
 	      strcmp(p->p.web_identity_role_arn, "arn:aws:iam::123456789012:role/irsa") == 0 &&
@@ -494,14 +514,17 @@ static void test_chain_web_container_imds(void)
 	env_set("AWS_EC2_METADATA_DISABLED", "true");
 	CHECK(!plan_for(AWS_TYPE_DEFAULT, NULL));
 	CHECK_STR(err, "no AWS credentials found (tried env, shared files, container; IMDS is disabled by "
-		  "AWS_EC2_METADATA_DISABLED)");
+		       "AWS_EC2_METADATA_DISABLED)");
 
 	/* aws-static with keys from a file (trimmed) and a variable. */
 	env_clear();
 	char *sf = write_file("sk", "file-secret \n");
 	env_set("TOK", "tok-env");
-	struct aws_cfg sc = { .type = AWS_TYPE_STATIC, .owner = "c1", .access_key_id = "AKIDCFG",
-			      .secret_file = sf, .session_token_env = "TOK" };
+	struct aws_cfg sc = { .type = AWS_TYPE_STATIC,
+			      .owner = "c1",
+			      .access_key_id = "AKIDCFG",
+			      .secret_file = sf,
+			      .session_token_env = "TOK" };
 	p = aws_plan_build(&sc, err, sizeof(err));
 	CHECK(p && strcmp(p->p.static_creds.secret_access_key, "file-secret") == 0 &&
 	      strcmp(p->p.static_creds.session_token, "tok-env") == 0 && strcmp(p->label, "static") == 0);
@@ -592,14 +615,30 @@ static void test_retry_rules(void)
 static void test_urls(void)
 {
 	static const char *const ok[] = {
-		"https://anything.example.com/x", "http://127.0.0.1:8080/v2/c", "http://127.9.8.7/", "http://[::1]:9/x",
-		"http://localhost/x", "http://LOCALHOST:80/x", "http://169.254.170.2/v2/c", "http://169.254.170.23/v1",
-		"http://[fd00:ec2::23]/v1", "http://[fd00:ec2:0::23]:80/v1",
+		"https://anything.example.com/x",
+		"http://127.0.0.1:8080/v2/c",
+		"http://127.9.8.7/",
+		"http://[::1]:9/x",
+		"http://localhost/x",
+		"http://LOCALHOST:80/x",
+		"http://169.254.170.2/v2/c",
+		"http://169.254.170.23/v1",
+		"http://[fd00:ec2::23]/v1",
+		"http://[fd00:ec2:0::23]:80/v1",
 	};
 	static const char *const bad[] = {
-		"http://10.0.0.1/", "http://169.254.169.254/", "http://example.com/", "ftp://127.0.0.1/",
-		"http://127.0.0.1@evil.com/", "http://[fd00:ec2::24]/", "http://127.0.0.1:99999/", "127.0.0.1/x",
-		"http://127.0.0.1/x?y=1", "http:///x", "http://[::1/x", "http://128.0.0.1/",
+		"http://10.0.0.1/",
+		"http://169.254.169.254/",
+		"http://example.com/",
+		"ftp://127.0.0.1/",
+		"http://127.0.0.1@evil.com/",
+		"http://[fd00:ec2::24]/",
+		"http://127.0.0.1:99999/",
+		"127.0.0.1/x",
+		"http://127.0.0.1/x?y=1",
+		"http:///x",
+		"http://[::1/x",
+		"http://128.0.0.1/",
 	};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		bool r = aws_container_url_ok(ok[i], err, sizeof(err));
@@ -718,8 +757,9 @@ static void srv_serve(int c)
 		srv.handler(&rq, idx, &resp);
 	pthread_mutex_unlock(&srv.mu);
 	char out[4096];
-	int n = snprintf(out, sizeof(out), "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-			 resp.status, strlen(resp.body), resp.body);
+	int n = snprintf(out, sizeof(out),
+			 "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s", resp.status,
+			 strlen(resp.body), resp.body);
 	if (write(c, out, (size_t)n) < 0)
 		return;
 }
@@ -858,7 +898,8 @@ static void imds_handler(const struct srv_req *rq, int n, struct srv_resp *out)
 {
 	char v[256];
 	if (strcmp(rq->path, "/latest/api/token") == 0) {
-		bool ttl = hdr(rq, "x-aws-ec2-metadata-token-ttl-seconds", v, sizeof(v)) && strcmp(v, "21600") == 0;
+		bool ttl = hdr(rq, "x-aws-ec2-metadata-token-ttl-seconds", v, sizeof(v)) &&
+			   strcmp(v, "21600") == 0;
 		out->status = strcmp(rq->method, "PUT") == 0 && ttl ? imds_token_status : 400;
 		snprintf(out->body, sizeof(out->body), "%s", out->status == 200 ? "imds-session-token" : "");
 		return;
@@ -873,9 +914,11 @@ static void imds_handler(const struct srv_req *rq, int n, struct srv_resp *out)
 		snprintf(out->body, sizeof(out->body), "tb-role\n");
 	} else if (strcmp(rq->path, "/latest/meta-data/iam/security-credentials/tb-role") == 0) {
 		out->status = 200;
-		snprintf(out->body, sizeof(out->body), "{\"Code\":\"Success\",\"Type\":\"AWS-HMAC\","
+		snprintf(out->body, sizeof(out->body),
+			 "{\"Code\":\"Success\",\"Type\":\"AWS-HMAC\","
 			 "\"AccessKeyId\":\"ASIAIMDS%d\",\"SecretAccessKey\":\"imds-secret\",\"Token\":\"imds-tok\","
-			 "\"Expiration\":\"%s\"}", n, imds_exp);
+			 "\"Expiration\":\"%s\"}",
+			 n, imds_exp);
 	} else {
 		out->status = 404;
 	}
@@ -909,7 +952,8 @@ static void test_imds(void)
 	CHECK_STR(srv.reqs[0].method, "PUT");
 	CHECK_STR(srv.reqs[1].path, "/latest/meta-data/iam/security-credentials/");
 	char v[128];
-	CHECK(hdr(&srv.reqs[2], "x-aws-ec2-metadata-token", v, sizeof(v)) && strcmp(v, "imds-session-token") == 0);
+	CHECK(hdr(&srv.reqs[2], "x-aws-ec2-metadata-token", v, sizeof(v)) &&
+	      strcmp(v, "imds-session-token") == 0);
 	pthread_mutex_unlock(&srv.mu);
 	CHECK(aws_family.get_aws(c, on_creds, &g3) == NULL);
 	CHECK(g3.calls == 1 && strcmp(g3.akid, "ASIAIMDS2") == 0);
@@ -934,12 +978,13 @@ static void test_imds(void)
 	env_set("AWS_EC2_METADATA_V1_DISABLED", "true");
 	fetch_once("aws-imds", NULL, &g1);
 	CHECK_STR(g1.err, "IMDS gave no session token (HTTP 403) and IMDSv1 is disabled "
-		  "(AWS_EC2_METADATA_V1_DISABLED)");
+			  "(AWS_EC2_METADATA_V1_DISABLED)");
 	env_set("AWS_EC2_METADATA_V1_DISABLED", "false");
 	imds_token_status = 400;
 	srv_use(imds_handler);
 	fetch_once("aws-default", NULL, &g1);
-	CHECK_STR(g1.err, "no AWS credentials found (tried env, shared files, container, IMDS): IMDS rejected the "
+	CHECK_STR(g1.err,
+		  "no AWS credentials found (tried env, shared files, container, IMDS): IMDS rejected the "
 		  "session token request (HTTP 400)");
 	CHECK(srv_count() == 1);
 	imds_token_status = 200;
@@ -975,9 +1020,11 @@ static void container_handler(const struct srv_req *rq, int n, struct srv_resp *
 	}
 	iso_in(3600, exp, sizeof(exp));
 	out->status = 200;
-	snprintf(out->body, sizeof(out->body), "{\"RoleArn\":\"arn:aws:iam::123456789012:role/t\","
+	snprintf(out->body, sizeof(out->body),
+		 "{\"RoleArn\":\"arn:aws:iam::123456789012:role/t\","
 		 "\"AccessKeyId\":\"ASIACONT%d\",\"SecretAccessKey\":\"s\",\"Token\":\"t\",\"Expiration\":\"%s\","
-		 "\"AccountId\":\"123456789012\"}", n, exp);
+		 "\"AccountId\":\"123456789012\"}",
+		 n, exp);
 }
 
 static void test_container(void)
@@ -1010,22 +1057,27 @@ static void sts_handler(const struct srv_req *rq, int n, struct srv_resp *out)
 	char exp[32];
 	if (n < sts_throttle || sts_fail_code) {
 		out->status = sts_fail_code && strcmp(sts_fail_code, "AccessDenied") == 0 ? 403 : 400;
-		snprintf(out->body, sizeof(out->body), "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+		snprintf(out->body, sizeof(out->body),
+			 "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
 			 "<Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error>"
-			 "<RequestId>r</RequestId></ErrorResponse>", sts_fail_code ? sts_fail_code : "Throttling",
-			 sts_fail_code ? "Not authorized to perform sts:AssumeRoleWithWebIdentity" : "Rate exceeded");
+			 "<RequestId>r</RequestId></ErrorResponse>",
+			 sts_fail_code ? sts_fail_code : "Throttling",
+			 sts_fail_code ? "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+				       : "Rate exceeded");
 		return;
 	}
 	const char *op = strstr(rq->body, "Action=AssumeRoleWithWebIdentity&") ? "AssumeRoleWithWebIdentity"
-		       : "AssumeRole";
+									       : "AssumeRole";
 	iso_in(3600, exp, sizeof(exp));
 	out->status = 200;
-	snprintf(out->body, sizeof(out->body), "<%sResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
+	snprintf(out->body, sizeof(out->body),
+		 "<%sResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"
 		 "<%sResult><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn>"
 		 "<AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser><Credentials>"
 		 "<AccessKeyId>ASIASTS%d</AccessKeyId><SecretAccessKey>sts-secret</SecretAccessKey>"
 		 "<SessionToken>sts-token-%d</SessionToken><Expiration>%s</Expiration></Credentials></%sResult>"
-		 "</%sResponse>", op, op, n, n, exp, op, op);
+		 "</%sResponse>",
+		 op, op, n, n, exp, op, op);
 }
 
 static void test_sts(void)
@@ -1040,14 +1092,17 @@ static void test_sts(void)
 
 	/* Web identity: unsigned, token file content sent. */
 	srv_use(sts_handler);
-	fetch_once("aws-web-identity", KV("role_arn", "arn:aws:iam::123456789012:role/web", "token_file", tok,
-					   "role_session_name", "tb-sess"), &g);
+	fetch_once("aws-web-identity",
+		   KV("role_arn", "arn:aws:iam::123456789012:role/web", "token_file", tok,
+		      "role_session_name", "tb-sess"),
+		   &g);
 	CHECK_STR(g.akid, "ASIASTS0");
 	CHECK_STR(g.token, "sts-token-0");
 	pthread_mutex_lock(&srv.mu);
 	CHECK_STR(srv.reqs[0].method, "POST");
 	CHECK_STR(srv.reqs[0].path, "/");
-	CHECK_STR(srv.reqs[0].body, "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleSessionName=tb-sess"
+	CHECK_STR(srv.reqs[0].body,
+		  "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleSessionName=tb-sess"
 		  "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fweb"
 		  "&WebIdentityToken=eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.sig");
 	CHECK(!hdr(&srv.reqs[0], "Authorization", v, sizeof(v)));
@@ -1058,7 +1113,8 @@ static void test_sts(void)
 	/* Throttling is retried (legacy schedule). */
 	sts_throttle = 1;
 	srv_use(sts_handler);
-	fetch_once("aws-web-identity", KV("role_arn", "arn:aws:iam::123456789012:role/web", "token_file", tok), &g);
+	fetch_once("aws-web-identity",
+		   KV("role_arn", "arn:aws:iam::123456789012:role/web", "token_file", tok), &g);
 	CHECK_STR(g.akid, "ASIASTS1");
 	CHECK(srv_count() == 2);
 	sts_throttle = 0;
@@ -1066,15 +1122,16 @@ static void test_sts(void)
 	/* AccessDenied is not. */
 	sts_fail_code = "AccessDenied";
 	srv_use(sts_handler);
-	fetch_once("aws-web-identity", KV("role_arn", "arn:aws:iam::123456789012:role/web", "token_file", tok), &g);
+	fetch_once("aws-web-identity",
+		   KV("role_arn", "arn:aws:iam::123456789012:role/web", "token_file", tok), &g);
 	CHECK_STR(g.err, "STS AssumeRoleWithWebIdentity failed: AccessDenied: Not authorized to perform "
-		  "sts:AssumeRoleWithWebIdentity");
+			 "sts:AssumeRoleWithWebIdentity");
 	CHECK(srv_count() == 1);
 	sts_fail_code = NULL;
 
 	/* A missing token file names the file. */
-	fetch_once("aws-web-identity", KV("role_arn", "arn:aws:iam::123456789012:role/web", "token_file",
-					   "/nonexistent/jwt"), &g);
+	fetch_once("aws-web-identity",
+		   KV("role_arn", "arn:aws:iam::123456789012:role/web", "token_file", "/nonexistent/jwt"), &g);
 	CHECK(strstr(g.err, "cannot read the web identity token file /nonexistent/jwt") == g.err);
 
 	/* AssumeRole signed with environment keys, session token included. */
@@ -1082,16 +1139,20 @@ static void test_sts(void)
 	env_set("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
 	env_set("AWS_SESSION_TOKEN", "src-session");
 	srv_use(sts_handler);
-	fetch_once("aws-assume-role", KV("role_arn", "arn:aws:iam::123456789012:role/top", "external_id", "ext",
-					  "duration_seconds", "1200", "role_session_name", "s1"), &g);
+	fetch_once("aws-assume-role",
+		   KV("role_arn", "arn:aws:iam::123456789012:role/top", "external_id", "ext",
+		      "duration_seconds", "1200", "role_session_name", "s1"),
+		   &g);
 	CHECK_STR(g.akid, "ASIASTS0");
 	pthread_mutex_lock(&srv.mu);
-	CHECK_STR(srv.reqs[0].body, "Action=AssumeRole&Version=2011-06-15&RoleSessionName=s1"
-		  "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Ftop&ExternalId=ext&DurationSeconds=1200");
+	CHECK_STR(
+		srv.reqs[0].body,
+		"Action=AssumeRole&Version=2011-06-15&RoleSessionName=s1"
+		"&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Ftop&ExternalId=ext&DurationSeconds=1200");
 	CHECK(hdr(&srv.reqs[0], "Authorization", v, sizeof(v)) &&
 	      strncmp(v, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 40) == 0 &&
 	      strstr(v, "/eu-west-1/sts/aws4_request, SignedHeaders=content-type;host;x-amz-date;"
-		     "x-amz-security-token, Signature=") != NULL);
+			"x-amz-security-token, Signature=") != NULL);
 	CHECK(hdr(&srv.reqs[0], "X-Amz-Security-Token", v, sizeof(v)) && strcmp(v, "src-session") == 0);
 	CHECK(hdr(&srv.reqs[0], "X-Amz-Date", v, sizeof(v)) && strlen(v) == 16);
 	char host[64];
@@ -1100,10 +1161,12 @@ static void test_sts(void)
 	pthread_mutex_unlock(&srv.mu);
 
 	/* A role chain from the files: web identity, then two roles (innermost first). */
-	char *cfg = xasprintf("[profile top]\nrole_arn = arn:aws:iam::123456789012:role/top\nsource_profile = mid\n"
-			      "[profile mid]\nrole_arn = arn:aws:iam::123456789012:role/mid\nsource_profile = web\n"
-			      "[profile web]\nrole_arn = arn:aws:iam::123456789012:role/web\n"
-			      "web_identity_token_file = %s\n", tok);
+	char *cfg = xasprintf(
+		"[profile top]\nrole_arn = arn:aws:iam::123456789012:role/top\nsource_profile = mid\n"
+		"[profile mid]\nrole_arn = arn:aws:iam::123456789012:role/mid\nsource_profile = web\n"
+		"[profile web]\nrole_arn = arn:aws:iam::123456789012:role/web\n"
+		"web_identity_token_file = %s\n",
+		tok);
 	char *cfgp = write_file("chaincfg", cfg);
 	env_clear();
 	env_set("AWS_ENDPOINT_URL_STS", url);
@@ -1132,7 +1195,8 @@ static void test_sts(void)
 static void test_process(void)
 {
 	struct got g;
-	char *ok = write_file("ok.sh", "#!/bin/sh\nprintf '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", "
+	char *ok = write_file("ok.sh",
+			      "#!/bin/sh\nprintf '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", "
 			      "\"SecretAccessKey\": \"s\", \"Expiration\": \"2099-01-01T00:00:00Z\"}'\n");
 	char *bad = write_file("bad.sh", "#!/bin/sh\necho 'boom: no session' >&2\necho second >&2\nexit 3\n");
 	char *junk = write_file("junk.sh", "#!/bin/sh\necho '{\"Version\": 2}'\n");
@@ -1163,8 +1227,10 @@ static void refresh_handler(const struct srv_req *rq, int n, struct srv_resp *ou
 	char exp[32];
 	iso_in(refresh_ttl, exp, sizeof(exp));
 	out->status = 200;
-	snprintf(out->body, sizeof(out->body), "{\"AccessKeyId\":\"ASIAREF%d\",\"SecretAccessKey\":\"s\","
-		 "\"Token\":\"t\",\"Expiration\":\"%s\"}", n, exp);
+	snprintf(out->body, sizeof(out->body),
+		 "{\"AccessKeyId\":\"ASIAREF%d\",\"SecretAccessKey\":\"s\","
+		 "\"Token\":\"t\",\"Expiration\":\"%s\"}",
+		 n, exp);
 }
 
 static void test_refresh(void)

@@ -61,7 +61,8 @@ static void test_base_url(void)
 		    "https://login.chinacloudapi.cn");
 	check_owned(azure_base_url("http://127.0.0.1:8443//", "https", true, err, sizeof(err)),
 		    "http://127.0.0.1:8443");
-	check_owned(azure_base_url("http://localhost:1", "https", true, err, sizeof(err)), "http://localhost:1");
+	check_owned(azure_base_url("http://localhost:1", "https", true, err, sizeof(err)),
+		    "http://localhost:1");
 	check_owned(azure_base_url("http://[::1]:99", "https", true, err, sizeof(err)), "http://[::1]:99");
 	CHECK(azure_base_url("http://login.example.com", "https", true, err, sizeof(err)) == NULL);
 	CHECK(contains(err, "must use https"));
@@ -81,19 +82,19 @@ static void test_bodies(void)
 	size_t len = 0;
 	char *b = azure_token_body(AZURE_GRANT_SECRET, "app-1", SCOPE, "s3cr&t=+/", &len);
 	CHECK_STR(b, "client_id=app-1&grant_type=client_credentials&client_info=1"
-		  "&client_secret=s3cr%26t%3D%2B%2F&scope=" SCOPE_ENC);
+		     "&client_secret=s3cr%26t%3D%2B%2F&scope=" SCOPE_ENC);
 	CHECK(len == strlen(b));
 	secret_free(b);
 	b = azure_token_body(AZURE_GRANT_CERTIFICATE, "app-1", SCOPE, "h.p.s", NULL);
 	CHECK_STR(b, "client_id=app-1&grant_type=client_credentials&client_info=1&client_assertion_type="
-		  "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=h.p.s"
-		  "&scope=" SCOPE_ENC);
+		     "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=h.p.s"
+		     "&scope=" SCOPE_ENC);
 	secret_free(b);
 	/* the workload identity exchange exactly: no client_info. */
 	b = azure_token_body(AZURE_GRANT_FEDERATED, "app-2", SCOPE, "eyJ.a_b-c.d", NULL);
 	CHECK_STR(b, "client_assertion=eyJ.a_b-c.d&client_assertion_type="
-		  "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_id=app-2"
-		  "&grant_type=client_credentials&scope=" SCOPE_ENC);
+		     "urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_id=app-2"
+		     "&grant_type=client_credentials&scope=" SCOPE_ENC);
 	secret_free(b);
 }
 
@@ -128,8 +129,8 @@ static void test_cli_argv(void)
 {
 	const char *argv[AZURE_CLI_ARGV_MAX];
 	azure_cli_argv(RESOURCE, NULL, NULL, argv);
-	const char *want[] = { "az", "account", "get-access-token", "--output", "json", "--resource",
-			       RESOURCE, NULL };
+	const char *want[] = { "az",   "account",    "get-access-token", "--output",
+			       "json", "--resource", RESOURCE,           NULL };
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		CHECK(want[i] ? argv[i] && strcmp(argv[i], want[i]) == 0 : argv[i] == NULL);
 	azure_cli_argv(RESOURCE, "t1", "sub one", argv);
@@ -187,8 +188,10 @@ static bool parse(enum azure_response k, const char *body, struct azure_token *o
 static void test_entra_response(void)
 {
 	struct azure_token t;
-	CHECK(parse(AZURE_RESP_ENTRA, "{\"token_type\":\"Bearer\",\"expires_in\":3599,\"ext_expires_in\":3599,"
-		    "\"access_token\":\"eyJ0eXAiOiJKV1Qi.x.y\",\"refresh_in\":1799}", &t));
+	CHECK(parse(AZURE_RESP_ENTRA,
+		    "{\"token_type\":\"Bearer\",\"expires_in\":3599,\"ext_expires_in\":3599,"
+		    "\"access_token\":\"eyJ0eXAiOiJKV1Qi.x.y\",\"refresh_in\":1799}",
+		    &t));
 	CHECK_STR(t.token, "eyJ0eXAiOiJKV1Qi.x.y");
 	CHECK(t.len == 20 && t.expires_at == T0 + 3599 && t.refresh_at == T0 + 1799);
 	azure_token_clear(&t);
@@ -198,14 +201,17 @@ static void test_entra_response(void)
 	CHECK(t.expires_at == T0 + 7200 && t.refresh_at == 0);
 	azure_token_clear(&t);
 	/* Both: the earlier wins (what the Azure SDKs were seen to do), either way round. */
-	CHECK(parse(AZURE_RESP_ENTRA, "{\"access_token\":\"a\",\"expires_in\":3600,\"expires_on\":1893457000}",
-		    &t) && t.expires_at == 1893457000);
+	CHECK(parse(AZURE_RESP_ENTRA,
+		    "{\"access_token\":\"a\",\"expires_in\":3600,\"expires_on\":1893457000}", &t) &&
+	      t.expires_at == 1893457000);
 	azure_token_clear(&t);
-	CHECK(parse(AZURE_RESP_ENTRA, "{\"access_token\":\"a\",\"expires_in\":60,\"expires_on\":\"1893457000\"}",
-		    &t) && t.expires_at == T0 + 60);
+	CHECK(parse(AZURE_RESP_ENTRA,
+		    "{\"access_token\":\"a\",\"expires_in\":60,\"expires_on\":\"1893457000\"}", &t) &&
+	      t.expires_at == T0 + 60);
 	azure_token_clear(&t);
-	CHECK(parse(AZURE_RESP_ENTRA, "{\"access_token\":\"a\",\"expires_on\":\"2030-01-01T01:00:00.000Z\"}", &t)
-	      && t.expires_at == T0 + 3600);
+	CHECK(parse(AZURE_RESP_ENTRA, "{\"access_token\":\"a\",\"expires_on\":\"2030-01-01T01:00:00.000Z\"}",
+		    &t) &&
+	      t.expires_at == T0 + 3600);
 	azure_token_clear(&t);
 	CHECK(parse(AZURE_RESP_ENTRA, "{\"access_token\":\"a\",\"expires_in\":3599.0}", &t) &&
 	      t.expires_at == T0 + 3599);
@@ -256,16 +262,20 @@ static void test_mi_response(void)
 {
 	struct azure_token t;
 	/* Azure IMDS sample: strings; expires_on earlier than T0 + expires_in. */
-	CHECK(parse(AZURE_RESP_MANAGED_IDENTITY, "{\"access_token\":\"eyJ0eXAi.b.c\",\"client_id\":\"c\","
+	CHECK(parse(AZURE_RESP_MANAGED_IDENTITY,
+		    "{\"access_token\":\"eyJ0eXAi.b.c\",\"client_id\":\"c\","
 		    "\"expires_in\":\"86399\",\"expires_on\":\"1893542000\",\"ext_expires_in\":\"86399\","
-		    "\"not_before\":\"1893455999\",\"resource\":\"" RESOURCE "\",\"token_type\":\"Bearer\"}", &t));
+		    "\"not_before\":\"1893455999\",\"resource\":\"" RESOURCE "\",\"token_type\":\"Bearer\"}",
+		    &t));
 	CHECK(t.expires_at == 1893542000);
 	/* Half-life (Entra token refresh): lifetime 86000 → refresh after 43000. */
 	CHECK(t.refresh_at == T0 + 43000);
 	azure_token_clear(&t);
 	/* App Service: only expires_on. */
-	CHECK(parse(AZURE_RESP_MANAGED_IDENTITY, "{\"access_token\":\"x\",\"expires_on\":\"1893459600\","
-		    "\"resource\":\"r\",\"token_type\":\"Bearer\",\"client_id\":\"c\"}", &t));
+	CHECK(parse(AZURE_RESP_MANAGED_IDENTITY,
+		    "{\"access_token\":\"x\",\"expires_on\":\"1893459600\","
+		    "\"resource\":\"r\",\"token_type\":\"Bearer\",\"client_id\":\"c\"}",
+		    &t));
 	CHECK(t.expires_at == T0 + 3600 && t.refresh_at == 0);
 	azure_token_clear(&t);
 	CHECK(parse(AZURE_RESP_MANAGED_IDENTITY, "{\"access_token\":\"x\",\"expires_in\":7200}", &t));
@@ -274,32 +284,42 @@ static void test_mi_response(void)
 	CHECK(parse(AZURE_RESP_MANAGED_IDENTITY, "{\"access_token\":\"x\",\"expires_in\":7199}", &t));
 	CHECK(t.refresh_at == 0);
 	azure_token_clear(&t);
-	CHECK(parse(AZURE_RESP_MANAGED_IDENTITY, "{\"access_token\":\"x\",\"expires_in\":86400,"
-		    "\"refresh_in\":600}", &t));
+	CHECK(parse(AZURE_RESP_MANAGED_IDENTITY,
+		    "{\"access_token\":\"x\",\"expires_in\":86400,"
+		    "\"refresh_in\":600}",
+		    &t));
 	CHECK(t.refresh_at == T0 + 600);
 	azure_token_clear(&t);
 	/* Azure ML legacy date. */
-	CHECK(parse(AZURE_RESP_MANAGED_IDENTITY, "{\"access_token\":\"x\",\"expires_on\":"
-		    "\"1/1/2030 1:00:00 AM +00:00\"}", &t) && t.expires_at == T0 + 3600);
+	CHECK(parse(AZURE_RESP_MANAGED_IDENTITY,
+		    "{\"access_token\":\"x\",\"expires_on\":"
+		    "\"1/1/2030 1:00:00 AM +00:00\"}",
+		    &t) &&
+	      t.expires_at == T0 + 3600);
 	azure_token_clear(&t);
 }
 
 static void test_cli_response(void)
 {
 	struct azure_token t;
-	CHECK(parse(AZURE_RESP_CLI, "{\"accessToken\":\"eyJ.c.d\",\"expiresOn\":\"2031-01-01 06:00:00.000000\","
-		    "\"expires_on\":1893477600,\"subscription\":\"s\",\"tenant\":\"t\",\"tokenType\":\"Bearer\"}", &t));
+	CHECK(parse(
+		AZURE_RESP_CLI,
+		"{\"accessToken\":\"eyJ.c.d\",\"expiresOn\":\"2031-01-01 06:00:00.000000\","
+		"\"expires_on\":1893477600,\"subscription\":\"s\",\"tenant\":\"t\",\"tokenType\":\"Bearer\"}",
+		&t));
 	CHECK_STR(t.token, "eyJ.c.d");
 	CHECK(t.expires_at == 1893477600 && t.refresh_at == 0);
 	azure_token_clear(&t);
 	/* Older CLI: local naive time (TZ=UTC here). */
-	CHECK(parse(AZURE_RESP_CLI, "{\"accessToken\":\"x\",\"expiresOn\":\"2030-01-01 01:00:00.000000\"}", &t));
+	CHECK(parse(AZURE_RESP_CLI, "{\"accessToken\":\"x\",\"expiresOn\":\"2030-01-01 01:00:00.000000\"}",
+		    &t));
 	CHECK(t.expires_at == T0 + 3600);
 	azure_token_clear(&t);
 	CHECK(!parse(AZURE_RESP_CLI, "{\"access_token\":\"x\",\"expires_on\":1893477600}", &t));
 	CHECK(contains(err, "\"accessToken\""));
-	CHECK(parse(AZURE_RESP_CLI, "{\"accessToken\":\"x\",\"expiresOn\":\"odd\",\"expires_on\":\"1893459600\"}",
-		    &t) && t.expires_at == T0 + 3600);
+	CHECK(parse(AZURE_RESP_CLI,
+		    "{\"accessToken\":\"x\",\"expiresOn\":\"odd\",\"expires_on\":\"1893459600\"}", &t) &&
+	      t.expires_at == T0 + 3600);
 	azure_token_clear(&t);
 	CHECK(!parse(AZURE_RESP_CLI, "{\"accessToken\":\"x\",\"expiresOn\":\"odd\"}", &t));
 	CHECK(contains(err, "unusable \"expiresOn\""));
@@ -316,11 +336,13 @@ static void describe(const char *who, long status, const char *body)
 
 static void test_errors(void)
 {
-	describe("Entra", 401, "{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000215: Invalid "
+	describe("Entra", 401,
+		 "{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000215: Invalid "
 		 "client secret provided. Trace ID: 1 Correlation ID: 2 Timestamp: 2030-01-01 00:00:00Z\","
 		 "\"error_codes\":[7000215],\"timestamp\":\"2030-01-01 00:00:00Z\",\"trace_id\":\"1\"}");
 	CHECK_STR(err, "Entra answered 401 invalid_client (AADSTS7000215: Invalid client secret provided.)");
-	describe("Entra", 400, "{\"error\":\"invalid_request\",\"error_description\":\"AADSTS90002: Tenant "
+	describe("Entra", 400,
+		 "{\"error\":\"invalid_request\",\"error_description\":\"AADSTS90002: Tenant "
 		 "'x' not found.\\r\\nTrace ID: 1\"}");
 	CHECK_STR(err, "Entra answered 400 invalid_request (AADSTS90002: Tenant 'x' not found.)");
 	describe("IMDS", 400, "{\"error\":\"invalid_request\",\"error_description\":\"Identity not found\"}");
@@ -343,8 +365,9 @@ static void test_errors(void)
 	azure_describe_error("Entra", 500, NULL, 0, err, sizeof(err));
 	CHECK_STR(err, "Entra answered 500 with an empty body");
 
-	CHECK(azure_imds_outcome(400, "{\"error\":\"invalid_request\",\"error_description\":\"Identity not found\"}",
-				 78) == AZURE_UNAVAILABLE);
+	CHECK(azure_imds_outcome(
+		      400, "{\"error\":\"invalid_request\",\"error_description\":\"Identity not found\"}",
+		      78) == AZURE_UNAVAILABLE);
 	const char *unreach = "{\"error\":\"forbidden\",\"error_description\":\"A socket operation was attempted "
 			      "to an unreachable network\"}";
 	CHECK(azure_imds_outcome(403, unreach, strlen(unreach)) == AZURE_UNAVAILABLE);
@@ -411,18 +434,22 @@ static void test_cli_outcome(void)
 	CHECK(azure_cli_outcome(1, false, NULL, "WARNING: x\nERROR: Please run 'az login' to setup account.\n",
 				err, sizeof(err)) == AZURE_UNAVAILABLE);
 	CHECK_STR(err, "az exited with 1: ERROR: Please run 'az login' to setup account.");
-	CHECK(azure_cli_outcome(1, false, NULL, "ERROR: AADSTS70043: The refresh token has expired. Run "
-				"'az login'.", err, sizeof(err)) == AZURE_FAILED);
+	CHECK(azure_cli_outcome(1, false, NULL,
+				"ERROR: AADSTS70043: The refresh token has expired. Run "
+				"'az login'.",
+				err, sizeof(err)) == AZURE_FAILED);
 	CHECK(contains(err, "AADSTS70043"));
 	CHECK(azure_cli_outcome(127, false, NULL, "", err, sizeof(err)) == AZURE_UNAVAILABLE);
 	CHECK(contains(err, "not installed"));
-	CHECK(azure_cli_outcome(-1, true, "helper program timed out", "", err, sizeof(err)) == AZURE_UNAVAILABLE);
+	CHECK(azure_cli_outcome(-1, true, "helper program timed out", "", err, sizeof(err)) ==
+	      AZURE_UNAVAILABLE);
 	CHECK_STR(err, "az did not answer in time");
 	CHECK(azure_cli_outcome(2, false, NULL, "\n\nsomething broke\n", err, sizeof(err)) == AZURE_FAILED);
 	CHECK_STR(err, "az exited with 2: something broke");
 	CHECK(azure_cli_outcome(3, false, NULL, "", err, sizeof(err)) == AZURE_FAILED);
 	CHECK_STR(err, "az exited with 3");
-	CHECK(azure_cli_outcome(0, false, "helper program output too large", "", err, sizeof(err)) == AZURE_FAILED);
+	CHECK(azure_cli_outcome(0, false, "helper program output too large", "", err, sizeof(err)) ==
+	      AZURE_FAILED);
 	CHECK(contains(err, "too large"));
 	CHECK(azure_cli_outcome(0, false, NULL, "", err, sizeof(err)) == AZURE_OK);
 }
@@ -512,8 +539,8 @@ static bool verify_sig(EVP_PKEY *key, enum azure_jwt_alg alg, const char *jwt)
 		EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
 		EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32);
 	}
-	ok = ok && sig && EVP_DigestVerify(md, sig, siglen, (const unsigned char *)jwt,
-					  (size_t)(dot2 - jwt)) == 1;
+	ok = ok && sig &&
+	     EVP_DigestVerify(md, sig, siglen, (const unsigned char *)jwt, (size_t)(dot2 - jwt)) == 1;
 	EVP_MD_CTX_free(md);
 	free(sig);
 	return ok;
@@ -523,9 +550,13 @@ static void check_assertion(struct azure_cert *c, EVP_PKEY *key, X509 *leaf, enu
 			    bool chain, int nchain)
 {
 	struct azure_assertion a = {
-		.audience = "https://login.microsoftonline.com/t1/oauth2/v2.0/token", .client_id = "app-1",
-		.jti = "5f0e1c2a-0000-4000-8000-000000000001", .now = T0, .lifetime = AZURE_ASSERTION_LIFETIME,
-		.alg = alg, .send_chain = chain,
+		.audience = "https://login.microsoftonline.com/t1/oauth2/v2.0/token",
+		.client_id = "app-1",
+		.jti = "5f0e1c2a-0000-4000-8000-000000000001",
+		.now = T0,
+		.lifetime = AZURE_ASSERTION_LIFETIME,
+		.alg = alg,
+		.send_chain = chain,
 	};
 	char *jwt = azure_client_assertion(c, &a, err, sizeof(err));
 	CHECK(jwt != NULL);
@@ -686,15 +717,19 @@ static void check_user(const char *payload, const char *want)
 static void test_username(void)
 {
 	check_user("{\"xms_mirid\":\"/subscriptions/s/resourcegroups/g/providers/Microsoft.ManagedIdentity/"
-		   "userAssignedIdentities/orders-app\",\"upn\":\"x@y\"}", "orders-app");
+		   "userAssignedIdentities/orders-app\",\"upn\":\"x@y\"}",
+		   "orders-app");
 	check_user("{\"xms_mirid\":\"/subscriptions/s/resourcegroups/g/providers/microsoft.managedidentity/"
-		   "USERASSIGNEDIDENTITIES/Id-Two\"}", "Id-Two");
+		   "USERASSIGNEDIDENTITIES/Id-Two\"}",
+		   "Id-Two");
 	/* System-assigned: the path names a VM, not an identity. */
 	check_user("{\"xms_mirid\":\"/subscriptions/s/resourcegroups/g/providers/Microsoft.Compute/"
-		   "virtualMachines/vm1\",\"oid\":\"o\"}", NULL);
+		   "virtualMachines/vm1\",\"oid\":\"o\"}",
+		   NULL);
 	CHECK(contains(err, "names no user"));
 	check_user("{\"xms_mirid\":\"/subscriptions/s/providers/Microsoft.Compute/virtualMachines/vm1\","
-		   "\"upn\":\"alice@contoso.com\"}", "alice@contoso.com");
+		   "\"upn\":\"alice@contoso.com\"}",
+		   "alice@contoso.com");
 	check_user("{\"upn\":\"alice@contoso.com\",\"preferred_username\":\"p\"}", "alice@contoso.com");
 	check_user("{\"preferred_username\":\"bob@contoso.com\",\"unique_name\":\"u\"}", "bob@contoso.com");
 	check_user("{\"unique_name\":\"live.com#carol@x.com\"}", "live.com#carol@x.com");

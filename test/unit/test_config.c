@@ -147,12 +147,14 @@ static void test_int(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char text[256], msg[256];
 		snprintf(text, sizeof(text), BASE "listen_port = %s\n", bad[i]);
-		snprintf(msg, sizeof(msg), "t.ini:3: invalid value for listen_port: \"%s\" "
-			"(expected an integer between 1 and 65535)", bad[i]);
+		snprintf(msg, sizeof(msg),
+			 "t.ini:3: invalid value for listen_port: \"%s\" "
+			 "(expected an integer between 1 and 65535)",
+			 bad[i]);
 		EXPECT_ERROR(text, msg);
 	}
 	EXPECT_ERROR(BASE "verbose = 3\n",
-		"t.ini:3: invalid value for verbose: \"3\" (expected an integer between 0 and 2)");
+		     "t.ini:3: invalid value for verbose: \"3\" (expected an integer between 0 and 2)");
 }
 
 static void test_bool(void)
@@ -174,11 +176,11 @@ static void test_bool(void)
 		config_free(cfg);
 	}
 	EXPECT_ERROR(BASE "log_connections = maybe\n",
-		"t.ini:3: invalid value for log_connections: \"maybe\" "
-		"(expected a boolean: 1, 0, yes, no, on, off, true or false)");
+		     "t.ini:3: invalid value for log_connections: \"maybe\" "
+		     "(expected a boolean: 1, 0, yes, no, on, off, true or false)");
 	EXPECT_ERROR(BASE "log_connections = 2\n",
-		"t.ini:3: invalid value for log_connections: \"2\" "
-		"(expected a boolean: 1, 0, yes, no, on, off, true or false)");
+		     "t.ini:3: invalid value for log_connections: \"2\" "
+		     "(expected a boolean: 1, 0, yes, no, on, off, true or false)");
 }
 
 static void check_time(const char *value, usec_t expect)
@@ -205,19 +207,21 @@ static void test_time(void)
 	check_time("2min", 120 * USEC_PER_SEC);
 	check_time("1.5 h", 5400 * USEC_PER_SEC);
 	check_time("31536000", 31536000 * USEC_PER_SEC);
-	const char *bad[] = { "-1", "1x", "abc", "1.2.3", "0.0000001", "99999999999999999999",
-		"1 MS", "31536001", "5d", "", "." };
+	const char *bad[] = { "-1",   "1x",       "abc", "1.2.3", "0.0000001", "99999999999999999999",
+			      "1 MS", "31536001", "5d",  "",      "." };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char text[128], msg[512];
 		snprintf(text, sizeof(text), BASE "server_lifetime = %s\n", bad[i]);
-		snprintf(msg, sizeof(msg), "t.ini:3: invalid value for server_lifetime: \"%s\" "
-			"(expected a number of seconds between 0 and 31536000, or a number with a unit: "
-			"ms, s, min, h)", bad[i]);
+		snprintf(msg, sizeof(msg),
+			 "t.ini:3: invalid value for server_lifetime: \"%s\" "
+			 "(expected a number of seconds between 0 and 31536000, or a number with a unit: "
+			 "ms, s, min, h)",
+			 bad[i]);
 		EXPECT_ERROR(text, msg);
 	}
 	EXPECT_ERROR(BASE "server_connect_timeout = 0\n",
-		"t.ini:3: invalid value for server_connect_timeout: \"0\" (expected a number of seconds "
-		"between 0.001 and 31536000, or a number with a unit: ms, s, min, h)");
+		     "t.ini:3: invalid value for server_connect_timeout: \"0\" (expected a number of seconds "
+		     "between 0.001 and 31536000, or a number with a unit: ms, s, min, h)");
 	struct tb_config *cfg = PARSE_OK(BASE "server_connect_timeout = 1ms\n");
 	CHECK(cfg && cfg->server_connect_timeout == 1000);
 	config_free(cfg);
@@ -226,25 +230,27 @@ static void test_time(void)
 static void test_enum(void)
 {
 	struct tb_config *cfg = PARSE_OK(BASE "pool_mode = Transaction\nserver_tls_sslmode = VERIFY-FULL\n"
-		"server_tls_ca_file = ca.pem\n");
+					      "server_tls_ca_file = ca.pem\n");
 	if (cfg) {
 		CHECK(cfg->pool_mode == POOL_MODE_TRANSACTION);
 		CHECK(cfg->server_tls_sslmode == TLS_MODE_VERIFY_FULL);
 	}
 	config_free(cfg);
 	EXPECT_ERROR(BASE "pool_mode = foo\n", "t.ini:3: invalid value for pool_mode: \"foo\" "
-		"(expected one of: session, transaction, statement)");
-	EXPECT_ERROR("[tokenbouncer]\nauth_type = cert\n", "t.ini:2: invalid value for auth_type: "
-		"\"cert\" (expected one of: scram-sha-256, md5, plain, trust, hba)");
-	EXPECT_ERROR(BASE "client_tls_sslmode = on\n", "t.ini:3: invalid value for client_tls_sslmode: "
-		"\"on\" (expected one of: disable, allow, prefer, require, verify-ca, verify-full)");
+					       "(expected one of: session, transaction, statement)");
+	EXPECT_ERROR("[tokenbouncer]\nauth_type = cert\n",
+		     "t.ini:2: invalid value for auth_type: "
+		     "\"cert\" (expected one of: scram-sha-256, md5, plain, trust, hba)");
+	EXPECT_ERROR(BASE "client_tls_sslmode = on\n",
+		     "t.ini:3: invalid value for client_tls_sslmode: "
+		     "\"on\" (expected one of: disable, allow, prefer, require, verify-ca, verify-full)");
 }
 
 static void test_string(void)
 {
 	struct tb_config *cfg = PARSE_OK(BASE "auth_file =\nadmin_users = admin, ops\n"
-		"server_reset_query =\nclient_tls_protocols = tlsv1.2, TLSv1.3\n"
-		"server_check_query = select 'a;b' ; a comment\n");
+					      "server_reset_query =\nclient_tls_protocols = tlsv1.2, TLSv1.3\n"
+					      "server_check_query = select 'a;b' ; a comment\n");
 	if (cfg) {
 		CHECK(cfg->auth_file == NULL);
 		CHECK_STR(cfg->admin_users, "admin, ops");
@@ -253,12 +259,14 @@ static void test_string(void)
 		CHECK_STR(cfg->server_check_query, "select 'a;b'");
 	}
 	config_free(cfg);
-	EXPECT_ERROR(BASE "client_tls_protocols = tlsv1.1\n", "t.ini:3: invalid value for "
-		"client_tls_protocols: \"tlsv1.1\" (expected a comma-separated list of: secure, all, "
-		"tlsv1.2, tlsv1.3)");
-	EXPECT_ERROR(BASE "server_tls_protocols =\n", "t.ini:3: invalid value for "
-		"server_tls_protocols: \"\" (expected a comma-separated list of: secure, all, "
-		"tlsv1.2, tlsv1.3)");
+	EXPECT_ERROR(BASE "client_tls_protocols = tlsv1.1\n",
+		     "t.ini:3: invalid value for "
+		     "client_tls_protocols: \"tlsv1.1\" (expected a comma-separated list of: secure, all, "
+		     "tlsv1.2, tlsv1.3)");
+	EXPECT_ERROR(BASE "server_tls_protocols =\n",
+		     "t.ini:3: invalid value for "
+		     "server_tls_protocols: \"\" (expected a comma-separated list of: secure, all, "
+		     "tlsv1.2, tlsv1.3)");
 	bool t12, t13;
 	CHECK(param_parse_tls_protocols("secure", &t12, &t13) && t12 && t13);
 	CHECK(param_parse_tls_protocols("tlsv1.3", &t12, &t13) && !t12 && t13);
@@ -304,7 +312,9 @@ static void test_format(void)
 /* PgBouncer: the last setting wins, with a warning naming both lines. */
 static void test_duplicates(void)
 {
-	struct tb_config *cfg = PARSE_OK(BASE "listen_port = 1\nlisten_port = 2\n[pgbouncer]\n"
+	struct tb_config *cfg = PARSE_OK(
+		BASE
+		"listen_port = 1\nlisten_port = 2\n[pgbouncer]\n"
 		"AUTH_TYPE = trust\n[credential.x]\ntype = a\nclient_id = 1\nclient_id = 2\n"
 		"[databases]\na = host=x\na = host=y port=1 port=2\n[users]\nbob =\nbob = pool_mode=session\n");
 	if (!cfg)
@@ -316,13 +326,13 @@ static void test_duplicates(void)
 	EXPECT_WARNING(cfg, "t.ini:4: listen_port is set again (first at t.ini:3); the last value is used");
 	EXPECT_WARNING(cfg, "t.ini:6: auth_type is set again (first at t.ini:2); the last value is used");
 	EXPECT_WARNING(cfg, "t.ini:10: key \"client_id\" in [credential.x] is set again (first at "
-		"line 9); the last value is used");
+			    "line 9); the last value is used");
 	EXPECT_WARNING(cfg, "t.ini:13: [databases] entry \"a\" is defined again (first at t.ini:12); "
-		"the last one is used");
+			    "the last one is used");
 	EXPECT_WARNING(cfg, "t.ini:13: [databases] entry \"a\": key \"port\" is given twice; the last "
-		"one is used");
+			    "one is used");
 	EXPECT_WARNING(cfg, "t.ini:16: [users] entry \"bob\" is defined again (first at t.ini:15); "
-		"the last one is used");
+			    "the last one is used");
 	CHECK(cfg->nwarnings == 6);
 	config_free(cfg);
 }
@@ -330,31 +340,34 @@ static void test_duplicates(void)
 static void test_structure(void)
 {
 	EXPECT_ERROR(BASE "no_such_param = 1\n",
-		"t.ini:3: unknown parameter \"no_such_param\" in [tokenbouncer]");
-	EXPECT_ERROR(BASE "[foo]\nx = 1\n", "t.ini:3: unknown section [foo] (expected "
-		"[tokenbouncer], [databases], [users], [peers] or [credential.NAME])");
+		     "t.ini:3: unknown parameter \"no_such_param\" in [tokenbouncer]");
+	EXPECT_ERROR(BASE "[foo]\nx = 1\n",
+		     "t.ini:3: unknown section [foo] (expected "
+		     "[tokenbouncer], [databases], [users], [peers] or [credential.NAME])");
 	EXPECT_ERROR(BASE "[credential.x]\n", "t.ini:3: [credential.x] has no type");
-	EXPECT_ERROR(BASE "[credential]\ntype = a\n",
+	EXPECT_ERROR(
+		BASE "[credential]\ntype = a\n",
 		"t.ini:3: unknown section [credential] (expected [tokenbouncer], [databases], [users], [peers] or "
 		"[credential.NAME])");
 	EXPECT_ERROR(BASE "[credential.]\ntype = a\n",
-		"t.ini:3: a credential section needs a name: [credential.NAME]");
+		     "t.ini:3: a credential section needs a name: [credential.NAME]");
 	EXPECT_ERROR(BASE "[credential.x]\ntype = a\n[credential.x]\ntype = b\n",
-		"t.ini:5: duplicate section [credential.x] (first at t.ini:3)");
+		     "t.ini:5: duplicate section [credential.x] (first at t.ini:3)");
 	EXPECT_ERROR("listen_port = 1\n" BASE,
-		"t.ini:1: \"listen_port\" is outside any section (start the file with [tokenbouncer])");
+		     "t.ini:1: \"listen_port\" is outside any section (start the file with [tokenbouncer])");
 	EXPECT_ERROR(BASE "just some words\n", "t.ini:3: syntax error: expected \"name = value\", "
-		"a [section] header or a comment");
+					       "a [section] header or a comment");
 	EXPECT_ERROR(BASE "[databases\n", "t.ini:3: missing \"]\" in section header");
 	EXPECT_ERROR(BASE "[databases] x\n", "t.ini:3: unexpected text after section header");
 	EXPECT_ERROR(BASE "%include /nonexistent/other.ini\n",
-		"t.ini:3: /nonexistent/other.ini: cannot open: No such file or directory");
+		     "t.ini:3: /nonexistent/other.ini: cannot open: No such file or directory");
 	EXPECT_ERROR(BASE "%include\n", "t.ini:3: %include needs a file name");
 	EXPECT_ERROR(BASE "%includes x\n", "t.ini:3: syntax error: expected \"name = value\", "
-		"a [section] header or a comment");
+					   "a [section] header or a comment");
 
 	/* [pgbouncer], case-insensitive names, comments, CRLF, a BOM, indented keys. */
-	struct tb_config *cfg = PARSE_OK("\xEF\xBB\xBF; comment\r\n# another\r\n[PgBouncer]\r\n"
+	struct tb_config *cfg = PARSE_OK(
+		"\xEF\xBB\xBF; comment\r\n# another\r\n[PgBouncer]\r\n"
 		"  Listen_Port = 7000 ; inline comment\r\nauth_type: trust\r\n\r\n[ Databases ]\r\n"
 		"a = host=h\r\n");
 	if (cfg) {
@@ -364,7 +377,8 @@ static void test_structure(void)
 	}
 	config_free(cfg);
 	test_duplicates();
-	EXPECT_ERROR("[tokenbouncer]\r\nauth_type = trust\r\nlisten_port = x\r\n",
+	EXPECT_ERROR(
+		"[tokenbouncer]\r\nauth_type = trust\r\nlisten_port = x\r\n",
 		"t.ini:3: invalid value for listen_port: \"x\" (expected an integer between 1 and 65535)");
 	EXPECT_ERROR("", "t.ini: auth_type = md5 (the default) requires auth_file");
 	EXPECT_ERROR("[tokenbouncer]\n", "t.ini: auth_type = md5 (the default) requires auth_file");
@@ -381,8 +395,10 @@ static void check_long_value(size_t n)
 	/* Spaces and a " ;" comment right where a piece may end must survive. */
 	if (n > 400)
 		memcpy(pw + 190, " x  y ", 6);
-	snprintf(text, cap, BASE "server_check_query = %s\r\n[databases]\n"
-		"  long = host=h password='%s' port=7 ; a comment\n", pw, pw);
+	snprintf(text, cap,
+		 BASE "server_check_query = %s\r\n[databases]\n"
+		      "  long = host=h password='%s' port=7 ; a comment\n",
+		 pw, pw);
 	struct tb_config *cfg = PARSE_OK(text);
 	CHECK(cfg && strcmp(cfg->server_check_query, pw) == 0);
 	CHECK(cfg && cfg->ndbs == 1 && strcmp(cfg->dbs[0].password, pw) == 0 && cfg->dbs[0].port == 7);
@@ -418,7 +434,7 @@ static void test_long_lines(void)
 
 	char nul[] = BASE "listen_port = 1\0 2\n";
 	cfg = config_parse_string(nul, "t.ini", err, sizeof(err));
-	CHECK(cfg != NULL);  /* a C string ends at the NUL */
+	CHECK(cfg != NULL); /* a C string ends at the NUL */
 	config_free(cfg);
 }
 
@@ -473,7 +489,7 @@ static void test_connstr(void)
 	CONNSTR_BAD("a=1 stop=2 c=3", "stopped");
 	/* Text after a password is never echoed: it is probably the rest of it. */
 	CONNSTR_BAD("password=my secret words", "unexpected text after the value of \"password\" "
-		"(quote a value that contains spaces: password='...')");
+						"(quote a value that contains spaces: password='...')");
 	CONNSTR_BAD("password='my secret", "unterminated quoted value of \"password\"");
 }
 
@@ -481,20 +497,21 @@ static void test_connstr(void)
 
 static void test_databases(void)
 {
-	struct tb_config *cfg = PARSE_OK(BASE "[databases]\n"
-		"orders = host=10.0.0.7 port=6543 dbname=orders_db user=app password='p w'"
-		" pool_size=10 min_pool_size=2"
-		"\treserve_pool_size=3 pool_mode=transaction max_db_connections=50 server_lifetime=0.5"
-		"  connect_query='SET x = 1' application_name=app client_encoding=UTF8"
-		"  datestyle='ISO, MDY' timezone=UTC auth=password max_db_client_connections=9\n"
-		"; a comment\n"
-		"\t* = host=/var/run/postgresql\n"
-		"  # another\n"
-		"empty =\n"
-		"[users]\n"
-		"    reports = pool_mode=session max_user_connections=5 max_user_client_connections=4\n"
-		"\n"
-		"nobody =\n");
+	struct tb_config *cfg = PARSE_OK(
+		BASE "[databases]\n"
+		     "orders = host=10.0.0.7 port=6543 dbname=orders_db user=app password='p w'"
+		     " pool_size=10 min_pool_size=2"
+		     "\treserve_pool_size=3 pool_mode=transaction max_db_connections=50 server_lifetime=0.5"
+		     "  connect_query='SET x = 1' application_name=app client_encoding=UTF8"
+		     "  datestyle='ISO, MDY' timezone=UTC auth=password max_db_client_connections=9\n"
+		     "; a comment\n"
+		     "\t* = host=/var/run/postgresql\n"
+		     "  # another\n"
+		     "empty =\n"
+		     "[users]\n"
+		     "    reports = pool_mode=session max_user_connections=5 max_user_client_connections=4\n"
+		     "\n"
+		     "nobody =\n");
 	if (!cfg)
 		return;
 	CHECK(cfg->ndbs == 3 && cfg->nusers == 2);
@@ -537,7 +554,7 @@ static void test_databases(void)
 	config_free(cfg);
 
 	cfg = PARSE_OK(BASE "[databases]\n\"my-db\" = host=x\n\"say \"\"hi\"\"\" = host=y\n"
-		"[users]\n\"app-user\" = pool_mode=statement\n");
+			    "[users]\n\"app-user\" = pool_mode=statement\n");
 	if (cfg) {
 		CHECK(config_find_db(cfg, "my-db") != NULL);
 		CHECK(config_find_db(cfg, "say \"hi\"") != NULL);
@@ -557,72 +574,88 @@ static void test_databases(void)
 static void test_database_errors(void)
 {
 	EXPECT_ERROR(BASE "[databases]\na = host=x bogus=1\n",
-		"t.ini:4: [databases] entry \"a\": unknown key \"bogus\"");
-	EXPECT_ERROR(BASE "[databases]\na = host=x port=0\n", "t.ini:4: [databases] entry \"a\": "
-		"invalid value for port: \"0\" (expected an integer between 1 and 65535)");
-	EXPECT_ERROR(BASE "[databases]\na = pool_size=-1\n", "t.ini:4: [databases] entry \"a\": "
-		"invalid value for pool_size: \"-1\" (expected an integer between 0 and 1000000)");
-	EXPECT_ERROR(BASE "[databases]\na = host=x,,y\n", "t.ini:4: [databases] entry \"a\": invalid "
-		"value for host: \"x,,y\" (expected a host name, IP address or socket directory, or a "
-		"comma-separated list of host names or addresses, each with an optional :port)");
-	EXPECT_ERROR(BASE "[databases]\na = host=/tmp,y\n", "t.ini:4: [databases] entry \"a\": invalid "
-		"value for host: \"/tmp,y\" (expected a host name, IP address or socket directory, or a "
-		"comma-separated list of host names or addresses, each with an optional :port)");
-	EXPECT_ERROR(BASE "[databases]\na = host=x:0,y\n", "t.ini:4: [databases] entry \"a\": invalid "
-		"value for host: \"x:0,y\" (expected a host name, IP address or socket directory, or a "
-		"comma-separated list of host names or addresses, each with an optional :port)");
+		     "t.ini:4: [databases] entry \"a\": unknown key \"bogus\"");
+	EXPECT_ERROR(BASE "[databases]\na = host=x port=0\n",
+		     "t.ini:4: [databases] entry \"a\": "
+		     "invalid value for port: \"0\" (expected an integer between 1 and 65535)");
+	EXPECT_ERROR(BASE "[databases]\na = pool_size=-1\n",
+		     "t.ini:4: [databases] entry \"a\": "
+		     "invalid value for pool_size: \"-1\" (expected an integer between 0 and 1000000)");
+	EXPECT_ERROR(BASE "[databases]\na = host=x,,y\n",
+		     "t.ini:4: [databases] entry \"a\": invalid "
+		     "value for host: \"x,,y\" (expected a host name, IP address or socket directory, or a "
+		     "comma-separated list of host names or addresses, each with an optional :port)");
+	EXPECT_ERROR(BASE "[databases]\na = host=/tmp,y\n",
+		     "t.ini:4: [databases] entry \"a\": invalid "
+		     "value for host: \"/tmp,y\" (expected a host name, IP address or socket directory, or a "
+		     "comma-separated list of host names or addresses, each with an optional :port)");
+	EXPECT_ERROR(BASE "[databases]\na = host=x:0,y\n",
+		     "t.ini:4: [databases] entry \"a\": invalid "
+		     "value for host: \"x:0,y\" (expected a host name, IP address or socket directory, or a "
+		     "comma-separated list of host names or addresses, each with an optional :port)");
 	EXPECT_ERROR(BASE "[databases]\na = host=x,y auth=entra credential=c sslmode=require\n"
-		"[credential.c]\ntype = azure-cli\n", "t.ini:4: [databases] entry \"a\": a host list needs "
-		"auth=password (a token is minted for one host)");
+			  "[credential.c]\ntype = azure-cli\n",
+		     "t.ini:4: [databases] entry \"a\": a host list needs "
+		     "auth=password (a token is minted for one host)");
 	EXPECT_ERROR(BASE "[databases]\na = host=x auth=entra credential=mi sslmode=require\n",
-		"t.ini:4: [databases] entry \"a\": no section [credential.mi]");
-	EXPECT_ERROR(BASE "[databases]\na = auth=AWS-DSQL\n", "t.ini:4: [databases] entry \"a\": "
-		"auth=aws-dsql needs credential=NAME naming a [credential.NAME] section");
-	EXPECT_ERROR(BASE "[databases]\na = auth=kerberos\n", "t.ini:4: [databases] entry \"a\": "
-		"invalid value for auth: \"kerberos\" (expected one of: password, entra, aws-rds, "
-		"aws-dsql, cloudsql, alloydb)");
-	EXPECT_ERROR(BASE "[databases]\na = host=x credential=mi\n", "t.ini:4: [databases] entry "
+		     "t.ini:4: [databases] entry \"a\": no section [credential.mi]");
+	EXPECT_ERROR(BASE "[databases]\na = auth=AWS-DSQL\n",
+		     "t.ini:4: [databases] entry \"a\": "
+		     "auth=aws-dsql needs credential=NAME naming a [credential.NAME] section");
+	EXPECT_ERROR(BASE "[databases]\na = auth=kerberos\n",
+		     "t.ini:4: [databases] entry \"a\": "
+		     "invalid value for auth: \"kerberos\" (expected one of: password, entra, aws-rds, "
+		     "aws-dsql, cloudsql, alloydb)");
+	EXPECT_ERROR(
+		BASE "[databases]\na = host=x credential=mi\n",
+		"t.ini:4: [databases] entry "
 		"\"a\": credential=mi needs a token method (auth=entra, aws-rds, aws-dsql, cloudsql or alloydb)");
-	EXPECT_ERROR(BASE "[databases]\na = host=x server_lifetime=token\n", "t.ini:4: [databases] "
-		"entry \"a\": server_lifetime=token needs a token method in auth=");
+	EXPECT_ERROR(BASE "[databases]\na = host=x server_lifetime=token\n",
+		     "t.ini:4: [databases] "
+		     "entry \"a\": server_lifetime=token needs a token method in auth=");
 	EXPECT_ERROR(BASE "[databases]\na = host=x auth=cloudsql credential=g sslmode=require\n",
-		"t.ini:4: [databases] entry \"a\": no section [credential.g]");
+		     "t.ini:4: [databases] entry \"a\": no section [credential.g]");
 	EXPECT_ERROR(BASE "[databases]\na = host=x auth=entra credential=mi password=p\n",
-		"t.ini:4: [databases] entry \"a\": password= cannot be combined with auth=entra");
+		     "t.ini:4: [databases] entry \"a\": password= cannot be combined with auth=entra");
 	/* A token is a password: it never travels without TLS. */
-	EXPECT_ERROR(BASE "server_tls_sslmode = prefer\n[databases]\n"
-		"a = host=x auth=entra credential=mi\n[credential.mi]\ntype = azure-managed-identity\n",
+	EXPECT_ERROR(
+		BASE "server_tls_sslmode = prefer\n[databases]\n"
+		     "a = host=x auth=entra credential=mi\n[credential.mi]\ntype = azure-managed-identity\n",
 		"t.ini:5: [databases] entry \"a\": auth=entra sends a token as the password, which needs "
 		"TLS: set sslmode=require (or verify-ca, verify-full) on the alias or server_tls_sslmode");
 	EXPECT_ERROR(BASE "[databases]\na = host=x auth=aws-rds credential=c sslmode=disable\n"
-		"[credential.c]\ntype = aws-default\n",
-		"t.ini:4: [databases] entry \"a\": auth=aws-rds sends a token as the password, which "
-		"needs TLS: set sslmode=require (or verify-ca, verify-full) on the alias or "
-		"server_tls_sslmode");
+			  "[credential.c]\ntype = aws-default\n",
+		     "t.ini:4: [databases] entry \"a\": auth=aws-rds sends a token as the password, which "
+		     "needs TLS: set sslmode=require (or verify-ca, verify-full) on the alias or "
+		     "server_tls_sslmode");
 	EXPECT_ERROR(BASE "[databases]\na = host=/tmp auth=entra credential=c sslmode=require\n"
-		"[credential.c]\ntype = azure-cli\n", "t.ini:4: [databases] entry \"a\": auth=entra "
-		"needs a TCP host (a Unix socket cannot carry TLS)");
+			  "[credential.c]\ntype = azure-cli\n",
+		     "t.ini:4: [databases] entry \"a\": auth=entra "
+		     "needs a TCP host (a Unix socket cannot carry TLS)");
 	EXPECT_ERROR(BASE "[databases]\na = host=x auth=entra credential=c sslmode=require\n"
-		"[credential.c]\nclient_id = 1\n", "t.ini:5: [credential.c] has no type");
+			  "[credential.c]\nclient_id = 1\n",
+		     "t.ini:5: [credential.c] has no type");
 	EXPECT_ERROR(BASE "[databases]\na = host='x\n", "t.ini:4: [databases] entry \"a\": "
-		"unterminated quoted value of \"host\"");
-	EXPECT_ERROR(BASE "[users]\nbob = pool_mode=fast\n", "t.ini:4: [users] entry \"bob\": "
+							"unterminated quoted value of \"host\"");
+	EXPECT_ERROR(
+		BASE "[users]\nbob = pool_mode=fast\n",
+		"t.ini:4: [users] entry \"bob\": "
 		"invalid value for pool_mode: \"fast\" (expected one of: session, transaction, statement)");
 	EXPECT_ERROR(BASE "[users]\nbob = pool_sizes=3\n",
-		"t.ini:4: [users] entry \"bob\": unknown key \"pool_sizes\"");
+		     "t.ini:4: [users] entry \"bob\": unknown key \"pool_sizes\"");
 	EXPECT_ERROR(BASE "[databases]\n= host=x\n", "t.ini:4: empty database alias");
 	EXPECT_ERROR(BASE "[databases]\npgbouncer = host=x\n",
-		"t.ini:4: database alias \"pgbouncer\" is reserved for the admin console");
+		     "t.ini:4: database alias \"pgbouncer\" is reserved for the admin console");
 	EXPECT_ERROR(BASE "[databases]\n\"abc = host=x\n", "t.ini:4: unterminated quoted name \"abc");
 	EXPECT_ERROR(BASE "[databases]\n\"a\"b = host=x\n",
-		"t.ini:4: unexpected text after quoted name \"a\"b");
+		     "t.ini:4: unexpected text after quoted name \"a\"b");
 
 	/* Never echo a password or what follows it: an unknown key after one may
 	 * be the rest of an unquoted password. */
 	struct tb_config *cfg = parse(BASE "[databases]\nb = password=sekrit words=1\n");
 	CHECK(cfg == NULL && strstr(err, "sekrit") == NULL && strstr(err, "words") == NULL);
 	CHECK_STR(err, "t.ini:4: [databases] entry \"b\": unexpected key after the value of "
-		"\"password\" (quote a value that contains spaces: password='...')");
+		       "\"password\" (quote a value that contains spaces: password='...')");
 	config_free(cfg);
 }
 
@@ -630,10 +663,11 @@ static void test_database_errors(void)
  * warns, saying why, when set to anything but its default. */
 static void test_pgbouncer_params(void)
 {
-	struct tb_config *cfg = PARSE_OK(BASE "auth_ident_file = /x\ndns_zone_check_period = 0\n"
-		"job_name = pgb2\nsuspend_timeout = 10\n[databases]\n"
-		"a = host=x target_session_attrs=any auth_user=pgb auth_query='SELECT 1'\n"
-		"[users]\nbob = pool_size=3\n");
+	struct tb_config *cfg = PARSE_OK(
+		BASE "auth_ident_file = /x\ndns_zone_check_period = 0\n"
+		     "job_name = pgb2\nsuspend_timeout = 10\n[databases]\n"
+		     "a = host=x target_session_attrs=any auth_user=pgb auth_query='SELECT 1'\n"
+		     "[users]\nbob = pool_size=3\n");
 	if (!cfg)
 		return;
 	EXPECT_WARNING(cfg, "t.ini:5: service_name has no effect: it names a Windows service");
@@ -644,9 +678,9 @@ static void test_pgbouncer_params(void)
 	const struct db_alias *a = config_find_db(cfg, "a");
 	CHECK(a && a->auth_user && strcmp(a->auth_user, "pgb") == 0);
 	CHECK(a && a->auth_query && strcmp(a->auth_query, "SELECT 1") == 0);
-	CHECK(a && a->target_session_attrs == TSA_MODE_ANY);   /* a real key now */
-	CHECK_STR(cfg->auth_ident_file, "/x");                  /* a real parameter now */
-	CHECK(cfg->nwarnings == 1); /* values equal to the default do not warn */
+	CHECK(a && a->target_session_attrs == TSA_MODE_ANY); /* a real key now */
+	CHECK_STR(cfg->auth_ident_file, "/x");               /* a real parameter now */
+	CHECK(cfg->nwarnings == 1);                          /* values equal to the default do not warn */
 	CHECK_STR(cfg->service_name, "pgb2");
 	CHECK_STR(cfg->conffile, "t.ini");
 	config_free(cfg);
@@ -657,24 +691,26 @@ static void test_pgbouncer_params(void)
 static void test_semantic(void)
 {
 	EXPECT_ERROR("[tokenbouncer]\nauth_type = hba\nauth_file = u.txt\n",
-		"t.ini:2: auth_type = hba requires auth_hba_file");
+		     "t.ini:2: auth_type = hba requires auth_hba_file");
 	EXPECT_ERROR("[tokenbouncer]\nauth_type = scram-sha-256\n",
-		"t.ini:2: auth_type = scram-sha-256 requires auth_file");
+		     "t.ini:2: auth_type = scram-sha-256 requires auth_file");
 	EXPECT_ERROR("[tokenbouncer]\nauth_file =\n",
-		"t.ini: auth_type = md5 (the default) requires auth_file");
-	EXPECT_ERROR(BASE "client_tls_sslmode = require\nclient_tls_key_file = k.pem\n",
+		     "t.ini: auth_type = md5 (the default) requires auth_file");
+	EXPECT_ERROR(
+		BASE "client_tls_sslmode = require\nclient_tls_key_file = k.pem\n",
 		"t.ini:3: client_tls_sslmode = require requires client_tls_key_file and client_tls_cert_file");
 	EXPECT_ERROR(BASE "client_tls_sslmode = verify-full\nclient_tls_key_file = k.pem\n"
-		"client_tls_cert_file = c.pem\n",
-		"t.ini:3: client_tls_sslmode = verify-full requires client_tls_ca_file");
+			  "client_tls_cert_file = c.pem\n",
+		     "t.ini:3: client_tls_sslmode = verify-full requires client_tls_ca_file");
 	EXPECT_ERROR(BASE "server_tls_sslmode = verify-ca\n",
-		"t.ini:3: server_tls_sslmode = verify-ca requires server_tls_ca_file");
+		     "t.ini:3: server_tls_sslmode = verify-ca requires server_tls_ca_file");
 	EXPECT_ERROR(BASE "server_tls_cert_file = c.pem\n",
-		"t.ini:3: server_tls_key_file and server_tls_cert_file must be set together");
+		     "t.ini:3: server_tls_key_file and server_tls_cert_file must be set together");
 	EXPECT_ERROR(BASE "listen_addr =\n",
-		"t.ini:3: nothing to listen on: listen_addr and unix_socket_dir are both empty");
+		     "t.ini:3: nothing to listen on: listen_addr and unix_socket_dir are both empty");
 
-	struct tb_config *cfg = PARSE_OK("[tokenbouncer]\nauth_type = hba\nauth_file = u.txt\n"
+	struct tb_config *cfg = PARSE_OK(
+		"[tokenbouncer]\nauth_type = hba\nauth_file = u.txt\n"
 		"auth_hba_file = hba.conf\nclient_tls_sslmode = prefer\nclient_tls_key_file = k.pem\n"
 		"client_tls_cert_file = c.pem\nlisten_addr =\nunix_socket_dir = /tmp\n");
 	if (cfg) {
@@ -703,10 +739,10 @@ static void on_warn(const char *param, void *arg)
 static void test_reload(void)
 {
 	struct tb_config *old = PARSE_OK(BASE "listen_port = 6432\npidfile = /run/a.pid\n"
-		"[databases]\na = host=x pool_size=5\nb = host=y\n");
+					      "[databases]\na = host=x pool_size=5\nb = host=y\n");
 	struct tb_config *new = PARSE_OK(BASE "listen_port = 7000\nmax_client_conn = 500\n"
-		"unix_socket_dir = /tmp\npkt_buf = 8192\n"
-		"[databases]\na = host=x pool_size=5\nb = host=y pool_size=6\n");
+					      "unix_socket_dir = /tmp\npkt_buf = 8192\n"
+					      "[databases]\na = host=x pool_size=5\nb = host=y pool_size=6\n");
 	if (!old || !new) {
 		config_free(old);
 		config_free(new);
@@ -719,7 +755,7 @@ static void test_reload(void)
 	CHECK(new->listen_port == 6432 && new->pkt_buf == 4096);
 	CHECK_STR(new->unix_socket_dir, "");
 	CHECK_STR(new->pidfile, "/run/a.pid");
-	CHECK(new->max_client_conn == 500);  /* reloadable: the new value stays */
+	CHECK(new->max_client_conn == 500); /* reloadable: the new value stays */
 	CHECK(config_keep_restart_only(new, old, NULL, NULL) == 0);
 
 	CHECK(config_db_equal(&old->dbs[0], &new->dbs[0]));
@@ -796,10 +832,25 @@ static void test_generated_files(void)
 static void test_credential_docs_match_providers(void)
 {
 	static const char *const known[] = {
-		"azure-managed-identity", "azure-client-secret", "azure-client-certificate", "azure-workload-identity",
-		"azure-cli", "azure-default", "aws-default", "aws-static", "aws-profile", "aws-web-identity",
-		"aws-assume-role", "aws-process", "aws-container", "aws-imds", "gcp-default", "gcp-service-account",
-		"gcp-authorized-user", "gcp-impersonate", "gcp-metadata",
+		"azure-managed-identity",
+		"azure-client-secret",
+		"azure-client-certificate",
+		"azure-workload-identity",
+		"azure-cli",
+		"azure-default",
+		"aws-default",
+		"aws-static",
+		"aws-profile",
+		"aws-web-identity",
+		"aws-assume-role",
+		"aws-process",
+		"aws-container",
+		"aws-imds",
+		"gcp-default",
+		"gcp-service-account",
+		"gcp-authorized-user",
+		"gcp-impersonate",
+		"gcp-metadata",
 	};
 	CHECK(credential_type_doc_count == sizeof(known) / sizeof(known[0]));
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
@@ -822,13 +873,15 @@ static void test_credential_docs_match_providers(void)
 			for (const struct credential_key_doc *kd = d->keys; kd->key; kd++)
 				found |= strcmp(kd->key, keys[nkeys]) == 0;
 			if (!found)
-				fprintf(stderr, "credential type %s: key %s is not documented\n", known[i], keys[nkeys]);
+				fprintf(stderr, "credential type %s: key %s is not documented\n", known[i],
+					keys[nkeys]);
 			CHECK(found);
 		}
 		for (const struct credential_key_doc *kd = d->keys; kd->key; kd++)
 			ndoc++;
 		if (ndoc != nkeys)
-			fprintf(stderr, "credential type %s: %zu keys documented, %zu accepted\n", known[i], ndoc, nkeys);
+			fprintf(stderr, "credential type %s: %zu keys documented, %zu accepted\n", known[i],
+				ndoc, nkeys);
 		CHECK(ndoc == nkeys);
 	}
 }
@@ -839,7 +892,7 @@ static void test_sample_parses(void)
 	size_t len;
 	char *sample = generate(params_print_sample, &len);
 	struct unit_loop each = UNIT_LOOP;
-	for (char *line = sample; *line; ) {
+	for (char *line = sample; *line;) {
 		size_t n = strcspn(line, "\n");
 		CHECK_EACH(each, n <= 198); /* stays readable, and parses with any inih */
 		line += n + (line[n] ? 1 : 0);
@@ -879,10 +932,14 @@ static void test_hostlist(void)
 	CHECK(hostlist_valid("a,b:7,[::1]:9,::1,10.0.0.1") && hostlist_valid("/var/run/pg"));
 	CHECK(!hostlist_valid("a,") && !hostlist_valid("a b") && !hostlist_valid("[::1") &&
 	      !hostlist_valid("a:99999") && !hostlist_valid("a:x"));
-	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 1, 5432, h, sizeof(h), &port) && strcmp(h, "b") == 0 && port == 7);
-	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 2, 5432, h, sizeof(h), &port) && strcmp(h, "::1") == 0 && port == 9);
-	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 3, 5432, h, sizeof(h), &port) && strcmp(h, "::1") == 0 && port == 5432);
-	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 4, 5432, h, sizeof(h), &port) && strcmp(h, "a") == 0 && port == 5432);
+	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 1, 5432, h, sizeof(h), &port) && strcmp(h, "b") == 0 &&
+	      port == 7);
+	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 2, 5432, h, sizeof(h), &port) && strcmp(h, "::1") == 0 &&
+	      port == 9);
+	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 3, 5432, h, sizeof(h), &port) && strcmp(h, "::1") == 0 &&
+	      port == 5432);
+	CHECK(hostlist_pick("a,b:7,[::1]:9,::1", 4, 5432, h, sizeof(h), &port) && strcmp(h, "a") == 0 &&
+	      port == 5432);
 	CHECK(hostlist_pick("/tmp", 9, 6000, h, sizeof(h), &port) && strcmp(h, "/tmp") == 0 && port == 6000);
 	struct tb_config *cfg = PARSE_OK(BASE "[databases]\na = host=x,y:6000 load_balance_hosts=disable\n");
 	CHECK(cfg && cfg->dbs[0].load_balance_hosts == LOAD_BALANCE_DISABLE && cfg->nwarnings == 0);
@@ -892,9 +949,10 @@ static void test_hostlist(void)
 /* A clone owns everything: it outlives its original (ASan checks the rest). */
 static void test_clone(void)
 {
-	struct tb_config *cfg = PARSE_OK(BASE "admin_users = a\n[databases]\nx = host=h password=p\n"
-		"* = host=f\n[users]\nbob = pool_mode=session\n[credential.c]\ntype = aws-default\n"
-		"[peers]\n1 = host=/tmp/p1\n");
+	struct tb_config *cfg = PARSE_OK(
+		BASE "admin_users = a\n[databases]\nx = host=h password=p\n"
+		     "* = host=f\n[users]\nbob = pool_mode=session\n[credential.c]\ntype = aws-default\n"
+		     "[peers]\n1 = host=/tmp/p1\n");
 	if (!cfg)
 		return;
 	struct tb_config *copy = config_clone(cfg);
@@ -948,8 +1006,10 @@ static void test_include(void)
 		CHECK(cfg->ndbs == 3 && config_find_db(cfg, "z") != NULL);
 		const struct db_alias *y = config_find_db(cfg, "y");
 		CHECK(y && strcmp(y->file, b) == 0 && y->line == 3);
-		snprintf(msg, sizeof(msg), "%s:6: listen_port is set again (first at %s:1); the last "
-			"value is used", main_ini, a);
+		snprintf(msg, sizeof(msg),
+			 "%s:6: listen_port is set again (first at %s:1); the last "
+			 "value is used",
+			 main_ini, a);
 		EXPECT_WARNING(cfg, msg);
 		CHECK(cfg->nfiles == 3);
 	} else {
@@ -962,15 +1022,19 @@ static void test_include(void)
 	write_file(b, text);
 	cfg = config_load(main_ini, err, sizeof(err));
 	CHECK(cfg == NULL);
-	snprintf(msg, sizeof(msg), "%s:1: %s: included again while it is being read (an %%include "
-		"loop)", b, a);
+	snprintf(msg, sizeof(msg),
+		 "%s:1: %s: included again while it is being read (an %%include "
+		 "loop)",
+		 b, a);
 	CHECK_STR(err, msg);
 	/* An error inside an included file names that file. */
 	write_file(b, "pool_mode = sometimes\n");
 	cfg = config_load(main_ini, err, sizeof(err));
 	CHECK(cfg == NULL);
-	snprintf(msg, sizeof(msg), "%s:1: invalid value for pool_mode: \"sometimes\" (expected one "
-		"of: session, transaction, statement)", b);
+	snprintf(msg, sizeof(msg),
+		 "%s:1: invalid value for pool_mode: \"sometimes\" (expected one "
+		 "of: session, transaction, statement)",
+		 b);
 	CHECK_STR(err, msg);
 	unlink(a);
 	unlink(b);
@@ -1011,7 +1075,9 @@ static void test_load(void)
 
 static void test_token_aliases(void)
 {
-	struct tb_config *cfg = parse_ok(BASE "server_tls_sslmode = verify-full\n"
+	struct tb_config *cfg = parse_ok(
+		BASE
+		"server_tls_sslmode = verify-full\n"
 		"server_tls_ca_file = /etc/ssl/ca.pem\n"
 		"[databases]\n"
 		"orders = host=orders.postgres.database.azure.com dbname=orders user=orders-app"
@@ -1022,7 +1088,8 @@ static void test_token_aliases(void)
 		"type = azure-managed-identity\n"
 		"client_id = 00000000-0000-0000-0000-000000000000\n"
 		"[credential.aws]\n"
-		"type = aws-default\nprofile = prod\n", __LINE__);
+		"type = aws-default\nprofile = prod\n",
+		__LINE__);
 	if (!cfg)
 		return;
 	const struct db_alias *o = config_find_db(cfg, "orders");

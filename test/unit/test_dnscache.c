@@ -39,14 +39,14 @@ static void test_ttls(void)
 	CHECK(dnscache_count() == 2);
 	CHECK(dnscache_lookup("DB.example", 5432, 114 * s, &hit) && hit.ok &&
 	      memcmp(&hit.addr, &a, sizeof(a)) == 0 && hit.addrlen == sizeof(a));
-	CHECK(!dnscache_lookup("db.example", 6432, 101 * s, &hit));   /* the port is part of the key */
+	CHECK(!dnscache_lookup("db.example", 6432, 101 * s, &hit)); /* the port is part of the key */
 	CHECK(dnscache_lookup("gone.example", 5432, 104 * s, &hit) && !hit.ok &&
 	      strstr(hit.errmsg, "nodename") != NULL);
 	int n = 0;
 	dnscache_each(104 * s, count_row, &n);
 	CHECK(n == 2);
-	CHECK(!dnscache_lookup("gone.example", 5432, 105 * s, &hit));  /* failure ttl over */
-	CHECK(!dnscache_lookup("db.example", 5432, 115 * s, &hit));    /* answer ttl over */
+	CHECK(!dnscache_lookup("gone.example", 5432, 105 * s, &hit)); /* failure ttl over */
+	CHECK(!dnscache_lookup("db.example", 5432, 115 * s, &hit));   /* answer ttl over */
 	CHECK(dnscache_count() == 0);
 	/* 0 caches nothing */
 	dnscache_set_ttl(0, 0);

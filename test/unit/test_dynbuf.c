@@ -108,8 +108,13 @@ static void test_base64(void)
 {
 	/* RFC 4648 §10. */
 	static const char *const vec[][2] = {
-		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
-		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+		{ "", "" },
+		{ "f", "Zg==" },
+		{ "fo", "Zm8=" },
+		{ "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" },
+		{ "fooba", "Zm9vYmE=" },
+		{ "foobar", "Zm9vYmFy" },
 	};
 	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
 		char *e = base64_encode((const unsigned char *)vec[i][0], strlen(vec[i][0]), false);
@@ -122,10 +127,10 @@ static void test_base64(void)
 	}
 	unsigned char out[8];
 	size_t n;
-	CHECK(!base64_decode_strict("Zm9", 3, out, sizeof(out), &n));      /* not padded */
-	CHECK(!base64_decode_strict("Zm-v", 4, out, sizeof(out), &n));     /* URL alphabet */
-	CHECK(!base64_decode_strict("Zm9vYmFy", 8, out, 5, &n));           /* too long for dst */
-	CHECK(!base64_decode_strict("Z=9v", 4, out, sizeof(out), &n));     /* pad inside */
+	CHECK(!base64_decode_strict("Zm9", 3, out, sizeof(out), &n));  /* not padded */
+	CHECK(!base64_decode_strict("Zm-v", 4, out, sizeof(out), &n)); /* URL alphabet */
+	CHECK(!base64_decode_strict("Zm9vYmFy", 8, out, 5, &n));       /* too long for dst */
+	CHECK(!base64_decode_strict("Z=9v", 4, out, sizeof(out), &n)); /* pad inside */
 	/* URL alphabet, unpadded: 0xfb 0xff -> "-_8". */
 	const unsigned char raw[] = { 0xfb, 0xff };
 	char *u = base64_encode(raw, 2, true);

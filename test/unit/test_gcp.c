@@ -64,7 +64,8 @@ static void test_assertion(void)
 	char *h = segment(jwt, 0), *p = segment(jwt, 1);
 	CHECK_STR(h, "{\"typ\":\"JWT\",\"alg\":\"RS256\",\"kid\":\"key-1\"}");
 	CHECK_STR(p, "{\"iat\":1700000000,\"exp\":1700003600,\"iss\":\"" EMAIL "\","
-		  "\"aud\":\"https://oauth2.googleapis.com/token\",\"scope\":\"" LOGIN_SCOPE " https://x/y\"}");
+		     "\"aud\":\"https://oauth2.googleapis.com/token\",\"scope\":\"" LOGIN_SCOPE
+		     " https://x/y\"}");
 	CHECK(signature_ok(jwt));
 	jwt[strlen(jwt) - 2] ^= 1;
 	CHECK(!signature_ok(jwt));
@@ -93,7 +94,8 @@ static void test_files(void)
 {
 	char *pem = key_pem();
 	json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", "service_account", "client_email", EMAIL,
-			      "private_key", pem, "private_key_id", "k1", "token_uri", "http://127.0.0.1:9/token");
+			      "private_key", pem, "private_key_id", "k1", "token_uri",
+			      "http://127.0.0.1:9/token");
 	char *text = json_dumps(o, 0), err[300];
 	struct gcp_file f;
 	CHECK(parse(text, &f, err));
@@ -111,7 +113,8 @@ static void test_files(void)
 	json_decref(o);
 
 	CHECK(parse("{\"type\":\"authorized_user\",\"client_id\":\"c\",\"client_secret\":\"s\","
-		    "\"refresh_token\":\"r\",\"token_uri\":\"https://ignored\",\"quota_project_id\":\"q\"}", &f, err));
+		    "\"refresh_token\":\"r\",\"token_uri\":\"https://ignored\",\"quota_project_id\":\"q\"}",
+		    &f, err));
 	CHECK(f.type == GCP_FILE_AUTHORIZED_USER && f.token_uri == NULL);
 	CHECK_STR(f.refresh_token, "r");
 	CHECK_STR(f.quota_project, "q");
@@ -119,10 +122,12 @@ static void test_files(void)
 	CHECK(!parse("{\"type\":\"authorized_user\",\"client_id\":\"c\"}", &f, err));
 	CHECK_STR(err, "an authorized_user file needs client_id, client_secret and refresh_token");
 
-	CHECK(parse("{\"type\":\"impersonated_service_account\",\"service_account_impersonation_url\":"
-		    "\"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/t@p.iam.gserviceaccount.com"
-		    ":generateAccessToken\",\"delegates\":[\"d1@p\"],\"source_credentials\":{\"type\":"
-		    "\"authorized_user\",\"client_id\":\"c\",\"client_secret\":\"s\",\"refresh_token\":\"r\"}}", &f, err));
+	CHECK(parse(
+		"{\"type\":\"impersonated_service_account\",\"service_account_impersonation_url\":"
+		"\"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/t@p.iam.gserviceaccount.com"
+		":generateAccessToken\",\"delegates\":[\"d1@p\"],\"source_credentials\":{\"type\":"
+		"\"authorized_user\",\"client_id\":\"c\",\"client_secret\":\"s\",\"refresh_token\":\"r\"}}",
+		&f, err));
 	CHECK(f.type == GCP_FILE_IMPERSONATED && f.ndelegates == 1);
 	CHECK_STR(f.target, "t@p.iam.gserviceaccount.com");
 	CHECK_STR(f.iam_base, "https://iamcredentials.googleapis.com");
@@ -131,7 +136,8 @@ static void test_files(void)
 	CHECK(!parse("{\"type\":\"external_account\"}", &f, err));
 	CHECK(strstr(err, "external_account (workload identity federation) is not supported") != NULL);
 	CHECK(!parse("[1]", &f, err));
-	CHECK(!parse("{\"type\":\"impersonated_service_account\",\"service_account_impersonation_url\":\"x\"}", &f, err));
+	CHECK(!parse("{\"type\":\"impersonated_service_account\",\"service_account_impersonation_url\":\"x\"}",
+		     &f, err));
 	free(pem);
 }
 
@@ -139,19 +145,22 @@ static void test_bodies(void)
 {
 	size_t n;
 	char *b = gcp_refresh_body("id", "s&cret", "1//rt", "a b", &n);
-	CHECK_STR(b, "grant_type=refresh_token&client_id=id&client_secret=s%26cret&refresh_token=1%2F%2Frt&scope=a%20b");
+	CHECK_STR(
+		b,
+		"grant_type=refresh_token&client_id=id&client_secret=s%26cret&refresh_token=1%2F%2Frt&scope=a%20b");
 	free(b);
 	char *d[] = { "a@p.iam.gserviceaccount.com", "projects/-/serviceAccounts/b@p" };
 	b = gcp_impersonate_body(d, 2, LOGIN_SCOPE, 600, &n);
 	CHECK_STR(b, "{\"delegates\":[\"projects/-/serviceAccounts/a@p.iam.gserviceaccount.com\","
-		  "\"projects/-/serviceAccounts/b@p\"],\"scope\":[\"" LOGIN_SCOPE "\"],\"lifetime\":\"600s\"}");
+		     "\"projects/-/serviceAccounts/b@p\"],\"scope\":[\"" LOGIN_SCOPE
+		     "\"],\"lifetime\":\"600s\"}");
 	free(b);
 	b = gcp_impersonate_url("http://127.0.0.1:5/", "t@p");
 	CHECK_STR(b, "http://127.0.0.1:5/v1/projects/-/serviceAccounts/t@p:generateAccessToken");
 	free(b);
 	b = gcp_metadata_token_url("127.0.0.1:7", "https://a/x https://a/y");
 	CHECK_STR(b, "http://127.0.0.1:7/computeMetadata/v1/instance/service-accounts/default/token"
-		  "?scopes=https%3A%2F%2Fa%2Fx%2Chttps%3A%2F%2Fa%2Fy");
+		     "?scopes=https%3A%2F%2Fa%2Fx%2Chttps%3A%2F%2Fa%2Fy");
 	free(b);
 }
 
@@ -237,7 +246,8 @@ static void test_instance_names(void)
 
 static void test_connect_settings(void)
 {
-	const char *body = "{\"serverCaCert\":{\"cert\":\"PEM\"},\"region\":\"us-central1\","
+	const char *body =
+		"{\"serverCaCert\":{\"cert\":\"PEM\"},\"region\":\"us-central1\","
 		"\"databaseVersion\":\"POSTGRES_16\",\"ipAddresses\":[{\"type\":\"PRIMARY\",\"ipAddress\":\"34.1.2.3\"},"
 		"{\"type\":\"OUTGOING\",\"ipAddress\":\"35.1.1.1\"},{\"type\":\"PRIVATE\",\"ipAddress\":\"10.0.0.5\"}],"
 		"\"pscEnabled\":true,\"dnsName\":\"legacy.sql.goog.\",\"dnsNames\":[{\"name\":\"x.sql-psc.goog.\","
@@ -260,13 +270,15 @@ static void test_connect_settings(void)
 	CHECK(!cloudsql_check_settings(&s, &n, CONNECTOR_IP_PUBLIC, &addr, err, sizeof(err)));
 	CHECK_STR(err, "the instance is in region us-central1, not europe-west1 as the instance name says");
 	cloudsql_settings_clear(&s);
-	const char *mysql = "{\"serverCaCert\":{\"cert\":\"PEM\"},\"region\":\"r\",\"databaseVersion\":\"MYSQL_8_0\"}";
+	const char *mysql =
+		"{\"serverCaCert\":{\"cert\":\"PEM\"},\"region\":\"r\",\"databaseVersion\":\"MYSQL_8_0\"}";
 	CHECK(cloudsql_parse_settings(mysql, strlen(mysql), &s, err, sizeof(err)));
 	cloudsql_parse_name("p:r:i", &n);
 	CHECK(!cloudsql_check_settings(&s, &n, CONNECTOR_IP_PUBLIC, &addr, err, sizeof(err)));
 	CHECK_STR(err, "the instance runs MYSQL_8_0, not PostgreSQL");
 	cloudsql_settings_clear(&s);
-	const char *pg = "{\"serverCaCert\":{\"cert\":\"PEM\"},\"region\":\"r\",\"databaseVersion\":\"POSTGRES_15\"}";
+	const char *pg =
+		"{\"serverCaCert\":{\"cert\":\"PEM\"},\"region\":\"r\",\"databaseVersion\":\"POSTGRES_15\"}";
 	CHECK(cloudsql_parse_settings(pg, strlen(pg), &s, err, sizeof(err)));
 	CHECK(!cloudsql_check_settings(&s, &n, CONNECTOR_IP_PUBLIC, &addr, err, sizeof(err)));
 	CHECK_STR(err, "the instance has no PUBLIC address (ip_type=public)");
@@ -302,9 +314,10 @@ static void test_connector_timing(void)
 static void test_mdx(void)
 {
 	static const unsigned char want[] = {
-		0x00, 0x00, 0x00, 0x2c, 0x0a, 0x1a, 0x61, 0x6c, 0x6c, 0x6f, 0x79, 0x64, 0x62, 0x2d, 0x67, 0x6f,
-		0x2d, 0x63, 0x6f, 0x6e, 0x6e, 0x65, 0x63, 0x74, 0x6f, 0x72, 0x2f, 0x31, 0x2e, 0x30, 0x2e, 0x30,
-		0x10, 0x02, 0x1a, 0x0c, 0x79, 0x61, 0x32, 0x39, 0x2e, 0x63, 0x2e, 0x54, 0x4f, 0x4b, 0x45, 0x4e,
+		0x00, 0x00, 0x00, 0x2c, 0x0a, 0x1a, 0x61, 0x6c, 0x6c, 0x6f, 0x79, 0x64,
+		0x62, 0x2d, 0x67, 0x6f, 0x2d, 0x63, 0x6f, 0x6e, 0x6e, 0x65, 0x63, 0x74,
+		0x6f, 0x72, 0x2f, 0x31, 0x2e, 0x30, 0x2e, 0x30, 0x10, 0x02, 0x1a, 0x0c,
+		0x79, 0x61, 0x32, 0x39, 0x2e, 0x63, 0x2e, 0x54, 0x4f, 0x4b, 0x45, 0x4e,
 	};
 	size_t n = 0;
 	unsigned char *f = mdx_request("alloydb-go-connector/1.0.0", MDX_AUTH_AUTO_IAM, "ya29.c.TOKEN", &n);
@@ -317,8 +330,8 @@ static void test_mdx(void)
 	CHECK(n == 4 + 1 + 2 + 300 && f[4] == 0x1a && f[5] == 0xac && f[6] == 0x02);
 	free(f);
 	static const unsigned char ok[] = { 0x08, 0x01 };
-	static const unsigned char no[] = { 0x08, 0x02, 0x12, 0x0f, 'I', 'A', 'M', ' ', 'a', 'u', 't', 'h', ' ',
-					    'f', 'a', 'i', 'l', 'e', 'd' };
+	static const unsigned char no[] = { 0x08, 0x02, 0x12, 0x0f, 'I', 'A', 'M', ' ', 'a', 'u',
+					    't',  'h',  ' ',  'f',  'a', 'i', 'l', 'e', 'd' };
 	static const unsigned char cut[] = { 0x08, 0x02, 0x12, 0x40, 'I' };
 	char err[200];
 	CHECK(mdx_parse_response(ok, sizeof(ok), err, sizeof(err)));
@@ -344,7 +357,8 @@ static void test_alloydb_parse(void)
 	CHECK(!alloydb_parse_name("projects//locations/r/clusters/c/instances/i", &n));
 	struct alloydb_info info;
 	char err[200];
-	const char *ci = "{\"ipAddress\":\"10.0.0.5\",\"psc_dns_name\":\"x.alloydb-psc.goog.\",\"instanceUid\":\"u\"}";
+	const char *ci =
+		"{\"ipAddress\":\"10.0.0.5\",\"psc_dns_name\":\"x.alloydb-psc.goog.\",\"instanceUid\":\"u\"}";
 	CHECK(alloydb_parse_info(ci, strlen(ci), &info, err, sizeof(err)));
 	CHECK_STR(info.private_ip, "10.0.0.5");
 	CHECK_STR(info.psc_dns, "x.alloydb-psc.goog");

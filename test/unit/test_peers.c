@@ -23,13 +23,14 @@ static struct tb_config *parse(const char *text)
 static void test_parse(void)
 {
 	struct tb_config *cfg = parse(BASE "[peers]\n1 = host=/run/tb-1\n2 = host=/run/tb-2 port=7000\n"
-				     "3 = host=10.0.0.3 pool_size=5\n");
+					   "3 = host=10.0.0.3 pool_size=5\n");
 	CHECK(cfg != NULL);
 	if (!cfg)
 		return;
 	CHECK(cfg->peer_id == 2 && cfg->so_reuseport);
 	CHECK(cfg->npeers == 3);
-	CHECK(cfg->peers[0].id == 1 && strcmp(cfg->peers[0].host, "/run/tb-1") == 0 && cfg->peers[0].port == 6432);
+	CHECK(cfg->peers[0].id == 1 && strcmp(cfg->peers[0].host, "/run/tb-1") == 0 &&
+	      cfg->peers[0].port == 6432);
 	CHECK(cfg->peers[1].port == 7000 && cfg->peers[1].pool_size == -1);
 	CHECK(cfg->peers[2].pool_size == 5);
 	config_free(cfg);

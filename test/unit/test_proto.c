@@ -252,7 +252,8 @@ static void feed_client(struct pg_flow *f, const char *types)
 static void feed_server(struct pg_flow *f, const char *types)
 {
 	for (; *types; types++)
-		pg_flow_server(f, *types == 'x' ? 'Z' : *types, *types == 'x' ? 'T' : 'I'); /* x: Z in a transaction */
+		pg_flow_server(f, *types == 'x' ? 'Z' : *types,
+			       *types == 'x' ? 'T' : 'I'); /* x: Z in a transaction */
 }
 
 /* The answers owed: pipelines, extended batches, COPY, transactions. */
@@ -267,7 +268,7 @@ static void test_flow(void)
 	feed_server(&f, "CZCZ");
 	CHECK(pg_flow_reusable(&f));
 
-	feed_client(&f, "PBDE");           /* no Sync yet: unsynced, not settled */
+	feed_client(&f, "PBDE"); /* no Sync yet: unsynced, not settled */
 	feed_server(&f, "12TDC");
 	CHECK(!pg_flow_settled(&f) && f.unsynced);
 	feed_client(&f, "S");
@@ -275,7 +276,7 @@ static void test_flow(void)
 	feed_server(&f, "Z");
 	CHECK(pg_flow_reusable(&f));
 
-	feed_client(&f, "Q");              /* COPY FROM STDIN */
+	feed_client(&f, "Q"); /* COPY FROM STDIN */
 	feed_server(&f, "G");
 	CHECK(f.copy_in && !pg_flow_settled(&f));
 	feed_client(&f, "ddc");
@@ -283,16 +284,16 @@ static void test_flow(void)
 	feed_server(&f, "CZ");
 	CHECK(pg_flow_reusable(&f));
 
-	feed_client(&f, "Q");              /* COPY TO STDOUT */
+	feed_client(&f, "Q"); /* COPY TO STDOUT */
 	feed_server(&f, "Hdd");
 	CHECK(f.copy_out && !pg_flow_settled(&f));
 	feed_server(&f, "cCZ");
 	CHECK(pg_flow_reusable(&f));
 
-	feed_client(&f, "Q");              /* BEGIN: settled, but not reusable */
+	feed_client(&f, "Q"); /* BEGIN: settled, but not reusable */
 	feed_server(&f, "Cx");
 	CHECK(pg_flow_settled(&f) && !pg_flow_reusable(&f));
-	feed_server(&f, "Z");              /* an answer to nothing: no underflow */
+	feed_server(&f, "Z"); /* an answer to nothing: no underflow */
 	CHECK(f.owed_rfq == 0);
 
 	CHECK(pg_flow_classify('Q') == PG_FLOW_REQUEST && pg_flow_classify('X') == PG_FLOW_TERMINATE);

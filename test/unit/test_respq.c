@@ -158,10 +158,10 @@ static void test_copy_and_confusion(void)
 	push(&q, RQ_EXECUTE, RQ_FORWARD, 1);
 	push(&q, RQ_SYNC, RQ_FORWARD, 2);
 	CHECK_STR(feed(&q, "HddcC"), "FFFFF");
-	CHECK_STR(feed(&q, "1"), "C");        /* a ParseComplete nobody asked for */
+	CHECK_STR(feed(&q, "1"), "C"); /* a ParseComplete nobody asked for */
 	CHECK_STR(feed(&q, "Z"), "F");
-	CHECK_STR(feed(&q, "Z"), "C");        /* nothing owed */
-	CHECK_STR(feed(&q, "NS"), "FF");      /* async messages are always fine */
+	CHECK_STR(feed(&q, "Z"), "C");   /* nothing owed */
+	CHECK_STR(feed(&q, "NS"), "FF"); /* async messages are always fine */
 	push(&q, RQ_BIND, RQ_FORWARD, 3);
 	respq_free(&q);
 	CHECK_STR(trail, "d1o d2o d3s ");
@@ -244,7 +244,7 @@ static void test_client_names(void)
 	struct ps_name *n = ps_client_add(m, "s1", st);
 	ps_stmt_unref(st);
 	CHECK(ps_client_find(m, "s1") == n && !ps_client_find(m, "s2") && m->count == 1);
-	ps_name_hold(n);             /* a queued request points at it */
+	ps_name_hold(n); /* a queued request points at it */
 	ps_name_remove(n);
 	CHECK(!ps_client_find(m, "s1") && m->count == 0 && !n->owner);
 	CHECK(ps_cache_count() == 1); /* still held by the request */
@@ -279,7 +279,7 @@ static void test_server_set(void)
 	/* evict a: closing until confirmed, and a new Parse of it is preceded by a Close */
 	uint64_t gc = ps_sset_closing(&s, na);
 	CHECK(s.count == 1 && ps_sset_needs_close(&s, a) && ps_sset_find(&s, a)->closing);
-	ps_sset_forget(&s, a, ga);   /* a stale completion changes nothing */
+	ps_sset_forget(&s, a, ga); /* a stale completion changes nothing */
 	CHECK(ps_sset_find(&s, a) != NULL);
 	ps_sset_forget(&s, a, gc);
 	CHECK(!ps_sset_find(&s, a) && !ps_sset_needs_close(&s, a));

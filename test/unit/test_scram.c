@@ -13,13 +13,12 @@
 #define RFC_CLIENT_FINAL "c=biws,r=" RFC_CNONCE RFC_SNONCE ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
 #define RFC_SERVER_FINAL "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
 /* Computed independently with python3 hashlib/hmac for "pencil", RFC salt, 4096. */
-#define PENCIL_SECRET "SCRAM-SHA-256$4096:" RFC_SALT \
+#define PENCIL_SECRET \
+	"SCRAM-SHA-256$4096:" RFC_SALT \
 	"$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
 
-static const unsigned char rfc_salt[16] = {
-	0x5b, 0x6d, 0x99, 0x68, 0x9d, 0x12, 0x35, 0x8e,
-	0xec, 0xa0, 0x4b, 0x14, 0x12, 0x36, 0xfa, 0x81
-};
+static const unsigned char rfc_salt[16] = { 0x5b, 0x6d, 0x99, 0x68, 0x9d, 0x12, 0x35, 0x8e,
+					    0xec, 0xa0, 0x4b, 0x14, 0x12, 0x36, 0xfa, 0x81 };
 
 static struct scram_secret pencil;
 
@@ -44,20 +43,29 @@ static void test_secrets(void)
 	CHECK(scram_secret_from_password("", rfc_salt, 16, 1, &t));
 
 	static const char *const bad[] = {
-		"", "SCRAM-SHA-256$", "scram-sha-256$4096:" RFC_SALT "$AAAA:AAAA",
-		"SCRAM-SHA-256$0:" RFC_SALT "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
-		"SCRAM-SHA-256$-1:" RFC_SALT "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
-		"SCRAM-SHA-256$99999999999:" RFC_SALT "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+		"",
+		"SCRAM-SHA-256$",
+		"scram-sha-256$4096:" RFC_SALT "$AAAA:AAAA",
+		"SCRAM-SHA-256$0:" RFC_SALT
+		"$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+		"SCRAM-SHA-256$-1:" RFC_SALT
+		"$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+		"SCRAM-SHA-256$99999999999:" RFC_SALT
+		"$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
 		"SCRAM-SHA-256$4096:$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
 		"SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ=$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
-		"SCRAM-SHA-256$4096:" RFC_SALT "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4q=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
-		"SCRAM-SHA-256$4096:" RFC_SALT "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU",
-		"SCRAM-SHA-256$4096:" RFC_SALT "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=x",
+		"SCRAM-SHA-256$4096:" RFC_SALT
+		"$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4q=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+		"SCRAM-SHA-256$4096:" RFC_SALT
+		"$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU",
+		"SCRAM-SHA-256$4096:" RFC_SALT
+		"$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=x",
 		"SCRAM-SHA-256$4096:" RFC_SALT "$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=",
 		"SCRAM-SHA-256$4096:" RFC_SALT,
 		"SCRAM-SHA-256$4096",
 		"SCRAM-SHA-256$4096:W22Z aJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
-		"SCRAM-SHA-256$4096:" RFC_SALT "$$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
+		"SCRAM-SHA-256$4096:" RFC_SALT
+		"$$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		bool ok = scram_parse_secret(bad[i], &s);
@@ -85,15 +93,18 @@ static void test_rfc_server(void)
 	struct scram_server *s = scram_server_new(&pencil);
 
 	scram_server_set_nonce(s, RFC_SNONCE);
-	CHECK(scram_server_first(s, RFC_CLIENT_FIRST, strlen(RFC_CLIENT_FIRST), &out, &outlen, err, sizeof(err)));
+	CHECK(scram_server_first(s, RFC_CLIENT_FIRST, strlen(RFC_CLIENT_FIRST), &out, &outlen, err,
+				 sizeof(err)));
 	CHECK_STR(out, RFC_SERVER_FIRST);
 	CHECK(out && outlen == strlen(out));
 	free(out);
-	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, strlen(RFC_CLIENT_FINAL), &out, &outlen, err, sizeof(err)) == SCRAM_OK);
+	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, strlen(RFC_CLIENT_FINAL), &out, &outlen, err,
+				 sizeof(err)) == SCRAM_OK);
 	CHECK_STR(out, RFC_SERVER_FINAL);
 	free(out);
 	/* Replaying the final message is out of order. */
-	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, strlen(RFC_CLIENT_FINAL), &out, &outlen, err, sizeof(err)) == SCRAM_FAIL_PROTOCOL);
+	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, strlen(RFC_CLIENT_FINAL), &out, &outlen, err,
+				 sizeof(err)) == SCRAM_FAIL_PROTOCOL);
 	CHECK(out == NULL);
 	scram_server_free(s);
 }
@@ -110,7 +121,8 @@ static void test_rfc_client(void)
 	CHECK(scram_client_first(c, &out, &outlen));
 	CHECK_STR(out, RFC_CLIENT_FIRST);
 	free(out);
-	CHECK(scram_client_final(c, RFC_SERVER_FIRST, strlen(RFC_SERVER_FIRST), &out, &outlen, err, sizeof(err)));
+	CHECK(scram_client_final(c, RFC_SERVER_FIRST, strlen(RFC_SERVER_FIRST), &out, &outlen, err,
+				 sizeof(err)));
 	CHECK_STR(out, RFC_CLIENT_FINAL);
 	CHECK(out && outlen == strlen(out));
 	free(out);
@@ -235,31 +247,34 @@ static void test_pass_through(void)
 	bool cok;
 	struct scram_keys keys, none;
 	/* A client logs in with the password; the pooler keeps its key ... */
-	CHECK(exchange_with(scram_client_new("pencil"), scram_server_new(&pencil), &cok, &keys,
-			    err, sizeof(err)) == SCRAM_OK && cok);
+	CHECK(exchange_with(scram_client_new("pencil"), scram_server_new(&pencil), &cok, &keys, err,
+			    sizeof(err)) == SCRAM_OK &&
+	      cok);
 	CHECK(keys.iterations == pencil.iterations && keys.salt_len == pencil.salt_len);
 	CHECK(memcmp(keys.server_key, pencil.server_key, SCRAM_KEY_LEN) == 0);
 	/* ... and logs in to a server holding the same verifier with it, twice. */
 	for (int i = 0; i < 2; i++)
-		CHECK(exchange_with(scram_client_new_keys(&keys), scram_server_new(&pencil), &cok, NULL,
-				    err, sizeof(err)) == SCRAM_OK && cok);
+		CHECK(exchange_with(scram_client_new_keys(&keys), scram_server_new(&pencil), &cok, NULL, err,
+				    sizeof(err)) == SCRAM_OK &&
+		      cok);
 	/* A wrong password yields no keys; a mock exchange neither. */
-	CHECK(exchange_with(scram_client_new("pencil!"), scram_server_new(&pencil), &cok, &none,
-			    err, sizeof(err)) == SCRAM_FAIL_AUTH);
-	CHECK(exchange_with(scram_client_new("pencil"), scram_server_new(NULL), &cok, &none,
-			    err, sizeof(err)) == SCRAM_FAIL_AUTH);
+	CHECK(exchange_with(scram_client_new("pencil!"), scram_server_new(&pencil), &cok, &none, err,
+			    sizeof(err)) == SCRAM_FAIL_AUTH);
+	CHECK(exchange_with(scram_client_new("pencil"), scram_server_new(NULL), &cok, &none, err,
+			    sizeof(err)) == SCRAM_FAIL_AUTH);
 	/* Another salt on the server: refused before any proof is sent. */
 	struct scram_secret other;
 	unsigned char salt[16] = "another salt....";
 	CHECK(scram_secret_from_password("pencil", salt, sizeof(salt), pencil.iterations, &other));
 	err[0] = '\0';
-	CHECK(exchange_with(scram_client_new_keys(&keys), scram_server_new(&other), &cok, NULL,
-			    err, sizeof(err)) == SCRAM_FAIL_PROTOCOL && !cok);
+	CHECK(exchange_with(scram_client_new_keys(&keys), scram_server_new(&other), &cok, NULL, err,
+			    sizeof(err)) == SCRAM_FAIL_PROTOCOL &&
+	      !cok);
 	CHECK(strstr(err, "salt or iterations") != NULL);
 	/* A key that is not the verifier's fails the server's check. */
 	keys.client_key[0] ^= 1;
-	CHECK(exchange_with(scram_client_new_keys(&keys), scram_server_new(&pencil), &cok, NULL,
-			    err, sizeof(err)) == SCRAM_FAIL_AUTH);
+	CHECK(exchange_with(scram_client_new_keys(&keys), scram_server_new(&pencil), &cok, NULL, err,
+			    sizeof(err)) == SCRAM_FAIL_AUTH);
 	scram_keys_wipe(&keys);
 	scram_secret_wipe(&other);
 }
@@ -316,15 +331,34 @@ static bool server_first_ok(const char *msg, size_t len)
 static void test_bad_client_first(void)
 {
 	static const char *const bad[] = {
-		"", "n", "n,", "n,,", "y", "x,,n=,r=abc", "p=tls-server-end-point,,n=,r=abc",
-		"n,a=user,n=,r=abc", "n,x,n=,r=abc", "n,,m=ext,n=,r=abc", "n,,r=abc", "n,,n=,",
-		"n,,n=,r=", "n,,n=,r=ab,c", "n,,n=a=b,r=abc", "n,,n=a=2,r=abc", "n,,n=,r=abc,",
-		"n,,n=,r=a\001b", "n,,n=,r=a b", "n,,n=,r=abc,1=x", "n,,n=,r=abc,x", "n,,n=,s=abc",
-		"n,,n=;r=abc", "n,,n=,r=abc,,",
+		"",
+		"n",
+		"n,",
+		"n,,",
+		"y",
+		"x,,n=,r=abc",
+		"p=tls-server-end-point,,n=,r=abc",
+		"n,a=user,n=,r=abc",
+		"n,x,n=,r=abc",
+		"n,,m=ext,n=,r=abc",
+		"n,,r=abc",
+		"n,,n=,",
+		"n,,n=,r=",
+		"n,,n=,r=ab,c",
+		"n,,n=a=b,r=abc",
+		"n,,n=a=2,r=abc",
+		"n,,n=,r=abc,",
+		"n,,n=,r=a\001b",
+		"n,,n=,r=a b",
+		"n,,n=,r=abc,1=x",
+		"n,,n=,r=abc,x",
+		"n,,n=,s=abc",
+		"n,,n=;r=abc",
+		"n,,n=,r=abc,,",
 	};
 	static const char *const good[] = {
-		"n,,n=,r=abc", "y,,n=,r=abc", "n,,n=user,r=abc", "n,,n=a=2Cb=3D,r=abc",
-		"n,,n=,r=abc,x=ext,y=", "n,,n=*,r=rOprNGfwEbeRWgbNEkqO",
+		"n,,n=,r=abc",         "y,,n=,r=abc",          "n,,n=user,r=abc",
+		"n,,n=a=2Cb=3D,r=abc", "n,,n=,r=abc,x=ext,y=", "n,,n=*,r=rOprNGfwEbeRWgbNEkqO",
 	};
 	char err[256] = "";
 
@@ -398,7 +432,10 @@ static enum scram_result server_final(const char *msg, size_t len)
 static void test_bad_client_final(void)
 {
 	static const char *const bad[] = {
-		"", "c=biws", "c=biws,", "r=" RFC_CNONCE RFC_SNONCE ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+		"",
+		"c=biws",
+		"c=biws,",
+		"r=" RFC_CNONCE RFC_SNONCE ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
 		"c=eSws,r=" RFC_CNONCE RFC_SNONCE ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
 		"c=biws=,r=" RFC_CNONCE RFC_SNONCE ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
 		"c=biws,r=" RFC_CNONCE ",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
@@ -421,10 +458,12 @@ static void test_bad_client_final(void)
 			fprintf(stderr, "  bad client-final #%zu gave %d\n", i, (int)r);
 	}
 	/* A well-formed message with a wrong proof is an authentication failure. */
-	const char *wrong = "c=biws,r=" RFC_CNONCE RFC_SNONCE ",p=eHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+	const char *wrong = "c=biws,r=" RFC_CNONCE RFC_SNONCE
+			    ",p=eHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
 	CHECK(server_final(wrong, strlen(wrong)) == SCRAM_FAIL_AUTH);
 	/* Extensions between r= and p= are covered by the proof: changed message, same proof. */
-	const char *ext = "c=biws,r=" RFC_CNONCE RFC_SNONCE ",x=1,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+	const char *ext = "c=biws,r=" RFC_CNONCE RFC_SNONCE
+			  ",x=1,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
 	CHECK(server_final(ext, strlen(ext)) == SCRAM_FAIL_AUTH);
 	CHECK(server_final(RFC_CLIENT_FINAL, strlen(RFC_CLIENT_FINAL)) == SCRAM_OK);
 	/* Every truncation of a valid message fails. */
@@ -433,7 +472,8 @@ static void test_bad_client_final(void)
 	for (size_t i = 0; i < n; i++)
 		passed += server_final(RFC_CLIENT_FINAL, i) == SCRAM_OK;
 	CHECK(passed == 0);
-	CHECK(server_final("c=biws,r=" RFC_CNONCE RFC_SNONCE ",p=dHzb\0apWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+	CHECK(server_final("c=biws,r=" RFC_CNONCE RFC_SNONCE
+			   ",p=dHzb\0apWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
 			   n) == SCRAM_FAIL_PROTOCOL);
 
 	/* A "y" client must send c=eSws. */
@@ -441,26 +481,33 @@ static void test_bad_client_final(void)
 	char *out = NULL;
 	size_t olen;
 	struct scram_server *s = rfc_server("y,,n=user,r=" RFC_CNONCE);
-	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, n, &out, &olen, err, sizeof(err)) == SCRAM_FAIL_PROTOCOL);
+	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, n, &out, &olen, err, sizeof(err)) ==
+	      SCRAM_FAIL_PROTOCOL);
 	CHECK(strstr(err, "channel-binding") != NULL);
 	scram_server_free(s);
 
 	/* Out of order: final before first, first after final, failure is final. */
 	s = scram_server_new(&pencil);
-	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, n, &out, &olen, err, sizeof(err)) == SCRAM_FAIL_PROTOCOL);
-	CHECK(!scram_server_first(s, RFC_CLIENT_FIRST, strlen(RFC_CLIENT_FIRST), &out, &olen, err, sizeof(err)));
+	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, n, &out, &olen, err, sizeof(err)) ==
+	      SCRAM_FAIL_PROTOCOL);
+	CHECK(!scram_server_first(s, RFC_CLIENT_FIRST, strlen(RFC_CLIENT_FIRST), &out, &olen, err,
+				  sizeof(err)));
 	scram_server_free(s);
 	s = rfc_server(RFC_CLIENT_FIRST);
-	CHECK(!scram_server_first(s, RFC_CLIENT_FIRST, strlen(RFC_CLIENT_FIRST), &out, &olen, err, sizeof(err)));
-	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, n, &out, &olen, err, sizeof(err)) == SCRAM_FAIL_PROTOCOL);
+	CHECK(!scram_server_first(s, RFC_CLIENT_FIRST, strlen(RFC_CLIENT_FIRST), &out, &olen, err,
+				  sizeof(err)));
+	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, n, &out, &olen, err, sizeof(err)) ==
+	      SCRAM_FAIL_PROTOCOL);
 	scram_server_free(s);
 	s = rfc_server(RFC_CLIENT_FIRST);
 	CHECK(scram_server_final(s, wrong, strlen(wrong), &out, &olen, err, sizeof(err)) == SCRAM_FAIL_AUTH);
-	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, n, &out, &olen, err, sizeof(err)) == SCRAM_FAIL_PROTOCOL);
+	CHECK(scram_server_final(s, RFC_CLIENT_FINAL, n, &out, &olen, err, sizeof(err)) ==
+	      SCRAM_FAIL_PROTOCOL);
 	CHECK(out == NULL);
 	scram_server_free(s);
 	/* NULL handles. */
-	CHECK(scram_server_final(NULL, RFC_CLIENT_FINAL, n, &out, &olen, err, sizeof(err)) == SCRAM_FAIL_PROTOCOL);
+	CHECK(scram_server_final(NULL, RFC_CLIENT_FINAL, n, &out, &olen, err, sizeof(err)) ==
+	      SCRAM_FAIL_PROTOCOL);
 	scram_server_free(NULL);
 }
 
@@ -497,9 +544,12 @@ static bool client_final_ok(const char *msg, size_t len, char *err, size_t errle
 static void test_bad_server_first(void)
 {
 	static const char *const bad[] = {
-		"", "r=", "r=" RFC_CNONCE ",s=" RFC_SALT ",i=4096",
+		"",
+		"r=",
+		"r=" RFC_CNONCE ",s=" RFC_SALT ",i=4096",
 		"r=X" RFC_CNONCE RFC_SNONCE ",s=" RFC_SALT ",i=4096",
-		"r=rOprNGfwEbeRWgbNEkq" ",s=" RFC_SALT ",i=4096",
+		"r=rOprNGfwEbeRWgbNEkq"
+		",s=" RFC_SALT ",i=4096",
 		"m=ext,r=" RFC_CNONCE RFC_SNONCE ",s=" RFC_SALT ",i=4096",
 		"r=" RFC_CNONCE RFC_SNONCE ",i=4096",
 		"r=" RFC_CNONCE RFC_SNONCE ",s=,i=4096",
@@ -516,7 +566,8 @@ static void test_bad_server_first(void)
 		"r=" RFC_CNONCE RFC_SNONCE ",s=" RFC_SALT ",i=4096,",
 		"r=" RFC_CNONCE RFC_SNONCE ",s=" RFC_SALT ",i=4096,garbage",
 		"s=" RFC_SALT ",r=" RFC_CNONCE RFC_SNONCE ",i=4096",
-		"r=" RFC_CNONCE "a,b" ",s=" RFC_SALT ",i=4096",
+		"r=" RFC_CNONCE "a,b"
+		",s=" RFC_SALT ",i=4096",
 	};
 	char err[256];
 
@@ -572,9 +623,16 @@ static bool verify(const char *msg, size_t len, char *err, size_t errlen)
 static void test_bad_server_final(void)
 {
 	static const char *const bad[] = {
-		"", "v=", "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4", "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
-		RFC_SERVER_FINAL ",x=1", RFC_SERVER_FINAL ",", "x=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
-		"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=v", "v=AAAA", "e=",
+		"",
+		"v=",
+		"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4",
+		"v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
+		RFC_SERVER_FINAL ",x=1",
+		RFC_SERVER_FINAL ",",
+		"x=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
+		"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=v",
+		"v=AAAA",
+		"e=",
 	};
 	char err[256];
 
@@ -585,7 +643,9 @@ static void test_bad_server_final(void)
 	}
 	CHECK(!verify("e=invalid-proof", 15, err, sizeof(err)));
 	CHECK(strstr(err, "invalid-proof") != NULL);
-	CHECK(!verify("e=bad\x01\x7f" "char", 11, err, sizeof(err)));
+	CHECK(!verify("e=bad\x01\x7f"
+		      "char",
+		      11, err, sizeof(err)));
 	CHECK(strchr(err, '\x01') == NULL);
 	size_t n = strlen(RFC_SERVER_FINAL);
 	int passed = 0;
@@ -608,23 +668,26 @@ static void test_password_key_cache(void)
 	bool cok;
 	struct scram_keys cache;
 	memset(&cache, 0, sizeof(cache));
-	CHECK(exchange_with(cached_client("pencil", &cache), scram_server_new(&pencil), &cok, NULL,
-			    err, sizeof(err)) == SCRAM_OK && cok);
+	CHECK(exchange_with(cached_client("pencil", &cache), scram_server_new(&pencil), &cok, NULL, err,
+			    sizeof(err)) == SCRAM_OK &&
+	      cok);
 	CHECK(cache.iterations == pencil.iterations && cache.salt_len == pencil.salt_len);
 	CHECK(memcmp(cache.server_key, pencil.server_key, SCRAM_KEY_LEN) == 0);
-	CHECK(exchange_with(cached_client("pencil", &cache), scram_server_new(&pencil), &cok, NULL,
-			    err, sizeof(err)) == SCRAM_OK && cok);
+	CHECK(exchange_with(cached_client("pencil", &cache), scram_server_new(&pencil), &cok, NULL, err,
+			    sizeof(err)) == SCRAM_OK &&
+	      cok);
 	/* The second login took its key from the cache: a spoiled cache fails it. */
 	struct scram_keys spoiled = cache;
 	spoiled.client_key[0] ^= 1;
-	CHECK(exchange_with(cached_client("pencil", &spoiled), scram_server_new(&pencil), &cok, NULL,
-			    err, sizeof(err)) == SCRAM_FAIL_AUTH);
+	CHECK(exchange_with(cached_client("pencil", &spoiled), scram_server_new(&pencil), &cok, NULL, err,
+			    sizeof(err)) == SCRAM_FAIL_AUTH);
 	/* Another salt: derived again, and the cache now holds that one. */
 	struct scram_secret other;
 	unsigned char salt[16] = "another salt....";
 	CHECK(scram_secret_from_password("pencil", salt, sizeof(salt), pencil.iterations, &other));
-	CHECK(exchange_with(cached_client("pencil", &cache), scram_server_new(&other), &cok, NULL,
-			    err, sizeof(err)) == SCRAM_OK && cok);
+	CHECK(exchange_with(cached_client("pencil", &cache), scram_server_new(&other), &cok, NULL, err,
+			    sizeof(err)) == SCRAM_OK &&
+	      cok);
 	CHECK(cache.salt_len == sizeof(salt) && memcmp(cache.salt, salt, sizeof(salt)) == 0);
 	CHECK(memcmp(cache.server_key, other.server_key, SCRAM_KEY_LEN) == 0);
 	scram_secret_wipe(&other);

@@ -57,7 +57,8 @@ static void test_hmac_rfc4231(void)
 	unsigned char k1[20], k6[131];
 	memset(k1, 0x0b, sizeof(k1));
 	memset(k6, 0xaa, sizeof(k6));
-	check_hmac(k1, sizeof(k1), "Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+	check_hmac(k1, sizeof(k1), "Hi There",
+		   "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
 	check_hmac("Jefe", 4, "what do ya want for nothing?",
 		   "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 	check_hmac(k6, sizeof(k6), "Test Using Larger Than Block-Size Key - Hash Key First",
@@ -104,7 +105,8 @@ static void test_pbkdf2(void)
 	hex(mine, sizeof(mine), h);
 	CHECK_STR(h, "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc");
 	/* SCRAM's 4096 iterations, and odd lengths (a key longer than a block), against OpenSSL. */
-	const char *pws[] = { "pencil", "", "a much longer password that is longer than one block of sixty-four bytes" };
+	const char *pws[] = { "pencil", "",
+			      "a much longer password that is longer than one block of sixty-four bytes" };
 	const unsigned iters[] = { 4096, 1, 2 };
 	int same = 0;
 	for (int i = 0; i < 3; i++) {

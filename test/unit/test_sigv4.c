@@ -21,8 +21,12 @@ static char err[256];
 static struct sigv4_signer suite_signer(const char *token)
 {
 	struct sigv4_signer s = {
-		.access_key_id = AKID, .secret_access_key = SECRET, .session_token = token,
-		.region = "us-east-1", .service = "service", .now = T0,
+		.access_key_id = AKID,
+		.secret_access_key = SECRET,
+		.session_token = token,
+		.region = "us-east-1",
+		.service = "service",
+		.now = T0,
 	};
 	return s;
 }
@@ -34,13 +38,12 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 /* One aws-c-auth v4 case: presign with 3600 s, compare the signature. */
-static void suite_case(const char *name, const char *path, const struct sigv4_param *params,
-		       size_t n, const char *token, const char *want_sig)
+static void suite_case(const char *name, const char *path, const struct sigv4_param *params, size_t n,
+		       const char *token, const char *want_sig)
 {
 	struct sigv4_signer s = suite_signer(token);
 	struct sigv4_trace tr;
-	char *url = sigv4_presign(&s, "example.amazonaws.com", path, params, n, 3600, &tr, err,
-				  sizeof(err));
+	char *url = sigv4_presign(&s, "example.amazonaws.com", path, params, n, 3600, &tr, err, sizeof(err));
 
 	CHECK(url != NULL);
 	if (!url) {
@@ -75,10 +78,10 @@ static void test_suite_vectors(void)
 		  "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n"
 		  "bb7705b4aa3cb8e8f5e1e0b3d4c0b64030797a313c8ceee43e33117cc43eadc5");
 	CHECK_STR(tr.signature, "e93c787ed7f371d5c6b165c1b38ede9550f4dce4144713e844b25b7192d3865d");
-	CHECK_STR(url, "example.amazonaws.com/?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
-		  SUITE_SCOPE "&X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600"
-		  "&X-Amz-SignedHeaders=host&X-Amz-Signature="
-		  "e93c787ed7f371d5c6b165c1b38ede9550f4dce4144713e844b25b7192d3865d");
+	CHECK_STR(url, "example.amazonaws.com/?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" SUITE_SCOPE
+		       "&X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600"
+		       "&X-Amz-SignedHeaders=host&X-Amz-Signature="
+		       "e93c787ed7f371d5c6b165c1b38ede9550f4dce4144713e844b25b7192d3865d");
 	secret_free(url);
 	sigv4_trace_clear(&tr);
 
@@ -90,8 +93,7 @@ static void test_suite_vectors(void)
 		   "6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267",
 		   "7ff2b50b376cb4d151970630573d6291dc128cc5c2a12ffb237f73cc53f67b6c");
 
-	static const char unreserved[] =
-		"-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	static const char unreserved[] = "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 	const struct sigv4_param unres[] = { { unreserved, unreserved } };
 	suite_case("get-vanilla-query-unreserved", "/", unres, 1, NULL,
 		   "8e76a88a7433637b12778d5592799b29ad21ecd6cf6325051c21d86f0acda2bf");
@@ -108,7 +110,9 @@ static void test_suite_vectors(void)
 		   "49096700cbbaa5753443850f40df10f904fc2fdb544dc9512203cc77c471a9de");
 
 	const struct sigv4_param order_enc[] = {
-		{ "Param-3", "Value3" }, { "Param", "Value2" }, { "\xe1\x88\xb4", "Value1" },
+		{ "Param-3", "Value3" },
+		{ "Param", "Value2" },
+		{ "\xe1\x88\xb4", "Value1" },
 	};
 	suite_case("get-vanilla-query-order-encoded", "/", order_enc, 3, NULL,
 		   "c5f1848ceec943ac2ca68ee720460c23aaae30a2300586597ada94c4a65e4787");
@@ -118,14 +122,13 @@ static void test_suite_vectors(void)
 		   "86012e2c9ad4d77369f5d81c11f75158aae4f895a085212cc6d3f923d300bed5");
 
 	suite_case("get-unreserved", "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-		   NULL, 0, NULL,
-		   "95968482db1b9e0fadef6efc1bd24689f77c77d9ef56919c96a28cc92e0d6005");
+		   NULL, 0, NULL, "95968482db1b9e0fadef6efc1bd24689f77c77d9ef56919c96a28cc92e0d6005");
 
 	/* Order of the emitted query: operation params as given, auth params after. */
 	s = suite_signer(NULL);
-	url = sigv4_presign(&s, "example.amazonaws.com", "/", key_case, 2, 3600, NULL, err,
-			    sizeof(err));
-	CHECK(url && strncmp(url, "example.amazonaws.com/?Param2=value2&Param1=value1&X-Amz-Algorithm=", 67) == 0);
+	url = sigv4_presign(&s, "example.amazonaws.com", "/", key_case, 2, 3600, NULL, err, sizeof(err));
+	CHECK(url &&
+	      strncmp(url, "example.amazonaws.com/?Param2=value2&Param1=value1&X-Amz-Algorithm=", 67) == 0);
 	secret_free(url);
 	/* get-utf8 writes the encoded path into the URL. */
 	url = sigv4_presign(&s, "example.amazonaws.com", "/\xe1\x88\xb4", NULL, 0, 3600, NULL, err,
@@ -142,22 +145,20 @@ static void test_header_vectors(void)
 	const struct sigv4_param host[] = { { "Host", "example.amazonaws.com" } };
 
 	/* botocore aws4_testsuite / aws-c-auth get-vanilla (header variant). */
-	CHECK(sigv4_sign_headers(&s, "GET", "/", NULL, 0, host, 1, NULL, 0, &a, &tr, err,
-				 sizeof(err)));
+	CHECK(sigv4_sign_headers(&s, "GET", "/", NULL, 0, host, 1, NULL, 0, &a, &tr, err, sizeof(err)));
 	CHECK_STR(tr.canonical_request, "GET\n/\n\nhost:example.amazonaws.com\n"
-		  "x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" EMPTY_HASH);
+					"x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n" EMPTY_HASH);
 	CHECK_STR(a.signature, "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
 	CHECK_STR(a.authorization, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
-		  "service/aws4_request, SignedHeaders=host;x-amz-date, Signature="
-		  "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
+				   "service/aws4_request, SignedHeaders=host;x-amz-date, Signature="
+				   "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
 	CHECK_STR(a.amz_date, "20150830T123600Z");
 	sigv4_auth_clear(&a);
 	sigv4_trace_clear(&tr);
 
 	/* get-vanilla-with-session-token (trust .authz, the published SigV4 test vectors). */
 	s = suite_signer("6e86291e8372ff2a2260956d9b8aae1d763fbf315fa00fa31553b73ebf194267");
-	CHECK(sigv4_sign_headers(&s, "GET", "/", NULL, 0, host, 1, NULL, 0, &a, NULL, err,
-				 sizeof(err)));
+	CHECK(sigv4_sign_headers(&s, "GET", "/", NULL, 0, host, 1, NULL, 0, &a, NULL, err, sizeof(err)));
 	CHECK_STR(a.signature, "07ec1639c89043aa0e3e2de82b96708f198cceab042d4a97044c66dd9f74e7f8");
 	CHECK(strstr(a.authorization, "SignedHeaders=host;x-amz-date;x-amz-security-token,") != NULL);
 	sigv4_auth_clear(&a);
@@ -165,18 +166,17 @@ static void test_header_vectors(void)
 	/* Header values are trimmed and folded; names lower-cased; Host case-insensitive. */
 	s = suite_signer(NULL);
 	const struct sigv4_param messy[] = { { "HOST", "  example.amazonaws.com \t " } };
-	CHECK(sigv4_sign_headers(&s, "GET", "/", NULL, 0, messy, 1, NULL, 0, &a, NULL, err,
-				 sizeof(err)));
+	CHECK(sigv4_sign_headers(&s, "GET", "/", NULL, 0, messy, 1, NULL, 0, &a, NULL, err, sizeof(err)));
 	CHECK_STR(a.signature, "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
 	sigv4_auth_clear(&a);
 
 	/* Repeated names are joined with a comma in input order. */
 	const struct sigv4_param dup[] = {
-		{ "Host", "example.amazonaws.com" }, { "My-Header1", "value2" },
+		{ "Host", "example.amazonaws.com" },
+		{ "My-Header1", "value2" },
 		{ "My-Header1", "value1" },
 	};
-	CHECK(sigv4_sign_headers(&s, "GET", "/", NULL, 0, dup, 3, NULL, 0, &a, &tr, err,
-				 sizeof(err)));
+	CHECK(sigv4_sign_headers(&s, "GET", "/", NULL, 0, dup, 3, NULL, 0, &a, &tr, err, sizeof(err)));
 	CHECK(strstr(tr.canonical_request, "\nmy-header1:value2,value1\n") != NULL);
 	CHECK(strstr(a.authorization, "SignedHeaders=host;my-header1;x-amz-date,") != NULL);
 	sigv4_auth_clear(&a);
@@ -190,8 +190,11 @@ static void test_sts_assume_role_signing(void)
 	static const char body[] = "Action=AssumeRole&Version=2011-06-15&RoleSessionName=tb-session"
 				   "&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fmy-role";
 	struct sigv4_signer s = {
-		.access_key_id = AKID, .secret_access_key = SECRET, .region = "us-east-1",
-		.service = "sts", .now = T0,
+		.access_key_id = AKID,
+		.secret_access_key = SECRET,
+		.region = "us-east-1",
+		.service = "sts",
+		.now = T0,
 	};
 	struct sigv4_auth a;
 	const struct sigv4_param h1[] = {
@@ -199,11 +202,11 @@ static void test_sts_assume_role_signing(void)
 		{ "Host", "sts.us-east-1.amazonaws.com" },
 	};
 
-	CHECK(sigv4_sign_headers(&s, "POST", "/", NULL, 0, h1, 2, body, strlen(body), &a, NULL,
-				 err, sizeof(err)));
+	CHECK(sigv4_sign_headers(&s, "POST", "/", NULL, 0, h1, 2, body, strlen(body), &a, NULL, err,
+				 sizeof(err)));
 	CHECK_STR(a.authorization, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/sts/"
-		  "aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature="
-		  "1bbd12322caa8029435c538a48e9442684271dbc6379df2efe36765d1f31a356");
+				   "aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature="
+				   "1bbd12322caa8029435c538a48e9442684271dbc6379df2efe36765d1f31a356");
 	sigv4_auth_clear(&a);
 
 	s.region = "eu-west-1";
@@ -212,9 +215,10 @@ static void test_sts_assume_role_signing(void)
 		{ "Content-Type", "application/x-www-form-urlencoded; charset=utf-8" },
 		{ "Host", "sts.eu-west-1.amazonaws.com" },
 	};
-	CHECK(sigv4_sign_headers(&s, "POST", "/", NULL, 0, h2, 2, body, strlen(body), &a, NULL,
-				 err, sizeof(err)));
-	CHECK_STR(a.authorization, "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/eu-west-1/sts/"
+	CHECK(sigv4_sign_headers(&s, "POST", "/", NULL, 0, h2, 2, body, strlen(body), &a, NULL, err,
+				 sizeof(err)));
+	CHECK_STR(a.authorization,
+		  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/eu-west-1/sts/"
 		  "aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, "
 		  "Signature=437715eb4dd1948608457ba578b04ff5b88fb7359551f99ed7f25af3cca42a05");
 	sigv4_auth_clear(&a);
@@ -230,8 +234,8 @@ static void test_sigv4_errors(void)
 
 	CHECK(sigv4_presign(&s, "example.amazonaws.com", "/", NULL, 0, 0, NULL, err, sizeof(err)) == NULL);
 	CHECK(strstr(err, "lifetime") != NULL);
-	CHECK(sigv4_presign(&s, "example.amazonaws.com", "/", NULL, 0, SIGV4_MAX_EXPIRES + 1, NULL,
-			    err, sizeof(err)) == NULL);
+	CHECK(sigv4_presign(&s, "example.amazonaws.com", "/", NULL, 0, SIGV4_MAX_EXPIRES + 1, NULL, err,
+			    sizeof(err)) == NULL);
 	url = sigv4_presign(&s, "example.amazonaws.com", "/", NULL, 0, SIGV4_MAX_EXPIRES, NULL, err,
 			    sizeof(err));
 	CHECK(url && strstr(url, "X-Amz-Expires=604800&") != NULL);
@@ -276,7 +280,8 @@ static void test_sigv4_errors(void)
 static struct aws_credentials example_creds(const char *token)
 {
 	struct aws_credentials c = {
-		.access_key_id = (char *)AKID, .secret_access_key = (char *)SECRET,
+		.access_key_id = (char *)AKID,
+		.secret_access_key = (char *)SECRET,
 		.session_token = (char *)token,
 	};
 	return c;
@@ -293,15 +298,18 @@ static struct aws_credentials example_creds(const char *token)
 static void test_example_a_b(void)
 {
 	struct sigv4_signer s = {
-		.access_key_id = AKID, .secret_access_key = SECRET, .region = "us-east-1",
-		.service = "rds-db", .now = T0,
+		.access_key_id = AKID,
+		.secret_access_key = SECRET,
+		.region = "us-east-1",
+		.service = "rds-db",
+		.now = T0,
 	};
 	const struct sigv4_param pa[] = { { "Action", "connect" }, { "DBUser", "iam_user" } };
 	struct sigv4_trace tr;
 	char *tok;
 
-	tok = sigv4_presign(&s, "mydb.123456789012.us-east-1.rds.amazonaws.com:5432", "/", pa, 2,
-			    900, &tr, err, sizeof(err));
+	tok = sigv4_presign(&s, "mydb.123456789012.us-east-1.rds.amazonaws.com:5432", "/", pa, 2, 900, &tr,
+			    err, sizeof(err));
 	CHECK_STR(tr.canonical_request,
 		  "GET\n/\nAction=connect&DBUser=iam_user&X-Amz-Algorithm=AWS4-HMAC-SHA256"
 		  "&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Frds-db%2Faws4_request"
@@ -317,7 +325,8 @@ static void test_example_a_b(void)
 
 	struct aws_credentials c = example_creds(NULL);
 	struct aws_db_target t = {
-		.host = "mydb.123456789012.us-east-1.rds.amazonaws.com", .port = 5432,
+		.host = "mydb.123456789012.us-east-1.rds.amazonaws.com",
+		.port = 5432,
 		.user = "iam_user",
 	};
 	int64_t exp = 0;
@@ -329,8 +338,8 @@ static void test_example_a_b(void)
 	/* B: session token and a user that needs encoding. */
 	s.session_token = "AQoDYXdzEJr//session+token=";
 	const struct sigv4_param pb[] = { { "Action", "connect" }, { "DBUser", "iam user@x" } };
-	tok = sigv4_presign(&s, "mydb.123456789012.us-east-1.rds.amazonaws.com:5432", "/", pb, 2,
-			    900, &tr, err, sizeof(err));
+	tok = sigv4_presign(&s, "mydb.123456789012.us-east-1.rds.amazonaws.com:5432", "/", pb, 2, 900, &tr,
+			    err, sizeof(err));
 	CHECK(strstr(tr.canonical_request,
 		     "\nAction=connect&DBUser=iam%20user%40x&X-Amz-Algorithm=AWS4-HMAC-SHA256"
 		     "&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Frds-db%2Faws4_request"
@@ -343,7 +352,7 @@ static void test_example_a_b(void)
 	secret_free(tok);
 
 	c = example_creds("AQoDYXdzEJr//session+token=");
-	c.expiration = T0 + 300;	/* credentials die before the token would */
+	c.expiration = T0 + 300; /* credentials die before the token would */
 	t.user = "iam user@x";
 	tok = aws_rds_token(&c, &t, T0, &exp, err, sizeof(err));
 	CHECK_STR(tok,
@@ -360,7 +369,8 @@ static void test_rds_rules(void)
 {
 	struct aws_credentials c = example_creds("AQoDYXdzEJr//session+token=");
 	struct aws_db_target t = {
-		.host = "MyDB.123456789012.US-EAST-1.rds.amazonaws.com", .port = 5432,
+		.host = "MyDB.123456789012.US-EAST-1.rds.amazonaws.com",
+		.port = 5432,
 		.user = "iam_user",
 	};
 	char *tok, *r;
@@ -368,12 +378,11 @@ static void test_rds_rules(void)
 	/* the SigV4 host text rule: host lower-cased when signed, written as configured; region derived
 	 * and lower-cased. Expected value from botocore 1.43. */
 	tok = aws_rds_token(&c, &t, T0, NULL, err, sizeof(err));
-	CHECK_STR(tok,
-		  "MyDB.123456789012.US-EAST-1.rds.amazonaws.com:5432/?Action=connect&DBUser=iam_user"
-		  "&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1"
-		  "%2Frds-db%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=900"
-		  "&X-Amz-SignedHeaders=host&X-Amz-Security-Token=AQoDYXdzEJr%2F%2Fsession%2Btoken%3D"
-		  "&X-Amz-Signature=6f5a850d3869b002db6ea5a59308e749f6b246d2be4b704794bed05c0faaba2a");
+	CHECK_STR(tok, "MyDB.123456789012.US-EAST-1.rds.amazonaws.com:5432/?Action=connect&DBUser=iam_user"
+		       "&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1"
+		       "%2Frds-db%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=900"
+		       "&X-Amz-SignedHeaders=host&X-Amz-Security-Token=AQoDYXdzEJr%2F%2Fsession%2Btoken%3D"
+		       "&X-Amz-Signature=6f5a850d3869b002db6ea5a59308e749f6b246d2be4b704794bed05c0faaba2a");
 	secret_free(tok);
 
 	/* Region derivation: instance, cluster, reader, proxy, China. */
@@ -391,9 +400,14 @@ static void test_rds_rules(void)
 		free(r);
 	}
 	static const char *const bad[] = {
-		"db.example.com", "eu-west-1.rds.amazonaws.com", ".eu-west-1.rds.amazonaws.com",
-		"db.x.rds.amazonaws.com", "db.x.eu_west-1.rds.amazonaws.com", "rds.amazonaws.com",
-		"db.x.eu-west-1.rds.amazonaws.com.evil", "",
+		"db.example.com",
+		"eu-west-1.rds.amazonaws.com",
+		".eu-west-1.rds.amazonaws.com",
+		"db.x.rds.amazonaws.com",
+		"db.x.eu_west-1.rds.amazonaws.com",
+		"rds.amazonaws.com",
+		"db.x.eu-west-1.rds.amazonaws.com.evil",
+		"",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(aws_rds_region_from_host(bad[i]) == NULL);
@@ -452,20 +466,23 @@ static void test_rds_rules(void)
 #define DSQL_HOST "abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws"
 #define EX_C_TOKEN \
 	DSQL_HOST "/?Action=DbConnectAdmin&X-Amz-Algorithm=AWS4-HMAC-SHA256" \
-	"&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fdsql%2Faws4_request" \
-	"&X-Amz-Date=20150830T123600Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host" \
-	"&X-Amz-Signature=3efa539c4d1a7fb2d9c58013762d8ef892d26f721841801a4fd6122e0b0a8262"
+		  "&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fdsql%2Faws4_request" \
+		  "&X-Amz-Date=20150830T123600Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host" \
+		  "&X-Amz-Signature=3efa539c4d1a7fb2d9c58013762d8ef892d26f721841801a4fd6122e0b0a8262"
 #define EX_D_TOKEN \
 	DSQL_HOST "/?Action=DbConnect&X-Amz-Algorithm=AWS4-HMAC-SHA256" \
-	"&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fdsql%2Faws4_request" \
-	"&X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host" \
-	"&X-Amz-Signature=9ba66dbc2584121c8caeb4a7589112848d23116f5e89845d4dbd43484a68e998"
+		  "&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fdsql%2Faws4_request" \
+		  "&X-Amz-Date=20150830T123600Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host" \
+		  "&X-Amz-Signature=9ba66dbc2584121c8caeb4a7589112848d23116f5e89845d4dbd43484a68e998"
 
 static void test_example_c_d(void)
 {
 	struct sigv4_signer s = {
-		.access_key_id = AKID, .secret_access_key = SECRET, .region = "us-east-1",
-		.service = "dsql", .now = T0,
+		.access_key_id = AKID,
+		.secret_access_key = SECRET,
+		.region = "us-east-1",
+		.service = "dsql",
+		.now = T0,
 	};
 	const struct sigv4_param pc[] = { { "Action", "DbConnectAdmin" } };
 	const struct sigv4_param pd[] = { { "Action", "DbConnect" } };
@@ -523,7 +540,8 @@ static void test_dsql_rules(void)
 {
 	struct aws_credentials c = example_creds("IQoJb3JpZ2luX2VjE+/=abc");
 	struct aws_db_target t = {
-		.host = "abcdefghijklmnopqrstuvwxyz.dsql.eu-west-1.on.aws", .user = "reader",
+		.host = "abcdefghijklmnopqrstuvwxyz.dsql.eu-west-1.on.aws",
+		.user = "reader",
 		.duration = 60,
 	};
 	char *tok, *r;
@@ -532,10 +550,10 @@ static void test_dsql_rules(void)
 	/* botocore 1.43: generate_db_connect_auth_token(ExpiresIn=60) with a session token. */
 	tok = aws_dsql_token(&c, &t, T0, &exp, err, sizeof(err));
 	CHECK_STR(tok, "abcdefghijklmnopqrstuvwxyz.dsql.eu-west-1.on.aws/?Action=DbConnect"
-		  "&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830"
-		  "%2Feu-west-1%2Fdsql%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=60"
-		  "&X-Amz-SignedHeaders=host&X-Amz-Security-Token=IQoJb3JpZ2luX2VjE%2B%2F%3Dabc"
-		  "&X-Amz-Signature=380c3589578dee45a99cd853ccdf93ffce2d71043bce44222dc027458e4c4543");
+		       "&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830"
+		       "%2Feu-west-1%2Fdsql%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-Expires=60"
+		       "&X-Amz-SignedHeaders=host&X-Amz-Security-Token=IQoJb3JpZ2luX2VjE%2B%2F%3Dabc"
+		       "&X-Amz-Signature=380c3589578dee45a99cd853ccdf93ffce2d71043bce44222dc027458e4c4543");
 	CHECK(exp == T0 + 60);
 	secret_free(tok);
 
@@ -588,8 +606,13 @@ static void test_dsql_rules(void)
 		free(r);
 	}
 	static const char *const bad[] = {
-		"dsql.us-east-1.on.aws", "abc.xdsql.us-east-1.on.aws", "abc.dsql.on.aws",
-		"abc.dsql.us-east-1.on.aws.x", "abcdefghijklmnopqrstuvwxyz", "db.example.com", "",
+		"dsql.us-east-1.on.aws",
+		"abc.xdsql.us-east-1.on.aws",
+		"abc.dsql.on.aws",
+		"abc.dsql.us-east-1.on.aws.x",
+		"abcdefghijklmnopqrstuvwxyz",
+		"db.example.com",
+		"",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(aws_dsql_region_from_host(bad[i]) == NULL);
@@ -610,7 +633,7 @@ static void test_dsql_rules(void)
 	r = aws_dsql_host(&b, err, sizeof(err));
 	CHECK_STR(r, "abcdefghijklmnopqrstuvwxyz.dsql.ap-south-1.on.aws");
 	free(r);
-	b.region = "eu-north-1";	/* explicit beats the environment */
+	b.region = "eu-north-1"; /* explicit beats the environment */
 	r = aws_dsql_host(&b, err, sizeof(err));
 	CHECK_STR(r, "abcdefghijklmnopqrstuvwxyz.dsql.eu-north-1.on.aws");
 	free(r);
@@ -623,7 +646,7 @@ static void test_dsql_rules(void)
 	CHECK_STR(r, "eu-north-1");
 	free(r);
 	b.region = NULL;
-	r = aws_dsql_region(&b, err, sizeof(err));	/* host beats the environment */
+	r = aws_dsql_region(&b, err, sizeof(err)); /* host beats the environment */
 	CHECK_STR(r, "us-east-1");
 	free(r);
 	r = aws_dsql_host(&b, err, sizeof(err));

@@ -16,8 +16,8 @@ struct item {
 	struct deadline d;
 	int fired;
 	usec_t fired_at;
-	usec_t rearm_to;             /* re-arm from the callback, once */
-	struct item *disarm_other;   /* disarm this one from the callback */
+	usec_t rearm_to;           /* re-arm from the callback, once */
+	struct item *disarm_other; /* disarm this one from the callback */
 };
 
 static void on_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
@@ -103,7 +103,9 @@ static void test_wheel_laps_and_callbacks(void)
 
 static void test_wheel_many(void)
 {
-	enum { N = 5000 };
+	enum {
+		N = 5000
+	};
 	struct deadline_wheel w;
 	deadline_wheel_init(&w, on_fire, 0);
 	struct item *items = calloc(N, sizeof(*items));
@@ -128,7 +130,9 @@ static void test_wheel_many(void)
 
 static void test_cancel_index(void)
 {
-	enum { N = 3000 };
+	enum {
+		N = 3000
+	};
 	struct cancel_index ix = { 0 };
 	struct client *cl = calloc(N, sizeof(*cl));
 	struct unit_loop each = UNIT_LOOP;
