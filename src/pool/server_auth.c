@@ -23,10 +23,10 @@ static bool require_password(struct server *s)
 	if (s->pool->password)
 		return true;
 	server_fail_loginf(s, "28P01",
-		     "no password for upstream user \"%s\" (set password= on the alias, "
-		     "a plain or md5 entry in auth_file, or log in with SCRAM against a verifier in "
-		     "auth_file for SCRAM pass-through)",
-		     s->pool->user);
+			   "no password for upstream user \"%s\" (set password= on the alias, "
+			   "a plain or md5 entry in auth_file, or log in with SCRAM against a verifier in "
+			   "auth_file for SCRAM pass-through)",
+			   s->pool->user);
 	return false;
 }
 
@@ -35,16 +35,16 @@ static bool auth_cleartext(struct server *s)
 	if (s->bundle && sends_token(s)) {
 		/* §0.2.4: with automatic IAM login the server must not ask. */
 		server_fail_loginf(s, "28000",
-			     "the instance asked alias \"%s\" for a password: automatic IAM login was "
-			     "not applied (is \"%s\" an IAM database user of the instance?)",
-			     s->pool->db->name, s->pool->user);
+				   "the instance asked alias \"%s\" for a password: automatic IAM login was "
+				   "not applied (is \"%s\" an IAM database user of the instance?)",
+				   s->pool->db->name, s->pool->user);
 		return false;
 	}
 	if (sends_token(s)) {
 		/* Config validation already demands TLS; this guards the wire itself. */
 		if (!s->tls || !s->token) {
 			server_fail_loginf(s, "08001", "refusing to send a token for alias \"%s\" without TLS",
-				     s->pool->db->name);
+					   s->pool->db->name);
 			return false;
 		}
 		struct pbuf b;
@@ -188,4 +188,3 @@ void server_login_auth(struct server *s, const unsigned char *body, size_t len)
 		server_fail_loginf(s, "28000", "server requested unsupported authentication method %u", code);
 	}
 }
-
