@@ -36,9 +36,9 @@ static void set_error(struct sock *s, int err, const char *what)
 static void set_tls_error(struct sock *s, const char *op)
 {
 	unsigned long e = ERR_get_error();
-	char buf[80];
 	last_tls_error = e;
 	if (e) {
+		char buf[80];
 		ERR_error_string_n(e, buf, sizeof(buf));
 		snprintf(last_error, sizeof(last_error), "TLS %s failed: %s", op, buf);
 	} else {

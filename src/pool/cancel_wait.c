@@ -92,6 +92,7 @@ void cancel_wait_run(usec_t now)
 		struct client *req = list_entry(n, struct client, node);
 		struct client *target = req->cancel_target;
 		cancel_wait_try(target);
+		/* cppcheck-suppress knownConditionTrueFalse ; cancel_wait_try forwards req and clears it */
 		if (req->cancel_target != target)
 			continue; /* forwarded */
 		if (!cancel_wait_needed(target)) {

@@ -456,6 +456,27 @@ static void create_forced_pools(void)
 	}
 }
 
+static void free_auth_files(struct userlist *ul, struct hba *hba)
+{
+	if (ul)
+		userlist_free(ul);
+	if (hba)
+		hba_free(hba);
+}
+
+/* A configuration's auth files and TLS contexts in place of the running
+ * ones, which are freed (all NULL at shutdown). */
+static void install_auth_tls(struct userlist *ul, struct hba *hba, SSL_CTX *cli, SSL_CTX *srv)
+{
+	free_auth_files(rt.users, rt.hba);
+	SSL_CTX_free(rt.client_tls);
+	SSL_CTX_free(rt.server_tls);
+	rt.users = ul;
+	rt.hba = hba;
+	rt.client_tls = cli;
+	rt.server_tls = srv;
+}
+
 bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 {
 	struct userlist *ul;
@@ -470,30 +491,11 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 	}
 	if (!load_auth_files(cfg, &ul, &hba, err, errlen))
 		return false;
-	if (!token_engine_apply(cfg, err, errlen)) {
-		if (ul)
-			userlist_free(ul);
-		if (hba)
-			hba_free(hba);
+	if (!token_engine_apply(cfg, err, errlen) || !make_tls(cfg, &cli, &srv, err, errlen)) {
+		free_auth_files(ul, hba);
 		return false;
 	}
-	if (!make_tls(cfg, &cli, &srv, err, errlen)) {
-		if (ul)
-			userlist_free(ul);
-		if (hba)
-			hba_free(hba);
-		return false;
-	}
-	if (rt.users)
-		userlist_free(rt.users);
-	if (rt.hba)
-		hba_free(rt.hba);
-	SSL_CTX_free(rt.client_tls);
-	SSL_CTX_free(rt.server_tls);
-	rt.users = ul;
-	rt.hba = hba;
-	rt.client_tls = cli;
-	rt.server_tls = srv;
+	install_auth_tls(ul, hba, cli, srv);
 	struct config_ref *old = rt.cref;
 	rt.cref = config_ref_new(cfg);
 	rt.cfg = cfg;
@@ -543,15 +545,7 @@ void runtime_shutdown(void)
 	linger_shutdown();
 	list_for_each_safe(n, t, &rt.databases)
 		database_free(list_entry(n, struct database, node));
-	if (rt.users)
-		userlist_free(rt.users);
-	if (rt.hba)
-		hba_free(rt.hba);
-	SSL_CTX_free(rt.client_tls);
-	SSL_CTX_free(rt.server_tls);
-	rt.users = NULL;
-	rt.hba = NULL;
-	rt.client_tls = rt.server_tls = NULL;
+	install_auth_tls(NULL, NULL, NULL, NULL);
 	config_ref_put(rt.cref);
 	rt.cref = NULL;
 	event_free(rt.free_ev);
