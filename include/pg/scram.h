@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/sha256.h"
+
 #define SCRAM_KEY_LEN 32
 #define SCRAM_MAX_SALT_LEN 64
 /* Upper bound on iterations we are willing to compute (DoS guard). */
@@ -21,6 +23,10 @@ struct scram_secret {
 	size_t salt_len;
 	unsigned char stored_key[SCRAM_KEY_LEN];
 	unsigned char server_key[SCRAM_KEY_LEN];
+	/* HMAC under StoredKey and under ServerKey, their padded key blocks
+	 * hashed once when the secret is made (a userlist entry keeps them), so
+	 * a login's two HMACs cost two compressions fewer each. */
+	struct hmac_sha256_key stored_mac, server_mac;
 };
 
 /* What SCRAM pass-through keeps of a client's login: the ClientKey recovered

@@ -29,6 +29,7 @@ struct ps_client;
 struct ps_server;
 struct scram_keys;
 struct auth_lookup;
+struct worker;
 
 /* Counters kept as PgBouncer keeps them (SHOW STATS sums them per database).
  * Times are in microseconds. */
@@ -57,6 +58,7 @@ enum replication_mode {
 };
 
 struct database {
+	struct worker *w;           /* the loop it lives on */
 	char *name;                 /* the name clients use */
 	const struct db_alias *cfg; /* inside cref's config */
 	char *host;         /* where to connect (a bare DSQL cluster id expanded), or NULL: Unix socket */
@@ -75,7 +77,7 @@ struct database {
 	unsigned host_failed;  /* host list, load_balance_hosts=disable: failures so far */
 	unsigned tsa_misses;   /* logins in a row refused by target_session_attrs */
 	bool is_admin;         /* the virtual console database */
-	struct list_node node; /* runtime.databases */
+	struct list_node node; /* worker.databases */
 	struct list_node pools;
 	struct strmap pools_by_user; /* index over pools, keyed by pool.user */
 	int nservers;                /* sum of its pools' nservers (max_db_connections) */
@@ -101,6 +103,7 @@ struct pool_timeouts {
 };
 
 struct pool {
+	struct worker *w; /* == db->w */
 	struct database *db;
 	char *user;                    /* upstream user */
 	char *password;                /* upstream secret, or NULL; wiped on free */
@@ -128,7 +131,7 @@ struct pool {
 	struct varcache welcome_vars;
 	struct pbuf welcome_other; /* ParameterStatus messages of untracked parameters */
 
-	struct list_node dirty_node;       /* runtime.dirty_pools: dispatch at the end of the loop pass */
+	struct list_node dirty_node;       /* worker.dirty_pools: dispatch at the end of the loop pass */
 	struct token_entry *token;         /* token-backed aliases: the cache entry logins use */
 	enum replication_mode replication; /* a pool of replication servers, one per client */
 	struct pool_stats stats;
@@ -154,9 +157,10 @@ enum client_state {
 struct client {
 	struct sock sock;
 	uint64_t id;
+	struct worker *w; /* the loop that accepted it */
 	enum client_state state;
 	struct list_node node;
-	struct list_node all_node; /* runtime.clients */
+	struct list_node all_node; /* worker.clients */
 	struct database *db;
 	struct pool *pool;
 	struct server *server;
@@ -164,7 +168,7 @@ struct client {
 	struct varcache vars;
 	uint32_t cancel_pid, cancel_key;
 	usec_t connect_at, state_since;
-	struct deadline timer; /* on rt.client_timers: see pool/client_timer.h */
+	struct deadline timer; /* on worker.client_timers: see pool/client_timer.h */
 	struct client_auth *auth;
 	uint32_t fwd_remaining; /* body bytes of the current message still to forward */
 	uint32_t need;          /* bytes a whole message needs buffered, or 0 */
@@ -210,6 +214,7 @@ enum server_state {
 struct server {
 	struct sock sock;
 	uint64_t id;
+	struct worker *w; /* == pool->w */
 	enum server_state state;
 	struct list_node node;
 	struct pool *pool;

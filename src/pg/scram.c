@@ -79,6 +79,13 @@ static bool derive_keys(const unsigned char salted[SCRAM_KEY_LEN], unsigned char
 
 /* ---------- secrets ---------- */
 
+/* Every secret that leaves this file has its HMAC states ready. */
+static void prepare_macs(struct scram_secret *s)
+{
+	hmac_sha256_prepare(&s->stored_mac, s->stored_key, SCRAM_KEY_LEN);
+	hmac_sha256_prepare(&s->server_mac, s->server_key, SCRAM_KEY_LEN);
+}
+
 void scram_secret_wipe(struct scram_secret *s)
 {
 	if (s)
@@ -148,6 +155,7 @@ bool scram_parse_secret(const char *text, struct scram_secret *out)
 		scram_secret_wipe(out);
 		return false;
 	}
+	prepare_macs(out);
 	return true;
 }
 
@@ -174,6 +182,7 @@ bool scram_secret_from_password(const char *password, const unsigned char *salt,
 	out->iterations = iterations;
 	memcpy(out->salt, salt, salt_len);
 	out->salt_len = salt_len;
+	prepare_macs(out);
 	return true;
 }
 
@@ -371,7 +380,10 @@ static struct scram_server *server_alloc(void)
 static bool mock_keys(struct scram_secret *sec)
 {
 	sec->iterations = SCRAM_DEFAULT_ITERATIONS;
-	return random_bytes(sec->stored_key, SCRAM_KEY_LEN) && random_bytes(sec->server_key, SCRAM_KEY_LEN);
+	if (!random_bytes(sec->stored_key, SCRAM_KEY_LEN) || !random_bytes(sec->server_key, SCRAM_KEY_LEN))
+		return false;
+	prepare_macs(sec);
+	return true;
 }
 
 struct scram_server *scram_server_new(const struct scram_secret *secret)
@@ -582,34 +594,23 @@ static bool parse_client_final(const struct scram_server *s, const char *msg, si
 	return true;
 }
 
-/* ClientKey := proof XOR HMAC(StoredKey, AuthMessage); ok if H(ClientKey) == StoredKey. */
-static bool verify_proof(const struct scram_server *s, const char *am, size_t am_len,
+/* ClientKey := proof XOR HMAC(StoredKey, AuthMessage); ok if H(ClientKey) ==
+ * StoredKey. The ClientKey is kept for pass-through only when it is ok. */
+static bool verify_proof(struct scram_server *s, const char *am, size_t am_len,
 			 const unsigned char proof[SCRAM_KEY_LEN])
 {
-	unsigned char sig[SCRAM_KEY_LEN] = { 0 }, key[SCRAM_KEY_LEN], stored[SCRAM_KEY_LEN];
-	bool ok = hmac_sha256(s->secret.stored_key, SCRAM_KEY_LEN, am, am_len, sig);
-
+	unsigned char sig[SCRAM_KEY_LEN], key[SCRAM_KEY_LEN], stored[SCRAM_KEY_LEN];
+	hmac_sha256_keyed(&s->secret.stored_mac, am, am_len, sig);
 	for (size_t i = 0; i < SCRAM_KEY_LEN; i++)
 		key[i] = proof[i] ^ sig[i];
-	ok = ok && sha256(key, SCRAM_KEY_LEN, stored) &&
-	     CRYPTO_memcmp(stored, s->secret.stored_key, SCRAM_KEY_LEN) == 0;
+	sha256_digest(key, SCRAM_KEY_LEN, stored);
+	bool ok = CRYPTO_memcmp(stored, s->secret.stored_key, SCRAM_KEY_LEN) == 0;
+	if (ok)
+		memcpy(s->client_key, key, SCRAM_KEY_LEN);
 	secret_wipe(sig, sizeof(sig));
 	secret_wipe(key, sizeof(key));
 	secret_wipe(stored, sizeof(stored));
 	return ok;
-}
-
-/* ClientKey = ClientProof XOR HMAC(StoredKey, AuthMessage). */
-static bool recover_client_key(struct scram_server *s, const char *am, size_t am_len,
-			       const unsigned char proof[SCRAM_KEY_LEN])
-{
-	unsigned char sig[SCRAM_KEY_LEN];
-	if (!hmac_sha256(s->secret.stored_key, SCRAM_KEY_LEN, am, am_len, sig))
-		return false;
-	for (size_t i = 0; i < SCRAM_KEY_LEN; i++)
-		s->client_key[i] = proof[i] ^ sig[i];
-	secret_wipe(sig, sizeof(sig));
-	return true;
 }
 
 bool scram_server_keys(const struct scram_server *s, struct scram_keys *out)
@@ -629,8 +630,7 @@ static char *server_final_message(const struct scram_server *s, const char *am, 
 	unsigned char sig[SCRAM_KEY_LEN];
 	char b64[BASE64_LEN(SCRAM_KEY_LEN) + 1];
 
-	if (!hmac_sha256(s->secret.server_key, SCRAM_KEY_LEN, am, am_len, sig))
-		return NULL;
+	hmac_sha256_keyed(&s->secret.server_mac, am, am_len, sig);
 	base64_encode_to(sig, sizeof(sig), b64, false);
 	secret_wipe(sig, sizeof(sig));
 	return xasprintf("v=%s", b64);
@@ -661,8 +661,6 @@ enum scram_result scram_server_final(struct scram_server *s, const char *client_
 			  s->server_first_len, cf.without_proof, cf.without_proof_len, &am_len);
 	/* A mock exchange does the same work so that timing reveals nothing. */
 	ok = verify_proof(s, am, am_len, cf.proof) && !s->mock;
-	if (ok)
-		ok = recover_client_key(s, am, am_len, cf.proof);
 	secret_wipe(cf.proof, sizeof(cf.proof));
 	if (!ok) {
 		free(am);

@@ -16,7 +16,8 @@ static bool logging_in(const struct client *c)
  * global value), or before it query_wait_notify's NOTICE, once per wait. */
 static usec_t waiting_due(const struct client *c)
 {
-	usec_t wait = c->wait_timeout, notify = rt.cfg->query_wait_notify;
+	struct worker *w = c->w;
+	usec_t wait = c->wait_timeout, notify = w->cfg->query_wait_notify;
 	usec_t at = wait > 0 ? c->state_since + wait : 0;
 	if (notify > 0 && !c->wait_notified && (!at || notify < wait))
 		at = c->state_since + notify;
@@ -26,7 +27,8 @@ static usec_t waiting_due(const struct client *c)
 /* When the client's current state next needs a look, or 0 for never. */
 static usec_t due_of(const struct client *c)
 {
-	const struct tb_config *cfg = rt.cfg;
+	struct worker *w = c->w;
+	const struct tb_config *cfg = w->cfg;
 	if (c->is_admin)
 		return 0;
 	if (logging_in(c))
@@ -46,11 +48,12 @@ static usec_t due_of(const struct client *c)
 
 static void arm(struct client *c)
 {
+	struct worker *w = c->w;
 	usec_t at = due_of(c);
 	if (!at)
-		deadline_disarm(&rt.client_timers, &c->timer);
+		deadline_disarm(&w->client_timers, &c->timer);
 	else if (!deadline_armed(&c->timer) || c->timer.at != at)
-		deadline_arm(&rt.client_timers, &c->timer, at);
+		deadline_arm(&w->client_timers, &c->timer, at);
 }
 
 void client_timer_update(struct client *c)
@@ -101,11 +104,11 @@ void client_timer_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
 	}
 }
 
-void client_timers_reconfigure(void)
+void client_timers_reconfigure(struct worker *w)
 {
 	struct list_node *n, *t;
-	for_each_pool(p) timeouts_refresh(p);
-	list_for_each_safe(n, t, &rt.clients) {
+	for_each_pool(w, p) timeouts_refresh(p);
+	list_for_each_safe(n, t, &w->clients) {
 		struct client *c = list_entry(n, struct client, all_node);
 		if (c->state == CL_CLOSING)
 			continue;

@@ -47,7 +47,8 @@ static bool unnamed_parse(struct client *c, struct ps_server *ps, const unsigned
 
 void ps_client_attach(struct client *c)
 {
-	if (c->mode == POOL_MODE_SESSION || rt.cfg->max_prepared_statements <= 0)
+	struct worker *w = c->w;
+	if (c->mode == POOL_MODE_SESSION || w->cfg->max_prepared_statements <= 0)
 		return;
 	c->ps = ps_client_new();
 }
@@ -191,17 +192,18 @@ static void put_close(struct pbuf *out, const char *name)
 	pbuf_end(out);
 }
 
-static uint32_t server_capacity(void)
+static uint32_t server_capacity(struct worker *w)
 {
-	int max = rt.cfg->max_prepared_statements;
+	int max = w->cfg->max_prepared_statements;
 	return max > 0 ? (uint32_t)max : 1;
 }
 
 /* At max_prepared_statements, close the least recently used statements. */
 static void make_room(struct ps_server *ps, struct pbuf *out)
 {
+	struct worker *w = ps->srv->w;
 	struct ps_snode *old;
-	while (ps->set.count >= server_capacity() && (old = ps_sset_oldest(&ps->set))) {
+	while (ps->set.count >= server_capacity(w) && (old = ps_sset_oldest(&ps->set))) {
 		uint64_t gen = ps_sset_closing(&ps->set, old);
 		ps_stmt_ref(old->stmt);
 		put_close(out, old->stmt->name);

@@ -102,6 +102,7 @@ void server_drop_token(struct server *s)
 
 void server_close(struct server *s, const char *fmt, ...)
 {
+	struct worker *w = s->w;
 	if (s->state == SV_CLOSING)
 		return;
 	char msg[400] = "";
@@ -143,8 +144,8 @@ void server_close(struct server *s, const char *fmt, ...)
 	sock_close(&s->sock);
 	enum server_state was = s->state;
 	s->state = SV_CLOSING;
-	list_move_tail(&rt.free_servers, &s->node);
-	runtime_schedule_free();
+	list_move_tail(&w->free_servers, &s->node);
+	runtime_schedule_free(w);
 	pool_server_gone(s, was);
 	if (requeue)
 		client_requeue(c);
@@ -234,7 +235,8 @@ void server_login_failed(struct server *s, const char *msg)
 
 void server_login_deadline(struct server *s, usec_t now)
 {
-	usec_t limit = rt.cfg->server_connect_timeout;
+	struct worker *w = s->w;
+	usec_t limit = w->cfg->server_connect_timeout;
 	bool overall = limit > 0 && now - s->created_at >= limit;
 	if (s->mdx_pending && (overall || now - s->state_since >= MDX_DEADLINE)) {
 		server_fail_loginf(s, "08006",
@@ -429,14 +431,15 @@ static void connected(struct server *s)
 
 static void start_connect(struct server *s)
 {
+	struct worker *w = s->w;
 	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		server_fail_loginf(s, "08006", "could not create socket: %s", strerror(errno));
 		return;
 	}
 	if (s->addr.ss_family != AF_UNIX)
-		sockopt_tcp_connection(fd, rt.cfg);
-	sock_setup(&s->sock, rt.base, fd, server_io, s);
+		sockopt_tcp_connection(fd, w->cfg);
+	sock_setup(&s->sock, w->base, fd, server_io, s);
 	server_set_state(s, SV_CONNECTING, NULL);
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
 		connected(s);
@@ -468,8 +471,9 @@ static void on_resolved(const struct sockaddr *addr, socklen_t addrlen, const ch
 
 static usec_t jittered_lifetime(const struct pool *p)
 {
+	struct worker *w = p->w;
 	const struct db_alias *a = p->db->cfg;
-	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : rt.cfg->server_lifetime;
+	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : w->cfg->server_lifetime;
 	const struct upstream_method *m = upstream_method_of(a->auth);
 	usec_t cap = m ? m->max_server_lifetime : 0;
 	if (cap > 0 && (life <= 0 || life > cap))
@@ -498,6 +502,7 @@ static bool pick_host(struct server *s, int port)
 
 static void start_resolve(struct server *s)
 {
+	struct worker *w = s->w;
 	const struct database *db = s->pool->db;
 	int port = db->cfg->port > 0 ? db->cfg->port : 5432;
 	server_set_state(s, SV_RESOLVING, NULL);
@@ -506,7 +511,7 @@ static void start_resolve(struct server *s)
 		free(s->host);
 		s->host = xstrdup(s->bundle->dial_host);
 		s->port = s->bundle->port;
-		s->dns = resolve_start(rt.dns, s->host, s->port, on_resolved, s);
+		s->dns = resolve_start(w->dns, s->host, s->port, on_resolved, s);
 		return;
 	}
 	if (db->host && db->host[0] != '/') {
@@ -514,7 +519,7 @@ static void start_resolve(struct server *s)
 			server_fail_loginf(s, "08006", "invalid host list entry");
 			return;
 		}
-		s->dns = resolve_start(rt.dns, s->host, s->port, on_resolved, s);
+		s->dns = resolve_start(w->dns, s->host, s->port, on_resolved, s);
 		return;
 	}
 	{
@@ -609,9 +614,11 @@ static void server_launch_retry(struct pool *p)
 
 static struct server *server_new(struct pool *p)
 {
+	struct worker *w = p->w;
 	struct server *s = xcalloc(1, sizeof(*s));
+	s->w = w;
 	session_attrs_init(&s->attrs);
-	s->id = ++rt.next_id;
+	s->id = ++w->next_id;
 	s->pool = p;
 	s->sock.fd = -1;
 	s->created_at = time_now_usec();
@@ -633,6 +640,7 @@ static struct server *server_new(struct pool *p)
 
 static void tls_answer(struct server *s)
 {
+	struct worker *w = s->w;
 	struct iobuf *in = s->sock.in;
 	char answer = (char)iobuf_head(in)[0];
 	iobuf_consume(in, 1);
@@ -644,7 +652,7 @@ static void tls_answer(struct server *s)
 		}
 		char err[200];
 		const struct database *db = s->pool->db;
-		SSL_CTX *ctx = runtime_server_tls(err, sizeof(err));
+		SSL_CTX *ctx = runtime_server_tls(w, err, sizeof(err));
 		s->sock.ssl = ctx ? tls_connect_new(ctx, s->sock.fd, s->host ? s->host : db->host,
 						    (enum tls_mode)db->sslmode, err, sizeof(err))
 				  : NULL;
@@ -890,6 +898,7 @@ bool server_link(struct server *s, struct client *c)
 /* The server owes nothing to the client that left: reset it or make it idle. */
 void server_finish_release(struct server *s, bool run_reset)
 {
+	struct worker *w = s->w;
 	struct pool *p = s->pool;
 	s->drain_step = 0;
 	if (s->respq.tx_status != 'I') {
@@ -904,7 +913,7 @@ void server_finish_release(struct server *s, bool run_reset)
 		server_close(s, "retired");
 		return;
 	}
-	const char *reset = rt.cfg->server_reset_query;
+	const char *reset = w->cfg->server_reset_query;
 	if (reset && *reset && run_reset) {
 		ps_server_reset(s, reset);
 		start_internal_query(s, SV_RESET, &p->used_servers, reset);
@@ -956,7 +965,8 @@ void server_release(struct server *s, bool run_reset)
 
 void server_check(struct server *s)
 {
-	const char *sql = config_check_query_sql(rt.cfg->server_check_query);
+	struct worker *w = s->w;
+	const char *sql = config_check_query_sql(w->cfg->server_check_query);
 	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql ? sql : "");
 }
 
@@ -1033,6 +1043,7 @@ static bool statement_mode_violation(const struct server *s, char status)
 
 static void end_of_transaction(struct server *s)
 {
+	struct worker *w = s->w;
 	struct client *c = s->client;
 	if (!c || c->state == CL_CLOSING)
 		return;
@@ -1042,8 +1053,8 @@ static void end_of_transaction(struct server *s)
 	}
 	c->server = NULL;
 	s->client = NULL;
-	release(s, rt.cfg->server_reset_query_always);
-	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS)
+	release(s, w->cfg->server_reset_query_always);
+	if (w->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS)
 		client_close(c, "57P01", "terminating connection: the pooler is shutting down");
 	else
 		client_detached(c);
@@ -1320,11 +1331,12 @@ void server_resume(struct server *s)
 
 static void server_read(struct server *s)
 {
+	struct worker *w = s->w;
 	if (s->state == SV_TLS) {
 		continue_tls(s);
 		return;
 	}
-	enum sock_io r = sock_fill(&s->sock, (size_t)rt.cfg->pkt_buf, s->need);
+	enum sock_io r = sock_fill(&s->sock, (size_t)w->cfg->pkt_buf, s->need);
 	if (r == SOCK_IO_EOF || r == SOCK_IO_ERR) {
 		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly"
 						   : sock_errmsg();

@@ -25,7 +25,8 @@ static usec_t pick_positive(usec_t own, usec_t otherwise)
 
 void timeouts_refresh(struct pool *p)
 {
-	const struct tb_config *cfg = rt.cfg;
+	struct worker *w = p->w;
+	const struct tb_config *cfg = w->cfg;
 	const struct user_cfg *u = config_find_user(cfg, p->user);
 	struct pool_timeouts *out = &p->to;
 	out->query = pick_positive(u ? u->query_timeout : -1, cfg->query_timeout);
@@ -35,7 +36,8 @@ void timeouts_refresh(struct pool *p)
 
 void timeouts_client_refresh(struct client *c)
 {
-	const struct tb_config *cfg = rt.cfg;
+	struct worker *w = c->w;
+	const struct tb_config *cfg = w->cfg;
 	const struct user_cfg *u = c->user ? config_find_user(cfg, c->user) : NULL;
 	usec_t wait = c->db ? pick_set(c->db->cfg->query_wait_timeout, cfg->query_wait_timeout)
 			    : cfg->query_wait_timeout;
@@ -68,10 +70,11 @@ static bool in_transaction(const struct server *s)
  * as it is outside a transaction with nothing owed. */
 static bool fast_close_due(const struct server *s)
 {
+	struct worker *w = s->w;
 	const struct client *c = s->client;
-	if (!rt.cfg->server_fast_close || c->mode != POOL_MODE_SESSION)
+	if (!w->cfg->server_fast_close || c->mode != POOL_MODE_SESSION)
 		return false;
-	if (!s->retire && !s->pool->db->retired && rt.shutdown_mode != SHUTDOWN_WAIT_FOR_SERVERS)
+	if (!s->retire && !s->pool->db->retired && w->shutdown_mode != SHUTDOWN_WAIT_FOR_SERVERS)
 		return false;
 	return s->ready && !respq_owed_rfq(&s->respq) && !in_transaction(s) && !c->fwd_remaining;
 }

@@ -328,8 +328,12 @@ def test_autodb_idle_timeout_frees_star_databases(make_pooler, pg, new_role):
     with login(p, APP_DB) as c:
         c.query_ok("select 1")
         assert APP_DB in [r["name"] for r in console(p, "SHOW DATABASES")]
-        time.sleep(1.5)                               # in use: kept
-        assert APP_DB in [r["name"] for r in console(p, "SHOW DATABASES")]
+        # the witness that the idle sweep has run: a database used once and left is freed
+        with login(p, "postgres") as w:
+            w.query_ok("select 1")
+        wait_for(lambda: "postgres" not in [r["name"] for r in console(p, "SHOW DATABASES")], 8,
+                 "the witness database to be freed")
+        assert APP_DB in [r["name"] for r in console(p, "SHOW DATABASES")]   # in use: kept
     # its idle server goes after server_idle_timeout, the database a second later
     wait_for(lambda: APP_DB not in [r["name"] for r in console(p, "SHOW DATABASES")], 8,
              "the unused auto-created database to be freed")

@@ -1,6 +1,8 @@
 /* Unit tests for core/sha256.c: the FIPS 180-2 example vectors, RFC 4231's
  * HMAC-SHA-256 cases, and agreement with OpenSSL for every length around the
- * block and padding boundaries, fed whole and in pieces. */
+ * block and padding boundaries, fed whole and in pieces; all of it with the
+ * portable block function and with the SHA-NI one, and the two block
+ * functions against each other on random blocks and states. */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 
 #include "core/sha256.h"
+#include "core/sha256_block.h"
 #include "unit.h"
 
 static void hex(const unsigned char *d, size_t n, char *out)
@@ -124,11 +127,43 @@ static void test_pbkdf2(void)
 	CHECK_STR(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
-int main(void)
+static void run_all(void)
 {
 	test_pbkdf2();
 	test_vectors();
 	test_hmac_rfc4231();
 	test_against_openssl();
+}
+
+/* Random states and runs of 1-8 blocks: both block functions agree. */
+static void test_shani_against_portable(void)
+{
+	unsigned char blocks[8 * SHA256_BLOCK];
+	int same = 0, runs = 2000;
+	srand(13);
+	for (int r = 0; r < runs; r++) {
+		uint32_t a[8], b[8];
+		for (int i = 0; i < 8; i++)
+			a[i] = b[i] = (uint32_t)rand() << 16 ^ (uint32_t)rand();
+		size_t n = 1 + (size_t)(r % 8);
+		for (size_t i = 0; i < n * SHA256_BLOCK; i++)
+			blocks[i] = (unsigned char)rand();
+		sha256_blocks_portable(a, blocks, n);
+		sha256_blocks_shani(b, blocks, n);
+		same += memcmp(a, b, sizeof(a)) == 0;
+	}
+	CHECK(same == runs);
+}
+
+int main(void)
+{
+	CHECK(!sha256_use_shani(false));
+	run_all();
+	if (sha256_use_shani(true)) {
+		run_all();
+		test_shani_against_portable();
+	} else {
+		printf("test_sha256: this CPU has no SHA-NI; only the portable block function was tested\n");
+	}
 	return unit_finish("test_sha256");
 }
