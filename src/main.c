@@ -52,6 +52,10 @@ struct options {
 };
 
 static char *pidfile_path;
+/* The process's one event loop and everything it changes (pool/worker.h);
+ * signal handlers and the command-line paths reach it here, the rest of the
+ * pooler through the objects that carry it. */
+static struct worker the_worker;
 /* Each is handled on the loop (libevent), never in signal context. */
 static const int handled_signals[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2 };
 #define NSIGNALS (sizeof(handled_signals) / sizeof(handled_signals[0]))
@@ -211,36 +215,38 @@ static void remove_pidfile(void)
 
 static void do_reload(void)
 {
+	struct worker *w = &the_worker;
 	char err[512];
 	service_reloading();
-	if (!runtime_reload(err, sizeof(err)))
+	if (!runtime_reload(w, err, sizeof(err)))
 		log_error("reload failed, keeping the running configuration: %s", err);
 	service_ready();
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
+	struct worker *w = &the_worker;
 	switch (sig) {
 	case SIGHUP:
 		do_reload();
 		break;
 	case SIGINT:
 		service_stopping();
-		shutdown_on_signal(SHUTDOWN_WAIT_FOR_SERVERS, "SIGINT");
+		shutdown_on_signal(w, SHUTDOWN_WAIT_FOR_SERVERS, "SIGINT");
 		break;
 	case SIGTERM:
 		service_stopping();
-		shutdown_on_signal(SHUTDOWN_WAIT_FOR_CLIENTS, "SIGTERM");
+		shutdown_on_signal(w, SHUTDOWN_WAIT_FOR_CLIENTS, "SIGTERM");
 		break;
 	case SIGQUIT:
 		service_stopping();
-		shutdown_on_signal(SHUTDOWN_IMMEDIATE, "SIGQUIT");
+		shutdown_on_signal(w, SHUTDOWN_IMMEDIATE, "SIGQUIT");
 		break;
 	case SIGUSR1:
-		control_signal_pause();
+		control_signal_pause(w);
 		break;
 	case SIGUSR2:
-		control_signal_resume();
+		control_signal_resume(w);
 		break;
 	default:
 		break;
@@ -249,7 +255,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void on_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix)
 {
-	client_accept(fd, addr, addrlen, is_unix);
+	struct worker *w = &the_worker;
+	client_accept(w, fd, addr, addrlen, is_unix);
 }
 
 static bool daemonize(char *err, size_t errlen)
@@ -307,10 +314,11 @@ static void setup_signals(struct event_base *base)
 
 static void teardown(struct event_base *base, struct evdns_base *dns)
 {
+	struct worker *w = &the_worker;
 	janitor_stop();
 	metrics_stop();
 	listeners_close();
-	runtime_shutdown();
+	runtime_shutdown(w);
 	dnscache_clear();
 	for (size_t i = 0; i < NSIGNALS; i++) {
 		if (sig_events[i])
@@ -385,7 +393,7 @@ static bool cmd_fetch(struct event_base *base, struct token_entry *entry, struct
 	memset(tc, 0, sizeof(*tc));
 	tc->base = base;
 	struct event *timeout = evtimer_new(base, on_cmd_timeout, tc);
-	struct timeval tv = { (time_t)(rt.cfg->token_fetch_timeout / USEC_PER_SEC) * 3 + 5, 0 };
+	struct timeval tv = { (time_t)(the_worker.cfg->token_fetch_timeout / USEC_PER_SEC) * 3 + 5, 0 };
 	evtimer_add(timeout, &tv);
 	struct token_wait *w = token_request(entry, on_cmd_token, tc);
 	if (!tc->done)
@@ -400,7 +408,8 @@ static bool cmd_fetch(struct event_base *base, struct token_entry *entry, struct
  * for operators checking an alias by hand (as aws rds generate-db-auth-token). */
 static int print_token(const struct options *o, struct event_base *base)
 {
-	struct database *db = runtime_find_database(o->token_alias);
+	struct worker *w = &the_worker;
+	struct database *db = runtime_find_database(w, o->token_alias);
 	if (!db || db->cfg->auth == UPSTREAM_AUTH_PASSWORD) {
 		fprintf(stderr, "alias \"%s\" %s\n", o->token_alias,
 			db ? "does not use a token (auth=password)" : "is not in [databases]");
@@ -439,18 +448,20 @@ static int print_token(const struct options *o, struct event_base *base)
 
 static int check_config(struct tb_config *cfg)
 {
+	struct worker *w = &the_worker;
 	char err[512];
-	if (!runtime_apply_config(cfg, err, sizeof(err))) {
+	if (!runtime_apply_config(w, cfg, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		config_free(cfg);
 		return 1;
 	}
-	runtime_shutdown();
+	runtime_shutdown(w);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
+	struct worker *w = &the_worker;
 	struct options o = { 0 };
 	if (parse_args(argc, argv, &o) != 0)
 		return 2;
@@ -472,7 +483,7 @@ int main(int argc, char **argv)
 	}
 	if (o.check_only) {
 		struct event_base *base = event_base_new();
-		runtime_init(base, NULL);
+		runtime_init(w, base, NULL);
 		token_engine_init(base, err, sizeof(err));
 		int rc = check_config(cfg);
 		token_engine_shutdown();
@@ -501,7 +512,7 @@ int main(int argc, char **argv)
 		log_fatal("%s", err);
 		return 1;
 	}
-	runtime_init(base, dns);
+	runtime_init(w, base, dns);
 	if (!register_console()) {
 		log_fatal("cannot register the console with the janitor");
 		return 1;
@@ -510,7 +521,7 @@ int main(int argc, char **argv)
 		log_fatal("%s", err);
 		return 1;
 	}
-	if (!runtime_apply_config(cfg, err, sizeof(err))) {
+	if (!runtime_apply_config(w, cfg, err, sizeof(err))) {
 		log_fatal("%s", err);
 		config_free(cfg);
 		teardown(base, dns);
@@ -526,42 +537,45 @@ int main(int argc, char **argv)
 					    .user = o.token_user,
 					    .json = o.check_json,
 					    .through = o.check_through };
-		int rc = co.through ? check_through_run(base, &co, stdout) : check_run(base, &co, stdout);
+		int rc = co.through ? check_through_run(w, base, &co, stdout)
+				    : check_run(w, base, &co, stdout);
 		teardown(base, dns);
 		return rc;
 	}
 	/* Every port is bound before the client port is: a pooler that cannot serve its
 	 * metrics or probes fails before a client can connect to it. */
-	if (config_str_set(rt.cfg->metrics_listen) &&
-	    !metrics_start(base, rt.cfg->metrics_listen, err, sizeof(err))) {
+	if (config_str_set(the_worker.cfg->metrics_listen) &&
+	    !metrics_start(&the_worker, the_worker.cfg->metrics_listen, err, sizeof(err))) {
 		log_fatal("%s", err);
 		teardown(base, dns);
 		return 1;
 	}
-	if (!listeners_open(base, rt.cfg, on_accept, err, sizeof(err))) {
+	if (!listeners_open(base, the_worker.cfg, on_accept, err, sizeof(err))) {
 		log_fatal("%s", err);
 		teardown(base, dns);
 		return 1;
 	}
-	if (rt.cfg->pidfile && *rt.cfg->pidfile) {
-		if (!write_pidfile(rt.cfg->pidfile, err, sizeof(err))) {
+	if (the_worker.cfg->pidfile && *the_worker.cfg->pidfile) {
+		if (!write_pidfile(the_worker.cfg->pidfile, err, sizeof(err))) {
 			log_fatal("%s", err);
 			teardown(base, dns);
 			return 1;
 		}
-		pidfile_path = xstrdup(rt.cfg->pidfile);
+		pidfile_path = xstrdup(the_worker.cfg->pidfile);
 	}
-	if (config_str_set(rt.cfg->user) && !runas_switch(rt.cfg->user, err, sizeof(err))) {
+	if (config_str_set(the_worker.cfg->user) && !runas_switch(the_worker.cfg->user, err, sizeof(err))) {
 		log_fatal("%s", err);
 		teardown(base, dns);
 		return 1;
 	}
 	setup_signals(base);
-	janitor_start(base);
+	janitor_start(&the_worker);
 	log_info("tokenbouncer %s listening on %s port %d%s%s", PACKAGE_VERSION,
-		 rt.cfg->listen_addr && *rt.cfg->listen_addr ? rt.cfg->listen_addr : "(no TCP)",
-		 rt.cfg->listen_port, rt.cfg->unix_socket_dir && *rt.cfg->unix_socket_dir ? " and in " : "",
-		 rt.cfg->unix_socket_dir ? rt.cfg->unix_socket_dir : "");
+		 the_worker.cfg->listen_addr && *the_worker.cfg->listen_addr ? the_worker.cfg->listen_addr
+									     : "(no TCP)",
+		 the_worker.cfg->listen_port,
+		 the_worker.cfg->unix_socket_dir && *the_worker.cfg->unix_socket_dir ? " and in " : "",
+		 the_worker.cfg->unix_socket_dir ? the_worker.cfg->unix_socket_dir : "");
 	service_ready();
 	runtime_loop(base);
 	teardown(base, dns);

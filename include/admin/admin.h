@@ -7,12 +7,14 @@
 #define TB_ADMIN_ADMIN_H
 #include "pool/console.h"
 
+struct worker;
+
 /* For console_register. */
 extern const struct console_ops admin_console;
 /* For janitor_hook_add: completes commands that wait (PAUSE, WAIT_CLOSE,
  * SHUTDOWN) and takes the statistics snapshots. */
-void admin_tick(void);
+void admin_tick(struct worker *w);
 /* SIGUSR1 and SIGUSR2: PAUSE and RESUME of every database. */
-void control_signal_pause(void);
-void control_signal_resume(void);
+void control_signal_pause(struct worker *w);
+void control_signal_resume(struct worker *w);
 #endif

@@ -11,6 +11,8 @@
 #include "pg/proto.h"
 #include "pool/pool-t.h"
 
+struct worker;
+
 /* True for the console's database names. */
 bool admin_is_console_db(const char *dbname);
 /* Local authentication succeeded for a console client: check admin_users /
@@ -94,10 +96,10 @@ enum admin_status control_suspend(struct admin_req *r);
 /* SET of the session parameters drivers send on connect (client_encoding,
  * DateStyle, ...): accepted and ignored, as PgBouncer does. NULL if not one. */
 const char *control_fake_param(const char *name);
-bool control_wait_done(const struct admin_wait *w);
+bool control_wait_done(struct worker *w, const struct admin_wait *aw);
 void control_wait_clear(struct admin_wait *w);
 /* Pause databases created after a PAUSE of all; finish SHUTDOWN WAIT_FOR_SERVERS. */
-void control_tick(usec_t now);
+void control_tick(struct worker *w, usec_t now);
 /* PAUSE without a database is in force. */
 bool control_paused_all(void);
 #endif

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+struct worker;
+
 struct check_options {
 	const char *alias; /* only this alias; NULL: all */
 	const char *user;  /* upstream user for aliases that take the client's */
@@ -18,7 +20,7 @@ struct check_options {
 /* Runs on a loop whose runtime has the configuration applied (as the pooler
  * at startup, without listeners). Prints the report to out; returns the exit
  * status: 0 when every alias checked passed, 1 otherwise, 2 on bad input. */
-int check_run(struct event_base *base, const struct check_options *o, FILE *out);
+int check_run(struct worker *w, struct event_base *base, const struct check_options *o, FILE *out);
 
 /* `check FILE.ini --through HOST:PORT`: each alias of FILE.ini as a client
  * sees it, through a running pooler. libpq (an independent client, the one
@@ -26,5 +28,5 @@ int check_run(struct event_base *base, const struct check_options *o, FILE *out)
  * then runs SELECT 1; password, TLS mode and the like come from libpq's own
  * environment (PGPASSWORD, PGSSLMODE, ~/.pgpass). One line per alias; the
  * exit status as check_run's. */
-int check_through_run(struct event_base *base, const struct check_options *o, FILE *out);
+int check_through_run(struct worker *w, struct event_base *base, const struct check_options *o, FILE *out);
 #endif

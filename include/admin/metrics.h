@@ -6,12 +6,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct worker;
+
 /* Listen on "host:port", "[v6addr]:port" or "*:port". False with err set
  * when the address cannot be parsed or bound. */
-bool metrics_start(struct event_base *base, const char *listen, char *err, size_t errlen);
+bool metrics_start(struct worker *w, const char *listen, char *err, size_t errlen);
 /* Close the listener and free the server; safe when never started. */
 void metrics_stop(void);
 /* The page /metrics returns, NUL-terminated; the caller frees it. NULL when
  * it would pass the page cap. For tests. */
-char *metrics_render(void);
+char *metrics_render(struct worker *w);
 #endif

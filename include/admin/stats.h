@@ -10,6 +10,8 @@
 #include "core/util.h"
 #include "pool/pool-t.h"
 
+struct worker;
+
 /* SHOW POOLS columns of one pool. */
 struct stats_pool_counts {
 	int cl_active;             /* logged in, with or without a server */
@@ -50,20 +52,20 @@ struct stats_pool_row {
 
 void stats_pool_counts(const struct pool *p, usec_t now, struct stats_pool_counts *out);
 /* The pools of a database name; the caller frees the array. */
-struct stats_pool_row *stats_pool_rows(const char *dbname, usec_t now, size_t *n);
+struct stats_pool_row *stats_pool_rows(struct worker *w, const char *dbname, usec_t now, size_t *n);
 void stats_add(struct pool_stats *dst, const struct pool_stats *src);
 /* Sum over every runtime database of that name (one retired by a reload
  * included) and all their pools; NULL sums every database. */
-void stats_db_totals(const char *name, struct pool_stats *out);
-void stats_db_averages(const char *name, usec_t now, struct stats_averages *out);
+void stats_db_totals(struct worker *w, const char *name, struct pool_stats *out);
+void stats_db_averages(struct worker *w, const char *name, usec_t now, struct stats_averages *out);
 /* Sorted, distinct names of the runtime databases (the console excluded).
  * The strings belong to the databases: use before the loop runs again.
  * The caller frees the array. */
-const char **stats_db_names(size_t *n);
+const char **stats_db_names(struct worker *w, size_t *n);
 /* Take a snapshot when one is due; called from admin_tick. */
-void stats_tick(usec_t now);
+void stats_tick(struct worker *w, usec_t now);
 /* log_stats: log the averages over all databases once every stats_period. */
-void stats_log_tick(usec_t now);
+void stats_log_tick(struct worker *w, usec_t now);
 /* Forget every snapshot (shutdown, or tests). */
 void stats_reset(void);
 #endif

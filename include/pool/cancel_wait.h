@@ -8,6 +8,8 @@
 #include "core/util.h"
 #include "pool/pool-t.h"
 
+struct worker;
+
 /* Whether a cancel for target must wait (its request is not on a server yet). */
 bool cancel_wait_needed(const struct client *target);
 /* Keep the cancel connection req open for target; false: target already
@@ -21,5 +23,5 @@ void cancel_wait_closing(struct client *c);
  * walks the parked requests, which are few. */
 int cancel_wait_count(const struct pool *p);
 /* The janitor: forward, drop or time out the parked cancels. */
-void cancel_wait_run(usec_t now);
+void cancel_wait_run(struct worker *w, usec_t now);
 #endif

@@ -9,7 +9,9 @@
 #include "core/mustcheck.h"
 #include "pool/pool-t.h"
 
-void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix);
+struct worker;
+
+void client_accept(struct worker *w, int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix);
 /* The one way to end a client: optional FATAL ErrorResponse, one log line,
  * release or close of its server, and a deferred free. sqlstate NULL sends nothing. */
 void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
@@ -36,5 +38,5 @@ const char *client_state_name(enum client_state st);
 /* "C-12 alice@app (127.0.0.1:5555)" style prefix for log lines. */
 void client_log_prefix(const struct client *c, char *buf, size_t len);
 /* A CancelRequest arrived: find the client it names. */
-struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key);
+struct client *client_find_by_cancel_key(struct worker *w, uint32_t pid, uint32_t key);
 #endif

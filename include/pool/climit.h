@@ -5,6 +5,8 @@
 #define TB_POOL_CLIMIT_H
 #include <stdbool.h>
 
+struct worker;
+
 struct client;
 
 /* Count the client under its alias and user name; false (and it is not
@@ -17,8 +19,8 @@ void climit_release(struct client *c);
 int climit_db_clients(const char *alias);
 int climit_user_clients(const char *user);
 /* The limits in force (0: none). */
-int climit_db_max(const char *alias);
-int climit_user_max(const char *user);
+int climit_db_max(struct worker *w, const char *alias);
+int climit_user_max(struct worker *w, const char *user);
 /* Drop every count (runtime shutdown). */
 void climit_reset(void);
 #endif

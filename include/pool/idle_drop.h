@@ -5,6 +5,8 @@
 #define TB_POOL_IDLE_DROP_H
 #include "core/util.h"
 
+struct worker;
+
 /* Called by the janitor before anything else of its pass. */
-void idle_drop_run(usec_t now);
+void idle_drop_run(struct worker *w, usec_t now);
 #endif

@@ -7,15 +7,17 @@
 
 #include "core/util.h"
 
-void janitor_start(struct event_base *base);
+struct worker;
+
+void janitor_start(struct worker *w);
 void janitor_stop(void);
 /* One pass now (also called by the timer). */
-void janitor_run(void);
+void janitor_run(struct worker *w);
 /* Work of modules above the pool (the console's waiting commands) that runs
  * on every pass, after the pools' maintenance and before the shutdown check;
  * registered by main.c. False when JANITOR_MAX_HOOKS are taken. */
 #define JANITOR_MAX_HOOKS 4
-bool janitor_hook_add(void (*fn)(void));
+bool janitor_hook_add(void (*fn)(struct worker *w));
 /* Monotonic time of the last pass, 0 before the first: /healthz's sign of life. */
 usec_t janitor_last_run(void);
 #endif

@@ -13,11 +13,11 @@
 #include "core/strmap.h"
 #include "core/util.h"
 #include "net/sock.h"
-#include "pg/flow.h"
 #include "pg/scram.h"
 #include "pg/session_attrs.h"
 #include "pool/deadline.h"
 #include "pool/prepared.h"
+#include "pool/respq.h"
 #include "pool/varcache.h"
 
 struct config_ref;
@@ -30,6 +30,7 @@ struct ps_client;
 struct ps_server;
 struct scram_keys;
 struct auth_lookup;
+struct worker;
 
 /* Counters kept as PgBouncer keeps them (SHOW STATS sums them per database).
  * Times are in microseconds. */
@@ -58,6 +59,7 @@ enum replication_mode {
 };
 
 struct database {
+	struct worker *w;           /* the loop it lives on */
 	char *name;                 /* the name clients use */
 	const struct db_alias *cfg; /* inside cref's config */
 	char *host;         /* where to connect (a bare DSQL cluster id expanded), or NULL: Unix socket */
@@ -76,7 +78,7 @@ struct database {
 	unsigned host_failed;  /* host list, load_balance_hosts=disable: failures so far */
 	unsigned tsa_misses;   /* logins in a row refused by target_session_attrs */
 	bool is_admin;         /* the virtual console database */
-	struct list_node node; /* runtime.databases */
+	struct list_node node; /* worker.databases */
 	struct list_node pools;
 	struct strmap pools_by_user; /* index over pools, keyed by pool.user */
 	int nservers;                /* sum of its pools' nservers (max_db_connections) */
@@ -102,6 +104,7 @@ struct pool_timeouts {
 };
 
 struct pool {
+	struct worker *w; /* == db->w */
 	struct database *db;
 	char *user;                    /* upstream user */
 	char *password;                /* upstream secret, or NULL; wiped on free */
@@ -129,7 +132,7 @@ struct pool {
 	struct varcache welcome_vars;
 	struct pbuf welcome_other; /* ParameterStatus messages of untracked parameters */
 
-	struct list_node dirty_node;       /* runtime.dirty_pools: dispatch at the end of the loop pass */
+	struct list_node dirty_node;       /* worker.dirty_pools: dispatch at the end of the loop pass */
 	struct token_entry *token;         /* token-backed aliases: the cache entry logins use */
 	enum replication_mode replication; /* a pool of replication servers, one per client */
 	struct pool_stats stats;
@@ -166,15 +169,16 @@ struct client_rare {
 struct client {
 	struct sock sock;
 	uint64_t id;
+	struct worker *w; /* the loop that accepted it */
 	struct list_node node;
-	struct list_node all_node; /* runtime.clients */
+	struct list_node all_node; /* worker.clients */
 	struct database *db;
 	struct pool *pool;
 	struct server *server;
 	const char *user; /* interned (varcache_intern_str): clients of one user share it */
 	struct varcache vars;
 	usec_t connect_at, state_since;
-	struct deadline timer;    /* on rt.client_timers: see pool/client_timer.h */
+	struct deadline timer;    /* on worker.client_timers: see pool/client_timer.h */
 	struct client_rare *rare; /* or NULL: see struct client_rare */
 	struct ps_client *ps;     /* its named prepared statements (ps_on), allocated with the first */
 	/* Milliseconds (up to 49 days; longer ones are capped), 4 bytes each. */
@@ -222,6 +226,7 @@ enum server_state {
 struct server {
 	struct sock sock;
 	uint64_t id;
+	struct worker *w; /* == pool->w */
 	enum server_state state;
 	struct list_node node;
 	struct pool *pool;
@@ -251,7 +256,7 @@ struct server {
 	struct ps_server *ps;      /* prepared statements and the queue of answers owed */
 	struct auth_lookup *authq; /* the auth_query this server runs (SV_CHECK), or NULL */
 	int swallow;               /* ReadyForQuery messages of pooler queries still to absorb */
-	struct pg_flow flow;       /* what the server still owes the client it carries */
+	struct respq respq;        /* what the server still owes the client it carries */
 	usec_t query_start;        /* when flow.owed_rfq went from 0 to 1 */
 	usec_t xact_start;         /* when the current transaction's first request was sent */
 	usec_t last_rfq;           /* last ReadyForQuery forwarded to the client */

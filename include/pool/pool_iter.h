@@ -9,19 +9,21 @@
 
 struct pool;
 struct server;
+struct worker;
 
 struct pool_iter {
-	struct list_node *db, *db_next;     /* in rt.databases */
+	struct list_node *head;             /* the worker's databases */
+	struct list_node *db, *db_next;     /* in head */
 	struct list_node *pool, *pool_next; /* in the current database's pools */
 };
 
-struct pool *pool_iter_first(struct pool_iter *it);
+struct pool *pool_iter_first(struct pool_iter *it, struct worker *w);
 struct pool *pool_iter_next(struct pool_iter *it);
 
-/* for_each_pool(p) { ... p->db ... } declares p and its iterator. */
-#define for_each_pool(p) \
+/* for_each_pool(w, p) { ... p->db ... } declares p and its iterator. */
+#define for_each_pool(w, p) \
 	for (struct pool_iter p##_iter_, *p##_once_ = &p##_iter_; p##_once_; p##_once_ = NULL) \
-		for (struct pool *p = pool_iter_first(&p##_iter_); p; p = pool_iter_next(&p##_iter_))
+		for (struct pool *p = pool_iter_first(&p##_iter_, (w)); p; p = pool_iter_next(&p##_iter_))
 
 /* Every server of every pool, each pool's idle, active, used and new lists in
  * that order; the same safety as for_each_pool (the current server may be
@@ -33,10 +35,11 @@ struct server_iter {
 	struct list_node *node, *next;
 };
 
-struct server *server_iter_first(struct server_iter *it);
+struct server *server_iter_first(struct server_iter *it, struct worker *w);
 struct server *server_iter_next(struct server_iter *it);
 
-#define for_each_server(s) \
+#define for_each_server(w, s) \
 	for (struct server_iter s##_iter_, *s##_once_ = &s##_iter_; s##_once_; s##_once_ = NULL) \
-		for (struct server *s = server_iter_first(&s##_iter_); s; s = server_iter_next(&s##_iter_))
+		for (struct server *s = server_iter_first(&s##_iter_, (w)); s; \
+		     s = server_iter_next(&s##_iter_))
 #endif

@@ -5,8 +5,10 @@
 #define TB_POOL_SUSPEND_H
 #include <stdbool.h>
 
+struct worker;
+
 /* Hold (true) or release (false) every non-console socket and the listeners. */
-void suspend_all(bool on);
+void suspend_all(struct worker *w, bool on);
 /* While suspended: every held socket's output queue is empty. */
-bool suspend_flushed(void);
+bool suspend_flushed(struct worker *w);
 #endif

@@ -108,7 +108,8 @@ static void session_free(struct admin_session *s)
 
 void admin_login(struct client *c)
 {
-	const struct tb_config *cfg = rt.cfg;
+	struct worker *w = c->w;
+	const struct tb_config *cfg = w->cfg;
 	bool admin = c->console_peer || str_in_list(cfg->admin_users, c->user);
 	bool stats = str_in_list(cfg->stats_users, c->user);
 	if (!admin && !stats) {
@@ -336,7 +337,7 @@ static void continue_query(struct admin_session *s)
 		}
 		if (st == ADMIN_DONE && cmd_out.failed)
 			st = admin_fail(&r, "54000", "result too large for the console");
-		if (st == ADMIN_WAIT && control_wait_done(&r.wait)) {
+		if (st == ADMIN_WAIT && control_wait_done(c->w, &r.wait)) {
 			resultset_complete(&cmd_out, r.wait.tag);
 			control_wait_clear(&r.wait);
 			st = ADMIN_DONE;
@@ -500,15 +501,15 @@ static void finish_wait(struct admin_session *s)
 	process_messages(s);
 }
 
-void admin_tick(void)
+void admin_tick(struct worker *w)
 {
 	if (busy)
 		return;
 	busy = true;
 	usec_t now = time_mono_usec();
-	stats_tick(now);
-	stats_log_tick(now);
-	control_tick(now);
+	stats_tick(w, now);
+	stats_log_tick(w, now);
+	control_tick(w, now);
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &sessions)
 		list_entry(n, struct admin_session, node)->live = false;
@@ -524,7 +525,7 @@ void admin_tick(void)
 	}
 	list_for_each_safe(n, t, &sessions) {
 		struct admin_session *s = list_entry(n, struct admin_session, node);
-		if (s->live && s->waiting && s->c->state == CL_IDLE && control_wait_done(&s->wait))
+		if (s->live && s->waiting && s->c->state == CL_IDLE && control_wait_done(s->c->w, &s->wait))
 			finish_wait(s);
 	}
 	busy = false;

@@ -241,16 +241,16 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(doc.base);
 }
 
-static bool select_aliases(const struct check_options *o)
+static bool select_aliases(struct worker *w, const struct check_options *o)
 {
-	doc.probes = xcalloc(rt.cfg->ndbs ? rt.cfg->ndbs : 1, sizeof(*doc.probes));
-	for (size_t i = 0; i < rt.cfg->ndbs; i++) {
-		const struct db_alias *a = &rt.cfg->dbs[i];
+	doc.probes = xcalloc(w->cfg->ndbs ? w->cfg->ndbs : 1, sizeof(*doc.probes));
+	for (size_t i = 0; i < w->cfg->ndbs; i++) {
+		const struct db_alias *a = &w->cfg->dbs[i];
 		if (strcmp(a->name, "*") == 0 || (o->alias && strcmp(o->alias, a->name) != 0))
 			continue;
 		struct probe *pr = &doc.probes[doc.n++];
 		pr->alias = a;
-		pr->db = runtime_find_database(a->name);
+		pr->db = runtime_find_database(w, a->name);
 	}
 	return doc.n > 0;
 }
@@ -278,15 +278,15 @@ static void start_all(const struct check_options *o)
 	}
 }
 
-int check_run(struct event_base *base, const struct check_options *o, FILE *out)
+int check_run(struct worker *w, struct event_base *base, const struct check_options *o, FILE *out)
 {
 	memset(&doc, 0, sizeof(doc));
 	doc.base = base;
-	const char *cq = rt.cfg->server_check_query;
+	const char *cq = w->cfg->server_check_query;
 	if (cq && *cq && strcasecmp(cq, "select 1") != 0 && strcasecmp(cq, "select 1;") != 0 &&
 	    strcmp(cq, "<empty>") != 0)
 		doc.check_query = cq;
-	if (!select_aliases(o)) {
+	if (!select_aliases(w, o)) {
 		fprintf(stderr,
 			o->alias ? "alias \"%s\" is not in [databases]\n" : "no aliases in [databases]%s\n",
 			o->alias ? o->alias : "");
@@ -295,9 +295,9 @@ int check_run(struct event_base *base, const struct check_options *o, FILE *out)
 	}
 	server_watch_set(&watch);
 	start_all(o);
-	usec_t limit = (rt.cfg->server_connect_timeout > 0 ? rt.cfg->server_connect_timeout
+	usec_t limit = (w->cfg->server_connect_timeout > 0 ? w->cfg->server_connect_timeout
 							   : 15 * USEC_PER_SEC) +
-		       3 * rt.cfg->token_fetch_timeout + 5 * USEC_PER_SEC;
+		       3 * w->cfg->token_fetch_timeout + 5 * USEC_PER_SEC;
 	struct event *deadline = evtimer_new(base, on_deadline, NULL);
 	struct timeval tv = { (time_t)(limit / USEC_PER_SEC), (suseconds_t)(limit % USEC_PER_SEC) };
 	evtimer_add(deadline, &tv);

@@ -159,7 +159,7 @@ static bool split_through(const char *s, char *host, size_t hostlen, char *port,
 	return true;
 }
 
-int check_through_run(struct event_base *base, const struct check_options *o, FILE *out)
+int check_through_run(struct worker *w, struct event_base *base, const struct check_options *o, FILE *out)
 {
 	char host[256], port[16];
 	if (!split_through(o->through, host, sizeof(host), port, sizeof(port))) {
@@ -168,8 +168,8 @@ int check_through_run(struct event_base *base, const struct check_options *o, FI
 	}
 	int failed = 0, tried = 0;
 	struct through t;
-	for (size_t i = 0; i < rt.cfg->ndbs; i++) {
-		const struct db_alias *a = &rt.cfg->dbs[i];
+	for (size_t i = 0; i < w->cfg->ndbs; i++) {
+		const struct db_alias *a = &w->cfg->dbs[i];
 		if ((o->alias && strcmp(o->alias, a->name) != 0) || (!o->alias && strcmp(a->name, "*") == 0))
 			continue;
 		tried++;

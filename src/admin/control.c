@@ -46,6 +46,7 @@ static enum admin_status done(struct admin_req *r, const char *tag)
 /* The optional database argument of a command; false (and r filled) on error. */
 static bool db_arg(struct admin_req *r, bool required, const char **name)
 {
+	struct worker *w = r->c->w;
 	*name = NULL;
 	if (r->argc > 2 || (required && r->argc < 2)) {
 		syntax(r);
@@ -63,7 +64,7 @@ static bool db_arg(struct admin_req *r, bool required, const char **name)
 	}
 	/* Creates the runtime database from its alias (or the "*" entry), so
 	 * a command may target an alias nobody has used yet. */
-	if (!runtime_find_database(r->argv[1])) {
+	if (!runtime_find_database(w, r->argv[1])) {
 		admin_fail(r, "3D000", "no such database: %s", r->argv[1]);
 		return false;
 	}
@@ -78,7 +79,7 @@ static bool db_matches(const struct database *db, const char *name)
 	return !db->is_admin && (!name || strcmp(db->name, name) == 0);
 }
 
-#define for_each_db(d, dt) list_for_each_safe(d, dt, &rt.databases)
+#define for_each_db(d, dt) list_for_each_safe(d, dt, &w->databases)
 #define DB_OF(d) list_entry(d, struct database, node)
 
 static void kick_pools(struct database *db)
@@ -88,14 +89,14 @@ static void kick_pools(struct database *db)
 		pool_kick(list_entry(n, struct pool, node));
 }
 
-static void ensure_configured_databases(void)
+static void ensure_configured_databases(struct worker *w)
 {
-	for (size_t i = 0; i < rt.cfg->ndbs; i++)
-		if (strcmp(rt.cfg->dbs[i].name, "*") != 0 && !admin_is_console_db(rt.cfg->dbs[i].name))
-			runtime_find_database(rt.cfg->dbs[i].name);
+	for (size_t i = 0; i < w->cfg->ndbs; i++)
+		if (strcmp(w->cfg->dbs[i].name, "*") != 0 && !admin_is_console_db(w->cfg->dbs[i].name))
+			runtime_find_database(w, w->cfg->dbs[i].name);
 }
 
-static bool servers_linked(const char *name)
+static bool servers_linked(struct worker *w, const char *name)
 {
 	struct list_node *d, *dt;
 	for_each_db(d, dt)
@@ -111,7 +112,7 @@ static bool servers_linked(const char *name)
 	return false;
 }
 
-static bool any_paused(const char *name)
+static bool any_paused(struct worker *w, const char *name)
 {
 	struct list_node *d, *dt;
 	for_each_db(d, dt)
@@ -125,23 +126,23 @@ static bool any_paused(const char *name)
 
 /* ---- waits ---- */
 
-static bool server_alive(uint64_t id)
+static bool server_alive(struct worker *w, uint64_t id)
 {
-	for_each_server(s) if (s->id == id) return true;
+	for_each_server(w, s) if (s->id == id) return true;
 	return false;
 }
 
-bool control_wait_done(const struct admin_wait *w)
+bool control_wait_done(struct worker *w, const struct admin_wait *aw)
 {
-	switch (w->kind) {
+	switch (aw->kind) {
 	case ADMIN_WAIT_PAUSE:
 		/* A RESUME from another console ends the wait too. */
-		return !servers_linked(w->db) || !any_paused(w->db);
+		return !servers_linked(w, aw->db) || !any_paused(w, aw->db);
 	case ADMIN_WAIT_SUSPEND:
-		return !rt.suspended || suspend_flushed();
+		return !w->suspended || suspend_flushed(w);
 	case ADMIN_WAIT_CLOSE:
-		for (size_t i = 0; i < w->nservers; i++)
-			if (server_alive(w->server_ids[i]))
+		for (size_t i = 0; i < aw->nservers; i++)
+			if (server_alive(w, aw->server_ids[i]))
 				return false;
 		return true;
 	}
@@ -164,12 +165,12 @@ static bool console_client_alive(uint64_t id)
 	return false;
 }
 
-void control_tick(usec_t now)
+void control_tick(struct worker *w, usec_t now)
 {
 	(void)now;
-	if (rt.suspended && !console_client_alive(suspend_owner)) {
+	if (w->suspended && !console_client_alive(suspend_owner)) {
 		log_info("the console client that ran SUSPEND has gone: resuming");
-		suspend_all(false);
+		suspend_all(w, false);
 	}
 	if (paused_all) {
 		struct list_node *d, *dt;
@@ -179,11 +180,11 @@ void control_tick(usec_t now)
 
 /* ---- PAUSE, RESUME, RECONNECT, KILL ---- */
 
-static void pause_databases(const char *name)
+static void pause_databases(struct worker *w, const char *name)
 {
 	if (!name) {
 		paused_all = true;
-		ensure_configured_databases();
+		ensure_configured_databases(w);
 	}
 	struct list_node *d, *dt;
 	for_each_db(d, dt)
@@ -196,19 +197,20 @@ static void pause_databases(const char *name)
 
 enum admin_status control_pause(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
-	if (rt.suspended)
+	if (w->suspended)
 		return admin_fail(r, "55000", "already suspended/paused");
-	pause_databases(name);
+	pause_databases(w, name);
 	r->wait.kind = ADMIN_WAIT_PAUSE;
 	r->wait.db = name ? xstrdup(name) : NULL;
 	r->wait.tag = "PAUSE";
 	return ADMIN_WAIT;
 }
 
-static void resume_databases(const char *name)
+static void resume_databases(struct worker *w, const char *name)
 {
 	if (!name)
 		paused_all = false;
@@ -225,34 +227,35 @@ static void resume_databases(const char *name)
 
 enum admin_status control_resume(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
 	/* As PgBouncer 1.23+: a shutdown cannot be resumed; one database may
 	 * be, except while WAIT_FOR_SERVERS holds every pool. */
-	if (rt.shutting_down && (!name || rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS))
+	if (w->shutting_down && (!name || w->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS))
 		return admin_fail(r, "55000", "pooler is shutting down");
 	if (!name)
-		suspend_all(false);
-	resume_databases(name);
+		suspend_all(w, false);
+	resume_databases(w, name);
 	return done(r, "RESUME");
 }
 
-void control_signal_pause(void)
+void control_signal_pause(struct worker *w)
 {
 	log_info("SIGUSR1: pausing every database (as PAUSE)");
-	pause_databases(NULL);
+	pause_databases(w, NULL);
 }
 
-void control_signal_resume(void)
+void control_signal_resume(struct worker *w)
 {
-	if (rt.shutting_down) {
+	if (w->shutting_down) {
 		log_info("SIGUSR2 while shutting down: ignored");
 		return;
 	}
 	log_info("SIGUSR2: resuming every database (as RESUME)");
-	suspend_all(false);
-	resume_databases(NULL);
+	suspend_all(w, false);
+	resume_databases(w, NULL);
 }
 
 static void close_servers(struct pool *p, bool idle_only, const char *why)
@@ -269,6 +272,7 @@ static void close_servers(struct pool *p, bool idle_only, const char *why)
 
 enum admin_status control_reconnect(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
@@ -287,13 +291,14 @@ enum admin_status control_reconnect(struct admin_req *r)
 
 enum admin_status control_kill(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
 	/* PgBouncer's KILL leaves the database paused until RESUME. */
-	pause_databases(name);
+	pause_databases(w, name);
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.clients) {
+	list_for_each_safe(n, t, &w->clients) {
 		struct client *c = list_entry(n, struct client, all_node);
 		if (c->state != CL_CLOSING && !c->is_admin && c->db && db_matches(c->db, name))
 			client_close(c, "08P01", "database \"%s\" was killed by the administrator",
@@ -314,6 +319,7 @@ enum admin_status control_kill(struct admin_req *r)
 
 enum admin_status control_kill_client(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	if (r->argc != 2 || r->kind[1] != ADMIN_TOK_WORD)
 		return syntax(r);
 	char *end;
@@ -321,7 +327,7 @@ enum admin_status control_kill_client(struct admin_req *r)
 	if (*end || !*r->argv[1])
 		return admin_fail(r, "22023", "KILL_CLIENT needs a client id (the id column of SHOW CLIENTS)");
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.clients) {
+	list_for_each_safe(n, t, &w->clients) {
 		struct client *c = list_entry(n, struct client, all_node);
 		if (c->id != id || c->state == CL_CLOSING)
 			continue;
@@ -337,6 +343,7 @@ enum admin_status control_kill_client(struct admin_req *r)
 
 static enum admin_status set_disabled(struct admin_req *r, bool disabled, const char *tag)
 {
+	struct worker *w = r->c->w;
 	const char *name;
 	if (!db_arg(r, true, &name))
 		return ADMIN_FAILED;
@@ -364,10 +371,11 @@ enum admin_status control_enable(struct admin_req *r)
 
 enum admin_status control_reload(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	if (r->argc != 1)
 		return syntax(r);
 	char err[512];
-	if (!runtime_reload(err, sizeof(err))) {
+	if (!runtime_reload(w, err, sizeof(err))) {
 		log_error("reload failed, keeping the running configuration: %s", err);
 		return admin_fail(r, "F0000", "reload failed, the running configuration is unchanged: %s",
 				  err);
@@ -377,6 +385,7 @@ enum admin_status control_reload(struct admin_req *r)
 
 enum admin_status control_shutdown(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	if (r->argc > 2 || (r->argc == 2 && r->kind[1] != ADMIN_TOK_WORD))
 		return syntax(r);
 	enum shutdown_mode mode = SHUTDOWN_IMMEDIATE;
@@ -389,22 +398,23 @@ enum admin_status control_shutdown(struct admin_req *r)
 	log_info("SHUTDOWN%s%s from the console (by %s)", r->argc == 2 ? " " : "",
 		 r->argc == 2 ? shutdown_mode_name(mode) : "", r->c->user);
 	if (mode == SHUTDOWN_WAIT_FOR_SERVERS)
-		pause_databases(NULL); /* databases created later are held too */
+		pause_databases(w, NULL); /* databases created later are held too */
 	/* An immediate SHUTDOWN still answers: the reply is written before
 	 * the loop gets to stop. */
-	shutdown_begin(mode);
+	shutdown_begin(w, mode);
 	return done(r, "SHUTDOWN");
 }
 
 enum admin_status control_wait_close(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
 	/* PgBouncer's close_needed: servers that RECONNECT or a reload marked. */
 	struct dynbuf idb;
 	dynbuf_init(&idb, SIZE_MAX, false);
-	for_each_server(s)
+	for_each_server(w, s)
 	{
 		const struct database *db = s->pool->db;
 		if (!db_matches(db, name) || (!s->retire && !db->retired))
@@ -473,6 +483,7 @@ static bool set_value(struct admin_req *r, char *buf, size_t len)
 
 enum admin_status control_set(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	char value[1024];
 	if (!set_value(r, value, sizeof(value)))
 		return syntax(r);
@@ -496,23 +507,23 @@ enum admin_status control_set(struct admin_req *r)
 	/* Files and TLS contexts: a changed copy of the configuration is
 	 * applied as a reload would (and a TLS change reconnects servers). */
 	if (reconfig_needs_apply(p)) {
-		if (!reconfig_set(p, value, err, sizeof(err)))
+		if (!reconfig_set(w, p, value, err, sizeof(err)))
 			return admin_fail(r, "F0000", "%s", err);
 		char shown[256];
-		param_format(rt.cfg, p, true, shown, sizeof(shown));
+		param_format(w->cfg, p, true, shown, sizeof(shown));
 		log_info("SET %s = %s (by %s on the console)", p->name, shown, r->c->user);
 		return done(r, "SET");
 	}
 	/* The running configuration is shared by the current databases: the
 	 * new value is in force for all of them at once. A later RELOAD reads
 	 * the file again and so undoes SET, as in PgBouncer. */
-	if (!param_set(rt.cref->cfg, p, value, err, sizeof(err)))
+	if (!param_set(w->cref->cfg, p, value, err, sizeof(err)))
 		return admin_fail(r, "22023", "%s", err);
 	if (strcmp(p->name, "verbose") == 0 || strcmp(p->name, "logfile") == 0 ||
 	    strncmp(p->name, "syslog", 6) == 0) {
-		log_setup(rt.cfg->verbose, false, true);
-		if (!log_set_file(rt.cfg->logfile, err, sizeof(err)) ||
-		    !log_set_syslog(rt.cfg->syslog, rt.cfg->syslog_ident, rt.cfg->syslog_facility, err,
+		log_setup(w->cfg->verbose, false, true);
+		if (!log_set_file(w->cfg->logfile, err, sizeof(err)) ||
+		    !log_set_syslog(w->cfg->syslog, w->cfg->syslog_ident, w->cfg->syslog_facility, err,
 				    sizeof(err)))
 			log_error("%s", err);
 	}
@@ -520,7 +531,7 @@ enum admin_status control_set(struct admin_req *r)
 	struct list_node *d, *dt;
 	for_each_db(d, dt) kick_pools(DB_OF(d));
 	char shown[256];
-	param_format(rt.cfg, p, true, shown, sizeof(shown));
+	param_format(w->cfg, p, true, shown, sizeof(shown));
 	log_info("SET %s = %s (by %s on the console)", p->name, shown, r->c->user);
 	return done(r, "SET");
 }
@@ -531,12 +542,13 @@ enum admin_status control_set(struct admin_req *r)
  * fetch runs in the background and SHOW TOKENS shows its outcome. */
 enum admin_status control_refresh(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	if (r->argc < 2 || r->argc > 3 || !str_ieq(r->argv[1], "TOKENS"))
 		return syntax(r);
 	const char *alias = r->argc == 3 ? r->argv[2] : NULL;
 	bool found = false, token_backed = false;
-	for (size_t i = 0; i < rt.cfg->ndbs; i++) {
-		const struct db_alias *a = &rt.cfg->dbs[i];
+	for (size_t i = 0; i < w->cfg->ndbs; i++) {
+		const struct db_alias *a = &w->cfg->dbs[i];
 		if (alias && strcmp(a->name, alias) != 0)
 			continue;
 		found = true;
@@ -567,17 +579,18 @@ enum admin_status control_refresh(struct admin_req *r)
  * output queue is empty. Only RESUME (or the console client leaving) ends it. */
 enum admin_status control_suspend(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	if (r->argc != 1)
 		return syntax(r);
-	if (rt.suspended || paused_all)
+	if (w->suspended || paused_all)
 		return admin_fail(r, "55000", "already suspended/paused");
-	if (any_paused(NULL))
+	if (any_paused(w, NULL))
 		return admin_fail(r, "55000", "cannot suspend with paused databases");
-	if (rt.shutting_down)
+	if (w->shutting_down)
 		return admin_fail(r, "55000", "pooler is shutting down");
 	log_info("SUSPEND from the console (by %s)", r->c->user);
 	suspend_owner = r->c->id;
-	suspend_all(true);
+	suspend_all(w, true);
 	r->wait.kind = ADMIN_WAIT_SUSPEND;
 	r->wait.tag = "SUSPEND";
 	return ADMIN_WAIT;

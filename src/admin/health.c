@@ -35,11 +35,11 @@ static const char *fixed_user(const struct database *db)
 	return db->cfg->user ? db->cfg->user : db->default_user;
 }
 
-static bool alias_ready(const struct db_alias *a, char *why, size_t whylen)
+static bool alias_ready(struct worker *w, const struct db_alias *a, char *why, size_t whylen)
 {
 	if (a->auth == UPSTREAM_AUTH_PASSWORD || strcmp(a->name, "*") == 0)
 		return true;
-	struct database *db = runtime_find_database(a->name);
+	struct database *db = runtime_find_database(w, a->name);
 	const char *user = db ? fixed_user(db) : NULL;
 	if (!user)
 		return true; /* the token is per client user: nothing to hold ahead */
@@ -52,13 +52,13 @@ static bool alias_ready(const struct db_alias *a, char *why, size_t whylen)
 	return false;
 }
 
-bool health_ready(char *why, size_t whylen)
+bool health_ready(struct worker *w, char *why, size_t whylen)
 {
-	if (!rt.cfg) {
+	if (!w->cfg) {
 		snprintf(why, whylen, "no configuration loaded");
 		return false;
 	}
-	if (rt.shutting_down) {
+	if (w->shutting_down) {
 		snprintf(why, whylen, "shutting down");
 		return false;
 	}
@@ -66,8 +66,8 @@ bool health_ready(char *why, size_t whylen)
 		snprintf(why, whylen, "not listening");
 		return false;
 	}
-	for (size_t i = 0; i < rt.cfg->ndbs; i++)
-		if (!alias_ready(&rt.cfg->dbs[i], why, whylen))
+	for (size_t i = 0; i < w->cfg->ndbs; i++)
+		if (!alias_ready(w, &w->cfg->dbs[i], why, whylen))
 			return false;
 	return true;
 }

@@ -73,13 +73,14 @@ struct pool_entry {
 	struct stats_pool_row row;
 };
 
-static struct pool_entry *collect_pools(const char **names, size_t nnames, usec_t now, size_t *n)
+static struct pool_entry *collect_pools(struct worker *w, const char **names, size_t nnames, usec_t now,
+					size_t *n)
 {
 	struct dynbuf out;
 	dynbuf_init(&out, SIZE_MAX, false);
 	for (size_t i = 0; i < nnames; i++) {
 		size_t nrows;
-		struct stats_pool_row *rows = stats_pool_rows(names[i], now, &nrows);
+		struct stats_pool_row *rows = stats_pool_rows(w, names[i], now, &nrows);
 		for (size_t k = 0; k < nrows; k++) {
 			struct pool_entry *e = dynbuf_push(&out, sizeof(*e));
 			if (e) {
@@ -181,10 +182,10 @@ static void render_pools(struct dynbuf *t, const struct pool_entry *pools, size_
 }
 
 /* Ages of the logged-in servers of one (database name, user). */
-static void server_ages(const char *db, const char *user, usec_t now, const double *bounds, size_t nb,
-			uint64_t *buckets, uint64_t *count, double *sum)
+static void server_ages(struct worker *w, const char *db, const char *user, usec_t now, const double *bounds,
+			size_t nb, uint64_t *buckets, uint64_t *count, double *sum)
 {
-	for_each_pool(p)
+	for_each_pool(w, p)
 	{
 		if (strcmp(p->db->name, db) != 0 || strcmp(p->user, user) != 0)
 			continue;
@@ -204,7 +205,8 @@ static void server_ages(const char *db, const char *user, usec_t now, const doub
 	}
 }
 
-static void render_ages(struct dynbuf *t, const struct pool_entry *pools, size_t n, usec_t now)
+static void render_ages(struct worker *w, struct dynbuf *t, const struct pool_entry *pools, size_t n,
+			usec_t now)
 {
 	static const double bounds[] = { 60, 300, 900, 1800, 3600, 7200, 14400 };
 	enum {
@@ -215,7 +217,7 @@ static void render_ages(struct dynbuf *t, const struct pool_entry *pools, size_t
 	for (size_t i = 0; i < n; i++) {
 		uint64_t buckets[NB] = { 0 }, count = 0;
 		double sum = 0;
-		server_ages(pools[i].db, pools[i].row.user, now, bounds, NB, buckets, &count, &sum);
+		server_ages(w, pools[i].db, pools[i].row.user, now, bounds, NB, buckets, &count, &sum);
 		for (size_t b = 0; b <= NB; b++) {
 			text_printf(t, "tokenbouncer_server_age_seconds_bucket{");
 			pool_labels(t, &pools[i]);
@@ -283,7 +285,7 @@ static uint64_t counter_value(const struct pool_stats *s, enum counter_field f)
 	return 0;
 }
 
-static void render_databases(struct dynbuf *t, const char **names, size_t n)
+static void render_databases(struct worker *w, struct dynbuf *t, const char **names, size_t n)
 {
 	static const struct {
 		const char *name;
@@ -319,7 +321,7 @@ static void render_databases(struct dynbuf *t, const char **names, size_t n)
 	};
 	struct pool_stats *totals = xcalloc(n ? n : 1, sizeof(*totals));
 	for (size_t i = 0; i < n; i++)
-		stats_db_totals(names[i], &totals[i]);
+		stats_db_totals(w, names[i], &totals[i]);
 	for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
 		family(t, counters[c].name, "counter", counters[c].help);
 		for (size_t i = 0; i < n; i++) {
@@ -339,7 +341,7 @@ static void render_databases(struct dynbuf *t, const char **names, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		bool paused = false, disabled = false;
 		struct list_node *d, *dt;
-		list_for_each_safe(d, dt, &rt.databases) {
+		list_for_each_safe(d, dt, &w->databases) {
 			const struct database *db = list_entry(d, struct database, node);
 			if (strcmp(db->name, names[i]) == 0 && !db->retired) {
 				paused = db->paused;
@@ -422,7 +424,7 @@ static void render_tokens(struct dynbuf *t)
 	}
 }
 
-char *metrics_render(void)
+char *metrics_render(struct worker *w)
 {
 	struct dynbuf t;
 	dynbuf_init(&t, METRICS_MAX_PAGE, false);
@@ -430,17 +432,17 @@ char *metrics_render(void)
 	family(&t, "tokenbouncer_info", "gauge", "Always 1; the labels say which build answers.");
 	text_printf(&t, "tokenbouncer_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
 	family(&t, "tokenbouncer_client_connections", "gauge", "Client connections open, logins included.");
-	text_printf(&t, "tokenbouncer_client_connections %d\n", rt.nclients);
+	text_printf(&t, "tokenbouncer_client_connections %d\n", w->nclients);
 	family(&t, "tokenbouncer_client_login_connections", "gauge", "Client connections still logging in.");
-	text_printf(&t, "tokenbouncer_client_login_connections %zu\n", list_count(&rt.login_clients));
+	text_printf(&t, "tokenbouncer_client_login_connections %zu\n", list_count(&w->login_clients));
 	family(&t, "tokenbouncer_console_connections", "gauge", "Admin console connections.");
 	text_printf(&t, "tokenbouncer_console_connections %zu\n", list_count(admin_client_list()));
 	size_t nnames, npools;
-	const char **names = stats_db_names(&nnames);
-	struct pool_entry *pools = collect_pools(names, nnames, now, &npools);
+	const char **names = stats_db_names(w, &nnames);
+	struct pool_entry *pools = collect_pools(w, names, nnames, now, &npools);
 	render_pools(&t, pools, npools, now);
-	render_ages(&t, pools, npools, now);
-	render_databases(&t, names, nnames);
+	render_ages(w, &t, pools, npools, now);
+	render_databases(w, &t, names, nnames);
 	render_statement_cache(&t);
 	render_tokens(&t);
 	free(pools);
@@ -473,8 +475,8 @@ static void reply_text(struct evhttp_request *req, int code, const char *reason,
 
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
-	(void)arg;
-	char *page = metrics_render();
+	struct worker *w = arg;
+	char *page = metrics_render(w);
 	if (!page) {
 		static const char msg[] = "metrics page too large\n";
 		reply_text(req, 500, "Internal Server Error", msg, sizeof(msg) - 1,
@@ -504,9 +506,9 @@ static void on_healthz(struct evhttp_request *req, void *arg)
 
 static void on_readyz(struct evhttp_request *req, void *arg)
 {
-	(void)arg;
+	struct worker *w = arg;
 	char why[400] = "";
-	reply_health(req, health_ready(why, sizeof(why)), why);
+	reply_health(req, health_ready(w, why, sizeof(why)), why);
 }
 
 static void on_other(struct evhttp_request *req, void *arg)
@@ -544,7 +546,7 @@ static bool parse_listen(const char *listen, char *host, size_t hostlen, unsigne
 	return true;
 }
 
-bool metrics_start(struct event_base *base, const char *listen, char *err, size_t errlen)
+bool metrics_start(struct worker *w, const char *listen, char *err, size_t errlen)
 {
 	char host[256];
 	unsigned short port;
@@ -553,7 +555,7 @@ bool metrics_start(struct event_base *base, const char *listen, char *err, size_
 		return false;
 	}
 	metrics_stop();
-	http = evhttp_new(base);
+	http = evhttp_new(w->base);
 	if (!http) {
 		snprintf(err, errlen, "metrics_listen: cannot create the HTTP server");
 		return false;
@@ -563,9 +565,9 @@ bool metrics_start(struct event_base *base, const char *listen, char *err, size_
 	evhttp_set_timeout(http, 10);
 	evhttp_set_max_headers_size(http, 16384);
 	evhttp_set_max_body_size(http, 1024);
-	evhttp_set_cb(http, "/metrics", on_metrics, NULL);
+	evhttp_set_cb(http, "/metrics", on_metrics, w);
 	evhttp_set_cb(http, "/healthz", on_healthz, NULL);
-	evhttp_set_cb(http, "/readyz", on_readyz, NULL);
+	evhttp_set_cb(http, "/readyz", on_readyz, w);
 	evhttp_set_gencb(http, on_other, NULL);
 	if (!evhttp_bind_socket_with_handle(http, host, port)) {
 		snprintf(err, errlen, "metrics_listen: cannot listen on %s: %s", listen,

@@ -116,7 +116,7 @@ static void format_addr(const struct sockaddr *sa, socklen_t salen, char *host, 
 	*port = (int)strtol(serv, NULL, 10);
 }
 
-static void local_addr(int fd, char *host, size_t hostlen, int *port)
+static void local_addr(struct worker *w, int fd, char *host, size_t hostlen, int *port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -127,7 +127,7 @@ static void local_addr(int fd, char *host, size_t hostlen, int *port)
 	}
 	format_addr((struct sockaddr *)&ss, len, host, hostlen, port);
 	if (ss.ss_family == AF_UNIX)
-		*port = rt.cfg->listen_port;
+		*port = w->cfg->listen_port;
 }
 
 static void tls_info(SSL *ssl, char *buf, size_t len)
@@ -158,12 +158,13 @@ static enum admin_status show_version(struct admin_req *r)
 
 static enum admin_status show_state(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = { { "key", RS_TEXT }, { "value", RS_TEXT } };
 	bool paused = control_paused_all();
 	const char *const rows[][2] = {
-		{ "active", paused || rt.suspended || rt.shutting_down ? "no" : "yes" },
+		{ "active", paused || w->suspended || w->shutting_down ? "no" : "yes" },
 		{ "paused", paused ? "yes" : "no" },
-		{ "suspended", rt.suspended ? "yes" : "no" },
+		{ "suspended", w->suspended ? "yes" : "no" },
 	};
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));
@@ -184,6 +185,7 @@ static int cmp_params(const void *a, const void *b)
 
 static enum admin_status show_config(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = {
 		{ "key", RS_TEXT },
 		{ "value", RS_TEXT },
@@ -202,7 +204,7 @@ static enum admin_status show_config(struct admin_req *r)
 		const struct param_def *p = sorted[i];
 		if (filter && !str_ieq(filter, p->name))
 			continue;
-		param_format(rt.cfg, p, true, value, sizeof(value));
+		param_format(w->cfg, p, true, value, sizeof(value));
 		resultset_row_begin(&rs);
 		resultset_text(&rs, p->name);
 		resultset_text(&rs, value);
@@ -222,11 +224,11 @@ static enum admin_status show_config(struct admin_req *r)
 
 /* ---- SHOW DATABASES ---- */
 
-static int count_db_servers(const char *name)
+static int count_db_servers(struct worker *w, const char *name)
 {
 	int n = 0;
 	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
+	list_for_each_safe(d, dt, &w->databases) {
 		const struct database *db = list_entry(d, struct database, node);
 		if (strcmp(db->name, name) != 0)
 			continue;
@@ -237,11 +239,11 @@ static int count_db_servers(const char *name)
 	return n;
 }
 
-static int count_db_clients(const struct database *want, const char *name)
+static int count_db_clients(struct worker *w, const struct database *want, const char *name)
 {
 	int n = 0;
 	struct list_node *it, *t;
-	list_for_each_safe(it, t, &rt.clients) {
+	list_for_each_safe(it, t, &w->clients) {
 		const struct client *c = list_entry(it, struct client, all_node);
 		if (c->state == CL_CLOSING || !c->db)
 			continue;
@@ -252,11 +254,11 @@ static int count_db_clients(const struct database *want, const char *name)
 }
 
 /* The database of that name that takes new clients, if there is one yet. */
-static const struct database *current_db(const char *name)
+static const struct database *current_db(struct worker *w, const char *name)
 {
 	const struct database *found = NULL;
 	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
+	list_for_each_safe(d, dt, &w->databases) {
 		const struct database *db = list_entry(d, struct database, node);
 		if (strcmp(db->name, name) == 0 && (!found || !db->retired))
 			found = db;
@@ -269,10 +271,10 @@ static int int_or(int v, int dflt)
 	return v >= 0 ? v : dflt;
 }
 
-static void database_row(struct resultset *rs, const char *name, const struct db_alias *a)
+static void database_row(struct worker *w, struct resultset *rs, const char *name, const struct db_alias *a)
 {
-	const struct tb_config *cfg = rt.cfg;
-	const struct database *db = current_db(name);
+	const struct tb_config *cfg = w->cfg;
+	const struct database *db = current_db(w, name);
 	int reserve = int_or(a->reserve_pool, cfg->reserve_pool_size);
 	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : cfg->server_lifetime;
 	resultset_row_begin(rs);
@@ -288,8 +290,8 @@ static void database_row(struct resultset *rs, const char *name, const struct db
 	resultset_text(rs, pool_mode_name(a->pool_mode));
 	resultset_text(rs, a->load_balance_hosts == LOAD_BALANCE_DISABLE ? "disable" : "round-robin");
 	resultset_int(rs, int_or(a->max_db_connections, cfg->max_db_connections));
-	resultset_int(rs, count_db_servers(name));
-	resultset_int(rs, climit_db_max(name));
+	resultset_int(rs, count_db_servers(w, name));
+	resultset_int(rs, climit_db_max(w, name));
 	resultset_int(rs, climit_db_clients(name));
 	resultset_int(rs, db ? db->paused : control_paused_all());
 	resultset_int(rs, db ? db->disabled : 0);
@@ -297,13 +299,13 @@ static void database_row(struct resultset *rs, const char *name, const struct db
 	resultset_row_end(rs);
 }
 
-static void console_database_row(struct resultset *rs)
+static void console_database_row(struct worker *w, struct resultset *rs)
 {
 	resultset_row_begin(rs);
-	resultset_text(rs, rt.admin_db->name);
+	resultset_text(rs, w->admin_db->name);
 	resultset_null(rs);
-	resultset_int(rs, rt.cfg->listen_port);
-	resultset_text(rs, rt.admin_db->name);
+	resultset_int(rs, w->cfg->listen_port);
+	resultset_text(rs, w->admin_db->name);
 	resultset_null(rs);
 	for (int i = 0; i < 4; i++)
 		resultset_int(rs, 0); /* pool_size, min_pool_size, reserve_pool_size, server_lifetime */
@@ -312,7 +314,7 @@ static void console_database_row(struct resultset *rs)
 	resultset_int(rs, 0);
 	resultset_int(rs, 0);
 	resultset_int(rs, 0);
-	resultset_int(rs, count_db_clients(rt.admin_db, NULL));
+	resultset_int(rs, count_db_clients(w, w->admin_db, NULL));
 	resultset_int(rs, 0);
 	resultset_int(rs, 0);
 	resultset_int(rs, 0);
@@ -326,18 +328,18 @@ static int cmp_str(const void *a, const void *b)
 
 /* Configured aliases (not "*"), the databases made from "*" or kept by a
  * reload, and the console: sorted and distinct. */
-static const char **database_names(size_t *n)
+static const char **database_names(struct worker *w, size_t *n)
 {
 	size_t nrt;
-	const char **rtnames = stats_db_names(&nrt);
-	size_t cap = rt.cfg->ndbs + nrt + 1, k = 0;
+	const char **rtnames = stats_db_names(w, &nrt);
+	size_t cap = w->cfg->ndbs + nrt + 1, k = 0;
 	const char **names = xcalloc(cap, sizeof(*names));
-	for (size_t i = 0; i < rt.cfg->ndbs; i++)
-		if (strcmp(rt.cfg->dbs[i].name, "*") != 0)
-			names[k++] = rt.cfg->dbs[i].name;
+	for (size_t i = 0; i < w->cfg->ndbs; i++)
+		if (strcmp(w->cfg->dbs[i].name, "*") != 0)
+			names[k++] = w->cfg->dbs[i].name;
 	for (size_t i = 0; i < nrt; i++)
 		names[k++] = rtnames[i];
-	names[k++] = rt.admin_db->name;
+	names[k++] = w->admin_db->name;
 	free(rtnames);
 	qsort(names, k, sizeof(*names), cmp_str);
 	size_t out = 0;
@@ -348,17 +350,18 @@ static const char **database_names(size_t *n)
 	return names;
 }
 
-static const struct db_alias *alias_of(const char *name)
+static const struct db_alias *alias_of(struct worker *w, const char *name)
 {
-	for (size_t i = 0; i < rt.cfg->ndbs; i++)
-		if (strcmp(rt.cfg->dbs[i].name, name) == 0)
-			return &rt.cfg->dbs[i];
-	const struct database *db = current_db(name);
+	for (size_t i = 0; i < w->cfg->ndbs; i++)
+		if (strcmp(w->cfg->dbs[i].name, name) == 0)
+			return &w->cfg->dbs[i];
+	const struct database *db = current_db(w, name);
 	return db ? db->cfg : NULL;
 }
 
 static enum admin_status show_databases(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = {
 		{ "name", RS_TEXT },
 		{ "host", RS_TEXT },
@@ -382,19 +385,19 @@ static enum admin_status show_databases(struct admin_req *r)
 	};
 	const char *filter = filter_arg(r);
 	size_t n;
-	const char **names = database_names(&n);
+	const char **names = database_names(w, &n);
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));
 	for (size_t i = 0; i < n; i++) {
 		if (!name_passes(filter, names[i]))
 			continue;
-		if (strcmp(names[i], rt.admin_db->name) == 0) {
-			console_database_row(&rs);
+		if (strcmp(names[i], w->admin_db->name) == 0) {
+			console_database_row(w, &rs);
 			continue;
 		}
-		const struct db_alias *a = alias_of(names[i]);
+		const struct db_alias *a = alias_of(w, names[i]);
 		if (a)
-			database_row(&rs, names[i], a);
+			database_row(w, &rs, names[i], a);
 	}
 	free(names);
 	return done(r);
@@ -428,16 +431,18 @@ static void pool_row(struct resultset *rs, const char *dbname, const char *user,
 
 static enum pool_mode pool_mode_of(const struct pool *p)
 {
-	const struct user_cfg *u = config_find_user(rt.cfg, p->user);
+	struct worker *w = p->w;
+	const struct user_cfg *u = config_find_user(w->cfg, p->user);
 	if (u && u->pool_mode != POOL_MODE_UNSET)
 		return u->pool_mode;
 	if (p->db->cfg->pool_mode != POOL_MODE_UNSET)
 		return p->db->cfg->pool_mode;
-	return rt.cfg->pool_mode;
+	return w->cfg->pool_mode;
 }
 
 static enum admin_status show_pools(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = {
 		{ "database", RS_TEXT },
 		{ "user", RS_TEXT },
@@ -460,19 +465,19 @@ static enum admin_status show_pools(struct admin_req *r)
 	const char *filter = filter_arg(r);
 	usec_t now = time_mono_usec();
 	size_t n;
-	const char **names = database_names(&n);
+	const char **names = database_names(w, &n);
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));
 	for (size_t i = 0; i < n; i++) {
 		if (!name_passes(filter, names[i]))
 			continue;
-		if (strcmp(names[i], rt.admin_db->name) == 0) {
+		if (strcmp(names[i], w->admin_db->name) == 0) {
 			struct stats_pool_counts pc = { .cl_active = (int)list_count(admin_client_list()) };
-			pool_row(&rs, names[i], rt.admin_db->name, &pc, "statement");
+			pool_row(&rs, names[i], w->admin_db->name, &pc, "statement");
 			continue;
 		}
 		size_t nrows;
-		struct stats_pool_row *rows = stats_pool_rows(names[i], now, &nrows);
+		struct stats_pool_row *rows = stats_pool_rows(w, names[i], now, &nrows);
 		for (size_t k = 0; k < nrows; k++)
 			pool_row(&rs, names[i], rows[k].user, &rows[k].counts,
 				 pool_mode_name(pool_mode_of(rows[k].pool)));
@@ -522,6 +527,7 @@ static void put_averages(struct resultset *rs, const struct stats_averages *a)
 
 static enum admin_status show_stats(struct admin_req *r, enum stats_cols which)
 {
+	struct worker *w = r->c->w;
 	static const struct resultset_col all[] = {
 		{ "database", RS_TEXT },
 		{ "total_server_assignment_count", RS_NUMERIC },
@@ -591,10 +597,10 @@ static enum admin_status show_stats(struct admin_req *r, enum stats_cols which)
 	else
 		resultset_begin(&rs, r->out, averages, NCOLS(averages));
 	size_t nrt;
-	const char **rtnames = stats_db_names(&nrt);
+	const char **rtnames = stats_db_names(w, &nrt);
 	const char **names = xcalloc(nrt + 1, sizeof(*names));
 	memcpy(names, rtnames, nrt * sizeof(*names));
-	names[nrt] = rt.admin_db->name;
+	names[nrt] = w->admin_db->name;
 	free(rtnames);
 	qsort(names, nrt + 1, sizeof(*names), cmp_str);
 	for (size_t i = 0; i <= nrt; i++) {
@@ -603,12 +609,12 @@ static enum admin_status show_stats(struct admin_req *r, enum stats_cols which)
 		struct pool_stats t;
 		struct stats_averages a;
 		/* The console is not a pool: its row is all zeros, as in PgBouncer. */
-		bool console = strcmp(names[i], rt.admin_db->name) == 0;
+		bool console = strcmp(names[i], w->admin_db->name) == 0;
 		memset(&t, 0, sizeof(t));
 		memset(&a, 0, sizeof(a));
 		if (!console) {
-			stats_db_totals(names[i], &t);
-			stats_db_averages(names[i], now, &a);
+			stats_db_totals(w, names[i], &t);
+			stats_db_averages(w, names[i], now, &a);
 		}
 		resultset_row_begin(&rs);
 		resultset_text(&rs, names[i]);
@@ -629,11 +635,12 @@ static enum admin_status show_stats(struct admin_req *r, enum stats_cols which)
 
 static enum admin_status show_totals(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = { { "name", RS_TEXT }, { "value", RS_NUMERIC } };
 	struct pool_stats t;
 	struct stats_averages a;
-	stats_db_totals(NULL, &t);
-	stats_db_averages(NULL, time_mono_usec(), &a);
+	stats_db_totals(w, NULL, &t);
+	stats_db_averages(w, NULL, time_mono_usec(), &a);
 	const struct {
 		const char *name;
 		uint64_t value;
@@ -751,12 +758,13 @@ static bool id_filter(struct admin_req *r, bool *has, uint64_t *id)
 
 static const char *server_state_text(const struct server *s, usec_t now)
 {
+	struct worker *w = s->w;
 	switch (s->state) {
 	case SV_ACTIVE:
 		return "active";
 	case SV_IDLE:
-		if (config_str_set(rt.cfg->server_check_query) &&
-		    now - s->idle_since >= rt.cfg->server_check_delay)
+		if (config_str_set(w->cfg->server_check_query) &&
+		    now - s->idle_since >= w->cfg->server_check_delay)
 			return "used";
 		return "idle";
 	case SV_RESET:
@@ -772,6 +780,7 @@ static const char *server_state_text(const struct server *s, usec_t now)
 static void server_row(struct resultset *rs, const struct server *s, usec_t now, usec_t wall,
 		       enum row_kind kind)
 {
+	struct worker *w = s->w;
 	const struct pool *p = s->pool;
 	const struct db_alias *a = p->db->cfg;
 	char addr[INET6_ADDRSTRLEN + 8], laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40], tls[128], link[32],
@@ -785,7 +794,7 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 		snprintf(addr, sizeof(addr), "%s", a->host ? a->host : "unix");
 		port = a->port > 0 ? a->port : 5432;
 	}
-	local_addr(s->sock.fd, laddr, sizeof(laddr), &lport);
+	local_addr(w, s->sock.fd, laddr, sizeof(laddr), &lport);
 	format_time(s->created_at, now, wall, t1, sizeof(t1));
 	format_time(s->query_start > s->state_since ? s->query_start : s->state_since, now, wall, t2,
 		    sizeof(t2));
@@ -832,6 +841,7 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 
 static enum admin_status show_servers(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	bool has_id;
 	uint64_t id = 0;
 	if (!id_filter(r, &has_id, &id))
@@ -839,7 +849,7 @@ static enum admin_status show_servers(struct admin_req *r)
 	usec_t now = time_mono_usec(), wall = time_wall_usec();
 	struct resultset rs;
 	resultset_begin(&rs, r->out, socket_cols, NCOLS(socket_cols));
-	for_each_pool(p)
+	for_each_pool(w, p)
 	{
 		const struct list_node *lists[] = { &p->active_servers, &p->idle_servers, &p->used_servers,
 						    &p->new_servers };
@@ -867,17 +877,18 @@ static const char *client_state_text(const struct client *c)
 static void client_row(struct resultset *rs, const struct client *c, usec_t now, usec_t wall,
 		       enum row_kind kind)
 {
+	struct worker *w = c->w;
 	char addr[INET6_ADDRSTRLEN + 8], laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40], tls[128], link[32],
 		ptr[32];
 	int port = 0, lport = 0;
 	if (c->is_unix) {
 		snprintf(addr, sizeof(addr), "unix");
-		port = rt.cfg->listen_port;
+		port = w->cfg->listen_port;
 	} else {
 		socklen_t len = c->addr.sa.sa_family == AF_INET6 ? sizeof(c->addr.in6) : sizeof(c->addr.in4);
 		format_addr(&c->addr.sa, len, addr, sizeof(addr), &port);
 	}
-	local_addr(c->sock.fd, laddr, sizeof(laddr), &lport);
+	local_addr(w, c->sock.fd, laddr, sizeof(laddr), &lport);
 	format_time(c->connect_at, now, wall, t1, sizeof(t1));
 	format_time(c->state_since, now, wall, t2, sizeof(t2));
 	tls_info(c->sock.ssl, tls, sizeof(tls));
@@ -918,6 +929,7 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 
 static enum admin_status show_clients(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	bool has_id;
 	uint64_t id = 0;
 	if (!id_filter(r, &has_id, &id))
@@ -926,7 +938,7 @@ static enum admin_status show_clients(struct admin_req *r)
 	struct resultset rs;
 	resultset_begin(&rs, r->out, socket_cols, SOCKET_COLS_COMMON);
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.clients) {
+	list_for_each_safe(n, t, &w->clients) {
 		const struct client *c = list_entry(n, struct client, all_node);
 		/* Logged-in clients only, as PgBouncer lists them. */
 		if (c->state < CL_WAIT_WELCOME || c->state == CL_CLOSING)
@@ -946,6 +958,7 @@ static bool sock_active(const struct sock *sk)
  * buffered, as PgBouncer's SHOW ACTIVE_SOCKETS. */
 static enum admin_status show_sockets(struct admin_req *r, bool active_only)
 {
+	struct worker *w = r->c->w;
 	struct resultset_col cols[SOCKET_COLS_COMMON + NCOLS(buffer_cols)];
 	memcpy(cols, socket_cols, SOCKET_COLS_COMMON * sizeof(cols[0]));
 	memcpy(cols + SOCKET_COLS_COMMON, buffer_cols, sizeof(buffer_cols));
@@ -953,12 +966,12 @@ static enum admin_status show_sockets(struct admin_req *r, bool active_only)
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.clients) {
+	list_for_each_safe(n, t, &w->clients) {
 		const struct client *c = list_entry(n, struct client, all_node);
 		if (c->state != CL_CLOSING && (!active_only || sock_active(&c->sock)))
 			client_row(&rs, c, now, wall, ROW_SOCKETS);
 	}
-	for_each_pool(p)
+	for_each_pool(w, p)
 	{
 		const struct list_node *lists[] = { &p->active_servers, &p->idle_servers, &p->used_servers,
 						    &p->new_servers };
@@ -984,22 +997,22 @@ static void add_name(struct dynbuf *names, const char *s)
 		*slot = s;
 }
 
-static const char **user_names(size_t *n)
+static const char **user_names(struct worker *w, size_t *n)
 {
 	struct dynbuf b;
 	dynbuf_init(&b, SIZE_MAX, false);
-	size_t nul = rt.users ? userlist_count(rt.users) : 0;
-	for (size_t i = 0; i < rt.cfg->nusers; i++)
-		add_name(&b, rt.cfg->users[i].name);
+	size_t nul = w->users ? userlist_count(w->users) : 0;
+	for (size_t i = 0; i < w->cfg->nusers; i++)
+		add_name(&b, w->cfg->users[i].name);
 	for (size_t i = 0; i < nul; i++)
-		add_name(&b, userlist_entry_at(rt.users, i)->user);
+		add_name(&b, userlist_entry_at(w->users, i)->user);
 	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
+	list_for_each_safe(d, dt, &w->databases) {
 		struct list_node *pn, *pt;
 		list_for_each_safe(pn, pt, &list_entry(d, struct database, node)->pools)
 			add_name(&b, list_entry(pn, struct pool, node)->user);
 	}
-	list_for_each_safe(d, dt, &rt.clients) {
+	list_for_each_safe(d, dt, &w->clients) {
 		const struct client *c = list_entry(d, struct client, all_node);
 		if (c->user && c->state >= CL_WAIT_WELCOME && c->state != CL_CLOSING)
 			add_name(&b, c->user);
@@ -1018,6 +1031,7 @@ static const char **user_names(size_t *n)
 
 static enum admin_status show_users(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = {
 		{ "name", RS_TEXT },
 		{ "pool_size", RS_INT4 },
@@ -1030,16 +1044,16 @@ static enum admin_status show_users(struct admin_req *r)
 	};
 	const char *filter = filter_arg(r);
 	size_t n;
-	const char **names = user_names(&n);
+	const char **names = user_names(w, &n);
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));
 	for (size_t i = 0; i < n; i++) {
 		const char *name = names[i];
 		if (!name_passes(filter, name))
 			continue;
-		const struct user_cfg *u = config_find_user(rt.cfg, name);
+		const struct user_cfg *u = config_find_user(w->cfg, name);
 		int servers = 0;
-		for_each_pool(p)
+		for_each_pool(w, p)
 		{
 			if (strcmp(p->user, name) == 0)
 				servers += p->nservers;
@@ -1057,9 +1071,9 @@ static enum admin_status show_users(struct admin_req *r)
 			resultset_null(&rs);
 		resultset_text(&rs, u ? pool_mode_name(u->pool_mode) : NULL);
 		resultset_int(&rs, u && u->max_user_connections >= 0 ? u->max_user_connections
-								     : rt.cfg->max_user_connections);
+								     : w->cfg->max_user_connections);
 		resultset_int(&rs, servers);
-		resultset_int(&rs, climit_user_max(name));
+		resultset_int(&rs, climit_user_max(w, name));
 		resultset_int(&rs, climit_user_clients(name));
 		resultset_row_end(&rs);
 	}
@@ -1086,45 +1100,46 @@ static void count_iobufs(const struct sock *s, struct object_counts *oc)
 	}
 }
 
-static void count_objects(struct object_counts *oc)
+static void count_objects(struct worker *w, struct object_counts *oc)
 {
 	memset(oc, 0, sizeof(*oc));
-	for_each_pool(p)
+	for_each_pool(w, p)
 	{
 		oc->pools++;
 		oc->servers += p->nservers;
 	}
-	for_each_server(s)
+	for_each_server(w, s)
 	{
 		if (s->state == SV_RESOLVING)
 			oc->resolving++;
 		count_iobufs(&s->sock, oc);
 	}
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.clients)
+	list_for_each_safe(n, t, &w->clients)
 		count_iobufs(&list_entry(n, struct client, all_node)->sock, oc);
 }
 
 static enum admin_status show_lists(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = { { "list", RS_TEXT }, { "items", RS_INT4 } };
 	struct object_counts oc;
-	count_objects(&oc);
+	count_objects(w, &oc);
 	size_t ndbs, nusers;
-	free(database_names(&ndbs));
-	free(user_names(&nusers));
+	free(database_names(w, &ndbs));
+	free(user_names(w, &nusers));
 	const struct {
 		const char *name;
 		int64_t items;
 	} rows[] = {
 		{ "databases", (int64_t)ndbs },
 		{ "users", (int64_t)nusers },
-		{ "peers", (int64_t)rt.cfg->npeers },
+		{ "peers", (int64_t)w->cfg->npeers },
 		{ "pools", oc.pools + 1 }, /* the console's, as PgBouncer counts it */
-		{ "peer_pools", (int64_t)rt.cfg->npeers },
+		{ "peer_pools", (int64_t)w->cfg->npeers },
 		{ "free_clients", 0 }, /* freed at once: no free lists */
-		{ "used_clients", rt.nclients },
-		{ "login_clients", (int64_t)list_count(&rt.login_clients) },
+		{ "used_clients", w->nclients },
+		{ "login_clients", (int64_t)list_count(&w->login_clients) },
 		{ "free_servers", 0 },
 		{ "used_servers", oc.servers },
 		{ "dns_names", (int64_t)dnscache_count() },
@@ -1145,22 +1160,23 @@ static enum admin_status show_lists(struct admin_req *r)
 
 static enum admin_status show_mem(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = {
 		{ "name", RS_TEXT }, { "size", RS_INT4 },     { "used", RS_INT4 },
 		{ "free", RS_INT4 }, { "memtotal", RS_INT8 },
 	};
 	struct object_counts oc;
-	count_objects(&oc);
+	count_objects(w, &oc);
 	const struct {
 		const char *name;
 		int64_t size, used;
 		int64_t total;
 	} rows[] = {
-		{ "db_cache", sizeof(struct database), (int64_t)list_count(&rt.databases) + 1, 0 },
+		{ "db_cache", sizeof(struct database), (int64_t)list_count(&w->databases) + 1, 0 },
 		{ "pool_cache", sizeof(struct pool), oc.pools, 0 },
 		{ "server_cache", sizeof(struct server), oc.servers, 0 },
-		{ "client_cache", sizeof(struct client), rt.nclients, 0 },
-		{ "iobuf_cache", rt.cfg->pkt_buf, oc.iobufs, (int64_t)oc.iobuf_bytes },
+		{ "client_cache", sizeof(struct client), w->nclients, 0 },
+		{ "iobuf_cache", w->cfg->pkt_buf, oc.iobufs, (int64_t)oc.iobuf_bytes },
 		/* size: average bytes per cached statement (text, parameter types, entry) */
 		{ "prepared_statement_cache",
 		  ps_cache_count() ? (int64_t)(ps_cache_bytes() / ps_cache_count())

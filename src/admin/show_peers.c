@@ -35,6 +35,7 @@ static enum admin_status complete(struct admin_req *r)
 
 enum admin_status show_peers(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = {
 		{ "peer_id", RS_INT4 },
 		{ "host", RS_TEXT },
@@ -46,15 +47,15 @@ enum admin_status show_peers(struct admin_req *r)
 		return ADMIN_FAILED;
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));
-	for (size_t i = 0; i < rt.cfg->npeers; i++) {
-		const struct peer_cfg *pe = &rt.cfg->peers[i];
+	for (size_t i = 0; i < w->cfg->npeers; i++) {
+		const struct peer_cfg *pe = &w->cfg->peers[i];
 		if (only >= 0 && pe->id != only)
 			continue;
 		resultset_row_begin(&rs);
 		resultset_int(&rs, pe->id);
 		resultset_text(&rs, pe->host);
 		resultset_int(&rs, pe->port);
-		resultset_int(&rs, pe->pool_size >= 0 ? pe->pool_size : rt.cfg->default_pool_size);
+		resultset_int(&rs, pe->pool_size >= 0 ? pe->pool_size : w->cfg->default_pool_size);
 		resultset_row_end(&rs);
 	}
 	return complete(r);
@@ -62,6 +63,7 @@ enum admin_status show_peers(struct admin_req *r)
 
 enum admin_status show_peer_pools(struct admin_req *r)
 {
+	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = {
 		{ "database", RS_TEXT },
 		{ "cl_active_cancel_req", RS_INT4 },
@@ -74,9 +76,9 @@ enum admin_status show_peer_pools(struct admin_req *r)
 		return ADMIN_FAILED;
 	struct resultset rs;
 	resultset_begin(&rs, r->out, cols, NCOLS(cols));
-	for (size_t i = 0; i < rt.cfg->npeers; i++) {
-		const struct peer_cfg *pe = &rt.cfg->peers[i];
-		if (pe->id == rt.cfg->peer_id || (only >= 0 && pe->id != only))
+	for (size_t i = 0; i < w->cfg->npeers; i++) {
+		const struct peer_cfg *pe = &w->cfg->peers[i];
+		if (pe->id == w->cfg->peer_id || (only >= 0 && pe->id != only))
 			continue;
 		struct peer_counts pc;
 		peer_counts(pe->id, &pc);

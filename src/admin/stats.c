@@ -56,6 +56,7 @@ static int count_list(const struct list_node *head)
 
 void stats_pool_counts(const struct pool *p, usec_t now, struct stats_pool_counts *out)
 {
+	struct worker *w = p->w;
 	memset(out, 0, sizeof(*out));
 	out->cl_active = count_list(&p->active_clients);
 	out->cl_waiting = p->nwaiting + p->nwelcome; /* PgBouncer counts logins waiting for a server too */
@@ -63,11 +64,11 @@ void stats_pool_counts(const struct pool *p, usec_t now, struct stats_pool_count
 	out->sv_tested = count_list(&p->used_servers);
 	out->sv_login = count_list(&p->new_servers);
 	out->cl_waiting_cancel_req = cancel_wait_count(p);
-	bool checks = config_str_set(rt.cfg->server_check_query);
+	bool checks = config_str_set(w->cfg->server_check_query);
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &p->idle_servers) {
 		const struct server *s = list_entry(n, struct server, node);
-		if (checks && now - s->idle_since >= rt.cfg->server_check_delay)
+		if (checks && now - s->idle_since >= w->cfg->server_check_delay)
 			out->sv_used++;
 		else
 			out->sv_idle++;
@@ -90,11 +91,11 @@ void stats_pool_counts(const struct pool *p, usec_t now, struct stats_pool_count
 	}
 }
 
-void stats_db_totals(const char *name, struct pool_stats *out)
+void stats_db_totals(struct worker *w, const char *name, struct pool_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
+	list_for_each_safe(d, dt, &w->databases) {
 		const struct database *db = list_entry(d, struct database, node);
 		if (name && strcmp(db->name, name) != 0)
 			continue;
@@ -109,12 +110,12 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-const char **stats_db_names(size_t *n)
+const char **stats_db_names(struct worker *w, size_t *n)
 {
-	size_t count = list_count(&rt.databases), k = 0;
+	size_t count = list_count(&w->databases), k = 0;
 	const char **names = xcalloc(count + 1, sizeof(*names));
 	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases)
+	list_for_each_safe(d, dt, &w->databases)
 		names[k++] = list_entry(d, struct database, node)->name;
 	qsort(names, k, sizeof(*names), cmp_names);
 	size_t out = 0;
@@ -153,9 +154,9 @@ void stats_reset(void)
 	ring_interval = 0;
 }
 
-void stats_tick(usec_t now)
+void stats_tick(struct worker *w, usec_t now)
 {
-	usec_t interval = rt.cfg->stats_period / STATS_SLOTS_PER_PERIOD;
+	usec_t interval = w->cfg->stats_period / STATS_SLOTS_PER_PERIOD;
 	if (interval < USEC_PER_SEC)
 		interval = USEC_PER_SEC;
 	if (interval != ring_interval) {
@@ -175,7 +176,7 @@ void stats_tick(usec_t now)
 	list_for_each_safe(n, t, &entries)
 		list_entry(n, struct stats_entry, node)->seen = false;
 	size_t count;
-	const char **names = stats_db_names(&count);
+	const char **names = stats_db_names(w, &count);
 	for (size_t i = 0; i < count; i++) {
 		struct stats_entry *e = find_entry(names[i]);
 		if (!e) {
@@ -199,7 +200,7 @@ void stats_tick(usec_t now)
 	ring_time[ring_head] = now;
 	list_for_each_safe(n, t, &entries) {
 		struct stats_entry *e = list_entry(n, struct stats_entry, node);
-		stats_db_totals(e->name, &e->snap[ring_head]);
+		stats_db_totals(w, e->name, &e->snap[ring_head]);
 	}
 }
 
@@ -215,7 +216,7 @@ static uint64_t per_sec(uint64_t d, usec_t dur)
 	return (uint64_t)((double)d * (double)USEC_PER_SEC / (double)dur);
 }
 
-void stats_db_averages(const char *name, usec_t now, struct stats_averages *out)
+void stats_db_averages(struct worker *w, const char *name, usec_t now, struct stats_averages *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (ring_len == 0)
@@ -224,14 +225,14 @@ void stats_db_averages(const char *name, usec_t now, struct stats_averages *out)
 	int idx = ring_head;
 	for (int i = 0; i < ring_len; i++) {
 		idx = (ring_head - i + STATS_RING) % STATS_RING;
-		if (now - ring_time[idx] >= rt.cfg->stats_period)
+		if (now - ring_time[idx] >= w->cfg->stats_period)
 			break;
 	}
 	usec_t dur = now - ring_time[idx];
 	if (dur <= 0)
 		return;
 	struct pool_stats cur, base;
-	stats_db_totals(name, &cur);
+	stats_db_totals(w, name, &cur);
 	memset(&base, 0, sizeof(base));
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &entries) {
@@ -260,11 +261,11 @@ void stats_db_averages(const char *name, usec_t now, struct stats_averages *out)
 		out->wait_time = delta(cur.wait_time, base.wait_time) / assignments;
 }
 
-struct stats_pool_row *stats_pool_rows(const char *dbname, usec_t now, size_t *n)
+struct stats_pool_row *stats_pool_rows(struct worker *w, const char *dbname, usec_t now, size_t *n)
 {
 	struct dynbuf b;
 	dynbuf_init(&b, SIZE_MAX, false);
-	for_each_pool(p)
+	for_each_pool(w, p)
 	{
 		if (strcmp(p->db->name, dbname) != 0)
 			continue;

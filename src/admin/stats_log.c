@@ -10,20 +10,20 @@
 
 static usec_t last_line;
 
-void stats_log_tick(usec_t now)
+void stats_log_tick(struct worker *w, usec_t now)
 {
 	if (last_line == 0 || now < last_line) {
 		/* The first period starts at the first tick. */
 		last_line = now;
 		return;
 	}
-	if (now - last_line < rt.cfg->stats_period)
+	if (now - last_line < w->cfg->stats_period)
 		return;
 	last_line = now;
-	if (!rt.cfg->log_stats)
+	if (!w->cfg->log_stats)
 		return;
 	struct stats_averages a;
-	stats_db_averages(NULL, now, &a);
+	stats_db_averages(w, NULL, now, &a);
 	log_info("stats: %" PRIu64 " xacts/s, %" PRIu64 " queries/s, %" PRIu64 " client parses/s, "
 		 "%" PRIu64 " server parses/s, %" PRIu64 " binds/s, in %" PRIu64 " B/s, out %" PRIu64
 		 " B/s, xact %" PRIu64 " us, query %" PRIu64 " us, wait %" PRIu64 " us",

@@ -37,8 +37,9 @@ static const char *cfg_or(const char *db_value, const char *global)
 
 bool authq_enabled(const struct client *c)
 {
-	return !c->is_admin && cfg_or(c->db->cfg->auth_user, rt.cfg->auth_user) &&
-	       cfg_or(c->db->cfg->auth_query, rt.cfg->auth_query);
+	struct worker *w = c->w;
+	return !c->is_admin && cfg_or(c->db->cfg->auth_user, w->cfg->auth_user) &&
+	       cfg_or(c->db->cfg->auth_query, c->w->cfg->auth_query);
 }
 
 static void lookup_free(struct auth_lookup *l)
@@ -78,13 +79,14 @@ static void lookup_finish(struct auth_lookup *l)
 
 static struct pool *lookup_pool(const struct client *c, char *why, size_t whylen)
 {
-	const char *dbname = cfg_or(c->db->cfg->auth_dbname, rt.cfg->auth_dbname);
-	struct database *db = dbname ? runtime_find_database(dbname) : c->db;
+	struct worker *w = c->w;
+	const char *dbname = cfg_or(c->db->cfg->auth_dbname, w->cfg->auth_dbname);
+	struct database *db = dbname ? runtime_find_database(w, dbname) : c->db;
 	if (!db) {
 		snprintf(why, whylen, "auth_dbname \"%s\" is not a configured alias", dbname);
 		return NULL;
 	}
-	return pool_for_user(db, cfg_or(c->db->cfg->auth_user, rt.cfg->auth_user));
+	return pool_for_user(db, cfg_or(c->db->cfg->auth_user, w->cfg->auth_user));
 }
 
 static char *lookup_key(const struct pool *p, const char *query, const char *user)
@@ -100,7 +102,7 @@ bool authq_start(struct client *c, struct authq_waiter *w, char *why, size_t why
 	struct pool *p = lookup_pool(c, why, whylen);
 	if (!p)
 		return false;
-	const char *query = cfg_or(c->db->cfg->auth_query, rt.cfg->auth_query);
+	const char *query = cfg_or(c->db->cfg->auth_query, c->w->cfg->auth_query);
 	char *key = lookup_key(p, query, c->user);
 	struct auth_lookup *l = strmap_get(&lookups, key);
 	if (l) {

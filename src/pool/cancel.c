@@ -17,6 +17,7 @@
 #include "pool/server_priv.h"
 
 struct cancel_req {
+	struct worker *w;
 	struct list_node node;
 	struct server *server; /* held back from reuse until this is handled; NULL once closed */
 	int requester_fd;      /* the client's cancel connection, closed once the server is done, or -1 */
@@ -67,6 +68,7 @@ void server_cancels_forget(struct server *s)
 static void cancel_io(evutil_socket_t fd, short what, void *arg)
 {
 	struct cancel_req *cr = arg;
+	struct worker *w = cr->w;
 	if (what & EV_TIMEOUT) {
 		log_warning("cancel request to server timed out");
 		cancel_done(cr);
@@ -88,7 +90,7 @@ static void cancel_io(evutil_socket_t fd, short what, void *arg)
 	if (cr->sent == sizeof(cr->pkt)) {
 		struct timeval tv = { 10, 0 };
 		event_del(cr->ev);
-		event_assign(cr->ev, rt.base, fd, EV_READ, cancel_io, cr);
+		event_assign(cr->ev, w->base, fd, EV_READ, cancel_io, cr);
 		event_add(cr->ev, &tv);
 	}
 }
@@ -100,6 +102,7 @@ void server_forward_cancel(struct server *s)
 
 void server_forward_cancel_for(struct server *s, int requester_fd)
 {
+	struct worker *w = s->w;
 	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&s->addr, s->addrlen) != 0 && errno != EINPROGRESS) {
 		close(fd);
@@ -111,6 +114,7 @@ void server_forward_cancel_for(struct server *s, int requester_fd)
 		return;
 	}
 	struct cancel_req *cr = xcalloc(1, sizeof(*cr));
+	cr->w = w;
 	cr->fd = fd;
 	cr->requester_fd = requester_fd;
 	cr->server = s;
@@ -121,7 +125,7 @@ void server_forward_cancel_for(struct server *s, int requester_fd)
 	proto_cancel_request(&b, s->backend_pid, s->backend_key);
 	memcpy(cr->pkt, b.data, sizeof(cr->pkt));
 	pbuf_free(&b);
-	cr->ev = event_new(rt.base, fd, EV_WRITE | EV_PERSIST, cancel_io, cr);
+	cr->ev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, cancel_io, cr);
 	struct timeval tv = { 10, 0 };
 	event_add(cr->ev, &tv);
 	server_log(LOG_LVL_INFO, s, "forwarding cancel request");

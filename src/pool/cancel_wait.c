@@ -19,7 +19,7 @@ static struct list_node parked = { &parked, &parked };
 static struct server *running_server(const struct client *target)
 {
 	struct server *s = target->state == CL_ACTIVE ? target->server : NULL;
-	return s && s->swallow == 0 && s->flow.owed_rfq > 0 ? s : NULL;
+	return s && s->swallow == 0 && respq_owed_rfq(&s->respq) > 0 ? s : NULL;
 }
 
 bool cancel_wait_needed(const struct client *target)
@@ -31,13 +31,14 @@ bool cancel_wait_needed(const struct client *target)
 
 bool cancel_wait_park(struct client *req, struct client *target)
 {
+	struct worker *w = req->w;
 	if (client_cancel_parked(target))
 		return false;
 	client_rare_get(target)->cancel_parked = req;
 	client_rare_get(req)->cancel_target = target;
 	sock_set_read(&req->sock, false);
 	/* cancel_wait_timeout, not client_login_timeout, bounds its wait now. */
-	deadline_disarm(&rt.client_timers, &req->timer);
+	deadline_disarm(&w->client_timers, &req->timer);
 	list_move_tail(&parked, &req->node);
 	log_debug("C-%llu: cancel request for C-%llu waits for its server (cancel_wait_timeout)",
 		  (unsigned long long)req->id, (unsigned long long)target->id);
@@ -89,9 +90,9 @@ int cancel_wait_count(const struct pool *p)
 	return n;
 }
 
-void cancel_wait_run(usec_t now)
+void cancel_wait_run(struct worker *w, usec_t now)
 {
-	usec_t limit = rt.cfg->cancel_wait_timeout;
+	usec_t limit = w->cfg->cancel_wait_timeout;
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &parked) {
 		struct client *req = list_entry(n, struct client, node);

@@ -89,24 +89,25 @@ static void set_state(struct client *c, enum client_state st, struct list_node *
 	client_timer_update(c);
 }
 
-void client_accept(int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix)
+void client_accept(struct worker *w, int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix)
 {
 	struct client *c = xcalloc(1, sizeof(*c));
-	c->id = ++rt.next_id;
+	c->w = w;
+	c->id = ++w->next_id;
 	c->is_unix = is_unix;
 	c->connect_at = time_now_usec();
 	list_init(&c->node);
 	deadline_init(&c->timer);
-	list_add_tail(&rt.clients, &c->all_node);
-	rt.nclients++;
-	sock_setup(&c->sock, rt.base, fd, client_io, c);
+	list_add_tail(&w->clients, &c->all_node);
+	w->nclients++;
+	sock_setup(&c->sock, w->base, fd, client_io, c);
 	if (addr && addrlen <= sizeof(c->addr))
 		memcpy(&c->addr, addr, addrlen);
 	else
 		c->addr.sa.sa_family = AF_UNSPEC;
-	set_state(c, CL_STARTUP, &rt.login_clients);
-	if (!is_unix && !listeners_give_options(rt.cfg))
-		sockopt_tcp_connection(fd, rt.cfg);
+	set_state(c, CL_STARTUP, &w->login_clients);
+	if (!is_unix && !listeners_give_options(w->cfg))
+		sockopt_tcp_connection(fd, w->cfg);
 	sock_set_read(&c->sock, true);
 }
 
@@ -129,6 +130,7 @@ static void send_fatal(struct client *c, const char *sqlstate, const char *msg)
 
 void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 {
+	struct worker *w = c->w;
 	if (c->state == CL_CLOSING)
 		return;
 	char msg[512] = "";
@@ -141,11 +143,11 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 	if (sqlstate)
 		send_fatal(c, sqlstate, msg);
 	/* log_pooler_errors: the errors the pooler itself sends (PgBouncer). */
-	if (sqlstate && rt.cfg->log_pooler_errors) {
+	if (sqlstate && w->cfg->log_pooler_errors) {
 		client_log(LOG_LVL_WARNING, c, "closing: %s (%s)", msg, sqlstate);
-	} else if (sqlstate && rt.cfg->log_disconnections) {
+	} else if (sqlstate && w->cfg->log_disconnections) {
 		client_log(LOG_LVL_INFO, c, "closing: %s (%s)", msg, sqlstate);
-	} else if (rt.cfg->log_disconnections && c->state >= CL_WAIT_WELCOME) {
+	} else if (w->cfg->log_disconnections && c->state >= CL_WAIT_WELCOME) {
 		client_log(LOG_LVL_INFO, c, "closing: %s", msg);
 	} else {
 		client_log(LOG_LVL_DEBUG, c, "closing: %s", msg);
@@ -159,7 +161,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		if (c->fwd_remaining)
 			s->uncertain = true;
 		/* As PgBouncer: the reset query belongs to session pooling. */
-		server_release(s, c->mode == POOL_MODE_SESSION || rt.cfg->server_reset_query_always);
+		server_release(s, c->mode == POOL_MODE_SESSION || w->cfg->server_reset_query_always);
 	}
 	if (c->rare) {
 		client_auth_free(c->rare->auth);
@@ -168,23 +170,24 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 	}
 	/* After an ErrorResponse, linger so a reset cannot destroy it unread. */
 	if (sqlstate && !c->sock.ssl && !sock_has_output(&c->sock))
-		linger_close(rt.base, sock_detach(&c->sock));
+		linger_close(w->base, sock_detach(&c->sock));
 	else
 		sock_close(&c->sock);
 	pool_client_state_changed(c, c->state, CL_CLOSING);
 	c->state = CL_CLOSING;
-	deadline_disarm(&rt.client_timers, &c->timer);
-	list_move_tail(&rt.free_clients, &c->node);
-	runtime_schedule_free();
+	deadline_disarm(&w->client_timers, &c->timer);
+	list_move_tail(&w->free_clients, &c->node);
+	runtime_schedule_free(w);
 }
 
 void client_free(struct client *c)
 {
+	struct worker *w = c->w;
 	list_del(&c->node);
 	list_del(&c->all_node);
-	deadline_disarm(&rt.client_timers, &c->timer);
-	cancel_index_del(&rt.cancel_keys, c);
-	rt.nclients--;
+	deadline_disarm(&w->client_timers, &c->timer);
+	cancel_index_del(&w->cancel_keys, c);
+	w->nclients--;
 	varcache_clear(&c->vars);
 	ps_client_detach(c);
 	if (c->rare && c->rare->ps_out) {
@@ -227,9 +230,9 @@ bool client_send_error(struct client *c, const char *sqlstate, const char *msg)
 	return send_pbuf(c, &b);
 }
 
-struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
+struct client *client_find_by_cancel_key(struct worker *w, uint32_t pid, uint32_t key)
 {
-	struct client *c = cancel_index_find(&rt.cancel_keys, pid, key);
+	struct client *c = cancel_index_find(&w->cancel_keys, pid, key);
 	return c && c->state >= CL_IDLE && c->state != CL_CLOSING ? c : NULL;
 }
 
@@ -237,11 +240,12 @@ struct client *client_find_by_cancel_key(uint32_t pid, uint32_t key)
  * with 48 random bits that is rare, and a few tries always suffice). */
 static void assign_cancel_key(struct client *c)
 {
+	struct worker *w = c->w;
 	for (int tries = 0; tries < 16; tries++) {
 		random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
 		random_bytes(&c->cancel_key, sizeof(c->cancel_key));
-		peer_stamp_key(&c->cancel_pid);
-		if (cancel_index_add(&rt.cancel_keys, c))
+		peer_stamp_key(w, &c->cancel_pid);
+		if (cancel_index_add(&w->cancel_keys, c))
 			return;
 	}
 	log_warning("C-%llu: no unique cancel key drawn; its cancel requests will be ignored",
@@ -252,11 +256,12 @@ static void assign_cancel_key(struct client *c)
 
 static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 {
-	if (peer_route_cancel(pid, key)) {
+	struct worker *w = c->w;
+	if (peer_route_cancel(w, pid, key)) {
 		client_close(c, NULL, "cancel request for a peer handled");
 		return;
 	}
-	struct client *target = client_find_by_cancel_key(peer_local_pid(pid), key);
+	struct client *target = client_find_by_cancel_key(w, peer_local_pid(w, pid), key);
 	/* Only while the key's owner has a request running on its server: once
 	 * the server carries someone else, a cancel must not reach it. */
 	struct server *s = target && target->state == CL_ACTIVE ? target->server : NULL;
@@ -265,7 +270,7 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 			return;
 		log_debug("C-%llu: a cancel request for C-%llu already waits", (unsigned long long)c->id,
 			  (unsigned long long)target->id);
-	} else if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
+	} else if (s && s->swallow == 0 && respq_owed_rfq(&s->respq) > 0) {
 		log_debug("C-%llu: cancel request for C-%llu", (unsigned long long)c->id,
 			  (unsigned long long)target->id);
 		server_forward_cancel_for(s, sock_detach(&c->sock));
@@ -276,6 +281,7 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 
 static bool start_tls(struct client *c)
 {
+	struct worker *w = c->w;
 	/* Anything pipelined after SSLRequest was sent in clear text and could be
 	 * injected by a man in the middle (CVE-2021-23214). */
 	if (iobuf_len(c->sock.in) > 0) {
@@ -287,18 +293,19 @@ static bool start_tls(struct client *c)
 		client_close(c, NULL, "could not answer SSL request");
 		return false;
 	}
-	c->sock.ssl = tls_accept_new(rt.client_tls, c->sock.fd);
+	c->sock.ssl = tls_accept_new(w->client_tls, c->sock.fd);
 	if (!c->sock.ssl) {
 		client_close(c, "08006", "could not start TLS");
 		return false;
 	}
 	c->tls = true;
-	set_state(c, CL_TLS, &rt.login_clients);
+	set_state(c, CL_TLS, &w->login_clients);
 	return true;
 }
 
 static void continue_tls(struct client *c)
 {
+	struct worker *w = c->w;
 	enum sock_io r = sock_tls_handshake(&c->sock);
 	if (r == SOCK_IO_AGAIN)
 		return;
@@ -306,7 +313,7 @@ static void continue_tls(struct client *c)
 		client_close(c, NULL, "%s", sock_errmsg());
 		return;
 	}
-	set_state(c, CL_STARTUP, &rt.login_clients);
+	set_state(c, CL_STARTUP, &w->login_clients);
 	sock_kick_pending(&c->sock);
 }
 
@@ -316,9 +323,9 @@ static bool answer_no(struct client *c)
 	return client_send(c, &no, 1);
 }
 
-static bool is_ignored_param(const char *name)
+static bool is_ignored_param(struct worker *w, const char *name)
 {
-	return str_in_list(rt.cfg->ignore_startup_parameters, name);
+	return str_in_list(w->cfg->ignore_startup_parameters, name);
 }
 
 /* Keeps tracked parameters, refuses unknown ones as PgBouncer does. */
@@ -358,7 +365,7 @@ static bool take_option(const char *name, const char *value, void *arg)
 		return true;
 	}
 	/* PgBouncer: "options" in ignore_startup_parameters ignores any setting. */
-	if (is_ignored_param(name) || is_ignored_param("options"))
+	if (is_ignored_param(w->c->w, name) || is_ignored_param(w->c->w, "options"))
 		return true;
 	snprintf(w->refused, sizeof(w->refused), "%s", name); /* name lives in the parser's buffer */
 	return false;
@@ -370,7 +377,7 @@ static bool take_options(struct client *c, const char *options)
 {
 	struct opts_walk w = { .c = c };
 	if (!startup_opts_parse(options, take_option, &w)) {
-		if (is_ignored_param("options"))
+		if (is_ignored_param(c->w, "options"))
 			return true;
 		client_close(c, "08P01",
 			     "unsupported options startup parameter: only '-c config=val' "
@@ -386,6 +393,7 @@ static bool take_options(struct client *c, const char *options)
 
 static bool take_params(struct client *c, const struct startup_pkt *pkt)
 {
+	struct worker *w = c->w;
 	const char *options = NULL;
 	for (size_t i = 0; i < pkt->nparams; i++) {
 		const char *name = pkt->params[i].name, *value = pkt->params[i].value;
@@ -401,7 +409,7 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 			varcache_set(&c->vars, idx, value);
 			continue;
 		}
-		if (strcmp(name, "replication") == 0 && !is_ignored_param(name)) {
+		if (strcmp(name, "replication") == 0 && !is_ignored_param(w, name)) {
 			enum replication_mode r;
 			if (!parse_replication(value, &r)) {
 				client_close(c, "08P01",
@@ -411,13 +419,13 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 			c->replication = r;
 			continue;
 		}
-		if (is_ignored_param(name))
+		if (is_ignored_param(w, name))
 			continue;
 		client_close(c, "08P01", "unsupported startup parameter: %s", name);
 		return false;
 	}
 	/* application_name_add_host (PgBouncer): where the client is, in its name. */
-	if (rt.cfg->application_name_add_host) {
+	if (w->cfg->application_name_add_host) {
 		char peer[64], name[400];
 		const char *app = varcache_get(&c->vars, VAR_APPLICATION_NAME);
 		format_peer(c, peer, sizeof(peer));
@@ -425,7 +433,7 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 		varcache_set(&c->vars, VAR_APPLICATION_NAME, name);
 	}
 	/* Replication connections are not pooled: their options stay as before. */
-	if (options && c->replication && !is_ignored_param("options")) {
+	if (options && c->replication && !is_ignored_param(w, "options")) {
 		client_close(c, "08P01", "unsupported startup parameter: options");
 		return false;
 	}
@@ -452,8 +460,9 @@ static bool negotiate_version(struct client *c, const struct startup_pkt *pkt)
  * changes it at once. */
 static bool admit(struct client *c)
 {
+	struct worker *w = c->w;
 	const char *why;
-	if (!c->is_admin && rt.nclients > rt.cfg->max_client_conn) {
+	if (!c->is_admin && w->nclients > w->cfg->max_client_conn) {
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
 		return false;
 	}
@@ -466,6 +475,7 @@ static bool admit(struct client *c)
 
 static void client_startup(struct client *c, const struct startup_pkt *pkt)
 {
+	struct worker *w = c->w;
 	if ((pkt->code >> 16) != 3) {
 		client_close(c, "0A000", "unsupported frontend protocol %u.%u: server supports 3.0",
 			     pkt->code >> 16, pkt->code & 0xffff);
@@ -484,7 +494,7 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 	c->user = varcache_intern_str(user);
 	if (!take_params(c, pkt))
 		return;
-	if (rt.cfg->client_tls_sslmode >= TLS_MODE_REQUIRE && !c->tls && !c->is_unix) {
+	if (w->cfg->client_tls_sslmode >= TLS_MODE_REQUIRE && !c->tls && !c->is_unix) {
 		client_close(c, "28000", "SSL required");
 		return;
 	}
@@ -494,15 +504,15 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 	}
 	if (console_is_db(dbname)) {
 		c->is_admin = true;
-		c->db = rt.admin_db;
+		c->db = w->admin_db;
 	} else {
-		c->db = runtime_find_database(dbname);
+		c->db = runtime_find_database(w, dbname);
 	}
 	if (!c->db) {
 		client_close(c, "3D000", "no such database: %s", dbname);
 		return;
 	}
-	if (rt.shutting_down && !c->is_admin && c->id > rt.admit_until_id) {
+	if (w->shutting_down && !c->is_admin && c->id > w->admit_until_id) {
 		/* Only the Unix socket is still open, and only for the console;
 		 * clients accepted before the shutdown began are served. */
 		client_close(c, "57P03", "the pooler is shutting down");
@@ -514,14 +524,15 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 	}
 	if (!admit(c))
 		return;
-	if (rt.cfg->log_connections)
+	if (w->cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login attempt%s", c->tls ? " (TLS)" : "");
-	set_state(c, CL_AUTH, &rt.login_clients);
+	set_state(c, CL_AUTH, &w->login_clients);
 	client_auth_begin(c);
 }
 
 static void client_read_startup(struct client *c)
 {
+	struct worker *w = c->w;
 	struct startup_pkt pkt;
 	char err[160];
 	struct iobuf *in = c->sock.in;
@@ -546,7 +557,7 @@ static void client_read_startup(struct client *c)
 	case PROTO_SSL_CODE:
 		if (c->tls) {
 			client_close(c, "08P01", "SSL request on an encrypted connection");
-		} else if (rt.client_tls && rt.cfg->client_tls_sslmode != TLS_MODE_DISABLE && !c->is_unix) {
+		} else if (w->client_tls && w->cfg->client_tls_sslmode != TLS_MODE_DISABLE && !c->is_unix) {
 			if (start_tls(c))
 				continue_tls(c);
 		} else {
@@ -569,16 +580,18 @@ static void client_read_startup(struct client *c)
  * forced user= when it has one, else the client's. */
 static enum pool_mode effective_mode(const struct client *c)
 {
-	const struct user_cfg *u = config_find_user(rt.cfg, c->pool->user);
+	struct worker *w = c->w;
+	const struct user_cfg *u = config_find_user(w->cfg, c->pool->user);
 	if (u && u->pool_mode != POOL_MODE_UNSET)
 		return u->pool_mode;
 	if (c->db->cfg->pool_mode != POOL_MODE_UNSET)
 		return c->db->cfg->pool_mode;
-	return rt.cfg->pool_mode;
+	return w->cfg->pool_mode;
 }
 
 void client_auth_ok(struct client *c)
 {
+	struct worker *w = c->w;
 	struct scram_keys keys;
 	bool have_keys = client_auth_take_scram_keys(client_auth_of(c), &keys);
 	char *looked_up_pw = client_auth_take_password(client_auth_of(c));
@@ -587,7 +600,7 @@ void client_auth_ok(struct client *c)
 		c->rare->auth = NULL;
 		client_rare_trim(c);
 	}
-	if (rt.cfg->log_connections)
+	if (w->cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login ok");
 	if (c->is_admin) {
 		scram_keys_wipe(&keys);
@@ -633,6 +646,7 @@ void client_auth_ok(struct client *c)
 
 void client_finish_login(struct client *c)
 {
+	struct worker *w = c->w;
 	struct pool *p = c->pool;
 	struct pbuf b;
 	pbuf_init(&b, 1 << 20);
@@ -647,8 +661,8 @@ void client_finish_login(struct client *c)
 	if (p->welcome_other.len)
 		pbuf_put_bytes(&b, p->welcome_other.data, p->welcome_other.len);
 	proto_backend_key(&b, c->cancel_pid, c->cancel_key);
-	if (config_str_set(rt.cfg->login_notify_message))
-		proto_notice(&b, "00000", rt.cfg->login_notify_message);
+	if (config_str_set(w->cfg->login_notify_message))
+		proto_notice(&b, "00000", w->cfg->login_notify_message);
 	proto_ready(&b, 'I');
 	p->stats.login_count++;
 	set_state(c, CL_IDLE, &p->active_clients);
@@ -710,9 +724,9 @@ static bool flush_span(struct client *c, struct server *s, size_t span)
 static void count_request(struct server *s, char type)
 {
 	struct pool_stats *st = &s->pool->stats;
-	if ((type == 'Q' || type == 'F' || type == 'S') && s->flow.owed_rfq == 0) {
+	if ((type == 'Q' || type == 'F' || type == 'S') && respq_owed_rfq(&s->respq) == 0) {
 		s->query_start = time_now_usec();
-		if (s->flow.tx_status == 'I')
+		if (s->respq.tx_status == 'I')
 			s->xact_start = s->query_start;
 	}
 	if (type == 'P') {
@@ -726,22 +740,29 @@ static void count_request(struct server *s, char type)
 	}
 }
 
-static void track_request(struct server *s, char type)
+/* A streamed message: with statement tracking ps_forward queues what it
+ * answers, otherwise its plain entry does. */
+static void track_request(struct client *c, struct server *s, char type)
 {
 	count_request(s, type);
-	pg_flow_client(&s->flow, type);
+	if (c->ps_on) {
+		respq_sent(&s->respq, type);
+		ps_client_streamed(s, type);
+	} else {
+		respq_push_sent(&s->respq, type);
+	}
 }
 
-/* The flow follows what the server is sent: for a message the
- * prepared-statement layer rewrote, the messages it staged in its place
- * (injected Parse and Close included; none for an answer it makes itself). */
+/* COPY IN follows what the server is sent: for a message the
+ * prepared-statement layer rewrote (and queued the answers of), the
+ * messages it staged in its place. */
 static void track_staged(struct server *s, const unsigned char *p, size_t len)
 {
 	size_t off = 0;
 	while (len - off >= PROTO_HDR_LEN) {
 		uint32_t mlen = (uint32_t)p[off + 1] << 24 | (uint32_t)p[off + 2] << 16 |
 				(uint32_t)p[off + 3] << 8 | p[off + 4];
-		pg_flow_client(&s->flow, (char)p[off]);
+		respq_sent(&s->respq, (char)p[off]);
 		if (mlen < 4 || mlen > len - off - 1)
 			break;
 		off += (size_t)mlen + 1;
@@ -779,6 +800,7 @@ static bool stage_whole_message(struct client *c, struct server *s, size_t span,
 /* Stream client messages to the server: headers are parsed, bodies pass through. */
 static void forward_to_server(struct client *c)
 {
+	struct worker *w = c->w;
 	struct server *s = c->server;
 	struct iobuf *in = c->sock.in;
 	size_t span = 0;
@@ -793,7 +815,7 @@ static void forward_to_server(struct client *c)
 		struct pg_hdr h;
 		char err[160];
 		enum proto_status st = proto_peek_header(iobuf_head(in) + span, avail,
-							 (uint32_t)rt.cfg->max_packet_size, &h, err,
+							 (uint32_t)w->cfg->max_packet_size, &h, err,
 							 sizeof(err));
 		if (st == PROTO_NEED_MORE)
 			break;
@@ -802,20 +824,20 @@ static void forward_to_server(struct client *c)
 				client_close(c, "08P01", "%s", err);
 			return;
 		}
-		enum pg_flow_kind kind = pg_flow_classify(h.type);
-		if (kind == PG_FLOW_TERMINATE) {
+		enum pg_frontend_kind kind = proto_frontend_kind(h.type);
+		if (kind == PG_FRONTEND_TERMINATE) {
 			if (flush_span(c, s, span))
 				client_close(c, NULL, "client sent Terminate");
 			return;
 		}
-		if (kind == PG_FLOW_INVALID) {
+		if (kind == PG_FRONTEND_INVALID) {
 			if (flush_span(c, s, span))
 				client_close(c, "08P01", "invalid frontend message type %d",
 					     (unsigned char)h.type);
 			return;
 		}
 		/* disable_pqexec: PgBouncer refuses the simple query protocol. */
-		if (h.type == 'Q' && rt.cfg->disable_pqexec) {
+		if (h.type == 'Q' && w->cfg->disable_pqexec) {
 			if (flush_span(c, s, span))
 				client_close(c, "08P01", "PQexec disallowed");
 			return;
@@ -831,9 +853,7 @@ static void forward_to_server(struct client *c)
 			span = 0;
 			continue;
 		}
-		track_request(s, h.type);
-		if (c->ps_on)
-			ps_client_streamed(s, h.type);
+		track_request(c, s, h.type);
 		span += PROTO_HDR_LEN;
 		c->fwd_remaining = h.len - 4;
 	}
@@ -855,6 +875,7 @@ static bool first_message_is_terminate(struct client *c)
 
 static void client_process(struct client *c)
 {
+	struct worker *w = c->w;
 	switch (c->state) {
 	case CL_STARTUP:
 		client_read_startup(c);
@@ -903,7 +924,7 @@ static void client_process(struct client *c)
 	default:
 		/* Waiting for the pool: keep the bytes, and stop reading once a
 		 * waiting client has a buffer's worth (others stop at once). */
-		if (c->state != CL_WAITING || iobuf_len(c->sock.in) >= (size_t)rt.cfg->pkt_buf)
+		if (c->state != CL_WAITING || iobuf_len(c->sock.in) >= (size_t)w->cfg->pkt_buf)
 			sock_set_read(&c->sock, false);
 		return;
 	}
@@ -970,11 +991,12 @@ static size_t wanted_bytes(const struct client *c)
 
 static void client_read(struct client *c)
 {
+	struct worker *w = c->w;
 	if (c->state == CL_TLS) {
 		continue_tls(c);
 		return;
 	}
-	enum sock_io r = sock_fill(&c->sock, (size_t)rt.cfg->pkt_buf, wanted_bytes(c));
+	enum sock_io r = sock_fill(&c->sock, (size_t)w->cfg->pkt_buf, wanted_bytes(c));
 	if (r == SOCK_IO_EOF) {
 		client_close(c, NULL, "client closed the connection");
 		return;

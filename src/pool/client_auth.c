@@ -93,7 +93,8 @@ static enum auth_method from_hba(enum hba_method m)
 
 static enum auth_method choose_method(struct client *c)
 {
-	switch (rt.cfg->auth_type) {
+	struct worker *w = c->w;
+	switch (w->cfg->auth_type) {
 	case AUTH_TYPE_TRUST:
 		return AM_TRUST;
 	case AUTH_TYPE_PLAIN:
@@ -103,9 +104,9 @@ static enum auth_method choose_method(struct client *c)
 	case AUTH_TYPE_SCRAM:
 		return AM_SCRAM;
 	case AUTH_TYPE_HBA:
-		if (!rt.hba)
+		if (!w->hba)
 			return AM_REJECT;
-		return from_hba(hba_match(rt.hba, c->is_unix, c->tls, c->db->name, c->user,
+		return from_hba(hba_match(w->hba, c->is_unix, c->tls, c->db->name, c->user,
 					  c->is_unix ? NULL : &c->addr.sa));
 	}
 	return AM_REJECT;
@@ -124,10 +125,11 @@ static bool send_request(struct client *c, uint32_t code, const void *data, size
 /* The rule that chose this method, for its map= (auth_ident_file). */
 static bool name_allowed(const struct client *c, const char *system_user)
 {
+	struct worker *w = c->w;
 	size_t line = 0;
-	hba_match_rule(rt.hba, c->is_unix, c->tls, c->db->name, c->user, c->is_unix ? NULL : &c->addr.sa,
+	hba_match_rule(w->hba, c->is_unix, c->tls, c->db->name, c->user, c->is_unix ? NULL : &c->addr.sa,
 		       &line);
-	return hba_user_allowed(rt.hba, line, system_user, c->user);
+	return hba_user_allowed(w->hba, line, system_user, c->user);
 }
 
 static void auth_peer(struct client *c)
@@ -169,12 +171,13 @@ static void start_method(struct client *c, struct client_auth *a);
 
 static void begin_scram(struct client *c, struct client_auth *a)
 {
+	struct worker *w = c->w;
 	static const char mechs[] = "SCRAM-SHA-256\0";
 	const struct scram_secret *secret = NULL;
 	if (a->entry && a->entry->kind == USERLIST_SCRAM)
 		secret = &a->entry->scram;
 	else if (a->entry && a->entry->kind == USERLIST_PLAIN)
-		secret = userlist_plain_scram(a->entry, rt.cfg->scram_iterations);
+		secret = userlist_plain_scram(a->entry, w->cfg->scram_iterations);
 	if (secret) {
 		a->scram = scram_server_new(secret);
 	} else {
@@ -208,6 +211,7 @@ static bool console_by_peer(struct client *c)
 
 void client_auth_begin(struct client *c)
 {
+	struct worker *w = c->w;
 	struct client_auth *a = xcalloc(1, sizeof(*a));
 	client_rare_get(c)->auth = a;
 	if (console_by_peer(c)) {
@@ -215,7 +219,7 @@ void client_auth_begin(struct client *c)
 		return;
 	}
 	a->method = choose_method(c);
-	a->entry = rt.users ? userlist_find(rt.users, c->user) : NULL;
+	a->entry = w->users ? userlist_find(w->users, c->user) : NULL;
 	list_init(&a->wait.node);
 	if (!a->entry && wants_secret(a->method) && authq_enabled(c)) {
 		char why[300];
@@ -245,6 +249,7 @@ void client_auth_lookup_done(struct client *c, struct userlist_entry *e, const c
 
 static void start_method(struct client *c, struct client_auth *a)
 {
+	struct worker *w = c->w;
 	switch (a->method) {
 	case AM_TRUST:
 		client_auth_ok(c);
@@ -260,7 +265,7 @@ static void start_method(struct client *c, struct client_auth *a)
 		auth_cert(c);
 		return;
 	case AM_PLAIN:
-		if (!c->tls && !c->is_unix && !rt.cfg->auth_plain_without_tls) {
+		if (!c->tls && !c->is_unix && !w->cfg->auth_plain_without_tls) {
 			client_close(c, "28000",
 				     "cleartext password authentication requires TLS "
 				     "(set auth_plain_without_tls to allow it)");

@@ -26,7 +26,8 @@ static usec_t idle_timeout(const struct client *c)
  * global value), or before it query_wait_notify's NOTICE, once per wait. */
 static usec_t waiting_due(const struct client *c)
 {
-	usec_t wait = wait_timeout(c), notify = rt.cfg->query_wait_notify;
+	struct worker *w = c->w;
+	usec_t wait = wait_timeout(c), notify = w->cfg->query_wait_notify;
 	usec_t at = wait > 0 ? c->state_since + wait : 0;
 	if (notify > 0 && !c->wait_notified && (!at || notify < wait))
 		at = c->state_since + notify;
@@ -36,7 +37,8 @@ static usec_t waiting_due(const struct client *c)
 /* When the client's current state next needs a look, or 0 for never. */
 static usec_t due_of(const struct client *c)
 {
-	const struct tb_config *cfg = rt.cfg;
+	struct worker *w = c->w;
+	const struct tb_config *cfg = w->cfg;
 	if (c->is_admin)
 		return 0;
 	if (logging_in(c))
@@ -56,11 +58,12 @@ static usec_t due_of(const struct client *c)
 
 static void arm(struct client *c)
 {
+	struct worker *w = c->w;
 	usec_t at = due_of(c);
 	if (!at)
-		deadline_disarm(&rt.client_timers, &c->timer);
+		deadline_disarm(&w->client_timers, &c->timer);
 	else if (!deadline_armed(&c->timer) || c->timer.at != at)
-		deadline_arm(&rt.client_timers, &c->timer, at);
+		deadline_arm(&w->client_timers, &c->timer, at);
 }
 
 void client_timer_update(struct client *c)
@@ -111,11 +114,11 @@ void client_timer_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
 	}
 }
 
-void client_timers_reconfigure(void)
+void client_timers_reconfigure(struct worker *w)
 {
 	struct list_node *n, *t;
-	for_each_pool(p) timeouts_refresh(p);
-	list_for_each_safe(n, t, &rt.clients) {
+	for_each_pool(w, p) timeouts_refresh(p);
+	list_for_each_safe(n, t, &w->clients) {
 		struct client *c = list_entry(n, struct client, all_node);
 		if (c->state == CL_CLOSING)
 			continue;

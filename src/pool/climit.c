@@ -77,28 +77,29 @@ static void table_clear(struct name_table *t)
 	}
 }
 
-int climit_db_max(const char *alias)
+int climit_db_max(struct worker *w, const char *alias)
 {
-	const struct db_alias *a = config_find_db(rt.cfg, alias);
+	const struct db_alias *a = config_find_db(w->cfg, alias);
 	if (a && a->max_db_client_connections >= 0)
 		return a->max_db_client_connections;
-	return rt.cfg->max_db_client_connections;
+	return w->cfg->max_db_client_connections;
 }
 
 /* PgBouncer: the [users] entry of the login user (not the pool's forced user). */
-int climit_user_max(const char *user)
+int climit_user_max(struct worker *w, const char *user)
 {
-	const struct user_cfg *u = config_find_user(rt.cfg, user);
+	const struct user_cfg *u = config_find_user(w->cfg, user);
 	if (u && u->max_user_client_connections >= 0)
 		return u->max_user_client_connections;
-	return rt.cfg->max_user_client_connections;
+	return w->cfg->max_user_client_connections;
 }
 
 bool climit_admit(struct client *c, const char **why)
 {
+	struct worker *w = c->w;
 	if (c->is_admin || c->limit_counted || !c->db || !c->user)
 		return true;
-	int dmax = climit_db_max(c->db->name), umax = climit_user_max(c->user);
+	int dmax = climit_db_max(w, c->db->name), umax = climit_user_max(w, c->user);
 	if (dmax > 0 && count_of(&by_db, c->db->name) >= dmax) {
 		*why = "client connections exceeded (max_db_client_connections)";
 		return false;

@@ -15,7 +15,8 @@
 /* A pool the janitor fills to min_pool_size is never "unused". */
 static bool keeps_servers(const struct pool *p)
 {
-	int min = p->db->cfg->min_pool_size >= 0 ? p->db->cfg->min_pool_size : rt.cfg->min_pool_size;
+	struct worker *w = p->w;
+	int min = p->db->cfg->min_pool_size >= 0 ? p->db->cfg->min_pool_size : w->cfg->min_pool_size;
 	return min > 0 && p->db->cfg->user && !p->db->cfg->user_from_token;
 }
 
@@ -71,13 +72,13 @@ static bool auto_created(const struct database *db)
 	return !db->is_admin && !db->retired && strcmp(db->cfg->name, "*") == 0 && strcmp(db->name, "*") != 0;
 }
 
-void idle_drop_run(usec_t now)
+void idle_drop_run(struct worker *w, usec_t now)
 {
-	if (!list_empty(&rt.free_clients) || !list_empty(&rt.free_servers))
+	if (!list_empty(&w->free_clients) || !list_empty(&w->free_servers))
 		return;
-	usec_t pool_limit = rt.cfg->pool_idle_timeout, autodb_limit = rt.cfg->autodb_idle_timeout;
+	usec_t pool_limit = w->cfg->pool_idle_timeout, autodb_limit = w->cfg->autodb_idle_timeout;
 	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
+	list_for_each_safe(d, dt, &w->databases) {
 		struct database *db = list_entry(d, struct database, node);
 		if (db->is_admin || db->retired)
 			continue;

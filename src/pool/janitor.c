@@ -21,10 +21,10 @@
 
 static struct event *janitor_ev;
 static usec_t last_run;
-static void (*hooks[JANITOR_MAX_HOOKS])(void);
+static void (*hooks[JANITOR_MAX_HOOKS])(struct worker *w);
 static unsigned nhooks;
 
-bool janitor_hook_add(void (*fn)(void))
+bool janitor_hook_add(void (*fn)(struct worker *w))
 {
 	if (nhooks == JANITOR_MAX_HOOKS)
 		return false;
@@ -37,11 +37,11 @@ bool janitor_hook_add(void (*fn)(void))
  * at most once a second. */
 #define TRIM_AFTER_DROP 256
 
-static void return_memory(usec_t now)
+static void return_memory(struct worker *w, usec_t now)
 {
 	static unsigned high;
 	static usec_t last;
-	unsigned n = rt.nclients;
+	unsigned n = w->nclients;
 	if (n > high)
 		high = n;
 	if (high - n < TRIM_AFTER_DROP || now - last < USEC_PER_SEC)
@@ -51,16 +51,16 @@ static void return_memory(usec_t now)
 	last = now;
 }
 
-void janitor_run(void)
+void janitor_run(struct worker *w)
 {
 	usec_t now = time_mono_usec();
 	last_run = now;
-	idle_drop_run(now);
-	deadline_run(&rt.client_timers, now);
-	cancel_wait_run(now);
-	return_memory(now);
+	idle_drop_run(w, now);
+	deadline_run(&w->client_timers, now);
+	cancel_wait_run(w, now);
+	return_memory(w, now);
 	struct list_node *d, *dt;
-	list_for_each_safe(d, dt, &rt.databases) {
+	list_for_each_safe(d, dt, &w->databases) {
 		struct database *db = list_entry(d, struct database, node);
 		struct list_node *n, *t;
 		list_for_each_safe(n, t, &db->pools)
@@ -68,19 +68,19 @@ void janitor_run(void)
 		runtime_database_maybe_free(db);
 	}
 	for (unsigned i = 0; i < nhooks; i++)
-		hooks[i]();
-	shutdown_check();
+		hooks[i](w);
+	shutdown_check(w);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-	janitor_run();
+	janitor_run(arg);
 }
 
-void janitor_start(struct event_base *base)
+void janitor_start(struct worker *w)
 {
 	struct timeval tv = { 0, JANITOR_INTERVAL_USEC };
-	janitor_ev = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	janitor_ev = event_new(w->base, -1, EV_PERSIST, on_tick, w);
 	event_add(janitor_ev, &tv);
 }
 

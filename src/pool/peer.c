@@ -34,6 +34,7 @@ enum fwd_state {
 };
 
 struct peer_fwd {
+	struct worker *w;
 	struct list_node node; /* all_fwds */
 	int peer_id;
 	enum fwd_state state;
@@ -49,29 +50,29 @@ static struct list_node all_fwds = { &all_fwds, &all_fwds };
  * never inside a callback chain that may still hold the request. */
 static struct event *kick_ev;
 
-void peer_stamp_key(uint32_t *cancel_pid)
+void peer_stamp_key(struct worker *w, uint32_t *cancel_pid)
 {
-	int id = rt.cfg ? rt.cfg->peer_id : 0;
+	int id = w->cfg ? w->cfg->peer_id : 0;
 	if (id > 0)
 		*cancel_pid = PEER_TTL_MASK | ((uint32_t)id << PEER_ID_SHIFT) | (*cancel_pid & 0xffffu);
 }
 
-uint32_t peer_local_pid(uint32_t pid)
+uint32_t peer_local_pid(struct worker *w, uint32_t pid)
 {
-	return rt.cfg && rt.cfg->peer_id > 0 ? pid | PEER_TTL_MASK : pid;
+	return w->cfg && w->cfg->peer_id > 0 ? pid | PEER_TTL_MASK : pid;
 }
 
-static const struct peer_cfg *peer_find(int id)
+static const struct peer_cfg *peer_find(struct worker *w, int id)
 {
-	for (size_t i = 0; i < rt.cfg->npeers; i++)
-		if (rt.cfg->peers[i].id == id)
-			return &rt.cfg->peers[i];
+	for (size_t i = 0; i < w->cfg->npeers; i++)
+		if (w->cfg->peers[i].id == id)
+			return &w->cfg->peers[i];
 	return NULL;
 }
 
-static int peer_limit(const struct peer_cfg *pe)
+static int peer_limit(struct worker *w, const struct peer_cfg *pe)
 {
-	return pe->pool_size >= 0 ? pe->pool_size : rt.cfg->default_pool_size;
+	return pe->pool_size >= 0 ? pe->pool_size : w->cfg->default_pool_size;
 }
 
 static int in_flight(int peer_id)
@@ -86,7 +87,7 @@ static int in_flight(int peer_id)
 	return n;
 }
 
-static void start_next(int peer_id);
+static void start_next(struct worker *w, int peer_id);
 
 static void fwd_release(struct peer_fwd *f)
 {
@@ -102,6 +103,7 @@ static void fwd_release(struct peer_fwd *f)
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
+	struct worker *w = arg;
 	struct list_node *it, *t;
 	list_for_each_safe(it, t, &all_fwds) {
 		struct peer_fwd *f = list_entry(it, struct peer_fwd, node);
@@ -110,22 +112,22 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 			free(f);
 		}
 	}
-	for (size_t i = 0; rt.cfg && i < rt.cfg->npeers; i++)
-		start_next(rt.cfg->peers[i].id);
+	for (size_t i = 0; w->cfg && i < w->cfg->npeers; i++)
+		start_next(w, w->cfg->peers[i].id);
 	/* Requests for peers a reload removed. */
 	list_for_each_safe(it, t, &all_fwds) {
 		struct peer_fwd *f = list_entry(it, struct peer_fwd, node);
-		if (f->state == FWD_WAITING && !peer_find(f->peer_id)) {
+		if (f->state == FWD_WAITING && !peer_find(w, f->peer_id)) {
 			list_del(&f->node);
 			free(f);
 		}
 	}
 }
 
-static void kick(void)
+static void kick(struct worker *w)
 {
 	if (!kick_ev)
-		kick_ev = event_new(rt.base, -1, 0, on_kick, NULL);
+		kick_ev = event_new(w->base, -1, 0, on_kick, w);
 	if (kick_ev && !event_pending(kick_ev, EV_TIMEOUT, NULL))
 		event_active(kick_ev, EV_TIMEOUT, 0);
 }
@@ -135,12 +137,13 @@ static void fwd_free(struct peer_fwd *f)
 {
 	fwd_release(f);
 	f->state = FWD_DONE;
-	kick();
+	kick(f->w);
 }
 
 static void fwd_io(evutil_socket_t fd, short what, void *arg)
 {
 	struct peer_fwd *f = arg;
+	struct worker *w = f->w;
 	if (what & EV_TIMEOUT) {
 		log_warning("cancel request forwarded to peer %d: timed out", f->peer_id);
 		fwd_free(f);
@@ -163,12 +166,12 @@ static void fwd_io(evutil_socket_t fd, short what, void *arg)
 	if (f->sent == sizeof(f->pkt)) {
 		struct timeval tv = { PEER_CANCEL_TIMEOUT_SEC, 0 };
 		event_del(f->ev);
-		event_assign(f->ev, rt.base, fd, EV_READ, fwd_io, f);
+		event_assign(f->ev, w->base, fd, EV_READ, fwd_io, f);
 		event_add(f->ev, &tv);
 	}
 }
 
-static void fwd_connect(struct peer_fwd *f, const struct sockaddr *addr, socklen_t len)
+static void fwd_connect(struct worker *w, struct peer_fwd *f, const struct sockaddr *addr, socklen_t len)
 {
 	f->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (f->fd < 0 || (connect(f->fd, addr, len) != 0 && errno != EINPROGRESS)) {
@@ -176,7 +179,7 @@ static void fwd_connect(struct peer_fwd *f, const struct sockaddr *addr, socklen
 		fwd_free(f);
 		return;
 	}
-	f->ev = event_new(rt.base, f->fd, EV_WRITE | EV_PERSIST, fwd_io, f);
+	f->ev = event_new(w->base, f->fd, EV_WRITE | EV_PERSIST, fwd_io, f);
 	struct timeval tv = { PEER_CANCEL_TIMEOUT_SEC, 0 };
 	event_add(f->ev, &tv);
 }
@@ -191,10 +194,10 @@ static void on_resolved(const struct sockaddr *addr, socklen_t addrlen, const ch
 		fwd_free(f);
 		return;
 	}
-	fwd_connect(f, addr, addrlen);
+	fwd_connect(f->w, f, addr, addrlen);
 }
 
-static void fwd_launch(struct peer_fwd *f, const struct peer_cfg *pe)
+static void fwd_launch(struct worker *w, struct peer_fwd *f, const struct peer_cfg *pe)
 {
 	f->state = FWD_CONNECTING;
 	if (pe->host[0] == '/') {
@@ -205,42 +208,43 @@ static void fwd_launch(struct peer_fwd *f, const struct peer_cfg *pe)
 			fwd_free(f);
 			return;
 		}
-		fwd_connect(f, (struct sockaddr *)&sun, sizeof(sun));
+		fwd_connect(w, f, (struct sockaddr *)&sun, sizeof(sun));
 		return;
 	}
-	f->dns = resolve_start(rt.dns, pe->host, pe->port, on_resolved, f);
+	f->dns = resolve_start(w->dns, pe->host, pe->port, on_resolved, f);
 }
 
 /* Start queued requests of a peer while its pool_size allows. */
-static void start_next(int peer_id)
+static void start_next(struct worker *w, int peer_id)
 {
-	const struct peer_cfg *pe = rt.cfg ? peer_find(peer_id) : NULL;
+	const struct peer_cfg *pe = w->cfg ? peer_find(w, peer_id) : NULL;
 	struct list_node *it, *t;
 	list_for_each_safe(it, t, &all_fwds) {
 		struct peer_fwd *f = list_entry(it, struct peer_fwd, node);
 		if (f->peer_id != peer_id || f->state != FWD_WAITING)
 			continue;
-		if (!pe || in_flight(peer_id) >= peer_limit(pe))
+		if (!pe || in_flight(peer_id) >= peer_limit(w, pe))
 			return;
-		fwd_launch(f, pe);
+		fwd_launch(w, f, pe);
 	}
 }
 
-bool peer_route_cancel(uint32_t pid, uint32_t key)
+bool peer_route_cancel(struct worker *w, uint32_t pid, uint32_t key)
 {
-	if (!rt.cfg || rt.cfg->peer_id <= 0)
+	if (!w->cfg || w->cfg->peer_id <= 0)
 		return false;
 	int id = (int)((pid >> PEER_ID_SHIFT) & PEER_ID_MASK);
-	if (id == rt.cfg->peer_id)
+	if (id == w->cfg->peer_id)
 		return false;
 	unsigned ttl = pid >> PEER_TTL_SHIFT;
-	const struct peer_cfg *pe = peer_find(id);
+	const struct peer_cfg *pe = peer_find(w, id);
 	if (!pe || ttl == 0) {
 		log_info("cancel request for peer %d dropped: %s", id,
 			 pe ? "it was forwarded three times already" : "no such entry in [peers]");
 		return true;
 	}
 	struct peer_fwd *f = xcalloc(1, sizeof(*f));
+	f->w = w;
 	f->peer_id = id;
 	f->fd = -1;
 	f->state = FWD_WAITING;
@@ -252,7 +256,7 @@ bool peer_route_cancel(uint32_t pid, uint32_t key)
 	pbuf_free(&b);
 	list_add_tail(&all_fwds, &f->node);
 	log_info("cancel request for peer %d: forwarding it there", id);
-	kick();
+	kick(w);
 	return true;
 }
 

@@ -26,11 +26,12 @@
 
 static char *upstream_password(const struct database *db, const char *user)
 {
+	struct worker *w = db->w;
 	if (!upstream_method_uses_password(db->cfg))
 		return NULL;
 	if (db->cfg->password)
 		return xstrdup(db->cfg->password);
-	const struct userlist_entry *e = rt.users ? userlist_find(rt.users, user) : NULL;
+	const struct userlist_entry *e = w->users ? userlist_find(w->users, user) : NULL;
 	/* A SCRAM secret cannot answer an upstream challenge. */
 	if (e && (e->kind == USERLIST_PLAIN || e->kind == USERLIST_MD5))
 		return xstrdup(e->secret);
@@ -81,36 +82,38 @@ void pool_bind_token(struct pool *p)
 
 /* The per-user server count a pool adds to; aliases with a forced user=
  * count against their own database instead (user_server_count). */
-static struct user_load *user_load_get(const char *user)
+static struct user_load *user_load_get(struct worker *w, const char *user)
 {
-	struct user_load *u = strmap_get(&rt.user_loads, user);
+	struct user_load *u = strmap_get(&w->user_loads, user);
 	if (!u) {
 		u = xcalloc(1, sizeof(*u));
 		u->name = xstrdup(user);
-		strmap_put(&rt.user_loads, u->name, u);
+		strmap_put(&w->user_loads, u->name, u);
 	}
 	u->refs++;
 	return u;
 }
 
-static void user_load_put(struct user_load *u)
+static void user_load_put(struct worker *w, struct user_load *u)
 {
 	if (!u || --u->refs > 0)
 		return;
-	strmap_del_value(&rt.user_loads, u->name, u);
+	strmap_del_value(&w->user_loads, u->name, u);
 	free(u->name);
 	free(u);
 }
 
 static struct pool *pool_new(struct database *db, const char *user, enum replication_mode repl)
 {
+	struct worker *w = db->w;
 	struct pool *p = xcalloc(1, sizeof(*p));
+	p->w = w;
 	p->db = db;
 	p->replication = repl;
 	p->user = xstrdup(user);
 	p->password = upstream_password(db, user);
 	if (!db->cfg->user)
-		p->user_load = user_load_get(p->user);
+		p->user_load = user_load_get(w, p->user);
 	list_init(&p->active_clients);
 	list_init(&p->waiting_clients);
 	list_init(&p->welcome_clients);
@@ -175,10 +178,11 @@ bool pool_is_empty(const struct pool *p)
 
 void pool_free(struct pool *p)
 {
+	struct worker *w = p->w;
 	list_del(&p->node);
 	list_del(&p->dirty_node);
 	strmap_del_value(&p->db->pools_by_user, p->user, p);
-	user_load_put(p->user_load);
+	user_load_put(w, p->user_load);
 	free(p->user);
 	secret_free(p->password);
 	scram_keys_wipe(&p->password_keys);
@@ -195,20 +199,22 @@ void pool_free(struct pool *p)
  * wins over the global default. */
 int pool_size_limit(const struct pool *p)
 {
-	const struct user_cfg *u = config_find_user(rt.cfg, p->user);
+	struct worker *w = p->w;
+	const struct user_cfg *u = config_find_user(w->cfg, p->user);
 	if (u && u->pool_size >= 0)
 		return u->pool_size;
 	int n = p->db->cfg->pool_size;
-	return n >= 0 ? n : rt.cfg->default_pool_size;
+	return n >= 0 ? n : w->cfg->default_pool_size;
 }
 
 static int reserve_size(const struct pool *p)
 {
-	const struct user_cfg *u = config_find_user(rt.cfg, p->user);
+	struct worker *w = p->w;
+	const struct user_cfg *u = config_find_user(w->cfg, p->user);
 	if (u && u->reserve_pool_size >= 0)
 		return u->reserve_pool_size;
 	int n = p->db->cfg->reserve_pool;
-	return n >= 0 ? n : rt.cfg->reserve_pool_size;
+	return n >= 0 ? n : w->cfg->reserve_pool_size;
 }
 
 static int db_server_count(const struct database *db)
@@ -260,9 +266,9 @@ void pool_client_state_changed(struct client *c, enum client_state from, enum cl
 		p->nwelcome++;
 }
 
-static const struct user_cfg *user_settings(const char *user)
+static const struct user_cfg *user_settings(struct worker *w, const char *user)
 {
-	return config_find_user(rt.cfg, user);
+	return config_find_user(w->cfg, user);
 }
 
 /* The client that has waited longest, for a server or for its first login
@@ -280,21 +286,22 @@ static const struct client *longest_waiting(const struct pool *p)
 
 static bool within_limits(const struct pool *p, usec_t now)
 {
+	struct worker *w = p->w;
 	int limit = pool_size_limit(p);
 	const struct client *c = longest_waiting(p);
 	if (c && reserve_size(p) > 0) {
-		if (now - c->state_since >= rt.cfg->reserve_pool_timeout)
+		if (now - c->state_since >= w->cfg->reserve_pool_timeout)
 			limit += reserve_size(p);
 	}
 	if (p->nservers >= limit)
 		return false;
 	int maxdb = p->db->cfg->max_db_connections >= 0 ? p->db->cfg->max_db_connections
-							: rt.cfg->max_db_connections;
+							: w->cfg->max_db_connections;
 	if (maxdb > 0 && db_server_count(p->db) >= maxdb)
 		return false;
-	const struct user_cfg *u = user_settings(p->user);
+	const struct user_cfg *u = user_settings(w, p->user);
 	int maxuser = u && u->max_user_connections >= 0 ? u->max_user_connections
-							: rt.cfg->max_user_connections;
+							: w->cfg->max_user_connections;
 	if (maxuser > 0 && user_server_count(p) >= maxuser)
 		return false;
 	return true;
@@ -303,7 +310,8 @@ static bool within_limits(const struct pool *p, usec_t now)
 /* An idle server of another pool that counts against the same limit. */
 static struct server *idle_victim(const struct pool *p, bool same_db, bool same_user)
 {
-	for_each_pool(o)
+	struct worker *w = p->w;
+	for_each_pool(w, o)
 	{
 		if (o == p || (same_db && o->db != p->db) || (same_user && strcmp(o->user, p->user) != 0))
 			continue;
@@ -320,14 +328,15 @@ static struct server *idle_victim(const struct pool *p, bool same_db, bool same_
  * by idle servers it cannot use. */
 static bool evict_for(struct pool *p, usec_t now)
 {
+	struct worker *w = p->w;
 	int limit = pool_size_limit(p);
 	if (p->nservers >= limit + reserve_size(p))
 		return false;
 	int maxdb = p->db->cfg->max_db_connections >= 0 ? p->db->cfg->max_db_connections
-							: rt.cfg->max_db_connections;
-	const struct user_cfg *u = user_settings(p->user);
+							: w->cfg->max_db_connections;
+	const struct user_cfg *u = user_settings(w, p->user);
 	int maxuser = u && u->max_user_connections >= 0 ? u->max_user_connections
-							: rt.cfg->max_user_connections;
+							: w->cfg->max_user_connections;
 	bool db_full = maxdb > 0 && db_server_count(p->db) >= maxdb;
 	bool user_full = maxuser > 0 && user_server_count(p) >= maxuser;
 	if (!db_full && !user_full)
@@ -342,7 +351,8 @@ static bool evict_for(struct pool *p, usec_t now)
 
 static bool in_backoff(const struct pool *p, usec_t now)
 {
-	return p->last_failure && now - p->last_failure < rt.cfg->server_login_retry;
+	struct worker *w = p->w;
+	return p->last_failure && now - p->last_failure < w->cfg->server_login_retry;
 }
 
 static struct client *first_waiting(const struct pool *p)
@@ -353,12 +363,13 @@ static struct client *first_waiting(const struct pool *p)
 
 static bool needs_check(const struct server *s, usec_t now)
 {
-	const char *q = rt.cfg->server_check_query;
+	struct worker *w = s->w;
+	const char *q = w->cfg->server_check_query;
 	/* A physical walsender runs no SQL; a replication server is used once anyway.
 	 * With server_check_delay = 0 every reuse is checked, but a server that
 	 * has just passed its check is given out, or it would loop. */
 	return q && *q && !s->pool->replication && !s->just_checked &&
-	       now - s->idle_since >= rt.cfg->server_check_delay;
+	       now - s->idle_since >= w->cfg->server_check_delay;
 }
 
 static void p_stats_wait(struct client *c, usec_t now)
@@ -400,6 +411,7 @@ static int count_in(const struct list_node *head, int state, bool clients)
  * so only where tests run it. */
 void pool_check_counts(const struct pool *p)
 {
+	struct worker *w = p->w;
 	assert(p->nwaiting == count_in(&p->waiting_clients, CL_WAITING, true));
 	assert(p->nwelcome == count_in(&p->welcome_clients, CL_WAIT_WELCOME, true));
 	int opening = 0;
@@ -418,7 +430,7 @@ void pool_check_counts(const struct pool *p)
 	assert(p->db->nservers == dbsum);
 	if (!p->user_load)
 		return;
-	for (d = rt.databases.next; d != &rt.databases; d = d->next) {
+	for (d = w->databases.next; d != &w->databases; d = d->next) {
 		struct database *db = list_entry(d, struct database, node);
 		for (pn = db->pools.next; pn != &db->pools; pn = pn->next)
 			if (list_entry(pn, struct pool, node)->user_load == p->user_load)
@@ -477,9 +489,10 @@ void pool_dispatch(struct pool *p)
 
 void pool_kick(struct pool *p)
 {
+	struct worker *w = p->w;
 	if (!list_linked(&p->dirty_node))
-		list_add_tail(&rt.dirty_pools, &p->dirty_node);
-	runtime_schedule_free();
+		list_add_tail(&w->dirty_pools, &p->dirty_node);
+	runtime_schedule_free(w);
 }
 
 void pool_need_welcome(struct pool *p, struct client *c)
@@ -513,10 +526,11 @@ static bool past_lifetime(const struct server *s, usec_t now)
 
 static int min_pool_size_of(const struct pool *p)
 {
+	struct worker *w = p->w;
 	if (p->replication)
 		return 0;
 	int min = p->db->cfg->min_pool_size;
-	return min >= 0 ? min : rt.cfg->min_pool_size;
+	return min >= 0 ? min : w->cfg->min_pool_size;
 }
 
 /* A server whose successor is still logging in stays (idle, usable) until the
@@ -526,10 +540,11 @@ static int min_pool_size_of(const struct pool *p)
  * arrives fails at server_connect_timeout, and the hold ends with it. */
 static bool hold_for_successor(const struct pool *p, const struct server *s, usec_t now)
 {
+	struct worker *w = s->w;
 	if (!s->replaced || s->retire || p->db->retired || list_empty(&p->new_servers))
 		return false;
 	int logging_in = p->nopening;
-	usec_t grace = rt.cfg->server_connect_timeout > 0 ? rt.cfg->server_connect_timeout : 15 * USEC_PER_SEC;
+	usec_t grace = w->cfg->server_connect_timeout > 0 ? w->cfg->server_connect_timeout : 15 * USEC_PER_SEC;
 	return p->nservers - logging_in <= min_pool_size_of(p) && now - s->created_at < s->lifetime + grace;
 }
 
@@ -541,6 +556,7 @@ static bool retire_now(const struct pool *p, const struct server *s, usec_t now)
 
 void pool_server_usable(struct server *s)
 {
+	struct worker *w = s->w;
 	struct pool *p = s->pool;
 	usec_t now = time_now_usec();
 	if (s->retire || p->db->retired || retire_now(p, s, now)) {
@@ -554,7 +570,7 @@ void pool_server_usable(struct server *s)
 	s->idle_since = now;
 	/* Most recently used first: keeps a warm subset busy, lets the rest idle out. */
 	list_del(&s->node);
-	if (rt.cfg->server_round_robin)
+	if (w->cfg->server_round_robin)
 		list_add_tail(&p->idle_servers, &s->node); /* oldest first: spread over all */
 	else
 		list_add_head(&p->idle_servers, &s->node);
@@ -577,10 +593,11 @@ void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg, 
 /* Clients that asked for a server (or their first login) and have none. */
 static bool patient(const struct pool *p, const struct client *c, usec_t now)
 {
+	struct worker *w = c->w;
 	if (!p->failure_restarting)
 		return false;
 	usec_t since = c->state == CL_WAIT_WELCOME ? c->connect_at : c->state_since;
-	return now - since < rt.cfg->server_connect_timeout + rt.cfg->server_login_retry;
+	return now - since < w->cfg->server_connect_timeout + w->cfg->server_login_retry;
 }
 
 static void fail_list(struct pool *p, struct list_node *list, usec_t now)
@@ -621,8 +638,9 @@ void pool_server_gone(struct server *s, enum server_state was)
  * shutdown lets go of every client not in a transaction. */
 static void shutdown_idle_clients(struct pool *p)
 {
+	struct worker *w = p->w;
 	struct list_node *n, *t;
-	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
+	if (w->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
 		list_for_each_safe(n, t, &p->welcome_clients)
 			client_close(list_entry(n, struct client, node), "57P01",
 				     "terminating connection: the pooler is shutting down");
@@ -686,7 +704,8 @@ static void open_successors(struct pool *p, usec_t now, int min)
 
 static void expire_servers(struct pool *p, usec_t now)
 {
-	const struct tb_config *cfg = rt.cfg;
+	struct worker *w = p->w;
+	const struct tb_config *cfg = w->cfg;
 	struct list_node *n, *t;
 	timeouts_expire_active(p, now);
 	list_for_each_safe(n, t, &p->new_servers)

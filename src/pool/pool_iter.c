@@ -3,12 +3,12 @@
 
 #include "pool/pool-t.h"
 #include "pool/pool_iter.h"
-#include "pool/runtime.h"
+#include "pool/worker.h"
 
 /* From it->db on, the first database with a pool; NULL past the last one. */
 static struct pool *first_in_db(struct pool_iter *it)
 {
-	for (; it->db != &rt.databases; it->db = it->db_next, it->db_next = it->db->next) {
+	for (; it->db != it->head; it->db = it->db_next, it->db_next = it->db->next) {
 		struct database *db = list_entry(it->db, struct database, node);
 		if (list_empty(&db->pools))
 			continue;
@@ -19,9 +19,10 @@ static struct pool *first_in_db(struct pool_iter *it)
 	return NULL;
 }
 
-struct pool *pool_iter_first(struct pool_iter *it)
+struct pool *pool_iter_first(struct pool_iter *it, struct worker *w)
 {
-	it->db = rt.databases.next;
+	it->head = &w->databases;
+	it->db = it->head->next;
 	it->db_next = it->db->next;
 	return first_in_db(it);
 }
@@ -66,9 +67,9 @@ static struct server *server_from_here(struct server_iter *it)
 	return NULL;
 }
 
-struct server *server_iter_first(struct server_iter *it)
+struct server *server_iter_first(struct server_iter *it, struct worker *w)
 {
-	it->pool = pool_iter_first(&it->pools);
+	it->pool = pool_iter_first(&it->pools, w);
 	it->list = 0;
 	return server_from_here(it);
 }

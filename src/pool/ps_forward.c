@@ -25,7 +25,6 @@ enum ps_armed {
 struct ps_server {
 	struct server *srv;
 	struct ps_sset set;
-	struct respq q;
 	enum ps_armed armed;
 	struct ps_name *renaming; /* the name an error being replaced is about (held) */
 };
@@ -48,7 +47,8 @@ static bool unnamed_parse(struct client *c, struct ps_server *ps, const unsigned
 
 void ps_client_attach(struct client *c)
 {
-	if (c->mode == POOL_MODE_SESSION || rt.cfg->max_prepared_statements <= 0)
+	struct worker *w = c->w;
+	if (c->mode == POOL_MODE_SESSION || w->cfg->max_prepared_statements <= 0)
 		return;
 	c->ps_on = true; /* the map itself comes with the first name */
 }
@@ -66,7 +66,8 @@ static struct ps_server *server_state(struct server *s)
 		s->ps = xcalloc(1, sizeof(*s->ps));
 		s->ps->srv = s;
 		ps_sset_init(&s->ps->set);
-		respq_init(&s->ps->q, on_done, on_emit, s->ps);
+		/* From now on the server's answer tracker reports to this layer. */
+		respq_set_owner(&s->respq, on_done, on_emit, s->ps);
 	}
 	return s->ps;
 }
@@ -75,7 +76,8 @@ void ps_server_free(struct server *s)
 {
 	if (!s->ps)
 		return;
-	respq_free(&s->ps->q);
+	respq_abandon(&s->respq);
+	respq_set_owner(&s->respq, NULL, NULL, NULL);
 	if (s->ps->renaming)
 		ps_name_put(s->ps->renaming);
 	ps_sset_free(&s->ps->set);
@@ -170,7 +172,7 @@ static void push(struct ps_server *ps, enum rq_kind kind, enum rq_action action,
 			      .arg = arg,
 			      .arg2 = arg2,
 			      .aux = aux };
-	respq_push(&ps->q, &e);
+	respq_push(&ps->srv->respq, &e);
 }
 
 /* The client's request sent under the pooler's name for its statement n:
@@ -191,17 +193,18 @@ static void put_close(struct pbuf *out, const char *name)
 	pbuf_end(out);
 }
 
-static uint32_t server_capacity(void)
+static uint32_t server_capacity(struct worker *w)
 {
-	int max = rt.cfg->max_prepared_statements;
+	int max = w->cfg->max_prepared_statements;
 	return max > 0 ? (uint32_t)max : 1;
 }
 
 /* At max_prepared_statements, close the least recently used statements. */
 static void make_room(struct ps_server *ps, struct pbuf *out)
 {
+	struct worker *w = ps->srv->w;
 	struct ps_snode *old;
-	while (ps->set.count >= server_capacity() && (old = ps_sset_oldest(&ps->set))) {
+	while (ps->set.count >= server_capacity(w) && (old = ps_sset_oldest(&ps->set))) {
 		uint64_t gen = ps_sset_closing(&ps->set, old);
 		ps_stmt_ref(old->stmt);
 		put_close(out, old->stmt->name);
@@ -624,8 +627,8 @@ void ps_client_streamed(struct server *s, char type)
 bool ps_flush_synth(struct server *s)
 {
 	/* Not inside a message the server is still streaming to the client. */
-	if (s->ps && s->fwd_remaining == 0 && respq_synth_due(&s->ps->q))
-		return respq_release_synth(&s->ps->q);
+	if (s->ps && s->fwd_remaining == 0 && respq_synth_due(&s->respq))
+		return respq_release_synth(&s->respq);
 	return true;
 }
 
@@ -637,9 +640,9 @@ void ps_server_abandon(struct server *s)
 	if (!ps)
 		return;
 	ps->armed = ARM_NONE;
-	if (respq_empty(&ps->q) && !ps->q.skipping)
+	if (respq_empty(&s->respq) && !s->respq.skipping)
 		return;
-	respq_free(&ps->q);
+	respq_abandon(&s->respq);
 	ps_sset_clear(&ps->set);
 	ps->set.unsure = true;
 }
@@ -651,13 +654,8 @@ bool ps_server_active(const struct server *s)
 
 bool ps_server_wants_whole(const struct server *s)
 {
-	const struct rq_entry *e = respq_head(&s->ps->q);
+	const struct rq_entry *e = respq_head(&s->respq);
 	return e && e->action != RQ_FORWARD;
-}
-
-enum rq_verdict ps_server_msg(struct server *s, char type, struct rq_entry *answered)
-{
-	return respq_server_msg(&server_state(s)->q, type, answered);
 }
 
 /* The server says one of the pooler's statements does not exist: something
@@ -729,10 +727,10 @@ bool ps_send_replacement(struct server *s, const struct rq_entry *answered, cons
 
 bool ps_synth_due(const struct server *s)
 {
-	return s->ps && respq_synth_due(&s->ps->q);
+	return s->ps && respq_synth_due(&s->respq);
 }
 
 bool ps_release_synth(struct server *s)
 {
-	return !s->ps || respq_release_synth(&s->ps->q);
+	return !s->ps || respq_release_synth(&s->respq);
 }

@@ -49,25 +49,25 @@ void reconfig_reconnect_pool(struct pool *p, const char *why)
 	pool_kick(p);
 }
 
-void reconfig_reconnect_all(const char *why)
+void reconfig_reconnect_all(struct worker *w, const char *why)
 {
-	for_each_pool(p) reconfig_reconnect_pool(p, why);
+	for_each_pool(w, p) reconfig_reconnect_pool(p, why);
 }
 
-bool reconfig_set(const struct param_def *p, const char *value, char *err, size_t errlen)
+bool reconfig_set(struct worker *w, const struct param_def *p, const char *value, char *err, size_t errlen)
 {
-	struct tb_config *cfg = config_clone(rt.cfg);
+	struct tb_config *cfg = config_clone(w->cfg);
 	if (!param_set(cfg, p, value, err, errlen) || !config_validate(cfg, err, errlen)) {
 		config_free(cfg);
 		return false;
 	}
-	bool tls_changed = reconfig_tls_differs(rt.cfg, cfg);
-	if (!runtime_apply_config(cfg, err, errlen)) {
+	bool tls_changed = reconfig_tls_differs(w->cfg, cfg);
+	if (!runtime_apply_config(w, cfg, err, errlen)) {
 		config_free(cfg);
 		return false;
 	}
 	/* PgBouncer: any TLS change reconnects servers, for security. */
 	if (tls_changed)
-		reconfig_reconnect_all("TLS settings changed");
+		reconfig_reconnect_all(w, "TLS settings changed");
 	return true;
 }

@@ -24,8 +24,6 @@
 #include "token/method.h"
 #include "token/token.h"
 
-struct runtime rt;
-
 struct config_ref *config_ref_new(struct tb_config *cfg)
 {
 	struct config_ref *r = xcalloc(1, sizeof(*r));
@@ -44,17 +42,18 @@ void config_ref_put(struct config_ref *r)
 
 static void run_deferred(evutil_socket_t fd, short what, void *arg)
 {
+	struct worker *w = arg;
 	/* Dispatch can close objects and closing can dirty pools: run to a fixpoint. */
-	while (!list_empty(&rt.dirty_pools) || !list_empty(&rt.free_clients) ||
-	       !list_empty(&rt.free_servers)) {
+	while (!list_empty(&w->dirty_pools) || !list_empty(&w->free_clients) ||
+	       !list_empty(&w->free_servers)) {
 		struct list_node *n;
-		while ((n = list_first(&rt.dirty_pools))) {
+		while ((n = list_first(&w->dirty_pools))) {
 			list_del(n);
 			pool_dispatch(list_entry(n, struct pool, dirty_node));
 		}
-		while ((n = list_first(&rt.free_servers)))
+		while ((n = list_first(&w->free_servers)))
 			server_free(list_entry(n, struct server, node));
-		while ((n = list_first(&rt.free_clients)))
+		while ((n = list_first(&w->free_clients)))
 			client_free(list_entry(n, struct client, node));
 	}
 }
@@ -72,36 +71,38 @@ void runtime_loop(struct event_base *base)
 	}
 }
 
-void runtime_schedule_free(void)
+void runtime_schedule_free(struct worker *w)
 {
-	if (rt.free_ev && !event_pending(rt.free_ev, EV_TIMEOUT | EV_READ | EV_WRITE, NULL))
-		event_active(rt.free_ev, EV_TIMEOUT, 0);
+	if (w->free_ev && !event_pending(w->free_ev, EV_TIMEOUT | EV_READ | EV_WRITE, NULL))
+		event_active(w->free_ev, EV_TIMEOUT, 0);
 }
 
-void runtime_init(struct event_base *base, struct evdns_base *dns)
+void runtime_init(struct worker *w, struct event_base *base, struct evdns_base *dns)
 {
-	rt.base = base;
-	rt.dns = dns;
-	list_init(&rt.databases);
-	list_init(&rt.clients);
-	list_init(&rt.login_clients);
-	list_init(&rt.free_clients);
-	list_init(&rt.free_servers);
-	list_init(&rt.dirty_pools);
-	deadline_wheel_init(&rt.client_timers, client_timer_fire, time_mono_usec());
-	rt.free_ev = event_new(base, -1, 0, run_deferred, NULL);
-	static struct db_alias admin_alias = { .name = "tokenbouncer",
-					       .port = -1,
-					       .pool_size = 0,
-					       .min_pool_size = -1,
-					       .reserve_pool = -1,
-					       .pool_mode = POOL_MODE_UNSET,
-					       .max_db_connections = -1,
-					       .server_lifetime = -1 };
-	static struct database admin_db = { .name = "tokenbouncer", .cfg = &admin_alias, .is_admin = true };
-	list_init(&admin_db.pools);
-	list_init(&admin_db.node);
-	rt.admin_db = &admin_db;
+	w->base = base;
+	w->dns = dns;
+	list_init(&w->databases);
+	list_init(&w->clients);
+	list_init(&w->login_clients);
+	list_init(&w->free_clients);
+	list_init(&w->free_servers);
+	list_init(&w->dirty_pools);
+	deadline_wheel_init(&w->client_timers, client_timer_fire, time_mono_usec());
+	w->free_ev = event_new(base, -1, 0, run_deferred, w);
+	w->admin_alias = (struct db_alias){ .name = "tokenbouncer",
+					    .port = -1,
+					    .pool_size = 0,
+					    .min_pool_size = -1,
+					    .reserve_pool = -1,
+					    .pool_mode = POOL_MODE_UNSET,
+					    .max_db_connections = -1,
+					    .server_lifetime = -1 };
+	w->admin_db_store = (struct database){
+		.w = w, .name = "tokenbouncer", .cfg = &w->admin_alias, .is_admin = true
+	};
+	list_init(&w->admin_db_store.pools);
+	list_init(&w->admin_db_store.node);
+	w->admin_db = &w->admin_db_store;
 }
 
 static void warn_restart_only(const char *param, void *arg)
@@ -109,24 +110,24 @@ static void warn_restart_only(const char *param, void *arg)
 	log_warning("reload: %s changed but takes effect only after a restart", param);
 }
 
-bool runtime_reload(char *err, size_t errlen)
+bool runtime_reload(struct worker *w, char *err, size_t errlen)
 {
 	/* conffile names the file: SET conffile makes this reload read another one. */
-	const char *path = config_str_set(rt.cfg->conffile) ? rt.cfg->conffile : rt.cfg->path;
+	const char *path = config_str_set(w->cfg->conffile) ? w->cfg->conffile : w->cfg->path;
 	log_info("reloading %s", path);
 	struct tb_config *cfg = config_load(path, err, errlen);
 	if (!cfg)
 		return false;
 	for (size_t i = 0; i < cfg->nwarnings; i++)
 		log_warning("%s", cfg->warnings[i]);
-	config_keep_restart_only(cfg, rt.cfg, warn_restart_only, NULL);
-	bool tls_changed = reconfig_tls_differs(rt.cfg, cfg);
-	if (!runtime_apply_config(cfg, err, errlen)) {
+	config_keep_restart_only(cfg, w->cfg, warn_restart_only, NULL);
+	bool tls_changed = reconfig_tls_differs(w->cfg, cfg);
+	if (!runtime_apply_config(w, cfg, err, errlen)) {
 		config_free(cfg);
 		return false;
 	}
 	if (tls_changed) /* PgBouncer: a TLS change reconnects servers */
-		reconfig_reconnect_all("TLS settings changed");
+		reconfig_reconnect_all(w, "TLS settings changed");
 	log_setup(cfg->verbose, false, true);
 	char lerr[256];
 	if (!log_set_file(cfg->logfile, lerr, sizeof(lerr)) ||
@@ -157,6 +158,7 @@ static bool same_upstream(const struct db_alias *a, const struct db_alias *b)
  * upstream method rewrites it), the defaults the method implies, the TLS mode. */
 static void database_derive(struct database *db)
 {
+	struct worker *w = db->w;
 	const struct db_alias *a = db->cfg;
 	free(db->host);
 	free(db->dbname);
@@ -182,41 +184,44 @@ static void database_derive(struct database *db)
 		free(db->dbname);
 		db->dbname = xstrdup(ep.default_dbname);
 	}
-	int global = (int)rt.cfg->server_tls_sslmode;
+	int global = (int)w->cfg->server_tls_sslmode;
 	db->sslmode = a->sslmode >= 0 ? a->sslmode : ep.default_sslmode >= 0 ? ep.default_sslmode : global;
 }
 
-struct database *runtime_find_database(const char *name)
+struct database *runtime_find_database(struct worker *w, const char *name)
 {
-	struct database *found = strmap_get(&rt.db_by_name, name);
+	struct database *found = strmap_get(&w->db_by_name, name);
 	if (found)
 		return found;
-	const struct db_alias *a = config_find_db(rt.cfg, name);
+	const struct db_alias *a = config_find_db(w->cfg, name);
 	if (!a)
 		return NULL;
 	struct database *db = xcalloc(1, sizeof(*db));
+	db->w = w;
 	db->name = xstrdup(name);
 	db->cfg = a;
-	db->cref = rt.cref;
-	rt.cref->refs++;
+	db->cref = w->cref;
+	w->cref->refs++;
 	database_derive(db);
 	list_init(&db->pools);
-	list_add_tail(&rt.databases, &db->node);
-	strmap_put(&rt.db_by_name, db->name, db);
+	list_add_tail(&w->databases, &db->node);
+	strmap_put(&w->db_by_name, db->name, db);
 	return db;
 }
 
 /* A retired database keeps serving who it has; new clients get a fresh one. */
 static void database_retire(struct database *db)
 {
+	struct worker *w = db->w;
 	db->retired = true;
-	strmap_del_value(&rt.db_by_name, db->name, db);
+	strmap_del_value(&w->db_by_name, db->name, db);
 }
 
 static void resume_awaiting(struct database *db)
 {
+	struct worker *w = db->w;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.login_clients) {
+	list_for_each_safe(n, t, &w->login_clients) {
 		struct client *c = list_entry(n, struct client, node);
 		if (!c->awaiting_user || c->db != db)
 			continue;
@@ -279,8 +284,9 @@ static bool database_in_use(const struct database *db)
 
 static bool database_has_clients(const struct database *db)
 {
+	struct worker *w = db->w;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.clients) {
+	list_for_each_safe(n, t, &w->clients) {
 		/* Closing clients count too: their deferred free still reads c->db. */
 		struct client *c = list_entry(n, struct client, all_node);
 		if (c->db == db)
@@ -291,11 +297,12 @@ static bool database_has_clients(const struct database *db)
 
 static void database_free(struct database *db)
 {
+	struct worker *w = db->w;
 	struct list_node *n;
 	while ((n = list_first(&db->pools)))
 		pool_free(list_entry(n, struct pool, node));
 	strmap_clear(&db->pools_by_user);
-	strmap_del_value(&rt.db_by_name, db->name, db);
+	strmap_del_value(&w->db_by_name, db->name, db);
 	list_del(&db->node);
 	token_wait_cancel(db->user_wait);
 	config_ref_put(db->cref);
@@ -376,28 +383,28 @@ static bool make_tls(const struct tb_config *cfg, SSL_CTX **cli, SSL_CTX **srv, 
 	return true;
 }
 
-SSL_CTX *runtime_server_tls(char *err, size_t errlen)
+SSL_CTX *runtime_server_tls(struct worker *w, char *err, size_t errlen)
 {
 	/* The first SSL_CTX of a process costs ~1.7 MB of resident memory
 	 * (OpenSSL fetches every cipher and digest it may negotiate): a pooler
 	 * whose servers never speak TLS does not pay it. */
-	if (!rt.server_tls)
-		rt.server_tls = tls_connect_ctx_new(rt.cfg, err, errlen);
-	return rt.server_tls;
+	if (!w->server_tls)
+		w->server_tls = tls_connect_ctx_new(w->cfg, err, errlen);
+	return w->server_tls;
 }
 
-static void rebind_databases(void)
+static void rebind_databases(struct worker *w)
 {
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.databases) {
+	list_for_each_safe(n, t, &w->databases) {
 		struct database *db = list_entry(n, struct database, node);
 		if (db->retired)
 			continue;
-		const struct db_alias *a = config_find_db(rt.cfg, db->name);
+		const struct db_alias *a = config_find_db(w->cfg, db->name);
 		if (a && same_upstream(a, db->cfg)) {
 			config_ref_put(db->cref);
-			db->cref = rt.cref;
-			rt.cref->refs++;
+			db->cref = w->cref;
+			w->cref->refs++;
 			db->cfg = a;
 			database_derive(db);
 			struct list_node *pn, *pt;
@@ -421,13 +428,13 @@ static void rebind_databases(void)
 
 /* Aliases whose upstream user is fixed can have their token before the
  * first client asks; the others learn the user from their first client. */
-static void prefetch_tokens(void)
+static void prefetch_tokens(struct worker *w)
 {
-	for (size_t i = 0; i < rt.cfg->ndbs; i++) {
-		const struct db_alias *a = &rt.cfg->dbs[i];
+	for (size_t i = 0; i < w->cfg->ndbs; i++) {
+		const struct db_alias *a = &w->cfg->dbs[i];
 		if (a->auth == UPSTREAM_AUTH_PASSWORD || strcmp(a->name, "*") == 0)
 			continue;
-		struct database *db = runtime_find_database(a->name);
+		struct database *db = runtime_find_database(w, a->name);
 		if (db && db->learn_user) {
 			runtime_learn_user(db);
 			continue;
@@ -443,20 +450,20 @@ static void prefetch_tokens(void)
 
 /* As PgBouncer: an alias with a forced user and min_pool_size gets its pool
  * now, so the janitor opens those servers before any client asks. */
-static void create_forced_pools(void)
+static void create_forced_pools(struct worker *w)
 {
-	for (size_t i = 0; i < rt.cfg->ndbs; i++) {
-		const struct db_alias *a = &rt.cfg->dbs[i];
-		int min = a->min_pool_size >= 0 ? a->min_pool_size : rt.cfg->min_pool_size;
+	for (size_t i = 0; i < w->cfg->ndbs; i++) {
+		const struct db_alias *a = &w->cfg->dbs[i];
+		int min = a->min_pool_size >= 0 ? a->min_pool_size : w->cfg->min_pool_size;
 		if (!a->user || a->user_from_token || min <= 0 || strcmp(a->name, "*") == 0)
 			continue;
-		struct database *db = runtime_find_database(a->name);
+		struct database *db = runtime_find_database(w, a->name);
 		if (db)
 			pool_for_client(db, a->user, REPLICATION_NONE);
 	}
 }
 
-bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
+bool runtime_apply_config(struct worker *w, struct tb_config *cfg, char *err, size_t errlen)
 {
 	struct userlist *ul;
 	struct hba *hba;
@@ -484,43 +491,43 @@ bool runtime_apply_config(struct tb_config *cfg, char *err, size_t errlen)
 			hba_free(hba);
 		return false;
 	}
-	if (rt.users)
-		userlist_free(rt.users);
-	if (rt.hba)
-		hba_free(rt.hba);
-	SSL_CTX_free(rt.client_tls);
-	SSL_CTX_free(rt.server_tls);
-	rt.users = ul;
-	rt.hba = hba;
-	rt.client_tls = cli;
-	rt.server_tls = srv;
-	struct config_ref *old = rt.cref;
-	rt.cref = config_ref_new(cfg);
-	rt.cfg = cfg;
+	if (w->users)
+		userlist_free(w->users);
+	if (w->hba)
+		hba_free(w->hba);
+	SSL_CTX_free(w->client_tls);
+	SSL_CTX_free(w->server_tls);
+	w->users = ul;
+	w->hba = hba;
+	w->client_tls = cli;
+	w->server_tls = srv;
+	struct config_ref *old = w->cref;
+	w->cref = config_ref_new(cfg);
+	w->cfg = cfg;
 	dnscache_set_ttl(cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
 	if (!varcache_track_extra(cfg->track_extra_parameters))
 		log_warning("track_extra_parameters: this process tracks at most %d extra names over "
 			    "its life; the newest were left out until a restart",
 			    VAR_EXTRA_MAX);
-	rebind_databases();
+	rebind_databases(w);
 	config_ref_put(old);
-	if (rt.base)
-		client_timers_reconfigure();
-	if (rt.base && rt.dns) {
-		prefetch_tokens();
-		create_forced_pools();
+	if (w->base)
+		client_timers_reconfigure(w);
+	if (w->base && w->dns) {
+		prefetch_tokens(w);
+		create_forced_pools(w);
 	}
 	return true;
 }
 
-void runtime_shutdown(void)
+void runtime_shutdown(struct worker *w)
 {
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.clients) {
+	list_for_each_safe(n, t, &w->clients) {
 		struct client *c = list_entry(n, struct client, all_node);
 		client_close(c, "57P01", "terminating connection: the pooler is shutting down");
 	}
-	list_for_each_safe(n, t, &rt.databases) {
+	list_for_each_safe(n, t, &w->databases) {
 		struct database *db = list_entry(n, struct database, node);
 		struct list_node *pn, *pt;
 		list_for_each_safe(pn, pt, &db->pools) {
@@ -535,25 +542,25 @@ void runtime_shutdown(void)
 		}
 		database_retire(db);
 	}
-	run_deferred(-1, 0, NULL);
+	run_deferred(-1, 0, w);
 	climit_reset();
-	cancel_index_clear(&rt.cancel_keys);
+	cancel_index_clear(&w->cancel_keys);
 	server_cancels_shutdown();
 	peers_shutdown();
 	linger_shutdown();
-	list_for_each_safe(n, t, &rt.databases)
+	list_for_each_safe(n, t, &w->databases)
 		database_free(list_entry(n, struct database, node));
-	if (rt.users)
-		userlist_free(rt.users);
-	if (rt.hba)
-		hba_free(rt.hba);
-	SSL_CTX_free(rt.client_tls);
-	SSL_CTX_free(rt.server_tls);
-	rt.users = NULL;
-	rt.hba = NULL;
-	rt.client_tls = rt.server_tls = NULL;
-	config_ref_put(rt.cref);
-	rt.cref = NULL;
-	event_free(rt.free_ev);
-	rt.free_ev = NULL;
+	if (w->users)
+		userlist_free(w->users);
+	if (w->hba)
+		hba_free(w->hba);
+	SSL_CTX_free(w->client_tls);
+	SSL_CTX_free(w->server_tls);
+	w->users = NULL;
+	w->hba = NULL;
+	w->client_tls = w->server_tls = NULL;
+	config_ref_put(w->cref);
+	w->cref = NULL;
+	event_free(w->free_ev);
+	w->free_ev = NULL;
 }

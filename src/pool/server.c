@@ -102,6 +102,7 @@ void server_drop_token(struct server *s)
 
 void server_close(struct server *s, const char *fmt, ...)
 {
+	struct worker *w = s->w;
 	if (s->state == SV_CLOSING)
 		return;
 	char msg[400] = "";
@@ -143,8 +144,8 @@ void server_close(struct server *s, const char *fmt, ...)
 	sock_close(&s->sock);
 	enum server_state was = s->state;
 	s->state = SV_CLOSING;
-	list_move_tail(&rt.free_servers, &s->node);
-	runtime_schedule_free();
+	list_move_tail(&w->free_servers, &s->node);
+	runtime_schedule_free(w);
 	pool_server_gone(s, was);
 	if (requeue)
 		client_requeue(c);
@@ -153,7 +154,7 @@ void server_close(struct server *s, const char *fmt, ...)
 void server_free(struct server *s)
 {
 	list_del(&s->node);
-	pg_flow_clear(&s->flow);
+	respq_free(&s->respq); /* before ps_server_free: its entries are reported to it */
 	if (s->scram)
 		scram_client_free(s->scram);
 	varcache_clear(&s->vars);
@@ -234,7 +235,8 @@ void server_login_failed(struct server *s, const char *msg)
 
 void server_login_deadline(struct server *s, usec_t now)
 {
-	usec_t limit = rt.cfg->server_connect_timeout;
+	struct worker *w = s->w;
+	usec_t limit = w->cfg->server_connect_timeout;
 	bool overall = limit > 0 && now - s->created_at >= limit;
 	if (s->mdx_pending && (overall || now - s->state_since >= MDX_DEADLINE)) {
 		server_fail_loginf(s, "08006",
@@ -429,14 +431,15 @@ static void connected(struct server *s)
 
 static void start_connect(struct server *s)
 {
+	struct worker *w = s->w;
 	int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		server_fail_loginf(s, "08006", "could not create socket: %s", strerror(errno));
 		return;
 	}
 	if (s->addr.ss_family != AF_UNIX)
-		sockopt_tcp_connection(fd, rt.cfg);
-	sock_setup(&s->sock, rt.base, fd, server_io, s);
+		sockopt_tcp_connection(fd, w->cfg);
+	sock_setup(&s->sock, w->base, fd, server_io, s);
 	server_set_state(s, SV_CONNECTING, NULL);
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
 		connected(s);
@@ -468,8 +471,9 @@ static void on_resolved(const struct sockaddr *addr, socklen_t addrlen, const ch
 
 static usec_t jittered_lifetime(const struct pool *p)
 {
+	struct worker *w = p->w;
 	const struct db_alias *a = p->db->cfg;
-	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : rt.cfg->server_lifetime;
+	usec_t life = a->server_lifetime >= 0 ? a->server_lifetime : w->cfg->server_lifetime;
 	const struct upstream_method *m = upstream_method_of(a->auth);
 	usec_t cap = m ? m->max_server_lifetime : 0;
 	if (cap > 0 && (life <= 0 || life > cap))
@@ -498,6 +502,7 @@ static bool pick_host(struct server *s, int port)
 
 static void start_resolve(struct server *s)
 {
+	struct worker *w = s->w;
 	const struct database *db = s->pool->db;
 	int port = db->cfg->port > 0 ? db->cfg->port : 5432;
 	server_set_state(s, SV_RESOLVING, NULL);
@@ -506,7 +511,7 @@ static void start_resolve(struct server *s)
 		free(s->host);
 		s->host = xstrdup(s->bundle->dial_host);
 		s->port = s->bundle->port;
-		s->dns = resolve_start(rt.dns, s->host, s->port, on_resolved, s);
+		s->dns = resolve_start(w->dns, s->host, s->port, on_resolved, s);
 		return;
 	}
 	if (db->host && db->host[0] != '/') {
@@ -514,7 +519,7 @@ static void start_resolve(struct server *s)
 			server_fail_loginf(s, "08006", "invalid host list entry");
 			return;
 		}
-		s->dns = resolve_start(rt.dns, s->host, s->port, on_resolved, s);
+		s->dns = resolve_start(w->dns, s->host, s->port, on_resolved, s);
 		return;
 	}
 	{
@@ -609,9 +614,11 @@ static void server_launch_retry(struct pool *p)
 
 static struct server *server_new(struct pool *p)
 {
+	struct worker *w = p->w;
 	struct server *s = xcalloc(1, sizeof(*s));
+	s->w = w;
 	session_attrs_init(&s->attrs);
-	s->id = ++rt.next_id;
+	s->id = ++w->next_id;
 	s->pool = p;
 	s->sock.fd = -1;
 	s->created_at = time_now_usec();
@@ -633,6 +640,7 @@ static struct server *server_new(struct pool *p)
 
 static void tls_answer(struct server *s)
 {
+	struct worker *w = s->w;
 	struct iobuf *in = s->sock.in;
 	char answer = (char)iobuf_head(in)[0];
 	iobuf_consume(in, 1);
@@ -644,7 +652,7 @@ static void tls_answer(struct server *s)
 		}
 		char err[200];
 		const struct database *db = s->pool->db;
-		SSL_CTX *ctx = runtime_server_tls(err, sizeof(err));
+		SSL_CTX *ctx = runtime_server_tls(w, err, sizeof(err));
 		s->sock.ssl = ctx ? tls_connect_new(ctx, s->sock.fd, s->host ? s->host : db->host,
 						    (enum tls_mode)db->sslmode, err, sizeof(err))
 				  : NULL;
@@ -727,7 +735,7 @@ static void login_done(struct server *s)
 		s->scram = NULL;
 	}
 	s->ready = true;
-	pg_flow_clear(&s->flow);
+	respq_reset(&s->respq);
 	if (!server_attrs_accept(s))
 		return;
 	pool_server_logged_in(s);
@@ -814,8 +822,8 @@ static void internal_query_message(struct server *s, char type, const unsigned c
 		return;
 	case 'Z':
 		s->ready = true;
-		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
-		if (s->flow.tx_status != 'I') {
+		s->respq.tx_status = len > 0 ? (char)body[0] : 'I';
+		if (s->respq.tx_status != 'I') {
 			server_close(s, "%s left a transaction open", server_state_name(s->state));
 			return;
 		}
@@ -856,7 +864,7 @@ static void sync_message(struct server *s, char type, const unsigned char *body,
 		return;
 	case 'Z':
 		s->ready = true;
-		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
+		s->respq.tx_status = len > 0 ? (char)body[0] : 'I';
 		if (--s->swallow == 0 && s->client)
 			client_server_ready(s->client);
 		return;
@@ -890,9 +898,10 @@ bool server_link(struct server *s, struct client *c)
 /* The server owes nothing to the client that left: reset it or make it idle. */
 void server_finish_release(struct server *s, bool run_reset)
 {
+	struct worker *w = s->w;
 	struct pool *p = s->pool;
 	s->drain_step = 0;
-	if (s->flow.tx_status != 'I') {
+	if (s->respq.tx_status != 'I') {
 		server_close(s, "client left a transaction open");
 		return;
 	}
@@ -904,7 +913,7 @@ void server_finish_release(struct server *s, bool run_reset)
 		server_close(s, "retired");
 		return;
 	}
-	const char *reset = rt.cfg->server_reset_query;
+	const char *reset = w->cfg->server_reset_query;
 	if (reset && *reset && run_reset) {
 		ps_server_reset(s, reset);
 		start_internal_query(s, SV_RESET, &p->used_servers, reset);
@@ -915,7 +924,7 @@ void server_finish_release(struct server *s, bool run_reset)
 
 static bool owes_nothing(const struct server *s)
 {
-	return pg_flow_settled(&s->flow) && s->fwd_remaining == 0 && s->cancels == 0;
+	return respq_settled(&s->respq) && s->fwd_remaining == 0 && s->cancels == 0;
 }
 
 /* A server is given to another client only when it owes nothing to this one;
@@ -956,7 +965,8 @@ void server_release(struct server *s, bool run_reset)
 
 void server_check(struct server *s)
 {
-	const char *sql = config_check_query_sql(rt.cfg->server_check_query);
+	struct worker *w = s->w;
+	const char *sql = config_check_query_sql(w->cfg->server_check_query);
 	start_internal_query(s, SV_CHECK, &s->pool->used_servers, sql ? sql : "");
 }
 
@@ -975,7 +985,7 @@ bool server_run_own(struct server *s, const void *msgs, size_t len)
 void server_own_done(struct server *s, char tx_status)
 {
 	s->ready = true;
-	s->flow.tx_status = tx_status;
+	s->respq.tx_status = tx_status;
 	if (tx_status != 'I') {
 		server_close(s, "the pooler's own query left a transaction open");
 		return;
@@ -1003,7 +1013,7 @@ static void count_ready(struct server *s)
 	st->query_count++;
 	st->query_time += (uint64_t)(s->last_rfq - s->query_start);
 	s->query_start = s->last_rfq;
-	if (s->flow.tx_status == 'I') {
+	if (s->respq.tx_status == 'I') {
 		st->xact_count++;
 		st->xact_time += (uint64_t)(s->last_rfq - s->xact_start);
 		/* A pipelined next request starts its transaction now. */
@@ -1018,31 +1028,33 @@ static void count_ready(struct server *s)
 static bool boundary_reached(const struct server *s)
 {
 	const struct client *c = s->client;
-	if (!c || c->mode == POOL_MODE_SESSION || !pg_flow_settled(&s->flow) || c->fwd_remaining)
+	if (!c || c->mode == POOL_MODE_SESSION || !respq_settled(&s->respq) || c->fwd_remaining)
 		return false;
-	return s->flow.tx_status == 'I' || c->mode == POOL_MODE_STATEMENT;
+	return s->respq.tx_status == 'I' || c->mode == POOL_MODE_STATEMENT;
 }
 
+/* After the ReadyForQuery was taken into account: it was the last one owed. */
 static bool statement_mode_violation(const struct server *s, char status)
 {
 	const struct client *c = s->client;
-	return c && c->mode == POOL_MODE_STATEMENT && status != 'I' && s->flow.owed_rfq <= 1 &&
-	       !s->flow.unsynced;
+	return c && c->mode == POOL_MODE_STATEMENT && status != 'I' && respq_owed_rfq(&s->respq) == 0 &&
+	       !respq_unsynced(&s->respq);
 }
 
 static void end_of_transaction(struct server *s)
 {
+	struct worker *w = s->w;
 	struct client *c = s->client;
 	if (!c || c->state == CL_CLOSING)
 		return;
-	if (s->flow.tx_status != 'I') {
+	if (s->respq.tx_status != 'I') {
 		client_close(c, "25001", "transaction blocks are not allowed in statement pooling mode");
 		return;
 	}
 	c->server = NULL;
 	s->client = NULL;
-	release(s, rt.cfg->server_reset_query_always);
-	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS)
+	release(s, w->cfg->server_reset_query_always);
+	if (w->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS)
 		client_close(c, "57P01", "terminating connection: the pooler is shutting down");
 	else
 		client_detached(c);
@@ -1051,19 +1063,15 @@ static void end_of_transaction(struct server *s)
 enum ps_step {
 	PS_PASS,
 	PS_CONSUMED,
-	PS_NEED_MORE,
 	PS_STOP
 };
 
-/* Prepared-statement tracking: match the message to what it answers; drop
- * or replace the pooler's own answers. */
-static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t avail, size_t *span)
+/* Prepared-statement tracking: act on what the answer tracker said of the
+ * message (whole in the buffer unless it is forwarded): drop or replace the
+ * pooler's own answers. */
+static enum ps_step ps_step(struct server *s, enum rq_verdict v, const struct rq_entry *ans,
+			    const struct pg_hdr *h, size_t *span)
 {
-	bool whole = ps_server_wants_whole(s) || h->type == 'Z' || h->type == 'S';
-	if (whole && avail < (size_t)h->len + 1)
-		return PS_NEED_MORE;
-	struct rq_entry ans;
-	enum rq_verdict v = ps_server_msg(s, h->type, &ans);
 	if (v == RQV_FORWARD)
 		return PS_PASS;
 	bool flushed = flush_to_client(s, *span);
@@ -1080,7 +1088,7 @@ static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t ava
 		size_t blen = h->len - 4;
 		const unsigned char *body = iobuf_head(s->sock.in) + PROTO_HDR_LEN;
 		iobuf_consume(s->sock.in, (size_t)h->len + 1);
-		bool ok = ps_send_replacement(s, &ans, body, blen);
+		bool ok = ps_send_replacement(s, ans, body, blen);
 		return ok && s->client ? PS_CONSUMED : PS_STOP;
 	}
 	iobuf_consume(s->sock.in, (size_t)h->len + 1);
@@ -1089,9 +1097,8 @@ static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t ava
 
 /* A ReadyForQuery on its way to the client. False when the server went back
  * to the pool or the client was closed. */
-static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t len, size_t *span)
+static bool ready_for_query(struct server *s, char status, bool answered, uint32_t len, size_t *span)
 {
-	char status = len >= 5 ? (char)msg[5] : 'I';
 	if (statement_mode_violation(s, status)) {
 		/* The client must not see a transaction open: end it before this ReadyForQuery. */
 		if (flush_to_client(s, *span))
@@ -1103,7 +1110,7 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 	*span += len + 1;
 	s->ready = true;
 	s->last_rfq = time_now_usec();
-	if (pg_flow_server(&s->flow, 'Z', status))
+	if (answered)
 		count_ready(s);
 	if (boundary_reached(s)) {
 		if (flush_to_client(s, *span))
@@ -1111,6 +1118,54 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 		return false;
 	}
 	return true;
+}
+
+/* One server message to the answer tracker. Without statement tracking an
+ * answer that fits nothing only makes the tracker inexact (the server is
+ * drained after this client); said once. */
+static enum rq_verdict track_answer(struct server *s, char type, char status, struct rq_entry *ans)
+{
+	bool was_inexact = s->respq.inexact;
+	enum rq_verdict v = respq_server_msg(&s->respq, type, status, ans);
+	if (s->respq.inexact && !was_inexact)
+		server_log(LOG_LVL_DEBUG, s, "lost exact track of the answers owed at '%c'", type);
+	return v;
+}
+
+enum fwd_step {
+	FWD_STREAM,    /* forward its body as it comes */
+	FWD_DONE,      /* handled whole */
+	FWD_NEED_MORE, /* read it whole first */
+	FWD_STOP,      /* the server went back to the pool or a connection closed */
+};
+
+/* One server message whose header is in: to the tracker, then to the
+ * prepared-statement layer; ParameterStatus and ReadyForQuery whole. */
+static enum fwd_step forward_message(struct server *s, const unsigned char *p, const struct pg_hdr *h,
+				     size_t avail, size_t *span, bool ps)
+{
+	bool whole = h->type == 'Z' || h->type == 'S' || (ps && ps_server_wants_whole(s));
+	if (whole && avail < (size_t)h->len + 1)
+		return FWD_NEED_MORE;
+	/* The tracker follows what the server sends, whatever the
+	 * prepared-statement layer then passes on, drops or replaces. */
+	char status = h->type == 'Z' && h->len >= 5 ? (char)p[PROTO_HDR_LEN] : 'I';
+	struct rq_entry ans;
+	enum rq_verdict v = track_answer(s, h->type, status, &ans);
+	if (ps) {
+		enum ps_step step = ps_step(s, v, &ans, h, span);
+		if (step != PS_PASS)
+			return step == PS_STOP ? FWD_STOP : FWD_DONE;
+	}
+	if (h->type == 'S') {
+		*span += h->len + 1;
+		server_record_param(s, p + PROTO_HDR_LEN, h->len - 4, false);
+		return FWD_DONE;
+	}
+	if (h->type == 'Z')
+		return ready_for_query(s, status, rq_kind_owes_rfq(ans.kind), h->len, span) ? FWD_DONE
+											    : FWD_STOP;
+	return FWD_STREAM;
 }
 
 /* Stream server messages to the client; ReadyForQuery and ParameterStatus
@@ -1149,31 +1204,13 @@ static void forward_to_client(struct server *s)
 			server_close(s, "protocol error: %s%s", err, flushed ? "" : " (client gone too)");
 			return;
 		}
-		/* The flow follows what the server sends, whatever the
-		 * prepared-statement layer then passes on, drops or replaces. */
-		if (h.type != 'Z' && h.type != 'S')
-			pg_flow_server(&s->flow, h.type, 0);
-		if (ps) {
-			enum ps_step step = ps_step(s, &h, avail, &span);
-			if (step == PS_NEED_MORE)
-				break;
-			if (step == PS_STOP)
-				return;
-			if (step == PS_CONSUMED)
-				continue;
-		}
-		if (h.type == 'Z' || h.type == 'S') {
-			if (avail < h.len + 1)
-				break;
-			if (h.type == 'S') {
-				span += h.len + 1;
-				server_record_param(s, p + PROTO_HDR_LEN, h.len - 4, false);
-				continue;
-			}
-			if (!ready_for_query(s, p, h.len, &span))
-				return;
+		enum fwd_step step = forward_message(s, p, &h, avail, &span, ps);
+		if (step == FWD_NEED_MORE)
+			break;
+		if (step == FWD_STOP)
+			return;
+		if (step == FWD_DONE)
 			continue;
-		}
 		span += PROTO_HDR_LEN;
 		s->fwd_remaining = h.len - 4;
 	}
@@ -1294,11 +1331,12 @@ void server_resume(struct server *s)
 
 static void server_read(struct server *s)
 {
+	struct worker *w = s->w;
 	if (s->state == SV_TLS) {
 		continue_tls(s);
 		return;
 	}
-	enum sock_io r = sock_fill(&s->sock, (size_t)rt.cfg->pkt_buf, s->need);
+	enum sock_io r = sock_fill(&s->sock, (size_t)w->cfg->pkt_buf, s->need);
 	if (r == SOCK_IO_EOF || r == SOCK_IO_ERR) {
 		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly"
 						   : sock_errmsg();

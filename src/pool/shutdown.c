@@ -28,31 +28,31 @@ const char *shutdown_mode_name(enum shutdown_mode mode)
 	return "none";
 }
 
-static void pause_all_databases(void)
+static void pause_all_databases(struct worker *w)
 {
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.databases)
+	list_for_each_safe(n, t, &w->databases)
 		list_entry(n, struct database, node)->paused = true;
 }
 
-static bool servers_linked(void)
+static bool servers_linked(struct worker *w)
 {
-	for_each_pool(p) if (!list_empty(&p->active_servers)) return true;
+	for_each_pool(w, p) if (!list_empty(&p->active_servers)) return true;
 	return false;
 }
 
-void shutdown_begin(enum shutdown_mode mode)
+void shutdown_begin(struct worker *w, enum shutdown_mode mode)
 {
 	if (mode == SHUTDOWN_NONE)
 		return;
-	bool first = !rt.shutting_down;
-	rt.shutting_down = true;
-	rt.shutdown_mode = mode;
+	bool first = !w->shutting_down;
+	w->shutting_down = true;
+	w->shutdown_mode = mode;
 	if (first)
 		service_stopping(); /* a console SHUTDOWN as much as a signal */
 	if (mode == SHUTDOWN_IMMEDIATE) {
 		log_info("shutting down now");
-		event_base_loopbreak(rt.base);
+		event_base_loopbreak(w->base);
 		return;
 	}
 	log_info("shutting down (%s): no new connections except to the console over the Unix socket; "
@@ -61,39 +61,39 @@ void shutdown_begin(enum shutdown_mode mode)
 		 mode == SHUTDOWN_WAIT_FOR_CLIENTS ? "every client has left" : "no server is in use");
 	if (first) {
 		listeners_close_tcp();
-		rt.admit_until_id = rt.next_id;
+		w->admit_until_id = w->next_id;
 	}
-	suspend_all(false); /* held sockets would never drain */
+	suspend_all(w, false); /* held sockets would never drain */
 	if (mode == SHUTDOWN_WAIT_FOR_SERVERS)
-		pause_all_databases();
-	janitor_run();
+		pause_all_databases(w);
+	janitor_run(w);
 }
 
-void shutdown_on_signal(enum shutdown_mode mode, const char *signame)
+void shutdown_on_signal(struct worker *w, enum shutdown_mode mode, const char *signame)
 {
-	if (rt.shutting_down && mode != SHUTDOWN_IMMEDIATE) {
+	if (w->shutting_down && mode != SHUTDOWN_IMMEDIATE) {
 		log_info("%s while shutting down (%s): exiting now", signame,
-			 shutdown_mode_name(rt.shutdown_mode));
+			 shutdown_mode_name(w->shutdown_mode));
 		mode = SHUTDOWN_IMMEDIATE;
-	} else if (rt.suspended && mode != SHUTDOWN_IMMEDIATE) {
+	} else if (w->suspended && mode != SHUTDOWN_IMMEDIATE) {
 		/* Held sockets would never drain: as PgBouncer, go down now. */
 		log_info("%s while suspended: exiting now", signame);
 		mode = SHUTDOWN_IMMEDIATE;
 	} else {
 		log_info("%s received", signame);
 	}
-	shutdown_begin(mode);
+	shutdown_begin(w, mode);
 }
 
-void shutdown_check(void)
+void shutdown_check(struct worker *w)
 {
-	if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS && !servers_linked()) {
+	if (w->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS && !servers_linked(w)) {
 		log_info("shutdown WAIT_FOR_SERVERS: no server is in use any more; exiting");
-		rt.shutdown_mode = SHUTDOWN_IMMEDIATE;
-		event_base_loopbreak(rt.base);
-	} else if (rt.shutdown_mode == SHUTDOWN_WAIT_FOR_CLIENTS && rt.nclients == 0) {
+		w->shutdown_mode = SHUTDOWN_IMMEDIATE;
+		event_base_loopbreak(w->base);
+	} else if (w->shutdown_mode == SHUTDOWN_WAIT_FOR_CLIENTS && w->nclients == 0) {
 		log_info("shutdown WAIT_FOR_CLIENTS: all clients are gone; exiting");
-		rt.shutdown_mode = SHUTDOWN_IMMEDIATE;
-		event_base_loopbreak(rt.base);
+		w->shutdown_mode = SHUTDOWN_IMMEDIATE;
+		event_base_loopbreak(w->base);
 	}
 }

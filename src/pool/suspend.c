@@ -13,15 +13,15 @@
 typedef bool (*sock_visit)(struct sock *s, void *arg);
 
 /* Visit every non-console client and every server; stop when visit says so. */
-static bool each_sock(sock_visit visit, void *arg)
+static bool each_sock(struct worker *w, sock_visit visit, void *arg)
 {
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &rt.clients) {
+	list_for_each_safe(n, t, &w->clients) {
 		struct client *c = list_entry(n, struct client, all_node);
 		if (!c->is_admin && c->state != CL_CLOSING && !visit(&c->sock, arg))
 			return false;
 	}
-	for_each_server(s) if (!visit(&s->sock, arg)) return false;
+	for_each_server(w, s) if (!visit(&s->sock, arg)) return false;
 	return true;
 }
 
@@ -39,18 +39,18 @@ static bool is_flushed(struct sock *s, void *arg)
 	return !s->held || !sock_has_output(s);
 }
 
-void suspend_all(bool on)
+void suspend_all(struct worker *w, bool on)
 {
-	if (rt.suspended == on)
+	if (w->suspended == on)
 		return;
-	rt.suspended = on;
+	w->suspended = on;
 	log_info("%s", on ? "SUSPEND: flushing and no longer reading any client or server"
 			  : "RESUME: reading clients and servers again");
 	listeners_hold(on);
-	each_sock(hold_one, &on);
+	each_sock(w, hold_one, &on);
 }
 
-bool suspend_flushed(void)
+bool suspend_flushed(struct worker *w)
 {
-	return each_sock(is_flushed, NULL);
+	return each_sock(w, is_flushed, NULL);
 }

@@ -27,7 +27,8 @@ static usec_t pick_positive(usec_t own, usec_t otherwise)
 
 void timeouts_refresh(struct pool *p)
 {
-	const struct tb_config *cfg = rt.cfg;
+	struct worker *w = p->w;
+	const struct tb_config *cfg = w->cfg;
 	const struct user_cfg *u = config_find_user(cfg, p->user);
 	struct pool_timeouts *out = &p->to;
 	out->query = pick_positive(u ? u->query_timeout : -1, cfg->query_timeout);
@@ -45,7 +46,8 @@ static uint32_t to_ms(usec_t t)
 
 void timeouts_client_refresh(struct client *c)
 {
-	const struct tb_config *cfg = rt.cfg;
+	struct worker *w = c->w;
+	const struct tb_config *cfg = w->cfg;
 	const struct user_cfg *u = c->user ? config_find_user(cfg, c->user) : NULL;
 	usec_t wait = c->db ? pick_set(c->db->cfg->query_wait_timeout, cfg->query_wait_timeout)
 			    : cfg->query_wait_timeout;
@@ -70,7 +72,7 @@ bool timeouts_notify_waiting(struct client *c)
 
 static bool in_transaction(const struct server *s)
 {
-	return s->flow.tx_status == 'T' || s->flow.tx_status == 'E';
+	return s->respq.tx_status == 'T' || s->respq.tx_status == 'E';
 }
 
 /* server_fast_close: a session whose server must go (RECONNECT, a reload
@@ -78,12 +80,13 @@ static bool in_transaction(const struct server *s)
  * as it is outside a transaction with nothing owed. */
 static bool fast_close_due(const struct server *s)
 {
+	struct worker *w = s->w;
 	const struct client *c = s->client;
-	if (!rt.cfg->server_fast_close || c->mode != POOL_MODE_SESSION)
+	if (!w->cfg->server_fast_close || c->mode != POOL_MODE_SESSION)
 		return false;
-	if (!s->retire && !s->pool->db->retired && rt.shutdown_mode != SHUTDOWN_WAIT_FOR_SERVERS)
+	if (!s->retire && !s->pool->db->retired && w->shutdown_mode != SHUTDOWN_WAIT_FOR_SERVERS)
 		return false;
-	return s->ready && !s->flow.owed_rfq && !in_transaction(s) && !c->fwd_remaining;
+	return s->ready && !respq_owed_rfq(&s->respq) && !in_transaction(s) && !c->fwd_remaining;
 }
 
 /* In PgBouncer's order: query_timeout, idle_transaction_timeout,
@@ -92,7 +95,7 @@ static void expire_one(struct server *s, usec_t now)
 {
 	const struct pool_timeouts *t = &s->pool->to;
 	struct client *c = s->client;
-	bool running = s->flow.owed_rfq > 0;
+	bool running = respq_owed_rfq(&s->respq) > 0;
 	if (t->query > 0 && running && now - s->query_start >= t->query) {
 		/* Closing alone would let the backend run on until it next writes. */
 		server_forward_cancel(s);

@@ -62,27 +62,29 @@ static void test_keys(void)
 	CHECK(cfg != NULL);
 	if (!cfg)
 		return;
-	rt.cfg = cfg;
+	struct worker wk = { 0 };
+	struct worker *w = &wk;
+	w->cfg = cfg;
 	uint32_t pid = 0x0000beefu;
-	peer_stamp_key(&pid);
+	peer_stamp_key(w, &pid);
 	CHECK(pid == (0xc0000000u | (2u << 16) | 0xbeefu));
 	/* ours, whatever hop budget is left: kept, and matched with the budget restored */
-	CHECK(!peer_route_cancel(pid, 1));
+	CHECK(!peer_route_cancel(w, pid, 1));
 	uint32_t hopped = (pid & 0x3fffffffu) | (1u << 30);
-	CHECK(!peer_route_cancel(hopped, 1));
-	CHECK(peer_local_pid(hopped) == pid);
+	CHECK(!peer_route_cancel(w, hopped, 1));
+	CHECK(peer_local_pid(w, hopped) == pid);
 	/* a peer that is not in [peers], or a budget spent: taken (dropped), never kept */
-	CHECK(peer_route_cancel((3u << 30) | (9u << 16) | 1u, 1));
-	CHECK(peer_route_cancel((0u << 30) | (1u << 16) | 1u, 1));
+	CHECK(peer_route_cancel(w, (3u << 30) | (9u << 16) | 1u, 1));
+	CHECK(peer_route_cancel(w, (0u << 30) | (1u << 16) | 1u, 1));
 	/* without peering, keys are entirely random and always kept */
 	struct tb_config *plain = parse("[tokenbouncer]\nauth_type = trust\n");
-	rt.cfg = plain;
+	w->cfg = plain;
 	uint32_t p2 = 0x12345678u;
-	peer_stamp_key(&p2);
+	peer_stamp_key(w, &p2);
 	CHECK(p2 == 0x12345678u);
-	CHECK(!peer_route_cancel((3u << 30) | (1u << 16), 1));
-	CHECK(peer_local_pid(0x12345678u) == 0x12345678u);
-	rt.cfg = NULL;
+	CHECK(!peer_route_cancel(w, (3u << 30) | (1u << 16), 1));
+	CHECK(peer_local_pid(w, 0x12345678u) == 0x12345678u);
+	w->cfg = NULL;
 	config_free(plain);
 	config_free(cfg);
 }

@@ -1,0 +1,72 @@
+/* One event loop's state: everything the pooler changes while it runs is
+ * reached through a struct worker that is passed (objects carry theirs in
+ * their 'w'; event callbacks find it through their argument), never through
+ * a global, so that a later step can run one loop per core. main.c creates
+ * the one worker of today's process.
+ *
+ * What stays process-wide, and why:
+ *   - the token engine's cache (token/token.c): one token per alias and
+ *     identity serves every loop; fetching it per loop would multiply the
+ *     calls to the cloud (doc/architecture.md, "Towards one loop per core");
+ *   - the signal handlers' flags (main.c): a signal is delivered to the
+ *     process, not to a loop;
+ *   - the log sink (core/log.c): one file or syslog for the process. */
+#ifndef TB_POOL_WORKER_H
+#define TB_POOL_WORKER_H
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config-t.h"
+#include "core/list.h"
+#include "core/strmap.h"
+#include "pool/cancel_index.h"
+#include "pool/deadline.h"
+#include "pool/pool-t.h"
+
+struct config_ref;
+struct userlist;
+struct hba;
+
+/* How the pooler stops (PgBouncer's SHUTDOWN variants). */
+enum shutdown_mode {
+	SHUTDOWN_NONE = 0,
+	SHUTDOWN_WAIT_FOR_SERVERS, /* SIGINT: transactions finish, idle clients are let go */
+	SHUTDOWN_WAIT_FOR_CLIENTS, /* SIGTERM: clients keep working until they leave */
+	SHUTDOWN_IMMEDIATE,        /* SIGQUIT, SHUTDOWN */
+};
+
+struct worker {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct config_ref *cref;     /* current */
+	const struct tb_config *cfg; /* == cref->cfg */
+	struct userlist *users;
+	struct hba *hba;
+	SSL_CTX *client_tls;
+	SSL_CTX *server_tls;
+
+	struct list_node databases;
+	struct strmap db_by_name;            /* databases not retired, by name */
+	struct strmap user_loads;            /* struct user_load by user name */
+	struct list_node clients;            /* every client, for counts and the console */
+	struct cancel_index cancel_keys;     /* logged-in clients by cancel key */
+	struct deadline_wheel client_timers; /* the clients' timeouts */
+	struct list_node login_clients;      /* CL_STARTUP, CL_TLS, CL_AUTH */
+	struct list_node free_clients;       /* closed; freed at the end of the loop pass */
+	struct list_node free_servers;
+	struct list_node dirty_pools;
+	struct event *free_ev;
+	struct database *admin_db; /* the console's virtual database (admin_db_store) */
+	struct db_alias admin_alias;
+	struct database admin_db_store;
+	int nclients;
+	uint64_t next_id;
+	bool shutting_down; /* a shutdown is under way: no new clients */
+	enum shutdown_mode shutdown_mode;
+	uint64_t admit_until_id; /* shutdown: clients accepted before it may still log in */
+	bool suspended;          /* SUSPEND: no socket but the console's is read */
+};
+#endif
