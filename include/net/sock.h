@@ -28,6 +28,7 @@ enum sock_io {
 
 struct sock {
 	int fd;
+	int err; /* errno of the last hard error, or 0 */
 	SSL *ssl;
 	struct event ev;
 	short ev_flags; /* what is registered now; 0 = nothing */
@@ -40,7 +41,6 @@ struct sock {
 	bool corked; /* sock_write queues; sock_uncork sends it all at once */
 	struct iobuf *in;
 	struct iobuf *out;
-	int err; /* errno of the last hard error, or 0 */
 };
 
 /* Text of the most recent hard error on any socket. The loop is single

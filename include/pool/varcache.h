@@ -48,6 +48,10 @@ void varcache_copy(struct varcache *dst, const struct varcache *src);
 void varcache_clear(struct varcache *v);
 /* Distinct values held, for SHOW MEM and tests. */
 size_t varcache_interned_count(void);
+/* The same table for other strings many clients share (their user names):
+ * a reference to the one copy of s, and its release (NULL is ignored). */
+const char *varcache_intern_str(const char *s);
+void varcache_release_str(const char *s);
 /* One simple-protocol query that sets on the server every value the client
  * has and the server does not; NULL when they already agree. Caller frees. */
 char *varcache_sync_sql(const struct varcache *client, const struct varcache *server);

@@ -18,6 +18,7 @@
 #include "pg/userlist.h"
 #include "pool/authq.h"
 #include "pool/client.h"
+#include "pool/client_rare.h"
 #include "pool/runtime.h"
 
 enum auth_method {
@@ -216,7 +217,7 @@ bool client_auth_begin(struct client *c)
 {
 	struct worker *w = c->w;
 	struct client_auth *a = xcalloc(1, sizeof(*a));
-	c->auth = a;
+	client_rare_get(c)->auth = a;
 	if (console_by_peer(c))
 		return client_auth_ok(c);
 	a->method = choose_method(c);
@@ -236,7 +237,7 @@ bool client_auth_begin(struct client *c)
 
 bool client_auth_lookup_done(struct client *c, struct userlist_entry *e, const char *err)
 {
-	struct client_auth *a = c->auth;
+	struct client_auth *a = client_auth_of(c);
 	if (err) {
 		userlist_entry_free(e);
 		client_close(c, "08P01", "%s", err);
@@ -373,7 +374,7 @@ static TB_MUSTCHECK bool scram_step(struct client *c, struct client_auth *a, con
 
 bool client_auth_message(struct client *c, char type, const unsigned char *body, size_t len)
 {
-	struct client_auth *a = c->auth;
+	struct client_auth *a = client_auth_of(c);
 	if (type != 'p' || !a || a->wait.lookup) {
 		client_close(c, "08P01", "expected a password message, got '%c'",
 			     type >= 32 && type < 127 ? type : '?');

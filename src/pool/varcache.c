@@ -240,6 +240,16 @@ size_t varcache_interned_count(void)
 	return intern_count;
 }
 
+const char *varcache_intern_str(const char *s)
+{
+	return intern(s);
+}
+
+void varcache_release_str(const char *s)
+{
+	release(s);
+}
+
 bool varcache_set(struct varcache *v, int idx, const char *value)
 {
 	const char **sl = value ? slot(v, idx, true) : NULL;
