@@ -68,5 +68,8 @@ struct worker {
 	enum shutdown_mode shutdown_mode;
 	uint64_t admit_until_id; /* shutdown: clients accepted before it may still log in */
 	bool suspended;          /* SUSPEND: no socket but the console's is read */
+
+	struct varcache_state vars; /* extra parameter names, interned values */
+	struct sock_loop socks;     /* last socket error, spare input buffers */
 };
 #endif

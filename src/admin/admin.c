@@ -122,7 +122,7 @@ void admin_login(struct client *c)
 	c->admin_stats_only = !admin;
 	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
 	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
-	const char *app = varcache_get(&c->vars, VAR_APPLICATION_NAME);
+	const char *app = varcache_get(&w->vars, &c->vars, VAR_APPLICATION_NAME);
 	struct pbuf b;
 	pbuf_init(&b, 65536);
 	proto_auth_request(&b, 0, NULL, 0);

@@ -803,7 +803,7 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 	link[0] = '\0';
 	if (s->client)
 		snprintf(link, sizeof(link), "C-%llu", (unsigned long long)s->client->id);
-	const char *app = s->client ? varcache_get(&s->client->vars, VAR_APPLICATION_NAME) : NULL;
+	const char *app = s->client ? varcache_get(&w->vars, &s->client->vars, VAR_APPLICATION_NAME) : NULL;
 	usec_t age = now - s->created_at;
 	resultset_row_begin(rs);
 	resultset_text(rs, "S");
@@ -899,7 +899,7 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 	usec_t wait = 0;
 	if (c->state == CL_WAITING || c->state == CL_WAIT_WELCOME)
 		wait = now - c->state_since;
-	const char *app = varcache_get(&c->vars, VAR_APPLICATION_NAME);
+	const char *app = varcache_get(&w->vars, &c->vars, VAR_APPLICATION_NAME);
 	resultset_row_begin(rs);
 	resultset_text(rs, "C");
 	resultset_text(rs, c->user);

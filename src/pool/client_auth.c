@@ -363,7 +363,7 @@ static void scram_step(struct client *c, struct client_auth *a, const unsigned c
 		if (send_request(c, 12, out, outlen))
 			client_auth_ok(c);
 		if (!sock_uncork(&c->sock) && c->state != CL_CLOSING)
-			client_close(c, NULL, "write failed: %s", sock_errmsg());
+			client_close(c, NULL, "write failed: %s", sock_errmsg(&c->sock));
 	}
 	free(out);
 }

@@ -505,7 +505,7 @@ bool runtime_apply_config(struct worker *w, struct tb_config *cfg, char *err, si
 	w->cref = config_ref_new(cfg);
 	w->cfg = cfg;
 	dnscache_set_ttl(cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
-	if (!varcache_track_extra(cfg->track_extra_parameters))
+	if (!varcache_track_extra(&w->vars, cfg->track_extra_parameters))
 		log_warning("track_extra_parameters: this process tracks at most %d extra names over "
 			    "its life; the newest were left out until a restart",
 			    VAR_EXTRA_MAX);
@@ -563,4 +563,6 @@ void runtime_shutdown(struct worker *w)
 	w->cref = NULL;
 	event_free(w->free_ev);
 	w->free_ev = NULL;
+	varcache_state_free(&w->vars);
+	sock_loop_free(&w->socks);
 }
