@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "admin/admin-t.h"
+#include "admin/stats.h"
 #include "core/config-t.h"
 #include "core/list.h"
 #include "core/strmap.h"
@@ -71,5 +73,7 @@ struct worker {
 
 	struct varcache_state vars; /* extra parameter names, interned values */
 	struct sock_loop socks;     /* last socket error, spare input buffers */
+	struct stats_ring stats;    /* SHOW STATS averages, log_stats */
+	struct admin_state admin;   /* console sessions */
 };
 #endif

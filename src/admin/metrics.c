@@ -436,7 +436,7 @@ char *metrics_render(struct worker *w)
 	family(&t, "tokenbouncer_client_login_connections", "gauge", "Client connections still logging in.");
 	text_printf(&t, "tokenbouncer_client_login_connections %zu\n", list_count(&w->login_clients));
 	family(&t, "tokenbouncer_console_connections", "gauge", "Admin console connections.");
-	text_printf(&t, "tokenbouncer_console_connections %zu\n", list_count(admin_client_list()));
+	text_printf(&t, "tokenbouncer_console_connections %zu\n", list_count(admin_client_list(w)));
 	size_t nnames, npools;
 	const char **names = stats_db_names(w, &nnames);
 	struct pool_entry *pools = collect_pools(w, names, nnames, now, &npools);

@@ -160,7 +160,7 @@ static enum admin_status show_state(struct admin_req *r)
 {
 	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = { { "key", RS_TEXT }, { "value", RS_TEXT } };
-	bool paused = control_paused_all();
+	bool paused = control_paused_all(w);
 	const char *const rows[][2] = {
 		{ "active", paused || w->suspended || w->shutting_down ? "no" : "yes" },
 		{ "paused", paused ? "yes" : "no" },
@@ -293,7 +293,7 @@ static void database_row(struct worker *w, struct resultset *rs, const char *nam
 	resultset_int(rs, count_db_servers(w, name));
 	resultset_int(rs, climit_db_max(w, name));
 	resultset_int(rs, climit_db_clients(name));
-	resultset_int(rs, db ? db->paused : control_paused_all());
+	resultset_int(rs, db ? db->paused : control_paused_all(w));
 	resultset_int(rs, db ? db->disabled : 0);
 	resultset_int(rs, reserve); /* legacy reserve_pool */
 	resultset_row_end(rs);
@@ -472,7 +472,7 @@ static enum admin_status show_pools(struct admin_req *r)
 		if (!name_passes(filter, names[i]))
 			continue;
 		if (strcmp(names[i], w->admin_db->name) == 0) {
-			struct stats_pool_counts pc = { .cl_active = (int)list_count(admin_client_list()) };
+			struct stats_pool_counts pc = { .cl_active = (int)list_count(admin_client_list(w)) };
 			pool_row(&rs, names[i], w->admin_db->name, &pc, "statement");
 			continue;
 		}

@@ -87,6 +87,9 @@ void runtime_init(struct worker *w, struct event_base *base, struct evdns_base *
 	list_init(&w->free_clients);
 	list_init(&w->free_servers);
 	list_init(&w->dirty_pools);
+	list_init(&w->stats.entries);
+	list_init(&w->admin.clients);
+	list_init(&w->admin.sessions);
 	deadline_wheel_init(&w->client_timers, client_timer_fire, time_mono_usec());
 	w->free_ev = event_new(base, -1, 0, run_deferred, w);
 	w->admin_alias = (struct db_alias){ .name = "tokenbouncer",
