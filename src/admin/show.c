@@ -292,7 +292,7 @@ static void database_row(struct worker *w, struct resultset *rs, const char *nam
 	resultset_int(rs, int_or(a->max_db_connections, cfg->max_db_connections));
 	resultset_int(rs, count_db_servers(w, name));
 	resultset_int(rs, climit_db_max(w, name));
-	resultset_int(rs, climit_db_clients(name));
+	resultset_int(rs, climit_db_clients(w, name));
 	resultset_int(rs, db ? db->paused : control_paused_all(w));
 	resultset_int(rs, db ? db->disabled : 0);
 	resultset_int(rs, reserve); /* legacy reserve_pool */
@@ -1074,7 +1074,7 @@ static enum admin_status show_users(struct admin_req *r)
 								     : w->cfg->max_user_connections);
 		resultset_int(&rs, servers);
 		resultset_int(&rs, climit_user_max(w, name));
-		resultset_int(&rs, climit_user_clients(name));
+		resultset_int(&rs, climit_user_clients(w, name));
 		resultset_row_end(&rs);
 	}
 	free(names);

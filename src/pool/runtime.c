@@ -90,6 +90,9 @@ void runtime_init(struct worker *w, struct event_base *base, struct evdns_base *
 	list_init(&w->stats.entries);
 	list_init(&w->admin.clients);
 	list_init(&w->admin.sessions);
+	list_init(&w->cancels);
+	list_init(&w->parked_cancels);
+	list_init(&w->peer_fwds);
 	deadline_wheel_init(&w->client_timers, client_timer_fire, time_mono_usec());
 	w->free_ev = event_new(base, -1, 0, run_deferred, w);
 	w->admin_alias = (struct db_alias){ .name = "tokenbouncer",
@@ -546,10 +549,10 @@ void runtime_shutdown(struct worker *w)
 		database_retire(db);
 	}
 	run_deferred(-1, 0, w);
-	climit_reset();
+	climit_reset(w);
 	cancel_index_clear(&w->cancel_keys);
-	server_cancels_shutdown();
-	peers_shutdown();
+	server_cancels_shutdown(w);
+	peers_shutdown(w);
 	linger_shutdown();
 	list_for_each_safe(n, t, &w->databases)
 		database_free(list_entry(n, struct database, node));
