@@ -13,10 +13,10 @@
 #include "core/strmap.h"
 #include "core/util.h"
 #include "net/sock.h"
-#include "pg/flow.h"
 #include "pg/scram.h"
 #include "pg/session_attrs.h"
 #include "pool/deadline.h"
+#include "pool/respq.h"
 #include "pool/varcache.h"
 
 struct config_ref;
@@ -244,7 +244,7 @@ struct server {
 	struct ps_server *ps;      /* prepared statements and the queue of answers owed */
 	struct auth_lookup *authq; /* the auth_query this server runs (SV_CHECK), or NULL */
 	int swallow;               /* ReadyForQuery messages of pooler queries still to absorb */
-	struct pg_flow flow;       /* what the server still owes the client it carries */
+	struct respq respq;        /* what the server still owes the client it carries */
 	usec_t query_start;        /* when flow.owed_rfq went from 0 to 1 */
 	usec_t xact_start;         /* when the current transaction's first request was sent */
 	usec_t last_rfq;           /* last ReadyForQuery forwarded to the client */

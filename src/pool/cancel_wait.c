@@ -16,7 +16,7 @@
 static struct server *running_server(const struct client *target)
 {
 	struct server *s = target->state == CL_ACTIVE ? target->server : NULL;
-	return s && s->swallow == 0 && s->flow.owed_rfq > 0 ? s : NULL;
+	return s && s->swallow == 0 && respq_owed_rfq(&s->respq) > 0 ? s : NULL;
 }
 
 bool cancel_wait_needed(const struct client *target)

@@ -265,7 +265,7 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 			return;
 		log_debug("C-%llu: a cancel request for C-%llu already waits", (unsigned long long)c->id,
 			  (unsigned long long)target->id);
-	} else if (s && s->swallow == 0 && s->flow.owed_rfq > 0) {
+	} else if (s && s->swallow == 0 && respq_owed_rfq(&s->respq) > 0) {
 		log_debug("C-%llu: cancel request for C-%llu", (unsigned long long)c->id,
 			  (unsigned long long)target->id);
 		server_forward_cancel_for(s, sock_detach(&c->sock));
@@ -715,9 +715,9 @@ static bool flush_span(struct client *c, struct server *s, size_t span)
 static void count_request(struct server *s, char type)
 {
 	struct pool_stats *st = &s->pool->stats;
-	if ((type == 'Q' || type == 'F' || type == 'S') && s->flow.owed_rfq == 0) {
+	if ((type == 'Q' || type == 'F' || type == 'S') && respq_owed_rfq(&s->respq) == 0) {
 		s->query_start = time_now_usec();
-		if (s->flow.tx_status == 'I')
+		if (s->respq.tx_status == 'I')
 			s->xact_start = s->query_start;
 	}
 	if (type == 'P') {
@@ -731,22 +731,29 @@ static void count_request(struct server *s, char type)
 	}
 }
 
-static void track_request(struct server *s, char type)
+/* A streamed message: with statement tracking ps_forward queues what it
+ * answers, otherwise its plain entry does. */
+static void track_request(struct client *c, struct server *s, char type)
 {
 	count_request(s, type);
-	pg_flow_client(&s->flow, type);
+	if (c->ps) {
+		respq_sent(&s->respq, type);
+		ps_client_streamed(s, type);
+	} else {
+		respq_push_sent(&s->respq, type);
+	}
 }
 
-/* The flow follows what the server is sent: for a message the
- * prepared-statement layer rewrote, the messages it staged in its place
- * (injected Parse and Close included; none for an answer it makes itself). */
+/* COPY IN follows what the server is sent: for a message the
+ * prepared-statement layer rewrote (and queued the answers of), the
+ * messages it staged in its place. */
 static void track_staged(struct server *s, const unsigned char *p, size_t len)
 {
 	size_t off = 0;
 	while (len - off >= PROTO_HDR_LEN) {
 		uint32_t mlen = (uint32_t)p[off + 1] << 24 | (uint32_t)p[off + 2] << 16 |
 				(uint32_t)p[off + 3] << 8 | p[off + 4];
-		pg_flow_client(&s->flow, (char)p[off]);
+		respq_sent(&s->respq, (char)p[off]);
 		if (mlen < 4 || mlen > len - off - 1)
 			break;
 		off += (size_t)mlen + 1;
@@ -806,13 +813,13 @@ static void forward_to_server(struct client *c)
 				client_close(c, "08P01", "%s", err);
 			return;
 		}
-		enum pg_flow_kind kind = pg_flow_classify(h.type);
-		if (kind == PG_FLOW_TERMINATE) {
+		enum pg_frontend_kind kind = proto_frontend_kind(h.type);
+		if (kind == PG_FRONTEND_TERMINATE) {
 			if (flush_span(c, s, span))
 				client_close(c, NULL, "client sent Terminate");
 			return;
 		}
-		if (kind == PG_FLOW_INVALID) {
+		if (kind == PG_FRONTEND_INVALID) {
 			if (flush_span(c, s, span))
 				client_close(c, "08P01", "invalid frontend message type %d",
 					     (unsigned char)h.type);
@@ -835,9 +842,7 @@ static void forward_to_server(struct client *c)
 			span = 0;
 			continue;
 		}
-		track_request(s, h.type);
-		if (c->ps)
-			ps_client_streamed(s, h.type);
+		track_request(c, s, h.type);
 		span += PROTO_HDR_LEN;
 		c->fwd_remaining = h.len - 4;
 	}

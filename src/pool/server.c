@@ -155,7 +155,7 @@ void server_free(struct server *s)
 {
 	struct worker *w = s->w;
 	list_del(&s->node);
-	pg_flow_clear(&s->flow);
+	respq_free(&s->respq); /* before ps_server_free: its entries are reported to it */
 	if (s->scram)
 		scram_client_free(s->scram);
 	varcache_clear(&w->vars, &s->vars);
@@ -737,7 +737,7 @@ static void login_done(struct server *s)
 		s->scram = NULL;
 	}
 	s->ready = true;
-	pg_flow_clear(&s->flow);
+	respq_reset(&s->respq);
 	if (!server_attrs_accept(s))
 		return;
 	pool_server_logged_in(s);
@@ -824,8 +824,8 @@ static void internal_query_message(struct server *s, char type, const unsigned c
 		return;
 	case 'Z':
 		s->ready = true;
-		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
-		if (s->flow.tx_status != 'I') {
+		s->respq.tx_status = len > 0 ? (char)body[0] : 'I';
+		if (s->respq.tx_status != 'I') {
 			server_close(s, "%s left a transaction open", server_state_name(s->state));
 			return;
 		}
@@ -866,7 +866,7 @@ static void sync_message(struct server *s, char type, const unsigned char *body,
 		return;
 	case 'Z':
 		s->ready = true;
-		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
+		s->respq.tx_status = len > 0 ? (char)body[0] : 'I';
 		if (--s->swallow == 0 && s->client)
 			client_server_ready(s->client);
 		return;
@@ -904,7 +904,7 @@ void server_finish_release(struct server *s, bool run_reset)
 	struct worker *w = s->w;
 	struct pool *p = s->pool;
 	s->drain_step = 0;
-	if (s->flow.tx_status != 'I') {
+	if (s->respq.tx_status != 'I') {
 		server_close(s, "client left a transaction open");
 		return;
 	}
@@ -927,7 +927,7 @@ void server_finish_release(struct server *s, bool run_reset)
 
 static bool owes_nothing(const struct server *s)
 {
-	return pg_flow_settled(&s->flow) && s->fwd_remaining == 0 && s->cancels == 0;
+	return respq_settled(&s->respq) && s->fwd_remaining == 0 && s->cancels == 0;
 }
 
 /* A server is given to another client only when it owes nothing to this one;
@@ -988,7 +988,7 @@ bool server_run_own(struct server *s, const void *msgs, size_t len)
 void server_own_done(struct server *s, char tx_status)
 {
 	s->ready = true;
-	s->flow.tx_status = tx_status;
+	s->respq.tx_status = tx_status;
 	if (tx_status != 'I') {
 		server_close(s, "the pooler's own query left a transaction open");
 		return;
@@ -1016,7 +1016,7 @@ static void count_ready(struct server *s)
 	st->query_count++;
 	st->query_time += (uint64_t)(s->last_rfq - s->query_start);
 	s->query_start = s->last_rfq;
-	if (s->flow.tx_status == 'I') {
+	if (s->respq.tx_status == 'I') {
 		st->xact_count++;
 		st->xact_time += (uint64_t)(s->last_rfq - s->xact_start);
 		/* A pipelined next request starts its transaction now. */
@@ -1031,16 +1031,17 @@ static void count_ready(struct server *s)
 static bool boundary_reached(const struct server *s)
 {
 	const struct client *c = s->client;
-	if (!c || c->mode == POOL_MODE_SESSION || !pg_flow_settled(&s->flow) || c->fwd_remaining)
+	if (!c || c->mode == POOL_MODE_SESSION || !respq_settled(&s->respq) || c->fwd_remaining)
 		return false;
-	return s->flow.tx_status == 'I' || c->mode == POOL_MODE_STATEMENT;
+	return s->respq.tx_status == 'I' || c->mode == POOL_MODE_STATEMENT;
 }
 
+/* After the ReadyForQuery was taken into account: it was the last one owed. */
 static bool statement_mode_violation(const struct server *s, char status)
 {
 	const struct client *c = s->client;
-	return c && c->mode == POOL_MODE_STATEMENT && status != 'I' && s->flow.owed_rfq <= 1 &&
-	       !s->flow.unsynced;
+	return c && c->mode == POOL_MODE_STATEMENT && status != 'I' && respq_owed_rfq(&s->respq) == 0 &&
+	       !respq_unsynced(&s->respq);
 }
 
 static void end_of_transaction(struct server *s)
@@ -1049,7 +1050,7 @@ static void end_of_transaction(struct server *s)
 	struct client *c = s->client;
 	if (!c || c->state == CL_CLOSING)
 		return;
-	if (s->flow.tx_status != 'I') {
+	if (s->respq.tx_status != 'I') {
 		client_close(c, "25001", "transaction blocks are not allowed in statement pooling mode");
 		return;
 	}
@@ -1065,19 +1066,15 @@ static void end_of_transaction(struct server *s)
 enum ps_step {
 	PS_PASS,
 	PS_CONSUMED,
-	PS_NEED_MORE,
 	PS_STOP
 };
 
-/* Prepared-statement tracking: match the message to what it answers; drop
- * or replace the pooler's own answers. */
-static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t avail, size_t *span)
+/* Prepared-statement tracking: act on what the answer tracker said of the
+ * message (whole in the buffer unless it is forwarded): drop or replace the
+ * pooler's own answers. */
+static enum ps_step ps_step(struct server *s, enum rq_verdict v, const struct rq_entry *ans,
+			    const struct pg_hdr *h, size_t *span)
 {
-	bool whole = ps_server_wants_whole(s) || h->type == 'Z' || h->type == 'S';
-	if (whole && avail < (size_t)h->len + 1)
-		return PS_NEED_MORE;
-	struct rq_entry ans;
-	enum rq_verdict v = ps_server_msg(s, h->type, &ans);
 	if (v == RQV_FORWARD)
 		return PS_PASS;
 	bool flushed = flush_to_client(s, *span);
@@ -1094,7 +1091,7 @@ static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t ava
 		size_t blen = h->len - 4;
 		const unsigned char *body = iobuf_head(s->sock.in) + PROTO_HDR_LEN;
 		iobuf_consume(s->sock.in, (size_t)h->len + 1);
-		bool ok = ps_send_replacement(s, &ans, body, blen);
+		bool ok = ps_send_replacement(s, ans, body, blen);
 		return ok && s->client ? PS_CONSUMED : PS_STOP;
 	}
 	iobuf_consume(s->sock.in, (size_t)h->len + 1);
@@ -1103,9 +1100,8 @@ static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t ava
 
 /* A ReadyForQuery on its way to the client. False when the server went back
  * to the pool or the client was closed. */
-static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t len, size_t *span)
+static bool ready_for_query(struct server *s, char status, bool answered, uint32_t len, size_t *span)
 {
-	char status = len >= 5 ? (char)msg[5] : 'I';
 	if (statement_mode_violation(s, status)) {
 		/* The client must not see a transaction open: end it before this ReadyForQuery. */
 		if (flush_to_client(s, *span))
@@ -1117,7 +1113,7 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 	*span += len + 1;
 	s->ready = true;
 	s->last_rfq = time_now_usec();
-	if (pg_flow_server(&s->flow, 'Z', status))
+	if (answered)
 		count_ready(s);
 	if (boundary_reached(s)) {
 		if (flush_to_client(s, *span))
@@ -1125,6 +1121,54 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 		return false;
 	}
 	return true;
+}
+
+/* One server message to the answer tracker. Without statement tracking an
+ * answer that fits nothing only makes the tracker inexact (the server is
+ * drained after this client); said once. */
+static enum rq_verdict track_answer(struct server *s, char type, char status, struct rq_entry *ans)
+{
+	bool was_inexact = s->respq.inexact;
+	enum rq_verdict v = respq_server_msg(&s->respq, type, status, ans);
+	if (s->respq.inexact && !was_inexact)
+		server_log(LOG_LVL_DEBUG, s, "lost exact track of the answers owed at '%c'", type);
+	return v;
+}
+
+enum fwd_step {
+	FWD_STREAM,    /* forward its body as it comes */
+	FWD_DONE,      /* handled whole */
+	FWD_NEED_MORE, /* read it whole first */
+	FWD_STOP,      /* the server went back to the pool or a connection closed */
+};
+
+/* One server message whose header is in: to the tracker, then to the
+ * prepared-statement layer; ParameterStatus and ReadyForQuery whole. */
+static enum fwd_step forward_message(struct server *s, const unsigned char *p, const struct pg_hdr *h,
+				     size_t avail, size_t *span, bool ps)
+{
+	bool whole = h->type == 'Z' || h->type == 'S' || (ps && ps_server_wants_whole(s));
+	if (whole && avail < (size_t)h->len + 1)
+		return FWD_NEED_MORE;
+	/* The tracker follows what the server sends, whatever the
+	 * prepared-statement layer then passes on, drops or replaces. */
+	char status = h->type == 'Z' && h->len >= 5 ? (char)p[PROTO_HDR_LEN] : 'I';
+	struct rq_entry ans;
+	enum rq_verdict v = track_answer(s, h->type, status, &ans);
+	if (ps) {
+		enum ps_step step = ps_step(s, v, &ans, h, span);
+		if (step != PS_PASS)
+			return step == PS_STOP ? FWD_STOP : FWD_DONE;
+	}
+	if (h->type == 'S') {
+		*span += h->len + 1;
+		server_record_param(s, p + PROTO_HDR_LEN, h->len - 4, false);
+		return FWD_DONE;
+	}
+	if (h->type == 'Z')
+		return ready_for_query(s, status, rq_kind_owes_rfq(ans.kind), h->len, span) ? FWD_DONE
+											    : FWD_STOP;
+	return FWD_STREAM;
 }
 
 /* Stream server messages to the client; ReadyForQuery and ParameterStatus
@@ -1163,31 +1207,13 @@ static void forward_to_client(struct server *s)
 			server_close(s, "protocol error: %s%s", err, flushed ? "" : " (client gone too)");
 			return;
 		}
-		/* The flow follows what the server sends, whatever the
-		 * prepared-statement layer then passes on, drops or replaces. */
-		if (h.type != 'Z' && h.type != 'S')
-			pg_flow_server(&s->flow, h.type, 0);
-		if (ps) {
-			enum ps_step step = ps_step(s, &h, avail, &span);
-			if (step == PS_NEED_MORE)
-				break;
-			if (step == PS_STOP)
-				return;
-			if (step == PS_CONSUMED)
-				continue;
-		}
-		if (h.type == 'Z' || h.type == 'S') {
-			if (avail < h.len + 1)
-				break;
-			if (h.type == 'S') {
-				span += h.len + 1;
-				server_record_param(s, p + PROTO_HDR_LEN, h.len - 4, false);
-				continue;
-			}
-			if (!ready_for_query(s, p, h.len, &span))
-				return;
+		enum fwd_step step = forward_message(s, p, &h, avail, &span, ps);
+		if (step == FWD_NEED_MORE)
+			break;
+		if (step == FWD_STOP)
+			return;
+		if (step == FWD_DONE)
 			continue;
-		}
 		span += PROTO_HDR_LEN;
 		s->fwd_remaining = h.len - 4;
 	}

@@ -62,7 +62,7 @@ bool timeouts_notify_waiting(struct client *c)
 
 static bool in_transaction(const struct server *s)
 {
-	return s->flow.tx_status == 'T' || s->flow.tx_status == 'E';
+	return s->respq.tx_status == 'T' || s->respq.tx_status == 'E';
 }
 
 /* server_fast_close: a session whose server must go (RECONNECT, a reload
@@ -76,7 +76,7 @@ static bool fast_close_due(const struct server *s)
 		return false;
 	if (!s->retire && !s->pool->db->retired && w->shutdown_mode != SHUTDOWN_WAIT_FOR_SERVERS)
 		return false;
-	return s->ready && !s->flow.owed_rfq && !in_transaction(s) && !c->fwd_remaining;
+	return s->ready && !respq_owed_rfq(&s->respq) && !in_transaction(s) && !c->fwd_remaining;
 }
 
 /* In PgBouncer's order: query_timeout, idle_transaction_timeout,
@@ -85,7 +85,7 @@ static void expire_one(struct server *s, usec_t now)
 {
 	const struct pool_timeouts *t = &s->pool->to;
 	struct client *c = s->client;
-	bool running = s->flow.owed_rfq > 0;
+	bool running = respq_owed_rfq(&s->respq) > 0;
 	if (t->query > 0 && running && now - s->query_start >= t->query) {
 		/* Closing alone would let the backend run on until it next writes. */
 		server_forward_cancel(s);

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pg/flow.h"
 #include "pg/proto.h"
 #include "pg/session_attrs.h"
 #include "pool/varcache.h"
@@ -271,89 +270,18 @@ static void test_session_attrs(void)
 	CHECK(strcmp(session_attrs_mode_name(TSA_MODE_PREFER_STANDBY), "prefer-standby") == 0);
 }
 
-static void feed_client(struct pg_flow *f, const char *types)
+static void test_frontend_kind(void)
 {
-	for (; *types; types++)
-		pg_flow_client(f, *types);
-}
-
-static void feed_server(struct pg_flow *f, const char *types)
-{
-	for (; *types; types++)
-		pg_flow_server(f, *types == 'x' ? 'Z' : *types,
-			       *types == 'x' ? 'T' : 'I'); /* x: Z in a transaction */
-}
-
-/* The answers owed: pipelines, extended batches, COPY, transactions. */
-static void test_flow(void)
-{
-	struct pg_flow f;
-	pg_flow_init(&f);
-	CHECK(pg_flow_reusable(&f));
-	feed_client(&f, "QQQ");
-	feed_server(&f, "TDCZ");
-	CHECK(!pg_flow_settled(&f) && f.owed_rfq == 2);
-	feed_server(&f, "CZCZ");
-	CHECK(pg_flow_reusable(&f));
-
-	feed_client(&f, "PBDE"); /* no Sync yet: unsynced, not settled */
-	feed_server(&f, "12TDC");
-	CHECK(!pg_flow_settled(&f) && f.unsynced);
-	feed_client(&f, "S");
-	CHECK(!pg_flow_settled(&f));
-	feed_server(&f, "Z");
-	CHECK(pg_flow_reusable(&f));
-
-	feed_client(&f, "Q"); /* COPY FROM STDIN */
-	feed_server(&f, "G");
-	CHECK(f.copy_in && !pg_flow_settled(&f));
-	feed_client(&f, "ddc");
-	CHECK(!f.copy_in);
-	feed_server(&f, "CZ");
-	CHECK(pg_flow_reusable(&f));
-
-	feed_client(&f, "Q"); /* COPY TO STDOUT */
-	feed_server(&f, "Hdd");
-	CHECK(f.copy_out && !pg_flow_settled(&f));
-	feed_server(&f, "cCZ");
-	CHECK(pg_flow_reusable(&f));
-
-	feed_client(&f, "Q"); /* BEGIN: settled, but not reusable */
-	feed_server(&f, "Cx");
-	CHECK(pg_flow_settled(&f) && !pg_flow_reusable(&f));
-	feed_server(&f, "Z"); /* an answer to nothing: no underflow */
-	CHECK(f.owed_rfq == 0);
-
-	CHECK(pg_flow_classify('Q') == PG_FLOW_REQUEST && pg_flow_classify('X') == PG_FLOW_TERMINATE);
-	CHECK(pg_flow_classify('p') == PG_FLOW_INVALID && pg_flow_classify(0) == PG_FLOW_INVALID);
-	CHECK(pg_flow_classify('Y') == PG_FLOW_INVALID);
-
-	/* An error in an extended message: the Query after it in the same batch
-	 * is skipped by the backend and owes no ReadyForQuery; the Sync does. */
-	feed_client(&f, "PBEQS");
-	CHECK(f.owed_rfq == 2);
-	feed_server(&f, "E");
-	CHECK(f.owed_rfq == 1);
-	feed_server(&f, "Z");
-	CHECK(pg_flow_reusable(&f));
-	/* ... but a Query's own error after an answered batch is the Query's. */
-	feed_client(&f, "PBDEQ");
-	feed_server(&f, "12TDCE");
-	CHECK(f.owed_rfq == 1);
-	feed_server(&f, "Z");
-	CHECK(pg_flow_reusable(&f));
-	/* A protocol violation during COPY IN: exact accounting gives up. */
-	feed_client(&f, "Q");
-	feed_server(&f, "G");
-	feed_client(&f, "Q");
-	CHECK(f.inexact && !pg_flow_settled(&f));
-	pg_flow_clear(&f);
-	CHECK(pg_flow_reusable(&f));
+	CHECK(proto_frontend_kind('Q') == PG_FRONTEND_REQUEST &&
+	      proto_frontend_kind('X') == PG_FRONTEND_TERMINATE);
+	CHECK(proto_frontend_kind('p') == PG_FRONTEND_INVALID &&
+	      proto_frontend_kind(0) == PG_FRONTEND_INVALID);
+	CHECK(proto_frontend_kind('Y') == PG_FRONTEND_INVALID);
 }
 
 int main(void)
 {
-	test_flow();
+	test_frontend_kind();
 	test_header();
 	test_startup();
 	test_too_many_params();
