@@ -42,6 +42,7 @@ struct sock_loop {
 
 struct sock {
 	int fd;
+	int err;                /* errno of the last hard error, or 0 */
 	struct sock_loop *loop; /* set by sock_setup */
 	SSL *ssl;
 	struct event ev;
@@ -55,7 +56,6 @@ struct sock {
 	bool corked; /* sock_write queues; sock_uncork sends it all at once */
 	struct iobuf *in;
 	struct iobuf *out;
-	int err; /* errno of the last hard error, or 0 */
 };
 
 /* Text of the most recent hard error on any socket of s's loop. A loop is

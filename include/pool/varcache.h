@@ -64,6 +64,10 @@ void varcache_clear(struct varcache_state *vs, struct varcache *v);
 void varcache_state_free(struct varcache_state *vs);
 /* Distinct values held, for SHOW MEM and tests. */
 size_t varcache_interned_count(struct varcache_state *vs);
+/* The same table for other strings many clients share (their user names):
+ * a reference to the one copy of s, and its release (NULL is ignored). */
+const char *varcache_intern_str(struct varcache_state *vs, const char *s);
+void varcache_release_str(struct varcache_state *vs, const char *s);
 /* One simple-protocol query that sets on the server every value the client
  * has and the server does not; NULL when they already agree. Caller frees. */
 char *varcache_sync_sql(struct varcache_state *vs, const struct varcache *client,

@@ -22,6 +22,7 @@
 #include "pool/cancel_index.h"
 #include "pool/cancel_wait.h"
 #include "pool/client_auth.h"
+#include "pool/client_rare.h"
 #include "pool/client_timer.h"
 #include "pool/console.h"
 #include "pool/climit.h"
@@ -162,8 +163,11 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 		/* As PgBouncer: the reset query belongs to session pooling. */
 		server_release(s, c->mode == POOL_MODE_SESSION || w->cfg->server_reset_query_always);
 	}
-	client_auth_free(c->auth);
-	c->auth = NULL;
+	if (c->rare) {
+		client_auth_free(c->rare->auth);
+		c->rare->auth = NULL;
+		client_rare_trim(c);
+	}
 	/* After an ErrorResponse, linger so a reset cannot destroy it unread. */
 	if (sqlstate && !c->sock.ssl && !sock_has_output(&c->sock))
 		linger_close(w->base, sock_detach(&c->sock));
@@ -186,11 +190,12 @@ void client_free(struct client *c)
 	w->nclients--;
 	varcache_clear(&w->vars, &c->vars);
 	ps_client_detach(c);
-	if (c->ps_out) {
-		pbuf_free(c->ps_out);
-		free(c->ps_out);
+	if (c->rare && c->rare->ps_out) {
+		pbuf_free(c->rare->ps_out);
+		free(c->rare->ps_out);
 	}
-	free(c->user);
+	varcache_release_str(&c->w->vars, c->user);
+	free(c->rare); /* client_close emptied it */
 	sock_free_buffers(&c->sock);
 	struct database *db = c->db;
 	free(c);
@@ -405,11 +410,13 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 			continue;
 		}
 		if (strcmp(name, "replication") == 0 && !is_ignored_param(w, name)) {
-			if (!parse_replication(value, &c->replication)) {
+			enum replication_mode r;
+			if (!parse_replication(value, &r)) {
 				client_close(c, "08P01",
 					     "invalid value for parameter \"replication\": \"%s\"", value);
 				return false;
 			}
+			c->replication = r;
 			continue;
 		}
 		if (is_ignored_param(w, name))
@@ -484,7 +491,7 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 	const char *dbname = startup_get(pkt, "database");
 	if (!dbname || !*dbname)
 		dbname = user;
-	c->user = xstrdup(user);
+	c->user = varcache_intern_str(&c->w->vars, user);
 	if (!take_params(c, pkt))
 		return;
 	if (w->cfg->client_tls_sslmode >= TLS_MODE_REQUIRE && !c->tls && !c->is_unix) {
@@ -586,10 +593,13 @@ void client_auth_ok(struct client *c)
 {
 	struct worker *w = c->w;
 	struct scram_keys keys;
-	bool have_keys = client_auth_take_scram_keys(c->auth, &keys);
-	char *looked_up_pw = client_auth_take_password(c->auth);
-	client_auth_free(c->auth);
-	c->auth = NULL;
+	bool have_keys = client_auth_take_scram_keys(client_auth_of(c), &keys);
+	char *looked_up_pw = client_auth_take_password(client_auth_of(c));
+	if (c->rare) {
+		client_auth_free(c->rare->auth);
+		c->rare->auth = NULL;
+		client_rare_trim(c);
+	}
 	if (w->cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login ok");
 	if (c->is_admin) {
@@ -675,7 +685,7 @@ void client_finish_login(struct client *c)
 /* False when the client or the server was closed. */
 static bool flush_staged(struct client *c, struct server *s, size_t span)
 {
-	struct pbuf *out = c->ps_out;
+	struct pbuf *out = c->rare->ps_out;
 	pbuf_put_bytes(out, iobuf_head(c->sock.in), span);
 	iobuf_consume(c->sock.in, span);
 	s->ready = false;
@@ -699,7 +709,7 @@ static bool flush_staged(struct client *c, struct server *s, size_t span)
  * its client). */
 static bool flush_span(struct client *c, struct server *s, size_t span)
 {
-	if (c->ps_out && c->ps_out->len)
+	if (c->rare && c->rare->ps_out && c->rare->ps_out->len)
 		return flush_staged(c, s, span);
 	if (span == 0)
 		return true;
@@ -722,7 +732,7 @@ static void count_request(struct server *s, char type)
 	}
 	if (type == 'P') {
 		/* With statement tracking, ps_forward counts what is really sent. */
-		if (!s->client || !s->client->ps) {
+		if (!s->client || !s->client->ps_on) {
 			st->client_parse_count++;
 			st->server_parse_count++;
 		}
@@ -736,7 +746,7 @@ static void count_request(struct server *s, char type)
 static void track_request(struct client *c, struct server *s, char type)
 {
 	count_request(s, type);
-	if (c->ps) {
+	if (c->ps_on) {
 		respq_sent(&s->respq, type);
 		ps_client_streamed(s, type);
 	} else {
@@ -764,24 +774,26 @@ static void track_staged(struct server *s, const unsigned char *p, size_t len)
  * bytes before it, in place of its own. False if the client was closed. */
 static bool stage_whole_message(struct client *c, struct server *s, size_t span, size_t len)
 {
-	if (!c->ps_out) {
-		c->ps_out = xmalloc(sizeof(*c->ps_out));
-		pbuf_init(c->ps_out, SIZE_MAX / 4);
+	struct client_rare *r = client_rare_get(c);
+	if (!r->ps_out) {
+		r->ps_out = xmalloc(sizeof(*r->ps_out));
+		pbuf_init(r->ps_out, SIZE_MAX / 4);
 	}
+	struct pbuf *out = r->ps_out;
 	struct iobuf *in = c->sock.in;
-	pbuf_put_bytes(c->ps_out, iobuf_head(in), span);
+	pbuf_put_bytes(out, iobuf_head(in), span);
 	iobuf_consume(in, span);
 	s->pool->stats.bytes_received += span + len;
 	s->ready = false;
 	c->need = 0;
 	char type = (char)iobuf_head(in)[0];
-	size_t mark = c->ps_out->len;
-	if (!ps_client_msg(c, s, iobuf_head(in), len, c->ps_out)) {
-		pbuf_reset(c->ps_out);
+	size_t mark = out->len;
+	if (!ps_client_msg(c, s, iobuf_head(in), len, out)) {
+		pbuf_reset(out);
 		client_close(c, "08P01", "malformed '%c' message", type);
 		return false;
 	}
-	track_staged(s, c->ps_out->data + mark, c->ps_out->len - mark);
+	track_staged(s, out->data + mark, out->len - mark);
 	iobuf_consume(in, len);
 	return true;
 }
@@ -831,7 +843,7 @@ static void forward_to_server(struct client *c)
 				client_close(c, "08P01", "PQexec disallowed");
 			return;
 		}
-		if (c->ps && ps_wants_whole(h.type, h.len)) {
+		if (c->ps_on && ps_wants_whole(h.type, h.len)) {
 			if (avail < (size_t)h.len + 1) {
 				c->need = h.len + 1;
 				break;
@@ -848,7 +860,7 @@ static void forward_to_server(struct client *c)
 	}
 	if (!flush_span(c, s, span))
 		return;
-	if (c->ps && !ps_flush_synth(s))
+	if (c->ps_on && !ps_flush_synth(s))
 		return;
 	if (sock_has_output(&s->sock)) {
 		c->blocked_on_server = true;

@@ -18,6 +18,7 @@
 #include "pg/userlist.h"
 #include "pool/authq.h"
 #include "pool/client.h"
+#include "pool/client_rare.h"
 #include "pool/runtime.h"
 
 enum auth_method {
@@ -212,7 +213,7 @@ void client_auth_begin(struct client *c)
 {
 	struct worker *w = c->w;
 	struct client_auth *a = xcalloc(1, sizeof(*a));
-	c->auth = a;
+	client_rare_get(c)->auth = a;
 	if (console_by_peer(c)) {
 		client_auth_ok(c);
 		return;
@@ -234,7 +235,7 @@ void client_auth_begin(struct client *c)
 
 void client_auth_lookup_done(struct client *c, struct userlist_entry *e, const char *err)
 {
-	struct client_auth *a = c->auth;
+	struct client_auth *a = client_auth_of(c);
 	if (err) {
 		userlist_entry_free(e);
 		client_close(c, "08P01", "%s", err);
@@ -370,7 +371,7 @@ static void scram_step(struct client *c, struct client_auth *a, const unsigned c
 
 void client_auth_message(struct client *c, char type, const unsigned char *body, size_t len)
 {
-	struct client_auth *a = c->auth;
+	struct client_auth *a = client_auth_of(c);
 	if (type != 'p' || !a || a->wait.lookup) {
 		client_close(c, "08P01", "expected a password message, got '%c'",
 			     type >= 32 && type < 127 ? type : '?');

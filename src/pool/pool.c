@@ -14,6 +14,7 @@
 #include "pool/cancel.h"
 #include "pool/cancel_wait.h"
 #include "pool/client.h"
+#include "pool/client_rare.h"
 #include "pool/client_timer.h"
 #include "pool/pool_iter.h"
 #include "pool/runtime.h"
@@ -388,7 +389,7 @@ static void link_client(struct server *s, struct client *c, usec_t now)
 	client_timer_update(c);
 	s->just_checked = false;
 	server_link(s, c);
-	if (c->cancel_parked)
+	if (client_cancel_parked(c))
 		cancel_wait_try(c);
 }
 

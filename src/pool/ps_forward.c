@@ -50,13 +50,14 @@ void ps_client_attach(struct client *c)
 	struct worker *w = c->w;
 	if (c->mode == POOL_MODE_SESSION || w->cfg->max_prepared_statements <= 0)
 		return;
-	c->ps = ps_client_new();
+	c->ps_on = true; /* the map itself comes with the first name */
 }
 
 void ps_client_detach(struct client *c)
 {
 	ps_client_free(c->ps);
 	c->ps = NULL;
+	c->ps_on = false;
 }
 
 static struct ps_server *server_state(struct server *s)
@@ -286,6 +287,8 @@ static bool on_parse(struct client *c, struct ps_server *ps, struct client_msg *
 		return true;
 	}
 	struct ps_stmt *st = ps_cache_get(key, key_len);
+	if (!c->ps)
+		c->ps = ps_client_new();
 	n = ps_client_add(c->ps, name, st);
 	ps_stmt_unref(st);
 	ps_name_hold(n);
@@ -456,7 +459,8 @@ static enum discard_kind classify_query(const char *sql, size_t len, char *name,
  * a Close, in case it failed). */
 static void discard_all(struct client *c, struct ps_server *ps)
 {
-	ps_client_clear(c->ps);
+	if (c->ps)
+		ps_client_clear(c->ps);
 	ps_sset_clear(&ps->set);
 	ps->set.discards++;
 }
@@ -645,7 +649,7 @@ void ps_server_abandon(struct server *s)
 
 bool ps_server_active(const struct server *s)
 {
-	return s->ps && s->client && s->client->ps;
+	return s->ps && s->client && s->client->ps_on;
 }
 
 bool ps_server_wants_whole(const struct server *s)

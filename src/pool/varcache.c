@@ -236,6 +236,16 @@ void varcache_state_free(struct varcache_state *vs)
 	}
 }
 
+const char *varcache_intern_str(struct varcache_state *vs, const char *s)
+{
+	return intern(vs, s);
+}
+
+void varcache_release_str(struct varcache_state *vs, const char *s)
+{
+	release(vs, s);
+}
+
 size_t varcache_interned_count(struct varcache_state *vs)
 {
 	return vs->intern_count;
