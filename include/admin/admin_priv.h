@@ -69,7 +69,7 @@ struct admin_req {
 enum admin_status admin_fail(struct admin_req *r, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Console clients logged in and not closed; linked through client.node. */
-const struct list_node *admin_client_list(void);
+const struct list_node *admin_client_list(struct worker *w);
 /* "15.0 (tokenbouncer X.Y.Z)": what psql and drivers parse as the server version. */
 const char *admin_server_version(void);
 
@@ -103,5 +103,5 @@ void control_wait_clear(struct admin_wait *w);
 /* Pause databases created after a PAUSE of all; finish SHUTDOWN WAIT_FOR_SERVERS. */
 void control_tick(struct worker *w, usec_t now);
 /* PAUSE without a database is in force. */
-bool control_paused_all(void);
+bool control_paused_all(struct worker *w);
 #endif

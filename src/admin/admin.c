@@ -38,12 +38,6 @@ struct admin_session {
 	bool live;
 };
 
-static struct list_node admin_clients = { &admin_clients, &admin_clients };
-static struct list_node sessions = { &sessions, &sessions };
-/* runtime_begin_shutdown runs the janitor, which runs admin_tick: never in
- * the middle of a command. */
-static bool busy;
-
 static TB_MUSTCHECK bool process_messages(struct admin_session *s);
 
 bool admin_is_console_db(const char *dbname)
@@ -51,9 +45,9 @@ bool admin_is_console_db(const char *dbname)
 	return dbname && (strcmp(dbname, "tokenbouncer") == 0 || strcmp(dbname, "pgbouncer") == 0);
 }
 
-const struct list_node *admin_client_list(void)
+const struct list_node *admin_client_list(struct worker *w)
 {
-	return &admin_clients;
+	return &w->admin.clients;
 }
 
 const char *admin_server_version(void)
@@ -75,8 +69,9 @@ enum admin_status admin_fail(struct admin_req *r, const char *sqlstate, const ch
 
 static struct admin_session *session_find(const struct client *c)
 {
+	struct worker *w = c->w;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &sessions) {
+	list_for_each_safe(n, t, &w->admin.sessions) {
 		struct admin_session *s = list_entry(n, struct admin_session, node);
 		if (s->c == c && s->id == c->id)
 			return s;
@@ -86,13 +81,14 @@ static struct admin_session *session_find(const struct client *c)
 
 static struct admin_session *session_get(struct client *c)
 {
+	struct worker *w = c->w;
 	struct admin_session *s = session_find(c);
 	if (s)
 		return s;
 	s = xcalloc(1, sizeof(*s));
 	s->c = c;
 	s->id = c->id;
-	list_add_tail(&sessions, &s->node);
+	list_add_tail(&w->admin.sessions, &s->node);
 	return s;
 }
 
@@ -125,7 +121,7 @@ bool admin_login(struct client *c)
 		client_close(c, "58000", "no random bytes for the cancel key");
 		return false;
 	}
-	const char *app = varcache_get(&c->vars, VAR_APPLICATION_NAME);
+	const char *app = varcache_get(&w->vars, &c->vars, VAR_APPLICATION_NAME);
 	struct pbuf b;
 	pbuf_init(&b, 65536);
 	proto_auth_request(&b, 0, NULL, 0);
@@ -146,7 +142,7 @@ bool admin_login(struct client *c)
 	c->state = CL_IDLE;
 	c->state_since = time_mono_usec();
 	list_del(&c->node);
-	list_add_tail(&admin_clients, &c->node);
+	list_add_tail(&w->admin.clients, &c->node);
 	session_get(c);
 	bool ok = !b.failed && client_send(c, b.data, b.len);
 	pbuf_free(&b);
@@ -478,14 +474,15 @@ static bool process_messages(struct admin_session *s)
 
 bool admin_process(struct client *c)
 {
+	struct worker *w = c->w;
 	struct admin_session *s = session_get(c);
 	if (s->waiting) {
 		sock_set_read(&c->sock, false);
 		return true;
 	}
-	busy = true;
+	w->admin.busy = true;
 	bool open = process_messages(s);
-	busy = false;
+	w->admin.busy = false;
 	return open;
 }
 
@@ -512,32 +509,32 @@ static TB_MUSTCHECK bool finish_wait(struct admin_session *s)
 
 void admin_tick(struct worker *w)
 {
-	if (busy)
+	if (w->admin.busy)
 		return;
-	busy = true;
+	w->admin.busy = true;
 	usec_t now = time_mono_usec();
 	stats_tick(w, now);
 	stats_log_tick(w, now);
 	control_tick(w, now);
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &sessions)
+	list_for_each_safe(n, t, &w->admin.sessions)
 		list_entry(n, struct admin_session, node)->live = false;
-	list_for_each_safe(n, t, &admin_clients) {
+	list_for_each_safe(n, t, &w->admin.clients) {
 		struct admin_session *s = session_find(list_entry(n, struct client, node));
 		if (s)
 			s->live = true;
 	}
-	list_for_each_safe(n, t, &sessions) {
+	list_for_each_safe(n, t, &w->admin.sessions) {
 		struct admin_session *s = list_entry(n, struct admin_session, node);
 		if (!s->live)
 			session_free(s);
 	}
-	list_for_each_safe(n, t, &sessions) {
+	list_for_each_safe(n, t, &w->admin.sessions) {
 		struct admin_session *s = list_entry(n, struct admin_session, node);
 		if (s->live && s->waiting && s->c->state == CL_IDLE && control_wait_done(s->c->w, &s->wait))
 			TB_UNUSED_RESULT(finish_wait(s)); /* the other sessions are served either way */
 	}
-	busy = false;
+	w->admin.busy = false;
 }
 
 const struct console_ops admin_console = {

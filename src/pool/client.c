@@ -100,7 +100,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr *addr, sockle
 	deadline_init(&c->timer);
 	list_add_tail(&w->clients, &c->all_node);
 	w->nclients++;
-	sock_setup(&c->sock, w->base, fd, client_io, c);
+	sock_setup(&c->sock, &w->socks, w->base, fd, client_io, c);
 	if (addr && addrlen <= sizeof(c->addr))
 		memcpy(&c->addr, addr, addrlen);
 	else
@@ -124,7 +124,7 @@ static void send_fatal(struct client *c, const char *sqlstate, const char *msg)
 	/* Best effort: the socket is closed right after, and a failed write
 	 * loses only this message. */
 	if (!b.failed && !c->sock.ssl_write_wants_read && !sock_write(&c->sock, b.data, b.len))
-		client_log(LOG_LVL_DEBUG, c, "error not delivered: %s", sock_errmsg());
+		client_log(LOG_LVL_DEBUG, c, "error not delivered: %s", sock_errmsg(&c->sock));
 	pbuf_free(&b);
 }
 
@@ -188,13 +188,13 @@ void client_free(struct client *c)
 	deadline_disarm(&w->client_timers, &c->timer);
 	cancel_index_del(&w->cancel_keys, c);
 	w->nclients--;
-	varcache_clear(&c->vars);
+	varcache_clear(&w->vars, &c->vars);
 	ps_client_detach(c);
 	if (c->rare && c->rare->ps_out) {
 		pbuf_free(c->rare->ps_out);
 		free(c->rare->ps_out);
 	}
-	varcache_release_str(c->user);
+	varcache_release_str(&c->w->vars, c->user);
 	free(c->rare); /* client_close emptied it */
 	sock_free_buffers(&c->sock);
 	struct database *db = c->db;
@@ -208,7 +208,7 @@ bool client_send(struct client *c, const void *data, size_t len)
 	if (c->state == CL_CLOSING)
 		return false;
 	if (!sock_write(&c->sock, data, len)) {
-		client_close(c, NULL, "write failed: %s", sock_errmsg());
+		client_close(c, NULL, "write failed: %s", sock_errmsg(&c->sock));
 		return false;
 	}
 	return true;
@@ -312,7 +312,7 @@ static TB_MUSTCHECK bool continue_tls(struct client *c)
 	if (r == SOCK_IO_AGAIN)
 		return true;
 	if (r != SOCK_IO_OK) {
-		client_close(c, NULL, "%s", sock_errmsg());
+		client_close(c, NULL, "%s", sock_errmsg(&c->sock));
 		return false;
 	}
 	set_state(c, CL_STARTUP, &w->login_clients);
@@ -362,9 +362,9 @@ struct opts_walk {
 static bool take_option(const char *name, const char *value, void *arg)
 {
 	struct opts_walk *w = arg;
-	int idx = varcache_index(name);
+	int idx = varcache_index(&w->c->w->vars, name);
 	if (idx >= 0) {
-		varcache_set(&w->c->vars, idx, value);
+		varcache_set(&w->c->w->vars, &w->c->vars, idx, value);
 		return true;
 	}
 	/* PgBouncer: "options" in ignore_startup_parameters ignores any setting. */
@@ -407,9 +407,9 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 			options = value;
 			continue;
 		}
-		int idx = varcache_index(name);
+		int idx = varcache_index(&w->vars, name);
 		if (idx >= 0) {
-			varcache_set(&c->vars, idx, value);
+			varcache_set(&w->vars, &c->vars, idx, value);
 			continue;
 		}
 		if (strcmp(name, "replication") == 0 && !is_ignored_param(w, name)) {
@@ -430,10 +430,10 @@ static bool take_params(struct client *c, const struct startup_pkt *pkt)
 	/* application_name_add_host (PgBouncer): where the client is, in its name. */
 	if (w->cfg->application_name_add_host) {
 		char peer[64], name[400];
-		const char *app = varcache_get(&c->vars, VAR_APPLICATION_NAME);
+		const char *app = varcache_get(&w->vars, &c->vars, VAR_APPLICATION_NAME);
 		format_peer(c, peer, sizeof(peer));
 		snprintf(name, sizeof(name), "%s - %s", app && *app ? app : "app", peer);
-		varcache_set(&c->vars, VAR_APPLICATION_NAME, name);
+		varcache_set(&w->vars, &c->vars, VAR_APPLICATION_NAME, name);
 	}
 	/* Replication connections are not pooled: their options stay as before. */
 	if (options && c->replication && !is_ignored_param(w, "options")) {
@@ -496,7 +496,7 @@ static TB_MUSTCHECK bool client_startup(struct client *c, const struct startup_p
 	const char *dbname = startup_get(pkt, "database");
 	if (!dbname || !*dbname)
 		dbname = user;
-	c->user = varcache_intern_str(user);
+	c->user = varcache_intern_str(&c->w->vars, user);
 	if (!take_params(c, pkt))
 		return false;
 	if (w->cfg->client_tls_sslmode >= TLS_MODE_REQUIRE && !c->tls && !c->is_unix) {
@@ -652,11 +652,12 @@ bool client_finish_login(struct client *c)
 	pbuf_init(&b, 1 << 20);
 	proto_auth_request(&b, 0, NULL, 0);
 	/* The client's own values win over the server's defaults. */
-	for (int i = 0; i < varcache_count(); i++) {
-		if (!varcache_get(&c->vars, i) && varcache_get(&p->welcome_vars, i))
-			varcache_set(&c->vars, i, varcache_get(&p->welcome_vars, i));
-		if (varcache_get(&c->vars, i))
-			proto_param_status(&b, varcache_name(i), varcache_get(&c->vars, i));
+	for (int i = 0; i < varcache_count(&w->vars); i++) {
+		if (!varcache_get(&w->vars, &c->vars, i) && varcache_get(&w->vars, &p->welcome_vars, i))
+			varcache_set(&w->vars, &c->vars, i, varcache_get(&w->vars, &p->welcome_vars, i));
+		if (varcache_get(&w->vars, &c->vars, i))
+			proto_param_status(&b, varcache_name(&w->vars, i),
+					   varcache_get(&w->vars, &c->vars, i));
 	}
 	if (p->welcome_other.len)
 		pbuf_put_bytes(&b, p->welcome_other.data, p->welcome_other.len);
@@ -1000,7 +1001,7 @@ static void client_read(struct client *c)
 		return;
 	}
 	if (r == SOCK_IO_ERR) {
-		client_close(c, NULL, "read failed: %s", sock_errmsg());
+		client_close(c, NULL, "read failed: %s", sock_errmsg(&c->sock));
 		return;
 	}
 	if (iobuf_len(c->sock.in) > 0 && !client_process(c))
@@ -1019,7 +1020,7 @@ static void client_io(evutil_socket_t fd, short what, void *arg)
 		}
 		enum sock_io r = sock_flush(&c->sock);
 		if (r == SOCK_IO_ERR) {
-			client_close(c, NULL, "write failed: %s", sock_errmsg());
+			client_close(c, NULL, "write failed: %s", sock_errmsg(&c->sock));
 			return;
 		}
 		if (r == SOCK_IO_OK && c->server && c->server->blocked_on_client)

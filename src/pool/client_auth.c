@@ -364,7 +364,7 @@ static TB_MUSTCHECK bool scram_step(struct client *c, struct client_auth *a, con
 		sock_cork(&c->sock);
 		open = send_request(c, 12, out, outlen) && client_auth_ok(c);
 		if (open && !sock_uncork(&c->sock)) {
-			client_close(c, NULL, "write failed: %s", sock_errmsg());
+			client_close(c, NULL, "write failed: %s", sock_errmsg(&c->sock));
 			open = false;
 		}
 	}

@@ -190,7 +190,7 @@ void pool_free(struct pool *p)
 		scram_keys_wipe(p->scram_keys);
 		free(p->scram_keys);
 	}
-	varcache_clear(&p->welcome_vars);
+	varcache_clear(&w->vars, &p->welcome_vars);
 	pbuf_free(&p->welcome_other);
 	free(p);
 }
