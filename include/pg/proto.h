@@ -32,6 +32,15 @@ struct pg_hdr {
 enum proto_status proto_peek_header(const unsigned char *data, size_t avail, uint32_t max_len,
 				    struct pg_hdr *hdr, char *err, size_t errlen);
 
+enum pg_frontend_kind {
+	PG_FRONTEND_REQUEST = 0, /* a frontend message of the query phase, to forward */
+	PG_FRONTEND_TERMINATE,   /* 'X' */
+	PG_FRONTEND_INVALID,     /* not a frontend message of the query phase */
+};
+
+/* What a frontend message type is, in the query phase. */
+enum pg_frontend_kind proto_frontend_kind(char type);
+
 struct startup_param {
 	const char *name;
 	const char *value;

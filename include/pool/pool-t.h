@@ -13,10 +13,11 @@
 #include "core/strmap.h"
 #include "core/util.h"
 #include "net/sock.h"
-#include "pg/flow.h"
 #include "pg/scram.h"
 #include "pg/session_attrs.h"
 #include "pool/deadline.h"
+#include "pool/prepared.h"
+#include "pool/respq.h"
 #include "pool/varcache.h"
 
 struct config_ref;
@@ -154,45 +155,56 @@ enum client_state {
 	CL_CLOSING,
 };
 
+/* What a client needs only while it logs in, or only in rare cases: behind
+ * one pointer, allocated on first use and freed when nothing in it is in use
+ * (pool/client_rare.h), so that an idle client does not carry it. */
+struct client_rare {
+	struct client_auth *auth;     /* the authentication exchange while it runs */
+	struct client *cancel_parked; /* a cancel request waiting for this client to get a server */
+	struct client *cancel_target; /* this connection is a cancel request parked for that client */
+	struct pbuf *ps_out; /* prepared statements: what forwarding sends in place of the client's bytes */
+};
+
+/* Ordered so that the struct has no holes: an idle client is mostly this. */
 struct client {
 	struct sock sock;
 	uint64_t id;
 	struct worker *w; /* the loop that accepted it */
-	enum client_state state;
 	struct list_node node;
 	struct list_node all_node; /* worker.clients */
 	struct database *db;
 	struct pool *pool;
 	struct server *server;
-	char *user;
+	const char *user; /* interned (varcache_intern_str): clients of one user share it */
 	struct varcache vars;
-	uint32_t cancel_pid, cancel_key;
 	usec_t connect_at, state_since;
-	struct deadline timer; /* on worker.client_timers: see pool/client_timer.h */
-	struct client_auth *auth;
+	struct deadline timer;    /* on worker.client_timers: see pool/client_timer.h */
+	struct client_rare *rare; /* or NULL: see struct client_rare */
+	struct ps_client *ps;     /* its named prepared statements (ps_on), allocated with the first */
+	/* Milliseconds (up to 49 days; longer ones are capped), 4 bytes each. */
+	uint32_t wait_timeout_ms; /* query_wait_timeout of its login user and database (timeouts.c) */
+	uint32_t idle_timeout_ms; /* client_idle_timeout of its login user */
+	uint32_t cancel_pid, cancel_key;
 	uint32_t fwd_remaining; /* body bytes of the current message still to forward */
 	uint32_t need;          /* bytes a whole message needs buffered, or 0 */
-	struct ps_client *ps;   /* named prepared statements (transaction/statement mode) */
-	struct pbuf *ps_out;    /* what forwarding sends in place of the client's bytes */
-	enum pool_mode mode;    /* session, transaction or statement, for this client */
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in4;
 		struct sockaddr_in6 in6;
 	} addr; /* peer, for hba and logs; AF_UNSPEC for Unix sockets */
-	bool is_unix, tls;
-	bool is_admin;                /* logged in to the console, not to a pool */
-	bool awaiting_user;           /* authenticated; its alias is learning its user from a token */
-	bool admin_stats_only;        /* a stats_users member: SHOW only */
-	bool blocked_on_server;       /* reading paused until the server's queue drains */
-	bool limit_counted;           /* counted by climit under db->name and user */
-	bool wait_notified;           /* query_wait_notify's NOTICE sent for the current wait */
-	usec_t wait_timeout;          /* query_wait_timeout of its login user and database (timeouts.c) */
-	usec_t idle_timeout;          /* client_idle_timeout of its login user */
-	struct client *cancel_parked; /* a cancel request waiting for this client to get a server */
-	struct client *cancel_target; /* this connection is a cancel request parked for that client */
-	bool console_peer;            /* the pooler's own OS user on the Unix socket: console admin */
-	enum replication_mode replication;
+	/* Bit-fields: with the flags below they fill the last word. */
+	enum client_state state : 8;
+	enum pool_mode mode : 8; /* session, transaction or statement, for this client */
+	enum replication_mode replication : 8;
+	bool is_unix : 1, tls : 1;
+	bool is_admin : 1;          /* logged in to the console, not to a pool */
+	bool awaiting_user : 1;     /* authenticated; its alias is learning its user from a token */
+	bool admin_stats_only : 1;  /* a stats_users member: SHOW only */
+	bool blocked_on_server : 1; /* reading paused until the server's queue drains */
+	bool limit_counted : 1;     /* counted by climit under db->name and user */
+	bool wait_notified : 1;     /* query_wait_notify's NOTICE sent for the current wait */
+	bool console_peer : 1;      /* the pooler's own OS user on the Unix socket: console admin */
+	bool ps_on : 1;             /* prepared statements tracked (transaction/statement mode) */
 };
 
 enum server_state {
@@ -244,7 +256,7 @@ struct server {
 	struct ps_server *ps;      /* prepared statements and the queue of answers owed */
 	struct auth_lookup *authq; /* the auth_query this server runs (SV_CHECK), or NULL */
 	int swallow;               /* ReadyForQuery messages of pooler queries still to absorb */
-	struct pg_flow flow;       /* what the server still owes the client it carries */
+	struct respq respq;        /* what the server still owes the client it carries */
 	usec_t query_start;        /* when flow.owed_rfq went from 0 to 1 */
 	usec_t xact_start;         /* when the current transaction's first request was sent */
 	usec_t last_rfq;           /* last ReadyForQuery forwarded to the client */

@@ -62,6 +62,7 @@ struct ps_client {
 
 struct ps_client *ps_client_new(void);
 void ps_client_free(struct ps_client *m);
+/* NULL m: an empty map. */
 struct ps_name *ps_client_find(const struct ps_client *m, const char *name);
 /* The name must not be mapped yet. Takes its own reference on st. */
 struct ps_name *ps_client_add(struct ps_client *m, const char *name, struct ps_stmt *st);

@@ -2,8 +2,10 @@
  * mode, max_prepared_statements > 0): the client's Parse, Bind, Describe and
  * Close of statements are rewritten to the pooler's names, the Parse a
  * server lacks is injected before the Bind or Describe that needs it, and
- * the answers are matched to what was sent through a respq, so that absorbed
- * and synthesized answers take their exact place in the stream.
+ * the answers are matched to what was sent through the server's answer
+ * tracker (its respq, which this layer fills and is told of completions
+ * by), so that absorbed and synthesized answers take their exact place in
+ * the stream.
  *
  * client.c and server.c call these from their forwarding loops; all the
  * bookkeeping lives here and in prepared.c. */
@@ -22,6 +24,7 @@ struct pbuf;
 /* At login: does this client get statement tracking? */
 void ps_client_attach(struct client *c);
 void ps_client_detach(struct client *c);
+/* After the server's tracker is freed (which reports its entries here). */
 void ps_server_free(struct server *s);
 /* The pooler runs this reset query on the server: forget what it drops. */
 void ps_server_reset(struct server *s, const char *sql);
@@ -45,15 +48,15 @@ TB_MUSTCHECK bool ps_flush_synth(struct server *s);
 
 /* ---- server side ---- */
 
-/* The client left: forget the answers owed to it. If any were, what the
- * server has prepared is no longer known exactly, so every Parse on it is
- * preceded by a Close from now on. */
+/* The client left: forget the answers owed to it (the tracker keeps them
+ * owed, so the server is drained). If any were, what the server has
+ * prepared is no longer known exactly, so every Parse on it is preceded by
+ * a Close from now on. */
 void ps_server_abandon(struct server *s);
-/* The server's answers go through the queue (its client tracks statements). */
+/* The server's answers are acted on by this layer (its client tracks statements). */
 bool ps_server_active(const struct server *s);
 /* The message at the queue's head must be read whole (it may be absorbed). */
 bool ps_server_wants_whole(const struct server *s);
-enum rq_verdict ps_server_msg(struct server *s, char type, struct rq_entry *answered);
 /* The bytes that stand in for a replaced message (RQV_REPLACE); body is the
  * replaced message's, whole. */
 TB_MUSTCHECK bool ps_send_replacement(struct server *s, const struct rq_entry *answered,

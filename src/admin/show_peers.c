@@ -29,11 +29,12 @@ static bool peer_arg(struct admin_req *r, int *id)
 
 /* One row a [peers] entry, or only the one peer_id names; skip_self leaves
  * out this pooler's own entry. */
-static enum admin_status
-peer_table(struct admin_req *r, const struct resultset_col *cols, size_t ncols, bool skip_self,
-	   void (*row)(struct resultset *, const struct tb_config *, const struct peer_cfg *))
+static enum admin_status peer_table(struct admin_req *r, const struct resultset_col *cols, size_t ncols,
+				    bool skip_self,
+				    void (*row)(struct resultset *, struct worker *, const struct peer_cfg *))
 {
-	const struct tb_config *cfg = r->c->w->cfg;
+	struct worker *w = r->c->w;
+	const struct tb_config *cfg = w->cfg;
 	int only;
 	if (!peer_arg(r, &only))
 		return ADMIN_FAILED;
@@ -44,19 +45,19 @@ peer_table(struct admin_req *r, const struct resultset_col *cols, size_t ncols, 
 		if ((skip_self && pe->id == cfg->peer_id) || (only >= 0 && pe->id != only))
 			continue;
 		resultset_row_begin(&rs);
-		row(&rs, cfg, pe);
+		row(&rs, w, pe);
 		resultset_row_end(&rs);
 	}
 	resultset_complete(r->out, "SHOW");
 	return ADMIN_DONE;
 }
 
-static void peer_row(struct resultset *rs, const struct tb_config *cfg, const struct peer_cfg *pe)
+static void peer_row(struct resultset *rs, struct worker *w, const struct peer_cfg *pe)
 {
 	resultset_int(rs, pe->id);
 	resultset_text(rs, pe->host);
 	resultset_int(rs, pe->port);
-	resultset_int(rs, pe->pool_size >= 0 ? pe->pool_size : cfg->default_pool_size);
+	resultset_int(rs, pe->pool_size >= 0 ? pe->pool_size : w->cfg->default_pool_size);
 }
 
 enum admin_status show_peers(struct admin_req *r)
@@ -70,11 +71,10 @@ enum admin_status show_peers(struct admin_req *r)
 	return peer_table(r, cols, NCOLS(cols), false, peer_row);
 }
 
-static void peer_pool_row(struct resultset *rs, const struct tb_config *cfg, const struct peer_cfg *pe)
+static void peer_pool_row(struct resultset *rs, struct worker *w, const struct peer_cfg *pe)
 {
-	(void)cfg;
 	struct peer_counts pc;
-	peer_counts(pe->id, &pc);
+	peer_counts(w, pe->id, &pc);
 	char name[16];
 	snprintf(name, sizeof(name), "%d", pe->id);
 	resultset_text(rs, name);

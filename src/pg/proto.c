@@ -415,3 +415,26 @@ bool proto_parse_error(const unsigned char *body, size_t len, struct pg_error *o
 		out->message = "";
 	return reader_done(&r);
 }
+
+enum pg_frontend_kind proto_frontend_kind(char type)
+{
+	switch (type) {
+	case 'Q':
+	case 'F':
+	case 'S':
+	case 'P':
+	case 'B':
+	case 'E':
+	case 'D':
+	case 'C':
+	case 'c':
+	case 'f':
+	case 'd':
+	case 'H':
+		return PG_FRONTEND_REQUEST;
+	case 'X':
+		return PG_FRONTEND_TERMINATE;
+	default:
+		return PG_FRONTEND_INVALID;
+	}
+}

@@ -7,18 +7,17 @@
 
 #include "core/log.h"
 #include "pool/client.h"
+#include "pool/client_rare.h"
 #include "pool/runtime.h"
 #include "pool/cancel.h"
 #include "pool/server.h"
-
-static struct list_node parked = { &parked, &parked };
 
 /* The request is on the server once the parameter sync is absorbed and an
  * answer is owed; before that a cancel would hit the pooler's own SET. */
 static struct server *running_server(const struct client *target)
 {
 	struct server *s = target->state == CL_ACTIVE ? target->server : NULL;
-	return s && s->swallow == 0 && s->flow.owed_rfq > 0 ? s : NULL;
+	return s && s->swallow == 0 && respq_owed_rfq(&s->respq) > 0 ? s : NULL;
 }
 
 bool cancel_wait_needed(const struct client *target)
@@ -31,14 +30,14 @@ bool cancel_wait_needed(const struct client *target)
 bool cancel_wait_park(struct client *req, struct client *target)
 {
 	struct worker *w = req->w;
-	if (target->cancel_parked)
+	if (client_cancel_parked(target))
 		return false;
-	target->cancel_parked = req;
-	req->cancel_target = target;
+	client_rare_get(target)->cancel_parked = req;
+	client_rare_get(req)->cancel_target = target;
 	sock_set_read(&req->sock, false);
 	/* cancel_wait_timeout, not client_login_timeout, bounds its wait now. */
 	deadline_disarm(&w->client_timers, &req->timer);
-	list_move_tail(&parked, &req->node);
+	list_move_tail(&w->parked_cancels, &req->node);
 	log_debug("C-%llu: cancel request for C-%llu waits for its server (cancel_wait_timeout)",
 		  (unsigned long long)req->id, (unsigned long long)target->id);
 	return true;
@@ -46,14 +45,18 @@ bool cancel_wait_park(struct client *req, struct client *target)
 
 static void unpark(struct client *req)
 {
-	if (req->cancel_target)
-		req->cancel_target->cancel_parked = NULL;
-	req->cancel_target = NULL;
+	struct client *target = client_cancel_target(req);
+	if (target) {
+		target->rare->cancel_parked = NULL;
+		client_rare_trim(target);
+		req->rare->cancel_target = NULL;
+		client_rare_trim(req);
+	}
 }
 
 void cancel_wait_try(struct client *target)
 {
-	struct client *req = target->cancel_parked;
+	struct client *req = client_cancel_parked(target);
 	struct server *s = req ? running_server(target) : NULL;
 	if (!s)
 		return;
@@ -66,10 +69,10 @@ void cancel_wait_try(struct client *target)
 
 void cancel_wait_closing(struct client *c)
 {
-	if (c->cancel_target)
+	if (client_cancel_target(c))
 		unpark(c);
-	if (c->cancel_parked) {
-		struct client *req = c->cancel_parked;
+	struct client *req = client_cancel_parked(c);
+	if (req) {
 		unpark(req);
 		client_close(req, NULL, "cancel request: its client has gone");
 	}
@@ -77,10 +80,11 @@ void cancel_wait_closing(struct client *c)
 
 int cancel_wait_count(const struct pool *p)
 {
+	struct worker *w = p->w;
 	int n = 0;
 	const struct list_node *it;
-	for (it = parked.next; it != &parked; it = it->next)
-		if (list_entry(it, struct client, node)->cancel_target->pool == p)
+	for (it = w->parked_cancels.next; it != &w->parked_cancels; it = it->next)
+		if (client_cancel_target(list_entry(it, struct client, node))->pool == p)
 			n++;
 	return n;
 }
@@ -89,12 +93,11 @@ void cancel_wait_run(struct worker *w, usec_t now)
 {
 	usec_t limit = w->cfg->cancel_wait_timeout;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &parked) {
+	list_for_each_safe(n, t, &w->parked_cancels) {
 		struct client *req = list_entry(n, struct client, node);
-		struct client *target = req->cancel_target;
+		struct client *target = client_cancel_target(req);
 		cancel_wait_try(target);
-		/* cppcheck-suppress knownConditionTrueFalse ; cancel_wait_try forwards req and clears it */
-		if (req->cancel_target != target)
+		if (client_cancel_target(req) != target)
 			continue; /* forwarded */
 		if (!cancel_wait_needed(target)) {
 			unpark(req);

@@ -12,12 +12,22 @@ static bool logging_in(const struct client *c)
 	return c->state < CL_IDLE;
 }
 
+static usec_t wait_timeout(const struct client *c)
+{
+	return (usec_t)c->wait_timeout_ms * 1000;
+}
+
+static usec_t idle_timeout(const struct client *c)
+{
+	return (usec_t)c->idle_timeout_ms * 1000;
+}
+
 /* A waiting client: query_wait_timeout (the pool's [users], [databases] or
  * global value), or before it query_wait_notify's NOTICE, once per wait. */
 static usec_t waiting_due(const struct client *c)
 {
 	struct worker *w = c->w;
-	usec_t wait = c->wait_timeout, notify = w->cfg->query_wait_notify;
+	usec_t wait = wait_timeout(c), notify = w->cfg->query_wait_notify;
 	usec_t at = wait > 0 ? c->state_since + wait : 0;
 	if (notify > 0 && !c->wait_notified && (!at || notify < wait))
 		at = c->state_since + notify;
@@ -38,7 +48,7 @@ static usec_t due_of(const struct client *c)
 	if (c->state != CL_IDLE)
 		return 0;
 	usec_t after = CLIENT_TRIM_AFTER_USEC;
-	usec_t idle = c->idle_timeout;
+	usec_t idle = idle_timeout(c);
 	if (!c->sock.in && !c->sock.out)
 		after = 0; /* nothing to trim */
 	if (idle > 0 && (!after || idle < after))
@@ -65,7 +75,7 @@ static void idle_due(struct client *c, usec_t now)
 {
 	if (now - c->state_since >= CLIENT_TRIM_AFTER_USEC && (c->sock.in || c->sock.out))
 		sock_trim(&c->sock);
-	usec_t idle = c->idle_timeout;
+	usec_t idle = idle_timeout(c);
 	if (idle > 0 && now - c->state_since >= idle) {
 		client_close(c, "08P01", "client_idle_timeout");
 		return;
@@ -91,7 +101,7 @@ void client_timer_fire(struct deadline_wheel *w, struct deadline *d, usec_t now)
 		else
 			client_close(c, "08P01", "client_login_timeout: login not completed in time");
 	} else if (c->state == CL_WAITING) {
-		usec_t wait = c->wait_timeout;
+		usec_t wait = wait_timeout(c);
 		if (wait > 0 && now - c->state_since >= wait) {
 			client_close(c, "08P01", "query_wait_timeout: no server was free for alias \"%s\"",
 				     c->db->name);

@@ -133,7 +133,7 @@ struct ps_client *ps_client_new(void)
 
 struct ps_name *ps_client_find(const struct ps_client *m, const char *name)
 {
-	if (!m->nbuckets)
+	if (!m || !m->nbuckets)
 		return NULL;
 	uint32_t h = hash_bytes(name, strlen(name));
 	for (struct ps_name *n = m->buckets[h & (m->nbuckets - 1)]; n; n = n->hnext)

@@ -25,7 +25,6 @@ enum ps_armed {
 struct ps_server {
 	struct server *srv;
 	struct ps_sset set;
-	struct respq q;
 	enum ps_armed armed;
 	struct ps_name *renaming; /* the name an error being replaced is about (held) */
 };
@@ -51,13 +50,14 @@ void ps_client_attach(struct client *c)
 	struct worker *w = c->w;
 	if (c->mode == POOL_MODE_SESSION || w->cfg->max_prepared_statements <= 0)
 		return;
-	c->ps = ps_client_new();
+	c->ps_on = true; /* the map itself comes with the first name */
 }
 
 void ps_client_detach(struct client *c)
 {
 	ps_client_free(c->ps);
 	c->ps = NULL;
+	c->ps_on = false;
 }
 
 static struct ps_server *server_state(struct server *s)
@@ -66,7 +66,8 @@ static struct ps_server *server_state(struct server *s)
 		s->ps = xcalloc(1, sizeof(*s->ps));
 		s->ps->srv = s;
 		ps_sset_init(&s->ps->set);
-		respq_init(&s->ps->q, on_done, on_emit, s->ps);
+		/* From now on the server's answer tracker reports to this layer. */
+		respq_set_owner(&s->respq, on_done, on_emit, s->ps);
 	}
 	return s->ps;
 }
@@ -75,7 +76,8 @@ void ps_server_free(struct server *s)
 {
 	if (!s->ps)
 		return;
-	respq_free(&s->ps->q);
+	respq_abandon(&s->respq);
+	respq_set_owner(&s->respq, NULL, NULL, NULL);
 	if (s->ps->renaming)
 		ps_name_put(s->ps->renaming);
 	ps_sset_free(&s->ps->set);
@@ -170,7 +172,7 @@ static void push(struct ps_server *ps, enum rq_kind kind, enum rq_action action,
 			      .arg = arg,
 			      .arg2 = arg2,
 			      .aux = aux };
-	respq_push(&ps->q, &e);
+	respq_push(&ps->srv->respq, &e);
 }
 
 /* The client's request sent under the pooler's name for its statement n:
@@ -285,6 +287,8 @@ static bool on_parse(struct client *c, struct ps_server *ps, struct client_msg *
 		return true;
 	}
 	struct ps_stmt *st = ps_cache_get(key, key_len);
+	if (!c->ps)
+		c->ps = ps_client_new();
 	n = ps_client_add(c->ps, name, st);
 	ps_stmt_unref(st);
 	ps_name_hold(n);
@@ -455,7 +459,8 @@ static enum discard_kind classify_query(const char *sql, size_t len, char *name,
  * a Close, in case it failed). */
 static void discard_all(struct client *c, struct ps_server *ps)
 {
-	ps_client_clear(c->ps);
+	if (c->ps)
+		ps_client_clear(c->ps);
 	ps_sset_clear(&ps->set);
 	ps->set.discards++;
 }
@@ -622,8 +627,8 @@ void ps_client_streamed(struct server *s, char type)
 bool ps_flush_synth(struct server *s)
 {
 	/* Not inside a message the server is still streaming to the client. */
-	if (s->ps && s->fwd_remaining == 0 && respq_synth_due(&s->ps->q))
-		return respq_release_synth(&s->ps->q);
+	if (s->ps && s->fwd_remaining == 0 && respq_synth_due(&s->respq))
+		return respq_release_synth(&s->respq);
 	return true;
 }
 
@@ -635,27 +640,22 @@ void ps_server_abandon(struct server *s)
 	if (!ps)
 		return;
 	ps->armed = ARM_NONE;
-	if (respq_empty(&ps->q) && !ps->q.skipping)
+	if (respq_empty(&s->respq) && !s->respq.skipping)
 		return;
-	respq_free(&ps->q);
+	respq_abandon(&s->respq);
 	ps_sset_clear(&ps->set);
 	ps->set.unsure = true;
 }
 
 bool ps_server_active(const struct server *s)
 {
-	return s->ps && s->client && s->client->ps;
+	return s->ps && s->client && s->client->ps_on;
 }
 
 bool ps_server_wants_whole(const struct server *s)
 {
-	const struct rq_entry *e = respq_head(&s->ps->q);
+	const struct rq_entry *e = respq_head(&s->respq);
 	return e && e->action != RQ_FORWARD;
-}
-
-enum rq_verdict ps_server_msg(struct server *s, char type, struct rq_entry *answered)
-{
-	return respq_server_msg(&server_state(s)->q, type, answered);
 }
 
 /* The server says one of the pooler's statements does not exist: something
@@ -727,10 +727,10 @@ bool ps_send_replacement(struct server *s, const struct rq_entry *answered, cons
 
 bool ps_synth_due(const struct server *s)
 {
-	return s->ps && respq_synth_due(&s->ps->q);
+	return s->ps && respq_synth_due(&s->respq);
 }
 
 bool ps_release_synth(struct server *s)
 {
-	return !s->ps || respq_release_synth(&s->ps->q);
+	return !s->ps || respq_release_synth(&s->respq);
 }

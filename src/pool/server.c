@@ -139,7 +139,7 @@ void server_close(struct server *s, const char *fmt, ...)
 		/* A polite Terminate lets the backend exit without logging an EOF. */
 		static const unsigned char term[5] = { 'X', 0, 0, 0, 4 };
 		if (!sock_has_output(&s->sock) && !sock_write(&s->sock, term, sizeof(term)))
-			server_log(LOG_LVL_DEBUG, s, "no Terminate sent: %s", sock_errmsg());
+			server_log(LOG_LVL_DEBUG, s, "no Terminate sent: %s", sock_errmsg(&s->sock));
 	}
 	sock_close(&s->sock);
 	enum server_state was = s->state;
@@ -153,11 +153,12 @@ void server_close(struct server *s, const char *fmt, ...)
 
 void server_free(struct server *s)
 {
+	struct worker *w = s->w;
 	list_del(&s->node);
-	pg_flow_clear(&s->flow);
+	respq_free(&s->respq); /* before ps_server_free: its entries are reported to it */
 	if (s->scram)
 		scram_client_free(s->scram);
-	varcache_clear(&s->vars);
+	varcache_clear(&w->vars, &s->vars);
 	ps_server_free(s);
 	sock_free_buffers(&s->sock);
 	free(s->host);
@@ -169,7 +170,7 @@ bool server_send(struct server *s, const void *data, size_t len)
 	if (s->state == SV_CLOSING)
 		return false;
 	if (!sock_write(&s->sock, data, len)) {
-		server_close(s, "write failed: %s", sock_errmsg());
+		server_close(s, "write failed: %s", sock_errmsg(&s->sock));
 		return false;
 	}
 	return true;
@@ -299,8 +300,8 @@ static void connector_failed(struct server *s, const char *why)
  * refreshed material changes that: say what to change instead. */
 static void connector_handshake_failed(struct server *s)
 {
-	if (!tls_error_is_version(sock_tls_errcode())) {
-		connector_failed(s, sock_errmsg());
+	if (!tls_error_is_version(sock_tls_errcode(&s->sock))) {
+		connector_failed(s, sock_errmsg(&s->sock));
 		return;
 	}
 	server_fail_loginf(
@@ -439,7 +440,7 @@ static void start_connect(struct server *s)
 	}
 	if (s->addr.ss_family != AF_UNIX)
 		sockopt_tcp_connection(fd, w->cfg);
-	sock_setup(&s->sock, w->base, fd, server_io, s);
+	sock_setup(&s->sock, &w->socks, w->base, fd, server_io, s);
 	server_set_state(s, SV_CONNECTING, NULL);
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
 		connected(s);
@@ -670,7 +671,7 @@ static void tls_answer(struct server *s)
 		if (r == SOCK_IO_OK)
 			send_startup(s);
 		else if (r == SOCK_IO_ERR)
-			server_fail_loginf(s, "08006", "%s", sock_errmsg());
+			server_fail_loginf(s, "08006", "%s", sock_errmsg(&s->sock));
 		return;
 	}
 	if (answer == 'N' && s->pool->db->sslmode <= TLS_MODE_PREFER) {
@@ -692,11 +693,12 @@ static void continue_tls(struct server *s)
 	else if (r == SOCK_IO_ERR && s->bundle)
 		connector_handshake_failed(s);
 	else if (r == SOCK_IO_ERR)
-		server_fail_loginf(s, "08006", "%s", sock_errmsg());
+		server_fail_loginf(s, "08006", "%s", sock_errmsg(&s->sock));
 }
 
 void server_record_param(struct server *s, const unsigned char *body, size_t len, bool login)
 {
+	struct worker *w = s->w;
 	struct msg_reader r;
 	reader_init(&r, body, len);
 	const char *name = reader_str(&r);
@@ -705,16 +707,16 @@ void server_record_param(struct server *s, const unsigned char *body, size_t len
 		return;
 	if (login)
 		session_attrs_note(&s->attrs, name, value);
-	int idx = varcache_index(name);
+	int idx = varcache_index(&w->vars, name);
 	if (idx >= 0) {
-		varcache_set(&s->vars, idx, value);
+		varcache_set(&w->vars, &s->vars, idx, value);
 		if (s->client)
-			varcache_set(&s->client->vars, idx, value);
+			varcache_set(&w->vars, &s->client->vars, idx, value);
 	}
 	struct pool *p = s->pool;
 	if (login && !p->have_welcome) {
 		if (idx >= 0)
-			varcache_set(&p->welcome_vars, idx, value);
+			varcache_set(&w->vars, &p->welcome_vars, idx, value);
 		else
 			proto_param_status(&p->welcome_other, name, value);
 	}
@@ -739,7 +741,7 @@ static void login_done(struct server *s)
 		s->scram = NULL;
 	}
 	s->ready = true;
-	pg_flow_clear(&s->flow);
+	respq_reset(&s->respq);
 	if (!server_attrs_accept(s))
 		return;
 	pool_server_logged_in(s);
@@ -826,8 +828,8 @@ static void internal_query_message(struct server *s, char type, const unsigned c
 		return;
 	case 'Z':
 		s->ready = true;
-		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
-		if (s->flow.tx_status != 'I') {
+		s->respq.tx_status = len > 0 ? (char)body[0] : 'I';
+		if (s->respq.tx_status != 'I') {
 			server_close(s, "%s left a transaction open", server_state_name(s->state));
 			return;
 		}
@@ -868,7 +870,7 @@ static void sync_message(struct server *s, char type, const unsigned char *body,
 		return;
 	case 'Z':
 		s->ready = true;
-		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
+		s->respq.tx_status = len > 0 ? (char)body[0] : 'I';
 		if (--s->swallow == 0 && s->client)
 			client_server_ready(s->client);
 		return;
@@ -879,13 +881,14 @@ static void sync_message(struct server *s, char type, const unsigned char *body,
 
 bool server_link(struct server *s, struct client *c)
 {
+	struct worker *w = c->w;
 	s->client = c;
 	c->server = s;
 	server_set_state(s, SV_ACTIVE, &s->pool->active_servers);
 	sock_set_read(&s->sock, true);
 	/* A physical walsender refuses SQL, SET included: a replication
 	 * client sees the server's own parameters. */
-	char *sql = s->pool->replication ? NULL : varcache_sync_sql(&c->vars, &s->vars);
+	char *sql = s->pool->replication ? NULL : varcache_sync_sql(&w->vars, &c->vars, &s->vars);
 	if (!sql) {
 		client_server_ready(c);
 		return s->state != SV_CLOSING;
@@ -905,7 +908,7 @@ void server_finish_release(struct server *s, bool run_reset)
 	struct worker *w = s->w;
 	struct pool *p = s->pool;
 	s->drain_step = 0;
-	if (s->flow.tx_status != 'I') {
+	if (s->respq.tx_status != 'I') {
 		server_close(s, "client left a transaction open");
 		return;
 	}
@@ -928,7 +931,7 @@ void server_finish_release(struct server *s, bool run_reset)
 
 static bool owes_nothing(const struct server *s)
 {
-	return pg_flow_settled(&s->flow) && s->fwd_remaining == 0 && s->cancels == 0;
+	return respq_settled(&s->respq) && s->fwd_remaining == 0 && s->cancels == 0;
 }
 
 /* A server is given to another client only when it owes nothing to this one;
@@ -989,7 +992,7 @@ bool server_run_own(struct server *s, const void *msgs, size_t len)
 void server_own_done(struct server *s, char tx_status)
 {
 	s->ready = true;
-	s->flow.tx_status = tx_status;
+	s->respq.tx_status = tx_status;
 	if (tx_status != 'I') {
 		server_close(s, "the pooler's own query left a transaction open");
 		return;
@@ -1017,7 +1020,7 @@ static void count_ready(struct server *s)
 	st->query_count++;
 	st->query_time += (uint64_t)(s->last_rfq - s->query_start);
 	s->query_start = s->last_rfq;
-	if (s->flow.tx_status == 'I') {
+	if (s->respq.tx_status == 'I') {
 		st->xact_count++;
 		st->xact_time += (uint64_t)(s->last_rfq - s->xact_start);
 		/* A pipelined next request starts its transaction now. */
@@ -1032,16 +1035,17 @@ static void count_ready(struct server *s)
 static bool boundary_reached(const struct server *s)
 {
 	const struct client *c = s->client;
-	if (!c || c->mode == POOL_MODE_SESSION || !pg_flow_settled(&s->flow) || c->fwd_remaining)
+	if (!c || c->mode == POOL_MODE_SESSION || !respq_settled(&s->respq) || c->fwd_remaining)
 		return false;
-	return s->flow.tx_status == 'I' || c->mode == POOL_MODE_STATEMENT;
+	return s->respq.tx_status == 'I' || c->mode == POOL_MODE_STATEMENT;
 }
 
+/* After the ReadyForQuery was taken into account: it was the last one owed. */
 static bool statement_mode_violation(const struct server *s, char status)
 {
 	const struct client *c = s->client;
-	return c && c->mode == POOL_MODE_STATEMENT && status != 'I' && s->flow.owed_rfq <= 1 &&
-	       !s->flow.unsynced;
+	return c && c->mode == POOL_MODE_STATEMENT && status != 'I' && respq_owed_rfq(&s->respq) == 0 &&
+	       !respq_unsynced(&s->respq);
 }
 
 static void end_of_transaction(struct server *s)
@@ -1050,7 +1054,7 @@ static void end_of_transaction(struct server *s)
 	struct client *c = s->client;
 	if (!c || c->state == CL_CLOSING)
 		return;
-	if (s->flow.tx_status != 'I') {
+	if (s->respq.tx_status != 'I') {
 		client_close(c, "25001", "transaction blocks are not allowed in statement pooling mode");
 		return;
 	}
@@ -1066,19 +1070,15 @@ static void end_of_transaction(struct server *s)
 enum ps_step {
 	PS_PASS,
 	PS_CONSUMED,
-	PS_NEED_MORE,
 	PS_STOP
 };
 
-/* Prepared-statement tracking: match the message to what it answers; drop
- * or replace the pooler's own answers. */
-static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t avail, size_t *span)
+/* Prepared-statement tracking: act on what the answer tracker said of the
+ * message (whole in the buffer unless it is forwarded): drop or replace the
+ * pooler's own answers. */
+static enum ps_step ps_step(struct server *s, enum rq_verdict v, const struct rq_entry *ans,
+			    const struct pg_hdr *h, size_t *span)
 {
-	bool whole = ps_server_wants_whole(s) || h->type == 'Z' || h->type == 'S';
-	if (whole && avail < (size_t)h->len + 1)
-		return PS_NEED_MORE;
-	struct rq_entry ans;
-	enum rq_verdict v = ps_server_msg(s, h->type, &ans);
 	if (v == RQV_FORWARD)
 		return PS_PASS;
 	bool flushed = flush_to_client(s, *span);
@@ -1095,7 +1095,7 @@ static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t ava
 		size_t blen = h->len - 4;
 		const unsigned char *body = iobuf_head(s->sock.in) + PROTO_HDR_LEN;
 		iobuf_consume(s->sock.in, (size_t)h->len + 1);
-		bool ok = ps_send_replacement(s, &ans, body, blen);
+		bool ok = ps_send_replacement(s, ans, body, blen);
 		return ok && s->client ? PS_CONSUMED : PS_STOP;
 	}
 	iobuf_consume(s->sock.in, (size_t)h->len + 1);
@@ -1104,9 +1104,8 @@ static enum ps_step ps_step(struct server *s, const struct pg_hdr *h, size_t ava
 
 /* A ReadyForQuery on its way to the client. False when the server went back
  * to the pool or the client was closed. */
-static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t len, size_t *span)
+static bool ready_for_query(struct server *s, char status, bool answered, uint32_t len, size_t *span)
 {
-	char status = len >= 5 ? (char)msg[5] : 'I';
 	if (statement_mode_violation(s, status)) {
 		/* The client must not see a transaction open: end it before this ReadyForQuery. */
 		if (flush_to_client(s, *span))
@@ -1118,7 +1117,7 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 	*span += len + 1;
 	s->ready = true;
 	s->last_rfq = time_now_usec();
-	if (pg_flow_server(&s->flow, 'Z', status))
+	if (answered)
 		count_ready(s);
 	if (boundary_reached(s)) {
 		if (flush_to_client(s, *span))
@@ -1126,6 +1125,54 @@ static bool ready_for_query(struct server *s, const unsigned char *msg, uint32_t
 		return false;
 	}
 	return true;
+}
+
+/* One server message to the answer tracker. Without statement tracking an
+ * answer that fits nothing only makes the tracker inexact (the server is
+ * drained after this client); said once. */
+static enum rq_verdict track_answer(struct server *s, char type, char status, struct rq_entry *ans)
+{
+	bool was_inexact = s->respq.inexact;
+	enum rq_verdict v = respq_server_msg(&s->respq, type, status, ans);
+	if (s->respq.inexact && !was_inexact)
+		server_log(LOG_LVL_DEBUG, s, "lost exact track of the answers owed at '%c'", type);
+	return v;
+}
+
+enum fwd_step {
+	FWD_STREAM,    /* forward its body as it comes */
+	FWD_DONE,      /* handled whole */
+	FWD_NEED_MORE, /* read it whole first */
+	FWD_STOP,      /* the server went back to the pool or a connection closed */
+};
+
+/* One server message whose header is in: to the tracker, then to the
+ * prepared-statement layer; ParameterStatus and ReadyForQuery whole. */
+static enum fwd_step forward_message(struct server *s, const unsigned char *p, const struct pg_hdr *h,
+				     size_t avail, size_t *span, bool ps)
+{
+	bool whole = h->type == 'Z' || h->type == 'S' || (ps && ps_server_wants_whole(s));
+	if (whole && avail < (size_t)h->len + 1)
+		return FWD_NEED_MORE;
+	/* The tracker follows what the server sends, whatever the
+	 * prepared-statement layer then passes on, drops or replaces. */
+	char status = h->type == 'Z' && h->len >= 5 ? (char)p[PROTO_HDR_LEN] : 'I';
+	struct rq_entry ans;
+	enum rq_verdict v = track_answer(s, h->type, status, &ans);
+	if (ps) {
+		enum ps_step step = ps_step(s, v, &ans, h, span);
+		if (step != PS_PASS)
+			return step == PS_STOP ? FWD_STOP : FWD_DONE;
+	}
+	if (h->type == 'S') {
+		*span += h->len + 1;
+		server_record_param(s, p + PROTO_HDR_LEN, h->len - 4, false);
+		return FWD_DONE;
+	}
+	if (h->type == 'Z')
+		return ready_for_query(s, status, rq_kind_owes_rfq(ans.kind), h->len, span) ? FWD_DONE
+											    : FWD_STOP;
+	return FWD_STREAM;
 }
 
 /* Stream server messages to the client; ReadyForQuery and ParameterStatus
@@ -1164,31 +1211,13 @@ static void forward_to_client(struct server *s)
 			server_close(s, "protocol error: %s%s", err, flushed ? "" : " (client gone too)");
 			return;
 		}
-		/* The flow follows what the server sends, whatever the
-		 * prepared-statement layer then passes on, drops or replaces. */
-		if (h.type != 'Z' && h.type != 'S')
-			pg_flow_server(&s->flow, h.type, 0);
-		if (ps) {
-			enum ps_step step = ps_step(s, &h, avail, &span);
-			if (step == PS_NEED_MORE)
-				break;
-			if (step == PS_STOP)
-				return;
-			if (step == PS_CONSUMED)
-				continue;
-		}
-		if (h.type == 'Z' || h.type == 'S') {
-			if (avail < h.len + 1)
-				break;
-			if (h.type == 'S') {
-				span += h.len + 1;
-				server_record_param(s, p + PROTO_HDR_LEN, h.len - 4, false);
-				continue;
-			}
-			if (!ready_for_query(s, p, h.len, &span))
-				return;
+		enum fwd_step step = forward_message(s, p, &h, avail, &span, ps);
+		if (step == FWD_NEED_MORE)
+			break;
+		if (step == FWD_STOP)
+			return;
+		if (step == FWD_DONE)
 			continue;
-		}
 		span += PROTO_HDR_LEN;
 		s->fwd_remaining = h.len - 4;
 	}
@@ -1317,7 +1346,7 @@ static void server_read(struct server *s)
 	enum sock_io r = sock_fill(&s->sock, (size_t)w->cfg->pkt_buf, s->need);
 	if (r == SOCK_IO_EOF || r == SOCK_IO_ERR) {
 		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly"
-						   : sock_errmsg();
+						   : sock_errmsg(&s->sock);
 		if (s->state < SV_IDLE && r == SOCK_IO_EOF)
 			login_failed_restarting(s, "%s", why);
 		else if (s->state < SV_IDLE)
@@ -1346,7 +1375,7 @@ static void server_io(evutil_socket_t fd, short what, void *arg)
 		}
 		enum sock_io r = sock_flush(&s->sock);
 		if (r == SOCK_IO_ERR) {
-			server_close(s, "write failed: %s", sock_errmsg());
+			server_close(s, "write failed: %s", sock_errmsg(&s->sock));
 			return;
 		}
 		if (r == SOCK_IO_OK && s->client && s->client->blocked_on_server)

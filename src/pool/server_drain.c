@@ -7,7 +7,6 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "pg/flow.h"
 #include "pg/proto.h"
 #include "pool/cancel.h"
 #include "pool/server.h"
@@ -36,7 +35,7 @@ void server_drain_start(struct server *s, bool run_reset)
 {
 	struct pbuf b;
 	pbuf_init(&b, 256);
-	if (s->flow.copy_in)
+	if (s->respq.copy_in)
 		proto_copy_fail(&b, "client disconnected during COPY");
 	proto_sync(&b);
 	/* What a backend does when its client disconnects: an open transaction
@@ -107,8 +106,8 @@ static void drain_message(struct server *s, char type, const unsigned char *body
 		s->drain_step = 2;
 	} else if (type == 'Z' && s->drain_step == 2) {
 		s->drain_step = 3;
-		pg_flow_clear(&s->flow);
-		s->flow.tx_status = len > 0 ? (char)body[0] : 'I';
+		respq_reset(&s->respq);
+		s->respq.tx_status = len > 0 ? (char)body[0] : 'I';
 	}
 }
 

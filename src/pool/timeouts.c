@@ -4,6 +4,8 @@
  * per connection. */
 #include "pool/timeouts.h"
 
+#include <stdint.h>
+
 #include "core/config.h"
 #include "pg/proto.h"
 #include "pool/cancel.h"
@@ -34,6 +36,14 @@ void timeouts_refresh(struct pool *p)
 	out->xact = pick_positive(u ? u->transaction_timeout : -1, cfg->transaction_timeout);
 }
 
+static uint32_t to_ms(usec_t t)
+{
+	if (t <= 0)
+		return 0;
+	usec_t ms = (t + 999) / 1000;
+	return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
 void timeouts_client_refresh(struct client *c)
 {
 	struct worker *w = c->w;
@@ -41,8 +51,8 @@ void timeouts_client_refresh(struct client *c)
 	const struct user_cfg *u = c->user ? config_find_user(cfg, c->user) : NULL;
 	usec_t wait = c->db ? pick_set(c->db->cfg->query_wait_timeout, cfg->query_wait_timeout)
 			    : cfg->query_wait_timeout;
-	c->wait_timeout = pick_set(u ? u->query_wait_timeout : -1, wait);
-	c->idle_timeout = pick_positive(u ? u->client_idle_timeout : -1, cfg->client_idle_timeout);
+	c->wait_timeout_ms = to_ms(pick_set(u ? u->query_wait_timeout : -1, wait));
+	c->idle_timeout_ms = to_ms(pick_positive(u ? u->client_idle_timeout : -1, cfg->client_idle_timeout));
 }
 
 /* query_wait_notify: tell a client that waits that it waits, once per
@@ -62,7 +72,7 @@ bool timeouts_notify_waiting(struct client *c)
 
 static bool in_transaction(const struct server *s)
 {
-	return s->flow.tx_status == 'T' || s->flow.tx_status == 'E';
+	return s->respq.tx_status == 'T' || s->respq.tx_status == 'E';
 }
 
 /* server_fast_close: a session whose server must go (RECONNECT, a reload
@@ -76,7 +86,7 @@ static bool fast_close_due(const struct server *s)
 		return false;
 	if (!s->retire && !s->pool->db->retired && w->shutdown_mode != SHUTDOWN_WAIT_FOR_SERVERS)
 		return false;
-	return s->ready && !s->flow.owed_rfq && !in_transaction(s) && !c->fwd_remaining;
+	return s->ready && !respq_owed_rfq(&s->respq) && !in_transaction(s) && !c->fwd_remaining;
 }
 
 /* In PgBouncer's order: query_timeout, idle_transaction_timeout,
@@ -85,7 +95,7 @@ static void expire_one(struct server *s, usec_t now)
 {
 	const struct pool_timeouts *t = &s->pool->to;
 	struct client *c = s->client;
-	bool running = s->flow.owed_rfq > 0;
+	bool running = respq_owed_rfq(&s->respq) > 0;
 	if (t->query > 0 && running && now - s->query_start >= t->query) {
 		/* Closing alone would let the backend run on until it next writes. */
 		server_forward_cancel(s);

@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			respq_push(&q, &e);
 		} else if (op == 1) {
 			struct rq_entry ans;
-			enum rq_verdict v = respq_server_msg(&q, types[arg % (sizeof(types) - 1)], &ans);
+			enum rq_verdict v = respq_server_msg(&q, types[arg % (sizeof(types) - 1)], 'I', &ans);
 			if (v == RQV_REPLACE && ans.action != RQ_EMPTY_AS_TAG && ans.action != RQ_RENAME_ERROR)
 				abort();
 		} else {

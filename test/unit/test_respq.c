@@ -1,4 +1,4 @@
-/* The queue of answers owed by a server, and the prepared-statement state
+/* The tracker of the answers owed by a server, and the prepared-statement state
  * (shared cache, client names, server sets). */
 #include <stdio.h>
 #include <string.h>
@@ -34,13 +34,15 @@ static void push(struct respq *q, enum rq_kind k, enum rq_action a, uint64_t id)
 	respq_push(q, &e);
 }
 
-/* Feed server message types; returns the verdicts as letters F/D/R/C. */
+/* Feed server message types ('x': a ReadyForQuery in a transaction);
+ * returns the verdicts as letters F/D/R/C. */
 static const char *feed(struct respq *q, const char *types)
 {
 	static char out[64];
 	size_t n = 0;
 	for (const char *t = types; *t && n + 1 < sizeof(out); t++) {
-		out[n++] = "FDRC"[respq_server_msg(q, *t, NULL)];
+		char type = *t == 'x' ? 'Z' : *t;
+		out[n++] = "FDRC"[respq_server_msg(q, type, *t == 'x' ? 'T' : 'I', NULL)];
 		CHECK(respq_release_synth(q));
 	}
 	out[n] = '\0';
@@ -158,13 +160,15 @@ static void test_copy_and_confusion(void)
 	push(&q, RQ_EXECUTE, RQ_FORWARD, 1);
 	push(&q, RQ_SYNC, RQ_FORWARD, 2);
 	CHECK_STR(feed(&q, "HddcC"), "FFFFF");
-	CHECK_STR(feed(&q, "1"), "C"); /* a ParseComplete nobody asked for */
-	CHECK_STR(feed(&q, "Z"), "F");
+	CHECK(!q.inexact);
+	/* a ParseComplete nobody asked for: track is lost, the Sync dropped */
+	CHECK_STR(feed(&q, "1"), "C");
+	CHECK(q.inexact && respq_empty(&q) && respq_owed_rfq(&q) == 0 && !respq_settled(&q));
 	CHECK_STR(feed(&q, "Z"), "C");   /* nothing owed */
 	CHECK_STR(feed(&q, "NS"), "FF"); /* async messages are always fine */
 	push(&q, RQ_BIND, RQ_FORWARD, 3);
 	respq_free(&q);
-	CHECK_STR(trail, "d1o d2o d3s ");
+	CHECK_STR(trail, "d1o d2s d3s ");
 }
 
 static void test_ring_wraps(void)
@@ -177,13 +181,127 @@ static void test_ring_wraps(void)
 		for (int i = 0; i < 37; i++)
 			push(&q, RQ_BIND, RQ_FORWARD, ++id);
 		for (int i = 0; i < 30; i++)
-			CHECK_EACH(each, respq_server_msg(&q, '2', NULL) == RQV_FORWARD);
+			CHECK_EACH(each, respq_server_msg(&q, '2', 'I', NULL) == RQV_FORWARD);
 	}
 	CHECK_LOOP_END(each);
 	CHECK(respq_len(&q) == 5 * 7);
 	struct rq_entry e;
-	respq_server_msg(&q, '2', &e);
+	respq_server_msg(&q, '2', 'I', &e);
 	CHECK(e.aux == 151 && e.kind == RQ_BIND);
+	respq_free(&q);
+}
+
+static void sent(struct respq *q, const char *types)
+{
+	for (; *types; types++)
+		respq_push_sent(q, *types);
+}
+
+/* The release questions: pipelines, extended batches, COPY, transactions. */
+static void test_owed_and_settled(void)
+{
+	struct respq q;
+	respq_init(&q, NULL, NULL, NULL);
+	CHECK(respq_reusable(&q));
+	sent(&q, "QQQ");
+	feed(&q, "TDCZ");
+	CHECK(!respq_settled(&q) && respq_owed_rfq(&q) == 2);
+	feed(&q, "CZCZ");
+	CHECK(respq_reusable(&q));
+
+	sent(&q, "PBDE"); /* no Sync yet: unsynced, not settled */
+	CHECK_STR(feed(&q, "12TDC"), "FFFFF");
+	CHECK(!respq_settled(&q) && respq_unsynced(&q) && respq_empty(&q));
+	sent(&q, "S");
+	CHECK(!respq_settled(&q));
+	feed(&q, "Z");
+	CHECK(respq_reusable(&q));
+
+	sent(&q, "Q"); /* COPY FROM STDIN */
+	feed(&q, "G");
+	CHECK(q.copy_in && !respq_settled(&q));
+	sent(&q, "ddc");
+	CHECK(!q.copy_in);
+	feed(&q, "CZ");
+	CHECK(respq_reusable(&q));
+
+	sent(&q, "Q"); /* COPY TO STDOUT */
+	feed(&q, "Hdd");
+	CHECK(q.copy_out && !respq_settled(&q));
+	feed(&q, "cCZ");
+	CHECK(respq_reusable(&q));
+
+	sent(&q, "Q"); /* BEGIN: settled, but not reusable */
+	feed(&q, "Cx");
+	CHECK(respq_settled(&q) && !respq_reusable(&q));
+	feed(&q, "Z"); /* an answer to nothing: no underflow, and never settled again */
+	CHECK(respq_owed_rfq(&q) == 0 && q.inexact && !respq_settled(&q));
+	respq_reset(&q);
+	CHECK(respq_reusable(&q));
+	respq_free(&q);
+}
+
+static void test_errors_and_inexact(void)
+{
+	struct respq q;
+	respq_init(&q, NULL, NULL, NULL);
+	/* An error in an extended message: the Query after it in the same batch
+	 * is skipped by the backend and owes no ReadyForQuery; the Sync does. */
+	sent(&q, "PBEQS");
+	CHECK(respq_owed_rfq(&q) == 2);
+	feed(&q, "E");
+	CHECK(respq_owed_rfq(&q) == 1);
+	feed(&q, "Z");
+	CHECK(respq_reusable(&q));
+	/* ... but a Query's own error after an answered batch is the Query's. */
+	sent(&q, "PBDEQ");
+	feed(&q, "12TDCE");
+	CHECK(respq_owed_rfq(&q) == 1);
+	feed(&q, "Z");
+	CHECK(respq_reusable(&q));
+	/* A protocol violation during COPY IN: exact accounting gives up. */
+	sent(&q, "Q");
+	feed(&q, "G");
+	sent(&q, "Q");
+	CHECK(q.inexact && !respq_settled(&q));
+	respq_reset(&q);
+	/* A COPY with requests queued behind it: they reach a backend in COPY IN. */
+	sent(&q, "PBES");
+	feed(&q, "12G");
+	CHECK(q.inexact && q.copy_in);
+	respq_reset(&q);
+	CHECK(respq_reusable(&q));
+	respq_free(&q);
+}
+
+/* The ring's cap: one request more than it keeps makes the tracker inexact. */
+static void test_ring_cap(void)
+{
+	struct respq q;
+	start(&q);
+	for (uint32_t i = 0; i < RQ_RING_MAX; i++)
+		push(&q, RQ_BIND, RQ_FORWARD, i);
+	CHECK(!q.inexact && respq_len(&q) == RQ_RING_MAX);
+	trail[0] = '\0';
+	push(&q, RQ_BIND, RQ_FORWARD, 7);
+	CHECK(q.inexact && respq_len(&q) == RQ_RING_MAX);
+	CHECK_STR(trail, "d7s ");
+	respq_free(&q);
+}
+
+/* The owner gives up its entries: what was sent stays owed, a synthesized
+ * answer alone does not. */
+static void test_abandon(void)
+{
+	struct respq q;
+	start(&q);
+	push(&q, RQ_PARSE, RQ_SYNTH, 1);
+	respq_abandon(&q);
+	CHECK(respq_reusable(&q));
+	push(&q, RQ_QUERY, RQ_FORWARD, 2);
+	respq_abandon(&q);
+	CHECK(respq_empty(&q) && q.inexact && !respq_settled(&q));
+	CHECK_STR(trail, "d1s d2s ");
 	respq_free(&q);
 }
 
@@ -327,6 +445,10 @@ int main(void)
 	test_query_and_function();
 	test_copy_and_confusion();
 	test_ring_wraps();
+	test_owed_and_settled();
+	test_errors_and_inexact();
+	test_ring_cap();
+	test_abandon();
 	test_cache();
 	test_client_names();
 	test_server_set();

@@ -1,18 +1,20 @@
-/* libFuzzer: the answers-owed accounting (pg/flow) against a model of a
+/* libFuzzer: the answer tracker (pool/respq) against a model of a
  * PostgreSQL backend, over sequences of messages. The input is a script:
  * each byte either sends a frontend message or lets the model backend
  * process the next one (succeeding, failing, or starting a COPY). The
- * property the pooler's isolation rests on: whenever the flow says
+ * property the pooler's isolation rests on: whenever the tracker says
  * "settled", the backend has nothing left to answer and is in no COPY, so a
- * server released at that moment cannot pass anyone's answers on. And the
- * converse, exactness: when the backend owes nothing the flow says so
- * (except after a Sync the backend ignored in COPY IN, where it overcounts
- * on purpose), so no client keeps a server it no longer needs. */
+ * server released at that moment cannot pass anyone's answers on. While it
+ * is exact, every answer the backend sends fits a queued request. And the
+ * converse, exactness: when the backend owes nothing the tracker says so
+ * (unless it gave up exactness, as after a Sync the backend ignored in COPY
+ * IN), so no client keeps a server it no longer needs. fuzz_respq covers the
+ * pooler's own entries (absorbed, synthesized, replaced answers). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "pg/flow.h"
+#include "pool/respq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,17 +25,19 @@ struct backend {
 	uint32_t seq[QMAX];  /* when each was sent */
 	uint32_t sent;       /* frontend messages sent so far */
 	uint32_t copy_start; /* 'sent' when the current COPY IN started */
-	bool ambiguous;      /* a Sync sent before CopyInResponse was ignored: the flow may overcount */
+	bool ambiguous;      /* a Sync sent before CopyInResponse was ignored: the tracker may overcount */
 	size_t head, len;
 	bool skipping; /* after an extended-protocol error: discard until Sync */
 	bool copy_in, copy_simple;
 	bool batch; /* extended messages processed since the last Sync */
-	struct pg_flow *flow;
+	struct respq *q;
 };
 
 static void emit(struct backend *b, char type, char status)
 {
-	pg_flow_server(b->flow, type, status);
+	bool exact = !b->q->inexact;
+	if (respq_server_msg(b->q, type, status, NULL) == RQV_CONFUSED && exact)
+		abort(); /* an exact tracker found no request for a real answer */
 }
 
 /* Nothing the backend holds can still produce output: outside COPY, only
@@ -53,12 +57,12 @@ static bool idle(const struct backend *b)
 static void process_copy(struct backend *b, char m, uint32_t seq)
 {
 	if (m == 'S')
-		b->ambiguous = true; /* ignored here, but counted by the flow */
+		b->ambiguous = true; /* ignored here, but queued by the tracker */
 	(void)seq;
 	if (m == 'd' || m == 'S' || m == 'H')
 		return; /* data, and Sync/Flush are ignored during COPY IN */
 	if (m != 'c' && m != 'f')
-		b->ambiguous = true; /* a protocol violation the backend swallows: the flow may overcount */
+		b->ambiguous = true; /* a protocol violation the backend swallows: the tracker may overcount */
 	b->copy_in = false;
 	if (m == 'c') {
 		emit(b, 'C', 0);
@@ -142,27 +146,27 @@ static void process(struct backend *b, int op)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char types[] = "QPBDCESHFdcf";
-	struct pg_flow flow;
-	pg_flow_init(&flow);
-	struct backend b = { .flow = &flow };
+	struct respq q;
+	respq_init(&q, NULL, NULL, NULL);
+	struct backend b = { .q = &q };
 	for (size_t i = 0; i < size; i++) {
 		uint8_t x = data[i];
 		if (x < 128) {
 			if (b.len == QMAX)
 				continue;
 			char m = types[x % (sizeof(types) - 1)];
-			pg_flow_client(&flow, m);
+			respq_push_sent(&q, m);
 			b.queue[(b.head + b.len) % QMAX] = m;
 			b.seq[(b.head + b.len) % QMAX] = b.sent++;
 			b.len++;
 		} else if (b.len > 0) {
 			process(&b, x % 3);
 		}
-		if (pg_flow_settled(&flow) && !idle(&b))
+		if (respq_settled(&q) && !idle(&b))
 			abort(); /* the pooler would hand over a server that still owes answers */
-		if (!flow.inexact && !b.ambiguous && idle(&b) && !pg_flow_settled(&flow))
+		if (!q.inexact && !b.ambiguous && idle(&b) && !respq_settled(&q))
 			abort(); /* exactness: a connection that owes nothing is given back */
 	}
-	pg_flow_clear(&flow);
+	respq_free(&q);
 	return 0;
 }
