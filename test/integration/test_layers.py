@@ -59,5 +59,8 @@ def test_util_depends_on_no_other_module():
         with open(os.path.join(ROOT, path), encoding="utf-8") as f:
             ours += [(path, inc) for inc in re.findall(r'^\s*#\s*include\s+"([^"]+)"', f.read(), re.M)]
     assert ("src/core/util.c", "core/util.h") in ours, "include pattern found nothing: vacuous"
-    wrong = ["%s includes %s" % (p, inc) for p, inc in ours if inc != "core/util.h"]
+    # a header with no module behind it (core/mustcheck.h: attribute macros) is no dependency
+    def is_module(inc):
+        return inc != "core/util.h" and os.path.exists(os.path.join(ROOT, "src", inc[:-2] + ".c"))
+    wrong = ["%s includes %s" % (p, inc) for p, inc in ours if is_module(inc)]
     assert not wrong, "core/util must not depend on other modules:\n  " + "\n  ".join(wrong)
