@@ -288,8 +288,9 @@ static bool daemonize(char *err, size_t errlen)
  * these registrations only. */
 static bool register_console(void)
 {
+	struct worker *w = &the_worker;
 	console_register(&admin_console);
-	return janitor_hook_add(admin_tick);
+	return janitor_hook_add(w, admin_tick);
 }
 
 static struct event_base *make_base(void)
@@ -315,7 +316,7 @@ static void setup_signals(struct event_base *base)
 static void teardown(struct event_base *base, struct evdns_base *dns)
 {
 	struct worker *w = &the_worker;
-	janitor_stop();
+	janitor_stop(w);
 	metrics_stop();
 	listeners_close();
 	runtime_shutdown(w);

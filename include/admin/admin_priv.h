@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/list.h"
+#include "core/mustcheck.h"
 #include "core/util.h"
 #include "pg/proto.h"
 #include "pool/pool-t.h"
@@ -17,9 +18,10 @@ struct worker;
 bool admin_is_console_db(const char *dbname);
 /* Local authentication succeeded for a console client: check admin_users /
  * stats_users, then send the login reply (state CL_IDLE, no pool). */
-void admin_login(struct client *c);
-/* A console client in CL_IDLE has bytes buffered: handle whole messages. */
-void admin_process(struct client *c);
+TB_MUSTCHECK bool admin_login(struct client *c);
+/* A console client in CL_IDLE has bytes buffered: handle whole messages.
+ * False: the client is closed. */
+TB_MUSTCHECK bool admin_process(struct client *c);
 
 #define ADMIN_MAX_ARGS 8
 
@@ -67,7 +69,7 @@ struct admin_req {
 enum admin_status admin_fail(struct admin_req *r, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Console clients logged in and not closed; linked through client.node. */
-const struct list_node *admin_client_list(void);
+const struct list_node *admin_client_list(struct worker *w);
 /* "15.0 (tokenbouncer X.Y.Z)": what psql and drivers parse as the server version. */
 const char *admin_server_version(void);
 
@@ -101,5 +103,5 @@ void control_wait_clear(struct admin_wait *w);
 /* Pause databases created after a PAUSE of all; finish SHUTDOWN WAIT_FOR_SERVERS. */
 void control_tick(struct worker *w, usec_t now);
 /* PAUSE without a database is in force. */
-bool control_paused_all(void);
+bool control_paused_all(struct worker *w);
 #endif

@@ -9,7 +9,7 @@ struct worker;
 
 /* The event loop is alive: the janitor ran within the last few seconds (the
  * answer itself comes from the loop). False with why set otherwise. */
-bool health_live(char *why, size_t whylen);
+bool health_live(struct worker *w, char *why, size_t whylen);
 /* Ready for clients: the configuration is loaded, the listeners are open, no
  * shutdown is under way, and every token alias with a fixed upstream user
  * holds a token a login can use now. False with why naming the first cause. */

@@ -7,10 +7,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/list.h"
 #include "core/util.h"
 #include "pool/pool-t.h"
 
 struct worker;
+
+/* The snapshots of one loop's counters (a field of struct worker): one ring
+ * slot per snapshot, STATS_RING of them, and an entry per database name. */
+#define STATS_RING 64
+struct stats_ring {
+	struct list_node entries; /* struct stats_entry (admin/stats.c) */
+	usec_t time[STATS_RING];
+	int len, head;
+	usec_t interval;
+	/* The first snapshot is all zeros, a second before the first tick: the
+	 * counters were zero at start, and averages taken before a whole period
+	 * has passed then cover the start too (PgBouncer does the same). */
+	bool started;
+	usec_t last_line; /* log_stats: the last line written (admin/stats_log.c) */
+};
 
 /* SHOW POOLS columns of one pool. */
 struct stats_pool_counts {
@@ -67,5 +83,5 @@ void stats_tick(struct worker *w, usec_t now);
 /* log_stats: log the averages over all databases once every stats_period. */
 void stats_log_tick(struct worker *w, usec_t now);
 /* Forget every snapshot (shutdown, or tests). */
-void stats_reset(void);
+void stats_reset(struct worker *w);
 #endif

@@ -26,9 +26,24 @@ enum sock_io {
 	SOCK_IO_ERR,
 };
 
+/* What the sockets of one loop share (a field of struct worker): the text
+ * of the most recent hard error and the spare input buffers. Input buffers
+ * of the usual size that connections gave back are kept for the next
+ * connection that reads: a connection holds its buffer only while it has
+ * bytes in it (a client between transactions holds none), and taking one
+ * back costs no malloc. At most SOCK_SPARE_MAX (256 KiB with 4 KiB buffers). */
+#define SOCK_SPARE_MAX 64
+struct sock_loop {
+	char last_error[160];
+	unsigned long last_tls_error;
+	struct iobuf *spares[SOCK_SPARE_MAX];
+	unsigned nspares;
+};
+
 struct sock {
 	int fd;
-	int err; /* errno of the last hard error, or 0 */
+	int err;                /* errno of the last hard error, or 0 */
+	struct sock_loop *loop; /* set by sock_setup */
 	SSL *ssl;
 	struct event ev;
 	short ev_flags; /* what is registered now; 0 = nothing */
@@ -45,14 +60,17 @@ struct sock {
 	struct iobuf *out;
 };
 
-/* Text of the most recent hard error on any socket. The loop is single
- * threaded and callers read it right after the failing call, so one shared
- * buffer saves ~100 bytes per connection. */
-const char *sock_errmsg(void);
+/* Text of the most recent hard error on any socket of s's loop. A loop is
+ * single threaded and callers read it right after the failing call, so one
+ * buffer per loop saves ~100 bytes per connection. */
+const char *sock_errmsg(const struct sock *s);
 /* The OpenSSL error code of that error when it was a TLS one, else 0. */
-unsigned long sock_tls_errcode(void);
+unsigned long sock_tls_errcode(const struct sock *s);
 
-void sock_setup(struct sock *s, struct event_base *base, int fd, event_callback_fn cb, void *arg);
+void sock_setup(struct sock *s, struct sock_loop *loop, struct event_base *base, int fd, event_callback_fn cb,
+		void *arg);
+/* Frees the spare buffers (the loop's end). */
+void sock_loop_free(struct sock_loop *loop);
 /* Stop events, free TLS, close the fd. Idempotent. The buffers stay until
  * sock_free_buffers: a handler still running on a message in s->in after
  * its connection closed (the close runs inside it) reads valid memory, so

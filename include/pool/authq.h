@@ -25,9 +25,9 @@ struct authq_waiter {
 bool authq_enabled(const struct client *c);
 /* Join (or start) the lookup of c->user; the answer comes through
  * client_auth_lookup_done. False (with why) if it cannot be started. */
-bool authq_start(struct client *c, struct authq_waiter *w, char *why, size_t whylen);
+bool authq_start(struct client *c, struct authq_waiter *aw, char *why, size_t whylen);
 /* The client gave up (closed) before the answer. */
-void authq_cancel(struct authq_waiter *w);
+void authq_cancel(struct authq_waiter *aw);
 /* Pool dispatch: give an idle server to a waiting lookup; false if none waits. */
 bool authq_take_server(struct pool *p, struct server *s);
 /* The pool's server logins are failing: its lookups fail with the error. */

@@ -14,5 +14,5 @@ void server_forward_cancel_for(struct server *s, int requester_fd);
 /* A closing server forgets its cancels in flight; they finish on their own. */
 void server_cancels_forget(struct server *s);
 /* Release cancel requests still in flight (shutdown). */
-void server_cancels_shutdown(void);
+void server_cancels_shutdown(struct worker *w);
 #endif

@@ -28,7 +28,7 @@ struct peer_counts {
 	int sending;    /* sv_active_cancel */
 	int waiting;    /* cl_waiting_cancel_req */
 };
-void peer_counts(int peer_id, struct peer_counts *out);
+void peer_counts(struct worker *w, int peer_id, struct peer_counts *out);
 /* Drop every request in flight (process exit). */
-void peers_shutdown(void);
+void peers_shutdown(struct worker *w);
 #endif

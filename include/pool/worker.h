@@ -19,11 +19,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "admin/admin-t.h"
+#include "admin/stats.h"
 #include "core/config-t.h"
 #include "core/list.h"
 #include "core/strmap.h"
 #include "pool/cancel_index.h"
+#include "pool/climit.h"
 #include "pool/deadline.h"
+#include "pool/janitor.h"
 #include "pool/pool-t.h"
 
 struct config_ref;
@@ -68,5 +72,19 @@ struct worker {
 	enum shutdown_mode shutdown_mode;
 	uint64_t admit_until_id; /* shutdown: clients accepted before it may still log in */
 	bool suspended;          /* SUSPEND: no socket but the console's is read */
+
+	struct varcache_state vars;  /* extra parameter names, interned values */
+	struct sock_loop socks;      /* last socket error, spare input buffers */
+	struct stats_ring stats;     /* SHOW STATS averages, log_stats */
+	struct admin_state admin;    /* console sessions */
+	struct climit_state climits; /* client counts per alias and user */
+	struct janitor_state janitor;
+	struct list_node cancels;        /* cancels forwarded to servers, in flight (pool/cancel.c) */
+	struct list_node parked_cancels; /* cancels waiting for their target's server */
+	struct strmap auth_lookups;      /* auth_query lookups in flight, single-flight index */
+	struct list_node peer_fwds;      /* cancels forwarded to peers (pool/peer.c) */
+	/* Finished peer forwards are freed, and queued ones started, from this
+	 * event: never inside a callback chain that may still hold the request. */
+	struct event *peer_kick_ev;
 };
 #endif

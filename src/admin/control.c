@@ -22,14 +22,9 @@
 #include "pool/suspend.h"
 #include "token/token.h"
 
-/* PAUSE without a database: databases created later are paused too. */
-static bool paused_all;
-/* The console client that ran SUSPEND: if it leaves, RESUME (as PgBouncer). */
-static uint64_t suspend_owner;
-
-bool control_paused_all(void)
+bool control_paused_all(struct worker *w)
 {
-	return paused_all;
+	return w->admin.paused_all;
 }
 
 static enum admin_status syntax(struct admin_req *r)
@@ -156,10 +151,10 @@ void control_wait_clear(struct admin_wait *w)
 	memset(w, 0, sizeof(*w));
 }
 
-static bool console_client_alive(uint64_t id)
+static bool console_client_alive(struct worker *w, uint64_t id)
 {
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, admin_client_list())
+	list_for_each_safe(n, t, admin_client_list(w))
 		if (list_entry(n, struct client, node)->id == id)
 			return true;
 	return false;
@@ -168,11 +163,11 @@ static bool console_client_alive(uint64_t id)
 void control_tick(struct worker *w, usec_t now)
 {
 	(void)now;
-	if (w->suspended && !console_client_alive(suspend_owner)) {
+	if (w->suspended && !console_client_alive(w, w->admin.suspend_owner)) {
 		log_info("the console client that ran SUSPEND has gone: resuming");
 		suspend_all(w, false);
 	}
-	if (paused_all) {
+	if (w->admin.paused_all) {
 		struct list_node *d, *dt;
 		for_each_db(d, dt) DB_OF(d)->paused = true;
 	}
@@ -183,7 +178,7 @@ void control_tick(struct worker *w, usec_t now)
 static void pause_databases(struct worker *w, const char *name)
 {
 	if (!name) {
-		paused_all = true;
+		w->admin.paused_all = true;
 		ensure_configured_databases(w);
 	}
 	struct list_node *d, *dt;
@@ -213,7 +208,7 @@ enum admin_status control_pause(struct admin_req *r)
 static void resume_databases(struct worker *w, const char *name)
 {
 	if (!name)
-		paused_all = false;
+		w->admin.paused_all = false;
 	struct list_node *d, *dt;
 	for_each_db(d, dt)
 	{
@@ -582,14 +577,14 @@ enum admin_status control_suspend(struct admin_req *r)
 	struct worker *w = r->c->w;
 	if (r->argc != 1)
 		return syntax(r);
-	if (w->suspended || paused_all)
+	if (w->suspended || w->admin.paused_all)
 		return admin_fail(r, "55000", "already suspended/paused");
 	if (any_paused(w, NULL))
 		return admin_fail(r, "55000", "cannot suspend with paused databases");
 	if (w->shutting_down)
 		return admin_fail(r, "55000", "pooler is shutting down");
 	log_info("SUSPEND from the console (by %s)", r->c->user);
-	suspend_owner = r->c->id;
+	w->admin.suspend_owner = r->c->id;
 	suspend_all(w, true);
 	r->wait.kind = ADMIN_WAIT_SUSPEND;
 	r->wait.tag = "SUSPEND";

@@ -16,9 +16,9 @@
 /* The janitor runs four times a second; ten missed passes is a stuck loop. */
 #define LIVE_MAX_GAP_USEC (5 * USEC_PER_SEC / 2)
 
-bool health_live(char *why, size_t whylen)
+bool health_live(struct worker *w, char *why, size_t whylen)
 {
-	usec_t last = janitor_last_run();
+	usec_t last = janitor_last_run(w);
 	usec_t gap = time_mono_usec() - last;
 	if (last == 0 || gap <= LIVE_MAX_GAP_USEC)
 		return true;

@@ -436,7 +436,7 @@ char *metrics_render(struct worker *w)
 	family(&t, "tokenbouncer_client_login_connections", "gauge", "Client connections still logging in.");
 	text_printf(&t, "tokenbouncer_client_login_connections %zu\n", list_count(&w->login_clients));
 	family(&t, "tokenbouncer_console_connections", "gauge", "Admin console connections.");
-	text_printf(&t, "tokenbouncer_console_connections %zu\n", list_count(admin_client_list()));
+	text_printf(&t, "tokenbouncer_console_connections %zu\n", list_count(admin_client_list(w)));
 	size_t nnames, npools;
 	const char **names = stats_db_names(w, &nnames);
 	struct pool_entry *pools = collect_pools(w, names, nnames, now, &npools);
@@ -499,9 +499,9 @@ static void reply_health(struct evhttp_request *req, bool ok, const char *why)
 
 static void on_healthz(struct evhttp_request *req, void *arg)
 {
-	(void)arg;
+	struct worker *w = arg;
 	char why[400] = "";
-	reply_health(req, health_live(why, sizeof(why)), why);
+	reply_health(req, health_live(w, why, sizeof(why)), why);
 }
 
 static void on_readyz(struct evhttp_request *req, void *arg)
@@ -566,7 +566,7 @@ bool metrics_start(struct worker *w, const char *listen, char *err, size_t errle
 	evhttp_set_max_headers_size(http, 16384);
 	evhttp_set_max_body_size(http, 1024);
 	evhttp_set_cb(http, "/metrics", on_metrics, w);
-	evhttp_set_cb(http, "/healthz", on_healthz, NULL);
+	evhttp_set_cb(http, "/healthz", on_healthz, w);
 	evhttp_set_cb(http, "/readyz", on_readyz, w);
 	evhttp_set_gencb(http, on_other, NULL);
 	if (!evhttp_bind_socket_with_handle(http, host, port)) {

@@ -160,7 +160,7 @@ static enum admin_status show_state(struct admin_req *r)
 {
 	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = { { "key", RS_TEXT }, { "value", RS_TEXT } };
-	bool paused = control_paused_all();
+	bool paused = control_paused_all(w);
 	const char *const rows[][2] = {
 		{ "active", paused || w->suspended || w->shutting_down ? "no" : "yes" },
 		{ "paused", paused ? "yes" : "no" },
@@ -292,8 +292,8 @@ static void database_row(struct worker *w, struct resultset *rs, const char *nam
 	resultset_int(rs, int_or(a->max_db_connections, cfg->max_db_connections));
 	resultset_int(rs, count_db_servers(w, name));
 	resultset_int(rs, climit_db_max(w, name));
-	resultset_int(rs, climit_db_clients(name));
-	resultset_int(rs, db ? db->paused : control_paused_all());
+	resultset_int(rs, climit_db_clients(w, name));
+	resultset_int(rs, db ? db->paused : control_paused_all(w));
 	resultset_int(rs, db ? db->disabled : 0);
 	resultset_int(rs, reserve); /* legacy reserve_pool */
 	resultset_row_end(rs);
@@ -472,7 +472,7 @@ static enum admin_status show_pools(struct admin_req *r)
 		if (!name_passes(filter, names[i]))
 			continue;
 		if (strcmp(names[i], w->admin_db->name) == 0) {
-			struct stats_pool_counts pc = { .cl_active = (int)list_count(admin_client_list()) };
+			struct stats_pool_counts pc = { .cl_active = (int)list_count(admin_client_list(w)) };
 			pool_row(&rs, names[i], w->admin_db->name, &pc, "statement");
 			continue;
 		}
@@ -803,7 +803,7 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 	link[0] = '\0';
 	if (s->client)
 		snprintf(link, sizeof(link), "C-%llu", (unsigned long long)s->client->id);
-	const char *app = s->client ? varcache_get(&s->client->vars, VAR_APPLICATION_NAME) : NULL;
+	const char *app = s->client ? varcache_get(&w->vars, &s->client->vars, VAR_APPLICATION_NAME) : NULL;
 	usec_t age = now - s->created_at;
 	resultset_row_begin(rs);
 	resultset_text(rs, "S");
@@ -900,7 +900,7 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 	usec_t wait = 0;
 	if (c->state == CL_WAITING || c->state == CL_WAIT_WELCOME)
 		wait = now - c->state_since;
-	const char *app = varcache_get(&c->vars, VAR_APPLICATION_NAME);
+	const char *app = varcache_get(&w->vars, &c->vars, VAR_APPLICATION_NAME);
 	resultset_row_begin(rs);
 	resultset_text(rs, "C");
 	resultset_text(rs, c->user);
@@ -1075,7 +1075,7 @@ static enum admin_status show_users(struct admin_req *r)
 								     : w->cfg->max_user_connections);
 		resultset_int(&rs, servers);
 		resultset_int(&rs, climit_user_max(w, name));
-		resultset_int(&rs, climit_user_clients(name));
+		resultset_int(&rs, climit_user_clients(w, name));
 		resultset_row_end(&rs);
 	}
 	free(names);

@@ -81,7 +81,7 @@ enum admin_status show_peer_pools(struct admin_req *r)
 		if (pe->id == w->cfg->peer_id || (only >= 0 && pe->id != only))
 			continue;
 		struct peer_counts pc;
-		peer_counts(pe->id, &pc);
+		peer_counts(w, pe->id, &pc);
 		char name[16];
 		snprintf(name, sizeof(name), "%d", pe->id);
 		resultset_row_begin(&rs);

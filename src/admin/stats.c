@@ -14,7 +14,6 @@
  * averages slide smoothly instead of jumping once a period as PgBouncer's do.
  * Memory stays at STATS_RING snapshots per database whatever the period. */
 #define STATS_SLOTS_PER_PERIOD 60
-#define STATS_RING 64
 
 struct stats_entry {
 	char *name;
@@ -22,15 +21,6 @@ struct stats_entry {
 	bool seen;
 	struct list_node node;
 };
-
-static struct list_node entries = { &entries, &entries };
-static usec_t ring_time[STATS_RING];
-static int ring_len, ring_head;
-static usec_t ring_interval;
-/* The first snapshot of the process is all zeros, a second before the first
- * tick: the counters were zero at start, and averages taken before a whole
- * period has passed then cover the start too (PgBouncer does the same). */
-static bool started;
 
 void stats_add(struct pool_stats *dst, const struct pool_stats *src)
 {
@@ -126,10 +116,10 @@ const char **stats_db_names(struct worker *w, size_t *n)
 	return names;
 }
 
-static struct stats_entry *find_entry(const char *name)
+static struct stats_entry *find_entry(struct worker *w, const char *name)
 {
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &entries) {
+	list_for_each_safe(n, t, &w->stats.entries) {
 		struct stats_entry *e = list_entry(n, struct stats_entry, node);
 		if (strcmp(e->name, name) == 0)
 			return e;
@@ -144,14 +134,14 @@ static void free_entry(struct stats_entry *e)
 	free(e);
 }
 
-void stats_reset(void)
+void stats_reset(struct worker *w)
 {
 	struct list_node *n;
-	while ((n = list_first(&entries)))
+	while ((n = list_first(&w->stats.entries)))
 		free_entry(list_entry(n, struct stats_entry, node));
-	ring_len = 0;
-	ring_head = 0;
-	ring_interval = 0;
+	w->stats.len = 0;
+	w->stats.head = 0;
+	w->stats.interval = 0;
 }
 
 void stats_tick(struct worker *w, usec_t now)
@@ -159,48 +149,48 @@ void stats_tick(struct worker *w, usec_t now)
 	usec_t interval = w->cfg->stats_period / STATS_SLOTS_PER_PERIOD;
 	if (interval < USEC_PER_SEC)
 		interval = USEC_PER_SEC;
-	if (interval != ring_interval) {
+	if (interval != w->stats.interval) {
 		/* stats_period changed: old snapshots are on the wrong grid. */
-		stats_reset();
-		ring_interval = interval;
+		stats_reset(w);
+		w->stats.interval = interval;
 	}
-	if (!started) {
-		started = true;
-		ring_len = 1;
-		ring_head = 0;
-		ring_time[0] = now - USEC_PER_SEC;
+	if (!w->stats.started) {
+		w->stats.started = true;
+		w->stats.len = 1;
+		w->stats.head = 0;
+		w->stats.time[0] = now - USEC_PER_SEC;
 	}
-	if (ring_len > 0 && now - ring_time[ring_head] < interval)
+	if (w->stats.len > 0 && now - w->stats.time[w->stats.head] < interval)
 		return;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &entries)
+	list_for_each_safe(n, t, &w->stats.entries)
 		list_entry(n, struct stats_entry, node)->seen = false;
 	size_t count;
 	const char **names = stats_db_names(w, &count);
 	for (size_t i = 0; i < count; i++) {
-		struct stats_entry *e = find_entry(names[i]);
+		struct stats_entry *e = find_entry(w, names[i]);
 		if (!e) {
 			/* Zeros in the older slots are right: a database that did not
 			 * exist then had counted nothing. */
 			e = xcalloc(1, sizeof(*e));
 			e->name = xstrdup(names[i]);
-			list_add_tail(&entries, &e->node);
+			list_add_tail(&w->stats.entries, &e->node);
 		}
 		e->seen = true;
 	}
 	free(names);
-	list_for_each_safe(n, t, &entries) {
+	list_for_each_safe(n, t, &w->stats.entries) {
 		struct stats_entry *e = list_entry(n, struct stats_entry, node);
 		if (!e->seen)
 			free_entry(e);
 	}
-	ring_head = ring_len == 0 ? 0 : (ring_head + 1) % STATS_RING;
-	if (ring_len < STATS_RING)
-		ring_len++;
-	ring_time[ring_head] = now;
-	list_for_each_safe(n, t, &entries) {
+	w->stats.head = w->stats.len == 0 ? 0 : (w->stats.head + 1) % STATS_RING;
+	if (w->stats.len < STATS_RING)
+		w->stats.len++;
+	w->stats.time[w->stats.head] = now;
+	list_for_each_safe(n, t, &w->stats.entries) {
 		struct stats_entry *e = list_entry(n, struct stats_entry, node);
-		stats_db_totals(w, e->name, &e->snap[ring_head]);
+		stats_db_totals(w, e->name, &e->snap[w->stats.head]);
 	}
 }
 
@@ -219,23 +209,23 @@ static uint64_t per_sec(uint64_t d, usec_t dur)
 void stats_db_averages(struct worker *w, const char *name, usec_t now, struct stats_averages *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (ring_len == 0)
+	if (w->stats.len == 0)
 		return;
 	/* The newest snapshot at least a period old, else the oldest there is. */
-	int idx = ring_head;
-	for (int i = 0; i < ring_len; i++) {
-		idx = (ring_head - i + STATS_RING) % STATS_RING;
-		if (now - ring_time[idx] >= w->cfg->stats_period)
+	int idx = w->stats.head;
+	for (int i = 0; i < w->stats.len; i++) {
+		idx = (w->stats.head - i + STATS_RING) % STATS_RING;
+		if (now - w->stats.time[idx] >= w->cfg->stats_period)
 			break;
 	}
-	usec_t dur = now - ring_time[idx];
+	usec_t dur = now - w->stats.time[idx];
 	if (dur <= 0)
 		return;
 	struct pool_stats cur, base;
 	stats_db_totals(w, name, &cur);
 	memset(&base, 0, sizeof(base));
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &entries) {
+	list_for_each_safe(n, t, &w->stats.entries) {
 		const struct stats_entry *e = list_entry(n, struct stats_entry, node);
 		if (!name || strcmp(e->name, name) == 0)
 			stats_add(&base, &e->snap[idx]);

@@ -8,18 +8,16 @@
 #include "core/log.h"
 #include "pool/runtime.h"
 
-static usec_t last_line;
-
 void stats_log_tick(struct worker *w, usec_t now)
 {
-	if (last_line == 0 || now < last_line) {
+	if (w->stats.last_line == 0 || now < w->stats.last_line) {
 		/* The first period starts at the first tick. */
-		last_line = now;
+		w->stats.last_line = now;
 		return;
 	}
-	if (now - last_line < w->cfg->stats_period)
+	if (now - w->stats.last_line < w->cfg->stats_period)
 		return;
-	last_line = now;
+	w->stats.last_line = now;
 	if (!w->cfg->log_stats)
 		return;
 	struct stats_averages a;

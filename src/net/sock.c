@@ -10,49 +10,57 @@
 
 #include "core/util.h"
 
-static char last_error[160];
-static unsigned long last_tls_error;
-
-const char *sock_errmsg(void)
+const char *sock_errmsg(const struct sock *s)
 {
-	return last_error;
+	return s->loop ? s->loop->last_error : "";
 }
 
-unsigned long sock_tls_errcode(void)
+unsigned long sock_tls_errcode(const struct sock *s)
 {
-	return last_tls_error;
+	return s->loop ? s->loop->last_tls_error : 0;
 }
 
 static void set_error(struct sock *s, int err, const char *what)
 {
 	s->err = err ? err : EIO;
-	last_tls_error = 0;
+	struct sock_loop *l = s->loop;
+	if (!l)
+		return;
+	l->last_tls_error = 0;
 	if (what)
-		snprintf(last_error, sizeof(last_error), "%s", what);
+		snprintf(l->last_error, sizeof(l->last_error), "%s", what);
 	else
-		snprintf(last_error, sizeof(last_error), "%s", strerror(s->err));
+		snprintf(l->last_error, sizeof(l->last_error), "%s", strerror(s->err));
 }
 
 static void set_tls_error(struct sock *s, const char *op)
 {
 	unsigned long e = ERR_get_error();
 	char buf[80];
-	last_tls_error = e;
+	struct sock_loop *l = s->loop;
+	if (!l) {
+		ERR_clear_error();
+		s->err = EPROTO;
+		return;
+	}
+	l->last_tls_error = e;
 	if (e) {
 		ERR_error_string_n(e, buf, sizeof(buf));
-		snprintf(last_error, sizeof(last_error), "TLS %s failed: %s", op, buf);
+		snprintf(l->last_error, sizeof(l->last_error), "TLS %s failed: %s", op, buf);
 	} else {
-		snprintf(last_error, sizeof(last_error), "TLS %s failed: %s", op,
+		snprintf(l->last_error, sizeof(l->last_error), "TLS %s failed: %s", op,
 			 errno ? strerror(errno) : "connection closed");
 	}
 	ERR_clear_error();
 	s->err = EPROTO;
 }
 
-void sock_setup(struct sock *s, struct event_base *base, int fd, event_callback_fn cb, void *arg)
+void sock_setup(struct sock *s, struct sock_loop *loop, struct event_base *base, int fd, event_callback_fn cb,
+		void *arg)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
+	s->loop = loop;
 	event_assign(&s->ev, base, fd, EV_READ | EV_PERSIST, cb, arg);
 	s->ev_assigned = true;
 }
@@ -107,19 +115,12 @@ void sock_kick_pending(struct sock *s)
 		event_active(&s->ev, EV_READ, 0);
 }
 
-/* Input buffers of the usual size that connections gave back, kept for the
- * next connection that reads: a connection holds its buffer only while it
- * has bytes in it (a client between transactions holds none), and taking
- * one back costs no malloc. At most SPARE_MAX (256 KiB with 4 KiB buffers). */
-#define SPARE_MAX 64
 #define SPARE_CAP_MAX 65536 /* a buffer grown for a big message is freed */
-static struct iobuf *spares[SPARE_MAX];
-static unsigned nspares;
 
-static struct iobuf *spare_take(size_t cap)
+static struct iobuf *spare_take(struct sock_loop *l, size_t cap)
 {
-	while (nspares) {
-		struct iobuf *b = spares[--nspares];
+	while (l && l->nspares) {
+		struct iobuf *b = l->spares[--l->nspares];
 		if (b->cap == cap) {
 			b->rpos = b->wpos = 0;
 			return b;
@@ -129,12 +130,18 @@ static struct iobuf *spare_take(size_t cap)
 	return NULL;
 }
 
-static void in_release(struct iobuf *b)
+static void in_release(struct sock_loop *l, struct iobuf *b)
 {
-	if (b && nspares < SPARE_MAX && b->cap <= SPARE_CAP_MAX)
-		spares[nspares++] = b;
+	if (b && l && l->nspares < SOCK_SPARE_MAX && b->cap <= SPARE_CAP_MAX)
+		l->spares[l->nspares++] = b;
 	else
 		free(b);
+}
+
+void sock_loop_free(struct sock_loop *l)
+{
+	while (l->nspares)
+		free(l->spares[--l->nspares]);
 }
 
 int sock_detach(struct sock *s)
@@ -167,7 +174,7 @@ void sock_close(struct sock *s)
 
 void sock_free_buffers(struct sock *s)
 {
-	in_release(s->in);
+	in_release(s->loop, s->in);
 	free(s->out);
 	s->in = s->out = NULL;
 }
@@ -233,7 +240,7 @@ enum sock_io sock_fill(struct sock *s, size_t bufsize, size_t need)
 	if (room < bufsize / 2)
 		room = bufsize / 2 > 0 ? bufsize / 2 : 1024;
 	if (!s->in && room <= bufsize)
-		s->in = spare_take(bufsize);
+		s->in = spare_take(s->loop, bufsize);
 	s->in = iobuf_make_room(s->in, bufsize, room);
 	unsigned char *dst = s->in->data + s->in->wpos;
 	size_t space = s->in->cap - s->in->wpos;
@@ -358,7 +365,7 @@ bool sock_has_output(const struct sock *s)
 void sock_trim(struct sock *s)
 {
 	if (s->in && iobuf_len(s->in) == 0) {
-		in_release(s->in);
+		in_release(s->loop, s->in);
 		s->in = NULL;
 	}
 	if (s->out && iobuf_len(s->out) == 0) {

@@ -16,7 +16,7 @@
 
 /* One query in flight for one (lookup alias, auth_user, query, user). */
 struct auth_lookup {
-	char *key;  /* in lookups: the single-flight index */
+	char *key;  /* in w->auth_lookups: the single-flight index */
 	char *user; /* the client user looked up ($1) */
 	char *query;
 	struct pool *pool;           /* the lookup alias's pool of auth_user */
@@ -27,8 +27,6 @@ struct auth_lookup {
 	bool got_row, null_secret;
 	char error[600]; /* set: the query failed */
 };
-
-static struct strmap lookups;
 
 static const char *cfg_or(const char *db_value, const char *global)
 {
@@ -44,7 +42,8 @@ bool authq_enabled(const struct client *c)
 
 static void lookup_free(struct auth_lookup *l)
 {
-	strmap_del_value(&lookups, l->key, l);
+	struct worker *w = l->pool->w;
+	strmap_del_value(&w->auth_lookups, l->key, l);
 	list_del(&l->queue_node);
 	pool_kick(l->pool); /* it may be empty now, and freed at the pass end */
 	free(l->key);
@@ -66,12 +65,13 @@ static void lookup_finish(struct auth_lookup *l)
 	}
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &l->waiters) {
-		struct authq_waiter *w = list_entry(n, struct authq_waiter, node);
-		list_del(&w->node);
-		w->lookup = NULL;
+		struct authq_waiter *aw = list_entry(n, struct authq_waiter, node);
+		list_del(&aw->node);
+		aw->lookup = NULL;
 		/* Each login owns its copy (the entry is wiped with the login). */
 		struct userlist_entry *mine = e ? userlist_entry_new(e->user, e->secret) : NULL;
-		client_auth_lookup_done(w->client, mine, err);
+		TB_UNUSED_RESULT(client_auth_lookup_done(aw->client, mine,
+							 err)); /* the others are served either way */
 	}
 	userlist_entry_free(e);
 	lookup_free(l);
@@ -97,14 +97,15 @@ static char *lookup_key(const struct pool *p, const char *query, const char *use
 	return key;
 }
 
-bool authq_start(struct client *c, struct authq_waiter *w, char *why, size_t whylen)
+bool authq_start(struct client *c, struct authq_waiter *aw, char *why, size_t whylen)
 {
+	struct worker *w = c->w;
 	struct pool *p = lookup_pool(c, why, whylen);
 	if (!p)
 		return false;
 	const char *query = cfg_or(c->db->cfg->auth_query, c->w->cfg->auth_query);
 	char *key = lookup_key(p, query, c->user);
-	struct auth_lookup *l = strmap_get(&lookups, key);
+	struct auth_lookup *l = strmap_get(&w->auth_lookups, key);
 	if (l) {
 		free(key);
 		log_debug("auth_query for user \"%s\" joins the lookup in flight", c->user);
@@ -116,24 +117,24 @@ bool authq_start(struct client *c, struct authq_waiter *w, char *why, size_t why
 		l->pool = p;
 		list_init(&l->waiters);
 		list_init(&l->queue_node);
-		strmap_put(&lookups, l->key, l);
+		strmap_put(&w->auth_lookups, l->key, l);
 		list_add_tail(&p->authq_queue, &l->queue_node);
 		log_debug("auth_query for user \"%s\" queued on %s@%s", c->user, p->user, p->db->name);
 		pool_kick(p);
 	}
-	w->lookup = l;
-	w->client = c;
-	list_add_tail(&l->waiters, &w->node);
+	aw->lookup = l;
+	aw->client = c;
+	list_add_tail(&l->waiters, &aw->node);
 	return true;
 }
 
-void authq_cancel(struct authq_waiter *w)
+void authq_cancel(struct authq_waiter *aw)
 {
-	struct auth_lookup *l = w->lookup;
+	struct auth_lookup *l = aw->lookup;
 	if (!l)
 		return;
-	list_del(&w->node);
-	w->lookup = NULL;
+	list_del(&aw->node);
+	aw->lookup = NULL;
 	/* Nobody waits and no server runs it yet: drop it. A running one
 	 * finishes (its server is busy anyway) and then frees itself. */
 	if (list_empty(&l->waiters) && !l->server)

@@ -27,9 +27,6 @@ struct cancel_req {
 	size_t sent;
 };
 
-/* Cancels in flight, so a shutdown can release them. */
-static struct list_node cancels = { &cancels, &cancels };
-
 static void cancel_done(struct cancel_req *cr)
 {
 	list_del(&cr->node);
@@ -44,10 +41,10 @@ static void cancel_done(struct cancel_req *cr)
 	free(cr);
 }
 
-void server_cancels_shutdown(void)
+void server_cancels_shutdown(struct worker *w)
 {
 	struct list_node *n;
-	while ((n = list_first(&cancels))) {
+	while ((n = list_first(&w->cancels))) {
 		struct cancel_req *cr = list_entry(n, struct cancel_req, node);
 		cr->server = NULL;
 		cancel_done(cr);
@@ -56,8 +53,9 @@ void server_cancels_shutdown(void)
 
 void server_cancels_forget(struct server *s)
 {
+	struct worker *w = s->w;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &cancels) {
+	list_for_each_safe(n, t, &w->cancels) {
 		struct cancel_req *cr = list_entry(n, struct cancel_req, node);
 		if (cr->server == s)
 			cr->server = NULL;
@@ -119,7 +117,7 @@ void server_forward_cancel_for(struct server *s, int requester_fd)
 	cr->requester_fd = requester_fd;
 	cr->server = s;
 	s->cancels++;
-	list_add_tail(&cancels, &cr->node);
+	list_add_tail(&w->cancels, &cr->node);
 	struct pbuf b;
 	pbuf_init(&b, 16);
 	proto_cancel_request(&b, s->backend_pid, s->backend_key);

@@ -12,8 +12,6 @@
 #include "pool/cancel.h"
 #include "pool/server.h"
 
-static struct list_node parked = { &parked, &parked };
-
 /* The request is on the server once the parameter sync is absorbed and an
  * answer is owed; before that a cancel would hit the pooler's own SET. */
 static struct server *running_server(const struct client *target)
@@ -39,7 +37,7 @@ bool cancel_wait_park(struct client *req, struct client *target)
 	sock_set_read(&req->sock, false);
 	/* cancel_wait_timeout, not client_login_timeout, bounds its wait now. */
 	deadline_disarm(&w->client_timers, &req->timer);
-	list_move_tail(&parked, &req->node);
+	list_move_tail(&w->parked_cancels, &req->node);
 	log_debug("C-%llu: cancel request for C-%llu waits for its server (cancel_wait_timeout)",
 		  (unsigned long long)req->id, (unsigned long long)target->id);
 	return true;
@@ -82,9 +80,10 @@ void cancel_wait_closing(struct client *c)
 
 int cancel_wait_count(const struct pool *p)
 {
+	struct worker *w = p->w;
 	int n = 0;
 	const struct list_node *it;
-	for (it = parked.next; it != &parked; it = it->next)
+	for (it = w->parked_cancels.next; it != &w->parked_cancels; it = it->next)
 		if (client_cancel_target(list_entry(it, struct client, node))->pool == p)
 			n++;
 	return n;
@@ -94,7 +93,7 @@ void cancel_wait_run(struct worker *w, usec_t now)
 {
 	usec_t limit = w->cfg->cancel_wait_timeout;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &parked) {
+	list_for_each_safe(n, t, &w->parked_cancels) {
 		struct client *req = list_entry(n, struct client, node);
 		struct client *target = client_cancel_target(req);
 		cancel_wait_try(target);

@@ -12,19 +12,11 @@
 #include "pool/pool-t.h"
 #include "pool/runtime.h"
 
-#define CLIMIT_BUCKETS 256
-
 struct name_count {
 	struct name_count *next;
 	int n;
 	char name[];
 };
-
-struct name_table {
-	struct name_count *bucket[CLIMIT_BUCKETS];
-};
-
-static struct name_table by_db, by_user;
 
 static uint32_t name_hash(const char *s)
 {
@@ -34,7 +26,7 @@ static uint32_t name_hash(const char *s)
 	return h;
 }
 
-static struct name_count **slot_of(struct name_table *t, const char *name)
+static struct name_count **slot_of(struct climit_table *t, const char *name)
 {
 	struct name_count **p = &t->bucket[name_hash(name) % CLIMIT_BUCKETS];
 	while (*p && strcmp((*p)->name, name) != 0)
@@ -42,13 +34,13 @@ static struct name_count **slot_of(struct name_table *t, const char *name)
 	return p;
 }
 
-static int count_of(struct name_table *t, const char *name)
+static int count_of(struct climit_table *t, const char *name)
 {
 	struct name_count *e = *slot_of(t, name);
 	return e ? e->n : 0;
 }
 
-static void count_add(struct name_table *t, const char *name, int delta)
+static void count_add(struct climit_table *t, const char *name, int delta)
 {
 	struct name_count **p = slot_of(t, name);
 	if (!*p) {
@@ -66,7 +58,7 @@ static void count_add(struct name_table *t, const char *name, int delta)
 	}
 }
 
-static void table_clear(struct name_table *t)
+static void table_clear(struct climit_table *t)
 {
 	for (size_t i = 0; i < CLIMIT_BUCKETS; i++) {
 		while (t->bucket[i]) {
@@ -100,41 +92,42 @@ bool climit_admit(struct client *c, const char **why)
 	if (c->is_admin || c->limit_counted || !c->db || !c->user)
 		return true;
 	int dmax = climit_db_max(w, c->db->name), umax = climit_user_max(w, c->user);
-	if (dmax > 0 && count_of(&by_db, c->db->name) >= dmax) {
+	if (dmax > 0 && count_of(&w->climits.by_db, c->db->name) >= dmax) {
 		*why = "client connections exceeded (max_db_client_connections)";
 		return false;
 	}
-	if (umax > 0 && count_of(&by_user, c->user) >= umax) {
+	if (umax > 0 && count_of(&w->climits.by_user, c->user) >= umax) {
 		*why = "client connections exceeded (max_user_client_connections)";
 		return false;
 	}
-	count_add(&by_db, c->db->name, 1);
-	count_add(&by_user, c->user, 1);
+	count_add(&w->climits.by_db, c->db->name, 1);
+	count_add(&w->climits.by_user, c->user, 1);
 	c->limit_counted = true;
 	return true;
 }
 
 void climit_release(struct client *c)
 {
+	struct worker *w = c->w;
 	if (!c->limit_counted)
 		return;
-	count_add(&by_db, c->db->name, -1);
-	count_add(&by_user, c->user, -1);
+	count_add(&w->climits.by_db, c->db->name, -1);
+	count_add(&w->climits.by_user, c->user, -1);
 	c->limit_counted = false;
 }
 
-int climit_db_clients(const char *alias)
+int climit_db_clients(struct worker *w, const char *alias)
 {
-	return count_of(&by_db, alias);
+	return count_of(&w->climits.by_db, alias);
 }
 
-int climit_user_clients(const char *user)
+int climit_user_clients(struct worker *w, const char *user)
 {
-	return count_of(&by_user, user);
+	return count_of(&w->climits.by_user, user);
 }
 
-void climit_reset(void)
+void climit_reset(struct worker *w)
 {
-	table_clear(&by_db);
-	table_clear(&by_user);
+	table_clear(&w->climits.by_db);
+	table_clear(&w->climits.by_user);
 }

@@ -19,16 +19,11 @@
  * pools, and only the clients whose deadline is due. */
 #define JANITOR_INTERVAL_USEC DEADLINE_SLOT_USEC
 
-static struct event *janitor_ev;
-static usec_t last_run;
-static void (*hooks[JANITOR_MAX_HOOKS])(struct worker *w);
-static unsigned nhooks;
-
-bool janitor_hook_add(void (*fn)(struct worker *w))
+bool janitor_hook_add(struct worker *w, void (*fn)(struct worker *w))
 {
-	if (nhooks == JANITOR_MAX_HOOKS)
+	if (w->janitor.nhooks == JANITOR_MAX_HOOKS)
 		return false;
-	hooks[nhooks++] = fn;
+	w->janitor.hooks[w->janitor.nhooks++] = fn;
 	return true;
 }
 
@@ -39,22 +34,20 @@ bool janitor_hook_add(void (*fn)(struct worker *w))
 
 static void return_memory(struct worker *w, usec_t now)
 {
-	static unsigned high;
-	static usec_t last;
 	unsigned n = w->nclients;
-	if (n > high)
-		high = n;
-	if (high - n < TRIM_AFTER_DROP || now - last < USEC_PER_SEC)
+	if (n > w->janitor.trim_high)
+		w->janitor.trim_high = n;
+	if (w->janitor.trim_high - n < TRIM_AFTER_DROP || now - w->janitor.trim_last < USEC_PER_SEC)
 		return;
 	malloc_trim(0);
-	high = n;
-	last = now;
+	w->janitor.trim_high = n;
+	w->janitor.trim_last = now;
 }
 
 void janitor_run(struct worker *w)
 {
 	usec_t now = time_mono_usec();
-	last_run = now;
+	w->janitor.last_run = now;
 	idle_drop_run(w, now);
 	deadline_run(&w->client_timers, now);
 	cancel_wait_run(w, now);
@@ -67,8 +60,8 @@ void janitor_run(struct worker *w)
 			pool_maintain(list_entry(n, struct pool, node), now);
 		runtime_database_maybe_free(db);
 	}
-	for (unsigned i = 0; i < nhooks; i++)
-		hooks[i](w);
+	for (unsigned i = 0; i < w->janitor.nhooks; i++)
+		w->janitor.hooks[i](w);
 	shutdown_check(w);
 }
 
@@ -80,19 +73,19 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 void janitor_start(struct worker *w)
 {
 	struct timeval tv = { 0, JANITOR_INTERVAL_USEC };
-	janitor_ev = event_new(w->base, -1, EV_PERSIST, on_tick, w);
-	event_add(janitor_ev, &tv);
+	w->janitor.ev = event_new(w->base, -1, EV_PERSIST, on_tick, w);
+	event_add(w->janitor.ev, &tv);
 }
 
-usec_t janitor_last_run(void)
+usec_t janitor_last_run(struct worker *w)
 {
-	return last_run;
+	return w->janitor.last_run;
 }
 
-void janitor_stop(void)
+void janitor_stop(struct worker *w)
 {
-	if (janitor_ev) {
-		event_free(janitor_ev);
-		janitor_ev = NULL;
+	if (w->janitor.ev) {
+		event_free(w->janitor.ev);
+		w->janitor.ev = NULL;
 	}
 }

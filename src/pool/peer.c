@@ -35,7 +35,7 @@ enum fwd_state {
 
 struct peer_fwd {
 	struct worker *w;
-	struct list_node node; /* all_fwds */
+	struct list_node node; /* w->peer_fwds */
 	int peer_id;
 	enum fwd_state state;
 	int fd;
@@ -44,11 +44,6 @@ struct peer_fwd {
 	unsigned char pkt[16];
 	size_t sent;
 };
-
-static struct list_node all_fwds = { &all_fwds, &all_fwds };
-/* Finished requests are freed, and queued ones started, from this event:
- * never inside a callback chain that may still hold the request. */
-static struct event *kick_ev;
 
 void peer_stamp_key(struct worker *w, uint32_t *cancel_pid)
 {
@@ -75,11 +70,11 @@ static int peer_limit(struct worker *w, const struct peer_cfg *pe)
 	return pe->pool_size >= 0 ? pe->pool_size : w->cfg->default_pool_size;
 }
 
-static int in_flight(int peer_id)
+static int in_flight(struct worker *w, int peer_id)
 {
 	int n = 0;
 	struct list_node *it, *t;
-	list_for_each_safe(it, t, &all_fwds) {
+	list_for_each_safe(it, t, &w->peer_fwds) {
 		struct peer_fwd *f = list_entry(it, struct peer_fwd, node);
 		if (f->peer_id == peer_id && (f->state == FWD_CONNECTING || f->state == FWD_SENDING))
 			n++;
@@ -105,7 +100,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	struct list_node *it, *t;
-	list_for_each_safe(it, t, &all_fwds) {
+	list_for_each_safe(it, t, &w->peer_fwds) {
 		struct peer_fwd *f = list_entry(it, struct peer_fwd, node);
 		if (f->state == FWD_DONE) {
 			list_del(&f->node);
@@ -115,7 +110,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; w->cfg && i < w->cfg->npeers; i++)
 		start_next(w, w->cfg->peers[i].id);
 	/* Requests for peers a reload removed. */
-	list_for_each_safe(it, t, &all_fwds) {
+	list_for_each_safe(it, t, &w->peer_fwds) {
 		struct peer_fwd *f = list_entry(it, struct peer_fwd, node);
 		if (f->state == FWD_WAITING && !peer_find(w, f->peer_id)) {
 			list_del(&f->node);
@@ -126,10 +121,10 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
 
 static void kick(struct worker *w)
 {
-	if (!kick_ev)
-		kick_ev = event_new(w->base, -1, 0, on_kick, w);
-	if (kick_ev && !event_pending(kick_ev, EV_TIMEOUT, NULL))
-		event_active(kick_ev, EV_TIMEOUT, 0);
+	if (!w->peer_kick_ev)
+		w->peer_kick_ev = event_new(w->base, -1, 0, on_kick, w);
+	if (w->peer_kick_ev && !event_pending(w->peer_kick_ev, EV_TIMEOUT, NULL))
+		event_active(w->peer_kick_ev, EV_TIMEOUT, 0);
 }
 
 /* Finished, one way or the other: freed by the next kick. */
@@ -219,11 +214,11 @@ static void start_next(struct worker *w, int peer_id)
 {
 	const struct peer_cfg *pe = w->cfg ? peer_find(w, peer_id) : NULL;
 	struct list_node *it, *t;
-	list_for_each_safe(it, t, &all_fwds) {
+	list_for_each_safe(it, t, &w->peer_fwds) {
 		struct peer_fwd *f = list_entry(it, struct peer_fwd, node);
 		if (f->peer_id != peer_id || f->state != FWD_WAITING)
 			continue;
-		if (!pe || in_flight(peer_id) >= peer_limit(w, pe))
+		if (!pe || in_flight(w, peer_id) >= peer_limit(w, pe))
 			return;
 		fwd_launch(w, f, pe);
 	}
@@ -254,17 +249,17 @@ bool peer_route_cancel(struct worker *w, uint32_t pid, uint32_t key)
 	proto_cancel_request(&b, fwd_pid, key);
 	memcpy(f->pkt, b.data, sizeof(f->pkt));
 	pbuf_free(&b);
-	list_add_tail(&all_fwds, &f->node);
+	list_add_tail(&w->peer_fwds, &f->node);
 	log_info("cancel request for peer %d: forwarding it there", id);
 	kick(w);
 	return true;
 }
 
-void peer_counts(int peer_id, struct peer_counts *out)
+void peer_counts(struct worker *w, int peer_id, struct peer_counts *out)
 {
 	memset(out, 0, sizeof(*out));
 	struct list_node *it, *t;
-	list_for_each_safe(it, t, &all_fwds) {
+	list_for_each_safe(it, t, &w->peer_fwds) {
 		struct peer_fwd *f = list_entry(it, struct peer_fwd, node);
 		if (f->peer_id != peer_id)
 			continue;
@@ -277,16 +272,16 @@ void peer_counts(int peer_id, struct peer_counts *out)
 	}
 }
 
-void peers_shutdown(void)
+void peers_shutdown(struct worker *w)
 {
 	struct list_node *n;
-	while ((n = list_first(&all_fwds))) {
+	while ((n = list_first(&w->peer_fwds))) {
 		struct peer_fwd *f = list_entry(n, struct peer_fwd, node);
 		fwd_release(f);
 		list_del(&f->node);
 		free(f);
 	}
-	if (kick_ev)
-		event_free(kick_ev);
-	kick_ev = NULL;
+	if (w->peer_kick_ev)
+		event_free(w->peer_kick_ev);
+	w->peer_kick_ev = NULL;
 }

@@ -190,7 +190,7 @@ void pool_free(struct pool *p)
 		scram_keys_wipe(p->scram_keys);
 		free(p->scram_keys);
 	}
-	varcache_clear(&p->welcome_vars);
+	varcache_clear(&w->vars, &p->welcome_vars);
 	pbuf_free(&p->welcome_other);
 	free(p);
 }
@@ -516,7 +516,8 @@ void pool_server_logged_in(struct server *s)
 	}
 	struct list_node *n;
 	while ((n = list_first(&p->welcome_clients)))
-		client_finish_login(list_entry(n, struct client, node));
+		/* Closed or logged in, it has left welcome_clients either way. */
+		TB_UNUSED_RESULT(client_finish_login(list_entry(n, struct client, node)));
 }
 
 static bool past_lifetime(const struct server *s, usec_t now)

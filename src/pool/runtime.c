@@ -87,6 +87,12 @@ void runtime_init(struct worker *w, struct event_base *base, struct evdns_base *
 	list_init(&w->free_clients);
 	list_init(&w->free_servers);
 	list_init(&w->dirty_pools);
+	list_init(&w->stats.entries);
+	list_init(&w->admin.clients);
+	list_init(&w->admin.sessions);
+	list_init(&w->cancels);
+	list_init(&w->parked_cancels);
+	list_init(&w->peer_fwds);
 	deadline_wheel_init(&w->client_timers, client_timer_fire, time_mono_usec());
 	w->free_ev = event_new(base, -1, 0, run_deferred, w);
 	w->admin_alias = (struct db_alias){ .name = "tokenbouncer",
@@ -227,7 +233,7 @@ static void resume_awaiting(struct database *db)
 			continue;
 		c->awaiting_user = false;
 		if (db->default_user)
-			client_auth_ok(c);
+			TB_UNUSED_RESULT(client_auth_ok(c)); /* closed or logged in, the loop goes on */
 		else
 			client_close(c, "08001",
 				     "could not learn the user of alias \"%s\" from its %s token: %s",
@@ -505,7 +511,7 @@ bool runtime_apply_config(struct worker *w, struct tb_config *cfg, char *err, si
 	w->cref = config_ref_new(cfg);
 	w->cfg = cfg;
 	dnscache_set_ttl(cfg->dns_max_ttl, cfg->dns_nxdomain_ttl);
-	if (!varcache_track_extra(cfg->track_extra_parameters))
+	if (!varcache_track_extra(&w->vars, cfg->track_extra_parameters))
 		log_warning("track_extra_parameters: this process tracks at most %d extra names over "
 			    "its life; the newest were left out until a restart",
 			    VAR_EXTRA_MAX);
@@ -543,10 +549,10 @@ void runtime_shutdown(struct worker *w)
 		database_retire(db);
 	}
 	run_deferred(-1, 0, w);
-	climit_reset();
+	climit_reset(w);
 	cancel_index_clear(&w->cancel_keys);
-	server_cancels_shutdown();
-	peers_shutdown();
+	server_cancels_shutdown(w);
+	peers_shutdown(w);
 	linger_shutdown();
 	list_for_each_safe(n, t, &w->databases)
 		database_free(list_entry(n, struct database, node));
@@ -563,4 +569,6 @@ void runtime_shutdown(struct worker *w)
 	w->cref = NULL;
 	event_free(w->free_ev);
 	w->free_ev = NULL;
+	varcache_state_free(&w->vars);
+	sock_loop_free(&w->socks);
 }

@@ -139,7 +139,7 @@ void server_close(struct server *s, const char *fmt, ...)
 		/* A polite Terminate lets the backend exit without logging an EOF. */
 		static const unsigned char term[5] = { 'X', 0, 0, 0, 4 };
 		if (!sock_has_output(&s->sock) && !sock_write(&s->sock, term, sizeof(term)))
-			server_log(LOG_LVL_DEBUG, s, "no Terminate sent: %s", sock_errmsg());
+			server_log(LOG_LVL_DEBUG, s, "no Terminate sent: %s", sock_errmsg(&s->sock));
 	}
 	sock_close(&s->sock);
 	enum server_state was = s->state;
@@ -153,11 +153,12 @@ void server_close(struct server *s, const char *fmt, ...)
 
 void server_free(struct server *s)
 {
+	struct worker *w = s->w;
 	list_del(&s->node);
 	respq_free(&s->respq); /* before ps_server_free: its entries are reported to it */
 	if (s->scram)
 		scram_client_free(s->scram);
-	varcache_clear(&s->vars);
+	varcache_clear(&w->vars, &s->vars);
 	ps_server_free(s);
 	sock_free_buffers(&s->sock);
 	free(s->host);
@@ -169,7 +170,7 @@ bool server_send(struct server *s, const void *data, size_t len)
 	if (s->state == SV_CLOSING)
 		return false;
 	if (!sock_write(&s->sock, data, len)) {
-		server_close(s, "write failed: %s", sock_errmsg());
+		server_close(s, "write failed: %s", sock_errmsg(&s->sock));
 		return false;
 	}
 	return true;
@@ -299,8 +300,8 @@ static void connector_failed(struct server *s, const char *why)
  * refreshed material changes that: say what to change instead. */
 static void connector_handshake_failed(struct server *s)
 {
-	if (!tls_error_is_version(sock_tls_errcode())) {
-		connector_failed(s, sock_errmsg());
+	if (!tls_error_is_version(sock_tls_errcode(&s->sock))) {
+		connector_failed(s, sock_errmsg(&s->sock));
 		return;
 	}
 	server_fail_loginf(
@@ -439,7 +440,7 @@ static void start_connect(struct server *s)
 	}
 	if (s->addr.ss_family != AF_UNIX)
 		sockopt_tcp_connection(fd, w->cfg);
-	sock_setup(&s->sock, w->base, fd, server_io, s);
+	sock_setup(&s->sock, &w->socks, w->base, fd, server_io, s);
 	server_set_state(s, SV_CONNECTING, NULL);
 	if (connect(fd, (struct sockaddr *)&s->addr, s->addrlen) == 0) {
 		connected(s);
@@ -666,7 +667,7 @@ static void tls_answer(struct server *s)
 		if (r == SOCK_IO_OK)
 			send_startup(s);
 		else if (r == SOCK_IO_ERR)
-			server_fail_loginf(s, "08006", "%s", sock_errmsg());
+			server_fail_loginf(s, "08006", "%s", sock_errmsg(&s->sock));
 		return;
 	}
 	if (answer == 'N' && s->pool->db->sslmode <= TLS_MODE_PREFER) {
@@ -688,11 +689,12 @@ static void continue_tls(struct server *s)
 	else if (r == SOCK_IO_ERR && s->bundle)
 		connector_handshake_failed(s);
 	else if (r == SOCK_IO_ERR)
-		server_fail_loginf(s, "08006", "%s", sock_errmsg());
+		server_fail_loginf(s, "08006", "%s", sock_errmsg(&s->sock));
 }
 
 void server_record_param(struct server *s, const unsigned char *body, size_t len, bool login)
 {
+	struct worker *w = s->w;
 	struct msg_reader r;
 	reader_init(&r, body, len);
 	const char *name = reader_str(&r);
@@ -701,16 +703,16 @@ void server_record_param(struct server *s, const unsigned char *body, size_t len
 		return;
 	if (login)
 		session_attrs_note(&s->attrs, name, value);
-	int idx = varcache_index(name);
+	int idx = varcache_index(&w->vars, name);
 	if (idx >= 0) {
-		varcache_set(&s->vars, idx, value);
+		varcache_set(&w->vars, &s->vars, idx, value);
 		if (s->client)
-			varcache_set(&s->client->vars, idx, value);
+			varcache_set(&w->vars, &s->client->vars, idx, value);
 	}
 	struct pool *p = s->pool;
 	if (login && !p->have_welcome) {
 		if (idx >= 0)
-			varcache_set(&p->welcome_vars, idx, value);
+			varcache_set(&w->vars, &p->welcome_vars, idx, value);
 		else
 			proto_param_status(&p->welcome_other, name, value);
 	}
@@ -875,13 +877,14 @@ static void sync_message(struct server *s, char type, const unsigned char *body,
 
 bool server_link(struct server *s, struct client *c)
 {
+	struct worker *w = c->w;
 	s->client = c;
 	c->server = s;
 	server_set_state(s, SV_ACTIVE, &s->pool->active_servers);
 	sock_set_read(&s->sock, true);
 	/* A physical walsender refuses SQL, SET included: a replication
 	 * client sees the server's own parameters. */
-	char *sql = s->pool->replication ? NULL : varcache_sync_sql(&c->vars, &s->vars);
+	char *sql = s->pool->replication ? NULL : varcache_sync_sql(&w->vars, &c->vars, &s->vars);
 	if (!sql) {
 		client_server_ready(c);
 		return s->state != SV_CLOSING;
@@ -1339,7 +1342,7 @@ static void server_read(struct server *s)
 	enum sock_io r = sock_fill(&s->sock, (size_t)w->cfg->pkt_buf, s->need);
 	if (r == SOCK_IO_EOF || r == SOCK_IO_ERR) {
 		const char *why = r == SOCK_IO_EOF ? "server closed the connection unexpectedly"
-						   : sock_errmsg();
+						   : sock_errmsg(&s->sock);
 		if (s->state < SV_IDLE && r == SOCK_IO_EOF)
 			login_failed_restarting(s, "%s", why);
 		else if (s->state < SV_IDLE)
@@ -1368,7 +1371,7 @@ static void server_io(evutil_socket_t fd, short what, void *arg)
 		}
 		enum sock_io r = sock_flush(&s->sock);
 		if (r == SOCK_IO_ERR) {
-			server_close(s, "write failed: %s", sock_errmsg());
+			server_close(s, "write failed: %s", sock_errmsg(&s->sock));
 			return;
 		}
 		if (r == SOCK_IO_OK && s->client && s->client->blocked_on_server)

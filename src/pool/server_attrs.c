@@ -1,4 +1,5 @@
 #include "pool/server_attrs.h"
+#include "pool/worker.h"
 
 #include <stdio.h>
 
@@ -32,6 +33,7 @@ static enum target_session_attrs mode_of(const struct database *db)
 
 bool server_attrs_accept(struct server *s)
 {
+	struct worker *w = s->w;
 	struct database *db = s->pool->db;
 	enum target_session_attrs mode = mode_of(db);
 	if (mode == TSA_MODE_ANY)
@@ -48,7 +50,7 @@ bool server_attrs_accept(struct server *s)
 	}
 	if (!s->pool->have_welcome) {
 		/* What this server reported must not reach the pool's clients. */
-		varcache_clear(&s->pool->welcome_vars);
+		varcache_clear(&w->vars, &s->pool->welcome_vars);
 		pbuf_reset(&s->pool->welcome_other);
 	}
 	char msg[300];

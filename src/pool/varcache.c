@@ -15,12 +15,6 @@ static const char *const var_names[VAR_COUNT] = {
 	"application_name",
 };
 
-/* Extra names only ever grow, so an index stays valid for every cache that
- * holds a value at it, across reloads. */
-static char extra_names[VAR_EXTRA_MAX][VAR_NAME_MAX + 1];
-static bool extra_on[VAR_EXTRA_MAX];
-static int extra_count;
-
 static int builtin_index(const char *name)
 {
 	for (int i = 0; i < VAR_COUNT; i++)
@@ -29,28 +23,28 @@ static int builtin_index(const char *name)
 	return -1;
 }
 
-int varcache_index(const char *name)
+int varcache_index(struct varcache_state *vs, const char *name)
 {
 	int i = builtin_index(name);
 	if (i >= 0)
 		return i;
-	for (int k = 0; k < extra_count; k++)
-		if (extra_on[k] && strcasecmp(name, extra_names[k]) == 0)
+	for (int k = 0; k < vs->extra_count; k++)
+		if (vs->extra_on[k] && strcasecmp(name, vs->extra_names[k]) == 0)
 			return VAR_COUNT + k;
 	return -1;
 }
 
-int varcache_count(void)
+int varcache_count(struct varcache_state *vs)
 {
-	return VAR_COUNT + extra_count;
+	return VAR_COUNT + vs->extra_count;
 }
 
-const char *varcache_name(int idx)
+const char *varcache_name(struct varcache_state *vs, int idx)
 {
 	if (idx >= 0 && idx < VAR_COUNT)
 		return var_names[idx];
-	if (idx >= VAR_COUNT && idx < VAR_COUNT + extra_count)
-		return extra_names[idx - VAR_COUNT];
+	if (idx >= VAR_COUNT && idx < VAR_COUNT + vs->extra_count)
+		return vs->extra_names[idx - VAR_COUNT];
 	return "";
 }
 
@@ -117,35 +111,35 @@ bool varcache_extra_valid(const char *csv)
 	return each_name(csv, tally_name, &t);
 }
 
-bool varcache_track_extra(const char *csv)
+bool varcache_track_extra(struct varcache_state *vs, const char *csv)
 {
 	struct extra_tally t = { .n = 0 };
 	if (!each_name(csv, tally_name, &t) && !t.overflow)
 		return false;
-	for (int k = 0; k < extra_count; k++)
-		extra_on[k] = false;
+	for (int k = 0; k < vs->extra_count; k++)
+		vs->extra_on[k] = false;
 	bool all = !t.overflow;
 	for (int i = 0; i < t.n; i++) {
 		int k = 0;
-		while (k < extra_count && strcasecmp(extra_names[k], t.seen[i]) != 0)
+		while (k < vs->extra_count && strcasecmp(vs->extra_names[k], t.seen[i]) != 0)
 			k++;
-		if (k == extra_count) {
-			if (extra_count == VAR_EXTRA_MAX) {
+		if (k == vs->extra_count) {
+			if (vs->extra_count == VAR_EXTRA_MAX) {
 				all = false;
 				continue;
 			}
-			snprintf(extra_names[extra_count++], VAR_NAME_MAX + 1, "%s", t.seen[i]);
+			snprintf(vs->extra_names[vs->extra_count++], VAR_NAME_MAX + 1, "%s", t.seen[i]);
 		}
-		extra_on[k] = true;
+		vs->extra_on[k] = true;
 	}
 	return all;
 }
 
-static const char **slot(struct varcache *v, int idx, bool make)
+static const char **slot(struct varcache_state *vs, struct varcache *v, int idx, bool make)
 {
 	if (idx >= 0 && idx < VAR_COUNT)
 		return &v->values[idx];
-	if (idx < VAR_COUNT || idx >= VAR_COUNT + extra_count)
+	if (idx < VAR_COUNT || idx >= VAR_COUNT + vs->extra_count)
 		return NULL;
 	if (!v->extra) {
 		if (!make)
@@ -155,9 +149,9 @@ static const char **slot(struct varcache *v, int idx, bool make)
 	return &v->extra[idx - VAR_COUNT];
 }
 
-static bool tracked(int idx)
+static bool tracked(struct varcache_state *vs, int idx)
 {
-	return idx < VAR_COUNT || extra_on[idx - VAR_COUNT];
+	return idx < VAR_COUNT || vs->extra_on[idx - VAR_COUNT];
 }
 
 /* Values are interned: thousands of idle clients mostly hold the same few
@@ -170,9 +164,6 @@ struct interned {
 	char s[];
 };
 
-static struct interned **intern_tab;
-static size_t intern_cap, intern_count;
-
 static uint32_t hash_str(const char *s)
 {
 	uint32_t h = 2166136261u;
@@ -181,12 +172,12 @@ static uint32_t hash_str(const char *s)
 	return h;
 }
 
-static void intern_grow(void)
+static void intern_grow(struct varcache_state *vs)
 {
-	size_t cap = intern_cap ? intern_cap * 2 : 64;
+	size_t cap = vs->intern_cap ? vs->intern_cap * 2 : 64;
 	struct interned **tab = xcalloc(cap, sizeof(*tab));
-	for (size_t i = 0; i < intern_cap; i++) {
-		struct interned *e = intern_tab[i];
+	for (size_t i = 0; i < vs->intern_cap; i++) {
+		struct interned *e = vs->intern_tab[i];
 		while (e) {
 			struct interned *next = e->next;
 			e->next = tab[e->hash & (cap - 1)];
@@ -194,97 +185,107 @@ static void intern_grow(void)
 			e = next;
 		}
 	}
-	free(intern_tab);
-	intern_tab = tab;
-	intern_cap = cap;
+	free(vs->intern_tab);
+	vs->intern_tab = tab;
+	vs->intern_cap = cap;
 }
 
-static const char *intern(const char *value)
+static const char *intern(struct varcache_state *vs, const char *value)
 {
 	uint32_t h = hash_str(value);
-	for (struct interned *e = intern_cap ? intern_tab[h & (intern_cap - 1)] : NULL; e; e = e->next)
+	for (struct interned *e = vs->intern_cap ? vs->intern_tab[h & (vs->intern_cap - 1)] : NULL; e;
+	     e = e->next)
 		if (e->hash == h && strcmp(e->s, value) == 0) {
 			e->refs++;
 			return e->s;
 		}
-	if (intern_count + 1 > intern_cap * 3 / 4)
-		intern_grow();
+	if (vs->intern_count + 1 > vs->intern_cap * 3 / 4)
+		intern_grow(vs);
 	size_t n = strlen(value) + 1;
 	struct interned *e = xmalloc(sizeof(*e) + n);
 	memcpy(e->s, value, n);
 	e->hash = h;
 	e->refs = 1;
-	e->next = intern_tab[h & (intern_cap - 1)];
-	intern_tab[h & (intern_cap - 1)] = e;
-	intern_count++;
+	e->next = vs->intern_tab[h & (vs->intern_cap - 1)];
+	vs->intern_tab[h & (vs->intern_cap - 1)] = e;
+	vs->intern_count++;
 	return e->s;
 }
 
-static void release(const char *value)
+static void release(struct varcache_state *vs, const char *value)
 {
 	if (!value)
 		return;
 	struct interned *self = (struct interned *)(void *)(value - offsetof(struct interned, s));
 	if (--self->refs > 0)
 		return;
-	struct interned **pp = &intern_tab[self->hash & (intern_cap - 1)];
+	struct interned **pp = &vs->intern_tab[self->hash & (vs->intern_cap - 1)];
 	while (*pp != self)
 		pp = &(*pp)->next;
 	*pp = self->next;
-	intern_count--;
+	vs->intern_count--;
 	free(self);
 }
 
-size_t varcache_interned_count(void)
+void varcache_state_free(struct varcache_state *vs)
 {
-	return intern_count;
+	if (vs->intern_count == 0) {
+		free(vs->intern_tab);
+		vs->intern_tab = NULL;
+		vs->intern_cap = 0;
+	}
 }
 
-const char *varcache_intern_str(const char *s)
+const char *varcache_intern_str(struct varcache_state *vs, const char *s)
 {
-	return intern(s);
+	return intern(vs, s);
 }
 
-void varcache_release_str(const char *s)
+void varcache_release_str(struct varcache_state *vs, const char *s)
 {
-	release(s);
+	release(vs, s);
 }
 
-bool varcache_set(struct varcache *v, int idx, const char *value)
+size_t varcache_interned_count(struct varcache_state *vs)
 {
-	const char **sl = value ? slot(v, idx, true) : NULL;
+	return vs->intern_count;
+}
+
+bool varcache_set(struct varcache_state *vs, struct varcache *v, int idx, const char *value)
+{
+	const char **sl = value ? slot(vs, v, idx, true) : NULL;
 	if (!sl)
 		return false;
 	if (*sl && strcmp(*sl, value) == 0)
 		return false;
-	const char *nv = intern(value);
-	release(*sl);
+	const char *nv = intern(vs, value);
+	release(vs, *sl);
 	*sl = nv;
 	return true;
 }
 
-const char *varcache_get(const struct varcache *v, int idx)
+const char *varcache_get(struct varcache_state *vs, const struct varcache *v, int idx)
 {
-	const char **sl = slot((struct varcache *)v, idx, false);
+	const char **sl = slot(vs, (struct varcache *)v, idx, false);
 	return sl ? *sl : NULL;
 }
 
-void varcache_copy(struct varcache *dst, const struct varcache *src)
+void varcache_copy(struct varcache_state *vs, struct varcache *dst, const struct varcache *src)
 {
-	for (int i = 0; i < varcache_count(); i++)
-		if (varcache_get(src, i))
-			varcache_set(dst, i, varcache_get(src, i));
+	for (int i = 0; i < varcache_count(vs); i++)
+		if (varcache_get(vs, src, i))
+			varcache_set(vs, dst, i, varcache_get(vs, src, i));
 }
 
-void varcache_clear(struct varcache *v)
+void varcache_clear(struct varcache_state *vs, struct varcache *v)
 {
 	for (int i = 0; i < VAR_COUNT; i++) {
-		release(v->values[i]);
+		release(vs, v->values[i]);
 		v->values[i] = NULL;
 	}
 	if (v->extra) {
 		for (int i = 0; i < VAR_EXTRA_MAX; i++)
-			release(v->extra[i]);
+			release(vs, v->extra[i]);
 		free(v->extra);
 		v->extra = NULL;
 	}
@@ -303,17 +304,18 @@ static bool append_literal(struct dynbuf *sql, const char *s)
 	return ok && dynbuf_addc(sql, '\'');
 }
 
-char *varcache_sync_sql(const struct varcache *client, const struct varcache *server)
+char *varcache_sync_sql(struct varcache_state *vs, const struct varcache *client,
+			const struct varcache *server)
 {
 	struct dynbuf sql;
 	/* Values are capped by the startup packet and ParameterStatus limits. */
 	dynbuf_init(&sql, SIZE_MAX, false);
-	for (int i = 0; i < varcache_count(); i++) {
-		const char *want = varcache_get(client, i);
-		const char *have = varcache_get(server, i);
-		if (!want || !tracked(i) || (have && strcmp(want, have) == 0))
+	for (int i = 0; i < varcache_count(vs); i++) {
+		const char *want = varcache_get(vs, client, i);
+		const char *have = varcache_get(vs, server, i);
+		if (!want || !tracked(vs, i) || (have && strcmp(want, have) == 0))
 			continue;
-		if (!dynbuf_addf(&sql, "SET %s = ", varcache_name(i)) || !append_literal(&sql, want) ||
+		if (!dynbuf_addf(&sql, "SET %s = ", varcache_name(vs, i)) || !append_literal(&sql, want) ||
 		    !dynbuf_addc(&sql, ';')) {
 			dynbuf_free(&sql);
 			return NULL;

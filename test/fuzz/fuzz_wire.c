@@ -10,19 +10,22 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* One loop's interning table, as a worker holds it. */
+static struct varcache_state vs;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char err[256];
 	struct startup_pkt pkt;
 	if (proto_parse_startup(data, size, &pkt, err, sizeof(err)) == PROTO_OK) {
 		for (size_t i = 0; i < pkt.nparams; i++) {
-			int idx = varcache_index(pkt.params[i].name);
+			int idx = varcache_index(&vs, pkt.params[i].name);
 			struct varcache a = { { 0 }, NULL }, b = { { 0 }, NULL };
-			if (idx >= 0 && varcache_set(&a, idx, pkt.params[i].value)) {
-				char *sql = varcache_sync_sql(&a, &b);
+			if (idx >= 0 && varcache_set(&vs, &a, idx, pkt.params[i].value)) {
+				char *sql = varcache_sync_sql(&vs, &a, &b);
 				free(sql);
 			}
-			varcache_clear(&a);
+			varcache_clear(&vs, &a);
 		}
 	}
 	struct pg_hdr h;

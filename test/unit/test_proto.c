@@ -8,6 +8,9 @@
 #include "pool/varcache.h"
 #include "unit.h"
 
+/* The interning table and extra names of one loop, as a worker holds them. */
+static struct varcache_state vs;
+
 static void put32(unsigned char *p, uint32_t v)
 {
 	p[0] = (unsigned char)(v >> 24);
@@ -159,24 +162,49 @@ static void test_builders(void)
 static void test_varcache(void)
 {
 	struct varcache c = { { 0 }, NULL }, s = { { 0 }, NULL };
-	CHECK(varcache_index("timezone") == VAR_TIMEZONE);
-	CHECK(varcache_index("search_path") == -1);
-	varcache_set(&c, VAR_APPLICATION_NAME, "it's\\x");
-	varcache_set(&s, VAR_APPLICATION_NAME, "other");
-	varcache_set(&c, VAR_TIMEZONE, "UTC");
-	varcache_set(&s, VAR_TIMEZONE, "UTC");
-	char *sql = varcache_sync_sql(&c, &s);
+	CHECK(varcache_index(&vs, "timezone") == VAR_TIMEZONE);
+	CHECK(varcache_index(&vs, "search_path") == -1);
+	varcache_set(&vs, &c, VAR_APPLICATION_NAME, "it's\\x");
+	varcache_set(&vs, &s, VAR_APPLICATION_NAME, "other");
+	varcache_set(&vs, &c, VAR_TIMEZONE, "UTC");
+	varcache_set(&vs, &s, VAR_TIMEZONE, "UTC");
+	char *sql = varcache_sync_sql(&vs, &c, &s);
 	CHECK_STR(sql, "SET application_name = E'it''s\\\\x';");
 	free(sql);
-	varcache_set(&s, VAR_APPLICATION_NAME, "it's\\x");
-	CHECK(varcache_sync_sql(&c, &s) == NULL);
+	varcache_set(&vs, &s, VAR_APPLICATION_NAME, "it's\\x");
+	CHECK(varcache_sync_sql(&vs, &c, &s) == NULL);
 	/* Equal values share one interned copy; clearing releases them. */
-	CHECK(varcache_get(&c, VAR_APPLICATION_NAME) == varcache_get(&s, VAR_APPLICATION_NAME));
-	CHECK(varcache_interned_count() == 2);
-	varcache_clear(&c);
-	CHECK(varcache_interned_count() == 2);
-	varcache_clear(&s);
-	CHECK(varcache_interned_count() == 0);
+	CHECK(varcache_get(&vs, &c, VAR_APPLICATION_NAME) == varcache_get(&vs, &s, VAR_APPLICATION_NAME));
+	CHECK(varcache_interned_count(&vs) == 2);
+	varcache_clear(&vs, &c);
+	CHECK(varcache_interned_count(&vs) == 2);
+	varcache_clear(&vs, &s);
+	CHECK(varcache_interned_count(&vs) == 0);
+}
+
+/* Two loops' states share nothing: names tracked and values interned in one
+ * are not seen by the other. */
+static void test_varcache_two_states(void)
+{
+	static struct varcache_state a, b;
+	struct varcache ca = { { 0 }, NULL }, cb = { { 0 }, NULL };
+	CHECK(varcache_track_extra(&a, "search_path"));
+	CHECK(varcache_index(&a, "search_path") == VAR_COUNT);
+	CHECK(varcache_index(&b, "search_path") == -1 && varcache_count(&b) == VAR_COUNT);
+	CHECK(varcache_set(&a, &ca, VAR_TIMEZONE, "UTC"));
+	CHECK(varcache_set(&b, &cb, VAR_TIMEZONE, "UTC"));
+	CHECK(varcache_interned_count(&a) == 1 && varcache_interned_count(&b) == 1);
+	/* the same text, interned once per loop: two copies, not one shared */
+	CHECK(varcache_get(&a, &ca, VAR_TIMEZONE) != varcache_get(&b, &cb, VAR_TIMEZONE));
+	CHECK(varcache_set(&a, &ca, VAR_COUNT, "public"));
+	CHECK(!varcache_set(&b, &cb, VAR_COUNT, "public")); /* not a name b tracks */
+	varcache_clear(&a, &ca);
+	CHECK(varcache_interned_count(&a) == 0 && varcache_interned_count(&b) == 1);
+	varcache_clear(&b, &cb);
+	CHECK(varcache_interned_count(&b) == 0);
+	varcache_state_free(&a);
+	varcache_state_free(&b);
+	CHECK(a.intern_tab == NULL && b.intern_tab == NULL);
 }
 
 static void test_varcache_extra(void)
@@ -187,26 +215,26 @@ static void test_varcache_extra(void)
 	CHECK(!varcache_extra_valid("x;drop"));
 	CHECK(!varcache_extra_valid("a1,a2,a3,a4,a5,a6,a7,a8,a9"));
 	CHECK(varcache_extra_valid("a1,a2,a3,a4,a5,a6,a7,a8,IntervalStyle,timezone"));
-	CHECK(varcache_track_extra("IntervalStyle, default_transaction_read_only"));
-	int ro = varcache_index("Default_Transaction_Read_Only");
-	CHECK(ro == VAR_COUNT && varcache_count() == VAR_COUNT + 1);
-	CHECK(varcache_index("IntervalStyle") == VAR_INTERVALSTYLE);
-	CHECK(strcmp(varcache_name(ro), "default_transaction_read_only") == 0);
-	varcache_set(&c, ro, "on");
-	varcache_set(&s, ro, "off");
-	char *sql = varcache_sync_sql(&c, &s);
+	CHECK(varcache_track_extra(&vs, "IntervalStyle, default_transaction_read_only"));
+	int ro = varcache_index(&vs, "Default_Transaction_Read_Only");
+	CHECK(ro == VAR_COUNT && varcache_count(&vs) == VAR_COUNT + 1);
+	CHECK(varcache_index(&vs, "IntervalStyle") == VAR_INTERVALSTYLE);
+	CHECK(strcmp(varcache_name(&vs, ro), "default_transaction_read_only") == 0);
+	varcache_set(&vs, &c, ro, "on");
+	varcache_set(&vs, &s, ro, "off");
+	char *sql = varcache_sync_sql(&vs, &c, &s);
 	CHECK_STR(sql, "SET default_transaction_read_only = E'on';");
 	free(sql);
 	/* Dropped by a reload: no longer looked up or synced, the index stays. */
-	CHECK(varcache_track_extra("search_path"));
-	CHECK(varcache_index("default_transaction_read_only") == -1);
-	CHECK(varcache_index("search_path") == VAR_COUNT + 1);
-	CHECK(varcache_sync_sql(&c, &s) == NULL);
-	varcache_clear(&c);
-	varcache_clear(&s);
-	CHECK(c.extra == NULL && varcache_interned_count() == 0);
-	CHECK(varcache_track_extra(""));
-	CHECK(varcache_index("search_path") == -1);
+	CHECK(varcache_track_extra(&vs, "search_path"));
+	CHECK(varcache_index(&vs, "default_transaction_read_only") == -1);
+	CHECK(varcache_index(&vs, "search_path") == VAR_COUNT + 1);
+	CHECK(varcache_sync_sql(&vs, &c, &s) == NULL);
+	varcache_clear(&vs, &c);
+	varcache_clear(&vs, &s);
+	CHECK(c.extra == NULL && varcache_interned_count(&vs) == 0);
+	CHECK(varcache_track_extra(&vs, ""));
+	CHECK(varcache_index(&vs, "search_path") == -1);
 }
 
 static void test_session_attrs(void)
@@ -261,6 +289,7 @@ int main(void)
 	test_builders();
 	test_varcache();
 	test_varcache_extra();
+	test_varcache_two_states();
 	test_session_attrs();
 	return unit_finish("test_proto");
 }
