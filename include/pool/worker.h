@@ -28,6 +28,7 @@
 #include "pool/climit.h"
 #include "pool/deadline.h"
 #include "pool/janitor.h"
+#include "pool/prepared.h"
 #include "pool/pool-t.h"
 
 struct config_ref;
@@ -75,6 +76,7 @@ struct worker {
 
 	struct varcache_state vars;  /* extra parameter names, interned values */
 	struct sock_loop socks;      /* last socket error, spare input buffers */
+	struct ps_cache stmts;       /* prepared statements by text (pool/prepared.c) */
 	struct stats_ring stats;     /* SHOW STATS averages, log_stats */
 	struct admin_state admin;    /* console sessions */
 	struct climit_state climits; /* client counts per alias and user */

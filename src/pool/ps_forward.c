@@ -265,6 +265,7 @@ static bool parse_key(struct msg_reader *r, const unsigned char **key, size_t *k
 
 static bool on_parse(struct client *c, struct ps_server *ps, struct client_msg *m, struct pbuf *out)
 {
+	struct worker *w = c->w;
 	const char *name = reader_str(&m->r);
 	const unsigned char *key;
 	size_t key_len;
@@ -286,7 +287,7 @@ static bool on_parse(struct client *c, struct ps_server *ps, struct client_msg *
 		push_renamed(ps, RQ_PARSE, n);
 		return true;
 	}
-	struct ps_stmt *st = ps_cache_get(key, key_len);
+	struct ps_stmt *st = ps_cache_get(&w->stmts, key, key_len);
 	if (!c->ps)
 		c->ps = ps_client_new();
 	n = ps_client_add(c->ps, name, st);
