@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/list.h"
+#include "core/mustcheck.h"
 #include "core/util.h"
 #include "pg/proto.h"
 #include "pool/pool-t.h"
@@ -17,9 +18,10 @@ struct worker;
 bool admin_is_console_db(const char *dbname);
 /* Local authentication succeeded for a console client: check admin_users /
  * stats_users, then send the login reply (state CL_IDLE, no pool). */
-void admin_login(struct client *c);
-/* A console client in CL_IDLE has bytes buffered: handle whole messages. */
-void admin_process(struct client *c);
+TB_MUSTCHECK bool admin_login(struct client *c);
+/* A console client in CL_IDLE has bytes buffered: handle whole messages.
+ * False: the client is closed. */
+TB_MUSTCHECK bool admin_process(struct client *c);
 
 #define ADMIN_MAX_ARGS 8
 

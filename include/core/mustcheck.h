@@ -12,4 +12,13 @@
 #define TB_MUSTCHECK
 #endif
 
+/* A call whose result does not matter at this one place (the comment at the
+ * call says why: it is the handler's last step, or a loop serves the next
+ * object either way). GCC does not take a (void) cast as using the result. */
+#define TB_UNUSED_RESULT(call) \
+	do { \
+		if (call) { \
+		} \
+	} while (0)
+
 #endif

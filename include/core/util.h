@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/mustcheck.h"
+
 /* Microseconds; all timeouts and ages are kept in this unit. */
 typedef int64_t usec_t;
 #define USEC_PER_SEC ((usec_t)1000000)
@@ -44,7 +46,7 @@ usec_t time_now_usec(void);
 void time_cache_reset(void);
 
 /* Cryptographically random bytes; false if the RNG failed. */
-bool random_bytes(void *buf, size_t n);
+TB_MUSTCHECK bool random_bytes(void *buf, size_t n);
 /* Uniform random in [0, n). */
 uint32_t random_below(uint32_t n);
 #endif

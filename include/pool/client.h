@@ -18,11 +18,12 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* A non-fatal ErrorResponse plus ReadyForQuery, for a request that cannot be
  * served. False when sending it closed the client. */
-bool client_send_error(struct client *c, const char *sqlstate, const char *msg);
-/* Local authentication succeeded: attach to the pool and finish the login. */
-void client_auth_ok(struct client *c);
+TB_MUSTCHECK bool client_send_error(struct client *c, const char *sqlstate, const char *msg);
+/* Local authentication succeeded: attach to the pool and finish the login.
+ * These two return false when they closed the client. */
+TB_MUSTCHECK bool client_auth_ok(struct client *c);
 /* The pool has its welcome parameters: send the login reply. */
-void client_finish_login(struct client *c);
+TB_MUSTCHECK bool client_finish_login(struct client *c);
 /* The linked server is ready (synced): resume forwarding what the client sent. */
 void client_server_ready(struct client *c);
 /* The linked server was lost before the client's bytes were sent: wait for another. */

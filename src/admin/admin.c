@@ -38,7 +38,7 @@ struct admin_session {
 	bool live;
 };
 
-static void process_messages(struct admin_session *s);
+static TB_MUSTCHECK bool process_messages(struct admin_session *s);
 
 bool admin_is_console_db(const char *dbname)
 {
@@ -102,7 +102,7 @@ static void session_free(struct admin_session *s)
 
 /* ---- login ---- */
 
-void admin_login(struct client *c)
+bool admin_login(struct client *c)
 {
 	struct worker *w = c->w;
 	const struct tb_config *cfg = w->cfg;
@@ -113,11 +113,14 @@ void admin_login(struct client *c)
 			     "user \"%s\" may not use the admin console: it is in neither "
 			     "admin_users nor stats_users",
 			     c->user);
-		return;
+		return false;
 	}
 	c->admin_stats_only = !admin;
-	random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
-	random_bytes(&c->cancel_key, sizeof(c->cancel_key));
+	if (!random_bytes(&c->cancel_pid, sizeof(c->cancel_pid)) ||
+	    !random_bytes(&c->cancel_key, sizeof(c->cancel_key))) {
+		client_close(c, "58000", "no random bytes for the cancel key");
+		return false;
+	}
 	const char *app = varcache_get(&w->vars, &c->vars, VAR_APPLICATION_NAME);
 	struct pbuf b;
 	pbuf_init(&b, 65536);
@@ -144,12 +147,11 @@ void admin_login(struct client *c)
 	bool ok = !b.failed && client_send(c, b.data, b.len);
 	pbuf_free(&b);
 	if (!ok)
-		return;
+		return false;
 	log_debug("C-%llu: console login as %s user %s", (unsigned long long)c->id, admin ? "admin" : "stats",
 		  c->user);
 	sock_set_read(&c->sock, true);
-	if (iobuf_len(c->sock.in) > 0)
-		admin_process(c);
+	return iobuf_len(c->sock.in) == 0 || admin_process(c);
 }
 
 /* ---- commands ---- */
@@ -290,7 +292,8 @@ static char *next_command(struct admin_session *s)
 	}
 }
 
-static bool send_out(struct client *c, struct pbuf *out)
+/* False: the client is closed (the send failed, or it was already). */
+static TB_MUSTCHECK bool send_out(struct client *c, struct pbuf *out)
 {
 	if (out->len == 0)
 		return c->state != CL_CLOSING;
@@ -304,8 +307,9 @@ static void append(struct pbuf *dst, const struct pbuf *src)
 	pbuf_put_bytes(dst, src->data, src->len);
 }
 
-/* Run commands of the pending Query until it ends, fails, or one waits. */
-static void continue_query(struct admin_session *s)
+/* Run commands of the pending Query until it ends, fails, or one waits.
+ * False: the client is closed. */
+static TB_MUSTCHECK bool continue_query(struct admin_session *s)
 {
 	struct client *c = s->c;
 	struct pbuf out;
@@ -329,7 +333,7 @@ static void continue_query(struct admin_session *s)
 			pbuf_free(&out);
 			free(s->pending);
 			s->pending = NULL;
-			return;
+			return false;
 		}
 		if (st == ADMIN_DONE && cmd_out.failed)
 			st = admin_fail(&r, "54000", "result too large for the console");
@@ -350,9 +354,9 @@ static void continue_query(struct admin_session *s)
 			s->waiting = true;
 			s->wait = r.wait;
 			sock_set_read(&c->sock, false);
-			send_out(c, &out);
+			bool open = send_out(c, &out);
 			pbuf_free(&out);
-			return;
+			return open;
 		}
 		proto_error(&out, "ERROR", r.sqlstate, r.message);
 		break;
@@ -364,23 +368,24 @@ static void continue_query(struct admin_session *s)
 	proto_ready(&out, 'I');
 	free(s->pending);
 	s->pending = NULL;
-	send_out(c, &out);
+	bool open = send_out(c, &out);
 	pbuf_free(&out);
+	return open;
 }
 
-static void start_query(struct admin_session *s, const unsigned char *body, size_t len)
+static TB_MUSTCHECK bool start_query(struct admin_session *s, const unsigned char *body, size_t len)
 {
 	if (len == 0 || body[len - 1] != '\0' || memchr(body, '\0', len) != body + len - 1) {
 		client_close(s->c, "08P01", "malformed Query message");
-		return;
+		return false;
 	}
 	s->pending = xstrdup((const char *)body);
 	s->pos = 0;
 	s->ncommands = 0;
-	continue_query(s);
+	return continue_query(s);
 }
 
-static void refuse_extended(struct admin_session *s, char type)
+static TB_MUSTCHECK bool refuse_extended(struct admin_session *s, char type)
 {
 	struct pbuf out;
 	pbuf_init(&out, 4096);
@@ -391,16 +396,19 @@ static void refuse_extended(struct admin_session *s, char type)
 		proto_ready(&out, 'I'); /* FunctionCall is answered at once, no Sync follows */
 	else
 		s->skip_to_sync = true;
-	send_out(s->c, &out);
+	bool open = send_out(s->c, &out);
 	pbuf_free(&out);
+	return open;
 }
 
-static void handle_message(struct admin_session *s, char type, const unsigned char *body, size_t len)
+/* False: the client is closed. */
+static TB_MUSTCHECK bool handle_message(struct admin_session *s, char type, const unsigned char *body,
+					size_t len)
 {
 	struct client *c = s->c;
 	if (type == 'X') {
 		client_close(c, NULL, "client sent Terminate");
-		return;
+		return false;
 	}
 	if (type == 'S') {
 		/* Sync ends the error recovery of an extended-protocol attempt. */
@@ -408,16 +416,15 @@ static void handle_message(struct admin_session *s, char type, const unsigned ch
 		struct pbuf out;
 		pbuf_init(&out, 64);
 		proto_ready(&out, 'I');
-		send_out(c, &out);
+		bool open = send_out(c, &out);
 		pbuf_free(&out);
-		return;
+		return open;
 	}
 	if (s->skip_to_sync)
-		return;
+		return true;
 	switch (type) {
 	case 'Q':
-		start_query(s, body, len);
-		return;
+		return start_query(s, body, len);
 	case 'P':
 	case 'B':
 	case 'D':
@@ -425,22 +432,22 @@ static void handle_message(struct admin_session *s, char type, const unsigned ch
 	case 'C':
 	case 'H':
 	case 'F':
-		refuse_extended(s, type);
-		return;
+		return refuse_extended(s, type);
 	case 'd':
 	case 'c':
 	case 'f':
-		return; /* stray COPY data: nothing is copying */
+		return true; /* stray COPY data: nothing is copying */
 	default:
 		client_close(c, "08P01", "unexpected message type '%c' on the admin console", type);
-		return;
+		return false;
 	}
 }
 
-static void process_messages(struct admin_session *s)
+/* False: the client is closed. */
+static bool process_messages(struct admin_session *s)
 {
 	struct client *c = s->c;
-	while (c->state == CL_IDLE && !s->waiting && iobuf_len(c->sock.in) > 0) {
+	while (!s->waiting && iobuf_len(c->sock.in) > 0) {
 		struct iobuf *in = c->sock.in;
 		struct pg_hdr h;
 		char err[160];
@@ -448,37 +455,41 @@ static void process_messages(struct admin_session *s)
 							 err, sizeof(err));
 		if (st == PROTO_ERROR) {
 			client_close(c, "08P01", "%s", err);
-			return;
+			return false;
 		}
 		if (st == PROTO_NEED_MORE || iobuf_len(in) < (size_t)h.len + 1)
-			return;
+			return true;
 		size_t blen = h.len - 4;
 		/* Read in place: a command may close the client, whose buffers
 		 * live until client_free. */
 		const unsigned char *body = iobuf_head(in) + PROTO_HDR_LEN;
 		iobuf_consume(in, (size_t)h.len + 1);
-		handle_message(s, h.type, body, blen);
+		if (!handle_message(s, h.type, body, blen))
+			return false;
 	}
-	if (c->state == CL_IDLE && !s->waiting && iobuf_len(c->sock.in) == 0)
+	if (!s->waiting && iobuf_len(c->sock.in) == 0)
 		sock_trim(&c->sock);
+	return true;
 }
 
-void admin_process(struct client *c)
+bool admin_process(struct client *c)
 {
 	struct worker *w = c->w;
 	struct admin_session *s = session_get(c);
 	if (s->waiting) {
 		sock_set_read(&c->sock, false);
-		return;
+		return true;
 	}
 	w->admin.busy = true;
-	process_messages(s);
+	bool open = process_messages(s);
 	w->admin.busy = false;
+	return open;
 }
 
 /* ---- the janitor's pass ---- */
 
-static void finish_wait(struct admin_session *s)
+/* False: the client is closed. */
+static TB_MUSTCHECK bool finish_wait(struct admin_session *s)
 {
 	struct client *c = s->c;
 	struct pbuf out;
@@ -488,14 +499,12 @@ static void finish_wait(struct admin_session *s)
 	s->waiting = false;
 	bool ok = send_out(c, &out);
 	pbuf_free(&out);
-	if (!ok)
-		return;
-	if (s->pending)
-		continue_query(s);
-	if (c->state != CL_IDLE || s->waiting)
-		return;
+	if (!ok || (s->pending && !continue_query(s)))
+		return false;
+	if (s->waiting)
+		return true;
 	sock_set_read(&c->sock, true);
-	process_messages(s);
+	return process_messages(s);
 }
 
 void admin_tick(struct worker *w)
@@ -523,7 +532,7 @@ void admin_tick(struct worker *w)
 	list_for_each_safe(n, t, &w->admin.sessions) {
 		struct admin_session *s = list_entry(n, struct admin_session, node);
 		if (s->live && s->waiting && s->c->state == CL_IDLE && control_wait_done(s->c->w, &s->wait))
-			finish_wait(s);
+			TB_UNUSED_RESULT(finish_wait(s)); /* the other sessions are served either way */
 	}
 	w->admin.busy = false;
 }

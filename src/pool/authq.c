@@ -70,7 +70,8 @@ static void lookup_finish(struct auth_lookup *l)
 		aw->lookup = NULL;
 		/* Each login owns its copy (the entry is wiped with the login). */
 		struct userlist_entry *mine = e ? userlist_entry_new(e->user, e->secret) : NULL;
-		client_auth_lookup_done(aw->client, mine, err);
+		TB_UNUSED_RESULT(client_auth_lookup_done(aw->client, mine,
+							 err)); /* the others are served either way */
 	}
 	userlist_entry_free(e);
 	lookup_free(l);

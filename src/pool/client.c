@@ -37,7 +37,7 @@
 #define LOGIN_MSG_MAX (65536u + 1024u)
 
 static void client_io(evutil_socket_t fd, short what, void *arg);
-static void client_process(struct client *c);
+static bool client_process(struct client *c);
 
 const char *client_state_name(enum client_state st)
 {
@@ -242,8 +242,10 @@ static void assign_cancel_key(struct client *c)
 {
 	struct worker *w = c->w;
 	for (int tries = 0; tries < 16; tries++) {
-		random_bytes(&c->cancel_pid, sizeof(c->cancel_pid));
-		random_bytes(&c->cancel_key, sizeof(c->cancel_key));
+		/* Without random bytes the key is not registered: cancels for it are ignored. */
+		if (!random_bytes(&c->cancel_pid, sizeof(c->cancel_pid)) ||
+		    !random_bytes(&c->cancel_key, sizeof(c->cancel_key)))
+			break;
 		peer_stamp_key(w, &c->cancel_pid);
 		if (cancel_index_add(&w->cancel_keys, c))
 			return;
@@ -279,7 +281,7 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 	client_close(c, NULL, "cancel request handled");
 }
 
-static bool start_tls(struct client *c)
+static TB_MUSTCHECK bool start_tls(struct client *c)
 {
 	struct worker *w = c->w;
 	/* Anything pipelined after SSLRequest was sent in clear text and could be
@@ -303,21 +305,22 @@ static bool start_tls(struct client *c)
 	return true;
 }
 
-static void continue_tls(struct client *c)
+static TB_MUSTCHECK bool continue_tls(struct client *c)
 {
 	struct worker *w = c->w;
 	enum sock_io r = sock_tls_handshake(&c->sock);
 	if (r == SOCK_IO_AGAIN)
-		return;
+		return true;
 	if (r != SOCK_IO_OK) {
 		client_close(c, NULL, "%s", sock_errmsg(&c->sock));
-		return;
+		return false;
 	}
 	set_state(c, CL_STARTUP, &w->login_clients);
 	sock_kick_pending(&c->sock);
+	return true;
 }
 
-static bool answer_no(struct client *c)
+static TB_MUSTCHECK bool answer_no(struct client *c)
 {
 	char no = 'N';
 	return client_send(c, &no, 1);
@@ -473,34 +476,36 @@ static bool admit(struct client *c)
 	return true;
 }
 
-static void client_startup(struct client *c, const struct startup_pkt *pkt)
+/* The login chain (startup packet, authentication, login reply): false when
+ * a step closed the client. */
+static TB_MUSTCHECK bool client_startup(struct client *c, const struct startup_pkt *pkt)
 {
 	struct worker *w = c->w;
 	if ((pkt->code >> 16) != 3) {
 		client_close(c, "0A000", "unsupported frontend protocol %u.%u: server supports 3.0",
 			     pkt->code >> 16, pkt->code & 0xffff);
-		return;
+		return false;
 	}
 	if (!negotiate_version(c, pkt))
-		return;
+		return false;
 	const char *user = startup_get(pkt, "user");
 	if (!user || !*user) {
 		client_close(c, "08P01", "no user name in startup packet");
-		return;
+		return false;
 	}
 	const char *dbname = startup_get(pkt, "database");
 	if (!dbname || !*dbname)
 		dbname = user;
 	c->user = varcache_intern_str(&c->w->vars, user);
 	if (!take_params(c, pkt))
-		return;
+		return false;
 	if (w->cfg->client_tls_sslmode >= TLS_MODE_REQUIRE && !c->tls && !c->is_unix) {
 		client_close(c, "28000", "SSL required");
-		return;
+		return false;
 	}
 	if (console_is_db(dbname) && c->replication) {
 		client_close(c, "08P01", "replication connections to the admin console are not supported");
-		return;
+		return false;
 	}
 	if (console_is_db(dbname)) {
 		c->is_admin = true;
@@ -510,27 +515,27 @@ static void client_startup(struct client *c, const struct startup_pkt *pkt)
 	}
 	if (!c->db) {
 		client_close(c, "3D000", "no such database: %s", dbname);
-		return;
+		return false;
 	}
 	if (w->shutting_down && !c->is_admin && c->id > w->admit_until_id) {
 		/* Only the Unix socket is still open, and only for the console;
 		 * clients accepted before the shutdown began are served. */
 		client_close(c, "57P03", "the pooler is shutting down");
-		return;
+		return false;
 	}
 	if (c->db->disabled) {
 		client_close(c, "57P03", "database \"%s\" is disabled", dbname);
-		return;
+		return false;
 	}
 	if (!admit(c))
-		return;
+		return false;
 	if (w->cfg->log_connections)
 		client_log(LOG_LVL_INFO, c, "login attempt%s", c->tls ? " (TLS)" : "");
 	set_state(c, CL_AUTH, &w->login_clients);
-	client_auth_begin(c);
+	return client_auth_begin(c);
 }
 
-static void client_read_startup(struct client *c)
+static TB_MUSTCHECK bool client_read_startup(struct client *c)
 {
 	struct worker *w = c->w;
 	struct startup_pkt pkt;
@@ -538,10 +543,10 @@ static void client_read_startup(struct client *c)
 	struct iobuf *in = c->sock.in;
 	enum proto_status st = proto_parse_startup(iobuf_head(in), iobuf_len(in), &pkt, err, sizeof(err));
 	if (st == PROTO_NEED_MORE)
-		return;
+		return true;
 	if (st == PROTO_ERROR) {
 		client_close(c, "08P01", "%s", err);
-		return;
+		return false;
 	}
 	/* Take the packet out of the buffer before acting on it: a login can
 	 * finish inside client_startup (trust, cached welcome) and go on to
@@ -551,29 +556,26 @@ static void client_read_startup(struct client *c)
 	iobuf_consume(in, pkt.len);
 	if (proto_parse_startup(copy, pkt.len, &pkt, err, sizeof(err)) != PROTO_OK) {
 		client_close(c, "08P01", "%s", err);
-		return;
+		return false;
 	}
 	switch (pkt.code) {
 	case PROTO_SSL_CODE:
 		if (c->tls) {
 			client_close(c, "08P01", "SSL request on an encrypted connection");
-		} else if (w->client_tls && w->cfg->client_tls_sslmode != TLS_MODE_DISABLE && !c->is_unix) {
-			if (start_tls(c))
-				continue_tls(c);
-		} else {
-			answer_no(c);
+			return false;
 		}
-		return;
+		if (w->client_tls && w->cfg->client_tls_sslmode != TLS_MODE_DISABLE && !c->is_unix)
+			return start_tls(c) && continue_tls(c);
+		return answer_no(c);
 	case PROTO_GSSENC_CODE:
-		answer_no(c);
-		return;
+		return answer_no(c);
 	case PROTO_CANCEL_CODE:
 		handle_cancel(c, pkt.cancel_pid, pkt.cancel_key);
-		return;
+		return false; /* it always closes the cancel connection */
 	default:
 		break;
 	}
-	client_startup(c, &pkt);
+	return client_startup(c, &pkt);
 }
 
 /* As PgBouncer: [users] settings belong to the pool's user, the alias's
@@ -589,7 +591,7 @@ static enum pool_mode effective_mode(const struct client *c)
 	return w->cfg->pool_mode;
 }
 
-void client_auth_ok(struct client *c)
+bool client_auth_ok(struct client *c)
 {
 	struct worker *w = c->w;
 	struct scram_keys keys;
@@ -606,8 +608,7 @@ void client_auth_ok(struct client *c)
 		scram_keys_wipe(&keys);
 		secret_free(looked_up_pw);
 		list_del(&c->node);
-		console_login(c);
-		return;
+		return console_login(c);
 	}
 	struct pool *p = pool_for_client(c->db, c->user, c->replication);
 	if (p && have_keys)
@@ -622,12 +623,12 @@ void client_auth_ok(struct client *c)
 		c->awaiting_user = true;
 		sock_set_read(&c->sock, false);
 		runtime_learn_user(c->db);
-		return;
+		return true;
 	}
 	if (!p) {
 		client_close(c, "08P01", "no upstream credentials for user \"%s\" on alias \"%s\"", c->user,
 			     c->db->name);
-		return;
+		return false;
 	}
 	c->pool = p;
 	timeouts_client_refresh(c);
@@ -635,16 +636,15 @@ void client_auth_ok(struct client *c)
 	c->mode = c->replication ? POOL_MODE_SESSION : effective_mode(c);
 	ps_client_attach(c);
 	assign_cancel_key(c);
-	if (p->have_welcome) {
-		client_finish_login(c);
-		return;
-	}
+	if (p->have_welcome)
+		return client_finish_login(c);
 	set_state(c, CL_WAIT_WELCOME, &p->welcome_clients);
 	sock_set_read(&c->sock, false);
 	pool_need_welcome(p, c);
+	return true;
 }
 
-void client_finish_login(struct client *c)
+bool client_finish_login(struct client *c)
 {
 	struct worker *w = c->w;
 	struct pool *p = c->pool;
@@ -668,12 +668,12 @@ void client_finish_login(struct client *c)
 	p->stats.login_count++;
 	set_state(c, CL_IDLE, &p->active_clients);
 	if (!send_pbuf(c, &b))
-		return;
+		return false;
 	sock_set_read(&c->sock, true);
 	if (iobuf_len(c->sock.in) > 0)
-		client_process(c);
-	else
-		sock_trim(&c->sock); /* an idle client holds no packet buffer */
+		return client_process(c);
+	sock_trim(&c->sock); /* an idle client holds no packet buffer */
+	return true;
 }
 
 /* ---- forwarding ---- */
@@ -798,8 +798,9 @@ static bool stage_whole_message(struct client *c, struct server *s, size_t span,
 	return true;
 }
 
-/* Stream client messages to the server: headers are parsed, bodies pass through. */
-static void forward_to_server(struct client *c)
+/* Stream client messages to the server: headers are parsed, bodies pass
+ * through. False when the client (or its server, which closes it) was closed. */
+static TB_MUSTCHECK bool forward_to_server(struct client *c)
 {
 	struct worker *w = c->w;
 	struct server *s = c->server;
@@ -823,25 +824,25 @@ static void forward_to_server(struct client *c)
 		if (st == PROTO_ERROR) {
 			if (flush_span(c, s, span))
 				client_close(c, "08P01", "%s", err);
-			return;
+			return false;
 		}
 		enum pg_frontend_kind kind = proto_frontend_kind(h.type);
 		if (kind == PG_FRONTEND_TERMINATE) {
 			if (flush_span(c, s, span))
 				client_close(c, NULL, "client sent Terminate");
-			return;
+			return false;
 		}
 		if (kind == PG_FRONTEND_INVALID) {
 			if (flush_span(c, s, span))
 				client_close(c, "08P01", "invalid frontend message type %d",
 					     (unsigned char)h.type);
-			return;
+			return false;
 		}
 		/* disable_pqexec: PgBouncer refuses the simple query protocol. */
 		if (h.type == 'Q' && w->cfg->disable_pqexec) {
 			if (flush_span(c, s, span))
 				client_close(c, "08P01", "PQexec disallowed");
-			return;
+			return false;
 		}
 		if (c->ps_on && ps_wants_whole(h.type, h.len)) {
 			if (avail < (size_t)h.len + 1) {
@@ -850,7 +851,7 @@ static void forward_to_server(struct client *c)
 			}
 			count_request(s, h.type);
 			if (!stage_whole_message(c, s, span, (size_t)h.len + 1))
-				return;
+				return false;
 			span = 0;
 			continue;
 		}
@@ -859,13 +860,14 @@ static void forward_to_server(struct client *c)
 		c->fwd_remaining = h.len - 4;
 	}
 	if (!flush_span(c, s, span))
-		return;
+		return false;
 	if (c->ps_on && !ps_flush_synth(s))
-		return;
+		return false;
 	if (sock_has_output(&s->sock)) {
 		c->blocked_on_server = true;
 		sock_set_read(&c->sock, false);
 	}
+	return true;
 }
 
 static bool first_message_is_terminate(struct client *c)
@@ -874,16 +876,16 @@ static bool first_message_is_terminate(struct client *c)
 	return iobuf_len(in) >= PROTO_HDR_LEN && iobuf_head(in)[0] == 'X';
 }
 
-static void client_process(struct client *c)
+/* False when the client was closed. */
+static bool client_process(struct client *c)
 {
 	struct worker *w = c->w;
 	switch (c->state) {
 	case CL_STARTUP:
-		client_read_startup(c);
 		/* A GSSENCRequest answer may be followed by the real startup packet. */
-		if (c->state == CL_STARTUP && iobuf_len(c->sock.in) >= 8)
-			client_read_startup(c);
-		return;
+		if (!client_read_startup(c))
+			return false;
+		return c->state != CL_STARTUP || iobuf_len(c->sock.in) < 8 || client_read_startup(c);
 	case CL_AUTH: {
 		struct iobuf *in = c->sock.in;
 		struct pg_hdr h;
@@ -891,24 +893,21 @@ static void client_process(struct client *c)
 		enum proto_status st = proto_peek_header(iobuf_head(in), iobuf_len(in), LOGIN_MSG_MAX, &h,
 							 err, sizeof(err));
 		if (st == PROTO_NEED_MORE || (st == PROTO_OK && iobuf_len(in) < h.len + 1))
-			return;
+			return true;
 		if (st == PROTO_ERROR) {
 			client_close(c, "08P01", "%s", err);
-			return;
+			return false;
 		}
 		const unsigned char *body = iobuf_head(in) + PROTO_HDR_LEN;
 		iobuf_consume(in, h.len + 1);
-		client_auth_message(c, h.type, body, h.len - 4);
-		return;
+		return client_auth_message(c, h.type, body, h.len - 4);
 	}
 	case CL_IDLE:
-		if (c->is_admin) {
-			console_process(c);
-			return;
-		}
+		if (c->is_admin)
+			return console_process(c);
 		if (first_message_is_terminate(c)) {
 			client_close(c, NULL, "client sent Terminate");
-			return;
+			return false;
 		}
 		set_state(c, CL_WAITING, &c->pool->waiting_clients);
 		/* Reading stays on while it waits: a client that sent its request
@@ -916,18 +915,17 @@ static void client_process(struct client *c)
 		 * pause and a resume would cost two epoll_ctl per transaction. A
 		 * client that keeps pipelining is paused once a buffer is full. */
 		pool_client_wants_server(c);
-		return;
+		return true;
 	case CL_ACTIVE:
 		if (c->server->swallow > 0 || c->blocked_on_server)
-			return;
-		forward_to_server(c);
-		return;
+			return true;
+		return forward_to_server(c);
 	default:
 		/* Waiting for the pool: keep the bytes, and stop reading once a
 		 * waiting client has a buffer's worth (others stop at once). */
 		if (c->state != CL_WAITING || iobuf_len(c->sock.in) >= (size_t)w->cfg->pkt_buf)
 			sock_set_read(&c->sock, false);
-		return;
+		return true;
 	}
 }
 
@@ -994,7 +992,7 @@ static void client_read(struct client *c)
 {
 	struct worker *w = c->w;
 	if (c->state == CL_TLS) {
-		continue_tls(c);
+		TB_UNUSED_RESULT(continue_tls(c)); /* the handler's last step */
 		return;
 	}
 	enum sock_io r = sock_fill(&c->sock, (size_t)w->cfg->pkt_buf, wanted_bytes(c));
@@ -1006,9 +1004,9 @@ static void client_read(struct client *c)
 		client_close(c, NULL, "read failed: %s", sock_errmsg(&c->sock));
 		return;
 	}
-	if (iobuf_len(c->sock.in) > 0)
-		client_process(c);
-	if (c->state != CL_CLOSING && c->sock.want_read)
+	if (iobuf_len(c->sock.in) > 0 && !client_process(c))
+		return;
+	if (c->sock.want_read)
 		sock_kick_pending(&c->sock);
 }
 
@@ -1017,7 +1015,7 @@ static void client_io(evutil_socket_t fd, short what, void *arg)
 	struct client *c = arg;
 	if (what & EV_WRITE) {
 		if (c->state == CL_TLS) {
-			continue_tls(c);
+			TB_UNUSED_RESULT(continue_tls(c)); /* the handler's last step */
 			return;
 		}
 		enum sock_io r = sock_flush(&c->sock);

@@ -66,9 +66,11 @@ char *client_auth_take_password(const struct client_auth *a)
 	return e && (e->kind == USERLIST_PLAIN || e->kind == USERLIST_MD5) ? xstrdup(e->secret) : NULL;
 }
 
-static void fail_login(struct client *c)
+/* Always closes the client: false, for the login chain to pass on. */
+static bool fail_login(struct client *c)
 {
 	client_close(c, "28P01", "password authentication failed for user \"%s\"", c->user);
+	return false;
 }
 
 static enum auth_method from_hba(enum hba_method m)
@@ -112,7 +114,8 @@ static enum auth_method choose_method(struct client *c)
 	return AM_REJECT;
 }
 
-static bool send_request(struct client *c, uint32_t code, const void *data, size_t len)
+/* False: the client is closed. */
+static TB_MUSTCHECK bool send_request(struct client *c, uint32_t code, const void *data, size_t len)
 {
 	struct pbuf b;
 	pbuf_init(&b, 65536);
@@ -132,34 +135,35 @@ static bool name_allowed(const struct client *c, const char *system_user)
 	return hba_user_allowed(w->hba, line, system_user, c->user);
 }
 
-static void auth_peer(struct client *c)
+/* The functions of the login chain return false when they closed the client. */
+static TB_MUSTCHECK bool auth_peer(struct client *c)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	if (!c->is_unix || getsockopt(c->sock.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
 		client_close(c, "28000", "peer authentication is only available on Unix sockets");
-		return;
+		return false;
 	}
 	/* Local passwd lookup; NSS modules that go to the network would block. */
 	struct passwd pw, *res = NULL;
 	char buf[4096];
 	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) != 0 || !res || !name_allowed(c, res->pw_name)) {
 		client_close(c, "28000", "peer authentication failed for user \"%s\"", c->user);
-		return;
+		return false;
 	}
-	client_auth_ok(c);
+	return client_auth_ok(c);
 }
 
-static void auth_cert(struct client *c)
+static TB_MUSTCHECK bool auth_cert(struct client *c)
 {
 	char *cn = c->tls ? tls_peer_common_name(c->sock.ssl) : NULL;
 	bool ok = cn && name_allowed(c, cn);
 	free(cn);
 	if (!ok) {
 		client_close(c, "28000", "certificate authentication failed for user \"%s\"", c->user);
-		return;
+		return false;
 	}
-	client_auth_ok(c);
+	return client_auth_ok(c);
 }
 
 static bool wants_secret(enum auth_method m)
@@ -167,9 +171,9 @@ static bool wants_secret(enum auth_method m)
 	return m == AM_PLAIN || m == AM_MD5 || m == AM_SCRAM;
 }
 
-static void start_method(struct client *c, struct client_auth *a);
+static TB_MUSTCHECK bool start_method(struct client *c, struct client_auth *a);
 
-static void begin_scram(struct client *c, struct client_auth *a)
+static TB_MUSTCHECK bool begin_scram(struct client *c, struct client_auth *a)
 {
 	struct worker *w = c->w;
 	static const char mechs[] = "SCRAM-SHA-256\0";
@@ -190,7 +194,7 @@ static void begin_scram(struct client *c, struct client_auth *a)
 			have_key = random_bytes(mock_key, sizeof(mock_key));
 		a->scram = scram_server_new_mock(c->user, mock_key, sizeof(mock_key));
 	}
-	send_request(c, 10, mechs, sizeof(mechs));
+	return send_request(c, 10, mechs, sizeof(mechs));
 }
 
 /* PgBouncer lets its own OS user into the console over the Unix socket by
@@ -209,15 +213,13 @@ static bool console_by_peer(struct client *c)
 	return true;
 }
 
-void client_auth_begin(struct client *c)
+bool client_auth_begin(struct client *c)
 {
 	struct worker *w = c->w;
 	struct client_auth *a = xcalloc(1, sizeof(*a));
 	client_rare_get(c)->auth = a;
-	if (console_by_peer(c)) {
-		client_auth_ok(c);
-		return;
-	}
+	if (console_by_peer(c))
+		return client_auth_ok(c);
 	a->method = choose_method(c);
 	a->entry = w->users ? userlist_find(w->users, c->user) : NULL;
 	list_init(&a->wait.node);
@@ -225,68 +227,65 @@ void client_auth_begin(struct client *c)
 		char why[300];
 		if (!authq_start(c, &a->wait, why, sizeof(why))) {
 			client_close(c, "08P01", "auth_query cannot run: %s", why);
-			return;
+			return false;
 		}
 		sock_set_read(&c->sock, false);
-		return;
+		return true;
 	}
-	start_method(c, a);
+	return start_method(c, a);
 }
 
-void client_auth_lookup_done(struct client *c, struct userlist_entry *e, const char *err)
+bool client_auth_lookup_done(struct client *c, struct userlist_entry *e, const char *err)
 {
 	struct client_auth *a = client_auth_of(c);
 	if (err) {
 		userlist_entry_free(e);
 		client_close(c, "08P01", "%s", err);
-		return;
+		return false;
 	}
 	a->looked_up = e;
 	a->entry = e; /* NULL: not found, the exchange fails as for a wrong password */
 	sock_set_read(&c->sock, true);
-	start_method(c, a);
+	return start_method(c, a);
 }
 
-static void start_method(struct client *c, struct client_auth *a)
+static bool start_method(struct client *c, struct client_auth *a)
 {
 	struct worker *w = c->w;
 	switch (a->method) {
 	case AM_TRUST:
-		client_auth_ok(c);
-		return;
+		return client_auth_ok(c);
 	case AM_REJECT:
 		client_close(c, "28000", "connection rejected by hba rules for user \"%s\", database \"%s\"",
 			     c->user, c->db->name);
-		return;
+		return false;
 	case AM_PEER:
-		auth_peer(c);
-		return;
+		return auth_peer(c);
 	case AM_CERT:
-		auth_cert(c);
-		return;
+		return auth_cert(c);
 	case AM_PLAIN:
 		if (!c->tls && !c->is_unix && !w->cfg->auth_plain_without_tls) {
 			client_close(c, "28000",
 				     "cleartext password authentication requires TLS "
 				     "(set auth_plain_without_tls to allow it)");
-			return;
+			return false;
 		}
-		send_request(c, 3, NULL, 0);
-		return;
+		return send_request(c, 3, NULL, 0);
 	case AM_MD5:
 		if (a->entry && a->entry->kind == USERLIST_SCRAM) {
 			/* As PostgreSQL: md5 in the rules means SCRAM when the secret is SCRAM. */
 			a->method = AM_SCRAM;
-			begin_scram(c, a);
-			return;
+			return begin_scram(c, a);
 		}
-		random_bytes(a->salt, sizeof(a->salt));
-		send_request(c, 5, a->salt, sizeof(a->salt));
-		return;
+		if (!random_bytes(a->salt, sizeof(a->salt))) {
+			client_close(c, "58000", "no random bytes for the md5 salt");
+			return false;
+		}
+		return send_request(c, 5, a->salt, sizeof(a->salt));
 	case AM_SCRAM:
-		begin_scram(c, a);
-		return;
+		return begin_scram(c, a);
 	}
+	return true;
 }
 
 static bool check_plain(const struct userlist_entry *e, const char *user, const char *pw)
@@ -324,7 +323,8 @@ static const char *password_body(const unsigned char *body, size_t len)
 	return (const char *)body;
 }
 
-static void scram_step(struct client *c, struct client_auth *a, const unsigned char *body, size_t len)
+static TB_MUSTCHECK bool scram_step(struct client *c, struct client_auth *a, const unsigned char *body,
+				    size_t len)
 {
 	char err[200];
 	char *out = NULL;
@@ -337,23 +337,24 @@ static void scram_step(struct client *c, struct client_auth *a, const unsigned c
 		const unsigned char *data = reader_bytes(&r, dlen);
 		if (r.bad || !reader_done(&r)) {
 			client_close(c, "08P01", "malformed SASLInitialResponse");
-			return;
+			return false;
 		}
 		if (strcmp(mech, "SCRAM-SHA-256") != 0) {
 			client_close(c, "28000", "unsupported SASL mechanism \"%s\"", mech);
-			return;
+			return false;
 		}
 		if (!scram_server_first(a->scram, (const char *)data, dlen, &out, &outlen, err, sizeof(err))) {
 			client_close(c, "08P01", "invalid SCRAM message: %s", err);
-			return;
+			return false;
 		}
 		a->scram_first_done = true;
-		send_request(c, 11, out, outlen);
+		bool open = send_request(c, 11, out, outlen);
 		free(out);
-		return;
+		return open;
 	}
 	enum scram_result res = scram_server_final(a->scram, (const char *)body, len, &out, &outlen, err,
 						   sizeof(err));
+	bool open = false;
 	if (res == SCRAM_FAIL_PROTOCOL) {
 		client_close(c, "08P01", "invalid SCRAM message: %s", err);
 	} else if (res != SCRAM_OK || !a->entry) {
@@ -361,30 +362,30 @@ static void scram_step(struct client *c, struct client_auth *a, const unsigned c
 	} else {
 		/* SASLFinal and the login reply that follows leave in one send. */
 		sock_cork(&c->sock);
-		if (send_request(c, 12, out, outlen))
-			client_auth_ok(c);
-		if (!sock_uncork(&c->sock) && c->state != CL_CLOSING)
+		open = send_request(c, 12, out, outlen) && client_auth_ok(c);
+		if (open && !sock_uncork(&c->sock)) {
 			client_close(c, NULL, "write failed: %s", sock_errmsg(&c->sock));
+			open = false;
+		}
 	}
 	free(out);
+	return open;
 }
 
-void client_auth_message(struct client *c, char type, const unsigned char *body, size_t len)
+bool client_auth_message(struct client *c, char type, const unsigned char *body, size_t len)
 {
 	struct client_auth *a = client_auth_of(c);
 	if (type != 'p' || !a || a->wait.lookup) {
 		client_close(c, "08P01", "expected a password message, got '%c'",
 			     type >= 32 && type < 127 ? type : '?');
-		return;
+		return false;
 	}
-	if (a->method == AM_SCRAM) {
-		scram_step(c, a, body, len);
-		return;
-	}
+	if (a->method == AM_SCRAM)
+		return scram_step(c, a, body, len);
 	const char *pw = password_body(body, len);
 	if (!pw) {
 		client_close(c, "08P01", "malformed password message");
-		return;
+		return false;
 	}
 	bool ok;
 	if (a->method == AM_MD5)
@@ -392,8 +393,5 @@ void client_auth_message(struct client *c, char type, const unsigned char *body,
 						     c->user, a->salt, pw);
 	else
 		ok = check_plain(a->entry, c->user, pw);
-	if (ok)
-		client_auth_ok(c);
-	else
-		fail_login(c);
+	return ok ? client_auth_ok(c) : fail_login(c);
 }

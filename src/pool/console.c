@@ -15,14 +15,14 @@ bool console_is_db(const char *dbname)
 	return console && console->is_console_db(dbname);
 }
 
-void console_login(struct client *c)
+bool console_login(struct client *c)
 {
 	assert(console);
-	console->login(c);
+	return console->login(c);
 }
 
-void console_process(struct client *c)
+bool console_process(struct client *c)
 {
 	assert(console);
-	console->process(c);
+	return console->process(c);
 }

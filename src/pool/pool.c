@@ -516,7 +516,8 @@ void pool_server_logged_in(struct server *s)
 	}
 	struct list_node *n;
 	while ((n = list_first(&p->welcome_clients)))
-		client_finish_login(list_entry(n, struct client, node));
+		/* Closed or logged in, it has left welcome_clients either way. */
+		TB_UNUSED_RESULT(client_finish_login(list_entry(n, struct client, node)));
 }
 
 static bool past_lifetime(const struct server *s, usec_t now)

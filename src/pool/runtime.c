@@ -233,7 +233,7 @@ static void resume_awaiting(struct database *db)
 			continue;
 		c->awaiting_user = false;
 		if (db->default_user)
-			client_auth_ok(c);
+			TB_UNUSED_RESULT(client_auth_ok(c)); /* closed or logged in, the loop goes on */
 		else
 			client_close(c, "08001",
 				     "could not learn the user of alias \"%s\" from its %s token: %s",

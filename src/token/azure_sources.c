@@ -373,7 +373,11 @@ static char *grant_credential(struct az_fetch *f, const char *endpoint, enum azu
 	}
 	unsigned char rnd[16];
 	char jti[37];
-	random_bytes(rnd, sizeof(rnd));
+	if (!random_bytes(rnd, sizeof(rnd))) {
+		azure_cert_free(cert);
+		snprintf(err, errlen, "no random bytes for the client assertion's id");
+		return NULL;
+	}
 	azure_uuid_format(rnd, jti);
 	struct azure_assertion a = {
 		.audience = endpoint,

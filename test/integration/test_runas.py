@@ -34,6 +34,9 @@ def ids(pid):
 def test_started_as_root_it_runs_as_the_user(make_pooler, pg):
     pw = pwd.getpwnam(RUN_AS)
     p = make_pooler(settings={"user": RUN_AS})
+    # the port accepts as soon as the listeners are open, which is before the switch (they
+    # may be privileged ports); the start-up line is logged after it
+    p.wait_log(r"listening on")
     uids, gids, groups = ids(p.pid)
     assert uids == [pw.pw_uid] * 4, uids          # real, effective, saved, filesystem: no way back
     assert gids == [pw.pw_gid] * 4, gids
