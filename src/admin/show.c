@@ -1180,9 +1180,9 @@ static enum admin_status show_mem(struct admin_req *r)
 		{ "iobuf_cache", w->cfg->pkt_buf, oc.iobufs, (int64_t)oc.iobuf_bytes },
 		/* size: average bytes per cached statement (text, parameter types, entry) */
 		{ "prepared_statement_cache",
-		  ps_cache_count() ? (int64_t)(ps_cache_bytes() / ps_cache_count())
-				   : (int64_t)sizeof(struct ps_stmt),
-		  (int64_t)ps_cache_count(), (int64_t)ps_cache_bytes() },
+		  ps_cache_count(&w->stmts) ? (int64_t)(ps_cache_bytes(&w->stmts) / ps_cache_count(&w->stmts))
+					    : (int64_t)sizeof(struct ps_stmt),
+		  (int64_t)ps_cache_count(&w->stmts), (int64_t)ps_cache_bytes(&w->stmts) },
 	};
 	const char *filter = filter_arg(r);
 	struct resultset rs;

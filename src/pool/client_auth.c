@@ -196,7 +196,8 @@ static TB_MUSTCHECK bool begin_scram(struct client *c, struct client_auth *a)
 	} else {
 		/* Unknown user, or an md5 secret that cannot serve SCRAM: a mock
 		 * exchange that fails at the end, with a salt stable per user name so
-		 * retries cannot tell a missing user from a wrong password. */
+		 * retries cannot tell a missing user from a wrong password. The key
+		 * is process-wide by design (pool/worker.h): the same salt on every loop. */
 		static unsigned char mock_key[32];
 		static bool have_key;
 		if (!have_key)

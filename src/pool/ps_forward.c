@@ -269,6 +269,7 @@ static bool parse_key(struct msg_reader *r, const unsigned char **key, size_t *k
 
 static bool on_parse(struct client *c, struct ps_server *ps, struct client_msg *m, struct pbuf *out)
 {
+	struct worker *w = c->w;
 	const char *name = reader_str(&m->r);
 	const unsigned char *key;
 	size_t key_len;
@@ -290,7 +291,7 @@ static bool on_parse(struct client *c, struct ps_server *ps, struct client_msg *
 		push_renamed(ps, RQ_PARSE, n);
 		return true;
 	}
-	struct ps_stmt *st = ps_cache_get(key, key_len);
+	struct ps_stmt *st = ps_cache_get(&w->stmts, key, key_len);
 	struct client_rare *r = client_rare_get(c);
 	if (!r->ps)
 		r->ps = ps_client_new();
