@@ -1,7 +1,7 @@
 /* Protocol-level named prepared statements in transaction and statement
  * mode: the state, without the forwarding (ps_forward.h does that).
  *
- * - The statement cache, shared by the whole pooler: one entry per unique
+ * - The statement cache, one per loop (struct worker): one entry per unique
  *   (query text, parameter type OIDs), named TB_<n>, holding the Parse
  *   message servers get for it. Entries are reference counted and the text
  *   is held once however many clients and servers use it.
@@ -20,7 +20,17 @@
 
 #define PS_NAME_PREFIX "TB_"
 
+/* One loop's statement cache (a field of struct worker): entries by key,
+ * shared by that loop's clients and servers. */
+struct ps_cache {
+	struct ps_stmt **buckets;
+	uint32_t nbuckets, count;
+	uint64_t next_id;
+	size_t bytes;
+};
+
 struct ps_stmt {
+	struct ps_cache *cache; /* the one it is in */
 	uint64_t id;
 	uint32_t hash;
 	uint32_t refs; /* client names, server nodes and queued requests */
@@ -33,13 +43,13 @@ struct ps_stmt {
 
 /* The cache entry for this key (the bytes of a Parse body after its name),
  * created on first use; one reference more for the caller. */
-struct ps_stmt *ps_cache_get(const unsigned char *key, size_t key_len);
+struct ps_stmt *ps_cache_get(struct ps_cache *pc, const unsigned char *key, size_t key_len);
 void ps_stmt_ref(struct ps_stmt *st);
 void ps_stmt_unref(struct ps_stmt *st);
 const unsigned char *ps_stmt_key(const struct ps_stmt *st);
-size_t ps_cache_count(void);
+size_t ps_cache_count(const struct ps_cache *pc);
 /* Bytes held by the cache: entries and their Parse messages. */
-size_t ps_cache_bytes(void);
+size_t ps_cache_bytes(const struct ps_cache *pc);
 
 struct ps_client;
 

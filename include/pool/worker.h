@@ -1,16 +1,25 @@
-/* One event loop's state: everything the pooler changes while it runs is
- * reached through a struct worker that is passed (objects carry theirs in
- * their 'w'; event callbacks find it through their argument), never through
- * a global, so that a later step can run one loop per core. main.c creates
- * the one worker of today's process.
+/* One event loop's state: everything the pooler changes while it serves is
+ * reached through a struct worker that is passed (clients, servers, pools
+ * and databases carry theirs in 'w'; event callbacks get it through their
+ * argument), never through a global, so that a later step can run one loop
+ * per core. main.c creates the one worker of today's process.
  *
- * What stays process-wide, and why:
+ * Process-wide by design, and why:
+ *   - main.c's instance itself, reached there by the signal handlers (a
+ *     signal is delivered to the process, not to a loop), the listener's
+ *     accept callback and the command-line paths (token, check);
  *   - the token engine's cache (token/token.c): one token per alias and
  *     identity serves every loop; fetching it per loop would multiply the
  *     calls to the cloud (doc/architecture.md, "Towards one loop per core");
- *   - the signal handlers' flags (main.c): a signal is delivered to the
- *     process, not to a loop;
- *   - the log sink (core/log.c): one file or syslog for the process. */
+ *   - the mock SCRAM key for unknown users (pool/client_auth.c): a random
+ *     key made once, so that a user's fake salt is the same on every loop;
+ *   - the log sink (core/log.c): one file or syslog for the process;
+ *   - `tokenbouncer check`'s report (admin/check.c): a one-shot command, not
+ *     a loop.
+ * Not moved yet (one per process today; each would become a field here):
+ * the listening sockets (net/listener.c; one SO_REUSEPORT set per loop),
+ * the DNS answer cache (net/dnscache.c), the lingering closes
+ * (net/linger.c) and the metrics HTTP server (admin/metrics.c). */
 #ifndef TB_POOL_WORKER_H
 #define TB_POOL_WORKER_H
 #include <event2/dns.h>
@@ -28,6 +37,7 @@
 #include "pool/climit.h"
 #include "pool/deadline.h"
 #include "pool/janitor.h"
+#include "pool/prepared.h"
 #include "pool/pool-t.h"
 
 struct config_ref;
@@ -75,6 +85,7 @@ struct worker {
 
 	struct varcache_state vars;  /* extra parameter names, interned values */
 	struct sock_loop socks;      /* last socket error, spare input buffers */
+	struct ps_cache stmts;       /* prepared statements by text (pool/prepared.c) */
 	struct stats_ring stats;     /* SHOW STATS averages, log_stats */
 	struct admin_state admin;    /* console sessions */
 	struct climit_state climits; /* client counts per alias and user */

@@ -407,16 +407,16 @@ static void token_series(const struct token_view *v, void *arg)
 			    (unsigned long long)(tp->which == 1 ? v->fetch_count : v->failure_count));
 }
 
-static void render_statement_cache(struct dynbuf *t)
+static void render_statement_cache(struct worker *w, struct dynbuf *t)
 {
 	family(t, "tokenbouncer_prepared_statement_cache_entries", "gauge",
 	       "Unique statements (text and parameter types) the pooler keeps for its clients.");
 	text_printf(t, "tokenbouncer_prepared_statement_cache_entries %llu\n",
-		    (unsigned long long)ps_cache_count());
+		    (unsigned long long)ps_cache_count(&w->stmts));
 	family(t, "tokenbouncer_prepared_statement_cache_bytes", "gauge",
 	       "Memory the statement cache holds (SHOW MEM prepared_statement_cache).");
 	text_printf(t, "tokenbouncer_prepared_statement_cache_bytes %llu\n",
-		    (unsigned long long)ps_cache_bytes());
+		    (unsigned long long)ps_cache_bytes(&w->stmts));
 }
 
 static void render_tokens(struct dynbuf *t)
@@ -456,7 +456,7 @@ char *metrics_render(struct worker *w)
 	render_pools(&t, pools, npools, now);
 	render_ages(w, &t, pools, npools, now);
 	render_databases(w, &t, names, nnames);
-	render_statement_cache(&t);
+	render_statement_cache(w, &t);
 	render_tokens(&t);
 	free(pools);
 	free(names);

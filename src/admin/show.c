@@ -922,8 +922,9 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 		snprintf(addr, sizeof(addr), "unix");
 		port = w->cfg->listen_port;
 	} else {
-		socklen_t len = c->addr.sa.sa_family == AF_INET6 ? sizeof(c->addr.in6) : sizeof(c->addr.in4);
-		format_addr(&c->addr.sa, len, addr, sizeof(addr), &port);
+		struct sockaddr_storage ss;
+		socklen_t len = peer_addr_get(&c->addr, &ss);
+		format_addr((struct sockaddr *)&ss, len, addr, sizeof(addr), &port);
 	}
 	tls_info(c->sock.ssl, tls, sizeof(tls));
 	snprintf(ptr, sizeof(ptr), "C-%llu", (unsigned long long)c->id);
@@ -1193,9 +1194,9 @@ static enum admin_status show_mem(struct admin_req *r)
 		{ "iobuf_cache", w->cfg->pkt_buf, oc.iobufs, (int64_t)oc.iobuf_bytes },
 		/* size: average bytes per cached statement (text, parameter types, entry) */
 		{ "prepared_statement_cache",
-		  ps_cache_count() ? (int64_t)(ps_cache_bytes() / ps_cache_count())
-				   : (int64_t)sizeof(struct ps_stmt),
-		  (int64_t)ps_cache_count(), (int64_t)ps_cache_bytes() },
+		  ps_cache_count(&w->stmts) ? (int64_t)(ps_cache_bytes(&w->stmts) / ps_cache_count(&w->stmts))
+					    : (int64_t)sizeof(struct ps_stmt),
+		  (int64_t)ps_cache_count(&w->stmts), (int64_t)ps_cache_bytes(&w->stmts) },
 	};
 	const char *filter = filter_arg(r);
 	struct resultset rs;

@@ -19,22 +19,16 @@ static uint32_t hash_bytes(const void *data, size_t len)
 
 /* ---- the shared statement cache ---- */
 
-static struct {
-	struct ps_stmt **buckets;
-	uint32_t nbuckets, count;
-	uint64_t next_id;
-	size_t bytes;
-} cache;
-
 const unsigned char *ps_stmt_key(const struct ps_stmt *st)
 {
 	return st->parse + st->parse_len - st->key_len;
 }
 
-static struct ps_stmt *stmt_new(const unsigned char *key, size_t key_len, uint32_t h)
+static struct ps_stmt *stmt_new(struct ps_cache *pc, const unsigned char *key, size_t key_len, uint32_t h)
 {
 	struct ps_stmt *st = xcalloc(1, sizeof(*st));
-	st->id = ++cache.next_id;
+	st->cache = pc;
+	st->id = ++pc->next_id;
 	st->hash = h;
 	snprintf(st->name, sizeof(st->name), PS_NAME_PREFIX "%llu", (unsigned long long)st->id);
 	size_t nlen = strlen(st->name) + 1;
@@ -49,17 +43,17 @@ static struct ps_stmt *stmt_new(const unsigned char *key, size_t key_len, uint32
 	st->parse[4] = (unsigned char)wire;
 	memcpy(st->parse + 5, st->name, nlen);
 	memcpy(st->parse + 5 + nlen, key, key_len);
-	cache.bytes += sizeof(*st) + st->parse_len;
+	pc->bytes += sizeof(*st) + st->parse_len;
 	return st;
 }
 
 /* Tables double when they hold more than two entries per bucket. */
-static void grow_cache(void)
+static void grow_cache(struct ps_cache *pc)
 {
-	uint32_t nb = cache.nbuckets ? cache.nbuckets * 2 : 64;
+	uint32_t nb = pc->nbuckets ? pc->nbuckets * 2 : 64;
 	struct ps_stmt **b = xcalloc(nb, sizeof(*b));
-	for (uint32_t i = 0; i < cache.nbuckets; i++) {
-		struct ps_stmt *st = cache.buckets[i];
+	for (uint32_t i = 0; i < pc->nbuckets; i++) {
+		struct ps_stmt *st = pc->buckets[i];
 		while (st) {
 			struct ps_stmt *next = st->hnext;
 			st->hnext = b[st->hash & (nb - 1)];
@@ -67,16 +61,16 @@ static void grow_cache(void)
 			st = next;
 		}
 	}
-	free(cache.buckets);
-	cache.buckets = b;
-	cache.nbuckets = nb;
+	free(pc->buckets);
+	pc->buckets = b;
+	pc->nbuckets = nb;
 }
 
-struct ps_stmt *ps_cache_get(const unsigned char *key, size_t key_len)
+struct ps_stmt *ps_cache_get(struct ps_cache *pc, const unsigned char *key, size_t key_len)
 {
 	uint32_t h = hash_bytes(key, key_len);
-	if (cache.nbuckets) {
-		for (struct ps_stmt *st = cache.buckets[h & (cache.nbuckets - 1)]; st; st = st->hnext) {
+	if (pc->nbuckets) {
+		for (struct ps_stmt *st = pc->buckets[h & (pc->nbuckets - 1)]; st; st = st->hnext) {
 			if (st->hash == h && st->key_len == key_len &&
 			    memcmp(ps_stmt_key(st), key, key_len) == 0) {
 				st->refs++;
@@ -84,14 +78,14 @@ struct ps_stmt *ps_cache_get(const unsigned char *key, size_t key_len)
 			}
 		}
 	}
-	if (cache.count >= cache.nbuckets * 2)
-		grow_cache();
-	struct ps_stmt *st = stmt_new(key, key_len, h);
+	if (pc->count >= pc->nbuckets * 2)
+		grow_cache(pc);
+	struct ps_stmt *st = stmt_new(pc, key, key_len, h);
 	st->refs = 1;
-	struct ps_stmt **b = &cache.buckets[h & (cache.nbuckets - 1)];
+	struct ps_stmt **b = &pc->buckets[h & (pc->nbuckets - 1)];
 	st->hnext = *b;
 	*b = st;
-	cache.count++;
+	pc->count++;
 	return st;
 }
 
@@ -104,24 +98,25 @@ void ps_stmt_unref(struct ps_stmt *st)
 {
 	if (!st || --st->refs > 0)
 		return;
-	struct ps_stmt **link = &cache.buckets[st->hash & (cache.nbuckets - 1)];
+	struct ps_cache *pc = st->cache;
+	struct ps_stmt **link = &pc->buckets[st->hash & (pc->nbuckets - 1)];
 	while (*link != st)
 		link = &(*link)->hnext;
 	*link = st->hnext;
-	cache.count--;
-	cache.bytes -= sizeof(*st) + st->parse_len;
+	pc->count--;
+	pc->bytes -= sizeof(*st) + st->parse_len;
 	free(st->parse);
 	free(st);
 }
 
-size_t ps_cache_count(void)
+size_t ps_cache_count(const struct ps_cache *pc)
 {
-	return cache.count;
+	return pc->count;
 }
 
-size_t ps_cache_bytes(void)
+size_t ps_cache_bytes(const struct ps_cache *pc)
 {
-	return cache.bytes;
+	return pc->bytes;
 }
 
 /* ---- per-client names ---- */

@@ -65,6 +65,8 @@ struct token_entry {
 	struct event *timer;
 };
 
+/* Process-wide by design, not per loop (pool/worker.h): one token per
+ * alias and identity serves every loop, fetched once however many want it. */
 static struct event_base *tok_base;
 static struct list_node entries = { &entries, &entries };
 static struct credential *creds;

@@ -7,6 +7,9 @@
 #include "pool/respq.h"
 #include "unit.h"
 
+/* One loop's statement cache, as a worker holds it. */
+static struct ps_cache pc;
+
 /* What the callbacks saw, as a string: "d<id><result>" for done (o/f/s),
  * "e<id>" for an emitted synthesized answer. Ids are the entries' aux. */
 static char trail[512];
@@ -321,43 +324,43 @@ static void test_cache(void)
 {
 	unsigned char k1[64], k2[64];
 	size_t l1 = key(k1, "select $1", 1), l2 = key(k2, "select $1", 0);
-	size_t base = ps_cache_bytes();
-	struct ps_stmt *a = ps_cache_get(k1, l1);
-	struct ps_stmt *b = ps_cache_get(k1, l1);
-	struct ps_stmt *c = ps_cache_get(k2, l2);
+	size_t base = ps_cache_bytes(&pc);
+	struct ps_stmt *a = ps_cache_get(&pc, k1, l1);
+	struct ps_stmt *b = ps_cache_get(&pc, k1, l1);
+	struct ps_stmt *c = ps_cache_get(&pc, k2, l2);
 	CHECK(a == b && a != c);
 	CHECK(strncmp(a->name, "TB_", 3) == 0 && strcmp(a->name, c->name) != 0);
 	CHECK(a->parse[0] == 'P' && memcmp(ps_stmt_key(a), k1, l1) == 0);
 	CHECK(a->parse_len == 5 + strlen(a->name) + 1 + l1);
-	CHECK(ps_cache_count() == 2 && ps_cache_bytes() > base);
+	CHECK(ps_cache_count(&pc) == 2 && ps_cache_bytes(&pc) > base);
 	ps_stmt_unref(a);
 	ps_stmt_unref(b);
 	ps_stmt_unref(c);
-	CHECK(ps_cache_count() == 0 && ps_cache_bytes() == base);
+	CHECK(ps_cache_count(&pc) == 0 && ps_cache_bytes(&pc) == base);
 	/* many entries: the table grows and every one is found again */
 	struct ps_stmt *all[300];
 	unsigned char k[64];
 	for (int i = 0; i < 300; i++) {
 		char sql[32];
 		snprintf(sql, sizeof(sql), "select %d", i);
-		all[i] = ps_cache_get(k, key(k, sql, 0));
+		all[i] = ps_cache_get(&pc, k, key(k, sql, 0));
 	}
 	int same = 0;
 	for (int i = 0; i < 300; i++) {
 		char sql[32];
 		snprintf(sql, sizeof(sql), "select %d", i);
-		struct ps_stmt *again = ps_cache_get(k, key(k, sql, 0));
+		struct ps_stmt *again = ps_cache_get(&pc, k, key(k, sql, 0));
 		same += again == all[i];
 		ps_stmt_unref(again);
 		ps_stmt_unref(all[i]);
 	}
-	CHECK(same == 300 && ps_cache_count() == 0);
+	CHECK(same == 300 && ps_cache_count(&pc) == 0);
 }
 
 static void test_client_names(void)
 {
 	unsigned char k[64];
-	struct ps_stmt *st = ps_cache_get(k, key(k, "select 1", 0));
+	struct ps_stmt *st = ps_cache_get(&pc, k, key(k, "select 1", 0));
 	struct ps_client *m = ps_client_new();
 	struct ps_name *n = ps_client_add(m, "s1", st);
 	ps_stmt_unref(st);
@@ -365,26 +368,26 @@ static void test_client_names(void)
 	ps_name_hold(n); /* a queued request points at it */
 	ps_name_remove(n);
 	CHECK(!ps_client_find(m, "s1") && m->count == 0 && !n->owner);
-	CHECK(ps_cache_count() == 1); /* still held by the request */
+	CHECK(ps_cache_count(&pc) == 1); /* still held by the request */
 	ps_name_put(n);
-	CHECK(ps_cache_count() == 0);
+	CHECK(ps_cache_count(&pc) == 0);
 	char name[16];
 	for (int i = 0; i < 100; i++) {
 		snprintf(name, sizeof(name), "n%d", i);
-		st = ps_cache_get(k, key(k, name, 0));
+		st = ps_cache_get(&pc, k, key(k, name, 0));
 		ps_client_add(m, name, st);
 		ps_stmt_unref(st);
 	}
-	CHECK(m->count == 100 && ps_client_find(m, "n77") && ps_cache_count() == 100);
+	CHECK(m->count == 100 && ps_client_find(m, "n77") && ps_cache_count(&pc) == 100);
 	ps_client_free(m);
-	CHECK(ps_cache_count() == 0);
+	CHECK(ps_cache_count(&pc) == 0);
 }
 
 static void test_server_set(void)
 {
 	unsigned char k[64];
-	struct ps_stmt *a = ps_cache_get(k, key(k, "select 'a'", 0));
-	struct ps_stmt *b = ps_cache_get(k, key(k, "select 'b'", 0));
+	struct ps_stmt *a = ps_cache_get(&pc, k, key(k, "select 'a'", 0));
+	struct ps_stmt *b = ps_cache_get(&pc, k, key(k, "select 'b'", 0));
 	struct ps_sset s;
 	ps_sset_init(&s);
 	struct ps_snode *na = ps_sset_prepare(&s, a);
@@ -414,7 +417,7 @@ static void test_server_set(void)
 	ps_sset_free(&s);
 	ps_stmt_unref(a);
 	ps_stmt_unref(b);
-	CHECK(ps_cache_count() == 0);
+	CHECK(ps_cache_count(&pc) == 0);
 }
 
 /* An emit whose send closed the owner stops the release at once: the owner
