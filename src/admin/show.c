@@ -617,9 +617,9 @@ static enum admin_status show_stats(struct admin_req *r, enum stats_cols which)
 	memcpy(names, rtnames, nrt * sizeof(*names));
 	names[nrt] = w->admin_db->name;
 	free(rtnames);
-	qsort(names, nrt + 1, sizeof(*names), cmp_str);
-	for (size_t i = 0; i <= nrt; i++) {
-		if (!name_passes(filter, names[i]) || (i > 0 && strcmp(names[i], names[i - 1]) == 0))
+	size_t n = sort_unique(names, nrt + 1);
+	for (size_t i = 0; i < n; i++) {
+		if (!name_passes(filter, names[i]))
 			continue;
 		struct pool_stats t;
 		struct stats_averages a;

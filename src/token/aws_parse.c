@@ -4,6 +4,7 @@
 #include "token/aws_parse.h"
 #include "core/dynbuf.h"
 #include "core/util.h"
+#include "token/jwt.h"
 
 #include <expat.h>
 #include <jansson.h>
@@ -531,24 +532,6 @@ static const struct json_field process_fields[] = {
 	{ "Expiration", JSON_STRING, false, J_EXPIRATION }, { "AccountId", JSON_STRING, false, J_ACCOUNT },
 };
 
-/* Overwrite every string in the tree before jansson frees it. */
-static void json_wipe(json_t *v)
-{
-	const char *key;
-	json_t *item;
-	size_t i;
-
-	if (json_is_string(v)) {
-		secret_wipe((char *)json_string_value(v), json_string_length(v));
-	} else if (json_is_object(v)) {
-		json_object_foreach(v, key, item)
-			json_wipe(item);
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, item)
-			json_wipe(item);
-	}
-}
-
 bool aws_parse_credentials_json(enum aws_json_source src, const char *body, size_t len,
 				struct aws_credentials *out, char *err, size_t errlen)
 {
@@ -677,8 +660,7 @@ bool aws_parse_credentials_json(enum aws_json_source src, const char *body, size
 		out->account_id = xstrdup(json_string_value(vals[J_ACCOUNT]));
 	ok = true;
 out:
-	json_wipe(root);
-	json_decref(root);
+	json_secret_free(root);
 	return ok;
 }
 

@@ -235,16 +235,23 @@ static char *presign(const struct aws_credentials *c, const char *region, const 
 	return sigv4_presign(&s, host_header, "/", params, n, seconds, NULL, err, errlen);
 }
 
+/* What both tokens need: a target, usable keys and a valid user name. */
+static bool signing_ok(const struct aws_credentials *creds, const struct aws_db_target *t, char *err,
+		       size_t errlen)
+{
+	if (!t) {
+		err_set(err, errlen, "no target");
+		return false;
+	}
+	return creds_ok(creds, err, errlen) && user_ok(t->user, err, errlen);
+}
+
 char *aws_rds_token(const struct aws_credentials *creds, const struct aws_db_target *t, int64_t now,
 		    int64_t *expires_at, char *err, size_t errlen)
 {
 	char *region, *host_header, *token;
 
-	if (!t) {
-		err_set(err, errlen, "no target");
-		return NULL;
-	}
-	if (!creds_ok(creds, err, errlen) || !user_ok(t->user, err, errlen))
+	if (!signing_ok(creds, t, err, errlen))
 		return NULL;
 	if (t->port < 1 || t->port > 65535) {
 		err_set(err, errlen, "invalid port %d", t->port);
@@ -278,11 +285,7 @@ char *aws_dsql_token(const struct aws_credentials *creds, const struct aws_db_ta
 	int64_t seconds;
 	char *region, *host, *token;
 
-	if (!t) {
-		err_set(err, errlen, "no target");
-		return NULL;
-	}
-	if (!creds_ok(creds, err, errlen) || !user_ok(t->user, err, errlen))
+	if (!signing_ok(creds, t, err, errlen))
 		return NULL;
 	seconds = t->duration ? t->duration : AWS_DSQL_TOKEN_DEFAULT_SECONDS;
 	if (seconds < 1 || seconds > AWS_DSQL_TOKEN_MAX_SECONDS) {

@@ -146,29 +146,30 @@ static bool build_default(const struct credential *c, struct gcp_source *s, char
 	return true;
 }
 
+/* A type whose one key names a credentials file of a given kind (what, for
+ * the message when it is another). */
+static bool build_from_file(const struct credential *c, struct gcp_source *s, const char *key,
+			    enum gcp_file_type want, const char *what, char *err, size_t errlen)
+{
+	const char *path = credential_value(c, key);
+	if (!path)
+		return credential_fail(c, NULL, err, errlen, "type %s needs %s", c->type, key);
+	if (!load_file(c, key, path, s, err, errlen))
+		return false;
+	if (s->kind != GCP_SRC_FILE || s->file.type != want)
+		return credential_fail(c, key, err, errlen, "%s is not %s", path, what);
+	return true;
+}
+
 static bool build_service_account(const struct credential *c, struct gcp_source *s, char *err, size_t errlen)
 {
-	const char *path = credential_value(c, "key_file");
-	if (!path)
-		return credential_fail(c, NULL, err, errlen, "type %s needs key_file", c->type);
-	if (!load_file(c, "key_file", path, s, err, errlen))
-		return false;
-	if (s->kind != GCP_SRC_FILE || s->file.type != GCP_FILE_SERVICE_ACCOUNT)
-		return credential_fail(c, "key_file", err, errlen, "%s is not a service_account key file",
-				       path);
-	return true;
+	return build_from_file(c, s, "key_file", GCP_FILE_SERVICE_ACCOUNT, "a service_account key file", err,
+			       errlen);
 }
 
 static bool build_authorized_user(const struct credential *c, struct gcp_source *s, char *err, size_t errlen)
 {
-	const char *path = credential_value(c, "file");
-	if (!path)
-		return credential_fail(c, NULL, err, errlen, "type %s needs file", c->type);
-	if (!load_file(c, "file", path, s, err, errlen))
-		return false;
-	if (s->kind != GCP_SRC_FILE || s->file.type != GCP_FILE_AUTHORIZED_USER)
-		return credential_fail(c, "file", err, errlen, "%s is not an authorized_user file", path);
-	return true;
+	return build_from_file(c, s, "file", GCP_FILE_AUTHORIZED_USER, "an authorized_user file", err, errlen);
 }
 
 static bool parse_delegates(const struct credential *c, struct gcp_source *s, char *err, size_t errlen)
