@@ -47,13 +47,15 @@ struct sock {
 	SSL *ssl;
 	struct event ev;
 	short ev_flags; /* what is registered now; 0 = nothing */
-	bool ev_assigned;
-	bool want_read;     /* the owner wants input */
-	bool held;          /* SUSPEND: no input however much the owner wants it */
-	bool want_write_io; /* a connect or a TLS step waits for writability */
-	bool ssl_read_wants_write;
-	bool ssl_write_wants_read;
-	bool corked; /* sock_write queues; sock_uncork sends it all at once */
+	/* Bit-fields, so that with ev_flags they fill one word: every client
+	 * and server embeds this. */
+	bool ev_assigned : 1;
+	bool want_read : 1;     /* the owner wants input */
+	bool held : 1;          /* SUSPEND: no input however much the owner wants it */
+	bool want_write_io : 1; /* a connect or a TLS step waits for writability */
+	bool ssl_read_wants_write : 1;
+	bool ssl_write_wants_read : 1;
+	bool corked : 1; /* sock_write queues; sock_uncork sends it all at once */
 	struct iobuf *in;
 	struct iobuf *out;
 };

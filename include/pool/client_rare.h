@@ -17,6 +17,11 @@ static inline struct client_auth *client_auth_of(const struct client *c)
 	return c->rare ? c->rare->auth : NULL;
 }
 
+static inline struct ps_client *client_ps(const struct client *c)
+{
+	return c->rare ? c->rare->ps : NULL;
+}
+
 static inline struct client *client_cancel_parked(const struct client *c)
 {
 	return c->rare ? c->rare->cancel_parked : NULL;

@@ -12,6 +12,7 @@
 #include "core/list.h"
 #include "core/strmap.h"
 #include "core/util.h"
+#include "net/peer_addr.h"
 #include "net/sock.h"
 #include "pg/scram.h"
 #include "pg/session_attrs.h"
@@ -162,7 +163,8 @@ struct client_rare {
 	struct client_auth *auth;     /* the authentication exchange while it runs */
 	struct client *cancel_parked; /* a cancel request waiting for this client to get a server */
 	struct client *cancel_target; /* this connection is a cancel request parked for that client */
-	struct pbuf *ps_out; /* prepared statements: what forwarding sends in place of the client's bytes */
+	struct pbuf *ps_out;  /* prepared statements: what forwarding sends in place of the client's bytes */
+	struct ps_client *ps; /* its named prepared statements (client ps_on), allocated with the first */
 };
 
 /* Ordered so that the struct has no holes: an idle client is mostly this. */
@@ -180,18 +182,13 @@ struct client {
 	usec_t connect_at, state_since;
 	struct deadline timer;    /* on worker.client_timers: see pool/client_timer.h */
 	struct client_rare *rare; /* or NULL: see struct client_rare */
-	struct ps_client *ps;     /* its named prepared statements (ps_on), allocated with the first */
 	/* Milliseconds (up to 49 days; longer ones are capped), 4 bytes each. */
 	uint32_t wait_timeout_ms; /* query_wait_timeout of its login user and database (timeouts.c) */
 	uint32_t idle_timeout_ms; /* client_idle_timeout of its login user */
 	uint32_t cancel_pid, cancel_key;
 	uint32_t fwd_remaining; /* body bytes of the current message still to forward */
 	uint32_t need;          /* bytes a whole message needs buffered, or 0 */
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in4;
-		struct sockaddr_in6 in6;
-	} addr; /* peer, for hba and logs; AF_UNSPEC for Unix sockets */
+	struct peer_addr addr;  /* for hba, logs and SHOW CLIENTS; none for Unix sockets */
 	/* Bit-fields: with the flags below they fill the last word. */
 	enum client_state state : 8;
 	enum pool_mode mode : 8; /* session, transaction or statement, for this client */

@@ -885,8 +885,9 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 		snprintf(addr, sizeof(addr), "unix");
 		port = w->cfg->listen_port;
 	} else {
-		socklen_t len = c->addr.sa.sa_family == AF_INET6 ? sizeof(c->addr.in6) : sizeof(c->addr.in4);
-		format_addr(&c->addr.sa, len, addr, sizeof(addr), &port);
+		struct sockaddr_storage ss;
+		socklen_t len = peer_addr_get(&c->addr, &ss);
+		format_addr((struct sockaddr *)&ss, len, addr, sizeof(addr), &port);
 	}
 	local_addr(w, c->sock.fd, laddr, sizeof(laddr), &lport);
 	format_time(c->connect_at, now, wall, t1, sizeof(t1));

@@ -54,9 +54,11 @@ static void format_peer(const struct client *c, char *buf, size_t len)
 		return;
 	}
 	char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
-	socklen_t alen = c->addr.sa.sa_family == AF_INET6 ? sizeof(c->addr.in6) : sizeof(c->addr.in4);
-	getnameinfo(&c->addr.sa, alen, host, sizeof(host), port, sizeof(port),
-		    NI_NUMERICHOST | NI_NUMERICSERV);
+	struct sockaddr_storage ss;
+	socklen_t alen = peer_addr_get(&c->addr, &ss);
+	if (alen)
+		getnameinfo((struct sockaddr *)&ss, alen, host, sizeof(host), port, sizeof(port),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
 	snprintf(buf, len, "%s:%s", host, port);
 }
 
@@ -101,10 +103,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr *addr, sockle
 	list_add_tail(&w->clients, &c->all_node);
 	w->nclients++;
 	sock_setup(&c->sock, &w->socks, w->base, fd, client_io, c);
-	if (addr && addrlen <= sizeof(c->addr))
-		memcpy(&c->addr, addr, addrlen);
-	else
-		c->addr.sa.sa_family = AF_UNSPEC;
+	peer_addr_set(&c->addr, addr, addrlen);
 	set_state(c, CL_STARTUP, &w->login_clients);
 	if (!is_unix && !listeners_give_options(w->cfg))
 		sockopt_tcp_connection(fd, w->cfg);

@@ -73,6 +73,12 @@ static bool fail_login(struct client *c)
 	return false;
 }
 
+/* The client's address for hba rules: NULL on a Unix socket. */
+static const struct sockaddr *peer_for_hba(const struct client *c, struct sockaddr_storage *ss)
+{
+	return !c->is_unix && peer_addr_get(&c->addr, ss) ? (const struct sockaddr *)ss : NULL;
+}
+
 static enum auth_method from_hba(enum hba_method m)
 {
 	switch (m) {
@@ -108,8 +114,11 @@ static enum auth_method choose_method(struct client *c)
 	case AUTH_TYPE_HBA:
 		if (!w->hba)
 			return AM_REJECT;
-		return from_hba(hba_match(w->hba, c->is_unix, c->tls, c->db->name, c->user,
-					  c->is_unix ? NULL : &c->addr.sa));
+		{
+			struct sockaddr_storage ss;
+			return from_hba(hba_match(w->hba, c->is_unix, c->tls, c->db->name, c->user,
+						  peer_for_hba(c, &ss)));
+		}
 	}
 	return AM_REJECT;
 }
@@ -130,8 +139,8 @@ static bool name_allowed(const struct client *c, const char *system_user)
 {
 	struct worker *w = c->w;
 	size_t line = 0;
-	hba_match_rule(w->hba, c->is_unix, c->tls, c->db->name, c->user, c->is_unix ? NULL : &c->addr.sa,
-		       &line);
+	struct sockaddr_storage ss;
+	hba_match_rule(w->hba, c->is_unix, c->tls, c->db->name, c->user, peer_for_hba(c, &ss), &line);
 	return hba_user_allowed(w->hba, line, system_user, c->user);
 }
 

@@ -14,7 +14,7 @@ struct client_rare *client_rare_get(struct client *c)
 void client_rare_trim(struct client *c)
 {
 	struct client_rare *r = c->rare;
-	if (r && !r->auth && !r->cancel_parked && !r->cancel_target && !r->ps_out) {
+	if (r && !r->auth && !r->cancel_parked && !r->cancel_target && !r->ps_out && !r->ps) {
 		free(r);
 		c->rare = NULL;
 	}

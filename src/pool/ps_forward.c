@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "pg/proto.h"
 #include "pool/client.h"
+#include "pool/client_rare.h"
 #include "pool/prepared.h"
 #include "pool/runtime.h"
 
@@ -55,8 +56,11 @@ void ps_client_attach(struct client *c)
 
 void ps_client_detach(struct client *c)
 {
-	ps_client_free(c->ps);
-	c->ps = NULL;
+	if (c->rare) {
+		ps_client_free(c->rare->ps);
+		c->rare->ps = NULL;
+		client_rare_trim(c);
+	}
 	c->ps_on = false;
 }
 
@@ -87,7 +91,7 @@ void ps_server_free(struct server *s)
 
 uint32_t ps_client_count(const struct client *c)
 {
-	return c->ps ? c->ps->count : 0;
+	return client_ps(c) ? client_ps(c)->count : 0;
 }
 
 uint32_t ps_server_count(const struct server *s)
@@ -274,7 +278,7 @@ static bool on_parse(struct client *c, struct ps_server *ps, struct client_msg *
 	ps->srv->pool->stats.client_parse_count++;
 	if (!*name)
 		return unnamed_parse(c, ps, key, m->raw, m->len, out);
-	struct ps_name *n = ps_client_find(c->ps, name);
+	struct ps_name *n = ps_client_find(client_ps(c), name);
 	if (n) {
 		/* A name in use: the server itself answers 42P05 and skips the batch,
 		 * as it would without the pooler. */
@@ -288,9 +292,10 @@ static bool on_parse(struct client *c, struct ps_server *ps, struct client_msg *
 		return true;
 	}
 	struct ps_stmt *st = ps_cache_get(&w->stmts, key, key_len);
-	if (!c->ps)
-		c->ps = ps_client_new();
-	n = ps_client_add(c->ps, name, st);
+	struct client_rare *r = client_rare_get(c);
+	if (!r->ps)
+		r->ps = ps_client_new();
+	n = ps_client_add(r->ps, name, st);
 	ps_stmt_unref(st);
 	ps_name_hold(n);
 	struct ps_snode *sn = ps_sset_find(&ps->set, st);
@@ -312,7 +317,7 @@ static bool on_bind(struct client *c, struct ps_server *ps, struct client_msg *m
 	const char *name = reader_str(&m->r);
 	if (m->r.bad)
 		return false;
-	struct ps_name *n = *name ? ps_client_find(c->ps, name) : NULL;
+	struct ps_name *n = *name ? ps_client_find(client_ps(c), name) : NULL;
 	if (!n) {
 		/* Unnamed, or not one of ours: the server answers as it would. */
 		forward_raw(m, out);
@@ -335,7 +340,7 @@ static bool on_describe(struct client *c, struct ps_server *ps, struct client_ms
 	const char *name = reader_str(&m->r);
 	if (!reader_done(&m->r) || (what != 'S' && what != 'P'))
 		return false;
-	struct ps_name *n = what == 'S' && *name ? ps_client_find(c->ps, name) : NULL;
+	struct ps_name *n = what == 'S' && *name ? ps_client_find(client_ps(c), name) : NULL;
 	if (!n) {
 		forward_raw(m, out);
 		push(ps, what == 'S' ? RQ_DESCRIBE_STMT : RQ_DESCRIBE_PORTAL, RQ_FORWARD, OP_NONE, NULL, NULL,
@@ -364,7 +369,7 @@ static bool on_close(struct client *c, struct ps_server *ps, struct client_msg *
 	}
 	/* Only the client's name goes: the server keeps the statement for others.
 	 * PostgreSQL answers CloseComplete for an unknown name too. */
-	struct ps_name *n = ps_client_find(c->ps, name);
+	struct ps_name *n = ps_client_find(client_ps(c), name);
 	if (n)
 		ps_name_remove(n);
 	push(ps, RQ_CLOSE, RQ_SYNTH, OP_NONE, NULL, NULL, 0);
@@ -460,8 +465,8 @@ static enum discard_kind classify_query(const char *sql, size_t len, char *name,
  * a Close, in case it failed). */
 static void discard_all(struct client *c, struct ps_server *ps)
 {
-	if (c->ps)
-		ps_client_clear(c->ps);
+	if (client_ps(c))
+		ps_client_clear(client_ps(c));
 	ps_sset_clear(&ps->set);
 	ps->set.discards++;
 }
@@ -481,7 +486,7 @@ static bool unnamed_parse(struct client *c, struct ps_server *ps, const unsigned
 		ps->armed = ARM_DISCARD;
 		break;
 	case SQL_DEALLOCATE_NAME: {
-		struct ps_name *n = ps_client_find(c->ps, name);
+		struct ps_name *n = ps_client_find(client_ps(c), name);
 		if (!n)
 			break;
 		/* Ours: an empty statement stands in; its Execute answers DEALLOCATE. */
@@ -519,7 +524,7 @@ static bool on_query(struct client *c, struct ps_server *ps, struct client_msg *
 		push(ps, RQ_QUERY, RQ_FORWARD, OP_DISCARD, NULL, NULL, 0);
 		return true;
 	case SQL_DEALLOCATE_NAME: {
-		struct ps_name *n = ps_client_find(c->ps, name);
+		struct ps_name *n = ps_client_find(client_ps(c), name);
 		if (n) {
 			/* Ours: unmap it and let an empty query stand in, so the client
 			 * gets DEALLOCATE and ReadyForQuery from the server's own state. */
