@@ -13,7 +13,7 @@
 #              with a %s or %[ conversion without a width
 #   lengths    a function over 150 lines, a file over 1,500 lines
 #   format     drift from the pinned .clang-format (scripts/format-tree.sh --check)
-#   cppcheck   cppcheck's error, warning, performance and portability findings
+#   cppcheck   cppcheck's error, warning, style, performance and portability findings
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -102,7 +102,7 @@ run_cppcheck() {
 	local out dirs=()
 	for d in src test/unit test/fuzz bench; do [ -d "$d" ] && dirs+=("$d"); done
 	# --inline-suppr: a reviewed false positive is silenced where it is, with the reason beside it
-	out=$(cppcheck --quiet --std=c11 --enable=warning,performance,portability --inline-suppr \
+	out=$(cppcheck --quiet --std=c11 --enable=warning,style,performance,portability --inline-suppr \
 		--library="$TOOLS/cppcheck.cfg" -I include -I test/unit -j2 --error-exitcode=1 \
 		--template='{file}:{line}: {severity} {id}: {message}' "${dirs[@]}" 2>&1)
 	local rc=$?

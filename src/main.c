@@ -399,6 +399,7 @@ static bool cmd_fetch(struct event_base *base, struct token_entry *entry, struct
 	struct token_wait *w = token_request(entry, on_cmd_token, tc);
 	if (!tc->done)
 		runtime_loop(base);
+	/* cppcheck-suppress duplicateCondition ; on_cmd_token, run by the loop, sets tc->done */
 	if (!tc->done)
 		token_wait_cancel(w);
 	event_free(timeout);

@@ -23,12 +23,15 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Fill a caller's error buffer (modules that must not log). err may be NULL. */
 void err_set(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* A whole file of at most cap bytes, NUL-terminated; err as "path: reason". */
-char *file_read_all(const char *path, size_t cap, size_t *len, char *err, size_t errlen);
 
 /* Wipe then free: for passwords, tokens, keys. Accepts NULL. */
 void secret_free(char *s);
 void secret_wipe(void *p, size_t n);
+/* Wipe n bytes then free: for a secret that is not a C string. Accepts NULL. */
+void secret_free_n(void *p, size_t n);
+/* secret_free each of v[0..max) up to the first NULL, leaving each NULL
+ * (a request's header lines, which may carry a bearer token). */
+void secret_free_each(char **v, size_t max);
 
 /* Bounded copy that always terminates; returns false on truncation. */
 bool strlcpy_ok(char *dst, const char *src, size_t size);

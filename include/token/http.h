@@ -42,4 +42,7 @@ void http_cancel(struct http_call *call);
 int http_in_flight(void);
 /* "%XX" form encoding of one component (RFC 3986 unreserved set kept). Caller frees. */
 char *http_urlencode(const char *s);
+/* The length of url without its query, for messages ("%.*s"): a query may
+ * carry a secret or be long. */
+int http_url_path_len(const char *url);
 #endif

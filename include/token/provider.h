@@ -41,6 +41,11 @@ const struct provider_family *provider_family_get(enum credential_family f);
 struct event_base *token_engine_base(void);
 /* The running configuration (token_ca_file, token_fetch_timeout), for providers. */
 const struct tb_config *token_engine_config(void);
+/* token_fetch_timeout in milliseconds (for one HTTP request or helper program);
+ * 10 s while no configuration is installed (unit tests). */
+long token_fetch_timeout_ms(void);
+/* The running token_ca_file, NULL when unset (the system's trust store). */
+const char *token_ca_file(void);
 /* An installed credential by name (one credential naming another as its source), or NULL. */
 struct credential *token_engine_credential(const char *name);
 

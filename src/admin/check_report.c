@@ -210,8 +210,8 @@ static json_t *probe_json(const struct probe *pr)
 	if (pr->address[0])
 		json_object_set_new(o, "address", json_string(pr->address));
 	if (!pr->ok) {
-		char fix[600] = "";
 		if (!pr->skipped) {
+			char fix[600] = "";
 			hint(pr, fix, sizeof(fix));
 			json_object_set_new(o, "failed_step", json_string(check_step_name(pr->failed)));
 			json_object_set_new(o, "fix", json_string(fix));

@@ -93,16 +93,10 @@ static void ensure_configured_databases(struct worker *w)
 
 static bool servers_linked(struct worker *w, const char *name)
 {
-	struct list_node *d, *dt;
-	for_each_db(d, dt)
+	for_each_pool(w, p)
 	{
-		struct database *db = DB_OF(d);
-		if (!db_matches(db, name))
-			continue;
-		struct list_node *n, *t;
-		list_for_each_safe(n, t, &db->pools)
-			if (!list_empty(&list_entry(n, struct pool, node)->active_servers))
-				return true;
+		if (db_matches(p->db, name) && !list_empty(&p->active_servers))
+			return true;
 	}
 	return false;
 }
@@ -271,15 +265,10 @@ enum admin_status control_reconnect(struct admin_req *r)
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
-	struct list_node *d, *dt;
-	for_each_db(d, dt)
+	for_each_pool(w, p)
 	{
-		struct database *db = DB_OF(d);
-		if (!db_matches(db, name))
-			continue;
-		struct list_node *n, *t;
-		list_for_each_safe(n, t, &db->pools)
-			reconfig_reconnect_pool(list_entry(n, struct pool, node), "RECONNECT");
+		if (db_matches(p->db, name))
+			reconfig_reconnect_pool(p, "RECONNECT");
 	}
 	return done(r, "RECONNECT");
 }
@@ -299,15 +288,10 @@ enum admin_status control_kill(struct admin_req *r)
 			client_close(c, "08P01", "database \"%s\" was killed by the administrator",
 				     c->db->name);
 	}
-	struct list_node *d, *dt;
-	for_each_db(d, dt)
+	for_each_pool(w, p)
 	{
-		struct database *db = DB_OF(d);
-		if (!db_matches(db, name))
-			continue;
-		struct list_node *pn, *pt;
-		list_for_each_safe(pn, pt, &db->pools)
-			close_servers(list_entry(pn, struct pool, node), false, "KILL");
+		if (db_matches(p->db, name))
+			close_servers(p, false, "KILL");
 	}
 	return done(r, "KILL");
 }

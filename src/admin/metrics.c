@@ -134,6 +134,28 @@ static int pool_value(const struct stats_pool_counts *c, enum pool_field f)
 	return 0;
 }
 
+static usec_t pool_maxwait(const struct stats_pool_counts *c)
+{
+	return c->maxwait;
+}
+
+static usec_t pool_server_age(const struct stats_pool_counts *c)
+{
+	return c->max_server_age;
+}
+
+/* A gauge in seconds, one sample a pool, with that many decimals. */
+static void seconds_gauge(struct dynbuf *t, const char *name, const char *help, const struct pool_entry *pools,
+			  size_t n, usec_t (*value)(const struct stats_pool_counts *), int decimals)
+{
+	family(t, name, "gauge", help);
+	for (size_t i = 0; i < n; i++) {
+		text_printf(t, "%s{", name);
+		pool_labels(t, &pools[i]);
+		text_printf(t, "} %.*f\n", decimals, (double)value(&pools[i].row.counts) / USEC_PER_SEC);
+	}
+}
+
 static void render_pools(struct dynbuf *t, const struct pool_entry *pools, size_t n, usec_t now)
 {
 	static const struct {
@@ -164,20 +186,11 @@ static void render_pools(struct dynbuf *t, const struct pool_entry *pools, size_
 			text_printf(t, "} %d\n", pool_value(&pools[i].row.counts, gauges[g].field));
 		}
 	}
-	family(t, "tokenbouncer_pool_maxwait_seconds", "gauge",
-	       "How long the oldest waiting client has waited (SHOW POOLS maxwait).");
-	for (size_t i = 0; i < n; i++) {
-		text_printf(t, "tokenbouncer_pool_maxwait_seconds{");
-		pool_labels(t, &pools[i]);
-		text_printf(t, "} %.6f\n", (double)pools[i].row.counts.maxwait / USEC_PER_SEC);
-	}
-	family(t, "tokenbouncer_pool_server_max_age_seconds", "gauge",
-	       "Age of the pool's oldest open server connection.");
-	for (size_t i = 0; i < n; i++) {
-		text_printf(t, "tokenbouncer_pool_server_max_age_seconds{");
-		pool_labels(t, &pools[i]);
-		text_printf(t, "} %.3f\n", (double)pools[i].row.counts.max_server_age / USEC_PER_SEC);
-	}
+	seconds_gauge(t, "tokenbouncer_pool_maxwait_seconds",
+		      "How long the oldest waiting client has waited (SHOW POOLS maxwait).", pools, n,
+		      pool_maxwait, 6);
+	seconds_gauge(t, "tokenbouncer_pool_server_max_age_seconds",
+		      "Age of the pool's oldest open server connection.", pools, n, pool_server_age, 3);
 	(void)now;
 }
 

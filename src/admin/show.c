@@ -328,6 +328,17 @@ static int cmp_str(const void *a, const void *b)
 
 /* Configured aliases (not "*"), the databases made from "*" or kept by a
  * reload, and the console: sorted and distinct. */
+/* Sorts the k names and drops repeats; returns how many are left. */
+static size_t sort_unique(const char **names, size_t k)
+{
+	size_t out = 0;
+	qsort(names, k, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < k; i++)
+		if (out == 0 || strcmp(names[out - 1], names[i]) != 0)
+			names[out++] = names[i];
+	return out;
+}
+
 static const char **database_names(struct worker *w, size_t *n)
 {
 	size_t nrt;
@@ -341,12 +352,7 @@ static const char **database_names(struct worker *w, size_t *n)
 		names[k++] = rtnames[i];
 	names[k++] = w->admin_db->name;
 	free(rtnames);
-	qsort(names, k, sizeof(*names), cmp_str);
-	size_t out = 0;
-	for (size_t i = 0; i < k; i++)
-		if (out == 0 || strcmp(names[out - 1], names[i]) != 0)
-			names[out++] = names[i];
-	*n = out;
+	*n = sort_unique(names, k);
 	return names;
 }
 
@@ -359,9 +365,42 @@ static const struct db_alias *alias_of(struct worker *w, const char *name)
 	return db ? db->cfg : NULL;
 }
 
-static enum admin_status show_databases(struct admin_req *r)
+/* The row builder of SHOW DATABASES or SHOW POOLS for one database name
+ * (is_console: the admin console's). */
+typedef void database_rows_fn(struct worker *w, struct resultset *rs, const char *name, bool is_console,
+			      void *arg);
+
+/* One call of row for each database name the request's filter lets through, in order. */
+static enum admin_status database_table(struct admin_req *r, const struct resultset_col *cols, size_t ncols,
+					database_rows_fn *row, void *arg)
 {
 	struct worker *w = r->c->w;
+	const char *filter = filter_arg(r);
+	size_t n;
+	const char **names = database_names(w, &n);
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, ncols);
+	for (size_t i = 0; i < n; i++)
+		if (name_passes(filter, names[i]))
+			row(w, &rs, names[i], strcmp(names[i], w->admin_db->name) == 0, arg);
+	free(names);
+	return done(r);
+}
+
+static void database_rows(struct worker *w, struct resultset *rs, const char *name, bool is_console, void *arg)
+{
+	(void)arg;
+	if (is_console) {
+		console_database_row(w, rs);
+		return;
+	}
+	const struct db_alias *a = alias_of(w, name);
+	if (a)
+		database_row(w, rs, name, a);
+}
+
+static enum admin_status show_databases(struct admin_req *r)
+{
 	static const struct resultset_col cols[] = {
 		{ "name", RS_TEXT },
 		{ "host", RS_TEXT },
@@ -383,24 +422,7 @@ static enum admin_status show_databases(struct admin_req *r)
 		/* Renamed reserve_pool_size in PgBouncer 1.24; Debian's exporter 1.7 reads this. */
 		{ "reserve_pool", RS_INT4 },
 	};
-	const char *filter = filter_arg(r);
-	size_t n;
-	const char **names = database_names(w, &n);
-	struct resultset rs;
-	resultset_begin(&rs, r->out, cols, NCOLS(cols));
-	for (size_t i = 0; i < n; i++) {
-		if (!name_passes(filter, names[i]))
-			continue;
-		if (strcmp(names[i], w->admin_db->name) == 0) {
-			console_database_row(w, &rs);
-			continue;
-		}
-		const struct db_alias *a = alias_of(w, names[i]);
-		if (a)
-			database_row(w, &rs, names[i], a);
-	}
-	free(names);
-	return done(r);
+	return database_table(r, cols, NCOLS(cols), database_rows, NULL);
 }
 
 /* ---- SHOW POOLS ---- */
@@ -440,9 +462,23 @@ static enum pool_mode pool_mode_of(const struct pool *p)
 	return w->cfg->pool_mode;
 }
 
+/* arg: the monotonic time of the request. */
+static void pool_rows(struct worker *w, struct resultset *rs, const char *name, bool is_console, void *arg)
+{
+	if (is_console) {
+		struct stats_pool_counts pc = { .cl_active = (int)list_count(admin_client_list(w)) };
+		pool_row(rs, name, w->admin_db->name, &pc, "statement");
+		return;
+	}
+	size_t nrows;
+	struct stats_pool_row *rows = stats_pool_rows(w, name, *(const usec_t *)arg, &nrows);
+	for (size_t k = 0; k < nrows; k++)
+		pool_row(rs, name, rows[k].user, &rows[k].counts, pool_mode_name(pool_mode_of(rows[k].pool)));
+	free(rows);
+}
+
 static enum admin_status show_pools(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = {
 		{ "database", RS_TEXT },
 		{ "user", RS_TEXT },
@@ -462,29 +498,8 @@ static enum admin_status show_pools(struct admin_req *r)
 		{ "pool_mode", RS_TEXT },
 		{ "load_balance_hosts", RS_TEXT },
 	};
-	const char *filter = filter_arg(r);
 	usec_t now = time_mono_usec();
-	size_t n;
-	const char **names = database_names(w, &n);
-	struct resultset rs;
-	resultset_begin(&rs, r->out, cols, NCOLS(cols));
-	for (size_t i = 0; i < n; i++) {
-		if (!name_passes(filter, names[i]))
-			continue;
-		if (strcmp(names[i], w->admin_db->name) == 0) {
-			struct stats_pool_counts pc = { .cl_active = (int)list_count(admin_client_list(w)) };
-			pool_row(&rs, names[i], w->admin_db->name, &pc, "statement");
-			continue;
-		}
-		size_t nrows;
-		struct stats_pool_row *rows = stats_pool_rows(w, names[i], now, &nrows);
-		for (size_t k = 0; k < nrows; k++)
-			pool_row(&rs, names[i], rows[k].user, &rows[k].counts,
-				 pool_mode_name(pool_mode_of(rows[k].pool)));
-		free(rows);
-	}
-	free(names);
-	return done(r);
+	return database_table(r, cols, NCOLS(cols), pool_rows, &now);
 }
 
 /* ---- SHOW STATS, STATS_TOTALS, STATS_AVERAGES, TOTALS ---- */
@@ -777,15 +792,32 @@ static const char *server_state_text(const struct server *s, usec_t now)
 	}
 }
 
+/* The cells addr to request_time of a socket row: the peer's address and
+ * port, ours (read from fd), when it connected and when it last asked. */
+static void where_when_cells(struct worker *w, struct resultset *rs, int fd, const char *addr, int port,
+			     usec_t connect_at, usec_t request_at, usec_t now, usec_t wall)
+{
+	char laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40];
+	int lport = 0;
+	local_addr(w, fd, laddr, sizeof(laddr), &lport);
+	format_time(connect_at, now, wall, t1, sizeof(t1));
+	format_time(request_at, now, wall, t2, sizeof(t2));
+	resultset_text(rs, addr);
+	resultset_int(rs, port);
+	resultset_text(rs, laddr);
+	resultset_int(rs, lport);
+	resultset_text(rs, t1);
+	resultset_text(rs, t2);
+}
+
 static void server_row(struct resultset *rs, const struct server *s, usec_t now, usec_t wall,
 		       enum row_kind kind)
 {
 	struct worker *w = s->w;
 	const struct pool *p = s->pool;
 	const struct db_alias *a = p->db->cfg;
-	char addr[INET6_ADDRSTRLEN + 8], laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40], tls[128], link[32],
-		ptr[32];
-	int port = 0, lport = 0;
+	char addr[INET6_ADDRSTRLEN + 8], tls[128], link[32], ptr[32];
+	int port = 0;
 	if (s->state > SV_RESOLVING && s->addrlen > 0) {
 		format_addr((const struct sockaddr *)&s->addr, s->addrlen, addr, sizeof(addr), &port);
 		if (s->addr.ss_family == AF_UNIX)
@@ -794,10 +826,6 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 		snprintf(addr, sizeof(addr), "%s", a->host ? a->host : "unix");
 		port = a->port > 0 ? a->port : 5432;
 	}
-	local_addr(w, s->sock.fd, laddr, sizeof(laddr), &lport);
-	format_time(s->created_at, now, wall, t1, sizeof(t1));
-	format_time(s->query_start > s->state_since ? s->query_start : s->state_since, now, wall, t2,
-		    sizeof(t2));
 	tls_info(s->sock.ssl, tls, sizeof(tls));
 	snprintf(ptr, sizeof(ptr), "S-%llu", (unsigned long long)s->id);
 	link[0] = '\0';
@@ -811,12 +839,8 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 	resultset_text(rs, p->db->name);
 	resultset_text(rs, pool_replication_name(p->replication));
 	resultset_text(rs, server_state_text(s, now));
-	resultset_text(rs, addr);
-	resultset_int(rs, port);
-	resultset_text(rs, laddr);
-	resultset_int(rs, lport);
-	resultset_text(rs, t1);
-	resultset_text(rs, t2);
+	where_when_cells(w, rs, s->sock.fd, addr, port, s->created_at,
+			 s->query_start > s->state_since ? s->query_start : s->state_since, now, wall);
 	resultset_int(rs, 0);
 	resultset_int(rs, 0);
 	resultset_int(rs, s->retire || p->db->retired);
@@ -839,16 +863,19 @@ static void server_row(struct resultset *rs, const struct server *s, usec_t now,
 	resultset_row_end(rs);
 }
 
-static enum admin_status show_servers(struct admin_req *r)
+/* Which servers a SHOW lists: one id (has_id), or those with bytes
+ * buffered (active_only), or all. */
+struct server_pick {
+	bool has_id, active_only;
+	uint64_t id;
+};
+
+static bool sock_active(const struct sock *sk);
+
+/* A row for each server picked, in PgBouncer's order: active, idle, used, new. */
+static void server_rows(struct worker *w, struct resultset *rs, const struct server_pick *pick, usec_t now,
+			usec_t wall, enum row_kind kind)
 {
-	struct worker *w = r->c->w;
-	bool has_id;
-	uint64_t id = 0;
-	if (!id_filter(r, &has_id, &id))
-		return admin_fail(r, "22023", "SHOW SERVERS takes a server id");
-	usec_t now = time_mono_usec(), wall = time_wall_usec();
-	struct resultset rs;
-	resultset_begin(&rs, r->out, socket_cols, NCOLS(socket_cols));
 	for_each_pool(w, p)
 	{
 		const struct list_node *lists[] = { &p->active_servers, &p->idle_servers, &p->used_servers,
@@ -857,11 +884,22 @@ static enum admin_status show_servers(struct admin_req *r)
 			struct list_node *n, *t;
 			list_for_each_safe(n, t, lists[i]) {
 				const struct server *s = list_entry(n, struct server, node);
-				if (!has_id || s->id == id)
-					server_row(&rs, s, now, wall, ROW_SERVERS);
+				if ((!pick->has_id || s->id == pick->id) &&
+				    (!pick->active_only || sock_active(&s->sock)))
+					server_row(rs, s, now, wall, kind);
 			}
 		}
 	}
+}
+
+static enum admin_status show_servers(struct admin_req *r)
+{
+	struct server_pick pick = { 0 };
+	if (!id_filter(r, &pick.has_id, &pick.id))
+		return admin_fail(r, "22023", "SHOW SERVERS takes a server id");
+	struct resultset rs;
+	resultset_begin(&rs, r->out, socket_cols, NCOLS(socket_cols));
+	server_rows(r->c->w, &rs, &pick, time_mono_usec(), time_wall_usec(), ROW_SERVERS);
 	return done(r);
 }
 
@@ -878,9 +916,8 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 		       enum row_kind kind)
 {
 	struct worker *w = c->w;
-	char addr[INET6_ADDRSTRLEN + 8], laddr[INET6_ADDRSTRLEN + 8], t1[40], t2[40], tls[128], link[32],
-		ptr[32];
-	int port = 0, lport = 0;
+	char addr[INET6_ADDRSTRLEN + 8], tls[128], link[32], ptr[32];
+	int port = 0;
 	if (c->is_unix) {
 		snprintf(addr, sizeof(addr), "unix");
 		port = w->cfg->listen_port;
@@ -889,9 +926,6 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 		socklen_t len = peer_addr_get(&c->addr, &ss);
 		format_addr((struct sockaddr *)&ss, len, addr, sizeof(addr), &port);
 	}
-	local_addr(w, c->sock.fd, laddr, sizeof(laddr), &lport);
-	format_time(c->connect_at, now, wall, t1, sizeof(t1));
-	format_time(c->state_since, now, wall, t2, sizeof(t2));
 	tls_info(c->sock.ssl, tls, sizeof(tls));
 	snprintf(ptr, sizeof(ptr), "C-%llu", (unsigned long long)c->id);
 	link[0] = '\0';
@@ -907,12 +941,7 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 	resultset_text(rs, c->db ? c->db->name : NULL);
 	resultset_text(rs, pool_replication_name(c->replication));
 	resultset_text(rs, client_state_text(c));
-	resultset_text(rs, addr);
-	resultset_int(rs, port);
-	resultset_text(rs, laddr);
-	resultset_int(rs, lport);
-	resultset_text(rs, t1);
-	resultset_text(rs, t2);
+	where_when_cells(w, rs, c->sock.fd, addr, port, c->connect_at, c->state_since, now, wall);
 	resultset_int(rs, usec_to_sec(wait));
 	resultset_int(rs, wait % USEC_PER_SEC);
 	resultset_int(rs, 0);
@@ -972,18 +1001,8 @@ static enum admin_status show_sockets(struct admin_req *r, bool active_only)
 		if (c->state != CL_CLOSING && (!active_only || sock_active(&c->sock)))
 			client_row(&rs, c, now, wall, ROW_SOCKETS);
 	}
-	for_each_pool(w, p)
-	{
-		const struct list_node *lists[] = { &p->active_servers, &p->idle_servers, &p->used_servers,
-						    &p->new_servers };
-		for (size_t i = 0; i < NCOLS(lists); i++) {
-			list_for_each_safe(n, t, lists[i]) {
-				const struct server *s = list_entry(n, struct server, node);
-				if (!active_only || sock_active(&s->sock))
-					server_row(&rs, s, now, wall, ROW_SOCKETS);
-			}
-		}
-	}
+	const struct server_pick pick = { .active_only = active_only };
+	server_rows(w, &rs, &pick, now, wall, ROW_SOCKETS);
 	return done(r);
 }
 
@@ -1021,12 +1040,7 @@ static const char **user_names(struct worker *w, size_t *n)
 	add_name(&b, NULL); /* so the array is never NULL, even with no name */
 	size_t bytes;
 	const char **names = dynbuf_take(&b, &bytes);
-	size_t k = bytes / sizeof(*names) - 1, out = 0;
-	qsort(names, k, sizeof(*names), cmp_str);
-	for (size_t i = 0; i < k; i++)
-		if (out == 0 || strcmp(names[out - 1], names[i]) != 0)
-			names[out++] = names[i];
-	*n = out;
+	*n = sort_unique(names, bytes / sizeof(*names) - 1);
 	return names;
 }
 

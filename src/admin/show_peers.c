@@ -27,43 +27,67 @@ static bool peer_arg(struct admin_req *r, int *id)
 	return true;
 }
 
-static enum admin_status complete(struct admin_req *r)
+/* One row a [peers] entry, or only the one peer_id names; skip_self leaves
+ * out this pooler's own entry. */
+static enum admin_status peer_table(struct admin_req *r, const struct resultset_col *cols, size_t ncols,
+				    bool skip_self,
+				    void (*row)(struct resultset *, struct worker *, const struct peer_cfg *))
 {
+	struct worker *w = r->c->w;
+	const struct tb_config *cfg = w->cfg;
+	int only;
+	if (!peer_arg(r, &only))
+		return ADMIN_FAILED;
+	struct resultset rs;
+	resultset_begin(&rs, r->out, cols, ncols);
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		const struct peer_cfg *pe = &cfg->peers[i];
+		if ((skip_self && pe->id == cfg->peer_id) || (only >= 0 && pe->id != only))
+			continue;
+		resultset_row_begin(&rs);
+		row(&rs, w, pe);
+		resultset_row_end(&rs);
+	}
 	resultset_complete(r->out, "SHOW");
 	return ADMIN_DONE;
 }
 
+static void peer_row(struct resultset *rs, struct worker *w, const struct peer_cfg *pe)
+{
+	resultset_int(rs, pe->id);
+	resultset_text(rs, pe->host);
+	resultset_int(rs, pe->port);
+	resultset_int(rs, pe->pool_size >= 0 ? pe->pool_size : w->cfg->default_pool_size);
+}
+
 enum admin_status show_peers(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = {
 		{ "peer_id", RS_INT4 },
 		{ "host", RS_TEXT },
 		{ "port", RS_INT4 },
 		{ "pool_size", RS_INT4 },
 	};
-	int only;
-	if (!peer_arg(r, &only))
-		return ADMIN_FAILED;
-	struct resultset rs;
-	resultset_begin(&rs, r->out, cols, NCOLS(cols));
-	for (size_t i = 0; i < w->cfg->npeers; i++) {
-		const struct peer_cfg *pe = &w->cfg->peers[i];
-		if (only >= 0 && pe->id != only)
-			continue;
-		resultset_row_begin(&rs);
-		resultset_int(&rs, pe->id);
-		resultset_text(&rs, pe->host);
-		resultset_int(&rs, pe->port);
-		resultset_int(&rs, pe->pool_size >= 0 ? pe->pool_size : w->cfg->default_pool_size);
-		resultset_row_end(&rs);
-	}
-	return complete(r);
+	return peer_table(r, cols, NCOLS(cols), false, peer_row);
+}
+
+static void peer_pool_row(struct resultset *rs, struct worker *w, const struct peer_cfg *pe)
+{
+	struct peer_counts pc;
+	peer_counts(w, pe->id, &pc);
+	char name[16];
+	snprintf(name, sizeof(name), "%d", pe->id);
+	resultset_text(rs, name);
+	/* The requester is let go at once (PostgreSQL answers a cancel with
+	 * nothing); each request in flight stands for one. */
+	resultset_int(rs, pc.connecting + pc.sending);
+	resultset_int(rs, pc.waiting);
+	resultset_int(rs, pc.sending);
+	resultset_int(rs, pc.connecting);
 }
 
 enum admin_status show_peer_pools(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
 	static const struct resultset_col cols[] = {
 		{ "database", RS_TEXT },
 		{ "cl_active_cancel_req", RS_INT4 },
@@ -71,28 +95,5 @@ enum admin_status show_peer_pools(struct admin_req *r)
 		{ "sv_active_cancel", RS_INT4 },
 		{ "sv_login", RS_INT4 },
 	};
-	int only;
-	if (!peer_arg(r, &only))
-		return ADMIN_FAILED;
-	struct resultset rs;
-	resultset_begin(&rs, r->out, cols, NCOLS(cols));
-	for (size_t i = 0; i < w->cfg->npeers; i++) {
-		const struct peer_cfg *pe = &w->cfg->peers[i];
-		if (pe->id == w->cfg->peer_id || (only >= 0 && pe->id != only))
-			continue;
-		struct peer_counts pc;
-		peer_counts(w, pe->id, &pc);
-		char name[16];
-		snprintf(name, sizeof(name), "%d", pe->id);
-		resultset_row_begin(&rs);
-		resultset_text(&rs, name);
-		/* The requester is let go at once (PostgreSQL answers a cancel with
-		 * nothing); each request in flight stands for one. */
-		resultset_int(&rs, pc.connecting + pc.sending);
-		resultset_int(&rs, pc.waiting);
-		resultset_int(&rs, pc.sending);
-		resultset_int(&rs, pc.connecting);
-		resultset_row_end(&rs);
-	}
-	return complete(r);
+	return peer_table(r, cols, NCOLS(cols), true, peer_pool_row);
 }

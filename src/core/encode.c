@@ -91,11 +91,11 @@ bool base64_decode_strict(const char *src, size_t n, unsigned char *dst, size_t 
 		pad = src[n - 2] == '=' ? 2 : 1;
 	if (n / 4 * 3 - pad > cap)
 		return false;
-	unsigned char tmp[3];
 	size_t whole = n - (pad ? 4 : 0), got = 0, tail = 0;
 	if (!decode_digits(src, whole, false, dst, &got))
 		return false;
 	if (pad) {
+		unsigned char tmp[3];
 		if (!decode_digits(src + whole, 4 - pad, false, tmp, &tail))
 			return false;
 		memcpy(dst + got, tmp, tail);

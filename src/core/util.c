@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,9 +11,6 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
-
-#include "core/dynbuf.h"
 
 static void oom(size_t n)
 {
@@ -86,6 +82,22 @@ void secret_free(char *s)
 		return;
 	OPENSSL_cleanse(s, strlen(s));
 	free(s);
+}
+
+void secret_free_n(void *p, size_t n)
+{
+	if (!p)
+		return;
+	OPENSSL_cleanse(p, n);
+	free(p);
+}
+
+void secret_free_each(char **v, size_t max)
+{
+	for (size_t i = 0; i < max && v[i]; i++) {
+		secret_free(v[i]);
+		v[i] = NULL;
+	}
 }
 
 bool strlcpy_ok(char *dst, const char *src, size_t size)
@@ -221,25 +233,4 @@ void err_set(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-char *file_read_all(const char *path, size_t cap, size_t *len, char *err, size_t errlen)
-{
-	/* Not stdio: its buffers would keep a copy of an auth or secret file. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err_set(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	struct dynbuf b;
-	dynbuf_init(&b, cap, true);
-	bool ok = dynbuf_read_fd(&b, fd) && dynbuf_reserve(&b, 0);
-	int saved = errno;
-	close(fd);
-	if (!ok) {
-		err_set(err, errlen, "%s: %s", path, b.failed ? "file too large" : strerror(saved));
-		dynbuf_free(&b);
-		return NULL;
-	}
-	return dynbuf_take(&b, len);
 }

@@ -36,7 +36,6 @@ static void set_error(struct sock *s, int err, const char *what)
 static void set_tls_error(struct sock *s, const char *op)
 {
 	unsigned long e = ERR_get_error();
-	char buf[80];
 	struct sock_loop *l = s->loop;
 	if (!l) {
 		ERR_clear_error();
@@ -45,6 +44,7 @@ static void set_tls_error(struct sock *s, const char *op)
 	}
 	l->last_tls_error = e;
 	if (e) {
+		char buf[80];
 		ERR_error_string_n(e, buf, sizeof(buf));
 		snprintf(l->last_error, sizeof(l->last_error), "TLS %s failed: %s", op, buf);
 	} else {

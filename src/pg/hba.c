@@ -2,6 +2,7 @@
  * separated by blanks, a field is a comma-separated list, double quotes make
  * a keyword a plain name ("" is a literal quote), '#' starts a comment. */
 #include "pg/hba.h"
+#include "core/file_read.h"
 #include "core/line_err.h"
 #include "core/util.h"
 
@@ -458,7 +459,7 @@ static bool check_options(const struct line *l, size_t idx, struct hba_rule *r, 
 
 static bool parse_rule(const struct line *l, struct hba_rule *r, const struct line_pos *w)
 {
-	size_t idx = 3, used;
+	size_t idx = 3;
 	const struct token *m;
 
 	if (!parse_type(&l->f[0], &r->type, w))
@@ -480,7 +481,8 @@ static bool parse_rule(const struct line *l, struct hba_rule *r, const struct li
 			line_err(w, "end-of-line before IP address specification");
 			return false;
 		}
-		if (!(used = parse_address(r, l, idx, w)))
+		size_t used = parse_address(r, l, idx, w);
+		if (!used)
 			return false;
 		idx += used;
 		if (!r->addr_all)
@@ -508,7 +510,7 @@ static void rule_clear(struct hba_rule *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static void hba_push(struct hba *h, struct hba_rule *r)
+static void hba_push(struct hba *h, const struct hba_rule *r)
 {
 	if (h->n == h->cap) {
 		h->cap = h->cap ? h->cap * 2 : 16;

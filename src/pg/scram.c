@@ -959,6 +959,7 @@ static void server_error_text(const char *v, size_t vl, char *err, size_t errlen
 	char text[MAX_ERROR_TEXT + 1];
 	size_t n = vl < MAX_ERROR_TEXT ? vl : MAX_ERROR_TEXT;
 
+	/* cppcheck-suppress knownConditionTrueFalse ; n is the e= value's length, set by next_attr */
 	for (size_t i = 0; i < n; i++)
 		text[i] = v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?';
 	text[n] = '\0';

@@ -2,6 +2,7 @@
  * termination is assumed and every read is checked against the line end. */
 #include "pg/userlist.h"
 #include "pg/md5auth.h"
+#include "core/file_read.h"
 #include "core/line_err.h"
 #include "core/util.h"
 
@@ -92,10 +93,9 @@ static char *read_quoted(const char **pp, const char *end, size_t max, const cha
 
 static bool classify(struct userlist_entry *e, const struct line_pos *w)
 {
-	char name[SHOWN_SIZE];
-
 	if (strncmp(e->secret, SCRAM_PREFIX, strlen(SCRAM_PREFIX)) == 0) {
 		if (!scram_parse_secret(e->secret, &e->scram)) {
+			char name[SHOWN_SIZE];
 			shown_token(e->user, name);
 			line_err(w, "invalid SCRAM secret for user \"%s\"", name);
 			return false;

@@ -640,8 +640,8 @@ void pool_server_gone(struct server *s, enum server_state was)
 static void shutdown_idle_clients(struct pool *p)
 {
 	struct worker *w = p->w;
-	struct list_node *n, *t;
 	if (w->shutdown_mode == SHUTDOWN_WAIT_FOR_SERVERS) {
+		struct list_node *n, *t;
 		list_for_each_safe(n, t, &p->welcome_clients)
 			client_close(list_entry(n, struct client, node), "57P01",
 				     "terminating connection: the pooler is shutting down");
@@ -669,7 +669,7 @@ static usec_t successor_lead(const struct server *s)
 	return lead > 5 * USEC_PER_SEC ? 5 * USEC_PER_SEC : lead;
 }
 
-static void open_in(struct pool *p, struct list_node *list, usec_t now, int min, int *live)
+static void open_in(struct pool *p, struct list_node *list, usec_t now, int min, int live)
 {
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, list) {
@@ -677,7 +677,7 @@ static void open_in(struct pool *p, struct list_node *list, usec_t now, int min,
 		if (s->replaced || s->lifetime <= 0 || now - s->created_at < s->lifetime - successor_lead(s))
 			continue;
 		/* Only while the retirement would take the pool below min_pool_size. */
-		if (*live > min || in_backoff(p, now) || !within_limits(p, now))
+		if (live > min || in_backoff(p, now) || !within_limits(p, now))
 			return;
 		s->replaced = true;
 		server_launch(p);
@@ -700,7 +700,7 @@ static void open_successors(struct pool *p, usec_t now, int min)
 				live--;
 	}
 	for (size_t i = 0; i < 3; i++)
-		open_in(p, lists[i], now, min, &live);
+		open_in(p, lists[i], now, min, live);
 }
 
 static void expire_servers(struct pool *p, usec_t now)

@@ -42,9 +42,16 @@ struct pool *pool_iter_next(struct pool_iter *it)
 
 static struct list_node *server_list(struct pool *p, int i)
 {
-	struct list_node *lists[] = { &p->idle_servers, &p->active_servers, &p->used_servers,
-				      &p->new_servers };
-	return lists[i];
+	switch (i) {
+	case 0:
+		return &p->idle_servers;
+	case 1:
+		return &p->active_servers;
+	case 2:
+		return &p->used_servers;
+	default:
+		return &p->new_servers;
+	}
 }
 
 #define SERVER_LISTS 4

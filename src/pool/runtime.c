@@ -470,6 +470,28 @@ static void create_forced_pools(struct worker *w)
 	}
 }
 
+static void free_auth_files(struct userlist *ul, struct hba *hba)
+{
+	if (ul)
+		userlist_free(ul);
+	if (hba)
+		hba_free(hba);
+}
+
+/* A configuration's auth files and TLS contexts in place of the worker's,
+ * which are freed (all NULL at shutdown). */
+static void install_auth_tls(struct worker *w, struct userlist *ul, struct hba *hba, SSL_CTX *cli,
+			     SSL_CTX *srv)
+{
+	free_auth_files(w->users, w->hba);
+	SSL_CTX_free(w->client_tls);
+	SSL_CTX_free(w->server_tls);
+	w->users = ul;
+	w->hba = hba;
+	w->client_tls = cli;
+	w->server_tls = srv;
+}
+
 bool runtime_apply_config(struct worker *w, struct tb_config *cfg, char *err, size_t errlen)
 {
 	struct userlist *ul;
@@ -484,30 +506,11 @@ bool runtime_apply_config(struct worker *w, struct tb_config *cfg, char *err, si
 	}
 	if (!load_auth_files(cfg, &ul, &hba, err, errlen))
 		return false;
-	if (!token_engine_apply(cfg, err, errlen)) {
-		if (ul)
-			userlist_free(ul);
-		if (hba)
-			hba_free(hba);
+	if (!token_engine_apply(cfg, err, errlen) || !make_tls(cfg, &cli, &srv, err, errlen)) {
+		free_auth_files(ul, hba);
 		return false;
 	}
-	if (!make_tls(cfg, &cli, &srv, err, errlen)) {
-		if (ul)
-			userlist_free(ul);
-		if (hba)
-			hba_free(hba);
-		return false;
-	}
-	if (w->users)
-		userlist_free(w->users);
-	if (w->hba)
-		hba_free(w->hba);
-	SSL_CTX_free(w->client_tls);
-	SSL_CTX_free(w->server_tls);
-	w->users = ul;
-	w->hba = hba;
-	w->client_tls = cli;
-	w->server_tls = srv;
+	install_auth_tls(w, ul, hba, cli, srv);
 	struct config_ref *old = w->cref;
 	w->cref = config_ref_new(cfg);
 	w->cfg = cfg;
@@ -557,15 +560,7 @@ void runtime_shutdown(struct worker *w)
 	linger_shutdown(&w->lingering);
 	list_for_each_safe(n, t, &w->databases)
 		database_free(list_entry(n, struct database, node));
-	if (w->users)
-		userlist_free(w->users);
-	if (w->hba)
-		hba_free(w->hba);
-	SSL_CTX_free(w->client_tls);
-	SSL_CTX_free(w->server_tls);
-	w->users = NULL;
-	w->hba = NULL;
-	w->client_tls = w->server_tls = NULL;
+	install_auth_tls(w, NULL, NULL, NULL, NULL);
 	config_ref_put(w->cref);
 	w->cref = NULL;
 	event_free(w->free_ev);

@@ -543,52 +543,56 @@ static const char *token_kind_name(const struct server *s)
 	return m ? m->label : "IAM";
 }
 
+/* A token request's answer: on err the server fails (false); otherwise the
+ * token (the login one or the connection's; what says which) replaces s's. */
+static bool take_token(struct server *s, const char *what, const char *token, size_t len, const char *err)
+{
+	s->token_wait = NULL;
+	if (err) {
+		server_fail_loginf(s, "08001", "could not obtain an %s %s for alias \"%s\": %s",
+				   token_kind_name(s), what, s->pool->db->name, err);
+		return false;
+	}
+	server_drop_token(s);
+	s->token = xstrndup(token, len);
+	s->token_len = len;
+	return true;
+}
+
 /* The login token for the metadata exchange, fresh from its own entry. */
 static void on_login_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
 			   const char *err)
 {
 	struct server *s = arg;
-	s->token_wait = NULL;
-	if (err) {
-		server_fail_loginf(s, "08001", "could not obtain an %s login token for alias \"%s\": %s",
-				   token_kind_name(s), s->pool->db->name, err);
-		return;
-	}
-	server_drop_token(s);
-	s->token = xstrndup(token, len);
-	s->token_len = len;
-	start_resolve(s);
+	if (take_token(s, "login token", token, len, err))
+		start_resolve(s);
+}
+
+/* Retire before the login token expires, less a margin: the cloud checks
+ * tokens only at login, but a server that outlives its token is one a
+ * reconnect could not replace. */
+static void lifetime_from_token(struct server *s, int64_t expires_at)
+{
+	usec_t left = (usec_t)(expires_at * USEC_PER_SEC - time_wall_usec());
+	usec_t margin = left / 10 < 60 * USEC_PER_SEC ? left / 10 : 60 * USEC_PER_SEC;
+	usec_t cap = left - margin;
+	if (cap < USEC_PER_SEC)
+		cap = USEC_PER_SEC;
+	if (s->lifetime <= 0 || cap < s->lifetime)
+		s->lifetime = cap - (usec_t)random_below((uint32_t)(margin / 2 + 1));
 }
 
 static void on_token(void *arg, const char *token, size_t len, int64_t expires_at, uint64_t gen,
 		     const char *err)
 {
 	struct server *s = arg;
-	s->token_wait = NULL;
-	if (err) {
-		server_fail_loginf(s, "08001", "could not obtain an %s token for alias \"%s\": %s",
-				   token_kind_name(s), s->pool->db->name, err);
+	if (!take_token(s, "token", token, len, err))
 		return;
-	}
-	s->token = xmalloc(len + 1);
-	memcpy(s->token, token, len);
-	s->token[len] = '\0';
-	s->token_len = len;
 	s->token_gen = gen;
 	s->token_expires = expires_at;
 	s->bundle = token_entry_bundle(s->pool->token);
-	if (s->pool->db->cfg->lifetime_from_token) {
-		/* Retire before the login token expires, less a margin: the cloud
-		 * checks tokens only at login, but a server that outlives its token
-		 * is one a reconnect could not replace. */
-		usec_t left = (usec_t)(expires_at * USEC_PER_SEC - time_wall_usec());
-		usec_t margin = left / 10 < 60 * USEC_PER_SEC ? left / 10 : 60 * USEC_PER_SEC;
-		usec_t cap = left - margin;
-		if (cap < USEC_PER_SEC)
-			cap = USEC_PER_SEC;
-		if (s->lifetime <= 0 || cap < s->lifetime)
-			s->lifetime = cap - (usec_t)random_below((uint32_t)(margin / 2 + 1));
-	}
+	if (s->pool->db->cfg->lifetime_from_token)
+		lifetime_from_token(s, expires_at);
 	struct token_entry *login = s->bundle && s->bundle->mdx_auth ? token_entry_login(s->pool->token)
 								     : NULL;
 	if (login) {

@@ -10,19 +10,15 @@
 #include "pool/server.h"
 #include "pool/varcache.h"
 
-/* What a refused server is not, in words. */
+/* What a refused server is not, in words: the mode's name, as a noun for
+ * the two that name a kind of server. */
 static const char *wanted(enum target_session_attrs mode)
 {
-	switch (mode) {
-	case TSA_MODE_READ_WRITE:
-		return "read-write";
-	case TSA_MODE_READ_ONLY:
-		return "read-only";
-	case TSA_MODE_PRIMARY:
+	if (mode == TSA_MODE_PRIMARY)
 		return "a primary";
-	default:
+	if (mode == TSA_MODE_STANDBY || mode == TSA_MODE_PREFER_STANDBY)
 		return "a standby";
-	}
+	return session_attrs_mode_name(mode);
 }
 
 static enum target_session_attrs mode_of(const struct database *db)

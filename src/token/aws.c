@@ -300,10 +300,9 @@ static bool aws_validate(struct credential *c, char *err, size_t errlen)
 static struct aws_plan *plan_new(const struct aws_cfg *cfg)
 {
 	struct aws_plan *p = xcalloc(1, sizeof(*p));
-	const struct tb_config *tc = token_engine_config();
 	p->owner = cfg->owner;
-	p->timeout_ms = tc && tc->token_fetch_timeout > 0 ? (long)(tc->token_fetch_timeout / 1000) : 10000;
-	p->ca_file = tc ? xstrdup(tc->token_ca_file) : NULL;
+	p->timeout_ms = token_fetch_timeout_ms();
+	p->ca_file = xstrdup(token_ca_file());
 	return p;
 }
 

@@ -149,6 +149,7 @@ static void quote_text(const char *in, char *out, size_t outlen)
 	size_t n = 0, limit = outlen - 1 < MAX_QUOTED ? outlen - 1 : MAX_QUOTED;
 	const char *s = in ? in : "";
 
+	/* cppcheck-suppress knownConditionTrueFalse ; limit depends on outlen, which varies by caller */
 	while (n < limit && s[n])
 		n++;
 	if (s[n])

@@ -319,21 +319,30 @@ static bool env_int(const char *name, int dflt, int max, int *out, char *err, si
 	return true;
 }
 
+/* An endpoint variable's URL splits as aws_url_split wants; err is label
+ * and the reason. */
+static bool endpoint_ok(const char *url, const char *label, char *err, size_t errlen)
+{
+	char *host, *path, why[300];
+	if (!aws_url_split(url, &host, &path, why, sizeof(why))) {
+		snprintf(err, errlen, "%s%s", label, why);
+		return false;
+	}
+	free(host);
+	free(path);
+	return true;
+}
+
 bool aws_plan_imds(struct aws_plan *p, bool *found, char *err, size_t errlen)
 {
 	const char *ep = aws_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
 	const char *mode = aws_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
-	char *host, *path, why[300];
 	*found = !aws_env_true("AWS_EC2_METADATA_DISABLED");
 	if (!*found)
 		return true;
 	if (ep) {
-		if (!aws_url_split(ep, &host, &path, why, sizeof(why))) {
-			snprintf(err, errlen, "AWS_EC2_METADATA_SERVICE_ENDPOINT: %s", why);
+		if (!endpoint_ok(ep, "AWS_EC2_METADATA_SERVICE_ENDPOINT: ", err, errlen))
 			return false;
-		}
-		free(host);
-		free(path);
 	} else if (mode && strcasecmp(mode, "ipv6") != 0 && strcasecmp(mode, "ipv4") != 0) {
 		snprintf(err, errlen,
 			 "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6, not \"%.20s\"", mode);
@@ -365,7 +374,6 @@ static bool legacy_global_region(const char *r)
 bool aws_plan_sts(struct aws_plan *p, const char *region, char *err, size_t errlen)
 {
 	const char *custom = NULL;
-	char *host, *path, why[300];
 	region = region                          ? region
 		 : aws_env("AWS_REGION")         ? aws_env("AWS_REGION")
 		 : aws_env("AWS_DEFAULT_REGION") ? aws_env("AWS_DEFAULT_REGION")
@@ -382,12 +390,8 @@ bool aws_plan_sts(struct aws_plan *p, const char *region, char *err, size_t errl
 	const char *legacy = aws_env("AWS_STS_REGIONAL_ENDPOINTS");
 	bool global = !region || (legacy && strcasecmp(legacy, "legacy") == 0 && legacy_global_region(region));
 	if (custom) {
-		if (!aws_url_split(custom, &host, &path, why, sizeof(why))) {
-			snprintf(err, errlen, "STS endpoint %s", why);
+		if (!endpoint_ok(custom, "STS endpoint ", err, errlen))
 			return false;
-		}
-		free(host);
-		free(path);
 		p->sts_url = strip_slash(custom);
 	} else if (global) {
 		p->sts_url = xstrdup("https://sts.amazonaws.com");

@@ -256,8 +256,8 @@ static void sts_send(struct aws_fetch *f)
 		sts_send_role(f, url, host, path);
 	} else {
 		char *body = web_body(f, err, sizeof(err));
-		const char *headers[] = { "Content-Type: " STS_CONTENT_TYPE, NULL };
 		if (body) {
+			const char *headers[] = { "Content-Type: " STS_CONTENT_TYPE, NULL };
 			log_debug("credential %s: STS AssumeRoleWithWebIdentity %s (attempt %d)",
 				  f->plan->owner, f->plan->p.web_identity_role_arn, f->attempt);
 			launch(f, "POST", url, headers, body, f->plan->timeout_ms);
@@ -376,17 +376,18 @@ static void imds_send(struct aws_fetch *f)
 {
 	const struct aws_plan *p = f->plan;
 	char *h_tok = f->imds_token ? xasprintf("x-aws-ec2-metadata-token: %s", f->imds_token) : NULL;
-	const char *put_headers[] = { "x-aws-ec2-metadata-token-ttl-seconds: 21600", NULL };
-	const char *get_headers[] = { h_tok, NULL };
 	char *url = f->step == STEP_IMDS_TOKEN ? xasprintf("%s" IMDS_TOKEN_PATH, p->imds_base)
 		    : f->step == STEP_IMDS_ROLE
 			    ? xasprintf("%s" IMDS_CREDS_PATH, p->imds_base)
 			    : xasprintf("%s" IMDS_CREDS_PATH "%s", p->imds_base, f->imds_role);
 	log_debug("credential %s: IMDS %s (attempt %d)", p->owner, url + strlen(p->imds_base), f->attempt);
-	if (f->step == STEP_IMDS_TOKEN)
+	if (f->step == STEP_IMDS_TOKEN) {
+		const char *put_headers[] = { "x-aws-ec2-metadata-token-ttl-seconds: 21600", NULL };
 		launch(f, "PUT", url, put_headers, NULL, p->imds_timeout_ms);
-	else
+	} else {
+		const char *get_headers[] = { h_tok, NULL };
 		launch(f, "GET", url, get_headers, NULL, p->imds_timeout_ms);
+	}
 	free(url);
 	secret_free(h_tok);
 }
@@ -401,7 +402,7 @@ static void imds_next(struct aws_fetch *f, enum fetch_step s)
 static void imds_token_done(struct aws_fetch *f, const struct http_response *r)
 {
 	enum aws_imds_token_outcome o = r->status ? aws_imds_token_outcome(r->status) : AWS_IMDS_TOKEN_RETRY;
-	char why[300], msg[MSG_MAX];
+	char why[300];
 	if (o == AWS_IMDS_TOKEN_OK) {
 		size_t n = r->body_len;
 		while (n > 0 && strchr(" \t\r\n", r->body[n - 1]))
@@ -423,6 +424,7 @@ static void imds_token_done(struct aws_fetch *f, const struct http_response *r)
 	else
 		snprintf(why, sizeof(why), "%s", r->error ? r->error : "no response");
 	if (f->plan->imds_v1_disabled) {
+		char msg[MSG_MAX];
 		snprintf(msg, sizeof(msg),
 			 "IMDS gave no session token (%s) and IMDSv1 is disabled "
 			 "(AWS_EC2_METADATA_V1_DISABLED)",
@@ -522,10 +524,10 @@ static void on_proc(void *arg, const struct proc_result *res)
 static void process_start(struct aws_fetch *f)
 {
 	char **argv = f->plan->p.process_argv;
-	char msg[MSG_MAX];
 	log_debug("credential %s: running credential_process %s", f->plan->owner, argv[0]);
 	f->proc = proc_start((const char *const *)argv, f->plan->timeout_ms, PROCESS_MAX_OUTPUT, on_proc, f);
 	if (!f->proc) {
+		char msg[MSG_MAX];
 		snprintf(msg, sizeof(msg), "credential_process could not start \"%.200s\": %s", argv[0],
 			 strerror(errno));
 		finish(f, NULL, msg);

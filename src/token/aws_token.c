@@ -138,10 +138,11 @@ static bool explicit_region_ok(const char *region, char *err, size_t errlen)
 	return true;
 }
 
-char *aws_rds_region(const struct aws_db_target *t, char *err, size_t errlen)
+/* The signing region: region= when set, else what the host name says, else
+ * env_region (the environment's, when the caller allows one). */
+static char *target_region(const struct aws_db_target *t, char *(*from_host)(const char *host),
+			   const char *env_region, char *err, size_t errlen)
 {
-	char *r;
-
 	if (!t || !host_ok(t->host, err, errlen))
 		return NULL;
 	if (t->region && *t->region) {
@@ -149,35 +150,28 @@ char *aws_rds_region(const struct aws_db_target *t, char *err, size_t errlen)
 			return NULL;
 		return lower_dup(t->region, strlen(t->region));
 	}
-	r = aws_rds_region_from_host(t->host);
-	if (!r)
-		err_set(err, errlen, "cannot derive the AWS region from host \"%s\"; set region=", t->host);
-	return r;
+	char *r = from_host(t->host);
+	if (r)
+		return r;
+	if (env_region && *env_region) {
+		if (!region_label_ok(env_region, strlen(env_region))) {
+			err_set(err, errlen, "invalid AWS region \"%.64s\" in the environment", env_region);
+			return NULL;
+		}
+		return lower_dup(env_region, strlen(env_region));
+	}
+	err_set(err, errlen, "cannot derive the AWS region from host \"%s\"; set region=", t->host);
+	return NULL;
+}
+
+char *aws_rds_region(const struct aws_db_target *t, char *err, size_t errlen)
+{
+	return target_region(t, aws_rds_region_from_host, NULL, err, errlen);
 }
 
 char *aws_dsql_region(const struct aws_db_target *t, char *err, size_t errlen)
 {
-	char *r;
-
-	if (!t || !host_ok(t->host, err, errlen))
-		return NULL;
-	if (t->region && *t->region) {
-		if (!explicit_region_ok(t->region, err, errlen))
-			return NULL;
-		return lower_dup(t->region, strlen(t->region));
-	}
-	r = aws_dsql_region_from_host(t->host);
-	if (r)
-		return r;
-	if (t->env_region && *t->env_region) {
-		if (!region_label_ok(t->env_region, strlen(t->env_region))) {
-			err_set(err, errlen, "invalid AWS region \"%.64s\" in the environment", t->env_region);
-			return NULL;
-		}
-		return lower_dup(t->env_region, strlen(t->env_region));
-	}
-	err_set(err, errlen, "cannot derive the AWS region from host \"%s\"; set region=", t->host);
-	return NULL;
+	return target_region(t, aws_dsql_region_from_host, t ? t->env_region : NULL, err, errlen);
 }
 
 char *aws_dsql_host(const struct aws_db_target *t, char *err, size_t errlen)

@@ -634,7 +634,6 @@ static void on_member(void *arg, enum azure_outcome o, const struct azure_token 
 		      const char *err)
 {
 	struct provider_op *op = arg;
-	char msg[sizeof(op->why) + 64];
 	op->fetch = NULL;
 	if (o == AZURE_OK) {
 		if (op->st->sticky < 0)
@@ -646,6 +645,7 @@ static void on_member(void *arg, enum azure_outcome o, const struct azure_token 
 	}
 	if (op->sticky_run || o == AZURE_FAILED) {
 		const char *m = member_names[op->member];
+		char msg[sizeof(op->why) + 64];
 		if (!source || strncmp(source, m, strlen(m)) == 0)
 			snprintf(msg, sizeof(msg), "%s: %s", source ? source : m, err);
 		else

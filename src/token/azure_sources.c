@@ -22,7 +22,6 @@
 #include "token/provider.h"
 
 #define PROBE_TIMEOUT_MS 1000
-#define DEFAULT_TIMEOUT_MS 10000
 #define MAX_SECRET_FILE (16 * 1024)
 #define MAX_TOKEN_FILE (64 * 1024)
 #define MAX_CERT_FILE (256 * 1024)
@@ -79,25 +78,9 @@ static int64_t mono_ms(void)
 	return time_mono_usec() / 1000;
 }
 
-static long fetch_timeout_ms(void)
-{
-	const struct tb_config *cfg = token_engine_config();
-	if (!cfg || cfg->token_fetch_timeout <= 0)
-		return DEFAULT_TIMEOUT_MS;
-	return (long)(cfg->token_fetch_timeout / 1000);
-}
-
-static void clear_headers(struct az_fetch *f)
-{
-	for (int i = 0; i < MAX_HEADERS && f->headers[i]; i++) {
-		secret_free(f->headers[i]);
-		f->headers[i] = NULL;
-	}
-}
-
 static void set_headers(struct az_fetch *f, const char *first, const char *second)
 {
-	clear_headers(f);
+	secret_free_each(f->headers, MAX_HEADERS);
 	int n = 0;
 	if (first)
 		f->headers[n++] = xstrdup(first);
@@ -113,11 +96,8 @@ static void fetch_free(struct az_fetch *f)
 		proc_cancel(f->proc);
 	if (f->timer)
 		event_free(f->timer);
-	clear_headers(f);
-	if (f->body) {
-		secret_wipe(f->body, f->body_len);
-		free(f->body);
-	}
+	secret_free_each(f->headers, MAX_HEADERS);
+	secret_free_n(f->body, f->body_len);
 	free(f->url);
 	free(f->scope);
 	free(f->resource);
@@ -227,7 +207,6 @@ static void on_http_done(void *arg, const struct http_response *resp);
 
 static void send_request(struct az_fetch *f)
 {
-	const struct tb_config *cfg = token_engine_config();
 	f->attempt++;
 	if (f->attempt == 1)
 		f->first_ms = mono_ms();
@@ -238,9 +217,9 @@ static void send_request(struct az_fetch *f)
 		.headers = (const char *const *)f->headers,
 		.body = f->body,
 		.body_len = f->body_len,
-		.timeout_ms = f->probing ? PROBE_TIMEOUT_MS : fetch_timeout_ms(),
+		.timeout_ms = f->probing ? PROBE_TIMEOUT_MS : token_fetch_timeout_ms(),
 		.max_response = AZURE_MAX_RESPONSE,
-		.ca_file = cfg ? cfg->token_ca_file : NULL,
+		.ca_file = token_ca_file(),
 	};
 	f->call = http_start(&req, on_http_done, f);
 	if (!f->call)
@@ -248,17 +227,11 @@ static void send_request(struct az_fetch *f)
 		     f->who);
 }
 
-/* The URL without its query, for messages. */
-static int url_path_len(const char *url)
-{
-	return (int)strcspn(url, "?");
-}
-
 /* IMDS answered something: it exists. Now the real request (§2.7.1). */
 static void probe_answered(struct az_fetch *f, const struct http_response *r)
 {
 	if (r->status == 0) {
-		fail(f, AZURE_UNAVAILABLE, "no IMDS at %.*s (%s)", url_path_len(f->url), f->url,
+		fail(f, AZURE_UNAVAILABLE, "no IMDS at %.*s (%s)", http_url_path_len(f->url), f->url,
 		     r->error ? r->error : "no answer");
 		return;
 	}
@@ -309,8 +282,8 @@ static void on_http_done(void *arg, const struct http_response *r)
 					     r->retry_after);
 	char err[400];
 	if (r->status == 0)
-		snprintf(err, sizeof(err), "could not reach %s at %.*s: %s", f->who, url_path_len(f->url),
-			 f->url, r->error ? r->error : "no answer");
+		snprintf(err, sizeof(err), "could not reach %s at %.*s: %s", f->who,
+			 http_url_path_len(f->url), f->url, r->error ? r->error : "no answer");
 	else
 		azure_describe_error(f->who, r->status, r->body, r->body_len, err, sizeof(err));
 	if (delay >= 0) {
@@ -481,7 +454,7 @@ static void on_cli_done(void *arg, const struct proc_result *res)
 						 sizeof(err));
 	if (res->timed_out)
 		snprintf(err, sizeof(err), "az did not answer within %.1f s",
-			 (double)fetch_timeout_ms() / 1000);
+			 (double)token_fetch_timeout_ms() / 1000);
 	if (o != AZURE_OK) {
 		finish(f, f->in_chain ? AZURE_UNAVAILABLE : o, NULL, err);
 		return;
@@ -502,7 +475,7 @@ static void begin_cli(struct az_fetch *f)
 	f->who = "az";
 	azure_cli_argv(f->resource, f->src->tenant_id, f->src->subscription, argv);
 	f->sent_s = time_wall_usec() / USEC_PER_SEC;
-	f->proc = proc_start(argv, fetch_timeout_ms(), AZURE_MAX_RESPONSE, on_cli_done, f);
+	f->proc = proc_start(argv, token_fetch_timeout_ms(), AZURE_MAX_RESPONSE, on_cli_done, f);
 	if (f->proc)
 		return;
 	if (errno == ENOENT)

@@ -22,7 +22,6 @@
 #include "token/token.h"
 
 #define SCOPE(s) "https://www.googleapis.com/auth/" s
-#define DEFAULT_TIMEOUT_MS 10000
 #define ALLOYDB_CERT_SECONDS 3600
 
 enum call_kind {
@@ -197,7 +196,6 @@ static void on_call_done(void *arg, const struct http_response *r)
 static void send_call(struct admin_call *c)
 {
 	struct connector_op *op = c->op;
-	const struct tb_config *cfg = token_engine_config();
 	/* §3.8.2, §3.9.2: the quota project goes with every Admin API call. */
 	const char *headers[] = { op->auth_header, "Content-Type: application/json",
 				  "Accept: application/json", op->quota_header, NULL };
@@ -207,10 +205,9 @@ static void send_call(struct admin_call *c)
 		.headers = headers,
 		.body = c->body,
 		.body_len = c->body_len,
-		.timeout_ms = cfg && cfg->token_fetch_timeout > 0 ? (long)(cfg->token_fetch_timeout / 1000)
-								  : DEFAULT_TIMEOUT_MS,
+		.timeout_ms = token_fetch_timeout_ms(),
 		.max_response = 256 * 1024,
-		.ca_file = cfg ? cfg->token_ca_file : NULL,
+		.ca_file = token_ca_file(),
 	};
 	c->http = http_start(&req, on_call_done, c);
 	if (!c->http)

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/file_read.h"
 #include "core/util.h"
 #include "token/azure_parse.h"
 #include "token/provider.h"

@@ -18,7 +18,6 @@
 #include "token/http.h"
 #include "token/provider.h"
 
-#define DEFAULT_TIMEOUT_MS 10000
 #define PING_TIMEOUT_MS 3000
 #define PING_ATTEMPTS 3
 #define MAX_HEADERS 4
@@ -96,22 +95,6 @@ static void forget_source_token(struct gcp_source *s)
 	s->source_refresh_at = 0;
 }
 
-static long fetch_timeout_ms(void)
-{
-	const struct tb_config *cfg = token_engine_config();
-	if (!cfg || cfg->token_fetch_timeout <= 0)
-		return DEFAULT_TIMEOUT_MS;
-	return (long)(cfg->token_fetch_timeout / 1000);
-}
-
-static void clear_headers(struct gcp_fetch *f)
-{
-	for (int i = 0; i < MAX_HEADERS && f->headers[i]; i++) {
-		secret_free(f->headers[i]);
-		f->headers[i] = NULL;
-	}
-}
-
 static void add_header(struct gcp_fetch *f, char *owned)
 {
 	int i = 0;
@@ -128,11 +111,8 @@ static void clear_request(struct gcp_fetch *f)
 	if (f->call)
 		http_cancel(f->call);
 	f->call = NULL;
-	clear_headers(f);
-	if (f->body) {
-		secret_wipe(f->body, f->body_len);
-		free(f->body);
-	}
+	secret_free_each(f->headers, MAX_HEADERS);
+	secret_free_n(f->body, f->body_len);
 	f->body = NULL;
 	free(f->url);
 	f->url = NULL;
@@ -181,7 +161,6 @@ static void on_http_done(void *arg, const struct http_response *resp);
 
 static void send_request(struct gcp_fetch *f)
 {
-	const struct tb_config *cfg = token_engine_config();
 	f->attempt++;
 	f->sent_s = time_wall_usec() / USEC_PER_SEC;
 	struct http_request req = {
@@ -190,18 +169,13 @@ static void send_request(struct gcp_fetch *f)
 		.headers = (const char *const *)f->headers,
 		.body = f->body,
 		.body_len = f->body_len,
-		.timeout_ms = f->timeout_ms ? f->timeout_ms : fetch_timeout_ms(),
+		.timeout_ms = f->timeout_ms ? f->timeout_ms : token_fetch_timeout_ms(),
 		.max_response = GCP_MAX_RESPONSE,
-		.ca_file = cfg ? cfg->token_ca_file : NULL,
+		.ca_file = token_ca_file(),
 	};
 	f->call = http_start(&req, on_http_done, f);
 	if (!f->call)
 		fail(f, "could not start a request to the %s", f->who);
-}
-
-static int url_path_len(const char *url)
-{
-	return (int)strcspn(url, "?");
 }
 
 static void begin_metadata_token(struct gcp_fetch *f);
@@ -297,8 +271,8 @@ static void on_http_done(void *arg, const struct http_response *r)
 	}
 	char err[400];
 	if (r->status == 0)
-		snprintf(err, sizeof(err), "could not reach the %s at %.*s: %s", f->who, url_path_len(f->url),
-			 f->url, r->error ? r->error : "no answer");
+		snprintf(err, sizeof(err), "could not reach the %s at %.*s: %s", f->who,
+			 http_url_path_len(f->url), f->url, r->error ? r->error : "no answer");
 	else
 		azure_describe_error(f->who, r->status, r->body, r->body_len, err, sizeof(err));
 	if (f->answer == ANSWER_IAM && r->status == 401)

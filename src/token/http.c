@@ -358,3 +358,8 @@ char *http_urlencode(const char *s)
 	*o = '\0';
 	return out;
 }
+
+int http_url_path_len(const char *url)
+{
+	return (int)strcspn(url, "?");
+}

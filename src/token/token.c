@@ -790,3 +790,15 @@ const struct tb_config *token_engine_config(void)
 {
 	return tok_cfg;
 }
+
+long token_fetch_timeout_ms(void)
+{
+	if (!tok_cfg || tok_cfg->token_fetch_timeout <= 0)
+		return 10000;
+	return (long)(tok_cfg->token_fetch_timeout / 1000);
+}
+
+const char *token_ca_file(void)
+{
+	return tok_cfg ? tok_cfg->token_ca_file : NULL;
+}

@@ -49,3 +49,18 @@ def test_layers_include_only_downwards():
 def test_pool_includes_nothing_from_admin():
     wrong = [path for path, dep in layer_includes("pool") if dep == "admin"]
     assert not wrong, "pool/ must reach the console through pool/console.h: %s" % wrong
+
+
+def test_util_depends_on_no_other_module():
+    """core/util is the bottom of the tree: every module uses it, so it uses none of ours
+    (core/dynbuf builds on util; file_read_all, which needs dynbuf, lives in core/file_read)."""
+    ours = []
+    for path in ("src/core/util.c", "include/core/util.h"):
+        with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+            ours += [(path, inc) for inc in re.findall(r'^\s*#\s*include\s+"([^"]+)"', f.read(), re.M)]
+    assert ("src/core/util.c", "core/util.h") in ours, "include pattern found nothing: vacuous"
+    # a header with no module behind it (core/mustcheck.h: attribute macros) is no dependency
+    def is_module(inc):
+        return inc != "core/util.h" and os.path.exists(os.path.join(ROOT, "src", inc[:-2] + ".c"))
+    wrong = ["%s includes %s" % (p, inc) for p, inc in ours if is_module(inc)]
+    assert not wrong, "core/util must not depend on other modules:\n  " + "\n  ".join(wrong)
