@@ -18,8 +18,8 @@
  *     a loop.
  * Not moved yet (one per process today; each would become a field here):
  * the listening sockets (net/listener.c; one SO_REUSEPORT set per loop),
- * the DNS answer cache (net/dnscache.c), the lingering closes
- * (net/linger.c) and the metrics HTTP server (admin/metrics.c). */
+ * the DNS answer cache (net/dnscache.c) and the metrics HTTP server
+ * (admin/metrics.c). */
 #ifndef TB_POOL_WORKER_H
 #define TB_POOL_WORKER_H
 #include <event2/dns.h>
@@ -33,6 +33,7 @@
 #include "core/config-t.h"
 #include "core/list.h"
 #include "core/strmap.h"
+#include "net/linger.h"
 #include "pool/cancel_index.h"
 #include "pool/climit.h"
 #include "pool/deadline.h"
@@ -85,6 +86,7 @@ struct worker {
 
 	struct varcache_state vars;  /* extra parameter names, interned values */
 	struct sock_loop socks;      /* last socket error, spare input buffers */
+	struct linger_set lingering; /* closes waiting for the peer's EOF (net/linger.c) */
 	struct ps_cache stmts;       /* prepared statements by text (pool/prepared.c) */
 	struct stats_ring stats;     /* SHOW STATS averages, log_stats */
 	struct admin_state admin;    /* console sessions */

@@ -8,18 +8,22 @@
 #include "core/list.h"
 
 struct lingering_sock {
+	struct linger_set *set;
 	struct list_node node;
 	struct event *ev;
 	int fd;
 };
 
-static struct list_node lingering = { &lingering, &lingering };
-static unsigned nlingering;
+void linger_set_init(struct linger_set *ls)
+{
+	list_init(&ls->socks);
+	ls->n = 0;
+}
 
 static void linger_free(struct lingering_sock *l)
 {
 	list_del(&l->node);
-	nlingering--;
+	l->set->n--;
 	event_free(l->ev);
 	close(l->fd);
 	free(l);
@@ -44,11 +48,11 @@ static void linger_io(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-void linger_close(struct event_base *base, int fd)
+void linger_close(struct linger_set *ls, struct event_base *base, int fd)
 {
 	if (fd < 0)
 		return;
-	struct lingering_sock *l = nlingering < LINGER_MAX ? calloc(1, sizeof(*l)) : NULL;
+	struct lingering_sock *l = ls->n < LINGER_MAX ? calloc(1, sizeof(*l)) : NULL;
 	if (l)
 		l->ev = event_new(base, fd, EV_READ | EV_PERSIST, linger_io, l);
 	if (!l || !l->ev || shutdown(fd, SHUT_WR) != 0) {
@@ -59,20 +63,21 @@ void linger_close(struct event_base *base, int fd)
 		return;
 	}
 	l->fd = fd;
-	list_add_tail(&lingering, &l->node);
-	nlingering++;
+	l->set = ls;
+	list_add_tail(&ls->socks, &l->node);
+	ls->n++;
 	struct timeval tv = { LINGER_TIMEOUT_SEC, 0 };
 	event_add(l->ev, &tv);
 }
 
-void linger_shutdown(void)
+void linger_shutdown(struct linger_set *ls)
 {
 	struct list_node *n;
-	while ((n = list_first(&lingering)))
+	while ((n = list_first(&ls->socks)))
 		linger_free(list_entry(n, struct lingering_sock, node));
 }
 
-unsigned linger_count(void)
+unsigned linger_count(const struct linger_set *ls)
 {
-	return nlingering;
+	return ls->n;
 }

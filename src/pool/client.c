@@ -169,7 +169,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 	}
 	/* After an ErrorResponse, linger so a reset cannot destroy it unread. */
 	if (sqlstate && !c->sock.ssl && !sock_has_output(&c->sock))
-		linger_close(w->base, sock_detach(&c->sock));
+		linger_close(&w->lingering, w->base, sock_detach(&c->sock));
 	else
 		sock_close(&c->sock);
 	pool_client_state_changed(c, c->state, CL_CLOSING);

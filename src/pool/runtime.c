@@ -91,6 +91,7 @@ void runtime_init(struct worker *w, struct event_base *base, struct evdns_base *
 	list_init(&w->admin.clients);
 	list_init(&w->admin.sessions);
 	list_init(&w->cancels);
+	linger_set_init(&w->lingering);
 	list_init(&w->parked_cancels);
 	list_init(&w->peer_fwds);
 	deadline_wheel_init(&w->client_timers, client_timer_fire, time_mono_usec());
@@ -556,7 +557,7 @@ void runtime_shutdown(struct worker *w)
 	cancel_index_clear(&w->cancel_keys);
 	server_cancels_shutdown(w);
 	peers_shutdown(w);
-	linger_shutdown();
+	linger_shutdown(&w->lingering);
 	list_for_each_safe(n, t, &w->databases)
 		database_free(list_entry(n, struct database, node));
 	install_auth_tls(w, NULL, NULL, NULL, NULL);
