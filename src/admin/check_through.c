@@ -2,13 +2,14 @@
  * alias is tried in turn on the pooler's event loop: PQconnectStartParams,
  * then PQconnectPoll driven by libevent on the connection's socket, then
  * PQsendQuery("SELECT 1") and PQconsumeInput until the result is in. Nothing
- * here blocks: a stuck pooler is cut by the per-alias deadline. */
+ * here blocks: a stuck pooler is cut by the per-alias deadline. libpq itself
+ * is loaded only when the check runs (admin/pq_api.h). */
 #include "admin/check.h"
 
-#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin/pq_api.h"
 #include "core/config.h"
 #include "core/util.h"
 #include "pool/runtime.h"
@@ -42,17 +43,17 @@ static bool wait_for(struct through *t, short what)
 {
 	if (t->io)
 		event_free(t->io);
-	t->io = event_new(t->base, PQsocket(t->conn), what, on_io, t);
+	t->io = event_new(t->base, pq_api.socket(t->conn), what, on_io, t);
 	return t->io && event_add(t->io, NULL) == 0;
 }
 
 static void read_result(struct through *t)
 {
-	if (!PQconsumeInput(t->conn)) {
-		finish(t, false, PQerrorMessage(t->conn));
+	if (!pq_api.consume_input(t->conn)) {
+		finish(t, false, pq_api.error_message(t->conn));
 		return;
 	}
-	if (PQisBusy(t->conn)) {
+	if (pq_api.is_busy(t->conn)) {
 		if (!wait_for(t, EV_READ))
 			finish(t, false, "cannot watch the connection");
 		return;
@@ -60,19 +61,19 @@ static void read_result(struct through *t)
 	PGresult *res;
 	bool ok = true;
 	char why[256] = "";
-	while ((res = PQgetResult(t->conn))) {
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+	while ((res = pq_api.get_result(t->conn))) {
+		if (pq_api.result_status(res) != PGRES_TUPLES_OK) {
 			ok = false;
-			snprintf(why, sizeof(why), "SELECT 1: %s", PQresultErrorMessage(res));
+			snprintf(why, sizeof(why), "SELECT 1: %s", pq_api.result_error_message(res));
 		}
-		PQclear(res);
+		pq_api.clear(res);
 	}
 	finish(t, ok, ok ? NULL : why);
 }
 
 static void connect_step(struct through *t)
 {
-	switch (PQconnectPoll(t->conn)) {
+	switch (pq_api.connect_poll(t->conn)) {
 	case PGRES_POLLING_READING:
 		if (!wait_for(t, EV_READ))
 			finish(t, false, "cannot watch the connection");
@@ -84,11 +85,11 @@ static void connect_step(struct through *t)
 	case PGRES_POLLING_OK:
 		t->connected = time_mono_usec();
 		t->querying = true;
-		if (!PQsendQuery(t->conn, "SELECT 1") || !wait_for(t, EV_READ))
-			finish(t, false, PQerrorMessage(t->conn));
+		if (!pq_api.send_query(t->conn, "SELECT 1") || !wait_for(t, EV_READ))
+			finish(t, false, pq_api.error_message(t->conn));
 		return;
 	default:
-		finish(t, false, PQerrorMessage(t->conn));
+		finish(t, false, pq_api.error_message(t->conn));
 	}
 }
 
@@ -117,12 +118,13 @@ static void try_alias(struct through *t, const char *host, const char *port, con
 	if (!user)
 		keys[3] = NULL; /* libpq's default user (PGUSER, then the login name) */
 	t->started = time_mono_usec();
-	t->conn = PQconnectStartParams(keys, vals, 0);
-	if (!t->conn || PQstatus(t->conn) == CONNECTION_BAD) {
-		snprintf(t->why, sizeof(t->why), "%s", t->conn ? PQerrorMessage(t->conn) : "out of memory");
+	t->conn = pq_api.connect_start_params(keys, vals, 0);
+	if (!t->conn || pq_api.status(t->conn) == CONNECTION_BAD) {
+		snprintf(t->why, sizeof(t->why), "%s",
+			 t->conn ? pq_api.error_message(t->conn) : "out of memory");
 		t->why[strcspn(t->why, "\n")] = '\0';
 	} else {
-		PQsetnonblocking(t->conn, 1);
+		pq_api.set_nonblocking(t->conn, 1);
 		struct timeval tv = { THROUGH_DEADLINE_SEC, 0 };
 		t->deadline = evtimer_new(t->base, on_deadline, t);
 		if (t->deadline && evtimer_add(t->deadline, &tv) == 0) {
@@ -137,7 +139,7 @@ static void try_alias(struct through *t, const char *host, const char *port, con
 		event_free(t->io);
 	if (t->deadline)
 		event_free(t->deadline);
-	PQfinish(t->conn);
+	pq_api.finish(t->conn);
 }
 
 /* "HOST:PORT" (the last colon splits, so a bare IPv6 address needs [..]). */
@@ -164,6 +166,11 @@ int check_through_run(struct worker *w, struct event_base *base, const struct ch
 	char host[256], port[16];
 	if (!split_through(o->through, host, sizeof(host), port, sizeof(port))) {
 		fprintf(out, "--through wants HOST:PORT, not \"%s\"\n", o->through ? o->through : "");
+		return 2;
+	}
+	char err[256];
+	if (!pq_api_load(err, sizeof(err))) {
+		fprintf(out, "check --through needs libpq: %s\n", err);
 		return 2;
 	}
 	int failed = 0, tried = 0;

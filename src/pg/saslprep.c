@@ -10,18 +10,19 @@
  * "first assigned after 3.2, or never" by u_charAge, and D.1 / D.2 (RandALCat,
  * LCat) are today's bidi classes R/AL and L of those characters that existed
  * in 3.2 (the only ones left once A.1 has been checked). The short tables
- * (B.1, C.x) are written out below from RFC 3454. */
+ * (B.1, C.x) are written out below from RFC 3454. ICU is loaded on the first
+ * non-ASCII input (pg/icu_api.h); if it cannot be, the input is not prepared
+ * (SASLPREP_FAILED), as when the normaliser fails. */
 #include "pg/saslprep.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unicode/uchar.h>
-#include <unicode/unorm2.h>
-#include <unicode/ustring.h>
 
+#include "core/log.h"
 #include "core/util.h"
+#include "pg/icu_api.h"
 
 struct cp_range {
 	uint32_t lo, hi;
@@ -117,7 +118,7 @@ static bool in_ranges(uint32_t cp, const struct cp_range *t, size_t n)
 static bool unassigned_in_3_2(uint32_t cp)
 {
 	UVersionInfo age;
-	u_charAge((UChar32)cp, age);
+	icu_api.char_age((UChar32)cp, age);
 	if (age[0] == 0 && age[1] == 0 && age[2] == 0 && age[3] == 0)
 		return true;
 	return age[0] > 3 || (age[0] == 3 && age[1] > 2);
@@ -125,13 +126,13 @@ static bool unassigned_in_3_2(uint32_t cp)
 
 static bool rand_al_cat(uint32_t cp)
 {
-	UCharDirection d = u_charDirection((UChar32)cp);
+	UCharDirection d = icu_api.char_direction((UChar32)cp);
 	return d == U_RIGHT_TO_LEFT || d == U_RIGHT_TO_LEFT_ARABIC;
 }
 
 static bool l_cat(uint32_t cp)
 {
-	return u_charDirection((UChar32)cp) == U_LEFT_TO_RIGHT;
+	return icu_api.char_direction((UChar32)cp) == U_LEFT_TO_RIGHT;
 }
 
 static bool is_ascii(const char *s, size_t n)
@@ -205,27 +206,27 @@ static bool allowed(const uint32_t *cps, size_t n)
 static bool nfkc_utf8(const uint32_t *cps, size_t n, char **out, size_t *out_len)
 {
 	UErrorCode e = U_ZERO_ERROR;
-	const UNormalizer2 *nfkc = unorm2_getNFKCInstance(&e);
+	const UNormalizer2 *nfkc = icu_api.nfkc_instance(&e);
 	int32_t cap16 = (int32_t)(2 * n + 1), len16 = 0, norm_len = 0, len8 = 0;
 	UChar *u16 = xmalloc((size_t)cap16 * sizeof(UChar)), *norm = NULL;
 	char *u8 = NULL;
 	bool ok = false;
-	u_strFromUTF32(u16, cap16, &len16, (const UChar32 *)cps, (int32_t)n, &e);
+	icu_api.str_from_utf32(u16, cap16, &len16, (const UChar32 *)cps, (int32_t)n, &e);
 	if (U_SUCCESS(e)) {
-		norm_len = unorm2_normalize(nfkc, u16, len16, NULL, 0, &e);
+		norm_len = icu_api.normalize(nfkc, u16, len16, NULL, 0, &e);
 		e = e == U_BUFFER_OVERFLOW_ERROR ? U_ZERO_ERROR : e;
 	}
 	if (U_SUCCESS(e)) {
 		norm = xmalloc(((size_t)norm_len + 1) * sizeof(UChar));
-		unorm2_normalize(nfkc, u16, len16, norm, norm_len + 1, &e);
+		icu_api.normalize(nfkc, u16, len16, norm, norm_len + 1, &e);
 	}
 	if (U_SUCCESS(e)) {
-		u_strToUTF8(NULL, 0, &len8, norm, norm_len, &e);
+		icu_api.str_to_utf8(NULL, 0, &len8, norm, norm_len, &e);
 		e = e == U_BUFFER_OVERFLOW_ERROR ? U_ZERO_ERROR : e;
 	}
 	if (U_SUCCESS(e)) {
 		u8 = xmalloc((size_t)len8 + 1);
-		u_strToUTF8(u8, len8 + 1, NULL, norm, norm_len, &e);
+		icu_api.str_to_utf8(u8, len8 + 1, NULL, norm, norm_len, &e);
 		ok = U_SUCCESS(e);
 	}
 	secret_wipe(u16, (size_t)cap16 * sizeof(UChar));
@@ -243,6 +244,20 @@ static bool nfkc_utf8(const uint32_t *cps, size_t n, char **out, size_t *out_len
 	return true;
 }
 
+/* The first failure is logged once: every later non-ASCII password fails the
+ * same way. */
+static bool icu_loaded(void)
+{
+	static bool logged;
+	char err[256];
+	if (icu_api_load(err, sizeof(err)))
+		return true;
+	if (!logged)
+		log_error("SASLprep of a non-ASCII password needs ICU: %s", err);
+	logged = true;
+	return false;
+}
+
 enum saslprep_result saslprep(const char *in, size_t in_len, char **out, size_t *out_len)
 {
 	*out = NULL;
@@ -254,6 +269,8 @@ enum saslprep_result saslprep(const char *in, size_t in_len, char **out, size_t 
 		*out_len = in_len;
 		return SASLPREP_OK;
 	}
+	if (!icu_loaded())
+		return SASLPREP_FAILED;
 	uint32_t *cps = xmalloc((in_len + 1) * sizeof(*cps));
 	size_t n = 0;
 	enum saslprep_result rc = SASLPREP_OK;

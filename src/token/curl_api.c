@@ -1,31 +1,19 @@
 #include "token/curl_api.h"
 
-#include <dlfcn.h>
-#include <stdio.h>
-#include <string.h>
+#include "core/dl_table.h"
 
 struct curl_api curl_api;
 
 /* Debian's libcurl4 (OpenSSL); libcurl3-gnutls names its file differently. */
 #define CURL_SONAME "libcurl.so.4"
 
-struct symbol {
-	const char *name;
-	void **slot;
-};
-
 bool curl_api_load(char *err, size_t errlen)
 {
 	static void *handle;
 	if (handle)
 		return true;
-	void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(err, errlen, "cannot load %s: %s", CURL_SONAME, dlerror());
-		return false;
-	}
 	struct curl_api api;
-	const struct symbol syms[] = {
+	const struct dl_symbol syms[] = {
 		{ "curl_global_init", (void **)&api.global_init },
 		{ "curl_global_cleanup", (void **)&api.global_cleanup },
 		{ "curl_multi_init", (void **)&api.multi_init },
@@ -44,14 +32,9 @@ bool curl_api_load(char *err, size_t errlen)
 		{ "curl_slist_append", (void **)&api.slist_append },
 		{ "curl_slist_free_all", (void **)&api.slist_free_all },
 	};
-	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
-		*syms[i].slot = dlsym(h, syms[i].name);
-		if (!*syms[i].slot) {
-			snprintf(err, errlen, "%s has no %s", CURL_SONAME, syms[i].name);
-			dlclose(h);
-			return false;
-		}
-	}
+	void *h;
+	if (!dl_table_load(CURL_SONAME, syms, sizeof(syms) / sizeof(syms[0]), &h, err, errlen))
+		return false;
 	curl_api = api;
 	handle = h;
 	return true;

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import app_connstr
 from pg import PG_BIN
+from pooler import tokenbouncer_only
 
 # (stored, typed): each pair prepares to the same string, so PostgreSQL takes either for the other.
 PAIRS = [
@@ -85,3 +86,33 @@ def test_not_prepared_when_postgres_does_not(make_pooler, pg, new_role):
         assert conn.execute("select current_user").fetchone() == (role,)
     with pytest.raises(psycopg.OperationalError):
         p.connect("rawdb", role, "xy").close()
+
+
+def mapped_libraries(p):
+    """The shared objects mapped into the pooler, by file name (from /proc/PID/maps)."""
+    with open("/proc/%d/maps" % p.pid) as f:
+        return {os.path.basename(line.split()[5]) for line in f if len(line.split()) >= 6}
+
+
+def test_icu_and_libpq_loaded_only_when_needed(make_pooler, pg, new_role):
+    """Resident memory of an idle pooler (issue 13): libpq (only `check --through` uses it)
+    and ICU (only SASLprep of a non-ASCII password) are not mapped at start-up nor by an
+    ASCII SCRAM login; the first non-ASCII password loads ICU, and it then logs in."""
+    tokenbouncer_only("tokenbouncer loads libpq and ICU on demand")
+    ascii_role = new_role("saslascii", password="plain-ascii")
+    role = new_role("saslicu", password="caf\u00e9")
+    p = make_pooler(settings={"auth_type": "scram-sha-256"},
+                    databases={"icudb": app_connstr(pg, user=None, password=None)},
+                    users={ascii_role: "plain-ascii", role: "caf\u00e9"})
+
+    def has(prefix):
+        return any(name.startswith(prefix) for name in mapped_libraries(p))
+
+    assert has("libc.so"), "maps parsing found nothing: vacuous"
+    assert not has("libpq.so") and not has("libicuuc.so"), sorted(mapped_libraries(p))
+    with p.connect("icudb", ascii_role, "plain-ascii") as conn:
+        assert conn.execute("select current_user").fetchone() == (ascii_role,)
+    assert not has("libicuuc.so"), "an ASCII password loaded ICU"
+    with p.connect("icudb", role, "cafe\u0301") as conn:
+        assert conn.execute("select current_user").fetchone() == (role,)
+    assert has("libicuuc.so") and not has("libpq.so"), sorted(mapped_libraries(p))
