@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin/admin-t.h"
 #include "admin/admin.h"
 #include "admin/check.h"
 #include "admin/metrics.h"
+#include "admin/stats.h"
 #include "config.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -56,6 +58,9 @@ static char *pidfile_path;
  * signal handlers and the command-line paths reach it here, the rest of the
  * pooler through the objects that carry it. */
 static struct worker the_worker;
+/* The console's state and statistics of that worker (the admin layer's parts). */
+static struct admin_state the_console;
+static struct stats_ring the_stats;
 /* Each is handled on the loop (libevent), never in signal context. */
 static const int handled_signals[] = { SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2 };
 #define NSIGNALS (sizeof(handled_signals) / sizeof(handled_signals[0]))
@@ -486,6 +491,7 @@ int main(int argc, char **argv)
 	if (o.check_only) {
 		struct event_base *base = event_base_new();
 		runtime_init(w, base, NULL);
+		admin_attach(w, &the_console, &the_stats);
 		token_engine_init(base, err, sizeof(err));
 		int rc = check_config(cfg);
 		token_engine_shutdown();
@@ -515,6 +521,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	runtime_init(w, base, dns);
+	admin_attach(w, &the_console, &the_stats);
 	if (!register_console()) {
 		log_fatal("cannot register the console with the janitor");
 		return 1;

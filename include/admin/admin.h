@@ -8,6 +8,12 @@
 #include "pool/console.h"
 
 struct worker;
+struct admin_state;
+struct stats_ring;
+
+/* Give a worker its console state and statistics ring (storage the caller
+ * owns for the worker's life), initialised empty. */
+void admin_attach(struct worker *w, struct admin_state *console, struct stats_ring *stats);
 
 /* For console_register. */
 extern const struct console_ops admin_console;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin/admin-t.h"
 #include "core/list.h"
 #include "core/mustcheck.h"
 #include "core/util.h"

@@ -28,8 +28,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "admin/admin-t.h"
-#include "admin/stats.h"
 #include "core/config-t.h"
 #include "core/list.h"
 #include "core/strmap.h"
@@ -42,6 +40,8 @@
 #include "pool/pool-t.h"
 
 struct config_ref;
+struct stats_ring;
+struct admin_state;
 struct userlist;
 struct hba;
 
@@ -88,8 +88,11 @@ struct worker {
 	struct sock_loop socks;      /* last socket error, spare input buffers */
 	struct linger_set lingering; /* closes waiting for the peer's EOF (net/linger.c) */
 	struct ps_cache stmts;       /* prepared statements by text (pool/prepared.c) */
-	struct stats_ring stats;     /* SHOW STATS averages, log_stats */
-	struct admin_state admin;    /* console sessions */
+	/* The console's state and its statistics ring belong to the admin layer,
+	 * which the pool may not include: main.c attaches them (admin_attach),
+	 * and only admin/ reads them. */
+	struct stats_ring *stats;    /* SHOW STATS averages, log_stats */
+	struct admin_state *admin;   /* console sessions */
 	struct climit_state climits; /* client counts per alias and user */
 	struct janitor_state janitor;
 	struct list_node cancels;        /* cancels forwarded to servers, in flight (pool/cancel.c) */

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "pool/client.h"
 #include "pool/runtime.h"
+#include "pool/worker.h"
 
 /* A console Query is a few words; this only bounds what a confused client
  * can make us buffer. */
@@ -47,7 +48,7 @@ bool admin_is_console_db(const char *dbname)
 
 const struct list_node *admin_client_list(struct worker *w)
 {
-	return &w->admin.clients;
+	return &w->admin->clients;
 }
 
 const char *admin_server_version(void)
@@ -71,7 +72,7 @@ static struct admin_session *session_find(const struct client *c)
 {
 	struct worker *w = c->w;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &w->admin.sessions) {
+	list_for_each_safe(n, t, &w->admin->sessions) {
 		struct admin_session *s = list_entry(n, struct admin_session, node);
 		if (s->c == c && s->id == c->id)
 			return s;
@@ -88,7 +89,7 @@ static struct admin_session *session_get(struct client *c)
 	s = xcalloc(1, sizeof(*s));
 	s->c = c;
 	s->id = c->id;
-	list_add_tail(&w->admin.sessions, &s->node);
+	list_add_tail(&w->admin->sessions, &s->node);
 	return s;
 }
 
@@ -142,7 +143,7 @@ bool admin_login(struct client *c)
 	c->state = CL_IDLE;
 	c->state_since = time_mono_usec();
 	list_del(&c->node);
-	list_add_tail(&w->admin.clients, &c->node);
+	list_add_tail(&w->admin->clients, &c->node);
 	session_get(c);
 	bool ok = !b.failed && client_send(c, b.data, b.len);
 	pbuf_free(&b);
@@ -480,9 +481,9 @@ bool admin_process(struct client *c)
 		sock_set_read(&c->sock, false);
 		return true;
 	}
-	w->admin.busy = true;
+	w->admin->busy = true;
 	bool open = process_messages(s);
-	w->admin.busy = false;
+	w->admin->busy = false;
 	return open;
 }
 
@@ -509,32 +510,32 @@ static TB_MUSTCHECK bool finish_wait(struct admin_session *s)
 
 void admin_tick(struct worker *w)
 {
-	if (w->admin.busy)
+	if (w->admin->busy)
 		return;
-	w->admin.busy = true;
+	w->admin->busy = true;
 	usec_t now = time_mono_usec();
 	stats_tick(w, now);
 	stats_log_tick(w, now);
 	control_tick(w, now);
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &w->admin.sessions)
+	list_for_each_safe(n, t, &w->admin->sessions)
 		list_entry(n, struct admin_session, node)->live = false;
-	list_for_each_safe(n, t, &w->admin.clients) {
+	list_for_each_safe(n, t, &w->admin->clients) {
 		struct admin_session *s = session_find(list_entry(n, struct client, node));
 		if (s)
 			s->live = true;
 	}
-	list_for_each_safe(n, t, &w->admin.sessions) {
+	list_for_each_safe(n, t, &w->admin->sessions) {
 		struct admin_session *s = list_entry(n, struct admin_session, node);
 		if (!s->live)
 			session_free(s);
 	}
-	list_for_each_safe(n, t, &w->admin.sessions) {
+	list_for_each_safe(n, t, &w->admin->sessions) {
 		struct admin_session *s = list_entry(n, struct admin_session, node);
 		if (s->live && s->waiting && s->c->state == CL_IDLE && control_wait_done(s->c->w, &s->wait))
 			TB_UNUSED_RESULT(finish_wait(s)); /* the other sessions are served either way */
 	}
-	w->admin.busy = false;
+	w->admin->busy = false;
 }
 
 const struct console_ops admin_console = {
@@ -542,3 +543,14 @@ const struct console_ops admin_console = {
 	.login = admin_login,
 	.process = admin_process,
 };
+
+void admin_attach(struct worker *w, struct admin_state *console, struct stats_ring *stats)
+{
+	*console = (struct admin_state){ 0 };
+	list_init(&console->clients);
+	list_init(&console->sessions);
+	*stats = (struct stats_ring){ 0 };
+	list_init(&stats->entries);
+	w->admin = console;
+	w->stats = stats;
+}

@@ -24,7 +24,7 @@
 
 bool control_paused_all(struct worker *w)
 {
-	return w->admin.paused_all;
+	return w->admin->paused_all;
 }
 
 static enum admin_status syntax(struct admin_req *r)
@@ -157,11 +157,11 @@ static bool console_client_alive(struct worker *w, uint64_t id)
 void control_tick(struct worker *w, usec_t now)
 {
 	(void)now;
-	if (w->suspended && !console_client_alive(w, w->admin.suspend_owner)) {
+	if (w->suspended && !console_client_alive(w, w->admin->suspend_owner)) {
 		log_info("the console client that ran SUSPEND has gone: resuming");
 		suspend_all(w, false);
 	}
-	if (w->admin.paused_all) {
+	if (w->admin->paused_all) {
 		struct list_node *d, *dt;
 		for_each_db(d, dt) DB_OF(d)->paused = true;
 	}
@@ -172,7 +172,7 @@ void control_tick(struct worker *w, usec_t now)
 static void pause_databases(struct worker *w, const char *name)
 {
 	if (!name) {
-		w->admin.paused_all = true;
+		w->admin->paused_all = true;
 		ensure_configured_databases(w);
 	}
 	struct list_node *d, *dt;
@@ -202,7 +202,7 @@ enum admin_status control_pause(struct admin_req *r)
 static void resume_databases(struct worker *w, const char *name)
 {
 	if (!name)
-		w->admin.paused_all = false;
+		w->admin->paused_all = false;
 	struct list_node *d, *dt;
 	for_each_db(d, dt)
 	{
@@ -561,14 +561,14 @@ enum admin_status control_suspend(struct admin_req *r)
 	struct worker *w = r->c->w;
 	if (r->argc != 1)
 		return syntax(r);
-	if (w->suspended || w->admin.paused_all)
+	if (w->suspended || w->admin->paused_all)
 		return admin_fail(r, "55000", "already suspended/paused");
 	if (any_paused(w, NULL))
 		return admin_fail(r, "55000", "cannot suspend with paused databases");
 	if (w->shutting_down)
 		return admin_fail(r, "55000", "pooler is shutting down");
 	log_info("SUSPEND from the console (by %s)", r->c->user);
-	w->admin.suspend_owner = r->c->id;
+	w->admin->suspend_owner = r->c->id;
 	suspend_all(w, true);
 	r->wait.kind = ADMIN_WAIT_SUSPEND;
 	r->wait.tag = "SUSPEND";

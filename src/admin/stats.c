@@ -119,7 +119,7 @@ const char **stats_db_names(struct worker *w, size_t *n)
 static struct stats_entry *find_entry(struct worker *w, const char *name)
 {
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &w->stats.entries) {
+	list_for_each_safe(n, t, &w->stats->entries) {
 		struct stats_entry *e = list_entry(n, struct stats_entry, node);
 		if (strcmp(e->name, name) == 0)
 			return e;
@@ -137,11 +137,11 @@ static void free_entry(struct stats_entry *e)
 void stats_reset(struct worker *w)
 {
 	struct list_node *n;
-	while ((n = list_first(&w->stats.entries)))
+	while ((n = list_first(&w->stats->entries)))
 		free_entry(list_entry(n, struct stats_entry, node));
-	w->stats.len = 0;
-	w->stats.head = 0;
-	w->stats.interval = 0;
+	w->stats->len = 0;
+	w->stats->head = 0;
+	w->stats->interval = 0;
 }
 
 void stats_tick(struct worker *w, usec_t now)
@@ -149,21 +149,21 @@ void stats_tick(struct worker *w, usec_t now)
 	usec_t interval = w->cfg->stats_period / STATS_SLOTS_PER_PERIOD;
 	if (interval < USEC_PER_SEC)
 		interval = USEC_PER_SEC;
-	if (interval != w->stats.interval) {
+	if (interval != w->stats->interval) {
 		/* stats_period changed: old snapshots are on the wrong grid. */
 		stats_reset(w);
-		w->stats.interval = interval;
+		w->stats->interval = interval;
 	}
-	if (!w->stats.started) {
-		w->stats.started = true;
-		w->stats.len = 1;
-		w->stats.head = 0;
-		w->stats.time[0] = now - USEC_PER_SEC;
+	if (!w->stats->started) {
+		w->stats->started = true;
+		w->stats->len = 1;
+		w->stats->head = 0;
+		w->stats->time[0] = now - USEC_PER_SEC;
 	}
-	if (w->stats.len > 0 && now - w->stats.time[w->stats.head] < interval)
+	if (w->stats->len > 0 && now - w->stats->time[w->stats->head] < interval)
 		return;
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &w->stats.entries)
+	list_for_each_safe(n, t, &w->stats->entries)
 		list_entry(n, struct stats_entry, node)->seen = false;
 	size_t count;
 	const char **names = stats_db_names(w, &count);
@@ -174,23 +174,23 @@ void stats_tick(struct worker *w, usec_t now)
 			 * exist then had counted nothing. */
 			e = xcalloc(1, sizeof(*e));
 			e->name = xstrdup(names[i]);
-			list_add_tail(&w->stats.entries, &e->node);
+			list_add_tail(&w->stats->entries, &e->node);
 		}
 		e->seen = true;
 	}
 	free(names);
-	list_for_each_safe(n, t, &w->stats.entries) {
+	list_for_each_safe(n, t, &w->stats->entries) {
 		struct stats_entry *e = list_entry(n, struct stats_entry, node);
 		if (!e->seen)
 			free_entry(e);
 	}
-	w->stats.head = w->stats.len == 0 ? 0 : (w->stats.head + 1) % STATS_RING;
-	if (w->stats.len < STATS_RING)
-		w->stats.len++;
-	w->stats.time[w->stats.head] = now;
-	list_for_each_safe(n, t, &w->stats.entries) {
+	w->stats->head = w->stats->len == 0 ? 0 : (w->stats->head + 1) % STATS_RING;
+	if (w->stats->len < STATS_RING)
+		w->stats->len++;
+	w->stats->time[w->stats->head] = now;
+	list_for_each_safe(n, t, &w->stats->entries) {
 		struct stats_entry *e = list_entry(n, struct stats_entry, node);
-		stats_db_totals(w, e->name, &e->snap[w->stats.head]);
+		stats_db_totals(w, e->name, &e->snap[w->stats->head]);
 	}
 }
 
@@ -209,23 +209,23 @@ static uint64_t per_sec(uint64_t d, usec_t dur)
 void stats_db_averages(struct worker *w, const char *name, usec_t now, struct stats_averages *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (w->stats.len == 0)
+	if (w->stats->len == 0)
 		return;
 	/* The newest snapshot at least a period old, else the oldest there is. */
-	int idx = w->stats.head;
-	for (int i = 0; i < w->stats.len; i++) {
-		idx = (w->stats.head - i + STATS_RING) % STATS_RING;
-		if (now - w->stats.time[idx] >= w->cfg->stats_period)
+	int idx = w->stats->head;
+	for (int i = 0; i < w->stats->len; i++) {
+		idx = (w->stats->head - i + STATS_RING) % STATS_RING;
+		if (now - w->stats->time[idx] >= w->cfg->stats_period)
 			break;
 	}
-	usec_t dur = now - w->stats.time[idx];
+	usec_t dur = now - w->stats->time[idx];
 	if (dur <= 0)
 		return;
 	struct pool_stats cur, base;
 	stats_db_totals(w, name, &cur);
 	memset(&base, 0, sizeof(base));
 	struct list_node *n, *t;
-	list_for_each_safe(n, t, &w->stats.entries) {
+	list_for_each_safe(n, t, &w->stats->entries) {
 		const struct stats_entry *e = list_entry(n, struct stats_entry, node);
 		if (!name || strcmp(e->name, name) == 0)
 			stats_add(&base, &e->snap[idx]);

@@ -10,14 +10,14 @@
 
 void stats_log_tick(struct worker *w, usec_t now)
 {
-	if (w->stats.last_line == 0 || now < w->stats.last_line) {
+	if (w->stats->last_line == 0 || now < w->stats->last_line) {
 		/* The first period starts at the first tick. */
-		w->stats.last_line = now;
+		w->stats->last_line = now;
 		return;
 	}
-	if (now - w->stats.last_line < w->cfg->stats_period)
+	if (now - w->stats->last_line < w->cfg->stats_period)
 		return;
-	w->stats.last_line = now;
+	w->stats->last_line = now;
 	if (!w->cfg->log_stats)
 		return;
 	struct stats_averages a;

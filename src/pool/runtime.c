@@ -87,9 +87,6 @@ void runtime_init(struct worker *w, struct event_base *base, struct evdns_base *
 	list_init(&w->free_clients);
 	list_init(&w->free_servers);
 	list_init(&w->dirty_pools);
-	list_init(&w->stats.entries);
-	list_init(&w->admin.clients);
-	list_init(&w->admin.sessions);
 	list_init(&w->cancels);
 	linger_set_init(&w->lingering);
 	list_init(&w->parked_cancels);
