@@ -26,6 +26,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/config-t.h"
@@ -103,4 +104,10 @@ struct worker {
 	 * event: never inside a callback chain that may still hold the request. */
 	struct event *peer_kick_ev;
 };
+/* The loop a client lives on: the one that owns its socket (sock.loop is the
+ * worker's socks field, set at accept and never changed). */
+static inline struct worker *client_worker(const struct client *c)
+{
+	return (struct worker *)(void *)((char *)c->sock.loop - offsetof(struct worker, socks));
+}
 #endif
