@@ -1,8 +1,9 @@
 /* One event loop's state: everything the pooler changes while it serves is
- * reached through a struct worker that is passed (clients, servers, pools
- * and databases carry theirs in 'w'; event callbacks get it through their
- * argument), never through a global, so that a later step can run one loop
- * per core. main.c creates the one worker of today's process.
+ * reached through a struct worker that is passed (servers, pools and
+ * databases carry theirs in 'w', a client finds it through its socket with
+ * client_worker(); event callbacks get it through their argument), never
+ * through a global, so that a later step can run one loop per core. main.c
+ * creates the one worker of today's process.
  *
  * Process-wide by design, and why:
  *   - main.c's instance itself, reached there by the signal handlers (a
