@@ -171,7 +171,8 @@ struct client_rare {
 struct client {
 	struct sock sock;
 	uint64_t id;
-	struct worker *w; /* the loop that accepted it */
+	/* no worker pointer: client_worker() finds the loop through sock.loop,
+	 * 8 bytes less on every idle client */
 	struct list_node node;
 	struct list_node all_node; /* worker.clients */
 	struct database *db;

@@ -1,8 +1,9 @@
 /* One event loop's state: everything the pooler changes while it serves is
- * reached through a struct worker that is passed (clients, servers, pools
- * and databases carry theirs in 'w'; event callbacks get it through their
- * argument), never through a global, so that a later step can run one loop
- * per core. main.c creates the one worker of today's process.
+ * reached through a struct worker that is passed (servers, pools and
+ * databases carry theirs in 'w', a client finds it through its socket with
+ * client_worker(); event callbacks get it through their argument), never
+ * through a global, so that a later step can run one loop per core. main.c
+ * creates the one worker of today's process.
  *
  * Process-wide by design, and why:
  *   - main.c's instance itself, reached there by the signal handlers (a
@@ -26,6 +27,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/config-t.h"
@@ -103,4 +105,10 @@ struct worker {
 	 * event: never inside a callback chain that may still hold the request. */
 	struct event *peer_kick_ev;
 };
+/* The loop a client lives on: the one that owns its socket (sock.loop is the
+ * worker's socks field, set at accept and never changed). */
+static inline struct worker *client_worker(const struct client *c)
+{
+	return (struct worker *)(void *)((char *)c->sock.loop - offsetof(struct worker, socks));
+}
 #endif

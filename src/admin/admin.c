@@ -70,7 +70,7 @@ enum admin_status admin_fail(struct admin_req *r, const char *sqlstate, const ch
 
 static struct admin_session *session_find(const struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	struct list_node *n, *t;
 	list_for_each_safe(n, t, &w->admin->sessions) {
 		struct admin_session *s = list_entry(n, struct admin_session, node);
@@ -82,7 +82,7 @@ static struct admin_session *session_find(const struct client *c)
 
 static struct admin_session *session_get(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	struct admin_session *s = session_find(c);
 	if (s)
 		return s;
@@ -105,7 +105,7 @@ static void session_free(struct admin_session *s)
 
 bool admin_login(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	const struct tb_config *cfg = w->cfg;
 	bool admin = c->console_peer || str_in_list(cfg->admin_users, c->user);
 	bool stats = str_in_list(cfg->stats_users, c->user);
@@ -338,7 +338,7 @@ static TB_MUSTCHECK bool continue_query(struct admin_session *s)
 		}
 		if (st == ADMIN_DONE && cmd_out.failed)
 			st = admin_fail(&r, "54000", "result too large for the console");
-		if (st == ADMIN_WAIT && control_wait_done(c->w, &r.wait)) {
+		if (st == ADMIN_WAIT && control_wait_done(client_worker(c), &r.wait)) {
 			resultset_complete(&cmd_out, r.wait.tag);
 			control_wait_clear(&r.wait);
 			st = ADMIN_DONE;
@@ -475,7 +475,7 @@ static bool process_messages(struct admin_session *s)
 
 bool admin_process(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	struct admin_session *s = session_get(c);
 	if (s->waiting) {
 		sock_set_read(&c->sock, false);
@@ -532,7 +532,8 @@ void admin_tick(struct worker *w)
 	}
 	list_for_each_safe(n, t, &w->admin->sessions) {
 		struct admin_session *s = list_entry(n, struct admin_session, node);
-		if (s->live && s->waiting && s->c->state == CL_IDLE && control_wait_done(s->c->w, &s->wait))
+		if (s->live && s->waiting && s->c->state == CL_IDLE &&
+		    control_wait_done(client_worker(s->c), &s->wait))
 			TB_UNUSED_RESULT(finish_wait(s)); /* the other sessions are served either way */
 	}
 	w->admin->busy = false;

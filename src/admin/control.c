@@ -41,7 +41,7 @@ static enum admin_status done(struct admin_req *r, const char *tag)
 /* The optional database argument of a command; false (and r filled) on error. */
 static bool db_arg(struct admin_req *r, bool required, const char **name)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	*name = NULL;
 	if (r->argc > 2 || (required && r->argc < 2)) {
 		syntax(r);
@@ -186,7 +186,7 @@ static void pause_databases(struct worker *w, const char *name)
 
 enum admin_status control_pause(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
@@ -216,7 +216,7 @@ static void resume_databases(struct worker *w, const char *name)
 
 enum admin_status control_resume(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
@@ -261,7 +261,7 @@ static void close_servers(struct pool *p, bool idle_only, const char *why)
 
 enum admin_status control_reconnect(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
@@ -275,7 +275,7 @@ enum admin_status control_reconnect(struct admin_req *r)
 
 enum admin_status control_kill(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
@@ -298,7 +298,7 @@ enum admin_status control_kill(struct admin_req *r)
 
 enum admin_status control_kill_client(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	if (r->argc != 2 || r->kind[1] != ADMIN_TOK_WORD)
 		return syntax(r);
 	char *end;
@@ -322,7 +322,7 @@ enum admin_status control_kill_client(struct admin_req *r)
 
 static enum admin_status set_disabled(struct admin_req *r, bool disabled, const char *tag)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	const char *name;
 	if (!db_arg(r, true, &name))
 		return ADMIN_FAILED;
@@ -350,7 +350,7 @@ enum admin_status control_enable(struct admin_req *r)
 
 enum admin_status control_reload(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	if (r->argc != 1)
 		return syntax(r);
 	char err[512];
@@ -364,7 +364,7 @@ enum admin_status control_reload(struct admin_req *r)
 
 enum admin_status control_shutdown(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	if (r->argc > 2 || (r->argc == 2 && r->kind[1] != ADMIN_TOK_WORD))
 		return syntax(r);
 	enum shutdown_mode mode = SHUTDOWN_IMMEDIATE;
@@ -386,7 +386,7 @@ enum admin_status control_shutdown(struct admin_req *r)
 
 enum admin_status control_wait_close(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	const char *name;
 	if (!db_arg(r, false, &name))
 		return ADMIN_FAILED;
@@ -462,7 +462,7 @@ static bool set_value(struct admin_req *r, char *buf, size_t len)
 
 enum admin_status control_set(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	char value[1024];
 	if (!set_value(r, value, sizeof(value)))
 		return syntax(r);
@@ -521,7 +521,7 @@ enum admin_status control_set(struct admin_req *r)
  * fetch runs in the background and SHOW TOKENS shows its outcome. */
 enum admin_status control_refresh(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	if (r->argc < 2 || r->argc > 3 || !str_ieq(r->argv[1], "TOKENS"))
 		return syntax(r);
 	const char *alias = r->argc == 3 ? r->argv[2] : NULL;
@@ -558,7 +558,7 @@ enum admin_status control_refresh(struct admin_req *r)
  * output queue is empty. Only RESUME (or the console client leaving) ends it. */
 enum admin_status control_suspend(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	if (r->argc != 1)
 		return syntax(r);
 	if (w->suspended || w->admin->paused_all)

@@ -158,7 +158,7 @@ static enum admin_status show_version(struct admin_req *r)
 
 static enum admin_status show_state(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	static const struct resultset_col cols[] = { { "key", RS_TEXT }, { "value", RS_TEXT } };
 	bool paused = control_paused_all(w);
 	const char *const rows[][2] = {
@@ -185,7 +185,7 @@ static int cmp_params(const void *a, const void *b)
 
 static enum admin_status show_config(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	static const struct resultset_col cols[] = {
 		{ "key", RS_TEXT },
 		{ "value", RS_TEXT },
@@ -374,7 +374,7 @@ typedef void database_rows_fn(struct worker *w, struct resultset *rs, const char
 static enum admin_status database_table(struct admin_req *r, const struct resultset_col *cols, size_t ncols,
 					database_rows_fn *row, void *arg)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	const char *filter = filter_arg(r);
 	size_t n;
 	const char **names = database_names(w, &n);
@@ -542,7 +542,7 @@ static void put_averages(struct resultset *rs, const struct stats_averages *a)
 
 static enum admin_status show_stats(struct admin_req *r, enum stats_cols which)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	static const struct resultset_col all[] = {
 		{ "database", RS_TEXT },
 		{ "total_server_assignment_count", RS_NUMERIC },
@@ -650,7 +650,7 @@ static enum admin_status show_stats(struct admin_req *r, enum stats_cols which)
 
 static enum admin_status show_totals(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	static const struct resultset_col cols[] = { { "name", RS_TEXT }, { "value", RS_NUMERIC } };
 	struct pool_stats t;
 	struct stats_averages a;
@@ -899,7 +899,7 @@ static enum admin_status show_servers(struct admin_req *r)
 		return admin_fail(r, "22023", "SHOW SERVERS takes a server id");
 	struct resultset rs;
 	resultset_begin(&rs, r->out, socket_cols, NCOLS(socket_cols));
-	server_rows(r->c->w, &rs, &pick, time_mono_usec(), time_wall_usec(), ROW_SERVERS);
+	server_rows(client_worker(r->c), &rs, &pick, time_mono_usec(), time_wall_usec(), ROW_SERVERS);
 	return done(r);
 }
 
@@ -915,7 +915,7 @@ static const char *client_state_text(const struct client *c)
 static void client_row(struct resultset *rs, const struct client *c, usec_t now, usec_t wall,
 		       enum row_kind kind)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	char addr[INET6_ADDRSTRLEN + 8], tls[128], link[32], ptr[32];
 	int port = 0;
 	if (c->is_unix) {
@@ -959,7 +959,7 @@ static void client_row(struct resultset *rs, const struct client *c, usec_t now,
 
 static enum admin_status show_clients(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	bool has_id;
 	uint64_t id = 0;
 	if (!id_filter(r, &has_id, &id))
@@ -988,7 +988,7 @@ static bool sock_active(const struct sock *sk)
  * buffered, as PgBouncer's SHOW ACTIVE_SOCKETS. */
 static enum admin_status show_sockets(struct admin_req *r, bool active_only)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	struct resultset_col cols[SOCKET_COLS_COMMON + NCOLS(buffer_cols)];
 	memcpy(cols, socket_cols, SOCKET_COLS_COMMON * sizeof(cols[0]));
 	memcpy(cols + SOCKET_COLS_COMMON, buffer_cols, sizeof(buffer_cols));
@@ -1046,7 +1046,7 @@ static const char **user_names(struct worker *w, size_t *n)
 
 static enum admin_status show_users(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	static const struct resultset_col cols[] = {
 		{ "name", RS_TEXT },
 		{ "pool_size", RS_INT4 },
@@ -1136,7 +1136,7 @@ static void count_objects(struct worker *w, struct object_counts *oc)
 
 static enum admin_status show_lists(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	static const struct resultset_col cols[] = { { "list", RS_TEXT }, { "items", RS_INT4 } };
 	struct object_counts oc;
 	count_objects(w, &oc);
@@ -1175,7 +1175,7 @@ static enum admin_status show_lists(struct admin_req *r)
 
 static enum admin_status show_mem(struct admin_req *r)
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	static const struct resultset_col cols[] = {
 		{ "name", RS_TEXT }, { "size", RS_INT4 },     { "used", RS_INT4 },
 		{ "free", RS_INT4 }, { "memtotal", RS_INT8 },

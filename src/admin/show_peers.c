@@ -33,7 +33,7 @@ static enum admin_status peer_table(struct admin_req *r, const struct resultset_
 				    bool skip_self,
 				    void (*row)(struct resultset *, struct worker *, const struct peer_cfg *))
 {
-	struct worker *w = r->c->w;
+	struct worker *w = client_worker(r->c);
 	const struct tb_config *cfg = w->cfg;
 	int only;
 	if (!peer_arg(r, &only))

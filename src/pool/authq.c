@@ -35,9 +35,9 @@ static const char *cfg_or(const char *db_value, const char *global)
 
 bool authq_enabled(const struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	return !c->is_admin && cfg_or(c->db->cfg->auth_user, w->cfg->auth_user) &&
-	       cfg_or(c->db->cfg->auth_query, c->w->cfg->auth_query);
+	       cfg_or(c->db->cfg->auth_query, client_worker(c)->cfg->auth_query);
 }
 
 static void lookup_free(struct auth_lookup *l)
@@ -79,7 +79,7 @@ static void lookup_finish(struct auth_lookup *l)
 
 static struct pool *lookup_pool(const struct client *c, char *why, size_t whylen)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	const char *dbname = cfg_or(c->db->cfg->auth_dbname, w->cfg->auth_dbname);
 	struct database *db = dbname ? runtime_find_database(w, dbname) : c->db;
 	if (!db) {
@@ -99,11 +99,11 @@ static char *lookup_key(const struct pool *p, const char *query, const char *use
 
 bool authq_start(struct client *c, struct authq_waiter *aw, char *why, size_t whylen)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	struct pool *p = lookup_pool(c, why, whylen);
 	if (!p)
 		return false;
-	const char *query = cfg_or(c->db->cfg->auth_query, c->w->cfg->auth_query);
+	const char *query = cfg_or(c->db->cfg->auth_query, client_worker(c)->cfg->auth_query);
 	char *key = lookup_key(p, query, c->user);
 	struct auth_lookup *l = strmap_get(&w->auth_lookups, key);
 	if (l) {

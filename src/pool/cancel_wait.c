@@ -29,7 +29,7 @@ bool cancel_wait_needed(const struct client *target)
 
 bool cancel_wait_park(struct client *req, struct client *target)
 {
-	struct worker *w = req->w;
+	struct worker *w = client_worker(req);
 	if (client_cancel_parked(target))
 		return false;
 	client_rare_get(target)->cancel_parked = req;

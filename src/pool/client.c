@@ -94,7 +94,6 @@ static void set_state(struct client *c, enum client_state st, struct list_node *
 void client_accept(struct worker *w, int fd, const struct sockaddr *addr, socklen_t addrlen, bool is_unix)
 {
 	struct client *c = xcalloc(1, sizeof(*c));
-	c->w = w;
 	c->id = ++w->next_id;
 	c->is_unix = is_unix;
 	c->connect_at = time_now_usec();
@@ -129,7 +128,7 @@ static void send_fatal(struct client *c, const char *sqlstate, const char *msg)
 
 void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	if (c->state == CL_CLOSING)
 		return;
 	char msg[512] = "";
@@ -181,7 +180,7 @@ void client_close(struct client *c, const char *sqlstate, const char *fmt, ...)
 
 void client_free(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	list_del(&c->node);
 	list_del(&c->all_node);
 	deadline_disarm(&w->client_timers, &c->timer);
@@ -193,7 +192,7 @@ void client_free(struct client *c)
 		pbuf_free(c->rare->ps_out);
 		free(c->rare->ps_out);
 	}
-	varcache_release_str(&c->w->vars, c->user);
+	varcache_release_str(&client_worker(c)->vars, c->user);
 	free(c->rare); /* client_close emptied it */
 	sock_free_buffers(&c->sock);
 	struct database *db = c->db;
@@ -239,7 +238,7 @@ struct client *client_find_by_cancel_key(struct worker *w, uint32_t pid, uint32_
  * with 48 random bits that is rare, and a few tries always suffice). */
 static void assign_cancel_key(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	for (int tries = 0; tries < 16; tries++) {
 		/* Without random bytes the key is not registered: cancels for it are ignored. */
 		if (!random_bytes(&c->cancel_pid, sizeof(c->cancel_pid)) ||
@@ -257,7 +256,7 @@ static void assign_cancel_key(struct client *c)
 
 static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	if (peer_route_cancel(w, pid, key)) {
 		client_close(c, NULL, "cancel request for a peer handled");
 		return;
@@ -282,7 +281,7 @@ static void handle_cancel(struct client *c, uint32_t pid, uint32_t key)
 
 static TB_MUSTCHECK bool start_tls(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	/* Anything pipelined after SSLRequest was sent in clear text and could be
 	 * injected by a man in the middle (CVE-2021-23214). */
 	if (iobuf_len(c->sock.in) > 0) {
@@ -306,7 +305,7 @@ static TB_MUSTCHECK bool start_tls(struct client *c)
 
 static TB_MUSTCHECK bool continue_tls(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	enum sock_io r = sock_tls_handshake(&c->sock);
 	if (r == SOCK_IO_AGAIN)
 		return true;
@@ -361,13 +360,13 @@ struct opts_walk {
 static bool take_option(const char *name, const char *value, void *arg)
 {
 	struct opts_walk *w = arg;
-	int idx = varcache_index(&w->c->w->vars, name);
+	int idx = varcache_index(&client_worker(w->c)->vars, name);
 	if (idx >= 0) {
-		varcache_set(&w->c->w->vars, &w->c->vars, idx, value);
+		varcache_set(&client_worker(w->c)->vars, &w->c->vars, idx, value);
 		return true;
 	}
 	/* PgBouncer: "options" in ignore_startup_parameters ignores any setting. */
-	if (is_ignored_param(w->c->w, name) || is_ignored_param(w->c->w, "options"))
+	if (is_ignored_param(client_worker(w->c), name) || is_ignored_param(client_worker(w->c), "options"))
 		return true;
 	snprintf(w->refused, sizeof(w->refused), "%s", name); /* name lives in the parser's buffer */
 	return false;
@@ -379,7 +378,7 @@ static bool take_options(struct client *c, const char *options)
 {
 	struct opts_walk w = { .c = c };
 	if (!startup_opts_parse(options, take_option, &w)) {
-		if (is_ignored_param(c->w, "options"))
+		if (is_ignored_param(client_worker(c), "options"))
 			return true;
 		client_close(c, "08P01",
 			     "unsupported options startup parameter: only '-c config=val' "
@@ -395,7 +394,7 @@ static bool take_options(struct client *c, const char *options)
 
 static bool take_params(struct client *c, const struct startup_pkt *pkt)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	const char *options = NULL;
 	for (size_t i = 0; i < pkt->nparams; i++) {
 		const char *name = pkt->params[i].name, *value = pkt->params[i].value;
@@ -462,7 +461,7 @@ static bool negotiate_version(struct client *c, const struct startup_pkt *pkt)
  * changes it at once. */
 static bool admit(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	const char *why;
 	if (!c->is_admin && w->nclients > w->cfg->max_client_conn) {
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
@@ -479,7 +478,7 @@ static bool admit(struct client *c)
  * a step closed the client. */
 static TB_MUSTCHECK bool client_startup(struct client *c, const struct startup_pkt *pkt)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	if ((pkt->code >> 16) != 3) {
 		client_close(c, "0A000", "unsupported frontend protocol %u.%u: server supports 3.0",
 			     pkt->code >> 16, pkt->code & 0xffff);
@@ -495,7 +494,7 @@ static TB_MUSTCHECK bool client_startup(struct client *c, const struct startup_p
 	const char *dbname = startup_get(pkt, "database");
 	if (!dbname || !*dbname)
 		dbname = user;
-	c->user = varcache_intern_str(&c->w->vars, user);
+	c->user = varcache_intern_str(&client_worker(c)->vars, user);
 	if (!take_params(c, pkt))
 		return false;
 	if (w->cfg->client_tls_sslmode >= TLS_MODE_REQUIRE && !c->tls && !c->is_unix) {
@@ -536,7 +535,7 @@ static TB_MUSTCHECK bool client_startup(struct client *c, const struct startup_p
 
 static TB_MUSTCHECK bool client_read_startup(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	struct startup_pkt pkt;
 	char err[160];
 	struct iobuf *in = c->sock.in;
@@ -581,7 +580,7 @@ static TB_MUSTCHECK bool client_read_startup(struct client *c)
  * forced user= when it has one, else the client's. */
 static enum pool_mode effective_mode(const struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	const struct user_cfg *u = config_find_user(w->cfg, c->pool->user);
 	if (u && u->pool_mode != POOL_MODE_UNSET)
 		return u->pool_mode;
@@ -592,7 +591,7 @@ static enum pool_mode effective_mode(const struct client *c)
 
 bool client_auth_ok(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	struct scram_keys keys;
 	bool have_keys = client_auth_take_scram_keys(client_auth_of(c), &keys);
 	char *looked_up_pw = client_auth_take_password(client_auth_of(c));
@@ -645,7 +644,7 @@ bool client_auth_ok(struct client *c)
 
 bool client_finish_login(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	struct pool *p = c->pool;
 	struct pbuf b;
 	pbuf_init(&b, 1 << 20);
@@ -801,7 +800,7 @@ static bool stage_whole_message(struct client *c, struct server *s, size_t span,
  * through. False when the client (or its server, which closes it) was closed. */
 static TB_MUSTCHECK bool forward_to_server(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	struct server *s = c->server;
 	struct iobuf *in = c->sock.in;
 	size_t span = 0;
@@ -878,7 +877,7 @@ static bool first_message_is_terminate(struct client *c)
 /* False when the client was closed. */
 static bool client_process(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	switch (c->state) {
 	case CL_STARTUP:
 		/* A GSSENCRequest answer may be followed by the real startup packet. */
@@ -989,7 +988,7 @@ static size_t wanted_bytes(const struct client *c)
 
 static void client_read(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	if (c->state == CL_TLS) {
 		TB_UNUSED_RESULT(continue_tls(c)); /* the handler's last step */
 		return;

@@ -101,7 +101,7 @@ static enum auth_method from_hba(enum hba_method m)
 
 static enum auth_method choose_method(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	switch (w->cfg->auth_type) {
 	case AUTH_TYPE_TRUST:
 		return AM_TRUST;
@@ -137,7 +137,7 @@ static TB_MUSTCHECK bool send_request(struct client *c, uint32_t code, const voi
 /* The rule that chose this method, for its map= (auth_ident_file). */
 static bool name_allowed(const struct client *c, const char *system_user)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	size_t line = 0;
 	struct sockaddr_storage ss;
 	hba_match_rule(w->hba, c->is_unix, c->tls, c->db->name, c->user, peer_for_hba(c, &ss), &line);
@@ -184,7 +184,7 @@ static TB_MUSTCHECK bool start_method(struct client *c, struct client_auth *a);
 
 static TB_MUSTCHECK bool begin_scram(struct client *c, struct client_auth *a)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	static const char mechs[] = "SCRAM-SHA-256\0";
 	const struct scram_secret *secret = NULL;
 	if (a->entry && a->entry->kind == USERLIST_SCRAM)
@@ -225,7 +225,7 @@ static bool console_by_peer(struct client *c)
 
 bool client_auth_begin(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	struct client_auth *a = xcalloc(1, sizeof(*a));
 	client_rare_get(c)->auth = a;
 	if (console_by_peer(c))
@@ -261,7 +261,7 @@ bool client_auth_lookup_done(struct client *c, struct userlist_entry *e, const c
 
 static bool start_method(struct client *c, struct client_auth *a)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	switch (a->method) {
 	case AM_TRUST:
 		return client_auth_ok(c);

@@ -26,7 +26,7 @@ static usec_t idle_timeout(const struct client *c)
  * global value), or before it query_wait_notify's NOTICE, once per wait. */
 static usec_t waiting_due(const struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	usec_t wait = wait_timeout(c), notify = w->cfg->query_wait_notify;
 	usec_t at = wait > 0 ? c->state_since + wait : 0;
 	if (notify > 0 && !c->wait_notified && (!at || notify < wait))
@@ -37,7 +37,7 @@ static usec_t waiting_due(const struct client *c)
 /* When the client's current state next needs a look, or 0 for never. */
 static usec_t due_of(const struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	const struct tb_config *cfg = w->cfg;
 	if (c->is_admin)
 		return 0;
@@ -58,7 +58,7 @@ static usec_t due_of(const struct client *c)
 
 static void arm(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	usec_t at = due_of(c);
 	if (!at)
 		deadline_disarm(&w->client_timers, &c->timer);

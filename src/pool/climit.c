@@ -88,7 +88,7 @@ int climit_user_max(struct worker *w, const char *user)
 
 bool climit_admit(struct client *c, const char **why)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	if (c->is_admin || c->limit_counted || !c->db || !c->user)
 		return true;
 	int dmax = climit_db_max(w, c->db->name), umax = climit_user_max(w, c->user);
@@ -108,7 +108,7 @@ bool climit_admit(struct client *c, const char **why)
 
 void climit_release(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	if (!c->limit_counted)
 		return;
 	count_add(&w->climits.by_db, c->db->name, -1);

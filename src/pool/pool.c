@@ -594,7 +594,7 @@ void pool_record_failure(struct pool *p, const char *sqlstate, const char *msg, 
 /* Clients that asked for a server (or their first login) and have none. */
 static bool patient(const struct pool *p, const struct client *c, usec_t now)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	if (!p->failure_restarting)
 		return false;
 	usec_t since = c->state == CL_WAIT_WELCOME ? c->connect_at : c->state_since;

@@ -48,7 +48,7 @@ static bool unnamed_parse(struct client *c, struct ps_server *ps, const unsigned
 
 void ps_client_attach(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	if (c->mode == POOL_MODE_SESSION || w->cfg->max_prepared_statements <= 0)
 		return;
 	c->ps_on = true; /* the map itself comes with the first name */
@@ -269,7 +269,7 @@ static bool parse_key(struct msg_reader *r, const unsigned char **key, size_t *k
 
 static bool on_parse(struct client *c, struct ps_server *ps, struct client_msg *m, struct pbuf *out)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	const char *name = reader_str(&m->r);
 	const unsigned char *key;
 	size_t key_len;

@@ -881,7 +881,7 @@ static void sync_message(struct server *s, char type, const unsigned char *body,
 
 bool server_link(struct server *s, struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	s->client = c;
 	c->server = s;
 	server_set_state(s, SV_ACTIVE, &s->pool->active_servers);

@@ -46,7 +46,7 @@ static uint32_t to_ms(usec_t t)
 
 void timeouts_client_refresh(struct client *c)
 {
-	struct worker *w = c->w;
+	struct worker *w = client_worker(c);
 	const struct tb_config *cfg = w->cfg;
 	const struct user_cfg *u = c->user ? config_find_user(cfg, c->user) : NULL;
 	usec_t wait = c->db ? pick_set(c->db->cfg->query_wait_timeout, cfg->query_wait_timeout)
